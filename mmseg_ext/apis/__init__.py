@@ -1,0 +1,1 @@
+"""Importable logic behind the command-line tools in ``tools/``."""

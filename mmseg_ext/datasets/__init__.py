@@ -1,0 +1,2 @@
+"""Datasets (registered in ``mmseg.registry.DATASETS``) and their transforms."""
+from . import transforms  # noqa: F401

@@ -1,0 +1,1 @@
+"""Hooks and runner-side helpers (registered in ``mmseg.registry.HOOKS``)."""

@@ -1,0 +1,1 @@
+"""File formats around a submission: RLE, probability files, competition CSVs."""

@@ -1,0 +1,1 @@
+"""Heads, losses and segmentors (registered in ``mmseg.registry.MODELS``)."""

@@ -1,0 +1,36 @@
+"""Shared fixtures: repository paths, the tools' interpreter, tiny synthetic data."""
+import os
+import os.path as osp
+import subprocess
+import sys
+
+import pytest
+
+REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+SHARED_DATA = osp.normpath(osp.join(REPO, '..', 'shared', 'data'))
+
+
+def run_tool(*args, env=None, cwd=REPO, timeout=600):
+    """Run ``python tools/<args>`` in a subprocess; return the CompletedProcess."""
+    full_env = dict(os.environ)
+    full_env.setdefault('PYTHONUNBUFFERED', '1')
+    if env:
+        full_env.update(env)
+    return subprocess.run([sys.executable, *args], cwd=cwd, env=full_env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture
+def shapes_root(tmp_path):
+    """A tiny image/label-folder data set (6 train, 3 val, 32x40)."""
+    from mmseg_ext.datasets.synthetic import make_shapes_dataset
+    return make_shapes_dataset(str(tmp_path / 'shapes'), num_train=6, num_val=3,
+                               size=(32, 40), seed=1)
+
+
+def shared_data(name):
+    """Path of a folder in ../shared/data, or skip the test when it is absent."""
+    path = osp.join(SHARED_DATA, name)
+    if not osp.isdir(path):
+        pytest.skip(f'{path} is absent (real data lives beside the project, not in it)')
+    return path

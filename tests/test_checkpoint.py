@@ -1,0 +1,104 @@
+"""mmengine checkpoints load under torch>=2.6 with weights_only kept; foreign globals fail."""
+import os
+import pickle
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from mmengine.logging import HistoryBuffer, MessageHub
+from mmengine.runner.checkpoint import _load_checkpoint, save_checkpoint
+
+import mmseg_ext  # noqa: F401  (installs the allow-list)
+from mmseg_ext.utils.checkpoint import restricted_getattr
+
+
+def mmengine_like_checkpoint():
+    """What mmengine's CheckpointHook writes: weights, meta and the message hub."""
+    hub = MessageHub.get_instance('test_checkpoint')
+    for i in range(3):
+        hub.update_scalar('train/loss', 1.0 / (i + 1))
+    hub.update_info('np_value', np.float32(0.5))
+    return {
+        'meta': {'epoch': 0, 'iter': 3, 'seed': 0, 'dataset_meta': {'classes': ('a', 'b')},
+                 'hook_msgs': {'best': np.array([1.5, 2.5])}},
+        'state_dict': {'conv.weight': torch.randn(2, 3, 1, 1)},
+        'message_hub': hub.state_dict(),
+    }
+
+
+def test_stock_torch_refuses_and_allow_list_accepts(tmp_path):
+    path = str(tmp_path / 'iter_3.pth')
+    save_checkpoint(mmengine_like_checkpoint(), path)
+    # without mmseg_ext (fresh interpreter) torch refuses the file ...
+    code = ('import torch, sys\n'
+            'try:\n    torch.load(sys.argv[1])\n'
+            'except Exception as e:\n    print(type(e).__name__, e)\n')
+    out = subprocess.run([sys.executable, '-c', code, path], capture_output=True,
+                         text=True, cwd='/').stdout
+    assert 'UnpicklingError' in out and 'was not an allowed global' in out
+    # ... and with the plugin the same stock call loads it (weights_only stays on)
+    ckpt = torch.load(path, weights_only=True)
+    buf = ckpt['message_hub']['log_scalars']['train/loss']
+    assert isinstance(buf, HistoryBuffer)
+    assert buf.mean() == pytest.approx((1 + 1 / 2 + 1 / 3) / 3)
+    assert buf.current() == pytest.approx(1 / 3)
+    np.testing.assert_array_equal(ckpt['meta']['hook_msgs']['best'], [1.5, 2.5])
+    # mmengine's own loader (load_from / tools/test.py) goes through the same path
+    ckpt2 = _load_checkpoint(path, map_location='cpu')
+    torch.testing.assert_close(ckpt2['state_dict']['conv.weight'],
+                               ckpt['state_dict']['conv.weight'])
+
+
+class _RunsCommand:
+    """Pickles as ``os.system(cmd)``: loading it would run the command."""
+
+    def __init__(self, cmd):
+        self.cmd = cmd
+
+    def __reduce__(self):
+        return (os.system, (self.cmd,))
+
+
+class _GetsAttribute:
+    """Pickles as ``getattr(obj, name)`` (``builtins.getattr``)."""
+
+    def __init__(self, obj, name):
+        self.obj, self.name = obj, name
+
+    def __reduce__(self):
+        return (getattr, (self.obj, self.name))
+
+
+def test_foreign_global_is_refused(tmp_path):
+    marker = tmp_path / 'pwned'
+    ckpt = mmengine_like_checkpoint()
+    ckpt['meta']['payload'] = _RunsCommand(f'touch {marker}')
+    path = str(tmp_path / 'evil.pth')
+    torch.save(ckpt, path)
+    with pytest.raises(pickle.UnpicklingError, match='system'):
+        _load_checkpoint(path, map_location='cpu')
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize('obj, name', [
+    (HistoryBuffer, '__init__'),
+    (HistoryBuffer, '__class__'),
+    (HistoryBuffer, 'register_statistics'),
+])
+def test_getattr_outside_history_buffer_statistics_is_refused(tmp_path, obj, name):
+    ckpt = mmengine_like_checkpoint()
+    ckpt['meta']['payload'] = _GetsAttribute(obj, name)
+    path = str(tmp_path / 'evil.pth')
+    torch.save(ckpt, path)
+    with pytest.raises(pickle.UnpicklingError, match='does not allow-list'):
+        torch.load(path, weights_only=True)
+
+
+def test_restricted_getattr_answers_only_statistics():
+    assert restricted_getattr(HistoryBuffer, 'mean') is HistoryBuffer.mean
+    with pytest.raises(pickle.UnpicklingError):
+        restricted_getattr(os, 'system')
+    with pytest.raises(pickle.UnpicklingError):
+        restricted_getattr(HistoryBuffer(), 'mean')  # instances are not allowed either

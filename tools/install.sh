@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# Install everything mmseg_ext needs into a virtual environment, from nothing.
+#
+#   bash tools/install.sh                 # CPU: .venv with torch 2.13.0 (CPU wheel)
+#   TORCH=keep VENV=none bash tools/install.sh   # keep the (CUDA) torch of the active env
+#
+# Order matters, because mmcv 2.1.0 ships only a source archive that compiles against the
+# torch already installed:
+#   1. torch ($TORCH, default torch==2.13.0; TORCH=keep keeps the installed one)
+#   2. mmcv 2.1.0 with compiled ops: a prebuilt wheel from $MMCV_WHEEL_DIR when it was
+#      built for exactly this torch and Python, else a wheel this script built earlier
+#      (cached under $MMCV_CACHE per torch/Python), else a source build
+#      (setuptools<70, --no-build-isolation; about 26 min on 2 cores, CUDA ops when a
+#      CUDA torch and toolkit are present or FORCE_CUDA=1)
+#   3. requirements.txt (mmengine, mmsegmentation, ...) and mmseg_ext itself (editable)
+#   4. `import mmseg_ext` runs the environment check
+#
+# Variables: VENV (default .venv; "none" = use $PYTHON as is), PYTHON (default python3),
+# TORCH, MMCV_WHEEL_DIR (default ../shared/wheels), MMCV_CACHE
+# (default ~/.cache/mmseg_ext/mmcv), MAX_JOBS (parallel compile jobs, default nproc).
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$ROOT"
+VENV=${VENV:-.venv}
+PYTHON=${PYTHON:-python3}
+TORCH=${TORCH:-torch==2.13.0}
+MMCV_VERSION=2.1.0
+MMCV_WHEEL_DIR=${MMCV_WHEEL_DIR:-$ROOT/../shared/wheels}
+MMCV_CACHE=${MMCV_CACHE:-$HOME/.cache/mmseg_ext/mmcv}
+# the shared prebuilt wheel was built for exactly this torch and CPython
+PREBUILT_TORCH=2.13.0+cpu
+PREBUILT_PY=cp311
+
+say() { printf '[install] %s\n' "$*"; }
+die() { printf '[install] error: %s\n' "$*" >&2; exit 1; }
+
+if [ "$VENV" != none ]; then
+    if [ ! -x "$VENV/bin/python" ]; then
+        say "creating virtual environment $VENV with $PYTHON"
+        "$PYTHON" -m venv "$VENV" || die "could not create $VENV with $PYTHON"
+    fi
+    PY="$ROOT/$VENV/bin/python"
+    [ -x "$PY" ] || PY="$VENV/bin/python"
+else
+    PY=$(command -v "$PYTHON")
+fi
+PIP=("$PY" -m pip install --disable-pip-version-check)
+say "python: $("$PY" -c 'import sys; print(sys.version.split()[0], sys.executable)')"
+
+# 1. torch -----------------------------------------------------------------------------
+if [ "$TORCH" = keep ]; then
+    "$PY" -c 'import torch' 2>/dev/null \
+        || die "TORCH=keep but torch is not importable with $PY; install it first"
+else
+    say "installing $TORCH"
+    "${PIP[@]}" -q "$TORCH"
+fi
+TORCH_VERSION=$("$PY" -c 'import torch; print(torch.__version__)')
+PY_TAG=$("$PY" -c 'import sys; print(f"cp{sys.version_info[0]}{sys.version_info[1]}")')
+say "torch $TORCH_VERSION on $PY_TAG"
+
+# 2. mmcv with compiled ops --------------------------------------------------------------
+mmcv_ok() {
+    "$PY" - <<PYEOF 2>/dev/null
+import importlib.metadata as m, importlib
+assert m.version('mmcv') == '$MMCV_VERSION'
+importlib.import_module('mmcv._ext')
+PYEOF
+}
+
+if mmcv_ok; then
+    say "mmcv $MMCV_VERSION with ops already installed"
+else
+    "$PY" -m pip uninstall -y -q mmcv mmcv-lite mmcv-full 2>/dev/null || true
+    CACHE_DIR="$MMCV_CACHE/torch-${TORCH_VERSION}-${PY_TAG}"
+    prebuilt=$(ls "$MMCV_WHEEL_DIR"/mmcv-"$MMCV_VERSION"-"$PY_TAG"-*.whl 2>/dev/null | head -n 1 || true)
+    cached=$(ls "$CACHE_DIR"/mmcv-"$MMCV_VERSION"-*.whl 2>/dev/null | head -n 1 || true)
+    if [ -n "$prebuilt" ] && [ "$TORCH_VERSION" = "$PREBUILT_TORCH" ] && [ "$PY_TAG" = "$PREBUILT_PY" ]; then
+        say "installing prebuilt $prebuilt"
+        "${PIP[@]}" -q --no-deps "$prebuilt"
+    elif [ -n "$cached" ]; then
+        say "installing mmcv built earlier for this torch: $cached"
+        "${PIP[@]}" -q --no-deps "$cached"
+    fi
+    if ! mmcv_ok; then
+        "$PY" -m pip uninstall -y -q mmcv 2>/dev/null || true
+        say "building mmcv $MMCV_VERSION from source against torch $TORCH_VERSION"
+        say "(about 26 minutes on 2 CPU cores; the wheel is kept in $CACHE_DIR)"
+        "${PIP[@]}" -q "setuptools<70" wheel ninja packaging
+        mkdir -p "$CACHE_DIR"
+        MMCV_WITH_OPS=1 MAX_JOBS=${MAX_JOBS:-$(nproc)} \
+            "$PY" -m pip wheel --no-build-isolation --no-deps --disable-pip-version-check \
+            -w "$CACHE_DIR" "mmcv==$MMCV_VERSION"
+        "${PIP[@]}" -q --no-deps "$CACHE_DIR"/mmcv-"$MMCV_VERSION"-*.whl
+        mmcv_ok || die "mmcv $MMCV_VERSION was built but its ops do not import"
+    fi
+fi
+say "mmcv $MMCV_VERSION with compiled ops: ok"
+
+# 3. the rest ------------------------------------------------------------------------
+say "installing requirements.txt and mmseg_ext (editable)"
+"${PIP[@]}" -q -r requirements.txt
+"${PIP[@]}" -q --no-deps --no-build-isolation -e .
+
+# 4. check -------------------------------------------------------------------------
+"$PY" -c 'import mmseg_ext, mmseg, mmcv, torch; print("[install] ok: mmseg_ext", mmseg_ext.__version__, "| mmseg", mmseg.__version__, "| mmcv", mmcv.__version__, "| torch", torch.__version__)'

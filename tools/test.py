@@ -1,0 +1,52 @@
+"""Test (and evaluate) a checkpoint with the stock mmengine runner (mmseg's interface).
+
+    python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--out DIR] [--show]
+                         [--show-dir DIR] [--tta] [--cfg-options ...] [--launcher ...]
+"""
+import argparse
+
+import _bootstrap  # noqa: F401  (checks the environment, registers mmseg_ext)
+
+from mmseg_ext.utils.cli import cli_main
+
+
+def parse_args(argv=None):
+    from mmengine.config import DictAction
+    parser = argparse.ArgumentParser(description='Test (and evaluate) a segmentor')
+    parser.add_argument('config', help='config file path')
+    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument('--work-dir', help='where the metrics json and logs go')
+    parser.add_argument('--out', help='directory to save the predictions as files '
+                        'for offline evaluation')
+    parser.add_argument('--show', action='store_true', help='show predictions')
+    parser.add_argument('--show-dir', help='directory for painted predictions '
+                        '(inside work_dir/<timestamp>/)')
+    parser.add_argument('--wait-time', type=float, default=2, help='--show interval (s)')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override config entries, key=value')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
+                        default='none', help='job launcher')
+    parser.add_argument('--tta', action='store_true', help='test-time augmentation '
+                        '(uses tta_model and tta_pipeline from the config)')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    return parser.parse_args(argv)
+
+
+@cli_main
+def main(argv=None):
+    from mmengine.runner import Runner
+
+    from mmseg_ext.apis.runner_config import set_local_rank, test_config
+    args = parse_args(argv)
+    set_local_rank(args.local_rank)
+    cfg = test_config(args.config, args.checkpoint, work_dir=args.work_dir,
+                      out=args.out, show=args.show, show_dir=args.show_dir,
+                      wait_time=args.wait_time, tta=args.tta,
+                      cfg_options=args.cfg_options, launcher=args.launcher)
+    runner = Runner.from_cfg(cfg)
+    metrics = runner.test()
+    print('test metrics: ' + ', '.join(f'{k}={v}' for k, v in (metrics or {}).items()))
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,47 @@
+"""Train a segmentor with the stock mmengine runner (mmseg's tools/train.py interface).
+
+    python tools/train.py CONFIG [--work-dir DIR] [--resume] [--amp]
+                          [--cfg-options key=value ...] [--launcher pytorch|slurm|mpi]
+"""
+import argparse
+
+import _bootstrap  # noqa: F401  (checks the environment, registers mmseg_ext)
+
+from mmseg_ext.utils.cli import cli_main
+
+
+def parse_args(argv=None):
+    from mmengine.config import DictAction
+    parser = argparse.ArgumentParser(description='Train a segmentor')
+    parser.add_argument('config', help='train config file path')
+    parser.add_argument('--work-dir', help='where logs and checkpoints go '
+                        '(default: ./work_dirs/<config name>)')
+    parser.add_argument('--resume', action='store_true',
+                        help='resume from the latest checkpoint in the work dir')
+    parser.add_argument('--amp', action='store_true',
+                        help='automatic mixed precision (needs a GPU)')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override config entries, e.g. '
+                        'train_cfg.max_iters=100 model.backbone.init_cfg=None')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
+                        default='none', help='job launcher for distributed training')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    return parser.parse_args(argv)
+
+
+@cli_main
+def main(argv=None):
+    from mmengine.runner import Runner
+
+    from mmseg_ext.apis.runner_config import set_local_rank, train_config
+    args = parse_args(argv)
+    set_local_rank(args.local_rank)
+    cfg = train_config(args.config, work_dir=args.work_dir, resume=args.resume,
+                       amp=args.amp, cfg_options=args.cfg_options,
+                       launcher=args.launcher)
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+
+
+if __name__ == '__main__':
+    main()
