@@ -7,13 +7,15 @@
 # Order matters, because mmcv 2.1.0 ships only a source archive that compiles against the
 # torch already installed:
 #   1. torch ($TORCH, default torch==2.13.0; TORCH=keep keeps the installed one)
-#   2. mmcv 2.1.0 with compiled ops: a prebuilt wheel from $MMCV_WHEEL_DIR when it was
+#   2. requirements.txt (mmengine, mmsegmentation, ...; neither torch nor mmcv), which
+#      importing mmcv needs
+#   3. mmcv 2.1.0 with compiled ops: a prebuilt wheel from $MMCV_WHEEL_DIR when it was
 #      built for exactly this torch and Python, else a wheel this script built earlier
 #      (cached under $MMCV_CACHE per torch/Python), else a source build
 #      (setuptools<70, --no-build-isolation; about 26 min on 2 cores, CUDA ops when a
 #      CUDA torch and toolkit are present or FORCE_CUDA=1)
-#   3. requirements.txt (mmengine, mmsegmentation, ...) and mmseg_ext itself (editable)
-#   4. `import mmseg_ext` runs the environment check
+#   4. mmseg_ext itself (editable)
+#   5. `import mmseg_ext` runs the environment check
 #
 # Variables: VENV (default .venv; "none" = use $PYTHON as is), PYTHON (default python3),
 # TORCH, MMCV_WHEEL_DIR (default ../shared/wheels), MMCV_CACHE
@@ -60,7 +62,12 @@ TORCH_VERSION=$("$PY" -c 'import torch; print(torch.__version__)')
 PY_TAG=$("$PY" -c 'import sys; print(f"cp{sys.version_info[0]}{sys.version_info[1]}")')
 say "torch $TORCH_VERSION on $PY_TAG"
 
-# 2. mmcv with compiled ops --------------------------------------------------------------
+# 2. requirements.txt (mmengine, mmsegmentation, ...; neither torch nor mmcv) ---------------
+# before mmcv, because importing mmcv (to check its ops) needs mmengine, opencv, ...
+say "installing requirements.txt"
+"${PIP[@]}" -q -r requirements.txt
+
+# 3. mmcv with compiled ops --------------------------------------------------------------
 mmcv_ok() {
     "$PY" - <<PYEOF 2>/dev/null
 import importlib.metadata as m, importlib
@@ -98,10 +105,9 @@ else
 fi
 say "mmcv $MMCV_VERSION with compiled ops: ok"
 
-# 3. the rest ------------------------------------------------------------------------
-say "installing requirements.txt and mmseg_ext (editable)"
-"${PIP[@]}" -q -r requirements.txt
+# 4. mmseg_ext itself -----------------------------------------------------------------
+say "installing mmseg_ext (editable)"
 "${PIP[@]}" -q --no-deps --no-build-isolation -e .
 
-# 4. check -------------------------------------------------------------------------
+# 5. check -------------------------------------------------------------------------
 "$PY" -c 'import mmseg_ext, mmseg, mmcv, torch; print("[install] ok: mmseg_ext", mmseg_ext.__version__, "| mmseg", mmseg.__version__, "| mmcv", mmcv.__version__, "| torch", torch.__version__)'
