@@ -5,6 +5,8 @@ import subprocess
 import sys
 
 import pytest
+import torch
+from mmengine.config import Config
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 SHARED_DATA = osp.normpath(osp.join(REPO, '..', 'shared', 'data'))
@@ -34,3 +36,16 @@ def shared_data(name):
     if not osp.isdir(path):
         pytest.skip(f'{path} is absent (real data lives beside the project, not in it)')
     return path
+
+
+@pytest.fixture
+def fast_cpu(monkeypatch):
+    """Tiny models on a shared 2-core machine: one thread avoids OpenMP waits (an op
+    costs ~0.1 s instead of ~0.2 ms when the other core is busy), and the runner's
+    yapf formatting of the config (7 calls, ~6 s per run; nothing here reads it) is
+    replaced by the plain text."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    monkeypatch.setattr(Config, 'pretty_text', property(lambda self: self.text))
+    yield
+    torch.set_num_threads(threads)

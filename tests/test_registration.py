@@ -14,7 +14,17 @@ REGISTRIES = {
 }
 
 #: What the plugin promises to register, by registry. Grows with the plugin.
-EXPECTED = {}
+EXPECTED = {
+    'DATASETS': ['HandBoneDataset', 'CocoSemanticDataset', 'PortStructuresDataset'],
+    'TRANSFORMS': ['LoadImageFromFileChecked', 'LoadHandBoneAnnotations', 'RasterizePolygons',
+                   'MultiLabelPad', 'MultiLabelRandomRotate', 'Albumentations',
+                   'PackMultiLabelSegInputs', 'LoadCocoAnnotations'],
+    'MODELS': ['MultiLabelUPerHead', 'MultiLabelFCNHead', 'MultiLabelOCRHead',
+               'MultiLabelASPPHead', 'MultiLabelBCELoss', 'MultiLabelDiceLoss',
+               'MultiLabelEncoderDecoder', 'MultiLabelCascadeEncoderDecoder',
+               'MultiLabelSegTTAModel'],
+    'METRICS': ['MultiLabelDiceMetric', 'PerImageIoUMetric'],
+}
 
 
 def plugin_registered():

@@ -1,6 +1,10 @@
-"""Run the project's demo: synthetic data -> train -> validate -> report where outputs are.
+"""Run the project's demo end to end on CPU (a few minutes on 2 cores):
 
-    python tools/demo.py [--work-dir work_dirs/demo_shapes]
+synthetic hand-bone X-rays in the competition layout -> train a multi-label model ->
+validate with the competition Dice -> predict the test images -> hand-bone submission CSV
+-> check the CSV.
+
+    python tools/demo.py [--work-dir work_dirs/demo_handbone] [--max-iters N]
 """
 import argparse
 
@@ -12,15 +16,20 @@ from mmseg_ext.utils.cli import cli_main
 @cli_main
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('--work-dir', default='work_dirs/demo_shapes')
+    parser.add_argument('--work-dir', default='work_dirs/demo_handbone',
+                        help='output folder, owned by the demo (rewritten on a rerun)')
+    parser.add_argument('--max-iters', type=int, default=None,
+                        help='training iterations (default: the config, 1000)')
     args = parser.parse_args(argv)
     from mmseg_ext.apis.demo import run_demo
-    result = run_demo(args.work_dir)
+    result = run_demo(args.work_dir, max_iters=args.max_iters)
     print('\n=== demo finished ===')
-    print(f'work dir   : {result.work_dir}')
-    print(f'checkpoint : {result.checkpoint}')
-    print(f'metrics    : {result.metrics_file}')
-    print('             ' + ', '.join(f'{k}={v:.2f}' for k, v in result.metrics.items()))
+    print(f'work dir    : {result.work_dir}  (logs, config, data/)')
+    print(f'checkpoint  : {result.checkpoint}')
+    print(f'val metrics : {result.metrics_file}  mDice={result.metrics.get("mDice", 0):.4f}'
+          f'  mDice_dataset={result.metrics.get("mDice_dataset", 0):.4f}')
+    print(f'probabilities: {result.probs_dir}')
+    print(f'submission  : {result.submission}  ({result.submission_rows} rows, checked)')
 
 
 if __name__ == '__main__':

@@ -99,6 +99,8 @@ else
         MMCV_WITH_OPS=1 MAX_JOBS=${MAX_JOBS:-$(nproc)} \
             "$PY" -m pip wheel --no-build-isolation --no-deps --disable-pip-version-check \
             -w "$CACHE_DIR" "mmcv==$MMCV_VERSION"
+        # torch 2.13 itself needs setuptools>=77: go back to the newest setuptools<81
+        "${PIP[@]}" -q --upgrade "setuptools<81"
         "${PIP[@]}" -q --no-deps "$CACHE_DIR"/mmcv-"$MMCV_VERSION"-*.whl
         mmcv_ok || die "mmcv $MMCV_VERSION was built but its ops do not import"
     fi

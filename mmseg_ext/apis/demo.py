@@ -1,6 +1,16 @@
-"""The project's main job on an embedded default: generate data, train, validate, report.
+"""The project's main job on an embedded default: the multi-label hand-bone demo.
 
-``tools/demo.py`` (and the README's first command) calls :func:`run_demo`.
+``tools/demo.py`` (the README's first command, through ``tools/quickstart.sh``) runs
+:func:`run_demo`:
+
+1. writes a synthetic hand-bone data set in the exact competition layout
+   (``train/DCM``, ``train/outputs_json``, ``test/DCM``);
+2. trains the small multi-label CPU config on patient-level fold 0 and validates it with
+   the competition Dice (:class:`~mmseg_ext.evaluation.MultiLabelDiceMetric`);
+3. predicts probabilities for the test images, writes the hand-bone submission CSV and
+   checks it with the submission validator.
+
+The demo owns its work dir: a rerun regenerates the same data and rewrites its outputs.
 """
 from __future__ import annotations
 
@@ -9,7 +19,10 @@ import os.path as osp
 from dataclasses import dataclass
 from typing import Dict, Optional
 
-DEMO_CONFIG = 'custom_configs/demo/fcn_r18-tiny_shapes-64x80.py'
+DEMO_CONFIG = 'custom_configs/demo/unet-s5-tiny_multilabel_1xb4-1k_handbone-synth-128x128.py'
+#: synthetic data: 12 training patients x 2 hands, 2 test patients, 256x256 images
+DEMO_DATA = dict(num_patients=12, images_per_patient=2, num_test_patients=2,
+                 size=(256, 256), seed=0)
 
 
 @dataclass
@@ -18,34 +31,67 @@ class DemoResult:
     checkpoint: str
     metrics: Dict[str, float]
     metrics_file: str
+    probs_dir: str
+    submission: str
+    submission_rows: int
 
 
-def run_demo(work_dir: str = 'work_dirs/demo_shapes', config: str = DEMO_CONFIG,
-             repo_root: Optional[str] = None) -> DemoResult:
-    """Generate the synthetic data under ``work_dir/data``, train and validate.
+def _repo_root() -> str:
+    return osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
-    Returns where the outputs are: the work dir, the last checkpoint and the final
-    validation metrics (also written to ``work_dir/metrics.json``).
+
+def run_demo(work_dir: str = 'work_dirs/demo_handbone', config: Optional[str] = None,
+             max_iters: Optional[int] = None, progress: bool = True) -> DemoResult:
+    """Generate data, train, validate, predict the test split and write the submission.
+
+    Args:
+        work_dir: where data, logs, checkpoint, probabilities and the CSV go.
+        config: the demo config (default :data:`DEMO_CONFIG` of this checkout).
+        max_iters: override the config's training length (tests use a few iterations).
+        progress: show progress bars.
     """
     from mmengine.runner import Runner
 
-    from ..datasets.synthetic import make_shapes_dataset
+    from ..datasets.synthetic.hand_bone import make_handbone_dataset
+    from ..utils.cli import UserError
+    from .check import check_submission
+    from .inference import build_predictor, infer_folder
     from .runner_config import train_config
+    from .submission import make_submission
 
-    root = repo_root or osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+    config = config or osp.join(_repo_root(), DEMO_CONFIG)
     data_root = osp.join(work_dir, 'data')
-    make_shapes_dataset(data_root)
-    cfg = train_config(osp.join(root, config), work_dir=work_dir, cfg_options={
-        'train_dataloader.dataset.data_root': data_root,
-        'val_dataloader.dataset.data_root': data_root,
-        'test_dataloader.dataset.data_root': data_root,
-    })
+    make_handbone_dataset(data_root, progress=progress, **DEMO_DATA)
+
+    options = {
+        'train_dataloader.dataset.data_root': osp.join(data_root, 'train'),
+        'val_dataloader.dataset.data_root': osp.join(data_root, 'train'),
+        'test_dataloader.dataset.data_root': osp.join(data_root, 'train'),
+    }
+    if max_iters is not None:
+        options.update({'train_cfg.max_iters': max_iters,
+                        'train_cfg.val_interval': max_iters,
+                        'default_hooks.checkpoint.interval': max_iters,
+                        'param_scheduler.1.end': max_iters})
+    cfg = train_config(config, work_dir=work_dir, cfg_options=options)
     runner = Runner.from_cfg(cfg)
     runner.train()
     metrics = {k: float(v) for k, v in runner.val_loop.run().items()}
-    max_iters = cfg.train_cfg.max_iters
-    checkpoint = osp.join(work_dir, f'iter_{max_iters}.pth')
-    metrics_file = osp.join(work_dir, 'metrics.json')
+    checkpoint = osp.join(work_dir, f'iter_{cfg.train_cfg.max_iters}.pth')
+    metrics_file = osp.join(work_dir, 'val_metrics.json')
     with open(metrics_file, 'w') as f:
         json.dump(metrics, f, indent=2)
-    return DemoResult(work_dir, checkpoint, metrics, metrics_file)
+
+    test_images = osp.join(data_root, 'test', 'DCM')
+    probs_dir = osp.join(work_dir, 'test_probs')
+    predictor = build_predictor(config, checkpoint, cfg_options=options)
+    infer_folder(predictor, test_images, probs_dir, force=True, progress=progress)
+    submission = osp.join(work_dir, 'submission.csv')
+    summary = make_submission(probs_dir, 'handbone', submission, img_dir=test_images,
+                              force=True, progress=progress)
+    report = check_submission(submission, 'handbone', img_dir=test_images)
+    if not report.ok:
+        raise UserError(f'{submission}: the demo wrote an invalid submission: '
+                        f'{report.errors[0]}')
+    return DemoResult(work_dir, checkpoint, metrics, metrics_file, probs_dir, submission,
+                      summary.rows)

@@ -1,1 +1,22 @@
-"""Heads, losses and segmentors (registered in ``mmseg.registry.MODELS``)."""
+"""Multi-label heads, losses and segmentors (registered in ``mmseg.registry.MODELS``)."""
+from .heads import (
+    MultiLabelASPPHead,
+    MultiLabelDecodeHeadMixin,
+    MultiLabelFCNHead,
+    MultiLabelOCRHead,
+    MultiLabelUPerHead,
+)
+from .losses import MultiLabelBCELoss, MultiLabelDiceLoss
+from .segmentors import (
+    MultiLabelCascadeEncoderDecoder,
+    MultiLabelEncoderDecoder,
+    MultiLabelPostProcessMixin,
+    MultiLabelSegTTAModel,
+)
+
+__all__ = [
+    'MultiLabelDecodeHeadMixin', 'MultiLabelUPerHead', 'MultiLabelFCNHead',
+    'MultiLabelOCRHead', 'MultiLabelASPPHead', 'MultiLabelBCELoss', 'MultiLabelDiceLoss',
+    'MultiLabelPostProcessMixin', 'MultiLabelEncoderDecoder',
+    'MultiLabelCascadeEncoderDecoder', 'MultiLabelSegTTAModel',
+]

@@ -1,0 +1,32 @@
+# OCRNet + HRNetV2-W18 (cascade: FCN head -> OCR head), multi-label hand bones, 512x512.
+# Pretrained weights (ImageNet) are named by mmseg's base as open-mmlab://msra/hrnetv2_w18
+# and downloaded by mmengine; offline, run without:
+#   --cfg-options model.pretrained=None
+_base_ = [
+    'mmseg::_base_/models/ocrnet_hr18.py', '_base_/datasets/hand_bone.py',
+    'mmseg::_base_/default_runtime.py', '_base_/schedules/schedule_20k_dice.py',
+]
+custom_imports = dict(imports=['mmseg_ext'], allow_failed_imports=False)
+
+num_classes = 29
+crop_size = (512, 512)
+norm_cfg = dict(type='SyncBN', requires_grad=True)
+model = dict(
+    type='MultiLabelCascadeEncoderDecoder',
+    data_preprocessor=dict(size=crop_size),
+    decode_head=[
+        dict(type='MultiLabelFCNHead', in_channels=[18, 36, 72, 144], channels=270,
+             in_index=(0, 1, 2, 3), input_transform='resize_concat', kernel_size=1,
+             num_convs=1, concat_input=False, dropout_ratio=-1, num_classes=num_classes,
+             norm_cfg=norm_cfg, align_corners=False,
+             loss_decode=[dict(type='MultiLabelBCELoss', loss_weight=0.4),
+                          dict(type='MultiLabelDiceLoss', loss_weight=0.4)]),
+        dict(type='MultiLabelOCRHead', in_channels=[18, 36, 72, 144],
+             in_index=(0, 1, 2, 3), input_transform='resize_concat', channels=512,
+             ocr_channels=256, dropout_ratio=-1, num_classes=num_classes,
+             norm_cfg=norm_cfg, align_corners=False,
+             loss_decode=[dict(type='MultiLabelBCELoss', loss_weight=1.0),
+                          dict(type='MultiLabelDiceLoss', loss_weight=1.0)]),
+    ],
+    test_cfg=dict(mode='whole', threshold=0.5))
+tta_model = dict(type='MultiLabelSegTTAModel')

@@ -1,0 +1,228 @@
+"""Validate a submission CSV before upload (``tools/make_submission.py --check``).
+
+Every problem is reported as ``FILE:LINE: what`` (``FILE: what`` for file-level
+problems). Errors are what a grader would reject or score wrongly; warnings are
+deviations from the baselines' output that graders are not known to reject (row order
+within an image, touching RLE runs).
+
+Checks, by format:
+
+* all: the header; the number of fields per row; every expected (image, class) exactly
+  once; the row count; images that are not in the test set.
+* ``handbone`` / ``port``: class names; RLE syntax (non-negative integers, an even
+  count), runs sorted and non-overlapping, starts >= the index base, lengths >= 1, and
+  the last run inside the image (sizes read from the image headers in ``--img-dir``).
+* ``trash``: 65,536 integers per row, each a class id in 0..10; rows in ``test.json``
+  order when it is given.
+"""
+from __future__ import annotations
+
+import os.path as osp
+import re
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional, Tuple
+
+import numpy as np
+
+from ..io.images import image_sizes_by_name, list_images
+from ..io.rle import RLEError, parse_rle
+from ..io.submission import TRASH_OUT_SIZE, SubmissionFormat, get_format, iter_csv
+from ..utils.cli import UserError
+from .submission import read_sample_pairs, read_test_json
+
+_INT_LIST = re.compile(r'\d+(?: \d+)*')
+
+
+@dataclass
+class CheckReport:
+    """Problems found in one submission file."""
+    path: str
+    rows: int = 0
+    errors: List[str] = field(default_factory=list)
+    warnings: List[str] = field(default_factory=list)
+
+    def error(self, line: Optional[int], what: str) -> None:
+        self.errors.append(f'{self.path}:{line}: {what}' if line else f'{self.path}: {what}')
+
+    def warn(self, line: Optional[int], what: str) -> None:
+        self.warnings.append(f'{self.path}:{line}: {what}' if line
+                             else f'{self.path}: {what}')
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+def check_submission(path: str, fmt_name: str, img_dir: Optional[str] = None,
+                     test_json: Optional[str] = None, sample: Optional[str] = None
+                     ) -> CheckReport:
+    """Check ``path`` against the ``fmt_name`` format; see the module docstring.
+
+    Args:
+        img_dir: the test images (recursive). Needed for ``handbone`` and ``port`` (the
+            image list and sizes); for ``trash`` it gives the image list when
+            ``test_json`` is absent.
+        test_json: trash: COCO json whose ``images`` give the expected rows and order.
+        sample: port: sample submission whose (file_name, class) rows are expected.
+    """
+    fmt = get_format(fmt_name)
+    if not osp.isfile(path):
+        raise UserError(f'{path}: file not found')
+    if fmt.name == 'trash':
+        if test_json is not None:
+            expected = read_test_json(test_json)
+        elif img_dir is not None:
+            expected = list_images(img_dir)
+        else:
+            raise UserError('checking a trash submission needs --test-json or --img-dir')
+        return _check_trash(path, fmt, expected, ordered=test_json is not None)
+    if img_dir is None:
+        raise UserError(f'checking a {fmt.name} submission needs --img-dir (the test '
+                        'images: their names and sizes)')
+    sizes = image_sizes_by_name(img_dir, 'basename')
+    pairs = None
+    if sample is not None and fmt.name == 'port':
+        pairs = [(name, cls) for _, name, cls in read_sample_pairs(sample, fmt)]
+    return _check_rle(path, fmt, sizes, pairs)
+
+
+def _check_header(report: CheckReport, fields: List[str], fmt: SubmissionFormat) -> None:
+    if tuple(fields) != fmt.header:
+        report.error(1, f'header is {",".join(fields)!r}, expected {",".join(fmt.header)!r}')
+
+
+def _check_rle(path: str, fmt: SubmissionFormat, sizes: Dict[str, Tuple[int, int]],
+               pairs: Optional[List[Tuple[str, str]]]) -> CheckReport:
+    report = CheckReport(path)
+    conv = fmt.rle
+    if pairs is None:
+        expected = [(img, c) for img in sorted(sizes) for c in fmt.row_classes]
+        known_classes = set(fmt.row_classes)
+    else:
+        expected = pairs
+        known_classes = {c for _, c in pairs}
+    expected_set = set(expected)
+    seen: Dict[Tuple[str, str], int] = {}
+    order: Dict[str, List[Tuple[int, str]]] = defaultdict(list)
+    empty_file = True
+    for line, fields in iter_csv(path):
+        if line == 1:
+            empty_file = False
+            _check_header(report, fields, fmt)
+            continue
+        report.rows += 1
+        if len(fields) != len(fmt.header):
+            report.error(line, f'{len(fields)} fields, expected {len(fmt.header)}')
+            continue
+        image, cls, rle = fields
+        known = True
+        if cls not in known_classes:
+            report.error(line, f'unknown class {cls!r}')
+            known = False
+        if image not in sizes:
+            report.error(line, f'image {image!r} is not a test image')
+            known = False
+        key = (image, cls)
+        if key in seen:
+            report.error(line, f'({image}, {cls}) already on line {seen[key]}')
+            continue
+        seen[key] = line
+        if known and pairs is not None and key not in expected_set:
+            report.error(line, f'({image}, {cls}) is not a row of the sample file')
+        order[image].append((line, cls))
+        h, w = sizes.get(image, (None, None))
+        try:
+            starts, lengths = parse_rle(rle, index_base=conv.index_base, empty=conv.empty,
+                                        shape=(h, w) if h is not None else None)
+        except RLEError as exc:
+            report.error(line, f'rle: {exc}')
+            continue
+        if starts.size > 1 and np.any(starts[1:] == starts[:-1] + lengths[:-1]):
+            report.warn(line, 'rle has touching runs (valid, but not what an encoder writes)')
+    if empty_file:
+        report.error(None, 'empty file (no header)')
+        return report
+    missing_by_image: Dict[str, List[str]] = defaultdict(list)
+    for image, cls in expected:
+        if (image, cls) not in seen:
+            missing_by_image[image].append(cls)
+    per_image = defaultdict(int)
+    for image, _ in expected:
+        per_image[image] += 1
+    for image, classes in missing_by_image.items():
+        if len(classes) == per_image[image]:
+            report.error(None, f'image {image}: no rows')
+        else:
+            report.error(None, f'image {image}: missing classes {classes}')
+    if report.rows != len(expected):
+        report.error(None, f'{report.rows} rows, expected {len(expected)}')
+    if pairs is None:
+        rank = {c: i for i, c in enumerate(fmt.row_classes)}
+        for image, rows in order.items():
+            lines = [ln for ln, _ in rows]
+            ranks = [rank.get(c, -1) for _, c in rows]
+            if lines != list(range(lines[0], lines[0] + len(lines))):
+                report.warn(lines[0], f'rows of image {image} are not consecutive')
+            elif ranks != sorted(ranks):
+                report.warn(lines[0], f'rows of image {image} are not in class order')
+    else:
+        got = [k for k, _ in sorted(seen.items(), key=lambda kv: kv[1])]
+        if [k for k in got if k in expected_set] != [k for k in expected if k in seen]:
+            report.warn(None, 'rows are not in the sample file\'s order')
+    return report
+
+
+def _check_trash(path: str, fmt: SubmissionFormat, expected: List[str],
+                 ordered: bool) -> CheckReport:
+    report = CheckReport(path)
+    n_pixels = TRASH_OUT_SIZE[0] * TRASH_OUT_SIZE[1]
+    n_classes = len(fmt.classes)
+    expected_set = set(expected)
+    seen: Dict[str, int] = {}
+    empty_file = True
+    for line, fields in iter_csv(path):
+        if line == 1:
+            empty_file = False
+            _check_header(report, fields, fmt)
+            continue
+        report.rows += 1
+        if len(fields) != 2:
+            report.error(line, f'{len(fields)} fields, expected 2')
+            continue
+        image, pred = fields
+        if image in seen:
+            report.error(line, f'image {image} already on line {seen[image]}')
+            continue
+        seen[image] = line
+        if image not in expected_set:
+            report.error(line, f'image {image!r} is not a test image')
+        if not _INT_LIST.fullmatch(pred):
+            report.error(line, 'PredictionString is not space-separated non-negative '
+                         'integers')
+            continue
+        count = pred.count(' ') + 1
+        if count != n_pixels:
+            report.error(line, f'PredictionString has {count} values, expected {n_pixels} '
+                         f'({TRASH_OUT_SIZE[0]}x{TRASH_OUT_SIZE[1]})')
+        top = int(np.array(pred.split(), dtype=np.int64).max())
+        if top >= n_classes:
+            report.error(line, f'class id {top} in PredictionString (ids are 0..'
+                         f'{n_classes - 1})')
+    if empty_file:
+        report.error(None, 'empty file (no header)')
+        return report
+    missing = [f for f in expected if f not in seen]
+    for f in missing:
+        report.error(None, f'image {f}: no row')
+    if report.rows != len(expected):
+        report.error(None, f'{report.rows} rows, expected {len(expected)}')
+    if ordered and not missing:
+        got = sorted(seen, key=seen.get)
+        got = [g for g in got if g in expected_set]
+        for i, (a, b) in enumerate(zip(got, expected)):
+            if a != b:
+                report.error(seen[a], f'row order differs from the test json: image {b} '
+                             f'expected here (position {i + 1})')
+                break
+    return report

@@ -1,0 +1,120 @@
+"""COCO annotation file -> label PNGs, with the data set's drawing order (offline)."""
+from __future__ import annotations
+
+import os
+import os.path as osp
+from dataclasses import dataclass
+from typing import List, Optional, Sequence
+
+import cv2
+import numpy as np
+from tqdm import tqdm
+
+from ..datasets.coco_index import (
+    CocoFormatError,
+    SkipReport,
+    index_coco,
+    load_coco_json,
+)
+from ..datasets.coco_rle import rasterize
+from ..utils.cli import UserError
+
+
+@dataclass
+class ConversionSummary:
+    """What :func:`coco_to_masks` wrote."""
+
+    images: int
+    annotations: int
+    empty_images: int
+    skipped: SkipReport
+    out_dir: str
+
+    def line(self) -> str:
+        skipped = f', {self.skipped.summary()}' if self.skipped.total else ''
+        return (f'wrote {self.images} label maps ({self.annotations} annotations painted, '
+                f'{self.empty_images} images without annotations{skipped}) to '
+                f'{self.out_dir}')
+
+
+def default_classes(coco: dict, background_name: str = 'Background') -> List[str]:
+    """``[background_name] + category names in category-id order``."""
+    cats = sorted(coco.get('categories', []), key=lambda c: c['id'])
+    return [background_name] + [c['name'] for c in cats if c['name'] != background_name]
+
+
+def mask_path(out_dir: str, file_name: str) -> str:
+    """``out_dir/<file_name without extension>.png`` (sub-folders kept)."""
+    return osp.join(out_dir, osp.splitext(file_name)[0] + '.png')
+
+
+def coco_to_masks(ann_file: str, out_dir: str, classes: Optional[Sequence[str]] = None,
+                  background_name: str = 'Background', draw_order: str = 'area_desc',
+                  iscrowd: str = 'paint', on_bad: str = 'raise',
+                  img_root: Optional[str] = None, force: bool = False,
+                  progress: bool = True) -> ConversionSummary:
+    """Write one uint8 label PNG per image of ``ann_file``.
+
+    The PNG of image ``file_name`` is ``out_dir/<file_name stem>.png``: class indices
+    (by category name through ``classes``; 0 background), 255 for crowd regions with
+    ``iscrowd='ignore'``, painted exactly as ``CocoSemanticDataset`` +
+    ``LoadCocoAnnotations`` paint them. The output is a pure function of the inputs, so
+    rerunning with ``force=True`` rewrites identical files.
+
+    Args:
+        ann_file: COCO JSON.
+        out_dir: output folder (created).
+        classes: class names, background first; default: ``background_name`` then the
+            category names in id order.
+        background_name, draw_order, iscrowd, on_bad: as ``CocoSemanticDataset``.
+        img_root: when given, each image is opened (header only) and its size checked
+            against the JSON.
+        force: overwrite existing PNGs; without it, any existing target is an error
+            and nothing is written.
+        progress: show a progress bar.
+    """
+    coco = load_coco_json(ann_file)
+    classes = list(classes) if classes else default_classes(coco, background_name)
+    if classes[0] != background_name:
+        raise UserError(f'{ann_file}: the first class must be the background '
+                        f'{background_name!r}, got {classes[0]!r}')
+    records, report = index_coco(coco, classes, ann_file, draw_order=draw_order,
+                                 iscrowd=iscrowd, on_bad=on_bad)
+    targets = [mask_path(out_dir, r['file_name']) for r in records]
+    if len(set(targets)) != len(targets):
+        raise UserError(f'{ann_file}: two images map to the same mask file '
+                        '(same file name, different extension)')
+    existing = [t for t in targets if osp.exists(t)]
+    if existing and not force:
+        raise UserError(f'{existing[0]}: exists ({len(existing)} of {len(targets)} masks '
+                        'do); pass --force to overwrite')
+    painted = empty = 0
+    for record, target in tqdm(list(zip(records, targets)), desc='coco -> masks',
+                               unit='img', disable=not progress):
+        if img_root is not None:
+            _check_size(osp.join(img_root, record['file_name']), record)
+        label = rasterize(record['coco_anns'], record['height'], record['width'])
+        _write_png(target, label)
+        painted += len(record['coco_anns'])
+        empty += not record['coco_anns']
+    return ConversionSummary(len(records), painted, empty, report, out_dir)
+
+
+def _check_size(path: str, record: dict) -> None:
+    from PIL import Image
+    if not osp.isfile(path):
+        raise CocoFormatError(f"{path}: image file not found (image id {record['image_id']})")
+    with Image.open(path) as img:
+        width, height = img.size
+    if (height, width) != (record['height'], record['width']):
+        raise CocoFormatError(f"{path}: image is {width}x{height} (width x height) but the "
+                              f"annotation file says {record['width']}x{record['height']} "
+                              f"(image id {record['image_id']})")
+
+
+def _write_png(path: str, label: np.ndarray) -> None:
+    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
+    tmp = f'{path[:-4]}.tmp{os.getpid()}.png'
+    if not cv2.imwrite(tmp, label):
+        raise UserError(f'{path}: could not write the PNG')
+    os.replace(tmp, path)

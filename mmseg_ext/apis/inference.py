@@ -1,0 +1,253 @@
+"""Checkpoint -> probability files (``tools/inference.py``).
+
+The model and its test pipeline come from the config, as ``tools/test.py`` would build
+them; annotation loaders are removed from the pipeline so unlabelled test images work.
+Each image runs through the segmentor's own ``test_step`` (its data preprocessor, its
+``postprocess_result``: padding removed, flips undone, logits resized bilinearly), and the
+logits become probabilities:
+
+* multi-label segmentors (class attribute ``multi_label = True``): ``sigmoid`` per class;
+* multi-class: ``softmax`` over classes; a stock one-channel binary model (whose
+  ``postprocess_result`` already applies the sigmoid) becomes ``[1 - p, p]``.
+
+Output size: the segmentor resizes its logits to the sample's ``ori_shape``; this module
+sets that to the requested size before ``test_step``, so the logits are resized once, by
+the model, bilinearly: ``native`` (default) = the test pipeline's resized image
+(``img_shape``, the model's input resolution), ``original`` = the image's size, or a
+fixed ``(H, W)``.
+
+``tta=True`` builds the views with the config's ``tta_pipeline`` and averages their
+probabilities (mmseg's ``SegTTAModel`` averages the same softmax/sigmoid values but keeps
+only the argmax); the size is the largest view's ``img_shape`` for ``native``.
+"""
+from __future__ import annotations
+
+import copy
+import os.path as osp
+import time
+from dataclasses import dataclass
+from typing import Dict, List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from ..io.images import IMG_SUFFIXES, list_images
+from ..io.probs import ProbFolderWriter
+from ..utils.cli import UserError
+
+OutSize = Union[str, Tuple[int, int]]
+
+
+def parse_out_size(text: str) -> OutSize:
+    """``native`` | ``original`` | ``H,W`` / ``HxW`` / ``N`` (square) -> size spec."""
+    text = text.strip().lower()
+    if text in ('native', 'original'):
+        return text
+    parts = text.replace('x', ',').split(',')
+    try:
+        nums = [int(p) for p in parts]
+    except ValueError:
+        nums = []
+    if len(nums) == 1:
+        nums = nums * 2
+    if len(nums) != 2 or min(nums) < 1:
+        raise UserError(f'--out-size {text!r}: expected native, original, H,W or N')
+    return nums[0], nums[1]
+
+
+def _drop_annotation_loaders(pipeline: List) -> List:
+    """Copy of a pipeline without transforms that load ground truth (any ``type`` whose
+    name contains ``Annotation``), also inside ``TestTimeAug``'s transform lists."""
+    out = []
+    for t in pipeline:
+        t = copy.deepcopy(t)
+        kind = t.get('type', '') if isinstance(t, dict) else ''
+        if isinstance(kind, str) and 'annotation' in kind.lower():
+            continue
+        if kind == 'TestTimeAug':
+            groups = [_drop_annotation_loaders(list(g)) for g in t['transforms']]
+            t['transforms'] = [g for g in groups if g]
+        out.append(t)
+    return out
+
+
+def _is_multi_label(model) -> bool:
+    return bool(getattr(type(model), 'multi_label', False) or
+                getattr(model, 'multi_label', False))
+
+
+class ProbabilityPredictor:
+    """A segmentor and its test (or TTA) pipeline, producing class probabilities.
+
+    Args:
+        model: a built segmentor in eval mode (``BaseSegmentor``), weights loaded.
+        pipeline: test pipeline config (list of transform dicts); annotation loaders are
+            dropped. With ``tta=True``, the ``tta_pipeline`` (a ``TestTimeAug`` inside).
+        classes: class names, one per output channel.
+        tta: whether ``pipeline`` yields several views per image.
+    """
+
+    def __init__(self, model, pipeline: Sequence[dict], classes: Sequence[str],
+                 tta: bool = False):
+        from mmengine.dataset import Compose
+        self.model = model
+        self.pipeline = Compose(_drop_annotation_loaders(list(pipeline)))
+        self.classes = tuple(classes)
+        self.tta = tta
+        self.multi_label = _is_multi_label(model)
+        self.task = 'multi-label' if self.multi_label else 'multi-class'
+
+    def _views(self, img_path: str) -> List[Tuple[torch.Tensor, object]]:
+        data = self.pipeline(dict(img_path=img_path))
+        if data is None:
+            raise UserError(f'{img_path}: the test pipeline dropped the image')
+        inputs, samples = data['inputs'], data['data_samples']
+        if isinstance(inputs, (list, tuple)):
+            return list(zip(inputs, samples))
+        return [(inputs, samples)]
+
+    def _to_probs(self, logits: torch.Tensor, where: str) -> torch.Tensor:
+        logits = logits.float()
+        n = logits.shape[0]
+        if self.multi_label:
+            probs = logits.sigmoid()
+        elif n == 1 and len(self.classes) == 2:
+            # stock one-channel binary head: postprocess_result already applied sigmoid
+            probs = torch.cat([1 - logits, logits], dim=0)
+        else:
+            probs = logits.softmax(dim=0)
+        if probs.shape[0] != len(self.classes):
+            raise UserError(f'{where}: the model outputs {probs.shape[0]} channels for '
+                            f'{len(self.classes)} classes {list(self.classes)}')
+        return probs
+
+    @torch.no_grad()
+    def predict(self, img_path: str, out_size: OutSize = 'native'
+                ) -> Tuple[np.ndarray, Tuple[int, int]]:
+        """``((C, h, w) float32 probabilities, original (H, W))`` of one image file."""
+        views = self._views(img_path)
+        ori_shape = tuple(int(v) for v in views[0][1].ori_shape[:2])
+        if out_size == 'original':
+            target = ori_shape
+        elif out_size == 'native':
+            shapes = [tuple(int(v) for v in s.img_shape[:2]) for _, s in views]
+            target = max(shapes, key=lambda s: s[0] * s[1])
+        else:
+            target = (int(out_size[0]), int(out_size[1]))
+        acc = None
+        for inputs, sample in views:
+            sample.set_metainfo({'ori_shape': target})
+            result = self.model.test_step(dict(inputs=[inputs], data_samples=[sample]))[0]
+            logits = result.seg_logits.data
+            if logits.dim() == 2:
+                logits = logits[None]
+            if tuple(logits.shape[-2:]) != target:  # a segmentor that ignores ori_shape
+                logits = F.interpolate(logits[None].float(), size=target, mode='bilinear',
+                                       align_corners=False)[0]
+            probs = self._to_probs(logits, img_path)
+            acc = probs if acc is None else acc + probs
+        acc /= len(views)
+        return acc.cpu().numpy(), ori_shape
+
+
+def _classes_of(model, cfg, checkpoint: dict) -> Tuple[str, ...]:
+    meta = (checkpoint or {}).get('meta', {}) or {}
+    classes = (meta.get('dataset_meta') or {}).get('classes')
+    if classes is None:
+        for loader in ('test_dataloader', 'val_dataloader', 'train_dataloader'):
+            ds = cfg.get(loader, {}).get('dataset', {}) if cfg.get(loader) else {}
+            classes = (ds.get('metainfo') or {}).get('classes')
+            if classes is None and ds.get('type'):
+                from mmseg.registry import DATASETS
+                try:
+                    classes = DATASETS.get(ds['type']).METAINFO.get('classes')
+                except (AttributeError, KeyError, TypeError):
+                    classes = None
+            if classes is not None:
+                break
+    if classes is None:
+        raise UserError('cannot tell the class names: neither the checkpoint meta '
+                        '(dataset_meta) nor the config\'s dataset has them')
+    return tuple(str(c) for c in classes)
+
+
+def build_predictor(config: str, checkpoint: str, device: str = 'cpu',
+                    cfg_options: Optional[dict] = None, tta: bool = False
+                    ) -> ProbabilityPredictor:
+    """Build the segmentor of ``config``, load ``checkpoint`` and the test pipeline."""
+    from mmengine.registry import init_default_scope
+    from mmengine.runner import load_checkpoint
+    from mmseg.registry import MODELS
+
+    from .runner_config import load_config
+    if not osp.isfile(checkpoint):
+        raise UserError(f'{checkpoint}: checkpoint file not found')
+    cfg = load_config(config, cfg_options)
+    if tta and ('tta_pipeline' not in cfg or 'tta_model' not in cfg):
+        raise UserError(f'{config}: --tta needs tta_model and tta_pipeline in the config')
+    model_cfg = cfg.model
+    if 'pretrained' in model_cfg:
+        model_cfg.pretrained = None
+    model_cfg.train_cfg = None
+    if isinstance(model_cfg.get('backbone'), dict) and 'init_cfg' in model_cfg.backbone:
+        model_cfg.backbone.init_cfg = None
+    init_default_scope(cfg.get('default_scope', 'mmseg'))
+    model = MODELS.build(model_cfg)
+    try:
+        ckpt = load_checkpoint(model, checkpoint, map_location='cpu', strict=True,
+                               logger='silent')
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()
+        raise UserError(f'{checkpoint}: does not fit the model of {config} '
+                        f'({" ".join(first[:2])[:300]})') from None
+    except Exception as exc:  # noqa: BLE001  (unpickling errors come in many types)
+        raise UserError(f'{checkpoint}: cannot load ({type(exc).__name__}: '
+                        f'{str(exc).splitlines()[0][:300] if str(exc) else ""})') from None
+    model.cfg = cfg
+    model.to(device)
+    model.eval()
+    classes = _classes_of(model, cfg, ckpt)
+    if tta:
+        pipeline = cfg.tta_pipeline
+    elif cfg.get('test_dataloader') and cfg.test_dataloader.get('dataset', {}).get('pipeline'):
+        pipeline = cfg.test_dataloader.dataset.pipeline
+    elif 'test_pipeline' in cfg:
+        pipeline = cfg.test_pipeline
+    else:
+        raise UserError(f'{config}: no test pipeline (test_dataloader.dataset.pipeline '
+                        'or test_pipeline)')
+    return ProbabilityPredictor(model, pipeline, classes, tta=tta)
+
+
+@dataclass
+class InferenceSummary:
+    out_dir: str
+    images: int
+    classes: int
+    task: str
+    seconds: float
+
+
+def infer_folder(predictor: ProbabilityPredictor, img_dir: str, out_dir: str,
+                 out_size: OutSize = 'native', dtype: str = 'uint8', force: bool = False,
+                 suffixes: Sequence[str] = IMG_SUFFIXES, source: Optional[Dict] = None,
+                 compresslevel: int = 1, progress: bool = True) -> InferenceSummary:
+    """Write one probability file per image under ``img_dir`` (recursive) to ``out_dir``.
+
+    The folder appears only when every image is done (written under a temporary name,
+    then renamed); ``force`` replaces an existing probability folder.
+    """
+    start = time.perf_counter()
+    images = list_images(img_dir, suffixes)
+    if not images:
+        raise UserError(f'{img_dir}: no images ({", ".join(suffixes)})')
+    with ProbFolderWriter(out_dir, predictor.classes, predictor.task, dtype=dtype,
+                          source=source, force=force, compresslevel=compresslevel) as w:
+        for rel in tqdm(images, desc='inference', unit='img', disable=not progress):
+            probs, ori_shape = predictor.predict(osp.join(img_dir, rel), out_size)
+            w.write(probs, rel, ori_shape)
+        w.commit()
+    return InferenceSummary(out_dir, len(images), len(predictor.classes), predictor.task,
+                            time.perf_counter() - start)

@@ -1,0 +1,281 @@
+"""Read a COCO annotation file into per-image records ready for semantic masks.
+
+One record per image, in the file's image order::
+
+    {'image_id': int, 'file_name': str, 'height': int, 'width': int,
+     'coco_anns': [{'id': int, 'label': int, 'spans': ndarray}, ...]}  # drawing order
+
+``label`` is the class index (by category *name* through the class list; background
+is index 0) or the ignore index for crowd regions with ``iscrowd='ignore'``; ``spans``
+is the annotation's foreground as ``(P, 3)`` int16 (int32 past 32766 px) vertical runs
+``(column, row_start, row_stop)``, decoded from pycocotools' run-length encoding at the
+image's full size (:mod:`mmseg_ext.datasets.coco_rle`): a few hundred bytes each.
+Records are plain and picklable, so mmengine's ``serialize_data`` packs them, and masks
+are painted per sample.
+
+Drawing orders (where annotations overlap, the one painted later wins):
+
+``'file'``
+    the annotations' order in the file.
+``'area_desc'``
+    largest first, so smaller objects stay on top. The area is the annotation's
+    ``'area'`` field; when it is absent, the pixel count of its mask.
+``'polygon_length'``
+    the recycling-trash baseline: ascending ``len(segmentation[0])``, the number of
+    *coordinates* (2 per point) of the annotation's *first* polygon, so annotations
+    whose first polygon has more points are painted later (on top). An RLE
+    segmentation has no polygon and gets length 0 (painted first).
+
+All sorts are stable: ties keep the file order.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os.path as osp
+from collections import Counter
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from ..utils.cli import UserError
+from .coco_rle import DegeneratePolygonError, encode_segmentation, rle_to_spans
+
+DRAW_ORDERS = ('file', 'area_desc', 'polygon_length')
+ISCROWD_MODES = ('paint', 'ignore', 'skip')
+ON_BAD = ('raise', 'skip')
+
+
+class CocoFormatError(UserError, ValueError):
+    """A COCO file, image or annotation the data set cannot use.
+
+    The message names the file, the image and the annotation id in one line. It is a
+    :class:`~mmseg_ext.utils.cli.UserError`, so the tools print it without a traceback.
+    """
+
+
+class SkipReport:
+    """Counts of what ``on_bad='skip'`` dropped, by reason, with the first message."""
+
+    def __init__(self) -> None:
+        self.counts: Counter = Counter()
+        self.first: Dict[str, str] = {}
+
+    def add(self, reason: str, message: str) -> None:
+        self.counts[reason] += 1
+        self.first.setdefault(reason, message)
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+    def summary(self) -> str:
+        """One line, e.g. ``skipped 3: 2 x unknown class, 1 x degenerate polygon``."""
+        if not self.counts:
+            return 'skipped nothing'
+        parts = ', '.join(f'{n} x {reason}' for reason, n in sorted(self.counts.items()))
+        first = '; '.join(f'first {reason}: {msg}' for reason, msg in
+                          sorted(self.first.items()))
+        return f'skipped {self.total}: {parts} ({first})'
+
+
+def check_option(name: str, value: Any, allowed: Sequence[str]) -> None:
+    """Raise ``ValueError`` naming ``name`` when ``value`` is not in ``allowed``."""
+    if value not in allowed:
+        raise ValueError(f'{name} must be one of {list(allowed)}, got {value!r}')
+
+
+def load_coco_json(path: str) -> dict:
+    """Load a COCO annotation file; one-line :class:`CocoFormatError` when unusable."""
+    if not osp.isfile(path):
+        raise CocoFormatError(f'{path}: annotation file not found')
+    try:
+        with open(path, encoding='utf-8') as f:
+            coco = json.load(f)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CocoFormatError(f'{path}: not a readable JSON file ({exc})') from None
+    if not isinstance(coco, dict) or not isinstance(coco.get('images'), list):
+        raise CocoFormatError(f'{path}: not a COCO file (no "images" list)')
+    for key in ('annotations', 'categories'):
+        if not isinstance(coco.get(key, []), list):
+            raise CocoFormatError(f'{path}: "{key}" is not a list')
+    return coco
+
+
+def class_index_of_categories(coco: dict, classes: Sequence[str],
+                              source: str) -> Tuple[Dict[int, int], Dict[int, str]]:
+    """Map category id -> class index by category name.
+
+    Returns ``(index_of, name_of)``: ``index_of`` holds only the categories whose
+    name is in ``classes``; ``name_of`` every category. Category ids are never taken as
+    class indices (real files have id 0 and gaps).
+    """
+    position = {name: i for i, name in enumerate(classes)}
+    index_of: Dict[int, int] = {}
+    name_of: Dict[int, str] = {}
+    for cat in coco.get('categories', []):
+        if not isinstance(cat, dict) or 'id' not in cat or 'name' not in cat:
+            raise CocoFormatError(f'{source}: category without "id" and "name": {cat!r}')
+        if cat['id'] in name_of:
+            raise CocoFormatError(f'{source}: category id {cat["id"]} appears twice')
+        name_of[cat['id']] = cat['name']
+        if cat['name'] in position:
+            index_of[cat['id']] = position[cat['name']]
+    return index_of, name_of
+
+
+def _size(value: Any) -> Optional[int]:
+    """A positive integer size (``454`` or ``454.0``), else ``None``."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) \
+            or not math.isfinite(value):
+        return None
+    if value != int(value) or value <= 0:
+        return None
+    return int(value)
+
+
+def _image_records(coco: dict, source: str) -> Tuple[List[dict], Dict[Any, dict]]:
+    records: List[dict] = []
+    by_id: Dict[Any, dict] = {}
+    for img in coco['images']:
+        if not isinstance(img, dict) or not {'id', 'file_name'} <= set(img):
+            raise CocoFormatError(f'{source}: image entry without "id" and "file_name": '
+                                  f'{str(img)[:80]}')
+        if img['id'] in by_id:
+            raise CocoFormatError(f"{source}: image id {img['id']} appears twice "
+                                  f"('{by_id[img['id']]['file_name']}', "
+                                  f"'{img['file_name']}')")
+        height, width = _size(img.get('height')), _size(img.get('width'))
+        if height is None or width is None:
+            raise CocoFormatError(f"{source}: image '{img['file_name']}' (id {img['id']}) "
+                                  'has no positive integer "height" and "width"')
+        record = dict(image_id=img['id'], file_name=img['file_name'], height=height,
+                      width=width, coco_anns=[])
+        records.append(record)
+        by_id[img['id']] = record
+    return records, by_id
+
+
+def index_coco(coco: dict, classes: Sequence[str], source: str = '<coco>', *,
+               draw_order: str = 'area_desc', iscrowd: str = 'paint',
+               on_bad: str = 'raise',
+               ignore_index: int = 255) -> Tuple[List[dict], SkipReport]:
+    """Validate a loaded COCO dict and turn it into per-image records (module doc).
+
+    Args:
+        coco: the parsed annotation file (``images``, optional ``annotations`` and
+            ``categories``); a file with images only gives records without annotations.
+        classes: class names, index = pixel value; index 0 is the background.
+        source: the file name, used in messages.
+        draw_order: ``'file'``, ``'area_desc'`` or ``'polygon_length'`` (module doc).
+        iscrowd: annotations with ``iscrowd=1`` are ``'paint'``-ed as their class,
+            painted as ``ignore_index`` (``'ignore'``), or dropped (``'skip'``). An
+            ignored crowd region takes its place in the drawing order like any other
+            annotation (an object drawn later covers it).
+        on_bad: ``'raise'`` stops at the first bad annotation with a
+            :class:`CocoFormatError` naming file, image and annotation id; ``'skip'``
+            drops it (degenerate polygons alone are dropped from a multi-polygon
+            annotation) and counts it in the returned :class:`SkipReport`.
+        ignore_index: pixel value of ignored crowd regions.
+
+    Returns:
+        ``(records, report)``.
+    """
+    check_option('draw_order', draw_order, DRAW_ORDERS)
+    check_option('iscrowd', iscrowd, ISCROWD_MODES)
+    check_option('on_bad', on_bad, ON_BAD)
+    records, by_id = _image_records(coco, source)
+    index_of, name_of = class_index_of_categories(coco, classes, source)
+    report = SkipReport()
+    keys: Dict[Any, List[Tuple[float, int]]] = {r['image_id']: [] for r in records}
+
+    def bad(reason: str, message: str) -> None:
+        if on_bad == 'raise':
+            raise CocoFormatError(message)
+        report.add(reason, message)
+
+    for ann in coco.get('annotations', []):
+        ann_id = ann.get('id') if isinstance(ann, dict) else None
+        if not isinstance(ann, dict) or ann.get('image_id') not in by_id:
+            image_id = ann.get('image_id') if isinstance(ann, dict) else None
+            bad('unknown image', f'{source}: annotation {ann_id}: image_id {image_id} is '
+                'not in "images"')
+            continue
+        record = by_id[ann['image_id']]
+        where = (f"{source}: image '{record['file_name']}' (id {record['image_id']}), "
+                 f'annotation {ann_id}')
+        crowd = bool(ann.get('iscrowd', 0))
+        if crowd and iscrowd == 'skip':
+            continue
+        category = ann.get('category_id')
+        if category not in name_of:
+            bad('unknown category', f'{where}: category_id {category} is not in '
+                '"categories"')
+            continue
+        if category not in index_of:
+            bad('category not in classes', f"{where}: category '{name_of[category]}' "
+                f'(id {category}) is not in the class list {list(classes)}')
+            continue
+        segmentation = ann.get('segmentation')
+        try:
+            rle, dropped = encode_segmentation(segmentation, record['height'],
+                                               record['width'],
+                                               drop_degenerate=on_bad == 'skip')
+        except ValueError as exc:
+            reason = 'degenerate polygon' if isinstance(exc, DegeneratePolygonError) \
+                else 'bad segmentation'
+            bad(reason, f'{where}: {exc}')
+            continue
+        for _ in range(dropped):
+            report.add('degenerate polygon', f'{where}: polygon with fewer than 3 points')
+        if not rle:
+            continue
+        label = ignore_index if crowd and iscrowd == 'ignore' else index_of[category]
+        spans = rle_to_spans(rle, record['height'])
+        record['coco_anns'].append(dict(id=ann_id, label=label, spans=spans))
+        keys[record['image_id']].append(
+            (_order_key(draw_order, ann, segmentation, spans), len(keys[record['image_id']])))
+    for record in records:
+        order = sorted(range(len(record['coco_anns'])),
+                       key=lambda i, k=keys[record['image_id']]: k[i])
+        record['coco_anns'] = [record['coco_anns'][i] for i in order]
+    return records, report
+
+
+def _order_key(draw_order: str, ann: dict, segmentation: Any, spans: np.ndarray) -> float:
+    if draw_order == 'file':
+        return 0.0
+    if draw_order == 'area_desc':
+        area = ann.get('area')
+        if not isinstance(area, (int, float)) or isinstance(area, bool):
+            area = int((spans[:, 2] - spans[:, 1]).sum())       # pixel count
+        return -float(area)
+    # polygon_length: len(segmentation[0]) as the baseline sorted; RLE -> 0
+    return float(len(segmentation[0])) if isinstance(segmentation, list) else 0.0
+
+
+def read_name_list(path: str) -> List[str]:
+    """Non-empty, stripped lines of a text file (an image-list / split file)."""
+    if not osp.isfile(path):
+        raise CocoFormatError(f'{path}: split file not found')
+    with open(path, encoding='utf-8') as f:
+        return [line.strip() for line in f if line.strip()]
+
+
+def select_records(records: List[dict], names: Sequence[str], source: str,
+                   list_file: str) -> List[dict]:
+    """Records of the listed file names, in the list's order."""
+    by_name: Dict[str, dict] = {r['file_name']: r for r in records}
+    chosen = []
+    for i, name in enumerate(names, 1):
+        if name not in by_name:
+            raise CocoFormatError(f"{list_file}: line {i}: '{name}' is not an image of "
+                                  f'{source}')
+        chosen.append(by_name[name])
+    return chosen
+
+
+def image_only_records(names: Sequence[str]) -> List[dict]:
+    """Records for images without an annotation file (a test split): size unknown."""
+    return [dict(image_id=None, file_name=name, height=None, width=None, coco_anns=[])
+            for name in names]

@@ -1,0 +1,231 @@
+"""Exact COCO masks without full-image decoding: pycocotools RLE, painted in a window.
+
+Every COCO segmentation (polygon list, uncompressed RLE, compressed RLE) is turned once,
+by pycocotools, into its *compressed* run-length string at the image's full size
+(:func:`encode_segmentation`); the string's run lengths are read with numpy
+(:func:`rle_counts`, the format of ``rleToString`` in pycocotools' ``maskApi.c``) and
+kept as vertical pixel spans (:func:`rle_to_spans`). Painting (:func:`paint_spans`)
+writes only the pixels inside the spans' bounding window, so the cost of one annotation
+grows with its size, not with the image's. No rasterisation is re-implemented here: the
+result is bit-identical to ``label[pycocotools.mask.decode(rle) == 1] = value``.
+
+Run-length layout (pycocotools): column-major (Fortran) flattening of an ``(H, W)``
+mask; ``counts[0]`` is a run of zeros (possibly empty), then ones, zeros, ... alternate.
+"""
+from __future__ import annotations
+
+import math
+from numbers import Real
+from typing import Any, List, Sequence, Tuple, Union
+
+import numpy as np
+from pycocotools import mask as mask_utils
+
+
+def rle_counts(counts: Union[bytes, str]) -> np.ndarray:
+    """Run lengths of a pycocotools compressed RLE string.
+
+    The string stores each count in 5-bit groups, one ASCII character (48 + value) per
+    group, with bit ``0x20`` marking "more groups follow" and bit ``0x10`` of the last
+    group the sign; counts after the third are stored as differences to the count two
+    places earlier.
+
+    Args:
+        counts: the ``'counts'`` field of a compressed RLE (``bytes`` or ``str``).
+
+    Returns:
+        ``(M,)`` int64 run lengths, alternating zeros/ones, starting with zeros.
+    """
+    if isinstance(counts, str):
+        counts = counts.encode('ascii')
+    if not counts:
+        return np.zeros(0, np.int64)
+    chars = np.frombuffer(counts, np.uint8).astype(np.int64) - 48
+    last = (chars & 0x20) == 0                       # last 5-bit group of a number
+    first = np.concatenate(([True], last[:-1]))
+    starts = np.flatnonzero(first)
+    group = np.cumsum(first) - 1                     # number index of every character
+    shift = 5 * (np.arange(len(chars)) - starts[group])
+    values = np.bincount(group, weights=(chars & 0x1f) << shift).astype(np.int64)
+    lengths = np.diff(np.append(starts, len(chars)))
+    negative = (chars[last] & 0x10) != 0
+    values[negative] -= np.left_shift(1, 5 * lengths[negative])
+    runs = values.copy()
+    if len(runs) > 3:  # counts[i] += counts[i - 2] for i > 2, per parity
+        runs[3::2] = np.cumsum(values[3::2]) + runs[1]
+    if len(runs) > 4:
+        runs[4::2] = np.cumsum(values[4::2]) + runs[2]
+    return runs
+
+
+class DegeneratePolygonError(ValueError):
+    """A polygon with fewer than 3 points (or an odd number of coordinates)."""
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, Real) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def encode_segmentation(segmentation: Any, height: int, width: int,
+                        drop_degenerate: bool = False) -> Tuple[bytes, int]:
+    """Encode one COCO ``segmentation`` as a compressed RLE string at full image size.
+
+    Args:
+        segmentation: a polygon list ``[[x1, y1, x2, y2, ...], ...]`` (pixel
+            coordinates, several polygons are united), an uncompressed RLE
+            ``{'size': [H, W], 'counts': [int, ...]}`` or a compressed RLE
+            ``{'size': [H, W], 'counts': str}``.
+        height, width: the image size from the annotation file, in pixels.
+        drop_degenerate: polygons with fewer than 3 points are dropped (and counted)
+            instead of raising.
+
+    Returns:
+        ``(counts, dropped)``: pycocotools' compressed ``counts`` (bytes, empty when
+        every polygon was dropped) and the number of dropped polygons.
+
+    Raises:
+        ValueError: with a one-line description of the problem (the caller names the
+            file, image and annotation).
+    """
+    if isinstance(segmentation, dict):
+        return _encode_rle(segmentation, height, width), 0
+    if not isinstance(segmentation, list):
+        raise ValueError('segmentation is neither a polygon list nor an RLE dict '
+                         f'(got {type(segmentation).__name__})')
+    if not segmentation:
+        raise ValueError('segmentation is an empty polygon list')
+    polygons: List[List[float]] = []
+    dropped = 0
+    for i, poly in enumerate(segmentation):
+        if not isinstance(poly, (list, tuple)) or not all(_is_number(v) for v in poly):
+            raise ValueError(f'polygon {i} is not a flat list of finite numbers '
+                             '[x1, y1, x2, y2, ...] (neither a polygon nor an RLE)')
+        if len(poly) < 6 or len(poly) % 2:
+            if drop_degenerate:
+                dropped += 1
+                continue
+            raise DegeneratePolygonError(
+                f'degenerate polygon {i}: {len(poly)} coordinates, a polygon needs an even '
+                'number >= 6 (3 points)')
+        polygons.append([float(v) for v in poly])
+    if not polygons:
+        return b'', dropped
+    rles = mask_utils.frPyObjects(polygons, height, width)
+    rle = rles[0] if len(rles) == 1 else mask_utils.merge(rles)
+    return rle['counts'], dropped
+
+
+def _encode_rle(rle: dict, height: int, width: int) -> bytes:
+    if 'counts' not in rle or 'size' not in rle:
+        raise ValueError('segmentation is a dict without "counts" and "size" (neither a '
+                         'polygon nor an RLE)')
+    size = rle['size']
+    if not isinstance(size, (list, tuple)) or list(size) != [height, width]:
+        raise ValueError(f'RLE size {size} differs from the image size [{height}, {width}] '
+                         '([height, width])')
+    counts = rle['counts']
+    if isinstance(counts, (str, bytes)):
+        encoded = counts.encode('ascii') if isinstance(counts, str) else counts
+        runs = rle_counts(encoded)
+    elif isinstance(counts, list) and all(isinstance(v, int) for v in counts):
+        runs = np.asarray(counts, np.int64)
+        encoded = None
+    else:
+        raise ValueError('RLE "counts" is neither a string (compressed) nor a list of '
+                         'integers (uncompressed)')
+    if (runs < 0).any() or int(runs.sum()) != height * width:
+        raise ValueError(f'RLE counts sum to {int(runs.sum())} pixels, the image has '
+                         f'{height * width} ({height}x{width})')
+    if encoded is None:
+        encoded = mask_utils.frPyObjects(
+            {'size': [height, width], 'counts': counts}, height, width)['counts']
+    return encoded
+
+
+def rle_to_spans(counts: Union[bytes, str], height: int) -> np.ndarray:
+    """Foreground of a compressed RLE as vertical pixel spans.
+
+    Args:
+        counts: compressed RLE string of an ``(height, W)`` mask.
+        height: H.
+
+    Returns:
+        ``(P, 3)`` int16 (int32 beyond 32766 pixels) rows
+        ``(column, row_start, row_stop)``: the pixels
+        ``row_start <= y < row_stop`` of column ``x`` are foreground; sorted by column,
+        then row. A run that wraps from the bottom of a column to the top of the next is
+        split at the column border.
+    """
+    if not counts:
+        return np.zeros((0, 3), np.int16)
+    ends = np.cumsum(rle_counts(counts))
+    stop = ends[1::2]                          # foreground runs are [start, stop)
+    start = ends[0:2 * len(stop):2]
+    if len(stop) and ((start // height) != ((stop - 1) // height)).any():
+        start, stop = _split_at_columns(start, stop, height)
+    col = start // height
+    spans = np.stack([col, start - col * height, stop - col * height], 1)
+    small = max(int(col.max(initial=0)), height) < np.iinfo(np.int16).max
+    return spans.astype(np.int16 if small else np.int32)
+
+
+def paint_spans(label: np.ndarray, spans: np.ndarray, value: int) -> None:
+    """Set ``label`` to ``value`` on the spans of :func:`rle_to_spans` (in place).
+
+    Only the spans' bounding window is touched: a per-column +1/-1 edge buffer, summed
+    down the rows, gives the window's mask.
+
+    Args:
+        label: ``(H, W)`` uint8 label map.
+        spans: ``(P, 3)`` integer ``(column, row_start, row_stop)``.
+        value: class index (or the ignore index) to paint.
+    """
+    if not len(spans):
+        return
+    col, row0, row1 = (spans[:, i].astype(np.intp) for i in range(3))
+    x0, x1 = int(col[0]), int(col[-1]) + 1     # sorted by column
+    y0, y1 = int(row0.min()), int(row1.max())
+    span = y1 - y0 + 1                         # one spare row per column for the -1 edges
+    edges = np.zeros((x1 - x0) * span, np.int8)
+    base = (col - x0) * span - y0
+    edges[base + row0] = 1
+    edges[base + row1] = -1
+    window = np.cumsum(edges, dtype=np.int8).reshape(x1 - x0, span)[:, :-1].T
+    label[y0:y1, x0:x1][window.view(bool)] = value
+
+
+def paint_rle(label: np.ndarray, counts: bytes, value: int) -> None:
+    """Set ``label`` to ``value`` where the compressed RLE is foreground (in place).
+
+    Bit-identical to ``label[pycocotools.mask.decode(rle) == 1] = value``.
+    """
+    paint_spans(label, rle_to_spans(counts, label.shape[0]), value)
+
+
+def _split_at_columns(start: np.ndarray, stop: np.ndarray,
+                      height: int) -> Tuple[np.ndarray, np.ndarray]:
+    new_start: List[int] = []
+    new_stop: List[int] = []
+    for a, b in zip(start.tolist(), stop.tolist()):
+        while a < b:
+            end = min(b, (a // height + 1) * height)
+            new_start.append(a)
+            new_stop.append(end)
+            a = end
+    return np.asarray(new_start, np.int64), np.asarray(new_stop, np.int64)
+
+
+def rasterize(annotations: Sequence[dict], height: int, width: int) -> np.ndarray:
+    """Paint encoded annotations, in list order (later on top), onto a zero label map.
+
+    Args:
+        annotations: dicts with ``'spans'`` (:func:`rle_to_spans`) and ``'label'``.
+        height, width: label map size in pixels.
+
+    Returns:
+        ``(H, W)`` uint8 label map, 0 where no annotation is.
+    """
+    label = np.zeros((height, width), np.uint8)
+    for ann in annotations:
+        paint_spans(label, ann['spans'], ann['label'])
+    return label

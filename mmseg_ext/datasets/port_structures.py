@@ -1,0 +1,83 @@
+"""The port-structure data (semi-supervised): labelled, unlabelled and test folders."""
+from __future__ import annotations
+
+import os.path as osp
+from typing import List, Optional
+
+from mmseg.datasets import BaseSegDataset
+from mmseg.registry import DATASETS
+
+from ..utils.cli import UserError
+
+PORT_CLASSES = ('background', 'container_truck', 'forklift', 'reach_stacker', 'ship')
+PORT_PALETTE = [[0, 0, 0], [230, 25, 75], [60, 180, 75], [255, 225, 25], [0, 130, 200]]
+
+
+class FolderDataError(UserError, ValueError):
+    """A missing folder, image or label in an image/label-folder data set."""
+
+
+@DATASETS.register_module()
+class PortStructuresDataset(BaseSegDataset):
+    """Port structures: non-square ``.jpg`` images, 8-bit ``.png`` label maps.
+
+    Layout (``data_root``)::
+
+        train/labeled_images/<stem>.jpg     train/labels/<stem>.png   (0..4, 255 ignore)
+        train/unlabeled_images/<stem>.jpg   (semi-supervised: no labels)
+        test/images/<stem>.jpg
+
+    Label values: 0 background, 1 container_truck, 2 forklift, 3 reach_stacker, 4 ship;
+    255 is ignored (``ignore_index``). ``reduce_zero_label`` is always False.
+
+    Args:
+        subset: ``'labeled'`` (images + labels), ``'unlabeled'`` (images only, for
+            pseudo-labels / semi-supervised work) or ``'test'`` (images only). It picks
+            ``data_prefix``; an explicit ``data_prefix`` overrides it.
+        ann_file: optional split file of image stems (mmseg convention, one
+            ``<stem>`` per line, e.g. ``tools/kfold.py`` output), relative to
+            ``data_root``.
+        **kwargs: :class:`mmseg.datasets.BaseSegDataset` arguments.
+
+    Every listed labelled image must have its label (checked at start-up: one line
+    naming the image and the missing label file).
+    """
+
+    METAINFO = dict(classes=PORT_CLASSES, palette=PORT_PALETTE)
+    SUBSETS = {
+        'labeled': dict(img_path='train/labeled_images', seg_map_path='train/labels'),
+        'unlabeled': dict(img_path='train/unlabeled_images'),
+        'test': dict(img_path='test/images'),
+    }
+
+    def __init__(self, subset: str = 'labeled', data_prefix: Optional[dict] = None,
+                 img_suffix: str = '.jpg', seg_map_suffix: str = '.png',
+                 **kwargs) -> None:
+        if subset not in self.SUBSETS:
+            raise ValueError(f'subset must be one of {list(self.SUBSETS)}, got {subset!r}')
+        if kwargs.get('reduce_zero_label'):
+            raise ValueError('PortStructuresDataset: reduce_zero_label must be False '
+                             '(0 is the background class)')
+        self.subset = subset
+        if data_prefix is None:
+            data_prefix = dict(self.SUBSETS[subset])
+        super().__init__(data_prefix=data_prefix, img_suffix=img_suffix,
+                         seg_map_suffix=seg_map_suffix, **kwargs)
+
+    def load_data_list(self) -> List[dict]:
+        img_dir = self.data_prefix.get('img_path')
+        if not osp.isdir(img_dir):
+            raise FolderDataError(f'{img_dir}: image folder not found '
+                                  f'(subset {self.subset!r})')
+        if self.ann_file and not osp.isfile(self.ann_file):
+            raise FolderDataError(f'{self.ann_file}: split file not found')
+        data_list = super().load_data_list()
+        if not data_list:
+            raise FolderDataError(f'{img_dir}: no *{self.img_suffix} images')
+        for info in data_list:
+            if not osp.isfile(info['img_path']):
+                raise FolderDataError(f"{info['img_path']}: image file not found")
+            seg = info.get('seg_map_path')
+            if seg is not None and not osp.isfile(seg):
+                raise FolderDataError(f"{info['img_path']}: label file {seg} not found")
+        return data_list

@@ -1,0 +1,183 @@
+"""Competition submission CSVs: formats, a streaming writer and readers.
+
+=============  ===================================  ==========================================
+format         header                               rows
+=============  ===================================  ==========================================
+``handbone``   ``image_name,class,rle``             one per (image, class): 29 per image in
+                                                    class order; row-major 1-indexed RLE,
+                                                    empty mask = empty field
+``trash``      ``image_id,PredictionString``        one per image (``test.json`` order): 65,536
+                                                    class ids of the 256x256 argmax map
+``port``       ``file_name,class,prediction``       one per (image, foreground class);
+                                                    row-major 0-indexed RLE, empty = ``0 H*W``
+=============  ===================================  ==========================================
+
+CSV text is written as pandas' ``to_csv(index=False)`` writes it (the baselines' writer):
+``\\n`` line ends, fields quoted only when they contain a comma, quote or line break.
+"""
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple
+
+from ..utils.cli import UserError
+from .atomic import atomic_open
+from .rle import HANDBONE_RLE, PORT_RLE, RLEConvention
+
+HANDBONE_CLASSES = (
+    'finger-1', 'finger-2', 'finger-3', 'finger-4', 'finger-5', 'finger-6', 'finger-7',
+    'finger-8', 'finger-9', 'finger-10', 'finger-11', 'finger-12', 'finger-13',
+    'finger-14', 'finger-15', 'finger-16', 'finger-17', 'finger-18', 'finger-19',
+    'Trapezium', 'Trapezoid', 'Capitate', 'Hamate', 'Scaphoid', 'Lunate', 'Triquetrum',
+    'Pisiform', 'Radius', 'Ulna')
+TRASH_CLASSES = ('Background', 'General trash', 'Paper', 'Paper pack', 'Metal', 'Glass',
+                 'Plastic', 'Styrofoam', 'Plastic bag', 'Battery', 'Clothing')
+PORT_CLASSES = ('background', 'container_truck', 'forklift', 'reach_stacker', 'ship')
+
+#: (H, W) of the trash PredictionString map.
+TRASH_OUT_SIZE = (256, 256)
+
+
+@dataclass(frozen=True)
+class SubmissionFormat:
+    """A competition's CSV layout.
+
+    Attributes:
+        name: ``handbone`` | ``trash`` | ``port``.
+        header: column names of the first line.
+        classes: the class list the probabilities must have (channel order).
+        task: the task of the competition's probabilities.
+        rle: RLE convention of the mask column, None for the trash label string.
+        row_classes: classes that get a row of their own (RLE formats).
+    """
+    name: str
+    header: Tuple[str, ...]
+    classes: Tuple[str, ...]
+    task: str
+    rle: Optional[RLEConvention]
+    row_classes: Tuple[str, ...] = ()
+
+
+FORMATS: Dict[str, SubmissionFormat] = {
+    'handbone': SubmissionFormat('handbone', ('image_name', 'class', 'rle'),
+                                 HANDBONE_CLASSES, 'multi-label', HANDBONE_RLE,
+                                 HANDBONE_CLASSES),
+    'trash': SubmissionFormat('trash', ('image_id', 'PredictionString'), TRASH_CLASSES,
+                              'multi-class', None),
+    'port': SubmissionFormat('port', ('file_name', 'class', 'prediction'), PORT_CLASSES,
+                             'multi-class', PORT_RLE, PORT_CLASSES[1:]),
+}
+
+
+def get_format(name: str) -> SubmissionFormat:
+    if name not in FORMATS:
+        raise UserError(f'unknown submission format {name!r} (one of {sorted(FORMATS)})')
+    return FORMATS[name]
+
+
+class SubmissionWriter:
+    """Write a submission CSV row by row to a temporary file, renamed on success.
+
+    Example::
+
+        with SubmissionWriter('sub.csv', FORMATS['handbone']) as w:
+            w.row('a.png', 'finger-1', '2 2 5 1')
+    """
+
+    def __init__(self, path: str, fmt: SubmissionFormat, force: bool = False):
+        self.path = path
+        self.fmt = fmt
+        self.force = force
+        self.rows = 0
+
+    def __enter__(self) -> SubmissionWriter:
+        self._ctx = atomic_open(self.path, 'w', force=self.force, newline='',
+                                encoding='utf-8')
+        self._file = self._ctx.__enter__()
+        self._csv = csv.writer(self._file, lineterminator='\n')
+        self._csv.writerow(self.fmt.header)
+        return self
+
+    def row(self, *fields: str) -> None:
+        if len(fields) != len(self.fmt.header):
+            raise ValueError(f'{len(fields)} fields for header {self.fmt.header}')
+        self._csv.writerow(fields)
+        self.rows += 1
+
+    def __exit__(self, exc_type, exc, tb):
+        return self._ctx.__exit__(exc_type, exc, tb)
+
+
+def iter_csv(path: str) -> Iterator[Tuple[int, List[str]]]:
+    """``(line number, fields)`` of every row of a CSV file, header included.
+
+    Fields may be long (a trash row is about 130 kB, a large RLE more): the csv module's
+    field size limit is raised to 2**31 - 1 for the process.
+    """
+    csv.field_size_limit(2 ** 31 - 1)
+    try:
+        with open(path, newline='', encoding='utf-8') as f:
+            reader = csv.reader(f)
+            for fields in reader:
+                yield reader.line_num, fields
+    except FileNotFoundError:
+        raise UserError(f'{path}: file not found') from None
+    except UnicodeDecodeError as exc:
+        raise UserError(f'{path}: not UTF-8 text ({exc.reason} at byte {exc.start})'
+                        ) from None
+    except csv.Error as exc:
+        raise UserError(f'{path}: not a readable CSV ({exc})') from None
+
+
+def read_rle_csv(path: str, fmt: SubmissionFormat) -> Dict[Tuple[str, str], str]:
+    """Read a (image, class, rle) submission into ``{(image, class): rle}`` in file order.
+
+    Raises:
+        UserError: bad header, wrong field count, unknown class or a duplicated
+            (image, class), naming the file and line.
+    """
+    if fmt.rle is None:
+        raise ValueError(f'{fmt.name} has no RLE column')
+    rows: Dict[Tuple[str, str], str] = {}
+    lines: Dict[Tuple[str, str], int] = {}
+    header_seen = False
+    for line, fields in iter_csv(path):
+        if not header_seen:
+            if tuple(fields) != fmt.header:
+                raise UserError(f'{path}:{line}: header {",".join(fields)!r}, expected '
+                                f'{",".join(fmt.header)!r}')
+            header_seen = True
+            continue
+        if len(fields) != 3:
+            raise UserError(f'{path}:{line}: {len(fields)} fields, expected 3')
+        image, cls, rle = fields
+        if cls not in fmt.row_classes:
+            raise UserError(f'{path}:{line}: unknown class {cls!r}')
+        key = (image, cls)
+        if key in rows:
+            raise UserError(f'{path}:{line}: ({image}, {cls}) already on line {lines[key]}')
+        rows[key] = rle
+        lines[key] = line
+    if not header_seen:
+        raise UserError(f'{path}: empty file (no header)')
+    return rows
+
+
+def check_class_list(classes: Sequence[str], fmt: SubmissionFormat, where: str) -> None:
+    """Raise when probabilities' ``classes`` are not the format's class list."""
+    if tuple(classes) == fmt.classes:
+        return
+    missing = [c for c in fmt.classes if c not in classes]
+    extra = [c for c in classes if c not in fmt.classes]
+    if not missing and not extra:
+        raise UserError(f'{where}: classes are in a different order than the {fmt.name} '
+                        f'format expects ({list(fmt.classes)})')
+    raise UserError(f'{where}: classes do not match the {fmt.name} format '
+                    f'({len(missing)} missing: {_few(missing)}; {len(extra)} unexpected: '
+                    f'{_few(extra)})')
+
+
+def _few(names: Sequence[str], n: int = 4) -> str:
+    return ', '.join(names[:n]) + (', ...' if len(names) > n else '') if names else '-'
+

@@ -1,0 +1,8 @@
+"""Multi-label segmentors and TTA merge (``mmseg.registry.MODELS``)."""
+from .encoder_decoder import MultiLabelCascadeEncoderDecoder, MultiLabelEncoderDecoder
+from .postprocess import MultiLabelPostProcessMixin, logits_to_original, resolve_thresholds
+from .seg_tta import MultiLabelSegTTAModel
+
+__all__ = ['MultiLabelEncoderDecoder', 'MultiLabelCascadeEncoderDecoder',
+           'MultiLabelPostProcessMixin', 'MultiLabelSegTTAModel', 'logits_to_original',
+           'resolve_thresholds']

@@ -1,0 +1,167 @@
+"""Sigmoid + per-class threshold post-processing shared by the multi-label segmentors.
+
+Stock ``BaseSegmentor.postprocess_result`` takes an argmax over the channels when
+C > 1, which is wrong when a pixel may belong to several classes. The mixin here keeps
+stock's geometry (remove padding, undo flip, resize to ``ori_shape``) and replaces the
+decision by ``sigmoid(logit_c) > threshold_c`` for every class independently.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from numbers import Number
+from typing import Any, Optional, Sequence, Union
+
+import torch
+from mmengine.config import ConfigDict
+from mmengine.structures import PixelData
+from mmseg.models.utils import resize
+from mmseg.structures import SegDataSample
+from mmseg.utils import OptSampleList, SampleList
+from torch import Tensor, nn
+
+ThresholdSpec = Union[None, float, Sequence[float], Mapping]
+
+DEFAULT_THRESHOLD = 0.5
+
+
+def resolve_thresholds(threshold: ThresholdSpec, num_classes: int,
+                       class_names: Optional[Sequence[str]] = None) -> list[float]:
+    """Per-class probability thresholds from ``test_cfg.threshold``.
+
+    Args:
+        threshold: ``None`` (0.5 for all), one number for all classes, a list of
+            ``num_classes`` numbers in class order, or ``{class_name: t}`` (classes not
+            named keep 0.5; names need ``class_names``).
+        num_classes: C, the number of logits.
+        class_names: the dataset's class names in channel order.
+
+    Returns:
+        ``num_classes`` floats in [0, 1].
+
+    Raises:
+        ValueError: wrong length, unknown class name, missing class names, value outside
+            [0, 1].
+    """
+    if threshold is None:
+        values = [DEFAULT_THRESHOLD] * num_classes
+    elif isinstance(threshold, Number):
+        values = [float(threshold)] * num_classes
+    elif isinstance(threshold, Mapping):
+        if class_names is None:
+            raise ValueError('test_cfg.threshold names classes but the model has no class '
+                             'names: set model.dataset_meta (mmseg.apis.init_model does) or '
+                             'test_cfg.classes')
+        if len(class_names) != num_classes:
+            raise ValueError(f'{len(class_names)} class names for a model with '
+                             f'{num_classes} output channels')
+        unknown = [k for k in threshold if k not in class_names]
+        if unknown:
+            raise ValueError(f'test_cfg.threshold: unknown class name(s) {unknown}; '
+                             f'known: {list(class_names)}')
+        values = [float(threshold.get(name, DEFAULT_THRESHOLD)) for name in class_names]
+    elif isinstance(threshold, (list, tuple)):
+        if len(threshold) != num_classes:
+            raise ValueError(f'test_cfg.threshold has {len(threshold)} values but the model '
+                             f'has {num_classes} classes')
+        values = [float(t) for t in threshold]
+    else:
+        raise ValueError(f'test_cfg.threshold: expected a number, a list or a dict, got '
+                         f'{type(threshold).__name__}')
+    bad = [t for t in values if not 0.0 <= t <= 1.0]
+    if bad:
+        raise ValueError(f'test_cfg.threshold: probabilities must lie in [0, 1], got {bad}')
+    return values
+
+
+def logits_to_original(seg_logits: Tensor, img_meta: dict, align_corners: bool) -> Tensor:
+    """One image's ``(1, C, H, W)`` logits back to its original geometry, ``(C, H0, W0)``.
+
+    As stock ``postprocess_result``: crop away the data preprocessor's padding
+    (``img_padding_size`` or ``padding_size``: left, right, top, bottom), un-flip
+    (``flip``/``flip_direction``), then resize bilinearly to ``ori_shape``.
+    """
+    _, _, height, width = seg_logits.shape
+    padding = img_meta.get('img_padding_size', img_meta.get('padding_size', [0] * 4))
+    left, right, top, bottom = (int(v) for v in padding)
+    logits = seg_logits[:, :, top:height - bottom, left:width - right]
+    if img_meta.get('flip', False):
+        direction = img_meta.get('flip_direction', None)
+        if direction == 'horizontal':
+            logits = logits.flip(dims=(3,))
+        elif direction == 'vertical':
+            logits = logits.flip(dims=(2,))
+        else:
+            raise ValueError(f'flip_direction {direction!r} is not horizontal/vertical')
+    logits = resize(logits, size=img_meta['ori_shape'], mode='bilinear',
+                    align_corners=align_corners, warning=False)
+    return logits.squeeze(0)
+
+
+def _heads(module: Optional[nn.Module]) -> list[nn.Module]:
+    if module is None:
+        return []
+    return list(module) if isinstance(module, nn.ModuleList) else [module]
+
+
+class MultiLabelPostProcessMixin:
+    """Multi-label ``postprocess_result`` and head checks for ``EncoderDecoder`` subclasses.
+
+    ``test_cfg`` keys read here: ``threshold`` (see :func:`resolve_thresholds`, default
+    0.5) and, for thresholds given by class name when ``model.dataset_meta`` is not set,
+    ``classes``. ``mode``/``crop_size``/``stride`` keep their stock meaning.
+
+    Each output sample holds ``seg_logits`` (float ``(C, H0, W0)`` logits at the original
+    size, not probabilities) and ``pred_sem_seg`` (``uint8`` ``(C, H0, W0)`` in {0, 1}).
+    """
+
+    #: Tools check ``getattr(model, 'multi_label', False)`` to choose sigmoid over softmax.
+    multi_label = True
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.test_cfg is None:
+            self.test_cfg = ConfigDict(mode='whole')
+        elif not isinstance(self.test_cfg, ConfigDict):
+            self.test_cfg = ConfigDict(self.test_cfg)
+        for head in _heads(self.decode_head) + _heads(getattr(self, 'auxiliary_head', None)):
+            if not getattr(head, 'multi_label', False):
+                raise TypeError(f'{type(self).__name__}: {type(head).__name__} is not a '
+                                'multi-label head; use the MultiLabel* heads of mmseg_ext')
+        threshold = self.test_cfg.get('threshold', None)
+        if not isinstance(threshold, Mapping) or 'classes' in self.test_cfg:
+            resolve_thresholds(threshold, self.out_channels,
+                               self.test_cfg.get('classes', None))  # fail at build time
+
+    def class_names(self) -> Optional[list[str]]:
+        """Class names from ``model.dataset_meta`` or else ``test_cfg.classes``."""
+        meta = getattr(self, 'dataset_meta', None) or {}
+        names = meta.get('classes', None) or self.test_cfg.get('classes', None)
+        return None if names is None else list(names)
+
+    def class_thresholds(self, device: Union[str, torch.device] = 'cpu') -> Tensor:
+        """Float ``(C,)`` probability thresholds resolved from ``test_cfg.threshold``."""
+        values = resolve_thresholds(self.test_cfg.get('threshold', None), self.out_channels,
+                                    self.class_names())
+        return torch.tensor(values, dtype=torch.float32, device=device)
+
+    def postprocess_result(self, seg_logits: Tensor,
+                           data_samples: OptSampleList = None) -> SampleList:
+        """``(N, C, H, W)`` logits -> samples with ``seg_logits`` and ``pred_sem_seg``.
+
+        Without ``data_samples`` the logits are kept at their size (as stock does).
+        """
+        batch_size = seg_logits.shape[0]
+        thresholds = self.class_thresholds(seg_logits.device).view(-1, 1, 1)
+        only_prediction = data_samples is None
+        if only_prediction:
+            data_samples = [SegDataSample() for _ in range(batch_size)]
+        for i in range(batch_size):
+            if only_prediction:
+                logits = seg_logits[i]
+            else:
+                logits = logits_to_original(seg_logits[i:i + 1], data_samples[i].metainfo,
+                                            self.align_corners)
+            pred = (logits.sigmoid() > thresholds).to(torch.uint8)
+            data_samples[i].set_data({'seg_logits': PixelData(data=logits),
+                                      'pred_sem_seg': PixelData(data=pred)})
+        return data_samples

@@ -1,0 +1,83 @@
+"""tools/coco_to_masks.py: PNGs equal a pycocotools reference, idempotent, no overwrite."""
+import contextlib
+import io
+import os.path as osp
+
+import cv2
+import numpy as np
+import pytest
+from conftest import run_tool
+from pycocotools.coco import COCO
+
+from mmseg_ext.apis.coco_to_masks import coco_to_masks
+from mmseg_ext.datasets.synthetic.coco import TRASH_CLASSES, make_trash_coco
+from mmseg_ext.utils.cli import UserError
+
+
+def reference(ann_file, order):
+    with contextlib.redirect_stdout(io.StringIO()):
+        coco = COCO(ann_file)
+    name = {c['id']: c['name'] for c in coco.dataset['categories']}
+    out = {}
+    for img in coco.dataset['images']:
+        anns = list(coco.imgToAnns[img['id']])
+        if order == 'area_desc':
+            anns.sort(key=lambda a: -a['area'])
+        elif order == 'polygon_length':
+            anns.sort(key=lambda a: len(a['segmentation'][0]))
+        mask = np.zeros((img['height'], img['width']), np.uint8)
+        for a in anns:
+            mask[coco.annToMask(a) == 1] = TRASH_CLASSES.index(name[a['category_id']])
+        out[img['file_name']] = mask
+    return out
+
+
+@pytest.fixture
+def trash(tmp_path):
+    return make_trash_coco(str(tmp_path / 'trash'), num_train=4, num_val=0, num_test=0,
+                           size=(40, 48), seed=3)['train']
+
+
+def test_tool_writes_reference_masks_refuses_overwrite_and_is_idempotent(trash, tmp_path):
+    out = str(tmp_path / 'masks')
+    classes = ','.join(TRASH_CLASSES)
+    args = ['tools/coco_to_masks.py', trash, out, '--classes', classes, '--no-progress']
+    proc = run_tool(*args)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip().splitlines()[-1].startswith('wrote 4 label maps (')
+    ref = reference(trash, 'area_desc')
+    first = {}
+    for file_name, expected in ref.items():
+        path = osp.join(out, osp.splitext(file_name)[0] + '.png')
+        np.testing.assert_array_equal(cv2.imread(path, cv2.IMREAD_UNCHANGED), expected)
+        first[path] = open(path, 'rb').read()
+    assert sum(m.max() > 0 for m in ref.values()) == 3          # one image has no objects
+
+    proc = run_tool(*args)
+    assert proc.returncode == 1 and proc.stderr.count('\n') == 1
+    assert 'exists (4 of 4 masks do); pass --force' in proc.stderr
+    proc = run_tool(*args, '--force')
+    assert proc.returncode == 0
+    assert all(open(p, 'rb').read() == data for p, data in first.items())
+
+
+def test_drawing_order_and_default_classes(trash, tmp_path):
+    summary = coco_to_masks(trash, str(tmp_path / 'm'), classes=TRASH_CLASSES,
+                            draw_order='polygon_length', progress=False)
+    assert summary.images == 4 and summary.empty_images == 1
+    for file_name, expected in reference(trash, 'polygon_length').items():
+        got = cv2.imread(osp.join(str(tmp_path / 'm'), osp.splitext(file_name)[0] + '.png'),
+                         cv2.IMREAD_UNCHANGED)
+        np.testing.assert_array_equal(got, expected)
+    # default classes: background + categories in id order ('Paper' has id 0 -> 1)
+    coco_to_masks(trash, str(tmp_path / 'd'), progress=False)
+    with pytest.raises(UserError, match='first class must be the background'):
+        coco_to_masks(trash, str(tmp_path / 'e'), classes=['Paper', 'Background'])
+
+
+def test_image_size_check(trash, tmp_path):
+    root = osp.dirname(trash)
+    cv2.imwrite(osp.join(root, 'batch_01_vt/0001.jpg'), np.zeros((48, 40, 3), np.uint8))
+    with pytest.raises(UserError, match=r'0001\.jpg: image is 40x48 .* says 48x40'):
+        coco_to_masks(trash, str(tmp_path / 'm'), classes=TRASH_CLASSES, img_root=root,
+                      progress=False)

@@ -1,0 +1,145 @@
+"""Probability files and folders: round trip, quantisation error, atomic, no overwrite."""
+import json
+import os
+
+import numpy as np
+import pytest
+
+from mmseg_ext.io.atomic import atomic_open
+from mmseg_ext.io.probs import (
+    ProbFileError,
+    ProbFolder,
+    ProbFolderWriter,
+    ProbMeta,
+    dequantize,
+    read_probs,
+    write_probs,
+)
+from mmseg_ext.utils.cli import UserError
+
+CLASSES = ('a', 'b', 'c')
+
+
+def meta(img_path='sub/x.png', task='multi-label'):
+    return ProbMeta(img_path=img_path, ori_shape=(40, 30), classes=CLASSES, task=task)
+
+
+@pytest.mark.parametrize('dtype,bound', [('uint8', 0.5 / 255), ('float16', 2.0 ** -12)])
+def test_round_trip_and_quantisation_error(tmp_path, dtype, bound):
+    rng = np.random.default_rng(0)
+    probs = rng.random((3, 20, 15)).astype(np.float32)
+    probs[:, 0, 0] = [0.0, 1.0, 0.5]
+    path = str(tmp_path / 'x.npz')
+    write_probs(path, probs, meta(), dtype=dtype)
+    stored, m = read_probs(path)
+    assert stored.dtype == np.dtype(dtype) and stored.shape == (3, 20, 15)
+    assert m.img_path == 'sub/x.png' and m.ori_shape == (40, 30)
+    assert m.classes == CLASSES and m.task == 'multi-label' and m.key == 'sub/x'
+    err = np.abs(dequantize(stored) - probs).max()
+    assert err <= bound + 1e-7
+    if dtype == 'uint8':  # q = round(255 p), read back as q / 255
+        assert stored[:, 0, 0].tolist() == [0, 255, 128]
+    # the file is a plain npz that numpy opens without pickle
+    with np.load(path, allow_pickle=False) as npz:
+        assert json.loads(str(npz['meta']))['format'] == 'mmseg_ext.probs'
+    assert [f for f in os.listdir(tmp_path) if 'tmp' in f] == []
+
+
+def test_bad_files_name_the_file(tmp_path):
+    bad = tmp_path / 'bad.npz'
+    bad.write_bytes(b'not a zip')
+    with pytest.raises(ProbFileError, match=f'{bad}: not a readable probability file'):
+        read_probs(str(bad))
+    other = tmp_path / 'other.npz'
+    np.savez(other, probs=np.zeros((3, 2, 2), np.uint8), meta=np.array('{"format": "x"}'))
+    with pytest.raises(ProbFileError, match=f'{other}: not a probability file'):
+        read_probs(str(other))
+    with pytest.raises(ProbFileError, match='not found'):
+        ProbFolder(str(tmp_path / 'nope'))
+
+
+def write_folder(root, keys, force=False, task='multi-label', fail_after=None):
+    with ProbFolderWriter(str(root), CLASSES, task, force=force) as w:
+        for i, k in enumerate(keys):
+            if fail_after is not None and i == fail_after:
+                raise RuntimeError('boom')
+            w.write(np.full((3, 4, 5), i / 10, np.float32), k, (8, 10))
+        w.commit()
+
+
+def test_folder_round_trip_and_index(tmp_path):
+    root = tmp_path / 'probs'
+    write_folder(root, ['ID1/b.png', 'ID1/a.png', 'ID2/c.jpg'])
+    folder = ProbFolder(str(root))
+    assert folder.keys() == ['ID1/a', 'ID1/b', 'ID2/c']
+    assert folder.classes == CLASSES and folder.task == 'multi-label'
+    probs, m = folder.read('ID2/c')
+    assert m.img_path == 'ID2/c.jpg' and probs.shape == (3, 4, 5)
+    assert np.allclose(dequantize(probs), 0.2, atol=1 / 510)
+    assert folder.info('ID1/a') == ('ID1/a.png', (8, 10))
+    # without the index the folder is scanned
+    os.remove(root / 'index.json')
+    assert ProbFolder(str(root)).keys() == ['ID1/a', 'ID1/b', 'ID2/c']
+
+
+def test_folder_appears_whole_or_not_at_all(tmp_path):
+    root = tmp_path / 'probs'
+    with pytest.raises(RuntimeError):
+        write_folder(root, ['a.png', 'b.png'], fail_after=1)
+    assert not root.exists()
+    assert os.listdir(tmp_path) == []
+
+
+def test_no_overwrite_without_force(tmp_path):
+    root = tmp_path / 'probs'
+    write_folder(root, ['a.png'])
+    with pytest.raises(UserError, match='already exists .*--force'):
+        write_folder(root, ['b.png'])
+    write_folder(root, ['b.png'], force=True)
+    assert ProbFolder(str(root)).keys() == ['b']
+    foreign = tmp_path / 'mine'
+    foreign.mkdir()
+    (foreign / 'notes.txt').write_text('keep me')
+    with pytest.raises(UserError, match='did not write'):
+        write_folder(foreign, ['a.png'], force=True)
+    assert (foreign / 'notes.txt').read_text() == 'keep me'
+
+
+def test_same_output_name_is_an_error(tmp_path):
+    with pytest.raises(UserError, match='same output name'):
+        write_folder(tmp_path / 'p', ['x.png', 'x.jpg'])
+
+
+def test_file_checked_against_folder(tmp_path):
+    root = tmp_path / 'probs'
+    write_folder(root, ['a.png', 'b.png'])
+    write_probs(str(root / 'b.npz'), np.zeros((3, 4, 5)), meta('b.png', task='multi-class'))
+    with pytest.raises(ProbFileError, match='b.npz: task multi-class differs'):
+        ProbFolder(str(root)).read('b')
+
+
+def test_atomic_open(tmp_path):
+    out = tmp_path / 'x.csv'
+    with atomic_open(str(out)) as f:
+        f.write('one')
+    with pytest.raises(UserError, match='already exists'):
+        with atomic_open(str(out)) as f:
+            f.write('two')
+    with pytest.raises(ValueError):
+        with atomic_open(str(out), force=True) as f:
+            f.write('half')
+            raise ValueError('interrupted')
+    assert out.read_text() == 'one'
+    assert os.listdir(tmp_path) == ['x.csv']
+
+
+def test_background_write_errors_surface_and_nothing_is_published(tmp_path):
+    from mmseg_ext.io.probs import CroppedProbs
+    bad = CroppedProbs.from_dense(np.ones((3, 4, 5), np.float16))  # writer wants uint8
+    root = tmp_path / 'probs'
+    with pytest.raises(ValueError, match='cropped probabilities are float16, not uint8'):
+        with ProbFolderWriter(str(root), CLASSES, 'multi-label') as w:
+            w.write(np.zeros((3, 4, 5)), 'a.png', (4, 5))
+            w.write(bad, 'b.png', (4, 5))   # fails in the background thread
+            w.commit()
+    assert not root.exists() and os.listdir(tmp_path) == []

@@ -1,0 +1,276 @@
+"""Submission writers against hand-made CSV text; the checker catching each error."""
+import json
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from conftest import run_tool
+from probs_helpers import write_images, write_prob_folder
+
+from mmseg_ext.apis.check import check_submission
+from mmseg_ext.apis.probmaps import class_mask, label_map, threshold_level
+from mmseg_ext.apis.submission import PostProcess, load_per_class, make_submission
+from mmseg_ext.io.submission import HANDBONE_CLASSES, PORT_CLASSES, TRASH_CLASSES
+from mmseg_ext.utils.cli import UserError
+
+EXAMPLE = np.array([[0, 1, 1, 0], [1, 0, 0, 0], [0, 0, 0, 1]], np.float32)  # FORMATS.md
+
+
+def handbone_probs():
+    a = np.zeros((29, 3, 4), np.float32)
+    a[0] = EXAMPLE * 0.9 + 0.05          # finger-1 of a.png: the worked example
+    a[1] = 0.6                            # finger-2: all pixels at 0.6
+    b = np.zeros((29, 3, 4), np.float32)
+    b[28, 2, 3] = 0.8                     # Ulna of b.png: the last pixel
+    # b.png sorts first by path (ID1/ < ID2/) although its name sorts last
+    return {'ID2/a.png': (a, (3, 4)), 'ID1/b.png': (b, (3, 4))}
+
+
+def expected_handbone(rows_by_image):
+    lines = ['image_name,class,rle']
+    for name, special in rows_by_image:
+        for cls in HANDBONE_CLASSES:
+            lines.append(f'{name},{cls},{special.get(cls, "")}')
+    return '\n'.join(lines) + '\n'
+
+
+def test_handbone_csv_text(tmp_path):
+    probs = write_prob_folder(tmp_path / 'p', handbone_probs(), HANDBONE_CLASSES)
+    out = tmp_path / 'sub.csv'
+    s = make_submission(probs, 'handbone', str(out), progress=False)
+    assert out.read_text() == expected_handbone([
+        ('b.png', {'Ulna': '12 1'}),
+        ('a.png', {'finger-1': '2 2 5 1 12 1', 'finger-2': '1 12'})])
+    assert (s.images, s.rows, s.empty) == (2, 58, 55)
+    # per-class thresholds: finger-2 at 0.7 becomes empty, the others keep 0.5
+    out2 = tmp_path / 'sub2.csv'
+    make_submission(probs, 'handbone', str(out2), thresholds={'finger-2': 0.7},
+                    progress=False)
+    assert out2.read_text() == expected_handbone([
+        ('b.png', {'Ulna': '12 1'}), ('a.png', {'finger-1': '2 2 5 1 12 1'})])
+    with pytest.raises(UserError, match='already exists'):
+        make_submission(probs, 'handbone', str(out), progress=False)
+
+
+def test_trash_csv_text(tmp_path):
+    labels = np.zeros((512, 512), np.int64)
+    labels[:256, 256:] = 3
+    labels[300:, :100] = 10
+    labels[301, 51] = 7  # odd row: nearest-neighbour 512 -> 256 samples even rows only
+    probs = np.full((11, 512, 512), 0.01, np.float32)
+    np.put_along_axis(probs, labels[None], 0.9, axis=0)
+    images = {'batch_01_vt/0024.jpg': (probs, (512, 512)),
+              'batch_01_vt/0003.jpg': (probs * 0 + np.eye(11)[0][:, None, None],
+                                       (512, 512))}
+    folder = write_prob_folder(tmp_path / 'p', images, TRASH_CLASSES, task='multi-class')
+    test_json = tmp_path / 'test.json'
+    test_json.write_text(json.dumps({'images': [
+        {'id': 0, 'file_name': 'batch_01_vt/0024.jpg'},
+        {'id': 1, 'file_name': 'batch_01_vt/0003.jpg'}]}))
+    out = tmp_path / 'sub.csv'
+    make_submission(folder, 'trash', str(out), test_json=str(test_json), progress=False)
+    small = labels[::2, ::2]
+    assert small[150, 25] == 10 and 7 not in small
+    expected = ('image_id,PredictionString\n'
+                f'batch_01_vt/0024.jpg,{" ".join(map(str, small.ravel()))}\n'
+                f'batch_01_vt/0003.jpg,{" ".join(["0"] * 65536)}\n')
+    assert out.read_text() == expected
+    report = check_submission(str(out), 'trash', test_json=str(test_json))
+    assert report.ok, report.errors
+
+
+def test_port_csv_text(tmp_path):
+    labels = np.array([[0, 1, 1, 0], [4, 0, 0, 0], [0, 0, 0, 4]])
+    probs = np.eye(5, dtype=np.float32)[labels].transpose(2, 0, 1) * 0.8 + 0.04
+    folder = write_prob_folder(tmp_path / 'p', {'x.jpg': (probs, (3, 4))}, PORT_CLASSES,
+                               task='multi-class')
+    out = tmp_path / 'sub.csv'
+    make_submission(folder, 'port', str(out), progress=False)
+    assert out.read_text() == ('file_name,class,prediction\n'
+                               'x.jpg,container_truck,1 2\n'
+                               'x.jpg,forklift,0 12\n'
+                               'x.jpg,reach_stacker,0 12\n'
+                               'x.jpg,ship,4 1 11 1\n')
+    sample = tmp_path / 'sample.csv'
+    sample.write_text('file_name,class,prediction\nx.jpg,ship,\nx.jpg,1,\n')
+    out2 = tmp_path / 'sub2.csv'
+    make_submission(folder, 'port', str(out2), sample=str(sample), progress=False)
+    assert out2.read_text() == ('file_name,class,prediction\n'
+                                'x.jpg,ship,4 1 11 1\nx.jpg,1,1 2\n')
+
+
+def test_post_processing_in_submission(tmp_path):
+    p = np.zeros((29, 6, 6), np.float32)
+    p[0, 0:3, 0:3] = 0.9   # 9 pixels
+    p[0, 5, 5] = 0.9       # 1 pixel: dropped with min-area 2
+    folder = write_prob_folder(tmp_path / 'p', {'a.png': (p, (6, 6))}, HANDBONE_CLASSES)
+    out = tmp_path / 's.csv'
+    make_submission(folder, 'handbone', str(out), post=PostProcess({'finger-1': 2}, {}),
+                    progress=False)
+    assert out.read_text().splitlines()[1] == 'a.png,finger-1,1 3 7 3 13 3'
+
+
+def test_resize_matches_torch_bilinear():
+    rng = np.random.default_rng(0)
+    low = rng.random((5, 8)).astype(np.float32)
+    ref = F.interpolate(torch.from_numpy(low)[None, None], size=(24, 40), mode='bilinear',
+                        align_corners=False)[0, 0].numpy()
+    mask = class_mask(low.astype(np.float16), (24, 40), 0.5)
+    close = np.abs(ref - 0.5) < 2e-3
+    assert np.array_equal(mask[~close], (ref > 0.5)[~close])
+    q = np.rint(low * 255).astype(np.uint8)
+    mask_q = class_mask(q, (24, 40), 0.5)
+    close = np.abs(ref - 0.5) < 4 / 255
+    assert np.array_equal(mask_q[~close], (ref > 0.5)[~close])
+    assert threshold_level(0.5) == 128 and threshold_level(0.0) == 1
+
+
+def test_label_map_ties_go_to_first_class():
+    probs = np.array([[[5, 9]], [[5, 2]], [[7, 9]]], np.uint8)
+    assert label_map(probs, (1, 2)).tolist() == [[2, 0]]
+
+
+def test_wrong_inputs_are_user_errors(tmp_path):
+    folder = write_prob_folder(tmp_path / 'p', handbone_probs(), HANDBONE_CLASSES)
+    with pytest.raises(UserError, match='multi-label probabilities; the trash format'):
+        make_submission(folder, 'trash', str(tmp_path / 'x.csv'), progress=False)
+    bad = tmp_path / 'thr.json'
+    bad.write_text('{"finger-1": 0.4, "Femur": 0.5}')
+    with pytest.raises(UserError, match=f"{bad}: unknown class 'Femur'"):
+        load_per_class(str(bad), HANDBONE_CLASSES, 'threshold', float, 0, 1)
+    imgs = write_images(tmp_path / 'img', {'ID1/b.png': (3, 4), 'ID2/a.png': (3, 4),
+                                           'ID3/c.png': (3, 4)})
+    with pytest.raises(UserError, match='no probabilities for 1 image.*ID3/c.png'):
+        make_submission(folder, 'handbone', str(tmp_path / 'y.csv'), img_dir=imgs,
+                        progress=False)
+
+
+# ------------------------------------------------------------------ the checker
+def good_handbone_lines():
+    lines = ['image_name,class,rle']
+    for name in ('a.png', 'b.png'):
+        lines += [f'{name},{c},' for c in HANDBONE_CLASSES]
+    return lines
+
+
+@pytest.fixture
+def img_dir(tmp_path):
+    return write_images(tmp_path / 'imgs', {'ID1/a.png': (3, 4), 'ID2/b.png': (3, 4)})
+
+
+def check_lines(tmp_path, img_dir, lines, fmt='handbone'):
+    path = tmp_path / 'check.csv'
+    path.write_text('\n'.join(lines) + '\n')
+    return check_submission(str(path), fmt, img_dir=img_dir), str(path)
+
+
+def test_checker_accepts_a_good_file(tmp_path, img_dir):
+    lines = good_handbone_lines()
+    lines[1] = 'a.png,finger-1,2 2 5 1 12 1'
+    report, _ = check_lines(tmp_path, img_dir, lines)
+    assert report.ok and report.rows == 58 and not report.warnings
+
+
+@pytest.mark.parametrize('line_no,new,message', [
+    (0, 'image,class,rle', ":1: header is 'image,class,rle'"),
+    (1, 'a.png,finger-1,1 2,x', ':2: 4 fields, expected 3'),
+    (2, 'a.png,finger-30,', ":3: unknown class 'finger-30'"),
+    (2, 'c.png,finger-2,', ":3: image 'c.png' is not a test image"),
+    (3, 'a.png,finger-1,', ':4: (a.png, finger-1) already on line 2'),
+    (1, 'a.png,finger-1,1 x', ":2: rle: RLE token 'x'"),
+    (1, 'a.png,finger-1,1 2 3', ':2: rle: RLE has an odd number'),
+    (1, 'a.png,finger-1,12 2', ':2: rle: last run ends at pixel 13'),
+    (1, 'a.png,finger-1,5 1 1 1', ':2: rle: runs 1 and 2 are not sorted'),
+    (1, 'a.png,finger-1,1 3 2 1', ':2: rle: runs 1 and 2 are overlapping'),
+    (1, 'a.png,finger-1,0 1', ':2: rle: run 1 starts at 0, before the first pixel'),
+    (1, 'a.png,finger-1,3 0', ':2: rle: run 1 has length 0'),
+])
+def test_checker_catches(tmp_path, img_dir, line_no, new, message):
+    lines = good_handbone_lines()
+    lines[line_no] = new
+    report, path = check_lines(tmp_path, img_dir, lines)
+    assert not report.ok
+    assert any(e.startswith(path) and message in e for e in report.errors), report.errors
+
+
+def test_checker_missing_rows_and_counts(tmp_path, img_dir):
+    lines = good_handbone_lines()
+    del lines[3]                       # a.png finger-3
+    lines = lines[:29]                 # b.png: no rows at all
+    report, path = check_lines(tmp_path, img_dir, lines)
+    assert f"{path}: image a.png: missing classes ['finger-3']" in report.errors
+    assert f'{path}: image b.png: no rows' in report.errors
+    assert f'{path}: 28 rows, expected 58' in report.errors
+
+
+def test_checker_warnings_do_not_fail(tmp_path, img_dir):
+    lines = good_handbone_lines()
+    lines[1], lines[2] = lines[2], lines[1]
+    lines[3] = 'a.png,finger-3,1 2 3 2'   # touching runs
+    report, path = check_lines(tmp_path, img_dir, lines)
+    assert report.ok
+    assert f'{path}:2: rows of image a.png are not in class order' in report.warnings
+    assert any(':4: rle has touching runs' in w for w in report.warnings)
+
+
+def test_checker_port_and_trash(tmp_path, img_dir):
+    lines = ['file_name,class,prediction']
+    for name in ('a.png', 'b.png'):
+        lines += [f'{name},{c},0 12' for c in PORT_CLASSES[1:]]
+    report, _ = check_lines(tmp_path, img_dir, lines, 'port')
+    assert report.ok, report.errors
+    lines[1] = 'a.png,container_truck,'
+    lines[2] = 'a.png,forklift,12 1'
+    report, path = check_lines(tmp_path, img_dir, lines, 'port')
+    assert any(':2: rle: empty RLE string' in e for e in report.errors)
+    assert any(':3: rle: last run ends at pixel 12 (index base 0)' in e
+               for e in report.errors)
+    test_json = tmp_path / 'test.json'
+    test_json.write_text(json.dumps({'images': [{'file_name': 'x/1.jpg'},
+                                                {'file_name': 'x/2.jpg'}]}))
+    zeros = ' '.join(['0'] * 65536)
+    csv = tmp_path / 'trash.csv'
+    csv.write_text(f'image_id,PredictionString\nx/2.jpg,{zeros}\nx/1.jpg,{zeros[:-2]} 11\n'
+                   f'x/3.jpg,1 2\n')
+    report = check_submission(str(csv), 'trash', test_json=str(test_json))
+    assert f'{csv}:3: class id 11 in PredictionString (ids are 0..10)' in report.errors
+    assert f"{csv}:4: image 'x/3.jpg' is not a test image" in report.errors
+    assert any(':4: PredictionString has 2 values, expected 65536' in e
+               for e in report.errors)
+    assert any(':2: row order differs from the test json' in e for e in report.errors)
+
+
+def test_cli_check_prints_every_problem(tmp_path, img_dir):
+    lines = good_handbone_lines()
+    lines[1] = 'a.png,finger-1,1 x'
+    lines[2] = 'a.png,finger-99,'
+    csv = tmp_path / 'bad.csv'
+    csv.write_text('\n'.join(lines) + '\n')
+    proc = run_tool('tools/make_submission.py', '--check', str(csv), '--format', 'handbone',
+                    '--img-dir', img_dir)
+    assert proc.returncode == 1, proc.stderr
+    out = proc.stdout.splitlines()
+    assert f"error: {csv}:2: rle: RLE token 'x' is not a non-negative integer" in out
+    assert f"error: {csv}:3: unknown class 'finger-99'" in out
+    assert out[-1].startswith(f'check FAILED: {csv}: 58 rows, ')
+
+
+def test_cli_write_then_check(tmp_path, img_dir):
+    images = handbone_probs()
+    images = {'ID1/a.png': images['ID2/a.png'], 'ID2/b.png': images['ID1/b.png']}
+    probs = write_prob_folder(tmp_path / 'p', images, HANDBONE_CLASSES)
+    out = tmp_path / 'sub.csv'
+    args = ('tools/make_submission.py', probs, '--format', 'handbone', '--out', str(out),
+            '--img-dir', img_dir, '--no-progress')
+    proc = run_tool(*args)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().splitlines()[-1].startswith(
+        f'submission: 2 images, 58 rows (55 empty masks) -> {out}')
+    proc = run_tool(*args)
+    assert proc.returncode == 1
+    assert proc.stderr.strip() == f'error: {out}: already exists (use --force to overwrite it)'
+    proc = run_tool('tools/make_submission.py', '--check', str(out), '--format', 'handbone',
+                    '--img-dir', img_dir)
+    assert proc.returncode == 0, proc.stdout
+    assert proc.stdout.strip().startswith(f'check OK: {out}: 58 rows, 0 error(s)')

@@ -1,0 +1,64 @@
+"""Shared by the benchmarks: import path, synthetic hand-bone-like data, memory probes."""
+import os
+import os.path as osp
+import resource
+import sys
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)
+
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
+
+NUM_BONES = 29
+
+
+def bone_layout(rng, size, n=NUM_BONES):
+    """Ellipses ``(cx, cy, ax, ay, angle)`` for ``n`` classes on a ``size`` x ``size``
+    image: 27 small compact bones (fingers, carpals) and 2 long ones (radius, ulna),
+    scaled from a 2048-pixel hand X-ray."""
+    s = size / 2048
+    out = []
+    for c in range(n):
+        if c < n - 2:
+            ax, ay = rng.integers(25, 70), rng.integers(50, 160)
+        else:
+            ax, ay = rng.integers(70, 120), rng.integers(300, 500)
+        cx, cy = rng.integers(300, 1750, 2)
+        out.append((int(cx * s), int(cy * s), max(1, int(ax * s)), max(1, int(ay * s)),
+                    float(rng.integers(0, 180))))
+    return out
+
+
+def bone_masks(rng, size=2048):
+    """``(29, size, size)`` uint8 {0, 1} masks, one compact blob per class."""
+    masks = np.zeros((NUM_BONES, size, size), np.uint8)
+    for c, (cx, cy, ax, ay, ang) in enumerate(bone_layout(rng, size)):
+        cv2.ellipse(masks[c], (cx, cy), (ax, ay), ang, 0, 360, 1, -1)
+    return masks
+
+
+def bone_probs(rng, size=512, jitter=0.0):
+    """``(29, size, size)`` float32 probabilities: blurred blobs (soft edges, mostly 0)."""
+    probs = np.zeros((NUM_BONES, size, size), np.float32)
+    for c, (cx, cy, ax, ay, ang) in enumerate(bone_layout(rng, size)):
+        cv2.ellipse(probs[c], (cx, cy), (ax, ay), ang, 0, 360, 1.0, -1)
+        probs[c] = cv2.GaussianBlur(probs[c], (0, 0), 2.0) * (1.0 - jitter)
+    return probs
+
+
+def peak_rss_mib():
+    """Peak resident set size of this process (MiB)."""
+    try:
+        with open('/proc/self/status') as f:
+            for line in f:
+                if line.startswith('VmHWM:'):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def cpu_note():
+    return f'{os.cpu_count()} CPUs visible, cv2 threads {cv2.getNumThreads()}'

@@ -1,0 +1,67 @@
+"""Ensemble predictions.
+
+Soft voting of probability folders (weighted mean, images matched by name):
+
+    python tools/ensemble.py PROBS_A PROBS_B ... --out-dir FUSED [--weights 2 1 ...]
+                             [--mixed-size original|largest] [--dtype uint8|float16]
+                             [--force]
+
+Hard voting of hand-bone submission CSVs (pixel kept when >= K files mark it):
+
+    python tools/ensemble.py --csv a.csv b.csv c.csv --out vote.csv [--min-votes K] [--force]
+"""
+import argparse
+
+import _bootstrap  # noqa: F401  (checks the environment, registers mmseg_ext)
+
+from mmseg_ext.utils.cli import UserError, cli_main
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description='Soft-vote probability folders or hard-vote '
+                                'hand-bone CSVs')
+    p.add_argument('probs', nargs='*', help='probability folders (soft voting)')
+    p.add_argument('--out-dir', help='output probability folder (soft voting)')
+    p.add_argument('--weights', nargs='+', type=float,
+                   help='one weight per folder (normalised; default equal)')
+    p.add_argument('--mixed-size', default='original', choices=['original', 'largest'],
+                   help='when stored resolutions differ for an image: resize all to its '
+                   'original size (default) or to the largest stored one')
+    p.add_argument('--dtype', choices=['uint8', 'float16'],
+                   help='storage of the output (default: as the first input)')
+    p.add_argument('--csv', nargs='+', help='hand-bone submission CSVs (hard voting)')
+    p.add_argument('--out', help='output CSV (hard voting)')
+    p.add_argument('--min-votes', type=int,
+                   help='votes needed to keep a pixel (default: strict majority)')
+    p.add_argument('--force', action='store_true', help='replace an existing output')
+    p.add_argument('--no-progress', action='store_true', help='no progress bar')
+    return p.parse_args(argv)
+
+
+@cli_main
+def main(argv=None):
+    from mmseg_ext.apis.ensemble import hard_vote_csv, soft_vote
+    args = parse_args(argv)
+    progress = not args.no_progress
+    if args.csv:
+        if args.probs or args.out_dir:
+            raise UserError('use either probability folders with --out-dir or --csv with '
+                            '--out, not both')
+        if not args.out:
+            raise UserError('--csv needs --out (the voted CSV)')
+        s = hard_vote_csv(args.csv, args.out, min_votes=args.min_votes, force=args.force,
+                          progress=progress)
+        print(f'hard vote: {s.models} CSVs, {s.images} images -> {s.out} '
+              f'in {s.seconds:.1f} s')
+        return
+    if not args.probs or not args.out_dir:
+        raise UserError('give two or more probability folders and --out-dir '
+                        '(or --csv ... --out)')
+    s = soft_vote(args.probs, args.out_dir, weights=args.weights,
+                  mixed_size=args.mixed_size, dtype=args.dtype, force=args.force,
+                  progress=progress)
+    print(f'ensemble: {s.models} models, {s.images} images -> {s.out} in {s.seconds:.1f} s')
+
+
+if __name__ == '__main__':
+    main()

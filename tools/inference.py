@@ -1,0 +1,73 @@
+"""Run a checkpoint over a folder of images and write class probabilities, one file each.
+
+    python tools/inference.py CONFIG CHECKPOINT --img-dir DIR --out-dir PROBS
+                              [--tta] [--out-size native|original|H,W] [--dtype uint8|float16]
+                              [--device cpu|cuda:0] [--suffix .png ...] [--force]
+                              [--cfg-options key=value ...]
+
+Images are found recursively (``test/DCM/IDxxx/*.png`` works with ``--img-dir test/DCM``).
+File format: docs/submission.md and mmseg_ext/io/probs.py.
+"""
+import argparse
+
+import _bootstrap  # noqa: F401  (checks the environment, registers mmseg_ext)
+
+from mmseg_ext.utils.cli import cli_main
+
+
+def parse_args(argv=None):
+    from mmengine.config import DictAction
+    p = argparse.ArgumentParser(description='Checkpoint -> per-image probability files')
+    p.add_argument('config', help='model config file')
+    p.add_argument('checkpoint', help='checkpoint file (.pth)')
+    p.add_argument('--img-dir', required=True, help='folder of images (searched recursively)')
+    p.add_argument('--out-dir', required=True, help='output probability folder')
+    p.add_argument('--tta', action='store_true',
+                   help='average the probabilities of the views of the config\'s tta_pipeline')
+    p.add_argument('--out-size', default='native',
+                   help='resolution of the stored probabilities: native (the model input '
+                   'size after the test pipeline resize; default), original, or H,W')
+    p.add_argument('--dtype', default='uint8', choices=['uint8', 'float16'],
+                   help='storage: uint8 = round(255 p), error <= 1/510 (default); '
+                   'float16, relative error <= 2^-11')
+    p.add_argument('--device', default=None,
+                   help='torch device (default: cuda:0 when available, else cpu)')
+    p.add_argument('--suffix', nargs='+', default=None,
+                   help='image file suffixes (default: .png .jpg .jpeg .bmp .tif .tiff .webp)')
+    p.add_argument('--compress-level', type=int, default=1, choices=range(0, 10),
+                   metavar='0-9', help='zlib level of the .npz files (default 1)')
+    p.add_argument('--force', action='store_true',
+                   help='replace an existing probability folder')
+    p.add_argument('--no-progress', action='store_true', help='no progress bar')
+    p.add_argument('--cfg-options', nargs='+', action=DictAction,
+                   help='override config entries, key=value')
+    return p.parse_args(argv)
+
+
+@cli_main
+def main(argv=None):
+    import os.path as osp
+
+    import torch
+
+    from mmseg_ext.apis.inference import build_predictor, infer_folder, parse_out_size
+    from mmseg_ext.io.images import IMG_SUFFIXES
+    args = parse_args(argv)
+    out_size = parse_out_size(args.out_size)
+    device = args.device or ('cuda:0' if torch.cuda.is_available() else 'cpu')
+    predictor = build_predictor(args.config, args.checkpoint, device=device,
+                                cfg_options=args.cfg_options, tta=args.tta)
+    source = dict(config=osp.abspath(args.config), checkpoint=osp.abspath(args.checkpoint),
+                  tta=args.tta, out_size=args.out_size)
+    summary = infer_folder(predictor, args.img_dir, args.out_dir, out_size=out_size,
+                           dtype=args.dtype, force=args.force,
+                           suffixes=tuple(args.suffix) if args.suffix else IMG_SUFFIXES,
+                           source=source, compresslevel=args.compress_level,
+                           progress=not args.no_progress)
+    print(f'inference: {summary.images} images, {summary.classes} classes '
+          f'({summary.task}), {args.dtype} at {args.out_size} size -> {summary.out_dir} '
+          f'in {summary.seconds:.1f} s')
+
+
+if __name__ == '__main__':
+    main()

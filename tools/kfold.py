@@ -1,0 +1,75 @@
+"""Write k-fold split files: stratified by class presence, grouped, deterministic.
+
+    python tools/kfold.py coco ANN.json --out DIR [-k 5] [--seed 0] [--group-regex RE]
+                          [--lists] [--force]
+    python tools/kfold.py folder IMG_DIR --out DIR [--labels LABEL_DIR]
+                          [--img-suffix .jpg] [--seg-suffix .png] [--ignore-index 255]
+                          [--group-regex RE] [-k 5] [--seed 0] [--force]
+    python tools/kfold.py handbone ROOT --out DIR [-k 5] [--seed 0] [--force]
+
+Outputs in DIR: ``train_fold{j}`` / ``val_fold{j}`` for j < k (``.json`` COCO files for
+``coco``; ``.txt`` lists otherwise) and ``folds.csv`` (name, group, fold). Existing
+split files are never overwritten without ``--force``. See docs/coco_and_folders.md.
+"""
+import argparse
+
+import _bootstrap  # noqa: F401  (checks the environment, registers mmseg_ext)
+
+from mmseg_ext.utils.cli import cli_main
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    sub = parser.add_subparsers(dest='source', required=True)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument('--out', required=True, help='output folder of the split files')
+    common.add_argument('-k', '--num-folds', type=int, default=5, help='number of folds')
+    common.add_argument('--seed', type=int, default=0, help='seed (same seed, same folds)')
+    common.add_argument('--force', action='store_true', help='overwrite split files')
+
+    coco = sub.add_parser('coco', parents=[common],
+                          help='COCO file: stratified by category presence')
+    coco.add_argument('ann_file', help='COCO annotation JSON')
+    coco.add_argument('--group-regex', help='group images by this regex on file_name '
+                      '(first capture group, else the match)')
+    coco.add_argument('--lists', action='store_true',
+                      help='also write .txt image lists (file_name per line)')
+
+    folder = sub.add_parser('folder', parents=[common],
+                            help='image folder (+ label folder: stratified by classes)')
+    folder.add_argument('img_dir', help='image folder (searched recursively)')
+    folder.add_argument('--labels', dest='seg_dir', help='label-PNG folder (same stems)')
+    folder.add_argument('--img-suffix', default='.jpg')
+    folder.add_argument('--seg-suffix', default='.png')
+    folder.add_argument('--ignore-index', type=int, default=255)
+    folder.add_argument('--group-regex', help='group images by this regex on the path '
+                        'under IMG_DIR (first capture group, else the match)')
+
+    hand = sub.add_parser('handbone', parents=[common],
+                          help='hand-bone root (DCM/IDxxx/*.png): grouped by patient')
+    hand.add_argument('root', help='folder holding DCM/ (and outputs_json/)')
+    return parser.parse_args(argv)
+
+
+@cli_main
+def main(argv=None):
+    from mmseg_ext.datasets import splits
+    args = parse_args(argv)
+    common = dict(num_folds=args.num_folds, seed=args.seed, force=args.force)
+    if args.source == 'coco':
+        paths, table = splits.kfold_coco(args.ann_file, args.out, group_regex=args.group_regex,
+                                         lists=args.lists, **common)
+    elif args.source == 'folder':
+        paths, table = splits.kfold_folder(
+            args.img_dir, args.out, seg_dir=args.seg_dir, img_suffix=args.img_suffix,
+            seg_suffix=args.seg_suffix, ignore_index=args.ignore_index,
+            group_regex=args.group_regex, **common)
+    else:
+        paths, table = splits.kfold_handbone(args.root, args.out, **common)
+    print(table)
+    print(f'wrote {len(paths)} files ({args.num_folds} folds, seed {args.seed}) '
+          f'to {args.out}')
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,89 @@
+"""Write a competition CSV from probabilities, or check a CSV before upload.
+
+    python tools/make_submission.py PROBS --format handbone|trash|port --out sub.csv
+        [--thresholds thr.json | --threshold 0.5] [--img-dir DIR]
+        [--test-json test.json] [--sample sample_submission.csv]
+        [--min-area N|FILE.json] [--keep-largest K|FILE.json] [--connectivity 4|8]
+        [--force]
+
+    python tools/make_submission.py --check sub.csv --format F
+        [--img-dir DIR] [--test-json test.json] [--sample sample.csv]
+
+``--check`` prints every problem as FILE:LINE: what, then a summary line, and exits 1
+when there is an error (warnings alone exit 0).
+"""
+import argparse
+
+import _bootstrap  # noqa: F401  (checks the environment, registers mmseg_ext)
+
+from mmseg_ext.utils.cli import UserError, cli_main
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description='Probabilities -> submission CSV; CSV checker')
+    p.add_argument('probs', nargs='?', help='probability folder')
+    p.add_argument('--format', required=True, choices=['handbone', 'trash', 'port'],
+                   help='competition format (docs/submission.md)')
+    p.add_argument('--out', help='output CSV')
+    p.add_argument('--check', metavar='CSV', help='validate this CSV instead of writing one')
+    p.add_argument('--thresholds', help='JSON {class: threshold} (multi-label; from '
+                   'tools/tune_thresholds.py); unnamed classes use --threshold')
+    p.add_argument('--threshold', type=float, default=0.5,
+                   help='default multi-label threshold, foreground = p > t (default 0.5)')
+    p.add_argument('--img-dir', help='test images: writing checks every image has '
+                   'probabilities; --check reads names and sizes from them')
+    p.add_argument('--test-json', help='trash: COCO test.json giving the row order')
+    p.add_argument('--sample', help='port: sample submission giving rows and their order')
+    p.add_argument('--min-area', help='drop connected components smaller than N pixels '
+                   '(a number, or JSON {class: N})')
+    p.add_argument('--keep-largest', help='keep only the K largest components per class '
+                   '(a number, or JSON {class: K})')
+    p.add_argument('--connectivity', type=int, default=8, choices=[4, 8],
+                   help='component connectivity (default 8)')
+    p.add_argument('--force', action='store_true', help='overwrite an existing --out')
+    p.add_argument('--no-progress', action='store_true', help='no progress bar')
+    return p.parse_args(argv)
+
+
+def run_check(args) -> int:
+    from mmseg_ext.apis.check import check_submission
+    report = check_submission(args.check, args.format, img_dir=args.img_dir,
+                              test_json=args.test_json, sample=args.sample)
+    for line in report.errors:
+        print(f'error: {line}')
+    for line in report.warnings:
+        print(f'warning: {line}')
+    status = 'OK' if report.ok else 'FAILED'
+    print(f'check {status}: {args.check}: {report.rows} rows, {len(report.errors)} '
+          f'error(s), {len(report.warnings)} warning(s) ({args.format})')
+    return 0 if report.ok else 1
+
+
+@cli_main
+def main(argv=None):
+    args = parse_args(argv)
+    if args.check:
+        if args.probs or args.out:
+            raise UserError('--check takes the CSV to check; no PROBS or --out')
+        return run_check(args)
+    if not args.probs or not args.out:
+        raise UserError('give PROBS and --out (or --check CSV)')
+    from mmseg_ext.apis.submission import PostProcess, load_per_class, make_submission
+    from mmseg_ext.io.submission import get_format
+    classes = get_format(args.format).classes
+    if not 0.0 <= args.threshold <= 1.0:
+        raise UserError(f'--threshold {args.threshold} is outside [0, 1]')
+    thresholds = load_per_class(args.thresholds, classes, 'threshold', float, 0.0, 1.0)
+    post = PostProcess(load_per_class(args.min_area, classes, 'min-area', int, 0),
+                       load_per_class(args.keep_largest, classes, 'keep-largest', int, 0),
+                       args.connectivity)
+    s = make_submission(args.probs, args.format, args.out, thresholds=thresholds,
+                        default_threshold=args.threshold, img_dir=args.img_dir,
+                        test_json=args.test_json, sample=args.sample, post=post,
+                        force=args.force, progress=not args.no_progress)
+    print(f'submission: {s.images} images, {s.rows} rows ({s.empty} empty masks) -> '
+          f'{s.out} in {s.seconds:.1f} s')
+
+
+if __name__ == '__main__':
+    main()
