@@ -18,6 +18,6 @@ from .utils.checkpoint import allow_mmengine_checkpoints  # noqa: E402
 
 allow_mmengine_checkpoints()
 
-from . import datasets, engine, evaluation, models  # noqa: E402,F401  (registration)
+from . import datasets, engine, evaluation, models, visualization  # noqa: E402,F401  (registration)
 
 __all__ = ['__version__', 'EnvironmentCheckError', 'check_environment']

@@ -154,7 +154,7 @@ tta_pipeline = [
     assert np.allclose(got, (p0 + p1[:, :, ::-1]) / 2, atol=1e-5)
 
 
-ML_CONFIG = 'custom_configs/demo/unet-s5-tiny_multilabel_1xb4-1k_handbone-synth-128x128.py'
+ML_CONFIG = 'custom_configs/demo/unet-s5-tiny_multilabel_1xb4-1500i_handbone-synth-128x128.py'
 
 
 def test_multilabel_segmentor_full_workflow(tmp_path):

@@ -24,6 +24,8 @@ EXPECTED = {
                'MultiLabelEncoderDecoder', 'MultiLabelCascadeEncoderDecoder',
                'MultiLabelSegTTAModel'],
     'METRICS': ['MultiLabelDiceMetric', 'PerImageIoUMetric'],
+    'HOOKS': ['EMATeacherHook'],
+    'VISUALIZERS': ['MultiLabelSegLocalVisualizer'],
 }
 
 

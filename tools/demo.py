@@ -19,7 +19,7 @@ def main(argv=None):
     parser.add_argument('--work-dir', default='work_dirs/demo_handbone',
                         help='output folder, owned by the demo (rewritten on a rerun)')
     parser.add_argument('--max-iters', type=int, default=None,
-                        help='training iterations (default: the config, 1000)')
+                        help='training iterations (default: the config, 1500)')
     args = parser.parse_args(argv)
     from mmseg_ext.apis.demo import run_demo
     result = run_demo(args.work_dir, max_iters=args.max_iters)

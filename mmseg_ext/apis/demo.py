@@ -19,7 +19,7 @@ import os.path as osp
 from dataclasses import dataclass
 from typing import Dict, Optional
 
-DEMO_CONFIG = 'custom_configs/demo/unet-s5-tiny_multilabel_1xb4-1k_handbone-synth-128x128.py'
+DEMO_CONFIG = 'custom_configs/demo/unet-s5-tiny_multilabel_1xb4-1500i_handbone-synth-128x128.py'
 #: synthetic data: 12 training patients x 2 hands, 2 test patients, 256x256 images
 DEMO_DATA = dict(num_patients=12, images_per_patient=2, num_test_patients=2,
                  size=(256, 256), seed=0)
@@ -69,9 +69,12 @@ def run_demo(work_dir: str = 'work_dirs/demo_handbone', config: Optional[str] = 
         'test_dataloader.dataset.data_root': osp.join(data_root, 'train'),
     }
     if max_iters is not None:
+        warmup = min(50, max(1, max_iters // 2))  # the demo config warms up for 50
         options.update({'train_cfg.max_iters': max_iters,
                         'train_cfg.val_interval': max_iters,
                         'default_hooks.checkpoint.interval': max_iters,
+                        'param_scheduler.0.end': warmup,
+                        'param_scheduler.1.begin': warmup,
                         'param_scheduler.1.end': max_iters})
     cfg = train_config(config, work_dir=work_dir, cfg_options=options)
     runner = Runner.from_cfg(cfg)

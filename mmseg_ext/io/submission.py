@@ -21,19 +21,16 @@ import csv
 from dataclasses import dataclass
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
+from ..datasets.hand_bone_format import HAND_BONE_CLASSES
+from ..datasets.port_structures import PORT_CLASSES
 from ..utils.cli import UserError
 from .atomic import atomic_open
 from .rle import HANDBONE_RLE, PORT_RLE, RLEConvention
 
-HANDBONE_CLASSES = (
-    'finger-1', 'finger-2', 'finger-3', 'finger-4', 'finger-5', 'finger-6', 'finger-7',
-    'finger-8', 'finger-9', 'finger-10', 'finger-11', 'finger-12', 'finger-13',
-    'finger-14', 'finger-15', 'finger-16', 'finger-17', 'finger-18', 'finger-19',
-    'Trapezium', 'Trapezoid', 'Capitate', 'Hamate', 'Scaphoid', 'Lunate', 'Triquetrum',
-    'Pisiform', 'Radius', 'Ulna')
+# the class lists are defined once, beside the datasets that read them
+HANDBONE_CLASSES = HAND_BONE_CLASSES
 TRASH_CLASSES = ('Background', 'General trash', 'Paper', 'Paper pack', 'Metal', 'Glass',
                  'Plastic', 'Styrofoam', 'Plastic bag', 'Battery', 'Clothing')
-PORT_CLASSES = ('background', 'container_truck', 'forklift', 'reach_stacker', 'ship')
 
 #: (H, W) of the trash PredictionString map.
 TRASH_OUT_SIZE = (256, 256)

@@ -8,7 +8,7 @@ custom_imports = dict(imports=['mmseg_ext'], allow_failed_imports=False)
 data_root = 'work_dirs/demo_handbone/data'
 num_classes = 29
 crop_size = (128, 128)
-max_iters = 1000
+max_iters = 1500
 norm_cfg = dict(type='BN', requires_grad=True)
 
 model = dict(

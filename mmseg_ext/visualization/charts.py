@@ -1,0 +1,144 @@
+"""Metric charts with matplotlib (``Agg`` backend, no display): per-class bars and a
+confusion matrix, written as PNG files of an exact pixel size."""
+from __future__ import annotations
+
+import json
+from typing import Dict, Optional, Sequence, Tuple
+
+import numpy as np
+
+from ..io.atomic import atomic_open
+from ..utils.cli import UserError
+
+#: Bar colours (matplotlib hex), one per metric in the order drawn.
+BAR_COLOURS = ('#1f77b4', '#ff7f0e', '#2ca02c', '#d62728')
+
+
+def _pyplot():
+    import matplotlib
+    matplotlib.use('Agg', force=True)
+    import matplotlib.pyplot as plt
+    return plt
+
+
+def read_class_metrics(path: str) -> Dict[str, Dict[str, float]]:
+    """Per-class values of a metrics JSON: ``{metric: {class: value}}``.
+
+    Accepts a JSON object whose keys look like ``<metric>.<class>`` (``Dice.finger-1``,
+    as :class:`~mmseg_ext.evaluation.MultiLabelDiceMetric` and ``val_metrics.json``
+    write; an mmengine scalar prefix such as ``val/`` or ``test/`` is removed), or an
+    mmengine ``scalars.json`` (one JSON object per line; the last line holding such keys
+    is used). Values in [0, 100] stay as written.
+    """
+    try:
+        with open(path) as f:
+            text = f.read()
+    except OSError as exc:
+        raise UserError(f'{path}: cannot read ({exc.strerror})') from None
+    try:
+        records = [json.loads(text)]
+    except json.JSONDecodeError:
+        try:
+            records = [json.loads(line) for line in text.splitlines() if line.strip()]
+        except json.JSONDecodeError as exc:
+            raise UserError(f'{path}: not JSON ({exc})') from None
+    for record in reversed(records):
+        out: Dict[str, Dict[str, float]] = {}
+        if not isinstance(record, dict):
+            continue
+        for key, value in record.items():
+            name = key.split('/', 1)[1] if '/' in key else key
+            if '.' not in name or not isinstance(value, (int, float)):
+                continue
+            metric, cls = name.split('.', 1)
+            out.setdefault(metric, {})[cls] = float(value)
+        if out:
+            return out
+    raise UserError(f'{path}: no per-class metrics (keys like "Dice.<class>")')
+
+
+def bar_chart(values: Dict[str, Dict[str, float]], out: str, force: bool = False,
+              size_px: Tuple[int, int] = (1200, 500), dpi: int = 100,
+              title: Optional[str] = None) -> str:
+    """Grouped bar chart, one group per class and one bar per metric.
+
+    Args:
+        values: ``{metric: {class: value}}`` (classes in the first metric's order).
+        out: PNG file (never replaced unless ``force``).
+        size_px: ``(width, height)`` of the PNG in pixels.
+    """
+    plt = _pyplot()
+    metrics = list(values)
+    classes = list(values[metrics[0]])
+    x = np.arange(len(classes))
+    width = 0.8 / len(metrics)
+    fig = plt.figure(figsize=(size_px[0] / dpi, size_px[1] / dpi), dpi=dpi)
+    ax = fig.add_subplot(111)
+    for i, metric in enumerate(metrics):
+        ys = [values[metric].get(c, np.nan) for c in classes]
+        ax.bar(x + (i - (len(metrics) - 1) / 2) * width, ys, width, label=metric,
+               color=BAR_COLOURS[i % len(BAR_COLOURS)])
+    ax.set_xticks(x)
+    ax.set_xticklabels(classes, rotation=90, fontsize=7)
+    ax.set_ylabel('value')
+    ax.legend()
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    _save(fig, out, force, dpi)
+    return out
+
+
+def confusion_matrix(gt: np.ndarray, pred: np.ndarray, num_classes: int,
+                     ignore_index: int = 255) -> np.ndarray:
+    """``(C, C)`` int64 pixel counts, rows = ground truth, columns = prediction; pixels
+    whose ground truth or prediction is ``ignore_index`` (or out of range) are skipped."""
+    gt = np.asarray(gt).ravel().astype(np.int64)
+    pred = np.asarray(pred).ravel().astype(np.int64)
+    keep = (gt != ignore_index) & (pred != ignore_index) & (gt >= 0) & (gt < num_classes) \
+        & (pred >= 0) & (pred < num_classes)
+    idx = gt[keep] * num_classes + pred[keep]
+    return np.bincount(idx, minlength=num_classes ** 2).reshape(num_classes, num_classes)
+
+
+def confusion_image(cm: np.ndarray, classes: Sequence[str], out: str, force: bool = False,
+                    size_px: Tuple[int, int] = (800, 800), dpi: int = 100,
+                    normalize: bool = True, cmap: str = 'Blues') -> str:
+    """Draw a ``(C, C)`` confusion matrix (rows = ground truth) as a PNG heat map.
+
+    ``normalize`` divides each row by its sum (rows without pixels stay 0), so the
+    diagonal is the per-class recall; cells are annotated when ``C <= 20``.
+    """
+    plt = _pyplot()
+    cm = np.asarray(cm, np.float64)
+    if normalize:
+        rows = cm.sum(1, keepdims=True)
+        cm = np.divide(cm, rows, out=np.zeros_like(cm), where=rows > 0)
+    fig = plt.figure(figsize=(size_px[0] / dpi, size_px[1] / dpi), dpi=dpi)
+    ax = fig.add_subplot(111)
+    im = ax.imshow(cm, cmap=cmap, vmin=0, vmax=1 if normalize else None)
+    fig.colorbar(im, ax=ax, fraction=0.046)
+    ax.set_xticks(range(len(classes)))
+    ax.set_yticks(range(len(classes)))
+    ax.set_xticklabels(classes, rotation=90, fontsize=7)
+    ax.set_yticklabels(classes, fontsize=7)
+    ax.set_xlabel('prediction')
+    ax.set_ylabel('ground truth')
+    if len(classes) <= 20:
+        for i in range(len(classes)):
+            for j in range(len(classes)):
+                ax.text(j, i, f'{cm[i, j]:.2f}' if normalize else f'{int(cm[i, j])}',
+                        ha='center', va='center', fontsize=6,
+                        color='white' if cm[i, j] > 0.5 * max(cm.max(), 1e-12) else 'black')
+    fig.tight_layout()
+    _save(fig, out, force, dpi)
+    return out
+
+
+def _save(fig, out: str, force: bool, dpi: int) -> None:
+    plt = _pyplot()
+    try:
+        with atomic_open(out, 'wb', force=force) as f:
+            fig.savefig(f, format='png', dpi=dpi)
+    finally:
+        plt.close(fig)

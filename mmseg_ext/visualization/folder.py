@@ -1,0 +1,118 @@
+"""Side-by-side ground truth / prediction drawings for a folder of probability files."""
+from __future__ import annotations
+
+import os.path as osp
+from dataclasses import dataclass
+from typing import Dict, Optional, Sequence
+
+import cv2
+import numpy as np
+
+from ..apis.probmaps import class_mask, label_map
+from ..io.atomic import StagedDir
+from ..io.probs import ProbFolder
+from ..utils.cli import UserError
+from .overlay import default_palette, label_to_masks, overlay_masks, side_by_side
+
+MARKER = 'visualize.txt'
+
+
+@dataclass
+class VisualizeSummary:
+    out_dir: str
+    images: int
+    with_gt: int
+
+
+def pred_masks(probs: np.ndarray, task: str, size, thresholds: Sequence[float]) -> np.ndarray:
+    """``(C, H, W)`` bool prediction at ``size = (H, W)`` from stored ``(C, h, w)``
+    probabilities: ``p > t_c`` per class (multi-label) or the argmax (multi-class)."""
+    if task == 'multi-class':
+        return label_to_masks(label_map(probs, size), probs.shape[0], ignore_index=None)
+    return np.stack([class_mask(probs[c], size, thresholds[c]) for c in range(len(probs))])
+
+
+def visualize_folder(img_dir: str, probs_dir: str, out_dir: str,
+                     gt_root: Optional[str] = None,
+                     thresholds: Optional[Dict[str, float]] = None,
+                     palette: Optional[Sequence[Sequence[int]]] = None,
+                     alpha: float = 0.45, outline_px: int = 1, force: bool = False,
+                     progress: bool = True) -> VisualizeSummary:
+    """Write one PNG per probability file: ``[ground truth | prediction]`` (or the
+    prediction alone without ``gt_root``) drawn over the image, at the original size.
+
+    Args:
+        img_dir: the images (the probability files' ``img_path`` is relative to it).
+        probs_dir: a probability folder (:mod:`mmseg_ext.io.probs`).
+        out_dir: new folder; ``<key>.png`` per image (replaced only with ``force``).
+        gt_root: optional ground truth: a hand-bone root with ``outputs_json/`` or a
+            folder of label PNGs / ``.npy`` masks
+            (:class:`mmseg_ext.apis.thresholds.GroundTruth`).
+        thresholds: ``{class: t}`` for multi-label (default 0.5 for unnamed classes).
+        palette: ``C`` ``(R, G, B)`` colours (default: :func:`default_palette`, the
+            hand-bone data set's palette for 29 classes).
+    """
+    from tqdm import tqdm
+
+    from ..apis.thresholds import GroundTruth
+
+    folder = ProbFolder(probs_dir)
+    classes = folder.classes
+    thresholds = thresholds or {}
+    ts = [float(thresholds.get(c, 0.5)) for c in classes]
+    palette = list(palette) if palette is not None else default_palette(len(classes))
+    gt = GroundTruth(gt_root, classes) if gt_root else None
+    with_gt = 0
+    with StagedDir(out_dir, force=force, marker=MARKER) as staged:
+        keys = folder.keys()
+        for key in tqdm(keys, disable=not progress, unit='img', desc='visualize'):
+            probs, meta = folder.read(key)
+            img_path = osp.join(img_dir, meta.img_path)
+            image = cv2.imread(img_path, cv2.IMREAD_COLOR)
+            if image is None:
+                raise UserError(f'{img_path}: image not found or not readable')
+            size = image.shape[:2]
+            pred = overlay_masks(image, pred_masks(probs, folder.task, size, ts), palette,
+                                 alpha, outline_px)
+            panels, titles = [pred], ['prediction']
+            if gt is not None and gt.find(key) is not None:
+                gt_draw = overlay_masks(image, gt.load(key, size), palette, alpha, outline_px)
+                panels, titles = [gt_draw, pred], ['ground truth', 'prediction']
+                with_gt += 1
+            cv2.imwrite(staged.file(key + '.png'), side_by_side(panels, titles))
+        with open(staged.file(MARKER), 'w') as f:
+            f.write(f'probs: {probs_dir}\nimages: {img_dir}\nground truth: {gt_root}\n')
+        staged.commit()
+    print(f'visualize: {len(keys)} image(s), {with_gt} with ground truth -> {out_dir}')
+    return VisualizeSummary(out_dir=out_dir, images=len(keys), with_gt=with_gt)
+
+
+def confusion_from_probs(probs_dir: str, gt_dir: str, ignore_index: int = 255,
+                         progress: bool = True) -> np.ndarray:
+    """``(C, C)`` int64 pixel confusion (rows = ground truth) of a multi-class
+    probability folder (argmax at the original size) against label PNGs
+    (``gt_dir/<key>.png``, value = class index, ``ignore_index`` skipped; matched by
+    key, then by file stem)."""
+    from tqdm import tqdm
+
+    from ..apis.thresholds import GroundTruth
+    from .charts import confusion_matrix
+
+    folder = ProbFolder(probs_dir)
+    if folder.task != 'multi-class':
+        raise UserError(f'{probs_dir}: a confusion matrix needs multi-class '
+                        f'probabilities, this folder is {folder.task}')
+    gt = GroundTruth(gt_dir, folder.classes)
+    n = len(folder.classes)
+    cm = np.zeros((n, n), np.int64)
+    for key in tqdm(folder.keys(), disable=not progress, unit='img', desc='confusion'):
+        path = gt.find(key)
+        if path is None:
+            raise UserError(f'{gt_dir}: no label PNG for image {key}')
+        label = cv2.imread(path, cv2.IMREAD_UNCHANGED)
+        if label is None or label.ndim != 2:
+            raise UserError(f'{path}: not a single-channel label PNG')
+        probs, _ = folder.read(key)
+        pred = label_map(probs, label.shape)
+        cm += confusion_matrix(label, pred, n, ignore_index)
+    return cm

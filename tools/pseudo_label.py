@@ -1,0 +1,59 @@
+"""Pseudo-labels from a probability folder, in the data set's own format.
+
+    python tools/pseudo_label.py PROBS --out-dir OUT [--format handbone-json|label-png]
+           [--thresholds 0.5|th.json] [--pixel-conf 0.9] [--max-uncertain 1.0]
+           [--min-mean-conf 0] [--epsilon 0] [--min-area 0] [--force]
+
+handbone-json (multi-label): OUT/outputs_json/<key>.json polygons per accepted image.
+label-png (multi-class): OUT/<key>.png argmax, 255 where max probability < --pixel-conf.
+OUT/accepted.txt lists accepted images (a data set ann_file); OUT/pseudo_labels.json
+has per-image confidence. See docs/visualization_and_pseudo_labels.md.
+"""
+import argparse
+
+import _bootstrap  # noqa: F401  (checks the environment, registers mmseg_ext)
+
+from mmseg_ext.utils.cli import cli_main
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description='Write pseudo-labels from probabilities')
+    p.add_argument('probs', help='probability folder (tools/inference.py)')
+    p.add_argument('--out-dir', required=True, help='new output folder')
+    p.add_argument('--format', default='handbone-json', choices=['handbone-json', 'label-png'])
+    p.add_argument('--thresholds', help='multi-label foreground threshold: a number or a '
+                   'JSON {class: t} (default 0.5)')
+    p.add_argument('--pixel-conf', type=float, default=0.9,
+                   help='per-pixel confidence (default 0.9); multi-class: below it -> 255; '
+                   'multi-label: p in (1-c, c) is uncertain')
+    p.add_argument('--max-uncertain', type=float, default=1.0,
+                   help='multi-label: reject an image whose uncertain fraction is above '
+                   'this (default 1.0: never)')
+    p.add_argument('--min-mean-conf', type=float, default=0.0,
+                   help='reject an image whose mean confidence is below this (default 0)')
+    p.add_argument('--epsilon', type=float, default=0.0,
+                   help='polygon simplification in pixels (cv2.approxPolyDP; default 0)')
+    p.add_argument('--min-area', type=int, default=0,
+                   help='drop predicted components smaller than this many pixels')
+    p.add_argument('--force', action='store_true', help='replace an existing --out-dir')
+    p.add_argument('--no-progress', action='store_true', help='no progress bar')
+    return p.parse_args(argv)
+
+
+@cli_main
+def main(argv=None):
+    from mmseg_ext.apis.pseudo_label import pseudo_label_folder
+    from mmseg_ext.apis.submission import load_per_class
+    from mmseg_ext.io.probs import ProbFolder
+    args = parse_args(argv)
+    thresholds = load_per_class(args.thresholds, ProbFolder(args.probs).classes,
+                                'threshold', lo=0.0, hi=1.0)
+    pseudo_label_folder(args.probs, args.out_dir, fmt=args.format, thresholds=thresholds,
+                        pixel_conf=args.pixel_conf, max_uncertain=args.max_uncertain,
+                        min_mean_conf=args.min_mean_conf, epsilon=args.epsilon,
+                        min_area=args.min_area, force=args.force,
+                        progress=not args.no_progress)
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,125 @@
+"""Visual inspection: overlays, per-class metric charts, confusion matrices.
+
+    python tools/visualize.py overlay PROBS --img-dir IMGS --out-dir OUT
+                              [--gt GT] [--thresholds 0.5|th.json] [--alpha 0.45]
+    python tools/visualize.py chart METRICS.json --out chart.png [--metrics Dice IoU]
+    python tools/visualize.py confusion --out cm.png (--probs PROBS --gt LABELS | --matrix cm.npy)
+
+overlay: one PNG per image, ground truth (when --gt has it) and prediction side by side,
+each class filled in its palette colour and outlined. GT: a hand-bone data root with
+outputs_json/, or a folder of <key>.png label maps / <key>.npy (C, H, W) masks.
+See docs/visualization_and_pseudo_labels.md.
+"""
+import argparse
+
+import _bootstrap  # noqa: F401  (checks the environment, registers mmseg_ext)
+
+from mmseg_ext.utils.cli import UserError, cli_main
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description='Draw predictions, metric charts, confusion')
+    sub = p.add_subparsers(dest='cmd', required=True)
+    o = sub.add_parser('overlay', help='ground truth | prediction PNG per image')
+    o.add_argument('probs', help='probability folder (tools/inference.py)')
+    o.add_argument('--img-dir', required=True, help='the images inference read')
+    o.add_argument('--out-dir', required=True, help='new folder for the PNGs')
+    o.add_argument('--gt', help='hand-bone root with outputs_json/, or label PNG folder')
+    o.add_argument('--thresholds', help='multi-label threshold: a number or a JSON '
+                   '{class: t} (tools/tune_thresholds.py); default 0.5')
+    o.add_argument('--alpha', type=float, default=0.45, help='fill opacity (0.45)')
+    o.add_argument('--outline', type=int, default=1, help='outline pixels (1; 0: none)')
+    o.add_argument('--palette', choices=['handbone', 'auto'], default='auto',
+                   help='handbone: the HandBoneDataset palette (by class name); auto: '
+                   'random colours (the same rule)')
+    c = sub.add_parser('chart', help='per-class bar chart from a metrics JSON')
+    c.add_argument('metrics', help='val_metrics.json or mmengine scalars.json')
+    c.add_argument('--out', required=True, help='PNG to write')
+    c.add_argument('--metrics', nargs='+', dest='names',
+                   help='metrics to draw (default: all with per-class keys)')
+    c.add_argument('--size', nargs=2, type=int, default=(1200, 500), metavar=('W', 'H'))
+    m = sub.add_parser('confusion', help='confusion-matrix heat map (multi-class)')
+    m.add_argument('--out', required=True, help='PNG to write')
+    m.add_argument('--probs', help='multi-class probability folder')
+    m.add_argument('--gt', help='folder of <key>.png label maps')
+    m.add_argument('--matrix', help='(C, C) .npy matrix instead of --probs/--gt')
+    m.add_argument('--classes', nargs='+', help='class names (with --matrix)')
+    m.add_argument('--counts', action='store_true', help='raw counts, not row-normalised')
+    m.add_argument('--ignore-index', type=int, default=255)
+    m.add_argument('--size', nargs=2, type=int, default=(800, 800), metavar=('W', 'H'))
+    for s in (o, c, m):
+        s.add_argument('--force', action='store_true', help='replace an existing output')
+        s.add_argument('--no-progress', action='store_true', help='no progress bar')
+    return p.parse_args(argv)
+
+
+def _overlay(args):
+    from mmseg_ext.apis.submission import load_per_class
+    from mmseg_ext.io.probs import ProbFolder
+    from mmseg_ext.visualization.folder import visualize_folder
+    classes = ProbFolder(args.probs).classes
+    thresholds = load_per_class(args.thresholds, classes, 'threshold', lo=0.0, hi=1.0)
+    palette = None
+    if args.palette == 'handbone':
+        from mmseg_ext.datasets.hand_bone import HandBoneDataset
+        by_name = dict(zip(HandBoneDataset.METAINFO['classes'],
+                           HandBoneDataset.METAINFO['palette']))
+        missing = [c for c in classes if c not in by_name]
+        if missing:
+            raise UserError(f'{args.probs}: classes {missing} have no hand-bone colour')
+        palette = [by_name[c] for c in classes]
+    visualize_folder(args.img_dir, args.probs, args.out_dir, gt_root=args.gt,
+                     thresholds=thresholds, palette=palette, alpha=args.alpha,
+                     outline_px=args.outline, force=args.force,
+                     progress=not args.no_progress)
+
+
+def _chart(args):
+    from mmseg_ext.visualization.charts import bar_chart, read_class_metrics
+    values = read_class_metrics(args.metrics)
+    if args.names:
+        unknown = [n for n in args.names if n not in values]
+        if unknown:
+            raise UserError(f'{args.metrics}: no per-class {unknown} (has {list(values)})')
+        values = {n: values[n] for n in args.names}
+    bar_chart(values, args.out, force=args.force, size_px=tuple(args.size))
+    classes = len(next(iter(values.values())))
+    print(f'chart: {", ".join(values)} for {classes} classes -> {args.out}')
+
+
+def _confusion(args):
+    import numpy as np
+
+    from mmseg_ext.visualization.charts import confusion_image
+    if args.matrix:
+        try:
+            cm = np.load(args.matrix, allow_pickle=False)
+        except (OSError, ValueError) as exc:
+            raise UserError(f'{args.matrix}: cannot read ({exc})') from None
+        if cm.ndim != 2 or cm.shape[0] != cm.shape[1]:
+            raise UserError(f'{args.matrix}: expected a (C, C) matrix, got {cm.shape}')
+        classes = args.classes or [str(i) for i in range(len(cm))]
+        if len(classes) != len(cm):
+            raise UserError(f'{args.matrix}: {len(cm)} classes, --classes names '
+                            f'{len(classes)}')
+    elif args.probs and args.gt:
+        from mmseg_ext.io.probs import ProbFolder
+        from mmseg_ext.visualization.folder import confusion_from_probs
+        cm = confusion_from_probs(args.probs, args.gt, args.ignore_index,
+                                  progress=not args.no_progress)
+        classes = list(ProbFolder(args.probs).classes)
+    else:
+        raise UserError('confusion: give --matrix, or --probs and --gt')
+    confusion_image(cm, classes, args.out, force=args.force, size_px=tuple(args.size),
+                    normalize=not args.counts)
+    print(f'confusion: {len(classes)} classes, {int(cm.sum())} pixels -> {args.out}')
+
+
+@cli_main
+def main(argv=None):
+    args = parse_args(argv)
+    {'overlay': _overlay, 'chart': _chart, 'confusion': _confusion}[args.cmd](args)
+
+
+if __name__ == '__main__':
+    main()
