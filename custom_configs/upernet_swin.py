@@ -1,16 +1,15 @@
 # UperNet + Swin-B (window 7, ImageNet-22k), multi-label hand bones, 512x512 crops.
-# Pretrained weights are downloaded by mmengine from the URL below; offline, put the file
-# somewhere and point init_cfg at it, or run without:
+# Pretrained weights are downloaded by mmengine from the URL in the model base; offline,
+# point model.backbone.init_cfg.checkpoint at a local copy, or run without:
 #   --cfg-options model.backbone.init_cfg=None
 _base_ = [
-    'mmseg::_base_/models/upernet_swin.py', '_base_/datasets/hand_bone.py',
+    '_base_/models/upernet_swin-b-w7-in22k.py', '_base_/datasets/hand_bone.py',
     'mmseg::_base_/default_runtime.py', '_base_/schedules/schedule_20k_dice.py',
 ]
 custom_imports = dict(imports=['mmseg_ext'], allow_failed_imports=False)
 
 num_classes = 29
 crop_size = (512, 512)
-checkpoint_file = 'https://download.openmmlab.com/mmsegmentation/v0.5/pretrain/swin/swin_base_patch4_window7_224_22k_20220317-4f79f7c0.pth'  # noqa: E501
 multilabel_losses = [
     dict(type='MultiLabelBCELoss', loss_weight=1.0),
     dict(type='MultiLabelDiceLoss', loss_weight=1.0),
@@ -22,14 +21,10 @@ aux_losses = [
 model = dict(
     type='MultiLabelEncoderDecoder',
     data_preprocessor=dict(size=crop_size),
-    backbone=dict(
-        init_cfg=dict(type='Pretrained', checkpoint=checkpoint_file),
-        embed_dims=128, depths=[2, 2, 18, 2], num_heads=[4, 8, 16, 32], window_size=7,
-        use_abs_pos_embed=False, drop_path_rate=0.3, patch_norm=True),
-    decode_head=dict(type='MultiLabelUPerHead', in_channels=[128, 256, 512, 1024],
-                     num_classes=num_classes, loss_decode=multilabel_losses),
-    auxiliary_head=dict(type='MultiLabelFCNHead', in_channels=512,
-                        num_classes=num_classes, loss_decode=aux_losses),
+    decode_head=dict(type='MultiLabelUPerHead', num_classes=num_classes,
+                     loss_decode=multilabel_losses),
+    auxiliary_head=dict(type='MultiLabelFCNHead', num_classes=num_classes,
+                        loss_decode=aux_losses),
     test_cfg=dict(mode='whole', threshold=0.5))
 tta_model = dict(type='MultiLabelSegTTAModel')
 
