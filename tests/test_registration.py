@@ -22,7 +22,7 @@ EXPECTED = {
     'MODELS': ['MultiLabelUPerHead', 'MultiLabelFCNHead', 'MultiLabelOCRHead',
                'MultiLabelASPPHead', 'MultiLabelBCELoss', 'MultiLabelDiceLoss',
                'MultiLabelEncoderDecoder', 'MultiLabelCascadeEncoderDecoder',
-               'MultiLabelSegTTAModel'],
+               'MultiLabelSegTTAModel', 'MeanTeacherSegmentor'],
     'METRICS': ['MultiLabelDiceMetric', 'PerImageIoUMetric'],
     'HOOKS': ['EMATeacherHook'],
     'VISUALIZERS': ['MultiLabelSegLocalVisualizer'],

@@ -235,3 +235,35 @@ def test_config_with_visualizer_hook_and_ema_teacher(tmp_path, fast_cpu):
     assert teacher.keys() == student.keys()
     assert any(not torch.equal(teacher[k], student[k]) for k in teacher
                if teacher[k].is_floating_point())
+
+
+def test_visualizer_writes_multilabel_image_to_tensorboard(tmp_path):
+    """The same drawing reaches a local TensorBoard event file (no account needed)."""
+    pytest.importorskip('tensorboard')
+    from mmengine.structures import PixelData
+    from mmseg.registry import VISUALIZERS
+    from mmseg.structures import SegDataSample
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    vis = VISUALIZERS.build(dict(type='MultiLabelSegLocalVisualizer',
+                                 name='test_multilabel_tb', alpha=0.25,
+                                 vis_backends=[dict(type='TensorboardVisBackend')],
+                                 save_dir=str(tmp_path / 'work')))
+    vis.dataset_meta = dict(classes=('a', 'b'), palette=PALETTE)
+    image = np.full((8, 10, 3), 100, np.uint8)
+    masks = two_squares()
+    sample = SegDataSample()
+    sample.gt_sem_seg = PixelData(data=torch.from_numpy(masks.astype(np.uint8)))
+    sample.pred_sem_seg = PixelData(data=torch.from_numpy(masks.astype(np.uint8)))
+    vis.add_datasample('val_x', image[..., ::-1].copy(), sample, step=3)
+    vis.get_backend('TensorboardVisBackend').close()
+    (events,) = glob.glob(str(tmp_path / 'work' / '**' / 'events.out.tfevents.*'),
+                          recursive=True)
+    acc = EventAccumulator(events, size_guidance={'images': 0})
+    acc.Reload()
+    (record,) = acc.Images('val_x')
+    assert record.step == 3 and (record.width, record.height) == (20, 8)
+    drawn = cv2.imdecode(np.frombuffer(record.encoded_image_string, np.uint8),
+                         cv2.IMREAD_COLOR)
+    assert drawn[2, 2].tolist() == [75, 75, 139]          # class 0 blended, as on disk
+    assert drawn[4, 4].tolist() == [120, 56, 104]         # overlap of classes 0 and 1

@@ -8,6 +8,7 @@ from .heads import (
 )
 from .losses import MultiLabelBCELoss, MultiLabelDiceLoss
 from .segmentors import (
+    MeanTeacherSegmentor,
     MultiLabelCascadeEncoderDecoder,
     MultiLabelEncoderDecoder,
     MultiLabelPostProcessMixin,
@@ -18,5 +19,5 @@ __all__ = [
     'MultiLabelDecodeHeadMixin', 'MultiLabelUPerHead', 'MultiLabelFCNHead',
     'MultiLabelOCRHead', 'MultiLabelASPPHead', 'MultiLabelBCELoss', 'MultiLabelDiceLoss',
     'MultiLabelPostProcessMixin', 'MultiLabelEncoderDecoder',
-    'MultiLabelCascadeEncoderDecoder', 'MultiLabelSegTTAModel',
+    'MultiLabelCascadeEncoderDecoder', 'MultiLabelSegTTAModel', 'MeanTeacherSegmentor',
 ]
