@@ -161,3 +161,21 @@ def test_two_iterations_with_stock_runner(tmp_path):
     key = 'teacher.decode_head.conv_seg.weight'
     assert torch.equal(state[key], runner.model.teacher.decode_head.conv_seg.weight)
     assert not torch.equal(state[key], state['student.decode_head.conv_seg.weight'])
+
+
+def test_camvid_configs_parse_and_build():
+    here = osp.join(osp.dirname(__file__), '..', 'custom_configs', 'camvid')
+    mt = Config.fromfile(osp.join(
+        here, 'meanteacher_fcn_r18-tiny_1xb8-2k_camvid-half-1of8-180x240.py'))
+    base = Config.fromfile(osp.join(here, 'fcn_r18-tiny_1xb8-2k_camvid-half-1of8-180x240.py'))
+    assert base.train_dataloader.dataset.ann_file.endswith('val_fold0.txt')
+    parts = mt.train_dataloader.dataset.datasets
+    assert mt.train_dataloader.dataset.type == 'ConcatDataset'
+    assert parts[0].dataset.ann_file == base.train_dataloader.dataset.ann_file
+    assert parts[1].ann_file.endswith('train_fold0.txt')
+    assert 'seg_map_path' not in parts[1].data_prefix
+    assert all(t['type'] != 'LoadAnnotations' for t in parts[1].pipeline)
+    register_all_modules(init_default_scope=True)
+    model = MODELS.build(mt.model)
+    assert model.predict_with == 'teacher' and model.conf_thresh == 0.9
+    assert mt.model.segmentor == base.model

@@ -3,8 +3,9 @@
 # images as the baseline fcn_r18-tiny_1xb8-2k_camvid-half-1of8-180x240.py; write the
 # split first with the tools/kfold.py command given there. Then:
 #   python tools/train.py custom_configs/camvid/meanteacher_fcn_r18-tiny_1xb8-2k_camvid-half-1of8-180x240.py
-# One dataloader over a ConcatDataset; each batch of 8 is a random mix (about 1/8
-# labelled). Unlabelled samples have no LoadAnnotations (no gt_sem_seg): the model
+# One dataloader over a ConcatDataset; the 46 labelled images are repeated 7 times
+# (RepeatDataset) so that a batch of 8 is a random mix of about half labelled, half
+# unlabelled. Unlabelled samples have no LoadAnnotations (no gt_sem_seg): the model
 # treats them as unlabelled. Validation uses the EMA teacher (predict_with='teacher').
 _base_ = ['./fcn_r18-tiny_1xb8-2k_camvid-half-180x240.py']
 camvid_root = '../shared/data/camvid_half'
@@ -32,10 +33,11 @@ _common = dict(type='BaseSegDataset', data_root='', img_suffix='.jpg',
                metainfo=dict(classes={{_base_.classes}}, palette={{_base_.palette}}))
 train_dataloader = dict(dataset=dict(
     _delete_=True, type='ConcatDataset', datasets=[
-        dict(**_common, ann_file=split_dir + '/val_fold0.txt',
-             pipeline={{_base_.train_pipeline}},
-             data_prefix=dict(img_path=camvid_root + '/train/images',
-                              seg_map_path=camvid_root + '/train/labels')),
+        dict(type='RepeatDataset', times=7, dataset=dict(
+            **_common, ann_file=split_dir + '/val_fold0.txt',
+            pipeline={{_base_.train_pipeline}},
+            data_prefix=dict(img_path=camvid_root + '/train/images',
+                             seg_map_path=camvid_root + '/train/labels'))),
         dict(**_common, ann_file=split_dir + '/train_fold0.txt',
              pipeline=unlabelled_pipeline,
              data_prefix=dict(img_path=camvid_root + '/train/images')),

@@ -11,8 +11,9 @@ the teacher is a plain copy of the student. The teacher lives on the hook, outsi
 model: the optimizer and the model wrapper (DDP) never see it; checkpoints store its
 state under ``checkpoint['ema_teacher']`` and resuming restores it.
 
-This is only the weight update: a semi-supervised segmentor that asks the teacher for
-pseudo-labels on unlabelled batches is not written yet (docs/visualization_and_pseudo_labels.md).
+This is only the weight update. ``MeanTeacherSegmentor`` (mmseg_ext/models/segmentors/
+mean_teacher.py) keeps its own teacher inside the model and calls :func:`update_teacher`
+itself; do not combine it with this hook.
 """
 from __future__ import annotations
 
