@@ -6,6 +6,8 @@ import os
 import sys
 from typing import Callable, TypeVar
 
+from .env_check import EnvironmentCheckError
+
 F = TypeVar('F', bound=Callable)
 
 
@@ -35,12 +37,12 @@ def cli_main(func: F) -> F:
             if os.environ.get('MMSEG_EXT_DEBUG') == '1' or not _is_expected(exc):
                 raise
             print(f'error: {exc}', file=sys.stderr)
-            sys.exit(2 if type(exc).__name__ == 'EnvironmentCheckError' else 1)
+            sys.exit(2 if isinstance(exc, EnvironmentCheckError) else 1)
         sys.exit(code or 0)
 
     return wrapper  # type: ignore[return-value]
 
 
 def _is_expected(exc: BaseException) -> bool:
-    return isinstance(exc, UserError) or type(exc).__name__ == 'EnvironmentCheckError'
+    return isinstance(exc, (UserError, EnvironmentCheckError))
 
