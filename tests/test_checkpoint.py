@@ -12,6 +12,9 @@ from mmengine.runner.checkpoint import _load_checkpoint, save_checkpoint
 
 import mmseg_ext  # noqa: F401  (installs the allow-list)
 from mmseg_ext.utils.checkpoint import restricted_getattr
+from mmseg_ext.utils.errors import CheckpointError
+
+pytestmark = pytest.mark.stacks
 
 
 def mmengine_like_checkpoint():
@@ -77,9 +80,12 @@ def test_foreign_global_is_refused(tmp_path):
     ckpt['meta']['payload'] = _RunsCommand(f'touch {marker}')
     path = str(tmp_path / 'evil.pth')
     torch.save(ckpt, path)
-    with pytest.raises(pickle.UnpicklingError, match='system'):
+    with pytest.raises(CheckpointError) as info:
         _load_checkpoint(path, map_location='cpu')
     assert not marker.exists()
+    message = str(info.value)
+    assert message.startswith(f'{path}: refused to load: unsupported global posix.system')
+    assert 'weights_only' not in message and '\n' not in message
 
 
 @pytest.mark.parametrize('obj, name', [
@@ -102,3 +108,17 @@ def test_restricted_getattr_answers_only_statistics():
         restricted_getattr(os, 'system')
     with pytest.raises(pickle.UnpicklingError):
         restricted_getattr(HistoryBuffer(), 'mean')  # instances are not allowed either
+
+
+def test_missing_ops_are_found_anywhere_in_the_model():
+    from mmseg_ext.utils.compiled_ops import missing_ops
+    model = dict(type='EncoderDecoder',
+                 backbone=dict(type='ResNetV1c', dcn=dict(type='DCN', deform_groups=1)),
+                 decode_head=[dict(type='FCNHead'), dict(type='mmseg.PointHead')],
+                 auxiliary_head=dict(type='CCHead'))
+    assert missing_ops(model) == [
+        ('model.backbone.dcn', 'DCN', 'DeformConv2d'),
+        ('model.decode_head[1]', 'mmseg.PointHead', 'point_sample'),
+        ('model.auxiliary_head', 'CCHead', 'CrissCrossAttention'),
+    ]
+    assert missing_ops(dict(type='EncoderDecoder', decode_head=dict(type='UPerHead'))) == []

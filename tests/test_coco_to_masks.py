@@ -11,7 +11,7 @@ from pycocotools.coco import COCO
 
 from mmseg_ext.apis.coco_to_masks import coco_to_masks
 from mmseg_ext.datasets.synthetic.coco import TRASH_CLASSES, make_trash_coco
-from mmseg_ext.utils.cli import UserError
+from mmseg_ext.utils.errors import MmsegExtError
 
 
 def reference(ann_file, order):
@@ -71,13 +71,13 @@ def test_drawing_order_and_default_classes(trash, tmp_path):
         np.testing.assert_array_equal(got, expected)
     # default classes: background + categories in id order ('Paper' has id 0 -> 1)
     coco_to_masks(trash, str(tmp_path / 'd'), progress=False)
-    with pytest.raises(UserError, match='first class must be the background'):
+    with pytest.raises(MmsegExtError, match='first class must be the background'):
         coco_to_masks(trash, str(tmp_path / 'e'), classes=['Paper', 'Background'])
 
 
 def test_image_size_check(trash, tmp_path):
     root = osp.dirname(trash)
     cv2.imwrite(osp.join(root, 'batch_01_vt/0001.jpg'), np.zeros((48, 40, 3), np.uint8))
-    with pytest.raises(UserError, match=r'0001\.jpg: image is 40x48 .* says 48x40'):
+    with pytest.raises(MmsegExtError, match=r'0001\.jpg: image is 40x48 .* says 48x40'):
         coco_to_masks(trash, str(tmp_path / 'm'), classes=TRASH_CLASSES, img_root=root,
                       progress=False)

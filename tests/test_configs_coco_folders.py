@@ -16,7 +16,7 @@ from mmseg_ext.datasets.synthetic.coco import make_trash_coco
 from mmseg_ext.datasets.synthetic.port import make_port_dataset
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.stacks, pytest.mark.slow]
 
 CONFIGS = [
     ('trash/upernet_beit-base_8xb2-20k_trash-512x512.py', 'beit', 'trash'),

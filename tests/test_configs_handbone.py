@@ -13,7 +13,7 @@ from mmengine.runner import Runner
 
 from mmseg_ext.datasets.synthetic.hand_bone import make_handbone_dataset
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.stacks, pytest.mark.slow]
 
 CONFIGS = [('upernet_beit.py', 'beit'), ('upernet_swin.py', 'swin'),
            ('ocrnet_hr18.py', 'hrnet'), ('deeplabv3_r101.py', 'resnet')]

@@ -12,7 +12,7 @@ from test_train_test_cli import CONFIG, data_options
 
 from mmseg_ext.io.probs import ProbFolder, dequantize
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.stacks, pytest.mark.slow]
 
 
 @pytest.fixture(scope='module')

@@ -15,7 +15,7 @@ from mmseg_ext.io.probs import (
     read_probs,
     write_probs,
 )
-from mmseg_ext.utils.cli import UserError
+from mmseg_ext.utils.errors import MmsegExtError
 
 CLASSES = ('a', 'b', 'c')
 
@@ -93,20 +93,20 @@ def test_folder_appears_whole_or_not_at_all(tmp_path):
 def test_no_overwrite_without_force(tmp_path):
     root = tmp_path / 'probs'
     write_folder(root, ['a.png'])
-    with pytest.raises(UserError, match='already exists .*--force'):
+    with pytest.raises(MmsegExtError, match='probs: already exists$'):
         write_folder(root, ['b.png'])
     write_folder(root, ['b.png'], force=True)
     assert ProbFolder(str(root)).keys() == ['b']
     foreign = tmp_path / 'mine'
     foreign.mkdir()
     (foreign / 'notes.txt').write_text('keep me')
-    with pytest.raises(UserError, match='did not write'):
+    with pytest.raises(MmsegExtError, match='did not write'):
         write_folder(foreign, ['a.png'], force=True)
     assert (foreign / 'notes.txt').read_text() == 'keep me'
 
 
 def test_same_output_name_is_an_error(tmp_path):
-    with pytest.raises(UserError, match='same output name'):
+    with pytest.raises(MmsegExtError, match='same output name'):
         write_folder(tmp_path / 'p', ['x.png', 'x.jpg'])
 
 
@@ -122,7 +122,7 @@ def test_atomic_open(tmp_path):
     out = tmp_path / 'x.csv'
     with atomic_open(str(out)) as f:
         f.write('one')
-    with pytest.raises(UserError, match='already exists'):
+    with pytest.raises(MmsegExtError, match='already exists'):
         with atomic_open(str(out)) as f:
             f.write('two')
     with pytest.raises(ValueError):

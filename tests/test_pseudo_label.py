@@ -21,7 +21,7 @@ from mmseg_ext.datasets.hand_bone_format import (
     parse_hand_bone_json,
 )
 from mmseg_ext.datasets.transforms.polygon_raster import rasterize_full
-from mmseg_ext.utils.cli import UserError
+from mmseg_ext.utils.errors import MmsegExtError
 
 
 def _iou(a, b):
@@ -128,9 +128,9 @@ def test_rejection_overwrite_and_label_png_cli(tmp_path):
     assert label.tolist() == [[1] * 4] * 2 + [[0] * 4] * 2
     report = json.loads((out / 'pseudo_labels.json').read_text())
     assert [i['accepted'] for i in report['images']] == [True, False]
-    with pytest.raises(UserError, match='already exists'):
+    with pytest.raises(MmsegExtError, match='already exists'):
         pseudo_label_folder(folder, str(out), fmt='label-png', progress=False)
-    with pytest.raises(UserError, match='multi-class'):
+    with pytest.raises(MmsegExtError, match='multi-class'):
         pseudo_label_folder(folder, str(tmp_path / 'x'), fmt='handbone-json',
                             progress=False)
 

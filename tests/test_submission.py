@@ -12,7 +12,7 @@ from mmseg_ext.apis.check import check_submission
 from mmseg_ext.apis.probmaps import class_mask, label_map, threshold_level
 from mmseg_ext.apis.submission import PostProcess, load_per_class, make_submission
 from mmseg_ext.io.submission import HANDBONE_CLASSES, PORT_CLASSES, TRASH_CLASSES
-from mmseg_ext.utils.cli import UserError
+from mmseg_ext.utils.errors import MmsegExtError
 
 EXAMPLE = np.array([[0, 1, 1, 0], [1, 0, 0, 0], [0, 0, 0, 1]], np.float32)  # FORMATS.md
 
@@ -49,7 +49,7 @@ def test_handbone_csv_text(tmp_path):
                     progress=False)
     assert out2.read_text() == expected_handbone([
         ('b.png', {'Ulna': '12 1'}), ('a.png', {'finger-1': '2 2 5 1 12 1'})])
-    with pytest.raises(UserError, match='already exists'):
+    with pytest.raises(MmsegExtError, match='already exists'):
         make_submission(probs, 'handbone', str(out), progress=False)
 
 
@@ -133,15 +133,15 @@ def test_label_map_ties_go_to_first_class():
 
 def test_wrong_inputs_are_user_errors(tmp_path):
     folder = write_prob_folder(tmp_path / 'p', handbone_probs(), HANDBONE_CLASSES)
-    with pytest.raises(UserError, match='multi-label probabilities; the trash format'):
+    with pytest.raises(MmsegExtError, match='multi-label probabilities; the trash format'):
         make_submission(folder, 'trash', str(tmp_path / 'x.csv'), progress=False)
     bad = tmp_path / 'thr.json'
     bad.write_text('{"finger-1": 0.4, "Femur": 0.5}')
-    with pytest.raises(UserError, match=f"{bad}: unknown class 'Femur'"):
+    with pytest.raises(MmsegExtError, match=f"{bad}: unknown class 'Femur'"):
         load_per_class(str(bad), HANDBONE_CLASSES, 'threshold', float, 0, 1)
     imgs = write_images(tmp_path / 'img', {'ID1/b.png': (3, 4), 'ID2/a.png': (3, 4),
                                            'ID3/c.png': (3, 4)})
-    with pytest.raises(UserError, match='no probabilities for 1 image.*ID3/c.png'):
+    with pytest.raises(MmsegExtError, match='no probabilities for 1 image.*ID3/c.png'):
         make_submission(folder, 'handbone', str(tmp_path / 'y.csv'), img_dir=imgs,
                         progress=False)
 
@@ -269,7 +269,7 @@ def test_cli_write_then_check(tmp_path, img_dir):
         f'submission: 2 images, 58 rows (55 empty masks) -> {out}')
     proc = run_tool(*args)
     assert proc.returncode == 1
-    assert proc.stderr.strip() == f'error: {out}: already exists (use --force to overwrite it)'
+    assert proc.stderr.strip() == f'error: {out}: already exists (use --force to replace it)'
     proc = run_tool('tools/make_submission.py', '--check', str(out), '--format', 'handbone',
                     '--img-dir', img_dir)
     assert proc.returncode == 0, proc.stdout

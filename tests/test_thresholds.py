@@ -7,7 +7,7 @@ from conftest import run_tool
 from probs_helpers import write_prob_folder
 
 from mmseg_ext.apis.thresholds import DiceSweep, rasterize_polygon_json, tune_thresholds
-from mmseg_ext.utils.cli import UserError
+from mmseg_ext.utils.errors import MmsegExtError
 
 CLASSES = ('a', 'b')
 
@@ -76,7 +76,7 @@ def test_tuner_finds_the_known_optimum(tmp_path):
     assert r.dice_default['b'] == pytest.approx(1e-4 / (12 + 1e-4), rel=1e-6)
     # the thresholds reproduce the optimum when applied as make_submission does (p > t)
     assert competition_dice([p[0] > thr['a'] for p in preds], [x[0] for x in g]) == 1.0
-    with pytest.raises(UserError, match='already exists'):
+    with pytest.raises(MmsegExtError, match='already exists'):
         tune_thresholds(probs, str(tmp_path / 'gt'), out=str(out), progress=False)
 
 
@@ -108,7 +108,7 @@ def test_polygon_json_ground_truth(tmp_path):
     assert r.dice_default == {'a': pytest.approx(1.0), 'b': pytest.approx(1.0)}
     bad = dict(ann, annotations=[dict(ann['annotations'][0], label='Femur')])
     (root / 'outputs_json' / 'ID001' / 'img_R.json').write_text(json.dumps(bad))
-    with pytest.raises(UserError, match="img_R.json: .*'Femur'"):
+    with pytest.raises(MmsegExtError, match="img_R.json: .*'Femur'"):
         tune_thresholds(probs, str(root), progress=False)
 
 

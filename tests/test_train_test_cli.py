@@ -1,10 +1,14 @@
 """tools/train.py -> checkpoint -> tools/test.py on tiny data made in the test."""
 import glob
 import json
+import os
 import os.path as osp
 
 import pytest
-from conftest import run_tool
+import torch
+from conftest import REPO, run_tool
+
+pytestmark = pytest.mark.stacks
 
 CONFIG = 'custom_configs/demo/fcn_r18-tiny_shapes-64x80.py'
 
@@ -19,6 +23,11 @@ def data_options(root, iters):
             f'default_hooks.checkpoint.interval={iters}',
             f'param_scheduler.0.end={iters}', 'default_hooks.logger.interval=1']
     return ['--cfg-options', *opts]
+
+
+def error_lines(proc):
+    """stderr's ``error:`` lines (mmseg's own warnings go to stderr too)."""
+    return [line for line in proc.stderr.splitlines() if line.startswith('error')]
 
 
 def last_val_metrics(work_dir):
@@ -66,3 +75,70 @@ def test_missing_checkpoint_is_one_line(tmp_path):
     assert proc.returncode == 1
     assert proc.stderr.strip().splitlines() == [
         f'error: {tmp_path}/none.pth: checkpoint file not found']
+
+
+class _RunsCommand:
+    """Pickles as ``os.system(cmd)``: loading it would run the command."""
+
+    def __init__(self, cmd):
+        self.cmd = cmd
+
+    def __reduce__(self):
+        return (os.system, (self.cmd,))
+
+
+def _evil_checkpoint(tmp_path):
+    marker = tmp_path / 'pwned'
+    path = str(tmp_path / 'evil.pth')
+    torch.save({'state_dict': {}, 'meta': {'x': _RunsCommand(f'touch {marker}')}}, path)
+    return path, marker
+
+
+@pytest.mark.parametrize('tool', ['test', 'train-load_from'])
+def test_foreign_global_checkpoint_is_refused_in_one_line(tmp_path, shapes_root, tool):
+    """Both stacks: refuse, never fall back to weights_only=False, never run the code."""
+    path, marker = _evil_checkpoint(tmp_path)
+    if tool == 'test':
+        args = ['tools/test.py', CONFIG, path, *data_options(shapes_root, 2)]
+    else:
+        args = ['tools/train.py', CONFIG, '--work-dir', str(tmp_path / 'w'),
+                *data_options(shapes_root, 2), f'load_from={path}']
+    proc = run_tool(*args, env={'OMP_NUM_THREADS': '1'})
+    assert not marker.exists()
+    assert proc.returncode == 1, proc.stderr[-2000:]
+    assert 'Traceback' not in proc.stderr
+    assert error_lines(proc) == [
+        f'error: {path}: refused to load: unsupported global posix.system (a checkpoint '
+        'may only hold tensors, containers and what mmengine writes; loading anything '
+        'else could run code)']
+
+
+def test_config_needing_missing_ops_is_one_line(tmp_path, shapes_root):
+    from mmseg_ext.utils.compiled_ops import has_compiled_ops
+    if has_compiled_ops():
+        pytest.skip('this install has mmcv compiled ops')
+    config = tmp_path / 'psa.py'
+    config.write_text(f"_base_ = ['{REPO}/{CONFIG}']\n"
+                      "model = dict(decode_head=dict(_delete_=True, type='PSAHead', "
+                      "in_channels=128, channels=32, mask_size=(8, 10), num_classes=4))\n")
+    proc = run_tool('tools/train.py', str(config), *data_options(shapes_root, 2))
+    assert proc.returncode == 1
+    assert 'Traceback' not in proc.stderr
+    lines = error_lines(proc)
+    assert len(lines) == 1
+    assert lines[0].startswith(
+        f"error: {config}: model.decode_head (PSAHead) needs mmcv's compiled op PSAMask, "
+        'which this install lacks (mmcv without mmcv._ext). Fix: install mmcv with '
+        'compiled ops: STACK=openmmlab bash tools/install.sh')
+
+
+def test_mmseg_bases_resolve_after_import(tmp_path):
+    """`mmseg::` bases through plain mmengine, once mmseg_ext is imported."""
+    from mmengine.config import Config
+
+    import mmseg_ext  # noqa: F401
+    config = tmp_path / 'c.py'
+    config.write_text("_base_ = ['mmseg::_base_/models/fcn_r50-d8.py']\n")
+    cfg = Config.fromfile(str(config))
+    assert cfg.model.type == 'EncoderDecoder'
+    assert cfg.model.decode_head.type == 'FCNHead'

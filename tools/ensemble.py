@@ -14,7 +14,8 @@ import argparse
 
 import _bootstrap  # noqa: F401  (checks the environment, registers mmseg_ext)
 
-from mmseg_ext.utils.cli import UserError, cli_main
+from mmseg_ext.utils.cli import cli_main
+from mmseg_ext.utils.errors import UsageError
 
 
 def parse_args(argv=None):
@@ -45,17 +46,17 @@ def main(argv=None):
     progress = not args.no_progress
     if args.csv:
         if args.probs or args.out_dir:
-            raise UserError('use either probability folders with --out-dir or --csv with '
+            raise UsageError('use either probability folders with --out-dir or --csv with '
                             '--out, not both')
         if not args.out:
-            raise UserError('--csv needs --out (the voted CSV)')
+            raise UsageError('--csv needs --out (the voted CSV)')
         s = hard_vote_csv(args.csv, args.out, min_votes=args.min_votes, force=args.force,
                           progress=progress)
         print(f'hard vote: {s.models} CSVs, {s.images} images -> {s.out} '
               f'in {s.seconds:.1f} s')
         return
     if not args.probs or not args.out_dir:
-        raise UserError('give two or more probability folders and --out-dir '
+        raise UsageError('give two or more probability folders and --out-dir '
                         '(or --csv ... --out)')
     s = soft_vote(args.probs, args.out_dir, weights=args.weights,
                   mixed_size=args.mixed_size, dtype=args.dtype, force=args.force,

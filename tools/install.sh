@@ -1,29 +1,36 @@
 #!/usr/bin/env bash
 # Install everything mmseg_ext needs into a virtual environment, from nothing.
 #
-#   bash tools/install.sh                 # CPU: .venv with torch 2.13.0 (CPU wheel)
-#   TORCH=keep VENV=none bash tools/install.sh   # keep the (CUDA) torch of the active env
+#   bash tools/install.sh                          # default: maintained stack, pure Python
+#   TORCH=keep VENV=none bash tools/install.sh     # keep the (CUDA) torch of the active env
+#   STACK=openmmlab bash tools/install.sh          # upstream mmseg 1.2.2 + mmcv 2.1.0 ops
 #
-# Order matters, because mmcv 2.1.0 ships only a source archive that compiles against the
-# torch already installed:
-#   1. torch ($TORCH, default torch==2.13.0; TORCH=keep keeps the installed one)
-#   2. requirements.txt (mmengine, mmsegmentation, ...; neither torch nor mmcv), which
-#      importing mmcv needs
-#   3. mmcv 2.1.0 with compiled ops: a prebuilt wheel from $MMCV_WHEEL_DIR when it was
-#      built for exactly this torch and Python, else a wheel this script built earlier
-#      (cached under $MMCV_CACHE per torch/Python), else a source build
-#      (setuptools<70, --no-build-isolation; about 26 min on 2 cores, CUDA ops when a
-#      CUDA torch and toolkit are present or FORCE_CUDA=1)
-#   4. mmseg_ext itself (editable)
-#   5. `import mmseg_ext` runs the environment check
+# Two stacks give the same import names (mmengine, mmcv, mmseg):
+#   onedl      (default) onedl-mmengine 0.10.x, onedl-mmcv 2.3.x, onedl-mmsegmentation
+#              1.4.x: the maintained continuation. Nothing is compiled: onedl-mmcv builds
+#              without its C++/CUDA ops, which none of the shipped configs needs, so any
+#              torch works. About 2 minutes from nothing on 2 cores.
+#   openmmlab  mmengine 0.10.7, mmsegmentation 1.2.2, mmcv 2.1.0 with compiled ops:
+#              a prebuilt wheel from $MMCV_WHEEL_DIR when it was built for exactly this
+#              torch and Python, else a wheel this script built earlier (cached under
+#              $MMCV_CACHE per torch/Python), else a source build (setuptools<70,
+#              --no-build-isolation; about 26 min on 2 cores; CUDA ops when a CUDA torch
+#              and toolkit are present or FORCE_CUDA=1).
 #
-# Variables: VENV (default .venv; "none" = use $PYTHON as is), PYTHON (default python3),
-# TORCH, MMCV_WHEEL_DIR (default ../shared/wheels), MMCV_CACHE
+# Steps: 1. torch ($TORCH, default torch==2.13.0; TORCH=keep keeps the installed one)
+#        2. the other stack's distributions are removed (both write the same packages)
+#        3. requirements/runtime.txt + tests.txt + the stack's file (+ mmcv for openmmlab)
+#        4. mmseg_ext itself (editable)
+#        5. `import mmseg_ext` runs the environment check
+#
+# Variables: STACK, VENV (default .venv; "none" = use $PYTHON as is), PYTHON (default
+# python3), TORCH, MMCV_WHEEL_DIR (default ../shared/wheels), MMCV_CACHE
 # (default ~/.cache/mmseg_ext/mmcv), MAX_JOBS (parallel compile jobs, default nproc).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT"
+STACK=${STACK:-onedl}
 VENV=${VENV:-.venv}
 PYTHON=${PYTHON:-python3}
 TORCH=${TORCH:-torch==2.13.0}
@@ -37,6 +44,13 @@ PREBUILT_PY=cp311
 say() { printf '[install] %s\n' "$*"; }
 die() { printf '[install] error: %s\n' "$*" >&2; exit 1; }
 
+case "$STACK" in
+    onedl) OTHER_DISTS=(mmcv mmcv-full mmcv-lite mmengine mmengine-lite mmsegmentation) ;;
+    openmmlab) OTHER_DISTS=(onedl-mmcv onedl-mmengine onedl-mmsegmentation) ;;
+    *) die "STACK=$STACK is not a stack; use STACK=onedl (default) or STACK=openmmlab" ;;
+esac
+START=$(date +%s)
+
 if [ "$VENV" != none ]; then
     if [ ! -x "$VENV/bin/python" ]; then
         say "creating virtual environment $VENV with $PYTHON"
@@ -47,8 +61,10 @@ if [ "$VENV" != none ]; then
 else
     PY=$(command -v "$PYTHON")
 fi
+"$PY" -c 'import sys; sys.exit(sys.version_info < (3, 10))' \
+    || die "$("$PY" -V 2>&1) is too old: both stacks need Python >= 3.10"
 PIP=("$PY" -m pip install --disable-pip-version-check)
-say "python: $("$PY" -c 'import sys; print(sys.version.split()[0], sys.executable)')"
+say "stack: $STACK | python: $("$PY" -c 'import sys; print(sys.version.split()[0], sys.executable)')"
 
 # 1. torch -----------------------------------------------------------------------------
 if [ "$TORCH" = keep ]; then
@@ -62,50 +78,59 @@ TORCH_VERSION=$("$PY" -c 'import torch; print(torch.__version__)')
 PY_TAG=$("$PY" -c 'import sys; print(f"cp{sys.version_info[0]}{sys.version_info[1]}")')
 say "torch $TORCH_VERSION on $PY_TAG"
 
-# 2. requirements.txt (mmengine, mmsegmentation, ...; neither torch nor mmcv) ---------------
-# before mmcv, because importing mmcv (to check its ops) needs mmengine, opencv, ...
-say "installing requirements.txt"
-"${PIP[@]}" -q -r requirements.txt
+# 2. the other stack out first: its files share the import names ------------------------
+installed_other=()
+for dist in "${OTHER_DISTS[@]}"; do
+    if "$PY" -m pip show -q "$dist" >/dev/null 2>&1; then installed_other+=("$dist"); fi
+done
+if [ "${#installed_other[@]}" -gt 0 ]; then
+    say "removing the other stack's ${installed_other[*]}"
+    "$PY" -m pip uninstall -y -q "${installed_other[@]}"
+fi
 
-# 3. mmcv with compiled ops --------------------------------------------------------------
-mmcv_ok() {
-    "$PY" - <<PYEOF 2>/dev/null
+# 3. requirements -------------------------------------------------------------------
+say "installing requirements/runtime.txt, tests.txt and $STACK.txt"
+"${PIP[@]}" -q -r requirements/runtime.txt -r requirements/tests.txt -r "requirements/$STACK.txt"
+
+if [ "$STACK" = openmmlab ]; then
+    mmcv_ok() {
+        "$PY" - <<PYEOF 2>/dev/null
 import importlib.metadata as m, importlib
 assert m.version('mmcv') == '$MMCV_VERSION'
 importlib.import_module('mmcv._ext')
 PYEOF
-}
-
-if mmcv_ok; then
-    say "mmcv $MMCV_VERSION with ops already installed"
-else
-    "$PY" -m pip uninstall -y -q mmcv mmcv-lite mmcv-full 2>/dev/null || true
-    CACHE_DIR="$MMCV_CACHE/torch-${TORCH_VERSION}-${PY_TAG}"
-    prebuilt=$(ls "$MMCV_WHEEL_DIR"/mmcv-"$MMCV_VERSION"-"$PY_TAG"-*.whl 2>/dev/null | head -n 1 || true)
-    cached=$(ls "$CACHE_DIR"/mmcv-"$MMCV_VERSION"-*.whl 2>/dev/null | head -n 1 || true)
-    if [ -n "$prebuilt" ] && [ "$TORCH_VERSION" = "$PREBUILT_TORCH" ] && [ "$PY_TAG" = "$PREBUILT_PY" ]; then
-        say "installing prebuilt $prebuilt"
-        "${PIP[@]}" -q --no-deps "$prebuilt"
-    elif [ -n "$cached" ]; then
-        say "installing mmcv built earlier for this torch: $cached"
-        "${PIP[@]}" -q --no-deps "$cached"
+    }
+    if mmcv_ok; then
+        say "mmcv $MMCV_VERSION with ops already installed"
+    else
+        "$PY" -m pip uninstall -y -q mmcv mmcv-lite mmcv-full 2>/dev/null || true
+        CACHE_DIR="$MMCV_CACHE/torch-${TORCH_VERSION}-${PY_TAG}"
+        prebuilt=$(ls "$MMCV_WHEEL_DIR"/mmcv-"$MMCV_VERSION"-"$PY_TAG"-*.whl 2>/dev/null | head -n 1 || true)
+        cached=$(ls "$CACHE_DIR"/mmcv-"$MMCV_VERSION"-*.whl 2>/dev/null | head -n 1 || true)
+        if [ -n "$prebuilt" ] && [ "$TORCH_VERSION" = "$PREBUILT_TORCH" ] && [ "$PY_TAG" = "$PREBUILT_PY" ]; then
+            say "installing prebuilt $prebuilt"
+            "${PIP[@]}" -q --no-deps "$prebuilt"
+        elif [ -n "$cached" ]; then
+            say "installing mmcv built earlier for this torch: $cached"
+            "${PIP[@]}" -q --no-deps "$cached"
+        fi
+        if ! mmcv_ok; then
+            "$PY" -m pip uninstall -y -q mmcv 2>/dev/null || true
+            say "building mmcv $MMCV_VERSION from source against torch $TORCH_VERSION"
+            say "(about 26 minutes on 2 CPU cores; the wheel is kept in $CACHE_DIR)"
+            "${PIP[@]}" -q "setuptools<70" wheel ninja packaging
+            mkdir -p "$CACHE_DIR"
+            MMCV_WITH_OPS=1 MAX_JOBS=${MAX_JOBS:-$(nproc)} \
+                "$PY" -m pip wheel --no-build-isolation --no-deps --disable-pip-version-check \
+                -w "$CACHE_DIR" "mmcv==$MMCV_VERSION"
+            # torch 2.13 itself needs setuptools>=77: back to what openmmlab.txt asks for
+            "${PIP[@]}" -q --upgrade -r requirements/openmmlab.txt
+            "${PIP[@]}" -q --no-deps "$CACHE_DIR"/mmcv-"$MMCV_VERSION"-*.whl
+            mmcv_ok || die "mmcv $MMCV_VERSION was built but its ops do not import"
+        fi
     fi
-    if ! mmcv_ok; then
-        "$PY" -m pip uninstall -y -q mmcv 2>/dev/null || true
-        say "building mmcv $MMCV_VERSION from source against torch $TORCH_VERSION"
-        say "(about 26 minutes on 2 CPU cores; the wheel is kept in $CACHE_DIR)"
-        "${PIP[@]}" -q "setuptools<70" wheel ninja packaging
-        mkdir -p "$CACHE_DIR"
-        MMCV_WITH_OPS=1 MAX_JOBS=${MAX_JOBS:-$(nproc)} \
-            "$PY" -m pip wheel --no-build-isolation --no-deps --disable-pip-version-check \
-            -w "$CACHE_DIR" "mmcv==$MMCV_VERSION"
-        # torch 2.13 itself needs setuptools>=77: go back to the newest setuptools<81
-        "${PIP[@]}" -q --upgrade "setuptools<81"
-        "${PIP[@]}" -q --no-deps "$CACHE_DIR"/mmcv-"$MMCV_VERSION"-*.whl
-        mmcv_ok || die "mmcv $MMCV_VERSION was built but its ops do not import"
-    fi
+    say "mmcv $MMCV_VERSION with compiled ops: ok"
 fi
-say "mmcv $MMCV_VERSION with compiled ops: ok"
 
 # 4. mmseg_ext itself -----------------------------------------------------------------
 say "installing mmseg_ext (editable)"
@@ -113,3 +138,4 @@ say "installing mmseg_ext (editable)"
 
 # 5. check -------------------------------------------------------------------------
 "$PY" -c 'import mmseg_ext, mmseg, mmcv, torch; print("[install] ok: mmseg_ext", mmseg_ext.__version__, "| mmseg", mmseg.__version__, "| mmcv", mmcv.__version__, "| torch", torch.__version__)'
+say "done in $(( $(date +%s) - START )) s"

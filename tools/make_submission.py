@@ -16,7 +16,8 @@ import argparse
 
 import _bootstrap  # noqa: F401  (checks the environment, registers mmseg_ext)
 
-from mmseg_ext.utils.cli import UserError, cli_main
+from mmseg_ext.utils.cli import cli_main
+from mmseg_ext.utils.errors import UsageError
 
 
 def parse_args(argv=None):
@@ -64,15 +65,15 @@ def main(argv=None):
     args = parse_args(argv)
     if args.check:
         if args.probs or args.out:
-            raise UserError('--check takes the CSV to check; no PROBS or --out')
+            raise UsageError('--check takes the CSV to check; no PROBS or --out')
         return run_check(args)
     if not args.probs or not args.out:
-        raise UserError('give PROBS and --out (or --check CSV)')
+        raise UsageError('give PROBS and --out (or --check CSV)')
     from mmseg_ext.apis.submission import PostProcess, load_per_class, make_submission
     from mmseg_ext.io.submission import get_format
     classes = get_format(args.format).classes
     if not 0.0 <= args.threshold <= 1.0:
-        raise UserError(f'--threshold {args.threshold} is outside [0, 1]')
+        raise UsageError(f'--threshold {args.threshold} is outside [0, 1]')
     thresholds = load_per_class(args.thresholds, classes, 'threshold', float, 0.0, 1.0)
     post = PostProcess(load_per_class(args.min_area, classes, 'min-area', int, 0),
                        load_per_class(args.keep_largest, classes, 'keep-largest', int, 0),

@@ -17,7 +17,8 @@ import time
 
 import _bootstrap  # noqa: F401  (checks the environment, registers mmseg_ext)
 
-from mmseg_ext.utils.cli import UserError, cli_main
+from mmseg_ext.utils.cli import cli_main
+from mmseg_ext.utils.errors import UsageError
 
 GENERATED = ('train', 'test')
 
@@ -76,13 +77,13 @@ def main(argv=None):
 
     out = osp.abspath(args.out)
     if osp.exists(out) and not osp.isdir(out):
-        raise UserError(f'{out}: exists and is not a folder')
+        raise UsageError(f'{out}: exists and is not a folder')
     non_empty = osp.isdir(out) and bool(os.listdir(out))
     if non_empty and not args.force:
-        raise UserError(f'{out}: folder is not empty (use --force to replace its train/ '
+        raise UsageError(f'{out}: folder is not empty (use --force to replace its train/ '
                         'and test/)')
     if args.patients < 0 or args.test_patients < 0 or args.images_per_patient < 1:
-        raise UserError('--patients/--test-patients must be >= 0 and '
+        raise UsageError('--patients/--test-patients must be >= 0 and '
                         '--images-per-patient >= 1')
     parent = osp.dirname(out)
     os.makedirs(parent, exist_ok=True)

@@ -7,7 +7,7 @@ import argparse
 
 import _bootstrap  # noqa: F401  (checks the environment, registers mmseg_ext)
 
-from mmseg_ext.utils.cli import cli_main
+from mmseg_ext.utils.cli import add_debug_flag, cli_main
 
 
 def parse_args(argv=None):
@@ -29,13 +29,13 @@ def parse_args(argv=None):
     parser.add_argument('--tta', action='store_true', help='test-time augmentation '
                         '(uses tta_model and tta_pipeline from the config)')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    add_debug_flag(parser)
     return parser.parse_args(argv)
 
 
-@cli_main
+@cli_main(flags={'checkpoint': 'CHECKPOINT'})
 def main(argv=None):
-    from mmengine.runner import Runner
-
+    from mmseg_ext.apis.evaluate import test_checkpoint
     from mmseg_ext.apis.runner_config import set_local_rank, test_config
     args = parse_args(argv)
     set_local_rank(args.local_rank)
@@ -43,9 +43,8 @@ def main(argv=None):
                       out=args.out, show=args.show, show_dir=args.show_dir,
                       wait_time=args.wait_time, tta=args.tta,
                       cfg_options=args.cfg_options, launcher=args.launcher)
-    runner = Runner.from_cfg(cfg)
-    metrics = runner.test()
-    print('test metrics: ' + ', '.join(f'{k}={v}' for k, v in (metrics or {}).items()))
+    metrics = test_checkpoint(cfg, args.checkpoint, config=args.config)
+    print('test metrics: ' + ', '.join(f'{k}={v}' for k, v in metrics.items()))
 
 
 if __name__ == '__main__':

@@ -14,7 +14,8 @@ import argparse
 
 import _bootstrap  # noqa: F401  (checks the environment, registers mmseg_ext)
 
-from mmseg_ext.utils.cli import UserError, cli_main
+from mmseg_ext.utils.cli import cli_main
+from mmseg_ext.utils.errors import UsageError
 
 
 def parse_args(argv=None):
@@ -66,7 +67,7 @@ def _overlay(args):
                            HandBoneDataset.METAINFO['palette']))
         missing = [c for c in classes if c not in by_name]
         if missing:
-            raise UserError(f'{args.probs}: classes {missing} have no hand-bone colour')
+            raise UsageError(f'{args.probs}: classes {missing} have no hand-bone colour')
         palette = [by_name[c] for c in classes]
     visualize_folder(args.img_dir, args.probs, args.out_dir, gt_root=args.gt,
                      thresholds=thresholds, palette=palette, alpha=args.alpha,
@@ -80,7 +81,7 @@ def _chart(args):
     if args.names:
         unknown = [n for n in args.names if n not in values]
         if unknown:
-            raise UserError(f'{args.metrics}: no per-class {unknown} (has {list(values)})')
+            raise UsageError(f'{args.metrics}: no per-class {unknown} (has {list(values)})')
         values = {n: values[n] for n in args.names}
     bar_chart(values, args.out, force=args.force, size_px=tuple(args.size))
     classes = len(next(iter(values.values())))
@@ -95,12 +96,12 @@ def _confusion(args):
         try:
             cm = np.load(args.matrix, allow_pickle=False)
         except (OSError, ValueError) as exc:
-            raise UserError(f'{args.matrix}: cannot read ({exc})') from None
+            raise UsageError(f'{args.matrix}: cannot read ({exc})') from None
         if cm.ndim != 2 or cm.shape[0] != cm.shape[1]:
-            raise UserError(f'{args.matrix}: expected a (C, C) matrix, got {cm.shape}')
+            raise UsageError(f'{args.matrix}: expected a (C, C) matrix, got {cm.shape}')
         classes = args.classes or [str(i) for i in range(len(cm))]
         if len(classes) != len(cm):
-            raise UserError(f'{args.matrix}: {len(cm)} classes, --classes names '
+            raise UsageError(f'{args.matrix}: {len(cm)} classes, --classes names '
                             f'{len(classes)}')
     elif args.probs and args.gt:
         from mmseg_ext.io.probs import ProbFolder
@@ -109,7 +110,7 @@ def _confusion(args):
                                   progress=not args.no_progress)
         classes = list(ProbFolder(args.probs).classes)
     else:
-        raise UserError('confusion: give --matrix, or --probs and --gt')
+        raise UsageError('confusion: give --matrix, or --probs and --gt')
     confusion_image(cm, classes, args.out, force=args.force, size_px=tuple(args.size),
                     normalize=not args.counts)
     print(f'confusion: {len(classes)} classes, {int(cm.sum())} pixels -> {args.out}')

@@ -28,7 +28,7 @@ import numpy as np
 from ..io.images import image_sizes_by_name, list_images
 from ..io.rle import RLEError, parse_rle
 from ..io.submission import TRASH_OUT_SIZE, SubmissionFormat, get_format, iter_csv
-from ..utils.cli import UserError
+from ..utils.errors import DataError, InvalidArgumentError
 from .submission import read_sample_pairs, read_test_json
 
 _INT_LIST = re.compile(r'\d+(?: \d+)*')
@@ -68,18 +68,19 @@ def check_submission(path: str, fmt_name: str, img_dir: Optional[str] = None,
     """
     fmt = get_format(fmt_name)
     if not osp.isfile(path):
-        raise UserError(f'{path}: file not found')
+        raise DataError(f'{path}: file not found')
     if fmt.name == 'trash':
         if test_json is not None:
             expected = read_test_json(test_json)
         elif img_dir is not None:
             expected = list_images(img_dir)
         else:
-            raise UserError('checking a trash submission needs --test-json or --img-dir')
+            raise InvalidArgumentError('test_json', 'checking a trash submission needs the '
+                                       'test COCO json or the test image folder')
         return _check_trash(path, fmt, expected, ordered=test_json is not None)
     if img_dir is None:
-        raise UserError(f'checking a {fmt.name} submission needs --img-dir (the test '
-                        'images: their names and sizes)')
+        raise InvalidArgumentError('img_dir', f'checking a {fmt.name} submission needs the '
+                                   'test images (their names and sizes)')
     sizes = image_sizes_by_name(img_dir, 'basename')
     pairs = None
     if sample is not None and fmt.name == 'port':

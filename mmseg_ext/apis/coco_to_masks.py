@@ -17,7 +17,7 @@ from ..datasets.coco_index import (
     load_coco_json,
 )
 from ..datasets.coco_rle import rasterize
-from ..utils.cli import UserError
+from ..utils.errors import DataError
 
 
 @dataclass
@@ -76,17 +76,17 @@ def coco_to_masks(ann_file: str, out_dir: str, classes: Optional[Sequence[str]] 
     coco = load_coco_json(ann_file)
     classes = list(classes) if classes else default_classes(coco, background_name)
     if classes[0] != background_name:
-        raise UserError(f'{ann_file}: the first class must be the background '
+        raise DataError(f'{ann_file}: the first class must be the background '
                         f'{background_name!r}, got {classes[0]!r}')
     records, report = index_coco(coco, classes, ann_file, draw_order=draw_order,
                                  iscrowd=iscrowd, on_bad=on_bad)
     targets = [mask_path(out_dir, r['file_name']) for r in records]
     if len(set(targets)) != len(targets):
-        raise UserError(f'{ann_file}: two images map to the same mask file '
+        raise DataError(f'{ann_file}: two images map to the same mask file '
                         '(same file name, different extension)')
     existing = [t for t in targets if osp.exists(t)]
     if existing and not force:
-        raise UserError(f'{existing[0]}: exists ({len(existing)} of {len(targets)} masks '
+        raise DataError(f'{existing[0]}: exists ({len(existing)} of {len(targets)} masks '
                         'do); pass --force to overwrite')
     painted = empty = 0
     for record, target in tqdm(list(zip(records, targets)), desc='coco -> masks',
@@ -116,5 +116,5 @@ def _write_png(path: str, label: np.ndarray) -> None:
     os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
     tmp = f'{path[:-4]}.tmp{os.getpid()}.png'
     if not cv2.imwrite(tmp, label):
-        raise UserError(f'{path}: could not write the PNG')
+        raise DataError(f'{path}: could not write the PNG')
     os.replace(tmp, path)

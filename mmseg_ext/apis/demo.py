@@ -53,7 +53,7 @@ def run_demo(work_dir: str = 'work_dirs/demo_handbone', config: Optional[str] = 
     from mmengine.runner import Runner
 
     from ..datasets.synthetic.hand_bone import make_handbone_dataset
-    from ..utils.cli import UserError
+    from ..utils.errors import DataError
     from .check import check_submission
     from .inference import build_predictor, infer_folder
     from .runner_config import train_config
@@ -94,7 +94,7 @@ def run_demo(work_dir: str = 'work_dirs/demo_handbone', config: Optional[str] = 
                               force=True, progress=progress)
     report = check_submission(submission, 'handbone', img_dir=test_images)
     if not report.ok:
-        raise UserError(f'{submission}: the demo wrote an invalid submission: '
+        raise DataError(f'{submission}: the demo wrote an invalid submission: '
                         f'{report.errors[0]}')
     return DemoResult(work_dir, checkpoint, metrics, metrics_file, probs_dir, submission,
                       summary.rows)

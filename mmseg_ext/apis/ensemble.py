@@ -19,7 +19,7 @@ from tqdm import tqdm
 from ..io.probs import CroppedProbs, ProbFolder, ProbFolderWriter, ProbMeta, dequantize
 from ..io.rle import RLEError, mask_bbox, parse_rle, runs_to_string
 from ..io.submission import FORMATS, SubmissionWriter, read_rle_csv
-from ..utils.cli import UserError
+from ..utils.errors import DataError, InvalidArgumentError
 from .probmaps import resize_channel
 
 
@@ -35,21 +35,21 @@ def _check_compatible(folders: Sequence[ProbFolder]) -> None:
     first = folders[0]
     for f in folders[1:]:
         if f.task != first.task:
-            raise UserError(f'{f.root}: {f.task} probabilities, but {first.root} holds '
+            raise DataError(f'{f.root}: {f.task} probabilities, but {first.root} holds '
                             f'{first.task}; they cannot be averaged')
         if f.classes != first.classes:
-            raise UserError(f'{f.root}: classes differ from {first.root} '
+            raise DataError(f'{f.root}: classes differ from {first.root} '
                             f'({_class_difference(f.classes, first.classes)})')
     keys = set(first.keys())
     for f in folders[1:]:
         other = set(f.keys())
         missing = sorted(keys - other)
         if missing:
-            raise UserError(f'{f.root}: no probabilities for image {missing[0]} '
+            raise DataError(f'{f.root}: no probabilities for image {missing[0]} '
                             f'(present in {first.root}; {len(missing)} missing)')
         extra = sorted(other - keys)
         if extra:
-            raise UserError(f'{first.root}: no probabilities for image {extra[0]} '
+            raise DataError(f'{first.root}: no probabilities for image {extra[0]} '
                             f'(present in {f.root}; {len(extra)} missing)')
 
 
@@ -64,11 +64,12 @@ def _weights(weights: Optional[Sequence[float]], n: int) -> np.ndarray:
     if weights is None:
         return np.full(n, 1.0 / n)
     if len(weights) != n:
-        raise UserError(f'--weights: {len(weights)} value(s) for {n} probability folders')
+        raise InvalidArgumentError('weights', f'{len(weights)} value(s) for {n} probability '
+                                   'folders')
     w = np.asarray(weights, np.float64)
     if np.any(w < 0) or not np.all(np.isfinite(w)) or w.sum() <= 0:
-        raise UserError(f'--weights: must be non-negative with a positive sum, got '
-                        f'{list(weights)}')
+        raise InvalidArgumentError('weights', 'must be non-negative with a positive sum, '
+                                   f'got {list(weights)}')
     return w / w.sum()
 
 
@@ -98,13 +99,15 @@ def soft_vote(prob_dirs: Sequence[str], out_dir: str,
     """
     start = time.perf_counter()
     if len(prob_dirs) < 2:
-        raise UserError('ensembling needs at least two probability folders')
+        raise InvalidArgumentError('prob_dirs', 'ensembling needs at least two probability '
+                                   'folders')
     if mixed_size not in ('original', 'largest'):
-        raise UserError(f'--mixed-size must be original or largest, got {mixed_size!r}')
+        raise InvalidArgumentError('mixed_size', f'must be original or largest, got '
+                                   f'{mixed_size!r}')
     out_abs = osp.abspath(out_dir)
     for d in prob_dirs:
         if osp.abspath(d) == out_abs:
-            raise UserError(f'{out_dir}: the output folder is also an input')
+            raise InvalidArgumentError('out_dir', f'{out_dir} is also an input')
     folders = [ProbFolder(d) for d in prob_dirs]
     _check_compatible(folders)
     w = _weights(weights, len(folders))
@@ -135,7 +138,7 @@ def _mean_one(folders: Sequence[ProbFolder], key: str,
     meta = loaded[0][1]
     for f, (_, m) in zip(folders[1:], loaded[1:]):
         if m.ori_shape != meta.ori_shape:
-            raise UserError(f'{f.path(key)}: original size {m.ori_shape} differs from '
+            raise DataError(f'{f.path(key)}: original size {m.ori_shape} differs from '
                             f'{meta.ori_shape} in {folders[0].path(key)}')
     shapes = [tuple(p.shape[1:]) for p, _ in loaded]
     size = _target_size(shapes, meta.ori_shape, mixed)
@@ -214,23 +217,24 @@ def hard_vote_csv(csv_paths: Sequence[str], out: str, min_votes: Optional[int] =
     start = time.perf_counter()
     fmt = FORMATS['handbone']
     if len(csv_paths) < 2:
-        raise UserError('hard voting needs at least two CSV files')
+        raise InvalidArgumentError('csv', 'hard voting needs at least two CSV files')
     if min_votes is None:
         min_votes = len(csv_paths) // 2 + 1
     if not 1 <= min_votes <= len(csv_paths):
-        raise UserError(f'--min-votes must be in 1..{len(csv_paths)}, got {min_votes}')
+        raise InvalidArgumentError('min_votes', f'must be in 1..{len(csv_paths)}, got '
+                                   f'{min_votes}')
     if any(osp.abspath(p) == osp.abspath(out) for p in csv_paths):
-        raise UserError(f'{out}: the output file is also an input')
+        raise InvalidArgumentError('out', f'{out} is also an input')
     tables = [read_rle_csv(p, fmt) for p in csv_paths]
     keys = list(tables[0])
     for path, table in zip(csv_paths[1:], tables[1:]):
         missing = [k for k in keys if k not in table]
         if missing:
-            raise UserError(f'{path}: no row for ({missing[0][0]}, {missing[0][1]}) '
+            raise DataError(f'{path}: no row for ({missing[0][0]}, {missing[0][1]}) '
                             f'(present in {csv_paths[0]})')
         extra = [k for k in table if k not in tables[0]]
         if extra:
-            raise UserError(f'{csv_paths[0]}: no row for ({extra[0][0]}, {extra[0][1]}) '
+            raise DataError(f'{csv_paths[0]}: no row for ({extra[0][0]}, {extra[0][1]}) '
                             f'(present in {path})')
     conv = fmt.rle
     with SubmissionWriter(out, fmt, force=force) as writer:
@@ -241,7 +245,7 @@ def hard_vote_csv(csv_paths: Sequence[str], out: str, min_votes: Optional[int] =
                     runs.append(parse_rle(table[(image, cls)], index_base=conv.index_base,
                                           empty=conv.empty))
                 except RLEError as exc:
-                    raise UserError(f'{path}: ({image}, {cls}): {exc}') from None
+                    raise DataError(f'{path}: ({image}, {cls}): {exc}') from None
             s, n = vote_runs(runs, min_votes)
             writer.row(image, cls, runs_to_string(s, n, conv.index_base) if len(s)
                        else conv.empty)

@@ -35,7 +35,12 @@ from tqdm import tqdm
 
 from ..io.images import IMG_SUFFIXES, list_images
 from ..io.probs import ProbFolderWriter
-from ..utils.cli import UserError
+from ..utils.errors import (
+    CheckpointNotFoundError,
+    ConfigError,
+    DataError,
+    InvalidArgumentError,
+)
 
 OutSize = Union[str, Tuple[int, int]]
 
@@ -53,7 +58,8 @@ def parse_out_size(text: str) -> OutSize:
     if len(nums) == 1:
         nums = nums * 2
     if len(nums) != 2 or min(nums) < 1:
-        raise UserError(f'--out-size {text!r}: expected native, original, H,W or N')
+        raise InvalidArgumentError('out_size', f'{text!r}: expected native, original, H,W '
+                                   'or N')
     return nums[0], nums[1]
 
 
@@ -102,7 +108,7 @@ class ProbabilityPredictor:
     def _views(self, img_path: str) -> List[Tuple[torch.Tensor, object]]:
         data = self.pipeline(dict(img_path=img_path))
         if data is None:
-            raise UserError(f'{img_path}: the test pipeline dropped the image')
+            raise DataError(f'{img_path}: the test pipeline dropped the image')
         inputs, samples = data['inputs'], data['data_samples']
         if isinstance(inputs, (list, tuple)):
             return list(zip(inputs, samples))
@@ -119,7 +125,7 @@ class ProbabilityPredictor:
         else:
             probs = logits.softmax(dim=0)
         if probs.shape[0] != len(self.classes):
-            raise UserError(f'{where}: the model outputs {probs.shape[0]} channels for '
+            raise DataError(f'{where}: the model outputs {probs.shape[0]} channels for '
                             f'{len(self.classes)} classes {list(self.classes)}')
         return probs
 
@@ -168,7 +174,7 @@ def _classes_of(model, cfg, checkpoint: dict) -> Tuple[str, ...]:
             if classes is not None:
                 break
     if classes is None:
-        raise UserError('cannot tell the class names: neither the checkpoint meta '
+        raise DataError('cannot tell the class names: neither the checkpoint meta '
                         '(dataset_meta) nor the config\'s dataset has them')
     return tuple(str(c) for c in classes)
 
@@ -178,33 +184,22 @@ def build_predictor(config: str, checkpoint: str, device: str = 'cpu',
                     ) -> ProbabilityPredictor:
     """Build the segmentor of ``config``, load ``checkpoint`` and the test pipeline."""
     from mmengine.registry import init_default_scope
-    from mmengine.runner import load_checkpoint
     from mmseg.registry import MODELS
 
-    from .runner_config import load_config
+    from .evaluate import load_into_model
+    from .runner_config import load_config, skip_pretrained
     if not osp.isfile(checkpoint):
-        raise UserError(f'{checkpoint}: checkpoint file not found')
+        raise CheckpointNotFoundError(checkpoint)
     cfg = load_config(config, cfg_options)
     if tta and ('tta_pipeline' not in cfg or 'tta_model' not in cfg):
-        raise UserError(f'{config}: --tta needs tta_model and tta_pipeline in the config')
+        raise ConfigError(f'{config}: test-time augmentation needs tta_model and '
+                          'tta_pipeline in the config')
     model_cfg = cfg.model
-    if 'pretrained' in model_cfg:
-        model_cfg.pretrained = None
+    skip_pretrained(model_cfg)
     model_cfg.train_cfg = None
-    if isinstance(model_cfg.get('backbone'), dict) and 'init_cfg' in model_cfg.backbone:
-        model_cfg.backbone.init_cfg = None
     init_default_scope(cfg.get('default_scope', 'mmseg'))
     model = MODELS.build(model_cfg)
-    try:
-        ckpt = load_checkpoint(model, checkpoint, map_location='cpu', strict=True,
-                               logger='silent')
-    except RuntimeError as exc:
-        first = str(exc).strip().splitlines()
-        raise UserError(f'{checkpoint}: does not fit the model of {config} '
-                        f'({" ".join(first[:2])[:300]})') from None
-    except Exception as exc:  # noqa: BLE001  (unpickling errors come in many types)
-        raise UserError(f'{checkpoint}: cannot load ({type(exc).__name__}: '
-                        f'{str(exc).splitlines()[0][:300] if str(exc) else ""})') from None
+    ckpt = load_into_model(model, checkpoint, config)
     model.cfg = cfg
     model.to(device)
     model.eval()
@@ -216,7 +211,7 @@ def build_predictor(config: str, checkpoint: str, device: str = 'cpu',
     elif 'test_pipeline' in cfg:
         pipeline = cfg.test_pipeline
     else:
-        raise UserError(f'{config}: no test pipeline (test_dataloader.dataset.pipeline '
+        raise ConfigError(f'{config}: no test pipeline (test_dataloader.dataset.pipeline '
                         'or test_pipeline)')
     return ProbabilityPredictor(model, pipeline, classes, tta=tta)
 
@@ -242,7 +237,7 @@ def infer_folder(predictor: ProbabilityPredictor, img_dir: str, out_dir: str,
     start = time.perf_counter()
     images = list_images(img_dir, suffixes)
     if not images:
-        raise UserError(f'{img_dir}: no images ({", ".join(suffixes)})')
+        raise DataError(f'{img_dir}: no images ({", ".join(suffixes)})')
     with ProbFolderWriter(out_dir, predictor.classes, predictor.task, dtype=dtype,
                           source=source, force=force, compresslevel=compresslevel) as w:
         for rel in tqdm(images, desc='inference', unit='img', disable=not progress):

@@ -47,7 +47,7 @@ import numpy as np
 
 from ..io.atomic import StagedDir
 from ..io.probs import ProbFolder, dequantize
-from ..utils.cli import UserError
+from ..utils.errors import DataError, InvalidArgumentError
 from .probmaps import resize_channel, resize_probs
 
 FORMATS = ('handbone-json', 'label-png')
@@ -203,17 +203,18 @@ def pseudo_label_folder(probs_dir: str, out_dir: str, fmt: str = 'handbone-json'
     from tqdm import tqdm
 
     if fmt not in FORMATS:
-        raise UserError(f'unknown format {fmt!r} (choose from {", ".join(FORMATS)})')
+        raise InvalidArgumentError('fmt', f'unknown format {fmt!r} (choose from '
+                                   f'{", ".join(FORMATS)})')
     folder = ProbFolder(probs_dir)
     if fmt == 'label-png' and folder.task != 'multi-class':
-        raise UserError(f'{probs_dir}: label PNGs need multi-class probabilities; this '
-                        f'folder is {folder.task} (use --format handbone-json)')
+        raise DataError(f'{probs_dir}: label PNGs need multi-class probabilities; this '
+                        f'folder is {folder.task} (write hand-bone JSON instead)')
     if fmt == 'handbone-json' and folder.task != 'multi-label':
-        raise UserError(f'{probs_dir}: hand-bone JSON needs multi-label probabilities; '
-                        f'this folder is {folder.task} (use --format label-png)')
+        raise DataError(f'{probs_dir}: hand-bone JSON needs multi-label probabilities; '
+                        f'this folder is {folder.task} (write label PNGs instead)')
     if fmt == 'handbone-json' and not 0.5 < pixel_conf <= 1.0:
-        raise UserError(f'pixel confidence {pixel_conf} must be in (0.5, 1] for '
-                        'multi-label data')
+        raise InvalidArgumentError('pixel_conf', f'{pixel_conf} must be in (0.5, 1] for '
+                                   'multi-label data')
     classes = folder.classes
     ts = [float((thresholds or {}).get(c, 0.5)) for c in classes]
     report, accepted = [], []

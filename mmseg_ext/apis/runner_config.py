@@ -1,7 +1,12 @@
-"""Turn command-line options into a runner config, as mmseg's own tools do.
+"""Turn command-line options into a runner config, as mmseg's own tools do, and check
+it before the runner is built.
 
 ``tools/train.py`` and ``tools/test.py`` are thin wrappers over these functions so that
-the same behaviour is importable (and tested) without a subprocess.
+the same behaviour is importable (and tested) without a subprocess. Everything that
+would otherwise fail deep inside mmengine after minutes of set-up is checked here first
+and raised as one domain error: an unreadable config, a component that needs compiled
+ops this install lacks, a local checkpoint or pretrained file that does not exist,
+mixed precision without a GPU, and the distributed launch on a machine without CUDA.
 """
 from __future__ import annotations
 
@@ -13,7 +18,31 @@ from typing import Optional
 from mmengine.config import Config
 from mmengine.logging import print_log
 
-from ..utils.cli import UserError
+from ..utils.compiled_ops import HOW_TO_GET_OPS, has_compiled_ops, missing_ops
+from ..utils.errors import CheckpointNotFoundError, ConfigError, InvalidArgumentError
+from .weights import check_weights_exist
+
+
+def read_config(path: str) -> Config:
+    """``Config.fromfile`` with one-line errors for a missing or unreadable file.
+
+    Raises:
+        ConfigError: the file does not exist, has a syntax error, names a base that
+            does not exist, or fails while it is evaluated.
+    """
+    if not osp.isfile(path):
+        raise ConfigError(f'{path}: config file not found')
+    try:
+        return Config.fromfile(path)
+    except SyntaxError as exc:
+        where = f'line {exc.lineno}' if exc.lineno else 'syntax'
+        raise ConfigError(f'{exc.filename or path}: invalid Python in the config ({where}: '
+                          f'{exc.msg})') from None
+    except Exception as exc:  # noqa: BLE001  (mmengine raises many kinds while parsing)
+        text = str(exc).strip().splitlines()
+        detail = text[0][:300] if text else ''
+        raise ConfigError(f'{path}: cannot read the config ({type(exc).__name__}'
+                          f'{": " + detail if detail else ""})') from None
 
 
 def load_config(path: str, cfg_options: Optional[dict] = None,
@@ -21,42 +50,109 @@ def load_config(path: str, cfg_options: Optional[dict] = None,
     """Read a config file, apply ``--cfg-options`` and pick the work dir.
 
     The work dir is, by priority: ``work_dir`` argument, ``work_dir`` in the file,
-    ``./work_dirs/<config name>``.
+    ``./work_dirs/<config name>``. The model is checked for compiled ops this install
+    lacks (:func:`check_compiled_ops`).
     """
-    if not osp.isfile(path):
-        raise UserError(f'{path}: config file not found')
-    cfg = Config.fromfile(path)
+    cfg = read_config(path)
     cfg.launcher = launcher
     if cfg_options:
-        cfg.merge_from_dict(cfg_options)
+        try:
+            cfg.merge_from_dict(cfg_options)
+        except Exception as exc:  # noqa: BLE001
+            raise InvalidArgumentError('cfg_options', f'cannot apply {cfg_options} to '
+                                       f'{path} ({exc})') from None
     if work_dir is not None:
         cfg.work_dir = work_dir
     elif cfg.get('work_dir', None) is None:
         cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(path))[0])
+    check_compiled_ops(cfg, path)
     return cfg
 
 
+def check_compiled_ops(cfg: Config, path: str) -> None:
+    """Refuse, in one line, a model that needs mmcv ops this install lacks.
+
+    Raises:
+        ConfigError: naming the first such component, its op and how to get it.
+    """
+    if 'model' not in cfg:
+        return
+    needed = missing_ops(cfg.model)
+    if needed and not has_compiled_ops():
+        where, kind, ops = needed[0]
+        raise ConfigError(f"{path}: {where} ({kind}) needs mmcv's compiled op {ops}, "
+                          f'which this install lacks (mmcv without mmcv._ext). Fix: '
+                          f'{HOW_TO_GET_OPS}')
+
+
 def enable_amp(cfg: Config) -> None:
-    """Switch the optimizer wrapper to mmengine's ``AmpOptimWrapper`` (dynamic scaling)."""
+    """Switch the optimizer wrapper to mmengine's ``AmpOptimWrapper`` (dynamic scaling).
+
+    Raises:
+        InvalidArgumentError: there is no CUDA device (mmengine's AMP needs one), or
+            the config's optimizer wrapper is neither ``OptimWrapper`` nor AMP already.
+    """
+    import torch
+    if not torch.cuda.is_available():
+        raise InvalidArgumentError('amp', 'automatic mixed precision needs a CUDA GPU, and '
+                                   'torch sees none on this machine')
     wrapper = cfg.optim_wrapper.get('type', 'OptimWrapper')
     if wrapper == 'AmpOptimWrapper':
         print_log('AMP is already enabled in the config.', logger='current',
                   level=logging.WARNING)
         return
     if wrapper != 'OptimWrapper':
-        raise UserError(f'--amp needs optim_wrapper.type OptimWrapper, got {wrapper}')
+        raise InvalidArgumentError('amp', f'needs optim_wrapper.type OptimWrapper, got '
+                                   f'{wrapper}')
     cfg.optim_wrapper.type = 'AmpOptimWrapper'
     cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
+
+
+def prepare_distributed(cfg: Config, launcher: str) -> None:
+    """Let ``--launcher pytorch`` run on a machine without CUDA.
+
+    mmengine initialises NCCL and pins each rank to ``cuda:LOCAL_RANK``. Without CUDA
+    this starts the ``gloo`` process group from torchrun's environment (mmengine then
+    skips its own ``init_dist``) and wraps the model in
+    :class:`~mmseg_ext.engine.CPUDistributedDataParallel`. With CUDA nothing changes.
+    """
+    import torch
+    import torch.distributed as dist
+    if launcher == 'none' or torch.cuda.is_available():
+        return
+    if launcher != 'pytorch':
+        raise InvalidArgumentError('launcher', f'{launcher!r} pins each rank to a GPU and '
+                                   'this machine has none; use pytorch (torchrun) for '
+                                   'CPU ranks')
+    if not dist.is_initialized():
+        dist.init_process_group(backend='gloo')
+    wrapper = dict(cfg.get('model_wrapper_cfg') or {})
+    if wrapper.get('type', 'MMDistributedDataParallel') == 'MMDistributedDataParallel':
+        wrapper['type'] = 'CPUDistributedDataParallel'
+    wrapper.setdefault('broadcast_buffers', False)
+    wrapper.setdefault('find_unused_parameters', cfg.get('find_unused_parameters', False))
+    wrapper['device_ids'] = None
+    cfg.model_wrapper_cfg = wrapper
 
 
 def train_config(path: str, work_dir: Optional[str] = None, resume: bool = False,
                  amp: bool = False, cfg_options: Optional[dict] = None,
                  launcher: str = 'none') -> Config:
-    """Config for ``Runner.from_cfg(cfg).train()`` (``tools/train.py``)."""
+    """Config for ``Runner.from_cfg(cfg).train()`` (``tools/train.py``).
+
+    Raises:
+        CheckpointNotFoundError: a local ``load_from``, ``resume`` checkpoint or
+            pretrained file named by the model does not exist.
+    """
     cfg = load_config(path, cfg_options, launcher, work_dir)
     if amp:
         enable_amp(cfg)
     cfg.resume = resume
+    load_from = cfg.get('load_from')
+    if load_from and '://' not in str(load_from) and not osp.isfile(load_from):
+        raise CheckpointNotFoundError(str(load_from))
+    check_weights_exist(cfg.get('model', {}), path)
+    prepare_distributed(cfg, launcher)
     return cfg
 
 
@@ -65,16 +161,24 @@ def test_config(path: str, checkpoint: str, work_dir: Optional[str] = None,
                 show_dir: Optional[str] = None, wait_time: float = 2.0,
                 tta: bool = False, cfg_options: Optional[dict] = None,
                 launcher: str = 'none') -> Config:
-    """Config for ``Runner.from_cfg(cfg).test()`` (``tools/test.py``)."""
-    if not osp.isfile(checkpoint) and '://' not in checkpoint:
-        raise UserError(f'{checkpoint}: checkpoint file not found')
+    """Config for ``Runner.from_cfg(cfg).test()`` (``tools/test.py``).
+
+    ``load_from`` stays unset: the tool loads ``checkpoint`` itself, strictly
+    (:func:`mmseg_ext.utils.checkpoint.load_model_weights`), so a checkpoint that does
+    not fit the model is an error instead of a silently wrong metric. The model's
+    pretrained/backbone weights are not needed (the checkpoint replaces them) and are
+    switched off.
+    """
+    if '://' not in checkpoint and not osp.isfile(checkpoint):
+        raise CheckpointNotFoundError(checkpoint)
     cfg = load_config(path, cfg_options, launcher, work_dir)
-    cfg.load_from = checkpoint
+    cfg.load_from = None
+    skip_pretrained(cfg.model)
     if show or show_dir:
         hooks = cfg.get('default_hooks', {})
         if 'visualization' not in hooks:
-            raise UserError(f'{path}: --show/--show-dir need a "visualization" entry '
-                            'in default_hooks')
+            raise ConfigError(f'{path}: showing predictions needs a "visualization" entry '
+                              'in default_hooks')
         hooks['visualization']['draw'] = True
         if show:
             hooks['visualization']['show'] = True
@@ -83,14 +187,25 @@ def test_config(path: str, checkpoint: str, work_dir: Optional[str] = None,
             cfg.visualizer['save_dir'] = show_dir
     if tta:
         if 'tta_model' not in cfg or 'tta_pipeline' not in cfg:
-            raise UserError(f'{path}: --tta needs tta_model and tta_pipeline in the config')
+            raise ConfigError(f'{path}: test-time augmentation needs tta_model and '
+                              'tta_pipeline in the config')
         cfg.test_dataloader.dataset.pipeline = cfg.tta_pipeline
         cfg.tta_model.module = cfg.model
         cfg.model = cfg.tta_model
     if out is not None:
         cfg.test_evaluator['output_dir'] = out
         cfg.test_evaluator['keep_results'] = True
+    prepare_distributed(cfg, launcher)
     return cfg
+
+
+def skip_pretrained(model_cfg: dict) -> None:
+    """Switch off the pretrained weights of a model config (a checkpoint replaces them)."""
+    if 'pretrained' in model_cfg:
+        model_cfg['pretrained'] = None
+    backbone = model_cfg.get('backbone')
+    if isinstance(backbone, dict) and backbone.get('init_cfg') is not None:
+        backbone['init_cfg'] = None
 
 
 def set_local_rank(local_rank: int) -> None:

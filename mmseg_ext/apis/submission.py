@@ -28,7 +28,7 @@ from ..io.submission import (
     get_format,
     iter_csv,
 )
-from ..utils.cli import UserError
+from ..utils.errors import DataError
 from .postprocess import filter_components
 from .probmaps import cropped_class_mask, label_map
 
@@ -40,7 +40,7 @@ def load_per_class(spec: Optional[str], classes: Sequence[str], what: str,
 
     ``spec`` is a number (same value for every class) or a JSON file ``{class: value}``
     (classes not named keep no entry). Unknown class names and values outside
-    ``[lo, hi]`` are a :class:`UserError` naming the file.
+    ``[lo, hi]`` are a :class:`DataError` naming the file.
     """
     if spec is None:
         return {}
@@ -50,26 +50,26 @@ def load_per_class(spec: Optional[str], classes: Sequence[str], what: str,
         value = None
     if value is not None:
         if not lo <= value <= hi:
-            raise UserError(f'{what} {spec} is outside [{lo}, {hi}]')
+            raise DataError(f'{what} {spec} is outside [{lo}, {hi}]')
         return {c: value for c in classes}
     if not osp.isfile(spec):
-        raise UserError(f'{spec}: {what} file not found (expected a number or a JSON file)')
+        raise DataError(f'{spec}: {what} file not found (expected a number or a JSON file)')
     try:
         with open(spec) as f:
             data = json.load(f)
     except (OSError, json.JSONDecodeError) as exc:
-        raise UserError(f'{spec}: not a JSON file ({exc})') from None
+        raise DataError(f'{spec}: not a JSON file ({exc})') from None
     if not isinstance(data, dict):
-        raise UserError(f'{spec}: expected a JSON object {{class name: {what}}}')
+        raise DataError(f'{spec}: expected a JSON object {{class name: {what}}}')
     out = {}
     for name, v in data.items():
         if name not in classes:
-            raise UserError(f'{spec}: unknown class {name!r} (classes: {list(classes)})')
+            raise DataError(f'{spec}: unknown class {name!r} (classes: {list(classes)})')
         if isinstance(v, bool) or not isinstance(v, (int, float)):
-            raise UserError(f'{spec}: {what} of {name!r} is not a number: {v!r}')
+            raise DataError(f'{spec}: {what} of {name!r} is not a number: {v!r}')
         v = cast(v)
         if not lo <= v <= hi:
-            raise UserError(f'{spec}: {what} of {name!r} is {v}, outside [{lo}, {hi}]')
+            raise DataError(f'{spec}: {what} of {name!r} is {v}, outside [{lo}, {hi}]')
         out[name] = v
     return out
 
@@ -109,7 +109,7 @@ def _images_in_dir(img_dir: str, by: str) -> Dict[str, str]:
     for rel in list_images(img_dir):
         name = osp.basename(rel) if by == 'basename' else rel
         if name in out:
-            raise UserError(f'{img_dir}: two images are named {name} ({out[name]}, {rel})')
+            raise DataError(f'{img_dir}: two images are named {name} ({out[name]}, {rel})')
         out[name] = rel
     return out
 
@@ -124,10 +124,10 @@ def _match_img_dir(folder: ProbFolder, img_dir: str, by: str) -> None:
     missing = sorted(set(images) - set(names))
     extra = sorted(set(names) - set(images))
     if missing:
-        raise UserError(f'{folder.root}: no probabilities for {len(missing)} image(s) of '
+        raise DataError(f'{folder.root}: no probabilities for {len(missing)} image(s) of '
                         f'{img_dir}, e.g. {images[missing[0]]}')
     if extra:
-        raise UserError(f'{folder.root}: holds {len(extra)} image(s) that are not in '
+        raise DataError(f'{folder.root}: holds {len(extra)} image(s) that are not in '
                         f'{img_dir}, e.g. {extra[0]}')
 
 
@@ -173,12 +173,12 @@ def make_submission(probs_dir: str, fmt_name: str, out: str,
     fmt = get_format(fmt_name)
     folder = ProbFolder(probs_dir)
     if folder.task != fmt.task:
-        raise UserError(f'{probs_dir}: {folder.task} probabilities; the {fmt.name} format '
+        raise DataError(f'{probs_dir}: {folder.task} probabilities; the {fmt.name} format '
                         f'needs {fmt.task}')
     check_class_list(folder.classes, fmt, probs_dir)
     thresholds = dict(thresholds or {})
     if thresholds and folder.task != 'multi-label':
-        raise UserError(f'{probs_dir}: thresholds apply to multi-label probabilities only')
+        raise DataError(f'{probs_dir}: thresholds apply to multi-label probabilities only')
     post = post or PostProcess({}, {})
     if img_dir is not None:  # trash names images by relative path, the others by name
         _match_img_dir(folder, img_dir, 'relpath' if fmt.name == 'trash' else 'basename')
@@ -193,7 +193,7 @@ def make_submission(probs_dir: str, fmt_name: str, out: str,
     for k in keys:
         name = osp.basename(folder.info(k)[0])
         if name in names:
-            raise UserError(f'{probs_dir}: two images are named {name} ({names[name]}, '
+            raise DataError(f'{probs_dir}: two images are named {name} ({names[name]}, '
                             f'{k}); the submission identifies images by base name')
         names[name] = k
     empty = 0
@@ -216,7 +216,7 @@ def _write_trash(folder: ProbFolder, writer: SubmissionWriter, test_json: Option
         order = read_test_json(test_json)
         missing = [f for f in order if f not in by_path and image_key(f) not in folder]
         if missing:
-            raise UserError(f'{folder.root}: no probabilities for {len(missing)} image(s) '
+            raise DataError(f'{folder.root}: no probabilities for {len(missing)} image(s) '
                             f'of {test_json}, e.g. {missing[0]}')
         keys = [by_path[f] if f in by_path else image_key(f) for f in order]
     else:
@@ -245,11 +245,11 @@ def read_test_json(path: str) -> List[str]:
             data = json.load(f)
         names = [img['file_name'] for img in data['images']]
     except FileNotFoundError:
-        raise UserError(f'{path}: file not found') from None
+        raise DataError(f'{path}: file not found') from None
     except (OSError, json.JSONDecodeError, KeyError, TypeError) as exc:
-        raise UserError(f'{path}: not a COCO json with images[].file_name ({exc})') from None
+        raise DataError(f'{path}: not a COCO json with images[].file_name ({exc})') from None
     if len(set(names)) != len(names):
-        raise UserError(f'{path}: duplicated file_name in images')
+        raise DataError(f'{path}: duplicated file_name in images')
     return names
 
 
@@ -260,10 +260,10 @@ def read_sample_pairs(path: str, fmt: SubmissionFormat) -> List[Tuple[int, str, 
         if line == 1 and fields and fields[0] == fmt.header[0]:
             continue
         if len(fields) < 2:
-            raise UserError(f'{path}:{line}: {len(fields)} field(s), expected at least 2')
+            raise DataError(f'{path}:{line}: {len(fields)} field(s), expected at least 2')
         pairs.append((line, fields[0], fields[1]))
     if not pairs:
-        raise UserError(f'{path}: no rows')
+        raise DataError(f'{path}: no rows')
     return pairs
 
 
@@ -273,7 +273,7 @@ def class_from_sample(value: str, classes: Sequence[str], where: str) -> int:
         return classes.index(value)
     if value.isdigit() and int(value) < len(classes):
         return int(value)
-    raise UserError(f'{where}: unknown class {value!r} (classes: {list(classes)})')
+    raise DataError(f'{where}: unknown class {value!r} (classes: {list(classes)})')
 
 
 def _write_rle_from_sample(folder: ProbFolder, fmt: SubmissionFormat,
@@ -289,7 +289,7 @@ def _write_rle_from_sample(folder: ProbFolder, fmt: SubmissionFormat,
         by_name.setdefault(osp.basename(img_path), k)
     for line, name, _ in pairs:
         if name not in by_name:
-            raise UserError(f'{sample}:{line}: no probabilities for image {name} in '
+            raise DataError(f'{sample}:{line}: no probabilities for image {name} in '
                             f'{folder.root}')
     cache_key, cache = None, None
     empty = 0

@@ -29,7 +29,7 @@ from tqdm import tqdm
 from ..io.atomic import atomic_open
 from ..io.probs import ProbFolder
 from ..io.rle import mask_bbox
-from ..utils.cli import UserError
+from ..utils.errors import DataError, InvalidArgumentError, OutputExistsError
 from .probmaps import level_threshold, threshold_level, upsample_class
 
 DICE_EPS = 1e-4
@@ -104,7 +104,7 @@ class GroundTruth:
 
     def __init__(self, root: str, classes: Sequence[str]):
         if not osp.isdir(root):
-            raise UserError(f'{root}: ground-truth folder not found')
+            raise DataError(f'{root}: ground-truth folder not found')
         self.root = root
         self.classes = tuple(classes)
         json_dir = osp.join(root, 'outputs_json')
@@ -125,7 +125,7 @@ class GroundTruth:
                 self.by_key.setdefault(key, path)
                 self.by_stem.setdefault(stem, []).append(path)
         if not self.by_key:
-            raise UserError(f'{root}: no ground truth found ({"/".join(exts)} files'
+            raise DataError(f'{root}: no ground truth found ({"/".join(exts)} files'
                             f'{" under outputs_json/" if self.kind == "json" else ""})')
 
     def find(self, key: str) -> Optional[str]:
@@ -134,14 +134,14 @@ class GroundTruth:
                 return self.by_key[k]
         paths = self.by_stem.get(osp.basename(key), [])
         if len(paths) > 1:
-            raise UserError(f'{self.root}: several ground-truth files for {key}: '
+            raise DataError(f'{self.root}: several ground-truth files for {key}: '
                             f'{paths[0]}, {paths[1]}')
         return paths[0] if paths else None
 
     def load(self, key: str, shape: Tuple[int, int]) -> np.ndarray:
         path = self.find(key)
         if path is None:
-            raise UserError(f'{self.root}: no ground truth for image {key}')
+            raise DataError(f'{self.root}: no ground truth for image {key}')
         if self.kind == 'json':
             gt = rasterize_polygon_json(path, self.classes, shape)
         elif path.endswith('.npy'):
@@ -149,7 +149,7 @@ class GroundTruth:
         else:
             gt = self._load_png(path)
         if gt.shape[1:] != tuple(shape):
-            raise UserError(f'{path}: ground truth is {gt.shape[1]}x{gt.shape[2]}, the '
+            raise DataError(f'{path}: ground truth is {gt.shape[1]}x{gt.shape[2]}, the '
                             f'image is {shape[0]}x{shape[1]}')
         return gt
 
@@ -157,17 +157,17 @@ class GroundTruth:
         try:
             arr = np.load(path, allow_pickle=False)
         except (OSError, ValueError) as exc:
-            raise UserError(f'{path}: cannot read ({exc})') from None
+            raise DataError(f'{path}: cannot read ({exc})') from None
         if arr.ndim == 2 and len(self.classes) == 1:
             arr = arr[None]
         if arr.ndim != 3 or arr.shape[0] != len(self.classes):
-            raise UserError(f'{path}: shape {arr.shape}, expected ({len(self.classes)}, H, W)')
+            raise DataError(f'{path}: shape {arr.shape}, expected ({len(self.classes)}, H, W)')
         return arr != 0
 
     def _load_png(self, path: str) -> np.ndarray:
         label = cv2.imread(path, cv2.IMREAD_UNCHANGED)
         if label is None or label.ndim != 2:
-            raise UserError(f'{path}: not a single-channel label PNG')
+            raise DataError(f'{path}: not a single-channel label PNG')
         if len(self.classes) == 1:
             return (label != 0)[None]
         return label[None] == np.arange(len(self.classes))[:, None, None]
@@ -233,13 +233,14 @@ def tune_thresholds(probs_dir: str, gt_root: str, out: Optional[str] = None,
     start = time.perf_counter()
     folder = ProbFolder(probs_dir)
     if folder.task != 'multi-label':
-        raise UserError(f'{probs_dir}: {folder.task} probabilities; thresholds apply to '
+        raise DataError(f'{probs_dir}: {folder.task} probabilities; thresholds apply to '
                         'multi-label probabilities only')
     lo, hi = threshold_level(search[0]), threshold_level(search[1])
     if not (0 <= search[0] <= search[1] <= 1) or lo > min(hi, 255):
-        raise UserError(f'--search {search[0]} {search[1]}: need 0 <= lo <= hi <= 1')
+        raise InvalidArgumentError('search', f'{search[0]} {search[1]}: need 0 <= lo <= hi '
+                                   '<= 1')
     if out is not None and osp.exists(out) and not force:
-        raise UserError(f'{out}: already exists (use --force to overwrite it)')
+        raise OutputExistsError(out)
     gt = GroundTruth(gt_root, folder.classes)
     sweep = DiceSweep(folder.classes)
     keys = folder.keys()

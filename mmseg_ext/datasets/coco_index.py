@@ -38,7 +38,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ..utils.cli import UserError
+from ..utils.errors import DataError
 from .coco_rle import DegeneratePolygonError, encode_segmentation, rle_to_spans
 
 DRAW_ORDERS = ('file', 'area_desc', 'polygon_length')
@@ -46,11 +46,11 @@ ISCROWD_MODES = ('paint', 'ignore', 'skip')
 ON_BAD = ('raise', 'skip')
 
 
-class CocoFormatError(UserError, ValueError):
+class CocoFormatError(DataError):
     """A COCO file, image or annotation the data set cannot use.
 
     The message names the file, the image and the annotation id in one line. It is a
-    :class:`~mmseg_ext.utils.cli.UserError`, so the tools print it without a traceback.
+    :class:`~mmseg_ext.utils.errors.DataError`, so the tools print it without a traceback.
     """
 
 

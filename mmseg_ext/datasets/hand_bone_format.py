@@ -25,7 +25,7 @@ from typing import Collection, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ..utils.cli import UserError
+from ..utils.errors import DataError
 
 #: The 29 classes, in the order of the competition's submission file.
 HAND_BONE_CLASSES: Tuple[str, ...] = tuple(f'finger-{i}' for i in range(1, 20)) + (
@@ -44,11 +44,11 @@ DEFAULT_BOUNDARY_TOLERANCE = 1.0
 logger = logging.getLogger(__name__)
 
 
-class DataFileError(UserError, ValueError):
+class DataFileError(DataError):
     """A data file is missing, malformed or inconsistent with its image.
 
     The message is one line: ``<path>: <problem>`` (plus the annotation id when the
-    problem is inside one annotation). It is a :class:`~mmseg_ext.utils.cli.UserError`,
+    problem is inside one annotation). It is a :class:`~mmseg_ext.utils.errors.DataError`,
     so tools print it without a traceback, and a ``ValueError`` for library callers.
     """
 

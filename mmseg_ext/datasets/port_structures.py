@@ -7,13 +7,13 @@ from typing import List, Optional
 from mmseg.datasets import BaseSegDataset
 from mmseg.registry import DATASETS
 
-from ..utils.cli import UserError
+from ..utils.errors import DataError
 
 PORT_CLASSES = ('background', 'container_truck', 'forklift', 'reach_stacker', 'ship')
 PORT_PALETTE = [[0, 0, 0], [230, 25, 75], [60, 180, 75], [255, 225, 25], [0, 130, 200]]
 
 
-class FolderDataError(UserError, ValueError):
+class FolderDataError(DataError):
     """A missing folder, image or label in an image/label-folder data set."""
 
 

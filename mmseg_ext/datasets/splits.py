@@ -13,7 +13,7 @@ from typing import Dict, Hashable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ..utils.cli import UserError
+from ..utils.errors import DataError, InvalidArgumentError
 
 
 def group_kfold(groups: Sequence[Hashable], num_folds: int, seed: int = 0) -> np.ndarray:
@@ -338,9 +338,9 @@ def label_presence(seg_paths: Sequence[str], ignore_index: int = 255,
     for path in tqdm(seg_paths, desc='reading labels', disable=not progress, unit='img'):
         label = cv2.imread(path, cv2.IMREAD_UNCHANGED)
         if label is None:
-            raise UserError(f'{path}: label file missing or unreadable')
+            raise DataError(f'{path}: label file missing or unreadable')
         if label.ndim != 2:
-            raise UserError(f'{path}: label map must be single-channel, got shape '
+            raise DataError(f'{path}: label map must be single-channel, got shape '
                             f'{label.shape}')
         values = np.unique(label)
         seen.append(values[values != ignore_index])
@@ -358,13 +358,13 @@ def groups_from_regex(names: Sequence[str], pattern: str) -> List[str]:
     try:
         regex = re.compile(pattern)
     except re.error as exc:
-        raise UserError(f'--group-regex {pattern!r}: invalid regular expression '
-                        f'({exc})') from None
+        raise InvalidArgumentError('group_regex', f'{pattern!r} is not a valid regular '
+                                   f'expression ({exc})') from None
     keys = []
     for name in names:
         match = regex.search(name)
         if match is None:
-            raise UserError(f'{name}: does not match --group-regex {pattern!r}')
+            raise DataError(f'{name}: does not match the group pattern {pattern!r}')
         keys.append(match.group(1) if regex.groups else match.group(0))
     return keys
 
@@ -374,10 +374,10 @@ def handbone_images(root: str) -> Tuple[List[str], List[str]]:
     patient folders (the group key)."""
     dcm = osp.join(root, 'DCM')
     if not osp.isdir(dcm):
-        raise UserError(f'{dcm}: not found (expected a hand-bone root with DCM/IDxxx/*.png)')
+        raise DataError(f'{dcm}: not found (expected a hand-bone root with DCM/IDxxx/*.png)')
     names = list_images(dcm, '.png')
     if not names:
-        raise UserError(f'{dcm}: no .png images')
+        raise DataError(f'{dcm}: no .png images')
     stems = [n[:-len('.png')] for n in names]
     groups = [s.split('/')[0] if '/' in s else '' for s in stems]
     return stems, groups
@@ -405,12 +405,12 @@ def split_paths(out_dir: str, num_folds: int, ext: str) -> List[str]:
 
 
 def refuse_overwrite(paths: Sequence[str], force: bool) -> None:
-    """Raise a one-line UserError when an output exists and ``force`` is off."""
+    """Raise a one-line DataError when an output exists and ``force`` is off."""
     if force:
         return
     existing = [p for p in paths if osp.exists(p)]
     if existing:
-        raise UserError(f'{existing[0]}: exists ({len(existing)} of the split files do); '
+        raise DataError(f'{existing[0]}: exists ({len(existing)} of the split files do); '
                         'pass --force to overwrite')
 
 
@@ -495,7 +495,7 @@ def kfold_coco(ann_file: str, out_dir: str, num_folds: int = 5, seed: int = 0,
     coco = load_coco_json(ann_file)
     names, presence, class_names = coco_presence(coco)
     if not names:
-        raise UserError(f'{ann_file}: no images')
+        raise DataError(f'{ann_file}: no images')
     groups = groups_from_regex(names, group_regex) if group_regex else None
     folds = _folds_or_user_error(ann_file, len(names), num_folds, seed, presence, groups)
     paths = write_coco_splits(out_dir, coco, folds, groups, force=force, lists=lists)
@@ -511,15 +511,15 @@ def kfold_folder(img_dir: str, out_dir: str, num_folds: int = 5, seed: int = 0,
     convention: the path under ``img_dir`` without ``img_suffix``), stratified by the
     label values present when ``seg_dir`` is given."""
     if not osp.isdir(img_dir):
-        raise UserError(f'{img_dir}: image folder not found')
+        raise DataError(f'{img_dir}: image folder not found')
     names = list_images(img_dir, img_suffix)
     if not names:
-        raise UserError(f'{img_dir}: no *{img_suffix} images')
+        raise DataError(f'{img_dir}: no *{img_suffix} images')
     stems = [n[:-len(img_suffix)] for n in names]
     presence, class_names = None, []
     if seg_dir is not None:
         if not osp.isdir(seg_dir):
-            raise UserError(f'{seg_dir}: label folder not found')
+            raise DataError(f'{seg_dir}: label folder not found')
         presence, values = label_presence(
             [osp.join(seg_dir, s + seg_suffix) for s in stems], ignore_index, progress)
         class_names = [f'class {v}' for v in values]
@@ -547,4 +547,4 @@ def _folds_or_user_error(source: str, num: int, num_folds: int, seed: int,
     try:
         return make_folds(num, num_folds, seed, presence, groups)
     except ValueError as exc:
-        raise UserError(f'{source}: {exc}') from None
+        raise DataError(f'{source}: {exc}') from None

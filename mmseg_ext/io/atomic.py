@@ -1,70 +1,142 @@
-"""Outputs that appear whole or not at all, and never replace a file without ``force``.
+"""Outputs that appear whole or not at all, and never replace anything without ``force``.
 
-:func:`atomic_open` writes a file under a temporary name in the same folder and renames
-it over the target when the ``with`` block ends without error. :class:`StagedDir` does the
-same for a whole output folder (one file per image plus an index): everything is written
-into a hidden sibling folder that is renamed to the target on :meth:`StagedDir.commit`.
+Every file or folder the project writes goes through here:
+
+* :func:`atomic_open` (and :func:`atomic_write_text` / :func:`atomic_write_bytes`)
+  writes a file under a hidden temporary name in the target's folder and publishes it
+  when the ``with`` block ends without error;
+* :class:`StagedDir` does the same for a whole output folder (one file per image plus an
+  index): everything goes into a hidden sibling folder that :meth:`StagedDir.commit`
+  renames to the target.
+
+Publishing is exclusive unless ``force`` is given: a file is published with a hard link
+(which fails when the name exists) and a folder with a rename (which fails onto a
+non-empty folder), so when two runs write the same new output, the second to finish
+gets :class:`~mmseg_ext.utils.errors.OutputExistsError` instead of silently replacing
+the first one's result. Any exception, including the ``Interrupted`` that the tools raise
+on SIGINT/SIGTERM, removes the temporary file or folder. A folder that cannot be written
+(permissions, read-only disk, disk full) is an
+:class:`~mmseg_ext.utils.errors.OutputError` naming the path.
 """
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import os.path as osp
 import shutil
+import tempfile
 from typing import Iterator, Optional
 
-from ..utils.cli import UserError
+from ..utils.errors import OutputError, OutputExistsError
 
 
 def check_new_output(path: str, force: bool) -> None:
-    """Raise :class:`UserError` when ``path`` exists and ``force`` is False."""
+    """Raise :class:`OutputExistsError` when ``path`` exists and ``force`` is False."""
     if osp.lexists(path) and not force:
-        raise UserError(f'{path}: already exists (use --force to overwrite it)')
+        raise OutputExistsError(path)
 
 
-def _tmp_name(path: str, tag: str) -> str:
+def output_error(path: str, exc: OSError) -> OutputError:
+    """One-line :class:`OutputError` for an ``OSError`` met while writing ``path``."""
+    reason = exc.strerror or str(exc)
+    if exc.errno == errno.EROFS:
+        reason = 'read-only file system'
+    elif exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        reason = 'no space left on the device'
+    return OutputError(f'{path}: cannot write the output ({reason})')
+
+
+def make_parent(path: str) -> str:
+    """Create the folder of ``path`` when missing; return it (as an absolute path)."""
+    folder = osp.dirname(osp.abspath(path))
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError as exc:
+        raise output_error(folder, exc) from None
+    return folder
+
+
+def _hidden_sibling(path: str, tag: str) -> str:
     folder, base = osp.split(osp.abspath(path))
     return osp.join(folder, f'.{base}.{tag}-{os.getpid()}')
+
+
+def publish_file(tmp: str, path: str, force: bool) -> None:
+    """Move the finished ``tmp`` to ``path``; without ``force`` never replace a file.
+
+    Raises:
+        OutputExistsError: ``path`` exists (it appeared while ``tmp`` was written) and
+            ``force`` is False; ``tmp`` is left for the caller to remove.
+    """
+    if force:
+        os.replace(tmp, path)
+        return
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        raise OutputExistsError(path, 'appeared while this run was writing it') from None
+    except OSError as exc:
+        if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK):
+            raise
+        # a file system without hard links: claim the name first, then rename onto it
+        try:
+            os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+        except FileExistsError:
+            raise OutputExistsError(
+                path, 'appeared while this run was writing it') from None
+        os.replace(tmp, path)
+        return
+    os.unlink(tmp)
 
 
 @contextlib.contextmanager
 def atomic_open(path: str, mode: str = 'w', force: bool = False,
                 **open_kwargs) -> Iterator:
-    """Open a temporary file that is renamed to ``path`` when the block succeeds.
+    """Open a temporary file that becomes ``path`` when the block succeeds.
 
     Args:
         path: final file name; its folder is created when missing.
         mode: ``'w'`` (text) or ``'wb'``.
-        force: replace an existing ``path``; otherwise that is a :class:`UserError`.
+        force: replace an existing ``path``; otherwise an existing ``path`` (before or
+            after the block) is an :class:`OutputExistsError`.
         open_kwargs: passed to :func:`open` (``newline``, ``encoding``...).
     """
     check_new_output(path, force)
     if osp.isdir(path):
-        raise UserError(f'{path}: is a folder, expected a file name')
-    folder = osp.dirname(osp.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    tmp = _tmp_name(path, 'tmp')
+        raise OutputError(f'{path}: is a folder, expected a file name')
+    folder = make_parent(path)
     try:
-        with open(tmp, mode, **open_kwargs) as f:
+        fd, tmp = tempfile.mkstemp(prefix=f'.{osp.basename(path)}.', suffix='.tmp',
+                                   dir=folder)
+    except OSError as exc:
+        raise output_error(path, exc) from None
+    try:
+        with open(fd, mode, **open_kwargs) as f:
             yield f
-        os.replace(tmp, path)
+        publish_file(tmp, path, force)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            os.remove(tmp)
+        if isinstance(exc, OutputError):
+            raise
+        raise output_error(path, exc) from None
     except BaseException:
         with contextlib.suppress(OSError):
             os.remove(tmp)
         raise
 
 
-def atomic_write_bytes(path: str, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file (no ``force`` check)."""
-    tmp = path + f'.tmp-{os.getpid()}'
-    try:
-        with open(tmp, 'wb') as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.remove(tmp)
-        raise
+def atomic_write_text(path: str, text: str, force: bool = False) -> None:
+    """Write ``text`` (UTF-8) to ``path`` through :func:`atomic_open`."""
+    with atomic_open(path, 'w', force=force, encoding='utf-8', newline='') as f:
+        f.write(text)
+
+
+def atomic_write_bytes(path: str, data: bytes, force: bool = False) -> None:
+    """Write ``data`` to ``path`` through :func:`atomic_open`."""
+    with atomic_open(path, 'wb', force=force) as f:
+        f.write(data)
 
 
 class StagedDir:
@@ -86,10 +158,14 @@ class StagedDir:
         self.force = force
         self.marker = marker
         self._check_target()
-        self.tmp = _tmp_name(path, 'partial')
-        if osp.exists(self.tmp):
-            shutil.rmtree(self.tmp)
-        os.makedirs(self.tmp)
+        self.tmp = _hidden_sibling(path, 'partial')
+        make_parent(self.path)
+        try:
+            if osp.exists(self.tmp):
+                shutil.rmtree(self.tmp)
+            os.makedirs(self.tmp)
+        except OSError as exc:
+            raise output_error(self.path, exc) from None
         self._made = {self.tmp}
         self.committed = False
 
@@ -98,33 +174,48 @@ class StagedDir:
         if not osp.lexists(path):
             return
         if not osp.isdir(path) or osp.islink(path):
-            raise UserError(f'{path}: exists and is not a folder')
+            raise OutputExistsError(path, 'exists and is not a folder')
         if not os.listdir(path):
             return
         if not self.force:
-            raise UserError(f'{path}: already exists (use --force to replace it)')
+            raise OutputExistsError(path)
         if not osp.isfile(osp.join(path, self.marker)):
-            raise UserError(f'{path}: exists and holds files this tool did not write '
-                            f'(no {self.marker}); refusing to replace it even with --force')
+            raise OutputError(f'{path}: exists and holds files this tool did not write '
+                              f'(no {self.marker}); refusing to replace it')
 
     def file(self, relpath: str) -> str:
         """Path inside the temporary folder for ``relpath`` (parent folders created)."""
         full = osp.join(self.tmp, relpath)
         folder = osp.dirname(full)
         if folder not in self._made:
-            os.makedirs(folder, exist_ok=True)
+            try:
+                os.makedirs(folder, exist_ok=True)
+            except OSError as exc:
+                raise output_error(self.path, exc) from None
             self._made.add(folder)
         return full
 
     def commit(self) -> str:
-        """Rename the temporary folder to the final name; return the final path."""
+        """Rename the temporary folder to the final name; return the final path.
+
+        Raises:
+            OutputExistsError: without ``force``, a non-empty folder appeared at the
+                final name while this one was built.
+        """
         self._check_target()
         old: Optional[str] = None
-        if osp.exists(self.path):
-            old = _tmp_name(self.path, 'old')
+        if self.force and osp.exists(self.path):
+            old = _hidden_sibling(self.path, 'old')
             os.rename(self.path, old)
-        os.makedirs(osp.dirname(self.path), exist_ok=True)
-        os.rename(self.tmp, self.path)
+        try:
+            os.rename(self.tmp, self.path)  # fails onto a non-empty folder
+        except OSError as exc:
+            if old is not None:
+                os.rename(old, self.path)
+            if exc.errno in (errno.ENOTEMPTY, errno.EEXIST, errno.ENOTDIR):
+                raise OutputExistsError(
+                    self.path, 'appeared while this run was writing it') from None
+            raise output_error(self.path, exc) from None
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
         self.committed = True

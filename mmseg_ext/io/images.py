@@ -5,7 +5,7 @@ import os
 import os.path as osp
 from typing import Dict, List, Sequence, Tuple
 
-from ..utils.cli import UserError
+from ..utils.errors import DataError
 
 IMG_SUFFIXES = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.webp')
 
@@ -16,7 +16,7 @@ def list_images(img_dir: str, suffixes: Sequence[str] = IMG_SUFFIXES) -> List[st
     Hidden files and folders (name starting with ``.``) are skipped.
     """
     if not osp.isdir(img_dir):
-        raise UserError(f'{img_dir}: image folder not found')
+        raise DataError(f'{img_dir}: image folder not found')
     suffixes = tuple(s.lower() for s in suffixes)
     found = []
     for root, dirs, files in os.walk(img_dir, followlinks=True):
@@ -42,7 +42,7 @@ def image_size(path: str) -> Tuple[int, int]:
     import cv2
     img = cv2.imread(path, cv2.IMREAD_UNCHANGED)
     if img is None:
-        raise UserError(f'{path}: cannot read the image')
+        raise DataError(f'{path}: cannot read the image')
     return int(img.shape[0]), int(img.shape[1])
 
 
@@ -58,10 +58,10 @@ def image_sizes_by_name(img_dir: str, key: str = 'basename'
     for rel in list_images(img_dir):
         name = osp.basename(rel) if key == 'basename' else rel
         if name in sizes:
-            raise UserError(f'{img_dir}: two images are named {name} '
+            raise DataError(f'{img_dir}: two images are named {name} '
                             f'({where[name]} and {rel})')
         where[name] = rel
         sizes[name] = image_size(osp.join(img_dir, rel))
     if not sizes:
-        raise UserError(f'{img_dir}: no images found')
+        raise DataError(f'{img_dir}: no images found')
     return sizes

@@ -57,7 +57,7 @@ from typing import Deque, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from ..utils.cli import UserError
+from ..utils.errors import DataError, InvalidArgumentError
 from .atomic import StagedDir
 from .rle import mask_bbox
 
@@ -70,7 +70,7 @@ TASKS = ('multi-label', 'multi-class')
 DTYPES = ('uint8', 'float16')
 
 
-class ProbFileError(UserError):
+class ProbFileError(DataError):
     """A probability file or folder that cannot be used (message names the file)."""
 
 
@@ -432,7 +432,7 @@ class ProbFolderWriter:
                  dtype: str = 'uint8', source: Optional[Dict] = None, force: bool = False,
                  compresslevel: int = 1, background: bool = True):
         if dtype not in DTYPES:
-            raise UserError(f'--dtype must be one of {DTYPES}, got {dtype!r}')
+            raise InvalidArgumentError('dtype', f'must be one of {DTYPES}, got {dtype!r}')
         if task not in TASKS:
             raise ValueError(f'task must be one of {TASKS}, got {task!r}')
         self.stage = StagedDir(out_dir, force=force, marker=INDEX_NAME)
@@ -455,7 +455,7 @@ class ProbFolderWriter:
                         source=source if source is not None else self.source)
         key = meta.key
         if key in self.images:
-            raise UserError(f'{img_path}: same output name as '
+            raise DataError(f'{img_path}: same output name as '
                             f'{key + self.images[key][0]} ({key}{SUFFIX})')
         shape = probs.shape if isinstance(probs, CroppedProbs) else np.shape(probs)
         if len(shape) != 3 or shape[0] != len(self.classes):

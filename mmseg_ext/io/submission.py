@@ -23,7 +23,7 @@ from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 from ..datasets.hand_bone_format import HAND_BONE_CLASSES
 from ..datasets.port_structures import PORT_CLASSES
-from ..utils.cli import UserError
+from ..utils.errors import DataError, InvalidArgumentError
 from .atomic import atomic_open
 from .rle import HANDBONE_RLE, PORT_RLE, RLEConvention
 
@@ -69,7 +69,8 @@ FORMATS: Dict[str, SubmissionFormat] = {
 
 def get_format(name: str) -> SubmissionFormat:
     if name not in FORMATS:
-        raise UserError(f'unknown submission format {name!r} (one of {sorted(FORMATS)})')
+        raise InvalidArgumentError('format', f'unknown submission format {name!r} (one of '
+                                   f'{sorted(FORMATS)})')
     return FORMATS[name]
 
 
@@ -119,19 +120,19 @@ def iter_csv(path: str) -> Iterator[Tuple[int, List[str]]]:
             for fields in reader:
                 yield reader.line_num, fields
     except FileNotFoundError:
-        raise UserError(f'{path}: file not found') from None
+        raise DataError(f'{path}: file not found') from None
     except UnicodeDecodeError as exc:
-        raise UserError(f'{path}: not UTF-8 text ({exc.reason} at byte {exc.start})'
+        raise DataError(f'{path}: not UTF-8 text ({exc.reason} at byte {exc.start})'
                         ) from None
     except csv.Error as exc:
-        raise UserError(f'{path}: not a readable CSV ({exc})') from None
+        raise DataError(f'{path}: not a readable CSV ({exc})') from None
 
 
 def read_rle_csv(path: str, fmt: SubmissionFormat) -> Dict[Tuple[str, str], str]:
     """Read a (image, class, rle) submission into ``{(image, class): rle}`` in file order.
 
     Raises:
-        UserError: bad header, wrong field count, unknown class or a duplicated
+        DataError: bad header, wrong field count, unknown class or a duplicated
             (image, class), naming the file and line.
     """
     if fmt.rle is None:
@@ -142,22 +143,22 @@ def read_rle_csv(path: str, fmt: SubmissionFormat) -> Dict[Tuple[str, str], str]
     for line, fields in iter_csv(path):
         if not header_seen:
             if tuple(fields) != fmt.header:
-                raise UserError(f'{path}:{line}: header {",".join(fields)!r}, expected '
+                raise DataError(f'{path}:{line}: header {",".join(fields)!r}, expected '
                                 f'{",".join(fmt.header)!r}')
             header_seen = True
             continue
         if len(fields) != 3:
-            raise UserError(f'{path}:{line}: {len(fields)} fields, expected 3')
+            raise DataError(f'{path}:{line}: {len(fields)} fields, expected 3')
         image, cls, rle = fields
         if cls not in fmt.row_classes:
-            raise UserError(f'{path}:{line}: unknown class {cls!r}')
+            raise DataError(f'{path}:{line}: unknown class {cls!r}')
         key = (image, cls)
         if key in rows:
-            raise UserError(f'{path}:{line}: ({image}, {cls}) already on line {lines[key]}')
+            raise DataError(f'{path}:{line}: ({image}, {cls}) already on line {lines[key]}')
         rows[key] = rle
         lines[key] = line
     if not header_seen:
-        raise UserError(f'{path}: empty file (no header)')
+        raise DataError(f'{path}: empty file (no header)')
     return rows
 
 
@@ -168,9 +169,9 @@ def check_class_list(classes: Sequence[str], fmt: SubmissionFormat, where: str) 
     missing = [c for c in fmt.classes if c not in classes]
     extra = [c for c in classes if c not in fmt.classes]
     if not missing and not extra:
-        raise UserError(f'{where}: classes are in a different order than the {fmt.name} '
+        raise DataError(f'{where}: classes are in a different order than the {fmt.name} '
                         f'format expects ({list(fmt.classes)})')
-    raise UserError(f'{where}: classes do not match the {fmt.name} format '
+    raise DataError(f'{where}: classes do not match the {fmt.name} format '
                     f'({len(missing)} missing: {_few(missing)}; {len(extra)} unexpected: '
                     f'{_few(extra)})')
 

@@ -1,32 +1,58 @@
-"""Import-time check that the Python environment can run mmsegmentation 1.2.2.
+"""Import-time check that the Python environment can run mmsegmentation.
 
-Stock mmsegmentation fails deep inside its own imports (an ``AssertionError`` about the
-mmcv version, ``ModuleNotFoundError: mmcv._ext``, a missing ``pkg_resources`` when a
-config names ``mmseg::`` bases) with a long traceback that does not say how to fix it.
-:func:`check_environment` runs before anything of mmseg is imported and turns each of
-those traps into one line that names the problem and the command that fixes it.
+Two stacks provide the import names ``mmengine``, ``mmcv`` and ``mmseg``:
 
-The checks only read package metadata and try small imports; they never install anything.
-Set ``MMSEG_EXT_SKIP_ENV_CHECK=1`` to skip them (at your own risk).
+* ``onedl`` (the default install): ``onedl-mmengine``, ``onedl-mmcv``,
+  ``onedl-mmsegmentation``, the maintained continuation. mmcv's compiled ops are
+  optional there; none of the shipped configs needs them.
+* ``openmmlab`` (upstream, no longer released): ``mmengine`` 0.10.7, ``mmcv`` 2.1.0 with
+  compiled ops, ``mmsegmentation`` 1.2.2, which asserts ``mmcv<2.2`` and imports
+  ``mmcv.ops`` unconditionally.
+
+Stock mmseg fails deep inside its own imports when the environment is wrong (an
+``AssertionError`` about the mmcv version, ``ModuleNotFoundError: mmcv._ext``, a missing
+``pkg_resources``, two distributions overwriting each other's files) with a traceback
+that does not say how to fix it. :func:`check_environment` runs before anything of mmseg
+is imported and turns each of those traps into one line naming the problem and the fix.
+
+The checks read package metadata and look modules up; they never install anything and
+import only ``torch``, ``pkg_resources`` (upstream stack) and ``mmcv._ext`` (upstream
+stack). Set ``MMSEG_EXT_SKIP_ENV_CHECK=1`` to skip them (at your own risk).
 """
 from __future__ import annotations
 
 import importlib
 import importlib.metadata as metadata
+import importlib.util
 import os
 import re
 import warnings
-from typing import Callable, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
-#: mmsegmentation 1.2.2 asserts ``mmcv>=2.0.0rc4,<2.2.0``.
+from .errors import EnvironmentCheckError
+
+#: Which distributions of each stack provide each import name.
+STACK_DISTRIBUTIONS: Dict[str, Dict[str, Tuple[str, ...]]] = {
+    'onedl': {
+        'mmengine': ('onedl-mmengine',),
+        'mmcv': ('onedl-mmcv',),
+        'mmseg': ('onedl-mmsegmentation',),
+    },
+    'openmmlab': {
+        'mmengine': ('mmengine', 'mmengine-lite'),
+        'mmcv': ('mmcv', 'mmcv-full', 'mmcv-lite'),
+        'mmseg': ('mmsegmentation',),
+    },
+}
+MODULES = ('mmengine', 'mmcv', 'mmseg')
+#: upstream mmsegmentation 1.2.2 asserts ``mmcv>=2.0.0rc4,<2.2.0``.
 MMCV_MIN = (2, 0, 0)
 MMCV_MAX_EXCLUSIVE = (2, 2, 0)
-#: The command that installs a matching torch/mmcv/mmseg set (see README, "Install").
+#: The commands that install a consistent stack (see README, "Install").
 INSTALL_CMD = 'bash tools/install.sh'
+UPSTREAM_INSTALL_CMD = 'STACK=openmmlab bash tools/install.sh'
 
-
-class EnvironmentCheckError(ImportError):
-    """The environment cannot run mmseg_ext; the message is one line with the fix."""
+Provider = Tuple[str, str, str]  # (stack, distribution, version)
 
 
 def _version_tuple(version: str) -> Tuple[int, ...]:
@@ -40,17 +66,36 @@ def _version_tuple(version: str) -> Tuple[int, ...]:
     return tuple(parts)
 
 
-def _installed_version(name: str,
-                       dist_version: Callable[[str], str]) -> Optional[str]:
+def _module_exists(name: str) -> bool:
     try:
-        return dist_version(name)
-    except metadata.PackageNotFoundError:
-        return None
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def providers(module: str,
+              dist_version: Callable[[str], str] = metadata.version) -> List[Provider]:
+    """Every installed distribution (of either stack) that provides ``module``."""
+    found = []
+    for stack, modules in STACK_DISTRIBUTIONS.items():
+        for dist in modules[module]:
+            try:
+                found.append((stack, dist, dist_version(dist)))
+            except metadata.PackageNotFoundError:
+                pass
+    return found
+
+
+def detect_stack(dist_version: Callable[[str], str] = metadata.version) -> Optional[str]:
+    """``'onedl'`` or ``'openmmlab'`` when mmseg comes from one of them, else ``None``."""
+    found = providers('mmseg', dist_version)
+    return found[0][0] if len(found) == 1 else None
 
 
 def find_problems(
     dist_version: Callable[[str], str] = metadata.version,
     import_module: Callable[[str], object] = importlib.import_module,
+    module_exists: Callable[[str], bool] = _module_exists,
 ) -> List[str]:
     """Return one line per problem found, in the order they should be fixed.
 
@@ -58,12 +103,47 @@ def find_problems(
         dist_version: looks up an installed distribution's version (raises
             ``PackageNotFoundError`` when absent); injectable for tests.
         import_module: imports a module by name; injectable for tests.
+        module_exists: whether an import name can be found without importing it
+            (a source checkout on ``PYTHONPATH`` has no distribution); injectable.
 
     Returns:
         Messages of the form ``'<problem>. Fix: <command>'``; empty when all is well.
     """
-    problems: List[str] = []
+    try:
+        import_module('torch')
+    except ImportError as exc:
+        return [f'torch cannot be imported ({exc}). Fix: {INSTALL_CMD} (CPU), or '
+                f'install your CUDA torch first, then TORCH=keep {INSTALL_CMD}']
 
+    stacks: Dict[str, Provider] = {}
+    for module in MODULES:
+        found = providers(module, dist_version)
+        if len(found) > 1:
+            names = ' and '.join(f'{dist} {version}' for _, dist, version in found)
+            dists = ' '.join(dist for _, dist, _ in found)
+            return [f'{names} are all installed and write the same package {module!r}, '
+                    'so its files are a mix of both. Fix: pip uninstall -y '
+                    f'{dists} && {INSTALL_CMD} (or {UPSTREAM_INSTALL_CMD})']
+        if found:
+            stacks[module] = found[0]
+        elif not module_exists(module):
+            return [f'{module} is not installed. Fix: {INSTALL_CMD}']
+    kinds = {stack for stack, _, _ in stacks.values()}
+    if len(kinds) > 1:
+        parts = ', '.join(f'{dist} {version} ({stack})'
+                          for stack, dist, version in stacks.values())
+        return [f'the OpenMMLab packages come from two stacks ({parts}), which do not '
+                f'work together. Fix: {INSTALL_CMD} (maintained stack; removes the '
+                f'other) or {UPSTREAM_INSTALL_CMD}']
+    if kinds == {'openmmlab'}:
+        return _upstream_problems(stacks, import_module)
+    return []
+
+
+def _upstream_problems(stacks: Dict[str, Provider],
+                       import_module: Callable[[str], object]) -> List[str]:
+    """The traps of the upstream stack (mmseg 1.2.2 / mmcv 2.1.0 / mmengine 0.10.7)."""
+    problems: List[str] = []
     try:
         with warnings.catch_warnings():
             # setuptools 80 warns that pkg_resources is deprecated; the pin keeps it
@@ -71,33 +151,22 @@ def find_problems(
             import_module('pkg_resources')
     except ImportError:
         problems.append(
-            'pkg_resources is missing (setuptools>=81 removed it; mmengine needs it to '
-            "resolve 'mmseg::' config bases). Fix: pip install 'setuptools<81'")
-
-    try:
-        import_module('torch')
-    except ImportError as exc:
-        problems.append(f'torch cannot be imported ({exc}). Fix: {INSTALL_CMD} '
-                        '(CPU), or install your CUDA torch first, then '
-                        f'TORCH=keep {INSTALL_CMD}')
-        return problems  # every mmcv check below needs torch
-
-    lite = _installed_version('mmcv-lite', dist_version)
-    full = _installed_version('mmcv', dist_version)
-    if lite is not None and full is None:
-        problems.append(
-            f'mmcv-lite {lite} is installed, but mmsegmentation imports mmcv.ops, which '
-            f'only the full mmcv has. Fix: pip uninstall -y mmcv-lite && {INSTALL_CMD}')
+            'pkg_resources is missing (setuptools>=81 removed it; upstream mmengine needs '
+            "it to resolve 'mmseg::' config bases). Fix: pip install 'setuptools<81'")
+    if 'mmcv' not in stacks:
         return problems
-    if full is None:
-        problems.append(f'mmcv is not installed. Fix: {INSTALL_CMD}')
-        return problems
-    version = _version_tuple(full)
-    if not (MMCV_MIN <= version < MMCV_MAX_EXCLUSIVE):
+    _, dist, version = stacks['mmcv']
+    if dist == 'mmcv-lite':
         problems.append(
-            f'mmcv {full} is installed, but mmsegmentation 1.2.2 needs '
-            f'mmcv>=2.0.0rc4,<2.2.0. Fix: pip uninstall -y mmcv && {INSTALL_CMD} '
-            '(installs mmcv 2.1.0)')
+            f'mmcv-lite {version} is installed, but mmsegmentation 1.2.2 imports mmcv.ops, '
+            'which only the full mmcv has. Fix: pip uninstall -y mmcv-lite && '
+            f'{UPSTREAM_INSTALL_CMD} (or {INSTALL_CMD} for the maintained stack)')
+        return problems
+    if not (MMCV_MIN <= _version_tuple(version) < MMCV_MAX_EXCLUSIVE):
+        problems.append(
+            f'mmcv {version} is installed, but mmsegmentation 1.2.2 needs '
+            f'mmcv>=2.0.0rc4,<2.2.0. Fix: pip uninstall -y {dist} && '
+            f'{UPSTREAM_INSTALL_CMD} (installs mmcv 2.1.0)')
         return problems
     try:
         import_module('mmcv._ext')
@@ -107,10 +176,12 @@ def find_problems(
             reason = ("mmcv's compiled ops do not load; they were built for another "
                       f'torch ({text.splitlines()[0][:120]})')
         else:
-            reason = (f'mmcv {full} has no compiled ops (mmcv._ext is missing: it was '
-                      'built with MMCV_WITH_OPS=0 or is a lite build)')
-        problems.append(f'{reason}. Fix: pip uninstall -y mmcv && {INSTALL_CMD} '
-                        '(builds mmcv against the installed torch)')
+            reason = (f'mmcv {version} has no compiled ops (mmcv._ext is missing: it was '
+                      'built with MMCV_WITH_OPS=0 or is a lite build), which '
+                      'mmsegmentation 1.2.2 imports')
+        problems.append(f'{reason}. Fix: pip uninstall -y {dist} && {UPSTREAM_INSTALL_CMD} '
+                        f'(builds mmcv against the installed torch), or {INSTALL_CMD} '
+                        '(maintained stack, no ops needed)')
     return problems
 
 

@@ -8,7 +8,7 @@ from typing import Dict, Optional, Sequence, Tuple
 import numpy as np
 
 from ..io.atomic import atomic_open
-from ..utils.cli import UserError
+from ..utils.errors import DataError
 
 #: Bar colours (matplotlib hex), one per metric in the order drawn.
 BAR_COLOURS = ('#1f77b4', '#ff7f0e', '#2ca02c', '#d62728')
@@ -34,14 +34,14 @@ def read_class_metrics(path: str) -> Dict[str, Dict[str, float]]:
         with open(path) as f:
             text = f.read()
     except OSError as exc:
-        raise UserError(f'{path}: cannot read ({exc.strerror})') from None
+        raise DataError(f'{path}: cannot read ({exc.strerror})') from None
     try:
         records = [json.loads(text)]
     except json.JSONDecodeError:
         try:
             records = [json.loads(line) for line in text.splitlines() if line.strip()]
         except json.JSONDecodeError as exc:
-            raise UserError(f'{path}: not JSON ({exc})') from None
+            raise DataError(f'{path}: not JSON ({exc})') from None
     for record in reversed(records):
         out: Dict[str, Dict[str, float]] = {}
         if not isinstance(record, dict):
@@ -54,7 +54,7 @@ def read_class_metrics(path: str) -> Dict[str, Dict[str, float]]:
             out.setdefault(metric, {})[cls] = float(value)
         if out:
             return out
-    raise UserError(f'{path}: no per-class metrics (keys like "Dice.<class>")')
+    raise DataError(f'{path}: no per-class metrics (keys like "Dice.<class>")')
 
 
 def bar_chart(values: Dict[str, Dict[str, float]], out: str, force: bool = False,

@@ -11,7 +11,7 @@ import numpy as np
 from ..apis.probmaps import class_mask, label_map
 from ..io.atomic import StagedDir
 from ..io.probs import ProbFolder
-from ..utils.cli import UserError
+from ..utils.errors import DataError
 from .overlay import default_palette, label_to_masks, overlay_masks, side_by_side
 
 MARKER = 'visualize.txt'
@@ -70,7 +70,7 @@ def visualize_folder(img_dir: str, probs_dir: str, out_dir: str,
             img_path = osp.join(img_dir, meta.img_path)
             image = cv2.imread(img_path, cv2.IMREAD_COLOR)
             if image is None:
-                raise UserError(f'{img_path}: image not found or not readable')
+                raise DataError(f'{img_path}: image not found or not readable')
             size = image.shape[:2]
             pred = overlay_masks(image, pred_masks(probs, folder.task, size, ts), palette,
                                  alpha, outline_px)
@@ -100,7 +100,7 @@ def confusion_from_probs(probs_dir: str, gt_dir: str, ignore_index: int = 255,
 
     folder = ProbFolder(probs_dir)
     if folder.task != 'multi-class':
-        raise UserError(f'{probs_dir}: a confusion matrix needs multi-class '
+        raise DataError(f'{probs_dir}: a confusion matrix needs multi-class '
                         f'probabilities, this folder is {folder.task}')
     gt = GroundTruth(gt_dir, folder.classes)
     n = len(folder.classes)
@@ -108,10 +108,10 @@ def confusion_from_probs(probs_dir: str, gt_dir: str, ignore_index: int = 255,
     for key in tqdm(folder.keys(), disable=not progress, unit='img', desc='confusion'):
         path = gt.find(key)
         if path is None:
-            raise UserError(f'{gt_dir}: no label PNG for image {key}')
+            raise DataError(f'{gt_dir}: no label PNG for image {key}')
         label = cv2.imread(path, cv2.IMREAD_UNCHANGED)
         if label is None or label.ndim != 2:
-            raise UserError(f'{path}: not a single-channel label PNG')
+            raise DataError(f'{path}: not a single-channel label PNG')
         probs, _ = folder.read(key)
         pred = label_map(probs, label.shape)
         cm += confusion_matrix(label, pred, n, ignore_index)

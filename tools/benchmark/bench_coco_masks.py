@@ -25,7 +25,8 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 import _bootstrap  # noqa: E402,F401  (checks the environment, registers mmseg_ext)
 import numpy as np  # noqa: E402
 
-from mmseg_ext.utils.cli import UserError, cli_main  # noqa: E402
+from mmseg_ext.utils.cli import cli_main  # noqa: E402
+from mmseg_ext.utils.errors import DataError  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -86,7 +87,7 @@ def main(argv=None):
     args = parse_args(argv)
     ann_file = osp.join(args.data, args.ann)
     if not osp.isfile(ann_file):
-        raise UserError(f'{ann_file}: not found (pass --data)')
+        raise DataError(f"{ann_file}: not found (pass --data)")
     init_default_scope('mmseg')
 
     start = time.perf_counter()

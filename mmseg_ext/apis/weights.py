@@ -1,0 +1,357 @@
+"""Pretrained backbone weights: which files the shipped configs name, where they come
+from, and fetching them (download, checksum, conversion to mmseg's key names).
+
+The shipped configs name their backbone weights as local files under ``pretrain/`` so
+that training never depends on a download in the middle of a run, and so that an
+offline cluster works once the files are copied there. :func:`check_weights_exist` is
+called before a runner is built; :func:`fetch_weights` is what
+``tools/get_weights.py`` runs.
+"""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import importlib.util
+import os
+import os.path as osp
+import tempfile
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
+
+from ..io.atomic import make_parent, output_error, publish_file
+from ..utils.errors import (
+    DataError,
+    DownloadError,
+    InvalidArgumentError,
+    MissingWeightsError,
+    OutputExistsError,
+)
+
+#: Where the shipped configs look for backbone weights (relative to the working dir).
+PRETRAIN_DIR = 'pretrain'
+
+
+@dataclass(frozen=True)
+class PretrainedWeights:
+    """One backbone checkpoint the shipped configs use.
+
+    Attributes:
+        name: the short name (``'beit-base'``).
+        filename: the file name under ``pretrain/`` that the configs name.
+        urls: where to download it from, tried in order (the original and mirrors).
+        sha256_prefix: the leading hex digits of the file's SHA-256 where the publisher
+            gives them (OpenMMLab puts 8 in the file name); checked after download.
+        converter: ``'beit'`` when the download must be converted to mmseg's key names
+            (with mmseg's own ``beit2mmseg`` converter) before use.
+        check_key: a key the usable (converted) state dict must hold.
+        override: the ``--cfg-options`` setting that trains without the file.
+        description: one line for ``--list``.
+    """
+
+    name: str
+    filename: str
+    urls: Tuple[str, ...]
+    check_key: str
+    override: str
+    description: str
+    sha256_prefix: Optional[str] = None
+    converter: Optional[str] = None
+    used_by: Tuple[str, ...] = field(default_factory=tuple)
+
+
+_OPENMMLAB = ('https://download.openmmlab.com', 'https://mmassets.onedl.ai')
+
+
+def _openmmlab_urls(path: str) -> Tuple[str, ...]:
+    return tuple(f'{host}/{path}' for host in _OPENMMLAB)
+
+
+WEIGHTS: Dict[str, PretrainedWeights] = {w.name: w for w in [
+    PretrainedWeights(
+        name='beit-base',
+        filename='beit_base_patch16_224_pt22k_ft22k.pth',
+        urls=('https://github.com/addf400/files/releases/download/v1.0/'
+              'beit_base_patch16_224_pt22k_ft22k.pth',
+              'https://conversationhub.blob.core.windows.net/beit-share-public/beit/'
+              'beit_base_patch16_224_pt22k_ft22k.pth'),
+        converter='beit', check_key='layers.0.attn.qkv.weight',
+        override='model.pretrained=None',
+        description='BEiT-B/16, ImageNet-22k pre-trained and fine-tuned (Microsoft); '
+                    'converted to mmseg keys',
+        used_by=('upernet_beit.py', 'trash/upernet_beit-*')),
+    PretrainedWeights(
+        name='swin-base',
+        filename='swin_base_patch4_window7_224_22k_20220317-4f79f7c0.pth',
+        urls=_openmmlab_urls('mmsegmentation/v0.5/pretrain/swin/'
+                             'swin_base_patch4_window7_224_22k_20220317-4f79f7c0.pth'),
+        sha256_prefix='4f79f7c0', check_key='patch_embed.projection.weight',
+        override='model.backbone.init_cfg=None',
+        description='Swin-B, window 7, ImageNet-22k (mmseg keys, OpenMMLab)',
+        used_by=('upernet_swin.py', 'trash/upernet_swin-*', 'port/upernet_swin-*')),
+    PretrainedWeights(
+        name='hrnetv2-w18',
+        filename='hrnetv2_w18-00eb2006.pth',
+        urls=_openmmlab_urls('pretrain/third_party/hrnetv2_w18-00eb2006.pth'),
+        sha256_prefix='00eb2006', check_key='conv1.weight',
+        override='model.pretrained=None',
+        description='HRNetV2-W18, ImageNet (MSRA; open-mmlab://msra/hrnetv2_w18)',
+        used_by=('ocrnet_hr18.py', 'trash/ocrnet_hr18_*')),
+    PretrainedWeights(
+        name='resnet101-v1c',
+        filename='resnet101_v1c-e67eebb6.pth',
+        urls=_openmmlab_urls('pretrain/third_party/resnet101_v1c-e67eebb6.pth'),
+        sha256_prefix='e67eebb6', check_key='stem.0.weight',
+        override='model.pretrained=None',
+        description='ResNet-101-V1c, ImageNet (open-mmlab://resnet101_v1c)',
+        used_by=('deeplabv3_r101.py', 'trash/deeplabv3_r101-*', 'camvid/deeplabv3_r101-*')),
+]}
+
+
+def weights_for_file(path: str) -> Optional[PretrainedWeights]:
+    """The registry entry whose file name is the name of ``path``, if any."""
+    name = osp.basename(path)
+    return next((w for w in WEIGHTS.values() if w.filename == name), None)
+
+
+def pretrained_paths(model_cfg: Any, root: str = 'model') -> List[Tuple[str, str]]:
+    """Local checkpoint files a model config loads at build time.
+
+    Returns:
+        ``(config key, path)`` for ``model.pretrained`` and every
+        ``init_cfg=dict(type='Pretrained', checkpoint=...)``, URLs and
+        ``open-mmlab://``-style names left out.
+    """
+    found: List[Tuple[str, str]] = []
+
+    def walk(node: Any, where: str) -> None:
+        if isinstance(node, dict):
+            pretrained = node.get('pretrained')
+            if isinstance(pretrained, str) and where == root:
+                found.append((f'{where}.pretrained', pretrained))
+            init = node.get('init_cfg')
+            for i, item in enumerate(init if isinstance(init, list) else [init]):
+                if isinstance(item, dict) and item.get('type') == 'Pretrained' \
+                        and isinstance(item.get('checkpoint'), str):
+                    key = f'{where}.init_cfg' + (f'[{i}]' if isinstance(init, list) else '')
+                    found.append((f'{key}.checkpoint', item['checkpoint']))
+            for key, value in node.items():
+                if key != 'init_cfg':
+                    walk(value, f'{where}.{key}')
+        elif isinstance(node, (list, tuple)):
+            for i, value in enumerate(node):
+                walk(value, f'{where}[{i}]')
+
+    walk(model_cfg, root)
+    return [(where, path) for where, path in found if '://' not in path]
+
+
+def check_weights_exist(model_cfg: Any, config: str = 'the config') -> None:
+    """Raise :class:`MissingWeightsError` for the first local weights file that is absent.
+
+    The error names the registry entry that fetches the file (when there is one) and
+    the config setting that trains without it.
+    """
+    for where, path in pretrained_paths(model_cfg):
+        if osp.isfile(osp.expanduser(path)):
+            continue
+        known = weights_for_file(path)
+        override = f'{where}=None' if known is None else known.override
+        if known is None and where.endswith('.checkpoint'):
+            override = f'{where.rsplit(".", 1)[0]}=None'
+        raise MissingWeightsError(path, known.name if known else '', override)
+
+
+# --------------------------------------------------------------------------------------
+# fetching
+# --------------------------------------------------------------------------------------
+
+@dataclass
+class FetchResult:
+    name: str
+    path: str
+    status: str          # 'downloaded' or 'present'
+    source: str = ''     # the URL it came from
+
+
+def resolve_names(names: Sequence[str]) -> List[PretrainedWeights]:
+    """Registry entries for ``names`` (``'all'`` = every entry), in the given order.
+
+    Raises:
+        InvalidArgumentError: an unknown name (the message lists the known ones).
+    """
+    if not names:
+        raise InvalidArgumentError('names', f'name the weights to fetch: '
+                                   f'{", ".join(WEIGHTS)} or all')
+    chosen: List[PretrainedWeights] = []
+    for name in names:
+        entries = list(WEIGHTS.values()) if name == 'all' else [WEIGHTS.get(name)]
+        if entries[0] is None:
+            raise InvalidArgumentError('names', f'unknown weights {name!r} (known: '
+                                       f'{", ".join(WEIGHTS)}, all)')
+        chosen += [w for w in entries if w not in chosen]
+    return chosen
+
+
+def sha256_of(path: str, chunk: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with open(path, 'rb') as f:
+        for block in iter(lambda: f.read(chunk), b''):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def is_valid(path: str, weights: PretrainedWeights) -> Tuple[bool, str]:
+    """Whether the file at ``path`` is usable as ``weights``, and why not.
+
+    Files with a published checksum are checked against it; converted files (no
+    published checksum) must load with ``weights_only=True`` and hold ``check_key``.
+    """
+    if weights.sha256_prefix and not weights.converter:
+        digest = sha256_of(path)
+        if not digest.startswith(weights.sha256_prefix):
+            return False, (f'SHA-256 {digest[:8]}..., expected {weights.sha256_prefix}... '
+                           'as published')
+        return True, ''
+    import torch
+    try:
+        state = torch.load(path, map_location='cpu', weights_only=True)
+    except Exception as exc:  # noqa: BLE001  (damaged files fail in many ways)
+        return False, f'does not load ({type(exc).__name__})'
+    state = state.get('state_dict', state) if isinstance(state, dict) else state
+    if not isinstance(state, dict) or weights.check_key not in state:
+        return False, f'has no {weights.check_key} (not converted to mmseg keys?)'
+    return True, ''
+
+
+Opener = Callable[[str], Any]
+
+
+def _open_url(url: str, timeout: float = 30.0):
+    request = urllib.request.Request(url, headers={'User-Agent': 'mmseg_ext'})
+    return urllib.request.urlopen(request, timeout=timeout)  # noqa: S310 (registry URLs)
+
+
+def _download(url: str, dst: str, progress: bool, opener: Opener) -> str:
+    """Stream ``url`` into the file ``dst``; return its SHA-256 (hex)."""
+    from tqdm import tqdm
+    digest = hashlib.sha256()
+    with opener(url) as response, open(dst, 'wb') as out:
+        total = response.headers.get('Content-Length') if hasattr(response, 'headers') \
+            else None
+        with tqdm(total=int(total) if total else None, unit='B', unit_scale=True,
+                  unit_divisor=1024, desc=osp.basename(url)[:40],
+                  disable=not progress) as bar:
+            for block in iter(lambda: response.read(1 << 20), b''):
+                out.write(block)
+                digest.update(block)
+                bar.update(len(block))
+    return digest.hexdigest()
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, urllib.error.HTTPError):
+        return f'HTTP {exc.code} {exc.reason}'
+    if isinstance(exc, urllib.error.URLError):
+        return str(exc.reason)
+    return f'{type(exc).__name__}: {exc}'
+
+
+def load_converter(kind: str) -> Callable[[dict], dict]:
+    """mmseg's own key converter (``beit2mmseg.convert_beit``) from the installed mmseg.
+
+    Both stacks ship mmseg's ``tools/model_converters`` inside the package
+    (``mmseg/.mim/tools/model_converters``).
+    """
+    import mmseg
+    path = osp.join(osp.dirname(mmseg.__file__), '.mim', 'tools', 'model_converters',
+                    f'{kind}2mmseg.py')
+    if not osp.isfile(path):
+        raise DataError(f'{path}: mmseg\'s {kind} converter is not installed with mmseg')
+    spec = importlib.util.spec_from_file_location(f'_mmseg_{kind}2mmseg', path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return getattr(module, f'convert_{kind}')
+
+
+def convert_checkpoint(src: str, dst: str, kind: str) -> None:
+    """Load ``src`` (``weights_only``), convert its state dict, save it as ``dst``."""
+    import torch
+    try:
+        ckpt = torch.load(src, map_location='cpu', weights_only=True)
+    except Exception as exc:  # noqa: BLE001
+        raise DataError(f'{src}: downloaded file does not load as a checkpoint '
+                        f'({type(exc).__name__})') from None
+    state = ckpt
+    for key in ('state_dict', 'model'):
+        if isinstance(state, dict) and key in state:
+            state = state[key]
+            break
+    converted = load_converter(kind)(state)
+    torch.save(dict(converted), dst)
+
+
+@contextlib.contextmanager
+def _temp_file(folder: str, name: str) -> Iterator[str]:
+    """A hidden temporary file beside the target; removed unless published (renamed)."""
+    try:
+        fd, path = tempfile.mkstemp(prefix=f'.{name}.', suffix='.part', dir=folder)
+        os.close(fd)
+    except OSError as exc:
+        raise output_error(osp.join(folder, name), exc) from None
+    try:
+        yield path
+    finally:
+        with contextlib.suppress(OSError):
+            os.remove(path)
+
+
+def fetch_weights(weights: PretrainedWeights, out_dir: str = PRETRAIN_DIR,
+                  urls: Optional[Sequence[str]] = None, force: bool = False,
+                  progress: bool = True, opener: Opener = _open_url) -> FetchResult:
+    """Download ``weights`` into ``out_dir`` (checksum, conversion), unless a valid copy
+    is already there.
+
+    The file is written under a hidden temporary name and appears only when complete;
+    an interruption or a failure leaves nothing behind.
+
+    Args:
+        urls: download from these instead of the registry's URLs (a mirror).
+        force: download again even when a valid file is there, and replace it.
+        opener: opens a URL and returns a file-like response (for tests).
+
+    Raises:
+        OutputExistsError: a file is there that fails its check, and ``force`` is off.
+        DownloadError: every URL failed, or the download fails its checksum.
+    """
+    target = osp.join(out_dir, weights.filename)
+    if osp.isfile(target) and not force:
+        ok, why = is_valid(target, weights)
+        if ok:
+            return FetchResult(weights.name, target, 'present')
+        raise OutputExistsError(target, f'exists but is not valid ({why})')
+    folder = make_parent(target)
+    errors = []
+    for url in urls or weights.urls:
+        with _temp_file(folder, weights.filename) as raw:
+            try:
+                digest = _download(url, raw, progress, opener)
+            except (urllib.error.URLError, OSError, ValueError) as exc:
+                errors.append(f'{url}: {_reason(exc)}')
+                continue
+            if weights.sha256_prefix and not digest.startswith(weights.sha256_prefix):
+                errors.append(f'{url}: SHA-256 {digest[:8]}..., expected '
+                              f'{weights.sha256_prefix}...')
+                continue
+            if weights.converter:
+                with _temp_file(folder, weights.filename) as converted:
+                    convert_checkpoint(raw, converted, weights.converter)
+                    publish_file(converted, target, force)
+            else:
+                publish_file(raw, target, force)
+            return FetchResult(weights.name, target, 'downloaded', url)
+    raise DownloadError(
+        f'{weights.name}: download failed ({"; ".join(errors)}); copy '
+        f'{weights.filename} into {out_dir}/ yourself, or train from scratch with the '
+        f'config setting {weights.override}')
