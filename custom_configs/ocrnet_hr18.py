@@ -3,8 +3,9 @@
 # and downloaded by mmengine; offline, run without:
 #   --cfg-options model.pretrained=None
 _base_ = [
-    'mmseg::_base_/models/ocrnet_hr18.py', '_base_/datasets/hand_bone.py',
-    'mmseg::_base_/default_runtime.py', '_base_/schedules/schedule_20k_dice.py',
+    'mmseg::_base_/models/ocrnet_hr18.py', '_base_/models/multilabel.py',
+    '_base_/datasets/hand_bone.py', 'mmseg::_base_/default_runtime.py',
+    '_base_/schedules/schedule_20k_dice.py',
 ]
 custom_imports = dict(imports=['mmseg_ext'], allow_failed_imports=False)
 
@@ -18,15 +19,12 @@ model = dict(
         dict(type='MultiLabelFCNHead', in_channels=[18, 36, 72, 144], channels=270,
              in_index=(0, 1, 2, 3), input_transform='resize_concat', kernel_size=1,
              num_convs=1, concat_input=False, dropout_ratio=-1, num_classes=num_classes,
-             norm_cfg=norm_cfg, align_corners=False,
-             loss_decode=[dict(type='MultiLabelBCELoss', loss_weight=0.4),
-                          dict(type='MultiLabelDiceLoss', loss_weight=0.4)]),
+             norm_cfg=norm_cfg, align_corners=False, loss_decode={{_base_.aux_losses}}),
         dict(type='MultiLabelOCRHead', in_channels=[18, 36, 72, 144],
              in_index=(0, 1, 2, 3), input_transform='resize_concat', channels=512,
              ocr_channels=256, dropout_ratio=-1, num_classes=num_classes,
              norm_cfg=norm_cfg, align_corners=False,
-             loss_decode=[dict(type='MultiLabelBCELoss', loss_weight=1.0),
-                          dict(type='MultiLabelDiceLoss', loss_weight=1.0)]),
+             loss_decode={{_base_.multilabel_losses}}),
     ],
     test_cfg=dict(mode='whole', threshold=0.5))
 tta_model = dict(type='MultiLabelSegTTAModel')

@@ -15,8 +15,8 @@ from pycocotools import mask as mask_utils
 
 from mmseg_ext.datasets import CocoSemanticDataset
 from mmseg_ext.datasets.coco_index import CocoFormatError
-from mmseg_ext.datasets.coco_rle import rle_counts
 from mmseg_ext.datasets.transforms.coco_loading import LoadCocoAnnotations
+from mmseg_ext.io.rle import coco_string_to_counts
 
 init_default_scope('mmseg')
 
@@ -144,7 +144,7 @@ def test_rle_counts_decodes_pycocotools_strings():
     for _ in range(50):
         mask = (rng.random((13, 9)) < 0.4).astype(np.uint8)
         rle = mask_utils.encode(np.asfortranarray(mask))
-        runs = rle_counts(rle['counts'])
+        runs = coco_string_to_counts(rle['counts'])
         # independent reference: run lengths of the column-major flattening
         flat = mask.flatten(order='F')
         edges = np.flatnonzero(np.diff(flat)) + 1

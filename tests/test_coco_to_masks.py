@@ -10,7 +10,8 @@ from conftest import run_tool
 from pycocotools.coco import COCO
 
 from mmseg_ext.apis.coco_to_masks import coco_to_masks
-from mmseg_ext.datasets.synthetic.coco import TRASH_CLASSES, make_trash_coco
+from mmseg_ext.datasets.synthetic.coco import make_trash_coco
+from mmseg_ext.utils.class_names import TRASH_CLASSES
 from mmseg_ext.utils.errors import MmsegExtError
 
 
@@ -55,7 +56,7 @@ def test_tool_writes_reference_masks_refuses_overwrite_and_is_idempotent(trash, 
 
     proc = run_tool(*args)
     assert proc.returncode == 1 and proc.stderr.count('\n') == 1
-    assert 'exists (4 of 4 masks do); pass --force' in proc.stderr
+    assert 'masks: already exists (use --force to replace it)' in proc.stderr
     proc = run_tool(*args, '--force')
     assert proc.returncode == 0
     assert all(open(p, 'rb').read() == data for p, data in first.items())

@@ -9,8 +9,8 @@ import cv2
 import pytest
 from conftest import run_tool
 
-from mmseg_ext.datasets.hand_bone_format import HAND_BONE_CLASSES
 from mmseg_ext.io.rle import HANDBONE_RLE
+from mmseg_ext.utils.class_names import HAND_BONE_CLASSES
 
 
 @pytest.mark.slow

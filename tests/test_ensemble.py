@@ -7,7 +7,7 @@ from probs_helpers import write_prob_folder
 from mmseg_ext.apis.ensemble import hard_vote_csv, soft_vote, vote_runs
 from mmseg_ext.io.probs import ProbFolder, dequantize
 from mmseg_ext.io.rle import decode_rle, encode_rle, mask_runs
-from mmseg_ext.io.submission import HANDBONE_CLASSES
+from mmseg_ext.utils.class_names import HAND_BONE_CLASSES
 from mmseg_ext.utils.errors import MmsegExtError
 
 CLASSES = ('bg', 'x')
@@ -113,7 +113,7 @@ def write_csv(path, rows):
 
 
 def full_rows(name, special):
-    return [(name, c, special.get(c, '')) for c in HANDBONE_CLASSES]
+    return [(name, c, special.get(c, '')) for c in HAND_BONE_CLASSES]
 
 
 def test_hard_vote_by_hand(tmp_path):

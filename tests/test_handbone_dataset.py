@@ -11,8 +11,9 @@ from mmengine.registry import init_default_scope
 from mmseg.registry import DATASETS, TRANSFORMS
 
 from mmseg_ext.datasets import HandBoneDataset
-from mmseg_ext.datasets.hand_bone_format import HAND_BONE_CLASSES, DataFileError
+from mmseg_ext.datasets.hand_bone_format import DataFileError
 from mmseg_ext.datasets.synthetic import make_handbone_dataset
+from mmseg_ext.utils.class_names import HAND_BONE_CLASSES
 
 init_default_scope('mmseg')
 
@@ -246,7 +247,7 @@ def test_split_file(synth, tmp_path):
 def test_split_files_of_tools_kfold(synth, tmp_path):
     """The stems written by ``tools/kfold.py handbone`` select the same images as the
     dataset's own ``fold=`` argument (same grouping, same seed)."""
-    from mmseg_ext.datasets.splits import kfold_handbone
+    from mmseg_ext.apis.kfold import kfold_handbone
     root = osp.join(synth, 'train')
     kfold_handbone(root, str(tmp_path), num_folds=3, seed=1)
     for j in range(3):

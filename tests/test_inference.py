@@ -169,7 +169,7 @@ def test_multilabel_segmentor_full_workflow(tmp_path):
     from mmseg_ext.apis.submission import make_submission
     from mmseg_ext.apis.thresholds import tune_thresholds
     from mmseg_ext.datasets.synthetic.hand_bone import make_handbone_dataset
-    from mmseg_ext.io.submission import HANDBONE_CLASSES
+    from mmseg_ext.utils.class_names import HAND_BONE_CLASSES
     data = make_handbone_dataset(str(tmp_path / 'hb'), num_patients=4, images_per_patient=1,
                                  size=(64, 64), num_test_patients=1, seed=0).root
     work = str(tmp_path / 'work')
@@ -181,7 +181,7 @@ def test_multilabel_segmentor_full_workflow(tmp_path):
     ckpt = osp.join(work, 'iter_2.pth')
 
     predictor = build_predictor(osp.join(REPO, ML_CONFIG), ckpt, device='cpu')
-    assert predictor.task == 'multi-label' and predictor.classes == HANDBONE_CLASSES
+    assert predictor.task == 'multi-label' and predictor.classes == HAND_BONE_CLASSES
     val = infer_folder(predictor, osp.join(data, 'train', 'DCM'), str(tmp_path / 'val'),
                        out_size='original', progress=False)
     folder = ProbFolder(val.out_dir)
@@ -194,7 +194,7 @@ def test_multilabel_segmentor_full_workflow(tmp_path):
 
     thr = tmp_path / 'thr.json'
     r = tune_thresholds(val.out_dir, osp.join(data, 'train'), out=str(thr), progress=False)
-    assert r.images == 4 and set(r.thresholds) == set(HANDBONE_CLASSES)
+    assert r.images == 4 and set(r.thresholds) == set(HAND_BONE_CLASSES)
     assert np.mean(list(r.dice_tuned.values())) >= np.mean(list(r.dice_default.values()))
 
     test_dir = osp.join(data, 'test', 'DCM')

@@ -11,8 +11,9 @@ from mmengine.registry import init_default_scope
 
 from mmseg_ext.datasets import CocoSemanticDataset, PortStructuresDataset
 from mmseg_ext.datasets.splits import stratified_kfold
-from mmseg_ext.datasets.synthetic.coco import TRASH_CLASSES, make_trash_coco
+from mmseg_ext.datasets.synthetic.coco import make_trash_coco
 from mmseg_ext.datasets.synthetic.port import make_port_dataset
+from mmseg_ext.utils.class_names import TRASH_CLASSES
 
 init_default_scope('mmseg')
 

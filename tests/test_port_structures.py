@@ -8,8 +8,9 @@ import pytest
 from mmengine.registry import init_default_scope
 
 from mmseg_ext.datasets import PortStructuresDataset
-from mmseg_ext.datasets.port_structures import PORT_CLASSES, FolderDataError
+from mmseg_ext.datasets.port_structures import FolderDataError
 from mmseg_ext.datasets.synthetic.port import make_port_dataset
+from mmseg_ext.utils.class_names import PORT_CLASSES
 
 init_default_scope('mmseg')
 PIPELINE = [dict(type='LoadImageFromFile'), dict(type='LoadAnnotations'),

@@ -12,8 +12,8 @@ from mmengine.runner import Runner
 from probs_helpers import write_prob_folder
 
 from mmseg_ext.apis.pseudo_label import pseudo_label_folder
-from mmseg_ext.datasets.hand_bone_format import HAND_BONE_CLASSES
 from mmseg_ext.datasets.synthetic.hand_bone import make_handbone_dataset
+from mmseg_ext.utils.class_names import HAND_BONE_CLASSES
 
 CONFIG = osp.join(REPO, 'custom_configs', 'demo',
                   'unet-s5-tiny_multilabel_1xb4-1500i_handbone-synth-pseudo-128x128.py')

@@ -4,13 +4,14 @@ import inspect
 import pkgutil
 
 import mmseg.registry as R
+from mmengine.registry import MODEL_WRAPPERS
 
 import mmseg_ext
 
 REGISTRIES = {
     'DATASETS': R.DATASETS, 'TRANSFORMS': R.TRANSFORMS, 'MODELS': R.MODELS,
     'METRICS': R.METRICS, 'HOOKS': R.HOOKS, 'VISUALIZERS': R.VISUALIZERS,
-    'VISBACKENDS': R.VISBACKENDS,
+    'VISBACKENDS': R.VISBACKENDS, 'MODEL_WRAPPERS': MODEL_WRAPPERS,
 }
 
 #: What the plugin promises to register, by registry. Grows with the plugin.
@@ -22,9 +23,11 @@ EXPECTED = {
     'MODELS': ['MultiLabelUPerHead', 'MultiLabelFCNHead', 'MultiLabelOCRHead',
                'MultiLabelASPPHead', 'MultiLabelBCELoss', 'MultiLabelDiceLoss',
                'MultiLabelEncoderDecoder', 'MultiLabelCascadeEncoderDecoder',
-               'MultiLabelSegTTAModel', 'MeanTeacherSegmentor'],
+               'MultiLabelSegTTAModel', 'MeanTeacherSegmentor',
+               'BatchAugmentSegDataPreProcessor', 'SegCutMix'],
     'METRICS': ['MultiLabelDiceMetric', 'PerImageIoUMetric'],
     'HOOKS': ['EMATeacherHook'],
+    'MODEL_WRAPPERS': ['CPUDistributedDataParallel'],
     'VISUALIZERS': ['MultiLabelSegLocalVisualizer'],
 }
 

@@ -166,4 +166,4 @@ def test_coco_conversion_agrees_with_pycocotools():
 
 def test_coco_counts_string_round_trip_large_values():
     counts = [0, 5, 100000, 3, 2, 4194304, 1, 7]
-    assert coco_string_to_counts(coco_counts_to_string(counts)) == counts
+    assert coco_string_to_counts(coco_counts_to_string(counts)).tolist() == counts

@@ -11,7 +11,7 @@ from probs_helpers import write_images, write_prob_folder
 from mmseg_ext.apis.check import check_submission
 from mmseg_ext.apis.probmaps import class_mask, label_map, threshold_level
 from mmseg_ext.apis.submission import PostProcess, load_per_class, make_submission
-from mmseg_ext.io.submission import HANDBONE_CLASSES, PORT_CLASSES, TRASH_CLASSES
+from mmseg_ext.utils.class_names import HAND_BONE_CLASSES, PORT_CLASSES, TRASH_CLASSES
 from mmseg_ext.utils.errors import MmsegExtError
 
 EXAMPLE = np.array([[0, 1, 1, 0], [1, 0, 0, 0], [0, 0, 0, 1]], np.float32)  # FORMATS.md
@@ -30,13 +30,13 @@ def handbone_probs():
 def expected_handbone(rows_by_image):
     lines = ['image_name,class,rle']
     for name, special in rows_by_image:
-        for cls in HANDBONE_CLASSES:
+        for cls in HAND_BONE_CLASSES:
             lines.append(f'{name},{cls},{special.get(cls, "")}')
     return '\n'.join(lines) + '\n'
 
 
 def test_handbone_csv_text(tmp_path):
-    probs = write_prob_folder(tmp_path / 'p', handbone_probs(), HANDBONE_CLASSES)
+    probs = write_prob_folder(tmp_path / 'p', handbone_probs(), HAND_BONE_CLASSES)
     out = tmp_path / 'sub.csv'
     s = make_submission(probs, 'handbone', str(out), progress=False)
     assert out.read_text() == expected_handbone([
@@ -104,7 +104,7 @@ def test_post_processing_in_submission(tmp_path):
     p = np.zeros((29, 6, 6), np.float32)
     p[0, 0:3, 0:3] = 0.9   # 9 pixels
     p[0, 5, 5] = 0.9       # 1 pixel: dropped with min-area 2
-    folder = write_prob_folder(tmp_path / 'p', {'a.png': (p, (6, 6))}, HANDBONE_CLASSES)
+    folder = write_prob_folder(tmp_path / 'p', {'a.png': (p, (6, 6))}, HAND_BONE_CLASSES)
     out = tmp_path / 's.csv'
     make_submission(folder, 'handbone', str(out), post=PostProcess({'finger-1': 2}, {}),
                     progress=False)
@@ -132,13 +132,13 @@ def test_label_map_ties_go_to_first_class():
 
 
 def test_wrong_inputs_are_user_errors(tmp_path):
-    folder = write_prob_folder(tmp_path / 'p', handbone_probs(), HANDBONE_CLASSES)
+    folder = write_prob_folder(tmp_path / 'p', handbone_probs(), HAND_BONE_CLASSES)
     with pytest.raises(MmsegExtError, match='multi-label probabilities; the trash format'):
         make_submission(folder, 'trash', str(tmp_path / 'x.csv'), progress=False)
     bad = tmp_path / 'thr.json'
     bad.write_text('{"finger-1": 0.4, "Femur": 0.5}')
-    with pytest.raises(MmsegExtError, match=f"{bad}: unknown class 'Femur'"):
-        load_per_class(str(bad), HANDBONE_CLASSES, 'threshold', float, 0, 1)
+    with pytest.raises(MmsegExtError, match=f"{bad}: unknown class name\\(s\\) \\['Femur'\\]"):
+        load_per_class(str(bad), HAND_BONE_CLASSES, 'threshold', float, 0, 1)
     imgs = write_images(tmp_path / 'img', {'ID1/b.png': (3, 4), 'ID2/a.png': (3, 4),
                                            'ID3/c.png': (3, 4)})
     with pytest.raises(MmsegExtError, match='no probabilities for 1 image.*ID3/c.png'):
@@ -150,7 +150,7 @@ def test_wrong_inputs_are_user_errors(tmp_path):
 def good_handbone_lines():
     lines = ['image_name,class,rle']
     for name in ('a.png', 'b.png'):
-        lines += [f'{name},{c},' for c in HANDBONE_CLASSES]
+        lines += [f'{name},{c},' for c in HAND_BONE_CLASSES]
     return lines
 
 
@@ -259,7 +259,7 @@ def test_cli_check_prints_every_problem(tmp_path, img_dir):
 def test_cli_write_then_check(tmp_path, img_dir):
     images = handbone_probs()
     images = {'ID1/a.png': images['ID2/a.png'], 'ID2/b.png': images['ID1/b.png']}
-    probs = write_prob_folder(tmp_path / 'p', images, HANDBONE_CLASSES)
+    probs = write_prob_folder(tmp_path / 'p', images, HAND_BONE_CLASSES)
     out = tmp_path / 'sub.csv'
     args = ('tools/make_submission.py', probs, '--format', 'handbone', '--out', str(out),
             '--img-dir', img_dir, '--no-progress')

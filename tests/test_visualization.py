@@ -115,8 +115,8 @@ def test_confusion_matrix_and_image(tmp_path):
 
 def test_overlay_folder_cli_with_handbone_gt(tmp_path):
     from mmseg_ext.apis.thresholds import rasterize_polygon_json
-    from mmseg_ext.datasets.hand_bone_format import HAND_BONE_CLASSES
     from mmseg_ext.datasets.synthetic.hand_bone import make_handbone_dataset
+    from mmseg_ext.utils.class_names import HAND_BONE_CLASSES
     make_handbone_dataset(str(tmp_path / 'hb'), num_patients=1, images_per_patient=1,
                           size=(64, 64), num_test_patients=0)
     train = tmp_path / 'hb' / 'train'
@@ -175,7 +175,7 @@ def test_visualizer_draws_multilabel_with_stock_hook(tmp_path):
 
 
 def test_confusion_from_probs_and_cli(tmp_path):
-    from mmseg_ext.visualization.folder import confusion_from_probs
+    from mmseg_ext.apis.visualize import confusion_from_probs
     probs = np.zeros((3, 2, 2), np.float32)
     probs[0, 0, :] = 1.0       # row 0 predicted class 0
     probs[2, 1, :] = 1.0       # row 1 predicted class 2

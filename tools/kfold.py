@@ -53,19 +53,19 @@ def parse_args(argv=None):
 
 @cli_main
 def main(argv=None):
-    from mmseg_ext.datasets import splits
+    from mmseg_ext.apis import kfold
     args = parse_args(argv)
     common = dict(num_folds=args.num_folds, seed=args.seed, force=args.force)
     if args.source == 'coco':
-        paths, table = splits.kfold_coco(args.ann_file, args.out, group_regex=args.group_regex,
+        paths, table = kfold.kfold_coco(args.ann_file, args.out, group_regex=args.group_regex,
                                          lists=args.lists, **common)
     elif args.source == 'folder':
-        paths, table = splits.kfold_folder(
+        paths, table = kfold.kfold_folder(
             args.img_dir, args.out, seg_dir=args.seg_dir, img_suffix=args.img_suffix,
             seg_suffix=args.seg_suffix, ignore_index=args.ignore_index,
             group_regex=args.group_regex, **common)
     else:
-        paths, table = splits.kfold_handbone(args.root, args.out, **common)
+        paths, table = kfold.kfold_handbone(args.root, args.out, **common)
     print(table)
     print(f'wrote {len(paths)} files ({args.num_folds} folds, seed {args.seed}) '
           f'to {args.out}')

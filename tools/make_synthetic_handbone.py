@@ -9,18 +9,12 @@ DIR/test/DCM/IDxxx/*.png (see docs/handbone.md). A non-empty DIR is refused unle
 --force, which replaces DIR/train and DIR/test and leaves anything else in DIR alone.
 """
 import argparse
-import os
 import os.path as osp
-import shutil
-import tempfile
 import time
 
 import _bootstrap  # noqa: F401  (checks the environment, registers mmseg_ext)
 
 from mmseg_ext.utils.cli import cli_main
-from mmseg_ext.utils.errors import UsageError
-
-GENERATED = ('train', 'test')
 
 
 def parse_size(text: str):
@@ -52,52 +46,16 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
-def _install(tmp: str, out: str, replace: bool) -> None:
-    """Move the generated folders from ``tmp`` into ``out``."""
-    if not replace:
-        if osp.isdir(out):
-            os.rmdir(out)  # empty
-        os.rename(tmp, out)
-        return
-    for name in GENERATED:
-        target = osp.join(out, name)
-        if osp.isdir(target):
-            shutil.rmtree(target)
-        elif osp.exists(target):
-            os.remove(target)
-        if osp.isdir(osp.join(tmp, name)):
-            os.rename(osp.join(tmp, name), target)
-    shutil.rmtree(tmp)
-
-
 @cli_main
 def main(argv=None):
     args = parse_args(argv)
-    from mmseg_ext.datasets.synthetic import make_handbone_dataset
-
-    out = osp.abspath(args.out)
-    if osp.exists(out) and not osp.isdir(out):
-        raise UsageError(f'{out}: exists and is not a folder')
-    non_empty = osp.isdir(out) and bool(os.listdir(out))
-    if non_empty and not args.force:
-        raise UsageError(f'{out}: folder is not empty (use --force to replace its train/ '
-                        'and test/)')
-    if args.patients < 0 or args.test_patients < 0 or args.images_per_patient < 1:
-        raise UsageError('--patients/--test-patients must be >= 0 and '
-                        '--images-per-patient >= 1')
-    parent = osp.dirname(out)
-    os.makedirs(parent, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix=f'.{osp.basename(out)}.tmp-', dir=parent)
+    from mmseg_ext.apis.synthetic import write_synthetic_handbone
     start = time.time()
-    try:
-        info = make_handbone_dataset(
-            tmp, num_patients=args.patients, images_per_patient=args.images_per_patient,
-            size=args.size, num_test_patients=args.test_patients, seed=args.seed,
-            progress=True)
-        _install(tmp, out, replace=non_empty)
-    finally:
-        if osp.isdir(tmp):
-            shutil.rmtree(tmp)
+    info = write_synthetic_handbone(
+        args.out, num_patients=args.patients, images_per_patient=args.images_per_patient,
+        size=args.size, num_test_patients=args.test_patients, seed=args.seed,
+        force=args.force)
+    out = osp.abspath(args.out)
     h, w = args.size
     print(f'wrote {info.train_images} train images ({info.train_patients} patients, '
           f'{info.annotations} polygons) and {info.test_images} test images '

@@ -48,11 +48,13 @@ def main(argv=None):
     args = parse_args(argv)
     thresholds = load_per_class(args.thresholds, ProbFolder(args.probs).classes,
                                 'threshold', lo=0.0, hi=1.0)
-    pseudo_label_folder(args.probs, args.out_dir, fmt=args.format, thresholds=thresholds,
-                        pixel_conf=args.pixel_conf, max_uncertain=args.max_uncertain,
-                        min_mean_conf=args.min_mean_conf, epsilon=args.epsilon,
-                        min_area=args.min_area, force=args.force,
-                        progress=not args.no_progress)
+    s = pseudo_label_folder(args.probs, args.out_dir, fmt=args.format, thresholds=thresholds,
+                            pixel_conf=args.pixel_conf, max_uncertain=args.max_uncertain,
+                            min_mean_conf=args.min_mean_conf, epsilon=args.epsilon,
+                            min_area=args.min_area, force=args.force,
+                            progress=not args.no_progress)
+    print(f'pseudo-label: {s.images} image(s), {s.accepted} accepted, {s.rejected} '
+          f'rejected -> {s.out_dir}')
 
 
 if __name__ == '__main__':

@@ -56,8 +56,8 @@ def parse_args(argv=None):
 
 def _overlay(args):
     from mmseg_ext.apis.submission import load_per_class
+    from mmseg_ext.apis.visualize import visualize_folder
     from mmseg_ext.io.probs import ProbFolder
-    from mmseg_ext.visualization.folder import visualize_folder
     classes = ProbFolder(args.probs).classes
     thresholds = load_per_class(args.thresholds, classes, 'threshold', lo=0.0, hi=1.0)
     palette = None
@@ -69,10 +69,11 @@ def _overlay(args):
         if missing:
             raise UsageError(f'{args.probs}: classes {missing} have no hand-bone colour')
         palette = [by_name[c] for c in classes]
-    visualize_folder(args.img_dir, args.probs, args.out_dir, gt_root=args.gt,
-                     thresholds=thresholds, palette=palette, alpha=args.alpha,
-                     outline_px=args.outline, force=args.force,
-                     progress=not args.no_progress)
+    s = visualize_folder(args.img_dir, args.probs, args.out_dir, gt_root=args.gt,
+                         thresholds=thresholds, palette=palette, alpha=args.alpha,
+                         outline_px=args.outline, force=args.force,
+                         progress=not args.no_progress)
+    print(f'visualize: {s.images} image(s), {s.with_gt} with ground truth -> {s.out_dir}')
 
 
 def _chart(args):
@@ -104,8 +105,8 @@ def _confusion(args):
             raise UsageError(f'{args.matrix}: {len(cm)} classes, --classes names '
                             f'{len(classes)}')
     elif args.probs and args.gt:
+        from mmseg_ext.apis.visualize import confusion_from_probs
         from mmseg_ext.io.probs import ProbFolder
-        from mmseg_ext.visualization.folder import confusion_from_probs
         cm = confusion_from_probs(args.probs, args.gt, args.ignore_index,
                                   progress=not args.no_progress)
         classes = list(ProbFolder(args.probs).classes)

@@ -21,7 +21,7 @@ import os.path as osp
 import re
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -39,6 +39,7 @@ class CheckReport:
     """Problems found in one submission file."""
     path: str
     rows: int = 0
+    has_header: bool = False
     errors: List[str] = field(default_factory=list)
     warnings: List[str] = field(default_factory=list)
 
@@ -55,8 +56,9 @@ class CheckReport:
 
 
 def check_submission(path: str, fmt_name: str, img_dir: Optional[str] = None,
-                     test_json: Optional[str] = None, sample: Optional[str] = None
-                     ) -> CheckReport:
+                     test_json: Optional[str] = None, sample: Optional[str] = None,
+                     classes: Optional[Sequence[str]] = None,
+                     progress: bool = False) -> CheckReport:
     """Check ``path`` against the ``fmt_name`` format; see the module docstring.
 
     Args:
@@ -65,6 +67,10 @@ def check_submission(path: str, fmt_name: str, img_dir: Optional[str] = None,
             ``test_json`` is absent.
         test_json: trash: COCO json whose ``images`` give the expected rows and order.
         sample: port: sample submission whose (file_name, class) rows are expected.
+        classes: hand-bone layout: the expected classes, in row order (those of the
+            probability folder the CSV was made from, or another list); default: the
+            format's own (the 29 competition classes).
+        progress: show a progress bar over the rows.
     """
     fmt = get_format(fmt_name)
     if not osp.isfile(path):
@@ -77,15 +83,18 @@ def check_submission(path: str, fmt_name: str, img_dir: Optional[str] = None,
         else:
             raise InvalidArgumentError('test_json', 'checking a trash submission needs the '
                                        'test COCO json or the test image folder')
-        return _check_trash(path, fmt, expected, ordered=test_json is not None)
+        return _check_trash(path, fmt, expected, ordered=test_json is not None,
+                            progress=progress)
     if img_dir is None:
         raise InvalidArgumentError('img_dir', f'checking a {fmt.name} submission needs the '
                                    'test images (their names and sizes)')
+    if fmt.any_classes and classes is not None:
+        fmt = fmt.with_classes(classes)
     sizes = image_sizes_by_name(img_dir, 'basename')
     pairs = None
     if sample is not None and fmt.name == 'port':
         pairs = [(name, cls) for _, name, cls in read_sample_pairs(sample, fmt)]
-    return _check_rle(path, fmt, sizes, pairs)
+    return _check_rle(path, fmt, sizes, pairs, progress)
 
 
 def _check_header(report: CheckReport, fields: List[str], fmt: SubmissionFormat) -> None:
@@ -93,8 +102,29 @@ def _check_header(report: CheckReport, fields: List[str], fmt: SubmissionFormat)
         report.error(1, f'header is {",".join(fields)!r}, expected {",".join(fmt.header)!r}')
 
 
+def _data_rows(report: CheckReport, fmt: SubmissionFormat, total: int,
+               progress: bool) -> Iterator[Tuple[int, List[str]]]:
+    """The rows after the header that have the format's field count. The header, the
+    row count, wrong field counts and an empty file are recorded in ``report``."""
+    from tqdm import tqdm
+    with tqdm(total=total, desc='check', unit='row', disable=not progress) as bar:
+        for line, fields in iter_csv(report.path):
+            if line == 1:
+                report.has_header = True
+                _check_header(report, fields, fmt)
+                continue
+            report.rows += 1
+            bar.update(1)
+            if len(fields) != len(fmt.header):
+                report.error(line, f'{len(fields)} fields, expected {len(fmt.header)}')
+                continue
+            yield line, fields
+    if not report.has_header:
+        report.error(None, 'empty file (no header)')
+
+
 def _check_rle(path: str, fmt: SubmissionFormat, sizes: Dict[str, Tuple[int, int]],
-               pairs: Optional[List[Tuple[str, str]]]) -> CheckReport:
+               pairs: Optional[List[Tuple[str, str]]], progress: bool) -> CheckReport:
     report = CheckReport(path)
     conv = fmt.rle
     if pairs is None:
@@ -106,17 +136,7 @@ def _check_rle(path: str, fmt: SubmissionFormat, sizes: Dict[str, Tuple[int, int
     expected_set = set(expected)
     seen: Dict[Tuple[str, str], int] = {}
     order: Dict[str, List[Tuple[int, str]]] = defaultdict(list)
-    empty_file = True
-    for line, fields in iter_csv(path):
-        if line == 1:
-            empty_file = False
-            _check_header(report, fields, fmt)
-            continue
-        report.rows += 1
-        if len(fields) != len(fmt.header):
-            report.error(line, f'{len(fields)} fields, expected {len(fmt.header)}')
-            continue
-        image, cls, rle = fields
+    for line, (image, cls, rle) in _data_rows(report, fmt, len(expected), progress):
         known = True
         if cls not in known_classes:
             report.error(line, f'unknown class {cls!r}')
@@ -141,8 +161,7 @@ def _check_rle(path: str, fmt: SubmissionFormat, sizes: Dict[str, Tuple[int, int
             continue
         if starts.size > 1 and np.any(starts[1:] == starts[:-1] + lengths[:-1]):
             report.warn(line, 'rle has touching runs (valid, but not what an encoder writes)')
-    if empty_file:
-        report.error(None, 'empty file (no header)')
+    if not report.has_header:
         return report
     missing_by_image: Dict[str, List[str]] = defaultdict(list)
     for image, cls in expected:
@@ -175,23 +194,13 @@ def _check_rle(path: str, fmt: SubmissionFormat, sizes: Dict[str, Tuple[int, int
 
 
 def _check_trash(path: str, fmt: SubmissionFormat, expected: List[str],
-                 ordered: bool) -> CheckReport:
+                 ordered: bool, progress: bool) -> CheckReport:
     report = CheckReport(path)
     n_pixels = TRASH_OUT_SIZE[0] * TRASH_OUT_SIZE[1]
     n_classes = len(fmt.classes)
     expected_set = set(expected)
     seen: Dict[str, int] = {}
-    empty_file = True
-    for line, fields in iter_csv(path):
-        if line == 1:
-            empty_file = False
-            _check_header(report, fields, fmt)
-            continue
-        report.rows += 1
-        if len(fields) != 2:
-            report.error(line, f'{len(fields)} fields, expected 2')
-            continue
-        image, pred = fields
+    for line, (image, pred) in _data_rows(report, fmt, len(expected), progress):
         if image in seen:
             report.error(line, f'image {image} already on line {seen[image]}')
             continue
@@ -210,8 +219,7 @@ def _check_trash(path: str, fmt: SubmissionFormat, expected: List[str],
         if top >= n_classes:
             report.error(line, f'class id {top} in PredictionString (ids are 0..'
                          f'{n_classes - 1})')
-    if empty_file:
-        report.error(None, 'empty file (no header)')
+    if not report.has_header:
         return report
     missing = [f for f in expected if f not in seen]
     for f in missing:

@@ -1,7 +1,7 @@
 """COCO annotation file -> label PNGs, with the data set's drawing order (offline)."""
 from __future__ import annotations
 
-import os
+import json
 import os.path as osp
 from dataclasses import dataclass
 from typing import List, Optional, Sequence
@@ -17,7 +17,11 @@ from ..datasets.coco_index import (
     load_coco_json,
 )
 from ..datasets.coco_rle import rasterize
-from ..utils.errors import DataError
+from ..io.atomic import StagedDir
+from ..utils.errors import DataError, OutputError
+
+#: Written last into the mask folder: what it was made from.
+MARKER = 'masks.json'
 
 
 @dataclass
@@ -69,8 +73,10 @@ def coco_to_masks(ann_file: str, out_dir: str, classes: Optional[Sequence[str]] 
         background_name, draw_order, iscrowd, on_bad: as ``CocoSemanticDataset``.
         img_root: when given, each image is opened (header only) and its size checked
             against the JSON.
-        force: overwrite existing PNGs; without it, any existing target is an error
-            and nothing is written.
+        force: replace an ``out_dir`` this function wrote before (it holds
+            ``masks.json``); without it, a non-empty ``out_dir`` is an error. The
+            masks are written into a hidden folder beside ``out_dir`` that becomes
+            ``out_dir`` only when every mask is written.
         progress: show a progress bar.
     """
     coco = load_coco_json(ann_file)
@@ -80,23 +86,24 @@ def coco_to_masks(ann_file: str, out_dir: str, classes: Optional[Sequence[str]] 
                         f'{background_name!r}, got {classes[0]!r}')
     records, report = index_coco(coco, classes, ann_file, draw_order=draw_order,
                                  iscrowd=iscrowd, on_bad=on_bad)
-    targets = [mask_path(out_dir, r['file_name']) for r in records]
+    targets = [mask_path('', r['file_name']) for r in records]
     if len(set(targets)) != len(targets):
         raise DataError(f'{ann_file}: two images map to the same mask file '
                         '(same file name, different extension)')
-    existing = [t for t in targets if osp.exists(t)]
-    if existing and not force:
-        raise DataError(f'{existing[0]}: exists ({len(existing)} of {len(targets)} masks '
-                        'do); pass --force to overwrite')
     painted = empty = 0
-    for record, target in tqdm(list(zip(records, targets)), desc='coco -> masks',
-                               unit='img', disable=not progress):
-        if img_root is not None:
-            _check_size(osp.join(img_root, record['file_name']), record)
-        label = rasterize(record['coco_anns'], record['height'], record['width'])
-        _write_png(target, label)
-        painted += len(record['coco_anns'])
-        empty += not record['coco_anns']
+    with StagedDir(out_dir, force=force, marker=MARKER) as staged:
+        for record, target in tqdm(list(zip(records, targets)), desc='coco -> masks',
+                                   unit='img', disable=not progress):
+            if img_root is not None:
+                _check_size(osp.join(img_root, record['file_name']), record)
+            label = rasterize(record['coco_anns'], record['height'], record['width'])
+            _write_png(staged.file(target), label)
+            painted += len(record['coco_anns'])
+            empty += not record['coco_anns']
+        with open(staged.file(MARKER), 'w') as f:
+            json.dump(dict(ann_file=ann_file, classes=list(classes), draw_order=draw_order,
+                           iscrowd=iscrowd, images=len(records)), f, indent=1)
+        staged.commit()
     return ConversionSummary(len(records), painted, empty, report, out_dir)
 
 
@@ -113,8 +120,5 @@ def _check_size(path: str, record: dict) -> None:
 
 
 def _write_png(path: str, label: np.ndarray) -> None:
-    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
-    tmp = f'{path[:-4]}.tmp{os.getpid()}.png'
-    if not cv2.imwrite(tmp, label):
-        raise DataError(f'{path}: could not write the PNG')
-    os.replace(tmp, path)
+    if not cv2.imwrite(path, label):
+        raise OutputError(f'{path}: could not write the PNG')

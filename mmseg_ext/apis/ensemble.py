@@ -212,8 +212,9 @@ def vote_runs(runs: Sequence[Tuple[np.ndarray, np.ndarray]], min_votes: int
 
 def hard_vote_csv(csv_paths: Sequence[str], out: str, min_votes: Optional[int] = None,
                   force: bool = False, progress: bool = True) -> EnsembleSummary:
-    """Hard voting of hand-bone submissions: a pixel is kept when >= ``min_votes`` CSVs
-    mark it (default: a strict majority). Rows follow the first CSV's order."""
+    """Hard voting of hand-bone-layout submissions (any class list, the same in every
+    CSV): a pixel is kept when >= ``min_votes`` CSVs mark it (default: a strict
+    majority). Rows follow the first CSV's order."""
     start = time.perf_counter()
     fmt = FORMATS['handbone']
     if len(csv_paths) < 2:
@@ -225,7 +226,7 @@ def hard_vote_csv(csv_paths: Sequence[str], out: str, min_votes: Optional[int] =
                                    f'{min_votes}')
     if any(osp.abspath(p) == osp.abspath(out) for p in csv_paths):
         raise InvalidArgumentError('out', f'{out} is also an input')
-    tables = [read_rle_csv(p, fmt) for p in csv_paths]
+    tables = [read_rle_csv(p, fmt, any_class=True) for p in csv_paths]
     keys = list(tables[0])
     for path, table in zip(csv_paths[1:], tables[1:]):
         missing = [k for k in keys if k not in table]

@@ -228,14 +228,23 @@ class InferenceSummary:
 def infer_folder(predictor: ProbabilityPredictor, img_dir: str, out_dir: str,
                  out_size: OutSize = 'native', dtype: str = 'uint8', force: bool = False,
                  suffixes: Sequence[str] = IMG_SUFFIXES, source: Optional[Dict] = None,
-                 compresslevel: int = 1, progress: bool = True) -> InferenceSummary:
+                 compresslevel: int = 1, progress: bool = True,
+                 images: Optional[Sequence[str]] = None) -> InferenceSummary:
     """Write one probability file per image under ``img_dir`` (recursive) to ``out_dir``.
 
     The folder appears only when every image is done (written under a temporary name,
-    then renamed); ``force`` replaces an existing probability folder.
+    then renamed); ``force`` replaces an existing probability folder. ``images`` (paths
+    relative to ``img_dir``) restricts the run to those images.
     """
     start = time.perf_counter()
-    images = list_images(img_dir, suffixes)
+    if images is None:
+        images = list_images(img_dir, suffixes)
+    else:
+        images = list(images)
+        absent = [rel for rel in images if not osp.isfile(osp.join(img_dir, rel))]
+        if absent:
+            raise DataError(f'{osp.join(img_dir, absent[0])}: image not found '
+                            f'({len(absent)} of the {len(images)} listed images are absent)')
     if not images:
         raise DataError(f'{img_dir}: no images ({", ".join(suffixes)})')
     with ProbFolderWriter(out_dir, predictor.classes, predictor.task, dtype=dtype,

@@ -250,7 +250,5 @@ def pseudo_label_folder(probs_dir: str, out_dir: str, fmt: str = 'handbone-json'
                            epsilon=epsilon, min_area=min_area, images=report), f, indent=1)
         staged.commit()
     n = len(report)
-    print(f'pseudo-label: {n} image(s), {len(accepted)} accepted, {n - len(accepted)} '
-          f'rejected -> {out_dir}')
     return PseudoLabelSummary(out_dir=out_dir, images=n, accepted=len(accepted),
                               rejected=n - len(accepted))

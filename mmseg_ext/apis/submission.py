@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from ..io.images import list_images
+from ..io.images import image_size, list_images
 from ..io.probs import ProbFolder, image_key
 from ..io.rle import encode_rle
 from ..io.submission import (
@@ -28,7 +28,8 @@ from ..io.submission import (
     get_format,
     iter_csv,
 )
-from ..utils.errors import DataError
+from ..utils.errors import DataError, InvalidArgumentError
+from ..utils.per_class import per_class_values
 from .postprocess import filter_components
 from .probmaps import cropped_class_mask, label_map
 
@@ -50,28 +51,18 @@ def load_per_class(spec: Optional[str], classes: Sequence[str], what: str,
         value = None
     if value is not None:
         if not lo <= value <= hi:
-            raise DataError(f'{what} {spec} is outside [{lo}, {hi}]')
+            raise InvalidArgumentError(what, f'{spec} is outside [{lo:g}, {hi:g}]')
         return {c: value for c in classes}
     if not osp.isfile(spec):
         raise DataError(f'{spec}: {what} file not found (expected a number or a JSON file)')
     try:
         with open(spec) as f:
             data = json.load(f)
-    except (OSError, json.JSONDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise DataError(f'{spec}: not a JSON file ({exc})') from None
     if not isinstance(data, dict):
         raise DataError(f'{spec}: expected a JSON object {{class name: {what}}}')
-    out = {}
-    for name, v in data.items():
-        if name not in classes:
-            raise DataError(f'{spec}: unknown class {name!r} (classes: {list(classes)})')
-        if isinstance(v, bool) or not isinstance(v, (int, float)):
-            raise DataError(f'{spec}: {what} of {name!r} is not a number: {v!r}')
-        v = cast(v)
-        if not lo <= v <= hi:
-            raise DataError(f'{spec}: {what} of {name!r} is {v}, outside [{lo}, {hi}]')
-        out[name] = v
-    return out
+    return per_class_values(data, classes, spec, what, lo, hi, cast, error=DataError)
 
 
 @dataclass
@@ -115,7 +106,8 @@ def _images_in_dir(img_dir: str, by: str) -> Dict[str, str]:
 
 
 def _match_img_dir(folder: ProbFolder, img_dir: str, by: str) -> None:
-    """Every image under ``img_dir`` has probabilities and vice versa."""
+    """Every image under ``img_dir`` has probabilities and vice versa, and each image's
+    size (read from its header) is the original size its probabilities record."""
     images = _images_in_dir(img_dir, by)
     names = {}
     for k in folder.keys():
@@ -129,6 +121,14 @@ def _match_img_dir(folder: ProbFolder, img_dir: str, by: str) -> None:
     if extra:
         raise DataError(f'{folder.root}: holds {len(extra)} image(s) that are not in '
                         f'{img_dir}, e.g. {extra[0]}')
+    for name, key in names.items():
+        path = osp.join(img_dir, images[name])
+        actual = image_size(path)
+        recorded = tuple(folder.info(key)[1])
+        if actual != recorded:
+            raise DataError(f'{folder.path(key)}: probabilities are for a {recorded[0]}x'
+                            f'{recorded[1]} image (H x W), but {path} is {actual[0]}x'
+                            f'{actual[1]}; were they made from other copies of the images?')
 
 
 def _rle_masks(folder: ProbFolder, key: str, fmt: SubmissionFormat,
@@ -155,8 +155,12 @@ def make_submission(probs_dir: str, fmt_name: str, out: str,
                     default_threshold: float = 0.5, img_dir: Optional[str] = None,
                     test_json: Optional[str] = None, sample: Optional[str] = None,
                     post: Optional[PostProcess] = None, force: bool = False,
-                    progress: bool = True) -> SubmissionSummary:
+                    progress: bool = True,
+                    classes: Optional[Sequence[str]] = None) -> SubmissionSummary:
     """Write the competition CSV ``out`` from the probability folder ``probs_dir``.
+
+    The hand-bone layout (``image_name,class,rle``) is written for the classes the
+    probability folder carries, in its order; trash and port have fixed class lists.
 
     Args:
         fmt_name: ``handbone`` | ``trash`` | ``port`` (:data:`mmseg_ext.io.submission.FORMATS`).
@@ -168,6 +172,8 @@ def make_submission(probs_dir: str, fmt_name: str, out: str,
         sample: port: sample submission giving the (file_name, class) rows and order.
         post: component clean-up applied to every class mask before encoding.
         force: overwrite ``out``.
+        classes: require exactly this class list (e.g. the 29 competition classes)
+            instead of accepting the folder's.
     """
     start = time.perf_counter()
     fmt = get_format(fmt_name)
@@ -175,7 +181,13 @@ def make_submission(probs_dir: str, fmt_name: str, out: str,
     if folder.task != fmt.task:
         raise DataError(f'{probs_dir}: {folder.task} probabilities; the {fmt.name} format '
                         f'needs {fmt.task}')
-    check_class_list(folder.classes, fmt, probs_dir)
+    if classes is not None:
+        fmt = fmt.with_classes(classes) if fmt.any_classes else fmt
+        check_class_list(folder.classes, fmt, probs_dir)
+    elif fmt.any_classes:
+        fmt = fmt.with_classes(folder.classes)
+    else:
+        check_class_list(folder.classes, fmt, probs_dir)
     thresholds = dict(thresholds or {})
     if thresholds and folder.task != 'multi-label':
         raise DataError(f'{probs_dir}: thresholds apply to multi-label probabilities only')

@@ -27,6 +27,7 @@ import numpy as np
 from tqdm import tqdm
 
 from ..io.atomic import atomic_open
+from ..io.images import read_label_map
 from ..io.probs import ProbFolder
 from ..io.rle import mask_bbox
 from ..utils.errors import DataError, InvalidArgumentError, OutputExistsError
@@ -165,9 +166,7 @@ class GroundTruth:
         return arr != 0
 
     def _load_png(self, path: str) -> np.ndarray:
-        label = cv2.imread(path, cv2.IMREAD_UNCHANGED)
-        if label is None or label.ndim != 2:
-            raise DataError(f'{path}: not a single-channel label PNG')
+        label = read_label_map(path)
         if len(self.classes) == 1:
             return (label != 0)[None]
         return label[None] == np.arange(len(self.classes))[:, None, None]

@@ -64,8 +64,15 @@ class PretrainedWeights:
 _OPENMMLAB = ('https://download.openmmlab.com', 'https://mmassets.onedl.ai')
 
 
-def _openmmlab_urls(path: str) -> Tuple[str, ...]:
-    return tuple(f'{host}/{path}' for host in _OPENMMLAB)
+def _openmmlab(name: str, folder: str, filename: str, check_key: str, override: str,
+               description: str, used_by: Tuple[str, ...]) -> PretrainedWeights:
+    """A file of OpenMMLab's model zoo (its 8-hex SHA-256 prefix ends the file name),
+    on the original host and on the maintained line's mirror."""
+    return PretrainedWeights(
+        name=name, filename=filename,
+        urls=tuple(f'{host}/{folder}/{filename}' for host in _OPENMMLAB),
+        sha256_prefix=filename.rsplit('-', 1)[1].split('.')[0], check_key=check_key,
+        override=override, description=description, used_by=used_by)
 
 
 WEIGHTS: Dict[str, PretrainedWeights] = {w.name: w for w in [
@@ -81,31 +88,19 @@ WEIGHTS: Dict[str, PretrainedWeights] = {w.name: w for w in [
         description='BEiT-B/16, ImageNet-22k pre-trained and fine-tuned (Microsoft); '
                     'converted to mmseg keys',
         used_by=('upernet_beit.py', 'trash/upernet_beit-*')),
-    PretrainedWeights(
-        name='swin-base',
-        filename='swin_base_patch4_window7_224_22k_20220317-4f79f7c0.pth',
-        urls=_openmmlab_urls('mmsegmentation/v0.5/pretrain/swin/'
-                             'swin_base_patch4_window7_224_22k_20220317-4f79f7c0.pth'),
-        sha256_prefix='4f79f7c0', check_key='patch_embed.projection.weight',
-        override='model.backbone.init_cfg=None',
-        description='Swin-B, window 7, ImageNet-22k (mmseg keys, OpenMMLab)',
-        used_by=('upernet_swin.py', 'trash/upernet_swin-*', 'port/upernet_swin-*')),
-    PretrainedWeights(
-        name='hrnetv2-w18',
-        filename='hrnetv2_w18-00eb2006.pth',
-        urls=_openmmlab_urls('pretrain/third_party/hrnetv2_w18-00eb2006.pth'),
-        sha256_prefix='00eb2006', check_key='conv1.weight',
-        override='model.pretrained=None',
-        description='HRNetV2-W18, ImageNet (MSRA; open-mmlab://msra/hrnetv2_w18)',
-        used_by=('ocrnet_hr18.py', 'trash/ocrnet_hr18_*')),
-    PretrainedWeights(
-        name='resnet101-v1c',
-        filename='resnet101_v1c-e67eebb6.pth',
-        urls=_openmmlab_urls('pretrain/third_party/resnet101_v1c-e67eebb6.pth'),
-        sha256_prefix='e67eebb6', check_key='stem.0.weight',
-        override='model.pretrained=None',
-        description='ResNet-101-V1c, ImageNet (open-mmlab://resnet101_v1c)',
-        used_by=('deeplabv3_r101.py', 'trash/deeplabv3_r101-*', 'camvid/deeplabv3_r101-*')),
+    _openmmlab('swin-base', 'mmsegmentation/v0.5/pretrain/swin',
+               'swin_base_patch4_window7_224_22k_20220317-4f79f7c0.pth',
+               'patch_embed.projection.weight', 'model.backbone.init_cfg=None',
+               'Swin-B, window 7, ImageNet-22k (mmseg keys, OpenMMLab)',
+               ('upernet_swin.py', 'trash/upernet_swin-*', 'port/upernet_swin-*')),
+    _openmmlab('hrnetv2-w18', 'pretrain/third_party', 'hrnetv2_w18-00eb2006.pth',
+               'conv1.weight', 'model.pretrained=None',
+               'HRNetV2-W18, ImageNet (MSRA; open-mmlab://msra/hrnetv2_w18)',
+               ('ocrnet_hr18.py', 'trash/ocrnet_hr18_*')),
+    _openmmlab('resnet101-v1c', 'pretrain/third_party', 'resnet101_v1c-e67eebb6.pth',
+               'stem.0.weight', 'model.pretrained=None',
+               'ResNet-101-V1c, ImageNet (open-mmlab://resnet101_v1c)',
+               ('deeplabv3_r101.py', 'trash/deeplabv3_r101-*', 'camvid/deeplabv3_r101-*')),
 ]}
 
 

@@ -21,41 +21,7 @@ from typing import Any, List, Sequence, Tuple, Union
 import numpy as np
 from pycocotools import mask as mask_utils
 
-
-def rle_counts(counts: Union[bytes, str]) -> np.ndarray:
-    """Run lengths of a pycocotools compressed RLE string.
-
-    The string stores each count in 5-bit groups, one ASCII character (48 + value) per
-    group, with bit ``0x20`` marking "more groups follow" and bit ``0x10`` of the last
-    group the sign; counts after the third are stored as differences to the count two
-    places earlier.
-
-    Args:
-        counts: the ``'counts'`` field of a compressed RLE (``bytes`` or ``str``).
-
-    Returns:
-        ``(M,)`` int64 run lengths, alternating zeros/ones, starting with zeros.
-    """
-    if isinstance(counts, str):
-        counts = counts.encode('ascii')
-    if not counts:
-        return np.zeros(0, np.int64)
-    chars = np.frombuffer(counts, np.uint8).astype(np.int64) - 48
-    last = (chars & 0x20) == 0                       # last 5-bit group of a number
-    first = np.concatenate(([True], last[:-1]))
-    starts = np.flatnonzero(first)
-    group = np.cumsum(first) - 1                     # number index of every character
-    shift = 5 * (np.arange(len(chars)) - starts[group])
-    values = np.bincount(group, weights=(chars & 0x1f) << shift).astype(np.int64)
-    lengths = np.diff(np.append(starts, len(chars)))
-    negative = (chars[last] & 0x10) != 0
-    values[negative] -= np.left_shift(1, 5 * lengths[negative])
-    runs = values.copy()
-    if len(runs) > 3:  # counts[i] += counts[i - 2] for i > 2, per parity
-        runs[3::2] = np.cumsum(values[3::2]) + runs[1]
-    if len(runs) > 4:
-        runs[4::2] = np.cumsum(values[4::2]) + runs[2]
-    return runs
+from ..io.rle import coco_string_to_counts
 
 
 class DegeneratePolygonError(ValueError):
@@ -126,7 +92,7 @@ def _encode_rle(rle: dict, height: int, width: int) -> bytes:
     counts = rle['counts']
     if isinstance(counts, (str, bytes)):
         encoded = counts.encode('ascii') if isinstance(counts, str) else counts
-        runs = rle_counts(encoded)
+        runs = coco_string_to_counts(encoded)
     elif isinstance(counts, list) and all(isinstance(v, int) for v in counts):
         runs = np.asarray(counts, np.int64)
         encoded = None
@@ -158,7 +124,7 @@ def rle_to_spans(counts: Union[bytes, str], height: int) -> np.ndarray:
     """
     if not counts:
         return np.zeros((0, 3), np.int16)
-    ends = np.cumsum(rle_counts(counts))
+    ends = np.cumsum(coco_string_to_counts(counts))
     stop = ends[1::2]                          # foreground runs are [start, stop)
     start = ends[0:2 * len(stop):2]
     if len(stop) and ((start // height) != ((stop - 1) // height)).any():

@@ -13,31 +13,13 @@ import os
 import os.path as osp
 from typing import Dict, List, Optional, Sequence, Tuple
 
-import numpy as np
 from mmseg.datasets import BaseSegDataset
 from mmseg.registry import DATASETS
 
-from .hand_bone_format import HAND_BONE_CLASSES, DataFileError
+from ..io.images import list_images
+from ..utils.class_names import HAND_BONE_CLASSES, HAND_BONE_PALETTE, random_palette
+from .hand_bone_format import DataFileError
 from .splits import group_kfold, select_fold
-
-
-def _palette(n: int, seed: int = 29) -> List[List[int]]:
-    rng = np.random.default_rng(seed)
-    return rng.integers(40, 256, size=(n, 3)).tolist()
-
-
-def list_images(img_dir: str, suffix: str) -> List[str]:
-    """Relative paths (``/``-separated, sorted) of the files under ``img_dir`` ending in
-    ``suffix`` (case-insensitive), at any depth; hidden files and folders are skipped."""
-    found = []
-    suffix = suffix.lower()
-    for root, dirs, files in os.walk(img_dir):
-        dirs[:] = sorted(d for d in dirs if not d.startswith('.'))
-        for name in files:
-            if name.lower().endswith(suffix) and not name.startswith('.'):
-                rel = osp.relpath(osp.join(root, name), img_dir)
-                found.append(rel.replace(os.sep, '/'))
-    return sorted(found)
 
 
 def patient_of(rel_path: str) -> str:
@@ -90,7 +72,7 @@ class HandBoneDataset(BaseSegDataset):
             message names the image), or a split-file line names a missing image.
     """
 
-    METAINFO = dict(classes=HAND_BONE_CLASSES, palette=_palette(len(HAND_BONE_CLASSES)))
+    METAINFO = dict(classes=HAND_BONE_CLASSES, palette=HAND_BONE_PALETTE)
 
     def __init__(self,
                  data_root: Optional[str] = None,
@@ -126,7 +108,7 @@ class HandBoneDataset(BaseSegDataset):
         if len(palette) == len(classes) and classes == list(self.METAINFO['classes']):
             return palette
         by_name = dict(zip(self.METAINFO['classes'], self.METAINFO['palette']))
-        extra = iter(_palette(len(classes), seed=len(classes) + 1000))
+        extra = iter(random_palette(len(classes), seed=len(classes) + 1000))
         return [by_name[c] if c in by_name else next(extra) for c in classes]
 
     # --- listing -------------------------------------------------------------------
@@ -186,7 +168,7 @@ class HandBoneDataset(BaseSegDataset):
         ann_dir = self.data_prefix.get('seg_map_path', '')
         labelled = not self.test_mode and bool(ann_dir) and osp.isdir(ann_dir)
         rels = self._read_split_file(img_dir) if self.ann_file else \
-            list_images(img_dir, self.img_suffix)
+            list_images(img_dir, (self.img_suffix,))
         rels = self._select_fold(rels)
         data_list = []
         for rel in rels:

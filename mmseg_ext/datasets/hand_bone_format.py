@@ -27,11 +27,6 @@ import numpy as np
 
 from ..utils.errors import DataError
 
-#: The 29 classes, in the order of the competition's submission file.
-HAND_BONE_CLASSES: Tuple[str, ...] = tuple(f'finger-{i}' for i in range(1, 20)) + (
-    'Trapezium', 'Trapezoid', 'Capitate', 'Hamate', 'Scaphoid', 'Lunate', 'Triquetrum',
-    'Pisiform', 'Radius', 'Ulna')
-
 #: Top-level keys of an annotation file, as written by the annotation tool.
 HAND_BONE_JSON_KEYS: Tuple[str, ...] = (
     'annotations', 'attributes', 'file_id', 'filename', 'parent_path',

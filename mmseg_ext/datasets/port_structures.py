@@ -7,10 +7,8 @@ from typing import List, Optional
 from mmseg.datasets import BaseSegDataset
 from mmseg.registry import DATASETS
 
+from ..utils.class_names import PORT_CLASSES, PORT_PALETTE
 from ..utils.errors import DataError
-
-PORT_CLASSES = ('background', 'container_truck', 'forklift', 'reach_stacker', 'ship')
-PORT_PALETTE = [[0, 0, 0], [230, 25, 75], [60, 180, 75], [255, 225, 25], [0, 130, 200]]
 
 
 class FolderDataError(DataError):

@@ -29,12 +29,12 @@ from .rle import (
     mask_to_coco,
     parse_rle,
 )
-from .submission import FORMATS, HANDBONE_CLASSES, PORT_CLASSES, TRASH_CLASSES, SubmissionWriter
+from .submission import FORMATS, HAND_BONE_CLASSES, PORT_CLASSES, TRASH_CLASSES, SubmissionWriter
 
 __all__ = [
     'ProbFileError', 'ProbFolder', 'ProbFolderWriter', 'ProbMeta', 'dequantize', 'quantize',
     'read_probs', 'write_probs', 'COLUMN_RLE', 'HANDBONE_RLE', 'PORT_RLE', 'RLEConvention',
     'RLEError', 'coco_to_mask', 'decode_rle', 'encode_rle', 'mask_runs', 'mask_to_coco',
-    'parse_rle', 'FORMATS', 'HANDBONE_CLASSES', 'PORT_CLASSES', 'TRASH_CLASSES',
+    'parse_rle', 'FORMATS', 'HAND_BONE_CLASSES', 'PORT_CLASSES', 'TRASH_CLASSES',
     'SubmissionWriter',
 ]

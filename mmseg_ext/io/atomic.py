@@ -26,7 +26,7 @@ import os
 import os.path as osp
 import shutil
 import tempfile
-from typing import Iterator, Optional
+from typing import Dict, Iterator, List, Optional, Tuple
 
 from ..utils.errors import OutputError, OutputExistsError
 
@@ -90,6 +90,16 @@ def publish_file(tmp: str, path: str, force: bool) -> None:
     os.unlink(tmp)
 
 
+def temp_beside(path: str) -> Tuple[int, str]:
+    """A new hidden temporary file in ``path``'s folder (created when missing):
+    ``(open file descriptor, its path)``."""
+    folder = make_parent(path)
+    try:
+        return tempfile.mkstemp(prefix=f'.{osp.basename(path)}.', suffix='.tmp', dir=folder)
+    except OSError as exc:
+        raise output_error(path, exc) from None
+
+
 @contextlib.contextmanager
 def atomic_open(path: str, mode: str = 'w', force: bool = False,
                 **open_kwargs) -> Iterator:
@@ -105,12 +115,7 @@ def atomic_open(path: str, mode: str = 'w', force: bool = False,
     check_new_output(path, force)
     if osp.isdir(path):
         raise OutputError(f'{path}: is a folder, expected a file name')
-    folder = make_parent(path)
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f'.{osp.basename(path)}.', suffix='.tmp',
-                                   dir=folder)
-    except OSError as exc:
-        raise output_error(path, exc) from None
+    fd, tmp = temp_beside(path)
     try:
         with open(fd, mode, **open_kwargs) as f:
             yield f
@@ -137,6 +142,40 @@ def atomic_write_bytes(path: str, data: bytes, force: bool = False) -> None:
     """Write ``data`` to ``path`` through :func:`atomic_open`."""
     with atomic_open(path, 'wb', force=force) as f:
         f.write(data)
+
+
+def atomic_write_files(texts: Dict[str, str], force: bool = False) -> List[str]:
+    """Write several text files (UTF-8) that belong together, all or none.
+
+    Every file is checked first (none is written when one exists and ``force`` is
+    off), then written under a temporary name; only when all are written are they
+    published, so an error or an interruption while writing leaves no file behind.
+
+    Returns:
+        The paths, in the order given.
+    """
+    for path in texts:
+        check_new_output(path, force)
+    staged: List[Tuple[str, str]] = []
+    try:
+        for path, text in texts.items():
+            fd, tmp = temp_beside(path)
+            staged.append((tmp, path))
+            with open(fd, 'w', encoding='utf-8', newline='') as f:
+                f.write(text)
+        while staged:
+            tmp, path = staged[0]
+            publish_file(tmp, path, force)
+            staged.pop(0)
+    except OSError as exc:
+        if isinstance(exc, OutputError):
+            raise
+        raise output_error(staged[0][1] if staged else '', exc) from None
+    finally:
+        for tmp, _ in staged:
+            with contextlib.suppress(OSError):
+                os.remove(tmp)
+    return list(texts)
 
 
 class StagedDir:

@@ -5,6 +5,8 @@ import os
 import os.path as osp
 from typing import Dict, List, Sequence, Tuple
 
+import numpy as np
+
 from ..utils.errors import DataError
 
 IMG_SUFFIXES = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.webp')
@@ -44,6 +46,23 @@ def image_size(path: str) -> Tuple[int, int]:
     if img is None:
         raise DataError(f'{path}: cannot read the image')
     return int(img.shape[0]), int(img.shape[1])
+
+
+def read_label_map(path: str) -> np.ndarray:
+    """A label PNG as an ``(H, W)`` integer map (its stored dtype, ``uint8`` usually).
+
+    Raises:
+        DataError: the file is missing, cannot be decoded, or has several channels.
+    """
+    import cv2
+    if not osp.isfile(path):
+        raise DataError(f'{path}: label file not found')
+    label = cv2.imread(path, cv2.IMREAD_UNCHANGED)
+    if label is None:
+        raise DataError(f'{path}: cannot read the label file')
+    if label.ndim != 2:
+        raise DataError(f'{path}: not a single-channel label map (shape {label.shape})')
+    return label
 
 
 def image_sizes_by_name(img_dir: str, key: str = 'basename'

@@ -58,7 +58,7 @@ from typing import Deque, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 import numpy as np
 
 from ..utils.errors import DataError, InvalidArgumentError
-from .atomic import StagedDir
+from .atomic import StagedDir, atomic_open
 from .rle import mask_bbox
 
 PROBS_FORMAT = 'mmseg_ext.probs'
@@ -230,23 +230,16 @@ def write_probs(path: str, probs: Union[np.ndarray, CroppedProbs], meta: ProbMet
     info['boxes'] = probs.boxes.tolist()
     arrays = (('data', np.ascontiguousarray(data, dtype=dtype)),
               ('meta', np.array(json.dumps(info))))
-    tmp = path + f'.tmp-{os.getpid()}'
-    try:
-        with zipfile.ZipFile(tmp, 'w') as zf:
-            for name, arr in arrays:
-                buf = io.BytesIO()
-                np.lib.format.write_array(buf, arr, allow_pickle=False)
-                # the metadata is stored as it is, the crops compressed
-                big = name == 'data'
-                zf.writestr(zipfile.ZipInfo(name + '.npy', (1980, 1, 1, 0, 0, 0)),
-                            buf.getbuffer(),
-                            compress_type=zipfile.ZIP_DEFLATED if big else zipfile.ZIP_STORED,
-                            compresslevel=compresslevel if big else None)
-        os.replace(tmp, path)
-    except BaseException:
-        if osp.exists(tmp):
-            os.remove(tmp)
-        raise
+    with atomic_open(path, 'wb', force=True) as f, zipfile.ZipFile(f, 'w') as zf:
+        for name, arr in arrays:
+            buf = io.BytesIO()
+            np.lib.format.write_array(buf, arr, allow_pickle=False)
+            # the metadata is stored as it is, the crops compressed
+            big = name == 'data'
+            zf.writestr(zipfile.ZipInfo(name + '.npy', (1980, 1, 1, 0, 0, 0)),
+                        buf.getbuffer(),
+                        compress_type=zipfile.ZIP_DEFLATED if big else zipfile.ZIP_STORED,
+                        compresslevel=compresslevel if big else None)
 
 
 def read_cropped(path: str) -> Tuple[CroppedProbs, ProbMeta]:

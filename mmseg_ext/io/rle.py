@@ -330,26 +330,41 @@ def coco_counts_to_string(counts: Sequence[int]) -> bytes:
     return bytes(out)
 
 
-def coco_string_to_counts(text: Union[bytes, str]) -> list:
-    """Inverse of :func:`coco_counts_to_string`."""
-    data = text.encode('ascii') if isinstance(text, str) else bytes(text)
-    counts: list = []
-    p = 0
-    while p < len(data):
-        x = k = 0
-        more = True
-        while more:
-            c = data[p] - 48
-            x |= (c & 0x1F) << (5 * k)
-            more = bool(c & 0x20)
-            p += 1
-            k += 1
-            if not more and (c & 0x10):
-                x |= -1 << (5 * k)
-        if len(counts) > 2:
-            x += counts[-2]
-        counts.append(x)
-    return counts
+def coco_string_to_counts(counts: Union[bytes, str]) -> np.ndarray:
+    """Run lengths of a pycocotools compressed RLE string (inverse of
+    :func:`coco_counts_to_string`), decoded for all characters at once.
+
+    The string stores each count in 5-bit groups, one ASCII character (48 + value) per
+    group, with bit ``0x20`` marking "more groups follow" and bit ``0x10`` of the last
+    group the sign; counts after the third are stored as differences to the count two
+    places earlier.
+
+    Args:
+        counts: the ``'counts'`` field of a compressed RLE (``bytes`` or ``str``).
+
+    Returns:
+        ``(M,)`` int64 run lengths, alternating zeros/ones, starting with zeros.
+    """
+    if isinstance(counts, str):
+        counts = counts.encode('ascii')
+    if not counts:
+        return np.zeros(0, np.int64)
+    chars = np.frombuffer(counts, np.uint8).astype(np.int64) - 48
+    last = (chars & 0x20) == 0                       # last 5-bit group of a number
+    first = np.concatenate(([True], last[:-1]))
+    starts = np.flatnonzero(first)
+    group = np.cumsum(first) - 1                     # number index of every character
+    shift = 5 * (np.arange(len(chars)) - starts[group])
+    values = np.bincount(group, weights=(chars & 0x1f) << shift).astype(np.int64)
+    lengths = np.diff(np.append(starts, len(chars)))
+    negative = (chars[last] & 0x10) != 0
+    values[negative] -= np.left_shift(1, 5 * lengths[negative])
+    runs = values.copy()
+    if len(runs) > 3:  # counts[i] += counts[i - 2] for i > 2, per parity
+        runs[3::2] = np.cumsum(values[3::2]) + runs[1]
+    if len(runs) > 4:
+        runs[4::2] = np.cumsum(values[4::2]) + runs[2]
+    return runs
 
 
 def mask_to_coco(mask: np.ndarray, compressed: bool = True) -> Dict:

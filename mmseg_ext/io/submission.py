@@ -18,19 +18,14 @@ CSV text is written as pandas' ``to_csv(index=False)`` writes it (the baselines'
 from __future__ import annotations
 
 import csv
+import dataclasses
 from dataclasses import dataclass
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
-from ..datasets.hand_bone_format import HAND_BONE_CLASSES
-from ..datasets.port_structures import PORT_CLASSES
+from ..utils.class_names import HAND_BONE_CLASSES, PORT_CLASSES, TRASH_CLASSES
 from ..utils.errors import DataError, InvalidArgumentError
 from .atomic import atomic_open
 from .rle import HANDBONE_RLE, PORT_RLE, RLEConvention
-
-# the class lists are defined once, beside the datasets that read them
-HANDBONE_CLASSES = HAND_BONE_CLASSES
-TRASH_CLASSES = ('Background', 'General trash', 'Paper', 'Paper pack', 'Metal', 'Glass',
-                 'Plastic', 'Styrofoam', 'Plastic bag', 'Battery', 'Clothing')
 
 #: (H, W) of the trash PredictionString map.
 TRASH_OUT_SIZE = (256, 256)
@@ -47,6 +42,8 @@ class SubmissionFormat:
         task: the task of the competition's probabilities.
         rle: RLE convention of the mask column, None for the trash label string.
         row_classes: classes that get a row of their own (RLE formats).
+        any_classes: the layout is not tied to ``classes`` (hand-bone: any multi-label
+            class list); :meth:`with_classes` gives the format for another list.
     """
     name: str
     header: Tuple[str, ...]
@@ -54,12 +51,23 @@ class SubmissionFormat:
     task: str
     rle: Optional[RLEConvention]
     row_classes: Tuple[str, ...] = ()
+    any_classes: bool = False
+
+    def with_classes(self, classes: Sequence[str]) -> SubmissionFormat:
+        """The same layout for another class list (every class gets its rows)."""
+        if not self.any_classes:
+            raise ValueError(f'the {self.name} format has a fixed class list')
+        classes = tuple(classes)
+        if not classes or len(set(classes)) != len(classes):
+            raise DataError(f'{self.name}: a class list must be non-empty and without '
+                            f'duplicates, got {list(classes)}')
+        return dataclasses.replace(self, classes=classes, row_classes=classes)
 
 
 FORMATS: Dict[str, SubmissionFormat] = {
     'handbone': SubmissionFormat('handbone', ('image_name', 'class', 'rle'),
-                                 HANDBONE_CLASSES, 'multi-label', HANDBONE_RLE,
-                                 HANDBONE_CLASSES),
+                                 HAND_BONE_CLASSES, 'multi-label', HANDBONE_RLE,
+                                 HAND_BONE_CLASSES, any_classes=True),
     'trash': SubmissionFormat('trash', ('image_id', 'PredictionString'), TRASH_CLASSES,
                               'multi-class', None),
     'port': SubmissionFormat('port', ('file_name', 'class', 'prediction'), PORT_CLASSES,
@@ -128,8 +136,12 @@ def iter_csv(path: str) -> Iterator[Tuple[int, List[str]]]:
         raise DataError(f'{path}: not a readable CSV ({exc})') from None
 
 
-def read_rle_csv(path: str, fmt: SubmissionFormat) -> Dict[Tuple[str, str], str]:
+def read_rle_csv(path: str, fmt: SubmissionFormat,
+                 any_class: bool = False) -> Dict[Tuple[str, str], str]:
     """Read a (image, class, rle) submission into ``{(image, class): rle}`` in file order.
+
+    ``any_class`` accepts every class name (a hand-bone-layout CSV of another class
+    list); otherwise only ``fmt.row_classes``.
 
     Raises:
         DataError: bad header, wrong field count, unknown class or a duplicated
@@ -150,7 +162,7 @@ def read_rle_csv(path: str, fmt: SubmissionFormat) -> Dict[Tuple[str, str], str]
         if len(fields) != 3:
             raise DataError(f'{path}:{line}: {len(fields)} fields, expected 3')
         image, cls, rle = fields
-        if cls not in fmt.row_classes:
+        if not any_class and cls not in fmt.row_classes:
             raise DataError(f'{path}:{line}: unknown class {cls!r}')
         key = (image, cls)
         if key in rows:

@@ -1,4 +1,6 @@
-"""Multi-label heads, losses and segmentors (registered in ``mmseg.registry.MODELS``)."""
+"""Multi-label heads, losses and segmentors, batch augmentation (registered in
+``mmseg.registry.MODELS``)."""
+from .data_preprocessors import BatchAugmentSegDataPreProcessor, SegCutMix
 from .heads import (
     MultiLabelASPPHead,
     MultiLabelDecodeHeadMixin,
@@ -20,4 +22,5 @@ __all__ = [
     'MultiLabelOCRHead', 'MultiLabelASPPHead', 'MultiLabelBCELoss', 'MultiLabelDiceLoss',
     'MultiLabelPostProcessMixin', 'MultiLabelEncoderDecoder',
     'MultiLabelCascadeEncoderDecoder', 'MultiLabelSegTTAModel', 'MeanTeacherSegmentor',
+    'BatchAugmentSegDataPreProcessor', 'SegCutMix',
 ]

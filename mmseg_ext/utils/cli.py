@@ -88,6 +88,49 @@ def _raise_interrupted(signum: int, frame) -> None:  # noqa: ARG001
     raise Interrupted(signum, signal.Signals(signum).name)
 
 
+class ToolParser(argparse.ArgumentParser):
+    """``argparse`` with one-line errors (``error: <prog>: <problem> (see --help)``, exit
+    2) instead of the usage block, like every other error of the tools; and ``--debug``
+    on every tool."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        add_debug_flag(self)
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        sys.stderr.write(f'error: {self.prog}: {message} (see --help)\n')
+        sys.exit(2)
+
+
+def number_in_range(kind: Callable = float, lo: Optional[float] = None,
+                    hi: Optional[float] = None, lo_open: bool = False,
+                    hi_open: bool = False) -> Callable[[str], float]:
+    """An argparse ``type`` that parses ``kind`` and refuses values outside the range.
+
+    Example: ``number_in_range(float, 0, 1)`` for ``[0, 1]``; ``number_in_range(int, 1)``
+    for ``>= 1``; ``number_in_range(float, 0.5, 1, lo_open=True)`` for ``(0.5, 1]``.
+    The range is also in the function's ``range_text`` for the help text.
+    """
+    left = '(' if lo_open else '['
+    right = ')' if hi_open else ']'
+    text = f'{left}{"-inf" if lo is None else f"{lo:g}"}, {"inf" if hi is None else f"{hi:g}"}{right}'
+
+    def parse(value: str):
+        try:
+            number = kind(value)
+        except (TypeError, ValueError):
+            raise argparse.ArgumentTypeError(f'{value!r} is not a {kind.__name__}') from None
+        if number != number or \
+                (lo is not None and (number < lo or (lo_open and number == lo))) or \
+                (hi is not None and (number > hi or (hi_open and number == hi))):
+            raise argparse.ArgumentTypeError(f'{value} is outside {text}')
+        return number
+
+    parse.__name__ = kind.__name__
+    parse.range_text = text  # type: ignore[attr-defined]
+    return parse
+
+
 def debug_requested(argv: Optional[list] = None) -> bool:
     argv = sys.argv[1:] if argv is None else argv
     return os.environ.get('MMSEG_EXT_DEBUG') == '1' or '--debug' in argv

@@ -16,13 +16,15 @@ from typing import Optional, Sequence, Tuple
 import cv2
 import numpy as np
 
+from ..utils.class_names import random_palette
+
 Colour = Tuple[int, int, int]
 
 
-def default_palette(n: int, seed: int = 29) -> list:
-    """``n`` random ``[R, G, B]`` colours in [40, 255] (the hand-bone data set's rule)."""
-    rng = np.random.default_rng(seed)
-    return rng.integers(40, 256, size=(n, 3)).tolist()
+def default_palette(n: int) -> list:
+    """``n`` ``[R, G, B]`` colours: the hand-bone colours for 29 classes, reproducible
+    random colours (:func:`~mmseg_ext.utils.class_names.random_palette`) otherwise."""
+    return random_palette(n)
 
 
 def to_bgr(image: np.ndarray) -> np.ndarray:

@@ -35,12 +35,12 @@ MODELS = 3
 
 def make_data(work, n, size, seed=0):
     from mmseg_ext.io.probs import ProbFolderWriter
-    from mmseg_ext.io.submission import HANDBONE_CLASSES
+    from mmseg_ext.utils.class_names import HAND_BONE_CLASSES
     dirs = []
     for m in range(MODELS):
         out = osp.join(work, f'model{m}_{n}')
         rng = np.random.default_rng(seed)  # same bones for every model, different softness
-        with ProbFolderWriter(out, HANDBONE_CLASSES, 'multi-label') as w:
+        with ProbFolderWriter(out, HAND_BONE_CLASSES, 'multi-label') as w:
             for i in range(n):
                 w.write(bone_probs(rng, size, jitter=0.05 * m),
                         f'ID{i // 2:03d}/image{i:04d}.png', (2048, 2048))

@@ -100,8 +100,8 @@ def main(argv=None):
     from mmcv.transforms import Compose
     from mmengine.registry import init_default_scope
 
-    from mmseg_ext.datasets.hand_bone_format import HAND_BONE_CLASSES
     from mmseg_ext.datasets.synthetic import make_handbone_dataset
+    from mmseg_ext.utils.class_names import HAND_BONE_CLASSES
     args = parse_args(argv)
     init_default_scope('mmseg')
     cv2.setNumThreads(args.cv2_threads)

@@ -32,9 +32,9 @@ from bench_rle import reference_encode
 
 def make_data(out, n, seed=0):
     from mmseg_ext.io.probs import ProbFolderWriter
-    from mmseg_ext.io.submission import HANDBONE_CLASSES
+    from mmseg_ext.utils.class_names import HAND_BONE_CLASSES
     rng = np.random.default_rng(seed)
-    with ProbFolderWriter(out, HANDBONE_CLASSES, 'multi-label') as w:
+    with ProbFolderWriter(out, HAND_BONE_CLASSES, 'multi-label') as w:
         for i in range(n):
             w.write(bone_probs(rng, 512), f'ID{i // 2:03d}/image{i:05d}.png', (2048, 2048))
         w.commit()

@@ -22,8 +22,8 @@ from typing import Dict, List, Tuple
 import cv2
 import numpy as np
 
-TRASH_CLASSES = ('Background', 'General trash', 'Paper', 'Paper pack', 'Metal', 'Glass',
-                 'Plastic', 'Styrofoam', 'Plastic bag', 'Battery', 'Clothing')
+from ...utils.class_names import TRASH_CLASSES
+
 #: category id of each class name: id 0, gaps, not in class order.
 TRASH_CATEGORY_IDS = {'General trash': 7, 'Paper': 0, 'Paper pack': 3, 'Metal': 12,
                       'Glass': 4, 'Plastic': 20, 'Styrofoam': 9, 'Plastic bag': 15,

@@ -28,7 +28,7 @@ from typing import Dict, List, Optional, Tuple
 import cv2
 import numpy as np
 
-from ..hand_bone_format import HAND_BONE_CLASSES
+from ...utils.class_names import HAND_BONE_CLASSES
 
 #: First timestamp used in the image names (``image<13 digits>[_R|_L].png``).
 TIMESTAMP_BASE = 1661130000000

@@ -23,9 +23,9 @@ from typing import Optional, Sequence
 from mmcv.transforms import BaseTransform, LoadImageFromFile
 from mmseg.registry import TRANSFORMS
 
+from ...utils.class_names import HAND_BONE_CLASSES
 from ..hand_bone_format import (
     DEFAULT_BOUNDARY_TOLERANCE,
-    HAND_BONE_CLASSES,
     DataFileError,
     PolygonSet,
     UnknownLabelCounter,

@@ -8,7 +8,6 @@ decision by ``sigmoid(logit_c) > threshold_c`` for every class independently.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from numbers import Number
 from typing import Any, Optional, Sequence, Union
 
 import torch
@@ -18,6 +17,9 @@ from mmseg.models.utils import resize
 from mmseg.structures import SegDataSample
 from mmseg.utils import OptSampleList, SampleList
 from torch import Tensor, nn
+
+from ...utils.errors import ConfigError
+from ...utils.per_class import per_class_values
 
 ThresholdSpec = Union[None, float, Sequence[float], Mapping]
 
@@ -39,38 +41,21 @@ def resolve_thresholds(threshold: ThresholdSpec, num_classes: int,
         ``num_classes`` floats in [0, 1].
 
     Raises:
-        ValueError: wrong length, unknown class name, missing class names, value outside
-            [0, 1].
+        ConfigError: wrong length, unknown class name, missing class names, value
+            outside [0, 1] (a ``ValueError``).
     """
-    if threshold is None:
-        values = [DEFAULT_THRESHOLD] * num_classes
-    elif isinstance(threshold, Number):
-        values = [float(threshold)] * num_classes
-    elif isinstance(threshold, Mapping):
+    if isinstance(threshold, Mapping):
         if class_names is None:
-            raise ValueError('test_cfg.threshold names classes but the model has no class '
-                             'names: set model.dataset_meta (mmseg.apis.init_model does) or '
-                             'test_cfg.classes')
+            raise ConfigError('test_cfg.threshold names classes but the model has no class '
+                              'names: set model.dataset_meta (mmseg.apis.init_model does) '
+                              'or test_cfg.classes')
         if len(class_names) != num_classes:
-            raise ValueError(f'{len(class_names)} class names for a model with '
-                             f'{num_classes} output channels')
-        unknown = [k for k in threshold if k not in class_names]
-        if unknown:
-            raise ValueError(f'test_cfg.threshold: unknown class name(s) {unknown}; '
-                             f'known: {list(class_names)}')
-        values = [float(threshold.get(name, DEFAULT_THRESHOLD)) for name in class_names]
-    elif isinstance(threshold, (list, tuple)):
-        if len(threshold) != num_classes:
-            raise ValueError(f'test_cfg.threshold has {len(threshold)} values but the model '
-                             f'has {num_classes} classes')
-        values = [float(t) for t in threshold]
-    else:
-        raise ValueError(f'test_cfg.threshold: expected a number, a list or a dict, got '
-                         f'{type(threshold).__name__}')
-    bad = [t for t in values if not 0.0 <= t <= 1.0]
-    if bad:
-        raise ValueError(f'test_cfg.threshold: probabilities must lie in [0, 1], got {bad}')
-    return values
+            raise ConfigError(f'{len(class_names)} class names for a model with '
+                              f'{num_classes} output channels')
+    names = list(class_names) if class_names is not None and \
+        len(class_names) == num_classes else [str(i) for i in range(num_classes)]
+    values = per_class_values(threshold, names, 'test_cfg.threshold')
+    return [float(values.get(name, DEFAULT_THRESHOLD)) for name in names]
 
 
 def logits_to_original(seg_logits: Tensor, img_meta: dict, align_corners: bool) -> Tensor:

@@ -1,4 +1,9 @@
-"""Side-by-side ground truth / prediction drawings for a folder of probability files."""
+"""What ``tools/visualize.py`` runs over folders: side-by-side ground truth / prediction
+drawings of a probability folder, and the confusion matrix of one against label PNGs.
+
+The drawing primitives are in :mod:`mmseg_ext.visualization`; reading probability
+folders and ground truth is done here, at the tool layer.
+"""
 from __future__ import annotations
 
 import os.path as osp
@@ -8,11 +13,14 @@ from typing import Dict, Optional, Sequence
 import cv2
 import numpy as np
 
-from ..apis.probmaps import class_mask, label_map
 from ..io.atomic import StagedDir
+from ..io.images import read_label_map
 from ..io.probs import ProbFolder
 from ..utils.errors import DataError
-from .overlay import default_palette, label_to_masks, overlay_masks, side_by_side
+from ..visualization.charts import confusion_matrix
+from ..visualization.overlay import default_palette, label_to_masks, overlay_masks, side_by_side
+from .probmaps import class_mask, label_map
+from .thresholds import GroundTruth
 
 MARKER = 'visualize.txt'
 
@@ -54,8 +62,6 @@ def visualize_folder(img_dir: str, probs_dir: str, out_dir: str,
     """
     from tqdm import tqdm
 
-    from ..apis.thresholds import GroundTruth
-
     folder = ProbFolder(probs_dir)
     classes = folder.classes
     thresholds = thresholds or {}
@@ -83,7 +89,6 @@ def visualize_folder(img_dir: str, probs_dir: str, out_dir: str,
         with open(staged.file(MARKER), 'w') as f:
             f.write(f'probs: {probs_dir}\nimages: {img_dir}\nground truth: {gt_root}\n')
         staged.commit()
-    print(f'visualize: {len(keys)} image(s), {with_gt} with ground truth -> {out_dir}')
     return VisualizeSummary(out_dir=out_dir, images=len(keys), with_gt=with_gt)
 
 
@@ -94,9 +99,6 @@ def confusion_from_probs(probs_dir: str, gt_dir: str, ignore_index: int = 255,
     (``gt_dir/<key>.png``, value = class index, ``ignore_index`` skipped; matched by
     key, then by file stem)."""
     from tqdm import tqdm
-
-    from ..apis.thresholds import GroundTruth
-    from .charts import confusion_matrix
 
     folder = ProbFolder(probs_dir)
     if folder.task != 'multi-class':
@@ -109,9 +111,7 @@ def confusion_from_probs(probs_dir: str, gt_dir: str, ignore_index: int = 255,
         path = gt.find(key)
         if path is None:
             raise DataError(f'{gt_dir}: no label PNG for image {key}')
-        label = cv2.imread(path, cv2.IMREAD_UNCHANGED)
-        if label is None or label.ndim != 2:
-            raise DataError(f'{path}: not a single-channel label PNG')
+        label = read_label_map(path)
         probs, _ = folder.read(key)
         pred = label_map(probs, label.shape)
         cm += confusion_matrix(label, pred, n, ignore_index)

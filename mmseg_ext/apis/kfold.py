@@ -1,0 +1,236 @@
+"""What ``tools/kfold.py`` runs: read a source, make folds, write the split files.
+
+Sources: a COCO file (stratified by category presence), an image folder with or without
+label PNGs (stratified by the label values present), a hand-bone root (grouped by
+patient). The fold algorithms are in :mod:`mmseg_ext.datasets.splits`; the files are
+written all-or-none through :func:`mmseg_ext.io.atomic.atomic_write_files`.
+
+Outputs in ``out_dir``: ``train_fold{j}`` / ``val_fold{j}`` for every fold (``.json``
+COCO files for COCO sources, ``.txt`` lists otherwise) and ``folds.csv``
+(``name,group,fold``).
+"""
+from __future__ import annotations
+
+import json
+import os.path as osp
+import re
+from typing import Dict, Hashable, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from ..datasets.coco_index import load_coco_json
+from ..datasets.splits import fold_summary, make_folds, select_fold
+from ..io.atomic import atomic_write_files
+from ..io.images import list_images, read_label_map
+from ..utils.errors import DataError, InvalidArgumentError
+
+# --------------------------------------------------------------------------------------
+# sources
+# --------------------------------------------------------------------------------------
+
+
+def coco_presence(coco: dict) -> Tuple[List[str], np.ndarray, List[str]]:
+    """Image file names (file order), class presence and category names of a COCO dict.
+
+    Classes are the categories in id order; crowd annotations count as presence.
+
+    Returns:
+        ``(file_names, presence (N, C) bool, category_names)``.
+    """
+    categories = sorted(coco.get('categories', []), key=lambda c: c['id'])
+    column = {c['id']: j for j, c in enumerate(categories)}
+    row = {img['id']: i for i, img in enumerate(coco['images'])}
+    presence = np.zeros((len(row), len(column)), bool)
+    for ann in coco.get('annotations', []):
+        if ann.get('image_id') in row and ann.get('category_id') in column:
+            presence[row[ann['image_id']], column[ann['category_id']]] = True
+    return ([img['file_name'] for img in coco['images']], presence,
+            [c['name'] for c in categories])
+
+
+def label_presence(seg_paths: Sequence[str], ignore_index: int = 255,
+                   progress: bool = False) -> Tuple[np.ndarray, List[int]]:
+    """Class presence from label PNGs: ``(N, C)`` bool over the values seen, and them.
+
+    Pixels equal to ``ignore_index`` are not a class.
+    """
+    from tqdm import tqdm
+    seen: List[np.ndarray] = []
+    for path in tqdm(seg_paths, desc='reading labels', disable=not progress, unit='img'):
+        values = np.unique(read_label_map(path))
+        seen.append(values[values != ignore_index])
+    values = sorted({int(v) for vals in seen for v in vals})
+    column = {v: j for j, v in enumerate(values)}
+    presence = np.zeros((len(seg_paths), len(values)), bool)
+    for i, vals in enumerate(seen):
+        presence[i, [column[int(v)] for v in vals]] = True
+    return presence, values
+
+
+def groups_from_regex(names: Sequence[str], pattern: str) -> List[str]:
+    """Group key per name: the first capture group of ``pattern`` (or the whole match),
+    searched in the name. A name it does not match is an error."""
+    try:
+        regex = re.compile(pattern)
+    except re.error as exc:
+        raise InvalidArgumentError('group_regex', f'{pattern!r} is not a valid regular '
+                                   f'expression ({exc})') from None
+    keys = []
+    for name in names:
+        match = regex.search(name)
+        if match is None:
+            raise DataError(f'{name}: does not match the group pattern {pattern!r}')
+        keys.append(match.group(1) if regex.groups else match.group(0))
+    return keys
+
+
+def handbone_images(root: str) -> Tuple[List[str], List[str]]:
+    """Hand-bone images under ``root/DCM`` as stems (``ID001/image..._R``), and their
+    patient folders (the group key)."""
+    dcm = osp.join(root, 'DCM')
+    if not osp.isdir(dcm):
+        raise DataError(f'{dcm}: not found (expected a hand-bone root with DCM/IDxxx/*.png)')
+    names = list_images(dcm, ('.png',))
+    if not names:
+        raise DataError(f'{dcm}: no .png images')
+    stems = [n[:-len('.png')] for n in names]
+    groups = [s.split('/')[0] if '/' in s else '' for s in stems]
+    return stems, groups
+
+
+# --------------------------------------------------------------------------------------
+# split files
+# --------------------------------------------------------------------------------------
+
+def split_paths(out_dir: str, num_folds: int, ext: str) -> List[str]:
+    """``train_fold{j}{ext}`` and ``val_fold{j}{ext}`` for every fold, then ``folds.csv``."""
+    paths = []
+    for j in range(num_folds):
+        paths += [osp.join(out_dir, f'train_fold{j}{ext}'),
+                  osp.join(out_dir, f'val_fold{j}{ext}')]
+    return paths + [osp.join(out_dir, 'folds.csv')]
+
+
+def folds_csv(names: Sequence[str], folds: np.ndarray,
+              groups: Optional[Sequence[Hashable]] = None) -> str:
+    """The text of ``folds.csv``: ``name,group,fold`` per image."""
+    lines = ['name,group,fold'] + [
+        f'{_csv(n)},{_csv(str(groups[i])) if groups is not None else ""},{int(folds[i])}'
+        for i, n in enumerate(names)]
+    return '\n'.join(lines) + '\n'
+
+
+def _csv(value: str) -> str:
+    return f'"{value}"' if any(c in value for c in ',"\n') else value
+
+
+def write_list_splits(out_dir: str, names: Sequence[str], folds: np.ndarray,
+                      groups: Optional[Sequence[Hashable]] = None,
+                      force: bool = False) -> List[str]:
+    """Write ``train_fold{j}.txt``/``val_fold{j}.txt`` (one name per line) + folds.csv."""
+    num_folds = int(folds.max()) + 1
+    paths = split_paths(out_dir, num_folds, '.txt')
+    texts: Dict[str, str] = {}
+    for j in range(num_folds):
+        for subset, path in (('train', paths[2 * j]), ('val', paths[2 * j + 1])):
+            texts[path] = ''.join(f'{names[i]}\n' for i in select_fold(folds, j, subset))
+    texts[paths[-1]] = folds_csv(names, folds, groups)
+    return atomic_write_files(texts, force)
+
+
+def write_coco_splits(out_dir: str, coco: dict, folds: np.ndarray,
+                      groups: Optional[Sequence[Hashable]] = None,
+                      force: bool = False, lists: bool = False) -> List[str]:
+    """Write ``train_fold{j}.json``/``val_fold{j}.json``: complete COCO files (info,
+    licenses, categories kept; images and their annotations in file order) + folds.csv.
+
+    ``lists=True`` also writes ``*.txt`` image lists (COCO ``file_name`` per line).
+    """
+    num_folds = int(folds.max()) + 1
+    paths = split_paths(out_dir, num_folds, '.json')
+    txt = split_paths(out_dir, num_folds, '.txt')[:-1] if lists else []
+    names = [img['file_name'] for img in coco['images']]
+    anns = coco.get('annotations', [])
+    texts: Dict[str, str] = {}
+    for j in range(num_folds):
+        for offset, subset in ((0, 'train'), (1, 'val')):
+            chosen = {coco['images'][i]['id'] for i in select_fold(folds, j, subset)}
+            part = {key: value for key, value in coco.items()
+                    if key not in ('images', 'annotations')}
+            part['images'] = [img for img in coco['images'] if img['id'] in chosen]
+            part['annotations'] = [a for a in anns if a.get('image_id') in chosen]
+            texts[paths[2 * j + offset]] = json.dumps(part)
+            if lists:
+                texts[txt[2 * j + offset]] = ''.join(
+                    f"{img['file_name']}\n" for img in part['images'])
+    texts[paths[-1]] = folds_csv(names, folds, groups)
+    return atomic_write_files(texts, force)
+
+
+# --------------------------------------------------------------------------------------
+# drivers: source -> folds -> split files (+ a printable summary)
+# --------------------------------------------------------------------------------------
+
+def kfold_coco(ann_file: str, out_dir: str, num_folds: int = 5, seed: int = 0,
+               group_regex: Optional[str] = None, lists: bool = False,
+               force: bool = False) -> Tuple[List[str], str]:
+    """Per-fold ``train_fold{j}.json`` / ``val_fold{j}.json`` COCO files of ``ann_file``,
+    stratified by category presence (grouped by ``group_regex`` on ``file_name``).
+
+    Returns ``(written paths, summary table)``.
+    """
+    coco = load_coco_json(ann_file)
+    names, presence, class_names = coco_presence(coco)
+    if not names:
+        raise DataError(f'{ann_file}: no images')
+    groups = groups_from_regex(names, group_regex) if group_regex else None
+    folds = _folds(ann_file, len(names), num_folds, seed, presence, groups)
+    paths = write_coco_splits(out_dir, coco, folds, groups, force=force, lists=lists)
+    return paths, fold_summary(presence, folds, class_names)
+
+
+def kfold_folder(img_dir: str, out_dir: str, num_folds: int = 5, seed: int = 0,
+                 seg_dir: Optional[str] = None, img_suffix: str = '.jpg',
+                 seg_suffix: str = '.png', ignore_index: int = 255,
+                 group_regex: Optional[str] = None, force: bool = False,
+                 progress: bool = True) -> Tuple[List[str], str]:
+    """``train_fold{j}.txt`` / ``val_fold{j}.txt`` of image stems (mmseg ``ann_file``
+    convention: the path under ``img_dir`` without ``img_suffix``), stratified by the
+    label values present when ``seg_dir`` is given."""
+    names = list_images(img_dir, (img_suffix,))
+    if not names:
+        raise DataError(f'{img_dir}: no *{img_suffix} images')
+    stems = [n[:-len(img_suffix)] for n in names]
+    presence, class_names = None, []
+    if seg_dir is not None:
+        if not osp.isdir(seg_dir):
+            raise DataError(f'{seg_dir}: label folder not found')
+        presence, values = label_presence(
+            [osp.join(seg_dir, s + seg_suffix) for s in stems], ignore_index, progress)
+        class_names = [f'class {v}' for v in values]
+    groups = groups_from_regex(names, group_regex) if group_regex else None
+    folds = _folds(img_dir, len(stems), num_folds, seed, presence, groups)
+    paths = write_list_splits(out_dir, stems, folds, groups, force=force)
+    shown = presence if presence is not None else np.zeros((len(stems), 0), bool)
+    return paths, fold_summary(shown, folds, class_names)
+
+
+def kfold_handbone(root: str, out_dir: str, num_folds: int = 5, seed: int = 0,
+                   force: bool = False) -> Tuple[List[str], str]:
+    """``train_fold{j}.txt`` / ``val_fold{j}.txt`` of hand-bone image stems under
+    ``root/DCM`` (``ID001/image..._R``), grouped by patient folder with
+    :func:`~mmseg_ext.datasets.splits.group_kfold` (every image shows all classes:
+    nothing to stratify)."""
+    stems, groups = handbone_images(root)
+    folds = _folds(root, len(stems), num_folds, seed, None, groups)
+    paths = write_list_splits(out_dir, stems, folds, groups, force=force)
+    return paths, fold_summary(np.zeros((len(stems), 0), bool), folds, [])
+
+
+def _folds(source: str, num: int, num_folds: int, seed: int,
+           presence: Optional[np.ndarray],
+           groups: Optional[Sequence[Hashable]]) -> np.ndarray:
+    try:
+        return make_folds(num, num_folds, seed, presence, groups)
+    except ValueError as exc:
+        raise DataError(f'{source}: {exc}') from None

@@ -1,0 +1,260 @@
+"""Offline self-training: teacher -> pseudo-labels -> student on labelled + pseudo data.
+
+What ``tools/self_train.py`` runs (the recipe of ST++, without its image ranking):
+
+1. **teacher**: train ``teacher_config`` on the labelled data (or take a checkpoint);
+2. **pseudo-labels**: predict class probabilities for the unlabelled images
+   (:func:`~mmseg_ext.apis.inference.infer_folder`) and write them in the data set's own
+   format with confidence filtering (:func:`~mmseg_ext.apis.pseudo_label.pseudo_label_folder`):
+   label PNGs with low-confidence pixels set to 255 (multi-class), or polygon JSON with
+   uncertain images left out (multi-label);
+3. **student**: train ``student_config`` from its own initialisation on its labelled
+   training set plus the pseudo-labelled images (an mmengine ``ConcatDataset`` of the
+   config's ``train_dataloader.dataset``, repeated to about the size of the
+   pseudo-labelled set as ST++ does, and the same data set type pointed at the
+   unlabelled images and the pseudo-labels). The student config is expected to carry
+   the strong augmentation (e.g. :class:`~mmseg_ext.models.SegCutMix` in
+   ``BatchAugmentSegDataPreProcessor``);
+4. with ``rounds > 1`` the student becomes the next teacher.
+
+Everything is written under ``work_dir``: ``teacher/``, ``round<k>/probs``,
+``round<k>/pseudo``, ``round<k>/student``, and ``summary.json`` at the end. Checkpoints
+are the last ones of each run (never chosen on the validation set).
+"""
+from __future__ import annotations
+
+import copy
+import json
+import math
+import os.path as osp
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Callable, Dict, List, Optional, Sequence
+
+from mmengine.config import Config
+from mmengine.logging import print_log
+
+from ..io.atomic import atomic_write_text
+from ..utils.errors import ConfigError, DataError, InvalidArgumentError
+from .inference import build_predictor, infer_folder
+from .pseudo_label import pseudo_label_folder
+from .runner_config import load_config, train_config
+
+#: Data set types whose images and labels are named by ``data_prefix``
+#: (``img_path``/``seg_map_path``) and an ``ann_file`` of stems.
+FOLDER_DATASETS = ('BaseSegDataset', 'CamVidDataset', 'PortStructuresDataset')
+
+
+@dataclass
+class RoundSummary:
+    round: int
+    teacher_checkpoint: str
+    probs_dir: str
+    pseudo_dir: str
+    unlabelled_images: int
+    accepted: int
+    student_work_dir: str
+    student_checkpoint: str
+    student_metrics: Dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class SelfTrainingSummary:
+    work_dir: str
+    teacher_checkpoint: str
+    teacher_metrics: Dict[str, float]
+    rounds: List[RoundSummary]
+    seconds: float
+
+    @property
+    def final_checkpoint(self) -> str:
+        return self.rounds[-1].student_checkpoint
+
+
+def read_image_list(path: str, img_dir: str, suffix: str) -> List[str]:
+    """Images (relative to ``img_dir``) named by a list file: one per line, with or
+    without ``suffix`` (the stems ``tools/kfold.py`` writes); blank lines and ``#``
+    comments skipped."""
+    try:
+        with open(path, encoding='utf-8') as f:
+            lines = [line.strip() for line in f]
+    except OSError as exc:
+        raise DataError(f'{path}: cannot read the image list ({exc.strerror})') from None
+    images = [line if line.lower().endswith(suffix.lower()) else line + suffix
+              for line in lines if line and not line.startswith('#')]
+    if not images:
+        raise DataError(f'{path}: the image list is empty')
+    return images
+
+
+def last_checkpoint(work_dir: str) -> str:
+    """The checkpoint mmengine's runner wrote last in ``work_dir``."""
+    marker = osp.join(work_dir, 'last_checkpoint')
+    if not osp.isfile(marker):
+        raise DataError(f'{work_dir}: no last_checkpoint (the training saved nothing)')
+    with open(marker) as f:
+        path = f.read().strip()
+    if not osp.isfile(path):
+        raise DataError(f'{marker}: names {path}, which does not exist')
+    return path
+
+
+def train_and_validate(cfg: Config) -> Dict[str, float]:
+    """Train with the stock runner; return the validation metrics of the final model."""
+    from mmengine.runner import Runner
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+    return {k: float(v) for k, v in (runner.val() or {}).items()}
+
+
+def pseudo_dataset(labelled: dict, unlabelled_dir: str, pseudo_dir: str, task: str,
+                   img_suffix: str, stems_file: str) -> dict:
+    """The config of the pseudo-labelled data set: the labelled data set's type,
+    pipeline and class list, pointed at the unlabelled images and the pseudo-labels."""
+    kind = labelled.get('type', '')
+    keep = {k: v for k, v in labelled.items()
+            if k in ('type', 'pipeline', 'metainfo', 'reduce_zero_label', 'img_suffix',
+                     'ignore_index', 'backend_args')}
+    if task == 'multi-label':
+        if kind != 'HandBoneDataset':
+            raise ConfigError(f'multi-label self-training expects a HandBoneDataset as the '
+                              f'labelled training set, got {kind!r}')
+        return dict(keep, data_root=pseudo_dir, ann_file='accepted.txt',
+                    data_prefix=dict(img_path=osp.abspath(unlabelled_dir),
+                                     seg_map_path='outputs_json'))
+    if kind not in FOLDER_DATASETS:
+        raise ConfigError(f'multi-class self-training expects an image/label-folder data '
+                          f'set ({", ".join(FOLDER_DATASETS)}) as the labelled training '
+                          f'set, got {kind!r}')
+    if kind == 'PortStructuresDataset':
+        keep['type'] = 'BaseSegDataset'
+        keep.setdefault('metainfo', None)
+        from ..utils.class_names import PORT_CLASSES, PORT_PALETTE
+        keep['metainfo'] = keep['metainfo'] or dict(classes=PORT_CLASSES,
+                                                    palette=PORT_PALETTE)
+    return dict(keep, data_root='', ann_file=stems_file, img_suffix=img_suffix,
+                seg_map_suffix='.png',
+                data_prefix=dict(img_path=unlabelled_dir, seg_map_path=pseudo_dir))
+
+
+def dataset_length(dataset_cfg: dict) -> int:
+    """Number of samples of a data set config (builds it: lists its files)."""
+    from mmengine.registry import init_default_scope
+    from mmseg.registry import DATASETS
+    init_default_scope('mmseg')
+    return len(DATASETS.build(copy.deepcopy(dataset_cfg)))
+
+
+def add_pseudo_labels(cfg: Config, unlabelled_dir: str, pseudo_dir: str, task: str,
+                      img_suffix: str, stems_file: str, num_pseudo: int) -> None:
+    """Train ``cfg`` on its labelled set plus the pseudo-labelled images (in place); the
+    labelled set is repeated ``ceil(num_pseudo / len(labelled))`` times."""
+    labelled = cfg.train_dataloader.dataset
+    if labelled.get('type') in ('ConcatDataset', 'RepeatDataset', 'ClassBalancedDataset'):
+        raise ConfigError(f'the student\'s train_dataloader.dataset is a '
+                          f'{labelled.get("type")}; self-training adds the pseudo-labelled '
+                          'set itself and needs the plain labelled data set')
+    labelled = copy.deepcopy(labelled.to_dict() if hasattr(labelled, 'to_dict')
+                             else dict(labelled))
+    pseudo = pseudo_dataset(labelled, unlabelled_dir, pseudo_dir, task, img_suffix,
+                            stems_file)
+    times = math.ceil(num_pseudo / max(dataset_length(labelled), 1))
+    if times > 1:
+        labelled = dict(type='RepeatDataset', times=times, dataset=labelled)
+    cfg.train_dataloader.dataset = dict(type='ConcatDataset', datasets=[labelled, pseudo])
+
+
+def self_train(teacher_config: str, student_config: str, unlabelled_dir: str, work_dir: str,
+               unlabelled_list: Optional[str] = None, img_suffix: str = '.jpg',
+               teacher_checkpoint: Optional[str] = None, rounds: int = 1,
+               pixel_conf: float = 0.9, max_uncertain: float = 1.0,
+               min_mean_conf: float = 0.0, cfg_options: Optional[dict] = None,
+               progress: bool = True,
+               log: Optional[Callable[[str], None]] = None) -> SelfTrainingSummary:
+    """Run the recipe of the module doc; return what each stage produced.
+
+    Args:
+        teacher_config, student_config: the labelled-only config and the student's
+            (its ``train_dataloader.dataset`` is the labelled set; the pseudo-labelled
+            set is added here).
+        unlabelled_dir: folder of the unlabelled images.
+        unlabelled_list: optional file naming the unlabelled images under
+            ``unlabelled_dir`` (stems or paths); default: every ``img_suffix`` image.
+        img_suffix: suffix of the unlabelled images.
+        teacher_checkpoint: skip step 1 and use this checkpoint of ``teacher_config``.
+        rounds: self-training rounds (>= 1).
+        pixel_conf, max_uncertain, min_mean_conf: pseudo-label filters.
+        cfg_options: overrides applied to both configs (data roots, ...).
+        log: receives one line per stage (default: mmengine's ``print_log``).
+    """
+    if log is None:
+        def log(message: str) -> None:
+            print_log(message, logger='current')
+    if rounds < 1:
+        raise InvalidArgumentError('rounds', f'must be >= 1, got {rounds}')
+    start = time.perf_counter()
+    from ..io.images import list_images
+    if unlabelled_list is not None:
+        images = read_image_list(unlabelled_list, unlabelled_dir, img_suffix)
+    else:
+        images = list_images(unlabelled_dir, (img_suffix,))
+        if not images:
+            raise DataError(f'{unlabelled_dir}: no *{img_suffix} images')
+    # fail on a bad student config before hours of teacher training
+    load_config(student_config, cfg_options)
+
+    teacher_metrics: Dict[str, float] = {}
+    if teacher_checkpoint is None:
+        teacher_dir = osp.join(work_dir, 'teacher')
+        log(f'[1/3] teacher: training {teacher_config} in {teacher_dir}')
+        teacher_metrics = train_and_validate(
+            train_config(teacher_config, work_dir=teacher_dir, cfg_options=cfg_options))
+        teacher_checkpoint = last_checkpoint(teacher_dir)
+        log(f'teacher: {teacher_checkpoint} {_metrics_text(teacher_metrics)}')
+    ckpt, config = teacher_checkpoint, teacher_config
+    done: List[RoundSummary] = []
+    for k in range(1, rounds + 1):
+        here = osp.join(work_dir, f'round{k}')
+        log(f'[2/3] round {k}: probabilities of {len(images)} unlabelled images with {ckpt}')
+        predictor = build_predictor(config, ckpt, cfg_options=cfg_options)
+        probs_dir = osp.join(here, 'probs')
+        infer_folder(predictor, unlabelled_dir, probs_dir, out_size='original',
+                     images=images, progress=progress)
+        pseudo_dir = osp.join(here, 'pseudo')
+        fmt = 'handbone-json' if predictor.task == 'multi-label' else 'label-png'
+        pseudo = pseudo_label_folder(probs_dir, pseudo_dir, fmt=fmt, pixel_conf=pixel_conf,
+                                     max_uncertain=max_uncertain,
+                                     min_mean_conf=min_mean_conf, progress=progress)
+        log(f'pseudo-labels: {pseudo.accepted} of {pseudo.images} images accepted -> '
+            f'{pseudo_dir}')
+        if not pseudo.accepted:
+            raise DataError(f'{pseudo_dir}: every image was rejected by the confidence '
+                            'filters; lower them or train a better teacher')
+        stems_file = osp.join(here, 'pseudo_stems.txt')
+        with open(osp.join(pseudo_dir, 'accepted.txt')) as f:
+            accepted = [line.strip() for line in f if line.strip()]
+        atomic_write_text(stems_file, ''.join(
+            (a[:-len(img_suffix)] if a.endswith(img_suffix) else osp.splitext(a)[0]) + '\n'
+            for a in accepted), force=True)
+        student_dir = osp.join(here, 'student')
+        cfg = train_config(student_config, work_dir=student_dir, cfg_options=cfg_options)
+        add_pseudo_labels(cfg, unlabelled_dir, pseudo_dir, predictor.task, img_suffix,
+                          stems_file, len(accepted))
+        log(f'[3/3] round {k}: student {student_config} on labelled + {len(accepted)} '
+            f'pseudo-labelled images in {student_dir}')
+        metrics = train_and_validate(cfg)
+        ckpt, config = last_checkpoint(student_dir), student_config
+        log(f'student: {ckpt} {_metrics_text(metrics)}')
+        done.append(RoundSummary(k, teacher_checkpoint if k == 1 else done[-1].student_checkpoint,
+                                 probs_dir, pseudo_dir, pseudo.images, pseudo.accepted,
+                                 student_dir, ckpt, metrics))
+    summary = SelfTrainingSummary(work_dir, teacher_checkpoint, teacher_metrics, done,
+                                  time.perf_counter() - start)
+    atomic_write_text(osp.join(work_dir, 'summary.json'),
+                      json.dumps(asdict(summary), indent=1), force=True)
+    return summary
+
+
+def _metrics_text(metrics: Dict[str, float], keys: Sequence[str] = ('mIoU', 'mDice')) -> str:
+    shown = [f'{k}={metrics[k]:.2f}' for k in keys if k in metrics]
+    return ' '.join(shown) if shown else ''

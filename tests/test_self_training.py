@@ -1,0 +1,151 @@
+"""Self-training end to end on tiny data (one round, a few iterations), and CutMix."""
+import glob
+import json
+import os.path as osp
+
+import numpy as np
+import pytest
+import torch
+from conftest import REPO, run_tool
+from mmengine.config import Config
+from mmengine.structures import PixelData
+from mmseg.structures import SegDataSample
+
+from mmseg_ext.models.data_preprocessors import BatchAugmentSegDataPreProcessor, SegCutMix
+
+SHAPES = 'custom_configs/demo/fcn_r18-tiny_shapes-64x80.py'
+HANDBONE = 'custom_configs/demo/unet-s5-tiny_multilabel_1xb4-1500i_handbone-synth-128x128.py'
+
+
+def _batch(n, c_label, h=20, w=24):
+    """Image i is the constant i + 1 everywhere; its label is the constant 10 * (i + 1)."""
+    inputs = torch.stack([torch.full((3, h, w), float(i + 1)) for i in range(n)])
+    samples = []
+    for i in range(n):
+        s = SegDataSample()
+        s.gt_sem_seg = PixelData(data=torch.full((c_label, h, w), 10 * (i + 1),
+                                                 dtype=torch.uint8))
+        samples.append(s)
+    return inputs, samples
+
+
+@pytest.mark.parametrize('c_label', [1, 4], ids=['multi-class', 'multi-label'])
+def test_cutmix_pastes_one_box_of_the_next_image_with_its_label(c_label):
+    torch.manual_seed(0)
+    mix = SegCutMix(prob=1.0, area_range=(0.1, 0.3))
+    inputs, samples = mix(*_batch(3, c_label))
+    for i in range(3):
+        j = (i + 1) % 3
+        changed = (inputs[i, 0] != i + 1).numpy()
+        assert set(np.unique(inputs[i, 0].numpy())) <= {i + 1, j + 1}
+        rows, cols = np.flatnonzero(changed.any(1)), np.flatnonzero(changed.any(0))
+        assert changed.sum() == len(rows) * len(cols) > 0          # one rectangle
+        assert 0.1 * 480 - 24 <= changed.sum() <= 0.3 * 480 + 24   # its area, rounded
+        label = samples[i].gt_sem_seg.data.numpy()
+        # every label channel moved exactly where the image did, to image j's label
+        assert np.array_equal(label != 10 * (i + 1), np.broadcast_to(changed, label.shape))
+        assert np.all(label[:, changed] == 10 * (j + 1))
+
+
+def test_cutmix_prob_zero_and_single_image_change_nothing():
+    inputs, samples = _batch(3, 1)
+    out, _ = SegCutMix(prob=0.0)(inputs.clone(), samples)
+    assert torch.equal(out, _batch(3, 1)[0])
+    one, _ = SegCutMix(prob=1.0)(*_batch(1, 1))
+    assert torch.equal(one, _batch(1, 1)[0])
+
+
+def test_preprocessor_mixes_only_while_training():
+    pre = BatchAugmentSegDataPreProcessor(mean=[0, 0, 0], std=[1, 1, 1], size=(20, 24),
+                                          batch_augments=[dict(type='SegCutMix', prob=1.0)])
+    inputs, samples = _batch(2, 1)
+    data = dict(inputs=[x for x in inputs], data_samples=samples)
+    torch.manual_seed(1)
+    trained = pre(dict(inputs=[x.clone() for x in inputs], data_samples=samples), True)
+    assert (trained['inputs'][0] == 2).any()
+    tested = pre(data, False)
+    assert torch.equal(tested['inputs'], inputs)
+
+
+def _iters(n):
+    return [f'train_cfg.max_iters={n}', f'train_cfg.val_interval={n}',
+            f'default_hooks.checkpoint.interval={n}', 'default_hooks.logger.interval=1']
+
+
+@pytest.mark.slow
+def test_self_training_multiclass_one_round(tmp_path, shapes_root):
+    work = tmp_path / 'work'
+    roots = [f'{s}_dataloader.dataset.data_root={shapes_root}' for s in ('train', 'val', 'test')]
+    proc = run_tool('tools/self_train.py', SHAPES, SHAPES, '--unlabelled',
+                    f'{shapes_root}/images/val', '--img-suffix', '.png', '--work-dir',
+                    str(work), '--pixel-conf', '0.0', '--no-progress',
+                    '--cfg-options', *roots, *_iters(2), 'train_dataloader.batch_size=2',
+                    env={'OMP_NUM_THREADS': '1'})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    final = proc.stdout.strip().splitlines()[-1]
+    assert final == f'final model  : {work}/round1/student/iter_2.pth'
+    # pixel_conf 0: every pixel keeps the teacher's argmax, so every image is accepted
+    pngs = sorted(osp.basename(p) for p in glob.glob(f'{work}/round1/pseudo/*.png'))
+    assert pngs == ['0000.png', '0001.png', '0002.png']
+    summary = json.load(open(work / 'summary.json'))
+    assert summary['rounds'][0]['accepted'] == 3
+    assert 'mIoU' in summary['teacher_metrics'] and 'mIoU' in summary['rounds'][0][
+        'student_metrics']
+    # the student trained on the 6 labelled images repeated (ceil(3 / 6) = 1: once) and
+    # the 3 pseudo-labelled ones, whose labels are the pseudo PNGs
+    dumped = Config.fromfile(glob.glob(f'{work}/round1/student/*/vis_data/config.py')[0]
+                             if glob.glob(f'{work}/round1/student/*/vis_data/config.py')
+                             else glob.glob(f'{work}/round1/student/*.py')[0])
+    datasets = dumped.train_dataloader.dataset.datasets
+    assert dumped.train_dataloader.dataset.type == 'ConcatDataset'
+    assert datasets[1].data_prefix.seg_map_path == str(work / 'round1' / 'pseudo')
+    assert open(datasets[1].ann_file).read().split() == ['0000', '0001', '0002']
+
+
+@pytest.mark.slow
+def test_self_training_multilabel_one_round(tmp_path):
+    data = tmp_path / 'data'
+    proc = run_tool('tools/make_synthetic_handbone.py', '--out', str(data), '--patients', '4',
+                    '--size', '64x64', '--test-patients', '1')
+    assert proc.returncode == 0, proc.stderr
+    work = tmp_path / 'work'
+    roots = [f'{s}_dataloader.dataset.data_root={data}/train' for s in ('train', 'val', 'test')]
+    proc = run_tool('tools/self_train.py', HANDBONE, HANDBONE, '--unlabelled',
+                    f'{data}/test/DCM', '--img-suffix', '.png', '--work-dir', str(work),
+                    '--pixel-conf', '0.6', '--no-progress',
+                    '--cfg-options', *roots, *_iters(2), 'train_dataloader.batch_size=2',
+                    env={'OMP_NUM_THREADS': '1'})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    summary = json.load(open(work / 'summary.json'))
+    r = summary['rounds'][0]
+    assert r['unlabelled_images'] == 2
+    jsons = glob.glob(f'{work}/round1/pseudo/outputs_json/*/*.json')
+    assert len(jsons) == r['accepted']
+    assert 'mDice' in r['student_metrics']
+    assert osp.isfile(f'{work}/round1/student/iter_2.pth')
+
+
+def test_bad_student_config_fails_before_the_teacher_trains(tmp_path, shapes_root):
+    proc = run_tool('tools/self_train.py', SHAPES, str(tmp_path / 'missing.py'),
+                    '--unlabelled', f'{shapes_root}/images/val', '--img-suffix', '.png',
+                    '--work-dir', str(tmp_path / 'w'))
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines()[-1] == \
+        f'error: {tmp_path}/missing.py: config file not found'
+    assert not (tmp_path / 'w' / 'teacher').exists()
+
+
+def test_out_of_range_option_is_one_line(tmp_path):
+    proc = run_tool('tools/self_train.py', SHAPES, SHAPES, '--unlabelled', str(tmp_path),
+                    '--work-dir', str(tmp_path / 'w'), '--rounds', '0')
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [
+        'error: self_train.py: argument --rounds: 0 is outside [1, inf] (see --help)']
+
+
+def test_configs_of_the_camvid_recipe_resolve():
+    import mmseg_ext  # noqa: F401
+    student = Config.fromfile(osp.join(
+        REPO, 'custom_configs/camvid/fcn_r18-tiny_cutmix_1xb8-4k_camvid-half-1of8-180x240.py'))
+    assert student.model.data_preprocessor.type == 'BatchAugmentSegDataPreProcessor'
+    assert student.train_cfg.max_iters == 4000 and student.param_scheduler[1].end == 4000

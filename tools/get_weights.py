@@ -1,0 +1,59 @@
+"""Download the pretrained backbone weights the shipped configs name, into pretrain/.
+
+    python tools/get_weights.py beit-base [swin-base hrnetv2-w18 resnet101-v1c | all]
+        [--out-dir pretrain] [--url URL] [--force]
+    python tools/get_weights.py --list
+
+Each file is checked (the SHA-256 prefix OpenMMLab publishes in its file names) and, for
+BEiT, converted to mmseg's key names with mmseg's own converter. It is written under a
+hidden temporary name and appears only when complete; a valid file already there is
+not downloaded again. Offline or on an HTTP error: one error line naming the URLs tried
+and the alternatives, exit 1, nothing left behind.
+"""
+import _bootstrap  # noqa: F401  (checks the environment, registers mmseg_ext)
+
+from mmseg_ext.utils.cli import ToolParser, cli_main
+from mmseg_ext.utils.errors import UsageError
+
+
+def parse_args(argv=None):
+    p = ToolParser(description='Download pretrained backbone weights into pretrain/')
+    p.add_argument('names', nargs='*', metavar='NAME',
+                   help='weights to fetch (see --list), or all')
+    p.add_argument('--list', action='store_true', help='list the known weights and exit')
+    p.add_argument('--out-dir', default='pretrain',
+                   help='where the configs look for them (default: pretrain)')
+    p.add_argument('--url', help='download NAME from this URL instead (a mirror or a '
+                   'file:// copy); one NAME only')
+    p.add_argument('--force', action='store_true',
+                   help='download again and replace a file that is already there')
+    p.add_argument('--no-progress', action='store_true', help='no progress bar')
+    return p.parse_args(argv)
+
+
+@cli_main(flags={'names': 'NAME'})
+def main(argv=None):
+    import os.path as osp
+
+    from mmseg_ext.apis.weights import WEIGHTS, fetch_weights, resolve_names
+    args = parse_args(argv)
+    if args.list:
+        for w in WEIGHTS.values():
+            there = osp.isfile(osp.join(args.out_dir, w.filename))
+            print(f'{w.name:15s} {"[present] " if there else ""}{w.filename}\n'
+                  f'{"":15s} {w.description}; used by {", ".join(w.used_by)}')
+        return 0
+    chosen = resolve_names(args.names)
+    if args.url and len(chosen) != 1:
+        raise UsageError('--url goes with exactly one NAME')
+    for w in chosen:
+        result = fetch_weights(w, args.out_dir, urls=[args.url] if args.url else None,
+                               force=args.force, progress=not args.no_progress)
+        what = 'already there and valid' if result.status == 'present' else \
+            f'downloaded from {result.source}' + (' and converted' if w.converter else '')
+        print(f'{w.name}: {result.path} ({what})')
+    return 0
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,83 @@
+"""Semi-supervised training by offline self-training, in one command.
+
+    python tools/self_train.py TEACHER_CONFIG STUDENT_CONFIG --unlabelled IMG_DIR
+        --work-dir DIR [--unlabelled-list LIST] [--img-suffix .jpg]
+        [--teacher-checkpoint CKPT] [--rounds 1] [--pixel-conf 0.9]
+        [--max-uncertain 1.0] [--min-mean-conf 0] [--cfg-options key=value ...]
+
+1. trains TEACHER_CONFIG (the labelled-only config), unless --teacher-checkpoint;
+2. predicts the unlabelled images and writes pseudo-labels in the data set's format
+   (label PNGs with pixels below --pixel-conf ignored; hand-bone polygon JSON for
+   multi-label data, images with too many uncertain pixels left out);
+3. trains STUDENT_CONFIG on its labelled set plus the pseudo-labelled images;
+4. repeats 2-3 with the student as teacher for --rounds > 1.
+
+Outputs under DIR: teacher/, round<k>/{probs,pseudo,student}/, summary.json. The last
+line names the final checkpoint. See docs/semi_supervised.md.
+"""
+import os.path as osp
+
+import _bootstrap  # noqa: F401  (checks the environment, registers mmseg_ext)
+
+from mmseg_ext.utils.cli import ToolParser, cli_main, number_in_range
+
+
+def parse_args(argv=None):
+    from mmengine.config import DictAction
+    p = ToolParser(description='Offline self-training: teacher -> pseudo-labels -> student')
+    p.add_argument('teacher_config', help='labelled-only config (the teacher)')
+    p.add_argument('student_config', help='student config; its train_dataloader.dataset '
+                   'is the labelled set, the pseudo-labelled images are added to it')
+    p.add_argument('--unlabelled', required=True, metavar='IMG_DIR',
+                   help='folder of the unlabelled images')
+    p.add_argument('--unlabelled-list', metavar='LIST',
+                   help='file naming the unlabelled images under IMG_DIR (one stem or path '
+                   'a line, e.g. a train_fold file of tools/kfold.py); default: all')
+    p.add_argument('--img-suffix', default='.jpg',
+                   help='suffix of the unlabelled images (default .jpg)')
+    p.add_argument('--work-dir', required=True, help='where every stage writes')
+    p.add_argument('--teacher-checkpoint', metavar='CKPT',
+                   help='a trained checkpoint of TEACHER_CONFIG: skip step 1')
+    p.add_argument('--rounds', type=number_in_range(int, 1), default=1,
+                   help='self-training rounds, >= 1 (default 1)')
+    p.add_argument('--pixel-conf', type=number_in_range(float, 0, 1), default=0.9,
+                   help='per-pixel confidence in [0, 1] (multi-label: (0.5, 1]); '
+                   'multi-class pixels below it are ignored (default 0.9)')
+    p.add_argument('--max-uncertain', type=number_in_range(float, 0, 1), default=1.0,
+                   help='multi-label: leave out images whose uncertain fraction is above '
+                   'this, in [0, 1] (default 1: keep all)')
+    p.add_argument('--min-mean-conf', type=number_in_range(float, 0, 1), default=0.0,
+                   help='leave out images whose mean confidence is below this, in [0, 1]')
+    p.add_argument('--cfg-options', nargs='+', action=DictAction,
+                   help='overrides for both configs, e.g. data roots')
+    p.add_argument('--no-progress', action='store_true', help='no progress bars')
+    return p.parse_args(argv)
+
+
+@cli_main(flags={'teacher_config': 'TEACHER_CONFIG', 'student_config': 'STUDENT_CONFIG'})
+def main(argv=None):
+    from mmseg_ext.apis.self_training import self_train
+    args = parse_args(argv)
+    s = self_train(args.teacher_config, args.student_config, args.unlabelled, args.work_dir,
+                   unlabelled_list=args.unlabelled_list, img_suffix=args.img_suffix,
+                   teacher_checkpoint=args.teacher_checkpoint, rounds=args.rounds,
+                   pixel_conf=args.pixel_conf, max_uncertain=args.max_uncertain,
+                   min_mean_conf=args.min_mean_conf, cfg_options=args.cfg_options,
+                   progress=not args.no_progress)
+    print('=== self-training finished ===')
+    print(f'teacher      : {s.teacher_checkpoint} {_metrics(s.teacher_metrics)}')
+    for r in s.rounds:
+        print(f'round {r.round}      : {r.accepted} of {r.unlabelled_images} unlabelled images '
+              f'pseudo-labelled ({r.pseudo_dir})')
+        print(f'student {r.round}    : {r.student_checkpoint} {_metrics(r.student_metrics)}')
+    print(f'summary      : {osp.join(s.work_dir, "summary.json")} ({s.seconds / 60:.1f} min)')
+    print(f'final model  : {s.final_checkpoint}')
+
+
+def _metrics(metrics):
+    keys = [k for k in ('mIoU', 'mIoU_per_image', 'mDice', 'mDice_dataset') if k in metrics]
+    return ' '.join(f'{k}={metrics[k]:.2f}' for k in keys)
+
+
+if __name__ == '__main__':
+    main()
