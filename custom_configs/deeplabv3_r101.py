@@ -1,7 +1,6 @@
 # DeepLabV3 + ResNet-101 (dilated, output stride 8), multi-label hand bones, 512x512.
-# Pretrained weights (ImageNet) are named by the model base as open-mmlab://resnet101_v1c
-# and downloaded by mmengine; offline, run without:
-#   --cfg-options model.pretrained=None
+# Pretrained weights (ImageNet ResNet-101-V1c): python tools/get_weights.py resnet101-v1c.
+# Without them: --cfg-options model.pretrained=None
 _base_ = [
     '_base_/models/deeplabv3_r101-d8.py', '_base_/models/multilabel.py',
     '_base_/datasets/hand_bone.py', 'mmseg::_base_/default_runtime.py',

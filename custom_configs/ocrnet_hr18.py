@@ -1,7 +1,7 @@
 # OCRNet + HRNetV2-W18 (cascade: FCN head -> OCR head), multi-label hand bones, 512x512.
-# Pretrained weights (ImageNet) are named by mmseg's base as open-mmlab://msra/hrnetv2_w18
-# and downloaded by mmengine; offline, run without:
-#   --cfg-options model.pretrained=None
+# Pretrained weights (ImageNet, open-mmlab://msra/hrnetv2_w18) as a local file:
+#   python tools/get_weights.py hrnetv2-w18
+# Without them: --cfg-options model.pretrained=None
 _base_ = [
     'mmseg::_base_/models/ocrnet_hr18.py', '_base_/models/multilabel.py',
     '_base_/datasets/hand_bone.py', 'mmseg::_base_/default_runtime.py',
@@ -14,6 +14,7 @@ crop_size = (512, 512)
 norm_cfg = dict(type='SyncBN', requires_grad=True)
 model = dict(
     type='MultiLabelCascadeEncoderDecoder',
+    pretrained='pretrain/hrnetv2_w18-00eb2006.pth',
     data_preprocessor=dict(size=crop_size),
     decode_head=[
         dict(type='MultiLabelFCNHead', in_channels=[18, 36, 72, 144], channels=270,

@@ -2,9 +2,9 @@
 # The card's entry point:  python tools/train.py custom_configs/upernet_beit.py
 #
 # Pretrained weights: BEiT-base (ImageNet-22k) converted for mmseg, expected at
-# pretrain/beit_base_patch16_224_pt22k_ft22k.pth (mmseg's tools/model_converters/beit2mmseg.py
-# converts the official checkpoint). Without them (smoke runs, CPU tests):
-#   --cfg-options model.pretrained=None
+# pretrain/beit_base_patch16_224_pt22k_ft22k.pth:  python tools/get_weights.py beit-base
+# (downloads the official checkpoint and converts it with mmseg's beit2mmseg). Without
+# them (smoke runs, CPU tests): --cfg-options model.pretrained=None
 _base_ = [
     '_base_/models/upernet_beit-b_512.py', '_base_/models/multilabel.py',
     '_base_/datasets/hand_bone.py', 'mmseg::_base_/default_runtime.py',

@@ -1,7 +1,6 @@
 # UperNet + Swin-B (window 7, ImageNet-22k), multi-label hand bones, 512x512 crops.
-# Pretrained weights are downloaded by mmengine from the URL in the model base; offline,
-# point model.backbone.init_cfg.checkpoint at a local copy, or run without:
-#   --cfg-options model.backbone.init_cfg=None
+# Pretrained weights: python tools/get_weights.py swin-base (into pretrain/). Without
+# them: --cfg-options model.backbone.init_cfg=None
 _base_ = [
     '_base_/models/upernet_swin-b-w7-in22k.py', '_base_/models/multilabel.py',
     '_base_/datasets/hand_bone.py', 'mmseg::_base_/default_runtime.py',

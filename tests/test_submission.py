@@ -274,3 +274,34 @@ def test_cli_write_then_check(tmp_path, img_dir):
                     '--img-dir', img_dir)
     assert proc.returncode == 0, proc.stdout
     assert proc.stdout.strip().startswith(f'check OK: {out}: 58 rows, 0 error(s)')
+
+
+def test_handbone_csv_for_any_class_list(tmp_path):
+    """A 3-class multi-label folder gives a 3-class hand-bone-layout CSV that --check
+    accepts with that class list; the 29 competition classes are enforced on request."""
+    classes = ('right_lung', 'left_lung', 'heart')
+    probs = np.zeros((3, 4, 5), np.float32)
+    probs[0, 1:3, 1:4] = 0.9                       # rows 1-2, cols 1-3 of right_lung
+    folder = write_prob_folder(tmp_path / 'p', {'x/a.png': (probs, (4, 5))}, classes)
+    imgs = write_images(tmp_path / 'img', {'x/a.png': (4, 5)})
+    out = tmp_path / 'sub.csv'
+    proc = run_tool('tools/make_submission.py', folder, '--format', 'handbone', '--out',
+                    str(out), '--img-dir', imgs, '--no-progress')
+    assert proc.returncode == 0, proc.stderr
+    # row-major 1-indexed runs of the 4x5 mask: pixels 7-9 and 12-14
+    assert out.read_text().splitlines() == [
+        'image_name,class,rle', 'a.png,right_lung,7 3 12 3', 'a.png,left_lung,',
+        'a.png,heart,']
+    ok = run_tool('tools/make_submission.py', '--check', str(out), '--format', 'handbone',
+                  '--img-dir', imgs, '--classes', folder, '--no-progress')
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert ok.stdout.strip().splitlines()[-1].startswith(f'check OK: {out}: 3 rows')
+    default = run_tool('tools/make_submission.py', '--check', str(out), '--format',
+                       'handbone', '--img-dir', imgs, '--no-progress')
+    assert default.returncode == 1
+    assert f"error: {out}:2: unknown class 'right_lung'" in default.stdout
+    enforced = run_tool('tools/make_submission.py', folder, '--format', 'handbone', '--out',
+                        str(tmp_path / 'b.csv'), '--competition-classes')
+    assert enforced.returncode == 1
+    assert enforced.stderr.strip().startswith(
+        f'error: {folder}: classes do not match the handbone format (29 missing: finger-1')

@@ -8,16 +8,15 @@ Writes OUT_DIR/<file_name without extension>.png (uint8 class indices, 0 backgro
 255 ignored crowd regions), painted exactly as CocoSemanticDataset does. Refuses to
 overwrite existing PNGs unless --force; rerunning gives identical files.
 """
-import argparse
 
 import _bootstrap  # noqa: F401  (checks the environment, registers mmseg_ext)
 
-from mmseg_ext.utils.cli import cli_main
+from mmseg_ext.utils.cli import ToolParser, cli_main
 
 
 def parse_args(argv=None):
     from mmseg_ext.datasets.coco_index import DRAW_ORDERS, ISCROWD_MODES
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser = ToolParser(description=__doc__.split('\n')[0])
     parser.add_argument('ann_file', help='COCO annotation JSON')
     parser.add_argument('out_dir', help='output folder of the label PNGs')
     parser.add_argument('--classes', help='comma-separated class names, background first '
@@ -29,7 +28,8 @@ def parse_args(argv=None):
     parser.add_argument('--skip-bad', action='store_true',
                         help='skip (and count) bad annotations instead of stopping')
     parser.add_argument('--img-root', help='check every image size against the JSON')
-    parser.add_argument('--force', action='store_true', help='overwrite existing PNGs')
+    parser.add_argument('--force', action='store_true',
+                        help='replace an output folder this tool wrote before')
     parser.add_argument('--no-progress', action='store_true')
     return parser.parse_args(argv)
 

@@ -6,19 +6,18 @@ validate with the competition Dice -> predict the test images -> hand-bone submi
 
     python tools/demo.py [--work-dir work_dirs/demo_handbone] [--max-iters N]
 """
-import argparse
 
 import _bootstrap  # noqa: F401  (checks the environment, registers mmseg_ext)
 
-from mmseg_ext.utils.cli import cli_main
+from mmseg_ext.utils.cli import ToolParser, cli_main, number_in_range
 
 
 @cli_main
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = ToolParser(description=__doc__.splitlines()[0])
     parser.add_argument('--work-dir', default='work_dirs/demo_handbone',
                         help='output folder, owned by the demo (rewritten on a rerun)')
-    parser.add_argument('--max-iters', type=int, default=None,
+    parser.add_argument('--max-iters', type=number_in_range(int, 1), default=None,
                         help='training iterations (default: the config, 1500)')
     args = parser.parse_args(argv)
     from mmseg_ext.apis.demo import run_demo

@@ -10,20 +10,19 @@ Hard voting of hand-bone submission CSVs (pixel kept when >= K files mark it):
 
     python tools/ensemble.py --csv a.csv b.csv c.csv --out vote.csv [--min-votes K] [--force]
 """
-import argparse
 
 import _bootstrap  # noqa: F401  (checks the environment, registers mmseg_ext)
 
-from mmseg_ext.utils.cli import cli_main
+from mmseg_ext.utils.cli import ToolParser, cli_main, number_in_range
 from mmseg_ext.utils.errors import UsageError
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description='Soft-vote probability folders or hard-vote '
+    p = ToolParser(description='Soft-vote probability folders or hard-vote '
                                 'hand-bone CSVs')
     p.add_argument('probs', nargs='*', help='probability folders (soft voting)')
     p.add_argument('--out-dir', help='output probability folder (soft voting)')
-    p.add_argument('--weights', nargs='+', type=float,
+    p.add_argument('--weights', nargs='+', type=number_in_range(float, 0),
                    help='one weight per folder (normalised; default equal)')
     p.add_argument('--mixed-size', default='original', choices=['original', 'largest'],
                    help='when stored resolutions differ for an image: resize all to its '
@@ -32,7 +31,7 @@ def parse_args(argv=None):
                    help='storage of the output (default: as the first input)')
     p.add_argument('--csv', nargs='+', help='hand-bone submission CSVs (hard voting)')
     p.add_argument('--out', help='output CSV (hard voting)')
-    p.add_argument('--min-votes', type=int,
+    p.add_argument('--min-votes', type=number_in_range(int, 1),
                    help='votes needed to keep a pixel (default: strict majority)')
     p.add_argument('--force', action='store_true', help='replace an existing output')
     p.add_argument('--no-progress', action='store_true', help='no progress bar')

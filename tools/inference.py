@@ -8,19 +8,20 @@
 Images are found recursively (``test/DCM/IDxxx/*.png`` works with ``--img-dir test/DCM``).
 File format: docs/submission.md and mmseg_ext/io/probs.py.
 """
-import argparse
 
 import _bootstrap  # noqa: F401  (checks the environment, registers mmseg_ext)
 
-from mmseg_ext.utils.cli import cli_main
+from mmseg_ext.utils.cli import ToolParser, cli_main
 
 
 def parse_args(argv=None):
     from mmengine.config import DictAction
-    p = argparse.ArgumentParser(description='Checkpoint -> per-image probability files')
+    p = ToolParser(description='Checkpoint -> per-image probability files')
     p.add_argument('config', help='model config file')
     p.add_argument('checkpoint', help='checkpoint file (.pth)')
     p.add_argument('--img-dir', required=True, help='folder of images (searched recursively)')
+    p.add_argument('--img-list', help='only the images this file names (one path or stem '
+                   'under --img-dir a line, e.g. a split file of tools/kfold.py)')
     p.add_argument('--out-dir', required=True, help='output probability folder')
     p.add_argument('--tta', action='store_true',
                    help='average the probabilities of the views of the config\'s tta_pipeline')
@@ -51,8 +52,10 @@ def main(argv=None):
     import torch
 
     from mmseg_ext.apis.inference import build_predictor, infer_folder, parse_out_size
-    from mmseg_ext.io.images import IMG_SUFFIXES
+    from mmseg_ext.io.images import IMG_SUFFIXES, read_image_list
     args = parse_args(argv)
+    suffixes = tuple(args.suffix) if args.suffix else IMG_SUFFIXES
+    images = read_image_list(args.img_list, suffixes[0]) if args.img_list else None
     out_size = parse_out_size(args.out_size)
     device = args.device or ('cuda:0' if torch.cuda.is_available() else 'cpu')
     predictor = build_predictor(args.config, args.checkpoint, device=device,
@@ -61,8 +64,8 @@ def main(argv=None):
                   tta=args.tta, out_size=args.out_size)
     summary = infer_folder(predictor, args.img_dir, args.out_dir, out_size=out_size,
                            dtype=args.dtype, force=args.force,
-                           suffixes=tuple(args.suffix) if args.suffix else IMG_SUFFIXES,
-                           source=source, compresslevel=args.compress_level,
+                           suffixes=suffixes, source=source,
+                           compresslevel=args.compress_level, images=images,
                            progress=not args.no_progress)
     print(f'inference: {summary.images} images, {summary.classes} classes '
           f'({summary.task}), {args.dtype} at {args.out_size} size -> {summary.out_dir} '

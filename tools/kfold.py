@@ -15,15 +15,16 @@ import argparse
 
 import _bootstrap  # noqa: F401  (checks the environment, registers mmseg_ext)
 
-from mmseg_ext.utils.cli import cli_main
+from mmseg_ext.utils.cli import ToolParser, cli_main, number_in_range
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser = ToolParser(description=__doc__.split('\n')[0])
     sub = parser.add_subparsers(dest='source', required=True)
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument('--out', required=True, help='output folder of the split files')
-    common.add_argument('-k', '--num-folds', type=int, default=5, help='number of folds')
+    common.add_argument('-k', '--num-folds', type=number_in_range(int, 2), default=5,
+                        help='number of folds, >= 2 (default 5)')
     common.add_argument('--seed', type=int, default=0, help='seed (same seed, same folds)')
     common.add_argument('--force', action='store_true', help='overwrite split files')
 
@@ -41,7 +42,8 @@ def parse_args(argv=None):
     folder.add_argument('--labels', dest='seg_dir', help='label-PNG folder (same stems)')
     folder.add_argument('--img-suffix', default='.jpg')
     folder.add_argument('--seg-suffix', default='.png')
-    folder.add_argument('--ignore-index', type=int, default=255)
+    folder.add_argument('--ignore-index', type=number_in_range(int, 0, 255), default=255,
+                        help='label value that is not a class, in [0, 255] (default 255)')
     folder.add_argument('--group-regex', help='group images by this regex on the path '
                         'under IMG_DIR (first capture group, else the match)')
 

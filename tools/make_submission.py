@@ -12,16 +12,15 @@
 ``--check`` prints every problem as FILE:LINE: what, then a summary line, and exits 1
 when there is an error (warnings alone exit 0).
 """
-import argparse
 
 import _bootstrap  # noqa: F401  (checks the environment, registers mmseg_ext)
 
-from mmseg_ext.utils.cli import cli_main
+from mmseg_ext.utils.cli import ToolParser, cli_main, number_in_range
 from mmseg_ext.utils.errors import UsageError
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description='Probabilities -> submission CSV; CSV checker')
+    p = ToolParser(description='Probabilities -> submission CSV; CSV checker')
     p.add_argument('probs', nargs='?', help='probability folder')
     p.add_argument('--format', required=True, choices=['handbone', 'trash', 'port'],
                    help='competition format (docs/submission.md)')
@@ -29,7 +28,7 @@ def parse_args(argv=None):
     p.add_argument('--check', metavar='CSV', help='validate this CSV instead of writing one')
     p.add_argument('--thresholds', help='JSON {class: threshold} (multi-label; from '
                    'tools/tune_thresholds.py); unnamed classes use --threshold')
-    p.add_argument('--threshold', type=float, default=0.5,
+    p.add_argument('--threshold', type=number_in_range(float, 0, 1), default=0.5,
                    help='default multi-label threshold, foreground = p > t (default 0.5)')
     p.add_argument('--img-dir', help='test images: writing checks every image has '
                    'probabilities; --check reads names and sizes from them')
@@ -41,6 +40,13 @@ def parse_args(argv=None):
                    '(a number, or JSON {class: K})')
     p.add_argument('--connectivity', type=int, default=8, choices=[4, 8],
                    help='component connectivity (default 8)')
+    p.add_argument('--competition-classes', action='store_true',
+                   help='handbone: require the 29 competition classes (default: write the '
+                   'classes the probability folder carries, in its order)')
+    p.add_argument('--classes', metavar='SPEC',
+                   help='handbone --check: the expected classes, as a probability folder '
+                   '(its classes), a file (one name a line, or a JSON list) or a,b,c '
+                   '(default: the 29 competition classes)')
     p.add_argument('--force', action='store_true', help='overwrite an existing --out')
     p.add_argument('--no-progress', action='store_true', help='no progress bar')
     return p.parse_args(argv)
@@ -48,8 +54,11 @@ def parse_args(argv=None):
 
 def run_check(args) -> int:
     from mmseg_ext.apis.check import check_submission
+    from mmseg_ext.apis.submission import read_class_list
+    classes = read_class_list(args.classes) if args.classes else None
     report = check_submission(args.check, args.format, img_dir=args.img_dir,
-                              test_json=args.test_json, sample=args.sample)
+                              test_json=args.test_json, sample=args.sample,
+                              classes=classes, progress=not args.no_progress)
     for line in report.errors:
         print(f'error: {line}')
     for line in report.warnings:
@@ -69,11 +78,14 @@ def main(argv=None):
         return run_check(args)
     if not args.probs or not args.out:
         raise UsageError('give PROBS and --out (or --check CSV)')
+    if args.classes:
+        raise UsageError('--classes is for --check; writing uses the probability folder\'s '
+                         'classes (or --competition-classes)')
     from mmseg_ext.apis.submission import PostProcess, load_per_class, make_submission
+    from mmseg_ext.io.probs import ProbFolder
     from mmseg_ext.io.submission import get_format
-    classes = get_format(args.format).classes
-    if not 0.0 <= args.threshold <= 1.0:
-        raise UsageError(f'--threshold {args.threshold} is outside [0, 1]')
+    fmt = get_format(args.format)
+    classes = ProbFolder(args.probs).classes
     thresholds = load_per_class(args.thresholds, classes, 'threshold', float, 0.0, 1.0)
     post = PostProcess(load_per_class(args.min_area, classes, 'min-area', int, 0),
                        load_per_class(args.keep_largest, classes, 'keep-largest', int, 0),
@@ -81,7 +93,8 @@ def main(argv=None):
     s = make_submission(args.probs, args.format, args.out, thresholds=thresholds,
                         default_threshold=args.threshold, img_dir=args.img_dir,
                         test_json=args.test_json, sample=args.sample, post=post,
-                        force=args.force, progress=not args.no_progress)
+                        force=args.force, progress=not args.no_progress,
+                        classes=fmt.classes if args.competition_classes else None)
     print(f'submission: {s.images} images, {s.rows} rows ({s.empty} empty masks) -> '
           f'{s.out} in {s.seconds:.1f} s')
 

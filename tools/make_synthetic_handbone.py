@@ -14,7 +14,7 @@ import time
 
 import _bootstrap  # noqa: F401  (checks the environment, registers mmseg_ext)
 
-from mmseg_ext.utils.cli import cli_main
+from mmseg_ext.utils.cli import ToolParser, cli_main, number_in_range
 
 
 def parse_size(text: str):
@@ -27,19 +27,22 @@ def parse_size(text: str):
     if len(values) == 1:
         values = values * 2
     if len(values) != 2 or min(values) < 16:
-        raise argparse.ArgumentTypeError(f'--size must be HxW (or N), each >= 16, got '
+        raise argparse.ArgumentTypeError(f'must be HxW (or N), each >= 16, got '
                                          f'{text!r}')
     return tuple(values)
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = ToolParser(description=__doc__.splitlines()[0])
     parser.add_argument('--out', required=True, help='output folder')
-    parser.add_argument('--patients', type=int, default=8, help='training patients')
-    parser.add_argument('--images-per-patient', type=int, default=2)
+    parser.add_argument('--patients', type=number_in_range(int, 0), default=8,
+                        help='training patients, >= 0 (default 8)')
+    parser.add_argument('--images-per-patient', type=number_in_range(int, 1), default=2,
+                        help='>= 1 (default 2)')
     parser.add_argument('--size', type=parse_size, default=(256, 256),
                         help='image size HxW in pixels (default 256x256)')
-    parser.add_argument('--test-patients', type=int, default=1)
+    parser.add_argument('--test-patients', type=number_in_range(int, 0), default=1,
+                        help='>= 0 (default 1)')
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--force', action='store_true',
                         help='replace DIR/train and DIR/test in a non-empty DIR')

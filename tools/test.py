@@ -3,16 +3,15 @@
     python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--out DIR] [--show]
                          [--show-dir DIR] [--tta] [--cfg-options ...] [--launcher ...]
 """
-import argparse
 
 import _bootstrap  # noqa: F401  (checks the environment, registers mmseg_ext)
 
-from mmseg_ext.utils.cli import add_debug_flag, cli_main
+from mmseg_ext.utils.cli import ToolParser, cli_main, number_in_range
 
 
 def parse_args(argv=None):
     from mmengine.config import DictAction
-    parser = argparse.ArgumentParser(description='Test (and evaluate) a segmentor')
+    parser = ToolParser(description='Test (and evaluate) a segmentor')
     parser.add_argument('config', help='config file path')
     parser.add_argument('checkpoint', help='checkpoint file')
     parser.add_argument('--work-dir', help='where the metrics json and logs go')
@@ -21,7 +20,8 @@ def parse_args(argv=None):
     parser.add_argument('--show', action='store_true', help='show predictions')
     parser.add_argument('--show-dir', help='directory for painted predictions '
                         '(inside work_dir/<timestamp>/)')
-    parser.add_argument('--wait-time', type=float, default=2, help='--show interval (s)')
+    parser.add_argument('--wait-time', type=number_in_range(float, 0), default=2,
+                        help='--show interval in seconds, >= 0 (default 2)')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override config entries, key=value')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
@@ -29,7 +29,6 @@ def parse_args(argv=None):
     parser.add_argument('--tta', action='store_true', help='test-time augmentation '
                         '(uses tta_model and tta_pipeline from the config)')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    add_debug_flag(parser)
     return parser.parse_args(argv)
 
 

@@ -3,16 +3,15 @@
     python tools/train.py CONFIG [--work-dir DIR] [--resume] [--amp]
                           [--cfg-options key=value ...] [--launcher pytorch|slurm|mpi]
 """
-import argparse
 
 import _bootstrap  # noqa: F401  (checks the environment, registers mmseg_ext)
 
-from mmseg_ext.utils.cli import add_debug_flag, cli_main
+from mmseg_ext.utils.cli import ToolParser, cli_main
 
 
 def parse_args(argv=None):
     from mmengine.config import DictAction
-    parser = argparse.ArgumentParser(description='Train a segmentor')
+    parser = ToolParser(description='Train a segmentor')
     parser.add_argument('config', help='train config file path')
     parser.add_argument('--work-dir', help='where logs and checkpoints go '
                         '(default: ./work_dirs/<config name>)')
@@ -26,7 +25,6 @@ def parse_args(argv=None):
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
                         default='none', help='job launcher for distributed training')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    add_debug_flag(parser)
     return parser.parse_args(argv)
 
 

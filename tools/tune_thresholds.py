@@ -7,22 +7,21 @@ GT: a hand-bone data root (with outputs_json/ polygons, e.g. data/train), or a f
 per-image masks named like the images: <key>.npy (C, H, W) or <key>.png label maps.
 The JSON ({class: threshold}) is what make_submission.py --thresholds reads.
 """
-import argparse
 
 import _bootstrap  # noqa: F401  (checks the environment, registers mmseg_ext)
 
-from mmseg_ext.utils.cli import cli_main
+from mmseg_ext.utils.cli import ToolParser, cli_main, number_in_range
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description='Per-class threshold search (competition Dice)')
+    p = ToolParser(description='Per-class threshold search (competition Dice)')
     p.add_argument('probs', help='multi-label probability folder of validation images')
     p.add_argument('--gt', required=True, help='ground truth: data root with outputs_json/, '
                    'or a folder of <key>.npy / <key>.png masks')
     p.add_argument('--out', help='thresholds JSON to write (default: print only)')
-    p.add_argument('--search', nargs=2, type=float, default=(0.05, 0.95),
+    p.add_argument('--search', nargs=2, type=number_in_range(float, 0, 1), default=(0.05, 0.95),
                    metavar=('LO', 'HI'), help='threshold range searched (default 0.05 0.95)')
-    p.add_argument('--default', type=float, default=0.5,
+    p.add_argument('--default', type=number_in_range(float, 0, 1), default=0.5,
                    help='threshold to compare with (default 0.5)')
     p.add_argument('--force', action='store_true', help='overwrite an existing --out')
     p.add_argument('--no-progress', action='store_true', help='no progress bar')

@@ -10,16 +10,15 @@ each class filled in its palette colour and outlined. GT: a hand-bone data root 
 outputs_json/, or a folder of <key>.png label maps / <key>.npy (C, H, W) masks.
 See docs/visualization_and_pseudo_labels.md.
 """
-import argparse
 
 import _bootstrap  # noqa: F401  (checks the environment, registers mmseg_ext)
 
-from mmseg_ext.utils.cli import cli_main
+from mmseg_ext.utils.cli import ToolParser, cli_main, number_in_range
 from mmseg_ext.utils.errors import UsageError
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description='Draw predictions, metric charts, confusion')
+    p = ToolParser(description='Draw predictions, metric charts, confusion')
     sub = p.add_subparsers(dest='cmd', required=True)
     o = sub.add_parser('overlay', help='ground truth | prediction PNG per image')
     o.add_argument('probs', help='probability folder (tools/inference.py)')
@@ -28,8 +27,10 @@ def parse_args(argv=None):
     o.add_argument('--gt', help='hand-bone root with outputs_json/, or label PNG folder')
     o.add_argument('--thresholds', help='multi-label threshold: a number or a JSON '
                    '{class: t} (tools/tune_thresholds.py); default 0.5')
-    o.add_argument('--alpha', type=float, default=0.45, help='fill opacity (0.45)')
-    o.add_argument('--outline', type=int, default=1, help='outline pixels (1; 0: none)')
+    o.add_argument('--alpha', type=number_in_range(float, 0, 1), default=0.45,
+                   help='fill opacity in [0, 1] (default 0.45)')
+    o.add_argument('--outline', type=number_in_range(int, 0, 100), default=1,
+                   help='outline width in pixels, 0-100 (default 1; 0: none)')
     o.add_argument('--palette', choices=['handbone', 'auto'], default='auto',
                    help='handbone: the HandBoneDataset palette (by class name); auto: '
                    'random colours (the same rule)')
@@ -38,7 +39,9 @@ def parse_args(argv=None):
     c.add_argument('--out', required=True, help='PNG to write')
     c.add_argument('--metrics', nargs='+', dest='names',
                    help='metrics to draw (default: all with per-class keys)')
-    c.add_argument('--size', nargs=2, type=int, default=(1200, 500), metavar=('W', 'H'))
+    c.add_argument('--size', nargs=2, type=number_in_range(int, 100, 8000),
+                   default=(1200, 500), metavar=('W', 'H'),
+                   help='picture size in pixels, each 100-8000 (default 1200 500)')
     m = sub.add_parser('confusion', help='confusion-matrix heat map (multi-class)')
     m.add_argument('--out', required=True, help='PNG to write')
     m.add_argument('--probs', help='multi-class probability folder')
@@ -46,8 +49,11 @@ def parse_args(argv=None):
     m.add_argument('--matrix', help='(C, C) .npy matrix instead of --probs/--gt')
     m.add_argument('--classes', nargs='+', help='class names (with --matrix)')
     m.add_argument('--counts', action='store_true', help='raw counts, not row-normalised')
-    m.add_argument('--ignore-index', type=int, default=255)
-    m.add_argument('--size', nargs=2, type=int, default=(800, 800), metavar=('W', 'H'))
+    m.add_argument('--ignore-index', type=number_in_range(int, 0, 255), default=255,
+                   help='label value that is not a class, in [0, 255] (default 255)')
+    m.add_argument('--size', nargs=2, type=number_in_range(int, 100, 8000),
+                   default=(800, 800), metavar=('W', 'H'),
+                   help='picture size in pixels, each 100-8000 (default 800 800)')
     for s in (o, c, m):
         s.add_argument('--force', action='store_true', help='replace an existing output')
         s.add_argument('--no-progress', action='store_true', help='no progress bar')

@@ -1,5 +1,5 @@
 # DeepLabV3 + ResNet-101 on CamVid (11 classes, 360x480) in image/label folders.
-# Pretrained: open-mmlab://resnet101_v1c. Offline: --cfg-options model.pretrained=None
+# Pretrained: python tools/get_weights.py resnet101-v1c. Without: model.pretrained=None
 _base_ = [
     '../_base_/models/deeplabv3_r101-d8.py', '../_base_/datasets/camvid_folders.py',
     'mmseg::_base_/default_runtime.py', '../_base_/schedules/schedule_20k_miou.py'

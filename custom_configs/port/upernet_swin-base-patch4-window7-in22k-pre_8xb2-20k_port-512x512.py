@@ -1,5 +1,5 @@
 # UperNet + Swin-B (ImageNet-22k pre-trained) on the port-structure data (5 classes).
-# Offline: --cfg-options model.backbone.init_cfg=None
+# Pretrained: python tools/get_weights.py swin-base. Without: model.backbone.init_cfg=None
 _base_ = [
     '../_base_/models/upernet_swin-b-w7-in22k.py', '../_base_/datasets/port_structures.py',
     'mmseg::_base_/default_runtime.py', '../_base_/schedules/iter_20k_miou.py',

@@ -1,5 +1,5 @@
 # DeepLabV3 + ResNet-101 (V1c, output stride 8) on the recycling-trash COCO data.
-# Pretrained: open-mmlab://resnet101_v1c. Offline: --cfg-options model.pretrained=None
+# Pretrained: python tools/get_weights.py resnet101-v1c. Without: model.pretrained=None
 _base_ = [
     '../_base_/models/deeplabv3_r101-d8.py', '../_base_/datasets/trash_coco.py',
     'mmseg::_base_/default_runtime.py', '../_base_/schedules/schedule_20k_miou.py'

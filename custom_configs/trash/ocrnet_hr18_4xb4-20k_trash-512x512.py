@@ -1,6 +1,6 @@
 # OCRNet + HRNetV2-W18 on the recycling-trash COCO data (11 classes), 512x512 crops.
-# Pretrained: open-mmlab://msra/hrnetv2_w18 (set in mmseg's model base). Offline:
-#   --cfg-options model.pretrained=None
+# Pretrained: HRNetV2-W18 (ImageNet) as a local file: python tools/get_weights.py hrnetv2-w18
+# Without it: --cfg-options model.pretrained=None
 _base_ = [
     'mmseg::_base_/models/ocrnet_hr18.py', '../_base_/datasets/trash_coco.py',
     'mmseg::_base_/default_runtime.py', '../_base_/schedules/schedule_20k_miou.py'
@@ -12,7 +12,7 @@ norm_cfg = dict(type='SyncBN', requires_grad=True)
 data_preprocessor = dict(size=crop_size)
 model = dict(
     data_preprocessor=data_preprocessor,
-    pretrained='open-mmlab://msra/hrnetv2_w18',
+    pretrained='pretrain/hrnetv2_w18-00eb2006.pth',
     decode_head=[
         dict(type='FCNHead', in_channels=[18, 36, 72, 144], channels=sum([18, 36, 72, 144]),
              in_index=(0, 1, 2, 3), input_transform='resize_concat', kernel_size=1,

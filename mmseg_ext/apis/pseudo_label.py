@@ -252,3 +252,60 @@ def pseudo_label_folder(probs_dir: str, out_dir: str, fmt: str = 'handbone-json'
     n = len(report)
     return PseudoLabelSummary(out_dir=out_dir, images=n, accepted=len(accepted),
                               rejected=n - len(accepted))
+
+
+# ------------------------------------------------------------------ quality
+@dataclass
+class PseudoLabelQuality:
+    """How good multi-class pseudo-labels at one confidence threshold would be."""
+    pixel_conf: float
+    coverage: float        # fraction of labelled pixels kept (confidence >= pixel_conf)
+    accuracy: float        # of the kept pixels, the fraction whose label is right
+    miou: float            # mean IoU over classes of the kept pixels (against the truth)
+
+
+def pseudo_label_quality(probs_dir: str, gt_dir: str, pixel_confs: Sequence[float],
+                         ignore_index: int = 255, progress: bool = True
+                         ) -> List[PseudoLabelQuality]:
+    """Measure multi-class pseudo-labels against held-back true labels, per threshold.
+
+    For choosing ``pixel_conf`` on images whose labels the training does not use (e.g.
+    the "unlabelled" part of a labelled training set), never on the validation set.
+    ``gt_dir/<key>.png`` holds the true label map of each image of ``probs_dir``.
+    """
+    from tqdm import tqdm
+
+    from ..io.images import read_label_map
+    folder = ProbFolder(probs_dir)
+    if folder.task != 'multi-class':
+        raise DataError(f'{probs_dir}: pseudo-label quality is measured for multi-class '
+                        f'probabilities, this folder is {folder.task}')
+    n = len(folder.classes)
+    confs = sorted(pixel_confs)
+    kept = np.zeros(len(confs), np.int64)
+    right = np.zeros(len(confs), np.int64)
+    inter = np.zeros((len(confs), n), np.int64)
+    union = np.zeros((len(confs), n), np.int64)
+    total = 0
+    for key in tqdm(folder.keys(), disable=not progress, unit='img', desc='quality'):
+        stored, meta = folder.read(key)
+        truth = read_label_map(osp.join(gt_dir, key + '.png'))
+        probs = dequantize(resize_probs(stored, truth.shape))
+        best, pred = probs.max(0), probs.argmax(0)
+        labelled = truth != ignore_index
+        total += int(labelled.sum())
+        for i, c in enumerate(confs):
+            m = labelled & (best >= c)
+            p, t = pred[m], truth[m]
+            kept[i] += m.sum()
+            right[i] += int((p == t).sum())
+            cm = np.bincount(t.astype(np.int64) * n + p, minlength=n * n).reshape(n, n)
+            inter[i] += np.diag(cm)
+            union[i] += cm.sum(0) + cm.sum(1) - np.diag(cm)
+    out = []
+    for i, c in enumerate(confs):
+        present = union[i] > 0
+        iou = inter[i][present] / union[i][present]
+        out.append(PseudoLabelQuality(c, kept[i] / max(total, 1), right[i] / max(kept[i], 1),
+                                      float(iou.mean()) if present.any() else 0.0))
+    return out

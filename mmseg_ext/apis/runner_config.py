@@ -36,8 +36,9 @@ def read_config(path: str) -> Config:
         return Config.fromfile(path)
     except SyntaxError as exc:
         where = f'line {exc.lineno}' if exc.lineno else 'syntax'
-        raise ConfigError(f'{exc.filename or path}: invalid Python in the config ({where}: '
-                          f'{exc.msg})') from None
+        name = exc.filename if exc.filename and not exc.filename.startswith('<') else path
+        raise ConfigError(f'{name}: invalid Python in the config ({where}: {exc.msg})'
+                          ) from None
     except Exception as exc:  # noqa: BLE001  (mmengine raises many kinds while parsing)
         text = str(exc).strip().splitlines()
         detail = text[0][:300] if text else ''

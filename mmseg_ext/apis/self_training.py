@@ -71,22 +71,6 @@ class SelfTrainingSummary:
         return self.rounds[-1].student_checkpoint
 
 
-def read_image_list(path: str, img_dir: str, suffix: str) -> List[str]:
-    """Images (relative to ``img_dir``) named by a list file: one per line, with or
-    without ``suffix`` (the stems ``tools/kfold.py`` writes); blank lines and ``#``
-    comments skipped."""
-    try:
-        with open(path, encoding='utf-8') as f:
-            lines = [line.strip() for line in f]
-    except OSError as exc:
-        raise DataError(f'{path}: cannot read the image list ({exc.strerror})') from None
-    images = [line if line.lower().endswith(suffix.lower()) else line + suffix
-              for line in lines if line and not line.startswith('#')]
-    if not images:
-        raise DataError(f'{path}: the image list is empty')
-    return images
-
-
 def last_checkpoint(work_dir: str) -> str:
     """The checkpoint mmengine's runner wrote last in ``work_dir``."""
     marker = osp.join(work_dir, 'last_checkpoint')
@@ -126,12 +110,11 @@ def pseudo_dataset(labelled: dict, unlabelled_dir: str, pseudo_dir: str, task: s
         raise ConfigError(f'multi-class self-training expects an image/label-folder data '
                           f'set ({", ".join(FOLDER_DATASETS)}) as the labelled training '
                           f'set, got {kind!r}')
-    if kind == 'PortStructuresDataset':
-        keep['type'] = 'BaseSegDataset'
-        keep.setdefault('metainfo', None)
+    if kind == 'PortStructuresDataset':  # its folders are fixed; a plain folder set here
         from ..utils.class_names import PORT_CLASSES, PORT_PALETTE
-        keep['metainfo'] = keep['metainfo'] or dict(classes=PORT_CLASSES,
-                                                    palette=PORT_PALETTE)
+        keep['type'] = 'BaseSegDataset'
+        keep['metainfo'] = keep.get('metainfo') or dict(classes=PORT_CLASSES,
+                                                        palette=PORT_PALETTE)
     return dict(keep, data_root='', ann_file=stems_file, img_suffix=img_suffix,
                 seg_map_suffix='.png',
                 data_prefix=dict(img_path=unlabelled_dir, seg_map_path=pseudo_dir))
@@ -193,9 +176,9 @@ def self_train(teacher_config: str, student_config: str, unlabelled_dir: str, wo
     if rounds < 1:
         raise InvalidArgumentError('rounds', f'must be >= 1, got {rounds}')
     start = time.perf_counter()
-    from ..io.images import list_images
+    from ..io.images import list_images, read_image_list
     if unlabelled_list is not None:
-        images = read_image_list(unlabelled_list, unlabelled_dir, img_suffix)
+        images = read_image_list(unlabelled_list, img_suffix)
     else:
         images = list_images(unlabelled_dir, (img_suffix,))
         if not images:

@@ -65,6 +65,31 @@ def load_per_class(spec: Optional[str], classes: Sequence[str], what: str,
     return per_class_values(data, classes, spec, what, lo, hi, cast, error=DataError)
 
 
+def read_class_list(spec: str) -> Tuple[str, ...]:
+    """A class list from a probability folder (its classes), a file (one name a line, or
+    a JSON list of names) or comma-separated names."""
+    if osp.isdir(spec):
+        return ProbFolder(spec).classes
+    if osp.isfile(spec):
+        try:
+            with open(spec, encoding='utf-8') as f:
+                text = f.read()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise DataError(f'{spec}: cannot read the class list ({exc})') from None
+        try:
+            names = json.loads(text)
+        except json.JSONDecodeError:
+            names = [line.strip() for line in text.splitlines() if line.strip()]
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            raise DataError(f'{spec}: expected one class name a line or a JSON list of names')
+    else:
+        names = [n.strip() for n in spec.split(',') if n.strip()]
+    if not names or len(set(names)) != len(names):
+        raise DataError(f'{spec}: the class list must be non-empty without duplicates, got '
+                        f'{names}')
+    return tuple(names)
+
+
 @dataclass
 class PostProcess:
     """Per-class component clean-up (:func:`filter_components`)."""

@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 
 from ..io.atomic import StagedDir
-from ..io.images import read_label_map
+from ..io.images import read_image, read_label_map
 from ..io.probs import ProbFolder
 from ..utils.errors import DataError
 from ..visualization.charts import confusion_matrix
@@ -74,9 +74,7 @@ def visualize_folder(img_dir: str, probs_dir: str, out_dir: str,
         for key in tqdm(keys, disable=not progress, unit='img', desc='visualize'):
             probs, meta = folder.read(key)
             img_path = osp.join(img_dir, meta.img_path)
-            image = cv2.imread(img_path, cv2.IMREAD_COLOR)
-            if image is None:
-                raise DataError(f'{img_path}: image not found or not readable')
+            image = read_image(img_path)
             size = image.shape[:2]
             pred = overlay_masks(image, pred_masks(probs, folder.task, size, ts), palette,
                                  alpha, outline_px)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import os
 import os.path as osp
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -32,6 +32,22 @@ def list_images(img_dir: str, suffixes: Sequence[str] = IMG_SUFFIXES) -> List[st
     return sorted(found)
 
 
+def read_image_list(path: str, suffix: str) -> List[str]:
+    """Image paths named by a list file: one per line, relative to an image folder, with
+    or without ``suffix`` (the stems ``tools/kfold.py`` writes); blank lines and ``#``
+    comments are skipped."""
+    try:
+        with open(path, encoding='utf-8') as f:
+            lines = [line.strip() for line in f]
+    except OSError as exc:
+        raise DataError(f'{path}: cannot read the image list ({exc.strerror})') from None
+    images = [line if line.lower().endswith(suffix.lower()) else line + suffix
+              for line in lines if line and not line.startswith('#')]
+    if not images:
+        raise DataError(f'{path}: the image list is empty')
+    return images
+
+
 def image_size(path: str) -> Tuple[int, int]:
     """``(H, W)`` of an image file, read from its header (Pillow), or decoded (cv2)."""
     try:
@@ -46,6 +62,86 @@ def image_size(path: str) -> Tuple[int, int]:
     if img is None:
         raise DataError(f'{path}: cannot read the image')
     return int(img.shape[0]), int(img.shape[1])
+
+
+#: Bit depths a high-bit-depth image is assumed to use (see :func:`to_uint8`).
+BIT_DEPTHS = (8, 10, 12, 14, 16)
+
+
+def significant_bit_depth(image: np.ndarray) -> int:
+    """The smallest of :data:`BIT_DEPTHS` whose range holds every value of ``image``."""
+    top = int(image.max()) if image.size else 0
+    return next(b for b in BIT_DEPTHS if top < 2 ** b) if top < 2 ** 16 else 16
+
+
+def to_uint8(image: np.ndarray, bit_depth: Optional[int] = None) -> np.ndarray:
+    """An image as ``uint8``, 16-bit data scaled by the bit depth it uses.
+
+    ``uint8`` input is returned as it is. For ``uint16`` input with ``b`` significant
+    bits (``bit_depth``, or :func:`significant_bit_depth`: 12-bit X-rays stored in a
+    16-bit PNG give 12) the result is ``round(value * 255 / (2**b - 1))``, clipped; so a
+    12-bit image uses the whole 8-bit range instead of becoming black, as OpenCV's
+    plain conversion (``value >> 8``) makes it. Other dtypes are refused.
+    """
+    if image.dtype == np.uint8:
+        return image
+    if image.dtype != np.uint16:
+        raise ValueError(f'unsupported image dtype {image.dtype} (expected uint8 or uint16)')
+    bits = bit_depth or significant_bit_depth(image)
+    scaled = np.rint(image.astype(np.float32) * (255.0 / (2 ** bits - 1)))
+    return np.clip(scaled, 0, 255).astype(np.uint8)
+
+
+def stores_high_bit_depth(data: bytes) -> bool:
+    """Whether encoded image bytes may hold more than 8 bits a sample: a 16-bit PNG (the
+    bit depth is byte 24, in the IHDR chunk) or any TIFF."""
+    if data[:8] == b'\x89PNG\r\n\x1a\n' and len(data) > 24:
+        return data[24] == 16
+    return data[:4] in (b'II*\x00', b'MM\x00*')
+
+
+def decode_image(data: bytes, bit_depth: Optional[int] = None) -> Optional[np.ndarray]:
+    """Encoded image bytes as ``(H, W, 3)`` ``uint8`` BGR, or None when undecodable.
+
+    8-bit images decode as OpenCV's colour decoding gives them (EXIF orientation
+    applied, grey repeated over three channels). 16-bit PNG/TIFF data is scaled to 8
+    bits by :func:`to_uint8` instead of OpenCV's ``value >> 8``.
+    """
+    import cv2
+    buf = np.frombuffer(data, np.uint8)
+    if not stores_high_bit_depth(data):
+        return cv2.imdecode(buf, cv2.IMREAD_COLOR)
+    image = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
+    if image is None:
+        return None
+    image = to_uint8(image, bit_depth)
+    if image.ndim == 2:
+        return cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+    if image.shape[2] == 4:
+        return cv2.cvtColor(image, cv2.COLOR_BGRA2BGR)
+    return image
+
+
+def read_image(path: str, bit_depth: Optional[int] = None) -> np.ndarray:
+    """An image file as ``(H, W, 3)`` ``uint8`` BGR (:func:`decode_image`).
+
+    Raises:
+        DataError: the file is missing or cannot be decoded.
+    """
+    try:
+        with open(path, 'rb') as f:
+            data = f.read()
+    except FileNotFoundError:
+        raise DataError(f'{path}: image file not found') from None
+    except OSError as exc:
+        raise DataError(f'{path}: cannot read the image ({exc.strerror})') from None
+    try:
+        image = decode_image(data, bit_depth)
+    except ValueError as exc:
+        raise DataError(f'{path}: {exc}') from None
+    if image is None:
+        raise DataError(f'{path}: cannot decode the image')
+    return image
 
 
 def read_label_map(path: str) -> np.ndarray:

@@ -331,8 +331,10 @@ class ProbFolder:
 
     def _load_index(self, index_path: str) -> None:
         try:
-            with open(index_path) as f:
+            with open(index_path, encoding='utf-8') as f:
                 index = json.load(f)
+            if not isinstance(index, dict):
+                raise ValueError(f'a JSON {type(index).__name__}, expected an object')
             if index.get('format') != INDEX_FORMAT:
                 raise ValueError(f'format {index.get("format")!r}')
             self.classes = tuple(index['classes'])
@@ -341,7 +343,7 @@ class ProbFolder:
             self.source = index.get('source', {})
             for e in index['images']:
                 self._add(e['key'], e['file'], e.get('img_path'), e.get('ori_shape'))
-        except (OSError, ValueError, KeyError, TypeError, IndexError) as exc:
+        except (OSError, ValueError, KeyError, TypeError, IndexError, AttributeError) as exc:
             raise ProbFileError(f'{index_path}: not a valid index ({exc})') from None
         if self.task not in TASKS:
             raise ProbFileError(f'{index_path}: unknown task {self.task!r}')

@@ -1,5 +1,6 @@
 # UperNet + BEiT-base at 512x512: mmseg's UperNet-BEiT base with BEiT-base (ImageNet-22k)
-# weights converted for mmseg at pretrain/beit_base_patch16_224_pt22k_ft22k.pth.
+# weights converted for mmseg at pretrain/beit_base_patch16_224_pt22k_ft22k.pth
+# (python tools/get_weights.py beit-base downloads and converts them).
 # BEiT's relative position bias is built for img_size, so inference slides 512 windows.
 # Without the weights: --cfg-options model.pretrained=None
 _base_ = ['mmseg::_base_/models/upernet_beit.py']

@@ -1,8 +1,9 @@
 # UperNet + Swin-B (window 7, ImageNet-22k pre-trained) at 512x512: mmseg's UperNet-Swin
-# base with the Swin-B widths and its pre-trained weights.
-# Offline: --cfg-options model.backbone.init_cfg=None
+# base with the Swin-B widths and its pre-trained weights, a local file:
+#   python tools/get_weights.py swin-base
+# Without them: --cfg-options model.backbone.init_cfg=None
 _base_ = ['mmseg::_base_/models/upernet_swin.py']
-checkpoint_file = 'https://download.openmmlab.com/mmsegmentation/v0.5/pretrain/swin/swin_base_patch4_window7_224_22k_20220317-4f79f7c0.pth'  # noqa: E501
+checkpoint_file = 'pretrain/swin_base_patch4_window7_224_22k_20220317-4f79f7c0.pth'
 model = dict(
     data_preprocessor=dict(size=(512, 512)),
     backbone=dict(

@@ -1,0 +1,46 @@
+"""How accurate multi-class pseudo-labels are at several confidence thresholds.
+
+    python tools/analysis/pseudo_label_quality.py PROBS --gt LABEL_DIR
+        [--pixel-conf 0.5 0.7 0.8 0.9 0.95]
+
+PROBS: probabilities of images whose true labels the training does not use (for
+example the "unlabelled" part of a labelled training set); LABEL_DIR/<key>.png their
+true labels. Prints, per threshold, the share of labelled pixels kept and the accuracy
+and mIoU of the kept ones: the evidence for choosing --pixel-conf of
+tools/self_train.py without looking at the validation set.
+"""
+import os.path as osp
+import sys
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+import _bootstrap  # noqa: E402,F401  (checks the environment, registers mmseg_ext)
+
+from mmseg_ext.utils.cli import ToolParser, cli_main, number_in_range  # noqa: E402
+
+
+def parse_args(argv=None):
+    p = ToolParser(description='Pseudo-label accuracy against held-back labels')
+    p.add_argument('probs', help='multi-class probability folder (tools/inference.py)')
+    p.add_argument('--gt', required=True, help='folder of the true label PNGs')
+    p.add_argument('--pixel-conf', nargs='+', type=number_in_range(float, 0, 1),
+                   default=[0.0, 0.5, 0.7, 0.8, 0.9, 0.95], help='thresholds in [0, 1]')
+    p.add_argument('--no-progress', action='store_true')
+    return p.parse_args(argv)
+
+
+@cli_main
+def main(argv=None):
+    from mmseg_ext.apis.pseudo_label import pseudo_label_quality
+    args = parse_args(argv)
+    rows = pseudo_label_quality(args.probs, args.gt, args.pixel_conf,
+                                progress=not args.no_progress)
+    print('| pixel_conf | pixels kept | accuracy of kept | mIoU of kept |')
+    print('|---|---|---|---|')
+    for r in rows:
+        print(f'| {r.pixel_conf:g} | {100 * r.coverage:.1f}% | {100 * r.accuracy:.1f}% | '
+              f'{100 * r.miou:.2f} |')
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,223 @@
+"""The GPU check: training speed and memory of the four hand-bone configs, and
+slide-window inference of 2048x2048 images with UperNet-BEiT. See gpu_check.sh.
+
+    python tools/benchmark/gpu_check.py [--iters 50] [--warmup 10] [--images 8]
+                                        [--out work_dirs/gpu_check] [--tiny]
+
+Full mode needs one CUDA GPU: 512x512 crops, AMP, random initialisation (no downloads),
+synthetic hand-bone data written under --out. --tiny runs the same code on the CPU at
+64x64 for 2 iterations and 2 small images (seconds; it proves the script end to end).
+"""
+import os.path as osp
+import sys
+import time
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+import _bootstrap  # noqa: E402,F401  (checks the environment, registers mmseg_ext)
+
+from mmseg_ext.utils.cli import ToolParser, cli_main, number_in_range  # noqa: E402
+from mmseg_ext.utils.errors import UsageError  # noqa: E402
+
+CONFIGS = ('upernet_beit.py', 'upernet_swin.py', 'ocrnet_hr18.py', 'deeplabv3_r101.py')
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+
+def parse_args(argv=None):
+    p = ToolParser(description='Training and inference speed and memory on one GPU')
+    p.add_argument('--iters', type=number_in_range(int, 2), default=50,
+                   help='training iterations per config, >= 2 (default 50)')
+    p.add_argument('--warmup', type=number_in_range(int, 1), default=10,
+                   help='iterations left out of the timing, >= 1 (default 10)')
+    p.add_argument('--images', type=number_in_range(int, 1), default=8,
+                   help='2048x2048 images for the inference timing (default 8)')
+    p.add_argument('--out', default='work_dirs/gpu_check',
+                   help='data, work dirs and gpu_check.md go here')
+    p.add_argument('--tiny', action='store_true',
+                   help='CPU, 64x64, 2 iterations: check the script without a GPU')
+    return p.parse_args(argv)
+
+
+class Clock:
+    """Times training iterations after ``warmup`` of them (a hook, registered directly)."""
+
+    def __init__(self, warmup: int, cuda: bool):
+        from mmengine.hooks import Hook
+
+        clock = self
+
+        class _Hook(Hook):
+            priority = 'VERY_LOW'
+
+            def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
+                if runner.iter + 1 == warmup:
+                    clock.sync()
+                    clock.start = time.perf_counter()
+                clock.last = runner.iter + 1
+                if runner.iter + 1 == runner.max_iters:
+                    clock.sync()
+                    clock.stop = time.perf_counter()
+
+        self.hook = _Hook()
+        self.cuda = cuda
+        self.warmup = warmup
+        self.start = self.stop = None
+        self.last = 0
+
+    def sync(self):
+        if self.cuda:
+            import torch
+            torch.cuda.synchronize()
+
+    def rate(self) -> float:
+        return (self.last - self.warmup) / (self.stop - self.start)
+
+
+def small_pipeline(pipeline, size):
+    """The config's pipeline at ``size`` (tiny mode)."""
+    for step in pipeline:
+        if step['type'] in ('RandomResize', 'Resize'):
+            step['scale'] = size
+        elif step['type'] == 'RandomCrop':
+            step['crop_size'] = size
+        elif step['type'] == 'MultiLabelPad':
+            step['size'] = size
+    return pipeline
+
+
+def train_config(name, data_root, work_dir, args, cuda):
+    from mmengine.config import Config
+
+    from mmseg_ext.apis.runner_config import enable_amp, skip_pretrained
+    cfg = Config.fromfile(osp.join(REPO, 'custom_configs', name))
+    skip_pretrained(cfg.model)
+    cfg.work_dir = work_dir
+    cfg.train_dataloader.dataset.data_root = data_root
+    cfg.train_dataloader.dataset.num_folds = 3
+    cfg.train_dataloader.num_workers = 0 if args.tiny else 4
+    cfg.train_dataloader.persistent_workers = not args.tiny
+    cfg.train_cfg = dict(type='IterBasedTrainLoop', max_iters=args.iters,
+                         val_interval=args.iters + 1)
+    cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
+    cfg.default_hooks.checkpoint = dict(type='CheckpointHook', interval=-1,
+                                        save_last=False)
+    cfg.default_hooks.logger.interval = 10
+    cfg.log_level = 'WARNING'
+    if args.tiny:
+        size = (64, 64)
+        small_pipeline(cfg.train_dataloader.dataset.pipeline, size)
+        cfg.model.data_preprocessor.size = size
+        if cfg.model.backbone.get('img_size') is not None:
+            cfg.model.backbone.img_size = size
+    if cuda:
+        enable_amp(cfg)
+    return cfg
+
+
+def inference_rate(data_root, images, args, cuda):
+    """UperNet-BEiT slide-window inference of whole images: images/s, peak memory."""
+    import torch
+    from mmengine.config import Config
+    from mmengine.dataset import Compose
+    from mmengine.registry import init_default_scope
+    from mmseg.registry import MODELS
+
+    from mmseg_ext.apis.runner_config import skip_pretrained
+    cfg = Config.fromfile(osp.join(REPO, 'custom_configs', 'upernet_beit.py'))
+    skip_pretrained(cfg.model)
+    if args.tiny:
+        size = (64, 64)
+        cfg.model.backbone.img_size = size
+        cfg.model.data_preprocessor.size = size
+        cfg.model.test_cfg.crop_size = size
+        cfg.model.test_cfg.stride = (43, 43)
+    init_default_scope('mmseg')
+    device = 'cuda' if cuda else 'cpu'
+    model = MODELS.build(cfg.model).to(device).eval()
+    # no Resize: the model slides its crop_size windows over the whole image
+    pipeline = Compose([dict(type='LoadImageFromFileChecked'),
+                        dict(type='PackMultiLabelSegInputs')])
+    batches = [pipeline(dict(img_path=p)) for p in images]
+    if cuda:
+        torch.cuda.reset_peak_memory_stats()
+    amp = torch.autocast('cuda', dtype=torch.float16) if cuda else torch.autocast(
+        'cpu', enabled=False)
+    with torch.no_grad(), amp:
+        model.test_step(dict(inputs=[batches[0]['inputs']],
+                             data_samples=[batches[0]['data_samples']]))  # warm-up
+        if cuda:
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        for b in batches:
+            model.test_step(dict(inputs=[b['inputs']], data_samples=[b['data_samples']]))
+        if cuda:
+            torch.cuda.synchronize()
+    seconds = time.perf_counter() - start
+    memory = _mib(torch.cuda.max_memory_allocated()) if cuda else 'n/a (CPU)'
+    return len(batches) / seconds, memory
+
+
+def _mib(num_bytes: int) -> str:
+    return f'{num_bytes / 2 ** 20:.0f} MiB'
+
+
+@cli_main
+def main(argv=None):
+    import glob
+
+    import torch
+    from mmengine.runner import Runner
+
+    from mmseg_ext.apis.synthetic import write_synthetic_handbone
+    from mmseg_ext.io.atomic import atomic_write_text
+    args = parse_args(argv)
+    cuda = torch.cuda.is_available() and not args.tiny
+    if not cuda and not args.tiny:
+        raise UsageError('no CUDA GPU: run on a GPU machine, or --tiny to check the script '
+                         'on the CPU')
+    if args.tiny:
+        args.iters, args.warmup, args.images = 2, 1, 2
+    size = (128, 128) if args.tiny else (2048, 2048)
+    data = osp.join(args.out, 'data_tiny' if args.tiny else 'data')
+    if not osp.isdir(osp.join(data, 'train')):
+        write_synthetic_handbone(data, num_patients=3 if args.tiny else 6,
+                                 images_per_patient=2, size=size,
+                                 num_test_patients=1 if args.tiny else args.images // 2,
+                                 progress=False)
+    setting = ('CPU, 64x64 crops, fp32 (--tiny)' if args.tiny else
+               f'{torch.cuda.get_device_name(0)}, 512x512 crops, AMP')
+    rows = []
+    for name in CONFIGS:
+        cfg = train_config(name, osp.join(data, 'train'), osp.join(args.out, name[:-3]),
+                           args, cuda)
+        clock = Clock(args.warmup, cuda)
+        runner = Runner.from_cfg(cfg)
+        runner.register_hook(clock.hook)
+        if cuda:
+            torch.cuda.reset_peak_memory_stats()
+        runner.train()
+        memory = _mib(torch.cuda.max_memory_allocated()) if cuda else 'n/a (CPU)'
+        batch = cfg.train_dataloader.batch_size
+        rows.append(f'| `custom_configs/{name}` | train, batch {batch}, iterations '
+                    f'{args.warmup + 1}-{args.iters} | {clock.rate():.2f} it/s | '
+                    f'{memory} | {setting} |')
+        print(rows[-1], flush=True)
+        del runner
+        if cuda:
+            torch.cuda.empty_cache()
+    images = sorted(glob.glob(osp.join(data, 'test', 'DCM', '*', '*.png')))[:args.images]
+    rate, memory = inference_rate(data, images, args, cuda)
+    h, w = size
+    rows.append(f'| `custom_configs/upernet_beit.py` | slide-window inference of {h}x{w} '
+                f'images ({len(images)}) | {rate:.2f} img/s | {memory} | {setting} |')
+    print(rows[-1], flush=True)
+    table = '\n'.join(['| config | what | speed | peak GPU memory | setting |',
+                       '|---|---|---|---|---|', *rows]) + '\n'
+    out = osp.join(args.out, 'gpu_check.md')
+    atomic_write_text(out, table, force=True)
+    print(f'\n{table}\nwritten to {out}')
+    return 0
+
+
+if __name__ == '__main__':
+    main()
