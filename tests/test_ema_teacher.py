@@ -1,11 +1,9 @@
 """Mean-teacher EMA update: teacher = decay * teacher + (1 - decay) * student."""
-from types import SimpleNamespace
-
 import pytest
 import torch
 from torch import nn
 
-from mmseg_ext.engine.ema_teacher import EMATeacherHook, update_teacher
+from mmseg_ext.models.segmentors.mean_teacher import update_teacher
 
 
 def small_net():
@@ -49,40 +47,3 @@ def test_update_random_values_and_mismatch():
         update_teacher(teacher, nn.Conv2d(1, 2, 3), 0.9)
     with pytest.raises(ValueError, match='decay'):
         update_teacher(teacher, student, 1.5)
-
-
-def test_hook_follows_student_and_checkpoints():
-    from mmseg.registry import HOOKS
-    student = small_net()
-    fill_dyadic(student, 2)
-    runner = SimpleNamespace(model=student, iter=0)
-    hook = HOOKS.build(dict(type='EMATeacherHook', decay=0.5, interval=2))
-    hook.before_train(runner)
-    teacher = hook.teacher
-    assert teacher is not student and not teacher.training
-    assert all(not p.requires_grad for p in teacher.parameters())
-    w0 = student[0].weight.detach().clone()
-    with torch.no_grad():
-        student[0].weight.add_(1.0)
-    hook.after_train_iter(runner, 0)                    # iteration 1 of 2: no update
-    assert torch.equal(teacher[0].weight, w0)
-    runner.iter = 1
-    hook.after_train_iter(runner, 1)                    # iteration 2: update
-    assert torch.equal(teacher[0].weight, 0.5 * w0 + 0.5 * (w0 + 1.0))
-    ckpt = {}
-    hook.before_save_checkpoint(runner, ckpt)
-    fresh = EMATeacherHook(decay=0.5)
-    fresh.after_load_checkpoint(runner, ckpt)           # resume before before_train
-    fresh.before_train(runner)
-    assert torch.equal(fresh.teacher[0].weight, teacher[0].weight)
-
-
-def test_hook_copies_before_start_iter():
-    student = small_net()
-    runner = SimpleNamespace(model=student, iter=0)
-    hook = EMATeacherHook(decay=0.9, start_iter=5)
-    hook.before_train(runner)
-    with torch.no_grad():
-        student[0].weight.mul_(3.0)
-    hook.after_train_iter(runner, 0)
-    assert torch.equal(hook.teacher[0].weight, student[0].weight)

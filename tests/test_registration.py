@@ -26,7 +26,6 @@ EXPECTED = {
                'MultiLabelSegTTAModel', 'MeanTeacherSegmentor',
                'BatchAugmentSegDataPreProcessor', 'SegCutMix'],
     'METRICS': ['MultiLabelDiceMetric', 'PerImageIoUMetric'],
-    'HOOKS': ['EMATeacherHook'],
     'MODEL_WRAPPERS': ['CPUDistributedDataParallel'],
     'VISUALIZERS': ['MultiLabelSegLocalVisualizer'],
 }

@@ -1,5 +1,9 @@
-"""Hooks, model wrappers and runner-side helpers (registered in mmengine/mmseg registries)."""
-from .cpu_distributed import CPUDistributedDataParallel
-from .ema_teacher import EMATeacherHook, update_teacher
+"""Runner-side components: the CPU distributed model wrapper (mmengine ``MODEL_WRAPPERS``).
 
-__all__ = ['CPUDistributedDataParallel', 'EMATeacherHook', 'update_teacher']
+For an exponential-moving-average copy of a model (checkpoints and validation with
+averaged weights) use mmengine's own ``EMAHook``; the mean-teacher segmentor keeps its
+EMA teacher itself (:func:`mmseg_ext.models.segmentors.mean_teacher.update_teacher`).
+"""
+from .cpu_distributed import CPUDistributedDataParallel
+
+__all__ = ['CPUDistributedDataParallel']

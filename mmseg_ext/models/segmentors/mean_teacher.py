@@ -9,9 +9,9 @@ Design (single dataloader, stock ``IterBasedTrainLoop``/``OptimWrapper``):
   (``requires_grad=False``, always in eval mode). It is saved in ``state_dict`` (plain
   checkpoints hold both networks) and receives no gradient, so the optimizer never
   changes it. At the start of every training ``loss()`` call it is updated with
-  :func:`mmseg_ext.engine.update_teacher` (EMA of the student, a plain copy on the first
-  ``start_iter`` calls); the call counter is the buffer ``ema_step``. Do not add
-  ``EMATeacherHook`` as well.
+  :func:`update_teacher` (EMA of the student, a plain copy on the first ``start_iter``
+  calls); the call counter is the buffer ``ema_step``. (For an EMA copy of an ordinary
+  model, e.g. to pseudo-label with averaged weights, use mmengine's own ``EMAHook``.)
 - The weak view is the preprocessed unlabelled image itself; the strong view is a
   photometric copy made here on the normalised tensor (:func:`strong_augment`:
   brightness, contrast, Gaussian noise, optional 3x3 blur), so geometry is unchanged
@@ -26,9 +26,32 @@ import torch
 import torch.nn.functional as F
 from mmseg.models.segmentors.base import BaseSegmentor
 from mmseg.registry import MODELS
-from torch import Tensor
+from torch import Tensor, nn
 
-from ...engine.ema_teacher import update_teacher
+
+@torch.no_grad()
+def update_teacher(teacher: nn.Module, student: nn.Module, decay: float) -> None:
+    """In place: floating tensors ``t = decay * t + (1 - decay) * s``, others copied.
+
+    Both modules must have the same parameter and buffer names and shapes.
+    """
+    if not 0.0 <= decay <= 1.0:
+        raise ValueError(f'decay must be in [0, 1], got {decay}')
+    t_state = dict(teacher.named_parameters())
+    t_state.update(teacher.named_buffers())
+    s_state = dict(student.named_parameters())
+    s_state.update(student.named_buffers())
+    if t_state.keys() != s_state.keys():
+        missing = sorted(set(s_state) ^ set(t_state))[:3]
+        raise ValueError(f'teacher and student differ in tensors, e.g. {missing}')
+    for name, t in t_state.items():
+        s = s_state[name].detach()
+        if t.shape != s.shape:
+            raise ValueError(f'{name}: teacher {tuple(t.shape)} vs student {tuple(s.shape)}')
+        if t.is_floating_point():
+            t.mul_(decay).add_(s.to(t.dtype), alpha=1.0 - decay)
+        else:
+            t.copy_(s)
 
 
 def pseudo_labels(logits: Tensor, conf_thresh: float, ignore_index: int = 255) -> Tensor:
