@@ -93,9 +93,8 @@ def test_self_training_multiclass_one_round(tmp_path, shapes_root):
         'student_metrics']
     # the student trained on the 6 labelled images repeated (ceil(3 / 6) = 1: once) and
     # the 3 pseudo-labelled ones, whose labels are the pseudo PNGs
-    dumped = Config.fromfile(glob.glob(f'{work}/round1/student/*/vis_data/config.py')[0]
-                             if glob.glob(f'{work}/round1/student/*/vis_data/config.py')
-                             else glob.glob(f'{work}/round1/student/*.py')[0])
+    (dumped,) = glob.glob(f'{work}/round1/student/*.py')   # the runner's copy of the config
+    dumped = Config.fromfile(dumped)
     datasets = dumped.train_dataloader.dataset.datasets
     assert dumped.train_dataloader.dataset.type == 'ConcatDataset'
     assert datasets[1].data_prefix.seg_map_path == str(work / 'round1' / 'pseudo')
@@ -112,7 +111,7 @@ def test_self_training_multilabel_one_round(tmp_path):
     roots = [f'{s}_dataloader.dataset.data_root={data}/train' for s in ('train', 'val', 'test')]
     proc = run_tool('tools/self_train.py', HANDBONE, HANDBONE, '--unlabelled',
                     f'{data}/test/DCM', '--img-suffix', '.png', '--work-dir', str(work),
-                    '--pixel-conf', '0.6', '--no-progress',
+                    '--pixel-conf', '0.6', '--no-progress', '--student-init', 'teacher',
                     '--cfg-options', *roots, *_iters(2), 'train_dataloader.batch_size=2',
                     env={'OMP_NUM_THREADS': '1'})
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -123,6 +122,11 @@ def test_self_training_multilabel_one_round(tmp_path):
     assert len(jsons) == r['accepted']
     assert 'mDice' in r['student_metrics']
     assert osp.isfile(f'{work}/round1/student/iter_2.pth')
+    # --student-init teacher: the student starts from the teacher's last checkpoint
+    (dumped,) = glob.glob(f'{work}/round1/student/*.py')
+    assert Config.fromfile(dumped).load_from == f'{work}/teacher/iter_2.pth'
+    assert 'Load checkpoint from' in open(glob.glob(
+        f'{work}/round1/student/*/*.log')[0]).read()
 
 
 def test_bad_student_config_fails_before_the_teacher_trains(tmp_path, shapes_root):

@@ -3,7 +3,8 @@
     python tools/self_train.py TEACHER_CONFIG STUDENT_CONFIG --unlabelled IMG_DIR
         --work-dir DIR [--unlabelled-list LIST] [--img-suffix .jpg]
         [--teacher-checkpoint CKPT] [--rounds 1] [--pixel-conf 0.9]
-        [--max-uncertain 1.0] [--min-mean-conf 0] [--cfg-options key=value ...]
+        [--max-uncertain 1.0] [--min-mean-conf 0] [--student-init scratch|teacher]
+        [--cfg-options key=value ...]
 
 1. trains TEACHER_CONFIG (the labelled-only config), unless --teacher-checkpoint;
 2. predicts the unlabelled images and writes pseudo-labels in the data set's format
@@ -48,6 +49,9 @@ def parse_args(argv=None):
                    'this, in [0, 1] (default 1: keep all)')
     p.add_argument('--min-mean-conf', type=number_in_range(float, 0, 1), default=0.0,
                    help='leave out images whose mean confidence is below this, in [0, 1]')
+    p.add_argument('--student-init', choices=['scratch', 'teacher'], default='scratch',
+                   help="the student starts from its config's initialisation (scratch, "
+                   "default) or from the teacher's weights")
     p.add_argument('--cfg-options', nargs='+', action=DictAction,
                    help='overrides for both configs, e.g. data roots')
     p.add_argument('--no-progress', action='store_true', help='no progress bars')
@@ -62,7 +66,8 @@ def main(argv=None):
                    unlabelled_list=args.unlabelled_list, img_suffix=args.img_suffix,
                    teacher_checkpoint=args.teacher_checkpoint, rounds=args.rounds,
                    pixel_conf=args.pixel_conf, max_uncertain=args.max_uncertain,
-                   min_mean_conf=args.min_mean_conf, cfg_options=args.cfg_options,
+                   min_mean_conf=args.min_mean_conf, student_init=args.student_init,
+                   cfg_options=args.cfg_options,
                    progress=not args.no_progress)
     print('=== self-training finished ===')
     print(f'teacher      : {s.teacher_checkpoint} {_metrics(s.teacher_metrics)}')
@@ -76,7 +81,7 @@ def main(argv=None):
 
 def _metrics(metrics):
     keys = [k for k in ('mIoU', 'mIoU_per_image', 'mDice', 'mDice_dataset') if k in metrics]
-    return ' '.join(f'{k}={metrics[k]:.2f}' for k in keys)
+    return ' '.join(f'{k}={metrics[k]:.4g}' for k in keys)
 
 
 if __name__ == '__main__':

@@ -8,7 +8,8 @@ What ``tools/self_train.py`` runs (the recipe of ST++, without its image ranking
    format with confidence filtering (:func:`~mmseg_ext.apis.pseudo_label.pseudo_label_folder`):
    label PNGs with low-confidence pixels set to 255 (multi-class), or polygon JSON with
    uncertain images left out (multi-label);
-3. **student**: train ``student_config`` from its own initialisation on its labelled
+3. **student**: train ``student_config`` from its own initialisation (or from the
+   teacher's weights, ``student_init='teacher'``) on its labelled
    training set plus the pseudo-labelled images (an mmengine ``ConcatDataset`` of the
    config's ``train_dataloader.dataset``, repeated to about the size of the
    pseudo-labelled set as ST++ does, and the same data set type pointed at the
@@ -151,8 +152,8 @@ def self_train(teacher_config: str, student_config: str, unlabelled_dir: str, wo
                unlabelled_list: Optional[str] = None, img_suffix: str = '.jpg',
                teacher_checkpoint: Optional[str] = None, rounds: int = 1,
                pixel_conf: float = 0.9, max_uncertain: float = 1.0,
-               min_mean_conf: float = 0.0, cfg_options: Optional[dict] = None,
-               progress: bool = True,
+               min_mean_conf: float = 0.0, student_init: str = 'scratch',
+               cfg_options: Optional[dict] = None, progress: bool = True,
                log: Optional[Callable[[str], None]] = None) -> SelfTrainingSummary:
     """Run the recipe of the module doc; return what each stage produced.
 
@@ -167,6 +168,8 @@ def self_train(teacher_config: str, student_config: str, unlabelled_dir: str, wo
         teacher_checkpoint: skip step 1 and use this checkpoint of ``teacher_config``.
         rounds: self-training rounds (>= 1).
         pixel_conf, max_uncertain, min_mean_conf: pseudo-label filters.
+        student_init: ``'scratch'`` (the student config's own initialisation, as ST++)
+            or ``'teacher'`` (start from the teacher's weights; same architecture).
         cfg_options: overrides applied to both configs (data roots, ...).
         log: receives one line per stage (default: mmengine's ``print_log``).
     """
@@ -175,6 +178,9 @@ def self_train(teacher_config: str, student_config: str, unlabelled_dir: str, wo
             print_log(message, logger='current')
     if rounds < 1:
         raise InvalidArgumentError('rounds', f'must be >= 1, got {rounds}')
+    if student_init not in ('scratch', 'teacher'):
+        raise InvalidArgumentError('student_init', f"must be 'scratch' or 'teacher', got "
+                                   f'{student_init!r}')
     start = time.perf_counter()
     from ..io.images import list_images, read_image_list
     if unlabelled_list is not None:
@@ -221,6 +227,8 @@ def self_train(teacher_config: str, student_config: str, unlabelled_dir: str, wo
             for a in accepted), force=True)
         student_dir = osp.join(here, 'student')
         cfg = train_config(student_config, work_dir=student_dir, cfg_options=cfg_options)
+        if student_init == 'teacher':
+            cfg.load_from = ckpt
         add_pseudo_labels(cfg, unlabelled_dir, pseudo_dir, predictor.task, img_suffix,
                           stems_file, len(accepted))
         log(f'[3/3] round {k}: student {student_config} on labelled + {len(accepted)} '
@@ -239,5 +247,5 @@ def self_train(teacher_config: str, student_config: str, unlabelled_dir: str, wo
 
 
 def _metrics_text(metrics: Dict[str, float], keys: Sequence[str] = ('mIoU', 'mDice')) -> str:
-    shown = [f'{k}={metrics[k]:.2f}' for k in keys if k in metrics]
+    shown = [f'{k}={metrics[k]:.4g}' for k in keys if k in metrics]
     return ' '.join(shown) if shown else ''
