@@ -4,6 +4,8 @@
                          [--show-dir DIR] [--tta] [--cfg-options ...] [--launcher ...]
 """
 
+import sys
+
 import _bootstrap  # noqa: F401  (checks the environment, registers mmseg_ext)
 
 from mmseg_ext.utils.cli import ToolParser, cli_main, number_in_range
@@ -43,7 +45,11 @@ def main(argv=None):
                       wait_time=args.wait_time, tta=args.tta,
                       cfg_options=args.cfg_options, launcher=args.launcher)
     metrics = test_checkpoint(cfg, args.checkpoint, config=args.config)
-    print('test metrics: ' + ', '.join(f'{k}={v}' for k, v in metrics.items()))
+    from mmengine.dist import is_main_process
+    if is_main_process():  # every rank holds the metrics; one line, in one write
+        sys.stdout.write('test metrics: ' + ', '.join(f'{k}={v}' for k, v in metrics.items())
+                         + '\n')
+        sys.stdout.flush()
 
 
 if __name__ == '__main__':
