@@ -10,6 +10,7 @@ mixed precision without a GPU, and the distributed launch on a machine without C
 """
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import os.path as osp
@@ -109,6 +110,12 @@ def enable_amp(cfg: Config) -> None:
     cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
 
 
+def _close_process_group() -> None:
+    import torch.distributed as dist
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+
+
 def prepare_distributed(cfg: Config, launcher: str) -> None:
     """Let ``--launcher pytorch`` run on a machine without CUDA.
 
@@ -127,6 +134,9 @@ def prepare_distributed(cfg: Config, launcher: str) -> None:
                                    'CPU ranks')
     if not dist.is_initialized():
         dist.init_process_group(backend='gloo')
+        # gloo's threads must be joined before the interpreter exits, or a rank can
+        # abort at exit ("terminate called without an active exception")
+        atexit.register(_close_process_group)
     wrapper = dict(cfg.get('model_wrapper_cfg') or {})
     if wrapper.get('type', 'MMDistributedDataParallel') == 'MMDistributedDataParallel':
         wrapper['type'] = 'CPUDistributedDataParallel'
