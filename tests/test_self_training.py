@@ -129,6 +129,26 @@ def test_self_training_multilabel_one_round(tmp_path):
         f'{work}/round1/student/*/*.log')[0]).read()
 
 
+@pytest.mark.slow
+def test_student_init_teacher_refuses_a_student_of_another_architecture(tmp_path, shapes_root):
+    student = tmp_path / 'wider_head.py'
+    student.write_text(f"_base_ = ['{REPO}/{SHAPES}']\n"
+                       "model = dict(decode_head=dict(channels=48))\n")
+    work = tmp_path / 'work'
+    roots = [f'{s}_dataloader.dataset.data_root={shapes_root}' for s in ('train', 'val', 'test')]
+    proc = run_tool('tools/self_train.py', SHAPES, str(student), '--unlabelled',
+                    f'{shapes_root}/images/val', '--img-suffix', '.png', '--work-dir',
+                    str(work), '--pixel-conf', '0.0', '--no-progress', '--student-init',
+                    'teacher', '--cfg-options', *roots, *_iters(2),
+                    'train_dataloader.batch_size=2', env={'OMP_NUM_THREADS': '1'})
+    assert proc.returncode == 1
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith(f'error: {work}/teacher/iter_2.pth: does not fit the model of '
+                           f'{student}'), last
+    assert 'decode_head' in last                     # names what differs
+    assert not glob.glob(f'{work}/round1/student/*.pth')
+
+
 def test_bad_student_config_fails_before_the_teacher_trains(tmp_path, shapes_root):
     proc = run_tool('tools/self_train.py', SHAPES, str(tmp_path / 'missing.py'),
                     '--unlabelled', f'{shapes_root}/images/val', '--img-suffix', '.png',

@@ -60,7 +60,7 @@ def parse_args(argv=None):
 
 @cli_main(flags={'teacher_config': 'TEACHER_CONFIG', 'student_config': 'STUDENT_CONFIG'})
 def main(argv=None):
-    from mmseg_ext.apis.self_training import self_train
+    from mmseg_ext.apis.self_training import metrics_text, self_train
     args = parse_args(argv)
     s = self_train(args.teacher_config, args.student_config, args.unlabelled, args.work_dir,
                    unlabelled_list=args.unlabelled_list, img_suffix=args.img_suffix,
@@ -70,18 +70,13 @@ def main(argv=None):
                    cfg_options=args.cfg_options,
                    progress=not args.no_progress)
     print('=== self-training finished ===')
-    print(f'teacher      : {s.teacher_checkpoint} {_metrics(s.teacher_metrics)}')
+    print(f'teacher      : {s.teacher_checkpoint} {metrics_text(s.teacher_metrics)}')
     for r in s.rounds:
         print(f'round {r.round}      : {r.accepted} of {r.unlabelled_images} unlabelled images '
               f'pseudo-labelled ({r.pseudo_dir})')
-        print(f'student {r.round}    : {r.student_checkpoint} {_metrics(r.student_metrics)}')
+        print(f'student {r.round}    : {r.student_checkpoint} {metrics_text(r.student_metrics)}')
     print(f'summary      : {osp.join(s.work_dir, "summary.json")} ({s.seconds / 60:.1f} min)')
     print(f'final model  : {s.final_checkpoint}')
-
-
-def _metrics(metrics):
-    keys = [k for k in ('mIoU', 'mIoU_per_image', 'mDice', 'mDice_dataset') if k in metrics]
-    return ' '.join(f'{k}={metrics[k]:.4g}' for k in keys)
 
 
 if __name__ == '__main__':

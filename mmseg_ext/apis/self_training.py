@@ -37,6 +37,7 @@ from mmengine.logging import print_log
 
 from ..io.atomic import atomic_write_text
 from ..utils.errors import ConfigError, DataError, InvalidArgumentError
+from .evaluate import read_fitting_checkpoint
 from .inference import build_predictor, infer_folder
 from .pseudo_label import pseudo_label_folder
 from .runner_config import load_config, train_config
@@ -199,7 +200,7 @@ def self_train(teacher_config: str, student_config: str, unlabelled_dir: str, wo
         teacher_metrics = train_and_validate(
             train_config(teacher_config, work_dir=teacher_dir, cfg_options=cfg_options))
         teacher_checkpoint = last_checkpoint(teacher_dir)
-        log(f'teacher: {teacher_checkpoint} {_metrics_text(teacher_metrics)}')
+        log(f'teacher: {teacher_checkpoint} {metrics_text(teacher_metrics)}')
     ckpt, config = teacher_checkpoint, teacher_config
     done: List[RoundSummary] = []
     for k in range(1, rounds + 1):
@@ -228,6 +229,12 @@ def self_train(teacher_config: str, student_config: str, unlabelled_dir: str, wo
         student_dir = osp.join(here, 'student')
         cfg = train_config(student_config, work_dir=student_dir, cfg_options=cfg_options)
         if student_init == 'teacher':
+            # mmengine's load_from is not strict: a student of another architecture
+            # would start from a partial copy without a word
+            from mmengine.registry import init_default_scope
+            from mmseg.registry import MODELS
+            init_default_scope('mmseg')
+            read_fitting_checkpoint(MODELS.build(cfg.model), ckpt, student_config)
             cfg.load_from = ckpt
         add_pseudo_labels(cfg, unlabelled_dir, pseudo_dir, predictor.task, img_suffix,
                           stems_file, len(accepted))
@@ -235,7 +242,7 @@ def self_train(teacher_config: str, student_config: str, unlabelled_dir: str, wo
             f'pseudo-labelled images in {student_dir}')
         metrics = train_and_validate(cfg)
         ckpt, config = last_checkpoint(student_dir), student_config
-        log(f'student: {ckpt} {_metrics_text(metrics)}')
+        log(f'student: {ckpt} {metrics_text(metrics)}')
         done.append(RoundSummary(k, teacher_checkpoint if k == 1 else done[-1].student_checkpoint,
                                  probs_dir, pseudo_dir, pseudo.images, pseudo.accepted,
                                  student_dir, ckpt, metrics))
@@ -246,6 +253,9 @@ def self_train(teacher_config: str, student_config: str, unlabelled_dir: str, wo
     return summary
 
 
-def _metrics_text(metrics: Dict[str, float], keys: Sequence[str] = ('mIoU', 'mDice')) -> str:
+def metrics_text(metrics: Dict[str, float],
+                 keys: Sequence[str] = ('mIoU', 'mIoU_per_image', 'mDice', 'mDice_dataset')
+                 ) -> str:
+    """``'mIoU=52.68 mIoU_per_image=52.22'``: the ``keys`` that ``metrics`` has."""
     shown = [f'{k}={metrics[k]:.4g}' for k in keys if k in metrics]
     return ' '.join(shown) if shown else ''
