@@ -159,6 +159,20 @@ def test_bad_student_config_fails_before_the_teacher_trains(tmp_path, shapes_roo
     assert not (tmp_path / 'w' / 'teacher').exists()
 
 
+def test_earlier_run_in_the_work_dir_is_refused_before_training(tmp_path, shapes_root):
+    work = tmp_path / 'w'
+    (work / 'round1' / 'pseudo').mkdir(parents=True)
+    (work / 'round1' / 'pseudo' / 'keep.png').write_bytes(b'earlier result')
+    proc = run_tool('tools/self_train.py', SHAPES, SHAPES, '--unlabelled',
+                    f'{shapes_root}/images/val', '--img-suffix', '.png', '--work-dir', str(work))
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines()[-1] == (
+        f'error: {work}/round1/pseudo: exists from an earlier self-training run in this '
+        'work directory (use --force to replace it)')
+    assert not (work / 'teacher').exists()
+    assert (work / 'round1' / 'pseudo' / 'keep.png').read_bytes() == b'earlier result'
+
+
 def test_out_of_range_option_is_one_line(tmp_path):
     proc = run_tool('tools/self_train.py', SHAPES, SHAPES, '--unlabelled', str(tmp_path),
                     '--work-dir', str(tmp_path / 'w'), '--rounds', '0')

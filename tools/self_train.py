@@ -4,7 +4,7 @@
         --work-dir DIR [--unlabelled-list LIST] [--img-suffix .jpg]
         [--teacher-checkpoint CKPT] [--rounds 1] [--pixel-conf 0.9]
         [--max-uncertain 1.0] [--min-mean-conf 0] [--student-init scratch|teacher]
-        [--cfg-options key=value ...]
+        [--force] [--cfg-options key=value ...]
 
 1. trains TEACHER_CONFIG (the labelled-only config), unless --teacher-checkpoint;
 2. predicts the unlabelled images and writes pseudo-labels in the data set's format
@@ -54,6 +54,9 @@ def parse_args(argv=None):
                    "default) or from the teacher's weights")
     p.add_argument('--cfg-options', nargs='+', action=DictAction,
                    help='overrides for both configs, e.g. data roots')
+    p.add_argument('--force', action='store_true',
+                   help="replace an earlier run's probabilities and pseudo-labels in "
+                   'WORK_DIR (refused otherwise, before anything trains)')
     p.add_argument('--no-progress', action='store_true', help='no progress bars')
     return p.parse_args(argv)
 
@@ -67,7 +70,7 @@ def main(argv=None):
                    teacher_checkpoint=args.teacher_checkpoint, rounds=args.rounds,
                    pixel_conf=args.pixel_conf, max_uncertain=args.max_uncertain,
                    min_mean_conf=args.min_mean_conf, student_init=args.student_init,
-                   cfg_options=args.cfg_options,
+                   cfg_options=args.cfg_options, force=args.force,
                    progress=not args.no_progress)
     print('=== self-training finished ===')
     print(f'teacher      : {s.teacher_checkpoint} {metrics_text(s.teacher_metrics)}')

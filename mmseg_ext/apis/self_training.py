@@ -36,7 +36,7 @@ from mmengine.config import Config
 from mmengine.logging import print_log
 
 from ..io.atomic import atomic_write_text
-from ..utils.errors import ConfigError, DataError, InvalidArgumentError
+from ..utils.errors import ConfigError, DataError, InvalidArgumentError, OutputExistsError
 from .evaluate import read_fitting_checkpoint
 from .inference import build_predictor, infer_folder
 from .pseudo_label import pseudo_label_folder
@@ -154,7 +154,8 @@ def self_train(teacher_config: str, student_config: str, unlabelled_dir: str, wo
                teacher_checkpoint: Optional[str] = None, rounds: int = 1,
                pixel_conf: float = 0.9, max_uncertain: float = 1.0,
                min_mean_conf: float = 0.0, student_init: str = 'scratch',
-               cfg_options: Optional[dict] = None, progress: bool = True,
+               cfg_options: Optional[dict] = None, force: bool = False,
+               progress: bool = True,
                log: Optional[Callable[[str], None]] = None) -> SelfTrainingSummary:
     """Run the recipe of the module doc; return what each stage produced.
 
@@ -172,6 +173,8 @@ def self_train(teacher_config: str, student_config: str, unlabelled_dir: str, wo
         student_init: ``'scratch'`` (the student config's own initialisation, as ST++)
             or ``'teacher'`` (start from the teacher's weights; same architecture).
         cfg_options: overrides applied to both configs (data roots, ...).
+        force: replace the probabilities and pseudo-labels of an earlier run in
+            ``work_dir``; without it such a run is refused before anything trains.
         log: receives one line per stage (default: mmengine's ``print_log``).
     """
     if log is None:
@@ -190,8 +193,15 @@ def self_train(teacher_config: str, student_config: str, unlabelled_dir: str, wo
         images = list_images(unlabelled_dir, (img_suffix,))
         if not images:
             raise DataError(f'{unlabelled_dir}: no *{img_suffix} images')
-    # fail on a bad student config before hours of teacher training
+    # fail on a bad student config or an earlier run's outputs before hours of training
     load_config(student_config, cfg_options)
+    if not force:
+        for k in range(1, rounds + 1):
+            for part in ('probs', 'pseudo'):
+                earlier = osp.join(work_dir, f'round{k}', part)
+                if osp.exists(earlier):
+                    raise OutputExistsError(earlier, 'exists from an earlier self-training '
+                                            'run in this work directory')
 
     teacher_metrics: Dict[str, float] = {}
     if teacher_checkpoint is None:
@@ -209,12 +219,13 @@ def self_train(teacher_config: str, student_config: str, unlabelled_dir: str, wo
         predictor = build_predictor(config, ckpt, cfg_options=cfg_options)
         probs_dir = osp.join(here, 'probs')
         infer_folder(predictor, unlabelled_dir, probs_dir, out_size='original',
-                     images=images, progress=progress)
+                     images=images, force=force, progress=progress)
         pseudo_dir = osp.join(here, 'pseudo')
         fmt = 'handbone-json' if predictor.task == 'multi-label' else 'label-png'
         pseudo = pseudo_label_folder(probs_dir, pseudo_dir, fmt=fmt, pixel_conf=pixel_conf,
                                      max_uncertain=max_uncertain,
-                                     min_mean_conf=min_mean_conf, progress=progress)
+                                     min_mean_conf=min_mean_conf, force=force,
+                                     progress=progress)
         log(f'pseudo-labels: {pseudo.accepted} of {pseudo.images} images accepted -> '
             f'{pseudo_dir}')
         if not pseudo.accepted:
