@@ -37,7 +37,8 @@ def parse_args(argv=None):
 @cli_main(flags={'checkpoint': 'CHECKPOINT'})
 def main(argv=None):
     from mmseg_ext.apis.evaluate import test_checkpoint
-    from mmseg_ext.apis.runner_config import set_local_rank, test_config
+    from mmseg_ext.apis.runner_config import finish_distributed, set_local_rank, test_config
+    from mmseg_ext.utils.cli import exit_now
     args = parse_args(argv)
     set_local_rank(args.local_rank)
     cfg = test_config(args.config, args.checkpoint, work_dir=args.work_dir,
@@ -50,6 +51,8 @@ def main(argv=None):
         sys.stdout.write('test metrics: ' + ', '.join(f'{k}={v}' for k, v in metrics.items())
                          + '\n')
         sys.stdout.flush()
+    if finish_distributed():  # a CPU rank: leave before interpreter shutdown
+        exit_now(0)
 
 
 if __name__ == '__main__':

@@ -32,7 +32,8 @@ def parse_args(argv=None):
 def main(argv=None):
     from mmengine.runner import Runner
 
-    from mmseg_ext.apis.runner_config import set_local_rank, train_config
+    from mmseg_ext.apis.runner_config import finish_distributed, set_local_rank, train_config
+    from mmseg_ext.utils.cli import exit_now
     args = parse_args(argv)
     set_local_rank(args.local_rank)
     cfg = train_config(args.config, work_dir=args.work_dir, resume=args.resume,
@@ -40,6 +41,9 @@ def main(argv=None):
                        launcher=args.launcher)
     runner = Runner.from_cfg(cfg)
     runner.train()
+    del runner  # its DDP wrapper holds the process group
+    if finish_distributed():  # a CPU rank: leave before interpreter shutdown
+        exit_now(0)
 
 
 if __name__ == '__main__':

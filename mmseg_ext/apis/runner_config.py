@@ -110,10 +110,36 @@ def enable_amp(cfg: Config) -> None:
     cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
 
 
-def _close_process_group() -> None:
+#: True while a ``gloo`` process group started by :func:`prepare_distributed` is open.
+_STARTED_GLOO = False
+
+
+def finish_distributed() -> bool:
+    """Destroy the ``gloo`` process group that :func:`prepare_distributed` started.
+
+    Call it once the runner is released (``del runner``): the model's DDP wrapper holds
+    the group, so objects still alive in reference cycles are collected first. Destroying
+    the group joins gloo's worker threads while the interpreter is fully alive; left to
+    interpreter shutdown, a rank could abort at exit ("terminate called without an active
+    exception", SIGABRT) after its work had finished.
+
+    Returns:
+        True when this process is such a CPU rank; the tool should then leave without
+        interpreter finalization (:func:`mmseg_ext.utils.cli.exit_now`). False when no
+        process group of ours exists (one process, or GPU ranks under mmengine).
+    """
+    import gc
+
     import torch.distributed as dist
+    global _STARTED_GLOO
+    if not _STARTED_GLOO:
+        return False
+    _STARTED_GLOO = False
+    gc.collect()
     if dist.is_available() and dist.is_initialized():
         dist.destroy_process_group()
+    gc.collect()
+    return True
 
 
 def prepare_distributed(cfg: Config, launcher: str) -> None:
@@ -126,6 +152,7 @@ def prepare_distributed(cfg: Config, launcher: str) -> None:
     """
     import torch
     import torch.distributed as dist
+    global _STARTED_GLOO
     if launcher == 'none' or torch.cuda.is_available():
         return
     if launcher != 'pytorch':
@@ -134,9 +161,9 @@ def prepare_distributed(cfg: Config, launcher: str) -> None:
                                    'CPU ranks')
     if not dist.is_initialized():
         dist.init_process_group(backend='gloo')
-        # gloo's threads must be joined before the interpreter exits, or a rank can
-        # abort at exit ("terminate called without an active exception")
-        atexit.register(_close_process_group)
+        _STARTED_GLOO = True
+        # the tools call finish_distributed() when done; this covers an early exit
+        atexit.register(finish_distributed)
     wrapper = dict(cfg.get('model_wrapper_cfg') or {})
     if wrapper.get('type', 'MMDistributedDataParallel') == 'MMDistributedDataParallel':
         wrapper['type'] = 'CPUDistributedDataParallel'

@@ -19,10 +19,11 @@ from __future__ import annotations
 import argparse
 import errno
 import functools
+import logging
 import os
 import signal
 import sys
-from typing import Callable, Dict, Optional, TypeVar
+from typing import Callable, Dict, NoReturn, Optional, TypeVar
 
 from .errors import (
     EnvironmentCheckError,
@@ -140,6 +141,24 @@ def add_debug_flag(parser: argparse.ArgumentParser) -> None:
     """``--debug``: show the traceback of expected errors too."""
     parser.add_argument('--debug', action='store_true',
                         help='show the full traceback of an error (also MMSEG_EXT_DEBUG=1)')
+
+
+def exit_now(code: int = 0) -> NoReturn:
+    """Leave the process with ``code`` at once, without interpreter finalization.
+
+    For a CPU rank whose ``gloo`` process group has been destroyed
+    (:func:`mmseg_ext.apis.runner_config.finish_distributed` returned True): objects
+    torch leaves to interpreter shutdown can still abort a rank that has finished its
+    work (SIGABRT, exit -6, so torchrun reports the whole run as failed). Logging
+    handlers and the standard streams are flushed first, so nothing written is lost.
+    """
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # closed or broken pipe: nothing left to save
+            pass
+    os._exit(code)
 
 
 def cli_main(func: Optional[F] = None, *, flags: Optional[Dict[str, str]] = None):
