@@ -25,6 +25,11 @@ def test_demo_end_to_end(tmp_path):
     assert osp.isfile(osp.join(work, 'iter_2.pth'))
     metrics = json.load(open(osp.join(work, 'val_metrics.json')))
     assert 0.0 <= metrics['mDice'] <= 1.0 and 'Dice.Radius' in metrics
+    # validated once, at the end of training; the saved metrics are that validation's
+    val_lines = [line for line in out.splitlines() if 'Iter(val)' in line and 'mDice:' in line]
+    assert len(val_lines) == 1, val_lines
+    logged = float(val_lines[0].split('mDice: ')[1].split()[0])
+    assert abs(logged - metrics['mDice']) <= 5e-5
     rows = list(csv.reader(open(osp.join(work, 'submission.csv'))))
     assert rows[0] == ['image_name', 'class', 'rle']
     test_images = osp.join(work, 'data', 'test', 'DCM')

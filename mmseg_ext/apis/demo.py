@@ -19,6 +19,8 @@ import os.path as osp
 from dataclasses import dataclass
 from typing import Dict, Optional
 
+from mmengine.hooks import Hook
+
 DEMO_CONFIG = 'custom_configs/demo/unet-s5-tiny_multilabel_1xb4-1500i_handbone-synth-128x128.py'
 #: synthetic data: 12 training patients x 2 hands, 2 test patients, 256x256 images
 DEMO_DATA = dict(num_patients=12, images_per_patient=2, num_test_patients=2,
@@ -34,6 +36,19 @@ class DemoResult:
     probs_dir: str
     submission: str
     submission_rows: int
+
+
+class _LastValidation(Hook):
+    """Keeps the metrics of the latest validation, so the demo does not validate a
+    second time after training."""
+
+    priority = 'VERY_LOW'
+
+    def __init__(self) -> None:
+        self.metrics: Dict[str, float] = {}
+
+    def after_val_epoch(self, runner, metrics: Optional[Dict[str, float]] = None) -> None:
+        self.metrics = dict(metrics or {})
 
 
 def _repo_root() -> str:
@@ -78,8 +93,13 @@ def run_demo(work_dir: str = 'work_dirs/demo_handbone', config: Optional[str] = 
                         'param_scheduler.1.end': max_iters})
     cfg = train_config(config, work_dir=work_dir, cfg_options=options)
     runner = Runner.from_cfg(cfg)
-    runner.train()
-    metrics = {k: float(v) for k, v in runner.val_loop.run().items()}
+    last_val = _LastValidation()
+    runner.register_hook(last_val)
+    runner.train()  # the training loop validates at its last iteration
+    if not last_val.metrics:
+        raise DataError(f'{config}: training ended without a validation at its last '
+                        'iteration (train_cfg.val_interval / val_begin)')
+    metrics = {k: float(v) for k, v in last_val.metrics.items()}
     checkpoint = osp.join(work_dir, f'iter_{cfg.train_cfg.max_iters}.pth')
     metrics_file = osp.join(work_dir, 'val_metrics.json')
     with open(metrics_file, 'w') as f:
