@@ -122,3 +122,80 @@ def test_missing_ops_are_found_anywhere_in_the_model():
         ('model.auxiliary_head', 'CCHead', 'CrissCrossAttention'),
     ]
     assert missing_ops(dict(type='EncoderDecoder', decode_head=dict(type='UPerHead'))) == []
+
+
+class _DiskFullAfterHalf:
+    """A file that takes half of what is written to it, then fails as a full disk."""
+
+    def __init__(self, f):
+        self._f = f
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self._f.close()
+
+    def write(self, data):
+        self._f.write(data[:len(data) // 2])
+        self._f.flush()
+        raise OSError(28, 'No space left on device')
+
+
+def _train_cfg_backend(tmp_path, options=None):
+    from mmseg_ext.apis.runner_config import train_config
+    cfg = train_config('custom_configs/demo/fcn_r18-tiny_shapes-64x80.py',
+                       work_dir=str(tmp_path / 'work'), cfg_options=options)
+    return cfg.default_hooks.checkpoint.get('backend_args')
+
+
+def test_training_writes_checkpoints_whole_or_not_at_all(tmp_path, monkeypatch):
+    """The trainer's checkpoints go through the atomic backend: a write that fails half
+    way (disk full) leaves the earlier checkpoint of that name intact and no partial or
+    temporary file; a complete write loads back exactly."""
+    import mmseg_ext.io.atomic as atomic
+    from mmseg_ext.io import AtomicLocalBackend
+    from mmseg_ext.utils.errors import OutputError
+    monkeypatch.chdir(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    backend_args = _train_cfg_backend(tmp_path)
+    assert backend_args == {'backend': 'atomic_local'}
+
+    folder = tmp_path / 'ckpts'
+    path = str(folder / 'iter_4.pth')
+    first = mmengine_like_checkpoint()
+    save_checkpoint(first, path, backend_args=dict(backend_args))
+    before = open(path, 'rb').read()
+    assert torch.equal(_load_checkpoint(path)['state_dict']['conv.weight'],
+                       first['state_dict']['conv.weight'])
+    from mmengine.fileio import get_file_backend
+    assert isinstance(get_file_backend(path, backend_args=dict(backend_args)),
+                      AtomicLocalBackend)
+
+    real_open = open
+    monkeypatch.setattr(atomic, 'open',
+                        lambda *a, **k: _DiskFullAfterHalf(real_open(*a, **k)), raising=False)
+    with pytest.raises(OutputError, match='no space left'):
+        save_checkpoint(mmengine_like_checkpoint(), path, backend_args=dict(backend_args))
+    monkeypatch.undo()
+    assert os.listdir(folder) == ['iter_4.pth']
+    assert open(path, 'rb').read() == before
+
+    # mmengine's own backend under the same failure leaves a truncated file behind
+    stock = str(folder / 'stock.pth')
+    import mmengine.fileio.backends.local_backend as local_backend
+    monkeypatch.setattr(local_backend, 'open',
+                        lambda *a, **k: _DiskFullAfterHalf(real_open(*a, **k)), raising=False)
+    with pytest.raises(OSError):
+        save_checkpoint(mmengine_like_checkpoint(), stock)
+    monkeypatch.undo()
+    assert 0 < os.path.getsize(stock) < len(before)
+
+
+def test_a_config_backend_of_its_own_is_kept(tmp_path, monkeypatch):
+    monkeypatch.chdir(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    own = _train_cfg_backend(tmp_path, {'default_hooks.checkpoint.backend_args':
+                                        {'backend': 'local'}})
+    assert own == {'backend': 'local'}
+    remote = _train_cfg_backend(tmp_path, {'default_hooks.checkpoint.out_dir':
+                                           's3://bucket/run'})
+    assert remote is None

@@ -46,6 +46,9 @@ def test_train_save_test_resume(tmp_path, shapes_root):
     ckpt = osp.join(work, 'iter_4.pth')
     assert osp.isfile(ckpt)
     val = last_val_metrics(work)
+    # the runner's dumped config: checkpoints were written through the atomic backend
+    dumped = glob.glob(osp.join(work, osp.basename(CONFIG)))
+    assert dumped and "backend='atomic_local'" in open(dumped[0]).read().replace('"', "'")
 
     proc = run_tool('tools/test.py', CONFIG, ckpt, '--work-dir', str(tmp_path / 'test'),
                     *data_options(shapes_root, 4))

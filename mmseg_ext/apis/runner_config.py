@@ -19,6 +19,7 @@ from typing import Optional
 from mmengine.config import Config
 from mmengine.logging import print_log
 
+from ..io.checkpoint_backend import ATOMIC_LOCAL_BACKEND
 from ..utils.compiled_ops import HOW_TO_GET_OPS, has_compiled_ops, missing_ops
 from ..utils.errors import CheckpointNotFoundError, ConfigError, InvalidArgumentError
 from .weights import check_weights_exist
@@ -190,8 +191,26 @@ def train_config(path: str, work_dir: Optional[str] = None, resume: bool = False
     if load_from and '://' not in str(load_from) and not osp.isfile(load_from):
         raise CheckpointNotFoundError(str(load_from))
     check_weights_exist(cfg.get('model', {}), path)
+    write_checkpoints_atomically(cfg)
     prepare_distributed(cfg, launcher)
     return cfg
+
+
+def write_checkpoints_atomically(cfg: Config) -> None:
+    """Let the checkpoint hook write each checkpoint whole or not at all.
+
+    Selects :class:`~mmseg_ext.io.checkpoint_backend.AtomicLocalBackend` for mmengine's
+    ``CheckpointHook`` when the config names no backend of its own and the checkpoints
+    go to a local folder; otherwise the config is left as it is.
+    """
+    hook = cfg.get('default_hooks', {}).get('checkpoint')
+    if not hook or hook.get('type') not in ('CheckpointHook', 'mmengine.CheckpointHook'):
+        return
+    if hook.get('backend_args') is not None or hook.get('file_client_args') is not None:
+        return
+    if '://' in str(hook.get('out_dir') or ''):
+        return
+    hook['backend_args'] = dict(backend=ATOMIC_LOCAL_BACKEND)
 
 
 def test_config(path: str, checkpoint: str, work_dir: Optional[str] = None,
