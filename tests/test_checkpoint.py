@@ -143,8 +143,10 @@ class _DiskFullAfterHalf:
 
 
 def _train_cfg_backend(tmp_path, options=None):
+    from conftest import REPO
+
     from mmseg_ext.apis.runner_config import train_config
-    cfg = train_config('custom_configs/demo/fcn_r18-tiny_shapes-64x80.py',
+    cfg = train_config(os.path.join(REPO, 'custom_configs/demo/fcn_r18-tiny_shapes-64x80.py'),
                        work_dir=str(tmp_path / 'work'), cfg_options=options)
     return cfg.default_hooks.checkpoint.get('backend_args')
 
@@ -156,7 +158,6 @@ def test_training_writes_checkpoints_whole_or_not_at_all(tmp_path, monkeypatch):
     import mmseg_ext.io.atomic as atomic
     from mmseg_ext.io import AtomicLocalBackend
     from mmseg_ext.utils.errors import OutputError
-    monkeypatch.chdir(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     backend_args = _train_cfg_backend(tmp_path)
     assert backend_args == {'backend': 'atomic_local'}
 
@@ -191,8 +192,7 @@ def test_training_writes_checkpoints_whole_or_not_at_all(tmp_path, monkeypatch):
     assert 0 < os.path.getsize(stock) < len(before)
 
 
-def test_a_config_backend_of_its_own_is_kept(tmp_path, monkeypatch):
-    monkeypatch.chdir(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+def test_a_config_backend_of_its_own_is_kept(tmp_path):
     own = _train_cfg_backend(tmp_path, {'default_hooks.checkpoint.backend_args':
                                         {'backend': 'local'}})
     assert own == {'backend': 'local'}

@@ -143,10 +143,10 @@ def test_student_init_teacher_refuses_a_student_of_another_architecture(tmp_path
                     'train_dataloader.batch_size=2', env={'OMP_NUM_THREADS': '1'})
     assert proc.returncode == 1
     last = proc.stderr.strip().splitlines()[-1]
-    assert last.startswith(f'error: {work}/teacher/iter_2.pth: does not fit the model of '
-                           f'{student}'), last
+    assert last.startswith(f'error: {student}: starting the student from the teacher needs '
+                           f'the model of {SHAPES} ('), last
     assert 'decode_head' in last                     # names what differs
-    assert not glob.glob(f'{work}/round1/student/*.pth')
+    assert not (work / 'teacher').exists()           # refused before the teacher trains
 
 
 def test_bad_student_config_fails_before_the_teacher_trains(tmp_path, shapes_root):
@@ -187,3 +187,15 @@ def test_configs_of_the_camvid_recipe_resolve():
         REPO, 'custom_configs/camvid/fcn_r18-tiny_cutmix_1xb8-4k_camvid-half-1of8-180x240.py'))
     assert student.model.data_preprocessor.type == 'BatchAugmentSegDataPreProcessor'
     assert student.train_cfg.max_iters == 4000 and student.param_scheduler[1].end == 4000
+
+
+def test_missing_teacher_checkpoint_is_one_line_before_anything_runs(tmp_path, shapes_root):
+    missing = tmp_path / 'nope.pth'
+    proc = run_tool('tools/self_train.py', SHAPES, SHAPES, '--unlabelled',
+                    f'{shapes_root}/images/val', '--img-suffix', '.png', '--work-dir',
+                    str(tmp_path / 'w'), '--student-init', 'teacher',
+                    '--teacher-checkpoint', str(missing))
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines()[-1] == \
+        f'error: {missing}: checkpoint file not found'
+    assert not (tmp_path / 'w').exists()

@@ -36,6 +36,8 @@ def parse_args(argv=None):
 
 @cli_main(flags={'checkpoint': 'CHECKPOINT'})
 def main(argv=None):
+    from mmengine.dist import is_main_process
+
     from mmseg_ext.apis.evaluate import test_checkpoint
     from mmseg_ext.apis.runner_config import finish_distributed, set_local_rank, test_config
     from mmseg_ext.utils.cli import exit_now
@@ -46,7 +48,6 @@ def main(argv=None):
                       wait_time=args.wait_time, tta=args.tta,
                       cfg_options=args.cfg_options, launcher=args.launcher)
     metrics = test_checkpoint(cfg, args.checkpoint, config=args.config)
-    from mmengine.dist import is_main_process
     if is_main_process():  # every rank holds the metrics; one line, in one write
         sys.stdout.write('test metrics: ' + ', '.join(f'{k}={v}' for k, v in metrics.items())
                          + '\n')

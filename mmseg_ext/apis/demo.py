@@ -68,6 +68,7 @@ def run_demo(work_dir: str = 'work_dirs/demo_handbone', config: Optional[str] = 
     from mmengine.runner import Runner
 
     from ..datasets.synthetic.hand_bone import make_handbone_dataset
+    from ..io.atomic import atomic_write_text
     from ..utils.errors import DataError
     from .check import check_submission
     from .inference import build_predictor, infer_folder
@@ -102,8 +103,7 @@ def run_demo(work_dir: str = 'work_dirs/demo_handbone', config: Optional[str] = 
     metrics = {k: float(v) for k, v in last_val.metrics.items()}
     checkpoint = osp.join(work_dir, f'iter_{cfg.train_cfg.max_iters}.pth')
     metrics_file = osp.join(work_dir, 'val_metrics.json')
-    with open(metrics_file, 'w') as f:
-        json.dump(metrics, f, indent=2)
+    atomic_write_text(metrics_file, json.dumps(metrics, indent=2), force=True)
 
     test_images = osp.join(data_root, 'test', 'DCM')
     probs_dir = osp.join(work_dir, 'test_probs')

@@ -31,6 +31,7 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 import numpy as np
 import torch
 import torch.nn.functional as F
+from mmengine.config import Config
 from tqdm import tqdm
 
 from ..io.images import IMG_SUFFIXES, list_images
@@ -179,26 +180,33 @@ def _classes_of(model, cfg, checkpoint: dict) -> Tuple[str, ...]:
     return tuple(str(c) for c in classes)
 
 
+def build_bare_model(cfg: Config) -> torch.nn.Module:
+    """The segmentor of ``cfg`` with random weights: no pretrained file is read and no
+    training-only parts (``train_cfg``) are set up; ``cfg`` is left unchanged."""
+    from mmengine.registry import init_default_scope
+    from mmseg.registry import MODELS
+
+    from .runner_config import skip_pretrained
+    model_cfg = copy.deepcopy(cfg.model)
+    skip_pretrained(model_cfg)
+    model_cfg.train_cfg = None
+    init_default_scope(cfg.get('default_scope', 'mmseg'))
+    return MODELS.build(model_cfg)
+
+
 def build_predictor(config: str, checkpoint: str, device: str = 'cpu',
                     cfg_options: Optional[dict] = None, tta: bool = False
                     ) -> ProbabilityPredictor:
     """Build the segmentor of ``config``, load ``checkpoint`` and the test pipeline."""
-    from mmengine.registry import init_default_scope
-    from mmseg.registry import MODELS
-
     from .evaluate import load_into_model
-    from .runner_config import load_config, skip_pretrained
+    from .runner_config import load_config
     if not osp.isfile(checkpoint):
         raise CheckpointNotFoundError(checkpoint)
     cfg = load_config(config, cfg_options)
     if tta and ('tta_pipeline' not in cfg or 'tta_model' not in cfg):
         raise ConfigError(f'{config}: test-time augmentation needs tta_model and '
                           'tta_pipeline in the config')
-    model_cfg = cfg.model
-    skip_pretrained(model_cfg)
-    model_cfg.train_cfg = None
-    init_default_scope(cfg.get('default_scope', 'mmseg'))
-    model = MODELS.build(model_cfg)
+    model = build_bare_model(cfg)
     ckpt = load_into_model(model, checkpoint, config)
     model.cfg = cfg
     model.to(device)

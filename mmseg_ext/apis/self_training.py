@@ -36,9 +36,16 @@ from mmengine.config import Config
 from mmengine.logging import print_log
 
 from ..io.atomic import atomic_write_text
-from ..utils.errors import ConfigError, DataError, InvalidArgumentError, OutputExistsError
+from ..utils.checkpoint import state_dict_mismatch
+from ..utils.errors import (
+    CheckpointNotFoundError,
+    ConfigError,
+    DataError,
+    InvalidArgumentError,
+    OutputExistsError,
+)
 from .evaluate import read_fitting_checkpoint
-from .inference import build_predictor, infer_folder
+from .inference import build_bare_model, build_predictor, infer_folder
 from .pseudo_label import pseudo_label_folder
 from .runner_config import load_config, train_config
 
@@ -122,6 +129,34 @@ def pseudo_dataset(labelled: dict, unlabelled_dir: str, pseudo_dir: str, task: s
                 data_prefix=dict(img_path=unlabelled_dir, seg_map_path=pseudo_dir))
 
 
+def check_student_fits_teacher(student_cfg: Config, student_config: str,
+                               teacher_config: str, teacher_checkpoint: Optional[str],
+                               cfg_options: Optional[dict] = None) -> None:
+    """Starting the student from the teacher's weights needs the same architecture.
+
+    mmengine's ``load_from`` is not strict: a student of another architecture would start
+    from a partial copy without a word. Checked before the teacher trains, against the
+    given teacher checkpoint or else against the teacher config's model.
+
+    Raises:
+        CheckpointNotFoundError: the teacher checkpoint does not exist.
+        CheckpointError: the teacher checkpoint does not fit the student's model.
+        ConfigError: the teacher config's model differs from the student's.
+    """
+    if teacher_checkpoint is not None and '://' not in teacher_checkpoint \
+            and not osp.isfile(teacher_checkpoint):
+        raise CheckpointNotFoundError(teacher_checkpoint)
+    student = build_bare_model(student_cfg)
+    if teacher_checkpoint is not None:
+        read_fitting_checkpoint(student, teacher_checkpoint, student_config)
+        return
+    teacher = build_bare_model(load_config(teacher_config, cfg_options))
+    problem = state_dict_mismatch(student, teacher.state_dict())
+    if problem:
+        raise ConfigError(f'{student_config}: starting the student from the teacher needs '
+                          f'the model of {teacher_config} ({problem})')
+
+
 def dataset_length(dataset_cfg: dict) -> int:
     """Number of samples of a data set config (builds it: lists its files)."""
     from mmengine.registry import init_default_scope
@@ -194,7 +229,10 @@ def self_train(teacher_config: str, student_config: str, unlabelled_dir: str, wo
         if not images:
             raise DataError(f'{unlabelled_dir}: no *{img_suffix} images')
     # fail on a bad student config or an earlier run's outputs before hours of training
-    load_config(student_config, cfg_options)
+    student_cfg = load_config(student_config, cfg_options)
+    if student_init == 'teacher':
+        check_student_fits_teacher(student_cfg, student_config, teacher_config,
+                                   teacher_checkpoint, cfg_options)
     if not force:
         for k in range(1, rounds + 1):
             for part in ('probs', 'pseudo'):
@@ -240,13 +278,7 @@ def self_train(teacher_config: str, student_config: str, unlabelled_dir: str, wo
         student_dir = osp.join(here, 'student')
         cfg = train_config(student_config, work_dir=student_dir, cfg_options=cfg_options)
         if student_init == 'teacher':
-            # mmengine's load_from is not strict: a student of another architecture
-            # would start from a partial copy without a word
-            from mmengine.registry import init_default_scope
-            from mmseg.registry import MODELS
-            init_default_scope('mmseg')
-            read_fitting_checkpoint(MODELS.build(cfg.model), ckpt, student_config)
-            cfg.load_from = ckpt
+            cfg.load_from = ckpt  # fits: checked by check_student_fits_teacher
         add_pseudo_labels(cfg, unlabelled_dir, pseudo_dir, predictor.task, img_suffix,
                           stems_file, len(accepted))
         log(f'[3/3] round {k}: student {student_config} on labelled + {len(accepted)} '
