@@ -250,6 +250,29 @@ def test_signal_removes_staged_outputs(tmp_path, sig, code):
     assert sorted(os.listdir(tmp_path)) == ['slow.py']
 
 
+@pytest.mark.parametrize('sig, code', [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_signal_is_not_swallowed_by_a_broad_except(sig, code):
+    """A signal that arrives inside ``try: ... except Exception`` still stops the tool.
+
+    tqdm starts its monitor thread in such a block; a SIGTERM that landed there was
+    swallowed (tqdm warned "disabling monitor support ... interrupted (SIGTERM)") and
+    make_submission.py went on to exit 0."""
+    from mmseg_ext.utils.cli import cli_main
+
+    @cli_main
+    def tool():
+        try:
+            os.kill(os.getpid(), sig)
+            time.sleep(5)  # the handler runs here
+        except Exception:  # noqa: BLE001  (what a library may do)
+            return 0
+        return 0
+
+    with pytest.raises(SystemExit) as stop:
+        tool()
+    assert stop.value.code == code
+
+
 def test_sigterm_during_a_real_submission(tmp_path):
     """The same through make_submission.py on enough images to be caught mid-write."""
     names = [f'ID{i:03d}/img{i}.png' for i in range(300)]

@@ -7,8 +7,10 @@ Every tool decorates its ``main`` with :func:`cli_main`. The library raises doma
 
 with the argument of an :class:`InvalidArgumentError` shown as the tool's flag
 (``min_votes`` -> ``--min-votes``) and :class:`OutputExistsError` completed with the
-``--force`` hint. SIGINT and SIGTERM unwind the tool like an exception, so every staged
-output is removed by its ``finally``/``__exit__``; the tool then prints
+``--force`` hint. SIGINT and SIGTERM unwind the tool as an
+:class:`~mmseg_ext.utils.errors.Interrupted` (a ``BaseException``, so no
+``except Exception`` on the way swallows it), and every staged output is removed by its
+``finally``/``__exit__``; the tool then prints
 ``error: interrupted`` and exits 130 (SIGINT) or 143 (SIGTERM). An ``OSError`` about a
 file (permission denied, read-only disk, disk full) is one line too. Anything else is a
 bug and keeps its traceback; ``--debug`` (any tool) or ``MMSEG_EXT_DEBUG=1`` shows the

@@ -87,8 +87,13 @@ class UsageError(MmsegExtError):
     """A command line whose options do not go together (raised by the tools only)."""
 
 
-class Interrupted(MmsegExtError):
-    """The process was asked to stop (SIGINT or SIGTERM) before it finished."""
+class Interrupted(BaseException):
+    """The process was asked to stop (SIGINT or SIGTERM) before it finished.
+
+    A ``BaseException``, like ``KeyboardInterrupt``: the signal can arrive inside any
+    ``try: ... except Exception`` of a library (tqdm starts its monitor thread in one)
+    or of mmseg_ext itself, and must not be swallowed there.
+    """
 
     def __init__(self, signum: int, name: str):
         super().__init__(f'interrupted ({name})')
