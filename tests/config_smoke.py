@@ -14,6 +14,7 @@ SHRINK = {
         'model.decode_head.in_channels': [32, 32, 32, 32], 'model.decode_head.channels': 16,
         'model.auxiliary_head.in_channels': 32, 'model.auxiliary_head.channels': 16,
         'model.test_cfg.crop_size': (64, 64), 'model.test_cfg.stride': (32, 32),
+        'model.data_preprocessor.test_cfg.size': (64, 64),
         'optim_wrapper.paramwise_cfg.num_layers': 4,
     },
     'swin': {

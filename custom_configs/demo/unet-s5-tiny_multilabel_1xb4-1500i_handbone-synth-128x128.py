@@ -16,7 +16,9 @@ model = dict(
     data_preprocessor=dict(
         type='SegDataPreProcessor', mean=[123.675, 116.28, 103.53],
         std=[58.395, 57.12, 57.375], bgr_to_rgb=True, pad_val=0, seg_pad_val=255,
-        size=crop_size),
+        # the UNet halves its input 4 times: test images (any size, any TTA view) are
+        # padded to a multiple of 16, and the padding is removed from the prediction
+        size=crop_size, test_cfg=dict(size_divisor=16)),
     backbone=dict(
         # 5 stages (bottleneck at 1/16): the context tells neighbouring finger bones apart
         type='UNet', in_channels=3, base_channels=16, num_stages=5,
@@ -48,6 +50,18 @@ test_pipeline = [
     dict(type='LoadHandBoneAnnotations'),
     dict(type='PackMultiLabelSegInputs'),
 ]
+# TTA views at 0.75/1.0/1.25 times the test scale (128), flipped and not
+tta_pipeline = [
+    dict(type='LoadImageFromFileChecked'),
+    dict(type='Resize', scale=crop_size, keep_ratio=True),
+    dict(type='TestTimeAug', transforms=[
+        [dict(type='Resize', scale_factor=r, keep_ratio=True) for r in (0.75, 1.0, 1.25)],
+        [dict(type='RandomFlip', prob=0., direction='horizontal'),
+         dict(type='RandomFlip', prob=1., direction='horizontal')],
+        [dict(type='LoadHandBoneAnnotations')],
+        [dict(type='PackMultiLabelSegInputs')]])
+]
+tta_model = dict(type='MultiLabelSegTTAModel')
 train_dataloader = dict(
     batch_size=4, num_workers=0, persistent_workers=False,
     dataset=dict(data_root=data_root + '/train', num_folds=4, pipeline=train_pipeline))

@@ -45,12 +45,21 @@ def load_into_model(model: nn.Module, checkpoint: str, config: str = 'the config
     return ckpt
 
 
+def bare_segmentor(model: nn.Module) -> nn.Module:
+    """The segmentor inside ``model``: model wrappers (DDP) and test-time augmentation
+    wrappers (``BaseTTAModel``, whose state-dict keys carry ``module.``) removed."""
+    from mmengine.model import BaseTTAModel
+    while is_model_wrapper(model) or isinstance(model, BaseTTAModel):
+        model = model.module
+    return model
+
+
 def load_checkpoint_strictly(runner, checkpoint: str, config: str = 'the config') -> dict:
     """Load ``checkpoint`` into ``runner.model`` (through the runner, so its hooks see
-    the checkpoint) only when every key and shape fits; same errors as
+    the checkpoint) only when every key and shape fits the segmentor (inside a DDP or
+    TTA wrapper, which mmengine's loader also unwraps); same errors as
     :func:`read_fitting_checkpoint`."""
-    model = runner.model.module if is_model_wrapper(runner.model) else runner.model
-    read_fitting_checkpoint(model, checkpoint, config)
+    read_fitting_checkpoint(bare_segmentor(runner.model), checkpoint, config)
     return runner.load_checkpoint(checkpoint, map_location='cpu', strict=True)
 
 

@@ -16,9 +16,10 @@ the model, bilinearly: ``native`` (default) = the test pipeline's resized image
 (``img_shape``, the model's input resolution), ``original`` = the image's size, or a
 fixed ``(H, W)``.
 
-``tta=True`` builds the views with the config's ``tta_pipeline`` and averages their
-probabilities (mmseg's ``SegTTAModel`` averages the same softmax/sigmoid values but keeps
-only the argmax); the size is the largest view's ``img_shape`` for ``native``.
+``tta=True`` builds the views with the config's ``tta_pipeline`` (checked by
+:func:`~.tta.check_tta_config`) and averages their probabilities (mmseg's
+``SegTTAModel`` averages the same softmax/sigmoid values but keeps only the argmax);
+``native`` is then the size the *test* pipeline gives the image, whatever the views'.
 """
 from __future__ import annotations
 
@@ -34,6 +35,7 @@ import torch.nn.functional as F
 from mmengine.config import Config
 from tqdm import tqdm
 
+from ..datasets.transforms.pipeline_geometry import resized_shape
 from ..io.images import IMG_SUFFIXES, list_images
 from ..io.probs import ProbFolderWriter
 from ..utils.errors import (
@@ -94,13 +96,16 @@ class ProbabilityPredictor:
             dropped. With ``tta=True``, the ``tta_pipeline`` (a ``TestTimeAug`` inside).
         classes: class names, one per output channel.
         tta: whether ``pipeline`` yields several views per image.
+        test_pipeline: with ``tta``, the config's test pipeline: its resizing steps give
+            the ``native`` output size (the views are at other scales).
     """
 
     def __init__(self, model, pipeline: Sequence[dict], classes: Sequence[str],
-                 tta: bool = False):
+                 tta: bool = False, test_pipeline: Optional[Sequence[dict]] = None):
         from mmengine.dataset import Compose
         self.model = model
         self.pipeline = Compose(_drop_annotation_loaders(list(pipeline)))
+        self.test_pipeline = list(test_pipeline) if test_pipeline else None
         self.classes = tuple(classes)
         self.tta = tta
         self.multi_label = _is_multi_label(model)
@@ -138,6 +143,8 @@ class ProbabilityPredictor:
         ori_shape = tuple(int(v) for v in views[0][1].ori_shape[:2])
         if out_size == 'original':
             target = ori_shape
+        elif out_size == 'native' and self.tta and self.test_pipeline:
+            target = resized_shape(self.test_pipeline, ori_shape)
         elif out_size == 'native':
             shapes = [tuple(int(v) for v in s.img_shape[:2]) for _, s in views]
             target = max(shapes, key=lambda s: s[0] * s[1])
@@ -200,28 +207,25 @@ def build_predictor(config: str, checkpoint: str, device: str = 'cpu',
     """Build the segmentor of ``config``, load ``checkpoint`` and the test pipeline."""
     from .evaluate import load_into_model
     from .runner_config import load_config
+    from .tta import check_tta_config, config_test_pipeline
     if not osp.isfile(checkpoint):
         raise CheckpointNotFoundError(checkpoint)
     cfg = load_config(config, cfg_options)
-    if tta and ('tta_pipeline' not in cfg or 'tta_model' not in cfg):
-        raise ConfigError(f'{config}: test-time augmentation needs tta_model and '
-                          'tta_pipeline in the config')
+    if tta:
+        check_tta_config(cfg, config)
     model = build_bare_model(cfg)
     ckpt = load_into_model(model, checkpoint, config)
     model.cfg = cfg
     model.to(device)
     model.eval()
     classes = _classes_of(model, cfg, ckpt)
-    if tta:
-        pipeline = cfg.tta_pipeline
-    elif cfg.get('test_dataloader') and cfg.test_dataloader.get('dataset', {}).get('pipeline'):
-        pipeline = cfg.test_dataloader.dataset.pipeline
-    elif 'test_pipeline' in cfg:
-        pipeline = cfg.test_pipeline
-    else:
+    test_pipeline = config_test_pipeline(cfg)
+    if not test_pipeline and not tta:
         raise ConfigError(f'{config}: no test pipeline (test_dataloader.dataset.pipeline '
-                        'or test_pipeline)')
-    return ProbabilityPredictor(model, pipeline, classes, tta=tta)
+                          'or test_pipeline)')
+    pipeline = cfg.tta_pipeline if tta else test_pipeline
+    return ProbabilityPredictor(model, pipeline, classes, tta=tta,
+                                test_pipeline=test_pipeline)
 
 
 @dataclass

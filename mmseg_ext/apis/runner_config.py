@@ -22,6 +22,7 @@ from mmengine.logging import print_log
 from ..io.checkpoint_backend import ATOMIC_LOCAL_BACKEND
 from ..utils.compiled_ops import HOW_TO_GET_OPS, has_compiled_ops, missing_ops
 from ..utils.errors import CheckpointNotFoundError, ConfigError, InvalidArgumentError
+from .tta import check_tta_config
 from .weights import check_weights_exist
 
 
@@ -243,11 +244,14 @@ def test_config(path: str, checkpoint: str, work_dir: Optional[str] = None,
         if show_dir:
             cfg.visualizer['save_dir'] = show_dir
     if tta:
-        if 'tta_model' not in cfg or 'tta_pipeline' not in cfg:
-            raise ConfigError(f'{path}: test-time augmentation needs tta_model and '
-                              'tta_pipeline in the config')
+        check_tta_config(cfg, path)
         cfg.test_dataloader.dataset.pipeline = cfg.tta_pipeline
         cfg.tta_model.module = cfg.model
+        # mmengine's runner hands the config's top-level `data_preprocessor` (mmseg's
+        # model bases define one) to the TTA wrapper, which then replaces the model's
+        # own: another padding rule, size or normalisation than the plain test. An
+        # explicit None keeps the model's preprocessor unless the config sets one.
+        cfg.tta_model.setdefault('data_preprocessor', None)
         cfg.model = cfg.tta_model
     if out is not None:
         cfg.test_evaluator['output_dir'] = out

@@ -13,7 +13,7 @@ import tempfile
 from typing import Tuple
 
 from ..datasets.synthetic import SyntheticHandBone, make_handbone_dataset
-from ..io.atomic import make_parent, output_error
+from ..io.atomic import folder_mode, make_parent, output_error
 from ..utils.errors import InvalidArgumentError, OutputError, OutputExistsError
 
 #: The folders the hand-bone generator writes under its root.
@@ -49,6 +49,7 @@ def write_synthetic_handbone(out: str, num_patients: int = 8, images_per_patient
     parent = make_parent(out)
     try:
         tmp = tempfile.mkdtemp(prefix=f'.{osp.basename(out)}.partial-', dir=parent)
+        os.chmod(tmp, folder_mode())  # published as `out`: the mode of a plain folder
     except OSError as exc:
         raise output_error(out, exc) from None
     try:

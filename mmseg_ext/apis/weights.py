@@ -14,13 +14,12 @@ import hashlib
 import importlib.util
 import os
 import os.path as osp
-import tempfile
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
-from ..io.atomic import make_parent, output_error, publish_file
+from ..io.atomic import make_parent, publish_file, temp_beside
 from ..utils.errors import (
     DataError,
     DownloadError,
@@ -290,11 +289,8 @@ def convert_checkpoint(src: str, dst: str, kind: str) -> None:
 @contextlib.contextmanager
 def _temp_file(folder: str, name: str) -> Iterator[str]:
     """A hidden temporary file beside the target; removed unless published (renamed)."""
-    try:
-        fd, path = tempfile.mkstemp(prefix=f'.{name}.', suffix='.part', dir=folder)
-        os.close(fd)
-    except OSError as exc:
-        raise output_error(osp.join(folder, name), exc) from None
+    fd, path = temp_beside(osp.join(folder, name), suffix='.part')
+    os.close(fd)
     try:
         yield path
     finally:

@@ -57,6 +57,39 @@ def make_parent(path: str) -> str:
     return folder
 
 
+_UMASK: Optional[int] = None
+
+
+def _umask() -> int:
+    global _UMASK
+    if _UMASK is None:  # reading the umask means setting it: once, then cached
+        _UMASK = os.umask(0o022)
+        os.umask(_UMASK)
+    return _UMASK
+
+
+def file_mode() -> int:
+    """The mode ``open()`` gives a new file under this process's umask (``0o644`` under
+    umask 022). :func:`tempfile.mkstemp` creates files with ``0o600`` whatever the
+    umask; published outputs get this mode instead, as if written directly."""
+    return 0o666 & ~_umask()
+
+
+def folder_mode() -> int:
+    """The mode ``os.makedirs`` gives a new folder under the umask (``0o755``);
+    :func:`tempfile.mkdtemp` gives ``0o700``."""
+    return 0o777 & ~_umask()
+
+
+def existing_output(path: str) -> str:
+    """What is at ``path``, for an error about publishing there."""
+    if osp.islink(path) and not osp.exists(path):
+        return f'is a broken symbolic link (to {os.readlink(path)}); remove it first'
+    if osp.isdir(path):
+        return 'is a folder, expected a file name'
+    return 'appeared while this run was writing it'
+
+
 def _hidden_sibling(path: str, tag: str) -> str:
     folder, base = osp.split(osp.abspath(path))
     return osp.join(folder, f'.{base}.{tag}-{os.getpid()}')
@@ -75,7 +108,7 @@ def publish_file(tmp: str, path: str, force: bool) -> None:
     try:
         os.link(tmp, path)
     except FileExistsError:
-        raise OutputExistsError(path, 'appeared while this run was writing it') from None
+        raise OutputExistsError(path, existing_output(path)) from None
     except OSError as exc:
         if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK):
             raise
@@ -83,21 +116,27 @@ def publish_file(tmp: str, path: str, force: bool) -> None:
         try:
             os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
         except FileExistsError:
-            raise OutputExistsError(
-                path, 'appeared while this run was writing it') from None
+            raise OutputExistsError(path, existing_output(path)) from None
         os.replace(tmp, path)
         return
     os.unlink(tmp)
 
 
-def temp_beside(path: str) -> Tuple[int, str]:
+def temp_beside(path: str, suffix: str = '.tmp') -> Tuple[int, str]:
     """A new hidden temporary file in ``path``'s folder (created when missing):
-    ``(open file descriptor, its path)``."""
+    ``(open file descriptor, its path)``, with the mode of a plain new file
+    (:func:`file_mode`), so the published output is as readable as any other."""
     folder = make_parent(path)
     try:
-        return tempfile.mkstemp(prefix=f'.{osp.basename(path)}.', suffix='.tmp', dir=folder)
+        fd, tmp = tempfile.mkstemp(prefix=f'.{osp.basename(path)}.', suffix=suffix,
+                                   dir=folder)
     except OSError as exc:
         raise output_error(path, exc) from None
+    try:
+        os.fchmod(fd, file_mode())
+    except OSError:  # a file system without modes: keep what it gives
+        pass
+    return fd, tmp
 
 
 @contextlib.contextmanager

@@ -35,9 +35,14 @@ test_pipeline = [
     dict(type='LoadHandBoneAnnotations'),
     dict(type='PackMultiLabelSegInputs'),
 ]
+# TTA views at img_ratios times the *test* scale: resize first exactly as test_pipeline
+# does, then a Resize(scale_factor=r) scales that image (not the original) by r. A config
+# that changes test_pipeline's scale changes this Resize too; tools/test.py --tta and
+# tools/inference.py --tta warn when the views miss the test scale.
 img_ratios = [0.75, 1.0, 1.25]
 tta_pipeline = [
     dict(type='LoadImageFromFileChecked'),
+    dict(type='Resize', scale=crop_size, keep_ratio=True),
     dict(type='TestTimeAug', transforms=[
         [dict(type='Resize', scale_factor=r, keep_ratio=True) for r in img_ratios],
         [dict(type='RandomFlip', prob=0.0, direction='horizontal'),

@@ -42,8 +42,10 @@ infer_pipeline = [
     dict(type='Resize', scale=img_scale, keep_ratio=True),
     dict(type='PackSegInputs'),
 ]
+# TTA views at 0.75/1.0/1.25 times the *test* scale: resize as test_pipeline does first
 tta_pipeline = [
     dict(type='LoadImageFromFile', backend_args=None),
+    dict(type='Resize', scale=img_scale, keep_ratio=True),
     dict(type='TestTimeAug', transforms=[
         [dict(type='Resize', scale_factor=r, keep_ratio=True)
          for r in (0.75, 1.0, 1.25)],

@@ -1,0 +1,84 @@
+"""Test-time augmentation from a config: one set of checks for every tool that runs it.
+
+``tools/test.py --tta`` (through :func:`~.runner_config.test_config`) and
+``tools/inference.py --tta`` (through :func:`~.inference.build_predictor`) call
+:func:`check_tta_config` before a model is built. It
+
+* refuses a config without ``tta_pipeline`` or ``tta_model``;
+* makes a multi-label model merge its views with ``MultiLabelSegTTAModel`` (sigmoid
+  probabilities averaged) even when the config inherited mmseg's softmax ``SegTTAModel``
+  from ``default_runtime.py``: one warning line says so; a multi-label TTA model around
+  a softmax segmentor is refused;
+* warns, in one line, when the views are not at the ratios the TTA pipeline names times
+  the test pipeline's scale
+  (:func:`~mmseg_ext.datasets.transforms.pipeline_geometry.tta_scale_mismatch`).
+"""
+from __future__ import annotations
+
+import logging
+from typing import Optional, Sequence
+
+from mmengine.config import Config
+from mmengine.logging import print_log
+
+from ..datasets.transforms.pipeline_geometry import tta_scale_mismatch
+from ..utils.errors import ConfigError
+
+MULTI_LABEL_TTA = 'MultiLabelSegTTAModel'
+
+
+def _registered(type_name) -> Optional[type]:
+    from mmseg.registry import MODELS
+    if not isinstance(type_name, str):
+        return type_name if isinstance(type_name, type) else None
+    try:
+        return MODELS.get(type_name)
+    except KeyError:
+        return None
+
+
+def is_multi_label_config(model_cfg: dict) -> bool:
+    """Whether the segmentor a model config builds has ``multi_label = True``."""
+    cls = _registered(model_cfg.get('type'))
+    return bool(getattr(cls, 'multi_label', False))
+
+
+def config_test_pipeline(cfg: Config) -> Optional[Sequence]:
+    """The pipeline ``tools/test.py`` runs: ``test_dataloader.dataset.pipeline``, else
+    ``test_pipeline``; ``None`` when the config has neither."""
+    loader = cfg.get('test_dataloader') or {}
+    pipeline = (loader.get('dataset') or {}).get('pipeline')
+    if pipeline:
+        return pipeline
+    return cfg.get('test_pipeline')
+
+
+def check_tta_config(cfg: Config, path: str) -> None:
+    """Check (and where safe, correct) the TTA settings of ``cfg`` in place.
+
+    Raises:
+        ConfigError: ``tta_pipeline`` or ``tta_model`` is missing, or a multi-label TTA
+            merge wraps a softmax segmentor.
+    """
+    if 'tta_model' not in cfg or 'tta_pipeline' not in cfg:
+        raise ConfigError(f'{path}: test-time augmentation needs tta_model and '
+                          'tta_pipeline in the config')
+    tta_type = cfg.tta_model.get('type')
+    tta_cls = _registered(tta_type)
+    tta_multi = bool(getattr(tta_cls, 'multi_label', False))
+    if is_multi_label_config(cfg.model):
+        if not tta_multi:
+            print_log(f'{path}: tta_model {tta_type} merges softmax outputs; the model is '
+                      f'multi-label, so its views are merged by {MULTI_LABEL_TTA} '
+                      '(sigmoid probabilities averaged) instead', logger='current',
+                      level=logging.WARNING)
+            cfg.tta_model.type = MULTI_LABEL_TTA
+    elif tta_multi:
+        raise ConfigError(f'{path}: tta_model {tta_type} merges multi-label (sigmoid) '
+                          f'outputs but the model {cfg.model.get("type")} is a softmax '
+                          "segmentor; use tta_model = dict(type='SegTTAModel')")
+    test_pipeline = config_test_pipeline(cfg)
+    if test_pipeline:
+        problem = tta_scale_mismatch(test_pipeline, cfg.tta_pipeline)
+        if problem:
+            print_log(f'{path}: {problem}', logger='current', level=logging.WARNING)

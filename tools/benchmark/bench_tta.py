@@ -1,0 +1,78 @@
+"""Plain test vs test-time augmentation of one checkpoint, side by side in one run.
+
+    python tools/benchmark/bench_tta.py CONFIG CHECKPOINT [--cfg-options k=v ...]
+                                        [--repeat 1] [--work-dir DIR]
+
+Both runs go through ``tools/test.py``'s own path (``test_config`` + ``test_checkpoint``:
+the stock runner, the config's test/TTA pipeline and evaluator), on the same images.
+Printed per mode: every metric the evaluator reports, the TTA views per image, and the
+wall seconds per image of the test loop (the fastest of ``--repeat`` runs; the runner is
+built outside the timing). The checkpoint decides nothing here: the numbers are what the
+config's TTA gives that model, gain or not.
+"""
+import argparse
+import os.path as osp
+import sys
+import tempfile
+import time
+
+import _common  # noqa: F401  (import path)
+
+
+def run_mode(config, checkpoint, tta, cfg_options, work_dir, repeat):
+    from mmengine.runner import Runner
+
+    from mmseg_ext.apis.evaluate import load_checkpoint_strictly
+    from mmseg_ext.apis.runner_config import test_config
+    best, metrics, images = None, {}, 0
+    for i in range(repeat):
+        options = dict(cfg_options or {})
+        options['visualizer.name'] = f'bench_tta_{tta}_{i}'
+        options.setdefault('log_level', 'WARNING')
+        cfg = test_config(config, checkpoint, work_dir=osp.join(work_dir, f'{tta}_{i}'),
+                          tta=tta, cfg_options=options)
+        runner = Runner.from_cfg(cfg)
+        load_checkpoint_strictly(runner, checkpoint, config)
+        images = len(runner.test_dataloader.dataset)
+        start = time.perf_counter()
+        metrics = runner.test() or {}
+        took = time.perf_counter() - start
+        best = took if best is None else min(best, took)
+    return metrics, best / max(images, 1), images
+
+
+def main():
+    import torch
+    from mmengine.config import DictAction
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('config')
+    parser.add_argument('checkpoint')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction, default={})
+    parser.add_argument('--repeat', type=int, default=1)
+    parser.add_argument('--work-dir', default=None)
+    args = parser.parse_args()
+    from mmengine.config import Config
+
+    import mmseg_ext  # noqa: F401
+    from mmseg_ext.datasets.transforms.pipeline_geometry import tta_views
+    work_dir = args.work_dir or tempfile.mkdtemp(prefix='bench_tta_')
+    cfg = Config.fromfile(args.config)
+    views = len(tta_views(cfg.tta_pipeline, (512, 512)))
+    print(f'config: {args.config}\ncheckpoint: {args.checkpoint}\n'
+          f'torch threads: {torch.get_num_threads()}', flush=True)
+    rows = []
+    for tta in (False, True):
+        metrics, sec, images = run_mode(args.config, args.checkpoint, tta, args.cfg_options,
+                                        work_dir, args.repeat)
+        rows.append((('TTA' if tta else 'plain'), views if tta else 1, images, sec, metrics))
+    keys = [k for k in rows[0][4] if isinstance(rows[0][4][k], (int, float))]
+    print('\n| mode | views | images | s/image | ' + ' | '.join(keys) + ' |')
+    print('|---|---|---|---|' + '---|' * len(keys))
+    for mode, v, n, sec, m in rows:
+        print(f'| {mode} | {v} | {n} | {sec:.3f} | '
+              + ' | '.join(f'{m.get(k, float("nan")):.4f}' for k in keys) + ' |')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
