@@ -12,14 +12,23 @@ REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 SHARED_DATA = osp.normpath(osp.join(REPO, '..', 'shared', 'data'))
 
 
+#: ``(tool, line)`` for every ``error:`` line a tool printed in this test session; the
+#: last test (tests/test_zz_error_lines.py) checks the flags they name exist
+ERROR_LINES = []
+
+
 def run_tool(*args, env=None, cwd=REPO, timeout=600):
     """Run ``python tools/<args>`` in a subprocess; return the CompletedProcess."""
     full_env = dict(os.environ)
     full_env.setdefault('PYTHONUNBUFFERED', '1')
     if env:
         full_env.update(env)
-    return subprocess.run([sys.executable, *args], cwd=cwd, env=full_env,
+    proc = subprocess.run([sys.executable, *args], cwd=cwd, env=full_env,
                           capture_output=True, text=True, timeout=timeout)
+    tool = next((str(a) for a in args if str(a).endswith('.py')), '')
+    ERROR_LINES.extend((tool, line) for line in (proc.stderr or '').splitlines()
+                       + (proc.stdout or '').splitlines() if line.startswith('error:'))
+    return proc
 
 
 @pytest.fixture

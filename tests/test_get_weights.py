@@ -123,7 +123,7 @@ def test_offline_is_one_line_and_leaves_nothing(tmp_path):
 
 def test_unknown_name_and_list(tmp_path):
     proc = run_tool('tools/get_weights.py', 'vit-huge')
-    assert proc.returncode == 1
+    assert proc.returncode == 2  # a command-line problem
     assert proc.stderr.strip() == ('error: NAME: unknown weights \'vit-huge\' (known: '
                                    'beit-base, swin-base, hrnetv2-w18, resnet101-v1c, all)')
     listed = run_tool('tools/get_weights.py', '--list', '--out-dir', str(tmp_path))
@@ -168,3 +168,27 @@ def test_missing_load_from_is_one_line(tmp_path):
     assert [line for line in proc.stderr.splitlines() if line.startswith('error')] == [
         f'error: {tmp_path}/gone.pth: checkpoint file not found']
     assert osp.isdir(tmp_path)
+
+
+@pytest.mark.parametrize('content', ['foreign', 'garbage'])
+def test_foreign_file_is_not_published_and_the_url_is_named(tmp_path, content):
+    """A file without BEiT keys converts to nothing usable, and a file that is no
+    checkpoint does not load: both name the URL (not the temporary file), exit 1 and
+    leave nothing in the output folder."""
+    src = tmp_path / 'other.pth'
+    if content == 'foreign':
+        torch.save({'model': {'conv1.weight': torch.zeros(4, 3, 3, 3)}}, src)
+    else:
+        src.write_bytes(b'not a checkpoint')
+    out = tmp_path / 'pretrain'
+    proc = run_tool('tools/get_weights.py', 'beit-base', '--url', src.as_uri(),
+                    '--out-dir', str(out), '--no-progress')
+    assert proc.returncode == 1, proc.stdout
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f'error: {src.as_uri()}: ')
+    if content == 'foreign':
+        assert 'does not hold beit-base weights' in lines[0]
+    else:
+        assert 'does not load as a checkpoint' in lines[0]
+    assert '.part' not in lines[0]
+    assert os.listdir(out) == []

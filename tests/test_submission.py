@@ -159,10 +159,39 @@ def img_dir(tmp_path):
     return write_images(tmp_path / 'imgs', {'ID1/a.png': (3, 4), 'ID2/b.png': (3, 4)})
 
 
-def check_lines(tmp_path, img_dir, lines, fmt='handbone'):
+def check_lines(tmp_path, img_dir, lines, fmt='handbone', classes='competition'):
+    """Check ``lines``; hand-bone files against the 29 competition classes unless
+    ``classes`` is None (the classes the file carries) or another list."""
+    from mmseg_ext.utils.class_names import HAND_BONE_CLASSES
     path = tmp_path / 'check.csv'
     path.write_text('\n'.join(lines) + '\n')
-    return check_submission(str(path), fmt, img_dir=img_dir), str(path)
+    if classes == 'competition':
+        classes = HAND_BONE_CLASSES if fmt == 'handbone' else None
+    return check_submission(str(path), fmt, img_dir=img_dir, classes=classes), str(path)
+
+
+def test_checker_uses_the_classes_the_file_carries(tmp_path, img_dir):
+    """Without a class list the list most images share is the list (the first image's on
+    a tie); an image that lacks one or has another is an error on its line."""
+    lines = ['image_name,class,rle', 'a.png,heart,1 2', 'a.png,left_lung,',
+             'b.png,heart,', 'b.png,left_lung,']
+    report, path = check_lines(tmp_path, img_dir, lines, classes=None)
+    assert report.ok, report.errors
+    assert report.classes_used == 'the 2 classes the CSV carries'
+    lines[4] = 'b.png,right_lung,'
+    report, path = check_lines(tmp_path, img_dir, lines, classes=None)
+    assert f"{path}:5: unknown class 'right_lung'" in report.errors
+    assert f"{path}: image b.png: missing classes ['left_lung']" in report.errors
+    # three images: the odd one out is the first
+    write_images(img_dir, {'ID3/c.png': (3, 4)})
+    lines[4] = 'b.png,left_lung,'
+    lines[2] = 'a.png,left_lungg,'
+    lines += ['c.png,heart,', 'c.png,left_lung,']
+    report, path = check_lines(tmp_path, img_dir, lines, classes=None)
+    assert report.classes_used == 'the 2 classes the CSV carries'
+    assert f"{path}:3: unknown class 'left_lungg'" in report.errors
+    assert f"{path}: image a.png: missing classes ['left_lung']" in report.errors
+    assert len(report.errors) == 2
 
 
 def test_checker_accepts_a_good_file(tmp_path, img_dir):
@@ -248,7 +277,7 @@ def test_cli_check_prints_every_problem(tmp_path, img_dir):
     csv = tmp_path / 'bad.csv'
     csv.write_text('\n'.join(lines) + '\n')
     proc = run_tool('tools/make_submission.py', '--check', str(csv), '--format', 'handbone',
-                    '--img-dir', img_dir)
+                    '--img-dir', img_dir, '--competition-classes')
     assert proc.returncode == 1, proc.stderr
     out = proc.stdout.splitlines()
     assert f"error: {csv}:2: rle: RLE token 'x' is not a non-negative integer" in out
@@ -278,7 +307,8 @@ def test_cli_write_then_check(tmp_path, img_dir):
 
 def test_handbone_csv_for_any_class_list(tmp_path):
     """A 3-class multi-label folder gives a 3-class hand-bone-layout CSV that --check
-    accepts with that class list; the 29 competition classes are enforced on request."""
+    accepts as it is (the classes the CSV carries) and with that class list given; the
+    29 competition classes are enforced on request, when writing and when checking."""
     classes = ('right_lung', 'left_lung', 'heart')
     probs = np.zeros((3, 4, 5), np.float32)
     probs[0, 1:3, 1:4] = 0.9                       # rows 1-2, cols 1-3 of right_lung
@@ -298,8 +328,16 @@ def test_handbone_csv_for_any_class_list(tmp_path):
     assert ok.stdout.strip().splitlines()[-1].startswith(f'check OK: {out}: 3 rows')
     default = run_tool('tools/make_submission.py', '--check', str(out), '--format',
                        'handbone', '--img-dir', imgs, '--no-progress')
-    assert default.returncode == 1
-    assert f"error: {out}:2: unknown class 'right_lung'" in default.stdout
+    assert default.returncode == 0, default.stdout
+    assert default.stdout.strip().splitlines() == [
+        f'check OK: {out}: 3 rows, 0 error(s), 0 warning(s) (handbone; checked against '
+        'the 3 classes the CSV carries)']
+    strict = run_tool('tools/make_submission.py', '--check', str(out), '--format',
+                      'handbone', '--img-dir', imgs, '--no-progress', '--competition-classes')
+    assert strict.returncode == 1
+    assert f"error: {out}:2: unknown class 'right_lung'" in strict.stdout
+    assert strict.stdout.strip().splitlines()[-1].endswith(
+        '(handbone; checked against 29 given classes)')
     enforced = run_tool('tools/make_submission.py', folder, '--format', 'handbone', '--out',
                         str(tmp_path / 'b.csv'), '--competition-classes')
     assert enforced.returncode == 1

@@ -38,7 +38,7 @@ def parse_args(argv=None):
     return p.parse_args(argv)
 
 
-@cli_main
+@cli_main(flags={'prob_dirs': 'probs'})
 def main(argv=None):
     from mmseg_ext.apis.ensemble import hard_vote_csv, soft_vote
     args = parse_args(argv)

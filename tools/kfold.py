@@ -25,7 +25,8 @@ def parse_args(argv=None):
     common.add_argument('--out', required=True, help='output folder of the split files')
     common.add_argument('-k', '--num-folds', type=number_in_range(int, 2), default=5,
                         help='number of folds, >= 2 (default 5)')
-    common.add_argument('--seed', type=int, default=0, help='seed (same seed, same folds)')
+    common.add_argument('--seed', type=number_in_range(int, 0, 2**32 - 1), default=0,
+                        help='seed in [0, 2^32-1] (same seed, same folds)')
     common.add_argument('--force', action='store_true', help='overwrite split files')
 
     coco = sub.add_parser('coco', parents=[common],

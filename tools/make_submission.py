@@ -41,12 +41,13 @@ def parse_args(argv=None):
     p.add_argument('--connectivity', type=int, default=8, choices=[4, 8],
                    help='component connectivity (default 8)')
     p.add_argument('--competition-classes', action='store_true',
-                   help='handbone: require the 29 competition classes (default: write the '
-                   'classes the probability folder carries, in its order)')
+                   help='handbone: write / require the 29 competition classes (default: '
+                   'write the classes the probability folder carries, in its order; '
+                   '--check: the classes the CSV carries)')
     p.add_argument('--classes', metavar='SPEC',
                    help='handbone --check: the expected classes, as a probability folder '
                    '(its classes), a file (one name a line, or a JSON list) or a,b,c '
-                   '(default: the 29 competition classes)')
+                   '(default: the classes the CSV carries, the same for every image)')
     p.add_argument('--force', action='store_true', help='overwrite an existing --out')
     p.add_argument('--no-progress', action='store_true', help='no progress bar')
     return p.parse_args(argv)
@@ -55,7 +56,12 @@ def parse_args(argv=None):
 def run_check(args) -> int:
     from mmseg_ext.apis.check import check_submission
     from mmseg_ext.apis.submission import read_class_list
+    from mmseg_ext.io.submission import get_format
+    if args.classes and args.competition_classes:
+        raise UsageError('give --classes or --competition-classes, not both')
     classes = read_class_list(args.classes) if args.classes else None
+    if args.competition_classes:
+        classes = get_format(args.format).classes
     report = check_submission(args.check, args.format, img_dir=args.img_dir,
                               test_json=args.test_json, sample=args.sample,
                               classes=classes, progress=not args.no_progress)
@@ -64,8 +70,9 @@ def run_check(args) -> int:
     for line in report.warnings:
         print(f'warning: {line}')
     status = 'OK' if report.ok else 'FAILED'
+    against = f'; checked against {report.classes_used}' if report.classes_used else ''
     print(f'check {status}: {args.check}: {report.rows} rows, {len(report.errors)} '
-          f'error(s), {len(report.warnings)} warning(s) ({args.format})')
+          f'error(s), {len(report.warnings)} warning(s) ({args.format}{against})')
     return 0 if report.ok else 1
 
 
@@ -86,7 +93,8 @@ def main(argv=None):
     from mmseg_ext.io.submission import get_format
     fmt = get_format(args.format)
     classes = ProbFolder(args.probs).classes
-    thresholds = load_per_class(args.thresholds, classes, 'threshold', float, 0.0, 1.0)
+    thresholds = load_per_class(args.thresholds, classes, 'threshold', float, 0.0, 1.0,
+                                argument='thresholds')
     post = PostProcess(load_per_class(args.min_area, classes, 'min-area', int, 0),
                        load_per_class(args.keep_largest, classes, 'keep-largest', int, 0),
                        args.connectivity)

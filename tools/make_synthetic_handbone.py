@@ -43,7 +43,8 @@ def parse_args(argv=None):
                         help='image size HxW in pixels (default 256x256)')
     parser.add_argument('--test-patients', type=number_in_range(int, 0), default=1,
                         help='>= 0 (default 1)')
-    parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--seed', type=number_in_range(int, 0, 2**32 - 1), default=0,
+                        help='random seed in [0, 2^32-1] (default 0)')
     parser.add_argument('--force', action='store_true',
                         help='replace DIR/train and DIR/test in a non-empty DIR')
     return parser.parse_args(argv)

@@ -39,14 +39,14 @@ def parse_args(argv=None):
     return p.parse_args(argv)
 
 
-@cli_main
+@cli_main(flags={'fmt': '--format'})
 def main(argv=None):
     from mmseg_ext.apis.pseudo_label import pseudo_label_folder
     from mmseg_ext.apis.submission import load_per_class
     from mmseg_ext.io.probs import ProbFolder
     args = parse_args(argv)
     thresholds = load_per_class(args.thresholds, ProbFolder(args.probs).classes,
-                                'threshold', lo=0.0, hi=1.0)
+                                'threshold', lo=0.0, hi=1.0, argument='thresholds')
     s = pseudo_label_folder(args.probs, args.out_dir, fmt=args.format, thresholds=thresholds,
                             pixel_conf=args.pixel_conf, max_uncertain=args.max_uncertain,
                             min_mean_conf=args.min_mean_conf, epsilon=args.epsilon,

@@ -65,7 +65,8 @@ def _overlay(args):
     from mmseg_ext.apis.visualize import visualize_folder
     from mmseg_ext.io.probs import ProbFolder
     classes = ProbFolder(args.probs).classes
-    thresholds = load_per_class(args.thresholds, classes, 'threshold', lo=0.0, hi=1.0)
+    thresholds = load_per_class(args.thresholds, classes, 'threshold', lo=0.0, hi=1.0,
+                                argument='thresholds')
     palette = None
     if args.palette == 'handbone':
         from mmseg_ext.datasets.hand_bone import HandBoneDataset

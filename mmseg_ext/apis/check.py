@@ -42,6 +42,8 @@ class CheckReport:
     has_header: bool = False
     errors: List[str] = field(default_factory=list)
     warnings: List[str] = field(default_factory=list)
+    #: the class list the rows were checked against, in words (hand-bone layout)
+    classes_used: str = ''
 
     def error(self, line: Optional[int], what: str) -> None:
         self.errors.append(f'{self.path}:{line}: {what}' if line else f'{self.path}: {what}')
@@ -67,9 +69,11 @@ def check_submission(path: str, fmt_name: str, img_dir: Optional[str] = None,
             ``test_json`` is absent.
         test_json: trash: COCO json whose ``images`` give the expected rows and order.
         sample: port: sample submission whose (file_name, class) rows are expected.
-        classes: hand-bone layout: the expected classes, in row order (those of the
-            probability folder the CSV was made from, or another list); default: the
-            format's own (the 29 competition classes).
+        classes: hand-bone layout: the expected classes, in row order (the 29
+            competition classes, those of a probability folder, or another list);
+            default: the classes the CSV itself carries (:func:`carried_classes`),
+            which every image must then have, as the writer writes the probability
+            folder's classes for every image.
         progress: show a progress bar over the rows.
     """
     fmt = get_format(fmt_name)
@@ -88,13 +92,40 @@ def check_submission(path: str, fmt_name: str, img_dir: Optional[str] = None,
     if img_dir is None:
         raise InvalidArgumentError('img_dir', f'checking a {fmt.name} submission needs the '
                                    'test images (their names and sizes)')
-    if fmt.any_classes and classes is not None:
-        fmt = fmt.with_classes(classes)
+    used = ''
+    if fmt.any_classes:
+        if classes is None:
+            classes = carried_classes(path)
+            used = (f'the {len(classes)} classes the CSV carries' if classes else
+                    'no classes (the CSV has no rows)')
+        else:
+            used = f'{len(classes)} given classes'
+        if classes:
+            fmt = fmt.with_classes(classes)
     sizes = image_sizes_by_name(img_dir, 'basename')
     pairs = None
     if sample is not None and fmt.name == 'port':
         pairs = [(name, cls) for _, name, cls in read_sample_pairs(sample, fmt)]
-    return _check_rle(path, fmt, sizes, pairs, progress)
+    report = _check_rle(path, fmt, sizes, pairs, progress)
+    report.classes_used = used
+    return report
+
+
+def carried_classes(path: str) -> Tuple[str, ...]:
+    """The class list a hand-bone layout CSV carries: the list of classes (in row order)
+    that most of its images have, the earliest image's on a tie; ``()`` for a CSV
+    without rows. One image with a misspelt class then shows as that image's error."""
+    from collections import Counter
+    per_image: Dict[str, List[str]] = {}
+    for line, fields in iter_csv(path):
+        if line == 1 or len(fields) < 2:
+            continue
+        classes = per_image.setdefault(fields[0], [])
+        if fields[1] not in classes:
+            classes.append(fields[1])
+    if not per_image:
+        return ()
+    return Counter(tuple(c) for c in per_image.values()).most_common(1)[0][0]
 
 
 def _check_header(report: CheckReport, fields: List[str], fmt: SubmissionFormat) -> None:

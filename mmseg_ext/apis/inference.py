@@ -48,8 +48,14 @@ from ..utils.errors import (
 OutSize = Union[str, Tuple[int, int]]
 
 
+#: largest stored probability map per side: (C, 16384, 16384) float32 is already 1 GiB
+#: a class; a larger request is a typo, not a plan, and would fail deep in an allocation
+MAX_OUT_SIDE = 16384
+
+
 def parse_out_size(text: str) -> OutSize:
-    """``native`` | ``original`` | ``H,W`` / ``HxW`` / ``N`` (square) -> size spec."""
+    """``native`` | ``original`` | ``H,W`` / ``HxW`` / ``N`` (square) -> size spec
+    (each side 1..:data:`MAX_OUT_SIDE`)."""
     text = text.strip().lower()
     if text in ('native', 'original'):
         return text
@@ -63,6 +69,9 @@ def parse_out_size(text: str) -> OutSize:
     if len(nums) != 2 or min(nums) < 1:
         raise InvalidArgumentError('out_size', f'{text!r}: expected native, original, H,W '
                                    'or N')
+    if max(nums) > MAX_OUT_SIDE:
+        raise InvalidArgumentError('out_size', f'{text!r}: at most {MAX_OUT_SIDE} pixels a '
+                                   'side')
     return nums[0], nums[1]
 
 

@@ -36,12 +36,14 @@ from .probmaps import cropped_class_mask, label_map
 
 def load_per_class(spec: Optional[str], classes: Sequence[str], what: str,
                    cast: Callable = float, lo: float = 0.0,
-                   hi: float = float('inf')) -> Dict[str, float]:
+                   hi: float = float('inf'), argument: Optional[str] = None
+                   ) -> Dict[str, float]:
     """Per-class values from a command-line option.
 
     ``spec`` is a number (same value for every class) or a JSON file ``{class: value}``
     (classes not named keep no entry). Unknown class names and values outside
-    ``[lo, hi]`` are a :class:`DataError` naming the file.
+    ``[lo, hi]`` are a :class:`DataError` naming the file; a number outside the range
+    is an :class:`InvalidArgumentError` of ``argument`` (default: ``what``).
     """
     if spec is None:
         return {}
@@ -51,7 +53,8 @@ def load_per_class(spec: Optional[str], classes: Sequence[str], what: str,
         value = None
     if value is not None:
         if not lo <= value <= hi:
-            raise InvalidArgumentError(what, f'{spec} is outside [{lo:g}, {hi:g}]')
+            raise InvalidArgumentError((argument or what).replace('-', '_'),
+                                       f'{spec} is outside [{lo:g}, {hi:g}]')
         return {c: value for c in classes}
     if not osp.isfile(spec):
         raise DataError(f'{spec}: {what} file not found (expected a number or a JSON file)')

@@ -60,7 +60,7 @@ def check_tta_config(cfg: Config, path: str) -> None:
         ConfigError: ``tta_pipeline`` or ``tta_model`` is missing, or a multi-label TTA
             merge wraps a softmax segmentor.
     """
-    if 'tta_model' not in cfg or 'tta_pipeline' not in cfg:
+    if not cfg.get('tta_model') or not cfg.get('tta_pipeline'):
         raise ConfigError(f'{path}: test-time augmentation needs tta_model and '
                           'tta_pipeline in the config')
     tta_type = cfg.tta_model.get('type')

@@ -269,13 +269,16 @@ def load_converter(kind: str) -> Callable[[dict], dict]:
     return getattr(module, f'convert_{kind}')
 
 
-def convert_checkpoint(src: str, dst: str, kind: str) -> None:
-    """Load ``src`` (``weights_only``), convert its state dict, save it as ``dst``."""
+def convert_checkpoint(src: str, dst: str, kind: str, source: Optional[str] = None) -> None:
+    """Load ``src`` (``weights_only``), convert its state dict, save it as ``dst``.
+
+    ``source`` (the URL ``src`` was downloaded from) names the file in errors: ``src``
+    is a temporary file that is gone by the time the user reads the message."""
     import torch
     try:
         ckpt = torch.load(src, map_location='cpu', weights_only=True)
     except Exception as exc:  # noqa: BLE001
-        raise DataError(f'{src}: downloaded file does not load as a checkpoint '
+        raise DataError(f'{source or src}: downloaded file does not load as a checkpoint '
                         f'({type(exc).__name__})') from None
     state = ckpt
     for key in ('state_dict', 'model'):
@@ -337,7 +340,11 @@ def fetch_weights(weights: PretrainedWeights, out_dir: str = PRETRAIN_DIR,
                 continue
             if weights.converter:
                 with _temp_file(folder, weights.filename) as converted:
-                    convert_checkpoint(raw, converted, weights.converter)
+                    convert_checkpoint(raw, converted, weights.converter, source=url)
+                    ok, why = is_valid(converted, weights)
+                    if not ok:  # verified before it is published
+                        raise DataError(f'{url}: does not hold {weights.name} weights '
+                                        f'(the converted file {why}); nothing written')
                     publish_file(converted, target, force)
             else:
                 publish_file(raw, target, force)

@@ -3,7 +3,7 @@
 Every tool decorates its ``main`` with :func:`cli_main`. The library raises domain errors
 (:mod:`mmseg_ext.utils.errors`) that never mention flags; here they become::
 
-    error: <message>                 exit 1 (2 for a broken environment)
+    error: <message>                 exit 1 (2 for a bad command line or environment)
 
 with the argument of an :class:`InvalidArgumentError` shown as the tool's flag
 (``min_votes`` -> ``--min-votes``) and :class:`OutputExistsError` completed with the
@@ -34,6 +34,7 @@ from .errors import (
     MissingWeightsError,
     MmsegExtError,
     OutputExistsError,
+    UsageError,
 )
 
 F = TypeVar('F', bound=Callable)
@@ -80,9 +81,13 @@ def is_expected(exc: BaseException) -> bool:
 
 
 def exit_code(exc: BaseException) -> int:
+    """The one convention of every tool: 2 for a command line that cannot run (an
+    option out of its range or not fitting the others, found by argparse or by the
+    library) and for a broken environment; 1 for bad data, files and refused requests;
+    128 + the signal for an interruption (130 SIGINT, 143 SIGTERM)."""
     if isinstance(exc, Interrupted):
         return 128 + exc.signum
-    if isinstance(exc, EnvironmentCheckError):
+    if isinstance(exc, (EnvironmentCheckError, InvalidArgumentError, UsageError)):
         return 2
     return 1
 
@@ -131,6 +136,7 @@ def number_in_range(kind: Callable = float, lo: Optional[float] = None,
 
     parse.__name__ = kind.__name__
     parse.range_text = text  # type: ignore[attr-defined]
+    parse.bounds = (lo, hi, lo_open, hi_open)  # type: ignore[attr-defined]
     return parse
 
 

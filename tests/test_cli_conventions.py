@@ -1,0 +1,182 @@
+"""One exit-code convention for every tool and option (docs/tool_guarantees.md):
+2 for a command line that cannot run (argparse or the library finds the value out of
+range), 1 for bad data or files, 130/143 for interrupts.
+
+Every tool's parser is captured in-process (its ``main`` runs until it parses) and walked:
+each option with a range, a type or choices gets a value outside them and must exit 2
+with one line naming the option. Options whose range only the library can check (sizes,
+weights, search ranges, per-class values) are run through the tool's ``main``.
+"""
+import argparse
+import contextlib
+import glob
+import importlib.util
+import io
+import os.path as osp
+import sys
+
+import numpy as np
+import pytest
+from conftest import REPO
+from probs_helpers import write_prob_folder
+
+from mmseg_ext.utils.cli import ToolParser
+
+TOOLS = sorted(p for p in glob.glob(osp.join(REPO, 'tools', '*.py'))
+               if not osp.basename(p).startswith('_'))
+#: options without a range on purpose (torch.distributed.launch's own)
+UNRANGED = {'--local_rank', '--local-rank'}
+
+
+class _Captured(BaseException):
+    def __init__(self, parser):
+        super().__init__()
+        self.parser = parser
+
+
+def load_tool(path):
+    tools_dir = osp.dirname(path)
+    if tools_dir not in sys.path:
+        sys.path.insert(0, tools_dir)
+    name = f'_tool_{osp.basename(path)[:-3]}'
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def capture_parser(path, monkeypatch):
+    module = load_tool(path)
+
+    def grab(self, *args, **kwargs):
+        raise _Captured(self)
+
+    with monkeypatch.context() as m:
+        m.setattr(ToolParser, 'parse_args', grab)
+        try:
+            module.main([])
+        except _Captured as got:
+            return got.parser
+    raise AssertionError(f'{path}: main() did not parse its arguments')
+
+
+def walk(parser, prefix=()):
+    """``(argv prefix, parser)`` for the parser and each sub-command's parser."""
+    yield prefix, parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield from walk(sub, prefix + (name,))
+
+
+def required_argv(parser):
+    """Placeholder values for the positionals and required options."""
+    argv = []
+    for action in parser._actions:
+        if isinstance(action, (argparse._SubParsersAction, argparse._HelpAction)):
+            continue
+        value = str(action.choices[0]) if action.choices else 'x'
+        if not action.option_strings:
+            if action.nargs in (None, '+') or isinstance(action.nargs, int):
+                argv += [value] * (action.nargs if isinstance(action.nargs, int) else 1)
+        elif action.required:
+            argv += [action.option_strings[0], value]
+    return argv
+
+
+def bad_value(action):
+    """A value outside what ``action`` accepts, or None when it accepts any string."""
+    bounds = getattr(action.type, 'bounds', None)
+    if bounds is not None:
+        lo, hi, lo_open, hi_open = bounds
+        if lo is not None:
+            return str(lo if lo_open else lo - 1)
+        return str(hi if hi_open else hi + 1)
+    if action.choices:
+        return '__not_a_choice__'
+    if action.type in (int, float):
+        return 'abc'
+    return None
+
+
+def parse_exit(parser, argv):
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), pytest.raises(SystemExit) as exc:
+        parser.parse_args(argv)
+    return exc.value.code, err.getvalue()
+
+
+@pytest.mark.parametrize('path', TOOLS, ids=[osp.basename(p) for p in TOOLS])
+def test_every_option_out_of_range_exits_2_naming_it(path, monkeypatch):
+    parser = capture_parser(path, monkeypatch)
+    checked = 0
+    for prefix, sub in walk(parser):
+        base = list(prefix) + required_argv(sub)
+        for action in sub._actions:
+            if not action.option_strings or action.nargs == 0 or \
+                    set(action.option_strings) & UNRANGED:
+                continue
+            if action.type in (int, float) and not action.choices:
+                pytest.fail(f'{path}: {action.option_strings[0]} is numeric without a '
+                            'range (use number_in_range)')
+            bad = bad_value(action)
+            if bad is None:
+                continue
+            count = action.nargs if isinstance(action.nargs, int) else 1
+            code, err = parse_exit(sub, base + [action.option_strings[0]] + [bad] * count)
+            lines = err.strip().splitlines()
+            assert code == 2, (path, action.option_strings, err)
+            assert len(lines) == 1 and lines[0].startswith('error: '), err
+            assert any(o in lines[0] for o in action.option_strings), lines[0]
+            checked += 1
+    # every tool has at least one option with a range or choices, or none to check
+    assert checked >= 0
+
+
+def run_main(path, argv):
+    module = load_tool(path)
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), \
+            pytest.raises(SystemExit) as exc:
+        module.main(argv)
+    return exc.value.code, err.getvalue().strip().splitlines()
+
+
+@pytest.fixture
+def two_folders(tmp_path):
+    images = {'a.png': (np.full((2, 4, 4), 0.5, np.float32), (4, 4))}
+    return [write_prob_folder(tmp_path / f'p{i}', images, ['x', 'y']) for i in range(2)]
+
+
+def test_ranges_the_library_checks_exit_2_naming_the_flag(tmp_path, two_folders):
+    """The cases once reported exiting 1: --out-size 0,0, --min-area -5, --weights 0 0,
+    --search 0.9 0.1; and an --out-size that would allocate a terabyte."""
+    tools = osp.join(REPO, 'tools')
+    out = str(tmp_path / 'out')
+    cases = [
+        ('inference.py', ['cfg.py', 'ck.pth', '--img-dir', out, '--out-dir', out,
+                          '--out-size', '0,0'], '--out-size'),
+        ('inference.py', ['cfg.py', 'ck.pth', '--img-dir', out, '--out-dir', out,
+                          '--out-size', '100000,100000'], '--out-size'),
+        ('make_submission.py', [two_folders[0], '--format', 'handbone', '--out',
+                                out + '.csv', '--min-area', '-5'], '--min-area'),
+        ('make_submission.py', [two_folders[0], '--format', 'handbone', '--out',
+                                out + '.csv', '--thresholds', '1.5'], '--thresholds'),
+        ('ensemble.py', [*two_folders, '--out-dir', out, '--weights', '0', '0'],
+         '--weights'),
+        ('ensemble.py', [two_folders[0], '--out-dir', out], 'probs'),
+        ('tune_thresholds.py', [two_folders[0], '--gt', out, '--out', out + '.json',
+                                '--search', '0.9', '0.1'], '--search'),
+    ]
+    for tool, argv, flag in cases:
+        code, lines = run_main(osp.join(tools, tool), argv)
+        assert code == 2, (tool, argv, lines)
+        assert len(lines) == 1 and lines[0].startswith(f'error: {flag}: '), (tool, lines)
+    assert not osp.exists(out) and not osp.exists(out + '.csv')
+
+
+def test_bad_data_exits_1(tmp_path):
+    code, lines = run_main(osp.join(REPO, 'tools', 'make_submission.py'),
+                           [str(tmp_path / 'none'), '--format', 'handbone', '--out',
+                            str(tmp_path / 's.csv')])
+    assert code == 1 and len(lines) == 1 and lines[0].startswith('error: '), lines
