@@ -55,7 +55,8 @@ def main(argv=None):
     from mmseg_ext.io.images import IMG_SUFFIXES, read_image_list
     args = parse_args(argv)
     suffixes = tuple(args.suffix) if args.suffix else IMG_SUFFIXES
-    images = read_image_list(args.img_list, suffixes[0]) if args.img_list else None
+    images = read_image_list(args.img_list, suffixes[0], root=args.img_dir) \
+        if args.img_list else None
     out_size = parse_out_size(args.out_size)
     device = args.device or ('cuda:0' if torch.cuda.is_available() else 'cpu')
     predictor = build_predictor(args.config, args.checkpoint, device=device,

@@ -18,6 +18,7 @@ from ..datasets.coco_index import (
 )
 from ..datasets.coco_rle import rasterize
 from ..io.atomic import StagedDir
+from ..io.paths import check_output_apart
 from ..utils.errors import DataError, OutputError
 
 #: Written last into the mask folder: what it was made from.
@@ -79,6 +80,7 @@ def coco_to_masks(ann_file: str, out_dir: str, classes: Optional[Sequence[str]] 
             ``out_dir`` only when every mask is written.
         progress: show a progress bar.
     """
+    check_output_apart(out_dir, [ann_file, img_root], 'out_dir')
     coco = load_coco_json(ann_file)
     classes = list(classes) if classes else default_classes(coco, background_name)
     if classes[0] != background_name:

@@ -16,6 +16,7 @@ from typing import List, Optional, Sequence, Tuple
 import numpy as np
 from tqdm import tqdm
 
+from ..io.paths import check_output_apart
 from ..io.probs import CroppedProbs, ProbFolder, ProbFolderWriter, ProbMeta, dequantize
 from ..io.rle import RLEError, mask_bbox, parse_rle, runs_to_string
 from ..io.submission import FORMATS, SubmissionWriter, read_rle_csv
@@ -104,10 +105,7 @@ def soft_vote(prob_dirs: Sequence[str], out_dir: str,
     if mixed_size not in ('original', 'largest'):
         raise InvalidArgumentError('mixed_size', f'must be original or largest, got '
                                    f'{mixed_size!r}')
-    out_abs = osp.abspath(out_dir)
-    for d in prob_dirs:
-        if osp.abspath(d) == out_abs:
-            raise InvalidArgumentError('out_dir', f'{out_dir} is also an input')
+    check_output_apart(out_dir, prob_dirs, 'out_dir')
     folders = [ProbFolder(d) for d in prob_dirs]
     _check_compatible(folders)
     w = _weights(weights, len(folders))
@@ -224,8 +222,7 @@ def hard_vote_csv(csv_paths: Sequence[str], out: str, min_votes: Optional[int] =
     if not 1 <= min_votes <= len(csv_paths):
         raise InvalidArgumentError('min_votes', f'must be in 1..{len(csv_paths)}, got '
                                    f'{min_votes}')
-    if any(osp.abspath(p) == osp.abspath(out) for p in csv_paths):
-        raise InvalidArgumentError('out', f'{out} is also an input')
+    check_output_apart(out, csv_paths, 'out')
     tables = [read_rle_csv(p, fmt, any_class=True) for p in csv_paths]
     keys = list(tables[0])
     for path, table in zip(csv_paths[1:], tables[1:]):

@@ -37,6 +37,7 @@ from tqdm import tqdm
 
 from ..datasets.transforms.pipeline_geometry import resized_shape
 from ..io.images import IMG_SUFFIXES, list_images
+from ..io.paths import check_output_apart
 from ..io.probs import ProbFolderWriter
 from ..utils.errors import (
     CheckpointNotFoundError,
@@ -268,6 +269,7 @@ def infer_folder(predictor: ProbabilityPredictor, img_dir: str, out_dir: str,
                             f'({len(absent)} of the {len(images)} listed images are absent)')
     if not images:
         raise DataError(f'{img_dir}: no images ({", ".join(suffixes)})')
+    check_output_apart(out_dir, [img_dir], 'out_dir')
     with ProbFolderWriter(out_dir, predictor.classes, predictor.task, dtype=dtype,
                           source=source, force=force, compresslevel=compresslevel) as w:
         for rel in tqdm(images, desc='inference', unit='img', disable=not progress):

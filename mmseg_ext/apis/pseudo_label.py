@@ -46,6 +46,7 @@ import cv2
 import numpy as np
 
 from ..io.atomic import StagedDir
+from ..io.paths import check_output_apart
 from ..io.probs import ProbFolder, dequantize
 from ..utils.errors import DataError, InvalidArgumentError
 from .probmaps import resize_channel, resize_probs
@@ -205,6 +206,7 @@ def pseudo_label_folder(probs_dir: str, out_dir: str, fmt: str = 'handbone-json'
     if fmt not in FORMATS:
         raise InvalidArgumentError('fmt', f'unknown format {fmt!r} (choose from '
                                    f'{", ".join(FORMATS)})')
+    check_output_apart(out_dir, [probs_dir], 'out_dir')
     folder = ProbFolder(probs_dir)
     if fmt == 'label-png' and folder.task != 'multi-class':
         raise DataError(f'{probs_dir}: label PNGs need multi-class probabilities; this '

@@ -222,8 +222,10 @@ def self_train(teacher_config: str, student_config: str, unlabelled_dir: str, wo
                                    f'{student_init!r}')
     start = time.perf_counter()
     from ..io.images import list_images, read_image_list
+    from ..io.paths import check_output_apart
+    check_output_apart(work_dir, [unlabelled_dir], 'work_dir', holds_inputs=True)
     if unlabelled_list is not None:
-        images = read_image_list(unlabelled_list, img_suffix)
+        images = read_image_list(unlabelled_list, img_suffix, root=unlabelled_dir)
     else:
         images = list_images(unlabelled_dir, (img_suffix,))
         if not images:

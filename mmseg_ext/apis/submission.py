@@ -18,6 +18,7 @@ import numpy as np
 from tqdm import tqdm
 
 from ..io.images import image_size, list_images
+from ..io.paths import check_output_apart
 from ..io.probs import ProbFolder, image_key
 from ..io.rle import encode_rle
 from ..io.submission import (
@@ -205,6 +206,7 @@ def make_submission(probs_dir: str, fmt_name: str, out: str,
     """
     start = time.perf_counter()
     fmt = get_format(fmt_name)
+    check_output_apart(out, [probs_dir, img_dir, test_json, sample], 'out')
     folder = ProbFolder(probs_dir)
     if folder.task != fmt.task:
         raise DataError(f'{probs_dir}: {folder.task} probabilities; the {fmt.name} format '

@@ -28,6 +28,7 @@ from tqdm import tqdm
 
 from ..io.atomic import atomic_open
 from ..io.images import read_label_map
+from ..io.paths import check_output_apart
 from ..io.probs import ProbFolder
 from ..io.rle import mask_bbox
 from ..utils.errors import DataError, InvalidArgumentError, OutputExistsError
@@ -230,6 +231,8 @@ def tune_thresholds(probs_dir: str, gt_root: str, out: Optional[str] = None,
         default: the threshold reported beside the tuned one.
     """
     start = time.perf_counter()
+    if out is not None:
+        check_output_apart(out, [probs_dir, gt_root], 'out')
     folder = ProbFolder(probs_dir)
     if folder.task != 'multi-label':
         raise DataError(f'{probs_dir}: {folder.task} probabilities; thresholds apply to '

@@ -15,6 +15,7 @@ import numpy as np
 
 from ..io.atomic import StagedDir
 from ..io.images import read_image, read_label_map
+from ..io.paths import check_output_apart
 from ..io.probs import ProbFolder
 from ..utils.errors import DataError
 from ..visualization.charts import confusion_matrix
@@ -62,6 +63,7 @@ def visualize_folder(img_dir: str, probs_dir: str, out_dir: str,
     """
     from tqdm import tqdm
 
+    check_output_apart(out_dir, [img_dir, probs_dir, gt_root], 'out_dir')
     folder = ProbFolder(probs_dir)
     classes = folder.classes
     thresholds = thresholds or {}

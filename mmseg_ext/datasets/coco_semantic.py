@@ -10,6 +10,7 @@ from mmengine.logging import print_log
 from mmseg.datasets import BaseSegDataset
 from mmseg.registry import DATASETS
 
+from ..io.paths import data_relpath
 from .coco_index import (
     DRAW_ORDERS,
     ISCROWD_MODES,
@@ -137,7 +138,9 @@ class CocoSemanticDataset(BaseSegDataset):
             records = image_only_records(names)
         data_list = []
         for record in records:
-            img_path = osp.join(img_dir, record['file_name'])
+            img_path = osp.join(img_dir, data_relpath(
+                record['file_name'], f"{self.ann_file or img_dir}: image id "
+                f"{record['image_id']} file_name", img_dir))
             if self.check_files and not osp.isfile(img_path):
                 message = (f"{img_path}: image file not found (image id "
                            f"{record['image_id']}"

@@ -17,6 +17,7 @@ from mmseg.datasets import BaseSegDataset
 from mmseg.registry import DATASETS
 
 from ..io.images import list_images
+from ..io.paths import data_relpath, resolve_under
 from ..utils.class_names import HAND_BONE_CLASSES, HAND_BONE_PALETTE, random_palette
 from .hand_bone_format import DataFileError
 from .splits import group_kfold, select_fold
@@ -123,30 +124,31 @@ class HandBoneDataset(BaseSegDataset):
                 entry = line.strip()
                 if not entry or entry.startswith('#'):
                     continue
-                rel = self._resolve_split_entry(entry, img_dir)
+                rel = self._resolve_split_entry(entry, img_dir,
+                                                f'{self.ann_file}:{lineno}')
                 if rel is None:
                     raise DataFileError(f'{self.ann_file}: line {lineno}: image {entry!r} '
                                         f'not found under {img_dir}')
                 rels.append(rel)
         return rels
 
-    def _resolve_split_entry(self, entry: str, img_dir: str) -> Optional[str]:
+    def _resolve_split_entry(self, entry: str, img_dir: str, where: str) -> Optional[str]:
+        """The image an entry names, relative to ``img_dir``: the entry is a path (or a
+        stem, as tools/kfold.py writes) relative to the image folder or to ``data_root``;
+        absolute or escaping entries are refused (:mod:`mmseg_ext.io.paths`)."""
+        entry = data_relpath(entry, where, img_dir)
         names = [entry]
         if not entry.lower().endswith(self.img_suffix.lower()):
             names.append(entry + self.img_suffix)  # a stem, as tools/kfold.py writes
-        candidates = []
+        bases = [img_dir] + ([self.data_root] if self.data_root else [])
         for name in names:
-            if osp.isabs(name):
-                candidates.append(name)
-                continue
-            candidates.append(osp.join(img_dir, name))
-            if self.data_root:
-                candidates.append(osp.join(self.data_root, name))
-        for cand in candidates:
-            if osp.isfile(cand):
-                rel = osp.relpath(cand, img_dir).replace(os.sep, '/')
-                if not rel.startswith('../'):
-                    return rel
+            for base in bases:
+                cand = osp.join(base, name)
+                if osp.isfile(cand):
+                    resolve_under(base, name, where)
+                    rel = osp.relpath(cand, img_dir).replace(os.sep, '/')
+                    if not rel.startswith('../'):
+                        return rel
         return None
 
     def _select_fold(self, rels: List[str]) -> List[str]:

@@ -262,8 +262,15 @@ class StagedDir:
                               f'(no {self.marker}); refusing to replace it')
 
     def file(self, relpath: str) -> str:
-        """Path inside the temporary folder for ``relpath`` (parent folders created)."""
-        full = osp.join(self.tmp, relpath)
+        """Path inside the temporary folder for ``relpath`` (parent folders created).
+
+        Raises:
+            DataError: ``relpath`` is empty, absolute or climbs out with ``..`` (it comes
+                from data: an image key, a ``file_name``), so nothing is written outside
+                the output folder.
+        """
+        from .paths import data_relpath
+        full = osp.join(self.tmp, data_relpath(relpath, f'{self.path}: output name'))
         folder = osp.dirname(full)
         if folder not in self._made:
             try:

@@ -32,17 +32,31 @@ def list_images(img_dir: str, suffixes: Sequence[str] = IMG_SUFFIXES) -> List[st
     return sorted(found)
 
 
-def read_image_list(path: str, suffix: str) -> List[str]:
-    """Image paths named by a list file: one per line, relative to an image folder, with
-    or without ``suffix`` (the stems ``tools/kfold.py`` writes); blank lines and ``#``
-    comments are skipped."""
+def read_image_list(path: str, suffix: str, root: Optional[str] = None) -> List[str]:
+    """Image paths named by a list file: one per line, relative to the image folder
+    ``root``, with or without ``suffix`` (the stems ``tools/kfold.py`` writes); blank
+    lines and ``#`` comments are skipped. Entries are normalised and checked
+    (:func:`~mmseg_ext.io.paths.data_relpath`; with ``root``, also
+    :func:`~mmseg_ext.io.paths.resolve_under`): an absolute or escaping entry is a
+    :class:`DataError` naming the file and line."""
+    from .paths import data_relpath, resolve_under
     try:
         with open(path, encoding='utf-8') as f:
             lines = [line.strip() for line in f]
     except OSError as exc:
         raise DataError(f'{path}: cannot read the image list ({exc.strerror})') from None
-    images = [line if line.lower().endswith(suffix.lower()) else line + suffix
-              for line in lines if line and not line.startswith('#')]
+    except UnicodeDecodeError:
+        raise DataError(f'{path}: not a text file (an image list has one path a line)'
+                        ) from None
+    images = []
+    for lineno, line in enumerate(lines, 1):
+        if not line or line.startswith('#'):
+            continue
+        rel = data_relpath(line, f'{path}:{lineno}', root)
+        rel = rel if rel.lower().endswith(suffix.lower()) else rel + suffix
+        if root is not None and osp.lexists(osp.join(root, rel)):
+            resolve_under(root, rel, f'{path}:{lineno}')
+        images.append(rel)
     if not images:
         raise DataError(f'{path}: the image list is empty')
     return images

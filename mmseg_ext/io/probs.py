@@ -59,6 +59,7 @@ import numpy as np
 
 from ..utils.errors import DataError, InvalidArgumentError
 from .atomic import StagedDir, atomic_open
+from .paths import data_relpath
 from .rle import mask_bbox
 
 PROBS_FORMAT = 'mmseg_ext.probs'
@@ -341,8 +342,13 @@ class ProbFolder:
             self.task = index['task']
             self.dtype = index.get('dtype')
             self.source = index.get('source', {})
-            for e in index['images']:
-                self._add(e['key'], e['file'], e.get('img_path'), e.get('ori_shape'))
+            for i, e in enumerate(index['images']):
+                where = f'{index_path}: images[{i}]'
+                self._add(data_relpath(e['key'], f'{where}.key', self.root),
+                          data_relpath(e['file'], f'{where}.file', self.root),
+                          e.get('img_path'), e.get('ori_shape'))
+        except DataError:
+            raise
         except (OSError, ValueError, KeyError, TypeError, IndexError, AttributeError) as exc:
             raise ProbFileError(f'{index_path}: not a valid index ({exc})') from None
         if self.task not in TASKS:

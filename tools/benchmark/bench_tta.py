@@ -1,7 +1,8 @@
 """Plain test vs test-time augmentation of one checkpoint, side by side in one run.
 
     python tools/benchmark/bench_tta.py CONFIG CHECKPOINT [--cfg-options k=v ...]
-                                        [--repeat 1] [--work-dir DIR]
+                                        [--repeat 1] [--work-dir DIR] [--stock-views]
+                                        [--all-metrics]
 
 Both runs go through ``tools/test.py``'s own path (``test_config`` + ``test_checkpoint``:
 the stock runner, the config's test/TTA pipeline and evaluator), on the same images.
@@ -9,6 +10,10 @@ Printed per mode: every metric the evaluator reports, the TTA views per image, a
 wall seconds per image of the test loop (the fastest of ``--repeat`` runs; the runner is
 built outside the timing). The checkpoint decides nothing here: the numbers are what the
 config's TTA gives that model, gain or not.
+
+``--stock-views`` adds a third row: the same TTA with mmseg's stock view pattern (the
+resize before ``TestTimeAug`` removed, so the ratios apply to the original image), the
+pattern the shipped configs used before. ``--all-metrics`` prints per-class columns too.
 """
 import argparse
 import os.path as osp
@@ -27,9 +32,10 @@ def run_mode(config, checkpoint, tta, cfg_options, work_dir, repeat):
     best, metrics, images = None, {}, 0
     for i in range(repeat):
         options = dict(cfg_options or {})
-        options['visualizer.name'] = f'bench_tta_{tta}_{i}'
+        options['visualizer.name'] = f'bench_tta_{tta}_{i}_{len(options)}'
         options.setdefault('log_level', 'WARNING')
-        cfg = test_config(config, checkpoint, work_dir=osp.join(work_dir, f'{tta}_{i}'),
+        cfg = test_config(config, checkpoint,
+                          work_dir=osp.join(work_dir, f'{tta}_{i}_{len(options)}'),
                           tta=tta, cfg_options=options)
         runner = Runner.from_cfg(cfg)
         load_checkpoint_strictly(runner, checkpoint, config)
@@ -50,6 +56,8 @@ def main():
     parser.add_argument('--cfg-options', nargs='+', action=DictAction, default={})
     parser.add_argument('--repeat', type=int, default=1)
     parser.add_argument('--work-dir', default=None)
+    parser.add_argument('--stock-views', action='store_true')
+    parser.add_argument('--all-metrics', action='store_true')
     args = parser.parse_args()
     from mmengine.config import Config
 
@@ -60,12 +68,21 @@ def main():
     views = len(tta_views(cfg.tta_pipeline, (512, 512)))
     print(f'config: {args.config}\ncheckpoint: {args.checkpoint}\n'
           f'torch threads: {torch.get_num_threads()}', flush=True)
+    cfg.merge_from_dict(args.cfg_options)
+    modes = [('plain', False, {}), ('TTA', True, {})]
+    if args.stock_views:
+        first = next(i for i, t in enumerate(cfg.tta_pipeline) if t['type'] == 'TestTimeAug')
+        stock = [t for i, t in enumerate(cfg.tta_pipeline)
+                 if i >= first or 'resize' not in t['type'].lower()]
+        modes.append(('TTA, stock views (ratios of the original image)', True,
+                      {'tta_pipeline': stock}))
     rows = []
-    for tta in (False, True):
-        metrics, sec, images = run_mode(args.config, args.checkpoint, tta, args.cfg_options,
-                                        work_dir, args.repeat)
-        rows.append((('TTA' if tta else 'plain'), views if tta else 1, images, sec, metrics))
-    keys = [k for k in rows[0][4] if isinstance(rows[0][4][k], (int, float))]
+    for name, tta, extra in modes:
+        metrics, sec, images = run_mode(args.config, args.checkpoint, tta,
+                                        {**args.cfg_options, **extra}, work_dir, args.repeat)
+        rows.append((name, views if tta else 1, images, sec, metrics))
+    keys = [k for k in rows[0][4] if isinstance(rows[0][4][k], (int, float))
+            and (args.all_metrics or '.' not in k)]
     print('\n| mode | views | images | s/image | ' + ' | '.join(keys) + ' |')
     print('|---|---|---|---|' + '---|' * len(keys))
     for mode, v, n, sec, m in rows:

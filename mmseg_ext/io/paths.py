@@ -1,0 +1,90 @@
+"""One rule for paths that come from data, and one for where outputs may go.
+
+Paths named *inside* input files (list and split files, COCO ``file_name``, the keys and
+file names of a probability folder's ``index.json``) are relative to a declared root:
+never empty, never absolute, never climbing out with ``..``, and (for files read under
+the root) never leaving it through a symbolic link. :func:`data_relpath` checks the
+text, :func:`resolve_under` the file it names. Both raise
+:class:`~mmseg_ext.utils.errors.DataError` naming the file and line or entry and the
+offending path, before anything is read or written.
+
+Outputs: a tool writes inside its output folder only (every folder output goes through
+:class:`~mmseg_ext.io.atomic.StagedDir`, whose :meth:`file` applies
+:func:`data_relpath` to each name) and never over an input: :func:`check_output_apart`
+refuses an output that is an input, lies inside an input folder, or holds one.
+"""
+from __future__ import annotations
+
+import os
+import os.path as osp
+import posixpath
+import re
+from typing import Iterable, Optional
+
+from ..utils.errors import DataError, InvalidArgumentError
+
+_DRIVE = re.compile(r'^[A-Za-z]:[\\/]')
+
+
+def data_relpath(entry, where: str, root: Optional[str] = None) -> str:
+    """``entry`` as a normalised ``/``-separated relative path.
+
+    Args:
+        entry: the path text read from a data file.
+        where: the file and line or entry it came from (``split.txt:3``), for errors.
+        root: the folder it is relative to, for errors.
+
+    Raises:
+        DataError: empty, absolute, or leaving ``root`` with ``..``.
+    """
+    under = f' (paths there are relative to {root})' if root else ''
+    if not isinstance(entry, str) or not entry.strip():
+        raise DataError(f'{where}: empty path{under}')
+    text = entry.replace('\\', '/')
+    if text.startswith('/') or _DRIVE.match(entry) or osp.isabs(entry):
+        raise DataError(f'{where}: {entry!r} is an absolute path{under}')
+    norm = posixpath.normpath(text)
+    if norm in ('.', '..') or norm.startswith('../'):
+        raise DataError(f'{where}: {entry!r} leaves its folder{under}')
+    return norm
+
+
+def resolve_under(root: str, entry, where: str) -> str:
+    """The file ``entry`` names under ``root`` (:func:`data_relpath`), refused when it
+    reaches outside ``root`` through a symbolic link."""
+    rel = data_relpath(entry, where, root)
+    full = osp.join(root, rel)
+    real_root = osp.realpath(root)
+    real = osp.realpath(full)
+    if real != real_root and not real.startswith(real_root.rstrip(os.sep) + os.sep):
+        raise DataError(f'{where}: {entry!r} leads outside {root} through a symbolic link '
+                        f'(to {real})')
+    return full
+
+
+def _inside(path: str, folder: str) -> bool:
+    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
+
+
+def check_output_apart(out: str, inputs: Iterable[Optional[str]],
+                       argument: str = 'out', holds_inputs: bool = False) -> None:
+    """Refuse an output that is one of ``inputs``, lies inside an input folder, or
+    contains an input (replacing it would delete the input). ``holds_inputs=True`` lets
+    an output folder that is only ever added to (a training work dir) hold inputs.
+
+    Raises:
+        InvalidArgumentError: of ``argument``, naming the input.
+    """
+    real_out = osp.realpath(out)
+    for src in inputs:
+        if not src:
+            continue
+        real_in = osp.realpath(src)
+        if real_out == real_in:
+            raise InvalidArgumentError(argument, f'{out} is also an input')
+        if osp.isdir(real_in) and _inside(real_out, real_in):
+            raise InvalidArgumentError(argument, f'{out} is inside the input folder {src}; '
+                                       'write outputs elsewhere')
+        if not holds_inputs and _inside(real_in, real_out):
+            raise InvalidArgumentError(argument, f'{out} holds the input {src}; write '
+                                       'outputs elsewhere')
