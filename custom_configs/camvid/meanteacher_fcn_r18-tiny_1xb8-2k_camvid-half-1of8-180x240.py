@@ -21,7 +21,7 @@ model = dict(
     strong_aug=dict(brightness=0.4, contrast=0.4, noise_std=0.1, blur_prob=0.5))
 
 unlabelled_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='LoadImageFromFileChecked'),
     dict(type='RandomResize', scale=img_scale, ratio_range=(0.75, 1.5), keep_ratio=True),
     dict(type='RandomCrop', crop_size=crop_size),
     dict(type='RandomFlip', prob=0.5),

@@ -29,19 +29,19 @@ model = dict(
     test_cfg=dict(mode='whole'))
 
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='LoadImageFromFileChecked'),
     dict(type='LoadAnnotations'),
     dict(type='RandomFlip', prob=0.5),
     dict(type='PackSegInputs'),
 ]
 test_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='LoadImageFromFileChecked'),
     dict(type='LoadAnnotations'),
     dict(type='PackSegInputs'),
 ]
 # TTA views at 0.75/1.0/1.25 times the test scale (the test pipeline keeps the size)
 tta_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='LoadImageFromFileChecked'),
     dict(type='TestTimeAug', transforms=[
         [dict(type='Resize', scale_factor=r, keep_ratio=True) for r in (0.75, 1.0, 1.25)],
         [dict(type='RandomFlip', prob=0., direction='horizontal'),

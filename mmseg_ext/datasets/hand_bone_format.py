@@ -25,7 +25,7 @@ from typing import Collection, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ..utils.errors import DataError
+from ..utils.errors import DataError, DataFileError  # noqa: F401  (re-exported)
 
 #: Top-level keys of an annotation file, as written by the annotation tool.
 HAND_BONE_JSON_KEYS: Tuple[str, ...] = (
@@ -37,15 +37,6 @@ HAND_BONE_JSON_KEYS: Tuple[str, ...] = (
 DEFAULT_BOUNDARY_TOLERANCE = 1.0
 
 logger = logging.getLogger(__name__)
-
-
-class DataFileError(DataError):
-    """A data file is missing, malformed or inconsistent with its image.
-
-    The message is one line: ``<path>: <problem>`` (plus the annotation id when the
-    problem is inside one annotation). It is a :class:`~mmseg_ext.utils.errors.DataError`,
-    so tools print it without a traceback, and a ``ValueError`` for library callers.
-    """
 
 
 @dataclass

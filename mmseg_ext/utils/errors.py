@@ -24,6 +24,15 @@ class DataError(MmsegExtError, ValueError):
     """An input data file (image, annotation, probability file, CSV) is unusable."""
 
 
+class DataFileError(DataError):
+    """A data file is missing, malformed or inconsistent with its image.
+
+    The message is one line: ``<path>: <problem>`` (plus the annotation id when the
+    problem is inside one annotation). It is a :class:`DataError`, so tools print it
+    without a traceback, and a ``ValueError`` for library callers.
+    """
+
+
 class ConfigError(MmsegExtError, ValueError):
     """A config file cannot be read or asks for something this install cannot do."""
 

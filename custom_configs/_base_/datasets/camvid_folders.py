@@ -13,7 +13,7 @@ crop_size = (360, 480)
 img_scale = (480, 360)
 
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='LoadImageFromFileChecked'),
     dict(type='LoadAnnotations'),
     dict(type='RandomResize', scale=img_scale, ratio_range=(0.75, 1.5), keep_ratio=True),
     dict(type='RandomCrop', crop_size=crop_size),
@@ -22,7 +22,7 @@ train_pipeline = [
     dict(type='PackSegInputs'),
 ]
 test_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='LoadImageFromFileChecked'),
     dict(type='Resize', scale=img_scale, keep_ratio=True),
     dict(type='LoadAnnotations'),
     dict(type='PackSegInputs'),
@@ -30,7 +30,7 @@ test_pipeline = [
 # TTA views at 0.75/1.0/1.25 times the *test* scale: resize as test_pipeline does, then
 # scale that image by each ratio (docs/multilabel_models.md, "Test-time augmentation")
 tta_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='LoadImageFromFileChecked'),
     dict(type='Resize', scale=img_scale, keep_ratio=True),
     dict(type='TestTimeAug', transforms=[
         [dict(type='Resize', scale_factor=r, keep_ratio=True) for r in (0.75, 1.0, 1.25)],

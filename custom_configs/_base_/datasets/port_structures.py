@@ -12,7 +12,7 @@ crop_size = (512, 512)
 img_scale = (1024, 576)  # (w, h) scale for RandomResize/Resize; images keep their ratio
 
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='LoadImageFromFileChecked'),
     dict(type='LoadAnnotations'),
     dict(type='RandomResize', scale=img_scale, ratio_range=(0.5, 2.0), keep_ratio=True),
     dict(type='RandomCrop', crop_size=crop_size, cat_max_ratio=0.75),
@@ -21,7 +21,7 @@ train_pipeline = [
     dict(type='PackSegInputs'),
 ]
 test_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='LoadImageFromFileChecked'),
     dict(type='Resize', scale=img_scale, keep_ratio=True),
     dict(type='LoadAnnotations'),
     dict(type='PackSegInputs'),
@@ -29,7 +29,7 @@ test_pipeline = [
 # TTA views at 0.75/1.0/1.25 times the *test* scale: resize as test_pipeline does, then
 # scale that image by each ratio (docs/multilabel_models.md, "Test-time augmentation")
 tta_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='LoadImageFromFileChecked'),
     dict(type='Resize', scale=img_scale, keep_ratio=True),
     dict(type='TestTimeAug', transforms=[
         [dict(type='Resize', scale_factor=r, keep_ratio=True) for r in (0.75, 1.0, 1.25)],
@@ -39,7 +39,7 @@ tta_pipeline = [
         [dict(type='PackSegInputs')]])
 ]
 infer_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='LoadImageFromFileChecked'),
     dict(type='Resize', scale=img_scale, keep_ratio=True),
     dict(type='PackSegInputs'),
 ]

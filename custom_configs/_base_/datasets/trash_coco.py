@@ -21,7 +21,7 @@ img_scale = (512, 512)
 draw_order = 'area_desc'
 
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='LoadImageFromFileChecked'),
     dict(type='LoadCocoAnnotations'),
     dict(type='RandomResize', scale=img_scale, ratio_range=(0.5, 2.0), keep_ratio=True),
     dict(type='RandomCrop', crop_size=crop_size, cat_max_ratio=0.75),
@@ -30,7 +30,7 @@ train_pipeline = [
     dict(type='PackSegInputs'),
 ]
 test_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='LoadImageFromFileChecked'),
     dict(type='Resize', scale=img_scale, keep_ratio=True),
     # after Resize: the label map stays at the original size, as mmseg's LoadAnnotations
     dict(type='LoadCocoAnnotations'),
@@ -38,13 +38,13 @@ test_pipeline = [
 ]
 # images without annotations (test.json): no LoadCocoAnnotations
 infer_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='LoadImageFromFileChecked'),
     dict(type='Resize', scale=img_scale, keep_ratio=True),
     dict(type='PackSegInputs'),
 ]
 # TTA views at 0.75/1.0/1.25 times the *test* scale: resize as test_pipeline does first
 tta_pipeline = [
-    dict(type='LoadImageFromFile', backend_args=None),
+    dict(type='LoadImageFromFileChecked', backend_args=None),
     dict(type='Resize', scale=img_scale, keep_ratio=True),
     dict(type='TestTimeAug', transforms=[
         [dict(type='Resize', scale_factor=r, keep_ratio=True)
