@@ -42,8 +42,9 @@ def test_every_shipped_pipeline_loads_with_the_checked_reader():
 
 
 def _camvid_test_pipeline():
-    import mmseg_ext  # noqa: F401
     from mmengine.dataset import Compose
+
+    import mmseg_ext  # noqa: F401
     init_default_scope('mmseg')
     cfg = Config.fromfile(osp.join(REPO, 'custom_configs', 'camvid',
                                    'fcn_r18-tiny_1xb8-2k_camvid-half-180x240.py'))

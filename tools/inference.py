@@ -11,11 +11,10 @@ File format: docs/submission.md and mmseg_ext/io/probs.py.
 
 import _bootstrap  # noqa: F401  (checks the environment, registers mmseg_ext)
 
-from mmseg_ext.utils.cli import ToolParser, cli_main
+from mmseg_ext.utils.cli import ToolParser, cfg_options_action, cli_main
 
 
 def parse_args(argv=None):
-    from mmengine.config import DictAction
     p = ToolParser(description='Checkpoint -> per-image probability files')
     p.add_argument('config', help='model config file')
     p.add_argument('checkpoint', help='checkpoint file (.pth)')
@@ -40,7 +39,7 @@ def parse_args(argv=None):
     p.add_argument('--force', action='store_true',
                    help='replace an existing probability folder')
     p.add_argument('--no-progress', action='store_true', help='no progress bar')
-    p.add_argument('--cfg-options', nargs='+', action=DictAction,
+    p.add_argument('--cfg-options', nargs='+', action=cfg_options_action(),
                    help='override config entries, key=value')
     return p.parse_args(argv)
 
@@ -49,16 +48,19 @@ def parse_args(argv=None):
 def main(argv=None):
     import os.path as osp
 
-    import torch
-
-    from mmseg_ext.apis.inference import build_predictor, infer_folder, parse_out_size
+    from mmseg_ext.apis.inference import (
+        build_predictor,
+        infer_folder,
+        parse_out_size,
+        resolve_device,
+    )
     from mmseg_ext.io.images import IMG_SUFFIXES, read_image_list
     args = parse_args(argv)
     suffixes = tuple(args.suffix) if args.suffix else IMG_SUFFIXES
     images = read_image_list(args.img_list, suffixes[0], root=args.img_dir) \
         if args.img_list else None
     out_size = parse_out_size(args.out_size)
-    device = args.device or ('cuda:0' if torch.cuda.is_available() else 'cpu')
+    device = resolve_device(args.device)
     predictor = build_predictor(args.config, args.checkpoint, device=device,
                                 cfg_options=args.cfg_options, tta=args.tta)
     source = dict(config=osp.abspath(args.config), checkpoint=osp.abspath(args.checkpoint),

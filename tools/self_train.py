@@ -20,11 +20,10 @@ import os.path as osp
 
 import _bootstrap  # noqa: F401  (checks the environment, registers mmseg_ext)
 
-from mmseg_ext.utils.cli import ToolParser, cli_main, number_in_range
+from mmseg_ext.utils.cli import ToolParser, cfg_options_action, cli_main, number_in_range
 
 
 def parse_args(argv=None):
-    from mmengine.config import DictAction
     p = ToolParser(description='Offline self-training: teacher -> pseudo-labels -> student')
     p.add_argument('teacher_config', help='labelled-only config (the teacher)')
     p.add_argument('student_config', help='student config; its train_dataloader.dataset '
@@ -52,7 +51,7 @@ def parse_args(argv=None):
     p.add_argument('--student-init', choices=['scratch', 'teacher'], default='scratch',
                    help="the student starts from its config's initialisation (scratch, "
                    "default) or from the teacher's weights")
-    p.add_argument('--cfg-options', nargs='+', action=DictAction,
+    p.add_argument('--cfg-options', nargs='+', action=cfg_options_action(),
                    help='overrides for both configs, e.g. data roots')
     p.add_argument('--force', action='store_true',
                    help="replace an earlier run's probabilities and pseudo-labels in "

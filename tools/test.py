@@ -8,11 +8,10 @@ import sys
 
 import _bootstrap  # noqa: F401  (checks the environment, registers mmseg_ext)
 
-from mmseg_ext.utils.cli import ToolParser, cli_main, number_in_range
+from mmseg_ext.utils.cli import ToolParser, cfg_options_action, cli_main, number_in_range
 
 
 def parse_args(argv=None):
-    from mmengine.config import DictAction
     parser = ToolParser(description='Test (and evaluate) a segmentor')
     parser.add_argument('config', help='config file path')
     parser.add_argument('checkpoint', help='checkpoint file')
@@ -24,7 +23,7 @@ def parse_args(argv=None):
                         '(inside work_dir/<timestamp>/)')
     parser.add_argument('--wait-time', type=number_in_range(float, 0), default=2,
                         help='--show interval in seconds, >= 0 (default 2)')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+    parser.add_argument('--cfg-options', nargs='+', action=cfg_options_action(),
                         help='override config entries, key=value')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
                         default='none', help='job launcher')

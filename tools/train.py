@@ -6,11 +6,10 @@
 
 import _bootstrap  # noqa: F401  (checks the environment, registers mmseg_ext)
 
-from mmseg_ext.utils.cli import ToolParser, cli_main
+from mmseg_ext.utils.cli import ToolParser, cfg_options_action, cli_main
 
 
 def parse_args(argv=None):
-    from mmengine.config import DictAction
     parser = ToolParser(description='Train a segmentor')
     parser.add_argument('config', help='train config file path')
     parser.add_argument('--work-dir', help='where logs and checkpoints go '
@@ -19,7 +18,7 @@ def parse_args(argv=None):
                         help='resume from the latest checkpoint in the work dir')
     parser.add_argument('--amp', action='store_true',
                         help='automatic mixed precision (needs a GPU)')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+    parser.add_argument('--cfg-options', nargs='+', action=cfg_options_action(),
                         help='override config entries, e.g. '
                         'train_cfg.max_iters=100 model.backbone.init_cfg=None')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
@@ -32,6 +31,7 @@ def parse_args(argv=None):
 def main(argv=None):
     from mmengine.runner import Runner
 
+    from mmseg_ext.apis.evaluate import check_load_from
     from mmseg_ext.apis.runner_config import finish_distributed, set_local_rank, train_config
     from mmseg_ext.utils.cli import exit_now
     args = parse_args(argv)
@@ -40,6 +40,7 @@ def main(argv=None):
                        amp=args.amp, cfg_options=args.cfg_options,
                        launcher=args.launcher)
     runner = Runner.from_cfg(cfg)
+    check_load_from(runner, args.config)
     runner.train()
     del runner  # its DDP wrapper holds the process group
     if finish_distributed():  # a CPU rank: leave before interpreter shutdown

@@ -63,6 +63,29 @@ def load_checkpoint_strictly(runner, checkpoint: str, config: str = 'the config'
     return runner.load_checkpoint(checkpoint, map_location='cpu', strict=True)
 
 
+def check_load_from(runner, config: str = 'the config') -> None:
+    """Refuse a ``load_from`` checkpoint that does not fit the model, before training.
+
+    mmengine loads ``load_from`` with ``strict=False``: a checkpoint of another model
+    trains from scratch with exit 0 and only mismatch lines in the log. The fit is
+    checked as ``tools/test.py`` checks it; ``load_from_strict=False`` in the config (or
+    ``--cfg-options load_from_strict=False``) takes a partial fit knowingly. Nothing is
+    checked when resuming (the work dir's own checkpoint is loaded then).
+
+    Raises:
+        CheckpointError: the file cannot be loaded or does not fit (what differs).
+    """
+    cfg = runner.cfg
+    load_from = cfg.get('load_from')
+    if not load_from or cfg.get('resume') or not cfg.get('load_from_strict', True):
+        return
+    try:
+        read_fitting_checkpoint(bare_segmentor(runner.model), load_from, config)
+    except CheckpointError as exc:
+        raise CheckpointError(f'{exc}; set load_from_strict=False to load what fits'
+                              ) from None
+
+
 def test_checkpoint(cfg: Config, checkpoint: str, config: str = 'the config'
                     ) -> Dict[str, float]:
     """Build the runner of ``cfg`` (from :func:`~.runner_config.test_config`), load

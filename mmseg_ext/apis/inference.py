@@ -76,6 +76,35 @@ def parse_out_size(text: str) -> OutSize:
     return nums[0], nums[1]
 
 
+def resolve_device(device: Optional[str] = None) -> str:
+    """The torch device to run on: ``device`` when torch has it here, else (``None``)
+    ``cuda:0`` when a GPU is visible and ``cpu`` otherwise.
+
+    Raises:
+        InvalidArgumentError: of ``device``: not a device string torch knows, a CUDA
+            device on a machine where torch sees none, or an index past the last GPU.
+    """
+    if device is None:
+        return 'cuda:0' if torch.cuda.is_available() else 'cpu'
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, ValueError, TypeError):
+        raise InvalidArgumentError('device', f'{device!r} is not a torch device (cpu, '
+                                   'cuda, cuda:N)') from None
+    if dev.type == 'cuda':
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise InvalidArgumentError('device', f'{device!r}: torch sees no CUDA GPU on '
+                                       'this machine; use cpu')
+        if dev.index is not None and dev.index >= count:
+            raise InvalidArgumentError('device', f'{device!r}: this machine has {count} '
+                                       f'GPU(s), cuda:0..cuda:{count - 1}')
+    elif dev.type != 'cpu':
+        raise InvalidArgumentError('device', f'{device!r}: only cpu and cuda devices are '
+                                   'supported')
+    return str(dev)
+
+
 def _drop_annotation_loaders(pipeline: List) -> List:
     """Copy of a pipeline without transforms that load ground truth (any ``type`` whose
     name contains ``Annotation``), also inside ``TestTimeAug``'s transform lists."""

@@ -60,17 +60,100 @@ def load_config(path: str, cfg_options: Optional[dict] = None,
     cfg = read_config(path)
     cfg.launcher = launcher
     if cfg_options:
+        check_cfg_options(cfg, cfg_options, path)
         try:
             cfg.merge_from_dict(cfg_options)
         except Exception as exc:  # noqa: BLE001
             raise InvalidArgumentError('cfg_options', f'cannot apply {cfg_options} to '
                                        f'{path} ({exc})') from None
+    check_run_settings(cfg, path, cfg_options or {})
     if work_dir is not None:
         cfg.work_dir = work_dir
     elif cfg.get('work_dir', None) is None:
         cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(path))[0])
     check_compiled_ops(cfg, path)
     return cfg
+
+
+_MISSING = object()
+
+
+def _lookup(node, parts):
+    """Walk ``parts`` of a dotted key through dicts and lists; ``(value, depth reached)``
+    with ``_MISSING`` when a part is absent."""
+    for depth, part in enumerate(parts):
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        elif isinstance(node, (list, tuple)) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        else:
+            return _MISSING, depth
+    return node, len(parts)
+
+
+def check_cfg_options(cfg: Config, options: dict, path: str) -> None:
+    """Refuse ``--cfg-options`` that cannot mean what they say, before the merge.
+
+    * a key whose parent does not exist in the config (``model.backbonee.depth``): one
+      line naming the key and the first missing part;
+    * a value of another kind than the config's (``num_classes=abc`` where the config has
+      a number, a number where it has a bool): one line naming the key and both values.
+
+    A new leaf in an existing dict is allowed (configs often leave optional keys unset)
+    and logged as a warning, since a misspelt leaf (``train_cfg.max_iter``) would
+    otherwise be ignored silently.
+
+    Raises:
+        InvalidArgumentError: of ``cfg_options``.
+    """
+    root = cfg.to_dict()
+    for key, value in options.items():
+        parts = key.split('.')
+        old, depth = _lookup(root, parts)
+        if old is _MISSING and depth < len(parts) - 1:
+            missing = '.'.join(parts[:depth + 1])
+            raise InvalidArgumentError('cfg_options', f'{key}: {path} has no {missing}')
+        if old is _MISSING:
+            print_log(f'--cfg-options {key} adds a key that {path} does not set (check the '
+                      'spelling)', logger='current', level=logging.WARNING)
+            continue
+        if old is None or value is None:
+            continue
+        number = (int, float)
+        wrong = (isinstance(old, bool) and not isinstance(value, bool)) or             (isinstance(old, number) and not isinstance(old, bool) and
+             not (isinstance(value, number) and not isinstance(value, bool))) or             (isinstance(old, (list, tuple)) and not isinstance(value, (list, tuple)))
+        if wrong:
+            raise InvalidArgumentError('cfg_options', f'{key}={value!r}: {path} has '
+                                       f'{old!r} there ({type(old).__name__}), got a '
+                                       f'{type(value).__name__}')
+
+
+#: run settings that must be positive, and the smallest value each may take
+_POSITIVE = {'train_cfg.max_iters': 1, 'train_cfg.max_epochs': 1,
+             'train_cfg.val_interval': 1, 'train_dataloader.batch_size': 1,
+             'val_dataloader.batch_size': 1, 'test_dataloader.batch_size': 1,
+             'train_dataloader.num_workers': 0, 'val_dataloader.num_workers': 0,
+             'test_dataloader.num_workers': 0}
+
+
+def check_run_settings(cfg: Config, path: str, options: dict) -> None:
+    """Iteration counts, batch sizes and worker counts in range before anything runs
+    (``train_cfg.max_iters=-5`` used to exit 0 with nothing trained).
+
+    Raises:
+        InvalidArgumentError: the bad value came from ``cfg_options``.
+        ConfigError: it is in the config file.
+    """
+    root = cfg.to_dict()
+    for key, lo in _POSITIVE.items():
+        value, _ = _lookup(root, key.split('.'))
+        if value is _MISSING or value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or value < lo:
+            problem = f'{key} is {value!r}; it must be an integer >= {lo}'
+            if key in options:
+                raise InvalidArgumentError('cfg_options', problem)
+            raise ConfigError(f'{path}: {problem}')
 
 
 def check_compiled_ops(cfg: Config, path: str) -> None:

@@ -92,8 +92,34 @@ def exit_code(exc: BaseException) -> int:
     return 1
 
 
+#: the signal that interrupted this process, once one has (see :func:`cli_main`)
+_SIGNALLED: Optional[int] = None
+
+
 def _raise_interrupted(signum: int, frame) -> None:  # noqa: ARG001
+    global _SIGNALLED
+    _SIGNALLED = signum
     raise Interrupted(signum, signal.Signals(signum).name)
+
+
+def cfg_options_action():
+    """``--cfg-options key=value ...`` as mmengine's ``DictAction`` parses it, with a
+    value that is not ``key=value`` (or an empty key) refused as a command-line error
+    (one line, exit 2) instead of a traceback."""
+    from mmengine.config import DictAction
+
+    class CfgOptionsAction(DictAction):
+        def __call__(self, parser, namespace, values, option_string=None):
+            for kv in values or []:
+                key = kv.split('=', 1)[0].strip()
+                if '=' not in kv or not key:
+                    parser.error(f'argument {option_string}: {kv!r} is not key=value')
+            try:
+                super().__call__(parser, namespace, values, option_string)
+            except Exception as exc:  # noqa: BLE001  (mmengine's value parser)
+                parser.error(f'argument {option_string}: {exc}')
+
+    return CfgOptionsAction
 
 
 class ToolParser(argparse.ArgumentParser):
@@ -181,6 +207,8 @@ def cli_main(func: Optional[F] = None, *, flags: Optional[Dict[str, str]] = None
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
+        global _SIGNALLED
+        _SIGNALLED = None
         previous = {}
         for signum in (signal.SIGINT, signal.SIGTERM):
             try:
@@ -196,6 +224,12 @@ def cli_main(func: Optional[F] = None, *, flags: Optional[Dict[str, str]] = None
             print('error: interrupted', file=sys.stderr)
             sys.exit(exit_code(exc))
         except Exception as exc:  # noqa: BLE001
+            if _SIGNALLED is not None:
+                # the Interrupted was caught on the way by a library's bare `except` and
+                # turned into another error (mmengine's Config.pretty_text raises
+                # SyntaxError): the signal still decides the outcome
+                print('error: interrupted', file=sys.stderr)
+                sys.exit(128 + _SIGNALLED)
             if debug_requested() or not is_expected(exc):
                 raise
             print(f'error: {format_error(exc, flags)}', file=sys.stderr)
