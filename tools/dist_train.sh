@@ -4,4 +4,8 @@
 # Several nodes and the interpreter: see tools/torchrun.sh (NNODES, NODE_RANK,
 # MASTER_ADDR, PORT, PYTHON).
 set -euo pipefail
+# shellcheck source=tools/_launch_check.sh
+source "$(dirname "$0")/_launch_check.sh"
+launch_check_file config "${1:-}"
+launch_check_count RANKS "${2:-}"
 exec bash "$(dirname "$0")/torchrun.sh" "$2" train.py "$1" --launcher pytorch "${@:3}"

@@ -6,17 +6,41 @@
 #   NNODES=2 NODE_RANK=<0|1> MASTER_ADDR=<ip of node 0> PORT=29500
 # PYTHON chooses the interpreter (default: python from PATH). Without GPUs the ranks run
 # on the CPU over gloo (tools/train.py and tools/test.py set that up themselves).
+# Checked before any rank starts (one `error:` line, exit 2): RANKS a positive integer
+# and at most the GPUs (or CPU cores) of this node (ALLOW_OVERSUBSCRIBE=1 for more), the
+# tool present, NNODES/NODE_RANK in range, the rendezvous PORT free on node 0. A rank
+# that fails says why in one line; torchrun's own 30-line report of it is left out.
 set -euo pipefail
-RANKS=$1
-TOOL=$2
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+# shellcheck source=tools/_launch_check.sh
+source "$ROOT/tools/_launch_check.sh"
+RANKS=${1:-}
+TOOL=${2:-}
 PYTHON=${PYTHON:-python}
+NNODES=${NNODES:-1}
+NODE_RANK=${NODE_RANK:-0}
+PORT=${PORT:-29500}
 
-PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}" \
-exec "$PYTHON" -m torch.distributed.run \
-    --nnodes="${NNODES:-1}" \
-    --node_rank="${NODE_RANK:-0}" \
-    --master_addr="${MASTER_ADDR:-127.0.0.1}" \
-    --master_port="${PORT:-29500}" \
-    --nproc_per_node="$RANKS" \
-    "$ROOT/tools/$TOOL" "${@:3}"
+launch_check_ranks "$RANKS"
+[ -n "$TOOL" ] && [ -f "$ROOT/tools/$TOOL" ] || launch_die "no tool tools/$TOOL"
+launch_check_count NNODES "$NNODES"
+[[ "$NODE_RANK" =~ ^[0-9]+$ ]] && [ "$NODE_RANK" -lt "$NNODES" ] \
+    || launch_die "NODE_RANK must be in 0..$((NNODES - 1)), got '$NODE_RANK'"
+if [ "$NODE_RANK" = 0 ]; then
+    launch_check_port "$PYTHON" "${MASTER_ADDR:-127.0.0.1}" "$PORT"
+fi
+
+set +e
+{
+    PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}" \
+    "$PYTHON" -m torch.distributed.run \
+        --nnodes="$NNODES" \
+        --node_rank="$NODE_RANK" \
+        --master_addr="${MASTER_ADDR:-127.0.0.1}" \
+        --master_port="$PORT" \
+        --nproc_per_node="$RANKS" \
+        "$ROOT/tools/$TOOL" "${@:3}" 2>&1 1>&3 3>&- \
+    | "$PYTHON" "$ROOT/tools/_torchrun_filter.py"
+} 3>&1
+code=${PIPESTATUS[0]}
+exit "$code"
