@@ -129,6 +129,7 @@ def inference_rate(data_root, images, args, cuda):
         size = (64, 64)
         cfg.model.backbone.img_size = size
         cfg.model.data_preprocessor.size = size
+        cfg.model.data_preprocessor.test_cfg = dict(size=size)
         cfg.model.test_cfg.crop_size = size
         cfg.model.test_cfg.stride = (43, 43)
     init_default_scope('mmseg')
