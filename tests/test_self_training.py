@@ -1,5 +1,6 @@
 """Self-training end to end on tiny data (one round, a few iterations), and CutMix."""
 import glob
+import os
 import json
 import os.path as osp
 
@@ -199,3 +200,46 @@ def test_missing_teacher_checkpoint_is_one_line_before_anything_runs(tmp_path, s
     assert proc.stderr.strip().splitlines()[-1] == \
         f'error: {missing}: checkpoint file not found'
     assert not (tmp_path / 'w').exists()
+
+
+@pytest.mark.slow
+def test_the_same_command_resumes_a_run_that_stopped(tmp_path, shapes_root, monkeypatch,
+                                                     fast_cpu):
+    """The student stage fails; the same command again keeps the teacher, the
+    probabilities and the pseudo-labels and trains only the student. Another command in
+    that work dir is refused, naming what differs."""
+    import mmseg_ext.apis.self_training as st
+    from mmseg_ext.utils.errors import OutputExistsError
+    real = st.train_and_validate
+    calls = []
+
+    def flaky(cfg):
+        calls.append(cfg.work_dir)
+        if cfg.work_dir.endswith('student') and calls.count(cfg.work_dir) == 1:
+            raise RuntimeError('the machine went away')
+        return real(cfg)
+
+    monkeypatch.setattr(st, 'train_and_validate', flaky)
+    work = str(tmp_path / 'w')
+    options = {f'{s}_dataloader.dataset.data_root': shapes_root
+               for s in ('train', 'val', 'test')}
+    options.update({'train_cfg.max_iters': 2, 'train_cfg.val_interval': 2,
+                    'default_hooks.checkpoint.interval': 2,
+                    'train_dataloader.batch_size': 2, 'log_level': 'WARNING'})
+    kwargs = dict(unlabelled_dir=f'{shapes_root}/images/val', work_dir=work,
+                  img_suffix='.png', pixel_conf=0.0, cfg_options=options, progress=False,
+                  log=lambda m: None)
+    with pytest.raises(RuntimeError, match='went away'):
+        st.self_train(SHAPES, SHAPES, **kwargs)
+    index = osp.join(work, 'round1', 'probs', 'index.json')
+    stamp = os.stat(index).st_mtime_ns
+    assert [osp.basename(c) for c in calls] == ['teacher', 'student']
+
+    summary = st.self_train(SHAPES, SHAPES, **kwargs)
+    assert [osp.basename(c) for c in calls] == ['teacher', 'student', 'student']
+    assert os.stat(index).st_mtime_ns == stamp          # not predicted again
+    assert summary.rounds[0].accepted == 3
+    assert summary.rounds[0].student_checkpoint == osp.join(work, 'round1', 'student',
+                                                            'iter_2.pth')
+    with pytest.raises(OutputExistsError, match='it differs in pixel_conf'):
+        st.self_train(SHAPES, SHAPES, **{**kwargs, 'pixel_conf': 0.5})

@@ -54,8 +54,9 @@ def parse_args(argv=None):
     p.add_argument('--cfg-options', nargs='+', action=cfg_options_action(),
                    help='overrides for both configs, e.g. data roots')
     p.add_argument('--force', action='store_true',
-                   help="replace an earlier run's probabilities and pseudo-labels in "
-                   'WORK_DIR (refused otherwise, before anything trains)')
+                   help='start again in a WORK_DIR of an earlier run, replacing its '
+                   'outputs (without it, the same command resumes an unfinished run and '
+                   'another command is refused before anything trains)')
     p.add_argument('--no-progress', action='store_true', help='no progress bars')
     return p.parse_args(argv)
 

@@ -174,6 +174,19 @@ class PseudoLabelSummary:
     rejected: int
 
 
+def read_pseudo_summary(out_dir: str) -> Optional[PseudoLabelSummary]:
+    """The summary of a pseudo-label folder :func:`pseudo_label_folder` finished (its
+    report is written last and the folder published whole); None when there is none."""
+    try:
+        with open(osp.join(out_dir, REPORT), encoding='utf-8') as f:
+            images = json.load(f)['images']
+        accepted = sum(1 for r in images if r['accepted'])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return PseudoLabelSummary(out_dir=out_dir, images=len(images), accepted=accepted,
+                              rejected=len(images) - accepted)
+
+
 def _json_relpath(key: str) -> str:
     """``outputs_json/<key>.json``; a leading ``DCM/`` (inference run on the data root)
     is dropped so the layout matches ``DCM/`` <-> ``outputs_json/``."""

@@ -30,7 +30,7 @@ import math
 import os.path as osp
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Callable, Dict, List, Optional, Sequence
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from mmengine.config import Config
 from mmengine.logging import print_log
@@ -46,7 +46,7 @@ from ..utils.errors import (
 )
 from .evaluate import read_fitting_checkpoint
 from .inference import build_bare_model, build_predictor, infer_folder
-from .pseudo_label import pseudo_label_folder
+from .pseudo_label import pseudo_label_folder, read_pseudo_summary
 from .runner_config import load_config, train_config
 
 #: Data set types whose images and labels are named by ``data_prefix``
@@ -184,6 +184,80 @@ def add_pseudo_labels(cfg: Config, unlabelled_dir: str, pseudo_dir: str, task: s
     cfg.train_dataloader.dataset = dict(type='ConcatDataset', datasets=[labelled, pseudo])
 
 
+#: the parameters of the self-training run a work directory holds
+RUN_RECORD = 'self_train.json'
+#: written in a teacher/student folder once its training and validation finished
+STAGE_DONE = 'done.json'
+
+
+def run_record(teacher_config: str, student_config: str, unlabelled_dir: str,
+               images: Sequence[str], teacher_checkpoint: Optional[str], rounds: int,
+               pixel_conf: float, max_uncertain: float, min_mean_conf: float,
+               student_init: str, img_suffix: str, cfg_options: Optional[dict]) -> dict:
+    """What makes two self-training commands the same run (JSON-able)."""
+    import hashlib
+    absolute = osp.abspath
+    return dict(
+        teacher_config=absolute(teacher_config), student_config=absolute(student_config),
+        unlabelled_dir=absolute(unlabelled_dir),
+        images=hashlib.sha256('\n'.join(sorted(images)).encode()).hexdigest(),
+        teacher_checkpoint=absolute(teacher_checkpoint) if teacher_checkpoint else None,
+        rounds=rounds, pixel_conf=pixel_conf, max_uncertain=max_uncertain,
+        min_mean_conf=min_mean_conf, student_init=student_init, img_suffix=img_suffix,
+        cfg_options=json.loads(json.dumps(cfg_options or {}, sort_keys=True, default=str)))
+
+
+def check_earlier_run(work_dir: str, record: dict, rounds: int, force: bool) -> bool:
+    """Whether ``work_dir`` holds an unfinished run of the same command (resume it).
+
+    Raises:
+        OutputExistsError: without ``force``, the work dir holds a run of another
+            command (the message names what differs), or outputs of a run without a
+            record.
+    """
+    path = osp.join(work_dir, RUN_RECORD)
+    if osp.isfile(path):
+        try:
+            with open(path, encoding='utf-8') as f:
+                earlier = json.load(f)
+        except (OSError, ValueError):
+            earlier = {}
+        if earlier == record:
+            return not force
+        if not force:
+            differs = sorted(k for k in set(record) | set(earlier)
+                             if record.get(k) != earlier.get(k))
+            raise OutputExistsError(path, f'records another self-training run in this '
+                                    f'work directory (it differs in {", ".join(differs)})')
+        return False
+    if not force:
+        for k in range(1, rounds + 1):
+            for part in ('probs', 'pseudo'):
+                earlier_out = osp.join(work_dir, f'round{k}', part)
+                if osp.exists(earlier_out):
+                    raise OutputExistsError(earlier_out, 'exists from an earlier '
+                                            'self-training run in this work directory')
+    return False
+
+
+def mark_stage_done(stage_dir: str, checkpoint: str, metrics: Dict[str, float]) -> None:
+    atomic_write_text(osp.join(stage_dir, STAGE_DONE),
+                      json.dumps(dict(checkpoint=checkpoint, metrics=metrics), indent=1),
+                      force=True)
+
+
+def stage_result(stage_dir: str) -> Optional[Tuple[str, Dict[str, float]]]:
+    """``(checkpoint, metrics)`` of a finished teacher/student stage, else None."""
+    try:
+        with open(osp.join(stage_dir, STAGE_DONE), encoding='utf-8') as f:
+            done = json.load(f)
+        if osp.isfile(done['checkpoint']):
+            return done['checkpoint'], dict(done['metrics'])
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    return None
+
+
 def self_train(teacher_config: str, student_config: str, unlabelled_dir: str, work_dir: str,
                unlabelled_list: Optional[str] = None, img_suffix: str = '.jpg',
                teacher_checkpoint: Optional[str] = None, rounds: int = 1,
@@ -208,8 +282,11 @@ def self_train(teacher_config: str, student_config: str, unlabelled_dir: str, wo
         student_init: ``'scratch'`` (the student config's own initialisation, as ST++)
             or ``'teacher'`` (start from the teacher's weights; same architecture).
         cfg_options: overrides applied to both configs (data roots, ...).
-        force: replace the probabilities and pseudo-labels of an earlier run in
-            ``work_dir``; without it such a run is refused before anything trains.
+        force: start again, replacing what an earlier run left in ``work_dir``. Without
+            it, the same command run again resumes an unfinished run (finished stages
+            are kept: the teacher, each round's probabilities, pseudo-labels and
+            student; recorded in ``self_train.json``), and a work directory of another
+            run is refused before anything trains.
         log: receives one line per stage (default: mmengine's ``print_log``).
     """
     if log is None:
@@ -235,37 +312,54 @@ def self_train(teacher_config: str, student_config: str, unlabelled_dir: str, wo
     if student_init == 'teacher':
         check_student_fits_teacher(student_cfg, student_config, teacher_config,
                                    teacher_checkpoint, cfg_options)
-    if not force:
-        for k in range(1, rounds + 1):
-            for part in ('probs', 'pseudo'):
-                earlier = osp.join(work_dir, f'round{k}', part)
-                if osp.exists(earlier):
-                    raise OutputExistsError(earlier, 'exists from an earlier self-training '
-                                            'run in this work directory')
+    record = run_record(teacher_config, student_config, unlabelled_dir, images,
+                        teacher_checkpoint, rounds, pixel_conf, max_uncertain,
+                        min_mean_conf, student_init, img_suffix, cfg_options)
+    resume = check_earlier_run(work_dir, record, rounds, force)
+    if resume:
+        log(f'resuming the self-training run in {work_dir}: finished stages are kept')
+    atomic_write_text(osp.join(work_dir, RUN_RECORD), json.dumps(record, indent=1),
+                      force=True)
 
     teacher_metrics: Dict[str, float] = {}
     if teacher_checkpoint is None:
         teacher_dir = osp.join(work_dir, 'teacher')
-        log(f'[1/3] teacher: training {teacher_config} in {teacher_dir}')
-        teacher_metrics = train_and_validate(
-            train_config(teacher_config, work_dir=teacher_dir, cfg_options=cfg_options))
-        teacher_checkpoint = last_checkpoint(teacher_dir)
+        finished = resume and stage_result(teacher_dir)
+        if finished:
+            teacher_checkpoint, teacher_metrics = finished
+            log(f'[1/3] teacher: finished earlier, {teacher_checkpoint}')
+        else:
+            log(f'[1/3] teacher: training {teacher_config} in {teacher_dir}')
+            teacher_metrics = train_and_validate(
+                train_config(teacher_config, work_dir=teacher_dir, cfg_options=cfg_options))
+            teacher_checkpoint = last_checkpoint(teacher_dir)
+            mark_stage_done(teacher_dir, teacher_checkpoint, teacher_metrics)
         log(f'teacher: {teacher_checkpoint} {metrics_text(teacher_metrics)}')
     ckpt, config = teacher_checkpoint, teacher_config
     done: List[RoundSummary] = []
     for k in range(1, rounds + 1):
         here = osp.join(work_dir, f'round{k}')
-        log(f'[2/3] round {k}: probabilities of {len(images)} unlabelled images with {ckpt}')
-        predictor = build_predictor(config, ckpt, cfg_options=cfg_options)
         probs_dir = osp.join(here, 'probs')
-        infer_folder(predictor, unlabelled_dir, probs_dir, out_size='original',
-                     images=images, force=force, progress=progress)
         pseudo_dir = osp.join(here, 'pseudo')
+        student_dir = osp.join(here, 'student')
+        predictor = build_predictor(config, ckpt, cfg_options=cfg_options)
+        if resume and osp.isfile(osp.join(probs_dir, 'index.json')):
+            log(f'[2/3] round {k}: probabilities finished earlier in {probs_dir}')
+        else:
+            log(f'[2/3] round {k}: probabilities of {len(images)} unlabelled images with '
+                f'{ckpt}')
+            infer_folder(predictor, unlabelled_dir, probs_dir, out_size='original',
+                         images=images, force=True, progress=progress)
         fmt = 'handbone-json' if predictor.task == 'multi-label' else 'label-png'
-        pseudo = pseudo_label_folder(probs_dir, pseudo_dir, fmt=fmt, pixel_conf=pixel_conf,
-                                     max_uncertain=max_uncertain,
-                                     min_mean_conf=min_mean_conf, force=force,
-                                     progress=progress)
+        earlier = resume and read_pseudo_summary(pseudo_dir)
+        if earlier:
+            pseudo = earlier
+        else:
+            pseudo = pseudo_label_folder(probs_dir, pseudo_dir, fmt=fmt,
+                                         pixel_conf=pixel_conf,
+                                         max_uncertain=max_uncertain,
+                                         min_mean_conf=min_mean_conf, force=True,
+                                         progress=progress)
         log(f'pseudo-labels: {pseudo.accepted} of {pseudo.images} images accepted -> '
             f'{pseudo_dir}')
         if not pseudo.accepted:
@@ -277,16 +371,23 @@ def self_train(teacher_config: str, student_config: str, unlabelled_dir: str, wo
         atomic_write_text(stems_file, ''.join(
             (a[:-len(img_suffix)] if a.endswith(img_suffix) else osp.splitext(a)[0]) + '\n'
             for a in accepted), force=True)
-        student_dir = osp.join(here, 'student')
-        cfg = train_config(student_config, work_dir=student_dir, cfg_options=cfg_options)
-        if student_init == 'teacher':
-            cfg.load_from = ckpt  # fits: checked by check_student_fits_teacher
-        add_pseudo_labels(cfg, unlabelled_dir, pseudo_dir, predictor.task, img_suffix,
-                          stems_file, len(accepted))
-        log(f'[3/3] round {k}: student {student_config} on labelled + {len(accepted)} '
-            f'pseudo-labelled images in {student_dir}')
-        metrics = train_and_validate(cfg)
-        ckpt, config = last_checkpoint(student_dir), student_config
+        finished = resume and stage_result(student_dir)
+        if finished:
+            student_ckpt, metrics = finished
+            log(f'[3/3] round {k}: student finished earlier, {student_ckpt}')
+        else:
+            cfg = train_config(student_config, work_dir=student_dir,
+                               cfg_options=cfg_options)
+            if student_init == 'teacher':
+                cfg.load_from = ckpt  # fits: checked by check_student_fits_teacher
+            add_pseudo_labels(cfg, unlabelled_dir, pseudo_dir, predictor.task, img_suffix,
+                              stems_file, len(accepted))
+            log(f'[3/3] round {k}: student {student_config} on labelled + {len(accepted)} '
+                f'pseudo-labelled images in {student_dir}')
+            metrics = train_and_validate(cfg)
+            student_ckpt = last_checkpoint(student_dir)
+            mark_stage_done(student_dir, student_ckpt, metrics)
+        ckpt, config = student_ckpt, student_config
         log(f'student: {ckpt} {metrics_text(metrics)}')
         done.append(RoundSummary(k, teacher_checkpoint if k == 1 else done[-1].student_checkpoint,
                                  probs_dir, pseudo_dir, pseudo.images, pseudo.accepted,
