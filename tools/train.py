@@ -31,7 +31,6 @@ def parse_args(argv=None):
 def main(argv=None):
     from mmengine.runner import Runner
 
-    from mmseg_ext.apis.evaluate import check_load_from
     from mmseg_ext.apis.runner_config import finish_distributed, set_local_rank, train_config
     from mmseg_ext.utils.cli import exit_now
     args = parse_args(argv)
@@ -40,7 +39,6 @@ def main(argv=None):
                        amp=args.amp, cfg_options=args.cfg_options,
                        launcher=args.launcher)
     runner = Runner.from_cfg(cfg)
-    check_load_from(runner, args.config)
     runner.train()
     del runner  # its DDP wrapper holds the process group
     if finish_distributed():  # a CPU rank: leave before interpreter shutdown

@@ -18,7 +18,7 @@ from ..datasets.coco_index import (
 )
 from ..datasets.coco_rle import rasterize
 from ..io.atomic import StagedDir
-from ..io.paths import check_output_apart
+from ..io.paths import check_output_apart, data_relpath
 from ..utils.errors import DataError, OutputError
 
 #: Written last into the mask folder: what it was made from.
@@ -88,6 +88,9 @@ def coco_to_masks(ann_file: str, out_dir: str, classes: Optional[Sequence[str]] 
                         f'{background_name!r}, got {classes[0]!r}')
     records, report = index_coco(coco, classes, ann_file, draw_order=draw_order,
                                  iscrowd=iscrowd, on_bad=on_bad)
+    for r in records:  # file names come from data: relative, inside the image root
+        r['file_name'] = data_relpath(r['file_name'], f"{ann_file}: image id "
+                                      f"{r.get('image_id')} file_name", img_root)
     targets = [mask_path('', r['file_name']) for r in records]
     if len(set(targets)) != len(targets):
         raise DataError(f'{ann_file}: two images map to the same mask file '

@@ -63,7 +63,21 @@ def load_checkpoint_strictly(runner, checkpoint: str, config: str = 'the config'
     return runner.load_checkpoint(checkpoint, map_location='cpu', strict=True)
 
 
-def check_load_from(runner, config: str = 'the config') -> None:
+def check_fits_config(cfg: Config, checkpoint: str, config: str = 'the config') -> dict:
+    """Check ``checkpoint`` against the segmentor of ``cfg`` (inside a TTA wrapper when
+    ``cfg.model`` is one) before any runner is built, so that a refusal leaves nothing
+    behind (no work dir, no log). Returns the checkpoint.
+
+    Raises:
+        CheckpointError: as :func:`read_fitting_checkpoint`.
+    """
+    from .inference import build_bare_model
+    model_cfg = cfg.model.module if 'module' in cfg.model else cfg.model
+    bare = Config(dict(model=model_cfg, default_scope=cfg.get('default_scope', 'mmseg')))
+    return read_fitting_checkpoint(build_bare_model(bare), checkpoint, config)
+
+
+def check_load_from(cfg: Config, config: str = 'the config') -> None:
     """Refuse a ``load_from`` checkpoint that does not fit the model, before training.
 
     mmengine loads ``load_from`` with ``strict=False``: a checkpoint of another model
@@ -75,12 +89,12 @@ def check_load_from(runner, config: str = 'the config') -> None:
     Raises:
         CheckpointError: the file cannot be loaded or does not fit (what differs).
     """
-    cfg = runner.cfg
     load_from = cfg.get('load_from')
-    if not load_from or cfg.get('resume') or not cfg.get('load_from_strict', True):
+    if not load_from or cfg.get('resume') or not cfg.get('load_from_strict', True) \
+            or '://' in str(load_from):  # a URL: mmengine downloads it; not twice here
         return
     try:
-        read_fitting_checkpoint(bare_segmentor(runner.model), load_from, config)
+        check_fits_config(cfg, load_from, config)
     except CheckpointError as exc:
         raise CheckpointError(f'{exc}; set load_from_strict=False to load what fits'
                               ) from None
@@ -91,6 +105,7 @@ def test_checkpoint(cfg: Config, checkpoint: str, config: str = 'the config'
     """Build the runner of ``cfg`` (from :func:`~.runner_config.test_config`), load
     ``checkpoint`` strictly and run the test loop; return the metrics."""
     from mmengine.runner import Runner
+    check_fits_config(cfg, checkpoint, config)  # before the runner makes its work dir
     runner = Runner.from_cfg(cfg)
-    load_checkpoint_strictly(runner, checkpoint, config)
+    runner.load_checkpoint(checkpoint, map_location='cpu', strict=True)
     return runner.test() or {}
