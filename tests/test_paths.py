@@ -150,3 +150,17 @@ def test_coco_file_name_escaping_is_refused(tmp_path):
         CocoSemanticDataset(data_root=str(tmp_path / 't'), ann_file='train.json',
                             data_prefix=dict(img_path=''), pipeline=[],
                             metainfo=dict(classes=TRASH_CLASSES))
+
+
+def test_folder_walk_says_what_it_skipped(tmp_path):
+    from mmseg_ext.io.images import list_images, skipped_note
+    root = write_images(tmp_path / 'imgs', {'P1/a.png': (4, 4), 'P2/b.png': (4, 4)})
+    (tmp_path / 'imgs' / 'P1' / 'notes.txt').write_text('x')
+    (tmp_path / 'imgs' / 'P2' / 'c.jpg').write_bytes(b'x')
+    (tmp_path / 'imgs' / '.hidden.png').write_bytes(b'x')
+    skipped = []
+    assert list_images(root, ('.png',), skipped) == ['P1/a.png', 'P2/b.png']
+    assert sorted(skipped) == ['P1/notes.txt', 'P2/c.jpg']
+    assert skipped_note(root, skipped, ('.png',)) == (
+        f'{root}: skipped 2 file(s) that are not .png images (P1/notes.txt, P2/c.jpg)')
+    assert skipped_note(root, [], ('.png',)) == ''

@@ -24,6 +24,7 @@ fixed ``(H, W)``.
 from __future__ import annotations
 
 import copy
+import logging
 import os.path as osp
 import time
 from dataclasses import dataclass
@@ -33,10 +34,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from mmengine.config import Config
+from mmengine.logging import print_log
 from tqdm import tqdm
 
 from ..datasets.transforms.pipeline_geometry import resized_shape
-from ..io.images import IMG_SUFFIXES, list_images
+from ..io.images import IMG_SUFFIXES, list_images, skipped_note
 from ..io.paths import check_output_apart
 from ..io.probs import ProbFolderWriter
 from ..utils.errors import (
@@ -289,7 +291,11 @@ def infer_folder(predictor: ProbabilityPredictor, img_dir: str, out_dir: str,
     """
     start = time.perf_counter()
     if images is None:
-        images = list_images(img_dir, suffixes)
+        skipped: List[str] = []
+        images = list_images(img_dir, suffixes, skipped)
+        note = skipped_note(img_dir, skipped, suffixes)
+        if note:
+            print_log(note, logger='current', level=logging.WARNING)
     else:
         images = list(images)
         absent = [rel for rel in images if not osp.isfile(osp.join(img_dir, rel))]

@@ -298,13 +298,17 @@ def self_train(teacher_config: str, student_config: str, unlabelled_dir: str, wo
         raise InvalidArgumentError('student_init', f"must be 'scratch' or 'teacher', got "
                                    f'{student_init!r}')
     start = time.perf_counter()
-    from ..io.images import list_images, read_image_list
+    from ..io.images import list_images, read_image_list, skipped_note
     from ..io.paths import check_output_apart
     check_output_apart(work_dir, [unlabelled_dir], 'work_dir', holds_inputs=True)
     if unlabelled_list is not None:
         images = read_image_list(unlabelled_list, img_suffix, root=unlabelled_dir)
     else:
-        images = list_images(unlabelled_dir, (img_suffix,))
+        skipped: List[str] = []
+        images = list_images(unlabelled_dir, (img_suffix,), skipped)
+        note = skipped_note(unlabelled_dir, skipped, (img_suffix,))
+        if note:
+            log(note)
         if not images:
             raise DataError(f'{unlabelled_dir}: no *{img_suffix} images')
     # fail on a bad student config or an earlier run's outputs before hours of training

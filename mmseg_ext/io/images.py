@@ -12,10 +12,13 @@ from ..utils.errors import DataError
 IMG_SUFFIXES = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.webp')
 
 
-def list_images(img_dir: str, suffixes: Sequence[str] = IMG_SUFFIXES) -> List[str]:
+def list_images(img_dir: str, suffixes: Sequence[str] = IMG_SUFFIXES,
+                skipped: Optional[List[str]] = None) -> List[str]:
     """Relative paths (``/``-separated, sorted) of the images under ``img_dir``, recursively.
 
-    Hidden files and folders (name starting with ``.``) are skipped.
+    Hidden files and folders (name starting with ``.``) are skipped silently; other
+    files without one of ``suffixes`` are appended to ``skipped`` when it is given, so
+    the caller can say what it left out (:func:`skipped_note`).
     """
     if not osp.isdir(img_dir):
         raise DataError(f'{img_dir}: image folder not found')
@@ -25,11 +28,23 @@ def list_images(img_dir: str, suffixes: Sequence[str] = IMG_SUFFIXES) -> List[st
         dirs[:] = sorted(d for d in dirs if not d.startswith('.'))
         rel_root = osp.relpath(root, img_dir)
         for name in files:
-            if name.startswith('.') or not name.lower().endswith(suffixes):
+            if name.startswith('.'):
                 continue
-            rel = name if rel_root == '.' else osp.join(rel_root, name)
-            found.append(rel.replace(os.sep, '/'))
+            rel = (name if rel_root == '.' else osp.join(rel_root, name)).replace(os.sep, '/')
+            if name.lower().endswith(suffixes):
+                found.append(rel)
+            elif skipped is not None:
+                skipped.append(rel)
     return sorted(found)
+
+
+def skipped_note(img_dir: str, skipped: Sequence[str], suffixes: Sequence[str]) -> str:
+    """``''``, or one line saying which files under ``img_dir`` were left out."""
+    if not skipped:
+        return ''
+    shown = ', '.join(sorted(skipped)[:3]) + (', ...' if len(skipped) > 3 else '')
+    return (f'{img_dir}: skipped {len(skipped)} file(s) that are not '
+            f'{"/".join(suffixes)} images ({shown})')
 
 
 def read_image_list(path: str, suffix: str, root: Optional[str] = None) -> List[str]:
