@@ -69,7 +69,7 @@ Traceback (most recent call last):
   File "<frozen runpy>", line 198, in _run_module_as_main
   File "/site-packages/torch/distributed/run.py", line 900, in main
     run(args)
-torch.distributed.elastic.multiprocessing.errors.ChildFailedError: 
+torch.distributed.elastic.multiprocessing.errors.ChildFailedError:
 ============================================================
 tools/train.py FAILED
 ------------------------------------------------------------

@@ -1,7 +1,7 @@
 """Self-training end to end on tiny data (one round, a few iterations), and CutMix."""
 import glob
-import os
 import json
+import os
 import os.path as osp
 
 import numpy as np
