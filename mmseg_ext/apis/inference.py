@@ -41,6 +41,7 @@ from ..datasets.transforms.pipeline_geometry import resized_shape
 from ..io.images import IMG_SUFFIXES, list_images, skipped_note
 from ..io.paths import check_output_apart
 from ..io.probs import ProbFolderWriter
+from ..models.segmentors.seg_tta import unswap_flipped
 from ..utils.errors import (
     CheckpointNotFoundError,
     ConfigError,
@@ -139,14 +140,18 @@ class ProbabilityPredictor:
         tta: whether ``pipeline`` yields several views per image.
         test_pipeline: with ``tta``, the config's test pipeline: its resizing steps give
             the ``native`` output size (the views are at other scales).
+        flip_swap_pairs: channel index pairs a horizontal flip exchanges (the data
+            set's ``flip_swap_classes``): swapped back in flipped TTA views.
     """
 
     def __init__(self, model, pipeline: Sequence[dict], classes: Sequence[str],
-                 tta: bool = False, test_pipeline: Optional[Sequence[dict]] = None):
+                 tta: bool = False, test_pipeline: Optional[Sequence[dict]] = None,
+                 flip_swap_pairs: Sequence[Tuple[int, int]] = ()):
         from mmengine.dataset import Compose
         self.model = model
         self.pipeline = Compose(_drop_annotation_loaders(list(pipeline)))
         self.test_pipeline = list(test_pipeline) if test_pipeline else None
+        self.flip_swap_pairs = tuple(tuple(p) for p in flip_swap_pairs)
         self.classes = tuple(classes)
         self.tta = tta
         self.multi_label = _is_multi_label(model)
@@ -202,6 +207,9 @@ class ProbabilityPredictor:
                 logits = F.interpolate(logits[None].float(), size=target, mode='bilinear',
                                        align_corners=False)[0]
             probs = self._to_probs(logits, img_path)
+            if self.flip_swap_pairs:
+                probs = unswap_flipped(probs, {**sample.metainfo,
+                                               'flip_swap_pairs': self.flip_swap_pairs})
             acc = probs if acc is None else acc + probs
         acc /= len(views)
         return acc.cpu().numpy(), ori_shape
@@ -226,6 +234,28 @@ def _classes_of(model, cfg, checkpoint: dict) -> Tuple[str, ...]:
         raise DataError('cannot tell the class names: neither the checkpoint meta '
                         '(dataset_meta) nor the config\'s dataset has them')
     return tuple(str(c) for c in classes)
+
+
+def flip_swap_pairs_of(cfg: Config, classes: Sequence[str], config: str = 'the config'
+                       ) -> Tuple[Tuple[int, int], ...]:
+    """Channel index pairs of the ``flip_swap_classes`` a data set of ``cfg`` names in
+    its metainfo (the test set's first), resolved against ``classes``.
+
+    Raises:
+        ConfigError: a name that is not a class.
+    """
+    from ..utils.class_names import class_pair_indices
+    for loader in ('test_dataloader', 'val_dataloader', 'train_dataloader'):
+        dataset = (cfg.get(loader) or {}).get('dataset') or {}
+        names = (dataset.get('metainfo') or {}).get('flip_swap_classes')
+        if names:
+            try:
+                return class_pair_indices(names, classes,
+                                          f'{config}: {loader}.dataset.metainfo'
+                                          '.flip_swap_classes')
+            except ValueError as exc:
+                raise ConfigError(str(exc)) from None
+    return ()
 
 
 def build_bare_model(cfg: Config) -> torch.nn.Module:
@@ -266,7 +296,8 @@ def build_predictor(config: str, checkpoint: str, device: str = 'cpu',
                           'or test_pipeline)')
     pipeline = cfg.tta_pipeline if tta else test_pipeline
     return ProbabilityPredictor(model, pipeline, classes, tta=tta,
-                                test_pipeline=test_pipeline)
+                                test_pipeline=test_pipeline,
+                                flip_swap_pairs=flip_swap_pairs_of(cfg, classes, config))
 
 
 @dataclass

@@ -82,3 +82,82 @@ def check_tta_config(cfg: Config, path: str) -> None:
         problem = tta_scale_mismatch(test_pipeline, cfg.tta_pipeline)
         if problem:
             print_log(f'{path}: {problem}', logger='current', level=logging.WARNING)
+
+
+# ------------------------------------------------------------------ left and right
+_FLIPS = ('RandomFlip', 'MultiLabelRandomFlip', 'mmseg.RandomFlip', 'mmcv.RandomFlip')
+
+
+def _horizontal_flips(pipeline) -> list:
+    """The flip steps of a pipeline that may flip horizontally (inside TestTimeAug too)."""
+    found = []
+    for step in pipeline or []:
+        if not isinstance(step, dict):
+            continue
+        if step.get('type') == 'TestTimeAug':
+            found += _horizontal_flips([t for b in step['transforms'] for t in b])
+        elif step.get('type') in _FLIPS and (step.get('prob') or 0) > 0 and \
+                step.get('direction', 'horizontal') in ('horizontal', ['horizontal']):
+            found.append(step)
+    return found
+
+
+def _datasets(cfg: Config):
+    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        dataset = (cfg.get(loader) or {}).get('dataset') or {}
+        for ds in dataset.get('datasets', [dataset]):
+            if ds:
+                yield loader, ds
+
+
+def _classes_of_dataset(ds: dict) -> Sequence[str]:
+    from mmseg.registry import DATASETS
+    classes = (ds.get('metainfo') or {}).get('classes')
+    if classes is None and isinstance(ds.get('type'), str):
+        try:
+            classes = DATASETS.get(ds['type']).METAINFO.get('classes')
+        except (AttributeError, KeyError, TypeError):
+            classes = None
+    return tuple(classes or ())
+
+
+def lateral_flip_problem(cfg: Config) -> Optional[str]:
+    """Say which lateral class pairs (``right_lung``/``left_lung``, by name:
+    :func:`~mmseg_ext.utils.class_names.lateral_pairs`) a config flips horizontally
+    without swapping, or ``None``. Multi-label: the data set's metainfo
+    ``flip_swap_classes`` with ``MultiLabelRandomFlip`` in training; multi-class:
+    ``RandomFlip(swap_seg_labels=...)``."""
+    from ..utils.class_names import lateral_pairs
+    multi_label = is_multi_label_config(cfg.model) if 'model' in cfg else False
+    for loader, ds in _datasets(cfg):
+        classes = _classes_of_dataset(ds)
+        pairs = lateral_pairs(classes)
+        flips = _horizontal_flips(ds.get('pipeline'))
+        if loader != 'train_dataloader':
+            flips += _horizontal_flips(cfg.get('tta_pipeline'))
+        if not pairs or not flips:
+            continue
+        if multi_label:
+            named = {frozenset(p) for p in (ds.get('metainfo') or {}).get(
+                'flip_swap_classes') or ()}
+            plain = [f for f in flips if f.get('type') != 'MultiLabelRandomFlip'
+                     and loader == 'train_dataloader']
+            if named and plain:
+                return (f'{loader}: RandomFlip does not swap channels; use '
+                        'MultiLabelRandomFlip for the flip_swap_classes to apply')
+            hint = ("name them in the data set's metainfo flip_swap_classes=[('"
+                    f"{pairs[0][0]}', '{pairs[0][1]}'), ...]")
+        else:
+            named = set()
+            for f in flips:
+                for a, b in f.get('swap_seg_labels') or ():
+                    if max(a, b) < len(classes):
+                        named.add(frozenset((classes[a], classes[b])))
+            hint = 'give RandomFlip swap_seg_labels=[(i, j), ...] (class indices)'
+        missing = [p for p in pairs if frozenset(p) not in named]
+        if missing:
+            shown = ', '.join(f'{a}/{b}' for a, b in missing)
+            return (f'{loader}: the pipeline flips images horizontally but does not swap '
+                    f'the lateral classes {shown}, so a flipped left becomes right; '
+                    f'{hint}')
+    return None

@@ -18,7 +18,13 @@ from mmseg.registry import DATASETS
 
 from ..io.images import list_images
 from ..io.paths import data_relpath, resolve_under
-from ..utils.class_names import HAND_BONE_CLASSES, HAND_BONE_PALETTE, random_palette
+from ..utils.class_names import (
+    HAND_BONE_CLASSES,
+    HAND_BONE_PALETTE,
+    class_pair_indices,
+    random_palette,
+)
+from ..utils.errors import ConfigError
 from .hand_bone_format import DataFileError
 from .splits import group_kfold, select_fold
 
@@ -62,6 +68,11 @@ class HandBoneDataset(BaseSegDataset):
             fold_seed)``. No patient is in both subsets of a fold.
         metainfo: ``dict(classes=(...))`` selects and orders the channels by name (any
             subset or order of the 29 classes, or other names for other data).
+            ``flip_swap_classes=[('right_lung', 'left_lung'), ...]`` names the
+            lateral pairs whose channels a horizontal flip swaps
+            (:class:`~mmseg_ext.datasets.transforms.MultiLabelRandomFlip` in training,
+            ``MultiLabelSegTTAModel`` and ``tools/inference.py --tta`` for flipped
+            views); each item then carries ``flip_swap_pairs`` (channel indices).
         test_mode: a test split. Images are listed without requiring annotations:
             ``seg_map_path`` is the JSON when it exists, else None (a labelled split in
             test mode still evaluates). The same happens when the annotation dir does
@@ -97,6 +108,12 @@ class HandBoneDataset(BaseSegDataset):
         super().__init__(ann_file=ann_file, img_suffix=img_suffix,
                          seg_map_suffix=seg_map_suffix, data_root=data_root,
                          data_prefix=data_prefix, **kwargs)
+        try:
+            self._flip_swap_pairs = class_pair_indices(
+                self._metainfo.get('flip_swap_classes'), self._metainfo['classes'],
+                'metainfo flip_swap_classes')
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
 
     @classmethod
     def get_label_map(cls, new_classes: Optional[Sequence] = None) -> None:
@@ -189,6 +206,8 @@ class HandBoneDataset(BaseSegDataset):
     def get_data_info(self, idx: int) -> dict:
         info = super().get_data_info(idx)
         info['classes'] = self._metainfo['classes']
+        if self._flip_swap_pairs:
+            info['flip_swap_pairs'] = self._flip_swap_pairs
         return info
 
     @property

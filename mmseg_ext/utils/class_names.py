@@ -38,3 +38,71 @@ PORT_CLASSES: Tuple[str, ...] = (
     'background', 'container_truck', 'forklift', 'reach_stacker', 'ship')
 PORT_PALETTE: List[List[int]] = [
     [0, 0, 0], [230, 25, 75], [60, 180, 75], [255, 225, 25], [0, 130, 200]]
+
+
+# ------------------------------------------------------------------ left and right
+_SIDES = {'left': 'right', 'right': 'left', 'l': 'r', 'r': 'l', 'lt': 'rt', 'rt': 'lt'}
+
+
+def _tokens(name: str) -> List[str]:
+    import re
+    return [t for t in re.split(r'([_\-\s.]+)', name) if t != '']
+
+
+def mirror_name(name: str) -> str:
+    """``name`` with its side word swapped (``left_lung`` -> ``right_lung``,
+    ``L-clavicle`` -> ``R-clavicle``), or ``''`` when it names no side. A side is a
+    whole word (``left``, ``right``, ``l``, ``r``, ``lt``, ``rt``, any case) separated
+    by ``_``, ``-``, ``.`` or a space, or the ``left``/``right`` prefix of a camel-case
+    name (``LeftLung``)."""
+    parts = _tokens(name)
+    for i, part in enumerate(parts):
+        other = _SIDES.get(part.lower())
+        if other is not None:
+            if part.isupper():
+                other = other.upper()
+            elif part[:1].isupper():
+                other = other.capitalize()
+            return ''.join(parts[:i] + [other] + parts[i + 1:])
+    for word in ('left', 'right'):
+        if name.lower().startswith(word) and name[len(word):len(word) + 1].isupper():
+            other = _SIDES[word]
+            head = other.capitalize() if name[:1].isupper() else other
+            return head + name[len(word):]
+    return ''
+
+
+def lateral_pairs(classes) -> List[Tuple[str, str]]:
+    """The pairs of ``classes`` that are each other's mirror image (by name), each pair
+    once, in class order: ``[('right_lung', 'left_lung'), ...]``."""
+    names = list(classes)
+    present = set(names)
+    pairs, seen = [], set()
+    for name in names:
+        other = mirror_name(name)
+        if other and other in present and name not in seen:
+            pairs.append((name, other))
+            seen.update((name, other))
+    return pairs
+
+
+def class_pair_indices(pairs, classes, where: str) -> Tuple[Tuple[int, int], ...]:
+    """Channel index pairs of ``pairs`` of class names.
+
+    Raises:
+        ValueError: a name is not one of ``classes``, or a class is in two pairs.
+    """
+    index = {c: i for i, c in enumerate(classes)}
+    out, used = [], set()
+    for pair in pairs or ():
+        if len(pair) != 2:
+            raise ValueError(f'{where}: {pair!r} is not a pair of class names')
+        for name in pair:
+            if name not in index:
+                raise ValueError(f'{where}: {name!r} is not one of the classes '
+                                 f'{tuple(classes)}')
+            if name in used:
+                raise ValueError(f'{where}: {name!r} is in two pairs')
+            used.add(name)
+        out.append((index[pair[0]], index[pair[1]]))
+    return tuple(out)

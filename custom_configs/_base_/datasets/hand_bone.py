@@ -17,7 +17,9 @@ train_pipeline = [
     dict(type='RandomResize', scale=crop_size, ratio_range=(0.8, 1.25), keep_ratio=True),
     dict(type='RasterizePolygons'),
     dict(type='RandomCrop', crop_size=crop_size),
-    dict(type='RandomFlip', prob=0.5),
+    # swaps the channels of lateral pairs when it flips, if the data set names them in
+    # metainfo flip_swap_classes (the hand-bone classes have none)
+    dict(type='MultiLabelRandomFlip', prob=0.5),
     dict(type='MultiLabelRandomRotate', prob=0.5, degree=10),
     dict(type='Albumentations', transforms=[
         dict(type='CLAHE', clip_limit=(2.0, 2.0), p=0.5),

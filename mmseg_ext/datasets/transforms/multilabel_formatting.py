@@ -12,7 +12,8 @@ from mmseg.structures import SegDataSample
 
 #: metainfo keys packed by default (stock ``PackSegInputs``'s list).
 DEFAULT_META_KEYS = ('img_path', 'seg_map_path', 'ori_shape', 'img_shape', 'pad_shape',
-                     'scale_factor', 'flip', 'flip_direction', 'reduce_zero_label')
+                     'scale_factor', 'flip', 'flip_direction', 'reduce_zero_label',
+                     'flip_swap_pairs')
 
 
 def _image_to_tensor(img: np.ndarray) -> torch.Tensor:

@@ -26,7 +26,7 @@ from __future__ import annotations
 import cv2
 import mmcv
 import numpy as np
-from mmcv.transforms import Pad
+from mmcv.transforms import Pad, RandomFlip
 from mmseg.datasets.transforms import RandomRotate
 from mmseg.registry import TRANSFORMS
 
@@ -135,3 +135,33 @@ class MultiLabelRandomRotate(RandomRotate):
         if self.auto_bound:
             results['img_shape'] = results['img'].shape[:2]
         return results
+
+
+def swap_channels(mask: np.ndarray, pairs) -> np.ndarray:
+    """``(H, W, C)`` mask with the channels of each index pair exchanged."""
+    order = list(range(mask.shape[-1]))
+    for a, b in pairs:
+        order[a], order[b] = order[b], order[a]
+    return mask[..., order]
+
+
+@TRANSFORMS.register_module()
+class MultiLabelRandomFlip(RandomFlip):
+    """mmcv's ``RandomFlip`` that knows left from right in a multi-label mask.
+
+    A horizontal flip turns a left lung into what looks like a right lung; the channels
+    of the lateral pairs are exchanged with it, so the labels follow the anatomy. The
+    pairs come with each sample as ``results['flip_swap_pairs']`` (channel indices), set
+    by the data set from its metainfo ``flip_swap_classes`` (class names): one setting
+    that the test-time flip merge reads too. Without pairs it is the stock flip.
+
+    Input/output: ``results['gt_seg_map']`` ``(H, W, C)`` uint8, flipped with the image.
+    """
+
+    def _flip(self, results: dict) -> None:
+        super()._flip(results)
+        pairs = results.get('flip_swap_pairs')
+        mask = results.get('gt_seg_map')
+        if pairs and mask is not None and mask.ndim == 3 and \
+                results.get('flip_direction') == 'horizontal':
+            results['gt_seg_map'] = np.ascontiguousarray(swap_channels(mask, pairs))

@@ -14,13 +14,28 @@ from mmseg.utils import SampleList
 LOGIT_EPS = 1e-6
 
 
+def unswap_flipped(probs: torch.Tensor, metainfo: dict) -> torch.Tensor:
+    """``(C, H, W)`` probabilities of a horizontally flipped view (already un-flipped in
+    space by the segmentor) with the channels of its lateral pairs
+    (``metainfo['flip_swap_pairs']``) exchanged back: in the mirrored image the left lung
+    looked like a right one. Other views are returned as they are."""
+    pairs = metainfo.get('flip_swap_pairs')
+    if not pairs or not metainfo.get('flip') or \
+            metainfo.get('flip_direction') != 'horizontal':
+        return probs
+    order = list(range(probs.shape[0]))
+    for a, b in pairs:
+        order[a], order[b] = order[b], order[a]
+    return probs[order]
+
+
 @MODELS.register_module()
 class MultiLabelSegTTAModel(BaseTTAModel):
     """Merge TTA views (flips, scales) of a multi-label segmentor.
 
     Each view is predicted by the wrapped ``module`` (a ``MultiLabel*EncoderDecoder``),
     whose post-processing already un-flips and resizes the view's logits to the original
-    size. The merge averages the per-view probabilities ``sigmoid(logits)`` (not the
+    size; a flipped view's lateral pairs are swapped back (:func:`unswap_flipped`). The merge averages the per-view probabilities ``sigmoid(logits)`` (not the
     logits, not a softmax) and thresholds the mean per class with the module's
     ``test_cfg.threshold``. Output per image:
 
@@ -45,7 +60,8 @@ class MultiLabelSegTTAModel(BaseTTAModel):
             first = views[0]
             probs = torch.zeros_like(first.seg_logits.data, dtype=torch.float32)
             for view in views:
-                probs += view.seg_logits.data.float().sigmoid()
+                probs += unswap_flipped(view.seg_logits.data.float().sigmoid(),
+                                        view.metainfo)
             probs /= len(views)
             thresholds = self.module.class_thresholds(probs.device).view(-1, 1, 1)
             sample = SegDataSample(metainfo=first.metainfo)
