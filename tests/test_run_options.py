@@ -47,7 +47,7 @@ def test_cfg_options_syntax_is_a_usage_error(option, message):
     ({'model.backbonee.depth': 18}, 'model.backbonee.depth: .* has no model.backbonee'),
     ({'train_cfg.max_iters': -5}, 'train_cfg.max_iters is -5; it must be an integer >= 1'),
     ({'train_dataloader.batch_size': 0}, 'train_dataloader.batch_size is 0'),
-    ({'model.decode_head.align_corners': 1}, 'has False there \\(bool\\), got a int'),
+    ({'model.decode_head.align_corners': 'ture'}, 'has False there \\(bool\\), got a str'),
 ])
 def test_cfg_options_that_cannot_mean_what_they_say(options, message):
     with pytest.raises(InvalidArgumentError, match=message):

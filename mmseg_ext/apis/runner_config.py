@@ -99,8 +99,8 @@ def check_cfg_options(cfg: Config, options: dict, path: str) -> None:
 
     * a key whose parent does not exist in the config (``model.backbonee.depth``): one
       line naming the key and the first missing part;
-    * a value of another kind than the config's (``num_classes=abc`` where the config has
-      a number, a number where it has a bool): one line naming the key and both values.
+    * text where the config has a number, a flag or a list (``num_classes=abc``,
+      ``align_corners=ture``): one line naming the key and both values.
 
     A new leaf in an existing dict is allowed (configs often leave optional keys unset)
     and logged as a warning, since a misspelt leaf (``train_cfg.max_iter``) would
@@ -122,9 +122,9 @@ def check_cfg_options(cfg: Config, options: dict, path: str) -> None:
             continue
         if old is None or value is None:
             continue
-        number = (int, float)
-        wrong = (isinstance(old, bool) and not isinstance(value, bool)) or             (isinstance(old, number) and not isinstance(old, bool) and
-             not (isinstance(value, number) and not isinstance(value, bool))) or             (isinstance(old, (list, tuple)) and not isinstance(value, (list, tuple)))
+        # text where the config has a number, a flag or a list: a typo or a value that
+        # did not parse (num_classes=abc, align_corners=ture)
+        wrong = isinstance(value, str) and isinstance(old, (bool, int, float, list, tuple))
         if wrong:
             raise InvalidArgumentError('cfg_options', f'{key}={value!r}: {path} has '
                                        f'{old!r} there ({type(old).__name__}), got a '
