@@ -62,8 +62,9 @@ def test_tta_adds_a_flipped_left_object_to_the_left_class():
     """A left-only object at pixel 0: the plain view says left_lung; the flipped view
     (un-flipped in space by the segmentor) says right_lung, because in the mirrored image
     the left lung looked like a right one. Merged: left, not half and half."""
-    import mmseg_ext  # noqa: F401
     from mmseg.registry import MODELS
+
+    import mmseg_ext  # noqa: F401
     model = MODELS.build(dict(
         type='MultiLabelEncoderDecoder',
         backbone=dict(type='ResNetV1c', depth=18, stem_channels=8, base_channels=8,

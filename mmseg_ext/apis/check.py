@@ -106,16 +106,47 @@ def check_submission(path: str, fmt_name: str, img_dir: Optional[str] = None,
     pairs = None
     if sample is not None and fmt.name == 'port':
         pairs = [(name, cls) for _, name, cls in read_sample_pairs(sample, fmt)]
+    if fmt.any_classes and used.endswith('given classes'):
+        per_image = image_class_lists(path)
+        expected = set(fmt.row_classes)
+        # another class list altogether (no image has even half of the expected
+        # classes): one line, not an error on every row
+        other_list = all(2 * len(set(c) & expected) < len(expected)
+                         for c in per_image.values())
+        mismatch = class_list_mismatch(carried_classes(path), fmt.row_classes) \
+            if per_image and other_list else ''
+        if mismatch:
+            report = CheckReport(path, rows=sum(1 for line, _ in iter_csv(path) if line > 1),
+                                 has_header=True, classes_used=used)
+            report.error(None, mismatch)
+            return report
     report = _check_rle(path, fmt, sizes, pairs, progress)
     report.classes_used = used
     return report
 
 
-def carried_classes(path: str) -> Tuple[str, ...]:
-    """The class list a hand-bone layout CSV carries: the list of classes (in row order)
-    that most of its images have, the earliest image's on a tie; ``()`` for a CSV
-    without rows. One image with a misspelt class then shows as that image's error."""
-    from collections import Counter
+def class_list_mismatch(carried: Sequence[str], expected: Sequence[str]) -> str:
+    """One line saying how the classes a CSV carries differ from the expected list
+    (``''`` when they are the same set; order is checked row by row)."""
+    missing = [c for c in expected if c not in set(carried)]
+    unknown = [c for c in carried if c not in set(expected)]
+    if not carried or (not missing and not unknown):
+        return ''
+
+    def some(names: Sequence[str]) -> str:
+        return ', '.join(names[:3]) + (', ...' if len(names) > 3 else '')
+
+    parts = []
+    if missing:
+        parts.append(f'{len(missing)} missing ({some(missing)})')
+    if unknown:
+        parts.append(f'{len(unknown)} not expected ({some(unknown)})')
+    return (f'the CSV carries {len(carried)} classes, not the {len(expected)} expected: '
+            f'{"; ".join(parts)}')
+
+
+def image_class_lists(path: str) -> Dict[str, List[str]]:
+    """Each image of a hand-bone layout CSV -> its classes in row order."""
     per_image: Dict[str, List[str]] = {}
     for line, fields in iter_csv(path):
         if line == 1 or len(fields) < 2:
@@ -123,6 +154,15 @@ def carried_classes(path: str) -> Tuple[str, ...]:
         classes = per_image.setdefault(fields[0], [])
         if fields[1] not in classes:
             classes.append(fields[1])
+    return per_image
+
+
+def carried_classes(path: str) -> Tuple[str, ...]:
+    """The class list a hand-bone layout CSV carries: the list of classes (in row order)
+    that most of its images have, the earliest image's on a tie; ``()`` for a CSV
+    without rows. One image with a misspelt class then shows as that image's error."""
+    from collections import Counter
+    per_image = image_class_lists(path)
     if not per_image:
         return ()
     return Counter(tuple(c) for c in per_image.values()).most_common(1)[0][0]
