@@ -18,7 +18,7 @@ REGISTRIES = {
 EXPECTED = {
     'DATASETS': ['HandBoneDataset', 'CocoSemanticDataset', 'PortStructuresDataset'],
     'TRANSFORMS': ['LoadImageFromFileChecked', 'LoadHandBoneAnnotations', 'RasterizePolygons',
-                   'MultiLabelPad', 'MultiLabelRandomRotate', 'Albumentations',
+                   'MultiLabelPad', 'MultiLabelRandomRotate', 'MultiLabelRandomFlip', 'Albumentations',
                    'PackMultiLabelSegInputs', 'LoadCocoAnnotations'],
     'MODELS': ['MultiLabelUPerHead', 'MultiLabelFCNHead', 'MultiLabelOCRHead',
                'MultiLabelASPPHead', 'MultiLabelBCELoss', 'MultiLabelDiceLoss',

@@ -206,7 +206,7 @@ def test_amp_without_cuda(tmp_path):
     if torch.cuda.is_available():
         pytest.skip('this machine has CUDA')
     proc = run_tool('tools/train.py', SHAPES, '--amp', '--work-dir', str(tmp_path / 'w'))
-    assert assert_one_line(proc) == ('error: --amp: automatic mixed precision needs a CUDA '
+    assert assert_one_line(proc, code=2) == ('error: --amp: automatic mixed precision needs a CUDA '
                                      'GPU, and torch sees none on this machine')
 
 

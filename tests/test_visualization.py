@@ -96,7 +96,7 @@ def test_read_scalars_with_prefix_takes_last_record(tmp_path):
     assert cv2.imread(str(out)).shape == (200, 300, 3)
     r = run_tool('tools/visualize.py', 'chart', str(path), '--out', str(out), '--metrics',
                  'IoU', '--force')
-    assert r.returncode == 1 and 'no per-class' in r.stderr
+    assert r.returncode == 2 and 'no per-class' in r.stderr  # --metrics not in the file
 
 
 def test_confusion_matrix_and_image(tmp_path):

@@ -19,7 +19,7 @@ from ..utils.errors import CheckpointError
 
 
 def read_fitting_checkpoint(model: nn.Module, checkpoint: str,
-                            config: str = 'the config') -> dict:
+                            config: str = 'the config', hint: str = '') -> dict:
     """Read ``checkpoint`` and check that every key and shape fits ``model``.
 
     Raises:
@@ -31,7 +31,7 @@ def read_fitting_checkpoint(model: nn.Module, checkpoint: str,
     problem = state_dict_mismatch(model, ckpt)
     if problem:
         raise CheckpointError(f'{checkpoint}: does not fit the model of {config} '
-                              f'({problem})')
+                              f'({problem}){"; " + hint if hint else ""}')
     return ckpt
 
 
@@ -63,7 +63,8 @@ def load_checkpoint_strictly(runner, checkpoint: str, config: str = 'the config'
     return runner.load_checkpoint(checkpoint, map_location='cpu', strict=True)
 
 
-def check_fits_config(cfg: Config, checkpoint: str, config: str = 'the config') -> dict:
+def check_fits_config(cfg: Config, checkpoint: str, config: str = 'the config',
+                      hint: str = '') -> dict:
     """Check ``checkpoint`` against the segmentor of ``cfg`` (inside a TTA wrapper when
     ``cfg.model`` is one) before any runner is built, so that a refusal leaves nothing
     behind (no work dir, no log). Returns the checkpoint.
@@ -74,7 +75,7 @@ def check_fits_config(cfg: Config, checkpoint: str, config: str = 'the config') 
     from .inference import build_bare_model
     model_cfg = cfg.model.module if 'module' in cfg.model else cfg.model
     bare = Config(dict(model=model_cfg, default_scope=cfg.get('default_scope', 'mmseg')))
-    return read_fitting_checkpoint(build_bare_model(bare), checkpoint, config)
+    return read_fitting_checkpoint(build_bare_model(bare), checkpoint, config, hint)
 
 
 def check_load_from(cfg: Config, config: str = 'the config') -> None:
@@ -93,11 +94,8 @@ def check_load_from(cfg: Config, config: str = 'the config') -> None:
     if not load_from or cfg.get('resume') or not cfg.get('load_from_strict', True) \
             or '://' in str(load_from):  # a URL: mmengine downloads it; not twice here
         return
-    try:
-        check_fits_config(cfg, load_from, config)
-    except CheckpointError as exc:
-        raise CheckpointError(f'{exc}; set load_from_strict=False to load what fits'
-                              ) from None
+    check_fits_config(cfg, load_from, config,
+                      hint='set load_from_strict=False to load what fits')
 
 
 def test_checkpoint(cfg: Config, checkpoint: str, config: str = 'the config'
