@@ -16,6 +16,7 @@ resize before ``TestTimeAug`` removed, so the ratios apply to the original image
 pattern the shipped configs used before. ``--all-metrics`` prints per-class columns too.
 """
 import argparse
+import numbers
 import os.path as osp
 import sys
 import tempfile
@@ -81,13 +82,13 @@ def main():
         metrics, sec, images = run_mode(args.config, args.checkpoint, tta,
                                         {**args.cfg_options, **extra}, work_dir, args.repeat)
         rows.append((name, views if tta else 1, images, sec, metrics))
-    keys = [k for k in rows[0][4] if isinstance(rows[0][4][k], (int, float))
+    keys = [k for k in rows[0][4] if isinstance(rows[0][4][k], numbers.Real)
             and (args.all_metrics or '.' not in k)]
     print('\n| mode | views | images | s/image | ' + ' | '.join(keys) + ' |')
     print('|---|---|---|---|' + '---|' * len(keys))
     for mode, v, n, sec, m in rows:
         print(f'| {mode} | {v} | {n} | {sec:.3f} | '
-              + ' | '.join(f'{m.get(k, float("nan")):.4f}' for k in keys) + ' |')
+              + ' | '.join(f'{float(m.get(k, float("nan"))):.4f}' for k in keys) + ' |')
     return 0
 
 
