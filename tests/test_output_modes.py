@@ -98,3 +98,27 @@ def test_existing_folder_or_broken_link_is_named_as_such(tmp_path):
     os.symlink(str(tmp_path / 'nowhere'), str(tmp_path / 'link.csv'))
     with pytest.raises(OutputError, match=r'link\.csv: already exists'):
         atomic_write_text(str(tmp_path / 'link.csv'), 'x')
+
+
+@pytest.mark.parametrize('what', ['folder', 'broken-link'])
+def test_download_onto_a_folder_or_broken_link_names_it(tmp_path, what):
+    """Not 'appeared while this run was writing it': the thing was there before."""
+    from mmseg_ext.utils.errors import OutputError
+    data = b'weights'
+    src = tmp_path / 'src.pth'
+    src.write_bytes(data)
+    weights = PretrainedWeights(name='fake', filename='fake.pth', urls=(src.as_uri(),),
+                                check_key='x', override='model.pretrained=None',
+                                description='test',
+                                sha256_prefix=hashlib.sha256(data).hexdigest()[:8])
+    out = tmp_path / 'pretrain'
+    out.mkdir()
+    if what == 'folder':
+        (out / 'fake.pth').mkdir()
+        message = 'is a folder, expected a file name'
+    else:
+        os.symlink(str(tmp_path / 'nowhere.pth'), str(out / 'fake.pth'))
+        message = 'is a broken symbolic link'
+    with pytest.raises(OutputError, match=message):
+        fetch_weights(weights, str(out), progress=False)
+    assert sorted(os.listdir(out)) == ['fake.pth']  # no temporary file left
