@@ -164,3 +164,14 @@ def test_folder_walk_says_what_it_skipped(tmp_path):
     assert skipped_note(root, skipped, ('.png',)) == (
         f'{root}: skipped 2 file(s) that are not .png images (P1/notes.txt, P2/c.jpg)')
     assert skipped_note(root, [], ('.png',)) == ''
+
+
+def test_port_split_entries_are_checked(tmp_path):
+    from mmseg_ext.datasets import PortStructuresDataset
+    from mmseg_ext.datasets.synthetic.port import make_port_dataset
+    make_port_dataset(str(tmp_path / 'port'), num_labeled=2, num_unlabeled=0, num_test=0,
+                      size=(16, 16))
+    split = tmp_path / 'split.txt'
+    split.write_text('0000\n../../labeled/images/0001\n')
+    with pytest.raises(DataError, match=f'{split}:2: .* leaves its folder'):
+        PortStructuresDataset(data_root=str(tmp_path / 'port'), ann_file=str(split))

@@ -148,3 +148,25 @@ def test_signal_turned_into_another_error_by_a_bare_except(sig, code):
     with pytest.raises(SystemExit) as stop:
         ok()
     assert stop.value.code == 0
+
+
+@pytest.mark.slow
+def test_resume_of_another_model_is_refused(tmp_path, shapes_root, fast_cpu):
+    opts = [f'train_dataloader.dataset.data_root={shapes_root}',
+            f'val_dataloader.dataset.data_root={shapes_root}',
+            'train_cfg.max_iters=1', 'train_cfg.val_interval=1',
+            'model.data_preprocessor.size=(32,40)', 'crop_size=(32,40)',
+            'default_hooks.checkpoint.interval=1', 'log_level=WARNING']
+    work = str(tmp_path / 'w')
+    code, lines = run_tool_main('train.py', [SHAPES, '--work-dir', work, '--cfg-options',
+                                             *opts, f'visualizer.name=r1_{tmp_path.name}'])
+    assert code == 0, lines
+    code, lines = run_tool_main('train.py', [
+        SHAPES, '--work-dir', work, '--resume', '--cfg-options', *opts,
+        'model.decode_head.num_classes=5', 'train_cfg.max_iters=2',
+        f'visualizer.name=r2_{tmp_path.name}'])
+    assert code == 1, lines
+    assert lines[-1].startswith(f'error: {work}/iter_1.pth: does not fit the model of ')
+    assert lines[-1].endswith('resume it with the config that wrote it, or train in '
+                              'another work directory')
+    assert not osp.exists(osp.join(work, 'iter_2.pth'))

@@ -98,6 +98,23 @@ def check_load_from(cfg: Config, config: str = 'the config') -> None:
                       hint='set load_from_strict=False to load what fits')
 
 
+def check_resume(cfg: Config, config: str = 'the config') -> None:
+    """Refuse ``--resume`` when the work dir's latest checkpoint is of another model
+    (the config changed since): mmengine would resume it partly.
+
+    Raises:
+        CheckpointError: as :func:`read_fitting_checkpoint`.
+    """
+    if not cfg.get('resume') or not cfg.get('work_dir'):
+        return
+    from mmengine.runner import find_latest_checkpoint
+    latest = cfg.resume if isinstance(cfg.resume, str) else \
+        find_latest_checkpoint(cfg.work_dir)
+    if latest and '://' not in str(latest):
+        check_fits_config(cfg, latest, config, hint='resume it with the config that wrote '
+                          'it, or train in another work directory')
+
+
 def test_checkpoint(cfg: Config, checkpoint: str, config: str = 'the config'
                     ) -> Dict[str, float]:
     """Build the runner of ``cfg`` (from :func:`~.runner_config.test_config`), load

@@ -278,8 +278,9 @@ def train_config(path: str, work_dir: Optional[str] = None, resume: bool = False
     if load_from and '://' not in str(load_from) and not osp.isfile(load_from):
         raise CheckpointNotFoundError(str(load_from))
     check_weights_exist(cfg.get('model', {}), path)
-    from .evaluate import check_load_from
+    from .evaluate import check_load_from, check_resume
     check_load_from(cfg, path)
+    check_resume(cfg, path)
     write_checkpoints_atomically(cfg)
     prepare_distributed(cfg, launcher)
     return cfg

@@ -7,6 +7,7 @@ from typing import List, Optional
 from mmseg.datasets import BaseSegDataset
 from mmseg.registry import DATASETS
 
+from ..io.paths import data_relpath
 from ..utils.class_names import PORT_CLASSES, PORT_PALETTE
 from ..utils.errors import DataError
 
@@ -69,6 +70,11 @@ class PortStructuresDataset(BaseSegDataset):
                                   f'(subset {self.subset!r})')
         if self.ann_file and not osp.isfile(self.ann_file):
             raise FolderDataError(f'{self.ann_file}: split file not found')
+        if self.ann_file:  # stems come from data: relative, inside the image folder
+            with open(self.ann_file, encoding='utf-8') as f:
+                for lineno, line in enumerate(f, 1):
+                    if line.strip():
+                        data_relpath(line.strip(), f'{self.ann_file}:{lineno}', img_dir)
         data_list = super().load_data_list()
         if not data_list:
             raise FolderDataError(f'{img_dir}: no *{self.img_suffix} images')
