@@ -56,12 +56,14 @@ def test_beit_is_converted_and_loads_into_a_small_beit(tmp_path):
     src = tmp_path / 'beit_original.pth'
     torch.save({'model': original}, src)
     out = tmp_path / 'pretrain'
+    tiny = tiny_beit_config(tmp_path)
     proc = run_tool('tools/get_weights.py', 'beit-base', '--url', src.as_uri(),
-                    '--out-dir', str(out), '--no-progress')
+                    '--out-dir', str(out), '--no-progress', '--config', tiny)
     assert proc.returncode == 0, proc.stderr
     target = out / WEIGHTS['beit-base'].filename
     assert proc.stdout.strip() == (f'beit-base: {target} (downloaded from {src.as_uri()} '
-                                   'and converted)')
+                                   f'and converted; fits the backbone of '
+                                   f'{osp.relpath(tiny, REPO)})')
     converted = torch.load(target, weights_only=True)
     for name, value in original.items():
         assert torch.equal(converted[expected_mmseg_name(name)], value), name
@@ -81,6 +83,34 @@ def test_beit_is_converted_and_loads_into_a_small_beit(tmp_path):
                      '--out-dir', str(out), '--no-progress')
     assert again.returncode == 0
     assert again.stdout.strip() == f'beit-base: {target} (already there and valid)'
+
+
+def tiny_beit_config(tmp_path):
+    """upernet_beit.py with the backbone of ``TINY_BEIT`` (what the tiny file fits)."""
+    path = tmp_path / 'tiny_beit.py'
+    path.write_text(f"_base_ = ['{osp.join(REPO, 'custom_configs', 'upernet_beit.py')}']\n"
+                    "model = dict(backbone=dict(img_size=(32, 32), embed_dims=32, "
+                    "num_layers=2, num_heads=2, out_indices=(1,)))\n")
+    return str(path)
+
+
+def test_a_file_that_does_not_fit_the_config_backbone_is_not_published(tmp_path):
+    """The tiny BEiT converts and holds BEiT keys, but it is not BEiT-B: checked against
+    upernet_beit.py (the default for beit-base) it is refused, naming what differs."""
+    src = tmp_path / 'beit_original.pth'
+    torch.save({'model': original_beit_layout()}, src)
+    out = tmp_path / 'pretrain'
+    proc = run_tool('tools/get_weights.py', 'beit-base', '--url', src.as_uri(),
+                    '--out-dir', str(out), '--no-progress')
+    assert proc.returncode == 1, proc.stdout
+    assert 'Traceback' not in proc.stderr
+    lines = [x for x in proc.stderr.splitlines() if x.startswith('error:')]
+    assert len(lines) == 1
+    assert lines[0].startswith(f'error: {src.as_uri()}: does not fit the backbone of '
+                               f'{osp.join(REPO, "custom_configs", "upernet_beit.py")} (')
+    assert 'keys missing (layers.2.' in lines[0] and 'of another shape' in lines[0]
+    assert lines[0].endswith('; nothing written')
+    assert os.listdir(out) == []
 
 
 def _fake(tmp_path, data: bytes, prefix: str):

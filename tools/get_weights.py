@@ -25,6 +25,9 @@ def parse_args(argv=None):
                    help='where the configs look for them (default: pretrain)')
     p.add_argument('--url', help='download NAME from this URL instead (a mirror or a '
                    'file:// copy); one NAME only')
+    p.add_argument('--config', help='config whose backbone the file must fit (keys and '
+                   'shapes) before it is written (default: the first shipped config that '
+                   'uses the weights)')
     p.add_argument('--force', action='store_true',
                    help='download again and replace a file that is already there')
     p.add_argument('--no-progress', action='store_true', help='no progress bar')
@@ -48,9 +51,12 @@ def main(argv=None):
         raise UsageError('--url goes with exactly one NAME')
     for w in chosen:
         result = fetch_weights(w, args.out_dir, urls=[args.url] if args.url else None,
-                               force=args.force, progress=not args.no_progress)
+                               force=args.force, progress=not args.no_progress,
+                               config=args.config)
         what = 'already there and valid' if result.status == 'present' else \
             f'downloaded from {result.source}' + (' and converted' if w.converter else '')
+        if result.checked_against:
+            what += f'; fits the backbone of {osp.relpath(result.checked_against)}'
         print(f'{w.name}: {result.path} ({what})')
     return 0
 

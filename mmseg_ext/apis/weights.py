@@ -167,6 +167,7 @@ class FetchResult:
     path: str
     status: str          # 'downloaded' or 'present'
     source: str = ''     # the URL it came from
+    checked_against: Optional[str] = None  # the config whose backbone it fits
 
 
 def resolve_names(names: Sequence[str]) -> List[PretrainedWeights]:
@@ -290,6 +291,20 @@ def convert_checkpoint(src: str, dst: str, kind: str, source: Optional[str] = No
 
 
 @contextlib.contextmanager
+def _verify(path: str, weights: PretrainedWeights, url: str, config: Optional[str]) -> None:
+    """Refuse a downloaded (and converted) file before it is published: it must hold the
+    weights' key and, with ``config``, fit that config's backbone."""
+    ok, why = is_valid(path, weights)
+    if not ok:
+        raise DataError(f'{url}: does not hold {weights.name} weights (the file {why}); '
+                        'nothing written')
+    problem = backbone_fit_problem(path, config) if config else ''
+    if problem:
+        raise DataError(f'{url}: does not fit the backbone of {config} ({problem}); '
+                        'nothing written')
+
+
+@contextlib.contextmanager
 def _temp_file(folder: str, name: str) -> Iterator[str]:
     """A hidden temporary file beside the target; removed unless published (renamed)."""
     fd, path = temp_beside(osp.join(folder, name), suffix='.part')
@@ -301,9 +316,66 @@ def _temp_file(folder: str, name: str) -> Iterator[str]:
             os.remove(path)
 
 
+#: backbone buffers computed at build time, never stored in pretrained files
+_DERIVED_KEYS = ('relative_position_index', 'num_batches_tracked')
+#: tables the backbones resize to their input size when they load pretrained weights
+_RESIZED_KEYS = ('relative_position_bias_table', 'pos_embed', 'absolute_pos_embed')
+
+
+def default_config(weights: PretrainedWeights) -> Optional[str]:
+    """The first shipped config (a file, not a pattern) that uses ``weights``, when this
+    checkout has it."""
+    root = osp.join(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))),
+                    'custom_configs')
+    for name in weights.used_by:
+        path = osp.join(root, name)
+        if '*' not in name and osp.isfile(path):
+            return path
+    return None
+
+
+def backbone_fit_problem(path: str, config: str) -> str:
+    """Why the weights file ``path`` does not fit the backbone of ``config`` (keys and
+    shapes; buffers the backbone derives and position tables it resizes on loading
+    aside), or ``''``. Builds the backbone with random weights (no download)."""
+    import copy
+
+    import torch
+    from mmengine.registry import init_default_scope
+    from mmseg.registry import MODELS
+
+    from .runner_config import read_config
+    cfg = read_config(config)
+    backbone_cfg = copy.deepcopy(cfg.model.backbone)
+    backbone_cfg.pop('init_cfg', None)
+    backbone_cfg.pop('pretrained', None)
+    init_default_scope(cfg.get('default_scope', 'mmseg'))
+    own = MODELS.build(backbone_cfg).state_dict()
+    state = torch.load(path, map_location='cpu', weights_only=True)
+    for key in ('state_dict', 'model'):
+        if isinstance(state, dict) and isinstance(state.get(key), dict):
+            state = state[key]
+    state = {k[len('backbone.'):] if k.startswith('backbone.') else k: v
+             for k, v in state.items()}
+    missing = [k for k in own if k not in state and not any(d in k for d in _DERIVED_KEYS)]
+    wrong = [k for k in own if k in state and hasattr(state[k], 'shape')
+             and tuple(state[k].shape) != tuple(own[k].shape)
+             and not any(r in k for r in _RESIZED_KEYS)]
+    parts = []
+    if missing:
+        parts.append(f'{len(missing)} of its {len(own)} keys missing '
+                     f'({", ".join(missing[:3])}{", ..." if len(missing) > 3 else ""})')
+    if wrong:
+        k = wrong[0]
+        parts.append(f'{len(wrong)} of another shape ({k}: file '
+                     f'{tuple(state[k].shape)}, backbone {tuple(own[k].shape)})')
+    return '; '.join(parts)
+
+
 def fetch_weights(weights: PretrainedWeights, out_dir: str = PRETRAIN_DIR,
                   urls: Optional[Sequence[str]] = None, force: bool = False,
-                  progress: bool = True, opener: Opener = _open_url) -> FetchResult:
+                  progress: bool = True, opener: Opener = _open_url,
+                  config: Optional[str] = None) -> FetchResult:
     """Download ``weights`` into ``out_dir`` (checksum, conversion), unless a valid copy
     is already there.
 
@@ -314,6 +386,9 @@ def fetch_weights(weights: PretrainedWeights, out_dir: str = PRETRAIN_DIR,
         urls: download from these instead of the registry's URLs (a mirror).
         force: download again even when a valid file is there, and replace it.
         opener: opens a URL and returns a file-like response (for tests).
+        config: the config whose backbone the file must fit before it is published
+            (:func:`backbone_fit_problem`); default: the first shipped config that uses
+            the weights (:func:`default_config`); nothing to check when there is none.
 
     Raises:
         OutputExistsError: a file is there that fails its check, and ``force`` is off.
@@ -338,17 +413,16 @@ def fetch_weights(weights: PretrainedWeights, out_dir: str = PRETRAIN_DIR,
                 errors.append(f'{url}: SHA-256 {digest[:8]}..., expected '
                               f'{weights.sha256_prefix}...')
                 continue
+            check = config or default_config(weights)
             if weights.converter:
                 with _temp_file(folder, weights.filename) as converted:
                     convert_checkpoint(raw, converted, weights.converter, source=url)
-                    ok, why = is_valid(converted, weights)
-                    if not ok:  # verified before it is published
-                        raise DataError(f'{url}: does not hold {weights.name} weights '
-                                        f'(the converted file {why}); nothing written')
+                    _verify(converted, weights, url, check)
                     publish_file(converted, target, force)
             else:
+                _verify(raw, weights, url, check)
                 publish_file(raw, target, force)
-            return FetchResult(weights.name, target, 'downloaded', url)
+            return FetchResult(weights.name, target, 'downloaded', url, check)
     raise DownloadError(
         f'{weights.name}: download failed ({"; ".join(errors)}); copy '
         f'{weights.filename} into {out_dir}/ yourself, or train from scratch with the '
