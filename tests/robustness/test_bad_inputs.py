@@ -12,9 +12,10 @@ docs/tool_guarantees.md in one place:
 
 Classes: path escapes (list entries, index.json keys, COCO file_name, outputs inside
 their inputs), non-images, foreign checkpoints, unwritable outputs, existing outputs
-(a second run onto the first one's output), and SIGTERM arriving while a tool reads
-its inputs (in the middle of its progress loop). Bad option values are walked over every tool's parser in
-tests/test_cli_conventions.py; two-rank launches in tests/test_launch_scripts.py.
+(a second run onto the first one's output), and SIGTERM arriving in the middle of a
+tool's work (after the first item of its progress loop). Bad option values are walked
+over every tool's parser in tests/test_cli_conventions.py; launches in
+tests/test_launch_scripts.py; odd image sizes in tests/test_any_image_size.py.
 """
 import contextlib
 import hashlib
