@@ -45,6 +45,8 @@ def test_cfg_options_syntax_is_a_usage_error(option, message):
     ({'model.decode_head.num_classes': 'abc'},
      "model.decode_head.num_classes='abc': .* has 4 there \\(int\\), got a str"),
     ({'model.backbonee.depth': 18}, 'model.backbonee.depth: .* has no model.backbonee'),
+    ({'model.decode_head.num_clases': 5},
+     "model.decode_head.num_clases: FCNHead has no argument 'num_clases'"),
     ({'train_cfg.max_iters': -5}, 'train_cfg.max_iters is -5; it must be an integer >= 1'),
     ({'train_dataloader.batch_size': 0}, 'train_dataloader.batch_size is 0'),
     ({'model.decode_head.align_corners': 'ture'}, 'has False there \\(bool\\), got a str'),

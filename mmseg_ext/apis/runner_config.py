@@ -102,8 +102,11 @@ def check_cfg_options(cfg: Config, options: dict, path: str) -> None:
     * text where the config has a number, a flag or a list (``num_classes=abc``,
       ``align_corners=ture``): one line naming the key and both values.
 
-    A new leaf in an existing dict is allowed (configs often leave optional keys unset)
-    and logged as a warning, since a misspelt leaf (``train_cfg.max_iter``) would
+    * a new argument of a registered component that its class does not take
+      (``model.decode_head.num_clases=5``: one line naming the class and argument).
+
+    Another new leaf in an existing dict is allowed (configs often leave optional keys
+    unset) and logged as a warning, since a misspelt leaf (``train_cfg.max_iter``) would
     otherwise be ignored silently.
 
     Raises:
@@ -117,8 +120,14 @@ def check_cfg_options(cfg: Config, options: dict, path: str) -> None:
             missing = '.'.join(parts[:depth + 1])
             raise InvalidArgumentError('cfg_options', f'{key}: {path} has no {missing}')
         if old is _MISSING:
-            print_log(f'--cfg-options {key} adds a key that {path} does not set (check the '
-                      'spelling)', logger='current', level=logging.WARNING)
+            parent, _ = _lookup(root, parts[:-1])
+            takes = component_takes(parent, parts[-1]) if isinstance(parent, dict) else None
+            if takes is False:
+                raise InvalidArgumentError('cfg_options', f'{key}: {parent["type"]} has no '
+                                           f'argument {parts[-1]!r}')
+            if takes is None:
+                print_log(f'--cfg-options {key} adds a key that {path} does not set (check '
+                          'the spelling)', logger='current', level=logging.WARNING)
             continue
         if old is None or value is None:
             continue
@@ -129,6 +138,46 @@ def check_cfg_options(cfg: Config, options: dict, path: str) -> None:
             raise InvalidArgumentError('cfg_options', f'{key}={value!r}: {path} has '
                                        f'{old!r} there ({type(old).__name__}), got a '
                                        f'{type(value).__name__}')
+
+
+def component_takes(node: dict, name: str) -> Optional[bool]:
+    """Whether the registered component a config dict builds (``node['type']``) accepts
+    the argument ``name``: its ``__init__`` names it, or passes ``**kwargs`` on to a
+    base class that does. ``None`` when that cannot be told (no or unknown type, or a
+    ``**kwargs`` that goes nowhere we can see)."""
+    import inspect
+
+    from mmengine.registry import DefaultScope
+    kind = node.get('type')
+    if not isinstance(kind, str):
+        return None
+    cls = None
+    from mmseg.registry import DATASETS, HOOKS, METRICS, MODELS, TRANSFORMS
+    with DefaultScope.overwrite_default_scope('mmseg'):
+        for registry in (MODELS, DATASETS, TRANSFORMS, METRICS, HOOKS):
+            try:
+                cls = registry.get(kind)
+            except (KeyError, TypeError):
+                cls = None
+            if cls is not None:
+                break
+    if not inspect.isclass(cls):
+        return None
+    for klass in cls.__mro__:
+        init = klass.__dict__.get('__init__')
+        if init is None:
+            continue
+        try:
+            params = inspect.signature(init).parameters
+        except (TypeError, ValueError):
+            return None
+        if name in params:
+            return True
+        if not any(p.kind == p.VAR_KEYWORD for p in params.values()):
+            return False
+        if klass is object or klass.__module__.startswith('torch.'):
+            return None
+    return None
 
 
 #: run settings that must be positive, and the smallest value each may take
