@@ -22,8 +22,13 @@ def tool_flags():
     return flags
 
 
+#: a command the line suggests running (pip's flags are pip's, not a tool's)
+SUGGESTED_COMMAND = re.compile(r'pip install .*$')
+
+
 def unknown_flags(lines, known):
-    return sorted({(tool, flag) for tool, line in lines for flag in FLAG.findall(line)
+    return sorted({(tool, flag) for tool, line in lines
+                   for flag in FLAG.findall(SUGGESTED_COMMAND.sub('', line))
                    if flag not in known})
 
 
@@ -33,6 +38,8 @@ def test_the_rule_catches_a_flag_no_parser_has():
     lines = [('tools/ensemble.py', 'error: --prob-dirs: ensembling needs two folders'),
              ('tools/x.py', 'error: a: exists (use --force to replace it)')]
     assert unknown_flags(lines, known) == [('tools/ensemble.py', '--prob-dirs')]
+    fix = ('tools/train.py', 'error: x.py: needs ops. Fix: pip install --no-deps onedl-mmcv')
+    assert unknown_flags([fix], known) == []
 
 
 def test_error_lines_of_this_session_name_existing_flags(tmp_path):
