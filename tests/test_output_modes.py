@@ -26,6 +26,17 @@ def umask(request, monkeypatch):
     os.umask(old)
 
 
+def _fake_weights(tmp_path):
+    """A registry entry for a small file served from ``tmp_path`` (checksum only)."""
+    data = b'weights'
+    src = tmp_path / 'src.pth'
+    src.write_bytes(data)
+    return PretrainedWeights(name='fake', filename='fake.pth', urls=(src.as_uri(),),
+                             check_key='x', override='model.pretrained=None',
+                             description='test',
+                             sha256_prefix=hashlib.sha256(data).hexdigest()[:8])
+
+
 def _plain(folder):
     path = osp.join(folder, 'plain.txt')
     with open(path, 'w') as f:
@@ -59,14 +70,8 @@ def test_each_kind_of_output_has_the_mode_of_a_plain_file(tmp_path, umask):
     chart = out / 'chart.png'
     bar_chart({'Dice': {'a': 0.5, 'b': 0.7}}, str(chart))
     # a downloaded weight file
-    data = b'weights'
-    src = tmp_path / 'src.pth'
-    src.write_bytes(data)
-    weights = PretrainedWeights(name='fake', filename='fake.pth', urls=(src.as_uri(),),
-                                check_key='x', override='model.pretrained=None',
-                                description='test',
-                                sha256_prefix=hashlib.sha256(data).hexdigest()[:8])
-    fetched = fetch_weights(weights, str(out / 'pretrain'), progress=False).path
+    fetched = fetch_weights(_fake_weights(tmp_path), str(out / 'pretrain'),
+                            progress=False).path
 
     npz = [osp.join(dp, f) for dp, _, fs in os.walk(probs) for f in fs if f.endswith('.npz')]
     files = {'checkpoint': ckpt, 'csv': csv, 'npz': npz[0], 'index': osp.join(probs,
@@ -104,13 +109,7 @@ def test_existing_folder_or_broken_link_is_named_as_such(tmp_path):
 def test_download_onto_a_folder_or_broken_link_names_it(tmp_path, what):
     """Not 'appeared while this run was writing it': the thing was there before."""
     from mmseg_ext.utils.errors import OutputError
-    data = b'weights'
-    src = tmp_path / 'src.pth'
-    src.write_bytes(data)
-    weights = PretrainedWeights(name='fake', filename='fake.pth', urls=(src.as_uri(),),
-                                check_key='x', override='model.pretrained=None',
-                                description='test',
-                                sha256_prefix=hashlib.sha256(data).hexdigest()[:8])
+    weights = _fake_weights(tmp_path)
     out = tmp_path / 'pretrain'
     out.mkdir()
     if what == 'folder':
