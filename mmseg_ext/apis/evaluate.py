@@ -108,8 +108,8 @@ def check_resume(cfg: Config, config: str = 'the config') -> None:
     if not cfg.get('resume') or not cfg.get('work_dir'):
         return
     from mmengine.runner import find_latest_checkpoint
-    latest = cfg.resume if isinstance(cfg.resume, str) else \
-        find_latest_checkpoint(cfg.work_dir)
+    # what mmengine resumes: load_from when it is set, else the work dir's latest
+    latest = cfg.get('load_from') or find_latest_checkpoint(cfg.work_dir)
     if latest and '://' not in str(latest):
         check_fits_config(cfg, latest, config, hint='resume it with the config that wrote '
                           'it, or train in another work directory')

@@ -48,6 +48,7 @@ from ..utils.errors import (
     DataError,
     InvalidArgumentError,
 )
+from .tta import check_tta_config, config_datasets, config_test_pipeline, dataset_classes
 
 OutSize = Union[str, Tuple[int, int]]
 
@@ -215,21 +216,16 @@ class ProbabilityPredictor:
         return acc.cpu().numpy(), ori_shape
 
 
+#: where a tool that predicts looks for class names first
+TEST_FIRST = ('test_dataloader', 'val_dataloader', 'train_dataloader')
+
+
 def _classes_of(model, cfg, checkpoint: dict) -> Tuple[str, ...]:
     meta = (checkpoint or {}).get('meta', {}) or {}
     classes = (meta.get('dataset_meta') or {}).get('classes')
     if classes is None:
-        for loader in ('test_dataloader', 'val_dataloader', 'train_dataloader'):
-            ds = cfg.get(loader, {}).get('dataset', {}) if cfg.get(loader) else {}
-            classes = (ds.get('metainfo') or {}).get('classes')
-            if classes is None and ds.get('type'):
-                from mmseg.registry import DATASETS
-                try:
-                    classes = DATASETS.get(ds['type']).METAINFO.get('classes')
-                except (AttributeError, KeyError, TypeError):
-                    classes = None
-            if classes is not None:
-                break
+        classes = next((dataset_classes(ds) for _, ds in config_datasets(cfg, TEST_FIRST)
+                        if dataset_classes(ds)), None)
     if classes is None:
         raise DataError('cannot tell the class names: neither the checkpoint meta '
                         '(dataset_meta) nor the config\'s dataset has them')
@@ -245,8 +241,7 @@ def flip_swap_pairs_of(cfg: Config, classes: Sequence[str], config: str = 'the c
         ConfigError: a name that is not a class.
     """
     from ..utils.class_names import class_pair_indices
-    for loader in ('test_dataloader', 'val_dataloader', 'train_dataloader'):
-        dataset = (cfg.get(loader) or {}).get('dataset') or {}
+    for loader, dataset in config_datasets(cfg, TEST_FIRST):
         names = (dataset.get('metainfo') or {}).get('flip_swap_classes')
         if names:
             try:
@@ -278,7 +273,6 @@ def build_predictor(config: str, checkpoint: str, device: str = 'cpu',
     """Build the segmentor of ``config``, load ``checkpoint`` and the test pipeline."""
     from .evaluate import load_into_model
     from .runner_config import load_config
-    from .tta import check_tta_config, config_test_pipeline
     if not osp.isfile(checkpoint):
         raise CheckpointNotFoundError(checkpoint)
     cfg = load_config(config, cfg_options)

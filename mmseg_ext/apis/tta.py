@@ -102,15 +102,22 @@ def _horizontal_flips(pipeline) -> list:
     return found
 
 
-def _datasets(cfg: Config):
-    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+LOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
+
+
+def config_datasets(cfg: Config, loaders: Sequence[str] = LOADERS):
+    """``(loader name, dataset config)`` of each loader of ``cfg`` in ``loaders`` order,
+    the parts of a ``ConcatDataset`` one by one."""
+    for loader in loaders:
         dataset = (cfg.get(loader) or {}).get('dataset') or {}
         for ds in dataset.get('datasets', [dataset]):
             if ds:
                 yield loader, ds
 
 
-def _classes_of_dataset(ds: dict) -> Sequence[str]:
+def dataset_classes(ds: dict) -> Sequence[str]:
+    """The class names a dataset config uses: its metainfo's, else its type's
+    ``METAINFO`` (``()`` when neither says)."""
     from mmseg.registry import DATASETS
     classes = (ds.get('metainfo') or {}).get('classes')
     if classes is None and isinstance(ds.get('type'), str):
@@ -129,8 +136,8 @@ def lateral_flip_problem(cfg: Config) -> Optional[str]:
     ``RandomFlip(swap_seg_labels=...)``."""
     from ..utils.class_names import lateral_pairs
     multi_label = is_multi_label_config(cfg.model) if 'model' in cfg else False
-    for loader, ds in _datasets(cfg):
-        classes = _classes_of_dataset(ds)
+    for loader, ds in config_datasets(cfg):
+        classes = dataset_classes(ds)
         pairs = lateral_pairs(classes)
         flips = _horizontal_flips(ds.get('pipeline'))
         if loader != 'train_dataloader':
