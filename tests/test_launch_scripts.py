@@ -84,6 +84,11 @@ Traceback (most recent call last):
   File "tools/train.py", line 3, in <module>
 ZeroDivisionError: division by zero
 after
+error: interrupted
+Traceback (most recent call last):
+  File "/site-packages/torch/distributed/elastic/multiprocessing/api.py", line 86, in _t
+torch.distributed.elastic.multiprocessing.api.SignalException: Process 7 got signal: 15
+end
 """
 
 
@@ -98,4 +103,4 @@ def test_filter_keeps_the_ranks_words_and_drops_torchruns_report():
         'Traceback (most recent call last):',
         '  File "tools/train.py", line 3, in <module>',
         'ZeroDivisionError: division by zero',
-        'after']
+        'after', 'error: interrupted', 'end']

@@ -1,7 +1,7 @@
 """Filter torchrun's stderr: keep what the ranks print, drop torchrun's own report of a
 failed rank (a ChildFailedError traceback and its ===== summary), which repeats in 30
-lines what the rank already said in one ``error:`` line, and repeats of an ``error:``
-line that every rank prints. Used by tools/torchrun.sh.
+lines what the rank already said in one ``error:`` line, its traceback when it was
+stopped by a signal, and repeats of an ``error:`` line that every rank prints. Used by tools/torchrun.sh.
 Everything else passes unchanged, a rank's own traceback (a bug) included."""
 import re
 import sys
@@ -23,6 +23,8 @@ def main() -> None:
             if line[:1] not in (' ', '\t') and not line.startswith('Traceback'):
                 if 'ChildFailedError' in line:
                     rules = 2  # the summary opens and closes with a ===== line
+                elif 'SignalException' in line:
+                    pass  # torchrun stopped by a signal: the ranks said 'error: interrupted'
                 else:
                     sys.stderr.writelines(block)
                 block = []

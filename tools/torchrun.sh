@@ -30,17 +30,24 @@ if [ "$NODE_RANK" = 0 ]; then
     launch_check_port "$PYTHON" "${MASTER_ADDR:-127.0.0.1}" "$PORT"
 fi
 
+# torchrun runs as a child (its stderr through the filter); SIGTERM/SIGINT sent to this
+# script are passed on to it, so killing the launcher stops the ranks too
+PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}" \
+"$PYTHON" -m torch.distributed.run \
+    --nnodes="$NNODES" \
+    --node_rank="$NODE_RANK" \
+    --master_addr="${MASTER_ADDR:-127.0.0.1}" \
+    --master_port="$PORT" \
+    --nproc_per_node="$RANKS" \
+    "$ROOT/tools/$TOOL" "${@:3}" 2> >("$PYTHON" "$ROOT/tools/_torchrun_filter.py") &
+child=$!
+trap 'kill -TERM "$child" 2>/dev/null' TERM
+trap 'kill -INT "$child" 2>/dev/null' INT
 set +e
-{
-    PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}" \
-    "$PYTHON" -m torch.distributed.run \
-        --nnodes="$NNODES" \
-        --node_rank="$NODE_RANK" \
-        --master_addr="${MASTER_ADDR:-127.0.0.1}" \
-        --master_port="$PORT" \
-        --nproc_per_node="$RANKS" \
-        "$ROOT/tools/$TOOL" "${@:3}" 2>&1 1>&3 3>&- \
-    | "$PYTHON" "$ROOT/tools/_torchrun_filter.py"
-} 3>&1
-code=${PIPESTATUS[0]}
+while :; do
+    wait "$child"
+    code=$?
+    kill -0 "$child" 2>/dev/null || break  # wait returned for a trapped signal
+done
+wait  # the filter has printed everything
 exit "$code"
