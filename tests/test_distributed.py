@@ -120,3 +120,33 @@ def test_finish_distributed_releases_the_cpu_process_group(tmp_path):
     assert result['first'] is True and result['second'] is False
     assert result['initialized'] is False
     assert result['alive'] == 0
+
+
+@pytest.mark.slow
+def test_sigterm_to_the_launcher_stops_every_rank(tmp_path, shapes_root):
+    """Killing tools/dist_train.sh (as a user or a scheduler does) reaches torchrun and
+    both ranks: the launcher exits non-zero, the ranks say 'error: interrupted', and no
+    process of the run is left."""
+    import signal
+    import time
+    shapes = 'custom_configs/demo/fcn_r18-tiny_shapes-64x80.py'
+    env = dict(os.environ, PYTHON=sys.executable, OMP_NUM_THREADS='1',
+               PORT=str(30500 + os.getpid() % 1000))
+    log = open(tmp_path / 'out.txt', 'w')
+    proc = subprocess.Popen(
+        ['bash', 'tools/dist_train.sh', shapes, '2', '--work-dir', str(tmp_path / 'w'),
+         '--cfg-options', f'train_dataloader.dataset.data_root={shapes_root}',
+         f'val_dataloader.dataset.data_root={shapes_root}', 'train_cfg.max_iters=100000',
+         'model.data_preprocessor.size=(32,40)', 'default_hooks.logger.interval=1'],
+        cwd=REPO, env=env, stdout=log, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 300
+    while 'Iter(train)' not in open(tmp_path / 'out.txt').read():
+        assert proc.poll() is None and time.time() < deadline, 'training never started'
+        time.sleep(1)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode != 0
+    assert 'error: interrupted' in err
+    assert 'SignalException' not in err and 'ChildFailedError' not in err
+    left = subprocess.run(['pgrep', '-f', str(tmp_path / 'w')], capture_output=True, text=True)
+    assert left.stdout.strip() == '', left.stdout
