@@ -156,7 +156,7 @@ def test_training_writes_checkpoints_whole_or_not_at_all(tmp_path, monkeypatch):
     way (disk full) leaves the earlier checkpoint of that name intact and no partial or
     temporary file; a complete write loads back exactly."""
     import mmseg_ext.io.atomic as atomic
-    from mmseg_ext.io import AtomicLocalBackend
+    from mmseg_ext.io.checkpoint_backend import AtomicLocalBackend
     from mmseg_ext.utils.errors import OutputError
     backend_args = _train_cfg_backend(tmp_path)
     assert backend_args == {'backend': 'atomic_local'}

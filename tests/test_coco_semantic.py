@@ -337,7 +337,7 @@ def test_transform_needs_a_size():
 def test_window_painting_equals_full_decode_on_random_polygons():
     """Polygons partly outside the image, touching borders, several per annotation
     (runs that wrap from one column to the next included)."""
-    from mmseg_ext.datasets.coco_rle import encode_segmentation, paint_rle
+    from mmseg_ext.datasets.coco_rle import encode_segmentation, paint_spans, rle_to_spans
     rng = np.random.default_rng(0)
     for _ in range(300):
         h, w = (int(v) for v in rng.integers(3, 40, 2))
@@ -354,5 +354,5 @@ def test_window_painting_equals_full_decode_on_random_polygons():
         full = mask_utils.decode(mask_utils.merge(mask_utils.frPyObjects(polys, h, w)))
         expected[full == 1] = 4
         got = np.full((h, w), 9, np.uint8)
-        paint_rle(got, counts, 4)
+        paint_spans(got, rle_to_spans(counts, h), 4)
         np.testing.assert_array_equal(got, expected)

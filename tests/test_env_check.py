@@ -6,7 +6,7 @@ import textwrap
 import pytest
 from conftest import REPO, run_tool
 
-from mmseg_ext.utils.env_check import detect_stack, find_problems
+from mmseg_ext.utils.env_check import find_problems, providers
 
 pytestmark = pytest.mark.stacks
 
@@ -83,6 +83,12 @@ def test_packages_from_two_stacks():
         'onedl-mmcv 2.3.6 (onedl), mmsegmentation 1.2.2 (openmmlab)), which do not work '
         'together. Fix: bash tools/install.sh (maintained stack; removes the other) or '
         'STACK=openmmlab bash tools/install.sh']
+
+
+def detect_stack(dist_version=None):
+    """``'onedl'`` or ``'openmmlab'`` when mmseg comes from one stack, else None."""
+    found = providers('mmseg', dist_version) if dist_version else providers('mmseg')
+    return found[0][0] if len(found) == 1 else None
 
 
 def test_detect_stack():

@@ -11,9 +11,9 @@ from mmengine.registry import init_default_scope
 from mmseg.registry import DATASETS, TRANSFORMS
 
 from mmseg_ext.datasets import HandBoneDataset
-from mmseg_ext.datasets.hand_bone_format import DataFileError
 from mmseg_ext.datasets.synthetic import make_handbone_dataset
 from mmseg_ext.utils.class_names import HAND_BONE_CLASSES
+from mmseg_ext.utils.errors import DataFileError
 
 init_default_scope('mmseg')
 

@@ -88,7 +88,7 @@ def test_groups_are_never_split_and_still_stratified():
 
 
 def test_bad_fold_counts():
-    with pytest.raises(ValueError, match='num_folds must be >= 2'):
+    with pytest.raises(ValueError, match='num_folds: must be >= 2'):
         stratified_kfold(np.zeros((4, 1)), 1)
     with pytest.raises(ValueError, match='larger than the number of groups'):
         stratified_kfold(np.zeros((4, 1)), 3, groups=['a', 'a', 'b', 'b'])

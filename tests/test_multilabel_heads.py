@@ -10,6 +10,7 @@ from mmseg.structures import SegDataSample
 
 import mmseg_ext  # noqa: F401
 from mmseg_ext.models.heads import SigmoidSpatialGatherModule
+from mmseg_ext.utils.errors import ConfigError
 
 init_default_scope('mmseg')
 
@@ -78,7 +79,7 @@ def test_logged_dice_is_competition_dice_of_sigmoid_half():
 def test_head_checks():
     with pytest.raises(ValueError, match='one output channel per class'):
         _fcn(out_channels=1)
-    with pytest.raises(TypeError, match='MultiLabelBCELoss'):
+    with pytest.raises(ConfigError, match='MultiLabelBCELoss'):
         _fcn(loss_decode=dict(type='CrossEntropyLoss', use_sigmoid=True))
     with pytest.raises(ValueError, match='samplers'):
         _fcn(sampler=dict(type='OHEMPixelSampler'))

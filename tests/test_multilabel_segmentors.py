@@ -11,6 +11,7 @@ from mmseg.structures import SegDataSample
 
 import mmseg_ext  # noqa: F401
 from mmseg_ext.models.segmentors import resolve_thresholds
+from mmseg_ext.utils.errors import ConfigError
 
 init_default_scope('mmseg')
 BN = dict(type='BN', requires_grad=True)
@@ -144,11 +145,11 @@ def test_multi_label_flag_and_head_check():
     assert MODELS.get('MultiLabelSegTTAModel').multi_label is True
     cfg = _model_cfg()
     cfg['decode_head'] = dict(cfg['decode_head'], type='FCNHead')
-    with pytest.raises(TypeError, match='not a multi-label head'):
+    with pytest.raises(ConfigError, match='not a multi-label head'):
         MODELS.build(cfg)
     cfg = _model_cfg(auxiliary_head=dict(type='FCNHead', in_channels=32, in_index=2,
                                          channels=8, num_convs=1, num_classes=C))
-    with pytest.raises(TypeError, match='FCNHead is not a multi-label head'):
+    with pytest.raises(ConfigError, match='FCNHead is not a multi-label head'):
         MODELS.build(cfg)
 
 

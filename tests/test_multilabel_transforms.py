@@ -13,7 +13,7 @@ from mmengine.registry import init_default_scope
 from mmseg.registry import DATASETS, TRANSFORMS
 
 from mmseg_ext.datasets.synthetic import make_handbone_dataset
-from mmseg_ext.datasets.transforms.polygon_raster import (
+from mmseg_ext.io.hand_bone_json import (
     rasterize_full,
     rasterize_nearest,
     rasterize_scaled,

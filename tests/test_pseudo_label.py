@@ -15,8 +15,7 @@ from mmseg_ext.apis.pseudo_label import (
     multilabel_confidence,
     pseudo_label_folder,
 )
-from mmseg_ext.datasets.hand_bone_format import HAND_BONE_JSON_KEYS, parse_hand_bone_json
-from mmseg_ext.datasets.transforms.polygon_raster import rasterize_full
+from mmseg_ext.io.hand_bone_json import HAND_BONE_JSON_KEYS, parse_hand_bone_json, rasterize_full
 from mmseg_ext.utils.class_names import HAND_BONE_CLASSES
 from mmseg_ext.utils.errors import MmsegExtError
 

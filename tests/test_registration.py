@@ -1,9 +1,19 @@
-"""``import mmseg_ext`` registers every component of the plugin in mmseg's registries."""
+"""The plugin registers every component in mmseg's registries on first use, never at import.
+
+Scenarios run in fresh interpreters: which modules an import loads depends on what the
+process imported before.
+"""
 import importlib
 import inspect
+import os
+import os.path as osp
 import pkgutil
+import re
+import subprocess
+import sys
 
 import mmseg.registry as R
+import pytest
 from mmengine.registry import MODEL_WRAPPERS
 
 import mmseg_ext
@@ -32,6 +42,7 @@ EXPECTED = {
 
 
 def plugin_registered():
+    mmseg_ext.register_all_modules()
     found = {}
     for name, registry in REGISTRIES.items():
         for key, cls in registry.module_dict.items():
@@ -59,3 +70,70 @@ def test_all_modules_import_and_build_through_registry():
         for name in names:
             assert inspect.isclass(REGISTRIES[registry].get(name)) or \
                 callable(REGISTRIES[registry].get(name))
+
+
+def test_registering_modules_list_every_module_that_registers():
+    """The registration list, against a scan of the source for ``register_module(``."""
+    from mmseg_ext.registration import REGISTERING_MODULES
+    root = osp.dirname(mmseg_ext.__file__)
+    found = set()
+    for folder, _, files in os.walk(root):
+        for name in files:
+            if name.endswith('.py'):
+                with open(osp.join(folder, name)) as f:
+                    if re.search(r'\.register_module\(', f.read()):
+                        rel = osp.relpath(osp.join(folder, name[:-3]), root)
+                        found.add(rel.replace(os.sep, '.'))
+    assert found == set(REGISTERING_MODULES)
+
+
+def run_python(code):
+    """Run ``code`` in a fresh interpreter; return its stdout lines (fails on an error)."""
+    proc = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,
+                          cwd=osp.dirname(osp.dirname(osp.abspath(__file__))))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return proc.stdout.split()
+
+
+HEAVY = "print(*(m in sys.modules for m in ('torch', 'mmseg', 'mmcv', 'mmengine.runner')))"
+
+
+@pytest.mark.parametrize('module', ['mmseg_ext', 'mmseg_ext.io.rle', 'mmseg_ext.io.probs',
+                                    'mmseg_ext.io.submission', 'mmseg_ext.io.atomic',
+                                    'mmseg_ext.io.hand_bone_json', 'mmseg_ext.utils.per_class',
+                                    'mmseg_ext.datasets.splits',
+                                    'mmseg_ext.apis.submission', 'mmseg_ext.apis.check',
+                                    'mmseg_ext.apis.ensemble', 'mmseg_ext.apis.kfold',
+                                    'mmseg_ext.apis.thresholds', 'mmseg_ext.apis.visualize'])
+def test_import_loads_neither_torch_nor_mmseg(module):
+    assert run_python(f'import sys, {module}; {HEAVY}') == ['False'] * 4
+
+
+BUILD = """
+from mmengine.config import Config
+from mmengine.registry import init_default_scope
+from mmseg.registry import MODELS, TRANSFORMS
+cfg = Config.fromfile('custom_configs/demo/unet-s5-tiny_multilabel_1xb4-1500i_handbone-synth-128x128.py')
+init_default_scope('mmseg')
+model = MODELS.build(cfg.model)
+print(type(model).__name__, type(TRANSFORMS.build(dict(type='MultiLabelRandomFlip', prob=1.))).__name__)
+from mmengine.runner.checkpoint import CheckpointLoader
+print(CheckpointLoader._schemes[''].__module__)
+"""
+
+
+@pytest.mark.parametrize('before', [
+    'import mmseg_ext.io.rle',                    # a light import, then the config
+    'import mmseg_ext',                           # the package itself
+    'import mmseg.registry; import mmseg_ext',    # mmseg first, no lookup yet
+    # a lookup already ran mmseg's own locations: the plugin registers at once
+    'from mmseg.registry import MODELS; MODELS.get("UNet"); import mmseg_ext',
+    # mmengine's config and checkpoint modules already loaded
+    'import mmengine.config, mmengine.runner.checkpoint; import mmseg_ext',
+])
+def test_config_builds_whatever_was_imported_before(before):
+    """``custom_imports=['mmseg_ext']`` + ``mmseg::`` bases + registry builds + checkpoint
+    loading, after every order of imports a user program can have."""
+    out = run_python(before + '\n' + BUILD)
+    assert out == ['MultiLabelEncoderDecoder', 'MultiLabelRandomFlip',
+                   'mmseg_ext.utils.checkpoint']

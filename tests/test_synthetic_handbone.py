@@ -8,8 +8,8 @@ import cv2
 import numpy as np
 from conftest import run_tool
 
-from mmseg_ext.datasets.hand_bone_format import HAND_BONE_JSON_KEYS
 from mmseg_ext.datasets.synthetic import make_handbone_dataset
+from mmseg_ext.io.hand_bone_json import HAND_BONE_JSON_KEYS
 from mmseg_ext.utils.class_names import HAND_BONE_CLASSES
 
 TRAIN_NAME = re.compile(r'^image\d{13}_[RL]\.(png|json)$')

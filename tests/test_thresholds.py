@@ -6,7 +6,8 @@ import pytest
 from conftest import run_tool
 from probs_helpers import write_prob_folder
 
-from mmseg_ext.apis.thresholds import DiceSweep, rasterize_polygon_json, tune_thresholds
+from mmseg_ext.apis.thresholds import DiceSweep, tune_thresholds
+from mmseg_ext.io.hand_bone_json import read_masks
 from mmseg_ext.utils.errors import MmsegExtError
 
 CLASSES = ('a', 'b')
@@ -90,18 +91,10 @@ def test_polygon_json_ground_truth(tmp_path):
     root = tmp_path / 'train'
     (root / 'outputs_json' / 'ID001').mkdir(parents=True)
     (root / 'outputs_json' / 'ID001' / 'img_R.json').write_text(json.dumps(ann))
-    gt = rasterize_polygon_json(str(root / 'outputs_json' / 'ID001' / 'img_R.json'),
-                                CLASSES, (6, 7))
+    gt = read_masks(str(root / 'outputs_json' / 'ID001' / 'img_R.json'), CLASSES, (6, 7))
     assert gt[0].sum() == 12 and gt[0, 1:4, 1:5].all()      # 4 x 3 pixels, edges included
     assert gt[1, 2:5, 3:6].all() and gt[1].sum() == 9
     assert (gt[0] & gt[1]).sum() == 4                         # classes overlap
-    # the same pixels as the training rasteriser (H, W, C)
-    from mmseg_ext.datasets.hand_bone_format import parse_hand_bone_json
-    from mmseg_ext.datasets.transforms.polygon_raster import rasterize_full
-    polys = parse_hand_bone_json(str(root / 'outputs_json' / 'ID001' / 'img_R.json'),
-                                 CLASSES, (6, 7))
-    assert np.array_equal(rasterize_full(polys.labels, polys.points, (6, 7), 2)
-                          .transpose(2, 0, 1), gt)
     p = gt.astype(np.float32) * 0.9
     probs = write_prob_folder(tmp_path / 'p', {'ID001/img_R.png': (p, (6, 7))}, CLASSES)
     r = tune_thresholds(probs, str(root), progress=False)

@@ -114,15 +114,15 @@ def test_confusion_matrix_and_image(tmp_path):
 
 
 def test_overlay_folder_cli_with_handbone_gt(tmp_path):
-    from mmseg_ext.apis.thresholds import rasterize_polygon_json
     from mmseg_ext.datasets.synthetic.hand_bone import make_handbone_dataset
+    from mmseg_ext.io.hand_bone_json import read_masks
     from mmseg_ext.utils.class_names import HAND_BONE_CLASSES
     make_handbone_dataset(str(tmp_path / 'hb'), num_patients=1, images_per_patient=1,
                           size=(64, 64), num_test_patients=0)
     train = tmp_path / 'hb' / 'train'
     (json_path,) = glob.glob(str(train / 'outputs_json' / '*' / '*.json'))
     rel = osp.relpath(json_path, train / 'outputs_json')[:-5] + '.png'
-    gt = rasterize_polygon_json(json_path, HAND_BONE_CLASSES, (64, 64))
+    gt = read_masks(json_path, HAND_BONE_CLASSES, (64, 64))
     probs = write_prob_folder(tmp_path / 'probs', {rel: (gt.astype(np.float32), (64, 64))},
                               HAND_BONE_CLASSES)
     out = tmp_path / 'vis'

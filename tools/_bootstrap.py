@@ -1,7 +1,9 @@
-"""Imported first by every tool: make the checkout importable and load the plugin.
+"""Imported first by every tool: make the checkout importable.
 
-``import mmseg_ext`` checks the environment; when it is broken this prints the one-line
-message (problem + fix) and exits with status 2 instead of a traceback.
+Importing :mod:`mmseg_ext` is cheap (no torch, no mmseg), so tools that need no model start
+at once. A tool that builds a model calls :func:`mmseg_ext.register_all_modules` at the
+start of its ``main``: the environment check then fails with its one line (exit 2,
+through :func:`mmseg_ext.utils.cli.cli_main`) before any work.
 """
 import os.path as osp
 import sys
@@ -9,11 +11,3 @@ import sys
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
-
-try:
-    import mmseg_ext  # noqa: F401  (registers the plugin's modules)
-except ImportError as exc:
-    if type(exc).__name__ != 'EnvironmentCheckError':
-        raise
-    print(f'error: {exc}', file=sys.stderr)
-    sys.exit(2)

@@ -9,7 +9,7 @@ Writes OUT_DIR/<file_name without extension>.png (uint8 class indices, 0 backgro
 overwrite existing PNGs unless --force; rerunning gives identical files.
 """
 
-import _bootstrap  # noqa: F401  (checks the environment, registers mmseg_ext)
+import _bootstrap  # noqa: F401  (makes the checkout importable)
 
 from mmseg_ext.utils.cli import ToolParser, cli_main
 

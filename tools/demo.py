@@ -7,8 +7,9 @@ validate with the competition Dice -> predict the test images -> hand-bone submi
     python tools/demo.py [--work-dir work_dirs/demo_handbone] [--max-iters N]
 """
 
-import _bootstrap  # noqa: F401  (checks the environment, registers mmseg_ext)
+import _bootstrap  # noqa: F401  (makes the checkout importable)
 
+from mmseg_ext import register_all_modules
 from mmseg_ext.utils.cli import ToolParser, cli_main, number_in_range
 
 
@@ -20,6 +21,7 @@ def main(argv=None):
     parser.add_argument('--max-iters', type=number_in_range(int, 1), default=None,
                         help='training iterations (default: the config, 1500)')
     args = parser.parse_args(argv)
+    register_all_modules()  # environment check first: one line when it cannot work
     from mmseg_ext.apis.demo import run_demo
     result = run_demo(args.work_dir, max_iters=args.max_iters)
     print('\n=== demo finished ===')

@@ -11,7 +11,7 @@ Hard voting of hand-bone submission CSVs (pixel kept when >= K files mark it):
     python tools/ensemble.py --csv a.csv b.csv c.csv --out vote.csv [--min-votes K] [--force]
 """
 
-import _bootstrap  # noqa: F401  (checks the environment, registers mmseg_ext)
+import _bootstrap  # noqa: F401  (makes the checkout importable)
 
 from mmseg_ext.utils.cli import ToolParser, cli_main, number_in_range
 from mmseg_ext.utils.errors import UsageError

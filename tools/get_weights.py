@@ -10,7 +10,7 @@ hidden temporary name and appears only when complete; a valid file already there
 not downloaded again. Offline or on an HTTP error: one error line naming the URLs tried
 and the alternatives, exit 1, nothing left behind.
 """
-import _bootstrap  # noqa: F401  (checks the environment, registers mmseg_ext)
+import _bootstrap  # noqa: F401  (makes the checkout importable)
 
 from mmseg_ext.utils.cli import ToolParser, cli_main
 from mmseg_ext.utils.errors import UsageError

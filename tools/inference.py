@@ -9,8 +9,9 @@ Images are found recursively (``test/DCM/IDxxx/*.png`` works with ``--img-dir te
 File format: docs/submission.md and mmseg_ext/io/probs.py.
 """
 
-import _bootstrap  # noqa: F401  (checks the environment, registers mmseg_ext)
+import _bootstrap  # noqa: F401  (makes the checkout importable)
 
+from mmseg_ext import register_all_modules
 from mmseg_ext.utils.cli import ToolParser, cfg_options_action, cli_main
 
 
@@ -47,7 +48,8 @@ def parse_args(argv=None):
 @cli_main
 def main(argv=None):
     import os.path as osp
-
+    args = parse_args(argv)
+    register_all_modules()  # environment check first: one line when it cannot work
     from mmseg_ext.apis.inference import (
         build_predictor,
         infer_folder,
@@ -55,7 +57,6 @@ def main(argv=None):
         resolve_device,
     )
     from mmseg_ext.io.images import IMG_SUFFIXES, read_image_list
-    args = parse_args(argv)
     suffixes = tuple(args.suffix) if args.suffix else IMG_SUFFIXES
     images = read_image_list(args.img_list, suffixes[0], root=args.img_dir) \
         if args.img_list else None

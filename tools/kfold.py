@@ -13,7 +13,7 @@ split files are never overwritten without ``--force``. See docs/coco_and_folders
 """
 import argparse
 
-import _bootstrap  # noqa: F401  (checks the environment, registers mmseg_ext)
+import _bootstrap  # noqa: F401  (makes the checkout importable)
 
 from mmseg_ext.utils.cli import ToolParser, cli_main, number_in_range
 

@@ -10,7 +10,7 @@ OUT/accepted.txt lists accepted images (a data set ann_file); OUT/pseudo_labels.
 has per-image confidence. See docs/visualization_and_pseudo_labels.md.
 """
 
-import _bootstrap  # noqa: F401  (checks the environment, registers mmseg_ext)
+import _bootstrap  # noqa: F401  (makes the checkout importable)
 
 from mmseg_ext.utils.cli import ToolParser, cli_main, number_in_range
 

@@ -18,8 +18,9 @@ line names the final checkpoint. See docs/semi_supervised.md.
 """
 import os.path as osp
 
-import _bootstrap  # noqa: F401  (checks the environment, registers mmseg_ext)
+import _bootstrap  # noqa: F401  (makes the checkout importable)
 
+from mmseg_ext import register_all_modules
 from mmseg_ext.utils.cli import ToolParser, cfg_options_action, cli_main, number_in_range
 
 
@@ -63,8 +64,9 @@ def parse_args(argv=None):
 
 @cli_main(flags={'teacher_config': 'TEACHER_CONFIG', 'student_config': 'STUDENT_CONFIG'})
 def main(argv=None):
-    from mmseg_ext.apis.self_training import metrics_text, self_train
     args = parse_args(argv)
+    register_all_modules()  # environment check first: one line when it cannot work
+    from mmseg_ext.apis.self_training import metrics_text, self_train
     s = self_train(args.teacher_config, args.student_config, args.unlabelled, args.work_dir,
                    unlabelled_list=args.unlabelled_list, img_suffix=args.img_suffix,
                    teacher_checkpoint=args.teacher_checkpoint, rounds=args.rounds,

@@ -6,8 +6,9 @@
 
 import sys
 
-import _bootstrap  # noqa: F401  (checks the environment, registers mmseg_ext)
+import _bootstrap  # noqa: F401  (makes the checkout importable)
 
+from mmseg_ext import register_all_modules
 from mmseg_ext.utils.cli import ToolParser, cfg_options_action, cli_main, number_in_range
 
 
@@ -35,12 +36,13 @@ def parse_args(argv=None):
 
 @cli_main(flags={'checkpoint': 'CHECKPOINT'})
 def main(argv=None):
+    args = parse_args(argv)
+    register_all_modules()  # environment check first: one line when it cannot work
     from mmengine.dist import is_main_process
 
     from mmseg_ext.apis.evaluate import test_checkpoint
     from mmseg_ext.apis.runner_config import finish_distributed, set_local_rank, test_config
     from mmseg_ext.utils.cli import exit_now
-    args = parse_args(argv)
     set_local_rank(args.local_rank)
     cfg = test_config(args.config, args.checkpoint, work_dir=args.work_dir,
                       out=args.out, show=args.show, show_dir=args.show_dir,

@@ -4,8 +4,9 @@
                           [--cfg-options key=value ...] [--launcher pytorch|slurm|mpi]
 """
 
-import _bootstrap  # noqa: F401  (checks the environment, registers mmseg_ext)
+import _bootstrap  # noqa: F401  (makes the checkout importable)
 
+from mmseg_ext import register_all_modules
 from mmseg_ext.utils.cli import ToolParser, cfg_options_action, cli_main
 
 
@@ -29,11 +30,12 @@ def parse_args(argv=None):
 
 @cli_main
 def main(argv=None):
+    args = parse_args(argv)
+    register_all_modules()  # environment check first: one line when it cannot work
     from mmengine.runner import Runner
 
     from mmseg_ext.apis.runner_config import finish_distributed, set_local_rank, train_config
     from mmseg_ext.utils.cli import exit_now
-    args = parse_args(argv)
     set_local_rank(args.local_rank)
     cfg = train_config(args.config, work_dir=args.work_dir, resume=args.resume,
                        amp=args.amp, cfg_options=args.cfg_options,

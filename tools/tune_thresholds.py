@@ -8,7 +8,7 @@ per-image masks named like the images: <key>.npy (C, H, W) or <key>.png label ma
 The JSON ({class: threshold}) is what make_submission.py --thresholds reads.
 """
 
-import _bootstrap  # noqa: F401  (checks the environment, registers mmseg_ext)
+import _bootstrap  # noqa: F401  (makes the checkout importable)
 
 from mmseg_ext.utils.cli import ToolParser, cli_main, number_in_range
 

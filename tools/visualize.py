@@ -11,7 +11,7 @@ outputs_json/, or a folder of <key>.png label maps / <key>.npy (C, H, W) masks.
 See docs/visualization_and_pseudo_labels.md.
 """
 
-import _bootstrap  # noqa: F401  (checks the environment, registers mmseg_ext)
+import _bootstrap  # noqa: F401  (makes the checkout importable)
 
 from mmseg_ext.utils.cli import ToolParser, cli_main, number_in_range
 from mmseg_ext.utils.errors import UsageError

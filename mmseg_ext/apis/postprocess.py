@@ -10,6 +10,7 @@ import cv2
 import numpy as np
 
 from ..io.rle import mask_bbox
+from ..utils.errors import InvalidArgumentError
 
 
 def _components(crop: np.ndarray, connectivity: int):
@@ -33,7 +34,7 @@ def filter_components(mask: np.ndarray, min_area: int = 0, keep_largest: int = 0
         ``(H, W)`` bool mask (a new array; the input is not modified).
     """
     if connectivity not in (4, 8):
-        raise ValueError(f'connectivity must be 4 or 8, got {connectivity}')
+        raise InvalidArgumentError('connectivity', f'must be 4 or 8, got {connectivity}')
     out = np.asarray(mask).astype(np.bool_, copy=True)
     if min_area <= 0 and keep_largest <= 0:
         return out

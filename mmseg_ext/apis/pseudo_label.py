@@ -46,6 +46,7 @@ import cv2
 import numpy as np
 
 from ..io.atomic import StagedDir
+from ..io.hand_bone_json import hand_bone_document, write_hand_bone_json
 from ..io.paths import check_output_apart
 from ..io.probs import ProbFolder, dequantize
 from ..utils.errors import DataError, InvalidArgumentError
@@ -99,22 +100,12 @@ def handbone_json(masks: np.ndarray, classes: Sequence[str], img_path: str,
                   epsilon: float = 0.0, min_area: int = 0) -> dict:
     """A hand-bone annotation file for ``(C, H, W)`` bool masks of image ``img_path``
     (relative, ``ID001/x.png``); ids are derived from the path (deterministic)."""
-    anns = []
-    for c, name in enumerate(classes):
-        for k, pts in enumerate(mask_to_polygons(masks[c], epsilon, min_area)):
-            anns.append({'id': _hex(img_path, name, k, n=16), 'type': 'poly_seg',
-                         'attributes': {}, 'points': pts.tolist(), 'label': name})
+    anns = [(name, pts, _hex(img_path, name, k, n=16))
+            for c, name in enumerate(classes)
+            for k, pts in enumerate(mask_to_polygons(masks[c], epsilon, min_area))]
     parent = osp.dirname(img_path)
-    return {
-        'annotations': anns,
-        'attributes': {},
-        'file_id': _hex(img_path, n=8),
-        'filename': osp.basename(img_path),
-        'parent_path': '/' + parent if parent else '/',
-        'last_modifier_id': 'mmseg_ext.pseudo_label',
-        'metadata': {'height': int(masks.shape[1]), 'width': int(masks.shape[2])},
-        'last_workers': {},
-    }
+    return hand_bone_document(anns, osp.basename(img_path), '/' + parent if parent else '/',
+                              masks.shape[1:], _hex(img_path, n=8), 'mmseg_ext.pseudo_label')
 
 
 # ------------------------------------------------------------------ confidence
@@ -248,8 +239,7 @@ def pseudo_label_folder(probs_dir: str, out_dir: str, fmt: str = 'handbone-json'
             if ok:
                 if fmt == 'handbone-json':
                     content = handbone_json(masks, classes, meta.img_path, epsilon, min_area)
-                    with open(staged.file(_json_relpath(key)), 'w') as f:
-                        json.dump(content, f)
+                    write_hand_bone_json(staged.file(_json_relpath(key)), content)
                 else:
                     cv2.imwrite(staged.file(key + '.png'), labels)
                 accepted.append(meta.img_path)

@@ -16,18 +16,16 @@ the threshold closest to 0.5.
 from __future__ import annotations
 
 import json
-import os
 import os.path as osp
 import time
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, Optional, Sequence, Tuple
 
-import cv2
 import numpy as np
 from tqdm import tqdm
 
 from ..io.atomic import atomic_open
-from ..io.images import read_label_map
+from ..io.ground_truth import GroundTruth
 from ..io.paths import check_output_apart
 from ..io.probs import ProbFolder
 from ..io.rle import mask_bbox
@@ -52,7 +50,7 @@ class DiceSweep:
     def update(self, c: int, levels: np.ndarray, gt: np.ndarray) -> None:
         """Add one image's class ``c``: ``levels`` ``(H, W)`` uint8, ``gt`` ``(H, W)`` bool."""
         if levels.shape != gt.shape:
-            raise ValueError(f'levels {levels.shape} and gt {gt.shape} differ')
+            raise DataError(f'levels {levels.shape} and gt {gt.shape} differ')
         box_p, box_g = mask_bbox(levels), mask_bbox(gt)
         boxes = [b for b in (box_p, box_g) if b is not None]
         hist = np.zeros((LEVELS, 2), np.int64)
@@ -91,104 +89,6 @@ class DiceSweep:
             candidates = levels[np.isclose(mean[c], top, rtol=0, atol=1e-12)]
             best[c] = candidates[np.argmin(np.abs(candidates - prefer))]
         return best
-
-
-# ------------------------------------------------------------------ ground truth
-class GroundTruth:
-    """Per-image ``(C, H, W)`` bool ground truth, by probability key.
-
-    ``root`` is either a hand-bone data root (it has ``outputs_json/``: polygons are
-    rasterised by :func:`rasterize_polygon_json`) or a folder of per-image masks named like the images
-    (``<key>.npy`` holding ``(C, H, W)``, or for one class ``(H, W)``; ``<key>.png`` holding
-    an ``(H, W)`` label map: value ``c`` is class ``c``, or for one class non-zero =
-    foreground). Files are matched by relative key first, then by file stem.
-    """
-
-    def __init__(self, root: str, classes: Sequence[str]):
-        if not osp.isdir(root):
-            raise DataError(f'{root}: ground-truth folder not found')
-        self.root = root
-        self.classes = tuple(classes)
-        json_dir = osp.join(root, 'outputs_json')
-        if osp.isdir(json_dir):
-            self.kind, base, exts = 'json', json_dir, ('.json',)
-        else:
-            self.kind, base, exts = 'mask', root, ('.npy', '.png')
-        self.by_key: Dict[str, str] = {}
-        self.by_stem: Dict[str, List[str]] = {}
-        for dirpath, dirs, files in os.walk(base):
-            dirs[:] = sorted(dirs)
-            for name in sorted(files):
-                stem, ext = osp.splitext(name)
-                if ext.lower() not in exts:
-                    continue
-                path = osp.join(dirpath, name)
-                key = osp.splitext(osp.relpath(path, base))[0].replace(os.sep, '/')
-                self.by_key.setdefault(key, path)
-                self.by_stem.setdefault(stem, []).append(path)
-        if not self.by_key:
-            raise DataError(f'{root}: no ground truth found ({"/".join(exts)} files'
-                            f'{" under outputs_json/" if self.kind == "json" else ""})')
-
-    def find(self, key: str) -> Optional[str]:
-        for k in (key, key[4:] if key.startswith('DCM/') else None):
-            if k is not None and k in self.by_key:
-                return self.by_key[k]
-        paths = self.by_stem.get(osp.basename(key), [])
-        if len(paths) > 1:
-            raise DataError(f'{self.root}: several ground-truth files for {key}: '
-                            f'{paths[0]}, {paths[1]}')
-        return paths[0] if paths else None
-
-    def load(self, key: str, shape: Tuple[int, int]) -> np.ndarray:
-        path = self.find(key)
-        if path is None:
-            raise DataError(f'{self.root}: no ground truth for image {key}')
-        if self.kind == 'json':
-            gt = rasterize_polygon_json(path, self.classes, shape)
-        elif path.endswith('.npy'):
-            gt = self._load_npy(path)
-        else:
-            gt = self._load_png(path)
-        if gt.shape[1:] != tuple(shape):
-            raise DataError(f'{path}: ground truth is {gt.shape[1]}x{gt.shape[2]}, the '
-                            f'image is {shape[0]}x{shape[1]}')
-        return gt
-
-    def _load_npy(self, path: str) -> np.ndarray:
-        try:
-            arr = np.load(path, allow_pickle=False)
-        except (OSError, ValueError) as exc:
-            raise DataError(f'{path}: cannot read ({exc})') from None
-        if arr.ndim == 2 and len(self.classes) == 1:
-            arr = arr[None]
-        if arr.ndim != 3 or arr.shape[0] != len(self.classes):
-            raise DataError(f'{path}: shape {arr.shape}, expected ({len(self.classes)}, H, W)')
-        return arr != 0
-
-    def _load_png(self, path: str) -> np.ndarray:
-        label = read_label_map(path)
-        if len(self.classes) == 1:
-            return (label != 0)[None]
-        return label[None] == np.arange(len(self.classes))[:, None, None]
-
-
-def rasterize_polygon_json(path: str, classes: Sequence[str], shape: Tuple[int, int]
-                           ) -> np.ndarray:
-    """``(C, H, W)`` bool masks of a hand-bone annotation JSON.
-
-    The file is read and validated by the data set's parser
-    (:func:`mmseg_ext.datasets.hand_bone_format.parse_hand_bone_json`: unknown labels,
-    bad polygons and a size that differs from ``shape`` are errors naming the file); each
-    polygon is filled with ``cv2.fillPoly`` after rounding its vertices, as the training
-    rasteriser does, but straight into its class plane.
-    """
-    from ..datasets.hand_bone_format import parse_hand_bone_json
-    polys = parse_hand_bone_json(path, classes, image_shape=tuple(shape))
-    masks = np.zeros((len(classes), *shape), np.uint8)
-    for label, pts in zip(polys.labels.tolist(), polys.points):
-        cv2.fillPoly(masks[label], [np.rint(pts).astype(np.int32)], 1)
-    return masks.astype(np.bool_)
 
 
 # ------------------------------------------------------------------ the search

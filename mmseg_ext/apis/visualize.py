@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 
 from ..io.atomic import StagedDir
+from ..io.ground_truth import GroundTruth
 from ..io.images import read_image, read_label_map
 from ..io.paths import check_output_apart
 from ..io.probs import ProbFolder
@@ -21,7 +22,6 @@ from ..utils.errors import DataError
 from ..visualization.charts import confusion_matrix
 from ..visualization.overlay import default_palette, label_to_masks, overlay_masks, side_by_side
 from .probmaps import class_mask, label_map
-from .thresholds import GroundTruth
 
 MARKER = 'visualize.txt'
 
@@ -56,7 +56,7 @@ def visualize_folder(img_dir: str, probs_dir: str, out_dir: str,
         out_dir: new folder; ``<key>.png`` per image (replaced only with ``force``).
         gt_root: optional ground truth: a hand-bone root with ``outputs_json/`` or a
             folder of label PNGs / ``.npy`` masks
-            (:class:`mmseg_ext.apis.thresholds.GroundTruth`).
+            (:class:`mmseg_ext.io.ground_truth.GroundTruth`).
         thresholds: ``{class: t}`` for multi-label (default 0.5 for unnamed classes).
         palette: ``C`` ``(R, G, B)`` colours (default: :func:`default_palette`, the
             hand-bone data set's palette for 29 classes).

@@ -1,5 +1,12 @@
-"""Datasets (registered in ``mmseg.registry.DATASETS``) and their transforms."""
-from . import transforms  # noqa: F401
-from .coco_semantic import CocoSemanticDataset  # noqa: F401
-from .hand_bone import HandBoneDataset  # noqa: F401
-from .port_structures import PortStructuresDataset  # noqa: F401
+"""Datasets (registered in ``mmseg.registry.DATASETS``) and their transforms.
+
+Names are imported on first access (:mod:`mmseg_ext.utils.lazy`), so the format and
+split modules of this package load without torch or mmseg.
+"""
+from ..utils.lazy import lazy_exports
+
+__getattr__, __dir__ = lazy_exports(__name__, {
+    'CocoSemanticDataset': '.coco_semantic',
+    'HandBoneDataset': '.hand_bone',
+    'PortStructuresDataset': '.port_structures',
+})

@@ -82,7 +82,7 @@ class SkipReport:
 def check_option(name: str, value: Any, allowed: Sequence[str]) -> None:
     """Raise ``ValueError`` naming ``name`` when ``value`` is not in ``allowed``."""
     if value not in allowed:
-        raise ValueError(f'{name} must be one of {list(allowed)}, got {value!r}')
+        raise DataError(f'{name} must be one of {list(allowed)}, got {value!r}')
 
 
 def load_coco_json(path: str) -> dict:

@@ -3,7 +3,7 @@
 Every COCO segmentation (polygon list, uncompressed RLE, compressed RLE) is turned once,
 by pycocotools, into its *compressed* run-length string at the image's full size
 (:func:`encode_segmentation`); the string's run lengths are read with numpy
-(:func:`rle_counts`, the format of ``rleToString`` in pycocotools' ``maskApi.c``) and
+(:func:`mmseg_ext.io.rle.coco_string_to_counts`, the format of ``rleToString`` in pycocotools' ``maskApi.c``) and
 kept as vertical pixel spans (:func:`rle_to_spans`). Painting (:func:`paint_spans`)
 writes only the pixels inside the spans' bounding window, so the cost of one annotation
 grows with its size, not with the image's. No rasterisation is re-implemented here: the
@@ -22,9 +22,10 @@ import numpy as np
 from pycocotools import mask as mask_utils
 
 from ..io.rle import coco_string_to_counts
+from ..utils.errors import DataError
 
 
-class DegeneratePolygonError(ValueError):
+class DegeneratePolygonError(DataError):
     """A polygon with fewer than 3 points (or an odd number of coordinates)."""
 
 
@@ -56,15 +57,15 @@ def encode_segmentation(segmentation: Any, height: int, width: int,
     if isinstance(segmentation, dict):
         return _encode_rle(segmentation, height, width), 0
     if not isinstance(segmentation, list):
-        raise ValueError('segmentation is neither a polygon list nor an RLE dict '
+        raise DataError('segmentation is neither a polygon list nor an RLE dict '
                          f'(got {type(segmentation).__name__})')
     if not segmentation:
-        raise ValueError('segmentation is an empty polygon list')
+        raise DataError('segmentation is an empty polygon list')
     polygons: List[List[float]] = []
     dropped = 0
     for i, poly in enumerate(segmentation):
         if not isinstance(poly, (list, tuple)) or not all(_is_number(v) for v in poly):
-            raise ValueError(f'polygon {i} is not a flat list of finite numbers '
+            raise DataError(f'polygon {i} is not a flat list of finite numbers '
                              '[x1, y1, x2, y2, ...] (neither a polygon nor an RLE)')
         if len(poly) < 6 or len(poly) % 2:
             if drop_degenerate:
@@ -83,11 +84,11 @@ def encode_segmentation(segmentation: Any, height: int, width: int,
 
 def _encode_rle(rle: dict, height: int, width: int) -> bytes:
     if 'counts' not in rle or 'size' not in rle:
-        raise ValueError('segmentation is a dict without "counts" and "size" (neither a '
+        raise DataError('segmentation is a dict without "counts" and "size" (neither a '
                          'polygon nor an RLE)')
     size = rle['size']
     if not isinstance(size, (list, tuple)) or list(size) != [height, width]:
-        raise ValueError(f'RLE size {size} differs from the image size [{height}, {width}] '
+        raise DataError(f'RLE size {size} differs from the image size [{height}, {width}] '
                          '([height, width])')
     counts = rle['counts']
     if isinstance(counts, (str, bytes)):
@@ -97,10 +98,10 @@ def _encode_rle(rle: dict, height: int, width: int) -> bytes:
         runs = np.asarray(counts, np.int64)
         encoded = None
     else:
-        raise ValueError('RLE "counts" is neither a string (compressed) nor a list of '
+        raise DataError('RLE "counts" is neither a string (compressed) nor a list of '
                          'integers (uncompressed)')
     if (runs < 0).any() or int(runs.sum()) != height * width:
-        raise ValueError(f'RLE counts sum to {int(runs.sum())} pixels, the image has '
+        raise DataError(f'RLE counts sum to {int(runs.sum())} pixels, the image has '
                          f'{height * width} ({height}x{width})')
     if encoded is None:
         encoded = mask_utils.frPyObjects(
@@ -158,14 +159,6 @@ def paint_spans(label: np.ndarray, spans: np.ndarray, value: int) -> None:
     edges[base + row1] = -1
     window = np.cumsum(edges, dtype=np.int8).reshape(x1 - x0, span)[:, :-1].T
     label[y0:y1, x0:x1][window.view(bool)] = value
-
-
-def paint_rle(label: np.ndarray, counts: bytes, value: int) -> None:
-    """Set ``label`` to ``value`` where the compressed RLE is foreground (in place).
-
-    Bit-identical to ``label[pycocotools.mask.decode(rle) == 1] = value``.
-    """
-    paint_spans(label, rle_to_spans(counts, label.shape[0]), value)
 
 
 def _split_at_columns(start: np.ndarray, stop: np.ndarray,

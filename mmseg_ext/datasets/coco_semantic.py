@@ -11,6 +11,7 @@ from mmseg.datasets import BaseSegDataset
 from mmseg.registry import DATASETS
 
 from ..io.paths import data_relpath
+from ..utils.errors import ConfigError
 from .coco_index import (
     DRAW_ORDERS,
     ISCROWD_MODES,
@@ -87,7 +88,7 @@ class CocoSemanticDataset(BaseSegDataset):
         check_option('iscrowd', iscrowd, ISCROWD_MODES)
         check_option('on_bad', on_bad, ON_BAD)
         if kwargs.get('reduce_zero_label'):
-            raise ValueError('CocoSemanticDataset: reduce_zero_label must be False (the '
+            raise ConfigError('CocoSemanticDataset: reduce_zero_label must be False (the '
                              'background is class 0, painted where no annotation is)')
         self.split_file = split_file
         self.background_name = background_name
@@ -107,10 +108,10 @@ class CocoSemanticDataset(BaseSegDataset):
     def _classes(self) -> List[str]:
         classes = self._metainfo.get('classes')
         if not classes:
-            raise ValueError('CocoSemanticDataset needs metainfo=dict(classes=(...)) with '
+            raise ConfigError('CocoSemanticDataset needs metainfo=dict(classes=(...)) with '
                              f"the background first, e.g. ('{self.background_name}', ...)")
         if classes[0] != self.background_name:
-            raise ValueError(f'CocoSemanticDataset: classes[0] is {classes[0]!r}, but '
+            raise ConfigError(f'CocoSemanticDataset: classes[0] is {classes[0]!r}, but '
                              f'background_name is {self.background_name!r}; class 0 must '
                              'be the background')
         return list(classes)

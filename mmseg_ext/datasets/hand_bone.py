@@ -24,8 +24,7 @@ from ..utils.class_names import (
     class_pair_indices,
     random_palette,
 )
-from ..utils.errors import ConfigError
-from .hand_bone_format import DataFileError
+from ..utils.errors import ConfigError, DataFileError, InvalidArgumentError
 from .splits import group_kfold, select_fold
 
 
@@ -100,7 +99,7 @@ class HandBoneDataset(BaseSegDataset):
         if data_prefix is None:
             data_prefix = dict(img_path='DCM', seg_map_path='outputs_json')
         if subset not in ('train', 'val'):
-            raise ValueError(f"subset must be 'train' or 'val', got {subset!r}")
+            raise InvalidArgumentError('subset', f"must be 'train' or 'val', got {subset!r}")
         self.fold = fold
         self.num_folds = num_folds
         self.subset = subset

@@ -9,7 +9,7 @@ from mmseg.registry import DATASETS
 
 from ..io.paths import data_relpath
 from ..utils.class_names import PORT_CLASSES, PORT_PALETTE
-from ..utils.errors import DataError
+from ..utils.errors import ConfigError, DataError, InvalidArgumentError
 
 
 class FolderDataError(DataError):
@@ -53,9 +53,9 @@ class PortStructuresDataset(BaseSegDataset):
                  img_suffix: str = '.jpg', seg_map_suffix: str = '.png',
                  **kwargs) -> None:
         if subset not in self.SUBSETS:
-            raise ValueError(f'subset must be one of {list(self.SUBSETS)}, got {subset!r}')
+            raise InvalidArgumentError('subset', f'must be one of {list(self.SUBSETS)}, got {subset!r}')
         if kwargs.get('reduce_zero_label'):
-            raise ValueError('PortStructuresDataset: reduce_zero_label must be False '
+            raise ConfigError('PortStructuresDataset: reduce_zero_label must be False '
                              '(0 is the background class)')
         self.subset = subset
         if data_prefix is None:

@@ -10,6 +10,8 @@ from typing import Dict, Hashable, List, Optional, Sequence
 
 import numpy as np
 
+from ..utils.errors import DataError, InvalidArgumentError
+
 
 def group_kfold(groups: Sequence[Hashable], num_folds: int, seed: int = 0) -> np.ndarray:
     """Assign every sample to a fold so that no group is split across folds.
@@ -30,9 +32,9 @@ def group_kfold(groups: Sequence[Hashable], num_folds: int, seed: int = 0) -> np
     keys = list(groups)
     unique = sorted(set(keys), key=str)
     if num_folds < 2:
-        raise ValueError(f'num_folds must be >= 2, got {num_folds}')
+        raise InvalidArgumentError('num_folds', f'must be >= 2, got {num_folds}')
     if num_folds > len(unique):
-        raise ValueError(f'num_folds={num_folds} is larger than the number of groups '
+        raise DataError(f'num_folds={num_folds} is larger than the number of groups '
                          f'({len(unique)})')
     sizes: Dict[Hashable, int] = {g: 0 for g in unique}
     for key in keys:
@@ -56,12 +58,12 @@ def select_fold(folds: np.ndarray, fold: int, subset: str) -> np.ndarray:
     """
     num_folds = int(folds.max()) + 1 if len(folds) else 0
     if not 0 <= fold < num_folds:
-        raise ValueError(f'fold must be in [0, {num_folds}), got {fold}')
+        raise InvalidArgumentError('fold', f'must be in [0, {num_folds}), got {fold}')
     if subset == 'val':
         return np.flatnonzero(folds == fold)
     if subset == 'train':
         return np.flatnonzero(folds != fold)
-    raise ValueError(f"subset must be 'train' or 'val', got {subset!r}")
+    raise InvalidArgumentError('subset', f"must be 'train' or 'val', got {subset!r}")
 
 
 # --------------------------------------------------------------------------------------
@@ -102,22 +104,22 @@ def stratified_kfold(presence: np.ndarray, num_folds: int, seed: int = 0,
     """
     presence = np.asarray(presence).astype(bool)
     if presence.ndim != 2:
-        raise ValueError(f'presence must be (N, C), got shape {presence.shape}')
+        raise InvalidArgumentError('presence', f'must be (N, C), got shape {presence.shape}')
     num = len(presence)
     if groups is None:
         unit_of = np.arange(num)
     else:
         keys = list(groups)
         if len(keys) != num:
-            raise ValueError(f'{len(keys)} groups for {num} images')
+            raise DataError(f'{len(keys)} groups for {num} images')
         unique = sorted(set(keys), key=str)
         position = {g: i for i, g in enumerate(unique)}
         unit_of = np.array([position[g] for g in keys], dtype=np.int64)
     num_units = int(unit_of.max()) + 1 if num else 0
     if num_folds < 2:
-        raise ValueError(f'num_folds must be >= 2, got {num_folds}')
+        raise InvalidArgumentError('num_folds', f'must be >= 2, got {num_folds}')
     if num_folds > num_units:
-        raise ValueError(f'num_folds={num_folds} is larger than the number of '
+        raise DataError(f'num_folds={num_folds} is larger than the number of '
                          f"{'groups' if groups is not None else 'images'} ({num_units})")
     counts = np.zeros((num_units, presence.shape[1]), np.int64)
     np.add.at(counts, unit_of, presence.astype(np.int64))

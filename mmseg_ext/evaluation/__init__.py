@@ -1,6 +1,10 @@
-"""Metrics (registered in ``mmseg.registry.METRICS``)."""
-from .dice_metric import MultiLabelDiceMetric
-from .functional import COMPETITION_EPS, dice_from_counts, multilabel_counts
-from .per_image_iou import PerImageIoUMetric  # noqa: F401
+"""Metrics (registered in ``mmseg.registry.METRICS``); names imported on first access."""
+from ..utils.lazy import lazy_exports
 
-__all__ = ['MultiLabelDiceMetric', 'COMPETITION_EPS', 'dice_from_counts', 'multilabel_counts']
+__getattr__, __dir__ = lazy_exports(__name__, {
+    'MultiLabelDiceMetric': '.dice_metric',
+    'PerImageIoUMetric': '.per_image_iou',
+    'COMPETITION_EPS': '.functional',
+    'dice_from_counts': '.functional',
+    'multilabel_counts': '.functional',
+})

@@ -12,6 +12,7 @@ from mmseg.registry import METRICS
 from prettytable import PrettyTable
 from torch import Tensor
 
+from ..utils.errors import ConfigError, DataError
 from .functional import COMPETITION_EPS, dice_from_counts, multilabel_counts
 
 
@@ -82,11 +83,11 @@ class MultiLabelDiceMetric(BaseMetric):
             pred = _pixel_data(sample, 'pred_sem_seg')
             gt = _pixel_data(sample, 'gt_sem_seg')
             if pred is None or gt is None:
-                raise ValueError('MultiLabelDiceMetric: a sample lacks pred_sem_seg or '
+                raise DataError('MultiLabelDiceMetric: a sample lacks pred_sem_seg or '
                                  'gt_sem_seg (a test split without annotations needs no '
                                  'evaluator)')
             if tuple(pred.shape) != tuple(gt.shape):
-                raise ValueError(
+                raise ConfigError(
                     f'MultiLabelDiceMetric: prediction {tuple(pred.shape)} (C, H, W at the '
                     f'original size) but ground truth {tuple(gt.shape)}: load the '
                     'annotations after Resize in the val/test pipeline so the ground truth '
@@ -128,6 +129,6 @@ class MultiLabelDiceMetric(BaseMetric):
         if names is None:
             return [f'class_{i}' for i in range(num_classes)]
         if len(names) != num_classes:
-            raise ValueError(f'MultiLabelDiceMetric: {len(names)} class names in '
+            raise ConfigError(f'MultiLabelDiceMetric: {len(names)} class names in '
                              f'dataset_meta but predictions have {num_classes} channels')
         return list(names)

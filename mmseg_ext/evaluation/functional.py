@@ -11,6 +11,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ..utils.errors import DataError
+
 #: The hand-bone competition's smoothing term: (2|P∩G| + eps) / (|P| + |G| + eps).
 COMPETITION_EPS = 1e-4
 
@@ -32,7 +34,7 @@ def multilabel_counts(pred: Tensor, target: Tensor, ignore_index: Optional[int] 
         remain (usually ``(C,)``), on the inputs' device.
     """
     if tuple(pred.shape) != tuple(target.shape):
-        raise ValueError(f'prediction {tuple(pred.shape)} and ground truth '
+        raise DataError(f'prediction {tuple(pred.shape)} and ground truth '
                          f'{tuple(target.shape)} differ in shape')
     gt = target == 1
     p = pred.bool()

@@ -115,7 +115,7 @@ def to_uint8(image: np.ndarray, bit_depth: Optional[int] = None) -> np.ndarray:
     if image.dtype == np.uint8:
         return image
     if image.dtype != np.uint16:
-        raise ValueError(f'unsupported image dtype {image.dtype} (expected uint8 or uint16)')
+        raise DataError(f'unsupported image dtype {image.dtype} (expected uint8 or uint16)')
     bits = bit_depth or significant_bit_depth(image)
     scaled = np.rint(image.astype(np.float32) * (255.0 / (2 ** bits - 1)))
     return np.clip(scaled, 0, 255).astype(np.uint8)

@@ -53,7 +53,7 @@ import zipfile
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Deque, Dict, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Deque, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -93,7 +93,7 @@ class ProbMeta:
         self.ori_shape = (int(self.ori_shape[0]), int(self.ori_shape[1]))
         self.classes = tuple(str(c) for c in self.classes)
         if self.task not in TASKS:
-            raise ValueError(f'task must be one of {TASKS}, got {self.task!r}')
+            raise InvalidArgumentError('task', f'must be one of {TASKS}, got {self.task!r}')
 
     @property
     def key(self) -> str:
@@ -124,7 +124,7 @@ class ProbMeta:
 def quantize(probs: np.ndarray, dtype: str = 'uint8') -> np.ndarray:
     """Float probabilities in [0, 1] -> the stored dtype (values are clipped to [0, 1])."""
     if dtype not in DTYPES:
-        raise ValueError(f'dtype must be one of {DTYPES}, got {dtype!r}')
+        raise InvalidArgumentError('dtype', f'must be one of {DTYPES}, got {dtype!r}')
     probs = np.asarray(probs)
     if probs.dtype == np.dtype(dtype):
         return probs
@@ -217,12 +217,12 @@ def write_probs(path: str, probs: Union[np.ndarray, CroppedProbs], meta: ProbMet
     if not isinstance(probs, CroppedProbs):
         probs = np.asarray(probs)
         if probs.ndim != 3:
-            raise ValueError(f'{path}: expected (C, h, w) probabilities, got {probs.shape}')
+            raise DataError(f'{path}: expected (C, h, w) probabilities, got {probs.shape}')
         probs = CroppedProbs.from_dense(quantize(probs, dtype))
     elif probs.dtype != np.dtype(dtype):
-        raise ValueError(f'{path}: cropped probabilities are {probs.dtype}, not {dtype}')
+        raise DataError(f'{path}: cropped probabilities are {probs.dtype}, not {dtype}')
     if probs.shape[0] != len(meta.classes):
-        raise ValueError(f'{path}: probabilities of shape {probs.shape} do not match '
+        raise DataError(f'{path}: probabilities of shape {probs.shape} do not match '
                          f'{len(meta.classes)} classes')
     parts = [c.ravel() for c in probs.crops if c.size]
     data = np.concatenate(parts) if parts else np.zeros(0, np.dtype(dtype))
@@ -335,9 +335,9 @@ class ProbFolder:
             with open(index_path, encoding='utf-8') as f:
                 index = json.load(f)
             if not isinstance(index, dict):
-                raise ValueError(f'a JSON {type(index).__name__}, expected an object')
+                raise DataError(f'a JSON {type(index).__name__}, expected an object')
             if index.get('format') != INDEX_FORMAT:
-                raise ValueError(f'format {index.get("format")!r}')
+                raise DataError(f'format {index.get("format")!r}')
             self.classes = tuple(index['classes'])
             self.task = index['task']
             self.dtype = index.get('dtype')
@@ -435,7 +435,7 @@ class ProbFolderWriter:
         if dtype not in DTYPES:
             raise InvalidArgumentError('dtype', f'must be one of {DTYPES}, got {dtype!r}')
         if task not in TASKS:
-            raise ValueError(f'task must be one of {TASKS}, got {task!r}')
+            raise InvalidArgumentError('task', f'must be one of {TASKS}, got {task!r}')
         self.stage = StagedDir(out_dir, force=force, marker=INDEX_NAME)
         self.out_dir = out_dir
         self.classes = tuple(classes)
@@ -460,7 +460,7 @@ class ProbFolderWriter:
                             f'{key + self.images[key][0]} ({key}{SUFFIX})')
         shape = probs.shape if isinstance(probs, CroppedProbs) else np.shape(probs)
         if len(shape) != 3 or shape[0] != len(self.classes):
-            raise ValueError(f'{img_path}: probabilities of shape {tuple(shape)} for '
+            raise DataError(f'{img_path}: probabilities of shape {tuple(shape)} for '
                              f'{len(self.classes)} classes')
         rel = key + SUFFIX
         args = (self.stage.file(rel), probs, meta, self.dtype, self.compresslevel)
@@ -500,8 +500,3 @@ class ProbFolderWriter:
         self.stage.__exit__(exc_type, exc, tb)
 
 
-def iter_folder(folder: ProbFolder) -> Iterator[Tuple[str, np.ndarray, ProbMeta]]:
-    """``(key, stored probabilities, meta)`` for every image, in key order."""
-    for key in folder.keys():
-        probs, meta = folder.read(key)
-        yield key, probs, meta

@@ -33,6 +33,8 @@ from typing import Dict, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
+from ..utils.errors import DataError, InvalidArgumentError
+
 __all__ = [
     'RLEConvention', 'RLEError', 'HANDBONE_RLE', 'PORT_RLE', 'COLUMN_RLE',
     'mask_runs', 'mask_bbox', 'runs_to_string', 'encode_rle', 'parse_rle',
@@ -43,7 +45,7 @@ __all__ = [
 Runs = Tuple[np.ndarray, np.ndarray]
 
 
-class RLEError(ValueError):
+class RLEError(DataError):
     """An RLE string that is not valid under the requested convention."""
 
 
@@ -63,9 +65,9 @@ class RLEConvention:
 
     def __post_init__(self):
         if self.order not in ('C', 'F'):
-            raise ValueError(f"order must be 'C' or 'F', got {self.order!r}")
+            raise InvalidArgumentError('order', f"must be 'C' or 'F', got {self.order!r}")
         if self.index_base not in (0, 1):
-            raise ValueError(f'index_base must be 0 or 1, got {self.index_base!r}')
+            raise InvalidArgumentError('index_base', f'must be 0 or 1, got {self.index_base!r}')
 
     def empty_token(self, shape: Tuple[int, int]) -> str:
         h, w = int(shape[0]), int(shape[1])
@@ -91,7 +93,7 @@ def _as_u8(mask: np.ndarray) -> np.ndarray:
     """A C-contiguous 2-D ``uint8`` view (or copy) whose non-zero bytes are foreground."""
     mask = np.asarray(mask)
     if mask.ndim != 2:
-        raise ValueError(f'expected a 2-D (H, W) mask, got shape {mask.shape}')
+        raise DataError(f'expected a 2-D (H, W) mask, got shape {mask.shape}')
     if mask.dtype == np.bool_ or mask.dtype == np.uint8 or mask.dtype == np.int8:
         mask = np.ascontiguousarray(mask)
         return mask.view(np.uint8)
@@ -187,7 +189,7 @@ def mask_runs(mask: np.ndarray, order: str = 'C') -> Runs:
         if r0 == 0 and r1 == h - 1:
             return _band_runs(np.ascontiguousarray(m[:, c0:c1 + 1].T), c0 * h)
         return _window_runs(m[r0:r1 + 1, c0:c1 + 1].T, c0, r0, h)
-    raise ValueError(f"order must be 'C' or 'F', got {order!r}")
+    raise InvalidArgumentError('order', f"must be 'C' or 'F', got {order!r}")
 
 
 def runs_to_string(starts: np.ndarray, lengths: np.ndarray, index_base: int = 1) -> str:

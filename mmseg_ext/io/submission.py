@@ -56,7 +56,7 @@ class SubmissionFormat:
     def with_classes(self, classes: Sequence[str]) -> SubmissionFormat:
         """The same layout for another class list (every class gets its rows)."""
         if not self.any_classes:
-            raise ValueError(f'the {self.name} format has a fixed class list')
+            raise DataError(f'the {self.name} format has a fixed class list')
         classes = tuple(classes)
         if not classes or len(set(classes)) != len(classes):
             raise DataError(f'{self.name}: a class list must be non-empty and without '
@@ -107,7 +107,7 @@ class SubmissionWriter:
 
     def row(self, *fields: str) -> None:
         if len(fields) != len(self.fmt.header):
-            raise ValueError(f'{len(fields)} fields for header {self.fmt.header}')
+            raise DataError(f'{len(fields)} fields for header {self.fmt.header}')
         self._csv.writerow(fields)
         self.rows += 1
 
@@ -148,7 +148,7 @@ def read_rle_csv(path: str, fmt: SubmissionFormat,
             (image, class), naming the file and line.
     """
     if fmt.rle is None:
-        raise ValueError(f'{fmt.name} has no RLE column')
+        raise DataError(f'{fmt.name} has no RLE column')
     rows: Dict[Tuple[str, str], str] = {}
     lines: Dict[Tuple[str, str], int] = {}
     header_seen = False

@@ -11,6 +11,8 @@ from typing import List, Tuple
 
 import numpy as np
 
+from .errors import DataError
+
 
 def random_palette(n: int, seed: int = 29) -> List[List[int]]:
     """``n`` reproducible ``[R, G, B]`` colours in [40, 255] (the hand-bone rule: seed 29
@@ -96,13 +98,13 @@ def class_pair_indices(pairs, classes, where: str) -> Tuple[Tuple[int, int], ...
     out, used = [], set()
     for pair in pairs or ():
         if len(pair) != 2:
-            raise ValueError(f'{where}: {pair!r} is not a pair of class names')
+            raise DataError(f'{where}: {pair!r} is not a pair of class names')
         for name in pair:
             if name not in index:
-                raise ValueError(f'{where}: {name!r} is not one of the classes '
+                raise DataError(f'{where}: {name!r} is not one of the classes '
                                  f'{tuple(classes)}')
             if name in used:
-                raise ValueError(f'{where}: {name!r} is in two pairs')
+                raise DataError(f'{where}: {name!r} is in two pairs')
             used.add(name)
         out.append((index[pair[0]], index[pair[1]]))
     return tuple(out)

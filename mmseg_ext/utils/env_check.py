@@ -27,7 +27,7 @@ import importlib.util
 import os
 import re
 import warnings
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Tuple
 
 from .errors import EnvironmentCheckError
 
@@ -84,12 +84,6 @@ def providers(module: str,
             except metadata.PackageNotFoundError:
                 pass
     return found
-
-
-def detect_stack(dist_version: Callable[[str], str] = metadata.version) -> Optional[str]:
-    """``'onedl'`` or ``'openmmlab'`` when mmseg comes from one of them, else ``None``."""
-    found = providers('mmseg', dist_version)
-    return found[0][0] if len(found) == 1 else None
 
 
 def find_problems(

@@ -1,9 +1,14 @@
 """Visual inspection: overlays of multi-label masks, metric charts, a visualizer
-registered in ``mmseg.registry.VISUALIZERS`` (``MultiLabelSegLocalVisualizer``)."""
-from .charts import bar_chart, confusion_image, confusion_matrix, read_class_metrics
-from .overlay import label_to_masks, outline, overlay_masks, side_by_side
-from .visualizer import MultiLabelSegLocalVisualizer
+registered in ``mmseg.registry.VISUALIZERS`` (``MultiLabelSegLocalVisualizer``).
 
-__all__ = ['MultiLabelSegLocalVisualizer', 'bar_chart', 'confusion_image',
-           'confusion_matrix', 'label_to_masks', 'outline', 'overlay_masks',
-           'read_class_metrics', 'side_by_side']
+Names are imported on first access: the drawing modules need neither torch nor mmseg.
+"""
+from ..utils.lazy import lazy_exports
+
+__getattr__, __dir__ = lazy_exports(__name__, {
+    'MultiLabelSegLocalVisualizer': '.visualizer',
+    'bar_chart': '.charts', 'confusion_image': '.charts', 'confusion_matrix': '.charts',
+    'read_class_metrics': '.charts',
+    'label_to_masks': '.overlay', 'outline': '.overlay', 'overlay_masks': '.overlay',
+    'side_by_side': '.overlay',
+})

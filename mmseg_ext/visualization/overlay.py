@@ -17,6 +17,7 @@ import cv2
 import numpy as np
 
 from ..utils.class_names import random_palette
+from ..utils.errors import DataError
 
 Colour = Tuple[int, int, int]
 
@@ -33,7 +34,7 @@ def to_bgr(image: np.ndarray) -> np.ndarray:
         return cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
     if image.ndim == 3 and image.shape[2] == 3:
         return image.copy()
-    raise ValueError(f'expected an (H, W) or (H, W, 3) image, got shape {image.shape}')
+    raise DataError(f'expected an (H, W) or (H, W, 3) image, got shape {image.shape}')
 
 
 def outline(mask: np.ndarray, thickness: int = 1) -> np.ndarray:
@@ -63,9 +64,9 @@ def overlay_masks(image: np.ndarray, masks: np.ndarray, palette: Sequence[Sequen
     out = to_bgr(image).astype(np.float32)
     masks = np.asarray(masks).astype(bool)
     if masks.ndim != 3 or masks.shape[1:] != out.shape[:2]:
-        raise ValueError(f'masks {masks.shape} do not match the image {out.shape[:2]}')
+        raise DataError(f'masks {masks.shape} do not match the image {out.shape[:2]}')
     if len(palette) < masks.shape[0]:
-        raise ValueError(f'palette has {len(palette)} colours for {masks.shape[0]} classes')
+        raise DataError(f'palette has {len(palette)} colours for {masks.shape[0]} classes')
     bgr = np.asarray(palette, np.float32)[:, ::-1]
     for c in range(masks.shape[0]):
         m = masks[c]
@@ -96,7 +97,7 @@ def side_by_side(panels: Sequence[np.ndarray], titles: Sequence[str] = (),
     for i, panel in enumerate(panels):
         panel = to_bgr(panel)
         if panel.shape[0] != height:
-            raise ValueError('panels must have the same height')
+            raise DataError('panels must have the same height')
         if i < len(titles) and titles[i]:
             scale = max(0.3, height / 600)
             cv2.putText(panel, titles[i], (4, int(14 * scale) + 4), cv2.FONT_HERSHEY_SIMPLEX,

@@ -155,8 +155,7 @@ def main(argv=None):
     best = {k: min(v[1:]) * 1000 for k, v in times.items()}
 
     # full-resolution rasterisation alone (no image): naive vs rasterize_full
-    from mmseg_ext.datasets.hand_bone_format import parse_hand_bone_json
-    from mmseg_ext.datasets.transforms.polygon_raster import rasterize_full
+    from mmseg_ext.io.hand_bone_json import parse_hand_bone_json, rasterize_full
     polys = parse_hand_bone_json(info['seg_map_path'], HAND_BONE_CLASSES)
     raster = {'naive fill, full res': [], 'rasterize_full': []}
     for _ in range(max(3, args.repeats // 3)):

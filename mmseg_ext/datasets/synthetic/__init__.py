@@ -1,6 +1,10 @@
 """Synthetic data sets in real file layouts, for the demo, tests and benchmarks."""
-from .hand_bone import SyntheticHandBone, make_handbone_dataset, render_hand
-from .shapes import SHAPES_CLASSES, make_shapes_dataset
+from ...utils.lazy import lazy_exports
 
-__all__ = ['SHAPES_CLASSES', 'make_shapes_dataset']
-__all__ += ['SyntheticHandBone', 'make_handbone_dataset', 'render_hand']
+__getattr__, __dir__ = lazy_exports(__name__, {
+    'SHAPES_CLASSES': '.shapes',
+    'make_shapes_dataset': '.shapes',
+    'SyntheticHandBone': '.hand_bone',
+    'make_handbone_dataset': '.hand_bone',
+    'render_hand': '.hand_bone',
+})

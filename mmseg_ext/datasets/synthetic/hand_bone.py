@@ -19,7 +19,6 @@ images do not depend on how many patients are generated.
 """
 from __future__ import annotations
 
-import json
 import os
 import os.path as osp
 from dataclasses import dataclass
@@ -28,7 +27,9 @@ from typing import Dict, List, Optional, Tuple
 import cv2
 import numpy as np
 
+from ...io.hand_bone_json import hand_bone_document, write_hand_bone_json
 from ...utils.class_names import HAND_BONE_CLASSES
+from ...utils.errors import DataError
 
 #: First timestamp used in the image names (``image<13 digits>[_R|_L].png``).
 TIMESTAMP_BASE = 1661130000000
@@ -214,23 +215,10 @@ def render_hand(size: Tuple[int, int], rng: np.random.Generator,
 
 def annotation_json(polygons: List[Tuple[str, np.ndarray]], filename: str, patient: str,
                     size: Tuple[int, int], rng: np.random.Generator) -> dict:
-    """The annotation file content for one image, with every top-level key of the
-    competition format (``annotations``, ``attributes``, ``file_id``, ``filename``,
-    ``parent_path``, ``last_modifier_id``, ``metadata``, ``last_workers``)."""
-    anns = []
-    for label, xy in polygons:
-        anns.append({'id': rng.bytes(16).hex(), 'type': 'poly_seg', 'attributes': {},
-                     'points': xy.astype(int).tolist(), 'label': label})
-    return {
-        'annotations': anns,
-        'attributes': {},
-        'file_id': rng.bytes(8).hex(),
-        'filename': filename,
-        'parent_path': f'/{patient}',
-        'last_modifier_id': 'synthetic',
-        'metadata': {'height': int(size[0]), 'width': int(size[1])},
-        'last_workers': {},
-    }
+    """The annotation file content for one image (random ids from ``rng``)."""
+    anns = [(label, xy.astype(int), rng.bytes(16).hex()) for label, xy in polygons]
+    return hand_bone_document(anns, filename, f'/{patient}', size, rng.bytes(8).hex(),
+                              'synthetic')
 
 
 @dataclass
@@ -292,7 +280,7 @@ def make_handbone_dataset(root: str, num_patients: int = 8, images_per_patient: 
         a :class:`SyntheticHandBone` with the counts.
     """
     if num_patients < 0 or num_test_patients < 0 or images_per_patient < 1:
-        raise ValueError('need num_patients >= 0, num_test_patients >= 0 and '
+        raise DataError('need num_patients >= 0, num_test_patients >= 0 and '
                          'images_per_patient >= 1')
     from tqdm import tqdm
 
@@ -308,11 +296,9 @@ def make_handbone_dataset(root: str, num_patients: int = 8, images_per_patient: 
         os.makedirs(img_dir, exist_ok=True)
         _write_png(osp.join(img_dir, stem + '.png'), img)
         if split == 'train':
-            ann_dir = osp.join(root, split, 'outputs_json', patient)
-            os.makedirs(ann_dir, exist_ok=True)
             content = annotation_json(polygons, stem + '.png', patient, size, rng)
-            with open(osp.join(ann_dir, stem + '.json'), 'w') as f:
-                json.dump(content, f)
+            write_hand_bone_json(osp.join(root, split, 'outputs_json', patient,
+                                          stem + '.json'), content)
             annotations += len(content['annotations'])
     train_images = num_patients * images_per_patient
     return SyntheticHandBone(root=root, train_images=train_images,

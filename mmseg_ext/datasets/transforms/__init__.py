@@ -1,7 +1,14 @@
-"""Data transforms (registered in ``mmseg.registry.TRANSFORMS``)."""
-from .albumentations_bridge import Albumentations  # noqa: F401
-from .coco_loading import LoadCocoAnnotations  # noqa: F401
-from .hand_bone_loading import LoadHandBoneAnnotations, RasterizePolygons  # noqa: F401
-from .loading import LoadImageFromFileChecked  # noqa: F401
-from .multilabel_formatting import PackMultiLabelSegInputs  # noqa: F401
-from .multilabel_geometry import MultiLabelPad, MultiLabelRandomFlip, MultiLabelRandomRotate  # noqa: F401,E501
+"""Data transforms (registered in ``mmseg.registry.TRANSFORMS``); imported on first access."""
+from ...utils.lazy import lazy_exports
+
+__getattr__, __dir__ = lazy_exports(__name__, {
+    'Albumentations': '.albumentations_bridge',
+    'LoadCocoAnnotations': '.coco_loading',
+    'LoadHandBoneAnnotations': '.hand_bone_loading',
+    'RasterizePolygons': '.hand_bone_loading',
+    'LoadImageFromFileChecked': '.loading',
+    'PackMultiLabelSegInputs': '.multilabel_formatting',
+    'MultiLabelPad': '.multilabel_geometry',
+    'MultiLabelRandomFlip': '.multilabel_geometry',
+    'MultiLabelRandomRotate': '.multilabel_geometry',
+})

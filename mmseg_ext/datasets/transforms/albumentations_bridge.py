@@ -21,6 +21,8 @@ import numpy as np
 from mmcv.transforms import BaseTransform
 from mmseg.registry import TRANSFORMS
 
+from ...utils.errors import ConfigError, DataError
+
 
 def build_albumentation(cfg: Any):
     """Build an albumentations transform from ``dict(type='Name', **kwargs)``.
@@ -34,10 +36,10 @@ def build_albumentation(cfg: Any):
     kwargs = {k: v for k, v in dict(cfg).items()}
     kind = kwargs.pop('type', None)
     if kind is None:
-        raise ValueError(f'albumentations transform config without a type: {cfg}')
+        raise ConfigError(f'albumentations transform config without a type: {cfg}')
     cls = kind if isinstance(kind, type) else getattr(A, kind, None)
     if cls is None:
-        raise ValueError(f'albumentations {A.__version__} has no transform {kind!r}')
+        raise ConfigError(f'albumentations {A.__version__} has no transform {kind!r}')
     if 'transforms' in kwargs:
         kwargs['transforms'] = [build_albumentation(c) for c in kwargs['transforms']]
     return cls(**kwargs)
@@ -133,7 +135,7 @@ class Albumentations(BaseTransform):
             if old.ndim == 3 and mask.ndim == 2:
                 mask = mask[..., None]
             if mask.shape[:2] != new_img.shape[:2]:
-                raise ValueError(f'{results.get("img_path")}: after albumentations the '
+                raise DataError(f'{results.get("img_path")}: after albumentations the '
                                  f'{key} is {mask.shape[:2]} but the image is '
                                  f'{new_img.shape[:2]}')
             results[key] = np.ascontiguousarray(mask)

@@ -23,16 +23,17 @@ from typing import Optional, Sequence
 from mmcv.transforms import BaseTransform
 from mmseg.registry import TRANSFORMS
 
-from ...utils.class_names import HAND_BONE_CLASSES
-from ..hand_bone_format import (
+from ...io.hand_bone_json import (
     DEFAULT_BOUNDARY_TOLERANCE,
-    DataFileError,
     PolygonSet,
     UnknownLabelCounter,
     parse_hand_bone_json,
+    rasterize_full,
+    rasterize_nearest,
+    rasterize_scaled,
 )
-from .loading import LoadImageFromFileChecked  # noqa: F401  (re-exported)
-from .polygon_raster import rasterize_full, rasterize_nearest, rasterize_scaled
+from ...utils.class_names import HAND_BONE_CLASSES
+from ...utils.errors import ConfigError, InvalidArgumentError
 
 logger = logging.getLogger(__name__)
 
@@ -41,7 +42,7 @@ def _check_classes(explicit: Optional[Sequence[str]], results: dict) -> Sequence
     from_dataset = results.get('classes')
     if explicit is not None:
         if from_dataset is not None and tuple(from_dataset) != tuple(explicit):
-            raise ValueError(
+            raise ConfigError(
                 f'{results.get("seg_map_path")}: the transform was given classes '
                 f'{tuple(explicit)} but the dataset uses {tuple(from_dataset)}; set the '
                 'classes once, in the dataset metainfo')
@@ -65,7 +66,7 @@ class LoadHandBoneAnnotations(BaseTransform):
       annotated resolution (channel ``c`` = union of the polygons of class ``c``);
       ``'gt_seg_map'`` is appended to ``seg_fields``.
     * deferred (``rasterize=False``): ``gt_polygons``, a
-      :class:`~mmseg_ext.datasets.hand_bone_format.PolygonSet`; a later
+      :class:`~mmseg_ext.io.hand_bone_json.PolygonSet`; a later
       :class:`RasterizePolygons` makes the mask.
 
     Args:
@@ -96,7 +97,7 @@ class LoadHandBoneAnnotations(BaseTransform):
                  boundary_tolerance: float = DEFAULT_BOUNDARY_TOLERANCE,
                  all_labels: Optional[Sequence[str]] = None) -> None:
         if unknown_labels not in ('error', 'skip'):
-            raise ValueError(f"unknown_labels must be 'error' or 'skip', got "
+            raise InvalidArgumentError('unknown_labels', f"must be 'error' or 'skip', got "
                              f'{unknown_labels!r}')
         self.classes = tuple(classes) if classes is not None else None
         self.rasterize = rasterize
@@ -168,7 +169,7 @@ class RasterizePolygons(BaseTransform):
 
     def __init__(self, mode: str = 'nearest') -> None:
         if mode not in ('nearest', 'scaled'):
-            raise ValueError(f"mode must be 'nearest' or 'scaled', got {mode!r}")
+            raise InvalidArgumentError('mode', f"must be 'nearest' or 'scaled', got {mode!r}")
         self.mode = mode
 
     def transform(self, results: dict) -> dict:
@@ -176,7 +177,7 @@ class RasterizePolygons(BaseTransform):
         if polygons is None:
             return results
         if results.get('flip'):
-            raise ValueError(
+            raise ConfigError(
                 f'{results.get("seg_map_path")}: RasterizePolygons runs after a flip; '
                 'place it right after the resize transforms, before RandomFlip / '
                 'RandomCrop / rotations / padding')
@@ -192,5 +193,5 @@ class RasterizePolygons(BaseTransform):
         return f'{self.__class__.__name__}(mode={self.mode!r})'
 
 
-__all__ = ['DataFileError', 'LoadImageFromFileChecked', 'LoadHandBoneAnnotations',
+__all__ = ['LoadHandBoneAnnotations',
            'RasterizePolygons']

@@ -10,6 +10,8 @@ from mmengine.structures import PixelData
 from mmseg.registry import TRANSFORMS
 from mmseg.structures import SegDataSample
 
+from ...utils.errors import ConfigError, DataError
+
 #: metainfo keys packed by default (stock ``PackSegInputs``'s list).
 DEFAULT_META_KEYS = ('img_path', 'seg_map_path', 'ori_shape', 'img_shape', 'pad_shape',
                      'scale_factor', 'flip', 'flip_direction', 'reduce_zero_label',
@@ -31,7 +33,7 @@ def multilabel_mask_to_tensor(mask: np.ndarray) -> torch.Tensor:
     """
     if mask.dtype != np.uint8:
         if mask.dtype != np.bool_ and mask.size and (mask.min() < 0 or mask.max() > 255):
-            raise ValueError(f'multi-label mask values must be in [0, 255], got '
+            raise ConfigError(f'multi-label mask values must be in [0, 255], got '
                              f'[{mask.min()}, {mask.max()}] ({mask.dtype})')
         mask = mask.astype(np.uint8)
     chw = np.ascontiguousarray(mask.transpose(2, 0, 1))
@@ -77,7 +79,7 @@ class PackMultiLabelSegInputs(BaseTransform):
 
     def transform(self, results: dict) -> dict:
         if results.get('gt_polygons') is not None and 'gt_seg_map' not in results:
-            raise ValueError(f'{results.get("seg_map_path")}: polygons were loaded with '
+            raise DataError(f'{results.get("seg_map_path")}: polygons were loaded with '
                              'rasterize=False but never rasterised; add '
                              "dict(type='RasterizePolygons') after the resize transforms")
         packed = {}

@@ -19,6 +19,8 @@ from mmseg.models.data_preprocessor import SegDataPreProcessor
 from mmseg.registry import MODELS
 from torch import Tensor
 
+from ...utils.errors import ConfigError
+
 
 @MODELS.register_module()
 class SegCutMix:
@@ -40,11 +42,11 @@ class SegCutMix:
     def __init__(self, prob: float = 0.5, area_range: Tuple[float, float] = (0.02, 0.4),
                  ratio_range: Tuple[float, float] = (0.3, 1 / 0.3)) -> None:
         if not 0.0 <= prob <= 1.0:
-            raise ValueError(f'SegCutMix: prob must be in [0, 1], got {prob}')
+            raise ConfigError(f'SegCutMix: prob must be in [0, 1], got {prob}')
         if not 0.0 < area_range[0] <= area_range[1] <= 1.0:
-            raise ValueError(f'SegCutMix: area_range must lie in (0, 1], got {area_range}')
+            raise ConfigError(f'SegCutMix: area_range must lie in (0, 1], got {area_range}')
         if not 0.0 < ratio_range[0] <= ratio_range[1]:
-            raise ValueError(f'SegCutMix: ratio_range must be positive, got {ratio_range}')
+            raise ConfigError(f'SegCutMix: ratio_range must be positive, got {ratio_range}')
         self.prob = prob
         self.area_range = area_range
         self.ratio_range = ratio_range

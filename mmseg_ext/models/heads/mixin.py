@@ -23,6 +23,7 @@ from mmseg.utils import SampleList
 from torch import Tensor
 
 from ...evaluation.functional import dice_from_counts, multilabel_counts
+from ...utils.errors import ConfigError
 
 #: Loss used when a head's config names none (stock default is softmax cross-entropy).
 DEFAULT_LOSS = dict(type='MultiLabelBCELoss', loss_weight=1.0)
@@ -51,14 +52,14 @@ class MultiLabelDecodeHeadMixin:
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         name = type(self).__name__
         if 'num_classes' not in kwargs:
-            raise TypeError(f'{name}: num_classes is required')
+            raise ConfigError(f'{name}: num_classes is required')
         num_classes = kwargs['num_classes']
         out_channels = kwargs.pop('out_channels', None)
         if out_channels is not None and out_channels != num_classes:
-            raise ValueError(f'{name}: a multi-label head has one output channel per class; '
+            raise ConfigError(f'{name}: a multi-label head has one output channel per class; '
                              f'got out_channels={out_channels}, num_classes={num_classes}')
         if kwargs.get('sampler') is not None:
-            raise ValueError(f'{name}: pixel samplers assume one label per pixel and are '
+            raise ConfigError(f'{name}: pixel samplers assume one label per pixel and are '
                              'not supported for multi-label heads')
         kwargs.setdefault('loss_decode', DEFAULT_LOSS)
         kwargs.setdefault('threshold', 0.5)  # unused; silences the stock binary warning
@@ -67,7 +68,7 @@ class MultiLabelDecodeHeadMixin:
             super().__init__(*args, out_channels=num_classes, **kwargs)
         for loss in self._loss_modules():
             if not getattr(loss, 'multi_label', False):
-                raise TypeError(f'{name}: loss_decode {type(loss).__name__} does not take '
+                raise ConfigError(f'{name}: loss_decode {type(loss).__name__} does not take '
                                 '(N, C, H, W) targets; use MultiLabelBCELoss and/or '
                                 'MultiLabelDiceLoss')
 
@@ -80,7 +81,7 @@ class MultiLabelDecodeHeadMixin:
         """``(N, C, H, W)`` target from the samples' ``gt_sem_seg.data`` (``(C, H, W)``)."""
         target = torch.stack([s.gt_sem_seg.data for s in batch_data_samples], dim=0)
         if target.dim() != 4 or target.shape[1] != self.out_channels:
-            raise ValueError(
+            raise ConfigError(
                 f'{type(self).__name__}: expected gt_sem_seg of shape (C={self.out_channels}, '
                 f'H, W) per sample, got {tuple(target.shape[1:])}; a multi-label head needs '
                 'the pipeline to pack a (C, H, W) {0, 1, 255} mask')

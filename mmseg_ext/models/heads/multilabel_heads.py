@@ -14,6 +14,7 @@ from mmseg.models.decode_heads import ASPPHead, FCNHead, OCRHead, UPerHead
 from mmseg.registry import MODELS
 from torch import Tensor
 
+from ...utils.errors import ConfigError
 from .mixin import MultiLabelDecodeHeadMixin
 
 
@@ -79,7 +80,7 @@ class MultiLabelOCRHead(MultiLabelDecodeHeadMixin, OCRHead):
     def __init__(self, *args: Any, gather_mode: str = 'softmax', **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         if gather_mode not in ('softmax', 'sigmoid'):
-            raise ValueError(f'MultiLabelOCRHead: gather_mode must be "softmax" or '
+            raise ConfigError(f'MultiLabelOCRHead: gather_mode must be "softmax" or '
                              f'"sigmoid", got {gather_mode!r}')
         self.gather_mode = gather_mode
         if gather_mode == 'sigmoid':

@@ -7,6 +7,7 @@ import torch
 import torch.nn as nn
 from torch import Tensor
 
+from ...utils.errors import ConfigError
 from .utils import ClassValues, check_multilabel_shapes, per_class_vector, valid_and_binary_target
 
 REDUCTIONS = ('mean', 'sum', 'none')
@@ -36,7 +37,7 @@ class MultiLabelLoss(nn.Module):
                  loss_name: str = 'loss_multilabel') -> None:
         super().__init__()
         if reduction not in REDUCTIONS:
-            raise ValueError(f'{type(self).__name__}: unknown reduction {reduction!r}')
+            raise ConfigError(f'{type(self).__name__}: unknown reduction {reduction!r}')
         self.class_weight = class_weight
         self.loss_weight = loss_weight
         self.reduction = reduction

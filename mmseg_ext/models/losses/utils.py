@@ -7,6 +7,8 @@ import torch
 from mmseg.models.losses.utils import get_class_weight
 from torch import Tensor
 
+from ...utils.errors import ConfigError
+
 ClassValues = Optional[Union[Sequence[float], str]]
 
 
@@ -17,7 +19,7 @@ def check_multilabel_shapes(pred: Tensor, target: Tensor, owner: str) -> None:
     produce a ``(C, H, W)`` mask; say so instead of broadcasting silently.
     """
     if pred.dim() != 4 or tuple(pred.shape) != tuple(target.shape):
-        raise ValueError(
+        raise ConfigError(
             f'{owner}: expects (N, C, H, W) logits and an (N, C, H, W) {{0, 1, ignore}} '
             f'target of the same shape, got logits {tuple(pred.shape)} and target '
             f'{tuple(target.shape)} (is the data pipeline packing a (C, H, W) mask?)')
@@ -57,6 +59,6 @@ def per_class_vector(values: ClassValues, num_classes: int, like: Tensor,
     vec = torch.as_tensor(get_class_weight(values), dtype=torch.float32, device=like.device)
     vec = vec.flatten()
     if vec.numel() != num_classes:
-        raise ValueError(f'{owner}: {what} has {vec.numel()} values but the logits have '
+        raise ConfigError(f'{owner}: {what} has {vec.numel()} values but the logits have '
                          f'{num_classes} classes')
     return vec

@@ -28,6 +28,8 @@ from mmseg.models.segmentors.base import BaseSegmentor
 from mmseg.registry import MODELS
 from torch import Tensor, nn
 
+from ...utils.errors import ConfigError, InvalidArgumentError
+
 
 @torch.no_grad()
 def update_teacher(teacher: nn.Module, student: nn.Module, decay: float) -> None:
@@ -36,18 +38,18 @@ def update_teacher(teacher: nn.Module, student: nn.Module, decay: float) -> None
     Both modules must have the same parameter and buffer names and shapes.
     """
     if not 0.0 <= decay <= 1.0:
-        raise ValueError(f'decay must be in [0, 1], got {decay}')
+        raise InvalidArgumentError('decay', f'must be in [0, 1], got {decay}')
     t_state = dict(teacher.named_parameters())
     t_state.update(teacher.named_buffers())
     s_state = dict(student.named_parameters())
     s_state.update(student.named_buffers())
     if t_state.keys() != s_state.keys():
         missing = sorted(set(s_state) ^ set(t_state))[:3]
-        raise ValueError(f'teacher and student differ in tensors, e.g. {missing}')
+        raise ConfigError(f'teacher and student differ in tensors, e.g. {missing}')
     for name, t in t_state.items():
         s = s_state[name].detach()
         if t.shape != s.shape:
-            raise ValueError(f'{name}: teacher {tuple(t.shape)} vs student {tuple(s.shape)}')
+            raise ConfigError(f'{name}: teacher {tuple(t.shape)} vs student {tuple(s.shape)}')
         if t.is_floating_point():
             t.mul_(decay).add_(s.to(t.dtype), alpha=1.0 - decay)
         else:
@@ -125,9 +127,9 @@ class MeanTeacherSegmentor(BaseSegmentor):
         super().__init__(data_preprocessor=data_preprocessor or student_pre,
                          init_cfg=init_cfg)
         if predict_with not in ('teacher', 'student'):
-            raise ValueError(f"predict_with must be 'teacher' or 'student', got {predict_with!r}")
+            raise InvalidArgumentError('predict_with', f"must be 'teacher' or 'student', got {predict_with!r}")
         if not 0.0 <= ema_decay <= 1.0:
-            raise ValueError(f'ema_decay must be in [0, 1], got {ema_decay}')
+            raise InvalidArgumentError('ema_decay', f'must be in [0, 1], got {ema_decay}')
         self.student = MODELS.build(segmentor)
         self.teacher = copy.deepcopy(self.student)
         for p in self.teacher.parameters():

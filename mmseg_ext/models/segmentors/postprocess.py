@@ -76,7 +76,7 @@ def logits_to_original(seg_logits: Tensor, img_meta: dict, align_corners: bool) 
         elif direction == 'vertical':
             logits = logits.flip(dims=(2,))
         else:
-            raise ValueError(f'flip_direction {direction!r} is not horizontal/vertical')
+            raise ConfigError(f'flip_direction {direction!r} is not horizontal/vertical')
     logits = resize(logits, size=img_meta['ori_shape'], mode='bilinear',
                     align_corners=align_corners, warning=False)
     return logits.squeeze(0)
@@ -110,7 +110,7 @@ class MultiLabelPostProcessMixin:
             self.test_cfg = ConfigDict(self.test_cfg)
         for head in _heads(self.decode_head) + _heads(getattr(self, 'auxiliary_head', None)):
             if not getattr(head, 'multi_label', False):
-                raise TypeError(f'{type(self).__name__}: {type(head).__name__} is not a '
+                raise ConfigError(f'{type(self).__name__}: {type(head).__name__} is not a '
                                 'multi-label head; use the MultiLabel* heads of mmseg_ext')
         threshold = self.test_cfg.get('threshold', None)
         if not isinstance(threshold, Mapping) or 'classes' in self.test_cfg:

@@ -10,6 +10,8 @@ from mmseg.registry import MODELS
 from mmseg.structures import SegDataSample
 from mmseg.utils import SampleList
 
+from ...utils.errors import ConfigError
+
 #: Probabilities are clamped to [eps, 1 - eps] before turning the mean back into logits.
 LOGIT_EPS = 1e-6
 
@@ -50,7 +52,7 @@ class MultiLabelSegTTAModel(BaseTTAModel):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         if not getattr(self.module, 'multi_label', False):
-            raise TypeError(f'MultiLabelSegTTAModel: {type(self.module).__name__} is not a '
+            raise ConfigError(f'MultiLabelSegTTAModel: {type(self.module).__name__} is not a '
                             'multi-label segmentor; use SegTTAModel for softmax models')
 
     def merge_preds(self, data_samples_list: List[SampleList]) -> SampleList:
