@@ -10,9 +10,10 @@ from probs_helpers import write_images, write_prob_folder
 
 from mmseg_ext.apis.check import check_submission
 from mmseg_ext.apis.probmaps import class_mask, label_map, threshold_level
-from mmseg_ext.apis.submission import PostProcess, load_per_class, make_submission
+from mmseg_ext.apis.submission import make_submission
 from mmseg_ext.utils.class_names import HAND_BONE_CLASSES, PORT_CLASSES, TRASH_CLASSES
 from mmseg_ext.utils.errors import MmsegExtError
+from mmseg_ext.utils.per_class import per_class_option
 
 EXAMPLE = np.array([[0, 1, 1, 0], [1, 0, 0, 0], [0, 0, 0, 1]], np.float32)  # FORMATS.md
 
@@ -106,7 +107,7 @@ def test_post_processing_in_submission(tmp_path):
     p[0, 5, 5] = 0.9       # 1 pixel: dropped with min-area 2
     folder = write_prob_folder(tmp_path / 'p', {'a.png': (p, (6, 6))}, HAND_BONE_CLASSES)
     out = tmp_path / 's.csv'
-    make_submission(folder, 'handbone', str(out), post=PostProcess({'finger-1': 2}, {}),
+    make_submission(folder, 'handbone', str(out), min_area={'finger-1': 2},
                     progress=False)
     assert out.read_text().splitlines()[1] == 'a.png,finger-1,1 3 7 3 13 3'
 
@@ -138,7 +139,7 @@ def test_wrong_inputs_are_user_errors(tmp_path):
     bad = tmp_path / 'thr.json'
     bad.write_text('{"finger-1": 0.4, "Femur": 0.5}')
     with pytest.raises(MmsegExtError, match=f"{bad}: unknown class name\\(s\\) \\['Femur'\\]"):
-        load_per_class(str(bad), HAND_BONE_CLASSES, 'threshold', float, 0, 1)
+        per_class_option(str(bad), HAND_BONE_CLASSES, 'thresholds', float, 0, 1)
     imgs = write_images(tmp_path / 'img', {'ID1/b.png': (3, 4), 'ID2/a.png': (3, 4),
                                            'ID3/c.png': (3, 4)})
     with pytest.raises(MmsegExtError, match='no probabilities for 1 image.*ID3/c.png'):

@@ -55,8 +55,7 @@ def parse_args(argv=None):
 
 def run_check(args) -> int:
     from mmseg_ext.apis.check import check_submission
-    from mmseg_ext.apis.submission import read_class_list
-    from mmseg_ext.io.submission import get_format
+    from mmseg_ext.io.submission import get_format, read_class_list
     if args.classes and args.competition_classes:
         raise UsageError('give --classes or --competition-classes, not both')
     classes = read_class_list(args.classes) if args.classes else None
@@ -88,20 +87,15 @@ def main(argv=None):
     if args.classes:
         raise UsageError('--classes is for --check; writing uses the probability folder\'s '
                          'classes (or --competition-classes)')
-    from mmseg_ext.apis.submission import PostProcess, load_per_class, make_submission
-    from mmseg_ext.io.probs import ProbFolder
+    from mmseg_ext.apis.submission import make_submission
     from mmseg_ext.io.submission import get_format
     fmt = get_format(args.format)
-    classes = ProbFolder(args.probs).classes
-    thresholds = load_per_class(args.thresholds, classes, 'threshold', float, 0.0, 1.0,
-                                argument='thresholds')
-    post = PostProcess(load_per_class(args.min_area, classes, 'min-area', int, 0),
-                       load_per_class(args.keep_largest, classes, 'keep-largest', int, 0),
-                       args.connectivity)
-    s = make_submission(args.probs, args.format, args.out, thresholds=thresholds,
+    s = make_submission(args.probs, args.format, args.out, thresholds=args.thresholds,
                         default_threshold=args.threshold, img_dir=args.img_dir,
-                        test_json=args.test_json, sample=args.sample, post=post,
-                        force=args.force, progress=not args.no_progress,
+                        test_json=args.test_json, sample=args.sample,
+                        min_area=args.min_area, keep_largest=args.keep_largest,
+                        connectivity=args.connectivity, force=args.force,
+                        progress=not args.no_progress,
                         classes=fmt.classes if args.competition_classes else None)
     print(f'submission: {s.images} images, {s.rows} rows ({s.empty} empty masks) -> '
           f'{s.out} in {s.seconds:.1f} s')

@@ -42,12 +42,8 @@ def parse_args(argv=None):
 @cli_main(flags={'fmt': '--format'})
 def main(argv=None):
     from mmseg_ext.apis.pseudo_label import pseudo_label_folder
-    from mmseg_ext.apis.submission import load_per_class
-    from mmseg_ext.io.probs import ProbFolder
     args = parse_args(argv)
-    thresholds = load_per_class(args.thresholds, ProbFolder(args.probs).classes,
-                                'threshold', lo=0.0, hi=1.0, argument='thresholds')
-    s = pseudo_label_folder(args.probs, args.out_dir, fmt=args.format, thresholds=thresholds,
+    s = pseudo_label_folder(args.probs, args.out_dir, fmt=args.format, thresholds=args.thresholds,
                             pixel_conf=args.pixel_conf, max_uncertain=args.max_uncertain,
                             min_mean_conf=args.min_mean_conf, epsilon=args.epsilon,
                             min_area=args.min_area, force=args.force,

@@ -61,23 +61,9 @@ def parse_args(argv=None):
 
 
 def _overlay(args):
-    from mmseg_ext.apis.submission import load_per_class
     from mmseg_ext.apis.visualize import visualize_folder
-    from mmseg_ext.io.probs import ProbFolder
-    classes = ProbFolder(args.probs).classes
-    thresholds = load_per_class(args.thresholds, classes, 'threshold', lo=0.0, hi=1.0,
-                                argument='thresholds')
-    palette = None
-    if args.palette == 'handbone':
-        from mmseg_ext.datasets.hand_bone import HandBoneDataset
-        by_name = dict(zip(HandBoneDataset.METAINFO['classes'],
-                           HandBoneDataset.METAINFO['palette']))
-        missing = [c for c in classes if c not in by_name]
-        if missing:
-            raise UsageError(f'{args.probs}: classes {missing} have no hand-bone colour')
-        palette = [by_name[c] for c in classes]
     s = visualize_folder(args.img_dir, args.probs, args.out_dir, gt_root=args.gt,
-                         thresholds=thresholds, palette=palette, alpha=args.alpha,
+                         thresholds=args.thresholds, palette=args.palette, alpha=args.alpha,
                          outline_px=args.outline, force=args.force,
                          progress=not args.no_progress)
     print(f'visualize: {s.images} image(s), {s.with_gt} with ground truth -> {s.out_dir}')

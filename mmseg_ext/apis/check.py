@@ -27,9 +27,15 @@ import numpy as np
 
 from ..io.images import image_sizes_by_name, list_images
 from ..io.rle import RLEError, parse_rle
-from ..io.submission import TRASH_OUT_SIZE, SubmissionFormat, get_format, iter_csv
+from ..io.submission import (
+    TRASH_OUT_SIZE,
+    SubmissionFormat,
+    get_format,
+    iter_csv,
+    read_sample_pairs,
+    read_test_json,
+)
 from ..utils.errors import DataError, InvalidArgumentError
-from .submission import read_sample_pairs, read_test_json
 
 _INT_LIST = re.compile(r'\d+(?: \d+)*')
 

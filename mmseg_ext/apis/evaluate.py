@@ -14,35 +14,7 @@ from mmengine.config import Config
 from mmengine.model import is_model_wrapper
 from torch import nn
 
-from ..utils.checkpoint import state_dict_mismatch
-from ..utils.errors import CheckpointError
-
-
-def read_fitting_checkpoint(model: nn.Module, checkpoint: str,
-                            config: str = 'the config', hint: str = '') -> dict:
-    """Read ``checkpoint`` and check that every key and shape fits ``model``.
-
-    Raises:
-        CheckpointError: the file cannot be loaded (refused, damaged, download failed)
-            or does not fit the model (the message says what differs).
-    """
-    from mmengine.runner.checkpoint import CheckpointLoader
-    ckpt = CheckpointLoader.load_checkpoint(checkpoint, map_location='cpu')
-    problem = state_dict_mismatch(model, ckpt)
-    if problem:
-        raise CheckpointError(f'{checkpoint}: does not fit the model of {config} '
-                              f'({problem}){"; " + hint if hint else ""}')
-    return ckpt
-
-
-def load_into_model(model: nn.Module, checkpoint: str, config: str = 'the config') -> dict:
-    """Load ``checkpoint`` into a bare ``model`` when it fits; return the checkpoint."""
-    from mmengine.runner.checkpoint import load_state_dict
-    ckpt = read_fitting_checkpoint(model, checkpoint, config)
-    state = ckpt.get('state_dict', ckpt)
-    load_state_dict(model, {k[len('module.'):] if k.startswith('module.') else k: v
-                            for k, v in state.items()}, strict=False, logger='silent')
-    return ckpt
+from ..utils.checkpoint import read_fitting_checkpoint
 
 
 def bare_segmentor(model: nn.Module) -> nn.Module:

@@ -271,7 +271,7 @@ def build_predictor(config: str, checkpoint: str, device: str = 'cpu',
                     cfg_options: Optional[dict] = None, tta: bool = False
                     ) -> ProbabilityPredictor:
     """Build the segmentor of ``config``, load ``checkpoint`` and the test pipeline."""
-    from .evaluate import load_into_model
+    from ..utils.checkpoint import load_into_model
     from .runner_config import load_config
     if not osp.isfile(checkpoint):
         raise CheckpointNotFoundError(checkpoint)

@@ -40,7 +40,7 @@ import hashlib
 import json
 import os.path as osp
 from dataclasses import dataclass
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Iterable, List, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
@@ -50,6 +50,7 @@ from ..io.hand_bone_json import hand_bone_document, write_hand_bone_json
 from ..io.paths import check_output_apart
 from ..io.probs import ProbFolder, dequantize
 from ..utils.errors import DataError, InvalidArgumentError
+from ..utils.per_class import PerClassSpec, per_class_option
 from .probmaps import resize_channel, resize_probs
 
 FORMATS = ('handbone-json', 'label-png')
@@ -186,7 +187,7 @@ def _json_relpath(key: str) -> str:
 
 
 def pseudo_label_folder(probs_dir: str, out_dir: str, fmt: str = 'handbone-json',
-                        thresholds: Optional[Dict[str, float]] = None,
+                        thresholds: PerClassSpec = None,
                         pixel_conf: float = 0.9, max_uncertain: float = 1.0,
                         min_mean_conf: float = 0.0, epsilon: float = 0.0,
                         min_area: int = 0, force: bool = False,
@@ -198,7 +199,8 @@ def pseudo_label_folder(probs_dir: str, out_dir: str, fmt: str = 'handbone-json'
         out_dir: new output folder (replaced only with ``force`` and only when it holds
             ``pseudo_labels.json``).
         fmt: ``'handbone-json'`` (multi-label) or ``'label-png'`` (multi-class).
-        thresholds: ``{class: t}`` foreground thresholds (multi-label; default 0.5).
+        thresholds: foreground thresholds (multi-label; a number, ``{class: t}`` or a
+            JSON file of it; default 0.5).
         pixel_conf: per-pixel confidence in [0, 1] (multi-label: in (0.5, 1]).
         max_uncertain: multi-label: reject an image above this uncertain fraction.
         min_mean_conf: reject an image whose mean confidence is below this.
@@ -222,7 +224,8 @@ def pseudo_label_folder(probs_dir: str, out_dir: str, fmt: str = 'handbone-json'
         raise InvalidArgumentError('pixel_conf', f'{pixel_conf} must be in (0.5, 1] for '
                                    'multi-label data')
     classes = folder.classes
-    ts = [float((thresholds or {}).get(c, 0.5)) for c in classes]
+    thresholds = per_class_option(thresholds, classes, 'thresholds', float, 0.0, 1.0)
+    ts = [float(thresholds.get(c, 0.5)) for c in classes]
     report, accepted = [], []
     with StagedDir(out_dir, force=force, marker=REPORT) as staged:
         for key in tqdm(folder.keys(), disable=not progress, unit='img', desc='pseudo'):

@@ -36,7 +36,7 @@ from mmengine.config import Config
 from mmengine.logging import print_log
 
 from ..io.atomic import atomic_write_text
-from ..utils.checkpoint import state_dict_mismatch
+from ..utils.checkpoint import read_fitting_checkpoint, state_dict_mismatch
 from ..utils.errors import (
     CheckpointNotFoundError,
     ConfigError,
@@ -44,7 +44,6 @@ from ..utils.errors import (
     InvalidArgumentError,
     OutputExistsError,
 )
-from .evaluate import read_fitting_checkpoint
 from .inference import build_bare_model, build_predictor, infer_folder
 from .pseudo_label import pseudo_label_folder, read_pseudo_summary
 from .runner_config import load_config, train_config

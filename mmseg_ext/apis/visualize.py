@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os.path as osp
 from dataclasses import dataclass
-from typing import Dict, Optional, Sequence
+from typing import Optional, Sequence, Union
 
 import cv2
 import numpy as np
@@ -18,7 +18,9 @@ from ..io.ground_truth import GroundTruth
 from ..io.images import read_image, read_label_map
 from ..io.paths import check_output_apart
 from ..io.probs import ProbFolder
+from ..utils.class_names import HAND_BONE_CLASSES, HAND_BONE_PALETTE
 from ..utils.errors import DataError
+from ..utils.per_class import PerClassSpec, per_class_option
 from ..visualization.charts import confusion_matrix
 from ..visualization.overlay import default_palette, label_to_masks, overlay_masks, side_by_side
 from .probmaps import class_mask, label_map
@@ -41,10 +43,22 @@ def pred_masks(probs: np.ndarray, task: str, size, thresholds: Sequence[float]) 
     return np.stack([class_mask(probs[c], size, thresholds[c]) for c in range(len(probs))])
 
 
+def _palette_for(palette, classes: Sequence[str], where: str) -> list:
+    if palette is None or palette == 'auto':
+        return default_palette(len(classes))
+    if palette == 'handbone':
+        by_name = dict(zip(HAND_BONE_CLASSES, HAND_BONE_PALETTE))
+        missing = [c for c in classes if c not in by_name]
+        if missing:
+            raise DataError(f'{where}: classes {missing} have no hand-bone colour')
+        return [by_name[c] for c in classes]
+    return list(palette)
+
+
 def visualize_folder(img_dir: str, probs_dir: str, out_dir: str,
                      gt_root: Optional[str] = None,
-                     thresholds: Optional[Dict[str, float]] = None,
-                     palette: Optional[Sequence[Sequence[int]]] = None,
+                     thresholds: PerClassSpec = None,
+                     palette: Union[None, str, Sequence[Sequence[int]]] = None,
                      alpha: float = 0.45, outline_px: int = 1, force: bool = False,
                      progress: bool = True) -> VisualizeSummary:
     """Write one PNG per probability file: ``[ground truth | prediction]`` (or the
@@ -57,18 +71,20 @@ def visualize_folder(img_dir: str, probs_dir: str, out_dir: str,
         gt_root: optional ground truth: a hand-bone root with ``outputs_json/`` or a
             folder of label PNGs / ``.npy`` masks
             (:class:`mmseg_ext.io.ground_truth.GroundTruth`).
-        thresholds: ``{class: t}`` for multi-label (default 0.5 for unnamed classes).
-        palette: ``C`` ``(R, G, B)`` colours (default: :func:`default_palette`, the
-            hand-bone data set's palette for 29 classes).
+        thresholds: multi-label thresholds: a number, ``{class: t}`` or a JSON file of it
+            (default 0.5 for unnamed classes).
+        palette: ``C`` ``(R, G, B)`` colours, ``'handbone'`` (the hand-bone data set's
+            colour of each class, by name) or ``'auto'``/None (:func:`default_palette`,
+            the hand-bone palette for 29 classes).
     """
     from tqdm import tqdm
 
     check_output_apart(out_dir, [img_dir, probs_dir, gt_root], 'out_dir')
     folder = ProbFolder(probs_dir)
     classes = folder.classes
-    thresholds = thresholds or {}
+    thresholds = per_class_option(thresholds, classes, 'thresholds', float, 0.0, 1.0)
     ts = [float(thresholds.get(c, 0.5)) for c in classes]
-    palette = list(palette) if palette is not None else default_palette(len(classes))
+    palette = _palette_for(palette, classes, probs_dir)
     gt = GroundTruth(gt_root, classes) if gt_root else None
     with_gt = 0
     with StagedDir(out_dir, force=force, marker=MARKER) as staged:

@@ -19,12 +19,18 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import json
+import os.path as osp
 from dataclasses import dataclass
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple
+
+import cv2
+import numpy as np
 
 from ..utils.class_names import HAND_BONE_CLASSES, PORT_CLASSES, TRASH_CLASSES
 from ..utils.errors import DataError, InvalidArgumentError
 from .atomic import atomic_open
+from .probs import ProbFolder
 from .rle import HANDBONE_RLE, PORT_RLE, RLEConvention
 
 #: (H, W) of the trash PredictionString map.
@@ -44,6 +50,8 @@ class SubmissionFormat:
         row_classes: classes that get a row of their own (RLE formats).
         any_classes: the layout is not tied to ``classes`` (hand-bone: any multi-label
             class list); :meth:`with_classes` gives the format for another list.
+        image_by: how a row names its image: ``'basename'`` (the file name) or
+            ``'relpath'`` (the path relative to the test folder).
     """
     name: str
     header: Tuple[str, ...]
@@ -52,6 +60,7 @@ class SubmissionFormat:
     rle: Optional[RLEConvention]
     row_classes: Tuple[str, ...] = ()
     any_classes: bool = False
+    image_by: str = 'basename'
 
     def with_classes(self, classes: Sequence[str]) -> SubmissionFormat:
         """The same layout for another class list (every class gets its rows)."""
@@ -69,7 +78,7 @@ FORMATS: Dict[str, SubmissionFormat] = {
                                  HAND_BONE_CLASSES, 'multi-label', HANDBONE_RLE,
                                  HAND_BONE_CLASSES, any_classes=True),
     'trash': SubmissionFormat('trash', ('image_id', 'PredictionString'), TRASH_CLASSES,
-                              'multi-class', None),
+                              'multi-class', None, image_by='relpath'),
     'port': SubmissionFormat('port', ('file_name', 'class', 'prediction'), PORT_CLASSES,
                              'multi-class', PORT_RLE, PORT_CLASSES[1:]),
 }
@@ -115,6 +124,22 @@ class SubmissionWriter:
         return self._ctx.__exit__(exc_type, exc, tb)
 
 
+def rle_row(fmt: SubmissionFormat, image: str, cls: str, mask: np.ndarray
+            ) -> Tuple[Tuple[str, str, str], bool]:
+    """The ``(image, class, RLE)`` row of an ``(H, W)`` bool mask, and whether it is empty."""
+    rle = fmt.rle.encode(mask)
+    return (image, cls, rle), rle == fmt.rle.empty_token(mask.shape)
+
+
+def label_string_row(image: str, labels: np.ndarray) -> Tuple[Tuple[str, str], bool]:
+    """The trash row of an ``(H, W)`` class-index map: resized (nearest) to
+    :data:`TRASH_OUT_SIZE` and written as space-separated class ids, row-major."""
+    h, w = TRASH_OUT_SIZE
+    small = cv2.resize(labels, (w, h), interpolation=cv2.INTER_NEAREST)
+    return (image, ' '.join(map(str, small.ravel().tolist()))), not small.any()
+
+
+# ------------------------------------------------------------------ readers
 def iter_csv(path: str) -> Iterator[Tuple[int, List[str]]]:
     """``(line number, fields)`` of every row of a CSV file, header included.
 
@@ -191,3 +216,66 @@ def check_class_list(classes: Sequence[str], fmt: SubmissionFormat, where: str) 
 def _few(names: Sequence[str], n: int = 4) -> str:
     return ', '.join(names[:n]) + (', ...' if len(names) > n else '') if names else '-'
 
+
+
+def read_test_json(path: str) -> List[str]:
+    """``file_name`` of every image of a COCO json, in file order."""
+    try:
+        with open(path) as f:
+            data = json.load(f)
+        names = [img['file_name'] for img in data['images']]
+    except FileNotFoundError:
+        raise DataError(f'{path}: file not found') from None
+    except (OSError, json.JSONDecodeError, KeyError, TypeError) as exc:
+        raise DataError(f'{path}: not a COCO json with images[].file_name ({exc})') from None
+    if len(set(names)) != len(names):
+        raise DataError(f'{path}: duplicated file_name in images')
+    return names
+
+
+def read_sample_pairs(path: str, fmt: SubmissionFormat) -> List[Tuple[int, str, str]]:
+    """``(line, file_name, class)`` rows of a sample submission (first two columns)."""
+    pairs = []
+    for line, fields in iter_csv(path):
+        if line == 1 and fields and fields[0] == fmt.header[0]:
+            continue
+        if len(fields) < 2:
+            raise DataError(f'{path}:{line}: {len(fields)} field(s), expected at least 2')
+        pairs.append((line, fields[0], fields[1]))
+    if not pairs:
+        raise DataError(f'{path}: no rows')
+    return pairs
+
+
+def class_from_sample(value: str, classes: Sequence[str], where: str) -> int:
+    """Class index of a sample file's class field (a class name or an index)."""
+    if value in classes:
+        return classes.index(value)
+    if value.isdigit() and int(value) < len(classes):
+        return int(value)
+    raise DataError(f'{where}: unknown class {value!r} (classes: {list(classes)})')
+
+
+def read_class_list(spec: str) -> Tuple[str, ...]:
+    """A class list from a probability folder (its classes), a file (one name a line, or
+    a JSON list of names) or comma-separated names."""
+    if osp.isdir(spec):
+        return ProbFolder(spec).classes
+    if osp.isfile(spec):
+        try:
+            with open(spec, encoding='utf-8') as f:
+                text = f.read()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise DataError(f'{spec}: cannot read the class list ({exc})') from None
+        try:
+            names = json.loads(text)
+        except json.JSONDecodeError:
+            names = [line.strip() for line in text.splitlines() if line.strip()]
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            raise DataError(f'{spec}: expected one class name a line or a JSON list of names')
+    else:
+        names = [n.strip() for n in spec.split(',') if n.strip()]
+    if not names or len(set(names)) != len(names):
+        raise DataError(f'{spec}: the class list must be non-empty without duplicates, got '
+                        f'{names}')
+    return tuple(names)

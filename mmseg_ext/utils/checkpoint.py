@@ -224,3 +224,30 @@ def state_dict_mismatch(model: torch.nn.Module, checkpoint: Any, limit: int = 3)
         parts.append(f'{len(unexpected)} unexpected key{"s" if len(unexpected) > 1 else ""}'
                      f' ({some(unexpected)})')
     return '; '.join(parts)
+
+
+def read_fitting_checkpoint(model: torch.nn.Module, checkpoint: str,
+                            config: str = 'the config', hint: str = '') -> dict:
+    """Read ``checkpoint`` and check that every key and shape fits ``model``.
+
+    Raises:
+        CheckpointError: the file cannot be loaded (refused, damaged, download failed)
+            or does not fit the model (the message says what differs).
+    """
+    from mmengine.runner.checkpoint import CheckpointLoader
+    ckpt = CheckpointLoader.load_checkpoint(checkpoint, map_location='cpu')
+    problem = state_dict_mismatch(model, ckpt)
+    if problem:
+        raise CheckpointError(f'{checkpoint}: does not fit the model of {config} '
+                              f'({problem}){"; " + hint if hint else ""}')
+    return ckpt
+
+
+def load_into_model(model: torch.nn.Module, checkpoint: str, config: str = 'the config') -> dict:
+    """Load ``checkpoint`` into a bare ``model`` when it fits; return the checkpoint."""
+    from mmengine.runner.checkpoint import load_state_dict
+    ckpt = read_fitting_checkpoint(model, checkpoint, config)
+    state = ckpt.get('state_dict', ckpt)
+    load_state_dict(model, {k[len('module.'):] if k.startswith('module.') else k: v
+                            for k, v in state.items()}, strict=False, logger='silent')
+    return ckpt

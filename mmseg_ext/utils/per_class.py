@@ -1,12 +1,24 @@
 """Per-class settings (thresholds, minimum areas): one number for all classes, a list in
-class order, or ``{class name: value}``; validated against the class list."""
+class order, ``{class name: value}``, or a JSON file of that; validated against the class
+list of the data they apply to.
+
+* :func:`per_class_values`: a value from a config (number, list, mapping);
+* :func:`per_class_option`: a value as a user gives it to a tool or an API (the above,
+  a number as text, or the path of a JSON file ``{class: value}``), resolved by the API
+  against the class list of the folder it opens.
+"""
 from __future__ import annotations
 
+import json
+import os.path as osp
 from collections.abc import Mapping
 from numbers import Number
-from typing import Any, Callable, Dict, Sequence, Type
+from typing import Any, Callable, Dict, Sequence, Type, Union
 
-from .errors import ConfigError, MmsegExtError
+from .errors import ConfigError, DataError, InvalidArgumentError, MmsegExtError
+
+#: What :func:`per_class_option` takes.
+PerClassSpec = Union[None, float, int, str, Mapping]
 
 
 def per_class_values(spec: Any, classes: Sequence[str], source: str,
@@ -62,3 +74,58 @@ def per_class_values(spec: Any, classes: Sequence[str], source: str,
                         f'[{lo:g}, {hi:g}]')
         out[name] = value
     return out
+
+
+def per_class_option(spec: PerClassSpec, classes: Sequence[str], argument: str,
+                     cast: Callable = float, lo: float = 0.0, hi: float = float('inf')
+                     ) -> Dict[str, Any]:
+    """Per-class values from an API argument or a command-line option.
+
+    Args:
+        spec: None (no values), a number or a number as text (every class), a mapping
+            ``{class name: value}`` or the path of a JSON file holding one (classes not
+            named get no entry).
+        classes: the class names of the data the values apply to.
+        argument: the parameter's name (``'min_area'``), used in messages.
+        cast, lo, hi: as :func:`per_class_values`.
+
+    Raises:
+        InvalidArgumentError: a number outside ``[lo, hi]``.
+        DataError: a missing or unreadable JSON file, an unknown class name or a value
+            outside the range in a mapping, naming the file.
+    """
+    what = argument.replace('_', '-')
+    if spec is None:
+        return {}
+    if isinstance(spec, Mapping):
+        return per_class_values(dict(spec), classes, argument, what, lo, hi, cast,
+                                error=DataError)
+    value = None
+    if isinstance(spec, Number) and not isinstance(spec, bool):
+        value = spec
+    else:
+        try:
+            value = cast(spec)
+        except (TypeError, ValueError):
+            value = None
+    if value is not None:
+        value = cast(value)
+        if not lo <= value <= hi:
+            raise InvalidArgumentError(argument, f'{spec} is outside [{lo:g}, {hi:g}]')
+        return {c: value for c in classes}
+    return per_class_values(_read_json_object(str(spec), what), classes, str(spec), what,
+                            lo, hi, cast, error=DataError)
+
+
+def _read_json_object(path: str, what: str) -> dict:
+    if not osp.isfile(path):
+        raise DataError(f'{path}: {what} file not found (expected a number or a JSON file)')
+    try:
+        with open(path) as f:
+            data = json.load(f)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise DataError(f'{path}: not a JSON file ({exc})') from None
+    if not isinstance(data, dict):
+        raise DataError(f'{path}: expected a JSON object {{class name: {what}}}')
+    return data
+

@@ -1,7 +1,7 @@
 """Connected-component clean-up on a hand-drawn mask."""
 import numpy as np
 
-from mmseg_ext.apis.postprocess import (
+from mmseg_ext.apis.components import (
     filter_components,
     keep_largest_components,
     remove_small_components,

@@ -6,6 +6,9 @@ Components use 8-connectivity by default (4 on request), as ``cv2.connectedCompo
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Dict
+
 import cv2
 import numpy as np
 
@@ -65,3 +68,25 @@ def keep_largest_components(mask: np.ndarray, k: int = 1, connectivity: int = 8
                             ) -> np.ndarray:
     """Keep only the ``k`` largest components (bool result)."""
     return filter_components(mask, keep_largest=k, connectivity=connectivity)
+
+
+@dataclass
+class ComponentFilter:
+    """Per-class :func:`filter_components`: ``{class: N}`` minimum areas and
+    ``{class: K}`` largest components to keep (classes not named are left alone)."""
+    min_area: Dict[str, int]
+    keep_largest: Dict[str, int]
+    connectivity: int = 8
+
+    def __call__(self, mask: np.ndarray, cls: str) -> np.ndarray:
+        """The cleaned ``(H, W)`` bool mask of class ``cls`` (``mask`` itself when the
+        class has no setting)."""
+        a, k = self.min_area.get(cls, 0), self.keep_largest.get(cls, 0)
+        if a <= 0 and k <= 0:
+            return mask
+        return filter_components(mask, a, k, self.connectivity)
+
+    @property
+    def active(self) -> bool:
+        return any(v > 0 for v in self.min_area.values()) or \
+            any(v > 0 for v in self.keep_largest.values())
