@@ -1,4 +1,5 @@
 """Shared fixtures: repository paths, the tools' interpreter, tiny synthetic data."""
+import importlib.util
 import os
 import os.path as osp
 import subprocess
@@ -13,8 +14,17 @@ SHARED_DATA = osp.normpath(osp.join(REPO, '..', 'shared', 'data'))
 
 
 #: ``(tool, line)`` for every ``error:`` line a tool printed in this test session; the
-#: last test (tests/test_zz_error_lines.py) checks the flags they name exist
+#: last tests (tests/tools/test_zz_error_lines.py) check the flags they name exist
 ERROR_LINES = []
+
+#: Test files that read what the whole session collected: they run last.
+RUN_LAST = ('test_zz_error_lines.py',)
+
+
+def pytest_collection_modifyitems(session, config, items):
+    """Move the tests of :data:`RUN_LAST` after every other test, keeping their order."""
+    last = [item for item in items if item.path.name in RUN_LAST]
+    items[:] = [item for item in items if item.path.name not in RUN_LAST] + last
 
 
 def run_tool(*args, env=None, cwd=REPO, timeout=600):
@@ -58,3 +68,32 @@ def fast_cpu(monkeypatch):
     monkeypatch.setattr(Config, 'pretty_text', property(lambda self: self.text))
     yield
     torch.set_num_threads(threads)
+
+
+#: The tiny multi-class config most tool tests train (shapes data, 64x80).
+CONFIG = 'custom_configs/demo/fcn_r18-tiny_shapes-64x80.py'
+
+
+def data_options(root, iters):
+    """``--cfg-options`` that point :data:`CONFIG` at ``root`` and train ``iters``."""
+    opts = [f'train_dataloader.dataset.data_root={root}',
+            f'val_dataloader.dataset.data_root={root}',
+            f'test_dataloader.dataset.data_root={root}',
+            'train_dataloader.batch_size=2', 'crop_size=(32,40)',
+            'model.data_preprocessor.size=(32,40)',
+            f'train_cfg.max_iters={iters}', f'train_cfg.val_interval={iters}',
+            f'default_hooks.checkpoint.interval={iters}',
+            f'param_scheduler.0.end={iters}', 'default_hooks.logger.interval=1']
+    return ['--cfg-options', *opts]
+
+
+def load_tool(path):
+    """Import a tool script as a module (its folder on sys.path for ``_bootstrap``)."""
+    tools_dir = osp.dirname(path)
+    if tools_dir not in sys.path:
+        sys.path.insert(0, tools_dir)
+    name = f'_tool_{osp.basename(path)[:-3]}'
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -9,7 +9,7 @@ goes through these functions, so the same pixel gets the same decision everywher
   a time; ``uint8`` stays ``uint8`` (cv2's fixed-point rounding, error < 1/255);
 * :func:`upsample_class` resizes only a class's bounding box (plus one pixel of zeros)
   when the scale is an integer factor per axis (512 -> 2048), which gives exactly the
-  full-image result (``tests/test_probmaps.py`` checks it) at a fraction of the cost;
+  full-image result (``tests/apis/test_probmaps.py`` checks it) at a fraction of the cost;
 * a multi-label pixel is foreground when ``p > t``; for ``uint8`` that is
   ``q >= threshold_level(t)``;
 * a multi-class pixel takes the class of the highest probability (first class on ties).

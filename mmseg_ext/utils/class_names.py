@@ -3,7 +3,7 @@
 Imports only numpy, so the file-format layer (``io``), the data sets, the synthetic
 generators and the tools can all use them without pulling in torch or mmseg. The
 configs under ``custom_configs/_base_/datasets`` repeat the lists as plain data (config
-files stay readable on their own); ``tests/test_class_names.py`` keeps them equal.
+files stay readable on their own); ``tests/utils/test_class_names.py`` keeps them equal.
 """
 from __future__ import annotations
 

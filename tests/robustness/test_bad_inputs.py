@@ -14,8 +14,8 @@ Classes: path escapes (list entries, index.json keys, COCO file_name, outputs in
 their inputs), non-images, foreign checkpoints, unwritable outputs, existing outputs
 (a second run onto the first one's output), and SIGTERM arriving in the middle of a
 tool's work (after the first item of its progress loop). Bad option values are walked
-over every tool's parser in tests/test_cli_conventions.py; launches in
-tests/test_launch_scripts.py; odd image sizes in tests/test_any_image_size.py.
+over every tool's parser in tests/tools/test_cli_conventions.py; launches in
+tests/tools/test_launch_scripts.py; odd image sizes in tests/configs/test_any_image_size.py.
 """
 import contextlib
 import hashlib
@@ -46,7 +46,7 @@ UNWRITABLE = '/sys/mmseg_ext_out'  # refuses new files even to root
 # ------------------------------------------------------------------ running a tool
 def run_main(tool, argv):
     """``(exit status, stderr lines)`` of ``tools/<tool>``'s main run in-process."""
-    from test_cli_conventions import load_tool
+    from conftest import load_tool
     module = load_tool(osp.join(REPO, 'tools', tool))
     err = io.StringIO()
     with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()), \

@@ -6,23 +6,10 @@ import os.path as osp
 
 import pytest
 import torch
-from conftest import REPO, run_tool
+from conftest import CONFIG, REPO, data_options, run_tool
 
 pytestmark = pytest.mark.stacks
 
-CONFIG = 'custom_configs/demo/fcn_r18-tiny_shapes-64x80.py'
-
-
-def data_options(root, iters):
-    opts = [f'train_dataloader.dataset.data_root={root}',
-            f'val_dataloader.dataset.data_root={root}',
-            f'test_dataloader.dataset.data_root={root}',
-            'train_dataloader.batch_size=2', 'crop_size=(32,40)',
-            'model.data_preprocessor.size=(32,40)',
-            f'train_cfg.max_iters={iters}', f'train_cfg.val_interval={iters}',
-            f'default_hooks.checkpoint.interval={iters}',
-            f'param_scheduler.0.end={iters}', 'default_hooks.logger.interval=1']
-    return ['--cfg-options', *opts]
 
 
 def error_lines(proc):

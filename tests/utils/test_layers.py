@@ -9,7 +9,7 @@ import os.path as osp
 
 import pytest
 
-PACKAGE = osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), 'mmseg_ext')
+PACKAGE = osp.join(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))), 'mmseg_ext')
 
 #: package -> the packages it may import (besides itself).
 ALLOWED = {

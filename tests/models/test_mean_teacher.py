@@ -164,7 +164,7 @@ def test_two_iterations_with_stock_runner(tmp_path):
 
 
 def test_camvid_configs_parse_and_build():
-    here = osp.join(osp.dirname(__file__), '..', 'custom_configs', 'camvid')
+    here = osp.join(osp.dirname(__file__), '..', '..', 'custom_configs', 'camvid')
     mt = Config.fromfile(osp.join(
         here, 'meanteacher_fcn_r18-tiny_1xb8-2k_camvid-half-1of8-180x240.py'))
     base = Config.fromfile(osp.join(here, 'fcn_r18-tiny_1xb8-2k_camvid-half-1of8-180x240.py'))

@@ -15,7 +15,7 @@ from mmengine.runner import Runner
 from mmseg_ext.datasets.synthetic.coco import make_trash_coco
 from mmseg_ext.datasets.synthetic.port import make_port_dataset
 
-REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 pytestmark = [pytest.mark.stacks, pytest.mark.slow]
 
 CONFIGS = [

@@ -10,14 +10,12 @@ weights, search ranges, per-class values) are run through the tool's ``main``.
 import argparse
 import contextlib
 import glob
-import importlib.util
 import io
 import os.path as osp
-import sys
 
 import numpy as np
 import pytest
-from conftest import REPO
+from conftest import REPO, load_tool
 from probs_helpers import write_prob_folder
 
 from mmseg_ext.utils.cli import ToolParser
@@ -32,17 +30,6 @@ class _Captured(BaseException):
     def __init__(self, parser):
         super().__init__()
         self.parser = parser
-
-
-def load_tool(path):
-    tools_dir = osp.dirname(path)
-    if tools_dir not in sys.path:
-        sys.path.insert(0, tools_dir)
-    name = f'_tool_{osp.basename(path)[:-3]}'
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def capture_parser(path, monkeypatch):

@@ -7,8 +7,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from conftest import REPO, run_tool
-from test_train_test_cli import CONFIG, data_options
+from conftest import CONFIG, REPO, data_options, run_tool
 
 from mmseg_ext.io.probs import ProbFolder, dequantize
 

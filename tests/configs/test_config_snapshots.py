@@ -1,12 +1,12 @@
 """The shipped configs resolve to exactly the recorded settings.
 
-``tests/data/resolved_configs/<config path with / as __>.json`` holds
+``tests/configs/data/resolved_configs/<config path with / as __>.json`` holds
 ``Config.fromfile(...).to_dict()`` of every config under ``custom_configs/`` (bases
 excluded), recorded before the configs were reorganised into shared bases. Variables
 that only help write a config (``HELPER_KEYS``) are left out: the runner never reads them.
 
 After an intended change to a config, record it again:
-    python tests/test_config_snapshots.py --update
+    python tests/configs/test_config_snapshots.py --update
 """
 import glob
 import json
@@ -16,8 +16,8 @@ import sys
 
 import pytest
 
-REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
-SNAPSHOTS = osp.join(REPO, 'tests', 'data', 'resolved_configs')
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+SNAPSHOTS = osp.join(REPO, 'tests', 'configs', 'data', 'resolved_configs')
 #: Config variables used only to build other entries while the file is read (loss lists,
 #: a shared optimizer, sizes and class counts copied into the model and pipelines); the
 #: runner reads none of them.

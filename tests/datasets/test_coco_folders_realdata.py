@@ -15,7 +15,7 @@ from mmseg_ext.datasets import CocoSemanticDataset
 
 init_default_scope('mmseg')
 pytestmark = pytest.mark.realdata
-REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 
 def reference_masks(coco, classes, order):

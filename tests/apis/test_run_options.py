@@ -23,7 +23,7 @@ SHAPES = osp.join(REPO, 'custom_configs', 'demo', 'fcn_r18-tiny_shapes-64x80.py'
 
 def run_tool_main(tool, argv):
     """Run ``tools/<tool>``'s main in this process: (exit code, stderr lines)."""
-    from test_cli_conventions import load_tool
+    from conftest import load_tool
     module = load_tool(osp.join(REPO, 'tools', tool))
     err = io.StringIO()
     with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()), \
