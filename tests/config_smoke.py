@@ -72,3 +72,21 @@ RUN = {
     'default_hooks.logger.interval': 1, 'default_hooks.checkpoint.interval': 2,
     'log_level': 'WARNING',
 }
+
+
+def train_two_iterations(cfg, work_dir: str, name: str) -> list:
+    """Train ``cfg`` (already shrunk, :data:`RUN` merged) with the stock runner in
+    ``work_dir``; return the rows of its ``scalars.json`` after checking it ran 2 iters."""
+    import glob
+    import json
+    import os.path as osp
+
+    from mmengine.runner import Runner
+    cfg.work_dir = work_dir
+    cfg.visualizer.name = f'visualizer_{name}'  # the visualizer is a named singleton
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+    assert runner.iter == 2
+    scalars = glob.glob(osp.join(work_dir, '*', 'vis_data', 'scalars.json'))
+    with open(scalars[0]) as f:
+        return [json.loads(line) for line in f]

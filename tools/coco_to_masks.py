@@ -28,9 +28,7 @@ def parse_args(argv=None):
     parser.add_argument('--skip-bad', action='store_true',
                         help='skip (and count) bad annotations instead of stopping')
     parser.add_argument('--img-root', help='check every image size against the JSON')
-    parser.add_argument('--force', action='store_true',
-                        help='replace an output folder this tool wrote before')
-    parser.add_argument('--no-progress', action='store_true')
+    parser.add_output_flags('replace an output folder this tool wrote before')
     return parser.parse_args(argv)
 
 

@@ -33,8 +33,7 @@ def parse_args(argv=None):
     p.add_argument('--out', help='output CSV (hard voting)')
     p.add_argument('--min-votes', type=number_in_range(int, 1),
                    help='votes needed to keep a pixel (default: strict majority)')
-    p.add_argument('--force', action='store_true', help='replace an existing output')
-    p.add_argument('--no-progress', action='store_true', help='no progress bar')
+    p.add_output_flags('replace an existing output')
     return p.parse_args(argv)
 
 

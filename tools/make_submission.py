@@ -48,8 +48,7 @@ def parse_args(argv=None):
                    help='handbone --check: the expected classes, as a probability folder '
                    '(its classes), a file (one name a line, or a JSON list) or a,b,c '
                    '(default: the classes the CSV carries, the same for every image)')
-    p.add_argument('--force', action='store_true', help='overwrite an existing --out')
-    p.add_argument('--no-progress', action='store_true', help='no progress bar')
+    p.add_output_flags('overwrite an existing --out')
     return p.parse_args(argv)
 
 

@@ -19,14 +19,9 @@ from mmseg_ext.utils.cli import ToolParser, cli_main, number_in_range
 
 def parse_size(text: str):
     """``'HxW'`` or ``'N'`` (square) -> ``(H, W)``."""
-    parts = text.lower().split('x')
-    try:
-        values = [int(p) for p in parts]
-    except ValueError:
-        values = []
-    if len(values) == 1:
-        values = values * 2
-    if len(values) != 2 or min(values) < 16:
+    from mmseg_ext.io.images import parse_size
+    values = parse_size(text)
+    if values is None or min(values) < 16:
         raise argparse.ArgumentTypeError(f'must be HxW (or N), each >= 16, got '
                                          f'{text!r}')
     return tuple(values)

@@ -22,20 +22,12 @@ def parse_args(argv=None):
     p.add_argument('--format', default='handbone-json', choices=['handbone-json', 'label-png'])
     p.add_argument('--thresholds', help='multi-label foreground threshold: a number or a '
                    'JSON {class: t} (default 0.5)')
-    p.add_argument('--pixel-conf', type=number_in_range(float, 0, 1), default=0.9,
-                   help='per-pixel confidence (default 0.9); multi-class: below it -> 255; '
-                   'multi-label: p in (1-c, c) is uncertain')
-    p.add_argument('--max-uncertain', type=number_in_range(float, 0, 1), default=1.0,
-                   help='multi-label: reject an image whose uncertain fraction is above '
-                   'this (default 1.0: never)')
-    p.add_argument('--min-mean-conf', type=number_in_range(float, 0, 1), default=0.0,
-                   help='reject an image whose mean confidence is below this (default 0)')
+    p.add_pseudo_label_flags()
     p.add_argument('--epsilon', type=number_in_range(float, 0), default=0.0,
                    help='polygon simplification in pixels (cv2.approxPolyDP; default 0)')
     p.add_argument('--min-area', type=number_in_range(int, 0), default=0,
                    help='drop predicted components smaller than this many pixels')
-    p.add_argument('--force', action='store_true', help='replace an existing --out-dir')
-    p.add_argument('--no-progress', action='store_true', help='no progress bar')
+    p.add_output_flags('replace an existing --out-dir')
     return p.parse_args(argv)
 
 

@@ -41,14 +41,7 @@ def parse_args(argv=None):
                    help='a trained checkpoint of TEACHER_CONFIG: skip step 1')
     p.add_argument('--rounds', type=number_in_range(int, 1), default=1,
                    help='self-training rounds, >= 1 (default 1)')
-    p.add_argument('--pixel-conf', type=number_in_range(float, 0, 1), default=0.9,
-                   help='per-pixel confidence in [0, 1] (multi-label: (0.5, 1]); '
-                   'multi-class pixels below it are ignored (default 0.9)')
-    p.add_argument('--max-uncertain', type=number_in_range(float, 0, 1), default=1.0,
-                   help='multi-label: leave out images whose uncertain fraction is above '
-                   'this, in [0, 1] (default 1: keep all)')
-    p.add_argument('--min-mean-conf', type=number_in_range(float, 0, 1), default=0.0,
-                   help='leave out images whose mean confidence is below this, in [0, 1]')
+    p.add_pseudo_label_flags()
     p.add_argument('--student-init', choices=['scratch', 'teacher'], default='scratch',
                    help="the student starts from its config's initialisation (scratch, "
                    "default) or from the teacher's weights")

@@ -23,8 +23,7 @@ def parse_args(argv=None):
                    metavar=('LO', 'HI'), help='threshold range searched (default 0.05 0.95)')
     p.add_argument('--default', type=number_in_range(float, 0, 1), default=0.5,
                    help='threshold to compare with (default 0.5)')
-    p.add_argument('--force', action='store_true', help='overwrite an existing --out')
-    p.add_argument('--no-progress', action='store_true', help='no progress bar')
+    p.add_output_flags('overwrite an existing --out')
     return p.parse_args(argv)
 
 

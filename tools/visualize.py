@@ -55,8 +55,7 @@ def parse_args(argv=None):
                    default=(800, 800), metavar=('W', 'H'),
                    help='picture size in pixels, each 100-8000 (default 800 800)')
     for s in (o, c, m):
-        s.add_argument('--force', action='store_true', help='replace an existing output')
-        s.add_argument('--no-progress', action='store_true', help='no progress bar')
+        s.add_output_flags('replace an existing output')
     return p.parse_args(argv)
 
 

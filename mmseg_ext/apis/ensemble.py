@@ -17,7 +17,14 @@ import numpy as np
 from tqdm import tqdm
 
 from ..io.paths import check_output_apart
-from ..io.probs import CroppedProbs, ProbFolder, ProbFolderWriter, ProbMeta, dequantize
+from ..io.probs import (
+    CroppedProbs,
+    ProbFolder,
+    ProbFolderWriter,
+    ProbMeta,
+    content_mismatch,
+    dequantize,
+)
 from ..io.rle import RLEError, mask_bbox, parse_rle, runs_to_string
 from ..io.submission import FORMATS, SubmissionWriter, read_rle_csv
 from ..utils.errors import DataError, InvalidArgumentError
@@ -35,12 +42,9 @@ class EnsembleSummary:
 def _check_compatible(folders: Sequence[ProbFolder]) -> None:
     first = folders[0]
     for f in folders[1:]:
-        if f.task != first.task:
-            raise DataError(f'{f.root}: {f.task} probabilities, but {first.root} holds '
-                            f'{first.task}; they cannot be averaged')
-        if f.classes != first.classes:
-            raise DataError(f'{f.root}: classes differ from {first.root} '
-                            f'({_class_difference(f.classes, first.classes)})')
+        problem = content_mismatch(f.classes, f.task, first.classes, first.task, first.root)
+        if problem:
+            raise DataError(f'{f.root}: {problem}; they cannot be averaged')
     keys = set(first.keys())
     for f in folders[1:]:
         other = set(f.keys())
@@ -52,13 +56,6 @@ def _check_compatible(folders: Sequence[ProbFolder]) -> None:
         if extra:
             raise DataError(f'{first.root}: no probabilities for image {extra[0]} '
                             f'(present in {f.root}; {len(extra)} missing)')
-
-
-def _class_difference(a: Sequence[str], b: Sequence[str]) -> str:
-    if len(a) != len(b):
-        return f'{len(a)} classes here, {len(b)} there'
-    i = next(i for i, (x, y) in enumerate(zip(a, b)) if x != y)
-    return f'class {i} is {a[i]!r} here, {b[i]!r} there'
 
 
 def _weights(weights: Optional[Sequence[float]], n: int) -> np.ndarray:

@@ -38,7 +38,7 @@ from mmengine.logging import print_log
 from tqdm import tqdm
 
 from ..datasets.transforms.pipeline_geometry import resized_shape
-from ..io.images import IMG_SUFFIXES, list_images, skipped_note
+from ..io.images import IMG_SUFFIXES, list_images, parse_size, skipped_note
 from ..io.paths import check_output_apart
 from ..io.probs import ProbFolderWriter
 from ..models.segmentors.seg_tta import unswap_flipped
@@ -64,14 +64,8 @@ def parse_out_size(text: str) -> OutSize:
     text = text.strip().lower()
     if text in ('native', 'original'):
         return text
-    parts = text.replace('x', ',').split(',')
-    try:
-        nums = [int(p) for p in parts]
-    except ValueError:
-        nums = []
-    if len(nums) == 1:
-        nums = nums * 2
-    if len(nums) != 2 or min(nums) < 1:
+    nums = parse_size(text)
+    if nums is None or min(nums) < 1:
         raise InvalidArgumentError('out_size', f'{text!r}: expected native, original, H,W '
                                    'or N')
     if max(nums) > MAX_OUT_SIDE:

@@ -209,3 +209,16 @@ def image_sizes_by_name(img_dir: str, key: str = 'basename'
     if not sizes:
         raise DataError(f'{img_dir}: no images found')
     return sizes
+
+
+def parse_size(text: str) -> Optional[Tuple[int, int]]:
+    """``'HxW'``, ``'H,W'`` or ``'N'`` (square) -> ``(H, W)``; None when ``text`` is not
+    one of those (the caller checks the range and words the error)."""
+    parts = text.strip().lower().replace('x', ',').split(',')
+    try:
+        values = [int(p) for p in parts]
+    except ValueError:
+        return None
+    if len(values) == 1:
+        values = values * 2
+    return (values[0], values[1]) if len(values) == 2 else None

@@ -297,6 +297,25 @@ def read_probs(path: str) -> Tuple[np.ndarray, ProbMeta]:
 
 
 # ------------------------------------------------------------------ folders
+def class_difference(a: Sequence[str], b: Sequence[str]) -> str:
+    """Where two class lists first differ, in words (``class 1 is 'z' here, 'x' there``)."""
+    if len(a) != len(b):
+        return f'{len(a)} classes here, {len(b)} there'
+    i = next(i for i, (x, y) in enumerate(zip(a, b)) if x != y)
+    return f'class {i} is {a[i]!r} here, {b[i]!r} there'
+
+
+def content_mismatch(classes: Sequence[str], task: str, ref_classes: Sequence[str],
+                     ref_task: str, ref_name: str) -> Optional[str]:
+    """Why probabilities of ``classes``/``task`` cannot stand for those of ``ref_name``
+    (another task, or other classes), or None when they match."""
+    if task != ref_task:
+        return f'{task} probabilities, but {ref_name} holds {ref_task}'
+    if tuple(classes) != tuple(ref_classes):
+        return f'classes differ from {ref_name} ({class_difference(classes, ref_classes)})'
+    return None
+
+
 class ProbFolder:
     """Read access to a probability folder, by image key.
 
@@ -335,9 +354,9 @@ class ProbFolder:
             with open(index_path, encoding='utf-8') as f:
                 index = json.load(f)
             if not isinstance(index, dict):
-                raise DataError(f'a JSON {type(index).__name__}, expected an object')
+                raise ValueError(f'a JSON {type(index).__name__}, expected an object')
             if index.get('format') != INDEX_FORMAT:
-                raise DataError(f'format {index.get("format")!r}')
+                raise ValueError(f'format {index.get("format")!r}')  # worded below
             self.classes = tuple(index['classes'])
             self.task = index['task']
             self.dtype = index.get('dtype')
@@ -390,12 +409,10 @@ class ProbFolder:
         probs, meta = read_cropped(path)
         if not cropped:
             probs = probs.dense()
-        if meta.classes != self.classes:
-            raise ProbFileError(f'{path}: classes {list(meta.classes)} differ from the '
-                                f'folder\'s {list(self.classes)}')
-        if meta.task != self.task:
-            raise ProbFileError(f'{path}: task {meta.task} differs from the folder\'s '
-                                f'{self.task}')
+        problem = content_mismatch(meta.classes, meta.task, self.classes, self.task,
+                                   'the folder\'s index')
+        if problem:
+            raise ProbFileError(f'{path}: {problem}')
         if meta.key != key:
             raise ProbFileError(f'{path}: holds image {meta.img_path}, expected {key}')
         return probs, meta

@@ -135,6 +135,26 @@ class ToolParser(argparse.ArgumentParser):
         sys.stderr.write(f'error: {self.prog}: {message} (see --help)\n')
         sys.exit(2)
 
+    def add_pseudo_label_flags(self) -> None:
+        """The confidence filters of pseudo-labels (``tools/pseudo_label.py`` and
+        ``tools/self_train.py``, :func:`mmseg_ext.apis.pseudo_label.pseudo_label_folder`)."""
+        self.add_argument('--pixel-conf', type=number_in_range(float, 0, 1), default=0.9,
+                          help='per-pixel confidence in [0, 1] (default 0.9); multi-class: '
+                          'pixels below it are ignored (255); multi-label: in (0.5, 1], '
+                          'p in (1-c, c) is uncertain')
+        self.add_argument('--max-uncertain', type=number_in_range(float, 0, 1), default=1.0,
+                          help='multi-label: leave out an image whose uncertain fraction is '
+                          'above this, in [0, 1] (default 1: keep all)')
+        self.add_argument('--min-mean-conf', type=number_in_range(float, 0, 1), default=0.0,
+                          help='leave out an image whose mean confidence is below this, in '
+                          '[0, 1] (default 0)')
+
+    def add_output_flags(self, force_help: str) -> None:
+        """``--force`` (replace an existing output, described by ``force_help``) and
+        ``--no-progress``, which every tool that writes files has."""
+        self.add_argument('--force', action='store_true', help=force_help)
+        self.add_argument('--no-progress', action='store_true', help='no progress bar')
+
 
 def number_in_range(kind: Callable = float, lo: Optional[float] = None,
                     hi: Optional[float] = None, lo_open: bool = False,

@@ -1,13 +1,11 @@
 """tools/coco_to_masks.py: PNGs equal a pycocotools reference, idempotent, no overwrite."""
-import contextlib
-import io
 import os.path as osp
 
 import cv2
 import numpy as np
 import pytest
+from coco_reference import load_coco, reference_label_maps
 from conftest import run_tool
-from pycocotools.coco import COCO
 
 from mmseg_ext.apis.coco_to_masks import coco_to_masks
 from mmseg_ext.datasets.synthetic.coco import make_trash_coco
@@ -16,21 +14,7 @@ from mmseg_ext.utils.errors import MmsegExtError
 
 
 def reference(ann_file, order):
-    with contextlib.redirect_stdout(io.StringIO()):
-        coco = COCO(ann_file)
-    name = {c['id']: c['name'] for c in coco.dataset['categories']}
-    out = {}
-    for img in coco.dataset['images']:
-        anns = list(coco.imgToAnns[img['id']])
-        if order == 'area_desc':
-            anns.sort(key=lambda a: -a['area'])
-        elif order == 'polygon_length':
-            anns.sort(key=lambda a: len(a['segmentation'][0]))
-        mask = np.zeros((img['height'], img['width']), np.uint8)
-        for a in anns:
-            mask[coco.annToMask(a) == 1] = TRASH_CLASSES.index(name[a['category_id']])
-        out[img['file_name']] = mask
-    return out
+    return reference_label_maps(load_coco(ann_file), TRASH_CLASSES, order)
 
 
 @pytest.fixture

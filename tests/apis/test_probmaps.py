@@ -64,15 +64,16 @@ def test_plain_numpy_reading_of_the_documented_format(tmp_path):
     dense = sparse_maps(rng, (4, 12, 10), np.uint8)
     path = str(tmp_path / 'x.npz')
     write_probs(path, dense, ProbMeta('x.png', (24, 20), 'abcd', 'multi-label'))
-    # the snippet of mmseg_ext/io/probs.py's docstring
-    z = np.load(path)
-    meta = json.loads(str(z['meta']))
-    probs = np.zeros(meta['shape'], z['data'].dtype)
-    pos = 0
-    for c, (r0, r1, c0, c1) in enumerate(meta['boxes']):
-        n = (r1 - r0) * (c1 - c0)
-        probs[c, r0:r1, c0:c1] = z['data'][pos:pos + n].reshape(r1 - r0, c1 - c0)
-        pos += n
+    # run the snippet of mmseg_ext/io/probs.py's docstring as it is printed there
+    import textwrap
+
+    import mmseg_ext.io.probs as probs_module
+    doc = probs_module.__doc__
+    snippet = doc[doc.index('Dense array in plain numpy::') + len('Dense array in plain numpy::'):]
+    snippet = textwrap.dedent(snippet[:snippet.index('\n\n', 2)].strip('\n'))
+    scope = {'np': np, 'json': json, 'path': path}
+    exec(snippet, scope)
+    probs, meta = scope['probs'], scope['meta']
     assert np.array_equal(probs, dense)
     assert np.array_equal(read_probs(path)[0], dense)
     assert meta['boxes'][3] == [0, 0, 0, 0]  # the empty class

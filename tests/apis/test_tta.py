@@ -188,41 +188,32 @@ def _save_checkpoint(config, options, path, seed=123):
     return path
 
 
+#: family -> (config under custom_configs/, shrink options, test scale or None,
+#: hand-bone folds: data under train/ with 3 folds)
+FAMILIES = {
+    'handbone': ('upernet_beit.py', 'beit', (64, 64), True),
+    'demo': ('demo/unet-s5-tiny_multilabel_1xb4-1500i_handbone-synth-128x128.py', None,
+             (48, 48), True),
+    'trash': ('trash/deeplabv3_r101-d8_4xb4-20k_trash-512x512.py', 'resnet', (64, 64), False),
+    'folders': ('demo/fcn_r18-tiny_shapes-64x80.py', None, None, False),
+}
+
+
 def _family_options(family, root):
     """(config, options) for a family on its tiny synthetic data."""
-    if family == 'handbone':
-        config = osp.join(REPO, 'custom_configs', 'upernet_beit.py')
-        opts = dict(SHRINK['beit'])
-        for loader in ('val_dataloader', 'test_dataloader'):
-            opts.update({f'{loader}.dataset.data_root': osp.join(root, 'train'),
-                         f'{loader}.dataset.num_folds': 3,
-                         f'{loader}.dataset.pipeline.1.scale': (64, 64)})
-        opts['tta_pipeline.1.scale'] = (64, 64)
-    elif family == 'demo':
-        config = osp.join(REPO, 'custom_configs', 'demo',
-                          'unet-s5-tiny_multilabel_1xb4-1500i_handbone-synth-128x128.py')
-        opts = {}
-        for loader in ('val_dataloader', 'test_dataloader'):
-            opts.update({f'{loader}.dataset.data_root': osp.join(root, 'train'),
-                         f'{loader}.dataset.num_folds': 3,
-                         f'{loader}.dataset.pipeline.1.scale': (48, 48)})
-        opts['tta_pipeline.1.scale'] = (48, 48)
-    elif family == 'trash':
-        config = osp.join(REPO, 'custom_configs', 'trash',
-                          'deeplabv3_r101-d8_4xb4-20k_trash-512x512.py')
-        opts = dict(SHRINK['resnet'])
-        for loader in ('val_dataloader', 'test_dataloader'):
-            opts.update({f'{loader}.dataset.data_root': root,
-                         f'{loader}.dataset.pipeline.1.scale': (64, 64)})
-        opts['tta_pipeline.1.scale'] = (64, 64)
-    else:  # image/label folders
-        config = osp.join(REPO, 'custom_configs', 'demo', 'fcn_r18-tiny_shapes-64x80.py')
-        opts = {f'{loader}.dataset.data_root': root
-                for loader in ('val_dataloader', 'test_dataloader')}
-    opts.update({'val_dataloader.num_workers': 0, 'test_dataloader.num_workers': 0,
-                 'val_dataloader.persistent_workers': False,
-                 'test_dataloader.persistent_workers': False, 'log_level': 'WARNING'})
-    return config, opts
+    config, shrink, scale, hand_bone = FAMILIES[family]
+    opts = dict(SHRINK[shrink]) if shrink else {}
+    for loader in ('val_dataloader', 'test_dataloader'):
+        opts[f'{loader}.dataset.data_root'] = osp.join(root, 'train') if hand_bone else root
+        if hand_bone:
+            opts[f'{loader}.dataset.num_folds'] = 3
+        if scale:
+            opts[f'{loader}.dataset.pipeline.1.scale'] = scale
+        opts.update({f'{loader}.num_workers': 0, f'{loader}.persistent_workers': False})
+    if scale:
+        opts['tta_pipeline.1.scale'] = scale
+    opts['log_level'] = 'WARNING'
+    return osp.join(REPO, 'custom_configs', config), opts
 
 
 @pytest.fixture(scope='module')

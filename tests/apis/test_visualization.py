@@ -143,17 +143,22 @@ def test_overlay_folder_cli_with_handbone_gt(tmp_path):
     assert r.returncode == 1 and 'already exists' in r.stderr
 
 
+def build_visualizer(tmp_path, backend, name):
+    """The registered multi-label visualizer with one backend, classes a and b."""
+    from mmseg.registry import VISUALIZERS
+    vis = VISUALIZERS.build(dict(type='MultiLabelSegLocalVisualizer', name=name, alpha=0.25,
+                                 vis_backends=[dict(type=backend)],
+                                 save_dir=str(tmp_path / 'work')))
+    vis.dataset_meta = dict(classes=('a', 'b'), palette=PALETTE)
+    return vis
+
+
 def test_visualizer_draws_multilabel_with_stock_hook(tmp_path):
     from mmengine.structures import PixelData
     from mmseg.engine.hooks import SegVisualizationHook
-    from mmseg.registry import VISUALIZERS
     from mmseg.structures import SegDataSample
 
-    vis = VISUALIZERS.build(dict(type='MultiLabelSegLocalVisualizer',
-                                 name='test_multilabel_vis', alpha=0.25,
-                                 vis_backends=[dict(type='LocalVisBackend')],
-                                 save_dir=str(tmp_path / 'work')))
-    vis.dataset_meta = dict(classes=('a', 'b'), palette=PALETTE)
+    build_visualizer(tmp_path, 'LocalVisBackend', 'test_multilabel_vis')  # the hook's instance
     image = np.full((8, 10, 3), 100, np.uint8)
     cv2.imwrite(str(tmp_path / 'x.png'), image)
     masks = two_squares()
@@ -242,15 +247,10 @@ def test_visualizer_writes_multilabel_image_to_tensorboard(tmp_path):
     """The same drawing reaches a local TensorBoard event file (no account needed)."""
     pytest.importorskip('tensorboard')
     from mmengine.structures import PixelData
-    from mmseg.registry import VISUALIZERS
     from mmseg.structures import SegDataSample
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    vis = VISUALIZERS.build(dict(type='MultiLabelSegLocalVisualizer',
-                                 name='test_multilabel_tb', alpha=0.25,
-                                 vis_backends=[dict(type='TensorboardVisBackend')],
-                                 save_dir=str(tmp_path / 'work')))
-    vis.dataset_meta = dict(classes=('a', 'b'), palette=PALETTE)
+    vis = build_visualizer(tmp_path, 'TensorboardVisBackend', 'test_multilabel_tb')
     image = np.full((8, 10, 3), 100, np.uint8)
     masks = two_squares()
     sample = SegDataSample()

@@ -3,14 +3,11 @@
 Synthetic data in each task's layout; the backbones are shrunk through the same
 ``--cfg-options`` keys a user would pass (tiny widths/depths, 32-64 px, no pre-training).
 """
-import glob
-import json
 import os.path as osp
 
 import pytest
-from config_smoke import RUN, SHRINK, pipeline_options
+from config_smoke import RUN, SHRINK, pipeline_options, train_two_iterations
 from mmengine.config import Config
-from mmengine.runner import Runner
 
 from mmseg_ext.datasets.synthetic.coco import make_trash_coco
 from mmseg_ext.datasets.synthetic.port import make_port_dataset
@@ -71,13 +68,7 @@ def test_config_trains_two_iterations_and_validates(config, backbone, task, data
     cfg = Config.fromfile(osp.join(REPO, 'custom_configs', config))
     assert cfg.custom_imports == dict(imports=['mmseg_ext'], allow_failed_imports=False)
     cfg.merge_from_dict({**SHRINK[backbone], **data_options(cfg, task, data[task]), **RUN})
-    cfg.work_dir = str(tmp_path)
-    cfg.visualizer.name = f'visualizer_{task}_{backbone}_{tmp_path.name}'  # a singleton
-    runner = Runner.from_cfg(cfg)
-    runner.train()
-    assert runner.iter == 2
-    scalars = glob.glob(osp.join(str(tmp_path), '*', 'vis_data', 'scalars.json'))
-    rows = [json.loads(line) for line in open(scalars[0])]
+    rows = train_two_iterations(cfg, str(tmp_path), f'{task}_{backbone}_{tmp_path.name}')
     val = [r for r in rows if 'mIoU' in r]
     assert len(val) == 1 and 0 <= val[0]['mIoU'] <= 100
     assert 'mIoU_per_image' in val[0]

@@ -1,15 +1,12 @@
 """The four hand-bone configs build on CPU with scaled-down backbones (the same
 ``--cfg-options`` a user passes to run without pretrained weights), train two iterations
 on synthetic data in the competition layout and validate once with the Dice metric."""
-import glob
-import json
 import os.path as osp
 
 import pytest
-from config_smoke import RUN, SHRINK, pipeline_options
+from config_smoke import RUN, SHRINK, pipeline_options, train_two_iterations
 from conftest import REPO
 from mmengine.config import Config
-from mmengine.runner import Runner
 
 from mmseg_ext.datasets.synthetic.hand_bone import make_handbone_dataset
 
@@ -43,13 +40,7 @@ def test_handbone_config_trains_and_validates(config, backbone, handbone_root, t
         opts.update(pipeline_options(cfg, loader, (80, SIZE), crop))
     opts['model.data_preprocessor.size'] = crop
     cfg.merge_from_dict(opts)
-    cfg.work_dir = str(tmp_path)
-    cfg.visualizer.name = f'visualizer_handbone_{backbone}_{tmp_path.name}'
-    runner = Runner.from_cfg(cfg)
-    runner.train()
-    assert runner.iter == 2
-    scalars = glob.glob(osp.join(str(tmp_path), '*', 'vis_data', 'scalars.json'))
-    rows = [json.loads(line) for line in open(scalars[0])]
+    rows = train_two_iterations(cfg, str(tmp_path), f'handbone_{backbone}_{tmp_path.name}')
     val = [r for r in rows if 'mDice' in r]
     assert len(val) == 1 and 0.0 <= val[0]['mDice'] <= 1.0
     assert 0.0 <= val[0]['Dice.Radius'] <= 1.0

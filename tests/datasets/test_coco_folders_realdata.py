@@ -1,15 +1,13 @@
 """Real data: FracAtlas (COCO, category id 0) and camvid_half (image/label folders)."""
-import contextlib
-import io
 import os.path as osp
 
 import numpy as np
 import pytest
+from coco_reference import load_coco, reference_label_maps
 from conftest import shared_data
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 from mmseg.registry import DATASETS
-from pycocotools.coco import COCO
 
 from mmseg_ext.datasets import CocoSemanticDataset
 
@@ -18,36 +16,17 @@ pytestmark = pytest.mark.realdata
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 
-def reference_masks(coco, classes, order):
-    """Independent reference: annToMask per annotation, painted in the chosen order."""
-    index = {name: i for i, name in enumerate(classes)}
-    name_of = {c['id']: c['name'] for c in coco.dataset['categories']}
-    out = []
-    for img in coco.dataset['images']:
-        anns = list(coco.imgToAnns[img['id']])          # file order
-        if order == 'area_desc':
-            anns.sort(key=lambda a: -a['area'])
-        elif order == 'polygon_length':
-            anns.sort(key=lambda a: len(a['segmentation'][0]))
-        mask = np.zeros((img['height'], img['width']), np.uint8)
-        for a in anns:
-            mask[coco.annToMask(a) == 1] = index[name_of[a['category_id']]]
-        out.append(mask)
-    return out
-
-
 @pytest.mark.parametrize('order', ['file', 'area_desc', 'polygon_length'])
 def test_fracatlas_masks_equal_pycocotools_reference(order):
     root = shared_data('fracatlas_coco')
-    with contextlib.redirect_stdout(io.StringIO()):
-        coco = COCO(osp.join(root, 'annotations.json'))
+    coco = load_coco(osp.join(root, 'annotations.json'))
     assert coco.dataset['categories'] == [{'id': 0, 'name': 'fractured'}]
     classes = ('background', 'fractured')
     ds = CocoSemanticDataset(
         ann_file='annotations.json', data_root=root, data_prefix=dict(img_path='images'),
         metainfo=dict(classes=classes), background_name='background', draw_order=order,
         pipeline=[dict(type='LoadCocoAnnotations')])
-    ref = reference_masks(coco, classes, order)
+    ref = list(reference_label_maps(coco, classes, order).values())
     assert len(ds) == len(ref) == 72
     for i, expected in enumerate(ref):
         got = ds[i]['gt_seg_map']

@@ -16,7 +16,8 @@ def tool_flags():
     """Every option string the tools' parsers define (read from their source), with
     ``--help`` and ``--debug`` that every ToolParser has."""
     flags = {'--help', '--debug'}
-    for path in glob.glob(osp.join(REPO, 'tools', '*.py')):
+    for path in glob.glob(osp.join(REPO, 'tools', '*.py')) + \
+            [osp.join(REPO, 'mmseg_ext', 'utils', 'cli.py')]:
         for group in ADD_ARGUMENT.findall(open(path).read()):
             flags.update(re.findall(r"'(--[^']+)'", group))
     return flags

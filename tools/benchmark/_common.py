@@ -1,4 +1,5 @@
 """Shared by the benchmarks: import path, synthetic hand-bone-like data, memory probes."""
+import contextlib
 import os
 import os.path as osp
 import resource
@@ -62,3 +63,18 @@ def peak_rss_mib():
 
 def cpu_note():
     return f'{os.cpu_count()} CPUs visible, cv2 threads {cv2.getNumThreads()}'
+
+
+@contextlib.contextmanager
+def bench_work_dir(work_dir, keep: bool, prefix: str):
+    """The folder a benchmark writes to: ``work_dir`` (kept), else a temporary folder
+    removed at the end unless ``keep``."""
+    import shutil
+    import tempfile
+    work = work_dir or tempfile.mkdtemp(prefix=prefix)
+    os.makedirs(work, exist_ok=True)
+    try:
+        yield work
+    finally:
+        if not keep and not work_dir:
+            shutil.rmtree(work, ignore_errors=True)

@@ -23,12 +23,11 @@ import os.path as osp
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 
 import _common  # noqa: F401  (import path)
 import numpy as np
-from _common import bone_probs, cpu_note, peak_rss_mib
+from _common import bench_work_dir, bone_probs, cpu_note, peak_rss_mib
 
 MODELS = 3
 
@@ -116,8 +115,7 @@ def main():
     args = p.parse_args()
     if args.worker:
         return worker(args.worker, args.trace, args.out, args.dirs)
-    work = args.work_dir or tempfile.mkdtemp(prefix='bench_ensemble_')
-    try:
+    with bench_work_dir(args.work_dir, args.keep, 'bench_ensemble_') as work:
         t = time.perf_counter()
         big = make_data(work, 100, args.size)
         small = [link_subset(d, d.replace('_100', '_10'), 10) for d in big]
@@ -150,9 +148,6 @@ def main():
               f'tracemalloc {tr100 / tr10:.3f}x (target <= 1.10x); ensemble time / read '
               f'time (100 images): {ratio:.2f}x dense read, {ratio_box:.2f}x box read '
               f'(target <= 2x)')
-    finally:
-        if not args.keep and not args.work_dir:
-            shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == '__main__':

@@ -14,14 +14,12 @@ import json
 import os
 import os.path as osp
 import resource
-import shutil
 import subprocess
 import sys
-import tempfile
 
 import _common  # noqa: F401  (import path)
 import numpy as np
-from _common import ROOT
+from _common import ROOT, bench_work_dir
 
 PY = sys.executable
 TOOLS = osp.join(ROOT, 'tools')
@@ -113,9 +111,7 @@ def main():
     p.add_argument('--work-dir', help='where the inputs go (default: a temporary folder)')
     p.add_argument('--keep', action='store_true', help='keep the work dir')
     args = p.parse_args()
-    work = args.work_dir or tempfile.mkdtemp(prefix='bench_startup_')
-    os.makedirs(work, exist_ok=True)
-    try:
+    with bench_work_dir(args.work_dir, args.keep, 'bench_startup_') as work:
         train, probs, coco = make_inputs(work)
         runs = real_runs(work, train, probs, coco)
         rows = [('python -c "import numpy"', measure(['-c', 'import numpy'], args.repeat)),
@@ -131,9 +127,6 @@ def main():
         for name, (cpu, torch_seen, mmseg_seen) in rows:
             print(f'{name:42s} {cpu:6.2f}  {"yes" if torch_seen else "no":5s}  '
                   f'{"yes" if mmseg_seen else "no"}')
-    finally:
-        if not args.keep and not args.work_dir:
-            shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == '__main__':

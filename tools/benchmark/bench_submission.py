@@ -18,15 +18,13 @@ peak side by side.
 import argparse
 import json
 import os.path as osp
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 
 import _common  # noqa: F401  (import path)
 import numpy as np
-from _common import bone_probs, cpu_note, peak_rss_mib
+from _common import bench_work_dir, bone_probs, cpu_note, peak_rss_mib
 from bench_rle import reference_encode
 
 
@@ -98,8 +96,7 @@ def main():
     args = p.parse_args()
     if args.worker:
         return worker(args.worker, args.trace, args.probs, args.out, args.reference_images)
-    work = args.work_dir or tempfile.mkdtemp(prefix='bench_submission_')
-    try:
+    with bench_work_dir(args.work_dir, args.keep, 'bench_submission_') as work:
         probs = osp.join(work, 'fused')
         t = time.perf_counter()
         make_data(probs, args.images)
@@ -129,9 +126,6 @@ def main():
               f'reference per image; first {len(ref) - 1} rows byte-identical: {same}')
         if not same:
             raise SystemExit('outputs differ')
-    finally:
-        if not args.keep and not args.work_dir:
-            shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == '__main__':
