@@ -114,7 +114,7 @@ def test_file_checked_against_folder(tmp_path):
     root = tmp_path / 'probs'
     write_folder(root, ['a.png', 'b.png'])
     write_probs(str(root / 'b.npz'), np.zeros((3, 4, 5)), meta('b.png', task='multi-class'))
-    with pytest.raises(ProbFileError, match='b.npz: task multi-class differs'):
+    with pytest.raises(ProbFileError, match="b.npz: multi-class probabilities, but the folder's index holds multi-label"):
         ProbFolder(str(root)).read('b')
 
 

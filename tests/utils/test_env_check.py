@@ -159,7 +159,7 @@ def _metadata(name, version):
 
 def _run_demo_train(env):
     proc = run_tool('tools/train.py', 'custom_configs/demo/fcn_r18-tiny_shapes-64x80.py',
-                    env=env)
+                    env=env, subprocess_run=True)  # a new interpreter sees the shadow
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     return proc.returncode, lines
 
