@@ -123,8 +123,7 @@ print(CheckpointLoader._schemes[''].__module__)
 
 
 @pytest.mark.parametrize('before', [
-    'import mmseg_ext.io.rle',                    # a light import, then the config
-    'import mmseg_ext',                           # the package itself
+    'import mmseg_ext.io.rle',                    # a light import (the package too)
     'import mmseg.registry; import mmseg_ext',    # mmseg first, no lookup yet
     # a lookup already ran mmseg's own locations: the plugin registers at once
     'from mmseg.registry import MODELS; MODELS.get("UNet"); import mmseg_ext',
