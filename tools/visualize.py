@@ -98,10 +98,8 @@ def _confusion(args):
                             f'{len(classes)}')
     elif args.probs and args.gt:
         from mmseg_ext.apis.visualize import confusion_from_probs
-        from mmseg_ext.io.probs import ProbFolder
-        cm = confusion_from_probs(args.probs, args.gt, args.ignore_index,
-                                  progress=not args.no_progress)
-        classes = list(ProbFolder(args.probs).classes)
+        cm, classes = confusion_from_probs(args.probs, args.gt, args.ignore_index,
+                                           progress=not args.no_progress)
     else:
         raise UsageError('confusion: give --matrix, or --probs and --gt')
     confusion_image(cm, classes, args.out, force=args.force, size_px=tuple(args.size),

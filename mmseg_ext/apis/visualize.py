@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os.path as osp
 from dataclasses import dataclass
-from typing import Optional, Sequence, Union
+from typing import Optional, Sequence, Tuple, Union
 
 import cv2
 import numpy as np
@@ -109,11 +109,11 @@ def visualize_folder(img_dir: str, probs_dir: str, out_dir: str,
 
 
 def confusion_from_probs(probs_dir: str, gt_dir: str, ignore_index: int = 255,
-                         progress: bool = True) -> np.ndarray:
+                         progress: bool = True) -> Tuple[np.ndarray, Tuple[str, ...]]:
     """``(C, C)`` int64 pixel confusion (rows = ground truth) of a multi-class
     probability folder (argmax at the original size) against label PNGs
     (``gt_dir/<key>.png``, value = class index, ``ignore_index`` skipped; matched by
-    key, then by file stem)."""
+    key, then by file stem), and the folder's ``C`` class names."""
     from tqdm import tqdm
 
     folder = ProbFolder(probs_dir)
@@ -131,4 +131,4 @@ def confusion_from_probs(probs_dir: str, gt_dir: str, ignore_index: int = 255,
         probs, _ = folder.read(key)
         pred = label_map(probs, label.shape)
         cm += confusion_matrix(label, pred, n, ignore_index)
-    return cm
+    return cm, folder.classes

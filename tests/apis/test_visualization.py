@@ -188,7 +188,8 @@ def test_confusion_from_probs_and_cli(tmp_path):
                                ('a', 'b', 'c'), task='multi-class')
     (tmp_path / 'gt').mkdir()
     cv2.imwrite(str(tmp_path / 'gt' / 'im.png'), np.array([[0, 1], [2, 255]], np.uint8))
-    cm = confusion_from_probs(folder, str(tmp_path / 'gt'), progress=False)
+    cm, classes = confusion_from_probs(folder, str(tmp_path / 'gt'), progress=False)
+    assert len(classes) == len(cm)
     assert cm.tolist() == [[1, 0, 0], [1, 0, 0], [0, 0, 1]]
     np.save(tmp_path / 'cm.npy', cm)
     r = run_tool('tools/visualize.py', 'confusion', '--matrix', str(tmp_path / 'cm.npy'),
