@@ -3,8 +3,8 @@
 # mmseg's BaseSegDataset. Sized for about 15 minutes on 2 CPU cores. Run from the repo:
 #   python tools/train.py custom_configs/camvid/fcn_r18-tiny_1xb8-2k_camvid-half-180x240.py
 _base_ = [
-    '../_base_/datasets/camvid_folders.py', 'mmseg::_base_/default_runtime.py',
-    '../_base_/schedules/schedule_20k_miou.py'
+    '../_base_/models/fcn_r18-tiny.py', '../_base_/datasets/camvid_folders.py',
+    'mmseg::_base_/default_runtime.py', '../_base_/schedules/schedule_20k_miou.py'
 ]
 custom_imports = dict(imports=['mmseg_ext'], allow_failed_imports=False)
 data_root = '../shared/data/camvid_half'
@@ -12,30 +12,18 @@ crop_size = (180, 240)
 img_scale = (240, 180)
 num_classes = 11
 max_iters = 2000
-norm_cfg = dict(type='BN', requires_grad=True)
+norm_cfg = {{_base_.norm_cfg}}
 
-data_preprocessor = dict(
-    type='SegDataPreProcessor', mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375],
-    bgr_to_rgb=True, pad_val=0, seg_pad_val=255, size=crop_size)
+data_preprocessor = dict(size=crop_size)
 model = dict(
-    type='EncoderDecoder',
     data_preprocessor=data_preprocessor,
-    backbone=dict(
-        type='ResNetV1c', depth=18, stem_channels=16, base_channels=16, num_stages=4,
-        out_indices=(0, 1, 2, 3), dilations=(1, 1, 2, 4), strides=(1, 2, 1, 1),
-        norm_cfg=norm_cfg, norm_eval=False, style='pytorch', contract_dilation=True),
-    decode_head=dict(
-        type='FCNHead', in_channels=128, in_index=3, channels=64, num_convs=2,
-        concat_input=True, dropout_ratio=0.1, num_classes=num_classes, norm_cfg=norm_cfg,
-        align_corners=False,
-        loss_decode=dict(type='CrossEntropyLoss', use_sigmoid=False, loss_weight=1.0)),
+    decode_head=dict(channels=64, num_convs=2, concat_input=True, dropout_ratio=0.1,
+                     num_classes=num_classes),
     auxiliary_head=dict(
         type='FCNHead', in_channels=64, in_index=2, channels=32, num_convs=1,
         concat_input=False, dropout_ratio=0.1, num_classes=num_classes, norm_cfg=norm_cfg,
         align_corners=False,
-        loss_decode=dict(type='CrossEntropyLoss', use_sigmoid=False, loss_weight=0.4)),
-    train_cfg=dict(),
-    test_cfg=dict(mode='whole'))
+        loss_decode=dict(type='CrossEntropyLoss', use_sigmoid=False, loss_weight=0.4)))
 
 train_pipeline = [
     dict(type='LoadImageFromFileChecked'),

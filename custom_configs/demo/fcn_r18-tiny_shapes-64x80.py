@@ -1,32 +1,18 @@
 # A small stock mmseg model (ResNet-18 at 1/4 width + FCN head) on the synthetic
 # "shapes" folder data (mmseg_ext.datasets.synthetic.make_shapes_dataset).
 # Trains in well under a minute on 2 CPU cores; used by the tests as the stock baseline.
-_base_ = ['mmseg::_base_/default_runtime.py']
+_base_ = ['../_base_/models/fcn_r18-tiny.py', 'mmseg::_base_/default_runtime.py']
 custom_imports = dict(imports=['mmseg_ext'], allow_failed_imports=False)
 
 data_root = 'work_dirs/demo_shapes/data'
 crop_size = (64, 80)
 classes = ('background', 'disc', 'square', 'triangle')
 
-data_preprocessor = dict(
-    type='SegDataPreProcessor',
-    mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375],
-    bgr_to_rgb=True, pad_val=0, seg_pad_val=255, size=crop_size)
+data_preprocessor = dict(size=crop_size)
 model = dict(
-    type='EncoderDecoder',
     data_preprocessor=data_preprocessor,
-    backbone=dict(
-        type='ResNetV1c', depth=18, stem_channels=16, base_channels=16,
-        num_stages=4, out_indices=(0, 1, 2, 3), dilations=(1, 1, 2, 4),
-        strides=(1, 2, 1, 1), norm_cfg=dict(type='BN', requires_grad=True),
-        norm_eval=False, style='pytorch', contract_dilation=True),
-    decode_head=dict(
-        type='FCNHead', in_channels=128, in_index=3, channels=32, num_convs=1,
-        concat_input=False, dropout_ratio=0.0, num_classes=len(classes),
-        norm_cfg=dict(type='BN', requires_grad=True), align_corners=False,
-        loss_decode=dict(type='CrossEntropyLoss', use_sigmoid=False, loss_weight=1.0)),
-    train_cfg=dict(),
-    test_cfg=dict(mode='whole'))
+    decode_head=dict(channels=32, num_convs=1, concat_input=False, dropout_ratio=0.0,
+                     num_classes=len(classes)))
 
 train_pipeline = [
     dict(type='LoadImageFromFileChecked'),
