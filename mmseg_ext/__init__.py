@@ -18,8 +18,11 @@ once. What the plugin changes in mmengine and mmseg happens on first use
 """
 from .registration import install as _install
 from .registration import register_all_modules
+from .utils.env_check import check_environment
+from .utils.errors import EnvironmentCheckError
 from .version import __version__
 
 _install()
 
-__all__ = ['__version__', 'register_all_modules']
+__all__ = ['__version__', 'EnvironmentCheckError', 'check_environment',
+           'register_all_modules']

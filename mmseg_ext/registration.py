@@ -40,8 +40,10 @@ from typing import Callable, Dict
 #: The module whose import registers every component (an mmseg registry location).
 ALL_MODULES = 'mmseg_ext.all_modules'
 
-#: Every module that registers a component (``tests`` checks the list against the code).
+#: Every module that registers a component or a file backend (``tests`` checks the list
+#: against the code).
 REGISTERING_MODULES = (
+    'io.checkpoint_backend',
     'datasets.coco_semantic', 'datasets.hand_bone', 'datasets.port_structures',
     'datasets.transforms.albumentations_bridge', 'datasets.transforms.coco_loading',
     'datasets.transforms.hand_bone_loading', 'datasets.transforms.loading',
@@ -85,13 +87,15 @@ def _quiet_stack_imports():
     an optional integration. Everything else printed is passed through.
     """
     buffer = io.StringIO()
-    with warnings.catch_warnings():
-        warnings.filterwarnings('ignore', message='Fail to import ``MultiScaleDeformable')
-        with contextlib.redirect_stdout(buffer):
-            yield
-    for line in buffer.getvalue().splitlines(keepends=True):
-        if line.strip() != 'Could not import OneDL':
-            sys.stdout.write(line)
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings('ignore', message='Fail to import ``MultiScaleDeformable')
+            with contextlib.redirect_stdout(buffer):
+                yield
+    finally:
+        for line in buffer.getvalue().splitlines(keepends=True):
+            if line.strip() != 'Could not import OneDL':
+                sys.stdout.write(line)
 
 
 def _point_config_scope(module: types.ModuleType) -> None:
@@ -110,8 +114,10 @@ def _add_registry_locations(module: types.ModuleType) -> None:
     looked_up = False
     for registry in vars(module).values():
         if isinstance(registry, Registry):
-            if ALL_MODULES not in registry._locations:  # first: its imports are quieted
-                registry._locations.insert(0, ALL_MODULES)
+            if ALL_MODULES not in registry._locations:
+                # first, so that mmseg's own imports are quieted too; a new list, since
+                # registries made without locations share mmengine's default list
+                registry._locations = [ALL_MODULES, *registry._locations]
             looked_up = looked_up or registry._imported
     if looked_up:  # a lookup already ran its locations: ours would never be imported
         register_all_modules()
@@ -147,13 +153,17 @@ class _AfterExecLoader(importlib.abc.Loader):
 class _AfterImportFinder(importlib.abc.MetaPathFinder):
     """Find the modules of :data:`AFTER_IMPORT` as usual, with the action after their code."""
 
+    #: marks every instance, also one made by an earlier copy of this module (a reload)
+    mmseg_ext_after_import = True
+
     def find_spec(self, fullname, path, target=None):
         action = AFTER_IMPORT.get(fullname)
         if action is None:
             return None
         spec = None
         for finder in sys.meta_path:
-            if finder is self or not hasattr(finder, 'find_spec'):
+            if getattr(finder, 'mmseg_ext_after_import', False) or \
+                    not hasattr(finder, 'find_spec'):
                 continue
             spec = finder.find_spec(fullname, path, target)
             if spec is not None:
@@ -166,7 +176,7 @@ class _AfterImportFinder(importlib.abc.MetaPathFinder):
 
 def install() -> None:
     """Apply each action to its module now if imported, else when it is imported."""
-    if not any(isinstance(f, _AfterImportFinder) for f in sys.meta_path):
+    if not any(getattr(f, 'mmseg_ext_after_import', False) for f in sys.meta_path):
         sys.meta_path.insert(0, _AfterImportFinder())
     for name, action in AFTER_IMPORT.items():
         module = sys.modules.get(name)

@@ -61,11 +61,11 @@ def call_tool(tool, *args, env=None, cwd=REPO):
     Everything written to file descriptors 1 and 2 while it runs is captured (Python
     prints, progress bars, logging handlers the run creates); the working directory and
     the environment are set for the call and restored; mmengine's named singletons
-    (visualizers, loggers, message hubs) made by the run are dropped afterwards, as a
-    new process would not have them."""
+    (visualizers, loggers, message hubs) of earlier tests are hidden from the run and
+    those the run makes are dropped, as a new process has none."""
     module = load_tool(osp.join(REPO, tool))
     saved_env, saved_cwd, saved_argv = dict(os.environ), os.getcwd(), sys.argv
-    before = _singletons()
+    before = _hide_singletons()
     code = 0
     try:
         os.environ.update(env or {})
@@ -81,7 +81,7 @@ def call_tool(tool, *args, env=None, cwd=REPO):
         sys.argv = saved_argv
         os.environ.clear()
         os.environ.update(saved_env)
-        _drop_singletons(before)
+        _restore_singletons(before)
     return subprocess.CompletedProcess([tool, *args], code, captured['out'], captured['err'])
 
 
@@ -115,26 +115,37 @@ def _captured_fds():
             f.close()
 
 
-def _singletons():
-    """``{class: set of instance names}`` of every mmengine ``ManagerMixin`` class."""
+def _singleton_classes():
+    """Every mmengine ``ManagerMixin`` class but ``DefaultScope`` (tests set it on purpose)."""
+    from mmengine.registry import DefaultScope
     from mmengine.utils import ManagerMixin
-    found, todo = {}, [ManagerMixin]
+    found, todo = [], [ManagerMixin]
     while todo:
         cls = todo.pop()
         todo.extend(cls.__subclasses__())
-        found[cls] = set(getattr(cls, '_instance_dict', {}))
+        if not issubclass(cls, DefaultScope):
+            found.append(cls)
     return found
 
 
-def _drop_singletons(before):
-    """Remove the visualizers, loggers and message hubs created since ``before``
-    (``DefaultScope`` is kept: tests set it on purpose)."""
-    from mmengine.registry import DefaultScope
-    for cls, names in _singletons().items():
-        if cls is DefaultScope or issubclass(cls, DefaultScope):
-            continue
-        for name in names - before.get(cls, set()):
-            cls._instance_dict.pop(name, None)
+def _hide_singletons():
+    """Empty every singleton table; return what it held."""
+    saved = {}
+    for cls in _singleton_classes():
+        table = cls.__dict__.get('_instance_dict')
+        if table is not None:
+            saved[cls] = dict(table)
+            table.clear()
+    return saved
+
+
+def _restore_singletons(saved):
+    """Drop what the run made and put back what :func:`_hide_singletons` hid."""
+    for cls in _singleton_classes():
+        table = cls.__dict__.get('_instance_dict')
+        if table is not None:
+            table.clear()
+            table.update(saved.get(cls, {}))
 
 
 @pytest.fixture

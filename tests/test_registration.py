@@ -73,7 +73,8 @@ def test_all_modules_import_and_build_through_registry():
 
 
 def test_registering_modules_list_every_module_that_registers():
-    """The registration list, against a scan of the source for ``register_module(``."""
+    """The registration list, against a scan of the source for ``register_module(`` and
+    ``register_backend(``."""
     from mmseg_ext.registration import REGISTERING_MODULES
     root = osp.dirname(mmseg_ext.__file__)
     found = set()
@@ -81,7 +82,7 @@ def test_registering_modules_list_every_module_that_registers():
         for name in files:
             if name.endswith('.py'):
                 with open(osp.join(folder, name)) as f:
-                    if re.search(r'\.register_module\(', f.read()):
+                    if re.search(r'\.register_module\(|\bregister_backend\(', f.read()):
                         rel = osp.relpath(osp.join(folder, name[:-3]), root)
                         found.add(rel.replace(os.sep, '.'))
     assert found == set(REGISTERING_MODULES)
@@ -136,3 +137,32 @@ def test_config_builds_whatever_was_imported_before(before):
     out = run_python(before + '\n' + BUILD)
     assert out == ['MultiLabelEncoderDecoder', 'MultiLabelRandomFlip',
                    'mmseg_ext.utils.checkpoint']
+
+
+def test_only_mmseg_registries_get_the_plugin_location():
+    """Registries made without locations share one default list in mmengine: the plugin
+    must not add itself to it (every other library's registries would import it)."""
+    from mmengine.registry import FUNCTIONS, MODELS, Registry
+
+    from mmseg_ext.registration import ALL_MODULES
+    mmseg_ext.register_all_modules()
+    assert ALL_MODULES in R.MODELS._locations and ALL_MODULES in R.LOOPS._locations
+    assert ALL_MODULES not in MODELS._locations and ALL_MODULES not in FUNCTIONS._locations
+    assert Registry('unrelated', scope='other')._locations == []
+
+
+def test_a_reloaded_registration_module_installs_no_second_finder():
+    out = run_python('import importlib, sys, mmseg_ext, mmseg_ext.registration as r; '
+                     'importlib.reload(r); r.install(); import mmengine.config; '
+                     "print(sum(getattr(f, 'mmseg_ext_after_import', False) "
+                     'for f in sys.meta_path))')
+    assert out == ['1']
+
+
+def test_first_lookup_registers_the_atomic_checkpoint_backend():
+    """Configs the tools dump name ``backend_args=dict(backend='atomic_local')``: a plain
+    mmengine program that imports the plugin (``custom_imports``) can run them again."""
+    out = run_python('import mmseg_ext; from mmseg.registry import MODELS; MODELS.get("UNet"); '
+                     'import mmengine.fileio.backends.registry_utils as r; '
+                     "print('atomic_local' in r.backends)")
+    assert out == ['True']

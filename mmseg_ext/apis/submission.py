@@ -7,9 +7,11 @@ temporary name and renamed at the end.
 
 Which rows a CSV has is decided by the format's layout, not its name
 (:mod:`mmseg_ext.io.submission`): a format with a label-string column gets one row per
-image (:func:`_label_rows`); an RLE format gets one row per (image, class) in folder order
-(:func:`_rle_rows_by_image`), or in the order of a sample submission when one is given
-(:func:`_rle_rows_by_sample`).
+image (:func:`_label_rows`, in ``test_json`` order when given); an RLE format gets one
+row per (image, class) in folder order (:func:`_rle_rows_by_image`), or, for a format
+whose rows come from a sample submission (port), in that file's order
+(:func:`_rle_rows_by_sample`). Every input is read and checked before the output is
+opened.
 """
 from __future__ import annotations
 
@@ -35,7 +37,7 @@ from ..io.submission import (
     read_test_json,
     rle_row,
 )
-from ..utils.errors import DataError
+from ..utils.errors import DataError, InvalidArgumentError
 from ..utils.per_class import PerClassSpec, per_class_option
 from .components import ComponentFilter
 from .probmaps import cropped_class_mask, label_map
@@ -98,6 +100,12 @@ def make_submission(probs_dir: str, fmt_name: str, out: str,
     """
     start = time.perf_counter()
     fmt = get_format(fmt_name)
+    if sample is not None and not fmt.rows_from_sample:
+        raise InvalidArgumentError('sample', f'the {fmt.name} format takes its rows from the '
+                                   'probabilities; a sample submission is for port')
+    if test_json is not None and fmt.rle is not None:
+        raise InvalidArgumentError('test_json', f'the {fmt.name} format takes no test.json '
+                                   '(it gives the row order of trash)')
     check_output_apart(out, [probs_dir, img_dir, test_json, sample], 'out')
     folder = ProbFolder(probs_dir)
     if folder.task != fmt.task:
@@ -115,10 +123,11 @@ def make_submission(probs_dir: str, fmt_name: str, out: str,
         _match_img_dir(folder, img_dir, fmt.image_by)
     job = _Job(folder, fmt, thresholds, default_threshold, components, test_json, sample,
                progress)
+    rows = _rows_of(job)(job)  # reads and checks test_json / sample before any output
     writer = SubmissionWriter(out, fmt, force=force)
     images, empty = set(), 0
     with writer:
-        for fields, image, is_empty in _rows_of(job)(job):
+        for fields, image, is_empty in rows:
             writer.row(*fields)
             images.add(image)
             empty += is_empty
@@ -140,6 +149,8 @@ def _format_for(fmt: SubmissionFormat, folder: ProbFolder,
 
 
 def _rows_of(job: _Job) -> Callable[[_Job], Iterator[Row]]:
+    """The row producer of the job's layout; calling it checks its inputs at once and
+    returns the rows as an iterator."""
     if job.fmt.rle is None:
         return _label_rows
     return _rle_rows_by_sample if job.sample is not None else _rle_rows_by_image
@@ -175,6 +186,10 @@ def _rle_rows_by_image(job: _Job) -> Iterator[Row]:
             raise DataError(f'{folder.root}: two images are named {name} ({names[name]}, '
                             f'{k}); the submission identifies images by base name')
         names[name] = k
+    return _rows_by_image(job, keys)
+
+
+def _rows_by_image(job: _Job, keys) -> Iterator[Row]:
     for key in tqdm(keys, desc=f'{job.fmt.name} csv', unit='img', disable=not job.progress):
         for img_path, cls, mask in _class_masks(job, key):
             name = osp.basename(img_path)
@@ -195,10 +210,16 @@ def _rle_rows_by_sample(job: _Job) -> Iterator[Row]:
         if name not in by_name:
             raise DataError(f'{sample}:{line}: no probabilities for image {name} in '
                             f'{folder.root}')
+    classes = [class_from_sample(c, folder.classes, f'{sample}:{line}') for line, _, c in pairs]
+    return _rows_by_sample(job, pairs, classes, by_name)
+
+
+def _rows_by_sample(job: _Job, pairs, classes, by_name) -> Iterator[Row]:
+    folder = job.folder
     cache_key, cache = None, None
-    for line, name, cls_field in tqdm(pairs, desc=f'{job.fmt.name} csv', unit='row',
-                                      disable=not job.progress):
-        c = class_from_sample(cls_field, folder.classes, f'{sample}:{line}')
+    for (_line, name, cls_field), c in tqdm(list(zip(pairs, classes)),
+                                           desc=f'{job.fmt.name} csv', unit='row',
+                                           disable=not job.progress):
         key = by_name[name]
         if key != cache_key:
             probs, meta = folder.read(key, cropped=True)
@@ -230,6 +251,11 @@ def _label_rows(job: _Job) -> Iterator[Row]:
     else:
         order = sorted(by_path)
         keys = [by_path[f] for f in order]
+    return _rows_of_labels(job, order, keys)
+
+
+def _rows_of_labels(job: _Job, order, keys) -> Iterator[Row]:
+    folder = job.folder
     for file_name, key in tqdm(list(zip(order, keys)), desc=f'{job.fmt.name} csv',
                                unit='img', disable=not job.progress):
         probs, meta = folder.read(key)

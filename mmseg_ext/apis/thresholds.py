@@ -50,7 +50,7 @@ class DiceSweep:
     def update(self, c: int, levels: np.ndarray, gt: np.ndarray) -> None:
         """Add one image's class ``c``: ``levels`` ``(H, W)`` uint8, ``gt`` ``(H, W)`` bool."""
         if levels.shape != gt.shape:
-            raise DataError(f'levels {levels.shape} and gt {gt.shape} differ')
+            raise ValueError(f'levels {levels.shape} and gt {gt.shape} differ')  # a bug
         box_p, box_g = mask_bbox(levels), mask_bbox(gt)
         boxes = [b for b in (box_p, box_g) if b is not None]
         hist = np.zeros((LEVELS, 2), np.int64)

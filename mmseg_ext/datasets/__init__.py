@@ -5,7 +5,7 @@ split modules of this package load without torch or mmseg.
 """
 from ..utils.lazy import lazy_exports
 
-__getattr__, __dir__ = lazy_exports(__name__, {
+__getattr__, __dir__, __all__ = lazy_exports(__name__, {
     'CocoSemanticDataset': '.coco_semantic',
     'HandBoneDataset': '.hand_bone',
     'PortStructuresDataset': '.port_structures',

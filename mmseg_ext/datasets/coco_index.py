@@ -80,7 +80,7 @@ class SkipReport:
 
 
 def check_option(name: str, value: Any, allowed: Sequence[str]) -> None:
-    """Raise ``ValueError`` naming ``name`` when ``value`` is not in ``allowed``."""
+    """Raise a :class:`DataError` naming ``name`` when ``value`` is not in ``allowed``."""
     if value not in allowed:
         raise DataError(f'{name} must be one of {list(allowed)}, got {value!r}')
 

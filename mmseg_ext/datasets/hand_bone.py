@@ -99,7 +99,7 @@ class HandBoneDataset(BaseSegDataset):
         if data_prefix is None:
             data_prefix = dict(img_path='DCM', seg_map_path='outputs_json')
         if subset not in ('train', 'val'):
-            raise InvalidArgumentError('subset', f"must be 'train' or 'val', got {subset!r}")
+            raise ConfigError(f"HandBoneDataset: subset must be 'train' or 'val', got {subset!r}")
         self.fold = fold
         self.num_folds = num_folds
         self.subset = subset
@@ -170,9 +170,12 @@ class HandBoneDataset(BaseSegDataset):
     def _select_fold(self, rels: List[str]) -> List[str]:
         if self.fold is None:
             return rels
-        folds = group_kfold([patient_of(r) for r in rels], self.num_folds,
-                            seed=self.fold_seed)
-        return [rels[i] for i in select_fold(folds, self.fold, self.subset)]
+        try:
+            folds = group_kfold([patient_of(r) for r in rels], self.num_folds,
+                                seed=self.fold_seed)
+            return [rels[i] for i in select_fold(folds, self.fold, self.subset)]
+        except InvalidArgumentError as exc:  # a value of the config, not of a command line
+            raise ConfigError(f'{type(self).__name__}: {exc.argument} {exc.problem}') from None
 
     def _ann_path(self, rel: str, ann_dir: str) -> str:
         stem = osp.splitext(rel)[0]

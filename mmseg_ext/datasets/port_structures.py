@@ -9,7 +9,7 @@ from mmseg.registry import DATASETS
 
 from ..io.paths import data_relpath
 from ..utils.class_names import PORT_CLASSES, PORT_PALETTE
-from ..utils.errors import ConfigError, DataError, InvalidArgumentError
+from ..utils.errors import ConfigError, DataError
 
 
 class FolderDataError(DataError):
@@ -53,7 +53,8 @@ class PortStructuresDataset(BaseSegDataset):
                  img_suffix: str = '.jpg', seg_map_suffix: str = '.png',
                  **kwargs) -> None:
         if subset not in self.SUBSETS:
-            raise InvalidArgumentError('subset', f'must be one of {list(self.SUBSETS)}, got {subset!r}')
+            raise ConfigError(f'PortStructuresDataset: subset must be one of '
+                              f'{list(self.SUBSETS)}, got {subset!r}')
         if kwargs.get('reduce_zero_label'):
             raise ConfigError('PortStructuresDataset: reduce_zero_label must be False '
                              '(0 is the background class)')

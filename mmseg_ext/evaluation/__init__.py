@@ -1,7 +1,7 @@
 """Metrics (registered in ``mmseg.registry.METRICS``); names imported on first access."""
 from ..utils.lazy import lazy_exports
 
-__getattr__, __dir__ = lazy_exports(__name__, {
+__getattr__, __dir__, __all__ = lazy_exports(__name__, {
     'MultiLabelDiceMetric': '.dice_metric',
     'PerImageIoUMetric': '.per_image_iou',
     'COMPETITION_EPS': '.functional',

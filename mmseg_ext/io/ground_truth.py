@@ -20,7 +20,8 @@ class GroundTruth:
     """Per-image ``(C, H, W)`` bool ground truth, by probability key.
 
     ``root`` is either a hand-bone data root (it has ``outputs_json/``: polygons are
-    rasterised by :func:`mmseg_ext.io.hand_bone_json.read_masks`) or a folder of per-image masks named like the images
+    rasterised by :func:`mmseg_ext.io.hand_bone_json.read_masks`) or a folder of per-image
+    masks named like the images
     (``<key>.npy`` holding ``(C, H, W)``, or for one class ``(H, W)``; ``<key>.png`` holding
     an ``(H, W)`` label map: value ``c`` is class ``c``, or for one class non-zero =
     foreground). Files are matched by relative key first, then by file stem.

@@ -52,6 +52,8 @@ class SubmissionFormat:
             class list); :meth:`with_classes` gives the format for another list.
         image_by: how a row names its image: ``'basename'`` (the file name) or
             ``'relpath'`` (the path relative to the test folder).
+        rows_from_sample: the competition gives a sample submission whose (image,
+            class) rows and order the CSV follows.
     """
     name: str
     header: Tuple[str, ...]
@@ -61,6 +63,7 @@ class SubmissionFormat:
     row_classes: Tuple[str, ...] = ()
     any_classes: bool = False
     image_by: str = 'basename'
+    rows_from_sample: bool = False
 
     def with_classes(self, classes: Sequence[str]) -> SubmissionFormat:
         """The same layout for another class list (every class gets its rows)."""
@@ -80,7 +83,7 @@ FORMATS: Dict[str, SubmissionFormat] = {
     'trash': SubmissionFormat('trash', ('image_id', 'PredictionString'), TRASH_CLASSES,
                               'multi-class', None, image_by='relpath'),
     'port': SubmissionFormat('port', ('file_name', 'class', 'prediction'), PORT_CLASSES,
-                             'multi-class', PORT_RLE, PORT_CLASSES[1:]),
+                             'multi-class', PORT_RLE, PORT_CLASSES[1:], rows_from_sample=True),
 }
 
 
@@ -116,7 +119,7 @@ class SubmissionWriter:
 
     def row(self, *fields: str) -> None:
         if len(fields) != len(self.fmt.header):
-            raise DataError(f'{len(fields)} fields for header {self.fmt.header}')
+            raise ValueError(f'{len(fields)} fields for header {self.fmt.header}')  # a bug
         self._csv.writerow(fields)
         self.rows += 1
 
@@ -173,7 +176,7 @@ def read_rle_csv(path: str, fmt: SubmissionFormat,
             (image, class), naming the file and line.
     """
     if fmt.rle is None:
-        raise DataError(f'{fmt.name} has no RLE column')
+        raise ValueError(f'{fmt.name} has no RLE column')  # a bug of the caller
     rows: Dict[Tuple[str, str], str] = {}
     lines: Dict[Tuple[str, str], int] = {}
     header_seen = False

@@ -11,8 +11,9 @@ import importlib
 from typing import Callable, Dict, List, Tuple
 
 
-def lazy_exports(package: str, table: Dict[str, str]) -> Tuple[Callable, Callable]:
-    """Return the ``__getattr__`` and ``__dir__`` of ``package``.
+def lazy_exports(package: str, table: Dict[str, str]
+                 ) -> Tuple[Callable, Callable, List[str]]:
+    """Return the ``__getattr__``, ``__dir__`` and ``__all__`` of ``package``.
 
     Args:
         package: the package's ``__name__``.
@@ -25,6 +26,6 @@ def lazy_exports(package: str, table: Dict[str, str]) -> Tuple[Callable, Callabl
         return getattr(importlib.import_module(module, package), name)
 
     def __dir__() -> List[str]:
-        return sorted(table)
+        return sorted(set(table) | set(vars(importlib.import_module(package))))
 
-    return __getattr__, __dir__
+    return __getattr__, __dir__, sorted(table)

@@ -13,7 +13,7 @@ import json
 import os.path as osp
 from collections.abc import Mapping
 from numbers import Number
-from typing import Any, Callable, Dict, Sequence, Type, Union
+from typing import Any, Callable, Dict, Sequence, Union
 
 from .errors import ConfigError, DataError, InvalidArgumentError, MmsegExtError
 
@@ -24,7 +24,7 @@ PerClassSpec = Union[None, float, int, str, Mapping]
 def per_class_values(spec: Any, classes: Sequence[str], source: str,
                      what: str = 'threshold', lo: float = 0.0, hi: float = 1.0,
                      cast: Callable = float,
-                     error: Type[MmsegExtError] = ConfigError) -> Dict[str, Any]:
+                     error: Callable[[str], MmsegExtError] = ConfigError) -> Dict[str, Any]:
     """Per-class values from ``spec``.
 
     Args:
@@ -37,7 +37,8 @@ def per_class_values(spec: Any, classes: Sequence[str], source: str,
         what: the value's name in messages.
         lo, hi: the inclusive range of valid values.
         cast: applied to each value (``float``, ``int``).
-        error: the exception type raised (a ``ValueError`` subclass by default).
+        error: makes the exception raised from its message (:class:`ConfigError` by
+            default).
 
     Returns:
         ``{class name: value}``.
@@ -58,8 +59,8 @@ def per_class_values(spec: Any, classes: Sequence[str], source: str,
         values = dict(spec)
     elif isinstance(spec, (list, tuple)):
         if len(spec) != len(classes):
-            raise error(f'{source} has {len(spec)} values but the model has '
-                        f'{len(classes)} classes')
+            raise error(f'{source}: {len(spec)} values, but there are {len(classes)} '
+                        f'classes')
         values = dict(zip(classes, spec))
     else:
         raise error(f'{source}: expected a number, a list or a dict, got '
@@ -68,6 +69,8 @@ def per_class_values(spec: Any, classes: Sequence[str], source: str,
     for name, value in values.items():
         if isinstance(value, bool) or not isinstance(value, Number):
             raise error(f'{source}: {what} of {name!r} is not a number: {value!r}')
+        if cast is int and value != int(value):
+            raise error(f'{source}: {what} of {name!r} is not a whole number: {value!r}')
         value = cast(value)
         if not lo <= value <= hi:
             raise error(f'{source}: {what} of {name!r} is {value:g}, outside '
@@ -82,9 +85,9 @@ def per_class_option(spec: PerClassSpec, classes: Sequence[str], argument: str,
     """Per-class values from an API argument or a command-line option.
 
     Args:
-        spec: None (no values), a number or a number as text (every class), a mapping
-            ``{class name: value}`` or the path of a JSON file holding one (classes not
-            named get no entry).
+        spec: None (no values), a number or a number as text (every class), a list in
+            class order, a mapping ``{class name: value}`` or the path of a JSON file
+            holding one (classes not named get no entry).
         classes: the class names of the data the values apply to.
         argument: the parameter's name (``'min_area'``), used in messages.
         cast, lo, hi: as :func:`per_class_values`.
@@ -94,21 +97,27 @@ def per_class_option(spec: PerClassSpec, classes: Sequence[str], argument: str,
         DataError: a missing or unreadable JSON file, an unknown class name or a value
             outside the range in a mapping, naming the file.
     """
-    what = argument.replace('_', '-')
+    what = argument.replace('_', '-').removesuffix('s')  # thresholds -> threshold
     if spec is None:
         return {}
-    if isinstance(spec, Mapping):
-        return per_class_values(dict(spec), classes, argument, what, lo, hi, cast,
-                                error=DataError)
+    if isinstance(spec, bool):
+        raise InvalidArgumentError(argument, f'{spec} is not a number')
+    if isinstance(spec, (Mapping, list, tuple)):
+        def argument_error(message: str) -> InvalidArgumentError:
+            return InvalidArgumentError(argument, message[len(argument) + 2:])
+        return per_class_values(dict(spec) if isinstance(spec, Mapping) else spec, classes,
+                                argument, what, lo, hi, cast, error=argument_error)
     value = None
-    if isinstance(spec, Number) and not isinstance(spec, bool):
+    if isinstance(spec, Number):
         value = spec
     else:
         try:
-            value = cast(spec)
+            value = float(spec)
         except (TypeError, ValueError):
             value = None
     if value is not None:
+        if cast is int and value != int(value):
+            raise InvalidArgumentError(argument, f'{spec} is not a whole number')
         value = cast(value)
         if not lo <= value <= hi:
             raise InvalidArgumentError(argument, f'{spec} is outside [{lo:g}, {hi:g}]')

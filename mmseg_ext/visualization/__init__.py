@@ -5,7 +5,7 @@ Names are imported on first access: the drawing modules need neither torch nor m
 """
 from ..utils.lazy import lazy_exports
 
-__getattr__, __dir__ = lazy_exports(__name__, {
+__getattr__, __dir__, __all__ = lazy_exports(__name__, {
     'MultiLabelSegLocalVisualizer': '.visualizer',
     'bar_chart': '.charts', 'confusion_image': '.charts', 'confusion_matrix': '.charts',
     'read_class_metrics': '.charts',

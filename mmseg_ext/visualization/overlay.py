@@ -97,7 +97,7 @@ def side_by_side(panels: Sequence[np.ndarray], titles: Sequence[str] = (),
     for i, panel in enumerate(panels):
         panel = to_bgr(panel)
         if panel.shape[0] != height:
-            raise DataError('panels must have the same height')
+            raise ValueError('panels must have the same height')  # a bug of the caller
         if i < len(titles) and titles[i]:
             scale = max(0.3, height / 600)
             cv2.putText(panel, titles[i], (4, int(14 * scale) + 4), cv2.FONT_HERSHEY_SIMPLEX,

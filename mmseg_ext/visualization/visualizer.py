@@ -9,7 +9,6 @@ from mmengine.structures import PixelData
 from mmseg.registry import VISUALIZERS
 from mmseg.visualization import SegLocalVisualizer
 
-from ..utils.errors import ConfigError
 from .overlay import default_palette, overlay_masks
 
 
@@ -52,7 +51,8 @@ class MultiLabelSegLocalVisualizer(SegLocalVisualizer):
             palette = default_palette(data.shape[0])
         bgr = cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2BGR)
         if data.shape[1:] != bgr.shape[:2]:
-            raise ConfigError(f'mask {data.shape[1:]} and image {bgr.shape[:2]} differ in size')
+            raise ValueError(f'mask {data.shape[1:]} and image {bgr.shape[:2]} differ in '
+                             'size')  # a bug: the hook pairs them
         masks = (data != 0) & (data != 255)
         drawn = overlay_masks(bgr, masks, palette, self.alpha, self.outline_px)
         return cv2.cvtColor(drawn, cv2.COLOR_BGR2RGB)

@@ -172,3 +172,16 @@ def test_resume_of_another_model_is_refused(tmp_path, shapes_root, fast_cpu):
     assert lines[-1].endswith('resume it with the config that wrote it, or train in '
                               'another work directory')
     assert not osp.exists(osp.join(work, 'iter_2.pth'))
+
+
+def test_a_bad_component_value_in_the_config_is_not_called_a_flag(tmp_path, shapes_root):
+    """A value a registered component refuses is a config error naming the component,
+    never a command-line flag the tool does not have."""
+    from conftest import run_tool
+    proc = run_tool('tools/train.py', 'custom_configs/demo/fcn_r18-tiny_shapes-64x80.py',
+                    '--work-dir', str(tmp_path / 'w'), '--cfg-options',
+                    f'train_dataloader.dataset.data_root={shapes_root}',
+                    "train_dataloader.dataset.pipeline.0.bit_depth=20")
+    lines = [line for line in proc.stderr.splitlines() if line.startswith('error:')]
+    assert proc.returncode == 1, proc.stderr[-2000:]
+    assert lines == ['error: LoadImageFromFileChecked: bit_depth must be in 8..16, got 20']

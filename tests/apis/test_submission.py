@@ -101,6 +101,34 @@ def test_port_csv_text(tmp_path):
                                 'x.jpg,ship,4 1 11 1\nx.jpg,1,1 2\n')
 
 
+def test_inputs_are_checked_before_the_output_is_opened(tmp_path):
+    """A bad sample is named even when the output exists (no --force); a sample or a
+    test.json the format does not use is refused, never silently ignored."""
+    labels = np.array([[0, 1], [4, 0]])
+    probs = np.eye(5, dtype=np.float32)[labels].transpose(2, 0, 1)
+    folder = write_prob_folder(tmp_path / 'p', {'x.jpg': (probs, (2, 2))}, PORT_CLASSES,
+                               task='multi-class')
+    out = tmp_path / 'sub.csv'
+    out.write_text('kept\n')
+    bad = tmp_path / 'bad.csv'
+    bad.write_text('file_name,class,prediction\nnot_there.jpg,ship,\n')
+    with pytest.raises(MmsegExtError, match=f'{bad}:2: no probabilities for image not_there'):
+        make_submission(folder, 'port', str(out), sample=str(bad), progress=False)
+    (tmp_path / 'sample_dir').mkdir()
+    with pytest.raises(OSError, match='sample_dir'):
+        make_submission(folder, 'port', str(tmp_path / 'o.csv'),
+                        sample=str(tmp_path / 'sample_dir'), progress=False)
+    assert out.read_text() == 'kept\n' and not (tmp_path / 'o.csv').exists()
+    hb = write_prob_folder(tmp_path / 'hb', {'a.png': (np.zeros((29, 2, 2)), (2, 2))},
+                           HAND_BONE_CLASSES)
+    with pytest.raises(MmsegExtError, match='sample: the handbone format takes its rows'):
+        make_submission(hb, 'handbone', str(tmp_path / 'h.csv'), sample=str(bad),
+                        progress=False)
+    with pytest.raises(MmsegExtError, match='test_json: the port format takes no test.json'):
+        make_submission(folder, 'port', str(tmp_path / 'h.csv'), test_json=str(bad),
+                        progress=False)
+
+
 def test_post_processing_in_submission(tmp_path):
     p = np.zeros((29, 6, 6), np.float32)
     p[0, 0:3, 0:3] = 0.9   # 9 pixels

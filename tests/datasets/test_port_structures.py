@@ -61,7 +61,7 @@ def test_bad_input(port_root, tmp_path):
         PortStructuresDataset(data_root=port_root)
     with pytest.raises(FolderDataError, match='image folder not found'):
         PortStructuresDataset(data_root=str(tmp_path / 'nowhere'), subset='test')
-    with pytest.raises(ValueError, match='subset: must be one of'):
+    with pytest.raises(ValueError, match='PortStructuresDataset: subset must be one of'):
         PortStructuresDataset(data_root=port_root, subset='val')
     with pytest.raises(FolderDataError, match='split file not found'):
         PortStructuresDataset(data_root=port_root, subset='test', ann_file='x.txt')

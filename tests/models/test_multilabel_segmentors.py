@@ -100,7 +100,7 @@ def test_thresholds_number_list_and_dict():
 
 
 def test_threshold_errors():
-    with pytest.raises(ValueError, match='has 2 values but the model has 3 classes'):
+    with pytest.raises(ValueError, match='threshold: 2 values, but there are 3 classes'):
         _model(dict(mode='whole', threshold=[0.5, 0.5]))
     with pytest.raises(ValueError, match=r"unknown class name\(s\) \['d'\]"):
         _model(dict(mode='whole', threshold={'d': 0.5}, classes=['a', 'b', 'c']))

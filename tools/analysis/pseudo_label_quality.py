@@ -14,7 +14,7 @@ import sys
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
-import _bootstrap  # noqa: E402,F401  (checks the environment, registers mmseg_ext)
+import _bootstrap  # noqa: E402,F401  (makes the checkout importable)
 
 from mmseg_ext.utils.cli import ToolParser, cli_main, number_in_range  # noqa: E402
 

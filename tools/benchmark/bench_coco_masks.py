@@ -22,7 +22,7 @@ import sys
 import time
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
-import _bootstrap  # noqa: E402,F401  (checks the environment, registers mmseg_ext)
+import _bootstrap  # noqa: E402,F401  (makes the checkout importable)
 import numpy as np  # noqa: E402
 
 from mmseg_ext.utils.cli import cli_main  # noqa: E402

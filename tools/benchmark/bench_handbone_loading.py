@@ -32,7 +32,7 @@ import time
 import tracemalloc
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
-import _bootstrap  # noqa: E402,F401  (checks the environment, registers mmseg_ext)
+import _bootstrap  # noqa: E402,F401  (makes the checkout importable)
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 

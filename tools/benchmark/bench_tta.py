@@ -62,7 +62,8 @@ def main():
     args = parser.parse_args()
     from mmengine.config import Config
 
-    import mmseg_ext  # noqa: F401
+    from mmseg_ext import register_all_modules
+    register_all_modules()
     from mmseg_ext.datasets.transforms.pipeline_geometry import tta_views
     work_dir = args.work_dir or tempfile.mkdtemp(prefix='bench_tta_')
     cfg = Config.fromfile(args.config)

@@ -14,7 +14,7 @@ import time
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
-import _bootstrap  # noqa: E402,F401  (checks the environment, registers mmseg_ext)
+import _bootstrap  # noqa: E402,F401  (makes the checkout importable)
 
 from mmseg_ext.utils.cli import ToolParser, cli_main, number_in_range  # noqa: E402
 from mmseg_ext.utils.errors import UsageError  # noqa: E402
@@ -164,6 +164,9 @@ def _mib(num_bytes: int) -> str:
 
 @cli_main
 def main(argv=None):
+    args = parse_args(argv)
+    from mmseg_ext import register_all_modules
+    register_all_modules()  # environment check first: one line when it cannot work
     import glob
 
     import torch
@@ -171,7 +174,6 @@ def main(argv=None):
 
     from mmseg_ext.apis.synthetic import write_synthetic_handbone
     from mmseg_ext.io.atomic import atomic_write_text
-    args = parse_args(argv)
     cuda = torch.cuda.is_available() and not args.tiny
     if not cuda and not args.tiny:
         raise UsageError('no CUDA GPU: run on a GPU machine, or --tiny to check the script '

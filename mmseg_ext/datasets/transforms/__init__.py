@@ -1,7 +1,7 @@
 """Data transforms (registered in ``mmseg.registry.TRANSFORMS``); imported on first access."""
 from ...utils.lazy import lazy_exports
 
-__getattr__, __dir__ = lazy_exports(__name__, {
+__getattr__, __dir__, __all__ = lazy_exports(__name__, {
     'Albumentations': '.albumentations_bridge',
     'LoadCocoAnnotations': '.coco_loading',
     'LoadHandBoneAnnotations': '.hand_bone_loading',

@@ -33,7 +33,7 @@ from ...io.hand_bone_json import (
     rasterize_scaled,
 )
 from ...utils.class_names import HAND_BONE_CLASSES
-from ...utils.errors import ConfigError, InvalidArgumentError
+from ...utils.errors import ConfigError
 
 logger = logging.getLogger(__name__)
 
@@ -97,8 +97,8 @@ class LoadHandBoneAnnotations(BaseTransform):
                  boundary_tolerance: float = DEFAULT_BOUNDARY_TOLERANCE,
                  all_labels: Optional[Sequence[str]] = None) -> None:
         if unknown_labels not in ('error', 'skip'):
-            raise InvalidArgumentError('unknown_labels', f"must be 'error' or 'skip', got "
-                             f'{unknown_labels!r}')
+            raise ConfigError(f"{type(self).__name__}: unknown_labels must be 'error' or "
+                              f"'skip', got {unknown_labels!r}")
         self.classes = tuple(classes) if classes is not None else None
         self.rasterize = rasterize
         self.unknown_labels = unknown_labels
@@ -169,7 +169,8 @@ class RasterizePolygons(BaseTransform):
 
     def __init__(self, mode: str = 'nearest') -> None:
         if mode not in ('nearest', 'scaled'):
-            raise InvalidArgumentError('mode', f"must be 'nearest' or 'scaled', got {mode!r}")
+            raise ConfigError(f"{type(self).__name__}: mode must be 'nearest' or 'scaled', "
+                              f'got {mode!r}')
         self.mode = mode
 
     def transform(self, results: dict) -> dict:

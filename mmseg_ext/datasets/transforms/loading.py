@@ -16,7 +16,7 @@ from mmcv.transforms import LoadImageFromFile
 from mmseg.registry import TRANSFORMS
 
 from ...io.images import decode_image, stores_high_bit_depth
-from ...utils.errors import DataFileError, InvalidArgumentError
+from ...utils.errors import ConfigError, DataFileError
 
 
 @TRANSFORMS.register_module()
@@ -47,7 +47,7 @@ class LoadImageFromFileChecked(LoadImageFromFile):
     def __init__(self, bit_depth: Optional[int] = None, **kwargs) -> None:
         super().__init__(**kwargs)
         if bit_depth is not None and bit_depth not in range(8, 17):
-            raise InvalidArgumentError('bit_depth', f'must be in 8..16, got {bit_depth}')
+            raise ConfigError(f'{type(self).__name__}: bit_depth must be in 8..16, got {bit_depth}')
         self.bit_depth = bit_depth
 
     def transform(self, results: dict) -> Optional[dict]:

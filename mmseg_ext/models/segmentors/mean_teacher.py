@@ -127,9 +127,11 @@ class MeanTeacherSegmentor(BaseSegmentor):
         super().__init__(data_preprocessor=data_preprocessor or student_pre,
                          init_cfg=init_cfg)
         if predict_with not in ('teacher', 'student'):
-            raise InvalidArgumentError('predict_with', f"must be 'teacher' or 'student', got {predict_with!r}")
+            raise ConfigError(f"{type(self).__name__}: predict_with must be 'teacher' or "
+                              f"'student', got {predict_with!r}")
         if not 0.0 <= ema_decay <= 1.0:
-            raise InvalidArgumentError('ema_decay', f'must be in [0, 1], got {ema_decay}')
+            raise ConfigError(f'{type(self).__name__}: ema_decay must be in [0, 1], got '
+                              f'{ema_decay}')
         self.student = MODELS.build(segmentor)
         self.teacher = copy.deepcopy(self.student)
         for p in self.teacher.parameters():
