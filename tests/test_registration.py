@@ -98,16 +98,39 @@ def run_python(code):
 
 HEAVY = "print(*(m in sys.modules for m in ('torch', 'mmseg', 'mmcv', 'mmengine.runner')))"
 
+#: Modules that the model-free tools import: none may load torch or mmseg.
+LIGHT = ['mmseg_ext', 'mmseg_ext.io.rle', 'mmseg_ext.io.probs', 'mmseg_ext.io.submission',
+         'mmseg_ext.io.atomic', 'mmseg_ext.io.hand_bone_json', 'mmseg_ext.io.ground_truth',
+         'mmseg_ext.utils.per_class', 'mmseg_ext.datasets.splits',
+         'mmseg_ext.datasets.coco_index', 'mmseg_ext.apis.submission', 'mmseg_ext.apis.check',
+         'mmseg_ext.apis.ensemble', 'mmseg_ext.apis.kfold', 'mmseg_ext.apis.thresholds',
+         'mmseg_ext.apis.visualize', 'mmseg_ext.apis.coco_to_masks',
+         'mmseg_ext.apis.pseudo_label', 'mmseg_ext.apis.synthetic']
 
-@pytest.mark.parametrize('module', ['mmseg_ext', 'mmseg_ext.io.rle', 'mmseg_ext.io.probs',
-                                    'mmseg_ext.io.submission', 'mmseg_ext.io.atomic',
-                                    'mmseg_ext.io.hand_bone_json', 'mmseg_ext.utils.per_class',
-                                    'mmseg_ext.datasets.splits',
-                                    'mmseg_ext.apis.submission', 'mmseg_ext.apis.check',
-                                    'mmseg_ext.apis.ensemble', 'mmseg_ext.apis.kfold',
-                                    'mmseg_ext.apis.thresholds', 'mmseg_ext.apis.visualize'])
-def test_import_loads_neither_torch_nor_mmseg(module):
-    assert run_python(f'import sys, {module}; {HEAVY}') == ['False'] * 4
+
+def run_side_by_side(codes):
+    """Run each snippet in its own fresh interpreter, all at once; ``{code: (returncode,
+    stdout words, stderr tail)}``."""
+    repo = osp.dirname(osp.dirname(osp.abspath(__file__)))
+    procs = [subprocess.Popen([sys.executable, '-c', code], cwd=repo, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for code in codes]
+    results = {}
+    for code, proc in zip(codes, procs):
+        out, err = proc.communicate(timeout=600)
+        results[code] = (proc.returncode, out.split(), err[-2000:])
+    return results
+
+
+@pytest.fixture(scope='module')
+def light_imports():
+    return run_side_by_side([f'import sys, {m}; {HEAVY}' for m in LIGHT])
+
+
+@pytest.mark.parametrize('module', LIGHT)
+def test_import_loads_neither_torch_nor_mmseg(module, light_imports):
+    code, out, err = light_imports[f'import sys, {module}; {HEAVY}']
+    assert code == 0, err
+    assert out == ['False'] * 4
 
 
 BUILD = """
@@ -120,23 +143,37 @@ model = MODELS.build(cfg.model)
 print(type(model).__name__, type(TRANSFORMS.build(dict(type='MultiLabelRandomFlip', prob=1.))).__name__)
 from mmengine.runner.checkpoint import CheckpointLoader
 print(CheckpointLoader._schemes[''].__module__)
+import mmengine.fileio.backends.registry_utils as backends
+print('atomic_local' in backends.backends)
 """
 
-
-@pytest.mark.parametrize('before', [
+#: What a user program can have imported before its config's ``custom_imports``.
+BEFORE = [
     'import mmseg_ext.io.rle',                    # a light import (the package too)
     'import mmseg.registry; import mmseg_ext',    # mmseg first, no lookup yet
     # a lookup already ran mmseg's own locations: the plugin registers at once
     'from mmseg.registry import MODELS; MODELS.get("UNet"); import mmseg_ext',
     # mmengine's config and checkpoint modules already loaded
     'import mmengine.config, mmengine.runner.checkpoint; import mmseg_ext',
-])
-def test_config_builds_whatever_was_imported_before(before):
+]
+
+
+@pytest.fixture(scope='module')
+def build_outputs():
+    """Every scenario of :data:`BEFORE` in its own fresh interpreter, run side by side."""
+    results = run_side_by_side([before + '\n' + BUILD for before in BEFORE])
+    return {before: results[before + '\n' + BUILD] for before in BEFORE}
+
+
+@pytest.mark.parametrize('before', BEFORE)
+def test_config_builds_whatever_was_imported_before(before, build_outputs):
     """``custom_imports=['mmseg_ext']`` + ``mmseg::`` bases + registry builds + checkpoint
-    loading, after every order of imports a user program can have."""
-    out = run_python(before + '\n' + BUILD)
+    loading + the atomic checkpoint backend (configs the tools dump name it), after every
+    order of imports a user program can have."""
+    code, out, err = build_outputs[before]
+    assert code == 0, err
     assert out == ['MultiLabelEncoderDecoder', 'MultiLabelRandomFlip',
-                   'mmseg_ext.utils.checkpoint']
+                   'mmseg_ext.utils.checkpoint', 'True']
 
 
 def test_only_mmseg_registries_get_the_plugin_location():
@@ -157,12 +194,3 @@ def test_a_reloaded_registration_module_installs_no_second_finder():
                      "print(sum(getattr(f, 'mmseg_ext_after_import', False) "
                      'for f in sys.meta_path))')
     assert out == ['1']
-
-
-def test_first_lookup_registers_the_atomic_checkpoint_backend():
-    """Configs the tools dump name ``backend_args=dict(backend='atomic_local')``: a plain
-    mmengine program that imports the plugin (``custom_imports``) can run them again."""
-    out = run_python('import mmseg_ext; from mmseg.registry import MODELS; MODELS.get("UNet"); '
-                     'import mmengine.fileio.backends.registry_utils as r; '
-                     "print('atomic_local' in r.backends)")
-    assert out == ['True']

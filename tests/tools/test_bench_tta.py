@@ -4,7 +4,7 @@ import os.path as osp
 
 import pytest
 import torch
-from conftest import REPO, run_tool
+from conftest import REPO, call_tool, run_tool
 
 pytestmark = pytest.mark.slow
 CONFIG = osp.join(REPO, 'custom_configs', 'demo', 'fcn_r18-tiny_shapes-64x80.py')
@@ -18,8 +18,8 @@ def test_bench_tta_prints_plain_tta_and_stock_rows(tmp_path, shapes_root):
     torch.save({'state_dict': build_bare_model(load_config(CONFIG)).state_dict()}, ckpt)
     opts = ['--cfg-options', f'val_dataloader.dataset.data_root={shapes_root}',
             f'test_dataloader.dataset.data_root={shapes_root}']
-    proc = run_tool('tools/benchmark/bench_tta.py', CONFIG, ckpt, *opts, '--stock-views',
-                    '--work-dir', str(tmp_path / 'w'), env={'OMP_NUM_THREADS': '1'})
+    proc = call_tool('tools/benchmark/bench_tta.py', CONFIG, ckpt, *opts, '--stock-views',
+                     '--work-dir', str(tmp_path / 'w'))
     assert proc.returncode == 0, proc.stderr[-3000:]
     table = [line for line in proc.stdout.splitlines() if line.startswith('| ')]
     assert table[0].startswith('| mode | views | images | s/image | aAcc | mIoU |')

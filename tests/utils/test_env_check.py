@@ -97,11 +97,14 @@ def test_detect_stack():
     assert detect_stack(fake_versions()) is None
 
 
-def test_upstream_missing_pkg_resources():
-    problems = problems_of(UPSTREAM, missing={'pkg_resources'})
-    assert len(problems) == 1
-    assert 'pkg_resources is missing' in problems[0]
-    assert "pip install 'setuptools<81'" in problems[0]
+@pytest.mark.parametrize('missing, problem, fix', [
+    ('pkg_resources', 'pkg_resources is missing', "pip install 'setuptools<81'"),
+    ('mmcv._ext', 'mmcv 2.1.0 has no compiled ops',
+     'bash tools/install.sh (maintained stack, no ops needed)'),
+])
+def test_upstream_missing_module(missing, problem, fix):
+    problems = problems_of(UPSTREAM, missing={missing})
+    assert len(problems) == 1 and problem in problems[0] and fix in problems[0]
 
 
 def test_upstream_mmcv_lite():
@@ -124,13 +127,6 @@ def test_upstream_mmcv_out_of_range(version):
 @pytest.mark.parametrize('version', ['2.0.0', '2.1.0', '2.1.0+cu118'])
 def test_upstream_mmcv_in_range(version):
     assert problems_of({**UPSTREAM, 'mmcv': version}) == []
-
-
-def test_upstream_mmcv_without_ops():
-    problems = problems_of(UPSTREAM, missing={'mmcv._ext'})
-    assert len(problems) == 1
-    assert 'mmcv 2.1.0 has no compiled ops' in problems[0]
-    assert 'bash tools/install.sh (maintained stack, no ops needed)' in problems[0]
 
 
 def test_upstream_mmcv_ops_built_for_other_torch():

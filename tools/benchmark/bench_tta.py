@@ -48,7 +48,7 @@ def run_mode(config, checkpoint, tta, cfg_options, work_dir, repeat):
     return metrics, best / max(images, 1), images
 
 
-def main():
+def main(argv=None):
     import torch
     from mmengine.config import DictAction
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -59,7 +59,7 @@ def main():
     parser.add_argument('--work-dir', default=None)
     parser.add_argument('--stock-views', action='store_true')
     parser.add_argument('--all-metrics', action='store_true')
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     from mmengine.config import Config
 
     from mmseg_ext import register_all_modules
