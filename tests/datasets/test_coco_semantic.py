@@ -70,22 +70,13 @@ EXPECTED_FILE = np.array([
     [1, 1, 1, 3, 3, 3, 3],
     [1, 1, 1, 3, 3, 3, 3],
     [0, 0, 0, 3, 3, 3, 3]], np.uint8)
-# area_desc: A (25), C (16), B (4): B on top of A and of C at (2, 3)
-EXPECTED_AREA = np.array([
-    [1, 1, 1, 1, 1, 0, 0],
-    [1, 1, 2, 2, 1, 0, 0],
-    [1, 1, 2, 2, 3, 3, 3],
-    [1, 1, 1, 3, 3, 3, 3],
-    [1, 1, 1, 3, 3, 3, 3],
-    [0, 0, 0, 3, 3, 3, 3]], np.uint8)
-# polygon_length: A (8), B (10), C (12): C on top of B at (2, 3)
-EXPECTED_POLYLEN = np.array([
-    [1, 1, 1, 1, 1, 0, 0],
-    [1, 1, 2, 2, 1, 0, 0],
-    [1, 1, 2, 3, 3, 3, 3],
-    [1, 1, 1, 3, 3, 3, 3],
-    [1, 1, 1, 3, 3, 3, 3],
-    [0, 0, 0, 3, 3, 3, 3]], np.uint8)
+# area_desc: A (25), C (16), B (4): B's square (rows 1-2, columns 2-3) on top of A and
+# of C at (2, 3)
+EXPECTED_AREA = EXPECTED_FILE.copy()
+EXPECTED_AREA[1:3, 2:4] = 2
+# polygon_length: A (8), B (10), C (12): as area_desc, but C on top of B at (2, 3)
+EXPECTED_POLYLEN = EXPECTED_AREA.copy()
+EXPECTED_POLYLEN[2, 3] = 3
 
 
 @pytest.mark.parametrize('order,expected', [('file', EXPECTED_FILE),

@@ -89,24 +89,26 @@ def test_tiny_resnet_fcn_with_auxiliary_head():
     _train_and_predict(model, None, shapes=[(32, 32), (27, 30)])
 
 
+def _uper_heads(in_channels, aux_in_channels):
+    """The multi-label UperNet head and FCN auxiliary head over ``in_channels`` levels."""
+    return dict(
+        decode_head=dict(type='MultiLabelUPerHead', in_channels=in_channels,
+                         channels=32, num_classes=C, loss_decode=_losses(1.0)),
+        auxiliary_head=dict(type='MultiLabelFCNHead', in_channels=aux_in_channels,
+                            channels=16, num_classes=C, loss_decode=_losses(0.4)))
+
+
 FAMILIES = {
     'upernet_beit': dict(
         type='MultiLabelEncoderDecoder',
         backbone=dict(img_size=(64, 64), embed_dims=32, num_layers=4, num_heads=2,
                       mlp_ratio=2, out_indices=(0, 1, 2, 3), drop_path_rate=0.0),
-        neck=dict(embed_dim=32),
-        decode_head=dict(type='MultiLabelUPerHead', in_channels=[32, 32, 32, 32],
-                         channels=32, num_classes=C, loss_decode=_losses(1.0)),
-        auxiliary_head=dict(type='MultiLabelFCNHead', in_channels=32, channels=16,
-                            num_classes=C, loss_decode=_losses(0.4))),
+        neck=dict(embed_dim=32), **_uper_heads([32, 32, 32, 32], 32)),
     'upernet_swin': dict(
         type='MultiLabelEncoderDecoder',
         backbone=dict(pretrain_img_size=64, embed_dims=16, depths=[1, 1, 1, 1],
                       num_heads=[1, 2, 2, 4], window_size=4, drop_path_rate=0.0),
-        decode_head=dict(type='MultiLabelUPerHead', in_channels=[16, 32, 64, 128],
-                         channels=32, num_classes=C, loss_decode=_losses(1.0)),
-        auxiliary_head=dict(type='MultiLabelFCNHead', in_channels=64, channels=16,
-                            num_classes=C, loss_decode=_losses(0.4))),
+        **_uper_heads([16, 32, 64, 128], 64)),
     'ocrnet_hr18': dict(
         type='MultiLabelCascadeEncoderDecoder',
         backbone=dict(extra=dict(
