@@ -10,6 +10,7 @@ list of the data they apply to.
 from __future__ import annotations
 
 import json
+import math
 import os.path as osp
 from collections.abc import Mapping
 from numbers import Number
@@ -67,8 +68,9 @@ def per_class_values(spec: Any, classes: Sequence[str], source: str,
                     f'{type(spec).__name__}')
     out = {}
     for name, value in values.items():
-        if isinstance(value, bool) or not isinstance(value, Number):
-            raise error(f'{source}: {what} of {name!r} is not a number: {value!r}')
+        if isinstance(value, bool) or not isinstance(value, Number) or \
+                not math.isfinite(value):
+            raise error(f'{source}: {what} of {name!r} is not a finite number: {value!r}')
         if cast is int and value != int(value):
             raise error(f'{source}: {what} of {name!r} is not a whole number: {value!r}')
         value = cast(value)
@@ -116,6 +118,8 @@ def per_class_option(spec: PerClassSpec, classes: Sequence[str], argument: str,
         except (TypeError, ValueError):
             value = None
     if value is not None:
+        if not math.isfinite(value):
+            raise InvalidArgumentError(argument, f'{spec} is not a finite number')
         if cast is int and value != int(value):
             raise InvalidArgumentError(argument, f'{spec} is not a whole number')
         value = cast(value)

@@ -36,6 +36,9 @@ def test_a_json_file(tmp_path):
     ({'z': 0.1}, 'thresholds', float, r"thresholds: unknown class name\(s\) \['z'\]"),
     ([0.1], 'thresholds', float, 'thresholds: 1 values, but there are 2 classes'),
     (2.7, 'min_area', int, 'min_area: 2.7 is not a whole number'),
+    ('inf', 'min_area', int, 'min_area: inf is not a finite number'),
+    ('nan', 'thresholds', float, 'thresholds: nan is not a finite number'),
+    ({'a': float('nan')}, 'thresholds', float, "threshold of 'a' is not a finite number"),
     ({'a': 2.5}, 'min_area', int, "min_area: min-area of 'a' is not a whole number"),
 ])
 def test_bad_values_name_the_argument(spec, argument, cast, message):
