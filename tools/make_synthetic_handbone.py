@@ -17,7 +17,7 @@ import _bootstrap  # noqa: F401  (makes the checkout importable)
 from mmseg_ext.utils.cli import ToolParser, cli_main, number_in_range
 
 
-def parse_size(text: str):
+def size_arg(text: str):
     """``'HxW'`` or ``'N'`` (square) -> ``(H, W)``."""
     from mmseg_ext.io.images import parse_size
     values = parse_size(text)
@@ -34,7 +34,7 @@ def parse_args(argv=None):
                         help='training patients, >= 0 (default 8)')
     parser.add_argument('--images-per-patient', type=number_in_range(int, 1), default=2,
                         help='>= 1 (default 2)')
-    parser.add_argument('--size', type=parse_size, default=(256, 256),
+    parser.add_argument('--size', type=size_arg, default=(256, 256),
                         help='image size HxW in pixels (default 256x256)')
     parser.add_argument('--test-patients', type=number_in_range(int, 0), default=1,
                         help='>= 0 (default 1)')

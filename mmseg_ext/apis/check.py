@@ -30,6 +30,7 @@ from ..io.rle import RLEError, parse_rle
 from ..io.submission import (
     TRASH_OUT_SIZE,
     SubmissionFormat,
+    check_row_sources,
     get_format,
     iter_csv,
     read_sample_pairs,
@@ -83,9 +84,10 @@ def check_submission(path: str, fmt_name: str, img_dir: Optional[str] = None,
         progress: show a progress bar over the rows.
     """
     fmt = get_format(fmt_name)
+    check_row_sources(fmt, test_json, sample)
     if not osp.isfile(path):
         raise DataError(f'{path}: file not found')
-    if fmt.name == 'trash':
+    if fmt.rle is None:
         if test_json is not None:
             expected = read_test_json(test_json)
         elif img_dir is not None:
@@ -110,7 +112,7 @@ def check_submission(path: str, fmt_name: str, img_dir: Optional[str] = None,
             fmt = fmt.with_classes(classes)
     sizes = image_sizes_by_name(img_dir, 'basename')
     pairs = None
-    if sample is not None and fmt.name == 'port':
+    if sample is not None:
         pairs = [(name, cls) for _, name, cls in read_sample_pairs(sample, fmt)]
     if fmt.any_classes and used.endswith('given classes'):
         per_image = image_class_lists(path)

@@ -218,8 +218,8 @@ def _classes_of(model, cfg, checkpoint: dict) -> Tuple[str, ...]:
     meta = (checkpoint or {}).get('meta', {}) or {}
     classes = (meta.get('dataset_meta') or {}).get('classes')
     if classes is None:
-        classes = next((dataset_classes(ds) for _, ds in config_datasets(cfg, TEST_FIRST)
-                        if dataset_classes(ds)), None)
+        classes = next(filter(None, (dataset_classes(ds)
+                                     for _, ds in config_datasets(cfg, TEST_FIRST))), None)
     if classes is None:
         raise DataError('cannot tell the class names: neither the checkpoint meta '
                         '(dataset_meta) nor the config\'s dataset has them')

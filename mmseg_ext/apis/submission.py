@@ -18,7 +18,7 @@ from __future__ import annotations
 import os.path as osp
 import time
 from dataclasses import dataclass
-from typing import Callable, Dict, Iterator, Optional, Sequence, Tuple
+from typing import Dict, Iterator, Optional, Sequence, Tuple
 
 import numpy as np
 from tqdm import tqdm
@@ -30,6 +30,7 @@ from ..io.submission import (
     SubmissionFormat,
     SubmissionWriter,
     check_class_list,
+    check_row_sources,
     class_from_sample,
     get_format,
     label_string_row,
@@ -37,7 +38,7 @@ from ..io.submission import (
     read_test_json,
     rle_row,
 )
-from ..utils.errors import DataError, InvalidArgumentError
+from ..utils.errors import DataError
 from ..utils.per_class import PerClassSpec, per_class_option
 from .components import ComponentFilter
 from .probmaps import cropped_class_mask, label_map
@@ -100,12 +101,7 @@ def make_submission(probs_dir: str, fmt_name: str, out: str,
     """
     start = time.perf_counter()
     fmt = get_format(fmt_name)
-    if sample is not None and not fmt.rows_from_sample:
-        raise InvalidArgumentError('sample', f'the {fmt.name} format takes its rows from the '
-                                   'probabilities; a sample submission is for port')
-    if test_json is not None and fmt.rle is not None:
-        raise InvalidArgumentError('test_json', f'the {fmt.name} format takes no test.json '
-                                   '(it gives the row order of trash)')
+    check_row_sources(fmt, test_json, sample)
     check_output_apart(out, [probs_dir, img_dir, test_json, sample], 'out')
     folder = ProbFolder(probs_dir)
     if folder.task != fmt.task:
@@ -123,7 +119,7 @@ def make_submission(probs_dir: str, fmt_name: str, out: str,
         _match_img_dir(folder, img_dir, fmt.image_by)
     job = _Job(folder, fmt, thresholds, default_threshold, components, test_json, sample,
                progress)
-    rows = _rows_of(job)(job)  # reads and checks test_json / sample before any output
+    rows = _rows(job)  # reads and checks test_json / sample before any output
     writer = SubmissionWriter(out, fmt, force=force)
     images, empty = set(), 0
     with writer:
@@ -148,12 +144,12 @@ def _format_for(fmt: SubmissionFormat, folder: ProbFolder,
     return fmt
 
 
-def _rows_of(job: _Job) -> Callable[[_Job], Iterator[Row]]:
-    """The row producer of the job's layout; calling it checks its inputs at once and
-    returns the rows as an iterator."""
+def _rows(job: _Job) -> Iterator[Row]:
+    """The rows of the job's layout; the producer checks its inputs at once and returns
+    the rows as an iterator."""
     if job.fmt.rle is None:
-        return _label_rows
-    return _rle_rows_by_sample if job.sample is not None else _rle_rows_by_image
+        return _label_rows(job)
+    return (_rle_rows_by_sample if job.sample is not None else _rle_rows_by_image)(job)
 
 
 # ------------------------------------------------------------------ row producers

@@ -356,7 +356,7 @@ class ProbFolder:
             if not isinstance(index, dict):
                 raise ValueError(f'a JSON {type(index).__name__}, expected an object')
             if index.get('format') != INDEX_FORMAT:
-                raise ValueError(f'format {index.get("format")!r}')  # worded below
+                raise ValueError(f'format {index.get("format")!r}')
             self.classes = tuple(index['classes'])
             self.task = index['task']
             self.dtype = index.get('dtype')
@@ -515,5 +515,3 @@ class ProbFolderWriter:
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
         self.stage.__exit__(exc_type, exc, tb)
-
-

@@ -87,6 +87,22 @@ FORMATS: Dict[str, SubmissionFormat] = {
 }
 
 
+def check_row_sources(fmt: SubmissionFormat, test_json: Optional[str],
+                      sample: Optional[str]) -> None:
+    """Refuse a sample submission or a ``test.json`` that ``fmt`` does not take its rows
+    from (rather than ignoring it)."""
+    def formats(test) -> str:
+        return ', '.join(name for name, f in FORMATS.items() if test(f))
+    if sample is not None and not fmt.rows_from_sample:
+        raise InvalidArgumentError('sample', f'the {fmt.name} format takes its rows from the '
+                                   'probabilities; a sample submission is for '
+                                   + formats(lambda f: f.rows_from_sample))
+    if test_json is not None and fmt.rle is not None:
+        raise InvalidArgumentError('test_json', f'the {fmt.name} format takes no test.json '
+                                   '(it gives the row order of '
+                                   + formats(lambda f: f.rle is None) + ')')
+
+
 def get_format(name: str) -> SubmissionFormat:
     if name not in FORMATS:
         raise InvalidArgumentError('format', f'unknown submission format {name!r} (one of '

@@ -68,17 +68,22 @@ def per_class_values(spec: Any, classes: Sequence[str], source: str,
                     f'{type(spec).__name__}')
     out = {}
     for name, value in values.items():
-        if isinstance(value, bool) or not isinstance(value, Number) or \
-                not math.isfinite(value):
-            raise error(f'{source}: {what} of {name!r} is not a finite number: {value!r}')
-        if cast is int and value != int(value):
-            raise error(f'{source}: {what} of {name!r} is not a whole number: {value!r}')
-        value = cast(value)
-        if not lo <= value <= hi:
-            raise error(f'{source}: {what} of {name!r} is {value:g}, outside '
-                        f'[{lo:g}, {hi:g}]')
-        out[name] = value
+        problem = _value_problem(value, cast, lo, hi)
+        if problem:
+            raise error(f'{source}: {what} of {name!r} is {value!r}, {problem}')
+        out[name] = cast(value)
     return out
+
+
+def _value_problem(value: Any, cast: Callable, lo: float, hi: float) -> str:
+    """Why ``value`` is not a valid setting (``''`` when it is)."""
+    if isinstance(value, bool) or not isinstance(value, Number) or not math.isfinite(value):
+        return 'not a finite number'
+    if cast is int and value != int(value):
+        return 'not a whole number'
+    if not lo <= cast(value) <= hi:
+        return f'outside [{lo:g}, {hi:g}]'
+    return ''
 
 
 def per_class_option(spec: PerClassSpec, classes: Sequence[str], argument: str,
@@ -95,9 +100,11 @@ def per_class_option(spec: PerClassSpec, classes: Sequence[str], argument: str,
         cast, lo, hi: as :func:`per_class_values`.
 
     Raises:
-        InvalidArgumentError: a number outside ``[lo, hi]``.
-        DataError: a missing or unreadable JSON file, an unknown class name or a value
-            outside the range in a mapping, naming the file.
+        InvalidArgumentError: a bad number, list or mapping (not finite, not whole for
+            ``int``, outside ``[lo, hi]``, an unknown class name, a list of the wrong
+            length).
+        DataError: a missing or unreadable JSON file, or a bad value in it, naming the
+            file.
     """
     what = argument.replace('_', '-').removesuffix('s')  # thresholds -> threshold
     if spec is None:
@@ -109,25 +116,21 @@ def per_class_option(spec: PerClassSpec, classes: Sequence[str], argument: str,
             return InvalidArgumentError(argument, message[len(argument) + 2:])
         return per_class_values(dict(spec) if isinstance(spec, Mapping) else spec, classes,
                                 argument, what, lo, hi, cast, error=argument_error)
-    value = None
-    if isinstance(spec, Number):
-        value = spec
-    else:
-        try:
-            value = float(spec)
-        except (TypeError, ValueError):
-            value = None
+    value = spec if isinstance(spec, Number) else _number_or_none(spec)
     if value is not None:
-        if not math.isfinite(value):
-            raise InvalidArgumentError(argument, f'{spec} is not a finite number')
-        if cast is int and value != int(value):
-            raise InvalidArgumentError(argument, f'{spec} is not a whole number')
-        value = cast(value)
-        if not lo <= value <= hi:
-            raise InvalidArgumentError(argument, f'{spec} is outside [{lo:g}, {hi:g}]')
-        return {c: value for c in classes}
+        problem = _value_problem(value, cast, lo, hi)
+        if problem:
+            raise InvalidArgumentError(argument, f'{spec} is {problem}')
+        return {c: cast(value) for c in classes}
     return per_class_values(_read_json_object(str(spec), what), classes, str(spec), what,
                             lo, hi, cast, error=DataError)
+
+
+def _number_or_none(text: Any):
+    try:
+        return float(text)
+    except (TypeError, ValueError):
+        return None
 
 
 def _read_json_object(path: str, what: str) -> dict:

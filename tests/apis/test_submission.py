@@ -127,6 +127,11 @@ def test_inputs_are_checked_before_the_output_is_opened(tmp_path):
     with pytest.raises(MmsegExtError, match='test_json: the port format takes no test.json'):
         make_submission(folder, 'port', str(tmp_path / 'h.csv'), test_json=str(bad),
                         progress=False)
+    # the checker refuses them alike
+    with pytest.raises(MmsegExtError, match='sample: the handbone format .* is for port'):
+        check_submission(str(bad), 'handbone', img_dir=str(tmp_path), sample=str(bad))
+    with pytest.raises(MmsegExtError, match=r'of trash\)'):
+        check_submission(str(bad), 'handbone', img_dir=str(tmp_path), test_json=str(bad))
 
 
 def test_post_processing_in_submission(tmp_path):

@@ -38,8 +38,8 @@ def test_a_json_file(tmp_path):
     (2.7, 'min_area', int, 'min_area: 2.7 is not a whole number'),
     ('inf', 'min_area', int, 'min_area: inf is not a finite number'),
     ('nan', 'thresholds', float, 'thresholds: nan is not a finite number'),
-    ({'a': float('nan')}, 'thresholds', float, "threshold of 'a' is not a finite number"),
-    ({'a': 2.5}, 'min_area', int, "min_area: min-area of 'a' is not a whole number"),
+    ({'a': float('nan')}, 'thresholds', float, "threshold of 'a' is nan, not a finite number"),
+    ({'a': 2.5}, 'min_area', int, "min_area: min-area of 'a' is 2.5, not a whole number"),
 ])
 def test_bad_values_name_the_argument(spec, argument, cast, message):
     hi = 1 if cast is float else 1e9

@@ -1,6 +1,7 @@
 """Start-up cost of every tool: CPU time of ``--help`` and of a tiny real run.
 
-    python tools/benchmark/bench_startup.py [--repeat 3] [--work-dir DIR] [--keep]
+    python tools/benchmark/bench_startup.py [--repeat 3] [--tools make_submission ...]
+        [--work-dir DIR] [--keep]
 
 Each command runs in a fresh interpreter (``python -X importtime``) and is measured by
 the CPU time (user + system) the child used, the lowest of ``--repeat`` runs (the
@@ -105,18 +106,20 @@ def real_runs(work, train, probs, coco):
     }
 
 
-def main():
+def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument('--repeat', type=int, default=3)
+    p.add_argument('--tools', nargs='+', choices=LIGHT + MODEL, default=LIGHT + MODEL,
+                   help='the tools to measure (default: all)')
     p.add_argument('--work-dir', help='where the inputs go (default: a temporary folder)')
     p.add_argument('--keep', action='store_true', help='keep the work dir')
-    args = p.parse_args()
+    args = p.parse_args(argv)
     with bench_work_dir(args.work_dir, args.keep, 'bench_startup_') as work:
         train, probs, coco = make_inputs(work)
         runs = real_runs(work, train, probs, coco)
         rows = [('python -c "import numpy"', measure(['-c', 'import numpy'], args.repeat)),
                 ('python -c "import torch"', measure(['-c', 'import torch'], args.repeat))]
-        for tool in LIGHT + MODEL:
+        for tool in args.tools:
             rows.append((f'{tool}.py --help',
                          measure([osp.join(TOOLS, f'{tool}.py'), '--help'], args.repeat)))
             if tool in runs:

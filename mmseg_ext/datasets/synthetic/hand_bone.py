@@ -29,7 +29,7 @@ import numpy as np
 
 from ...io.hand_bone_json import hand_bone_document, write_hand_bone_json
 from ...utils.class_names import HAND_BONE_CLASSES
-from ...utils.errors import DataError
+from ...utils.errors import InvalidArgumentError
 
 #: First timestamp used in the image names (``image<13 digits>[_R|_L].png``).
 TIMESTAMP_BASE = 1661130000000
@@ -280,8 +280,8 @@ def make_handbone_dataset(root: str, num_patients: int = 8, images_per_patient: 
         a :class:`SyntheticHandBone` with the counts.
     """
     if num_patients < 0 or num_test_patients < 0 or images_per_patient < 1:
-        raise DataError('need num_patients >= 0, num_test_patients >= 0 and '
-                         'images_per_patient >= 1')
+        raise InvalidArgumentError('num_patients', 'need num_patients >= 0, '
+                                   'num_test_patients >= 0 and images_per_patient >= 1')
     from tqdm import tqdm
 
     plan = handbone_plan(num_patients, images_per_patient, num_test_patients, seed)
