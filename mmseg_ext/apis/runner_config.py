@@ -14,7 +14,7 @@ import atexit
 import logging
 import os
 import os.path as osp
-from typing import Optional
+from typing import Callable, Optional
 
 from mmengine.config import Config
 from mmengine.logging import print_log
@@ -312,14 +312,20 @@ def prepare_distributed(cfg: Config, launcher: str) -> None:
 
 def train_config(path: str, work_dir: Optional[str] = None, resume: bool = False,
                  amp: bool = False, cfg_options: Optional[dict] = None,
-                 launcher: str = 'none') -> Config:
+                 launcher: str = 'none',
+                 edit: Optional[Callable[[Config], None]] = None) -> Config:
     """Config for ``Runner.from_cfg(cfg).train()`` (``tools/train.py``).
+
+    ``edit`` changes the loaded config in place before the checks (e.g. the data sets
+    of a cross-validation fold).
 
     Raises:
         CheckpointNotFoundError: a local ``load_from``, ``resume`` checkpoint or
             pretrained file named by the model does not exist.
     """
     cfg = load_config(path, cfg_options, launcher, work_dir)
+    if edit is not None:
+        edit(cfg)
     if amp:
         enable_amp(cfg)
     cfg.resume = resume

@@ -30,7 +30,7 @@ import math
 import os.path as osp
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence
 
 from mmengine.config import Config
 from mmengine.logging import print_log
@@ -42,11 +42,18 @@ from ..utils.errors import (
     ConfigError,
     DataError,
     InvalidArgumentError,
-    OutputExistsError,
 )
 from .inference import build_bare_model, build_predictor, infer_folder
 from .pseudo_label import pseudo_label_folder, read_pseudo_summary
 from .runner_config import load_config, train_config
+from .stages import (
+    check_run_record,
+    last_checkpoint,
+    mark_stage_done,
+    stage_result,
+    train_and_validate,
+    write_run_record,
+)
 
 #: Data set types whose images and labels are named by ``data_prefix``
 #: (``img_path``/``seg_map_path``) and an ``ann_file`` of stems.
@@ -77,26 +84,6 @@ class SelfTrainingSummary:
     @property
     def final_checkpoint(self) -> str:
         return self.rounds[-1].student_checkpoint
-
-
-def last_checkpoint(work_dir: str) -> str:
-    """The checkpoint mmengine's runner wrote last in ``work_dir``."""
-    marker = osp.join(work_dir, 'last_checkpoint')
-    if not osp.isfile(marker):
-        raise DataError(f'{work_dir}: no last_checkpoint (the training saved nothing)')
-    with open(marker) as f:
-        path = f.read().strip()
-    if not osp.isfile(path):
-        raise DataError(f'{marker}: names {path}, which does not exist')
-    return path
-
-
-def train_and_validate(cfg: Config) -> Dict[str, float]:
-    """Train with the stock runner; return the validation metrics of the final model."""
-    from mmengine.runner import Runner
-    runner = Runner.from_cfg(cfg)
-    runner.train()
-    return {k: float(v) for k, v in (runner.val() or {}).items()}
 
 
 def pseudo_dataset(labelled: dict, unlabelled_dir: str, pseudo_dir: str, task: str,
@@ -185,8 +172,6 @@ def add_pseudo_labels(cfg: Config, unlabelled_dir: str, pseudo_dir: str, task: s
 
 #: the parameters of the self-training run a work directory holds
 RUN_RECORD = 'self_train.json'
-#: written in a teacher/student folder once its training and validation finished
-STAGE_DONE = 'done.json'
 
 
 def run_record(teacher_config: str, student_config: str, unlabelled_dir: str,
@@ -207,54 +192,11 @@ def run_record(teacher_config: str, student_config: str, unlabelled_dir: str,
 
 
 def check_earlier_run(work_dir: str, record: dict, rounds: int, force: bool) -> bool:
-    """Whether ``work_dir`` holds an unfinished run of the same command (resume it).
-
-    Raises:
-        OutputExistsError: without ``force``, the work dir holds a run of another
-            command (the message names what differs), or outputs of a run without a
-            record.
-    """
-    path = osp.join(work_dir, RUN_RECORD)
-    if osp.isfile(path):
-        try:
-            with open(path, encoding='utf-8') as f:
-                earlier = json.load(f)
-        except (OSError, ValueError):
-            earlier = {}
-        if earlier == record:
-            return not force
-        if not force:
-            differs = sorted(k for k in set(record) | set(earlier)
-                             if record.get(k) != earlier.get(k))
-            raise OutputExistsError(path, f'records another self-training run in this '
-                                    f'work directory (it differs in {", ".join(differs)})')
-        return False
-    if not force:
-        for k in range(1, rounds + 1):
-            for part in ('probs', 'pseudo'):
-                earlier_out = osp.join(work_dir, f'round{k}', part)
-                if osp.exists(earlier_out):
-                    raise OutputExistsError(earlier_out, 'exists from an earlier '
-                                            'self-training run in this work directory')
-    return False
-
-
-def mark_stage_done(stage_dir: str, checkpoint: str, metrics: Dict[str, float]) -> None:
-    atomic_write_text(osp.join(stage_dir, STAGE_DONE),
-                      json.dumps(dict(checkpoint=checkpoint, metrics=metrics), indent=1),
-                      force=True)
-
-
-def stage_result(stage_dir: str) -> Optional[Tuple[str, Dict[str, float]]]:
-    """``(checkpoint, metrics)`` of a finished teacher/student stage, else None."""
-    try:
-        with open(osp.join(stage_dir, STAGE_DONE), encoding='utf-8') as f:
-            done = json.load(f)
-        if osp.isfile(done['checkpoint']):
-            return done['checkpoint'], dict(done['metrics'])
-    except (OSError, ValueError, KeyError, TypeError):
-        pass
-    return None
+    """Whether ``work_dir`` holds an unfinished run of the same command (resume it);
+    see :func:`~.stages.check_run_record`."""
+    outputs = [osp.join(work_dir, f'round{k}', part) for k in range(1, rounds + 1)
+               for part in ('probs', 'pseudo')]
+    return check_run_record(work_dir, RUN_RECORD, record, force, 'self-training', outputs)
 
 
 def self_train(teacher_config: str, student_config: str, unlabelled_dir: str, work_dir: str,
@@ -321,8 +263,7 @@ def self_train(teacher_config: str, student_config: str, unlabelled_dir: str, wo
     resume = check_earlier_run(work_dir, record, rounds, force)
     if resume:
         log(f'resuming the self-training run in {work_dir}: finished stages are kept')
-    atomic_write_text(osp.join(work_dir, RUN_RECORD), json.dumps(record, indent=1),
-                      force=True)
+    write_run_record(work_dir, RUN_RECORD, record)
 
     teacher_metrics: Dict[str, float] = {}
     if teacher_checkpoint is None:

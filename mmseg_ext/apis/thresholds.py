@@ -112,7 +112,10 @@ class TuneResult:
         return '\n'.join(lines)
 
 
-def _as_levels(up: np.ndarray) -> np.ndarray:
+def class_levels(probs, c: int, size: Tuple[int, int]) -> np.ndarray:
+    """``(H, W)`` uint8 probability levels of class ``c`` of :class:`CroppedProbs`
+    resized to ``size`` (``float16`` files rounded to the 256 levels)."""
+    up = upsample_class(probs, c, size)
     if up.dtype == np.uint8:
         return up
     return np.rint(np.clip(up, 0, 1) * 255).astype(np.uint8)
@@ -150,7 +153,7 @@ def tune_thresholds(probs_dir: str, gt_root: str, out: Optional[str] = None,
         probs, meta = folder.read(key, cropped=True)
         target = gt.load(key, meta.ori_shape)
         for c in range(len(folder.classes)):
-            sweep.update(c, _as_levels(upsample_class(probs, c, meta.ori_shape)), target[c])
+            sweep.update(c, class_levels(probs, c, meta.ori_shape), target[c])
     best = sweep.best_levels(lo, min(hi, 255), prefer=threshold_level(default))
     mean = sweep.mean_dice()
     d_level = threshold_level(default)

@@ -25,14 +25,16 @@ class GroundTruth:
     (``<key>.npy`` holding ``(C, H, W)``, or for one class ``(H, W)``; ``<key>.png`` holding
     an ``(H, W)`` label map: value ``c`` is class ``c``, or for one class non-zero =
     foreground). Files are matched by relative key first, then by file stem.
+    ``json_dir`` names the polygon folder of a hand-bone root when it is not
+    ``root/outputs_json``.
     """
 
-    def __init__(self, root: str, classes: Sequence[str]):
+    def __init__(self, root: str, classes: Sequence[str], json_dir: Optional[str] = None):
         if not osp.isdir(root):
             raise DataError(f'{root}: ground-truth folder not found')
         self.root = root
         self.classes = tuple(classes)
-        json_dir = osp.join(root, 'outputs_json')
+        json_dir = json_dir or osp.join(root, 'outputs_json')
         if osp.isdir(json_dir):
             self.kind, base, exts = 'json', json_dir, ('.json',)
         else:

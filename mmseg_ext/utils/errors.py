@@ -67,6 +67,11 @@ class DownloadError(MmsegExtError):
     """A file could not be downloaded (offline, HTTP error, checksum mismatch)."""
 
 
+class StageError(MmsegExtError):
+    """A stage of a multi-stage run (a fold's training in another process) failed; the
+    message names the stage and where its log is."""
+
+
 class OutputError(MmsegExtError, OSError):
     """An output cannot be written (permissions, read-only disk, no space)."""
 

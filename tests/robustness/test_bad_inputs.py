@@ -136,6 +136,15 @@ def image_list(tmp, entries):
     return path
 
 
+def escaping_splits(tmp):
+    folder = osp.join(tmp, 'splits')
+    os.makedirs(folder)
+    for j, names in enumerate((['../../x'], [])):
+        with open(osp.join(folder, f'val_fold{j}.txt'), 'w') as f:
+            f.write(''.join(n + '\n' for n in names))
+    return folder
+
+
 def coco_escape(w, tmp):
     coco = json.load(open(w['coco']))
     coco['images'][0]['file_name'] = '../../x.jpg'
@@ -177,6 +186,12 @@ CASES = [
         SHAPES, SHAPES, '--unlabelled', w['shapes'] + '/images/val', '--img-suffix', '.png',
         '--unlabelled-list', image_list(t, [w['shapes'] + '/images/val/0000.png']),
         '--work-dir', f'{t}/st'], 1, ['absolute path']),
+    ('escape/cv-work-dir-inside-input', 'cv.py', lambda w, t: [
+        SHAPES, '-k', '2', '--work-dir', w['shapes'] + '/images/train/cv',
+        *shapes_options(w, 'cv')], 2, ['--work-dir', 'inside the input folder']),
+    ('escape/cv-splits-unknown-image', 'cv.py', lambda w, t: [
+        SHAPES, '-k', '2', '--work-dir', f'{t}/cv', '--splits', escaping_splits(t),
+        *shapes_options(w, 'cv2')], 1, ['val_fold0.txt', '../../x', 'not an image']),
     ('escape/make_submission-out-inside-input', 'make_submission.py', lambda w, t: [
         w['probs'], '--format', 'handbone', '--out', w['probs'] + '/index.json', '--force',
         '--no-progress'], 2, ['--out', 'inside the input folder']),
@@ -314,6 +329,6 @@ def test_every_tool_meets_the_harness():
     covered = {c[1] for c in CASES} | {w[1] for w in WRITERS}
     tools = {'inference.py', 'ensemble.py', 'pseudo_label.py', 'visualize.py',
              'make_submission.py', 'tune_thresholds.py', 'coco_to_masks.py', 'kfold.py',
-             'self_train.py', 'test.py', 'train.py'}
+             'self_train.py', 'test.py', 'train.py', 'cv.py'}
     assert tools <= covered, tools - covered
 

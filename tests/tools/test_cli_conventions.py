@@ -62,7 +62,13 @@ def required_argv(parser):
     for action in parser._actions:
         if isinstance(action, (argparse._SubParsersAction, argparse._HelpAction)):
             continue
-        value = str(action.choices[0]) if action.choices else 'x'
+        bounds = getattr(action.type, 'bounds', None)
+        if action.choices:
+            value = str(action.choices[0])
+        elif bounds is not None and bounds[0] is not None:  # a valid number (cv.py -k)
+            value = str(int(bounds[0]) + 1)
+        else:
+            value = 'x'
         if not action.option_strings:
             if action.nargs in (None, '+') or isinstance(action.nargs, int):
                 argv += [value] * (action.nargs if isinstance(action.nargs, int) else 1)

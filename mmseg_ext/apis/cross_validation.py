@@ -1,0 +1,830 @@
+"""K-fold cross-validation to a checked submission (``tools/cv.py``).
+
+Stages, each written under ``work_dir`` and skipped when a run of the same command
+finished it before (the record is ``cv.json``; another command there is refused):
+
+1. **splits** (``splits/``): the labelled pool is the config's
+   ``train_dataloader.dataset`` without its fold selection. Its images are split with
+   the fold algorithm of its data set type (hand-bone: grouped by patient; COCO:
+   stratified by category presence; image/label folders: stratified by the label
+   values present), or read from the split files of ``tools/kfold.py``.
+2. **folds** (``fold<k>/``): each fold trains the config with the stock runner on the
+   other folds and validates on fold ``k`` (the config's val pipeline and evaluator);
+   ``done.json`` marks a finished fold. Folds run in this process one after the other,
+   or as ``tools/train.py`` / ``tools/dist_train.sh`` processes, several at once on
+   several GPUs (:func:`run_commands`).
+3. **out-of-fold probabilities** (``fold<k>/val_probs`` merged into ``oof_probs``):
+   every pool image predicted by the one model that never saw it; an image missing
+   or predicted twice stops the run.
+4. **scores and tuning** (``tuned/``): the OOF folder is scored with the data set's
+   metric: multi-label, the competition Dice per class (mean over images) at 0.5,
+   then with per-class thresholds (:class:`~.thresholds.DiceSweep`) and per-class
+   component clean-up (:mod:`.component_tuning`) chosen on the OOF images only;
+   multi-class, IoU per class from one confusion matrix. The settings are written as
+   the JSON files ``tools/make_submission.py`` reads.
+5. **test** (``test/``, with ``test_dir``): every fold model predicts the test
+   images, the fold probabilities are averaged (:func:`~.ensemble.soft_vote`), the
+   tuned settings are applied and the submission CSV is written and checked.
+
+``summary.json`` holds the scores and the paths of everything written.
+"""
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import os
+import os.path as osp
+import subprocess
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+from mmengine.config import Config
+from tqdm import tqdm
+
+from ..io.atomic import atomic_write_text
+from ..io.images import IMG_SUFFIXES, list_images, skipped_note
+from ..io.paths import check_output_apart
+from ..io.probs import ProbFolder, ProbFolderWriter, image_key
+from ..utils.errors import (
+    ConfigError,
+    DataError,
+    InvalidArgumentError,
+    StageError,
+)
+from .component_tuning import ComponentSearch
+from .probmaps import cropped_class_mask, label_map, level_threshold, threshold_level
+from .stages import (
+    check_run_record,
+    last_checkpoint,
+    mark_stage_done,
+    stage_result,
+    write_run_record,
+)
+from .thresholds import DiceSweep, class_levels
+
+RUN_RECORD = 'cv.json'
+#: data set wrappers the pool cannot be (CV splits one plain labelled set)
+WRAPPERS = ('ConcatDataset', 'RepeatDataset', 'ClassBalancedDataset')
+#: the competition format of the submission, by the pool's data set type
+FORMAT_OF = {'HandBoneDataset': 'handbone', 'CocoSemanticDataset': 'trash',
+             'PortStructuresDataset': 'port'}
+
+Log = Callable[[str], None]
+
+
+# ------------------------------------------------------------------------- the pool
+@dataclass
+class Pool:
+    """The labelled images cross-validation splits.
+
+    Attributes:
+        kind: ``'handbone'`` (grouped by patient), ``'coco'`` (stratified by category
+            presence) or ``'folder'`` (stratified by label values).
+        dataset: the pool's data set config (fold selection removed).
+        img_dir: absolute image folder; ``images`` are relative to it.
+        names: the split-file line of each image (image stem, or COCO ``file_name``).
+        split_key: the data set argument a split file goes to.
+    """
+    kind: str
+    dataset: dict
+    dataset_type: str
+    img_dir: str
+    images: List[str]
+    names: List[str]
+    groups: Optional[List[str]]
+    presence: Optional[np.ndarray]
+    split_key: str
+    seg_dir: Optional[str] = None
+
+    @property
+    def keys(self) -> List[str]:
+        return [image_key(rel) for rel in self.images]
+
+
+def _plain_dict(node) -> dict:
+    return copy.deepcopy(node.to_dict() if hasattr(node, 'to_dict') else dict(node))
+
+
+def pool_dataset(cfg: Config, config: str) -> dict:
+    """The config's training data set without its fold selection (a plain dict)."""
+    loader = cfg.get('train_dataloader') or {}
+    dataset = loader.get('dataset')
+    if not dataset:
+        raise ConfigError(f'{config}: no train_dataloader.dataset to cross-validate')
+    dataset = _plain_dict(dataset)
+    if dataset.get('type') in WRAPPERS:
+        raise ConfigError(f'{config}: train_dataloader.dataset is a {dataset["type"]}; '
+                          'cross-validation splits one plain labelled data set')
+    if dataset.get('type') == 'HandBoneDataset':
+        dataset['fold'] = None
+        dataset.pop('subset', None)
+    dataset.pop('indices', None)
+    return dataset
+
+
+def check_val_split(cfg: Config, config: str) -> None:
+    """Each fold validates with the config's val pipeline and evaluator."""
+    loader = cfg.get('val_dataloader') or {}
+    if not (loader.get('dataset') or {}).get('pipeline') or not cfg.get('val_evaluator') \
+            or not cfg.get('val_cfg'):
+        raise ConfigError(f'{config}: no val split (val_dataloader with a dataset pipeline, '
+                          'val_evaluator and val_cfg); cross-validation validates each '
+                          'fold with them')
+
+
+def build_dataset(dataset: dict):
+    from mmengine.registry import init_default_scope
+    from mmseg.registry import DATASETS
+    init_default_scope('mmseg')
+    return DATASETS.build(copy.deepcopy(dataset))
+
+
+def read_pool(cfg: Config, config: str, group_regex: Optional[str] = None,
+              progress: bool = True) -> Pool:
+    """List the pool's images with what their fold algorithm needs."""
+    from .kfold import groups_from_regex, label_presence
+    dataset_cfg = pool_dataset(cfg, config)
+    kind_name = dataset_cfg.get('type', '')
+    dataset = build_dataset(dict(dataset_cfg, pipeline=[]))
+    infos = [dataset.get_data_info(i) for i in range(len(dataset))]
+    if not infos:
+        raise DataError(f'{config}: the training data set lists no images')
+    img_dir = dataset.data_prefix.get('img_path', '') or dataset.data_root or ''
+    images = [osp.relpath(info['img_path'], img_dir).replace(os.sep, '/') for info in infos]
+    presence, groups, seg_dir = None, None, dataset.data_prefix.get('seg_map_path')
+    if kind_name == 'HandBoneDataset':
+        kind, split_key = 'handbone', 'ann_file'
+        names = [rel[:-len(dataset.img_suffix)] if rel.endswith(dataset.img_suffix)
+                 else image_key(rel) for rel in images]
+        groups = [info.get('patient', '') for info in infos]
+    elif kind_name == 'CocoSemanticDataset':
+        kind, split_key = 'coco', 'split_file'
+        names = [info['file_name'] for info in infos]
+        num_classes = len(dataset.metainfo['classes'])
+        presence = np.zeros((len(infos), num_classes), bool)
+        for i, info in enumerate(infos):
+            for ann in info.get('coco_anns') or []:
+                if 0 <= int(ann['label']) < num_classes:
+                    presence[i, int(ann['label'])] = True
+    else:
+        kind, split_key = 'folder', 'ann_file'
+        suffix = getattr(dataset, 'img_suffix', '')
+        names = [rel[:-len(suffix)] if suffix and rel.endswith(suffix) else image_key(rel)
+                 for rel in images]
+        seg_paths = [info.get('seg_map_path') for info in infos]
+        if all(seg_paths):
+            presence, _ = label_presence(seg_paths, getattr(dataset, 'ignore_index', 255),
+                                         progress)
+    if group_regex:
+        groups = groups_from_regex(names, group_regex)
+    return Pool(kind, dataset_cfg, kind_name, osp.abspath(img_dir), images, names, groups,
+                presence, split_key, seg_dir)
+
+
+# ------------------------------------------------------------------------- the folds
+def make_pool_folds(pool: Pool, num_folds: int, seed: int, source: str) -> np.ndarray:
+    """Fold per pool image with the fold algorithm of its kind."""
+    from ..datasets.splits import make_folds
+    groups = pool.groups
+    if groups is not None and len(set(groups)) < num_folds:
+        raise DataError(f'{source}: {num_folds} folds need at least {num_folds} groups; '
+                        f'the pool has {len(set(groups))} '
+                        f'({"patients" if pool.kind == "handbone" else "groups"})')
+    if groups is None and len(pool.images) < num_folds:
+        raise DataError(f'{source}: {num_folds} folds need at least {num_folds} images; '
+                        f'the pool has {len(pool.images)}')
+    try:
+        return make_folds(len(pool.images), num_folds, seed, pool.presence, groups)
+    except ValueError as exc:
+        raise DataError(f'{source}: {exc}') from None
+
+
+def _split_lines(path: str) -> List[str]:
+    if path.endswith('.json'):
+        from ..datasets.coco_index import load_coco_json
+        return [img['file_name'] for img in load_coco_json(path)['images']]
+    with open(path, encoding='utf-8') as f:
+        return [line.strip() for line in f if line.strip() and not line.startswith('#')]
+
+
+def read_pool_folds(pool: Pool, splits_dir: str, num_folds: int) -> np.ndarray:
+    """Folds from ``val_fold{j}.txt`` (or ``.json``) files: every pool image in exactly
+    one validation fold; a ``train_fold{j}`` file, when present, must hold the rest."""
+    index = {name: i for i, name in enumerate(pool.names)}
+    folds = np.full(len(pool.names), -1, np.int64)
+    for j in range(num_folds):
+        val = next((osp.join(splits_dir, f'val_fold{j}{ext}') for ext in ('.txt', '.json')
+                    if osp.isfile(osp.join(splits_dir, f'val_fold{j}{ext}'))), None)
+        if val is None:
+            raise DataError(f'{splits_dir}: no val_fold{j}.txt (or .json) for fold {j} of '
+                            f'{num_folds}')
+        for name in _split_lines(val):
+            if name not in index:
+                raise DataError(f'{val}: {name} is not an image of the training data set')
+            if folds[index[name]] >= 0:
+                raise DataError(f'{val}: {name} is already in val_fold{folds[index[name]]}')
+            folds[index[name]] = j
+        train = next((osp.join(splits_dir, f'train_fold{j}{ext}') for ext in ('.txt', '.json')
+                      if osp.isfile(osp.join(splits_dir, f'train_fold{j}{ext}'))), None)
+        if train is not None:
+            listed = set(_split_lines(train))
+            for name in listed & set(_split_lines(val)):
+                raise DataError(f'{train}: {name} is also in {osp.basename(val)}')
+    missing = [pool.names[i] for i in np.flatnonzero(folds < 0)]
+    if missing:
+        raise DataError(f'{splits_dir}: {missing[0]} is in no val_fold file '
+                        f'({len(missing)} of {len(pool.names)} images)')
+    return folds
+
+
+def write_pool_splits(pool: Pool, folds: np.ndarray, out_dir: str) -> List[str]:
+    from .kfold import write_list_splits
+    return write_list_splits(out_dir, pool.names, folds, pool.groups, force=True)
+
+
+def fold_datasets(cfg: Config, pool: Pool, split_dir: str, k: int) -> Tuple[dict, dict]:
+    """The train and val data set configs of fold ``k``."""
+    train = dict(copy.deepcopy(pool.dataset),
+                 pipeline=_plain_dict(cfg.train_dataloader.dataset)['pipeline'])
+    val = dict(copy.deepcopy(pool.dataset),
+               pipeline=_plain_dict(cfg.val_dataloader.dataset)['pipeline'])
+    train[pool.split_key] = osp.abspath(osp.join(split_dir, f'train_fold{k}.txt'))
+    val[pool.split_key] = osp.abspath(osp.join(split_dir, f'val_fold{k}.txt'))
+    return train, val
+
+
+def use_fold(cfg: Config, pool: Pool, split_dir: str, k: int) -> None:
+    """Point ``cfg`` at fold ``k`` (in place): train on the other folds, validate and
+    test on fold ``k`` with the val pipeline and evaluator."""
+    train, val = fold_datasets(cfg, pool, split_dir, k)
+    cfg.train_dataloader.dataset = train
+    cfg.val_dataloader.dataset = val
+    cfg.test_dataloader = copy.deepcopy(cfg.val_dataloader)
+    cfg.test_evaluator = copy.deepcopy(cfg.val_evaluator)
+
+
+# ------------------------------------------------------------------ running commands
+@dataclass
+class FoldCommand:
+    """A fold's training as a command: ``argv`` run with ``env`` added, output to
+    ``log``; ``devices`` is how many GPUs it takes."""
+    fold: int
+    argv: List[str]
+    log: str
+    devices: int = 1
+
+
+def run_commands(commands: Sequence[FoldCommand], gpus: int, log: Log,
+                 port_base: int = 29500) -> None:
+    """Run the commands, as many at once as ``gpus`` GPUs hold (``gpus <= 1``: one
+    after the other); each gets its own ``CUDA_VISIBLE_DEVICES`` and rendezvous port.
+
+    Raises:
+        StageError: a command failed (after the running ones finished); the message
+            names the fold and its log.
+    """
+    free = list(range(max(gpus, 1)))
+    pending = list(commands)
+    running: List[Tuple[FoldCommand, subprocess.Popen, List[int], object]] = []
+    failed: List[Tuple[FoldCommand, int]] = []
+    try:
+        while pending or running:
+            while pending and len(free) >= pending[0].devices and not failed:
+                cmd = pending.pop(0)
+                ids, free = free[:cmd.devices], free[cmd.devices:]
+                env = dict(os.environ, PORT=str(port_base + ids[0]))
+                if gpus >= 1:
+                    env['CUDA_VISIBLE_DEVICES'] = ','.join(map(str, ids))
+                out = open(cmd.log, 'a', encoding='utf-8')
+                log(f'fold {cmd.fold}: {" ".join(cmd.argv)} (log: {cmd.log})')
+                proc = subprocess.Popen(cmd.argv, env=env, stdout=out,
+                                        stderr=subprocess.STDOUT)
+                running.append((cmd, proc, ids, out))
+            if failed and not running:
+                break
+            finished = None
+            while finished is None:
+                for item in running:
+                    if item[1].poll() is not None:
+                        finished = item
+                        break
+                else:
+                    time.sleep(0.2)
+            running.remove(finished)
+            cmd, proc, ids, out = finished
+            out.close()
+            free = sorted(free + ids)
+            if proc.returncode != 0:
+                failed.append((cmd, proc.returncode))
+    finally:
+        for _cmd, proc, _, out in running:  # interrupted: stop what still runs
+            proc.terminate()
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+            out.close()
+    if failed:
+        cmd, code = failed[0]
+        raise StageError(f'fold {cmd.fold}: training failed (exit status {code}); its log '
+                         f'is {cmd.log}')
+
+
+# --------------------------------------------------------------------- scoring
+@dataclass
+class ClassScores:
+    """Per-class scores of one stage; ``mean`` over classes."""
+    per_class: Dict[str, float]
+
+    @property
+    def mean(self) -> float:
+        values = [v for v in self.per_class.values() if not np.isnan(v)]
+        return float(np.mean(values)) if values else float('nan')
+
+
+@dataclass
+class TuningResult:
+    metric: str
+    oof_before: Dict[str, float]
+    oof_after: Dict[str, float]
+    fold_scores: List[float]
+    thresholds: Dict[str, float] = field(default_factory=dict)
+    min_area: Dict[str, int] = field(default_factory=dict)
+    keep_largest: Dict[str, int] = field(default_factory=dict)
+    files: Dict[str, str] = field(default_factory=dict)
+
+
+def _mean(values) -> float:
+    values = [v for v in values if not np.isnan(v)]
+    return float(np.mean(values)) if values else float('nan')
+
+
+def tune_multilabel(oof: ProbFolder, gt, fold_of: Dict[str, int], num_folds: int,
+                    connectivity: int = 8, progress: bool = True) -> TuningResult:
+    """Competition Dice of the OOF folder at 0.5, per-class thresholds, then per-class
+    component clean-up at those thresholds, all chosen on the OOF images."""
+    classes = oof.classes
+    sweeps = [DiceSweep(classes) for _ in range(num_folds)]
+    total = DiceSweep(classes)
+    keys = oof.keys()
+    for key in tqdm(keys, desc='OOF thresholds', unit='img', disable=not progress):
+        probs, meta = oof.read(key, cropped=True)
+        target = gt.load(key, meta.ori_shape)
+        for c in range(len(classes)):
+            sweeps[fold_of[key]].update(c, class_levels(probs, c, meta.ori_shape), target[c])
+    for s in sweeps:
+        total.dice_sum += s.dice_sum
+        total.images += s.images
+    half = threshold_level(0.5)
+    best = total.best_levels(threshold_level(0.05), threshold_level(0.95), prefer=half)
+    thresholds = {c: round(level_threshold(int(b)), 6) for c, b in zip(classes, best)}
+    before = {c: float(total.mean_dice()[i, half]) for i, c in enumerate(classes)}
+    fold_scores = [float(np.mean(s.mean_dice()[:, half])) for s in sweeps]
+    search = ComponentSearch(classes, connectivity)
+    for key in tqdm(keys, desc='OOF components', unit='img', disable=not progress):
+        probs, meta = oof.read(key, cropped=True)
+        target = gt.load(key, meta.ori_shape)
+        for c, name in enumerate(classes):
+            mask = cropped_class_mask(probs, c, meta.ori_shape, thresholds[name])
+            search.update(name, mask, target[c])
+    choices = search.choose()
+    return TuningResult(
+        'Dice', before, {c: choices[c].dice_after for c in classes}, fold_scores,
+        thresholds=thresholds,
+        min_area={c: v.min_area for c, v in choices.items() if v.min_area},
+        keep_largest={c: v.keep_largest for c, v in choices.items() if v.keep_largest})
+
+
+def _iou(confusion: np.ndarray) -> np.ndarray:
+    inter = np.diag(confusion).astype(np.float64)
+    union = confusion.sum(0) + confusion.sum(1) - inter
+    with np.errstate(invalid='ignore', divide='ignore'):
+        return np.where(union > 0, inter / np.maximum(union, 1), np.nan)
+
+
+def score_multiclass(oof: ProbFolder, gt_maps: Callable[[str], np.ndarray],
+                     fold_of: Dict[str, int], num_folds: int, ignore_index: int = 255,
+                     progress: bool = True) -> TuningResult:
+    """IoU per class of the OOF argmax maps (one confusion matrix over the pool, as
+    mmseg's ``IoUMetric``); the fold scores are each fold's mean IoU."""
+    n = len(oof.classes)
+    confusion = np.zeros((num_folds, n, n), np.int64)
+    for key in tqdm(oof.keys(), desc='OOF scores', unit='img', disable=not progress):
+        probs, meta = oof.read(key)
+        gt = gt_maps(key)
+        if gt.shape != tuple(meta.ori_shape):
+            raise DataError(f'{oof.path(key)}: ground truth is {gt.shape[0]}x{gt.shape[1]}, '
+                            f'the image {meta.ori_shape[0]}x{meta.ori_shape[1]}')
+        pred = label_map(probs, meta.ori_shape)
+        valid = (gt != ignore_index) & (gt < n)
+        confusion[fold_of[key]] += np.bincount(
+            gt[valid].astype(np.int64) * n + pred[valid], minlength=n * n).reshape(n, n)
+    iou = _iou(confusion.sum(0))
+    per_class = {c: float(v) for c, v in zip(oof.classes, iou)}
+    folds = [_mean(_iou(m)) for m in confusion]
+    return TuningResult('IoU', per_class, dict(per_class), folds)
+
+
+def dataset_gt_maps(dataset_cfg: dict, pipeline: Sequence[dict], img_dir: str
+                    ) -> Callable[[str], np.ndarray]:
+    """``key -> (H, W) uint8`` label map, as the data set's annotation loaders give it
+    (the loaders of ``pipeline``: label PNGs with the data set's ``reduce_zero_label``
+    and label map, or painted COCO annotations)."""
+    loaders = [copy.deepcopy(t) for t in pipeline
+               if 'annotation' in str(t.get('type', '')).lower()]
+    if not loaders:
+        raise ConfigError('the val pipeline loads no annotations (no *Annotations '
+                          'transform); nothing to score the folds against')
+    dataset = build_dataset(dict(dataset_cfg, pipeline=loaders))
+    index = {image_key(osp.relpath(dataset.get_data_info(i)['img_path'], img_dir)
+                       .replace(os.sep, '/')): i for i in range(len(dataset))}
+
+    def load(key: str) -> np.ndarray:
+        if key not in index:
+            raise DataError(f'{img_dir}: no ground truth for image {key}')
+        return np.asarray(dataset[index[key]]['gt_seg_map'])
+    return load
+
+
+# ------------------------------------------------------------------------- the run
+@dataclass
+class FoldSummary:
+    fold: int
+    train_images: int
+    val_images: int
+    work_dir: str
+    checkpoint: str
+    val_probs: str
+    score: float = float('nan')
+
+
+@dataclass
+class CVSummary:
+    work_dir: str
+    config: str
+    num_folds: int
+    metric: str
+    folds: List[FoldSummary]
+    oof_probs: str = ''
+    oof_before: Dict[str, float] = field(default_factory=dict)
+    oof_after: Dict[str, float] = field(default_factory=dict)
+    thresholds: Dict[str, float] = field(default_factory=dict)
+    min_area: Dict[str, int] = field(default_factory=dict)
+    keep_largest: Dict[str, int] = field(default_factory=dict)
+    files: Dict[str, str] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    def table(self) -> str:
+        """The per-fold and per-class scores as text."""
+        lines = [f'{"fold":<6} {"train":>6} {"val":>5}  {self.metric}@default']
+        for f in self.folds:
+            score = '-' if np.isnan(f.score) else f'{f.score:.4f}'
+            lines.append(f'{f.fold:<6} {f.train_images:>6} {f.val_images:>5}  {score}')
+        if self.oof_before:
+            after = 'tuned' if self.metric == 'Dice' else ''
+            width = max(12, max(len(c) for c in self.oof_before))
+            lines.append('')
+            lines.append(f'{"class":<{width}}  OOF {self.metric}' +
+                         (f'  OOF {self.metric} {after}  threshold  keep  min_area'
+                          if after else ''))
+            for c, v in self.oof_before.items():
+                row = f'{c:<{width}}  {v:>{4 + len(self.metric)}.4f}'
+                if after:
+                    row += (f'  {self.oof_after[c]:>{5 + len(self.metric) + len(after)}.4f}'
+                            f'  {self.thresholds.get(c, 0.5):9.4f}  '
+                            f'{self.keep_largest.get(c, 0):4d}  {self.min_area.get(c, 0):8d}')
+                lines.append(row)
+            row = f'{"mean":<{width}}  {_mean(self.oof_before.values()):>{4 + len(self.metric)}.4f}'
+            if after:
+                row += f'  {_mean(self.oof_after.values()):>{5 + len(self.metric) + len(after)}.4f}'
+            lines.append(row)
+        if self.files:
+            lines.append('')
+            width = max(len(k) for k in self.files)
+            lines += [f'{k:<{width}}  {v}' for k, v in self.files.items()]
+        return '\n'.join(lines)
+
+
+def _config_hash(cfg: Config) -> str:
+    text = json.dumps(cfg.to_dict(), sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _same_source(prob_dir: str, source: dict) -> bool:
+    try:
+        return osp.isfile(osp.join(prob_dir, 'index.json')) and \
+            ProbFolder(prob_dir).source == json.loads(json.dumps(source))
+    except DataError:
+        return False
+
+
+def _predict(config: str, checkpoint: str, img_dir: str, images: Sequence[str],
+             out_dir: str, source: dict, device: Optional[str], tta: bool,
+             cfg_options: Optional[dict], progress: bool, log: Log) -> None:
+    """Probabilities of ``images`` under ``img_dir`` into ``out_dir`` (kept when a
+    finished folder of the same ``source`` is there)."""
+    from .inference import build_predictor, infer_folder, resolve_device
+    if _same_source(out_dir, source):
+        log(f'{out_dir}: finished earlier')
+        return
+    predictor = build_predictor(config, checkpoint, resolve_device(device),
+                                cfg_options=cfg_options, tta=tta)
+    infer_folder(predictor, img_dir, out_dir, images=images, source=source, force=True,
+                 progress=progress)
+
+
+def merge_oof(fold_dirs: Sequence[str], out_dir: str, expected: Sequence[str],
+              progress: bool = True) -> ProbFolder:
+    """One probability folder of the folds' validation predictions: every key of
+    ``expected`` exactly once.
+
+    Raises:
+        DataError: an image predicted by two folds, one no fold predicted, or one that
+            is not in ``expected``.
+    """
+    folders = [ProbFolder(d) for d in fold_dirs]
+    seen: Dict[str, str] = {}
+    for folder in folders:
+        for key in folder.keys():
+            if key in seen:
+                raise DataError(f'{folder.root}: image {key} is also predicted in {seen[key]}'
+                                '; out-of-fold probabilities need each image once')
+            seen[key] = folder.root
+    wanted = set(expected)
+    extra = sorted(set(seen) - wanted)
+    if extra:
+        raise DataError(f'{seen[extra[0]]}: image {extra[0]} is not in the training pool')
+    missing = sorted(wanted - set(seen))
+    if missing:
+        raise DataError(f'{out_dir}: no fold predicted image {missing[0]} ({len(missing)} '
+                        f'of {len(wanted)} missing); out-of-fold tuning needs every image')
+    first = folders[0]
+    with ProbFolderWriter(out_dir, first.classes, first.task, dtype=first.dtype or 'uint8',
+                          source=dict(out_of_fold=[osp.abspath(f.root) for f in folders]),
+                          force=True) as writer:
+        for folder in folders:
+            for key in tqdm(folder.keys(), desc=f'OOF {osp.basename(osp.dirname(folder.root))}',
+                            unit='img', disable=not progress):
+                probs, meta = folder.read(key, cropped=True)
+                writer.write(probs, meta.img_path, meta.ori_shape, source=meta.source)
+        writer.commit()
+    return ProbFolder(out_dir)
+
+
+def _write_json(path: str, value) -> str:
+    atomic_write_text(path, json.dumps(value, indent=2) + '\n', force=True)
+    return path
+
+
+def cross_validate(config: str, num_folds: int, work_dir: str,
+                   folds: Optional[Sequence[int]] = None, splits: Optional[str] = None,
+                   seed: int = 0, group_regex: Optional[str] = None, tta: bool = False,
+                   test_dir: Optional[str] = None, fmt: Optional[str] = None,
+                   test_json: Optional[str] = None, sample: Optional[str] = None,
+                   gpus: int = 0, ranks_per_fold: int = 0,
+                   fold_command: Optional[Callable[[str, str, int], List[str]]] = None,
+                   device: Optional[str] = None, cfg_options: Optional[dict] = None,
+                   force: bool = False, progress: bool = True,
+                   log: Optional[Log] = None) -> CVSummary:
+    """Run the stages of the module doc; return their scores and outputs.
+
+    Args:
+        config: the config file (its train set is the pool, its val pipeline and
+            evaluator validate the folds).
+        num_folds: K >= 2.
+        work_dir: where everything is written.
+        folds: train (and predict with) only these folds; the OOF stages need all.
+        splits: a folder of ``tools/kfold.py`` split files to use instead of new folds.
+        seed, group_regex: fold assignment (``group_regex`` groups images by the
+            first capture group of a regex on the split name instead of by patient).
+        tta: predict with the config's ``tta_pipeline``.
+        test_dir: the test images; writes the fold ensemble's submission.
+        fmt, test_json, sample: the submission format (default: by the data set type)
+            and its row sources (:func:`~.submission.make_submission`).
+        gpus: GPUs to spread the folds over (one fold per GPU at once). ``<= 1``, or
+            no CUDA: folds train in this process one after the other.
+        ranks_per_fold: train each fold with this many ranks (``fold_command`` gets it).
+        fold_command: ``(fold config file, fold work dir, ranks) -> argv`` of a fold's
+            training in another process (the tool passes ``tools/train.py`` or
+            ``tools/dist_train.sh``); needed when ``gpus > 1`` or ``ranks_per_fold``.
+        device: inference device (default: the first GPU, else the CPU).
+        cfg_options: overrides of the config.
+        force: start again in a work dir of another run.
+        log: receives one line per stage (default: mmengine's ``print_log``).
+    """
+    from .runner_config import load_config, train_config
+    from .stages import train_only
+    if log is None:
+        from mmengine.logging import print_log
+
+        def log(message: str) -> None:
+            print_log(message, logger='current')
+    start = time.perf_counter()
+    if num_folds < 2:
+        raise InvalidArgumentError('num_folds', f'must be >= 2, got {num_folds}')
+    chosen = sorted(set(range(num_folds) if folds is None else folds))
+    bad = [k for k in chosen if not 0 <= k < num_folds]
+    if bad:
+        raise InvalidArgumentError('folds', f'{bad[0]} is not a fold of 0..{num_folds - 1}')
+    if ranks_per_fold < 0 or gpus < 0:
+        raise InvalidArgumentError('gpus' if gpus < 0 else 'ranks_per_fold', 'must be >= 0')
+    cfg = load_config(config, cfg_options)
+    check_val_split(cfg, config)
+    if tta:
+        from .tta import check_tta_config
+        check_tta_config(copy.deepcopy(cfg), config)
+    pool = read_pool(cfg, config, group_regex, progress)
+    source_name = splits or config
+    fold_of_image = (read_pool_folds(pool, splits, num_folds) if splits else
+                     make_pool_folds(pool, num_folds, seed, source_name))
+    test_images: List[str] = []
+    if test_dir is not None:
+        fmt = fmt or FORMAT_OF.get(pool.dataset_type)
+        if fmt is None:
+            raise InvalidArgumentError('fmt', f'the data set type {pool.dataset_type} has no '
+                                       'competition format of its own; name one '
+                                       f'({", ".join(sorted(set(FORMAT_OF.values())))})')
+        from ..io.submission import check_row_sources, get_format
+        check_row_sources(get_format(fmt), test_json, sample)
+        if not osp.isdir(test_dir):
+            raise DataError(f'{test_dir}: test image folder not found')
+        skipped: List[str] = []
+        test_images = list_images(test_dir, IMG_SUFFIXES, skipped)
+        if not test_images:
+            raise DataError(f'{test_dir}: no images ({", ".join(IMG_SUFFIXES)})'
+                            + (f'; {skipped_note(test_dir, skipped, IMG_SUFFIXES)}'
+                               if skipped else ''))
+        check_output_apart(work_dir, [test_dir], 'work_dir', holds_inputs=True)
+    check_output_apart(work_dir, [pool.img_dir], 'work_dir', holds_inputs=True)
+    subprocesses = ranks_per_fold > 0 or (gpus > 1 and _cuda_count() > 1)
+    if gpus > 1 and not subprocesses:
+        log(f'--gpus {gpus}: torch sees {_cuda_count()} GPU(s); the folds train one after '
+            'the other')
+    if subprocesses and fold_command is None:
+        raise InvalidArgumentError('fold_command', 'training folds in other processes '
+                                   'needs the command that trains one')
+
+    record = dict(config=osp.abspath(config), config_hash=_config_hash(cfg),
+                  num_folds=num_folds, seed=seed, group_regex=group_regex,
+                  splits=hashlib.sha256(json.dumps(fold_of_image.tolist()).encode())
+                  .hexdigest()[:16])
+    outputs = [osp.join(work_dir, d) for d in
+               ['splits', 'oof_probs', 'tuned'] + [f'fold{k}' for k in range(num_folds)]]
+    resume = check_run_record(work_dir, RUN_RECORD, record, force, 'cross-validation',
+                              outputs)
+    if resume:
+        log(f'resuming the cross-validation run in {work_dir}: finished folds are kept')
+    write_run_record(work_dir, RUN_RECORD, record)
+    split_dir = osp.join(work_dir, 'splits')
+    write_pool_splits(pool, fold_of_image, split_dir)
+
+    # ---- train
+    fold_dirs = {k: osp.join(work_dir, f'fold{k}') for k in range(num_folds)}
+    todo = [k for k in chosen if not (resume and stage_result(fold_dirs[k]))]
+    for k in chosen:
+        if k not in todo:
+            log(f'fold {k}: finished earlier ({stage_result(fold_dirs[k])[0]})')
+    if subprocesses:
+        commands = []
+        for k in todo:
+            os.makedirs(fold_dirs[k], exist_ok=True)
+            fold_cfg = load_config(config, cfg_options, work_dir=fold_dirs[k])
+            use_fold(fold_cfg, pool, split_dir, k)
+            path = osp.join(work_dir, 'configs', f'fold{k}.py')
+            os.makedirs(osp.dirname(path), exist_ok=True)
+            fold_cfg.dump(path)
+            commands.append(FoldCommand(k, fold_command(path, fold_dirs[k], ranks_per_fold),
+                                        osp.join(fold_dirs[k], 'train.log'),
+                                        max(ranks_per_fold, 1) if gpus >= 1 else 1))
+        run_commands(commands, gpus if _cuda_count() else 0, log)
+        for k in todo:
+            mark_stage_done(fold_dirs[k], last_checkpoint(fold_dirs[k]), {})
+    else:
+        for k in tqdm(todo, desc='folds', unit='fold', disable=not progress or len(todo) < 2):
+            log(f'fold {k}: training on {int((fold_of_image != k).sum())} images, '
+                f'validating on {int((fold_of_image == k).sum())} in {fold_dirs[k]}')
+            fold_cfg = train_config(config, work_dir=fold_dirs[k],
+                                    resume=not force and _has_checkpoint(fold_dirs[k]),
+                                    cfg_options=cfg_options,
+                                    edit=lambda c, k=k: use_fold(c, pool, split_dir, k))
+            train_only(fold_cfg)
+            mark_stage_done(fold_dirs[k], last_checkpoint(fold_dirs[k]), {})
+
+    # ---- out-of-fold probabilities
+    summaries = []
+    for k in chosen:
+        ckpt = stage_result(fold_dirs[k])[0]
+        val_rel = [pool.images[i] for i in np.flatnonzero(fold_of_image == k)]
+        out = osp.join(fold_dirs[k], 'val_probs')
+        source = dict(config=osp.abspath(config), checkpoint=osp.abspath(ckpt), fold=k,
+                      tta=tta)
+        log(f'fold {k}: predicting its {len(val_rel)} validation images')
+        _predict(config, ckpt, pool.img_dir, val_rel, out, source, device, tta,
+                 cfg_options, progress, log)
+        summaries.append(FoldSummary(k, int((fold_of_image != k).sum()), len(val_rel),
+                                     fold_dirs[k], ckpt, out))
+    summary = CVSummary(work_dir, config, num_folds, 'Dice', summaries)
+    summary.files['splits'] = split_dir
+    if len(chosen) < num_folds:
+        log(f'folds {",".join(map(str, chosen))} of {num_folds} done; out-of-fold tuning '
+            'and the test predictions need every fold')
+        summary.seconds = time.perf_counter() - start
+        return _finish(summary)
+
+    # ---- OOF folder, scores, tuning
+    oof_dir = osp.join(work_dir, 'oof_probs')
+    oof = merge_oof([fold_dirs[k] + '/val_probs' for k in chosen], oof_dir, pool.keys,
+                    progress)
+    summary.oof_probs = oof_dir
+    fold_of = {key: int(fold_of_image[i]) for i, key in enumerate(pool.keys)}
+    if oof.task == 'multi-label':
+        from ..io.ground_truth import GroundTruth
+        gt = GroundTruth(pool.dataset.get('data_root') or osp.dirname(pool.img_dir),
+                         oof.classes, json_dir=pool.seg_dir)
+        result = tune_multilabel(oof, gt, fold_of, num_folds, progress=progress)
+        tuned = osp.join(work_dir, 'tuned')
+        result.files = dict(
+            thresholds=_write_json(osp.join(tuned, 'thresholds.json'), result.thresholds),
+            min_area=_write_json(osp.join(tuned, 'min_area.json'), result.min_area),
+            keep_largest=_write_json(osp.join(tuned, 'keep_largest.json'),
+                                     result.keep_largest))
+    else:
+        gt_maps = dataset_gt_maps(pool.dataset,
+                                  _plain_dict(cfg.val_dataloader.dataset)['pipeline'],
+                                  pool.img_dir)
+        result = score_multiclass(oof, gt_maps, fold_of, num_folds,
+                                  int(pool.dataset.get('ignore_index', 255)), progress)
+    summary.metric = result.metric
+    summary.oof_before, summary.oof_after = result.oof_before, result.oof_after
+    summary.thresholds, summary.min_area = result.thresholds, result.min_area
+    summary.keep_largest = result.keep_largest
+    for f, score in zip(summary.folds, result.fold_scores):
+        f.score = score
+    summary.files['oof_probs'] = oof_dir
+    summary.files.update({f'tuned {k}': v for k, v in result.files.items()})
+
+    # ---- test
+    if test_dir is not None:
+        summary.files.update(_test_stage(
+            config, summary, test_dir, test_images, fmt, test_json, sample, result, device,
+            tta, cfg_options, progress, log))
+    summary.seconds = time.perf_counter() - start
+    return _finish(summary)
+
+
+def _test_stage(config: str, summary: CVSummary, test_dir: str, images: Sequence[str],
+                fmt: str, test_json: Optional[str], sample: Optional[str],
+                result: TuningResult, device: Optional[str], tta: bool,
+                cfg_options: Optional[dict], progress: bool, log: Log) -> Dict[str, str]:
+    from .check import check_submission
+    from .ensemble import soft_vote
+    from .submission import make_submission
+    test_root = osp.join(summary.work_dir, 'test')
+    prob_dirs = []
+    listing = hashlib.sha256('\n'.join(images).encode()).hexdigest()[:16]
+    for f in summary.folds:
+        out = osp.join(test_root, f'fold{f.fold}')
+        source = dict(config=osp.abspath(config), checkpoint=osp.abspath(f.checkpoint),
+                      test_dir=osp.abspath(test_dir), images=listing, tta=tta)
+        log(f'fold {f.fold}: predicting {len(images)} test images')
+        _predict(config, f.checkpoint, test_dir, images, out, source, device, tta,
+                 cfg_options, progress, log)
+        prob_dirs.append(out)
+    ensemble = osp.join(test_root, 'ensemble')
+    log(f'averaging the {len(prob_dirs)} fold models\' probabilities into {ensemble}')
+    soft_vote(prob_dirs, ensemble, force=True, progress=progress)
+    csv = osp.join(summary.work_dir, 'submission.csv')
+    files = result.files
+    make_submission(ensemble, fmt, csv, thresholds=files.get('thresholds'),
+                    img_dir=test_dir, test_json=test_json, sample=sample,
+                    min_area=files.get('min_area'), keep_largest=files.get('keep_largest'),
+                    force=True, progress=progress)
+    report = check_submission(csv, fmt, img_dir=test_dir, test_json=test_json,
+                              sample=sample)
+    if not report.ok:
+        raise DataError(f'{csv}: the written submission fails its check: '
+                        f'{report.errors[0]}')
+    log(f'{csv}: checked, {fmt} format')
+    return dict(test_ensemble=ensemble, submission=csv)
+
+
+def _has_checkpoint(work_dir: str) -> bool:
+    """Whether an interrupted fold left a checkpoint to resume from."""
+    from mmengine.runner import find_latest_checkpoint
+    return osp.isdir(work_dir) and find_latest_checkpoint(work_dir) is not None
+
+
+def _cuda_count() -> int:
+    import torch
+    return torch.cuda.device_count() if torch.cuda.is_available() else 0
+
+
+def _finish(summary: CVSummary) -> CVSummary:
+    path = osp.join(summary.work_dir, 'summary.json')
+    summary.files['summary'] = path
+    atomic_write_text(path, json.dumps(asdict(summary), indent=1, default=float) + '\n',
+                      force=True)
+    return summary
