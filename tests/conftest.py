@@ -165,6 +165,19 @@ def shapes_root(tmp_path):
                                size=(32, 40), seed=1)
 
 
+def require_timm():
+    """``timm``; skip the test where it is not installed (the default environment on a
+    CPU-only torch has no torchvision for it), unless ``MMSEG_EXT_REQUIRE_TIMM=1`` (the
+    CI environment made for these tests), where its absence is a failure."""
+    try:
+        import timm
+    except ImportError as exc:
+        if os.environ.get('MMSEG_EXT_REQUIRE_TIMM') == '1':
+            pytest.fail(f'timm does not import ({exc}) in the environment made for it')
+        pytest.skip(f'timm is not installed here ({exc}); see tools/install.sh step 3b')
+    return timm
+
+
 def shared_data(name):
     """Path of a folder in ../shared/data, or skip the test when it is absent."""
     path = osp.join(SHARED_DATA, name)

@@ -20,11 +20,16 @@
 # Steps: 1. torch ($TORCH, default torch==2.13.0; TORCH=keep keeps the installed one)
 #        2. the other stack's distributions are removed (both write the same packages)
 #        3. requirements/runtime.txt + tests.txt + the stack's file (+ mmcv for openmmlab)
+#        3b. timm encoders (requirements/timm.txt) when a torchvision matching torch
+#            imports: the installed one, else torchvision 0.(minor+15) without deps;
+#            otherwise skipped with a note (timm needs torchvision; a resolver-chosen
+#            one would replace torch). TIMM=no skips it.
 #        4. mmseg_ext itself (editable)
 #        5. `import mmseg_ext` runs the environment check
 #
 # Variables: STACK, VENV (default .venv; "none" = use $PYTHON as is), PYTHON (default
-# python3), TORCH, MMCV_WHEEL_DIR (default ../shared/wheels), MMCV_CACHE
+# python3), TORCH (one or more requirement specifiers, e.g. "torch==2.14.1
+# torchvision==0.29.1"), TIMM (auto | no), MMCV_WHEEL_DIR (default ../shared/wheels), MMCV_CACHE
 # (default ~/.cache/mmseg_ext/mmcv), MAX_JOBS (parallel compile jobs, default nproc).
 set -euo pipefail
 
@@ -34,6 +39,7 @@ STACK=${STACK:-onedl}
 VENV=${VENV:-.venv}
 PYTHON=${PYTHON:-python3}
 TORCH=${TORCH:-torch==2.13.0}
+TIMM=${TIMM:-auto}
 MMCV_VERSION=2.1.0
 MMCV_WHEEL_DIR=${MMCV_WHEEL_DIR:-$ROOT/../shared/wheels}
 MMCV_CACHE=${MMCV_CACHE:-$HOME/.cache/mmseg_ext/mmcv}
@@ -72,7 +78,8 @@ if [ "$TORCH" = keep ]; then
         || die "TORCH=keep but torch is not importable with $PY; install it first"
 else
     say "installing $TORCH"
-    "${PIP[@]}" -q "$TORCH"
+    read -ra TORCH_SPECS <<< "$TORCH"
+    "${PIP[@]}" -q "${TORCH_SPECS[@]}"
 fi
 TORCH_VERSION=$("$PY" -c 'import torch; print(torch.__version__)')
 PY_TAG=$("$PY" -c 'import sys; print(f"cp{sys.version_info[0]}{sys.version_info[1]}")')
@@ -130,6 +137,28 @@ PYEOF
         fi
     fi
     say "mmcv $MMCV_VERSION with compiled ops: ok"
+fi
+
+# 3b. timm encoders ----------------------------------------------------------------------
+torchvision_ok() { "$PY" -c 'import torchvision.ops.misc' >/dev/null 2>&1; }
+if [ "$TIMM" = no ]; then
+    say "timm: skipped (TIMM=no)"
+else
+    if ! torchvision_ok; then
+        TV=$("$PY" -c 'import torch; v = torch.__version__.split("+")[0].split("."); print(f"0.{int(v[1]) + 15}.*")')
+        say "timm needs torchvision: trying torchvision==$TV for torch $TORCH_VERSION (no deps)"
+        if ! "${PIP[@]}" -q --no-deps "torchvision==$TV" >/dev/null 2>&1 || ! torchvision_ok; then
+            "$PY" -m pip uninstall -y -q torchvision >/dev/null 2>&1 || true
+        fi
+    fi
+    if torchvision_ok; then
+        say "installing requirements/timm.txt (torchvision $("$PY" -c 'import torchvision; print(torchvision.__version__)'))"
+        "${PIP[@]}" -q -r requirements/timm.txt
+    else
+        say "timm: skipped, no torchvision imports beside torch $TORCH_VERSION (a CPU-only"
+        say "      torch needs torchvision from the same index; e.g. TORCH=\"torch==2.14.1"
+        say "      torchvision==0.29.1\"). Configs with TimmEncoder need it; the rest works."
+    fi
 fi
 
 # 4. mmseg_ext itself -----------------------------------------------------------------

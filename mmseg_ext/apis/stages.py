@@ -37,9 +37,26 @@ def last_checkpoint(work_dir: str) -> str:
     return path
 
 
+def own_run_names(cfg: Config) -> None:
+    """Give a runner of ``cfg`` its own logger, message hub and visualizer.
+
+    mmengine keeps them as named singletons: the logger and message hub are named after
+    the start second, the visualizer ``'visualizer'``. A second runner in the same
+    process (the next fold, the student after the teacher) would otherwise get the
+    first one's visualizer, writing its scalars into the first run's ``vis_data``, and,
+    started in the same second, its log file too.
+    """
+    import uuid
+    tag = f'{osp.basename(osp.normpath(str(cfg.work_dir)))}_{uuid.uuid4().hex[:8]}'
+    cfg.experiment_name = tag
+    if cfg.get('visualizer'):
+        cfg.visualizer.name = f'{cfg.visualizer.get("name", "visualizer")}_{tag}'
+
+
 def train_and_validate(cfg: Config) -> Dict[str, float]:
     """Train with the stock runner; return the validation metrics of the final model."""
     from mmengine.runner import Runner
+    own_run_names(cfg)
     runner = Runner.from_cfg(cfg)
     runner.train()
     return {k: float(v) for k, v in (runner.val() or {}).items()}
@@ -48,6 +65,7 @@ def train_and_validate(cfg: Config) -> Dict[str, float]:
 def train_only(cfg: Config) -> None:
     """Train with the stock runner (validation as the config's loop schedules it)."""
     from mmengine.runner import Runner
+    own_run_names(cfg)
     Runner.from_cfg(cfg).train()
 
 

@@ -6,7 +6,9 @@ from .heads import (
     MultiLabelDecodeHeadMixin,
     MultiLabelFCNHead,
     MultiLabelOCRHead,
+    MultiLabelUNetHead,
     MultiLabelUPerHead,
+    UNetHead,
 )
 from .losses import MultiLabelBCELoss, MultiLabelDiceLoss
 from .segmentors import (
@@ -19,7 +21,8 @@ from .segmentors import (
 
 __all__ = [
     'MultiLabelDecodeHeadMixin', 'MultiLabelUPerHead', 'MultiLabelFCNHead',
-    'MultiLabelOCRHead', 'MultiLabelASPPHead', 'MultiLabelBCELoss', 'MultiLabelDiceLoss',
+    'MultiLabelOCRHead', 'MultiLabelASPPHead', 'UNetHead', 'MultiLabelUNetHead',
+    'MultiLabelBCELoss', 'MultiLabelDiceLoss',
     'MultiLabelPostProcessMixin', 'MultiLabelEncoderDecoder',
     'MultiLabelCascadeEncoderDecoder', 'MultiLabelSegTTAModel', 'MeanTeacherSegmentor',
     'BatchAugmentSegDataPreProcessor', 'SegCutMix',

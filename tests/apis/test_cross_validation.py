@@ -155,6 +155,12 @@ def test_a_killed_run_resumes_without_retraining_finished_folds(handbone, tmp_pa
     assert os.stat(f'{work}/fold0/iter_2.pth').st_mtime_ns == stamp
     assert _keys(f'{work}/oof_probs') == _images(f'{handbone}/train')
     assert [f.fold for f in summary.folds] == [0, 1, 2]
+    # each fold's runner logged into its own folder (mmengine's visualizer and logger
+    # are named singletons; a reused one wrote every fold into fold 0's vis_data)
+    for k in range(3):
+        (scalars,) = glob.glob(f'{work}/fold{k}/*/vis_data/scalars.json')
+        rows = [json.loads(line) for line in open(scalars)]
+        assert sum('mDice' in r for r in rows) == 1, (k, rows)
     # another K in that work dir is refused before anything trains ...
     with pytest.raises(OutputExistsError, match='differs in num_folds'):
         cross_validate(HANDBONE, 4, work, **kwargs)

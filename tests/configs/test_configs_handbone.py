@@ -46,3 +46,38 @@ def test_handbone_config_trains_and_validates(config, backbone, handbone_root, t
     assert 0.0 <= val[0]['Dice.Radius'] <= 1.0
     train = [r for r in rows if 'loss' in r]
     assert train and all(r['loss'] == r['loss'] for r in train)  # finite, not NaN
+
+
+RECIPE = 'recipes/unet-s5-d16_multilabel_1xb4-20k_xray-small-512x512.py'
+
+
+def test_small_data_recipe_trains_with_its_lateral_pairs_swapped(handbone_root, tmp_path,
+                                                                 fast_cpu, monkeypatch):
+    """The recipe as a user adapts it: their classes (two of the synthetic bones here)
+    and a lateral pair. It trains two iterations, and its flip exchanges the pair's
+    channels (recorded as the flip transform runs)."""
+    from mmseg_ext.datasets.transforms import multilabel_geometry as geometry
+    cfg = Config.fromfile(osp.join(REPO, 'custom_configs', RECIPE))
+    assert cfg.model.decode_head.num_classes == len(cfg.classes) == 5
+    classes = ('Radius', 'Ulna')
+    metainfo = dict(classes=classes, flip_swap_classes=[('Radius', 'Ulna')])
+    crop = (SIZE, SIZE)
+    opts = {**RUN, 'model.backbone.base_channels': 8, 'model.decode_head.in_channels': 8,
+            'model.decode_head.channels': 8, 'model.decode_head.num_classes': 2,
+            'model.data_preprocessor.size': crop,
+            'train_dataloader.dataset.pipeline.5.prob': 1.0}   # always flip
+    for loader in ('train_dataloader', 'val_dataloader'):
+        opts[f'{loader}.dataset.data_root'] = handbone_root
+        opts[f'{loader}.dataset.num_folds'] = 3
+        opts[f'{loader}.dataset.metainfo'] = metainfo
+        opts.update(pipeline_options(cfg, loader, (80, SIZE), crop))
+    cfg.merge_from_dict(opts)
+    assert cfg.train_dataloader.dataset.pipeline[5].type == 'MultiLabelRandomFlip'
+    swapped = []
+    real = geometry.swap_channels
+    monkeypatch.setattr(geometry, 'swap_channels',
+                        lambda mask, pairs: swapped.append(tuple(pairs)) or real(mask, pairs))
+    rows = train_two_iterations(cfg, str(tmp_path), f'recipe_{tmp_path.name}')
+    assert swapped and set(swapped) == {((0, 1),)}
+    val = [r for r in rows if 'mDice' in r]
+    assert len(val) == 1 and 0.0 <= val[0]['Dice.Ulna'] <= 1.0

@@ -10,7 +10,7 @@ from typing import Any
 
 import torch
 import torch.nn as nn
-from mmseg.models.decode_heads import ASPPHead, FCNHead, OCRHead, UPerHead
+from mmseg.models.decode_heads import ASPPHead, FCNHead, OCRHead, SegformerHead, UPerHead
 from mmseg.registry import MODELS
 from torch import Tensor
 
@@ -32,6 +32,12 @@ class MultiLabelFCNHead(MultiLabelDecodeHeadMixin, FCNHead):
 @MODELS.register_module()
 class MultiLabelASPPHead(MultiLabelDecodeHeadMixin, ASPPHead):
     """``ASPPHead`` (DeepLabV3) with C sigmoid outputs."""
+
+
+@MODELS.register_module()
+class MultiLabelSegformerHead(MultiLabelDecodeHeadMixin, SegformerHead):
+    """``SegformerHead`` (the all-MLP decoder of SegFormer, output at 1/4) with C sigmoid
+    outputs."""
 
 
 class SigmoidSpatialGatherModule(nn.Module):

@@ -112,6 +112,9 @@ class MultiLabelPostProcessMixin:
             if not getattr(head, 'multi_label', False):
                 raise ConfigError(f'{type(self).__name__}: {type(head).__name__} is not a '
                                 'multi-label head; use the MultiLabel* heads of mmseg_ext')
+            if type(self.backbone).__name__ == 'TimmEncoder':
+                from ..backbones.timm_encoder import check_head_fits
+                check_head_fits(self.backbone, head, f'{type(head).__name__}')
         threshold = self.test_cfg.get('threshold', None)
         if not isinstance(threshold, Mapping) or 'classes' in self.test_cfg:
             resolve_thresholds(threshold, self.out_channels,

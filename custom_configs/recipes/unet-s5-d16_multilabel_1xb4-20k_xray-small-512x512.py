@@ -1,0 +1,113 @@
+# A starting recipe for a small multi-label X-ray data set (about 100-300 images) in
+# the hand-bone layout (DCM/<patient>/*.png + outputs_json/<patient>/*.json), e.g. a
+# 5-class chest X-ray set (lungs, heart, clavicles). Copy it, set `classes`,
+# `flip_swap_classes` and `data_root`, then run cross-validation on it:
+#
+#   python tools/cv.py my_recipe.py -k 5 --work-dir work_dirs/cv_xray --test-dir DATA/test/DCM
+#
+# Why each choice (docs/cross_validation.md, "A small-data recipe"):
+# - model: mmseg's UNet-S5-D16 (5 stages, bottleneck at 1/16) with a multi-label FCN
+#   head: full-resolution output, 29M parameters, trains from scratch (mmseg's own
+#   choice for small medical sets such as DRIVE/CHASE_DB1); no weights to fetch.
+# - resolution: images resized to 1024 on the long side (X-rays come at 2048-4096;
+#   thin structures such as clavicles and finger tips need more than 512), trained on
+#   512 crops, tested on the whole 1024 image.
+# - augmentation: scale 0.75-1.33, rotation +-15 degrees, horizontal flip that swaps
+#   the lateral classes, CLAHE and brightness/contrast (exposure varies between
+#   machines). No elastic or colour transforms: anatomy and grey levels matter.
+# - loss: BCE + Dice, weight 1 each (Dice for the small structures, BCE for stable
+#   early training); per-class pos_weight is left at 1.
+# - schedule: 20k iterations of batch 4 (about 270-800 epochs of 100-300 images),
+#   AdamW 1e-3 with 500 warm-up iterations, poly decay; validation every 2k.
+# - post-processing: none here; tools/cv.py tunes per-class thresholds and component
+#   clean-up (keep the K largest, minimum area) on the out-of-fold predictions.
+_base_ = ['../_base_/datasets/hand_bone.py', 'mmseg::_base_/default_runtime.py']
+custom_imports = dict(imports=['mmseg_ext'], allow_failed_imports=False)
+
+data_root = 'data/xray'
+# the classes of your data (channel order) and the pairs a horizontal flip exchanges
+classes = ('right_lung', 'left_lung', 'heart', 'right_clavicle', 'left_clavicle')
+flip_swap_classes = [('right_lung', 'left_lung'), ('right_clavicle', 'left_clavicle')]
+metainfo = dict(classes=classes, flip_swap_classes=flip_swap_classes)
+num_classes = len(classes)
+img_scale = (1024, 1024)
+crop_size = (512, 512)
+max_iters = 20000
+norm_cfg = dict(type='BN', requires_grad=True)
+
+model = dict(
+    type='MultiLabelEncoderDecoder',
+    data_preprocessor=dict(
+        type='SegDataPreProcessor', mean=[123.675, 116.28, 103.53],
+        std=[58.395, 57.12, 57.375], bgr_to_rgb=True, pad_val=0, seg_pad_val=255,
+        size=crop_size, test_cfg=dict(size_divisor=16)),
+    backbone=dict(
+        type='UNet', in_channels=3, base_channels=64, num_stages=5,
+        strides=(1, 1, 1, 1, 1), enc_num_convs=(2, 2, 2, 2, 2), dec_num_convs=(2, 2, 2, 2),
+        downsamples=(True, True, True, True), enc_dilations=(1, 1, 1, 1, 1),
+        dec_dilations=(1, 1, 1, 1), norm_cfg=norm_cfg, act_cfg=dict(type='ReLU'),
+        upsample_cfg=dict(type='InterpConv'), norm_eval=False),
+    decode_head=dict(
+        type='MultiLabelFCNHead', in_channels=64, in_index=4, channels=64, num_convs=1,
+        concat_input=False, dropout_ratio=0.1, num_classes=num_classes,
+        norm_cfg=norm_cfg, align_corners=False,
+        loss_decode=[dict(type='MultiLabelBCELoss', loss_weight=1.0),
+                     dict(type='MultiLabelDiceLoss', loss_weight=1.0)]),
+    train_cfg=dict(),
+    test_cfg=dict(mode='whole', threshold=0.5))
+
+train_pipeline = [
+    dict(type='LoadImageFromFileChecked'),
+    dict(type='LoadHandBoneAnnotations', rasterize=False),
+    dict(type='RandomResize', scale=img_scale, ratio_range=(0.75, 1.33), keep_ratio=True),
+    dict(type='RasterizePolygons'),
+    dict(type='RandomCrop', crop_size=crop_size),
+    dict(type='MultiLabelRandomFlip', prob=0.5),          # swaps flip_swap_classes
+    dict(type='MultiLabelRandomRotate', prob=0.5, degree=15),
+    dict(type='Albumentations', transforms=[
+        dict(type='CLAHE', clip_limit=(1.0, 3.0), p=0.5),
+        dict(type='RandomBrightnessContrast', brightness_limit=0.2, contrast_limit=0.2,
+             p=0.5),
+    ]),
+    dict(type='MultiLabelPad', size=crop_size),
+    dict(type='PackMultiLabelSegInputs'),
+]
+test_pipeline = [
+    dict(type='LoadImageFromFileChecked'),
+    dict(type='Resize', scale=img_scale, keep_ratio=True),
+    dict(type='LoadHandBoneAnnotations'),
+    dict(type='PackMultiLabelSegInputs'),
+]
+tta_pipeline = [
+    dict(type='LoadImageFromFileChecked'),
+    dict(type='Resize', scale=img_scale, keep_ratio=True),
+    dict(type='TestTimeAug', transforms=[
+        [dict(type='Resize', scale_factor=r, keep_ratio=True) for r in (0.75, 1.0, 1.25)],
+        [dict(type='RandomFlip', prob=0., direction='horizontal'),
+         dict(type='RandomFlip', prob=1., direction='horizontal')],
+        [dict(type='LoadHandBoneAnnotations')],
+        [dict(type='PackMultiLabelSegInputs')]])
+]
+tta_model = dict(type='MultiLabelSegTTAModel')
+train_dataloader = dict(
+    batch_size=4, num_workers=4,
+    dataset=dict(data_root=data_root + '/train', metainfo=metainfo,
+                 pipeline=train_pipeline))
+val_dataloader = dict(
+    dataset=dict(data_root=data_root + '/train', metainfo=metainfo, pipeline=test_pipeline))
+test_dataloader = val_dataloader
+
+optim_wrapper = dict(type='OptimWrapper',
+                     optimizer=dict(type='AdamW', lr=1e-3, weight_decay=1e-4))
+param_scheduler = [
+    dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0, end=500),
+    dict(type='PolyLR', power=0.9, eta_min=1e-6, begin=500, end=max_iters, by_epoch=False),
+]
+train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters, val_interval=2000)
+val_cfg = dict(type='ValLoop')
+test_cfg = dict(type='TestLoop')
+default_hooks = dict(
+    logger=dict(type='LoggerHook', interval=50, log_metric_by_epoch=False),
+    checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=2000, max_keep_ckpts=2),
+    visualization=dict(type='SegVisualizationHook'))
+randomness = dict(seed=0)

@@ -1,0 +1,54 @@
+"""The benchmarks behind the README's cross-validation and recipe figures, on tiny data:
+they run end to end and print rows whose scores the scorer reproduces from their CSVs."""
+import pytest
+from conftest import call_tool
+
+from mmseg_ext.apis.scoring import score_handbone_csv
+
+pytestmark = pytest.mark.slow
+DEMO = 'custom_configs/demo/unet-s5-tiny_multilabel_1xb4-1500i_handbone-synth-128x128.py'
+
+
+def _rows(stdout, header):
+    """The lines after the table header that starts with ``header``."""
+    lines = stdout.splitlines()
+    start = next(i for i, line in enumerate(lines)
+                 if line.startswith(header) and 'Dice' in line)
+    return [line for line in lines[start + 1:] if line.strip()]
+
+
+def test_bench_cv_prints_the_four_submissions(tmp_path):
+    work = tmp_path / 'w'
+    proc = call_tool('tools/benchmark/bench_cv.py', '--work-dir', str(work), '-k', '2',
+                     '--iters', '2', '--patients', '4', '--heldback-patients', '2',
+                     '--size', '64', '--no-progress')
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = _rows(proc.stdout, 'submission ')[:4]
+    assert [r.split('  ')[0] for r in rows] == [
+        'fold 0 model, threshold 0.5', 'fold 0 model, thresholds tuned on fold 0 val',
+        '2-fold ensemble, threshold 0.5',
+        '2-fold ensemble, OOF-tuned thresholds + components (tools/cv.py submission)']
+    # the last row is tools/cv.py's own submission, scored again here
+    score = score_handbone_csv(str(work / 'cv' / 'submission.csv'),
+                               str(work / 'heldback' / 'train'),
+                               str(work / 'heldback' / 'train' / 'DCM'), progress=False)
+    assert rows[3].split()[-1] == f'{score.mean:.4f}'
+
+
+def test_bench_heldback_scores_each_config(tmp_path):
+    data = tmp_path / 'd'
+    assert call_tool('tools/make_synthetic_handbone.py', '--out', str(data / 'a'),
+                     '--patients', '4', '--size', '64').returncode == 0
+    assert call_tool('tools/make_synthetic_handbone.py', '--out', str(data / 'b'),
+                     '--patients', '1', '--size', '64', '--seed', '1').returncode == 0
+    work = tmp_path / 'w'
+    proc = call_tool('tools/benchmark/bench_heldback.py', DEMO, '--train',
+                     str(data / 'a' / 'train'), '--heldback', str(data / 'b' / 'train'),
+                     '--work-dir', str(work), '--iters', '2', '--no-progress')
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    (row,) = _rows(proc.stdout, 'config ')
+    run = work / '0_unet-s5-tiny_multilabel_1xb4-1500i_handbone-synth-128x128'
+    score = score_handbone_csv(str(run / 'heldback.csv'),
+                               str(data / 'b' / 'train'), str(data / 'b' / 'train' / 'DCM'),
+                               progress=False)
+    assert row.split()[1] == f'{score.mean:.4f}'

@@ -1,0 +1,85 @@
+"""Train several hand-bone-layout configs the same way; score them on a held-back split.
+
+    python tools/benchmark/bench_heldback.py CONFIG [CONFIG ...] --train ROOT
+        --heldback ROOT --work-dir DIR [--iters 500] [--cfg-options k=v ...]
+
+Each config trains ``--iters`` iterations on every image under ``--train`` (its
+``DCM/`` + ``outputs_json/``), in one process one after the other, with the same seed.
+Each model then predicts the held-back images (``--heldback``/DCM, never seen in
+training), the probabilities become a hand-bone CSV at threshold 0.5 with
+``tools/make_submission.py``'s writer, and the CSV is scored against the held-back
+polygons with the competition Dice (:mod:`mmseg_ext.apis.scoring`). Printed: one row per
+config with its mean Dice and training time. Nothing is tuned and nothing is assumed
+to improve.
+"""
+import argparse
+import os.path as osp
+import time
+
+import _common  # noqa: F401  (import path)
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    p.add_argument('configs', nargs='+')
+    p.add_argument('--train', required=True, help='hand-bone root the configs train on')
+    p.add_argument('--heldback', required=True, help='labelled hand-bone root to score on')
+    p.add_argument('--work-dir', required=True)
+    p.add_argument('--iters', type=int, default=500)
+    p.add_argument('--cfg-options', nargs='+', default=[], help='key=value for every config')
+    p.add_argument('--no-progress', action='store_true')
+    return p.parse_args(argv)
+
+
+def options_for(root, iters, extra):
+    warm = min(50, max(1, iters // 10))
+    options = {f'{s}_dataloader.dataset.data_root': root for s in ('train', 'val', 'test')}
+    options.update({'train_dataloader.dataset.fold': None,  # every image of the root
+                    'train_cfg.max_iters': iters, 'train_cfg.val_interval': iters,
+                    'default_hooks.checkpoint.interval': iters,
+                    'param_scheduler.0.end': warm, 'param_scheduler.1.begin': warm,
+                    'param_scheduler.1.end': iters, 'log_level': 'WARNING'})
+    for item in extra:
+        key, value = item.split('=', 1)
+        options[key] = value
+    return options
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    from mmseg_ext import register_all_modules
+    register_all_modules()
+    from mmseg_ext.apis.inference import build_predictor, infer_folder
+    from mmseg_ext.apis.runner_config import train_config
+    from mmseg_ext.apis.scoring import score_handbone_csv
+    from mmseg_ext.apis.stages import last_checkpoint, train_only
+    from mmseg_ext.apis.submission import make_submission
+    progress = not args.no_progress
+    test_dir = osp.join(args.heldback, 'DCM')
+    rows = []
+    for i, config in enumerate(args.configs):
+        name = osp.splitext(osp.basename(config))[0]
+        work = osp.join(args.work_dir, f'{i}_{name}')
+        options = options_for(args.train, args.iters, args.cfg_options)
+        start = time.time()
+        train_only(train_config(config, work_dir=work, cfg_options=options))
+        seconds = time.time() - start
+        ckpt = last_checkpoint(work)
+        predictor = build_predictor(config, ckpt, cfg_options=options)
+        probs = osp.join(work, 'heldback_probs')
+        infer_folder(predictor, test_dir, probs, force=True, progress=progress)
+        csv = osp.join(work, 'heldback.csv')
+        make_submission(probs, 'handbone', csv, img_dir=test_dir, force=True,
+                        progress=progress)
+        score = score_handbone_csv(csv, args.heldback, test_dir, progress=False)
+        rows.append((name, score, seconds))
+        print(f'{name}: mean Dice {score.mean:.4f} on {score.images} held-back images '
+              f'({seconds / 60:.1f} min training)', flush=True)
+    width = max(len(n) for n, _, _ in rows)
+    print(f'\n{"config":<{width}}  held-back mean Dice  train min')
+    for name, score, seconds in rows:
+        print(f'{name:<{width}}  {score.mean:19.4f}  {seconds / 60:9.1f}')
+
+
+if __name__ == '__main__':
+    main()
