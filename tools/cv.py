@@ -79,16 +79,17 @@ def parse_args(argv=None):
     return p.parse_args(argv)
 
 
-def fold_command(config: str, work_dir: str, ranks: int):
+def fold_command(config: str, work_dir: str, ranks: int, resume: bool):
     """The command line that trains one fold in another process."""
+    extra = ['--resume'] if resume else []
     if ranks > 0:
         return ['bash', osp.join(TOOLS, 'dist_train.sh'), config, str(ranks),
-                '--work-dir', work_dir, '--resume']
+                '--work-dir', work_dir, *extra]
     return [sys.executable, osp.join(TOOLS, 'train.py'), config, '--work-dir', work_dir,
-            '--resume']
+            *extra]
 
 
-@cli_main
+@cli_main(flags={'fmt': '--format', 'num_folds': '-k'})
 def main(argv=None):
     args = parse_args(argv)
     register_all_modules()  # environment check first: one line when it cannot work

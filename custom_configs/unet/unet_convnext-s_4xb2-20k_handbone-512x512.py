@@ -1,8 +1,8 @@
 # U-Net decoder (full-resolution output, scSE attention) on a timm ConvNeXt-S encoder,
 # multi-label hand bones (29 overlapping classes), 512x512 crops of 2048x2048 images.
-# Needs timm (requirements/timm.txt). pretrained=True: timm's ImageNet-22k->1k weights
-# from the Hugging Face Hub or its cache; offline without them:
-#   --cfg-options model.backbone.pretrained=False
+# Needs timm (requirements/timm.txt). Weights (timm's ImageNet-22k->1k ConvNeXt-S):
+#   python tools/get_weights.py convnext-small
+# without them: --cfg-options model.backbone.pretrained=False
 _base_ = [
     '../_base_/models/unet_convnext-s.py', '../_base_/models/multilabel.py',
     '../_base_/datasets/hand_bone.py', 'mmseg::_base_/default_runtime.py',

@@ -57,6 +57,7 @@ from ..utils.errors import (
 from .component_tuning import ComponentSearch
 from .probmaps import cropped_class_mask, label_map, level_threshold, threshold_level
 from .stages import (
+    STAGE_DONE,
     check_run_record,
     last_checkpoint,
     mark_stage_done,
@@ -227,22 +228,34 @@ def read_pool_folds(pool: Pool, splits_dir: str, num_folds: int) -> np.ndarray:
             if folds[index[name]] >= 0:
                 raise DataError(f'{val}: {name} is already in val_fold{folds[index[name]]}')
             folds[index[name]] = j
-        train = next((osp.join(splits_dir, f'train_fold{j}{ext}') for ext in ('.txt', '.json')
-                      if osp.isfile(osp.join(splits_dir, f'train_fold{j}{ext}'))), None)
-        if train is not None:
-            listed = set(_split_lines(train))
-            for name in listed & set(_split_lines(val)):
-                raise DataError(f'{train}: {name} is also in {osp.basename(val)}')
+        if not (folds == j).any():
+            raise DataError(f'{val}: no images; every fold needs validation images')
     missing = [pool.names[i] for i in np.flatnonzero(folds < 0)]
     if missing:
         raise DataError(f'{splits_dir}: {missing[0]} is in no val_fold file '
                         f'({len(missing)} of {len(pool.names)} images)')
+    for j in range(num_folds):
+        train = next((osp.join(splits_dir, f'train_fold{j}{ext}') for ext in ('.txt', '.json')
+                      if osp.isfile(osp.join(splits_dir, f'train_fold{j}{ext}'))), None)
+        if train is None:
+            continue
+        listed = set(_split_lines(train))
+        expected = {pool.names[i] for i in np.flatnonzero(folds != j)}
+        for name in sorted(listed - expected):
+            raise DataError(f'{train}: {name} is ' + ('in val_fold' + str(j) if name in index
+                                                      else 'not an image of the training '
+                                                      'data set'))
+        for name in sorted(expected - listed):
+            raise DataError(f'{train}: {name} is missing (a train file holds every image '
+                            f'outside val_fold{j})')
     return folds
 
 
-def write_pool_splits(pool: Pool, folds: np.ndarray, out_dir: str) -> List[str]:
+def write_pool_splits(pool: Pool, folds: np.ndarray, out_dir: str, num_folds: int
+                      ) -> List[str]:
     from .kfold import write_list_splits
-    return write_list_splits(out_dir, pool.names, folds, pool.groups, force=True)
+    return write_list_splits(out_dir, pool.names, folds, pool.groups, force=True,
+                             num_folds=num_folds)
 
 
 def fold_datasets(cfg: Config, pool: Pool, split_dir: str, k: int) -> Tuple[dict, dict]:
@@ -287,6 +300,10 @@ def run_commands(commands: Sequence[FoldCommand], gpus: int, log: Log,
             names the fold and its log.
     """
     free = list(range(max(gpus, 1)))
+    too_big = [c for c in commands if c.devices > len(free)]
+    if too_big:  # a caller's bug: cross_validate checks the request first
+        raise ValueError(f'fold {too_big[0].fold} needs {too_big[0].devices} devices, '
+                         f'{len(free)} exist')
     pending = list(commands)
     running: List[Tuple[FoldCommand, subprocess.Popen, List[int], object]] = []
     failed: List[Tuple[FoldCommand, int]] = []
@@ -574,6 +591,106 @@ def merge_oof(fold_dirs: Sequence[str], out_dir: str, expected: Sequence[str],
     return ProbFolder(out_dir)
 
 
+def clear_earlier_run(work_dir: str) -> None:
+    """Forget what an earlier run left in ``work_dir`` (``force``): the folds' done
+    markers, ``last_checkpoint`` pointers (so that no fold resumes an old model) and
+    probabilities, the merged, tuned and test outputs. Checkpoints and logs stay until
+    the new training writes over them."""
+    import glob
+    import shutil
+    for fold in glob.glob(osp.join(work_dir, 'fold*')):
+        for name in (STAGE_DONE, 'last_checkpoint'):
+            if osp.isfile(osp.join(fold, name)):
+                os.remove(osp.join(fold, name))
+        if osp.isdir(osp.join(fold, 'val_probs')):
+            shutil.rmtree(osp.join(fold, 'val_probs'))
+    for name in ('oof_probs', 'tuned', 'test', 'configs'):
+        if osp.isdir(osp.join(work_dir, name)):
+            shutil.rmtree(osp.join(work_dir, name))
+    for name in ('submission.csv', 'summary.json'):
+        if osp.isfile(osp.join(work_dir, name)):
+            os.remove(osp.join(work_dir, name))
+
+
+def config_task(cfg: Config) -> str:
+    """``'multi-label'`` when the config's segmentor is a multi-label one."""
+    from mmseg.registry import MODELS
+    try:
+        cls = MODELS.get(cfg.model.get('type'))
+    except (KeyError, TypeError):
+        cls = None
+    return 'multi-label' if getattr(cls, 'multi_label', False) else 'multi-class'
+
+
+#: the test settings a work dir's ``submission.csv`` was written for
+TEST_RECORD = osp.join('test', 'settings.json')
+
+
+def check_test_inputs(cfg: Config, config: str, work_dir: str, test_dir: str, fmt: str,
+                      test_json: Optional[str], sample: Optional[str], force: bool,
+                      log: Log) -> Tuple[List[str], dict]:
+    """Everything the test stage will need, checked before any fold trains; returns the
+    test images (paths under ``test_dir``) and the settings the test stage records.
+
+    Raises:
+        InvalidArgumentError: a format for the other task, or row sources it does not use.
+        DataError: no test folder or images; a ``test_json`` image that is not there.
+        OutputExistsError: the work dir's submission was written for another test set
+            (without ``force``).
+    """
+    from ..io.submission import check_row_sources, get_format, read_test_json
+    spec = get_format(fmt)
+    check_row_sources(spec, test_json, sample)
+    task = config_task(cfg)
+    if spec.task != task:
+        raise InvalidArgumentError('fmt', f'the {fmt} format needs {spec.task} '
+                                   f'probabilities; {config} predicts {task} ones')
+    if not osp.isdir(test_dir):
+        raise DataError(f'{test_dir}: test image folder not found')
+    if test_json is not None:  # exactly the images the submission lists, in its order
+        images = read_test_json(test_json)
+        absent = [n for n in images if not osp.isfile(osp.join(test_dir, n))]
+        if absent:
+            raise DataError(f'{osp.join(test_dir, absent[0])}: image of {test_json} not '
+                            f'found ({len(absent)} of {len(images)} absent)')
+    else:
+        skipped: List[str] = []
+        images = list_images(test_dir, IMG_SUFFIXES, skipped)
+        note = skipped_note(test_dir, skipped, IMG_SUFFIXES)
+        if not images:
+            raise DataError(f'{test_dir}: no images ({", ".join(IMG_SUFFIXES)})'
+                            + (f'; {note}' if note else ''))
+        if note:
+            log(note)
+    check_output_apart(work_dir, [test_dir, test_json, sample], 'work_dir',
+                       holds_inputs=True)
+    settings = dict(test_dir=osp.abspath(test_dir), fmt=fmt,
+                    test_json=osp.abspath(test_json) if test_json else None,
+                    sample=osp.abspath(sample) if sample else None,
+                    images=hashlib.sha256('\n'.join(images).encode()).hexdigest()[:16])
+    path = osp.join(work_dir, TEST_RECORD)
+    if osp.isfile(path) and not force:
+        try:
+            with open(path, encoding='utf-8') as f:
+                earlier = json.load(f)
+        except (OSError, ValueError):
+            earlier = {}
+        differs = sorted(k for k in settings if settings[k] != (earlier or {}).get(k))
+        if differs:
+            from ..utils.errors import OutputExistsError
+            raise OutputExistsError(osp.join(work_dir, 'submission.csv'),
+                                    f'was written for another test set (it differs in '
+                                    f'{", ".join(differs)}); use another work directory')
+    return images, settings
+
+
+def checkpoint_stamp(path: str) -> str:
+    """Size and modification time of a checkpoint: a retrained model under the same
+    file name is another model."""
+    st = os.stat(path)
+    return f'{st.st_size}-{st.st_mtime_ns}'
+
+
 def _write_json(path: str, value) -> str:
     atomic_write_text(path, json.dumps(value, indent=2) + '\n', force=True)
     return path
@@ -585,7 +702,7 @@ def cross_validate(config: str, num_folds: int, work_dir: str,
                    test_dir: Optional[str] = None, fmt: Optional[str] = None,
                    test_json: Optional[str] = None, sample: Optional[str] = None,
                    gpus: int = 0, ranks_per_fold: int = 0,
-                   fold_command: Optional[Callable[[str, str, int], List[str]]] = None,
+                   fold_command: Optional[Callable[[str, str, int, bool], List[str]]] = None,
                    device: Optional[str] = None, cfg_options: Optional[dict] = None,
                    force: bool = False, progress: bool = True,
                    log: Optional[Log] = None) -> CVSummary:
@@ -607,8 +724,8 @@ def cross_validate(config: str, num_folds: int, work_dir: str,
         gpus: GPUs to spread the folds over (one fold per GPU at once). ``<= 1``, or
             no CUDA: folds train in this process one after the other.
         ranks_per_fold: train each fold with this many ranks (``fold_command`` gets it).
-        fold_command: ``(fold config file, fold work dir, ranks) -> argv`` of a fold's
-            training in another process (the tool passes ``tools/train.py`` or
+        fold_command: ``(fold config file, fold work dir, ranks, resume) -> argv`` of a
+            fold's training in another process (the tool passes ``tools/train.py`` or
             ``tools/dist_train.sh``); needed when ``gpus > 1`` or ``ranks_per_fold``.
         device: inference device (default: the first GPU, else the CPU).
         cfg_options: overrides of the config.
@@ -631,6 +748,7 @@ def cross_validate(config: str, num_folds: int, work_dir: str,
         raise InvalidArgumentError('folds', f'{bad[0]} is not a fold of 0..{num_folds - 1}')
     if ranks_per_fold < 0 or gpus < 0:
         raise InvalidArgumentError('gpus' if gpus < 0 else 'ranks_per_fold', 'must be >= 0')
+    requested_gpus = gpus
     cfg = load_config(config, cfg_options)
     check_val_split(cfg, config)
     if tta:
@@ -641,28 +759,26 @@ def cross_validate(config: str, num_folds: int, work_dir: str,
     fold_of_image = (read_pool_folds(pool, splits, num_folds) if splits else
                      make_pool_folds(pool, num_folds, seed, source_name))
     test_images: List[str] = []
+    test_settings: dict = {}
     if test_dir is not None:
         fmt = fmt or FORMAT_OF.get(pool.dataset_type)
         if fmt is None:
             raise InvalidArgumentError('fmt', f'the data set type {pool.dataset_type} has no '
                                        'competition format of its own; name one '
                                        f'({", ".join(sorted(set(FORMAT_OF.values())))})')
-        from ..io.submission import check_row_sources, get_format
-        check_row_sources(get_format(fmt), test_json, sample)
-        if not osp.isdir(test_dir):
-            raise DataError(f'{test_dir}: test image folder not found')
-        skipped: List[str] = []
-        test_images = list_images(test_dir, IMG_SUFFIXES, skipped)
-        if not test_images:
-            raise DataError(f'{test_dir}: no images ({", ".join(IMG_SUFFIXES)})'
-                            + (f'; {skipped_note(test_dir, skipped, IMG_SUFFIXES)}'
-                               if skipped else ''))
-        check_output_apart(work_dir, [test_dir], 'work_dir', holds_inputs=True)
+        test_images, test_settings = check_test_inputs(
+            cfg, config, work_dir, test_dir, fmt, test_json, sample, force, log)
     check_output_apart(work_dir, [pool.img_dir], 'work_dir', holds_inputs=True)
-    subprocesses = ranks_per_fold > 0 or (gpus > 1 and _cuda_count() > 1)
-    if gpus > 1 and not subprocesses:
-        log(f'--gpus {gpus}: torch sees {_cuda_count()} GPU(s); the folds train one after '
-            'the other')
+    cuda = _cuda_count()
+    if cuda and ranks_per_fold > max(min(gpus, cuda), 1):
+        raise InvalidArgumentError('ranks_per_fold', f'{ranks_per_fold} ranks per fold need '
+                                   f'as many GPUs; {min(gpus, cuda) or 1} are given '
+                                   f'({cuda} visible)')
+    gpus = min(gpus, cuda)
+    subprocesses = ranks_per_fold > 0 or gpus > 1
+    if gpus <= 1 and not subprocesses and cuda < 2 and requested_gpus > 1:
+        log(f'{requested_gpus} GPUs asked for, torch sees {cuda}: the folds train one '
+            'after the other')
     if subprocesses and fold_command is None:
         raise InvalidArgumentError('fold_command', 'training folds in other processes '
                                    'needs the command that trains one')
@@ -677,9 +793,11 @@ def cross_validate(config: str, num_folds: int, work_dir: str,
                               outputs)
     if resume:
         log(f'resuming the cross-validation run in {work_dir}: finished folds are kept')
+    elif force:
+        clear_earlier_run(work_dir)
     write_run_record(work_dir, RUN_RECORD, record)
     split_dir = osp.join(work_dir, 'splits')
-    write_pool_splits(pool, fold_of_image, split_dir)
+    write_pool_splits(pool, fold_of_image, split_dir, num_folds)
 
     # ---- train
     fold_dirs = {k: osp.join(work_dir, f'fold{k}') for k in range(num_folds)}
@@ -696,10 +814,12 @@ def cross_validate(config: str, num_folds: int, work_dir: str,
             path = osp.join(work_dir, 'configs', f'fold{k}.py')
             os.makedirs(osp.dirname(path), exist_ok=True)
             fold_cfg.dump(path)
-            commands.append(FoldCommand(k, fold_command(path, fold_dirs[k], ranks_per_fold),
+            resume_fold = not force and _has_checkpoint(fold_dirs[k])
+            commands.append(FoldCommand(k, fold_command(path, fold_dirs[k], ranks_per_fold,
+                                                        resume_fold),
                                         osp.join(fold_dirs[k], 'train.log'),
                                         max(ranks_per_fold, 1) if gpus >= 1 else 1))
-        run_commands(commands, gpus if _cuda_count() else 0, log)
+        run_commands(commands, gpus, log)
         for k in todo:
             mark_stage_done(fold_dirs[k], last_checkpoint(fold_dirs[k]), {})
     else:
@@ -719,8 +839,9 @@ def cross_validate(config: str, num_folds: int, work_dir: str,
         ckpt = stage_result(fold_dirs[k])[0]
         val_rel = [pool.images[i] for i in np.flatnonzero(fold_of_image == k)]
         out = osp.join(fold_dirs[k], 'val_probs')
-        source = dict(config=osp.abspath(config), checkpoint=osp.abspath(ckpt), fold=k,
-                      tta=tta)
+        source = dict(config=osp.abspath(config), checkpoint=osp.abspath(ckpt),
+                      checkpoint_stamp=checkpoint_stamp(ckpt), fold=k, tta=tta,
+                      images=hashlib.sha256('\n'.join(val_rel).encode()).hexdigest()[:16])
         log(f'fold {k}: predicting its {len(val_rel)} validation images')
         _predict(config, ckpt, pool.img_dir, val_rel, out, source, device, tta,
                  cfg_options, progress, log)
@@ -768,6 +889,8 @@ def cross_validate(config: str, num_folds: int, work_dir: str,
 
     # ---- test
     if test_dir is not None:
+        atomic_write_text(osp.join(work_dir, TEST_RECORD), json.dumps(test_settings,
+                                                                      indent=1), force=True)
         summary.files.update(_test_stage(
             config, summary, test_dir, test_images, fmt, test_json, sample, result, device,
             tta, cfg_options, progress, log))
@@ -788,6 +911,7 @@ def _test_stage(config: str, summary: CVSummary, test_dir: str, images: Sequence
     for f in summary.folds:
         out = osp.join(test_root, f'fold{f.fold}')
         source = dict(config=osp.abspath(config), checkpoint=osp.abspath(f.checkpoint),
+                      checkpoint_stamp=checkpoint_stamp(f.checkpoint),
                       test_dir=osp.abspath(test_dir), images=listing, tta=tta)
         log(f'fold {f.fold}: predicting {len(images)} test images')
         _predict(config, f.checkpoint, test_dir, images, out, source, device, tta,

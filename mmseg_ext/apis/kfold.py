@@ -126,9 +126,10 @@ def _csv(value: str) -> str:
 
 def write_list_splits(out_dir: str, names: Sequence[str], folds: np.ndarray,
                       groups: Optional[Sequence[Hashable]] = None,
-                      force: bool = False) -> List[str]:
-    """Write ``train_fold{j}.txt``/``val_fold{j}.txt`` (one name per line) + folds.csv."""
-    num_folds = int(folds.max()) + 1
+                      force: bool = False, num_folds: Optional[int] = None) -> List[str]:
+    """Write ``train_fold{j}.txt``/``val_fold{j}.txt`` (one name per line) + folds.csv
+    for ``num_folds`` folds (default: the largest fold number + 1)."""
+    num_folds = int(folds.max()) + 1 if num_folds is None else num_folds
     paths = split_paths(out_dir, num_folds, '.txt')
     texts: Dict[str, str] = {}
     for j in range(num_folds):

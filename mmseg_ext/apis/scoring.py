@@ -9,7 +9,7 @@ relative paths from the test image folder.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Dict
+from typing import Dict, Optional, Sequence
 
 import numpy as np
 from tqdm import tqdm
@@ -19,6 +19,7 @@ from ..io.images import image_sizes_by_name, list_images
 from ..io.probs import image_key
 from ..io.rle import RLEError, parse_rle, runs_to_mask
 from ..io.submission import get_format, read_rle_csv
+from ..utils.class_names import HAND_BONE_CLASSES
 from ..utils.errors import DataError
 from .thresholds import DICE_EPS
 
@@ -34,21 +35,38 @@ class SubmissionScore:
 
 
 def score_handbone_csv(csv_path: str, gt_root: str, img_dir: str,
+                       classes: Optional[Sequence[str]] = None,
                        progress: bool = True) -> SubmissionScore:
     """Competition Dice of a ``image_name,class,rle`` CSV over the images of ``img_dir``.
 
-    Every (image, class) of the CSV's class list must have a row; the classes are those
-    the CSV carries, in first-seen order.
+    Args:
+        classes: the classes scored (default: the 29 hand bones). The CSV must carry
+            exactly these; a class it adds (a misspelt name with empty masks would
+            score 1 against empty ground truth) or leaves out is an error.
 
     Raises:
-        DataError: a missing row, a bad RLE, or an image without ground truth.
+        DataError: another class list, a missing row, a row for an image that is not in
+            ``img_dir``, a bad RLE, or an image without ground truth.
     """
     fmt = get_format('handbone')
     rows = read_rle_csv(csv_path, fmt, any_class=True)
-    classes = list(dict.fromkeys(cls for _, cls in rows))
-    if not classes:
+    carried = list(dict.fromkeys(cls for _, cls in rows))
+    if not carried:
         raise DataError(f'{csv_path}: no rows to score')
+    classes = list(HAND_BONE_CLASSES if classes is None else classes)
+    extra = [c for c in carried if c not in classes]
+    if extra:
+        raise DataError(f'{csv_path}: class {extra[0]!r} is not one of the {len(classes)} '
+                        'classes scored')
+    absent = [c for c in classes if c not in carried]
+    if absent:
+        raise DataError(f'{csv_path}: no rows for class {absent[0]!r} ({len(absent)} of '
+                        f'{len(classes)} classes absent)')
     sizes = image_sizes_by_name(img_dir, 'basename')
+    stray = sorted({image for image, _ in rows} - set(sizes))
+    if stray:
+        raise DataError(f'{csv_path}: rows for {stray[0]}, which is not an image of '
+                        f'{img_dir}')
     keys = {name.split('/')[-1]: image_key(name) for name in list_images(img_dir)}
     gt = GroundTruth(gt_root, classes)
     conv = fmt.rle

@@ -44,7 +44,8 @@ class PretrainedWeights:
             gives them (OpenMMLab puts 8 in the file name); checked after download.
         converter: ``'beit'`` when the download must be converted to mmseg's key names
             (with mmseg's own ``beit2mmseg`` converter) before use.
-        check_key: a key the usable (converted) state dict must hold.
+        check_key: a key the usable (converted) state dict must hold ('' for timm
+            files, which are checked against the whole timm model).
         override: the ``--cfg-options`` setting that trains without the file.
         description: one line for ``--list``.
     """
@@ -58,6 +59,11 @@ class PretrainedWeights:
     sha256_prefix: Optional[str] = None
     converter: Optional[str] = None
     used_by: Tuple[str, ...] = field(default_factory=tuple)
+    #: a timm model whose state dict the file is (checked against that model)
+    timm_model: Optional[str] = None
+    #: the Hugging Face Hub repository the file comes from (URLs made at fetch time, so
+    #: that ``HF_ENDPOINT`` points them at a mirror)
+    hf_hub_id: Optional[str] = None
 
 
 _OPENMMLAB = ('https://download.openmmlab.com', 'https://mmassets.onedl.ai')
@@ -72,6 +78,52 @@ def _openmmlab(name: str, folder: str, filename: str, check_key: str, override: 
         urls=tuple(f'{host}/{folder}/{filename}' for host in _OPENMMLAB),
         sha256_prefix=filename.rsplit('-', 1)[1].split('.')[0], check_key=check_key,
         override=override, description=description, used_by=used_by)
+
+
+#: the Hugging Face Hub, or the mirror ``HF_ENDPOINT`` names (as huggingface_hub reads it)
+HF_DEFAULT_ENDPOINT = 'https://huggingface.co'
+#: where timm weights go under ``pretrain/``
+TIMM_DIR = 'timm'
+
+
+def hub_urls(repo: str) -> Tuple[str, ...]:
+    """The file URLs of a timm weights repository: safetensors first, then the pickle."""
+    host = os.environ.get('HF_ENDPOINT', HF_DEFAULT_ENDPOINT).rstrip('/')
+    return tuple(f'{host}/{repo}/resolve/main/{name}'
+                 for name in ('model.safetensors', 'pytorch_model.bin'))
+
+
+def timm_file(model: str) -> str:
+    """The file (under ``pretrain/``) that holds the weights of the timm ``model``."""
+    return f'{TIMM_DIR}/{model}.safetensors'
+
+
+def _timm(name: str, model: str, description: str,
+          used_by: Tuple[str, ...]) -> PretrainedWeights:
+    return PretrainedWeights(
+        name=name, filename=timm_file(model), urls=(), check_key='',
+        override='model.backbone.pretrained=False', description=description,
+        used_by=used_by, timm_model=model, hf_hub_id=f'timm/{model}')
+
+
+def timm_weights(model: str) -> PretrainedWeights:
+    """The entry of ``timm:<model>``: timm's published weights of ``model`` (a timm name,
+    with or without its ``.tag``; without, timm's default tag), from the hub.
+
+    Raises:
+        InvalidArgumentError: timm does not know the model or publishes no weights.
+    """
+    from ..models.backbones.timm_encoder import import_timm
+    timm = import_timm()
+    from timm.models import get_pretrained_cfg
+    cfg = get_pretrained_cfg(model)
+    if cfg is None or not getattr(cfg, 'hf_hub_id', None):
+        known = 'timm.list_pretrained() lists them'
+        raise InvalidArgumentError('names', f'timm:{model}: timm {timm.__version__} has no '
+                                   f'published weights of that name ({known})')
+    full = cfg.hf_hub_id.split('/', 1)[1] if '/' in cfg.hf_hub_id else model
+    return _timm(f'timm:{full}', full, f'timm {full} weights (Hugging Face Hub '
+                 f'{cfg.hf_hub_id})', ())
 
 
 WEIGHTS: Dict[str, PretrainedWeights] = {w.name: w for w in [
@@ -100,13 +152,33 @@ WEIGHTS: Dict[str, PretrainedWeights] = {w.name: w for w in [
                'stem.0.weight', 'model.pretrained=None',
                'ResNet-101-V1c, ImageNet (open-mmlab://resnet101_v1c)',
                ('deeplabv3_r101.py', 'trash/deeplabv3_r101-*', 'camvid/deeplabv3_r101-*')),
+    _timm('convnext-small', 'convnext_small.fb_in22k_ft_in1k',
+          'ConvNeXt-S, ImageNet-22k then 1k (timm, Hugging Face Hub)',
+          ('unet/unet_convnext-s_4xb2-20k_handbone-512x512.py',
+           'unet/unet_convnext-s_4xb2-20k_handbone-1024x1024.py',
+           'trash/unet_convnext-s_4xb4-20k_trash-512x512.py')),
+    _timm('efficientnetv2-s', 'tf_efficientnetv2_s.in21k_ft_in1k',
+          'EfficientNetV2-S, ImageNet-21k then 1k (timm, Hugging Face Hub)',
+          ('unet/unet_efficientnetv2-s_4xb2-20k_handbone-512x512.py',)),
+    _timm('resnext101-32x8d', 'resnext101_32x8d.fb_wsl_ig1b_ft_in1k',
+          'ResNeXt-101 32x8d, Instagram-1B then ImageNet-1k (timm, Hugging Face Hub)',
+          ('unet/unet_resnext101-32x8d_4xb2-20k_handbone-512x512.py',)),
+    _timm('swin-tiny', 'swin_tiny_patch4_window7_224.ms_in22k_ft_in1k',
+          'Swin-T, window 7, ImageNet-22k then 1k (timm, Hugging Face Hub)',
+          ('unet/unet_swin-t_4xb2-20k_handbone-512x512.py',)),
 ]}
 
 
 def weights_for_file(path: str) -> Optional[PretrainedWeights]:
-    """The registry entry whose file name is the name of ``path``, if any."""
-    name = osp.basename(path)
-    return next((w for w in WEIGHTS.values() if w.filename == name), None)
+    """The registry entry whose file ``path`` names, if any (timm files under
+    ``timm/`` are known by their model name)."""
+    path = path.replace(os.sep, '/')
+    known = next((w for w in WEIGHTS.values()
+                  if path == w.filename or path.endswith('/' + w.filename)), None)
+    if known is None and f'/{TIMM_DIR}/' in f'/{path}' and path.endswith('.safetensors'):
+        model = osp.basename(path)[:-len('.safetensors')]
+        known = _timm(f'timm:{model}', model, '', ())
+    return known
 
 
 def pretrained_paths(model_cfg: Any, root: str = 'model') -> List[Tuple[str, str]]:
@@ -124,6 +196,9 @@ def pretrained_paths(model_cfg: Any, root: str = 'model') -> List[Tuple[str, str
             pretrained = node.get('pretrained')
             if isinstance(pretrained, str) and where == root:
                 found.append((f'{where}.pretrained', pretrained))
+            if node.get('type') == 'TimmEncoder' and node.get('pretrained') and \
+                    isinstance(node.get('checkpoint_path'), str) and node['checkpoint_path']:
+                found.append((f'{where}.checkpoint_path', node['checkpoint_path']))
             init = node.get('init_cfg')
             for i, item in enumerate(init if isinstance(init, list) else [init]):
                 if isinstance(item, dict) and item.get('type') == 'Pretrained' \
@@ -154,6 +229,8 @@ def check_weights_exist(model_cfg: Any, config: str = 'the config') -> None:
         override = f'{where}=None' if known is None else known.override
         if known is None and where.endswith('.checkpoint'):
             override = f'{where.rsplit(".", 1)[0]}=None'
+        if where.endswith('.checkpoint_path'):  # a TimmEncoder
+            override = f'{where.rsplit(".", 1)[0]}.pretrained=False'
         raise MissingWeightsError(path, known.name if known else '', override)
 
 
@@ -181,10 +258,14 @@ def resolve_names(names: Sequence[str]) -> List[PretrainedWeights]:
                                    f'{", ".join(WEIGHTS)} or all')
     chosen: List[PretrainedWeights] = []
     for name in names:
+        if name.startswith('timm:') and name not in WEIGHTS:
+            entry = timm_weights(name[len('timm:'):])
+            chosen += [entry] if entry not in chosen else []
+            continue
         entries = list(WEIGHTS.values()) if name == 'all' else [WEIGHTS.get(name)]
         if entries[0] is None:
             raise InvalidArgumentError('names', f'unknown weights {name!r} (known: '
-                                       f'{", ".join(WEIGHTS)}, all)')
+                                       f'{", ".join(WEIGHTS)}, all, or timm:<model>)')
         chosen += [w for w in entries if w not in chosen]
     return chosen
 
@@ -203,6 +284,9 @@ def is_valid(path: str, weights: PretrainedWeights) -> Tuple[bool, str]:
     Files with a published checksum are checked against it; converted files (no
     published checksum) must load with ``weights_only=True`` and hold ``check_key``.
     """
+    if weights.timm_model:
+        problem = timm_fit_problem(path, weights.timm_model)
+        return (False, problem) if problem else (True, '')
     if weights.sha256_prefix and not weights.converter:
         digest = sha256_of(path)
         if not digest.startswith(weights.sha256_prefix):
@@ -220,6 +304,53 @@ def is_valid(path: str, weights: PretrainedWeights) -> Tuple[bool, str]:
     return True, ''
 
 
+def load_state_dict_file(path: str) -> dict:
+    """The tensors of a ``.safetensors`` file, or of a torch checkpoint loaded with
+    ``weights_only`` (its ``state_dict``/``model`` entry when it has one)."""
+    if path.endswith('.safetensors') or _is_safetensors(path):
+        from safetensors.torch import load_file
+        return dict(load_file(path))
+    import torch
+    state = torch.load(path, map_location='cpu', weights_only=True)
+    for key in ('state_dict', 'model'):
+        if isinstance(state, dict) and isinstance(state.get(key), dict):
+            state = state[key]
+    return state
+
+
+def _is_safetensors(path: str) -> bool:
+    """A safetensors file starts with the 8-byte length of its JSON header, then ``{``."""
+    try:
+        with open(path, 'rb') as f:
+            head = f.read(9)
+    except OSError:
+        return False
+    return len(head) == 9 and head[8:9] == b'{' and int.from_bytes(head[:8], 'little') < 1 << 28
+
+
+def timm_fit_problem(path: str, model: str) -> str:
+    """Why ``path`` is not the state dict of the timm ``model`` (every key of the model,
+    same shapes), or ``''``. Builds the model with random weights."""
+    from ..models.backbones.timm_encoder import import_timm
+    timm = import_timm()
+    try:
+        state = load_state_dict_file(path)
+    except Exception as exc:  # noqa: BLE001  (damaged files fail in many ways)
+        return f'does not load ({type(exc).__name__}: {str(exc)[:120]})'
+    own = timm.create_model(model, pretrained=False).state_dict()
+    missing = [k for k in own if k not in state and not any(d in k for d in _DERIVED_KEYS)]
+    wrong = [k for k in own if k in state and tuple(state[k].shape) != tuple(own[k].shape)]
+    parts = []
+    if missing:
+        parts.append(f'{len(missing)} of the {len(own)} keys of {model} missing '
+                     f'({", ".join(missing[:3])}{", ..." if len(missing) > 3 else ""})')
+    if wrong:
+        k = wrong[0]
+        parts.append(f'{len(wrong)} of another shape ({k}: file {tuple(state[k].shape)}, '
+                     f'{model} {tuple(own[k].shape)})')
+    return '; '.join(parts)
+
+
 Opener = Callable[[str], Any]
 
 
@@ -228,13 +359,33 @@ def _open_url(url: str, timeout: float = 30.0):
     return urllib.request.urlopen(request, timeout=timeout)  # noqa: S310 (registry URLs)
 
 
+def published_sha256(headers: Any) -> Optional[str]:
+    """The SHA-256 the Hugging Face Hub publishes for a large (LFS) file: its
+    ``X-Linked-Etag`` (or ``ETag``) when that is 64 hex digits; else None."""
+    if headers is None:
+        return None
+    for name in ('X-Linked-Etag', 'ETag'):
+        value = (headers.get(name) or '').strip().strip('"')
+        if value.startswith('W/'):
+            value = value[2:].strip('"')
+        if len(value) == 64 and all(c in '0123456789abcdef' for c in value.lower()):
+            return value.lower()
+    return None
+
+
 def _download(url: str, dst: str, progress: bool, opener: Opener) -> str:
-    """Stream ``url`` into the file ``dst``; return its SHA-256 (hex)."""
+    """Stream ``url`` into the file ``dst``; return its SHA-256 (hex).
+
+    Raises:
+        ValueError: the server publishes a SHA-256 (Hugging Face Hub) that the file
+            does not have.
+    """
     from tqdm import tqdm
     digest = hashlib.sha256()
     with opener(url) as response, open(dst, 'wb') as out:
-        total = response.headers.get('Content-Length') if hasattr(response, 'headers') \
-            else None
+        headers = response.headers if hasattr(response, 'headers') else None
+        published = published_sha256(headers)
+        total = headers.get('Content-Length') if headers is not None else None
         with tqdm(total=int(total) if total else None, unit='B', unit_scale=True,
                   unit_divisor=1024, desc=osp.basename(url)[:40],
                   disable=not progress) as bar:
@@ -242,6 +393,9 @@ def _download(url: str, dst: str, progress: bool, opener: Opener) -> str:
                 out.write(block)
                 digest.update(block)
                 bar.update(len(block))
+    if published and digest.hexdigest() != published:
+        raise ValueError(f'SHA-256 {digest.hexdigest()[:8]}..., the server publishes '
+                         f'{published[:8]}...')
     return digest.hexdigest()
 
 
@@ -402,8 +556,8 @@ def fetch_weights(weights: PretrainedWeights, out_dir: str = PRETRAIN_DIR,
         raise OutputExistsError(target, f'exists but is not valid ({why})')
     folder = make_parent(target)
     errors = []
-    for url in urls or weights.urls:
-        with _temp_file(folder, weights.filename) as raw:
+    for url in urls or weights.urls or hub_urls(weights.hf_hub_id or ''):
+        with _temp_file(folder, osp.basename(target)) as raw:
             try:
                 digest = _download(url, raw, progress, opener)
             except (urllib.error.URLError, OSError, ValueError) as exc:
@@ -413,9 +567,20 @@ def fetch_weights(weights: PretrainedWeights, out_dir: str = PRETRAIN_DIR,
                 errors.append(f'{url}: SHA-256 {digest[:8]}..., expected '
                               f'{weights.sha256_prefix}...')
                 continue
-            check = config or default_config(weights)
+            check = None if weights.timm_model else (config or default_config(weights))
+            if weights.timm_model and not _is_safetensors(raw):  # pytorch_model.bin
+                from safetensors.torch import save_file
+                with _temp_file(folder, osp.basename(target)) as converted:
+                    try:
+                        save_file(load_state_dict_file(raw), converted)
+                    except Exception as exc:  # noqa: BLE001
+                        raise DataError(f'{url}: downloaded file does not load as a '
+                                        f'checkpoint ({type(exc).__name__})') from None
+                    _verify(converted, weights, url, None)
+                    publish_file(converted, target, force)
+                return FetchResult(weights.name, target, 'downloaded', url, None)
             if weights.converter:
-                with _temp_file(folder, weights.filename) as converted:
+                with _temp_file(folder, osp.basename(target)) as converted:
                     convert_checkpoint(raw, converted, weights.converter, source=url)
                     _verify(converted, weights, url, check)
                     publish_file(converted, target, force)

@@ -214,7 +214,8 @@ def _write(path, text):
 
 @pytest.mark.slow
 @pytest.mark.parametrize('case', ['k_above_groups', 'no_val_split', 'empty_test_dir',
-                                  'fold_out_of_range', 'k_one'])
+                                  'fold_out_of_range', 'k_one', 'format_of_other_task',
+                                  'empty_val_split', 'train_split_not_the_rest'])
 def test_bad_input_is_one_error_line_and_nothing_trains(case, handbone, tmp_path):
     work = tmp_path / 'w'
     config, k, extra, loaders = HANDBONE, '3', [], ('train', 'val', 'test')
@@ -234,6 +235,25 @@ def test_bad_input_is_one_error_line_and_nothing_trains(case, handbone, tmp_path
     elif case == 'fold_out_of_range':
         extra = ['--folds', '0,3']
         expect = 'error: --folds: 3 is not a fold of 0..2'
+    elif case == 'format_of_other_task':
+        extra = ['--test-dir', f'{handbone}/test/DCM', '--format', 'port', '--sample',
+                 _write(tmp_path / 'sample.csv', 'file_name,class,prediction\n')]
+        expect = ('error: --format: the port format needs multi-class probabilities; '
+                  f'{HANDBONE} predicts multi-label ones')
+    elif case in ('empty_val_split', 'train_split_not_the_rest'):
+        splits = tmp_path / 'splits'
+        splits.mkdir()
+        names = _images(f'{handbone}/train')
+        parts = [names[:4], names[4:8], names[8:]]
+        if case == 'empty_val_split':
+            parts = [names[:6], [], names[6:]]
+        for j, part in enumerate(parts):
+            _write(splits / f'val_fold{j}.txt', ''.join(n + '\n' for n in part))
+        if case == 'train_split_not_the_rest':
+            _write(splits / 'train_fold0.txt', ''.join(n + '\n' for n in names[4:-1]))
+        extra = ['--splits', str(splits)]
+        expect = (f'error: {splits}/val_fold1.txt: no images' if case == 'empty_val_split'
+                  else f'error: {splits}/train_fold0.txt: {names[-1]} is missing')
     else:
         k = '1'
         expect = 'error: cv.py: argument -k/--num-folds: 1 is outside'
@@ -288,3 +308,47 @@ def test_ranks_per_fold_trains_a_fold_through_dist_train_on_cpu_ranks(handbone, 
     assert _keys(work / 'fold0' / 'val_probs') == sorted(
         open(work / 'splits' / 'val_fold0.txt').read().split())
     assert 'folds 0 of 2 done' in proc.stdout + proc.stderr
+
+
+@pytest.mark.slow
+def test_the_submission_of_another_test_set_is_not_overwritten(cv_run, handbone):
+    """The same command with another --test-dir on a finished work dir: refused before
+    anything runs; the submission stays."""
+    work, _ = cv_run
+    before = open(work / 'submission.csv').read()
+    proc = run_tool('tools/cv.py', HANDBONE, '-k', '3', '--work-dir', str(work),
+                    '--test-dir', f'{handbone}/train/DCM', '--no-progress',
+                    *_options(f'{handbone}/train'))
+    errors = [line for line in proc.stderr.splitlines() if line.startswith('error:')]
+    assert proc.returncode == 1 and errors == [
+        f'error: {work}/submission.csv: was written for another test set (it differs in '
+        'images, test_dir); use another work directory (use --force to replace it)']
+    assert open(work / 'submission.csv').read() == before
+
+
+@pytest.mark.slow
+def test_force_starts_again_without_reusing_the_earlier_folds(handbone, tmp_path,
+                                                               monkeypatch, fast_cpu):
+    """--force with another seed: every fold and every prediction is made again (the
+    earlier validation probabilities covered other images); after a forced partial run,
+    the folds it did not train are not taken from the older run."""
+    import mmseg_ext.apis.stages as stages
+    from mmseg_ext.apis.cross_validation import cross_validate
+    real = stages.train_only
+    trained = []
+    monkeypatch.setattr(stages, 'train_only',
+                        lambda cfg: trained.append(osp.basename(cfg.work_dir)) or real(cfg))
+    options = {f'{s}_dataloader.dataset.data_root': f'{handbone}/train'
+               for s in ('train', 'val', 'test')}
+    options.update({'train_cfg.max_iters': 1, 'train_cfg.val_interval': 1,
+                    'default_hooks.checkpoint.interval': 1,
+                    'train_dataloader.batch_size': 2, 'log_level': 'WARNING'})
+    work = str(tmp_path / 'w')
+    kwargs = dict(cfg_options=options, progress=False, log=lambda m: None)
+    cross_validate(HANDBONE, 2, work, seed=1, **kwargs)
+    cross_validate(HANDBONE, 2, work, seed=2, force=True, folds=[0], **kwargs)
+    cross_validate(HANDBONE, 2, work, seed=2, **kwargs)
+    assert trained == ['fold0', 'fold1', 'fold0', 'fold1']
+    for k in range(2):
+        listed = sorted(open(f'{work}/splits/val_fold{k}.txt').read().split())
+        assert _keys(f'{work}/fold{k}/val_probs') == listed

@@ -155,7 +155,9 @@ def test_unknown_name_and_list(tmp_path):
     proc = run_tool('tools/get_weights.py', 'vit-huge')
     assert proc.returncode == 2  # a command-line problem
     assert proc.stderr.strip() == ('error: NAME: unknown weights \'vit-huge\' (known: '
-                                   'beit-base, swin-base, hrnetv2-w18, resnet101-v1c, all)')
+                                   'beit-base, swin-base, hrnetv2-w18, resnet101-v1c, '
+                                   'convnext-small, efficientnetv2-s, resnext101-32x8d, '
+                                   'swin-tiny, all, or timm:<model>)')
     listed = run_tool('tools/get_weights.py', '--list', '--out-dir', str(tmp_path))
     assert listed.returncode == 0
     for w in WEIGHTS.values():
@@ -222,3 +224,18 @@ def test_foreign_file_is_not_published_and_the_url_is_named(tmp_path, content):
         assert 'does not load as a checkpoint' in lines[0]
     assert '.part' not in lines[0]
     assert os.listdir(out) == []
+
+
+def test_missing_timm_weights_name_the_tool(tmp_path):
+    """The U-Net/ConvNeXt config without its timm weights file: one line naming the
+    shortcut, before anything is built (timm itself is not needed for this)."""
+    path = 'pretrain/timm/convnext_small.fb_in22k_ft_in1k.safetensors'
+    if osp.exists(osp.join(REPO, path)):
+        pytest.skip('the ConvNeXt weights are present in this checkout')
+    proc = run_tool('tools/train.py', 'custom_configs/unet/unet_convnext-s_4xb2-20k_'
+                    'handbone-512x512.py', '--work-dir', str(tmp_path / 'w'))
+    assert proc.returncode == 1 and 'Traceback' not in proc.stderr
+    assert [line for line in proc.stderr.splitlines() if line.startswith('error')] == [
+        f'error: {path} not found: python tools/get_weights.py convnext-small (or '
+        '--cfg-options model.backbone.pretrained=False to train from scratch)']
+    assert not (tmp_path / 'w').exists()

@@ -31,7 +31,7 @@ def test_dice_per_class_is_the_mean_over_images(two_images, tmp_path):
                    'p1.png,b,\n'         # both empty: 1
                    'p2.png,a,6 1\n'      # exact: 1
                    'p2.png,b,1 3\n')     # 3 of 6: 2*3 / (3 + 6)
-    score = score_handbone_csv(str(csv), str(gt), str(img), progress=False)
+    score = score_handbone_csv(str(csv), str(gt), str(img), ['a', 'b'], progress=False)
     eps = 1e-4
     a = ((4 + eps) / (5 + eps) + 1.0) / 2
     b = (1.0 + (6 + eps) / (9 + eps)) / 2
@@ -45,4 +45,22 @@ def test_a_missing_row_is_an_error_naming_it(two_images, tmp_path):
     csv = tmp_path / 's.csv'
     csv.write_text('image_name,class,rle\np1.png,a,1 2\np1.png,b,\np2.png,a,6 1\n')
     with pytest.raises(DataError, match=r'no row for \(p2.png, b\)'):
-        score_handbone_csv(str(csv), str(gt), str(img), progress=False)
+        score_handbone_csv(str(csv), str(gt), str(img), ['a', 'b'], progress=False)
+
+
+@pytest.mark.parametrize('extra, words', [
+    ('p1.png,c,\np2.png,c,\n', "class 'c' is not one of the 2 classes scored"),
+    ('p3.png,a,\np3.png,b,\n', 'rows for p3.png, which is not an image of'),
+])
+def test_rows_beyond_the_classes_or_images_scored_are_errors(two_images, tmp_path, extra,
+                                                             words):
+    img, gt = two_images
+    csv = tmp_path / 's.csv'
+    csv.write_text('image_name,class,rle\np1.png,a,\np1.png,b,\np2.png,a,\np2.png,b,\n'
+                   + extra)
+    with pytest.raises(DataError, match=words):
+        score_handbone_csv(str(csv), str(gt), str(img), ['a', 'b'], progress=False)
+    only_a = tmp_path / 'a.csv'
+    only_a.write_text('image_name,class,rle\np1.png,a,\np2.png,a,\n')
+    with pytest.raises(DataError, match="no rows for class 'b'"):
+        score_handbone_csv(str(only_a), str(gt), str(img), ['a', 'b'], progress=False)

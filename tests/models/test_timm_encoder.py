@@ -77,6 +77,9 @@ def test_a_head_reading_other_channels_is_refused_at_build():
 def test_unknown_model_and_offline_weights_are_one_line(monkeypatch):
     with pytest.raises(ConfigError, match="timm has no model 'convnext_tinyy'"):
         MODELS.build(dict(type='TimmEncoder', model_name='convnext_tinyy'))
+    with pytest.raises(ConfigError, match=r"out_indices \(0, 9\) do not fit the levels of "
+                       "'resnet18'"):
+        MODELS.build(dict(type='TimmEncoder', model_name='resnet18', out_indices=(0, 9)))
     monkeypatch.setenv('HF_HUB_OFFLINE', '1')
     monkeypatch.setenv('HF_HOME', '/nonexistent/hf')
     with pytest.raises(ConfigError, match='cannot load the weights of'):
@@ -129,3 +132,33 @@ def test_unet_config_trains_then_tests_and_infers_at_full_resolution(tmp_path):
     assert index['task'] == 'multi-label' and len(index['classes']) == 29
     assert all(e['shape'] == [29, 64, 64] for e in index['images'])
     assert osp.isfile(ckpt)
+
+
+TIMM_CONFIGS = sorted(glob.glob('custom_configs/unet/*.py')) + [
+    'custom_configs/trash/unet_convnext-s_4xb4-20k_trash-512x512.py']
+
+
+@pytest.mark.parametrize('config', TIMM_CONFIGS, ids=[osp.basename(c) for c in TIMM_CONFIGS])
+def test_every_timm_config_builds_and_predicts_at_the_input_size(config):
+    """Each shipped timm config with random weights: its head reads the encoder's
+    levels (checked at build), and the logits have the input's size (65x97: not a
+    multiple of 32)."""
+    from mmseg.structures import SegDataSample
+
+    from mmseg_ext.apis.inference import build_bare_model
+    from mmseg_ext.apis.runner_config import load_config
+    cfg = load_config(config, {'model.backbone.pretrained': False})
+    model = build_bare_model(cfg).eval()
+    classes = 29 if 'handbone' in config else 11
+    size = (65, 97)
+    sample = SegDataSample(metainfo=dict(img_shape=size, ori_shape=size))
+    image = torch.randint(0, 256, (3, *size), dtype=torch.uint8)
+    with torch.no_grad():
+        feats = model.extract_feat(torch.rand(1, 3, 96, 128))
+        assert [f.shape[1] for f in feats] == list(model.backbone.out_channels)
+        # the test path: the data preprocessor pads to a multiple of 32, the head
+        # predicts at that padded size, the segmentor removes the padding
+        out = model.test_step(dict(inputs=[image], data_samples=[sample]))
+    assert out[0].seg_logits.data.shape == (classes, *size)
+    with torch.no_grad():
+        assert model.decode_head(list(feats)).shape[-2:] == (96, 128)  # stride 1

@@ -117,3 +117,35 @@ def test_bad_settings_are_config_errors(bad, words):
     cfg.update(bad)
     with pytest.raises(ConfigError, match=words):
         MODELS.build(cfg)
+
+
+def test_training_on_a_padded_batch_predicts_at_the_padded_size(monkeypatch):
+    """The data preprocessor pads 45x61 images to 64x64; the head's logits must cover the
+    padded batch (stack_batch leaves img_shape at the unpadded size)."""
+    model = _segmentor().train()
+    model.data_preprocessor.size = (64, 64)
+    samples = []
+    for _ in range(2):
+        s = SegDataSample(metainfo=dict(img_shape=(45, 61), ori_shape=(45, 61)))
+        s.gt_sem_seg = PixelData(data=(torch.rand(3, 45, 61) > 0.5).to(torch.uint8))
+        samples.append(s)
+    data = model.data_preprocessor(dict(inputs=[torch.randint(0, 255, (3, 45, 61),
+                                                              dtype=torch.uint8)] * 2,
+                                        data_samples=samples), True)
+    assert data['inputs'].shape[-2:] == (64, 64)
+    sizes = []
+    real = model.decode_head._forward_at
+    monkeypatch.setattr(model.decode_head, '_forward_at',
+                        lambda feats, size: sizes.append(tuple(size)) or real(feats, size))
+    model.loss(data['inputs'], data['data_samples'])
+    assert sizes == [(64, 64)]
+
+
+def test_levels_of_other_channels_are_one_config_error():
+    """A head configured for other channels than the encoder gives: one line naming
+    both, at the first forward (any segmentor, any encoder)."""
+    head = MODELS.build(dict(type='UNetHead', in_channels=[8, 16], in_index=[0, 1],
+                             in_strides=[4, 8], num_classes=2))
+    with pytest.raises(ConfigError, match=r'in_channels \[8, 16\], but the backbone '
+                       r'levels \[0, 1\] have \[8, 32\] channels'):
+        head([torch.rand(1, 8, 8, 8), torch.rand(1, 32, 4, 4)])

@@ -1,7 +1,8 @@
 # U-Net decoder (full-resolution output) on a timm ConvNeXt-S encoder (levels at strides
 # 4, 8, 16, 32 with 96/192/384/768 channels), multi-label. Needs timm
-# (requirements/timm.txt). pretrained=True takes timm's ImageNet weights from the
-# Hugging Face Hub (or its local cache); pretrained=False trains from scratch.
+# (requirements/timm.txt). Weights: python tools/get_weights.py convnext-small (timm's
+# ImageNet-22k->1k ConvNeXt-S from the Hugging Face Hub into pretrain/timm/); without
+# them: --cfg-options model.backbone.pretrained=False (random initialisation).
 norm_cfg = dict(type='BN', requires_grad=True)
 model = dict(
     type='MultiLabelEncoderDecoder',
@@ -11,7 +12,9 @@ model = dict(
         # ConvNeXt halves 5 times (stem 4x, then 3 stages): whole images padded to 32
         test_cfg=dict(size_divisor=32)),
     backbone=dict(type='TimmEncoder', model_name='convnext_small.fb_in22k_ft_in1k',
-                  out_indices=(0, 1, 2, 3), pretrained=True, drop_path_rate=0.3),
+                  out_indices=(0, 1, 2, 3), pretrained=True,
+                  checkpoint_path='pretrain/timm/convnext_small.fb_in22k_ft_in1k.safetensors',
+                  drop_path_rate=0.3),
     decode_head=dict(
         type='MultiLabelUNetHead', in_channels=[96, 192, 384, 768], in_index=[0, 1, 2, 3],
         in_strides=[4, 8, 16, 32], decoder_channels=[256, 128, 64, 32, 16],

@@ -7,9 +7,10 @@ It falls short for what this project's heads need:
   ``(N, H, W, C)``; mmseg heads expect ``(N, C, H, W)``. Here every level is returned
   channels-first, whatever the encoder's own layout;
 * the channels and strides of the levels are needed to configure a head; here they are
-  attributes (``out_channels``, ``strides``, read from timm's ``feature_info``), and a
-  head config whose ``in_channels`` disagree is refused at build time by
-  :func:`check_head_fits` (one line, instead of a shape error deep in the first step);
+  attributes (``out_channels``, ``strides``, read from timm's ``feature_info``). A
+  multi-label segmentor refuses a head whose ``in_channels`` disagree at build time
+  (:func:`check_head_fits`); the U-Net heads check the channels they receive at their
+  first forward. Either is one line instead of a shape error deep in a convolution;
 * weights: ``pretrained=True`` asks timm for the hub weights (network or the local
   Hugging Face cache); ``checkpoint_path`` reads a local file (what
   ``tools/get_weights.py`` writes); offline without either is one clear error.
@@ -50,8 +51,10 @@ class TimmEncoder(BaseModule):
         model_name: the timm model (``'convnext_small'``, ``'efficientnetv2_rw_s'``,
             ``'resnext101_32x8d'``, ``'swin_tiny_patch4_window7_224'``, ...).
         out_indices: timm's indices of the levels to return (default: all).
-        pretrained: load timm's published weights (hub download or cache).
-        checkpoint_path: a local weights file for the model (wins over ``pretrained``).
+        pretrained: load pretrained weights: from ``checkpoint_path`` when given (what
+            ``tools/get_weights.py timm:<model>`` writes), else timm's published ones
+            from the Hugging Face Hub or its cache. False: random initialisation.
+        checkpoint_path: the local weights file (used only with ``pretrained``).
         in_channels: input image channels.
         channels_last: keep the encoder in the channels-last memory format (faster
             convolutions with AMP on recent GPUs); outputs are still ``(N, C, H, W)``.
@@ -76,13 +79,12 @@ class TimmEncoder(BaseModule):
         if not isinstance(model_name, str) or not model_name:
             raise ConfigError(f'TimmEncoder: model_name must be a timm model name, got '
                               f'{model_name!r}')
-        kwargs = dict(features_only=True, pretrained=bool(pretrained) and not checkpoint_path,
-                      in_chans=in_channels, **timm_kwargs)
+        kwargs = dict(features_only=True, pretrained=bool(pretrained), in_chans=in_channels,
+                      **timm_kwargs)
         if out_indices is not None:
             kwargs['out_indices'] = tuple(out_indices)
-        if checkpoint_path:
+        if pretrained and checkpoint_path:  # the local file instead of the hub
             kwargs['pretrained_cfg_overlay'] = dict(file=checkpoint_path)
-            kwargs['pretrained'] = True
         try:
             self.model = timm.create_model(model_name, **kwargs)
         except RuntimeError as exc:
@@ -90,8 +92,14 @@ class TimmEncoder(BaseModule):
                 raise ConfigError(f'TimmEncoder: timm has no model {model_name!r} (timm.'
                                   'list_models() lists them)') from None
             raise
+        except (IndexError, AssertionError) as exc:
+            if out_indices is not None:
+                why = str(exc) or 'out of range'
+                raise ConfigError(f'TimmEncoder: out_indices {tuple(out_indices)} do not '
+                                  f'fit the levels of {model_name!r} ({why})') from None
+            raise
         except (OSError, ValueError) as exc:
-            if pretrained or checkpoint_path:
+            if pretrained:
                 raise ConfigError(f'TimmEncoder: cannot load the weights of {model_name!r} '
                                   f'({type(exc).__name__}: {str(exc)[:200]}); python '
                                   f'tools/get_weights.py timm:{model_name}, or '

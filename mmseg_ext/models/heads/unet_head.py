@@ -159,6 +159,11 @@ class UNetHead(BaseDecodeHead):
     def forward(self, inputs: List[Tensor]) -> Tensor:
         """``(N, C, H, W)`` logits of the levels ``inputs`` (see the class doc)."""
         feats = self._transform_inputs(inputs)
+        got = [int(f.shape[1]) for f in feats]
+        if got != list(self.in_channels):
+            raise ConfigError(f'{type(self).__name__}: in_channels {list(self.in_channels)}, '
+                              f'but the backbone levels {list(self.in_index)} have {got} '
+                              'channels')
         x = feats[-1]
         for i, block in enumerate(self.blocks):
             skip = feats[-2 - i] if i < len(feats) - 1 else None
@@ -175,7 +180,10 @@ class UNetHead(BaseDecodeHead):
 
     def loss(self, inputs: Tuple[Tensor], batch_data_samples: SampleList,
              train_cfg: ConfigType) -> dict:
-        size = _input_size(batch_data_samples[0].metainfo)
+        # the batch tensor's size: stack_batch records it as pad_shape (img_shape is the
+        # sample's own, unpadded size then)
+        meta = batch_data_samples[0].metainfo
+        size = tuple(meta.get('pad_shape', meta['img_shape'])[:2])
         return self.loss_by_feat(self._forward_at(list(inputs), size), batch_data_samples)
 
     def predict(self, inputs: Tuple[Tensor], batch_img_metas: List[dict],
