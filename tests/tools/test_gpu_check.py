@@ -6,7 +6,7 @@ import re
 import subprocess
 
 import pytest
-from conftest import REPO, call_tool
+from conftest import REPO, call_tool, load_tool
 
 pytestmark = pytest.mark.slow
 
@@ -20,15 +20,48 @@ def test_gpu_check_tiny_mode(tmp_path, monkeypatch):
     table = (tmp_path / 'gpu_check.md').read_text().splitlines()
     assert table[0] == '| config | what | speed | peak GPU memory | setting |'
     rows = table[2:]
-    assert [r.split(' | ')[0] for r in rows] == [
-        '| `custom_configs/upernet_beit.py`', '| `custom_configs/upernet_swin.py`',
-        '| `custom_configs/ocrnet_hr18.py`', '| `custom_configs/deeplabv3_r101.py`',
-        '| `custom_configs/upernet_beit.py`']
-    for row in rows[:4]:
-        assert re.search(r'\| \d+\.\d\d it/s \| n/a \(CPU\) \|', row), row
-    assert 'slide-window inference of 128x128 images (2)' in rows[4]
-    assert re.search(r'\| \d+\.\d\d img/s \|', rows[4])
+    gpu_check = load_tool(f'{REPO}/tools/benchmark/gpu_check.py')
+    names = [f'| `custom_configs/{c}`' for c in gpu_check.CONFIGS]
+    assert [r.split(' | ')[0] for r in rows] == names + [
+        '| `custom_configs/upernet_beit.py`',
+        '| `custom_configs/unet/unet_convnext-s_4xb2-20k_handbone-512x512.py`']
+    try:
+        import timm  # noqa: F401
+        have_timm = True
+    except ImportError:
+        have_timm = False
+    for name, row in zip(gpu_check.CONFIGS, rows):
+        if '/unet_' in name and not have_timm:
+            assert 'skipped: timm not installed' in row, row
+        else:
+            assert re.search(r'\| train 64x64, batch \d+, iterations 2-2 \| \d+\.\d\d it/s \| '
+                             r'n/a \(CPU\) \|', row), row
+    assert 'slide-window inference of 128x128 images (2)' in rows[-2]
+    assert re.search(r'\| \d+\.\d\d img/s \|', rows[-2])
+    assert ('skipped: timm not installed' in rows[-1]) != have_timm
     assert f'written to {tmp_path}/gpu_check.md' in proc.stdout
+
+
+@pytest.mark.timm
+def test_gpu_check_tiny_mode_trains_the_timm_configs(tmp_path, monkeypatch):
+    """Where timm is installed: the U-Nets train in --tiny and the U-Net predicts whole
+    images at full resolution."""
+    from conftest import require_timm
+    from mmengine.config import Config
+    require_timm()
+    monkeypatch.setattr(Config, 'pretty_text', property(lambda self: self.text))
+    configs = ['unet/unet_convnext-s_4xb2-20k_handbone-1024x1024.py',
+               'unet/unet_swin-t_4xb2-20k_handbone-512x512.py']
+    proc = call_tool('tools/benchmark/gpu_check.py', '--tiny', '--out', str(tmp_path),
+                     '--configs', *configs)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = (tmp_path / 'gpu_check.md').read_text().splitlines()[2:]
+    assert [r.split(' | ')[0] for r in rows[:2]] == [f'| `custom_configs/{c}`'
+                                                     for c in configs]
+    for row in rows[:2]:
+        assert re.search(r'\| \d+\.\d\d it/s \|', row), row
+    assert re.search(r'whole-image inference of 128x128 images \(2\), full-resolution '
+                     r'output \| \d+\.\d\d img/s', rows[-1]), rows[-1]
 
 
 def test_gpu_check_without_a_gpu_says_so(tmp_path):

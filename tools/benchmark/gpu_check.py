@@ -1,12 +1,17 @@
-"""The GPU check: training speed and memory of the four hand-bone configs, and
-slide-window inference of 2048x2048 images with UperNet-BEiT. See gpu_check.sh.
+"""The GPU check: training speed and memory of the hand-bone configs (the four of the
+card, SegFormer, and the U-Nets on timm encoders at 512 and 1024), slide-window
+inference of 2048x2048 images with UperNet-BEiT and whole-image inference at 2048 with
+the U-Net/ConvNeXt-S. See gpu_check.sh.
 
     python tools/benchmark/gpu_check.py [--iters 50] [--warmup 10] [--images 8]
                                         [--out work_dirs/gpu_check] [--tiny]
+                                        [--configs CONFIG ...]
 
-Full mode needs one CUDA GPU: 512x512 crops, AMP, random initialisation (no downloads),
-synthetic hand-bone data written under --out. --tiny runs the same code on the CPU at
-64x64 for 2 iterations and 2 small images (seconds; it proves the script end to end).
+Full mode needs one CUDA GPU: each config's own crops (512x512, or 1024x1024), AMP,
+random initialisation (no downloads), synthetic hand-bone data written under --out.
+--tiny runs the same code on the CPU at 64x64 for 2 iterations and 2 small images
+(seconds; it proves the script end to end). Configs whose encoder needs timm get a
+"skipped" row where timm is not installed.
 """
 import os.path as osp
 import sys
@@ -19,7 +24,28 @@ import _bootstrap  # noqa: E402,F401  (makes the checkout importable)
 from mmseg_ext.utils.cli import ToolParser, cli_main, number_in_range  # noqa: E402
 from mmseg_ext.utils.errors import UsageError  # noqa: E402
 
-CONFIGS = ('upernet_beit.py', 'upernet_swin.py', 'ocrnet_hr18.py', 'deeplabv3_r101.py')
+CONFIGS = ('upernet_beit.py', 'upernet_swin.py', 'ocrnet_hr18.py', 'deeplabv3_r101.py',
+           'segformer_mit-b2_multilabel_4xb2-20k_handbone-512x512.py',
+           'unet/unet_convnext-s_4xb2-20k_handbone-512x512.py',
+           'unet/unet_convnext-s_4xb2-20k_handbone-1024x1024.py',
+           'unet/unet_efficientnetv2-s_4xb2-20k_handbone-512x512.py',
+           'unet/unet_resnext101-32x8d_4xb2-20k_handbone-512x512.py',
+           'unet/unet_swin-t_4xb2-20k_handbone-512x512.py')
+#: whole-image inference at the data's full size (the U-Net predicts at full resolution)
+WHOLE_INFERENCE = 'unet/unet_convnext-s_4xb2-20k_handbone-512x512.py'
+
+
+def needs_timm(cfg) -> bool:
+    return cfg.model.get('backbone', {}).get('type') == 'TimmEncoder'
+
+
+def timm_missing() -> str:
+    """Why timm cannot be used here, or ''."""
+    try:
+        import timm  # noqa: F401
+    except ImportError as exc:
+        return str(exc)
+    return ''
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 
@@ -35,6 +61,8 @@ def parse_args(argv=None):
                    help='data, work dirs and gpu_check.md go here')
     p.add_argument('--tiny', action='store_true',
                    help='CPU, 64x64, 2 iterations: check the script without a GPU')
+    p.add_argument('--configs', nargs='+', choices=CONFIGS, metavar='CONFIG',
+                   help='train only these (paths under custom_configs/; default: all)')
     return p.parse_args(argv)
 
 
@@ -91,6 +119,8 @@ def train_config(name, data_root, work_dir, args, cuda):
     from mmseg_ext.apis.runner_config import enable_amp, skip_pretrained
     cfg = Config.fromfile(osp.join(REPO, 'custom_configs', name))
     skip_pretrained(cfg.model)
+    if needs_timm(cfg):
+        cfg.model.backbone.pretrained = False
     cfg.work_dir = work_dir
     cfg.train_dataloader.dataset.data_root = data_root
     cfg.train_dataloader.dataset.num_folds = 3
@@ -109,6 +139,8 @@ def train_config(name, data_root, work_dir, args, cuda):
         cfg.model.data_preprocessor.size = size
         if cfg.model.backbone.get('img_size') is not None:
             cfg.model.backbone.img_size = size
+        if cfg.model.backbone.get('drop_path_rate') is not None:
+            cfg.model.backbone.drop_path_rate = 0.0
     if cuda:
         enable_amp(cfg)
     return cfg
@@ -136,6 +168,44 @@ def inference_rate(data_root, images, args, cuda):
     device = 'cuda' if cuda else 'cpu'
     model = MODELS.build(cfg.model).to(device).eval()
     # no Resize: the model slides its crop_size windows over the whole image
+    pipeline = Compose([dict(type='LoadImageFromFileChecked'),
+                        dict(type='PackMultiLabelSegInputs')])
+    batches = [pipeline(dict(img_path=p)) for p in images]
+    if cuda:
+        torch.cuda.reset_peak_memory_stats()
+    amp = torch.autocast('cuda', dtype=torch.float16) if cuda else torch.autocast(
+        'cpu', enabled=False)
+    with torch.no_grad(), amp:
+        model.test_step(dict(inputs=[batches[0]['inputs']],
+                             data_samples=[batches[0]['data_samples']]))  # warm-up
+        if cuda:
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        for b in batches:
+            model.test_step(dict(inputs=[b['inputs']], data_samples=[b['data_samples']]))
+        if cuda:
+            torch.cuda.synchronize()
+    seconds = time.perf_counter() - start
+    memory = _mib(torch.cuda.max_memory_allocated()) if cuda else 'n/a (CPU)'
+    return len(batches) / seconds, memory
+
+
+def whole_inference_rate(name, images, args, cuda):
+    """Whole-image inference of ``name`` at the images' full size (no resize, padded to
+    the model's size divisor): images/s, peak memory."""
+    import torch
+    from mmengine.config import Config
+    from mmengine.dataset import Compose
+    from mmengine.registry import init_default_scope
+    from mmseg.registry import MODELS
+
+    from mmseg_ext.apis.runner_config import skip_pretrained
+    cfg = Config.fromfile(osp.join(REPO, 'custom_configs', name))
+    skip_pretrained(cfg.model)
+    cfg.model.backbone.pretrained = False
+    init_default_scope('mmseg')
+    device = 'cuda' if cuda else 'cpu'
+    model = MODELS.build(cfg.model).to(device).eval()
     pipeline = Compose([dict(type='LoadImageFromFileChecked'),
                         dict(type='PackMultiLabelSegInputs')])
     batches = [pipeline(dict(img_path=p)) for p in images]
@@ -188,11 +258,17 @@ def main(argv=None):
                                  num_test_patients=1 if args.tiny else args.images // 2,
                                  progress=False)
     setting = ('CPU, 64x64 crops, fp32 (--tiny)' if args.tiny else
-               f'{torch.cuda.get_device_name(0)}, 512x512 crops, AMP')
+               f'{torch.cuda.get_device_name(0)}, the config\'s crops, AMP')
     rows = []
-    for name in CONFIGS:
+    no_timm = timm_missing()
+    for name in args.configs or CONFIGS:
         cfg = train_config(name, osp.join(data, 'train'), osp.join(args.out, name[:-3]),
                            args, cuda)
+        if needs_timm(cfg) and no_timm:
+            rows.append(f'| `custom_configs/{name}` | train | skipped: timm not installed '
+                        f'({no_timm}) | | {setting} |')
+            print(rows[-1], flush=True)
+            continue
         clock = Clock(args.warmup, cuda)
         runner = Runner.from_cfg(cfg)
         runner.register_hook(clock.hook)
@@ -201,7 +277,9 @@ def main(argv=None):
         runner.train()
         memory = _mib(torch.cuda.max_memory_allocated()) if cuda else 'n/a (CPU)'
         batch = cfg.train_dataloader.batch_size
-        rows.append(f'| `custom_configs/{name}` | train, batch {batch}, iterations '
+        crop = cfg.model.data_preprocessor.get('size') or ('?', '?')
+        rows.append(f'| `custom_configs/{name}` | train {crop[0]}x{crop[1]}, batch {batch}, '
+                    f'iterations '
                     f'{args.warmup + 1}-{args.iters} | {clock.rate():.2f} it/s | '
                     f'{memory} | {setting} |')
         print(rows[-1], flush=True)
@@ -213,6 +291,15 @@ def main(argv=None):
     h, w = size
     rows.append(f'| `custom_configs/upernet_beit.py` | slide-window inference of {h}x{w} '
                 f'images ({len(images)}) | {rate:.2f} img/s | {memory} | {setting} |')
+    print(rows[-1], flush=True)
+    if no_timm:
+        rows.append(f'| `custom_configs/{WHOLE_INFERENCE}` | whole-image inference | '
+                    f'skipped: timm not installed ({no_timm}) | | {setting} |')
+    else:
+        rate, memory = whole_inference_rate(WHOLE_INFERENCE, images, args, cuda)
+        rows.append(f'| `custom_configs/{WHOLE_INFERENCE}` | whole-image inference of '
+                    f'{h}x{w} images ({len(images)}), full-resolution output | {rate:.2f} '
+                    f'img/s | {memory} | {setting} |')
     print(rows[-1], flush=True)
     table = '\n'.join(['| config | what | speed | peak GPU memory | setting |',
                        '|---|---|---|---|---|', *rows]) + '\n'

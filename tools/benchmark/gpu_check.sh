@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
-# The GPU check, one command for a machine with one GPU (about 5-8 minutes):
-#   - each of the four hand-bone configs at 512x512 with AMP: 50 training iterations on
-#     synthetic data (random initialisation, no downloads): iterations/s and peak memory;
-#   - UperNet-BEiT slide-window inference of 2048x2048 images: images/s and peak memory;
+# The GPU check, one command for a machine with one GPU (about 10-15 minutes):
+#   - each hand-bone config (the four of the card, SegFormer MiT-B2, the U-Nets on timm
+#     encoders at 512 and the ConvNeXt-S U-Net at 1024) with AMP: 50 training iterations
+#     on synthetic data (random initialisation, no downloads): iterations/s and peak
+#     memory; timm configs are skipped (one row each) where timm is not installed;
+#   - UperNet-BEiT slide-window inference and U-Net/ConvNeXt-S whole-image inference of
+#     2048x2048 images: images/s and peak memory;
 #   - the figures as a markdown table on stdout and in work_dirs/gpu_check/gpu_check.md.
 #
 #   bash tools/benchmark/gpu_check.sh            # on the GPU machine
