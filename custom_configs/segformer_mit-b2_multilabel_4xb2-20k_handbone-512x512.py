@@ -1,10 +1,8 @@
 # SegFormer (MiT-B2 encoder, all-MLP decoder at 1/4) for the multi-label hand bones,
 # 512x512 crops: mmseg's SegFormer with the multi-label head (MultiLabelSegformerHead,
 # the same mixin as every other multi-label head) and segmentor.
-# Weights: MiT-B2 ImageNet weights are not fetched by tools/get_weights.py yet; the
-# backbone starts from scratch unless init_cfg names a converted checkpoint, e.g.
-#   --cfg-options model.backbone.init_cfg.type=Pretrained \
-#                 model.backbone.init_cfg.checkpoint=pretrain/mit_b2.pth
+# Weights (MiT-B2 ImageNet, mmseg keys): python tools/get_weights.py mit-b2
+# (without them: --cfg-options model.backbone.init_cfg=None)
 _base_ = [
     'mmseg::_base_/models/segformer_mit-b0.py', '_base_/models/multilabel.py',
     '_base_/datasets/hand_bone.py', 'mmseg::_base_/default_runtime.py',
@@ -19,7 +17,8 @@ model = dict(
     type='MultiLabelEncoderDecoder',
     data_preprocessor=dict(size=crop_size, test_cfg=dict(size_divisor=32)),
     backbone=dict(embed_dims=64, num_layers=[3, 4, 6, 3], num_heads=[1, 2, 5, 8],
-                  init_cfg=None),
+                  init_cfg=dict(type='Pretrained',
+                                checkpoint='pretrain/mit_b2_20220624-66e8bf70.pth')),
     decode_head=dict(type='MultiLabelSegformerHead', in_channels=[64, 128, 320, 512],
                      channels=256, norm_cfg=norm_cfg, num_classes=num_classes,
                      loss_decode={{_base_.multilabel_losses}}),

@@ -156,7 +156,8 @@ def test_unknown_name_and_list(tmp_path):
     assert proc.returncode == 2  # a command-line problem
     assert proc.stderr.strip() == ('error: NAME: unknown weights \'vit-huge\' (known: '
                                    'beit-base, swin-base, hrnetv2-w18, resnet101-v1c, '
-                                   'convnext-small, efficientnetv2-s, resnext101-32x8d, '
+                                   'mit-b2, convnext-small, efficientnetv2-s, '
+                                   'resnext101-32x8d, '
                                    'swin-tiny, all, or timm:<model>)')
     listed = run_tool('tools/get_weights.py', '--list', '--out-dir', str(tmp_path))
     assert listed.returncode == 0
