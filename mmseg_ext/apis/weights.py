@@ -343,16 +343,26 @@ def timm_fit_problem(path: str, model: str) -> str:
     except Exception as exc:  # noqa: BLE001  (damaged files fail in many ways)
         return f'does not load ({type(exc).__name__}: {str(exc)[:120]})'
     own = timm.create_model(model, pretrained=False).state_dict()
+    return fit_problem(own, state, f'the {len(own)} keys of {model}', model)
+
+
+def fit_problem(own: dict, state: dict, keys: str, owner: str,
+                resized: Sequence[str] = ()) -> str:
+    """Which keys of the state dict ``own`` the file's ``state`` lacks or holds with
+    another shape (buffers derived at build time and tables in ``resized`` aside), in
+    words, or ``''``. ``keys`` and ``owner`` name the two sides in the message."""
     missing = [k for k in own if k not in state and not any(d in k for d in _DERIVED_KEYS)]
-    wrong = [k for k in own if k in state and tuple(state[k].shape) != tuple(own[k].shape)]
+    wrong = [k for k in own if k in state and hasattr(state[k], 'shape')
+             and tuple(state[k].shape) != tuple(own[k].shape)
+             and not any(r in k for r in resized)]
     parts = []
     if missing:
-        parts.append(f'{len(missing)} of the {len(own)} keys of {model} missing '
+        parts.append(f'{len(missing)} of {keys} missing '
                      f'({", ".join(missing[:3])}{", ..." if len(missing) > 3 else ""})')
     if wrong:
         k = wrong[0]
         parts.append(f'{len(wrong)} of another shape ({k}: file {tuple(state[k].shape)}, '
-                     f'{model} {tuple(own[k].shape)})')
+                     f'{owner} {tuple(own[k].shape)})')
     return '; '.join(parts)
 
 
@@ -516,19 +526,7 @@ def backbone_fit_problem(path: str, config: str) -> str:
             state = state[key]
     state = {k[len('backbone.'):] if k.startswith('backbone.') else k: v
              for k, v in state.items()}
-    missing = [k for k in own if k not in state and not any(d in k for d in _DERIVED_KEYS)]
-    wrong = [k for k in own if k in state and hasattr(state[k], 'shape')
-             and tuple(state[k].shape) != tuple(own[k].shape)
-             and not any(r in k for r in _RESIZED_KEYS)]
-    parts = []
-    if missing:
-        parts.append(f'{len(missing)} of its {len(own)} keys missing '
-                     f'({", ".join(missing[:3])}{", ..." if len(missing) > 3 else ""})')
-    if wrong:
-        k = wrong[0]
-        parts.append(f'{len(wrong)} of another shape ({k}: file '
-                     f'{tuple(state[k].shape)}, backbone {tuple(own[k].shape)})')
-    return '; '.join(parts)
+    return fit_problem(own, state, f'its {len(own)} keys', 'backbone', _RESIZED_KEYS)
 
 
 def fetch_weights(weights: PretrainedWeights, out_dir: str = PRETRAIN_DIR,

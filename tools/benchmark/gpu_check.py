@@ -148,11 +148,7 @@ def train_config(name, data_root, work_dir, args, cuda):
 
 def inference_rate(data_root, images, args, cuda):
     """UperNet-BEiT slide-window inference of whole images: images/s, peak memory."""
-    import torch
     from mmengine.config import Config
-    from mmengine.dataset import Compose
-    from mmengine.registry import init_default_scope
-    from mmseg.registry import MODELS
 
     from mmseg_ext.apis.runner_config import skip_pretrained
     cfg = Config.fromfile(osp.join(REPO, 'custom_configs', 'upernet_beit.py'))
@@ -164,48 +160,32 @@ def inference_rate(data_root, images, args, cuda):
         cfg.model.data_preprocessor.test_cfg = dict(size=size)
         cfg.model.test_cfg.crop_size = size
         cfg.model.test_cfg.stride = (43, 43)
-    init_default_scope('mmseg')
-    device = 'cuda' if cuda else 'cpu'
-    model = MODELS.build(cfg.model).to(device).eval()
-    # no Resize: the model slides its crop_size windows over the whole image
-    pipeline = Compose([dict(type='LoadImageFromFileChecked'),
-                        dict(type='PackMultiLabelSegInputs')])
-    batches = [pipeline(dict(img_path=p)) for p in images]
-    if cuda:
-        torch.cuda.reset_peak_memory_stats()
-    amp = torch.autocast('cuda', dtype=torch.float16) if cuda else torch.autocast(
-        'cpu', enabled=False)
-    with torch.no_grad(), amp:
-        model.test_step(dict(inputs=[batches[0]['inputs']],
-                             data_samples=[batches[0]['data_samples']]))  # warm-up
-        if cuda:
-            torch.cuda.synchronize()
-        start = time.perf_counter()
-        for b in batches:
-            model.test_step(dict(inputs=[b['inputs']], data_samples=[b['data_samples']]))
-        if cuda:
-            torch.cuda.synchronize()
-    seconds = time.perf_counter() - start
-    memory = _mib(torch.cuda.max_memory_allocated()) if cuda else 'n/a (CPU)'
-    return len(batches) / seconds, memory
+    return images_per_second(cfg.model, images, cuda)
 
 
 def whole_inference_rate(name, images, args, cuda):
     """Whole-image inference of ``name`` at the images' full size (no resize, padded to
     the model's size divisor): images/s, peak memory."""
-    import torch
     from mmengine.config import Config
-    from mmengine.dataset import Compose
-    from mmengine.registry import init_default_scope
-    from mmseg.registry import MODELS
 
     from mmseg_ext.apis.runner_config import skip_pretrained
     cfg = Config.fromfile(osp.join(REPO, 'custom_configs', name))
     skip_pretrained(cfg.model)
     cfg.model.backbone.pretrained = False
+    return images_per_second(cfg.model, images, cuda)
+
+
+def images_per_second(model_cfg, images, cuda):
+    """Inference of whole image files by the segmentor of ``model_cfg`` (its own test
+    mode: slide windows or the whole padded image; no resize): images/s after one
+    warm-up image, and the peak GPU memory."""
+    import torch
+    from mmengine.dataset import Compose
+    from mmengine.registry import init_default_scope
+    from mmseg.registry import MODELS
     init_default_scope('mmseg')
     device = 'cuda' if cuda else 'cpu'
-    model = MODELS.build(cfg.model).to(device).eval()
+    model = MODELS.build(model_cfg).to(device).eval()
     pipeline = Compose([dict(type='LoadImageFromFileChecked'),
                         dict(type='PackMultiLabelSegInputs')])
     batches = [pipeline(dict(img_path=p)) for p in images]
