@@ -668,19 +668,9 @@ def check_test_inputs(cfg: Config, config: str, work_dir: str, test_dir: str, fm
                     test_json=osp.abspath(test_json) if test_json else None,
                     sample=osp.abspath(sample) if sample else None,
                     images=hashlib.sha256('\n'.join(images).encode()).hexdigest()[:16])
-    path = osp.join(work_dir, TEST_RECORD)
-    if osp.isfile(path) and not force:
-        try:
-            with open(path, encoding='utf-8') as f:
-                earlier = json.load(f)
-        except (OSError, ValueError):
-            earlier = {}
-        differs = sorted(k for k in settings if settings[k] != (earlier or {}).get(k))
-        if differs:
-            from ..utils.errors import OutputExistsError
-            raise OutputExistsError(osp.join(work_dir, 'submission.csv'),
-                                    f'was written for another test set (it differs in '
-                                    f'{", ".join(differs)}); use another work directory')
+    # the run record's contract for the test stage: the same settings resume, others
+    # are refused (the submission of another test set is not overwritten unasked)
+    check_run_record(work_dir, TEST_RECORD, settings, force, 'test-stage')
     return images, settings
 
 
@@ -889,8 +879,7 @@ def cross_validate(config: str, num_folds: int, work_dir: str,
 
     # ---- test
     if test_dir is not None:
-        atomic_write_text(osp.join(work_dir, TEST_RECORD), json.dumps(test_settings,
-                                                                      indent=1), force=True)
+        write_run_record(work_dir, TEST_RECORD, test_settings)
         summary.files.update(_test_stage(
             config, summary, test_dir, test_images, fmt, test_json, sample, result, device,
             tta, cfg_options, progress, log))

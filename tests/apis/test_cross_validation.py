@@ -35,7 +35,7 @@ def cv_run(handbone, tmp_path_factory):
     """One complete 3-fold run with a test folder (2 iterations per fold)."""
     work = tmp_path_factory.mktemp('cvwork') / 'w'
     proc = run_tool('tools/cv.py', HANDBONE, '-k', '3', '--work-dir', str(work),
-                    '--test-dir', f'{handbone}/test/DCM', '--no-progress',
+                    '--test-dir', f'{handbone}/test/DCM', '--tta', '--no-progress',
                     *_options(f'{handbone}/train'), env={'OMP_NUM_THREADS': '1'})
     assert proc.returncode == 0, proc.stderr[-3000:]
     return work, proc
@@ -68,6 +68,9 @@ def test_oof_folder_covers_every_training_image_once(cv_run, handbone):
         # ... and its model is the fold's own checkpoint
         source = json.load(open(work / f'fold{k}' / 'val_probs' / 'index.json'))['source']
         assert source['checkpoint'] == str(work / f'fold{k}' / 'iter_2.pth')
+        assert source['tta'] is True                  # --tta reached the predictions
+    test_source = json.load(open(work / 'test' / 'fold0' / 'index.json'))['source']
+    assert test_source['tta'] is True
 
 
 @pytest.mark.slow
@@ -321,8 +324,8 @@ def test_the_submission_of_another_test_set_is_not_overwritten(cv_run, handbone)
                     *_options(f'{handbone}/train'))
     errors = [line for line in proc.stderr.splitlines() if line.startswith('error:')]
     assert proc.returncode == 1 and errors == [
-        f'error: {work}/submission.csv: was written for another test set (it differs in '
-        'images, test_dir); use another work directory (use --force to replace it)']
+        f'error: {work}/test/settings.json: records another test-stage run in this work '
+        'directory (it differs in images, test_dir) (use --force to replace it)']
     assert open(work / 'submission.csv').read() == before
 
 

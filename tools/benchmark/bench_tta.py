@@ -30,14 +30,15 @@ def run_mode(config, checkpoint, tta, cfg_options, work_dir, repeat):
 
     from mmseg_ext.apis.evaluate import load_checkpoint_strictly
     from mmseg_ext.apis.runner_config import test_config
+    from mmseg_ext.apis.stages import own_run_names
     best, metrics, images = None, {}, 0
     for i in range(repeat):
         options = dict(cfg_options or {})
-        options['visualizer.name'] = f'bench_tta_{tta}_{i}_{len(options)}'
         options.setdefault('log_level', 'WARNING')
         cfg = test_config(config, checkpoint,
                           work_dir=osp.join(work_dir, f'{tta}_{i}_{len(options)}'),
                           tta=tta, cfg_options=options)
+        own_run_names(cfg)  # several runners in this process: each its own singletons
         runner = Runner.from_cfg(cfg)
         load_checkpoint_strictly(runner, checkpoint, config)
         images = len(runner.test_dataloader.dataset)

@@ -222,6 +222,7 @@ def main(argv=None):
     import torch
     from mmengine.runner import Runner
 
+    from mmseg_ext.apis.stages import own_run_names
     from mmseg_ext.apis.synthetic import write_synthetic_handbone
     from mmseg_ext.io.atomic import atomic_write_text
     cuda = torch.cuda.is_available() and not args.tiny
@@ -250,6 +251,7 @@ def main(argv=None):
             print(rows[-1], flush=True)
             continue
         clock = Clock(args.warmup, cuda)
+        own_run_names(cfg)  # one process, many runners: each its own logs and scalars
         runner = Runner.from_cfg(cfg)
         runner.register_hook(clock.hook)
         if cuda:
