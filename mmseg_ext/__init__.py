@@ -11,7 +11,9 @@ once. What the plugin changes in mmengine and mmseg happens on first use
    mmengine's checkpoint module loads (:mod:`mmseg_ext.utils.checkpoint`);
 3. the first lookup in an mmseg registry checks the environment (one line naming the fix
    when it cannot work, :mod:`mmseg_ext.utils.env_check`) and registers every dataset,
-   transform, model, loss, metric, hook and visualizer of the plugin.
+   transform, model, loss, metric, hook and visualizer of the plugin;
+4. albumentations does not ask PyPI for its version at import (``NO_ALBUMENTATIONS_UPDATE``
+   is set unless the environment sets it).
 
 ``custom_imports = dict(imports=['mmseg_ext'])`` in a config therefore works as before;
 :func:`register_all_modules` registers now.

@@ -32,6 +32,7 @@ import importlib
 import importlib.abc
 import importlib.util
 import io
+import os
 import sys
 import types
 import warnings
@@ -177,7 +178,14 @@ class _AfterImportFinder(importlib.abc.MetaPathFinder):
 
 
 def install() -> None:
-    """Apply each action to its module now if imported, else when it is imported."""
+    """Apply each action to its module now if imported, else when it is imported.
+
+    Also switches off albumentations' update check, which otherwise asks PyPI for its
+    latest version whenever albumentations is imported (mmseg imports it too): up to 2 s
+    per process, and a warning on an offline machine. ``NO_ALBUMENTATIONS_UPDATE=0`` in
+    the environment keeps the check.
+    """
+    os.environ.setdefault('NO_ALBUMENTATIONS_UPDATE', '1')
     if not any(getattr(f, 'mmseg_ext_after_import', False) for f in sys.meta_path):
         sys.meta_path.insert(0, _AfterImportFinder())
     for name, action in AFTER_IMPORT.items():

@@ -195,3 +195,27 @@ def test_a_reloaded_registration_module_installs_no_second_finder():
                      "print(sum(getattr(f, 'mmseg_ext_after_import', False) "
                      'for f in sys.meta_path))')
     assert out == ['1']
+
+
+def test_registering_the_transforms_opens_no_network_connection():
+    """albumentations 2.x asks PyPI for its version at import unless told not to; the
+    plugin tells it not to, so building a pipeline offline neither waits nor warns."""
+    code = (
+        'import os, socket, urllib.request\n'
+        'os.environ.pop("NO_ALBUMENTATIONS_UPDATE", None)\n'
+        'calls = []\n'
+        'def refuse(*a, **k):\n'
+        '    calls.append(a)\n'
+        '    raise OSError("network used")\n'
+        'socket.create_connection = refuse\n'
+        'urllib.request.OpenerDirector.open = refuse\n'
+        'from mmseg_ext import register_all_modules\n'
+        'register_all_modules()\n'
+        'import albumentations\n'
+        'print("calls", len(calls))\n')
+    env = {k: v for k, v in os.environ.items() if k != 'NO_ALBUMENTATIONS_UPDATE'}
+    proc = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,
+                          env=env, cwd=osp.dirname(osp.dirname(osp.abspath(__file__))), timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert 'calls 0' in proc.stdout
+    assert 'Error fetching version info' not in proc.stderr

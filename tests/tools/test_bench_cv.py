@@ -44,7 +44,9 @@ def test_bench_heldback_scores_each_config(tmp_path):
     work = tmp_path / 'w'
     proc = call_tool('tools/benchmark/bench_heldback.py', DEMO, '--train',
                      str(data / 'a' / 'train'), '--heldback', str(data / 'b' / 'train'),
-                     '--work-dir', str(work), '--iters', '2', '--no-progress')
+                     '--work-dir', str(work), '--iters', '2', '--no-progress',
+                     # typed as tools/train.py types them (a number stays a number)
+                     '--cfg-options', 'train_dataloader.num_workers=0')
     assert proc.returncode == 0, proc.stderr[-3000:]
     (row,) = _rows(proc.stdout, 'config ')
     run = work / '0_unet-s5-tiny_multilabel_1xb4-1500i_handbone-synth-128x128'

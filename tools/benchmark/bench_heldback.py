@@ -26,7 +26,9 @@ def parse_args(argv=None):
     p.add_argument('--heldback', required=True, help='labelled hand-bone root to score on')
     p.add_argument('--work-dir', required=True)
     p.add_argument('--iters', type=int, default=500)
-    p.add_argument('--cfg-options', nargs='+', default=[], help='key=value for every config')
+    from mmseg_ext.utils.cli import cfg_options_action
+    p.add_argument('--cfg-options', nargs='+', action=cfg_options_action(), default={},
+                   help='key=value for every config (parsed as tools/train.py does)')
     p.add_argument('--no-progress', action='store_true')
     return p.parse_args(argv)
 
@@ -39,9 +41,7 @@ def options_for(root, iters, extra):
                     'default_hooks.checkpoint.interval': iters,
                     'param_scheduler.0.end': warm, 'param_scheduler.1.begin': warm,
                     'param_scheduler.1.end': iters, 'log_level': 'WARNING'})
-    for item in extra:
-        key, value = item.split('=', 1)
-        options[key] = value
+    options.update(extra or {})
     return options
 
 

@@ -1,10 +1,11 @@
 """The GPU check: training speed and memory of the hand-bone configs (the four of the
-card, SegFormer, and the U-Nets on timm encoders at 512 and 1024), slide-window
-inference of 2048x2048 images with UperNet-BEiT and whole-image inference at 2048 with
-the U-Net/ConvNeXt-S. See gpu_check.sh.
+card, SegFormer, the small-data recipe, and the U-Nets on timm encoders at 512 and
+1024), slide-window inference of 2048x2048 images with UperNet-BEiT and whole-image
+inference at 2048 with the U-Net/ConvNeXt-S. See gpu_check.sh.
 
     python tools/benchmark/gpu_check.py [--iters 50] [--warmup 10] [--images 8]
-                                        [--out work_dirs/gpu_check] [--tiny]
+                                        [--out work_dirs/gpu_check] [--workers 8]
+                                        [--tiny]
                                         [--configs CONFIG ...]
 
 Full mode needs one CUDA GPU: each config's own crops (512x512, or 1024x1024), AMP,
@@ -26,6 +27,7 @@ from mmseg_ext.utils.errors import UsageError  # noqa: E402
 
 CONFIGS = ('upernet_beit.py', 'upernet_swin.py', 'ocrnet_hr18.py', 'deeplabv3_r101.py',
            'segformer_mit-b2_multilabel_4xb2-20k_handbone-512x512.py',
+           'recipes/unet-s5-d16_multilabel_1xb4-20k_xray-small-512x512.py',
            'unet/unet_convnext-s_4xb2-20k_handbone-512x512.py',
            'unet/unet_convnext-s_4xb2-20k_handbone-1024x1024.py',
            'unet/unet_efficientnetv2-s_4xb2-20k_handbone-512x512.py',
@@ -59,6 +61,8 @@ def parse_args(argv=None):
                    help='2048x2048 images for the inference timing (default 8)')
     p.add_argument('--out', default='work_dirs/gpu_check',
                    help='data, work dirs and gpu_check.md go here')
+    p.add_argument('--workers', type=number_in_range(int, 0), default=8,
+                   help='training data-loader workers per config (default 8)')
     p.add_argument('--tiny', action='store_true',
                    help='CPU, 64x64, 2 iterations: check the script without a GPU')
     p.add_argument('--configs', nargs='+', choices=CONFIGS, metavar='CONFIG',
@@ -77,6 +81,9 @@ class Clock:
         class _Hook(Hook):
             priority = 'VERY_LOW'
 
+            def before_train(self, runner):
+                clock.begin = time.perf_counter()
+
             def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
                 if runner.iter + 1 == warmup:
                     clock.sync()
@@ -89,7 +96,7 @@ class Clock:
         self.hook = _Hook()
         self.cuda = cuda
         self.warmup = warmup
-        self.start = self.stop = None
+        self.begin = self.start = self.stop = None
         self.last = 0
 
     def sync(self):
@@ -124,8 +131,8 @@ def train_config(name, data_root, work_dir, args, cuda):
     cfg.work_dir = work_dir
     cfg.train_dataloader.dataset.data_root = data_root
     cfg.train_dataloader.dataset.num_folds = 3
-    cfg.train_dataloader.num_workers = 0 if args.tiny else 4
-    cfg.train_dataloader.persistent_workers = not args.tiny
+    cfg.train_dataloader.num_workers = 0 if args.tiny else args.workers
+    cfg.train_dataloader.persistent_workers = cfg.train_dataloader.num_workers > 0
     cfg.train_cfg = dict(type='IterBasedTrainLoop', max_iters=args.iters,
                          val_interval=args.iters + 1)
     cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
@@ -239,7 +246,8 @@ def main(argv=None):
                                  num_test_patients=1 if args.tiny else args.images // 2,
                                  progress=False)
     setting = ('CPU, 64x64 crops, fp32 (--tiny)' if args.tiny else
-               f'{torch.cuda.get_device_name(0)}, the config\'s crops, AMP')
+               f'{torch.cuda.get_device_name(0)}, the config\'s crops, AMP, '
+               f'{args.workers} loader workers')
     rows = []
     no_timm = timm_missing()
     for name in args.configs or CONFIGS:
@@ -252,6 +260,7 @@ def main(argv=None):
             continue
         clock = Clock(args.warmup, cuda)
         own_run_names(cfg)  # one process, many runners: each its own logs and scalars
+        built = time.perf_counter()
         runner = Runner.from_cfg(cfg)
         runner.register_hook(clock.hook)
         if cuda:
@@ -265,9 +274,17 @@ def main(argv=None):
                     f'{args.warmup + 1}-{args.iters} | {clock.rate():.2f} it/s | '
                     f'{memory} | {setting} |')
         print(rows[-1], flush=True)
+        torn = time.perf_counter()
         del runner
         if cuda:
             torch.cuda.empty_cache()
+        # where a config's wall time goes (the 2026-11-30 H200 run spent ~75 s a config
+        # outside the timed iterations): not part of the table
+        print(f'  wall time: runner built and set up {clock.begin - built:.1f} s, start-up and '
+              f'{args.warmup} warm-up iterations {clock.start - clock.begin:.1f} s, '
+              f'timed iterations {clock.stop - clock.start:.1f} s, after training '
+              f'{time.perf_counter() - clock.stop:.1f} s (of which teardown '
+              f'{time.perf_counter() - torn:.1f} s)', flush=True)
     images = sorted(glob.glob(osp.join(data, 'test', 'DCM', '*', '*.png')))[:args.images]
     rate, memory = inference_rate(data, images, args, cuda)
     h, w = size

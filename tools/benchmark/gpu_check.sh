@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# The GPU check, one command for a machine with one GPU (about 10-15 minutes):
-#   - each hand-bone config (the four of the card, SegFormer MiT-B2, the U-Nets on timm
-#     encoders at 512 and the ConvNeXt-S U-Net at 1024) with AMP: 50 training iterations
-#     on synthetic data (random initialisation, no downloads): iterations/s and peak
-#     memory; timm configs are skipped (one row each) where timm is not installed;
+# The GPU check, one command for a machine with one GPU (about 16 minutes on an H200,
+# 2026-11-30: each config spends ~75 s outside its timed iterations; split it with
+# --configs to fit a 15-minute lease):
+#   - each hand-bone config (the four of the card, SegFormer MiT-B2, the small-data
+#     recipe, the U-Nets on timm encoders at 512 and the ConvNeXt-S U-Net at 1024) with
+#     AMP: 50 training iterations on synthetic data (random initialisation, no
+#     downloads): iterations/s and peak memory; timm configs are skipped (one row
+#     each) where timm is not installed;
 #   - UperNet-BEiT slide-window inference and U-Net/ConvNeXt-S whole-image inference of
 #     2048x2048 images: images/s and peak memory;
 #   - the figures as a markdown table on stdout and in work_dirs/gpu_check/gpu_check.md.

@@ -1,10 +1,9 @@
-# The demo model with the augmentation of the small-data recipe
-# (custom_configs/recipes/unet-s5-d16_multilabel_1xb4-20k_xray-small-512x512.py) at the
-# demo's scale: scale 0.75-1.33, flip (swapping lateral classes when the data names
-# them), rotation +-15 degrees, CLAHE and brightness/contrast. Compared with the demo's
-# own augmentation on a held-back split by tools/benchmark/bench_heldback.py
-# (docs/cross_validation.md, "A small-data recipe").
-_base_ = ['./unet-s5-tiny_multilabel_1xb4-1500i_handbone-synth-128x128.py']
+# Variant: the recipe's first augmentation, wide ranges: scale 0.75-1.33, flip
+# (swapping lateral classes), rotation +-15 degrees, CLAHE and brightness/contrast.
+# One of the augmentation variants that chose the small-data recipe's augmentation:
+# the demo UNet trained on synthetic hand bones, scored on a held-back split by
+# tools/benchmark/bench_heldback.py (docs/cross_validation.md, "A small-data recipe").
+_base_ = ['../unet-s5-tiny_multilabel_1xb4-1500i_handbone-synth-128x128.py']
 crop_size = (128, 128)
 
 train_pipeline = [
