@@ -17,7 +17,7 @@
 #   seven variants measured on synthetic hand bones (README, docs/cross_validation.md).
 #   On those images, whose poses the training set already covers and whose exposure
 #   never varies, every addition cost held-back Dice: rotation the most (0.025 at 1500
-#   iterations for +-10 degrees), CLAHE + brightness/contrast the least (0.010, and
+#   iterations for +-10 degrees), CLAHE + brightness/contrast alone 0.010 (and
 #   0.003 at 4500 iterations), flip 0.008 more; the first, wider version of this recipe
 #   (scale 0.75-1.33, rotation +-15) cost 0.094. Flip and the exposure transforms stay
 #   for what synthetic data cannot show: real X-ray machines differ in exposure, and a

@@ -73,3 +73,12 @@ def test_gpu_check_without_a_gpu_says_so(tmp_path):
     assert proc.returncode == 2  # the request cannot run here (exit-code convention)
     assert proc.stderr.strip().splitlines()[-1] == (
         'error: no CUDA GPU: run on a GPU machine, or --tiny to check the script on the CPU')
+
+
+def test_gpu_check_refuses_a_warmup_that_leaves_nothing_to_time(tmp_path):
+    proc = call_tool('tools/benchmark/gpu_check.py', '--iters', '10', '--warmup', '10',
+                     '--out', str(tmp_path))
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines()[-1] == (
+        'error: --warmup 10 leaves no iteration to time: it must be less than --iters 10')
+    assert not any(tmp_path.iterdir())  # refused before any data was written

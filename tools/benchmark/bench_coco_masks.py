@@ -25,7 +25,7 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 import _bootstrap  # noqa: E402,F401  (makes the checkout importable)
 import numpy as np  # noqa: E402
 
-from mmseg_ext.utils.cli import cli_main  # noqa: E402
+from mmseg_ext.utils.cli import cli_main, number_in_range  # noqa: E402
 from mmseg_ext.utils.errors import DataError  # noqa: E402
 
 
@@ -35,7 +35,7 @@ def parse_args(argv=None):
     parser.add_argument('--data', default=osp.normpath(default),
                         help='folder with annotations.json and images/')
     parser.add_argument('--ann', default='annotations.json')
-    parser.add_argument('--repeat', type=int, default=5)
+    parser.add_argument('--repeat', type=number_in_range(int, 1), default=5)
     parser.add_argument('--draw-order', default='area_desc',
                         choices=('file', 'area_desc', 'polygon_length'))
     return parser.parse_args(argv)

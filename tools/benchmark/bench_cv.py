@@ -26,18 +26,20 @@ import time
 
 import _common  # noqa: F401  (import path)
 
+from mmseg_ext.utils.cli import number_in_range  # noqa: E402
+
 CONFIG = 'custom_configs/demo/unet-s5-tiny_multilabel_1xb4-1500i_handbone-synth-128x128.py'
 
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     p.add_argument('--work-dir', required=True)
-    p.add_argument('-k', '--num-folds', type=int, default=5)
-    p.add_argument('--iters', type=int, default=500, help='iterations per fold model')
-    p.add_argument('--patients', type=int, default=12)
-    p.add_argument('--heldback-patients', type=int, default=4)
-    p.add_argument('--images-per-patient', type=int, default=2)
-    p.add_argument('--size', type=int, default=128)
+    p.add_argument('-k', '--num-folds', type=number_in_range(int, 2), default=5)
+    p.add_argument('--iters', type=number_in_range(int, 1), default=500, help='iterations per fold model')
+    p.add_argument('--patients', type=number_in_range(int, 1), default=12)
+    p.add_argument('--heldback-patients', type=number_in_range(int, 1), default=4)
+    p.add_argument('--images-per-patient', type=number_in_range(int, 1), default=2)
+    p.add_argument('--size', type=number_in_range(int, 1), default=128)
     p.add_argument('--config', default=CONFIG)
     p.add_argument('--no-progress', action='store_true')
     return p.parse_args(argv)

@@ -29,6 +29,8 @@ import _common  # noqa: F401  (import path)
 import numpy as np
 from _common import bench_work_dir, bone_probs, cpu_note, peak_rss_mib
 
+from mmseg_ext.utils.cli import number_in_range  # noqa: E402
+
 MODELS = 3
 
 
@@ -104,9 +106,9 @@ def run_worker(mode, trace, out, dirs):
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument('--work-dir', help='where the synthetic folders go (default: a temp dir)')
-    p.add_argument('--size', type=int, default=512, help='stored resolution (default 512)')
+    p.add_argument('--size', type=number_in_range(int, 1), default=512, help='stored resolution (default 512)')
     p.add_argument('--keep', action='store_true', help='keep the synthetic data')
-    p.add_argument('--repeat', type=int, default=3,
+    p.add_argument('--repeat', type=number_in_range(int, 1), default=3,
                    help='timed runs per line, the fastest is shown (default 3)')
     p.add_argument('--worker', help=argparse.SUPPRESS)
     p.add_argument('--trace', action='store_true', help=argparse.SUPPRESS)

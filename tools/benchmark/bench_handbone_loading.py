@@ -36,18 +36,21 @@ import _bootstrap  # noqa: E402,F401  (makes the checkout importable)
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
-from mmseg_ext.utils.cli import cli_main  # noqa: E402
+from mmseg_ext.utils.cli import cli_main, number_in_range  # noqa: E402
 
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--size', default='2048x2048', help='image size HxW')
-    parser.add_argument('--scale', type=int, default=512, help='training scale (pixels)')
-    parser.add_argument('--repeats', type=int, default=15)
-    parser.add_argument('--vertices', type=int, default=40,
+    from make_synthetic_handbone import size_arg
+    parser.add_argument('--size', type=size_arg, default='2048x2048',
+                        help='image size HxW (or N), each >= 16')
+    parser.add_argument('--scale', type=number_in_range(int, 1), default=512,
+                        help='training scale (pixels)')
+    parser.add_argument('--repeats', type=number_in_range(int, 1), default=15)
+    parser.add_argument('--vertices', type=number_in_range(int, 3), default=40,
                         help='points per bone side in the synthetic polygons')
-    parser.add_argument('--cv2-threads', type=int, default=1)
-    parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--cv2-threads', type=number_in_range(int, 0), default=1)
+    parser.add_argument('--seed', type=number_in_range(int, 0), default=0)
     parser.add_argument('--skip-stock-pack', action='store_true',
                         help='skip the int64 stock PackSegInputs probe (about 1 GB)')
     return parser.parse_args(argv)
@@ -96,7 +99,6 @@ def pack_probe(pack, results):
 
 @cli_main
 def main(argv=None):
-    from make_synthetic_handbone import parse_size
     from mmcv.transforms import Compose
     from mmengine.registry import init_default_scope
 
@@ -105,7 +107,7 @@ def main(argv=None):
     args = parse_args(argv)
     init_default_scope('mmseg')
     cv2.setNumThreads(args.cv2_threads)
-    size = parse_size(args.size)
+    size = args.size
 
     tmp = tempfile.TemporaryDirectory(prefix='bench_handbone_')
     make_handbone_dataset(tmp.name, num_patients=1, images_per_patient=1, size=size,

@@ -18,6 +18,8 @@ import time
 
 import _common  # noqa: F401  (import path)
 
+from mmseg_ext.utils.cli import number_in_range  # noqa: E402
+
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
@@ -25,7 +27,7 @@ def parse_args(argv=None):
     p.add_argument('--train', required=True, help='hand-bone root the configs train on')
     p.add_argument('--heldback', required=True, help='labelled hand-bone root to score on')
     p.add_argument('--work-dir', required=True)
-    p.add_argument('--iters', type=int, default=500)
+    p.add_argument('--iters', type=number_in_range(int, 1), default=500)
     from mmseg_ext.utils.cli import cfg_options_action
     p.add_argument('--cfg-options', nargs='+', action=cfg_options_action(), default={},
                    help='key=value for every config (parsed as tools/train.py does)')

@@ -18,6 +18,8 @@ import time
 
 import _common  # noqa: F401  (import path)
 
+from mmseg_ext.utils.cli import number_in_range  # noqa: E402
+
 REPO = _common.ROOT
 DEFAULT = ['upernet_beit.py', 'upernet_swin.py', 'ocrnet_hr18.py', 'deeplabv3_r101.py',
            'segformer_mit-b2_multilabel_4xb2-20k_handbone-512x512.py',
@@ -30,9 +32,9 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     p.add_argument('configs', nargs='*', help='configs under custom_configs/ (default: all '
                    'hand-bone model configs)')
-    p.add_argument('--size', type=int, default=512)
-    p.add_argument('--repeat', type=int, default=3)
-    p.add_argument('--threads', type=int, default=0, help='torch threads (0: torch default)')
+    p.add_argument('--size', type=number_in_range(int, 1), default=512)
+    p.add_argument('--repeat', type=number_in_range(int, 1), default=3)
+    p.add_argument('--threads', type=number_in_range(int, 0), default=0, help='torch threads (0: torch default)')
     p.add_argument('--markdown', action='store_true', help='print a Markdown table')
     return p.parse_args(argv)
 

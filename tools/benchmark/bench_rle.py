@@ -15,6 +15,7 @@ import numpy as np
 from _common import bone_masks, cpu_note
 
 from mmseg_ext.io.rle import encode_rle
+from mmseg_ext.utils.cli import number_in_range  # noqa: E402
 
 
 def reference_encode(mask, order='C'):
@@ -37,9 +38,9 @@ def timed(fn, masks, repeat):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument('--images', type=int, default=10)
-    p.add_argument('--repeat', type=int, default=3)
-    p.add_argument('--seed', type=int, default=0)
+    p.add_argument('--images', type=number_in_range(int, 1), default=10)
+    p.add_argument('--repeat', type=number_in_range(int, 1), default=3)
+    p.add_argument('--seed', type=number_in_range(int, 0), default=0)
     args = p.parse_args()
     rng = np.random.default_rng(args.seed)
     masks = [m for _ in range(args.images) for m in bone_masks(rng)]

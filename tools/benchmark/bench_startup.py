@@ -22,6 +22,8 @@ import _common  # noqa: F401  (import path)
 import numpy as np
 from _common import ROOT, bench_work_dir
 
+from mmseg_ext.utils.cli import number_in_range  # noqa: E402
+
 PY = sys.executable
 TOOLS = osp.join(ROOT, 'tools')
 
@@ -108,7 +110,7 @@ def real_runs(work, train, probs, coco):
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument('--repeat', type=int, default=3)
+    p.add_argument('--repeat', type=number_in_range(int, 1), default=3)
     p.add_argument('--tools', nargs='+', choices=LIGHT + MODEL, default=LIGHT + MODEL,
                    help='the tools to measure (default: all)')
     p.add_argument('--work-dir', help='where the inputs go (default: a temporary folder)')

@@ -24,6 +24,8 @@ import time
 
 import _common  # noqa: F401  (import path)
 
+from mmseg_ext.utils.cli import number_in_range  # noqa: E402
+
 
 def run_mode(config, checkpoint, tta, cfg_options, work_dir, repeat):
     from mmengine.runner import Runner
@@ -56,7 +58,7 @@ def main(argv=None):
     parser.add_argument('config')
     parser.add_argument('checkpoint')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction, default={})
-    parser.add_argument('--repeat', type=int, default=1)
+    parser.add_argument('--repeat', type=number_in_range(int, 1), default=1)
     parser.add_argument('--work-dir', default=None)
     parser.add_argument('--stock-views', action='store_true')
     parser.add_argument('--all-metrics', action='store_true')

@@ -222,6 +222,9 @@ def _mib(num_bytes: int) -> str:
 @cli_main
 def main(argv=None):
     args = parse_args(argv)
+    if not args.tiny and args.warmup >= args.iters:
+        raise UsageError(f'--warmup {args.warmup} leaves no iteration to time: it must be '
+                         f'less than --iters {args.iters}')
     from mmseg_ext import register_all_modules
     register_all_modules()  # environment check first: one line when it cannot work
     import glob
