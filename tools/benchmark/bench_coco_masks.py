@@ -79,12 +79,14 @@ def best_of(repeat, func, *args):
 
 @cli_main
 def main(argv=None):
+    args = parse_args(argv)
+    from mmseg_ext import register_all_modules
+    register_all_modules()  # environment check and mmseg's imports, without their noise
     from mmengine.registry import init_default_scope
     from pycocotools.coco import COCO
 
     from mmseg_ext.datasets import CocoSemanticDataset
     from mmseg_ext.datasets.coco_index import index_coco, load_coco_json
-    args = parse_args(argv)
     ann_file = osp.join(args.data, args.ann)
     if not osp.isfile(ann_file):
         raise DataError(f"{ann_file}: not found (pass --data)")

@@ -99,6 +99,8 @@ def pack_probe(pack, results):
 
 @cli_main
 def main(argv=None):
+    from mmseg_ext import register_all_modules
+    register_all_modules()  # environment check and mmseg's imports, without their noise
     from mmcv.transforms import Compose
     from mmengine.registry import init_default_scope
 
