@@ -27,6 +27,8 @@ import numpy as np
 from _common import bench_work_dir, bone_probs, cpu_note, peak_rss_mib
 from bench_rle import reference_encode
 
+from mmseg_ext.utils.cli import number_in_range  # noqa: E402
+
 
 def make_data(out, n, seed=0):
     from mmseg_ext.io.probs import ProbFolderWriter
@@ -85,8 +87,8 @@ def run_worker(mode, trace, probs_dir, out, n):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument('--images', type=int, default=288)
-    p.add_argument('--reference-images', type=int, default=24)
+    p.add_argument('--images', type=number_in_range(int, 1), default=288)
+    p.add_argument('--reference-images', type=number_in_range(int, 1), default=24)
     p.add_argument('--work-dir', help='where the synthetic folder goes (default: temp dir)')
     p.add_argument('--keep', action='store_true', help='keep the synthetic data')
     p.add_argument('--worker', help=argparse.SUPPRESS)

@@ -24,7 +24,7 @@ import time
 
 import _common  # noqa: F401  (import path)
 
-from mmseg_ext.utils.cli import number_in_range  # noqa: E402
+from mmseg_ext.utils.cli import cfg_options_action, number_in_range  # noqa: E402
 
 
 def run_mode(config, checkpoint, tta, cfg_options, work_dir, repeat):
@@ -53,11 +53,11 @@ def run_mode(config, checkpoint, tta, cfg_options, work_dir, repeat):
 
 def main(argv=None):
     import torch
-    from mmengine.config import DictAction
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('config')
     parser.add_argument('checkpoint')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction, default={})
+    parser.add_argument('--cfg-options', nargs='+', action=cfg_options_action(),
+                        default={})
     parser.add_argument('--repeat', type=number_in_range(int, 1), default=1)
     parser.add_argument('--work-dir', default=None)
     parser.add_argument('--stock-views', action='store_true')
