@@ -19,10 +19,13 @@
 Ends with a table of the scores and the paths; W/summary.json holds the same. See
 docs/cross_validation.md.
 """
+import os.path as _osp
 import os.path as osp
 import sys
+import sys as _sys
 
-import _bootstrap  # noqa: F401  (makes the checkout importable)
+_sys.path.insert(0, _osp.dirname(_osp.abspath(__file__)))  # python -I leaves it off
+import _bootstrap  # noqa: F401,E402  (makes the checkout importable)
 
 from mmseg_ext import register_all_modules
 from mmseg_ext.utils.cli import ToolParser, cfg_options_action, cli_main, number_in_range
@@ -44,38 +47,42 @@ def fold_list(text: str):
 
 def parse_args(argv=None):
     p = ToolParser(description='K-fold cross-validation to a checked submission')
-    p.add_argument('config', help='config whose training set is split into folds')
+    p.add_argument('config', role='config', help='config whose training set is split into folds')
     p.add_argument('-k', '--num-folds', type=number_in_range(int, 2), required=True,
                    help='number of folds, >= 2')
-    p.add_argument('--work-dir', required=True, help='where every stage writes')
+    p.add_argument('--work-dir', required=True, role='output', help='where every stage writes')
     p.add_argument('--folds', type=fold_list, help='train only these folds (e.g. 0,2); '
                    'the out-of-fold and test stages need all')
-    p.add_argument('--splits', metavar='DIR', help='split files of tools/kfold.py '
+    p.add_argument('--splits', metavar='DIR', role='input', help='split files of tools/kfold.py '
                    '(val_fold<k>.txt) instead of new folds')
     p.add_argument('--seed', type=number_in_range(int, 0, 2**32 - 1), default=0,
                    help='fold seed in [0, 2^32-1] (default 0)')
-    p.add_argument('--group-regex', help='group images by this regex on their split name '
+    p.add_argument('--group-regex', role='text', help='group images by this regex on their split name '
                    '(first capture group) instead of by patient')
     p.add_argument('--tta', action='store_true', help="predict with the config's "
                    'tta_pipeline (flips un-flipped, lateral classes swapped back)')
-    p.add_argument('--test-dir', help='test images: write the fold ensemble submission')
+    p.add_argument('--test-dir', role='input', help='test images: write the fold ensemble submission')
     p.add_argument('--format', dest='fmt', choices=['handbone', 'trash', 'port'],
                    help='submission format (default: the data set\'s)')
-    p.add_argument('--test-json', help='trash: COCO test.json giving the row order')
-    p.add_argument('--sample', help='port: sample submission giving rows and their order')
+    p.add_argument('--test-json', role='input', help='trash: COCO test.json giving the row order')
+    p.add_argument('--sample', role='input', help='port: sample submission giving rows and their order')
     p.add_argument('--gpus', type=number_in_range(int, 0), default=0,
                    help='spread the folds over N GPUs, one fold per GPU at a time '
                    '(default: one after the other in this process)')
     p.add_argument('--ranks-per-fold', type=number_in_range(int, 0), default=0,
                    help='train each fold with tools/dist_train.sh on R ranks (GPUs, or '
                    'CPU processes without CUDA)')
-    p.add_argument('--device', help='inference device (default: cuda:0 if present, else cpu)')
-    p.add_argument('--cfg-options', nargs='+', action=cfg_options_action(),
+    p.add_argument('--device', role='text', help='inference device (default: cuda:0 if present, else cpu)')
+    p.add_argument('--cfg-options', nargs='+', action=cfg_options_action(), role='text',
                    help='override config entries (data roots, iterations, ...)')
     p.add_argument('--force', action='store_true',
                    help='start again in a WORK_DIR of another run (without it the same '
                    'command resumes and another one is refused before anything trains)')
     p.add_argument('--no-progress', action='store_true', help='no progress bars')
+    for option in ('--format', '--test-json', '--sample'):
+        p.requires(option, '--test-dir', why='the submission is made for the test images')
+    p.conflicts('--splits', '--seed', '--group-regex',
+                why='the split files fix the folds; --seed and --group-regex make new ones')
     return p.parse_args(argv)
 
 

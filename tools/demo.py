@@ -7,7 +7,11 @@ validate with the competition Dice -> predict the test images -> hand-bone submi
     python tools/demo.py [--work-dir work_dirs/demo_handbone] [--max-iters N]
 """
 
-import _bootstrap  # noqa: F401  (makes the checkout importable)
+import os.path as _osp
+import sys as _sys
+
+_sys.path.insert(0, _osp.dirname(_osp.abspath(__file__)))  # python -I leaves it off
+import _bootstrap  # noqa: F401,E402  (makes the checkout importable)
 
 from mmseg_ext import register_all_modules
 from mmseg_ext.utils.cli import ToolParser, cli_main, number_in_range
@@ -16,7 +20,7 @@ from mmseg_ext.utils.cli import ToolParser, cli_main, number_in_range
 @cli_main
 def main(argv=None):
     parser = ToolParser(description=__doc__.splitlines()[0])
-    parser.add_argument('--work-dir', default='work_dirs/demo_handbone',
+    parser.add_argument('--work-dir', default='work_dirs/demo_handbone', role='output',
                         help='output folder, owned by the demo (rewritten on a rerun)')
     parser.add_argument('--max-iters', type=number_in_range(int, 1), default=None,
                         help='training iterations (default: the config, 1500)')

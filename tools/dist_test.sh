@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Distributed testing through torchrun (GPUs, or CPU ranks).
 #   bash tools/dist_test.sh CONFIG CHECKPOINT RANKS [test.py options]
-# Several nodes and the interpreter: see tools/torchrun.sh.
+# Several nodes and the interpreter: see tools/torchrun.sh (PYTHON: the interpreter,
+# default python from PATH).
 set -euo pipefail
 # shellcheck source=tools/_launch_check.sh
 source "$(dirname "$0")/_launch_check.sh"

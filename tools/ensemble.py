@@ -11,7 +11,11 @@ Hard voting of hand-bone submission CSVs (pixel kept when >= K files mark it):
     python tools/ensemble.py --csv a.csv b.csv c.csv --out vote.csv [--min-votes K] [--force]
 """
 
-import _bootstrap  # noqa: F401  (makes the checkout importable)
+import os.path as _osp
+import sys as _sys
+
+_sys.path.insert(0, _osp.dirname(_osp.abspath(__file__)))  # python -I leaves it off
+import _bootstrap  # noqa: F401,E402  (makes the checkout importable)
 
 from mmseg_ext.utils.cli import ToolParser, cli_main, number_in_range
 from mmseg_ext.utils.errors import UsageError
@@ -20,8 +24,8 @@ from mmseg_ext.utils.errors import UsageError
 def parse_args(argv=None):
     p = ToolParser(description='Soft-vote probability folders or hard-vote '
                                 'hand-bone CSVs')
-    p.add_argument('probs', nargs='*', help='probability folders (soft voting)')
-    p.add_argument('--out-dir', help='output probability folder (soft voting)')
+    p.add_argument('probs', nargs='*', role='input', help='probability folders (soft voting)')
+    p.add_argument('--out-dir', role='output', help='output probability folder (soft voting)')
     p.add_argument('--weights', nargs='+', type=number_in_range(float, 0),
                    help='one weight per folder (normalised; default equal)')
     p.add_argument('--mixed-size', default='original', choices=['original', 'largest'],
@@ -29,11 +33,19 @@ def parse_args(argv=None):
                    'original size (default) or to the largest stored one')
     p.add_argument('--dtype', choices=['uint8', 'float16'],
                    help='storage of the output (default: as the first input)')
-    p.add_argument('--csv', nargs='+', help='hand-bone submission CSVs (hard voting)')
-    p.add_argument('--out', help='output CSV (hard voting)')
+    p.add_argument('--csv', nargs='+', role='input', help='hand-bone submission CSVs (hard voting)')
+    p.add_argument('--out', role='output', help='output CSV (hard voting)')
     p.add_argument('--min-votes', type=number_in_range(int, 1),
                    help='votes needed to keep a pixel (default: strict majority)')
     p.add_output_flags('replace an existing output')
+    p.conflicts('--csv', 'probs', '--out-dir', why='hard voting of CSVs or soft voting of '
+                'probability folders, not both')
+    p.requires('--csv', '--out', why='the voted CSV')
+    p.requires('--out', '--csv', why='--out is the voted CSV of hard voting')
+    p.requires('--min-votes', '--csv', why='it counts the votes of CSVs')
+    p.requires('probs', '--out-dir', why='the fused probability folder')
+    for option in ('--out-dir', '--weights', '--mixed-size', '--dtype'):
+        p.requires(option, 'probs', why='soft voting of probability folders')
     return p.parse_args(argv)
 
 
@@ -42,12 +54,7 @@ def main(argv=None):
     from mmseg_ext.apis.ensemble import hard_vote_csv, soft_vote
     args = parse_args(argv)
     progress = not args.no_progress
-    if args.csv:
-        if args.probs or args.out_dir:
-            raise UsageError('use either probability folders with --out-dir or --csv with '
-                            '--out, not both')
-        if not args.out:
-            raise UsageError('--csv needs --out (the voted CSV)')
+    if args.csv:  # the parser's rules: --csv goes with --out, not with folders
         s = hard_vote_csv(args.csv, args.out, min_votes=args.min_votes, force=args.force,
                           progress=progress)
         print(f'hard vote: {s.models} CSVs, {s.images} images -> {s.out} '

@@ -10,7 +10,11 @@ hidden temporary name and appears only when complete; a valid file already there
 not downloaded again. Offline or on an HTTP error: one error line naming the URLs tried
 and the alternatives, exit 1, nothing left behind.
 """
-import _bootstrap  # noqa: F401  (makes the checkout importable)
+import os.path as _osp
+import sys as _sys
+
+_sys.path.insert(0, _osp.dirname(_osp.abspath(__file__)))  # python -I leaves it off
+import _bootstrap  # noqa: F401,E402  (makes the checkout importable)
 
 from mmseg_ext.utils.cli import ToolParser, cli_main
 from mmseg_ext.utils.errors import UsageError
@@ -18,19 +22,23 @@ from mmseg_ext.utils.errors import UsageError
 
 def parse_args(argv=None):
     p = ToolParser(description='Download pretrained backbone weights into pretrain/')
-    p.add_argument('names', nargs='*', metavar='NAME',
+    p.add_argument('names', nargs='*', metavar='NAME', role='text',
                    help='weights to fetch (see --list), or all')
     p.add_argument('--list', action='store_true', help='list the known weights and exit')
-    p.add_argument('--out-dir', default='pretrain',
+    p.add_argument('--out-dir', default='pretrain', role='output',
                    help='where the configs look for them (default: pretrain)')
-    p.add_argument('--url', help='download NAME from this URL instead (a mirror or a '
+    p.add_argument('--url', role='url', help='download NAME from this URL instead (a mirror or a '
                    'file:// copy); one NAME only')
-    p.add_argument('--config', help='config whose backbone the file must fit (keys and '
+    p.add_argument('--config', role='input', help='config whose backbone the file must fit (keys and '
                    'shapes) before it is written (default: the first shipped config that '
                    'uses the weights)')
     p.add_argument('--force', action='store_true',
                    help='download again and replace a file that is already there')
     p.add_argument('--no-progress', action='store_true', help='no progress bar')
+    p.conflicts('--list', 'NAME', '--url', '--config', '--force',
+                why='--list only lists the known weights')
+    p.requires('--url', 'NAME', why='the weights the URL serves')
+    p.requires('--config', 'NAME', why='the weights to check against it')
     return p.parse_args(argv)
 
 

@@ -9,7 +9,11 @@ Images are found recursively (``test/DCM/IDxxx/*.png`` works with ``--img-dir te
 File format: docs/submission.md and mmseg_ext/io/probs.py.
 """
 
-import _bootstrap  # noqa: F401  (makes the checkout importable)
+import os.path as _osp
+import sys as _sys
+
+_sys.path.insert(0, _osp.dirname(_osp.abspath(__file__)))  # python -I leaves it off
+import _bootstrap  # noqa: F401,E402  (makes the checkout importable)
 
 from mmseg_ext import register_all_modules
 from mmseg_ext.utils.cli import ToolParser, cfg_options_action, cli_main
@@ -17,30 +21,30 @@ from mmseg_ext.utils.cli import ToolParser, cfg_options_action, cli_main
 
 def parse_args(argv=None):
     p = ToolParser(description='Checkpoint -> per-image probability files')
-    p.add_argument('config', help='model config file')
-    p.add_argument('checkpoint', help='checkpoint file (.pth)')
-    p.add_argument('--img-dir', required=True, help='folder of images (searched recursively)')
-    p.add_argument('--img-list', help='only the images this file names (one path or stem '
+    p.add_argument('config', role='config', help='model config file')
+    p.add_argument('checkpoint', role='input', help='checkpoint file (.pth)')
+    p.add_argument('--img-dir', required=True, role='input', help='folder of images (searched recursively)')
+    p.add_argument('--img-list', role='input', help='only the images this file names (one path or stem '
                    'under --img-dir a line, e.g. a split file of tools/kfold.py)')
-    p.add_argument('--out-dir', required=True, help='output probability folder')
+    p.add_argument('--out-dir', required=True, role='output', help='output probability folder')
     p.add_argument('--tta', action='store_true',
                    help='average the probabilities of the views of the config\'s tta_pipeline')
-    p.add_argument('--out-size', default='native',
+    p.add_argument('--out-size', default='native', role='text',
                    help='resolution of the stored probabilities: native (the model input '
                    'size after the test pipeline resize; default), original, or H,W')
     p.add_argument('--dtype', default='uint8', choices=['uint8', 'float16'],
                    help='storage: uint8 = round(255 p), error <= 1/510 (default); '
                    'float16, relative error <= 2^-11')
-    p.add_argument('--device', default=None,
+    p.add_argument('--device', default=None, role='text',
                    help='torch device (default: cuda:0 when available, else cpu)')
-    p.add_argument('--suffix', nargs='+', default=None,
+    p.add_argument('--suffix', nargs='+', default=None, role='text',
                    help='image file suffixes (default: .png .jpg .jpeg .bmp .tif .tiff .webp)')
     p.add_argument('--compress-level', type=int, default=1, choices=range(0, 10),
                    metavar='0-9', help='zlib level of the .npz files (default 1)')
     p.add_argument('--force', action='store_true',
                    help='replace an existing probability folder')
     p.add_argument('--no-progress', action='store_true', help='no progress bar')
-    p.add_argument('--cfg-options', nargs='+', action=cfg_options_action(),
+    p.add_argument('--cfg-options', nargs='+', action=cfg_options_action(), role='text',
                    help='override config entries, key=value')
     return p.parse_args(argv)
 

@@ -11,9 +11,11 @@ Outputs in DIR: ``train_fold{j}`` / ``val_fold{j}`` for j < k (``.json`` COCO fi
 ``coco``; ``.txt`` lists otherwise) and ``folds.csv`` (name, group, fold). Existing
 split files are never overwritten without ``--force``. See docs/coco_and_folders.md.
 """
-import argparse
+import os.path as _osp
+import sys as _sys
 
-import _bootstrap  # noqa: F401  (makes the checkout importable)
+_sys.path.insert(0, _osp.dirname(_osp.abspath(__file__)))  # python -I leaves it off
+import _bootstrap  # noqa: F401,E402  (makes the checkout importable)
 
 from mmseg_ext.utils.cli import ToolParser, cli_main, number_in_range
 
@@ -21,8 +23,8 @@ from mmseg_ext.utils.cli import ToolParser, cli_main, number_in_range
 def parse_args(argv=None):
     parser = ToolParser(description=__doc__.split('\n')[0])
     sub = parser.add_subparsers(dest='source', required=True)
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument('--out', required=True, help='output folder of the split files')
+    common = ToolParser(add_help=False, debug=False)
+    common.add_argument('--out', required=True, role='output', help='output folder of the split files')
     common.add_argument('-k', '--num-folds', type=number_in_range(int, 2), default=5,
                         help='number of folds, >= 2 (default 5)')
     common.add_argument('--seed', type=number_in_range(int, 0, 2**32 - 1), default=0,
@@ -31,26 +33,30 @@ def parse_args(argv=None):
 
     coco = sub.add_parser('coco', parents=[common],
                           help='COCO file: stratified by category presence')
-    coco.add_argument('ann_file', help='COCO annotation JSON')
-    coco.add_argument('--group-regex', help='group images by this regex on file_name '
+    coco.add_argument('ann_file', role='input', help='COCO annotation JSON')
+    coco.add_argument('--group-regex', role='text', help='group images by this regex on file_name '
                       '(first capture group, else the match)')
     coco.add_argument('--lists', action='store_true',
                       help='also write .txt image lists (file_name per line)')
 
     folder = sub.add_parser('folder', parents=[common],
                             help='image folder (+ label folder: stratified by classes)')
-    folder.add_argument('img_dir', help='image folder (searched recursively)')
-    folder.add_argument('--labels', dest='seg_dir', help='label-PNG folder (same stems)')
-    folder.add_argument('--img-suffix', default='.jpg')
-    folder.add_argument('--seg-suffix', default='.png')
+    folder.add_argument('img_dir', role='input', help='image folder (searched recursively)')
+    folder.add_argument('--labels', dest='seg_dir', role='input', help='label-PNG folder (same stems)')
+    folder.add_argument('--img-suffix', default='.jpg', role='text',
+                        help='image file suffix (default .jpg)')
+    folder.add_argument('--seg-suffix', default='.png', role='text',
+                        help='label file suffix (default .png)')
     folder.add_argument('--ignore-index', type=number_in_range(int, 0, 255), default=255,
                         help='label value that is not a class, in [0, 255] (default 255)')
-    folder.add_argument('--group-regex', help='group images by this regex on the path '
+    folder.add_argument('--group-regex', role='text', help='group images by this regex on the path '
                         'under IMG_DIR (first capture group, else the match)')
 
     hand = sub.add_parser('handbone', parents=[common],
                           help='hand-bone root (DCM/IDxxx/*.png): grouped by patient')
-    hand.add_argument('root', help='folder holding DCM/ (and outputs_json/)')
+    hand.add_argument('root', role='input', help='folder holding DCM/ (and outputs_json/)')
+    for option in ('--seg-suffix', '--ignore-index'):
+        folder.requires(option, '--labels', why='it applies to the label PNGs')
     return parser.parse_args(argv)
 
 

@@ -13,7 +13,11 @@
 when there is an error (warnings alone exit 0).
 """
 
-import _bootstrap  # noqa: F401  (makes the checkout importable)
+import os.path as _osp
+import sys as _sys
+
+_sys.path.insert(0, _osp.dirname(_osp.abspath(__file__)))  # python -I leaves it off
+import _bootstrap  # noqa: F401,E402  (makes the checkout importable)
 
 from mmseg_ext.utils.cli import ToolParser, cli_main, number_in_range
 from mmseg_ext.utils.errors import UsageError
@@ -21,22 +25,22 @@ from mmseg_ext.utils.errors import UsageError
 
 def parse_args(argv=None):
     p = ToolParser(description='Probabilities -> submission CSV; CSV checker')
-    p.add_argument('probs', nargs='?', help='probability folder')
+    p.add_argument('probs', nargs='?', role='input', help='probability folder')
     p.add_argument('--format', required=True, choices=['handbone', 'trash', 'port'],
                    help='competition format (docs/submission.md)')
-    p.add_argument('--out', help='output CSV')
-    p.add_argument('--check', metavar='CSV', help='validate this CSV instead of writing one')
-    p.add_argument('--thresholds', help='JSON {class: threshold} (multi-label; from '
+    p.add_argument('--out', role='output', help='output CSV')
+    p.add_argument('--check', metavar='CSV', role='input', help='validate this CSV instead of writing one')
+    p.add_argument('--thresholds', role='input-or-value', help='JSON {class: threshold} (multi-label; from '
                    'tools/tune_thresholds.py); unnamed classes use --threshold')
     p.add_argument('--threshold', type=number_in_range(float, 0, 1), default=0.5,
                    help='default multi-label threshold, foreground = p > t (default 0.5)')
-    p.add_argument('--img-dir', help='test images: writing checks every image has '
+    p.add_argument('--img-dir', role='input', help='test images: writing checks every image has '
                    'probabilities; --check reads names and sizes from them')
-    p.add_argument('--test-json', help='trash: COCO test.json giving the row order')
-    p.add_argument('--sample', help='port: sample submission giving rows and their order')
-    p.add_argument('--min-area', help='drop connected components smaller than N pixels '
+    p.add_argument('--test-json', role='input', help='trash: COCO test.json giving the row order')
+    p.add_argument('--sample', role='input', help='port: sample submission giving rows and their order')
+    p.add_argument('--min-area', role='input-or-value', help='drop connected components smaller than N pixels '
                    '(a number, or JSON {class: N})')
-    p.add_argument('--keep-largest', help='keep only the K largest components per class '
+    p.add_argument('--keep-largest', role='input-or-value', help='keep only the K largest components per class '
                    '(a number, or JSON {class: K})')
     p.add_argument('--connectivity', type=int, default=8, choices=[4, 8],
                    help='component connectivity (default 8)')
@@ -44,19 +48,27 @@ def parse_args(argv=None):
                    help='handbone: write / require the 29 competition classes (default: '
                    'write the classes the probability folder carries, in its order; '
                    '--check: the classes the CSV carries)')
-    p.add_argument('--classes', metavar='SPEC',
+    p.add_argument('--classes', metavar='SPEC', role='input-or-value',
                    help='handbone --check: the expected classes, as a probability folder '
                    '(its classes), a file (one name a line, or a JSON list) or a,b,c '
                    '(default: the classes the CSV carries, the same for every image)')
     p.add_output_flags('overwrite an existing --out')
+    p.conflicts('--check', 'probs', '--out', '--thresholds', '--threshold', '--min-area',
+                '--keep-largest', '--connectivity', '--force',
+                why='--check reads a CSV; those options make one')
+    p.requires('--classes', '--check', why="writing uses the probability folder's "
+               'classes, or --competition-classes')
+    p.conflicts('--classes', '--competition-classes', why='give one class list')
+    p.requires('probs', '--out', why='the CSV to write')
+    p.requires('--out', 'probs', why='the probabilities to write it from')
+    p.requires_one_of('--connectivity', '--min-area', '--keep-largest',
+                      why='it defines the components they remove')
     return p.parse_args(argv)
 
 
 def run_check(args) -> int:
     from mmseg_ext.apis.check import check_submission
     from mmseg_ext.io.submission import get_format, read_class_list
-    if args.classes and args.competition_classes:
-        raise UsageError('give --classes or --competition-classes, not both')
     classes = read_class_list(args.classes) if args.classes else None
     if args.competition_classes:
         classes = get_format(args.format).classes
@@ -78,14 +90,9 @@ def run_check(args) -> int:
 def main(argv=None):
     args = parse_args(argv)
     if args.check:
-        if args.probs or args.out:
-            raise UsageError('--check takes the CSV to check; no PROBS or --out')
         return run_check(args)
     if not args.probs or not args.out:
         raise UsageError('give PROBS and --out (or --check CSV)')
-    if args.classes:
-        raise UsageError('--classes is for --check; writing uses the probability folder\'s '
-                         'classes (or --competition-classes)')
     from mmseg_ext.apis.submission import make_submission
     from mmseg_ext.io.submission import get_format
     fmt = get_format(args.format)

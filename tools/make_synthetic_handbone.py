@@ -9,10 +9,13 @@ DIR/test/DCM/IDxxx/*.png (see docs/handbone.md). A non-empty DIR is refused unle
 --force, which replaces DIR/train and DIR/test and leaves anything else in DIR alone.
 """
 import argparse
+import os.path as _osp
 import os.path as osp
+import sys as _sys
 import time
 
-import _bootstrap  # noqa: F401  (makes the checkout importable)
+_sys.path.insert(0, _osp.dirname(_osp.abspath(__file__)))  # python -I leaves it off
+import _bootstrap  # noqa: F401,E402  (makes the checkout importable)
 
 from mmseg_ext.utils.cli import ToolParser, cli_main, number_in_range
 
@@ -29,7 +32,7 @@ def size_arg(text: str):
 
 def parse_args(argv=None):
     parser = ToolParser(description=__doc__.splitlines()[0])
-    parser.add_argument('--out', required=True, help='output folder')
+    parser.add_argument('--out', required=True, role='output', help='output folder')
     parser.add_argument('--patients', type=number_in_range(int, 0), default=8,
                         help='training patients, >= 0 (default 8)')
     parser.add_argument('--images-per-patient', type=number_in_range(int, 1), default=2,

@@ -10,17 +10,21 @@ OUT/accepted.txt lists accepted images (a data set ann_file); OUT/pseudo_labels.
 has per-image confidence. See docs/visualization_and_pseudo_labels.md.
 """
 
-import _bootstrap  # noqa: F401  (makes the checkout importable)
+import os.path as _osp
+import sys as _sys
+
+_sys.path.insert(0, _osp.dirname(_osp.abspath(__file__)))  # python -I leaves it off
+import _bootstrap  # noqa: F401,E402  (makes the checkout importable)
 
 from mmseg_ext.utils.cli import ToolParser, cli_main, number_in_range
 
 
 def parse_args(argv=None):
     p = ToolParser(description='Write pseudo-labels from probabilities')
-    p.add_argument('probs', help='probability folder (tools/inference.py)')
-    p.add_argument('--out-dir', required=True, help='new output folder')
+    p.add_argument('probs', role='input', help='probability folder (tools/inference.py)')
+    p.add_argument('--out-dir', required=True, role='output', help='new output folder')
     p.add_argument('--format', default='handbone-json', choices=['handbone-json', 'label-png'])
-    p.add_argument('--thresholds', help='multi-label foreground threshold: a number or a '
+    p.add_argument('--thresholds', role='input-or-value', help='multi-label foreground threshold: a number or a '
                    'JSON {class: t} (default 0.5)')
     p.add_pseudo_label_flags()
     p.add_argument('--epsilon', type=number_in_range(float, 0), default=0.0,
@@ -28,6 +32,9 @@ def parse_args(argv=None):
     p.add_argument('--min-area', type=number_in_range(int, 0), default=0,
                    help='drop predicted components smaller than this many pixels')
     p.add_output_flags('replace an existing --out-dir')
+    p.conflicts('--format=label-png', '--thresholds', '--max-uncertain', '--epsilon',
+                '--min-area', why='they shape multi-label polygons; label PNGs keep the '
+                'argmax above --pixel-conf')
     return p.parse_args(argv)
 
 

@@ -16,9 +16,12 @@
 Outputs under DIR: teacher/, round<k>/{probs,pseudo,student}/, summary.json. The last
 line names the final checkpoint. See docs/semi_supervised.md.
 """
+import os.path as _osp
 import os.path as osp
+import sys as _sys
 
-import _bootstrap  # noqa: F401  (makes the checkout importable)
+_sys.path.insert(0, _osp.dirname(_osp.abspath(__file__)))  # python -I leaves it off
+import _bootstrap  # noqa: F401,E402  (makes the checkout importable)
 
 from mmseg_ext import register_all_modules
 from mmseg_ext.utils.cli import ToolParser, cfg_options_action, cli_main, number_in_range
@@ -26,18 +29,18 @@ from mmseg_ext.utils.cli import ToolParser, cfg_options_action, cli_main, number
 
 def parse_args(argv=None):
     p = ToolParser(description='Offline self-training: teacher -> pseudo-labels -> student')
-    p.add_argument('teacher_config', help='labelled-only config (the teacher)')
-    p.add_argument('student_config', help='student config; its train_dataloader.dataset '
+    p.add_argument('teacher_config', role='config', help='labelled-only config (the teacher)')
+    p.add_argument('student_config', role='config', help='student config; its train_dataloader.dataset '
                    'is the labelled set, the pseudo-labelled images are added to it')
-    p.add_argument('--unlabelled', required=True, metavar='IMG_DIR',
+    p.add_argument('--unlabelled', required=True, metavar='IMG_DIR', role='input',
                    help='folder of the unlabelled images')
-    p.add_argument('--unlabelled-list', metavar='LIST',
+    p.add_argument('--unlabelled-list', metavar='LIST', role='input',
                    help='file naming the unlabelled images under IMG_DIR (one stem or path '
                    'a line, e.g. a train_fold file of tools/kfold.py); default: all')
-    p.add_argument('--img-suffix', default='.jpg',
+    p.add_argument('--img-suffix', default='.jpg', role='text',
                    help='suffix of the unlabelled images (default .jpg)')
-    p.add_argument('--work-dir', required=True, help='where every stage writes')
-    p.add_argument('--teacher-checkpoint', metavar='CKPT',
+    p.add_argument('--work-dir', required=True, role='output', help='where every stage writes')
+    p.add_argument('--teacher-checkpoint', metavar='CKPT', role='input',
                    help='a trained checkpoint of TEACHER_CONFIG: skip step 1')
     p.add_argument('--rounds', type=number_in_range(int, 1), default=1,
                    help='self-training rounds, >= 1 (default 1)')
@@ -45,7 +48,7 @@ def parse_args(argv=None):
     p.add_argument('--student-init', choices=['scratch', 'teacher'], default='scratch',
                    help="the student starts from its config's initialisation (scratch, "
                    "default) or from the teacher's weights")
-    p.add_argument('--cfg-options', nargs='+', action=cfg_options_action(),
+    p.add_argument('--cfg-options', nargs='+', action=cfg_options_action(), role='text',
                    help='overrides for both configs, e.g. data roots')
     p.add_argument('--force', action='store_true',
                    help='start again in a WORK_DIR of an earlier run, replacing its '

@@ -3,7 +3,9 @@
 # SLURM_* variables (--launcher slurm).
 #   GPUS=16 GPUS_PER_NODE=8 bash tools/slurm_train.sh PARTITION JOB_NAME CONFIG [options]
 # Checked before srun (one `error:` line, exit 2): the three arguments, the config, and
-# GPUS / GPUS_PER_NODE / CPUS_PER_TASK positive integers.
+# GPUS / GPUS_PER_NODE / CPUS_PER_TASK positive integers. PYTHON: the interpreter the
+# tasks run (default: python from the compute nodes' PATH; not checked here, as it need
+# not exist on the login node).
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 # shellcheck source=tools/_launch_check.sh

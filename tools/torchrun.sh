@@ -4,7 +4,8 @@
 #   bash tools/torchrun.sh RANKS TOOL.py [tool arguments] --launcher pytorch
 # One or several nodes: run the same command on every node with
 #   NNODES=2 NODE_RANK=<0|1> MASTER_ADDR=<ip of node 0> PORT=29500
-# PYTHON chooses the interpreter (default: python from PATH). Without GPUs the ranks run
+# PYTHON chooses the interpreter (default: python from PATH; tools/cv.py passes the one it
+# runs under, so an environment that is not activated works). Without GPUs the ranks run
 # on the CPU over gloo (tools/train.py and tools/test.py set that up themselves).
 # Checked before any rank starts (one `error:` line, exit 2): RANKS a positive integer
 # and at most the GPUs (or CPU cores) of this node (ALLOW_OVERSUBSCRIBE=1 for more), the
@@ -22,6 +23,8 @@ NODE_RANK=${NODE_RANK:-0}
 PORT=${PORT:-29500}
 
 launch_check_ranks "$RANKS"
+command -v "$PYTHON" >/dev/null 2>&1 \
+    || launch_die "PYTHON=$PYTHON: no such interpreter (name the python to run the ranks)"
 [ -n "$TOOL" ] && [ -f "$ROOT/tools/$TOOL" ] || launch_die "no tool tools/$TOOL"
 launch_check_count NNODES "$NNODES"
 [[ "$NODE_RANK" =~ ^[0-9]+$ ]] && [ "$NODE_RANK" -lt "$NNODES" ] \

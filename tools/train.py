@@ -4,7 +4,11 @@
                           [--cfg-options key=value ...] [--launcher pytorch|slurm|mpi]
 """
 
-import _bootstrap  # noqa: F401  (makes the checkout importable)
+import os.path as _osp
+import sys as _sys
+
+_sys.path.insert(0, _osp.dirname(_osp.abspath(__file__)))  # python -I leaves it off
+import _bootstrap  # noqa: F401,E402  (makes the checkout importable)
 
 from mmseg_ext import register_all_modules
 from mmseg_ext.utils.cli import ToolParser, cfg_options_action, cli_main
@@ -12,14 +16,14 @@ from mmseg_ext.utils.cli import ToolParser, cfg_options_action, cli_main
 
 def parse_args(argv=None):
     parser = ToolParser(description='Train a segmentor')
-    parser.add_argument('config', help='train config file path')
-    parser.add_argument('--work-dir', help='where logs and checkpoints go '
+    parser.add_argument('config', role='config', help='train config file path')
+    parser.add_argument('--work-dir', role='work-dir', help='where logs and checkpoints go '
                         '(default: ./work_dirs/<config name>)')
     parser.add_argument('--resume', action='store_true',
                         help='resume from the latest checkpoint in the work dir')
     parser.add_argument('--amp', action='store_true',
                         help='automatic mixed precision (needs a GPU)')
-    parser.add_argument('--cfg-options', nargs='+', action=cfg_options_action(),
+    parser.add_argument('--cfg-options', nargs='+', action=cfg_options_action(), role='text',
                         help='override config entries, e.g. '
                         'train_cfg.max_iters=100 model.backbone.init_cfg=None')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],

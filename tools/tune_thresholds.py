@@ -8,22 +8,27 @@ per-image masks named like the images: <key>.npy (C, H, W) or <key>.png label ma
 The JSON ({class: threshold}) is what make_submission.py --thresholds reads.
 """
 
-import _bootstrap  # noqa: F401  (makes the checkout importable)
+import os.path as _osp
+import sys as _sys
+
+_sys.path.insert(0, _osp.dirname(_osp.abspath(__file__)))  # python -I leaves it off
+import _bootstrap  # noqa: F401,E402  (makes the checkout importable)
 
 from mmseg_ext.utils.cli import ToolParser, cli_main, number_in_range
 
 
 def parse_args(argv=None):
     p = ToolParser(description='Per-class threshold search (competition Dice)')
-    p.add_argument('probs', help='multi-label probability folder of validation images')
-    p.add_argument('--gt', required=True, help='ground truth: data root with outputs_json/, '
+    p.add_argument('probs', role='input', help='multi-label probability folder of validation images')
+    p.add_argument('--gt', required=True, role='input', help='ground truth: data root with outputs_json/, '
                    'or a folder of <key>.npy / <key>.png masks')
-    p.add_argument('--out', help='thresholds JSON to write (default: print only)')
+    p.add_argument('--out', role='output', help='thresholds JSON to write (default: print only)')
     p.add_argument('--search', nargs=2, type=number_in_range(float, 0, 1), default=(0.05, 0.95),
                    metavar=('LO', 'HI'), help='threshold range searched (default 0.05 0.95)')
     p.add_argument('--default', type=number_in_range(float, 0, 1), default=0.5,
                    help='threshold to compare with (default 0.5)')
     p.add_output_flags('overwrite an existing --out')
+    p.requires('--force', '--out', why='it replaces an existing --out')
     return p.parse_args(argv)
 
 

@@ -11,7 +11,11 @@ outputs_json/, or a folder of <key>.png label maps / <key>.npy (C, H, W) masks.
 See docs/visualization_and_pseudo_labels.md.
 """
 
-import _bootstrap  # noqa: F401  (makes the checkout importable)
+import os.path as _osp
+import sys as _sys
+
+_sys.path.insert(0, _osp.dirname(_osp.abspath(__file__)))  # python -I leaves it off
+import _bootstrap  # noqa: F401,E402  (makes the checkout importable)
 
 from mmseg_ext.utils.cli import ToolParser, cli_main, number_in_range
 from mmseg_ext.utils.errors import UsageError
@@ -21,11 +25,11 @@ def parse_args(argv=None):
     p = ToolParser(description='Draw predictions, metric charts, confusion')
     sub = p.add_subparsers(dest='cmd', required=True)
     o = sub.add_parser('overlay', help='ground truth | prediction PNG per image')
-    o.add_argument('probs', help='probability folder (tools/inference.py)')
-    o.add_argument('--img-dir', required=True, help='the images inference read')
-    o.add_argument('--out-dir', required=True, help='new folder for the PNGs')
-    o.add_argument('--gt', help='hand-bone root with outputs_json/, or label PNG folder')
-    o.add_argument('--thresholds', help='multi-label threshold: a number or a JSON '
+    o.add_argument('probs', role='input', help='probability folder (tools/inference.py)')
+    o.add_argument('--img-dir', required=True, role='input', help='the images inference read')
+    o.add_argument('--out-dir', required=True, role='output', help='new folder for the PNGs')
+    o.add_argument('--gt', role='input', help='hand-bone root with outputs_json/, or label PNG folder')
+    o.add_argument('--thresholds', role='input-or-value', help='multi-label threshold: a number or a JSON '
                    '{class: t} (tools/tune_thresholds.py); default 0.5')
     o.add_argument('--alpha', type=number_in_range(float, 0, 1), default=0.45,
                    help='fill opacity in [0, 1] (default 0.45)')
@@ -35,19 +39,19 @@ def parse_args(argv=None):
                    help='handbone: the HandBoneDataset palette (by class name); auto: '
                    'random colours (the same rule)')
     c = sub.add_parser('chart', help='per-class bar chart from a metrics JSON')
-    c.add_argument('metrics', help='val_metrics.json or mmengine scalars.json')
-    c.add_argument('--out', required=True, help='PNG to write')
-    c.add_argument('--metrics', nargs='+', dest='names',
+    c.add_argument('metrics', role='input', help='val_metrics.json or mmengine scalars.json')
+    c.add_argument('--out', required=True, role='output', help='PNG to write')
+    c.add_argument('--metrics', nargs='+', dest='names', role='text',
                    help='metrics to draw (default: all with per-class keys)')
     c.add_argument('--size', nargs=2, type=number_in_range(int, 100, 8000),
                    default=(1200, 500), metavar=('W', 'H'),
                    help='picture size in pixels, each 100-8000 (default 1200 500)')
     m = sub.add_parser('confusion', help='confusion-matrix heat map (multi-class)')
-    m.add_argument('--out', required=True, help='PNG to write')
-    m.add_argument('--probs', help='multi-class probability folder')
-    m.add_argument('--gt', help='folder of <key>.png label maps')
-    m.add_argument('--matrix', help='(C, C) .npy matrix instead of --probs/--gt')
-    m.add_argument('--classes', nargs='+', help='class names (with --matrix)')
+    m.add_argument('--out', required=True, role='output', help='PNG to write')
+    m.add_argument('--probs', role='input', help='multi-class probability folder')
+    m.add_argument('--gt', role='input', help='folder of <key>.png label maps')
+    m.add_argument('--matrix', role='input', help='(C, C) .npy matrix instead of --probs/--gt')
+    m.add_argument('--classes', nargs='+', role='text', help='class names (with --matrix)')
     m.add_argument('--counts', action='store_true', help='raw counts, not row-normalised')
     m.add_argument('--ignore-index', type=number_in_range(int, 0, 255), default=255,
                    help='label value that is not a class, in [0, 255] (default 255)')
@@ -56,6 +60,13 @@ def parse_args(argv=None):
                    help='picture size in pixels, each 100-8000 (default 800 800)')
     for s in (o, c, m):
         s.add_output_flags('replace an existing output')
+    m.conflicts('--matrix', '--probs', '--gt', '--ignore-index',
+                why='a matrix is drawn as it is; those options count one')
+    m.requires('--classes', '--matrix', why='names for the rows of the matrix; --probs '
+               'brings its own')
+    m.requires('--probs', '--gt', why='the confusion counts compare the two')
+    m.requires('--gt', '--probs', why='the confusion counts compare the two')
+    m.requires('--ignore-index', '--probs', why='it applies to the --gt labels')
     return p.parse_args(argv)
 
 

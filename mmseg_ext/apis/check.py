@@ -294,7 +294,14 @@ def _check_trash(path: str, fmt: SubmissionFormat, expected: List[str],
         if count != n_pixels:
             report.error(line, f'PredictionString has {count} values, expected {n_pixels} '
                          f'({TRASH_OUT_SIZE[0]}x{TRASH_OUT_SIZE[1]})')
-        top = int(np.array(pred.split(), dtype=np.int64).max())
+        # the widest token is the largest id: compared as text, never built as an int64
+        # (a 30-digit id overflowed it)
+        widest = max((t.lstrip('0') or '0' for t in pred.split()), key=lambda t: (len(t), t))
+        if len(widest) > len(str(n_classes - 1)):
+            report.error(line, f'class id {widest[:20]}{"..." if len(widest) > 20 else ""} '
+                         f'in PredictionString (ids are 0..{n_classes - 1})')
+            continue
+        top = int(widest)
         if top >= n_classes:
             report.error(line, f'class id {top} in PredictionString (ids are 0..'
                          f'{n_classes - 1})')

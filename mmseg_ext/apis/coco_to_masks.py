@@ -6,8 +6,6 @@ import os.path as osp
 from dataclasses import dataclass
 from typing import List, Optional, Sequence
 
-import cv2
-import numpy as np
 from tqdm import tqdm
 
 from ..datasets.coco_index import (
@@ -17,9 +15,10 @@ from ..datasets.coco_index import (
     load_coco_json,
 )
 from ..datasets.coco_rle import rasterize
-from ..io.atomic import StagedDir
+from ..io.atomic import StagedDir, atomic_write_text
+from ..io.image_write import write_image
 from ..io.paths import check_output_apart, data_relpath
-from ..utils.errors import DataError, OutputError
+from ..utils.errors import DataError
 
 #: Written last into the mask folder: what it was made from.
 MARKER = 'masks.json'
@@ -102,12 +101,12 @@ def coco_to_masks(ann_file: str, out_dir: str, classes: Optional[Sequence[str]] 
             if img_root is not None:
                 _check_size(osp.join(img_root, record['file_name']), record)
             label = rasterize(record['coco_anns'], record['height'], record['width'])
-            _write_png(staged.file(target), label)
+            write_image(staged.file(target), label)
             painted += len(record['coco_anns'])
             empty += not record['coco_anns']
-        with open(staged.file(MARKER), 'w') as f:
-            json.dump(dict(ann_file=ann_file, classes=list(classes), draw_order=draw_order,
-                           iscrowd=iscrowd, images=len(records)), f, indent=1)
+        atomic_write_text(staged.file(MARKER), json.dumps(dict(
+            ann_file=ann_file, classes=list(classes), draw_order=draw_order,
+            iscrowd=iscrowd, images=len(records)), indent=1))
         staged.commit()
     return ConversionSummary(len(records), painted, empty, report, out_dir)
 
@@ -123,7 +122,3 @@ def _check_size(path: str, record: dict) -> None:
                               f"annotation file says {record['width']}x{record['height']} "
                               f"(image id {record['image_id']})")
 
-
-def _write_png(path: str, label: np.ndarray) -> None:
-    if not cv2.imwrite(path, label):
-        raise OutputError(f'{path}: could not write the PNG')

@@ -27,15 +27,25 @@ finished it before (the record is ``cv.json``; another command there is refused)
    tuned settings are applied and the submission CSV is written and checked.
 
 ``summary.json`` holds the scores and the paths of everything written.
+
+The work directory is the tool's alone (:mod:`mmseg_ext.io.ownership`): it is locked
+while a run uses it, every output is listed in its manifest as it is written, ``force``
+removes only listed outputs that are unchanged, and a folder the tool did not make, or
+one that is, holds or lies inside an input, is refused. Reused results prove what they
+are: a fold's ``done.json`` its fold, training list and checkpoint content
+(:func:`~.stages.stage_result`), a reused probability folder the checkpoint's
+fingerprint and the names, sizes and modification times of its images.
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import hashlib
 import json
 import os
 import os.path as osp
 import subprocess
+import sys
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
@@ -46,6 +56,7 @@ from tqdm import tqdm
 
 from ..io.atomic import atomic_write_text
 from ..io.images import IMG_SUFFIXES, list_images, skipped_note
+from ..io.ownership import Manifest, files_stamp, fingerprint, owned_work_dir
 from ..io.paths import check_output_apart
 from ..io.probs import ProbFolder, ProbFolderWriter, image_key
 from ..utils.errors import (
@@ -54,19 +65,24 @@ from ..utils.errors import (
     InvalidArgumentError,
     StageError,
 )
+from ..utils.readers import read_lines
 from .component_tuning import ComponentSearch
 from .probmaps import cropped_class_mask, label_map, level_threshold, threshold_level
 from .stages import (
-    STAGE_DONE,
     check_run_record,
     last_checkpoint,
     mark_stage_done,
+    owned_output,
+    resumable,
+    same_prob_source,
     stage_result,
     write_run_record,
 )
 from .thresholds import DiceSweep, class_levels
 
 RUN_RECORD = 'cv.json'
+#: the tool named in the work directory's manifest
+TOOL = 'tools/cv.py'
 #: data set wrappers the pool cannot be (CV splits one plain labelled set)
 WRAPPERS = ('ConcatDataset', 'RepeatDataset', 'ClassBalancedDataset')
 #: the competition format of the submission, by the pool's data set type
@@ -207,8 +223,7 @@ def _split_lines(path: str) -> List[str]:
     if path.endswith('.json'):
         from ..datasets.coco_index import load_coco_json
         return [img['file_name'] for img in load_coco_json(path)['images']]
-    with open(path, encoding='utf-8') as f:
-        return [line.strip() for line in f if line.strip() and not line.startswith('#')]
+    return [line for _, line in read_lines(path, 'split file', comments=True)]
 
 
 def read_pool_folds(pool: Pool, splits_dir: str, num_folds: int) -> np.ndarray:
@@ -312,7 +327,9 @@ def run_commands(commands: Sequence[FoldCommand], gpus: int, log: Log,
             while pending and len(free) >= pending[0].devices and not failed:
                 cmd = pending.pop(0)
                 ids, free = free[:cmd.devices], free[cmd.devices:]
-                env = dict(os.environ, PORT=str(port_base + ids[0]))
+                # PYTHON: the launch scripts start this interpreter, not python from PATH
+                env = dict(os.environ, PORT=str(port_base + ids[0]),
+                           PYTHON=sys.executable or os.environ.get('PYTHON', 'python'))
                 if gpus >= 1:
                     env['CUDA_VISIBLE_DEVICES'] = ','.join(map(str, ids))
                 out = open(cmd.log, 'a', encoding='utf-8')
@@ -530,27 +547,45 @@ def _config_hash(cfg: Config) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def _same_source(prob_dir: str, source: dict) -> bool:
+def prediction_source(config: str, checkpoint: str, img_dir: str,
+                      images: Sequence[str], tta: bool, **extra) -> dict:
+    """What a probability folder is the prediction of: the config, the checkpoint and
+    its fingerprint, the images' names, sizes and modification times. A folder is
+    reused only for the same source, so an image replaced in place under the same name
+    (or a checkpoint rewritten under the same name) is predicted again.
+
+    Raises:
+        DataError: an image is gone.
+    """
     try:
-        return osp.isfile(osp.join(prob_dir, 'index.json')) and \
-            ProbFolder(prob_dir).source == json.loads(json.dumps(source))
-    except DataError:
-        return False
+        stamp = files_stamp(img_dir, list(images))
+    except OSError as exc:
+        raise DataError(f'{exc.filename or img_dir}: cannot read the image '
+                        f'({exc.strerror or exc})') from None
+    return dict(config=osp.abspath(config), checkpoint=osp.abspath(checkpoint),
+                checkpoint_stamp=checkpoint_stamp(checkpoint),
+                images=hashlib.sha256('\n'.join(images).encode()).hexdigest()[:16],
+                inputs=stamp, tta=tta, **extra)
 
 
 def _predict(config: str, checkpoint: str, img_dir: str, images: Sequence[str],
              out_dir: str, source: dict, device: Optional[str], tta: bool,
-             cfg_options: Optional[dict], progress: bool, log: Log) -> None:
+             cfg_options: Optional[dict], progress: bool, log: Log,
+             manifest: Optional[Manifest] = None) -> None:
     """Probabilities of ``images`` under ``img_dir`` into ``out_dir`` (kept when a
-    finished folder of the same ``source`` is there)."""
+    finished folder of the same ``source`` is there; replaced only when it is the
+    tool's, see :meth:`~mmseg_ext.io.ownership.Manifest.check_replaceable`)."""
     from .inference import build_predictor, infer_folder, resolve_device
-    if _same_source(out_dir, source):
-        log(f'{out_dir}: finished earlier')
-        return
-    predictor = build_predictor(config, checkpoint, resolve_device(device),
-                                cfg_options=cfg_options, tta=tta)
-    infer_folder(predictor, img_dir, out_dir, images=images, source=source, force=True,
-                 progress=progress)
+    with owned_output(manifest, out_dir):
+        if same_prob_source(out_dir, source):
+            log(f'{out_dir}: finished earlier')
+            return
+        if osp.isdir(out_dir):
+            log(f'{out_dir}: made from other images or another model; predicting again')
+        predictor = build_predictor(config, checkpoint, resolve_device(device),
+                                    cfg_options=cfg_options, tta=tta)
+        infer_folder(predictor, img_dir, out_dir, images=images, source=source,
+                     force=True, progress=progress)
 
 
 def merge_oof(fold_dirs: Sequence[str], out_dir: str, expected: Sequence[str],
@@ -591,25 +626,18 @@ def merge_oof(fold_dirs: Sequence[str], out_dir: str, expected: Sequence[str],
     return ProbFolder(out_dir)
 
 
-def clear_earlier_run(work_dir: str) -> None:
-    """Forget what an earlier run left in ``work_dir`` (``force``): the folds' done
-    markers, ``last_checkpoint`` pointers (so that no fold resumes an old model) and
-    probabilities, the merged, tuned and test outputs. Checkpoints and logs stay until
-    the new training writes over them."""
-    import glob
-    import shutil
-    for fold in glob.glob(osp.join(work_dir, 'fold*')):
-        for name in (STAGE_DONE, 'last_checkpoint'):
-            if osp.isfile(osp.join(fold, name)):
-                os.remove(osp.join(fold, name))
-        if osp.isdir(osp.join(fold, 'val_probs')):
-            shutil.rmtree(osp.join(fold, 'val_probs'))
-    for name in ('oof_probs', 'tuned', 'test', 'configs'):
-        if osp.isdir(osp.join(work_dir, name)):
-            shutil.rmtree(osp.join(work_dir, name))
-    for name in ('submission.csv', 'summary.json'):
-        if osp.isfile(osp.join(work_dir, name)):
-            os.remove(osp.join(work_dir, name))
+def clear_earlier_run(manifest: Manifest, log: Optional[Log] = None) -> None:
+    """Remove what an earlier run listed as its own in the work dir (``force``): every
+    listed output that is unchanged (folds' checkpoints, markers, logs and
+    probabilities, the merged, tuned and test outputs). Nothing is removed by name:
+    files the tool did not list stay.
+
+    Raises:
+        OutputError: a listed file changed since the tool wrote it (nothing removed).
+    """
+    removed = manifest.remove_all()
+    if log is not None and removed:
+        log(f'{manifest.work_dir}: removed {len(removed)} outputs of the earlier run')
 
 
 def config_task(cfg: Config) -> str:
@@ -626,8 +654,8 @@ def config_task(cfg: Config) -> str:
 TEST_RECORD = osp.join('test', 'settings.json')
 
 
-def check_test_inputs(cfg: Config, config: str, work_dir: str, test_dir: str, fmt: str,
-                      test_json: Optional[str], sample: Optional[str], force: bool,
+def check_test_inputs(cfg: Config, config: str, test_dir: str, fmt: str,
+                      test_json: Optional[str], sample: Optional[str],
                       log: Log) -> Tuple[List[str], dict]:
     """Everything the test stage will need, checked before any fold trains; returns the
     test images (paths under ``test_dir``) and the settings the test stage records.
@@ -635,8 +663,8 @@ def check_test_inputs(cfg: Config, config: str, work_dir: str, test_dir: str, fm
     Raises:
         InvalidArgumentError: a format for the other task, or row sources it does not use.
         DataError: no test folder or images; a ``test_json`` image that is not there.
-        OutputExistsError: the work dir's submission was written for another test set
-            (without ``force``).
+    The run record of the test stage (:data:`TEST_RECORD`) is checked by
+    :func:`cross_validate` once it holds the work dir.
     """
     from ..io.submission import check_row_sources, get_format, read_test_json
     spec = get_format(fmt)
@@ -662,27 +690,53 @@ def check_test_inputs(cfg: Config, config: str, work_dir: str, test_dir: str, fm
                             + (f'; {note}' if note else ''))
         if note:
             log(note)
-    check_output_apart(work_dir, [test_dir, test_json, sample], 'work_dir',
-                       holds_inputs=True)
     settings = dict(test_dir=osp.abspath(test_dir), fmt=fmt,
                     test_json=osp.abspath(test_json) if test_json else None,
                     sample=osp.abspath(sample) if sample else None,
                     images=hashlib.sha256('\n'.join(images).encode()).hexdigest()[:16])
-    # the run record's contract for the test stage: the same settings resume, others
-    # are refused (the submission of another test set is not overwritten unasked)
-    check_run_record(work_dir, TEST_RECORD, settings, force, 'test-stage')
     return images, settings
 
 
+def run_inputs(config: str, cfg: Config, pool: Pool, splits: Optional[str],
+               test_dir: Optional[str], test_json: Optional[str],
+               sample: Optional[str]) -> List[str]:
+    """Every input a run reads: the config, the pool's data root, image, label and
+    split files, the train/val data roots, ``splits``, the test images and row sources.
+    The work dir may be none of them, hold none and lie inside none."""
+    inputs = [config, pool.img_dir, splits, test_dir, test_json, sample]
+    roots = [pool.dataset.get('data_root')]
+    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        dataset = (cfg.get(loader) or {}).get('dataset') or {}
+        roots.append(dataset.get('data_root'))
+    inputs += [r for r in roots if isinstance(r, str) and r]
+    root = pool.dataset.get('data_root') or ''
+    for key in ('ann_file', 'split_file'):
+        value = pool.dataset.get(key)
+        if isinstance(value, str) and value:
+            inputs.append(osp.join(root, value))
+    if pool.seg_dir:
+        inputs.append(osp.join(root, pool.seg_dir) if not osp.isabs(pool.seg_dir)
+                      else pool.seg_dir)
+    return [i for i in inputs if i]
+
+
 def checkpoint_stamp(path: str) -> str:
-    """Size and modification time of a checkpoint: a retrained model under the same
-    file name is another model."""
-    st = os.stat(path)
-    return f'{st.st_size}-{st.st_mtime_ns}'
+    """The checkpoint's fingerprint (:func:`~mmseg_ext.io.ownership.fingerprint`): a
+    retrained or replaced model under the same file name is another model."""
+    return fingerprint(path)
 
 
-def _write_json(path: str, value) -> str:
-    atomic_write_text(path, json.dumps(value, indent=2) + '\n', force=True)
+def fold_claims(pool: Pool, fold_of_image: np.ndarray, k: int, num_folds: int) -> dict:
+    """What fold ``k``'s model must have been trained for: the fold, K, and the hash of
+    its training list (the pool names outside fold ``k``)."""
+    train = [pool.names[i] for i in np.flatnonzero(fold_of_image != k)]
+    return dict(fold=k, num_folds=num_folds,
+                train_list=hashlib.sha256('\n'.join(train).encode()).hexdigest()[:16])
+
+
+def _write_json(path: str, value, manifest: Optional[Manifest] = None) -> str:
+    with owned_output(manifest, path):
+        atomic_write_text(path, json.dumps(value, indent=2) + '\n', force=True)
     return path
 
 
@@ -719,11 +773,19 @@ def cross_validate(config: str, num_folds: int, work_dir: str,
             ``tools/dist_train.sh``); needed when ``gpus > 1`` or ``ranks_per_fold``.
         device: inference device (default: the first GPU, else the CPU).
         cfg_options: overrides of the config.
-        force: start again in a work dir of another run.
+        force: start again in a work dir of another run: the outputs the earlier run
+            listed as its own (and left unchanged) are removed first.
         log: receives one line per stage (default: mmengine's ``print_log``).
+
+    Raises:
+        OutputError: the work dir is in use by another run, was not made by this tool
+            (content without its manifest), or ``force`` met an output that changed
+            since this tool wrote it.
+        InvalidArgumentError: of ``work_dir``: it is, holds or lies inside an input.
+        DataError: a fold's ``done.json`` that does not prove its fold, training list
+            and checkpoint content.
     """
-    from .runner_config import load_config, train_config
-    from .stages import train_only
+    from .runner_config import load_config
     if log is None:
         from mmengine.logging import print_log
 
@@ -757,8 +819,11 @@ def cross_validate(config: str, num_folds: int, work_dir: str,
                                        'competition format of its own; name one '
                                        f'({", ".join(sorted(set(FORMAT_OF.values())))})')
         test_images, test_settings = check_test_inputs(
-            cfg, config, work_dir, test_dir, fmt, test_json, sample, force, log)
-    check_output_apart(work_dir, [pool.img_dir], 'work_dir', holds_inputs=True)
+            cfg, config, test_dir, fmt, test_json, sample, log)
+    # a work dir never holds inputs: --force would remove them, and fixed output names
+    # (test/, submission.csv) would land among them
+    check_output_apart(work_dir, run_inputs(config, cfg, pool, splits, test_dir, test_json,
+                                            sample), 'work_dir')
     cuda = _cuda_count()
     if cuda and ranks_per_fold > max(min(gpus, cuda), 1):
         raise InvalidArgumentError('ranks_per_fold', f'{ranks_per_fold} ranks per fold need '
@@ -777,144 +842,217 @@ def cross_validate(config: str, num_folds: int, work_dir: str,
                   num_folds=num_folds, seed=seed, group_regex=group_regex,
                   splits=hashlib.sha256(json.dumps(fold_of_image.tolist()).encode())
                   .hexdigest()[:16])
-    outputs = [osp.join(work_dir, d) for d in
-               ['splits', 'oof_probs', 'tuned'] + [f'fold{k}' for k in range(num_folds)]]
-    resume = check_run_record(work_dir, RUN_RECORD, record, force, 'cross-validation',
-                              outputs)
-    if resume:
-        log(f'resuming the cross-validation run in {work_dir}: finished folds are kept')
-    elif force:
-        clear_earlier_run(work_dir)
-    write_run_record(work_dir, RUN_RECORD, record)
-    split_dir = osp.join(work_dir, 'splits')
-    write_pool_splits(pool, fold_of_image, split_dir, num_folds)
+    with owned_work_dir(work_dir, TOOL) as manifest:
+        outputs = [osp.join(work_dir, d) for d in
+                   ['splits', 'oof_probs', 'tuned'] + [f'fold{k}' for k in range(num_folds)]]
+        resume = check_run_record(work_dir, RUN_RECORD, record, force, 'cross-validation',
+                                  outputs)
+        if test_dir is not None:
+            # the same test settings resume, others are refused (the submission of
+            # another test set is not overwritten unasked)
+            check_run_record(work_dir, TEST_RECORD, test_settings, force, 'test-stage')
+        if resume:
+            log(f'resuming the cross-validation run in {work_dir}: finished folds are kept')
+        elif force:
+            clear_earlier_run(manifest, log)
+        run = _Run(config, cfg_options, pool, fold_of_image, num_folds, chosen, work_dir,
+                   manifest, resume, force, device, tta, progress, log)
+        done = {k: run.finished(k) for k in chosen}  # proofs checked before any write
+        write_run_record(work_dir, RUN_RECORD, record, manifest)
+        return run.stages(start, done, subprocesses, gpus, ranks_per_fold, fold_command,
+                          test_dir, test_images, test_settings, fmt, test_json, sample, cfg)
 
-    # ---- train
-    fold_dirs = {k: osp.join(work_dir, f'fold{k}') for k in range(num_folds)}
-    todo = [k for k in chosen if not (resume and stage_result(fold_dirs[k]))]
-    for k in chosen:
-        if k not in todo:
-            log(f'fold {k}: finished earlier ({stage_result(fold_dirs[k])[0]})')
-    if subprocesses:
-        commands = []
-        for k in todo:
-            os.makedirs(fold_dirs[k], exist_ok=True)
-            fold_cfg = load_config(config, cfg_options, work_dir=fold_dirs[k])
-            use_fold(fold_cfg, pool, split_dir, k)
-            path = osp.join(work_dir, 'configs', f'fold{k}.py')
-            os.makedirs(osp.dirname(path), exist_ok=True)
-            fold_cfg.dump(path)
-            resume_fold = not force and _has_checkpoint(fold_dirs[k])
-            commands.append(FoldCommand(k, fold_command(path, fold_dirs[k], ranks_per_fold,
-                                                        resume_fold),
-                                        osp.join(fold_dirs[k], 'train.log'),
-                                        max(ranks_per_fold, 1) if gpus >= 1 else 1))
-        run_commands(commands, gpus, log)
-        for k in todo:
-            mark_stage_done(fold_dirs[k], last_checkpoint(fold_dirs[k]), {})
-    else:
-        for k in tqdm(todo, desc='folds', unit='fold', disable=not progress or len(todo) < 2):
-            log(f'fold {k}: training on {int((fold_of_image != k).sum())} images, '
-                f'validating on {int((fold_of_image == k).sum())} in {fold_dirs[k]}')
-            fold_cfg = train_config(config, work_dir=fold_dirs[k],
-                                    resume=not force and _has_checkpoint(fold_dirs[k]),
-                                    cfg_options=cfg_options,
-                                    edit=lambda c, k=k: use_fold(c, pool, split_dir, k))
-            train_only(fold_cfg)
-            mark_stage_done(fold_dirs[k], last_checkpoint(fold_dirs[k]), {})
 
-    # ---- out-of-fold probabilities
-    summaries = []
-    for k in chosen:
-        ckpt = stage_result(fold_dirs[k])[0]
-        val_rel = [pool.images[i] for i in np.flatnonzero(fold_of_image == k)]
-        out = osp.join(fold_dirs[k], 'val_probs')
-        source = dict(config=osp.abspath(config), checkpoint=osp.abspath(ckpt),
-                      checkpoint_stamp=checkpoint_stamp(ckpt), fold=k, tta=tta,
-                      images=hashlib.sha256('\n'.join(val_rel).encode()).hexdigest()[:16])
-        log(f'fold {k}: predicting its {len(val_rel)} validation images')
-        _predict(config, ckpt, pool.img_dir, val_rel, out, source, device, tta,
-                 cfg_options, progress, log)
-        summaries.append(FoldSummary(k, int((fold_of_image != k).sum()), len(val_rel),
-                                     fold_dirs[k], ckpt, out))
-    summary = CVSummary(work_dir, config, num_folds, 'Dice', summaries)
-    summary.files['splits'] = split_dir
-    if len(chosen) < num_folds:
-        log(f'folds {",".join(map(str, chosen))} of {num_folds} done; out-of-fold tuning '
-            'and the test predictions need every fold')
+@dataclass
+class _Run:
+    """One cross-validation run in its locked work dir (the stages after the checks)."""
+    config: str
+    cfg_options: Optional[dict]
+    pool: Pool
+    fold_of_image: np.ndarray
+    num_folds: int
+    chosen: List[int]
+    work_dir: str
+    manifest: Manifest
+    resume: bool
+    force: bool
+    device: Optional[str]
+    tta: bool
+    progress: bool
+    log: Log
+
+    def fold_dir(self, k: int) -> str:
+        return osp.join(self.work_dir, f'fold{k}')
+
+    def finished(self, k: int):
+        """``(checkpoint, metrics)`` of fold ``k`` when its marker proves it is this
+        fold's model, None when it is to be trained (see :func:`~.stages.stage_result`)."""
+        claims = fold_claims(self.pool, self.fold_of_image, k, self.num_folds)
+        return stage_result(self.fold_dir(k), claims) if self.resume else None
+
+    def mark_done(self, k: int) -> None:
+        mark_stage_done(self.fold_dir(k), last_checkpoint(self.fold_dir(k)), {},
+                        fold_claims(self.pool, self.fold_of_image, k, self.num_folds),
+                        self.manifest)
+
+    def can_resume(self, k: int) -> bool:
+        return not self.force and osp.isdir(self.fold_dir(k)) and resumable(self.fold_dir(k))
+
+    def train(self, todo: List[int], split_dir: str, subprocesses: bool, gpus: int,
+              ranks_per_fold: int, fold_command) -> None:
+        from .runner_config import load_config, train_config
+        from .stages import train_only
+        pool, log = self.pool, self.log
+        if subprocesses:
+            commands = []
+            for k in todo:
+                os.makedirs(self.fold_dir(k), exist_ok=True)
+                fold_cfg = load_config(self.config, self.cfg_options,
+                                       work_dir=self.fold_dir(k))
+                use_fold(fold_cfg, pool, split_dir, k)
+                path = osp.join(self.work_dir, 'configs', f'fold{k}.py')
+                os.makedirs(osp.dirname(path), exist_ok=True)
+                with owned_output(self.manifest, path):
+                    fold_cfg.dump(path)
+                commands.append(FoldCommand(k, fold_command(path, self.fold_dir(k),
+                                                            ranks_per_fold,
+                                                            self.can_resume(k)),
+                                            osp.join(self.fold_dir(k), 'train.log'),
+                                            max(ranks_per_fold, 1) if gpus >= 1 else 1))
+            with contextlib.ExitStack() as stack:
+                for k in todo:
+                    stack.enter_context(owned_output(self.manifest, self.fold_dir(k),
+                                                     replace=False))
+                run_commands(commands, gpus, log)
+            for k in todo:
+                self.mark_done(k)
+            return
+        for k in tqdm(todo, desc='folds', unit='fold',
+                      disable=not self.progress or len(todo) < 2):
+            log(f'fold {k}: training on {int((self.fold_of_image != k).sum())} images, '
+                f'validating on {int((self.fold_of_image == k).sum())} in '
+                f'{self.fold_dir(k)}')
+            with owned_output(self.manifest, self.fold_dir(k), replace=False):
+                fold_cfg = train_config(self.config, work_dir=self.fold_dir(k),
+                                        resume=self.can_resume(k),
+                                        cfg_options=self.cfg_options,
+                                        edit=lambda c, k=k: use_fold(c, pool, split_dir, k))
+                train_only(fold_cfg)
+            self.mark_done(k)
+
+    def stages(self, start: float, done: Dict[int, Optional[Tuple[str, Dict[str, float]]]],
+               subprocesses: bool, gpus: int, ranks_per_fold: int,
+               fold_command, test_dir: Optional[str], test_images: List[str],
+               test_settings: dict, fmt: Optional[str], test_json: Optional[str],
+               sample: Optional[str], cfg: Config) -> CVSummary:
+        pool, log, manifest, work_dir = self.pool, self.log, self.manifest, self.work_dir
+        config, chosen, num_folds = self.config, self.chosen, self.num_folds
+        fold_of_image = self.fold_of_image
+        split_dir = osp.join(work_dir, 'splits')
+        with owned_output(manifest, split_dir):
+            write_pool_splits(pool, fold_of_image, split_dir, num_folds)
+
+        # ---- train
+        todo = [k for k in chosen if not done[k]]
+        for k in chosen:
+            if done[k]:
+                log(f'fold {k}: finished earlier ({done[k][0]})')
+        self.train(todo, split_dir, subprocesses, gpus, ranks_per_fold, fold_command)
+
+        # ---- out-of-fold probabilities
+        summaries = []
+        for k in chosen:
+            fold_dir = self.fold_dir(k)
+            ckpt = stage_result(fold_dir, fold_claims(pool, fold_of_image, k, num_folds))[0]
+            val_rel = [pool.images[i] for i in np.flatnonzero(fold_of_image == k)]
+            out = osp.join(fold_dir, 'val_probs')
+            source = prediction_source(config, ckpt, pool.img_dir, val_rel, self.tta, fold=k)
+            log(f'fold {k}: predicting its {len(val_rel)} validation images')
+            _predict(config, ckpt, pool.img_dir, val_rel, out, source, self.device, self.tta,
+                     self.cfg_options, self.progress, log, manifest)
+            summaries.append(FoldSummary(k, int((fold_of_image != k).sum()), len(val_rel),
+                                         fold_dir, ckpt, out))
+        summary = CVSummary(work_dir, config, num_folds, 'Dice', summaries)
+        summary.files['splits'] = split_dir
+        if len(chosen) < num_folds:
+            log(f'folds {",".join(map(str, chosen))} of {num_folds} done; out-of-fold '
+                'tuning and the test predictions need every fold')
+            summary.seconds = time.perf_counter() - start
+            return _finish(summary, manifest)
+
+        # ---- OOF folder, scores, tuning
+        oof_dir = osp.join(work_dir, 'oof_probs')
+        with owned_output(manifest, oof_dir):
+            oof = merge_oof([self.fold_dir(k) + '/val_probs' for k in chosen], oof_dir,
+                            pool.keys, self.progress)
+        summary.oof_probs = oof_dir
+        fold_of = {key: int(fold_of_image[i]) for i, key in enumerate(pool.keys)}
+        if oof.task == 'multi-label':
+            from ..io.ground_truth import GroundTruth
+            gt = GroundTruth(pool.dataset.get('data_root') or osp.dirname(pool.img_dir),
+                             oof.classes, json_dir=pool.seg_dir)
+            result = tune_multilabel(oof, gt, fold_of, num_folds, progress=self.progress)
+            tuned = osp.join(work_dir, 'tuned')
+            result.files = {
+                name: _write_json(osp.join(tuned, f'{name}.json'), getattr(result, name),
+                                  manifest)
+                for name in ('thresholds', 'min_area', 'keep_largest')}
+        else:
+            gt_maps = dataset_gt_maps(pool.dataset,
+                                      _plain_dict(cfg.val_dataloader.dataset)['pipeline'],
+                                      pool.img_dir)
+            result = score_multiclass(oof, gt_maps, fold_of, num_folds,
+                                      int(pool.dataset.get('ignore_index', 255)),
+                                      self.progress)
+        summary.metric = result.metric
+        summary.oof_before, summary.oof_after = result.oof_before, result.oof_after
+        summary.thresholds, summary.min_area = result.thresholds, result.min_area
+        summary.keep_largest = result.keep_largest
+        for f, score in zip(summary.folds, result.fold_scores):
+            f.score = score
+        summary.files['oof_probs'] = oof_dir
+        summary.files.update({f'tuned {k}': v for k, v in result.files.items()})
+
+        # ---- test
+        if test_dir is not None:
+            write_run_record(work_dir, TEST_RECORD, test_settings, manifest)
+            summary.files.update(_test_stage(
+                config, summary, test_dir, test_images, fmt, test_json, sample, result,
+                self.device, self.tta, self.cfg_options, self.progress, log, manifest))
         summary.seconds = time.perf_counter() - start
-        return _finish(summary)
-
-    # ---- OOF folder, scores, tuning
-    oof_dir = osp.join(work_dir, 'oof_probs')
-    oof = merge_oof([fold_dirs[k] + '/val_probs' for k in chosen], oof_dir, pool.keys,
-                    progress)
-    summary.oof_probs = oof_dir
-    fold_of = {key: int(fold_of_image[i]) for i, key in enumerate(pool.keys)}
-    if oof.task == 'multi-label':
-        from ..io.ground_truth import GroundTruth
-        gt = GroundTruth(pool.dataset.get('data_root') or osp.dirname(pool.img_dir),
-                         oof.classes, json_dir=pool.seg_dir)
-        result = tune_multilabel(oof, gt, fold_of, num_folds, progress=progress)
-        tuned = osp.join(work_dir, 'tuned')
-        result.files = dict(
-            thresholds=_write_json(osp.join(tuned, 'thresholds.json'), result.thresholds),
-            min_area=_write_json(osp.join(tuned, 'min_area.json'), result.min_area),
-            keep_largest=_write_json(osp.join(tuned, 'keep_largest.json'),
-                                     result.keep_largest))
-    else:
-        gt_maps = dataset_gt_maps(pool.dataset,
-                                  _plain_dict(cfg.val_dataloader.dataset)['pipeline'],
-                                  pool.img_dir)
-        result = score_multiclass(oof, gt_maps, fold_of, num_folds,
-                                  int(pool.dataset.get('ignore_index', 255)), progress)
-    summary.metric = result.metric
-    summary.oof_before, summary.oof_after = result.oof_before, result.oof_after
-    summary.thresholds, summary.min_area = result.thresholds, result.min_area
-    summary.keep_largest = result.keep_largest
-    for f, score in zip(summary.folds, result.fold_scores):
-        f.score = score
-    summary.files['oof_probs'] = oof_dir
-    summary.files.update({f'tuned {k}': v for k, v in result.files.items()})
-
-    # ---- test
-    if test_dir is not None:
-        write_run_record(work_dir, TEST_RECORD, test_settings)
-        summary.files.update(_test_stage(
-            config, summary, test_dir, test_images, fmt, test_json, sample, result, device,
-            tta, cfg_options, progress, log))
-    summary.seconds = time.perf_counter() - start
-    return _finish(summary)
+        return _finish(summary, manifest)
 
 
 def _test_stage(config: str, summary: CVSummary, test_dir: str, images: Sequence[str],
                 fmt: str, test_json: Optional[str], sample: Optional[str],
                 result: TuningResult, device: Optional[str], tta: bool,
-                cfg_options: Optional[dict], progress: bool, log: Log) -> Dict[str, str]:
+                cfg_options: Optional[dict], progress: bool, log: Log,
+                manifest: Optional[Manifest] = None) -> Dict[str, str]:
     from .check import check_submission
     from .ensemble import soft_vote
     from .submission import make_submission
     test_root = osp.join(summary.work_dir, 'test')
     prob_dirs = []
-    listing = hashlib.sha256('\n'.join(images).encode()).hexdigest()[:16]
     for f in summary.folds:
         out = osp.join(test_root, f'fold{f.fold}')
-        source = dict(config=osp.abspath(config), checkpoint=osp.abspath(f.checkpoint),
-                      checkpoint_stamp=checkpoint_stamp(f.checkpoint),
-                      test_dir=osp.abspath(test_dir), images=listing, tta=tta)
+        source = prediction_source(config, f.checkpoint, test_dir, images, tta,
+                                   test_dir=osp.abspath(test_dir))
         log(f'fold {f.fold}: predicting {len(images)} test images')
         _predict(config, f.checkpoint, test_dir, images, out, source, device, tta,
-                 cfg_options, progress, log)
+                 cfg_options, progress, log, manifest)
         prob_dirs.append(out)
     ensemble = osp.join(test_root, 'ensemble')
     log(f'averaging the {len(prob_dirs)} fold models\' probabilities into {ensemble}')
-    soft_vote(prob_dirs, ensemble, force=True, progress=progress)
+    with owned_output(manifest, ensemble):
+        soft_vote(prob_dirs, ensemble, force=True, progress=progress)
     csv = osp.join(summary.work_dir, 'submission.csv')
     files = result.files
-    make_submission(ensemble, fmt, csv, thresholds=files.get('thresholds'),
-                    img_dir=test_dir, test_json=test_json, sample=sample,
-                    min_area=files.get('min_area'), keep_largest=files.get('keep_largest'),
-                    force=True, progress=progress)
+    with owned_output(manifest, csv):
+        make_submission(ensemble, fmt, csv, thresholds=files.get('thresholds'),
+                        img_dir=test_dir, test_json=test_json, sample=sample,
+                        min_area=files.get('min_area'),
+                        keep_largest=files.get('keep_largest'), force=True,
+                        progress=progress)
     report = check_submission(csv, fmt, img_dir=test_dir, test_json=test_json,
                               sample=sample)
     if not report.ok:
@@ -924,20 +1062,15 @@ def _test_stage(config: str, summary: CVSummary, test_dir: str, images: Sequence
     return dict(test_ensemble=ensemble, submission=csv)
 
 
-def _has_checkpoint(work_dir: str) -> bool:
-    """Whether an interrupted fold left a checkpoint to resume from."""
-    from mmengine.runner import find_latest_checkpoint
-    return osp.isdir(work_dir) and find_latest_checkpoint(work_dir) is not None
-
-
 def _cuda_count() -> int:
     import torch
     return torch.cuda.device_count() if torch.cuda.is_available() else 0
 
 
-def _finish(summary: CVSummary) -> CVSummary:
+def _finish(summary: CVSummary, manifest: Optional[Manifest] = None) -> CVSummary:
     path = osp.join(summary.work_dir, 'summary.json')
     summary.files['summary'] = path
-    atomic_write_text(path, json.dumps(asdict(summary), indent=1, default=float) + '\n',
-                      force=True)
+    with owned_output(manifest, path):
+        atomic_write_text(path, json.dumps(asdict(summary), indent=1, default=float) + '\n',
+                          force=True)
     return summary

@@ -64,11 +64,19 @@ def _weights(weights: Optional[Sequence[float]], n: int) -> np.ndarray:
     if len(weights) != n:
         raise InvalidArgumentError('weights', f'{len(weights)} value(s) for {n} probability '
                                    'folders')
-    w = np.asarray(weights, np.float64)
-    if np.any(w < 0) or not np.all(np.isfinite(w)) or w.sum() <= 0:
-        raise InvalidArgumentError('weights', 'must be non-negative with a positive sum, '
-                                   f'got {list(weights)}')
-    return w / w.sum()
+    try:
+        w = np.asarray([float(x) for x in weights], np.float64)
+    except (TypeError, ValueError, OverflowError):
+        w = np.array([np.nan])
+    if np.any(w < 0) or not np.all(np.isfinite(w)) or w.max() <= 0:
+        raise InvalidArgumentError('weights', 'must be finite, non-negative and not all '
+                                   f'zero, got {list(weights)}')
+    # divide by the largest first: 1e308 + 1e308 overflows, 1 + 1 does not
+    w = w / w.max()
+    w = w / w.sum()
+    if not np.all(np.isfinite(w)):  # cannot happen after the scaling; never let it pass
+        raise InvalidArgumentError('weights', f'cannot be normalised: {list(weights)}')
+    return w
 
 
 def _target_size(shapes: List[Tuple[int, int]], ori_shape: Tuple[int, int],

@@ -37,7 +37,7 @@ from mmengine.config import Config
 from mmengine.logging import print_log
 from tqdm import tqdm
 
-from ..datasets.transforms.pipeline_geometry import resized_shape
+from ..datasets.transforms.pipeline_geometry import pipeline_errors, resized_shape
 from ..io.images import IMG_SUFFIXES, list_images, parse_size, skipped_note
 from ..io.paths import check_output_apart
 from ..io.probs import ProbFolderWriter
@@ -153,7 +153,8 @@ class ProbabilityPredictor:
         self.task = 'multi-label' if self.multi_label else 'multi-class'
 
     def _views(self, img_path: str) -> List[Tuple[torch.Tensor, object]]:
-        data = self.pipeline(dict(img_path=img_path))
+        with pipeline_errors(img_path):  # a 1xN image that a resize rounds to 0 rows
+            data = self.pipeline(dict(img_path=img_path))
         if data is None:
             raise DataError(f'{img_path}: the test pipeline dropped the image')
         inputs, samples = data['inputs'], data['data_samples']
@@ -185,7 +186,8 @@ class ProbabilityPredictor:
         if out_size == 'original':
             target = ori_shape
         elif out_size == 'native' and self.tta and self.test_pipeline:
-            target = resized_shape(self.test_pipeline, ori_shape)
+            with pipeline_errors(img_path):
+                target = resized_shape(self.test_pipeline, ori_shape)
         elif out_size == 'native':
             shapes = [tuple(int(v) for v in s.img_shape[:2]) for _, s in views]
             target = max(shapes, key=lambda s: s[0] * s[1])

@@ -45,12 +45,14 @@ from typing import Iterable, List, Optional, Sequence, Tuple
 import cv2
 import numpy as np
 
-from ..io.atomic import StagedDir
+from ..io.atomic import StagedDir, atomic_write_text
 from ..io.hand_bone_json import hand_bone_document, write_hand_bone_json
+from ..io.image_write import write_image
 from ..io.paths import check_output_apart
 from ..io.probs import ProbFolder, dequantize
 from ..utils.errors import DataError, InvalidArgumentError
 from ..utils.per_class import PerClassSpec, per_class_option
+from ..utils.readers import read_json
 from .probmaps import resize_channel, resize_probs
 
 FORMATS = ('handbone-json', 'label-png')
@@ -170,8 +172,7 @@ def read_pseudo_summary(out_dir: str) -> Optional[PseudoLabelSummary]:
     """The summary of a pseudo-label folder :func:`pseudo_label_folder` finished (its
     report is written last and the folder published whole); None when there is none."""
     try:
-        with open(osp.join(out_dir, REPORT), encoding='utf-8') as f:
-            images = json.load(f)['images']
+        images = read_json(osp.join(out_dir, REPORT), 'pseudo-label report')['images']
         accepted = sum(1 for r in images if r['accepted'])
     except (OSError, ValueError, KeyError, TypeError):
         return None
@@ -244,18 +245,17 @@ def pseudo_label_folder(probs_dir: str, out_dir: str, fmt: str = 'handbone-json'
                     content = handbone_json(masks, classes, meta.img_path, epsilon, min_area)
                     write_hand_bone_json(staged.file(_json_relpath(key)), content)
                 else:
-                    cv2.imwrite(staged.file(key + '.png'), labels)
+                    write_image(staged.file(key + '.png'), labels)
                 accepted.append(meta.img_path)
             report.append(dict(img_path=meta.img_path, accepted=bool(ok),
                                mean_conf=round(conf.mean_conf, 6),
                                uncertain_fraction=round(conf.uncertain_fraction, 6)))
-        with open(staged.file('accepted.txt'), 'w') as f:
-            f.write(''.join(p + '\n' for p in accepted))
-        with open(staged.file(REPORT), 'w') as f:
-            json.dump(dict(probs=probs_dir, format=fmt, classes=list(classes),
-                           thresholds=ts, pixel_conf=pixel_conf,
-                           max_uncertain=max_uncertain, min_mean_conf=min_mean_conf,
-                           epsilon=epsilon, min_area=min_area, images=report), f, indent=1)
+        atomic_write_text(staged.file('accepted.txt'), ''.join(p + '\n' for p in accepted))
+        atomic_write_text(staged.file(REPORT), json.dumps(dict(
+            probs=probs_dir, format=fmt, classes=list(classes), thresholds=ts,
+            pixel_conf=pixel_conf, max_uncertain=max_uncertain,
+            min_mean_conf=min_mean_conf, epsilon=epsilon, min_area=min_area,
+            images=report), indent=1))
         staged.commit()
     n = len(report)
     return PseudoLabelSummary(out_dir=out_dir, images=n, accepted=len(accepted),

@@ -21,10 +21,20 @@ What ``tools/self_train.py`` runs (the recipe of ST++, without its image ranking
 Everything is written under ``work_dir``: ``teacher/``, ``round<k>/probs``,
 ``round<k>/pseudo``, ``round<k>/student``, and ``summary.json`` at the end. Checkpoints
 are the last ones of each run (never chosen on the validation set).
+
+The work directory is the tool's alone (:mod:`mmseg_ext.io.ownership`): locked while a
+run uses it, every output listed in its manifest, ``force`` removing only listed
+outputs that are unchanged; a folder the tool did not make, or one that is, holds or
+lies inside an input, is refused. A resumed stage proves what it is
+(:func:`~.stages.stage_result`): the teacher's marker its checkpoint; a round's
+probabilities the model's fingerprint and the unlabelled images' names, sizes and
+modification times (else they, the pseudo-labels and the student are made again); the
+student's marker the teacher's fingerprint and the accepted pseudo-labelled list.
 """
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import math
 import os.path as osp
@@ -36,6 +46,7 @@ from mmengine.config import Config
 from mmengine.logging import print_log
 
 from ..io.atomic import atomic_write_text
+from ..io.ownership import Manifest, files_stamp, fingerprint, owned_work_dir
 from ..utils.checkpoint import read_fitting_checkpoint, state_dict_mismatch
 from ..utils.errors import (
     CheckpointNotFoundError,
@@ -43,6 +54,7 @@ from ..utils.errors import (
     DataError,
     InvalidArgumentError,
 )
+from ..utils.readers import read_lines
 from .inference import build_bare_model, build_predictor, infer_folder
 from .pseudo_label import pseudo_label_folder, read_pseudo_summary
 from .runner_config import load_config, train_config
@@ -50,6 +62,8 @@ from .stages import (
     check_run_record,
     last_checkpoint,
     mark_stage_done,
+    owned_output,
+    same_prob_source,
     stage_result,
     train_and_validate,
     write_run_record,
@@ -172,6 +186,8 @@ def add_pseudo_labels(cfg: Config, unlabelled_dir: str, pseudo_dir: str, task: s
 
 #: the parameters of the self-training run a work directory holds
 RUN_RECORD = 'self_train.json'
+#: the tool named in the work directory's manifest
+TOOL = 'tools/self_train.py'
 
 
 def run_record(teacher_config: str, student_config: str, unlabelled_dir: str,
@@ -197,6 +213,26 @@ def check_earlier_run(work_dir: str, record: dict, rounds: int, force: bool) -> 
     outputs = [osp.join(work_dir, f'round{k}', part) for k in range(1, rounds + 1)
                for part in ('probs', 'pseudo')]
     return check_run_record(work_dir, RUN_RECORD, record, force, 'self-training', outputs)
+
+
+def run_inputs(teacher_config: str, student_config: str, student_cfg: Config,
+               unlabelled_dir: str, unlabelled_list: Optional[str],
+               teacher_checkpoint: Optional[str]) -> List[str]:
+    """Every input a run reads (the work dir may be none of them, hold none and lie
+    inside none): the configs, the labelled data roots, the unlabelled images and
+    list, the teacher checkpoint."""
+    inputs = [teacher_config, student_config, unlabelled_dir, unlabelled_list]
+    if teacher_checkpoint and '://' not in teacher_checkpoint:
+        inputs.append(teacher_checkpoint)
+    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        root = ((student_cfg.get(loader) or {}).get('dataset') or {}).get('data_root')
+        if isinstance(root, str) and root:
+            inputs.append(root)
+    return [i for i in inputs if i]
+
+
+def _list_hash(names: Sequence[str]) -> str:
+    return hashlib.sha256('\n'.join(names).encode()).hexdigest()[:16]
 
 
 def self_train(teacher_config: str, student_config: str, unlabelled_dir: str, work_dir: str,
@@ -241,7 +277,8 @@ def self_train(teacher_config: str, student_config: str, unlabelled_dir: str, wo
     start = time.perf_counter()
     from ..io.images import list_images, read_image_list, skipped_note
     from ..io.paths import check_output_apart
-    check_output_apart(work_dir, [unlabelled_dir], 'work_dir', holds_inputs=True)
+    check_output_apart(work_dir, [unlabelled_dir, unlabelled_list, teacher_config,
+                                  student_config], 'work_dir')
     if unlabelled_list is not None:
         images = read_image_list(unlabelled_list, img_suffix, root=unlabelled_dir)
     else:
@@ -257,65 +294,102 @@ def self_train(teacher_config: str, student_config: str, unlabelled_dir: str, wo
     if student_init == 'teacher':
         check_student_fits_teacher(student_cfg, student_config, teacher_config,
                                    teacher_checkpoint, cfg_options)
+    check_output_apart(work_dir, run_inputs(teacher_config, student_config, student_cfg,
+                                            unlabelled_dir, unlabelled_list,
+                                            teacher_checkpoint), 'work_dir')
     record = run_record(teacher_config, student_config, unlabelled_dir, images,
                         teacher_checkpoint, rounds, pixel_conf, max_uncertain,
                         min_mean_conf, student_init, img_suffix, cfg_options)
-    resume = check_earlier_run(work_dir, record, rounds, force)
-    if resume:
-        log(f'resuming the self-training run in {work_dir}: finished stages are kept')
-    write_run_record(work_dir, RUN_RECORD, record)
+    with owned_work_dir(work_dir, TOOL) as manifest:
+        resume = check_earlier_run(work_dir, record, rounds, force)
+        if resume:
+            log(f'resuming the self-training run in {work_dir}: finished stages are kept')
+        elif force:
+            removed = manifest.remove_all()
+            if removed:
+                log(f'{work_dir}: removed {len(removed)} outputs of the earlier run')
+        write_run_record(work_dir, RUN_RECORD, record, manifest)
+        return _stages(teacher_config, student_config, unlabelled_dir, work_dir, images,
+                       img_suffix, teacher_checkpoint, rounds, pixel_conf, max_uncertain,
+                       min_mean_conf, student_init, cfg_options, resume, progress, log,
+                       manifest, start)
 
+
+def _stages(teacher_config: str, student_config: str, unlabelled_dir: str, work_dir: str,
+            images: List[str], img_suffix: str, teacher_checkpoint: Optional[str],
+            rounds: int, pixel_conf: float, max_uncertain: float, min_mean_conf: float,
+            student_init: str, cfg_options: Optional[dict], resume: bool, progress: bool,
+            log: Callable[[str], None], manifest: Manifest,
+            start: float) -> SelfTrainingSummary:
+    """The stages of :func:`self_train` in its locked work dir."""
     teacher_metrics: Dict[str, float] = {}
     if teacher_checkpoint is None:
         teacher_dir = osp.join(work_dir, 'teacher')
-        finished = resume and stage_result(teacher_dir)
+        finished = resume and stage_result(teacher_dir, dict(stage='teacher'))
         if finished:
             teacher_checkpoint, teacher_metrics = finished
             log(f'[1/3] teacher: finished earlier, {teacher_checkpoint}')
         else:
             log(f'[1/3] teacher: training {teacher_config} in {teacher_dir}')
-            teacher_metrics = train_and_validate(
-                train_config(teacher_config, work_dir=teacher_dir, cfg_options=cfg_options))
+            with owned_output(manifest, teacher_dir, replace=False):
+                teacher_metrics = train_and_validate(
+                    train_config(teacher_config, work_dir=teacher_dir,
+                                 cfg_options=cfg_options))
             teacher_checkpoint = last_checkpoint(teacher_dir)
-            mark_stage_done(teacher_dir, teacher_checkpoint, teacher_metrics)
+            mark_stage_done(teacher_dir, teacher_checkpoint, teacher_metrics,
+                            dict(stage='teacher'), manifest)
         log(f'teacher: {teacher_checkpoint} {metrics_text(teacher_metrics)}')
     ckpt, config = teacher_checkpoint, teacher_config
     done: List[RoundSummary] = []
+    try:
+        inputs = files_stamp(unlabelled_dir, images)
+    except OSError as exc:
+        raise DataError(f'{exc.filename or unlabelled_dir}: cannot read the image '
+                        f'({exc.strerror or exc})') from None
     for k in range(1, rounds + 1):
         here = osp.join(work_dir, f'round{k}')
         probs_dir = osp.join(here, 'probs')
         pseudo_dir = osp.join(here, 'pseudo')
         student_dir = osp.join(here, 'student')
         predictor = build_predictor(config, ckpt, cfg_options=cfg_options)
-        if resume and osp.isfile(osp.join(probs_dir, 'index.json')):
-            log(f'[2/3] round {k}: probabilities finished earlier in {probs_dir}')
-        else:
-            log(f'[2/3] round {k}: probabilities of {len(images)} unlabelled images with '
-                f'{ckpt}')
-            infer_folder(predictor, unlabelled_dir, probs_dir, out_size='original',
-                         images=images, force=True, progress=progress)
+        source = dict(config=osp.abspath(config), checkpoint=osp.abspath(ckpt),
+                      checkpoint_stamp=fingerprint(ckpt) if osp.isfile(ckpt) else ckpt,
+                      unlabelled_dir=osp.abspath(unlabelled_dir), inputs=inputs, round=k)
+        kept = resume and same_prob_source(probs_dir, source)
+        with owned_output(manifest, probs_dir):
+            if kept:
+                log(f'[2/3] round {k}: probabilities finished earlier in {probs_dir}')
+            else:
+                log(f'[2/3] round {k}: probabilities of {len(images)} unlabelled images '
+                    f'with {ckpt}')
+                infer_folder(predictor, unlabelled_dir, probs_dir, out_size='original',
+                             images=images, source=source, force=True, progress=progress)
         fmt = 'handbone-json' if predictor.task == 'multi-label' else 'label-png'
-        earlier = resume and read_pseudo_summary(pseudo_dir)
-        if earlier:
-            pseudo = earlier
-        else:
-            pseudo = pseudo_label_folder(probs_dir, pseudo_dir, fmt=fmt,
-                                         pixel_conf=pixel_conf,
-                                         max_uncertain=max_uncertain,
-                                         min_mean_conf=min_mean_conf, force=True,
-                                         progress=progress)
+        earlier = kept and read_pseudo_summary(pseudo_dir)
+        with owned_output(manifest, pseudo_dir):
+            if earlier:
+                pseudo = earlier
+            else:
+                pseudo = pseudo_label_folder(probs_dir, pseudo_dir, fmt=fmt,
+                                             pixel_conf=pixel_conf,
+                                             max_uncertain=max_uncertain,
+                                             min_mean_conf=min_mean_conf, force=True,
+                                             progress=progress)
         log(f'pseudo-labels: {pseudo.accepted} of {pseudo.images} images accepted -> '
             f'{pseudo_dir}')
         if not pseudo.accepted:
             raise DataError(f'{pseudo_dir}: every image was rejected by the confidence '
                             'filters; lower them or train a better teacher')
         stems_file = osp.join(here, 'pseudo_stems.txt')
-        with open(osp.join(pseudo_dir, 'accepted.txt')) as f:
-            accepted = [line.strip() for line in f if line.strip()]
-        atomic_write_text(stems_file, ''.join(
-            (a[:-len(img_suffix)] if a.endswith(img_suffix) else osp.splitext(a)[0]) + '\n'
-            for a in accepted), force=True)
-        finished = resume and stage_result(student_dir)
+        accepted = [line for _, line in read_lines(osp.join(pseudo_dir, 'accepted.txt'),
+                                                    'list of accepted pseudo-labels')]
+        with owned_output(manifest, stems_file):
+            atomic_write_text(stems_file, ''.join(
+                (a[:-len(img_suffix)] if a.endswith(img_suffix) else osp.splitext(a)[0])
+                + '\n' for a in accepted), force=True)
+        claims = dict(stage=f'round{k} student', teacher=source['checkpoint_stamp'],
+                      pseudo=_list_hash(accepted))
+        finished = (resume and kept and earlier) and stage_result(student_dir, claims)
         if finished:
             student_ckpt, metrics = finished
             log(f'[3/3] round {k}: student finished earlier, {student_ckpt}')
@@ -328,9 +402,10 @@ def self_train(teacher_config: str, student_config: str, unlabelled_dir: str, wo
                               stems_file, len(accepted))
             log(f'[3/3] round {k}: student {student_config} on labelled + {len(accepted)} '
                 f'pseudo-labelled images in {student_dir}')
-            metrics = train_and_validate(cfg)
+            with owned_output(manifest, student_dir, replace=False):
+                metrics = train_and_validate(cfg)
             student_ckpt = last_checkpoint(student_dir)
-            mark_stage_done(student_dir, student_ckpt, metrics)
+            mark_stage_done(student_dir, student_ckpt, metrics, claims, manifest)
         ckpt, config = student_ckpt, student_config
         log(f'student: {ckpt} {metrics_text(metrics)}')
         done.append(RoundSummary(k, teacher_checkpoint if k == 1 else done[-1].student_checkpoint,
@@ -338,8 +413,9 @@ def self_train(teacher_config: str, student_config: str, unlabelled_dir: str, wo
                                  student_dir, ckpt, metrics))
     summary = SelfTrainingSummary(work_dir, teacher_checkpoint, teacher_metrics, done,
                                   time.perf_counter() - start)
-    atomic_write_text(osp.join(work_dir, 'summary.json'),
-                      json.dumps(asdict(summary), indent=1), force=True)
+    path = osp.join(work_dir, 'summary.json')
+    with owned_output(manifest, path):
+        atomic_write_text(path, json.dumps(asdict(summary), indent=1), force=True)
     return summary
 
 

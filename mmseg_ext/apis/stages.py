@@ -6,20 +6,34 @@ The commands that chain trainings and predictions (``tools/self_train.py``,
 * the work directory holds a **run record** (a JSON of the command's parameters). The
   same command run again resumes; another command in that directory is refused,
   naming what differs, unless ``force`` asks to start again;
-* a stage folder holds a **done marker** once its training finished; a stage with a
-  marker whose checkpoint exists is not trained again;
-* checkpoints are the last ones a run wrote (never chosen on a validation set).
+* a stage folder holds a **done marker** (``done.json``) once its training finished. It
+  is a proof, not a name: it records the checkpoint inside the stage folder, that
+  checkpoint's fingerprint (size, ``mtime_ns`` and a hash of its first and last MiB,
+  :func:`~mmseg_ext.io.ownership.fingerprint`) and the stage's claims (a fold's index
+  and the hash of its training list). A stage whose marker proves its claim is not
+  trained again; a marker naming a checkpoint outside its folder, a checkpoint whose
+  content changed, or other claims is refused (:class:`DataError` naming the marker),
+  never taken as the stage's model. A marker whose checkpoint is gone: trained again;
+* an unfinished stage resumes from its ``last_checkpoint`` only when that names a file
+  inside the stage folder;
+* checkpoints are the last ones a run wrote (never chosen on a validation set);
+* the work directory is locked and its outputs are listed as the tool's
+  (:mod:`mmseg_ext.io.ownership`).
 """
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import os.path as osp
-from typing import Dict, Iterable, Optional, Tuple
+from typing import Dict, Iterable, Iterator, Optional, Tuple
 
 from mmengine.config import Config
 
 from ..io.atomic import atomic_write_text
+from ..io.ownership import Manifest, fingerprint
 from ..utils.errors import DataError, OutputExistsError
+from ..utils.readers import read_json, read_text
 
 #: written in a stage folder once its training finished
 STAGE_DONE = 'done.json'
@@ -30,8 +44,7 @@ def last_checkpoint(work_dir: str) -> str:
     marker = osp.join(work_dir, 'last_checkpoint')
     if not osp.isfile(marker):
         raise DataError(f'{work_dir}: no last_checkpoint (the training saved nothing)')
-    with open(marker) as f:
-        path = f.read().strip()
+    path = read_text(marker, 'last_checkpoint file').strip()
     if not osp.isfile(path):
         raise DataError(f'{marker}: names {path}, which does not exist')
     return path
@@ -69,24 +82,103 @@ def train_only(cfg: Config) -> None:
     Runner.from_cfg(cfg).train()
 
 
-def mark_stage_done(stage_dir: str, checkpoint: str, metrics: Dict[str, float]) -> None:
-    """Write the done marker of a finished stage."""
-    atomic_write_text(osp.join(stage_dir, STAGE_DONE),
-                      json.dumps(dict(checkpoint=checkpoint, metrics=metrics), indent=1),
-                      force=True)
+@contextlib.contextmanager
+def owned_output(manifest: Optional[Manifest], path: str,
+                 replace: bool = True) -> Iterator[None]:
+    """Write ``path`` in the block as the tool's (see
+    :meth:`~mmseg_ext.io.ownership.Manifest.recording`); without a manifest, just run
+    the block."""
+    if manifest is None:
+        yield
+        return
+    with manifest.recording(path, replace=replace):
+        yield
 
 
-def stage_result(stage_dir: str) -> Optional[Tuple[str, Dict[str, float]]]:
-    """``(checkpoint, metrics)`` of a finished stage, else None (no marker, or its
-    checkpoint is gone)."""
+def _inside(path: str, folder: str) -> bool:
+    real, top = osp.realpath(path), osp.realpath(folder)
+    return real.startswith(top.rstrip(os.sep) + os.sep)
+
+
+def mark_stage_done(stage_dir: str, checkpoint: str, metrics: Dict[str, float],
+                    claims: Optional[dict] = None,
+                    manifest: Optional[Manifest] = None) -> None:
+    """Write the done marker of a finished stage: its checkpoint (inside ``stage_dir``)
+    with the checkpoint's fingerprint, the metrics, and ``claims`` (JSON-able facts the
+    stage's model must have to be reused: ``{'fold': 0, 'train_list': hash}``).
+
+    Raises:
+        DataError: the checkpoint is not inside ``stage_dir`` (a caller's mix-up).
+    """
+    if not _inside(checkpoint, stage_dir):
+        raise DataError(f'{checkpoint}: is not inside the stage folder {stage_dir}')
+    path = osp.join(stage_dir, STAGE_DONE)
+    done = dict(checkpoint=checkpoint, checkpoint_fingerprint=fingerprint(checkpoint),
+                metrics=metrics, claims=json.loads(json.dumps(claims or {})))
+    with owned_output(manifest, path):
+        atomic_write_text(path, json.dumps(done, indent=1), force=True)
+
+
+def stage_result(stage_dir: str, claims: Optional[dict] = None
+                 ) -> Optional[Tuple[str, Dict[str, float]]]:
+    """``(checkpoint, metrics)`` of a finished stage whose marker proves ``claims``;
+    None when there is no marker or its checkpoint is gone (the stage trains again).
+
+    Raises:
+        DataError: naming the marker: unreadable; its checkpoint lies outside
+            ``stage_dir`` (another stage's model); the checkpoint's content changed
+            since the stage finished; or it records other claims (another fold, another
+            training list).
+    """
+    path = osp.join(stage_dir, STAGE_DONE)
+    if not osp.lexists(path):
+        return None
     try:
-        with open(osp.join(stage_dir, STAGE_DONE), encoding='utf-8') as f:
-            done = json.load(f)
-        if osp.isfile(done['checkpoint']):
-            return done['checkpoint'], dict(done['metrics'])
-    except (OSError, ValueError, KeyError, TypeError):
-        pass
-    return None
+        done = read_json(path, 'stage record')
+        checkpoint, metrics = str(done['checkpoint']), dict(done['metrics'])
+        recorded, stamp = done.get('claims', {}), done.get('checkpoint_fingerprint')
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        raise DataError(f'{path}: not a stage record (unreadable or malformed)') from None
+    if not osp.isfile(checkpoint):
+        return None
+    if not _inside(checkpoint, stage_dir):
+        raise DataError(f'{path}: names the checkpoint {checkpoint}, which is not in '
+                        f'{stage_dir} (another stage\'s model); refusing to reuse it')
+    if stamp != fingerprint(checkpoint):
+        raise DataError(f'{path}: the checkpoint {checkpoint} changed since the stage '
+                        'finished (its size, time or content differ from the record); '
+                        'refusing to reuse it')
+    wanted = json.loads(json.dumps(claims or {}))
+    differs = sorted(k for k in wanted if not isinstance(recorded, dict)
+                     or recorded.get(k) != wanted[k])
+    if differs:
+        got = recorded.get(differs[0]) if isinstance(recorded, dict) else None
+        raise DataError(f'{path}: records {differs[0]}={got!r}, this stage needs '
+                        f'{wanted[differs[0]]!r} (a model of another stage or training '
+                        'set); refusing to reuse it')
+    return checkpoint, metrics
+
+
+def resumable(stage_dir: str) -> bool:
+    """Whether an unfinished stage left a checkpoint to resume from: its
+    ``last_checkpoint`` names a file inside ``stage_dir``.
+
+    Raises:
+        DataError: ``last_checkpoint`` names a file outside ``stage_dir``.
+    """
+    marker = osp.join(stage_dir, 'last_checkpoint')
+    if not osp.isfile(marker):
+        return False
+    try:
+        path = read_text(marker, 'last_checkpoint file').strip()
+    except (OSError, ValueError):
+        raise DataError(f'{marker}: unreadable') from None
+    if not path or not osp.isfile(path):
+        return False
+    if not _inside(path, stage_dir):
+        raise DataError(f'{marker}: names {path}, which is not in {stage_dir} (another '
+                        'stage\'s checkpoint); refusing to resume from it')
+    return True
 
 
 def check_run_record(work_dir: str, record_name: str, record: dict, force: bool,
@@ -108,8 +200,7 @@ def check_run_record(work_dir: str, record_name: str, record: dict, force: bool,
     path = osp.join(work_dir, record_name)
     if osp.isfile(path):
         try:
-            with open(path, encoding='utf-8') as f:
-                earlier = json.load(f)
+            earlier = read_json(path, 'run record')
         except (OSError, ValueError):
             earlier = {}
         if not isinstance(earlier, dict):
@@ -130,6 +221,20 @@ def check_run_record(work_dir: str, record_name: str, record: dict, force: bool,
     return False
 
 
-def write_run_record(work_dir: str, record_name: str, record: dict) -> None:
-    atomic_write_text(osp.join(work_dir, record_name), json.dumps(record, indent=1),
-                      force=True)
+def same_prob_source(prob_dir: str, source: dict) -> bool:
+    """Whether ``prob_dir`` is a finished probability folder made from ``source``
+    (reused then; anything else is predicted again)."""
+    from ..io.probs import ProbFolder
+    try:
+        return osp.isfile(osp.join(prob_dir, 'index.json')) and \
+            ProbFolder(prob_dir).source == json.loads(json.dumps(source))
+    except DataError:
+        return False
+
+
+def write_run_record(work_dir: str, record_name: str, record: dict,
+                     manifest: Optional[Manifest] = None) -> None:
+    """Write the run record (listed in ``manifest`` as the tool's)."""
+    path = osp.join(work_dir, record_name)
+    with owned_output(manifest, path):
+        atomic_write_text(path, json.dumps(record, indent=1), force=True)

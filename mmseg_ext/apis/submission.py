@@ -102,7 +102,10 @@ def make_submission(probs_dir: str, fmt_name: str, out: str,
     start = time.perf_counter()
     fmt = get_format(fmt_name)
     check_row_sources(fmt, test_json, sample)
-    check_output_apart(out, [probs_dir, img_dir, test_json, sample], 'out')
+    per_class_files = [v for v in (thresholds, min_area, keep_largest)
+                       if isinstance(v, str) and osp.isfile(v)]
+    check_output_apart(out, [probs_dir, img_dir, test_json, sample, *per_class_files],
+                       'out')
     folder = ProbFolder(probs_dir)
     if folder.task != fmt.task:
         raise DataError(f'{probs_dir}: {folder.task} probabilities; the {fmt.name} format '

@@ -9,11 +9,10 @@ from __future__ import annotations
 import os
 import os.path as osp
 import shutil
-import tempfile
 from typing import Tuple
 
 from ..datasets.synthetic import SyntheticHandBone, make_handbone_dataset
-from ..io.atomic import folder_mode, make_parent, output_error
+from ..io.atomic import make_parent, output_error, release_staging, staging_folder, writing
 from ..utils.errors import InvalidArgumentError, OutputError, OutputExistsError
 
 #: The folders the hand-bone generator writes under its root.
@@ -46,20 +45,23 @@ def write_synthetic_handbone(out: str, num_patients: int = 8, images_per_patient
     non_empty = osp.isdir(out) and bool(os.listdir(out))
     if non_empty and not force:
         raise OutputExistsError(out, 'folder is not empty')
-    parent = make_parent(out)
+    make_parent(out)
     try:
-        tmp = tempfile.mkdtemp(prefix=f'.{osp.basename(out)}.partial-', dir=parent)
-        os.chmod(tmp, folder_mode())  # published as `out`: the mode of a plain folder
+        tmp = staging_folder(out, 'partial-')
     except OSError as exc:
         raise output_error(out, exc) from None
     try:
-        info = make_handbone_dataset(
-            tmp, num_patients=num_patients, images_per_patient=images_per_patient,
-            size=size, num_test_patients=num_test_patients, seed=seed, progress=progress)
-        _install(tmp, out, replace=non_empty)
+        with writing(out, tmp):
+            info = make_handbone_dataset(
+                tmp, num_patients=num_patients, images_per_patient=images_per_patient,
+                size=size, num_test_patients=num_test_patients, seed=seed,
+                progress=progress)
+            _install(tmp, out, replace=non_empty)
     finally:
+        release_staging(tmp)
         if osp.isdir(tmp):
             shutil.rmtree(tmp, ignore_errors=True)
+    info.root = out
     return info
 
 

@@ -10,11 +10,11 @@ import os.path as osp
 from dataclasses import dataclass
 from typing import Optional, Sequence, Tuple, Union
 
-import cv2
 import numpy as np
 
-from ..io.atomic import StagedDir
+from ..io.atomic import StagedDir, atomic_write_text
 from ..io.ground_truth import GroundTruth
+from ..io.image_write import write_image
 from ..io.images import read_image, read_label_map
 from ..io.paths import check_output_apart
 from ..io.probs import ProbFolder
@@ -101,9 +101,9 @@ def visualize_folder(img_dir: str, probs_dir: str, out_dir: str,
                 gt_draw = overlay_masks(image, gt.load(key, size), palette, alpha, outline_px)
                 panels, titles = [gt_draw, pred], ['ground truth', 'prediction']
                 with_gt += 1
-            cv2.imwrite(staged.file(key + '.png'), side_by_side(panels, titles))
-        with open(staged.file(MARKER), 'w') as f:
-            f.write(f'probs: {probs_dir}\nimages: {img_dir}\nground truth: {gt_root}\n')
+            write_image(staged.file(key + '.png'), side_by_side(panels, titles))
+        atomic_write_text(staged.file(MARKER), f'probs: {probs_dir}\nimages: {img_dir}\n'
+                          f'ground truth: {gt_root}\n')
         staged.commit()
     return VisualizeSummary(out_dir=out_dir, images=len(keys), with_gt=with_gt)
 

@@ -11,20 +11,23 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import http.client
 import importlib.util
+import io
 import os
 import os.path as osp
 import urllib.error
-import urllib.request
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
-from ..io.atomic import make_parent, publish_file, temp_beside
+from ..io.atomic import make_parent, output_error, publish_file, temp_beside
+from ..io.download import DownloadLimits, Opener, download_to
 from ..utils.errors import (
     DataError,
     DownloadError,
     InvalidArgumentError,
     MissingWeightsError,
+    OutputError,
     OutputExistsError,
 )
 
@@ -366,14 +369,6 @@ def fit_problem(own: dict, state: dict, keys: str, owner: str,
     return '; '.join(parts)
 
 
-Opener = Callable[[str], Any]
-
-
-def _open_url(url: str, timeout: float = 30.0):
-    request = urllib.request.Request(url, headers={'User-Agent': 'mmseg_ext'})
-    return urllib.request.urlopen(request, timeout=timeout)  # noqa: S310 (registry URLs)
-
-
 def published_sha256(headers: Any) -> Optional[str]:
     """The SHA-256 the Hugging Face Hub publishes for a large (LFS) file: its
     ``X-Linked-Etag`` (or ``ETag``) when that is 64 hex digits; else None."""
@@ -388,30 +383,37 @@ def published_sha256(headers: Any) -> Optional[str]:
     return None
 
 
-def _download(url: str, dst: str, progress: bool, opener: Opener) -> str:
-    """Stream ``url`` into the file ``dst``; return its SHA-256 (hex).
+def _download(url: str, dst: str, progress: bool, opener: Optional[Opener],
+              limits: Optional[DownloadLimits], output: str) -> str:
+    """Stream ``url`` into the file ``dst`` (within ``limits``,
+    :func:`mmseg_ext.io.download.download_to`); return its SHA-256 (hex).
 
     Raises:
         ValueError: the server publishes a SHA-256 (Hugging Face Hub) that the file
             does not have.
+        DownloadError: the download stalled or ran past its deadline.
+        OutputError: ``dst`` could not be written (named as ``output``).
     """
-    from tqdm import tqdm
-    digest = hashlib.sha256()
-    with opener(url) as response, open(dst, 'wb') as out:
-        headers = response.headers if hasattr(response, 'headers') else None
-        published = published_sha256(headers)
-        total = headers.get('Content-Length') if headers is not None else None
-        with tqdm(total=int(total) if total else None, unit='B', unit_scale=True,
-                  unit_divisor=1024, desc=osp.basename(url)[:40],
-                  disable=not progress) as bar:
-            for block in iter(lambda: response.read(1 << 20), b''):
-                out.write(block)
-                digest.update(block)
-                bar.update(len(block))
-    if published and digest.hexdigest() != published:
-        raise ValueError(f'SHA-256 {digest.hexdigest()[:8]}..., the server publishes '
+    digest, headers = download_to(url, dst, output, limits=limits, opener=opener,
+                                  progress=progress)
+    published = published_sha256(headers)
+    if published and digest != published:
+        raise ValueError(f'SHA-256 {digest[:8]}..., the server publishes '
                          f'{published[:8]}...')
-    return digest.hexdigest()
+    return digest
+
+
+def _write_file(path: str, data: bytes, output: str) -> None:
+    """Write ``data`` to the temporary file ``path``; an error names ``output``.
+
+    Serialisers write here through bytes in memory: ``torch.save`` to a path reports a
+    full disk or ``EFBIG`` as a ``RuntimeError`` (``unexpected pos``) without the cause.
+    """
+    try:
+        with open(path, 'wb') as f:
+            f.write(data)
+    except OSError as exc:
+        raise output_error(output, exc) from None
 
 
 def _reason(exc: BaseException) -> str:
@@ -419,6 +421,8 @@ def _reason(exc: BaseException) -> str:
         return f'HTTP {exc.code} {exc.reason}'
     if isinstance(exc, urllib.error.URLError):
         return str(exc.reason)
+    if isinstance(exc, DownloadError):  # its message starts with the URL
+        return str(exc).split(': ', 1)[-1]
     return f'{type(exc).__name__}: {exc}'
 
 
@@ -439,11 +443,13 @@ def load_converter(kind: str) -> Callable[[dict], dict]:
     return getattr(module, f'convert_{kind}')
 
 
-def convert_checkpoint(src: str, dst: str, kind: str, source: Optional[str] = None) -> None:
+def convert_checkpoint(src: str, dst: str, kind: str, source: Optional[str] = None,
+                       output: Optional[str] = None) -> None:
     """Load ``src`` (``weights_only``), convert its state dict, save it as ``dst``.
 
     ``source`` (the URL ``src`` was downloaded from) names the file in errors: ``src``
-    is a temporary file that is gone by the time the user reads the message."""
+    is a temporary file that is gone by the time the user reads the message; likewise
+    ``output`` (the file ``dst`` becomes) names ``dst`` when it cannot be written."""
     import torch
     try:
         ckpt = torch.load(src, map_location='cpu', weights_only=True)
@@ -456,10 +462,11 @@ def convert_checkpoint(src: str, dst: str, kind: str, source: Optional[str] = No
             state = state[key]
             break
     converted = load_converter(kind)(state)
-    torch.save(dict(converted), dst)
+    buffer = io.BytesIO()
+    torch.save(dict(converted), buffer)
+    _write_file(dst, buffer.getbuffer(), output or dst)
 
 
-@contextlib.contextmanager
 def _verify(path: str, weights: PretrainedWeights, url: str, config: Optional[str]) -> None:
     """Refuse a downloaded (and converted) file before it is published: it must hold the
     weights' key and, with ``config``, fit that config's backbone."""
@@ -531,8 +538,9 @@ def backbone_fit_problem(path: str, config: str) -> str:
 
 def fetch_weights(weights: PretrainedWeights, out_dir: str = PRETRAIN_DIR,
                   urls: Optional[Sequence[str]] = None, force: bool = False,
-                  progress: bool = True, opener: Opener = _open_url,
-                  config: Optional[str] = None) -> FetchResult:
+                  progress: bool = True, opener: Optional[Opener] = None,
+                  config: Optional[str] = None,
+                  limits: Optional[DownloadLimits] = None) -> FetchResult:
     """Download ``weights`` into ``out_dir`` (checksum, conversion), unless a valid copy
     is already there.
 
@@ -542,14 +550,21 @@ def fetch_weights(weights: PretrainedWeights, out_dir: str = PRETRAIN_DIR,
     Args:
         urls: download from these instead of the registry's URLs (a mirror).
         force: download again even when a valid file is there, and replace it.
-        opener: opens a URL and returns a file-like response (for tests).
+        opener: opens a URL and returns a file-like response (for tests); default:
+            urllib, watched by :class:`mmseg_ext.io.download.Watchdog`.
         config: the config whose backbone the file must fit before it is published
             (:func:`backbone_fit_problem`); default: the first shipped config that uses
             the weights (:func:`default_config`); nothing to check when there is none.
+        limits: when a download is given up (a minimum rate, a deadline); default:
+            :meth:`~mmseg_ext.io.download.DownloadLimits.from_env` (the defaults or
+            ``MMSEG_EXT_DOWNLOAD_STALL`` / ``_MIN_KIB`` / ``_DEADLINE``).
 
     Raises:
         OutputExistsError: a file is there that fails its check, and ``force`` is off.
-        DownloadError: every URL failed, or the download fails its checksum.
+        DownloadError: every URL failed (an HTTP error, offline, stalled or past the
+            deadline), or the download fails its checksum.
+        OutputError: the file cannot be written (disk full, ``EFBIG``): named as the
+            target, whatever temporary file was being written.
     """
     target = osp.join(out_dir, weights.filename)
     if osp.isfile(target) and not force:
@@ -562,8 +577,11 @@ def fetch_weights(weights: PretrainedWeights, out_dir: str = PRETRAIN_DIR,
     for url in urls or weights.urls or hub_urls(weights.hf_hub_id or ''):
         with _temp_file(folder, osp.basename(target)) as raw:
             try:
-                digest = _download(url, raw, progress, opener)
-            except (urllib.error.URLError, OSError, ValueError) as exc:
+                digest = _download(url, raw, progress, opener, limits, target)
+            except OutputError:
+                raise  # the disk, not the server: another URL would fail the same way
+            except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError,
+                    DownloadError) as exc:
                 errors.append(f'{url}: {_reason(exc)}')
                 continue
             if weights.sha256_prefix and not digest.startswith(weights.sha256_prefix):
@@ -572,19 +590,21 @@ def fetch_weights(weights: PretrainedWeights, out_dir: str = PRETRAIN_DIR,
                 continue
             check = None if weights.timm_model else (config or default_config(weights))
             if weights.timm_model and not _is_safetensors(raw):  # pytorch_model.bin
-                from safetensors.torch import save_file
+                from safetensors.torch import save
                 with _temp_file(folder, osp.basename(target)) as converted:
                     try:
-                        save_file(load_state_dict_file(raw), converted)
+                        data = save(load_state_dict_file(raw))
                     except Exception as exc:  # noqa: BLE001
                         raise DataError(f'{url}: downloaded file does not load as a '
                                         f'checkpoint ({type(exc).__name__})') from None
+                    _write_file(converted, data, target)
                     _verify(converted, weights, url, None)
                     publish_file(converted, target, force)
                 return FetchResult(weights.name, target, 'downloaded', url, None)
             if weights.converter:
                 with _temp_file(folder, osp.basename(target)) as converted:
-                    convert_checkpoint(raw, converted, weights.converter, source=url)
+                    convert_checkpoint(raw, converted, weights.converter, source=url,
+                                       output=target)
                     _verify(converted, weights, url, check)
                     publish_file(converted, target, force)
             else:

@@ -30,15 +30,14 @@ All sorts are stable: ties keep the file order.
 """
 from __future__ import annotations
 
-import json
 import math
-import os.path as osp
 from collections import Counter
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ..utils.errors import DataError
+from ..utils.errors import DataError, DataFileError
+from ..utils.readers import read_json, read_lines
 from .coco_rle import DegeneratePolygonError, encode_segmentation, rle_to_spans
 
 DRAW_ORDERS = ('file', 'area_desc', 'polygon_length')
@@ -87,19 +86,34 @@ def check_option(name: str, value: Any, allowed: Sequence[str]) -> None:
 
 def load_coco_json(path: str) -> dict:
     """Load a COCO annotation file; one-line :class:`CocoFormatError` when unusable."""
-    if not osp.isfile(path):
-        raise CocoFormatError(f'{path}: annotation file not found')
     try:
-        with open(path, encoding='utf-8') as f:
-            coco = json.load(f)
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise CocoFormatError(f'{path}: not a readable JSON file ({exc})') from None
+        coco = read_json(path, 'annotation file')
+    except DataFileError as exc:
+        raise CocoFormatError(str(exc)) from None
     if not isinstance(coco, dict) or not isinstance(coco.get('images'), list):
         raise CocoFormatError(f'{path}: not a COCO file (no "images" list)')
     for key in ('annotations', 'categories'):
         if not isinstance(coco.get(key, []), list):
             raise CocoFormatError(f'{path}: "{key}" is not a list')
     return coco
+
+
+#: The label maps made from COCO files are ``uint8`` (:func:`~.coco_rle.rasterize`).
+LABEL_DTYPE_MAX = 255
+
+
+def check_label_capacity(classes: Sequence[str], ignore_index: int, source: str) -> None:
+    """Refuse a class list that the ``uint8`` label maps cannot hold: class indices
+    ``0..len(classes)-1`` must be below 256 and must not reach ``ignore_index``."""
+    top = LABEL_DTYPE_MAX if not 0 <= ignore_index <= LABEL_DTYPE_MAX else ignore_index
+    if not isinstance(ignore_index, int) or isinstance(ignore_index, bool) \
+            or not 0 <= ignore_index <= LABEL_DTYPE_MAX:
+        raise DataError(f'{source}: ignore_index {ignore_index!r} is not a uint8 label '
+                        f'value (0..{LABEL_DTYPE_MAX})')
+    if len(classes) > top:
+        raise DataError(f'{source}: {len(classes)} classes, but the uint8 label maps hold '
+                        f'at most {top} (class indices 0..{top - 1}; {ignore_index} marks '
+                        'ignored pixels)')
 
 
 def class_index_of_categories(coco: dict, classes: Sequence[str],
@@ -113,11 +127,20 @@ def class_index_of_categories(coco: dict, classes: Sequence[str],
     position = {name: i for i, name in enumerate(classes)}
     index_of: Dict[int, int] = {}
     name_of: Dict[int, str] = {}
+    id_of: Dict[str, int] = {}
     for cat in coco.get('categories', []):
         if not isinstance(cat, dict) or 'id' not in cat or 'name' not in cat:
             raise CocoFormatError(f'{source}: category without "id" and "name": {cat!r}')
+        if isinstance(cat['id'], bool) or not isinstance(cat['id'], int) \
+                or not isinstance(cat['name'], str):
+            raise CocoFormatError(f'{source}: category {cat!r}: "id" must be a whole number '
+                                  'and "name" text')
         if cat['id'] in name_of:
             raise CocoFormatError(f'{source}: category id {cat["id"]} appears twice')
+        if cat['name'] in id_of:  # its annotations would silently join one class
+            raise CocoFormatError(f'{source}: categories {id_of[cat["name"]]} and '
+                                  f'{cat["id"]} are both named {cat["name"]!r}')
+        id_of[cat['name']] = cat['id']
         name_of[cat['id']] = cat['name']
         if cat['name'] in position:
             index_of[cat['id']] = position[cat['name']]
@@ -185,6 +208,7 @@ def index_coco(coco: dict, classes: Sequence[str], source: str = '<coco>', *,
     check_option('iscrowd', iscrowd, ISCROWD_MODES)
     check_option('on_bad', on_bad, ON_BAD)
     records, by_id = _image_records(coco, source)
+    check_label_capacity(classes, ignore_index, source)
     index_of, name_of = class_index_of_categories(coco, classes, source)
     report = SkipReport()
     keys: Dict[Any, List[Tuple[float, int]]] = {r['image_id']: [] for r in records}
@@ -256,10 +280,10 @@ def _order_key(draw_order: str, ann: dict, segmentation: Any, spans: np.ndarray)
 
 def read_name_list(path: str) -> List[str]:
     """Non-empty, stripped lines of a text file (an image-list / split file)."""
-    if not osp.isfile(path):
-        raise CocoFormatError(f'{path}: split file not found')
-    with open(path, encoding='utf-8') as f:
-        return [line.strip() for line in f if line.strip()]
+    try:
+        return [line for _, line in read_lines(path, 'split file')]
+    except DataFileError as exc:
+        raise CocoFormatError(str(exc)) from None
 
 
 def select_records(records: List[dict], names: Sequence[str], source: str,

@@ -25,7 +25,9 @@ from ..utils.class_names import (
     random_palette,
 )
 from ..utils.errors import ConfigError, DataFileError, InvalidArgumentError
+from ..utils.readers import read_lines
 from .splits import group_kfold, select_fold
+from .transforms.pipeline_geometry import pipeline_errors
 
 
 def patient_of(rel_path: str) -> str:
@@ -135,17 +137,13 @@ class HandBoneDataset(BaseSegDataset):
 
     def _read_split_file(self, img_dir: str) -> List[str]:
         rels = []
-        with open(self.ann_file, encoding='utf-8') as f:
-            for lineno, line in enumerate(f, 1):
-                entry = line.strip()
-                if not entry or entry.startswith('#'):
-                    continue
-                rel = self._resolve_split_entry(entry, img_dir,
-                                                f'{self.ann_file}:{lineno}')
-                if rel is None:
-                    raise DataFileError(f'{self.ann_file}: line {lineno}: image {entry!r} '
-                                        f'not found under {img_dir}')
-                rels.append(rel)
+        # one text reader: UTF-8 (a BOM dropped), a FIFO refused, failures name the file
+        for lineno, entry in read_lines(self.ann_file, 'split file', comments=True):
+            rel = self._resolve_split_entry(entry, img_dir, f'{self.ann_file}:{lineno}')
+            if rel is None:
+                raise DataFileError(f'{self.ann_file}: line {lineno}: image {entry!r} '
+                                    f'not found under {img_dir}')
+            rels.append(rel)
         return rels
 
     def _resolve_split_entry(self, entry: str, img_dir: str, where: str) -> Optional[str]:
@@ -180,6 +178,13 @@ class HandBoneDataset(BaseSegDataset):
     def _ann_path(self, rel: str, ann_dir: str) -> str:
         stem = osp.splitext(rel)[0]
         return osp.join(ann_dir, stem + self.seg_map_suffix)
+
+    def prepare_data(self, idx: int):
+        """The pipeline's output for item ``idx``; a transform's failure (a keep-ratio
+        resize of a 1xN image) is one error naming the image
+        (:func:`~mmseg_ext.datasets.transforms.pipeline_geometry.pipeline_errors`)."""
+        with pipeline_errors(self.get_data_info(idx).get('img_path', f'item {idx}')):
+            return super().prepare_data(idx)
 
     def load_data_list(self) -> List[dict]:
         """List the images (and their JSONs), apply the split file and the fold."""

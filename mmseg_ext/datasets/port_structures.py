@@ -2,14 +2,17 @@
 from __future__ import annotations
 
 import os.path as osp
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 from mmseg.datasets import BaseSegDataset
 from mmseg.registry import DATASETS
 
+from ..io.images import list_images
 from ..io.paths import data_relpath
 from ..utils.class_names import PORT_CLASSES, PORT_PALETTE
 from ..utils.errors import ConfigError, DataError
+from ..utils.readers import read_lines
+from .transforms.pipeline_geometry import pipeline_errors
 
 
 class FolderDataError(DataError):
@@ -64,19 +67,52 @@ class PortStructuresDataset(BaseSegDataset):
         super().__init__(data_prefix=data_prefix, img_suffix=img_suffix,
                          seg_map_suffix=seg_map_suffix, **kwargs)
 
+    def _split_stems(self) -> List[Tuple[str, str]]:
+        """``(where, stem)`` of every line of the split file, read by the one text reader
+        (UTF-8, a BOM dropped, a FIFO refused)."""
+        try:
+            lines = read_lines(self.ann_file, 'split file')
+        except DataError as exc:
+            raise FolderDataError(str(exc)) from None
+        return [(f'{self.ann_file}:{lineno}', stem) for lineno, stem in lines]
+
+    def _folder_stems(self, img_dir: str) -> List[Tuple[str, str]]:
+        """``(where, stem)`` of every image under ``img_dir`` (the one image walk: special
+        files and link loops are refused by name)."""
+        n = len(self.img_suffix)
+        return [(img_dir, rel[:-n]) for rel in list_images(img_dir, (self.img_suffix,))
+                if rel.endswith(self.img_suffix)]
+
+    def _records(self, img_dir: str, stems: List[Tuple[str, str]]) -> List[dict]:
+        """mmseg's records of ``stems``; a stem from data must stay inside the folder."""
+        ann_dir = self.data_prefix.get('seg_map_path', None)
+        data_list = []
+        for where, stem in stems:
+            data_relpath(stem, where, img_dir)
+            info = dict(img_path=osp.join(img_dir, stem + self.img_suffix))
+            if ann_dir is not None:
+                info['seg_map_path'] = osp.join(ann_dir, stem + self.seg_map_suffix)
+            info.update(label_map=self.label_map, reduce_zero_label=self.reduce_zero_label,
+                        seg_fields=[])
+            data_list.append(info)
+        return data_list
+
+    def prepare_data(self, idx: int):
+        """The pipeline's output for item ``idx``; a transform's failure (a keep-ratio
+        resize of a 1xN image) is one error naming the image
+        (:func:`~mmseg_ext.datasets.transforms.pipeline_geometry.pipeline_errors`)."""
+        with pipeline_errors(self.get_data_info(idx).get('img_path', f'item {idx}')):
+            return super().prepare_data(idx)
+
     def load_data_list(self) -> List[dict]:
         img_dir = self.data_prefix.get('img_path')
         if not osp.isdir(img_dir):
             raise FolderDataError(f'{img_dir}: image folder not found '
                                   f'(subset {self.subset!r})')
-        if self.ann_file and not osp.isfile(self.ann_file):
+        if self.ann_file and not osp.lexists(self.ann_file):
             raise FolderDataError(f'{self.ann_file}: split file not found')
-        if self.ann_file:  # stems come from data: relative, inside the image folder
-            with open(self.ann_file, encoding='utf-8') as f:
-                for lineno, line in enumerate(f, 1):
-                    if line.strip():
-                        data_relpath(line.strip(), f'{self.ann_file}:{lineno}', img_dir)
-        data_list = super().load_data_list()
+        data_list = self._records(img_dir, self._split_stems() if self.ann_file and not
+                                  osp.isdir(self.ann_file) else self._folder_stems(img_dir))
         if not data_list:
             raise FolderDataError(f'{img_dir}: no *{self.img_suffix} images')
         for info in data_list:

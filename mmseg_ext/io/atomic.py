@@ -17,11 +17,26 @@ the first one's result. Any exception, including the ``Interrupted`` that the to
 on SIGINT/SIGTERM, removes the temporary file or folder. A folder that cannot be written
 (permissions, read-only disk, disk full) is an
 :class:`~mmseg_ext.utils.errors.OutputError` naming the path.
+
+Two rules keep the hidden names out of the user's way:
+
+* a derived name never exceeds the file system's limit on one name (``NAME_MAX``,
+  usually 255 bytes): :func:`hidden_name` shortens the visible part (and keeps a short
+  hash of the whole name and a random tail), so any output name that is valid itself can
+  be staged;
+* an error met while writing a staged file names the user's output, never the hidden
+  path: :func:`output_error` maps staging paths back (:func:`user_path`), and an
+  ``OSError`` of writing inside a :class:`StagedDir` block or a :func:`writing` block
+  (``ENOSPC``, ``EDQUOT``, ``EFBIG`` under ``ulimit -f``, or any error that names a file
+  in the staging folder) becomes an :class:`~mmseg_ext.utils.errors.OutputError` naming
+  the output. Python ignores ``SIGXFSZ``, so a write past ``ulimit -f`` is such an
+  error, not the end of the process.
 """
 from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
 import os
 import os.path as osp
 import shutil
@@ -37,14 +52,82 @@ def check_new_output(path: str, force: bool) -> None:
         raise OutputExistsError(path)
 
 
-def output_error(path: str, exc: OSError) -> OutputError:
-    """One-line :class:`OutputError` for an ``OSError`` met while writing ``path``."""
-    reason = exc.strerror or str(exc)
+#: write errors that come from the disk or the process's limits, whatever the file
+WRITE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
+
+#: hidden staging folder (absolute) -> the output folder it becomes
+_STAGING: Dict[str, str] = {}
+
+
+def user_path(path: str) -> str:
+    """``path`` as the user knows it: a path inside a hidden staging folder
+    (:class:`StagedDir`, :func:`staging_folder`) becomes the same path inside the
+    output it will be published as; any other path is returned unchanged."""
+    full = osp.abspath(path)
+    for tmp, final in _STAGING.items():
+        if full == tmp:
+            return final
+        if full.startswith(tmp + os.sep):
+            return osp.join(final, full[len(tmp) + 1:])
+    return path
+
+
+def _reason(exc: OSError) -> str:
     if exc.errno == errno.EROFS:
-        reason = 'read-only file system'
-    elif exc.errno in (errno.ENOSPC, errno.EDQUOT):
-        reason = 'no space left on the device'
-    return OutputError(f'{path}: cannot write the output ({reason})')
+        return 'read-only file system'
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return 'no space left on the device'
+    if exc.errno == errno.EFBIG:
+        return ('file too large: over the file size limit of this process (ulimit -f) '
+                'or of the file system')
+    if exc.errno is None and not exc.strerror:  # numpy's short write, a failed encoder
+        return f'write failed ({exc})' if str(exc) else 'write failed'
+    return exc.strerror or str(exc)
+
+
+def output_error(path: str, exc: OSError) -> OutputError:
+    """One-line :class:`OutputError` for an ``OSError`` met while writing ``path``
+    (a staging path is named as the output it becomes, :func:`user_path`)."""
+    return OutputError(f'{user_path(path)}: cannot write the output ({_reason(exc)})')
+
+
+def _inside(path: Optional[str], folder: str) -> bool:
+    if not path or not isinstance(path, str):
+        return False
+    full = osp.abspath(path)
+    return full == folder or full.startswith(folder + os.sep)
+
+
+def is_write_error(exc: BaseException, folder: Optional[str] = None) -> bool:
+    """Whether ``exc`` is an ``OSError`` of writing (not yet an :class:`OutputError`):
+    it names a file inside ``folder`` (the folder being written), or its errno is one
+    only writes give (:data:`WRITE_ERRNOS`)."""
+    if not isinstance(exc, OSError) or isinstance(exc, OutputError):
+        return False
+    if folder is not None and (_inside(exc.filename, folder) or
+                               _inside(exc.filename2, folder)):
+        return True
+    return exc.errno in WRITE_ERRNOS
+
+
+@contextlib.contextmanager
+def writing(path: str, folder: Optional[str] = None) -> Iterator[None]:
+    """Turn a write error in the block into an :class:`OutputError` naming ``path``.
+
+    For code that writes an output with a library call that raises a bare ``OSError``
+    (``np.save``, ``json.dump`` into a file, an image encoder): the error names the
+    user's output, not the hidden file written. ``folder`` is where the block writes
+    (errors naming files there are write errors whatever their errno; default: the
+    folder of ``path``).
+    """
+    try:
+        yield
+    except OSError as exc:
+        where = osp.abspath(folder or osp.dirname(osp.abspath(path)))
+        if not is_write_error(exc, where):
+            raise
+        named = exc.filename if _inside(exc.filename, where) else path
+        raise output_error(named, exc) from None
 
 
 def make_parent(path: str) -> str:
@@ -90,9 +173,66 @@ def existing_output(path: str) -> str:
     return 'appeared while this run was writing it'
 
 
-def _hidden_sibling(path: str, tag: str) -> str:
+def name_max(folder: str) -> int:
+    """The longest file name (in bytes) the file system of ``folder`` takes (255 where
+    it does not say)."""
+    try:
+        return int(os.pathconf(folder, 'PC_NAME_MAX'))
+    except (OSError, ValueError, AttributeError):
+        return 255
+
+
+def hidden_name(base: str, tail: str, folder: str) -> str:
+    """``.<base><tail>`` made to fit the file system's limit on one name.
+
+    When it would be too long, the visible part ``base`` is cut (at a character
+    boundary) and a short hash of the whole ``base`` keeps different long names apart:
+    ``.<start of base>~<8 hex><tail>``; ``tail`` (the tag and random part) is kept.
+    ``tail`` must itself be short (a few tens of bytes).
+    """
+    limit = name_max(folder)
+    name = f'.{base}{tail}'
+    if len(name.encode('utf-8', 'surrogateescape')) <= limit:
+        return name
+    digest = hashlib.sha1(base.encode('utf-8', 'surrogateescape')).hexdigest()[:8]
+    room = limit - len(f'.~{digest}{tail}'.encode('utf-8', 'surrogateescape'))
+    cut = base.encode('utf-8', 'surrogateescape')[:max(room, 0)]
+    visible = cut.decode('utf-8', 'ignore')
+    return f'.{visible}~{digest}{tail}'
+
+
+#: characters :mod:`tempfile` adds for the random part of a name
+_RANDOM_CHARS = 8
+
+
+def _temp_prefix(base: str, tag: str, suffix: str, folder: str) -> str:
+    """The ``prefix`` to give :mod:`tempfile` for ``.<base>.<tag><random><suffix>`` so
+    that the whole name fits (:func:`hidden_name`)."""
+    tail = f'.{tag}' + 'X' * _RANDOM_CHARS + suffix
+    return hidden_name(base, tail, folder)[:-(_RANDOM_CHARS + len(suffix))]
+
+
+def staging_folder(path: str, tag: str = 'partial-') -> str:
+    """Make a new hidden sibling folder of ``path`` (``.<name>.<tag><random>``, with the
+    mode of a plain new folder) and register it as staging ``path``, spelled as given
+    (:func:`user_path`); :func:`release_staging` forgets it.
+
+    Raises:
+        OSError: the folder cannot be made.
+    """
     folder, base = osp.split(osp.abspath(path))
-    return osp.join(folder, f'.{base}.{tag}-{os.getpid()}')
+    tmp = tempfile.mkdtemp(prefix=_temp_prefix(base, tag, '', folder), dir=folder)
+    try:
+        os.chmod(tmp, folder_mode())  # published as `path`: the mode of a plain folder
+    except OSError:  # a file system without modes: keep what it gives
+        pass
+    _STAGING[tmp] = path
+    return tmp
+
+
+def release_staging(tmp: str) -> None:
+    """Forget the staging folder ``tmp`` (:func:`staging_folder`)."""
+    _STAGING.pop(osp.abspath(tmp), None)
 
 
 def publish_file(tmp: str, path: str, force: bool) -> None:
@@ -101,7 +241,17 @@ def publish_file(tmp: str, path: str, force: bool) -> None:
     Raises:
         OutputExistsError: ``path`` exists (it appeared while ``tmp`` was written) and
             ``force`` is False; ``tmp`` is left for the caller to remove.
+        OutputError: the rename or link failed (named as ``path``, not ``tmp``).
     """
+    try:
+        _publish_file(tmp, path, force)
+    except OSError as exc:
+        if isinstance(exc, OutputError):
+            raise
+        raise output_error(path, exc) from None
+
+
+def _publish_file(tmp: str, path: str, force: bool) -> None:
     if force:
         os.replace(tmp, path)
         return
@@ -128,8 +278,9 @@ def temp_beside(path: str, suffix: str = '.tmp') -> Tuple[int, str]:
     (:func:`file_mode`), so the published output is as readable as any other."""
     folder = make_parent(path)
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f'.{osp.basename(path)}.', suffix=suffix,
-                                   dir=folder)
+        fd, tmp = tempfile.mkstemp(
+            prefix=_temp_prefix(osp.basename(path), '', suffix, folder), suffix=suffix,
+            dir=folder)
     except OSError as exc:
         raise output_error(path, exc) from None
     try:
@@ -164,6 +315,9 @@ def atomic_open(path: str, mode: str = 'w', force: bool = False,
             os.remove(tmp)
         if isinstance(exc, OutputError):
             raise
+        folder = osp.dirname(osp.abspath(path))
+        if exc.filename is not None and not is_write_error(exc, folder):
+            raise  # about another file (an input read inside the block): not ours
         raise output_error(path, exc) from None
     except BaseException:
         with contextlib.suppress(OSError):
@@ -196,20 +350,21 @@ def atomic_write_files(texts: Dict[str, str], force: bool = False) -> List[str]:
     for path in texts:
         check_new_output(path, force)
     staged: List[Tuple[str, str]] = []
+    current = ''  # the file being written or published, named in an error
     try:
-        for path, text in texts.items():
-            fd, tmp = temp_beside(path)
-            staged.append((tmp, path))
+        for current, text in texts.items():
+            fd, tmp = temp_beside(current)
+            staged.append((tmp, current))
             with open(fd, 'w', encoding='utf-8', newline='') as f:
                 f.write(text)
         while staged:
-            tmp, path = staged[0]
-            publish_file(tmp, path, force)
+            tmp, current = staged[0]
+            publish_file(tmp, current, force)
             staged.pop(0)
     except OSError as exc:
         if isinstance(exc, OutputError):
             raise
-        raise output_error(staged[0][1] if staged else '', exc) from None
+        raise output_error(current, exc) from None
     finally:
         for tmp, _ in staged:
             with contextlib.suppress(OSError):
@@ -236,12 +391,9 @@ class StagedDir:
         self.force = force
         self.marker = marker
         self._check_target()
-        self.tmp = _hidden_sibling(path, 'partial')
         make_parent(self.path)
         try:
-            if osp.exists(self.tmp):
-                shutil.rmtree(self.tmp)
-            os.makedirs(self.tmp)
+            self.tmp = staging_folder(path, 'partial-')
         except OSError as exc:
             raise output_error(self.path, exc) from None
         self._made = {self.tmp}
@@ -276,7 +428,7 @@ class StagedDir:
             try:
                 os.makedirs(folder, exist_ok=True)
             except OSError as exc:
-                raise output_error(self.path, exc) from None
+                raise output_error(folder, exc) from None
             self._made.add(folder)
         return full
 
@@ -290,8 +442,16 @@ class StagedDir:
         self._check_target()
         old: Optional[str] = None
         if self.force and osp.exists(self.path):
-            old = _hidden_sibling(self.path, 'old')
-            os.rename(self.path, old)
+            try:  # an empty hidden folder, which the rename below replaces
+                old = tempfile.mkdtemp(prefix=_temp_prefix(
+                    osp.basename(self.path), 'old-', '', osp.dirname(self.path)),
+                    dir=osp.dirname(self.path))
+                os.rename(self.path, old)
+            except OSError as exc:
+                if old is not None:
+                    with contextlib.suppress(OSError):
+                        os.rmdir(old)
+                raise output_error(self.path, exc) from None
         try:
             os.rename(self.tmp, self.path)  # fails onto a non-empty folder
         except OSError as exc:
@@ -301,17 +461,30 @@ class StagedDir:
                 raise OutputExistsError(
                     self.path, 'appeared while this run was writing it') from None
             raise output_error(self.path, exc) from None
+        release_staging(self.tmp)
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
         self.committed = True
         return self.path
 
     def abort(self) -> None:
+        """Remove the temporary folder (nothing is published)."""
         shutil.rmtree(self.tmp, ignore_errors=True)
+        release_staging(self.tmp)
 
     def __enter__(self) -> StagedDir:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        if not self.committed:
-            self.abort()
+        """Remove what was staged unless committed; a write error of the block (a file
+        in the staging folder, no space, ``EFBIG``, a short write) is raised as an
+        :class:`OutputError` naming the output, not the hidden folder."""
+        if self.committed:
+            return
+        error = None
+        if exc is not None and is_write_error(exc, self.tmp):
+            named = exc.filename if _inside(exc.filename, self.tmp) else self.tmp
+            error = output_error(named, exc)  # mapped while the folder is registered
+        self.abort()
+        if error is not None:
+            raise error from None

@@ -12,6 +12,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from ..utils.errors import DataError
+from ..utils.readers import check_regular_file, reading
 from .hand_bone_json import read_masks
 from .images import read_label_map
 
@@ -81,10 +82,11 @@ class GroundTruth:
         return gt
 
     def _load_npy(self, path: str) -> np.ndarray:
-        try:
+        check_regular_file(path, 'ground-truth file')  # a FIFO is never opened
+        with reading(path, 'ground-truth file'):
             arr = np.load(path, allow_pickle=False)
-        except (OSError, ValueError) as exc:
-            raise DataError(f'{path}: cannot read ({exc})') from None
+        if not isinstance(arr, np.ndarray):
+            raise DataError(f'{path}: not a .npy array file')
         if arr.ndim == 2 and len(self.classes) == 1:
             arr = arr[None]
         if arr.ndim != 3 or arr.shape[0] != len(self.classes):

@@ -119,13 +119,8 @@ def _annotation_name(ann: object, index: int) -> str:
 
 def read_json(path: str) -> dict:
     """Read a JSON object from ``path``; any failure becomes a :class:`DataFileError`."""
-    try:
-        with open(path, 'rb') as f:
-            data = json.loads(f.read())
-    except FileNotFoundError:
-        raise DataFileError(f'{path}: annotation file not found') from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise DataFileError(f'{path}: malformed JSON ({exc})') from None
+    from ..utils.readers import read_json as read_strict_json
+    data = read_strict_json(path, 'annotation file')
     if not isinstance(data, dict):
         raise DataFileError(f'{path}: malformed JSON (top level is '
                             f'{type(data).__name__}, expected an object)')
@@ -137,13 +132,20 @@ def json_image_size(data: dict, path: str) -> Optional[Tuple[int, int]]:
     meta = data.get('metadata')
     if not isinstance(meta, dict) or 'height' not in meta or 'width' not in meta:
         return None
+    from ..utils.readers import MAX_PIXELS_ENV, max_pixels
     try:
+        if isinstance(meta['height'], bool) or isinstance(meta['width'], bool):
+            raise TypeError('a boolean')
         height, width = int(meta['height']), int(meta['width'])
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise DataFileError(f'{path}: metadata height/width are not integers '
                             f'({meta.get("height")!r}, {meta.get("width")!r})') from None
     if height <= 0 or width <= 0:
         raise DataFileError(f'{path}: metadata size {height}x{width} is not positive')
+    if height * width > max_pixels():
+        raise DataFileError(f'{path}: metadata size {height}x{width} is more than the '
+                            f'{max_pixels()} pixels an image may have (set '
+                            f'{MAX_PIXELS_ENV} to raise it)')
     return height, width
 
 

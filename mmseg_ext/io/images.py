@@ -1,9 +1,12 @@
 """Finding images in a folder tree and reading their sizes without decoding them."""
 from __future__ import annotations
 
+import io
 import os
 import os.path as osp
-from typing import Dict, List, Optional, Sequence, Tuple
+import stat
+import threading
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -18,24 +21,63 @@ def list_images(img_dir: str, suffixes: Sequence[str] = IMG_SUFFIXES,
 
     Hidden files and folders (name starting with ``.``) are skipped silently; other
     files without one of ``suffixes`` are appended to ``skipped`` when it is given, so
-    the caller can say what it left out (:func:`skipped_note`).
+    the caller can say what it left out (:func:`skipped_note`). Symbolic links to files
+    and folders are followed.
+
+    Raises:
+        DataError: ``img_dir`` is not a folder; an entry with an image suffix is not a
+            regular file (a FIFO, socket or device: never opened, so nothing blocks) or
+            a link that loops or points nowhere; a folder link leads back to a folder
+            it is inside (a loop). The message names the entry.
     """
     if not osp.isdir(img_dir):
         raise DataError(f'{img_dir}: image folder not found')
     suffixes = tuple(s.lower() for s in suffixes)
-    found = []
-    for root, dirs, files in os.walk(img_dir, followlinks=True):
-        dirs[:] = sorted(d for d in dirs if not d.startswith('.'))
-        rel_root = osp.relpath(root, img_dir)
-        for name in files:
-            if name.startswith('.'):
-                continue
-            rel = (name if rel_root == '.' else osp.join(rel_root, name)).replace(os.sep, '/')
-            if name.lower().endswith(suffixes):
-                found.append(rel)
-            elif skipped is not None:
-                skipped.append(rel)
+    found: List[str] = []
+    _walk_images(img_dir, '', suffixes, found, skipped, [_dir_id(img_dir)])
     return sorted(found)
+
+
+def _dir_id(path: str) -> Tuple[int, int]:
+    st = os.stat(path)
+    return st.st_dev, st.st_ino
+
+
+def _walk_images(root: str, rel_dir: str, suffixes: Tuple[str, ...], found: List[str],
+                 skipped: Optional[List[str]], ancestors: List[Tuple[int, int]]) -> None:
+    """Append the images of ``root/rel_dir`` and its subfolders (depth first);
+    ``ancestors`` are the ``(st_dev, st_ino)`` of the folders on the way down."""
+    from ..utils.readers import file_kind, stat_problem
+    folder = osp.join(root, rel_dir) if rel_dir else root
+    try:
+        entries = sorted(os.scandir(folder), key=lambda e: e.name)
+    except OSError as exc:
+        raise DataError(f'{folder}: cannot list the image folder ({exc.strerror})') from None
+    for entry in entries:
+        if entry.name.startswith('.'):
+            continue
+        rel = f'{rel_dir}/{entry.name}' if rel_dir else entry.name
+        path = osp.join(root, rel)
+        try:
+            st = os.stat(path)
+        except (OSError, ValueError):
+            if entry.name.lower().endswith(suffixes):
+                raise DataError(f'{path}: {stat_problem(path)}') from None
+            if skipped is not None:
+                skipped.append(rel)
+            continue
+        if stat.S_ISDIR(st.st_mode):
+            ident = (st.st_dev, st.st_ino)
+            if ident in ancestors:
+                raise DataError(f'{path}: a symbolic link that loops (it leads back to '
+                                f'{osp.realpath(path)}, a folder it is inside)')
+            _walk_images(root, rel, suffixes, found, skipped, ancestors + [ident])
+        elif entry.name.lower().endswith(suffixes):
+            if not stat.S_ISREG(st.st_mode):
+                raise DataError(f'{path}: not a regular file ({file_kind(st.st_mode)})')
+            found.append(rel)
+        elif skipped is not None:
+            skipped.append(rel)
 
 
 def skipped_note(img_dir: str, skipped: Sequence[str], suffixes: Sequence[str]) -> str:
@@ -54,19 +96,11 @@ def read_image_list(path: str, suffix: str, root: Optional[str] = None) -> List[
     (:func:`~mmseg_ext.io.paths.data_relpath`; with ``root``, also
     :func:`~mmseg_ext.io.paths.resolve_under`): an absolute or escaping entry is a
     :class:`DataError` naming the file and line."""
+    from ..utils.readers import read_lines
     from .paths import data_relpath, resolve_under
-    try:
-        with open(path, encoding='utf-8') as f:
-            lines = [line.strip() for line in f]
-    except OSError as exc:
-        raise DataError(f'{path}: cannot read the image list ({exc.strerror})') from None
-    except UnicodeDecodeError:
-        raise DataError(f'{path}: not a text file (an image list has one path a line)'
-                        ) from None
+    lines = read_lines(path, 'image list', comments=True)
     images = []
-    for lineno, line in enumerate(lines, 1):
-        if not line or line.startswith('#'):
-            continue
+    for lineno, line in lines:
         rel = data_relpath(line, f'{path}:{lineno}', root)
         rel = rel if rel.lower().endswith(suffix.lower()) else rel + suffix
         if root is not None and osp.lexists(osp.join(root, rel)):
@@ -77,20 +111,48 @@ def read_image_list(path: str, suffix: str, root: Optional[str] = None) -> List[
     return images
 
 
-def image_size(path: str) -> Tuple[int, int]:
-    """``(H, W)`` of an image file, read from its header (Pillow), or decoded (cv2)."""
-    try:
-        from PIL import Image
-        with Image.open(path) as img:
-            w, h = img.size
+_PIL_LOCK = threading.Lock()
+
+
+def header_size(source: Union[str, bytes]) -> Optional[Tuple[int, int]]:
+    """``(H, W)`` from an image's header (a path or the encoded bytes), without decoding
+    the pixels; None when Pillow does not know the format. Pillow's own decompression
+    bomb limit is lifted while the header is read: :func:`check_pixels` is the cap."""
+    from PIL import Image
+    with _PIL_LOCK:
+        limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
+        try:
+            with Image.open(io.BytesIO(source) if isinstance(source, bytes) else source) \
+                    as img:
+                w, h = img.size
             return int(h), int(w)
-    except Exception:  # noqa: BLE001  (not an image Pillow knows: let cv2 try)
-        pass
-    import cv2
-    img = cv2.imread(path, cv2.IMREAD_UNCHANGED)
-    if img is None:
-        raise DataError(f'{path}: cannot read the image')
-    return int(img.shape[0]), int(img.shape[1])
+        except Exception:  # noqa: BLE001  (not an image Pillow knows: let cv2 try)
+            return None
+        finally:
+            Image.MAX_IMAGE_PIXELS = limit
+
+
+def image_size(path: str) -> Tuple[int, int]:
+    """``(H, W)`` of an image file, read from its header (Pillow), or decoded (cv2).
+
+    Raises:
+        DataError: not a regular file, not an image, no pixels, or more pixels than the
+            cap (:func:`~mmseg_ext.utils.readers.check_pixels`).
+    """
+    from ..utils.readers import check_pixels, check_regular_file
+    check_regular_file(path, 'image file')
+    size = header_size(path)
+    if size is None:
+        import cv2
+        try:
+            img = cv2.imread(path, cv2.IMREAD_UNCHANGED)
+        except cv2.error:
+            img = None
+        if img is None:
+            raise DataError(f'{path}: cannot read the image')
+        size = int(img.shape[0]), int(img.shape[1])
+    check_pixels(path, *size)
+    return size
 
 
 #: Bit depths a high-bit-depth image is assumed to use (see :func:`to_uint8`).
@@ -157,19 +219,20 @@ def read_image(path: str, bit_depth: Optional[int] = None) -> np.ndarray:
     Raises:
         DataError: the file is missing or cannot be decoded.
     """
-    try:
-        with open(path, 'rb') as f:
-            data = f.read()
-    except FileNotFoundError:
-        raise DataError(f'{path}: image file not found') from None
-    except OSError as exc:
-        raise DataError(f'{path}: cannot read the image ({exc.strerror})') from None
+    from ..utils.readers import check_pixels, read_bytes
+    data = read_bytes(path, 'image file')
+    size = header_size(data)
+    if size is not None:
+        check_pixels(path, *size)  # before decoding
+    import cv2
     try:
         image = decode_image(data, bit_depth)
-    except ValueError as exc:
-        raise DataError(f'{path}: {exc}') from None
+    except (ValueError, cv2.error) as exc:
+        raise DataError(f'{path}: cannot decode the image ({str(exc).strip()[:200]})'
+                        ) from None
     if image is None:
         raise DataError(f'{path}: cannot decode the image')
+    check_pixels(path, *image.shape[:2])
     return image
 
 
@@ -180,9 +243,16 @@ def read_label_map(path: str) -> np.ndarray:
         DataError: the file is missing, cannot be decoded, or has several channels.
     """
     import cv2
-    if not osp.isfile(path):
-        raise DataError(f'{path}: label file not found')
-    label = cv2.imread(path, cv2.IMREAD_UNCHANGED)
+
+    from ..utils.readers import check_pixels, check_regular_file
+    check_regular_file(path, 'label file')
+    size = header_size(path)
+    if size is not None:
+        check_pixels(path, *size)
+    try:
+        label = cv2.imread(path, cv2.IMREAD_UNCHANGED)
+    except cv2.error:
+        label = None
     if label is None:
         raise DataError(f'{path}: cannot read the label file')
     if label.ndim != 2:

@@ -11,7 +11,9 @@ offending path, before anything is read or written.
 Outputs: a tool writes inside its output folder only (every folder output goes through
 :class:`~mmseg_ext.io.atomic.StagedDir`, whose :meth:`file` applies
 :func:`data_relpath` to each name) and never over an input: :func:`check_output_apart`
-refuses an output that is an input, lies inside an input folder, or holds one.
+refuses an output that is an input, lies inside an input folder, or holds one
+(:func:`mmseg_ext.utils.path_roles.output_conflict`; every tool's command line applies
+the same rule to its options by their declared roles, :class:`~mmseg_ext.utils.cli.ToolParser`).
 """
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ import re
 from typing import Iterable, Optional
 
 from ..utils.errors import DataError, InvalidArgumentError
+from ..utils.path_roles import conflict_text, output_conflict
 
 _DRIVE = re.compile(r'^[A-Za-z]:[\\/]')
 
@@ -62,29 +65,22 @@ def resolve_under(root: str, entry, where: str) -> str:
     return full
 
 
-def _inside(path: str, folder: str) -> bool:
-    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
-
-
 def check_output_apart(out: str, inputs: Iterable[Optional[str]],
                        argument: str = 'out', holds_inputs: bool = False) -> None:
     """Refuse an output that is one of ``inputs``, lies inside an input folder, or
     contains an input (replacing it would delete the input). ``holds_inputs=True`` lets
     an output folder that is only ever added to (a training work dir) hold inputs.
 
+    The rule is :func:`mmseg_ext.utils.path_roles.output_conflict`, the one the tools'
+    command lines apply to every option by its declared role; this is its home for
+    library callers.
+
     Raises:
         InvalidArgumentError: of ``argument``, naming the input.
     """
-    real_out = osp.realpath(out)
     for src in inputs:
         if not src:
             continue
-        real_in = osp.realpath(src)
-        if real_out == real_in:
-            raise InvalidArgumentError(argument, f'{out} is also an input')
-        if osp.isdir(real_in) and _inside(real_out, real_in):
-            raise InvalidArgumentError(argument, f'{out} is inside the input folder {src}; '
-                                       'write outputs elsewhere')
-        if not holds_inputs and _inside(real_in, real_out):
-            raise InvalidArgumentError(argument, f'{out} holds the input {src}; write '
-                                       'outputs elsewhere')
+        reason = output_conflict(out, src, holds_inputs)
+        if reason:
+            raise InvalidArgumentError(argument, conflict_text(out, src, reason))

@@ -58,6 +58,14 @@ from typing import Deque, Dict, List, Optional, Sequence, Tuple, Union
 import numpy as np
 
 from ..utils.errors import DataError, InvalidArgumentError
+from ..utils.readers import (
+    MAX_PIXELS_ENV,
+    check_regular_file,
+    loads_json,
+    max_pixels,
+    read_json,
+    reading,
+)
 from .atomic import StagedDir, atomic_open
 from .paths import data_relpath
 from .rle import mask_bbox
@@ -113,11 +121,34 @@ class ProbMeta:
             raise ProbFileError(f'{where}: unsupported version {d.get("version")!r} '
                                 f'(this code reads {PROBS_VERSION})')
         try:
-            return cls(img_path=d['img_path'], ori_shape=tuple(d['ori_shape']),
+            if not isinstance(d['img_path'], str) or not all(
+                    isinstance(c, str) for c in d['classes']):
+                raise TypeError('img_path and classes must be text')
+            return cls(img_path=d['img_path'],
+                       ori_shape=checked_size(d['ori_shape'], f'{where}: ori_shape'),
                        classes=tuple(d['classes']), task=d['task'],
                        source=d.get('source', {}))
         except (KeyError, TypeError, ValueError, IndexError) as exc:
+            if isinstance(exc, DataError):
+                raise
             raise ProbFileError(f'{where}: bad metadata ({exc})') from None
+
+
+def _whole(value) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
+def checked_size(value, where: str) -> Tuple[int, int]:
+    """``(H, W)`` from a file's ``[H, W]``: two whole numbers >= 1 whose product is within
+    the pixel cap (:func:`~mmseg_ext.utils.readers.max_pixels`)."""
+    if not isinstance(value, (list, tuple)) or len(value) != 2 or \
+            not all(_whole(v) and v >= 1 for v in value):
+        raise ProbFileError(f'{where}: {value!r} is not a size [H, W] of whole numbers >= 1')
+    h, w = int(value[0]), int(value[1])
+    if h * w > max_pixels():
+        raise ProbFileError(f'{where}: {h}x{w} is more than the {max_pixels()} pixels an '
+                            f'image may have (set {MAX_PIXELS_ENV} to raise it)')
+    return h, w
 
 
 # ------------------------------------------------------------------ quantisation
@@ -244,47 +275,78 @@ def write_probs(path: str, probs: Union[np.ndarray, CroppedProbs], meta: ProbMet
 
 
 def read_cropped(path: str) -> Tuple[CroppedProbs, ProbMeta]:
-    """Read one probability file as :class:`CroppedProbs` (no dense array is built)."""
+    """Read one probability file as :class:`CroppedProbs` (no dense array is built).
+
+    Everything in the file is checked where it enters: the metadata is strict JSON
+    (:func:`~mmseg_ext.utils.readers.loads_json`), sizes and boxes are whole numbers inside
+    the stored shape, the boxes account for every stored value, and ``float16`` values
+    are finite and in [0, 1] (``uint8`` ones are by construction).
+
+    Raises:
+        ProbFileError: anything else than a valid file, naming it.
+    """
+    check_regular_file(path, 'probability file')  # a FIFO is never opened
     try:
-        with np.load(path, allow_pickle=False) as npz:
+        with reading(path, 'probability file'), np.load(path, allow_pickle=False) as npz:
             if 'meta' not in npz.files:
                 raise ProbFileError(f'{path}: not a probability file (no meta array)')
-            try:
-                info = json.loads(str(npz['meta'][()]))
-            except json.JSONDecodeError as exc:
-                raise ProbFileError(f'{path}: metadata is not JSON ({exc})') from None
+            info = loads_json(str(npz['meta'][()]), f'{path}: metadata')
             if not isinstance(info, dict):
                 raise ProbFileError(f'{path}: metadata is not a JSON object')
             meta = ProbMeta.from_dict(info, path)  # format and version first
             if 'data' not in npz.files:
                 raise ProbFileError(f'{path}: not a probability file (no data array)')
             data = npz['data']
-    except FileNotFoundError:
-        raise ProbFileError(f'{path}: probability file not found') from None
-    except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError) as exc:
-        raise ProbFileError(f'{path}: not a readable probability file ({exc})') from None
-    shape = info.get('shape')
-    try:
-        boxes = np.asarray(info.get('boxes'), np.int64)
-    except (TypeError, ValueError):
-        boxes = np.zeros(0)
+    except DataError as exc:
+        raise exc if isinstance(exc, ProbFileError) else ProbFileError(str(exc)) from None
     if data.dtype.name not in DTYPES:
         raise ProbFileError(f'{path}: probabilities stored as {data.dtype}, '
                             f'expected one of {DTYPES}')
-    if (not isinstance(shape, list) or len(shape) != 3 or shape[0] != len(meta.classes)
-            or boxes.shape != (shape[0], 4) or data.ndim != 1):
-        raise ProbFileError(f'{path}: shape {shape} / boxes {boxes.shape} do not match its '
-                            f'{len(meta.classes)} classes')
+    shape, boxes = _checked_layout(path, info, len(meta.classes), data)
     crops, pos = [], 0
-    for r0, r1, c0, c1 in boxes.tolist():
-        if not (0 <= r0 <= r1 <= shape[1] and 0 <= c0 <= c1 <= shape[2]):
-            raise ProbFileError(f'{path}: box {[r0, r1, c0, c1]} outside {shape}')
+    for r0, r1, c0, c1 in boxes:
         n = (r1 - r0) * (c1 - c0)
         crops.append(data[pos:pos + n].reshape(r1 - r0, c1 - c0))
         pos += n
-    if pos != data.size:
-        raise ProbFileError(f'{path}: {data.size} stored values, the boxes need {pos}')
-    return CroppedProbs(shape, boxes, crops), meta
+    if data.dtype == np.float16 and data.size:
+        _check_probabilities(path, data)
+    return CroppedProbs(shape, np.asarray(boxes, np.int64).reshape(-1, 4), crops), meta
+
+
+def _checked_layout(path: str, info: Dict, num_classes: int, data: np.ndarray
+                    ) -> Tuple[List[int], List[List[int]]]:
+    """``shape [C, h, w]`` and ``boxes`` of a file's metadata, checked against its class
+    count and its stored values (before any array is reshaped)."""
+    shape, boxes = info.get('shape'), info.get('boxes')
+    if (not isinstance(shape, list) or len(shape) != 3 or not all(_whole(v) for v in shape)
+            or shape[0] != num_classes or data.ndim != 1):
+        raise ProbFileError(f'{path}: shape {shape} does not match its {num_classes} '
+                            'classes')
+    checked_size(shape[1:], f'{path}: shape')
+    if (not isinstance(boxes, list) or len(boxes) != num_classes
+            or not all(isinstance(b, list) and len(b) == 4 and all(_whole(v) for v in b)
+                       for b in boxes)):
+        raise ProbFileError(f'{path}: boxes must be {num_classes} lists [r0, r1, c0, c1] '
+                            'of whole numbers')
+    need = 0
+    for r0, r1, c0, c1 in boxes:
+        if not (0 <= r0 <= r1 <= shape[1] and 0 <= c0 <= c1 <= shape[2]):
+            raise ProbFileError(f'{path}: box {[r0, r1, c0, c1]} outside {shape}')
+        need += (r1 - r0) * (c1 - c0)
+    if need != data.size:
+        raise ProbFileError(f'{path}: {data.size} stored values, the boxes need {need}')
+    return shape, boxes
+
+
+def _check_probabilities(path: str, data: np.ndarray) -> None:
+    """Refuse stored values that are not finite or outside [0, 1]."""
+    bad = ~np.isfinite(data)
+    if not bad.any():
+        bad = (data < 0) | (data > 1)
+    if bad.any():
+        value = data[int(np.flatnonzero(bad)[0])]
+        raise ProbFileError(f'{path}: holds the value {float(value)!r}; probabilities '
+                            'must be finite and in [0, 1]')
 
 
 def read_probs(path: str) -> Tuple[np.ndarray, ProbMeta]:
@@ -334,7 +396,7 @@ class ProbFolder:
         self._entries: Dict[str, Tuple[Optional[str], Optional[Tuple[bool, str]],
                                        Optional[Tuple[int, int]]]] = {}
         self.source: Dict = {}
-        if osp.isfile(index_path):
+        if osp.lexists(index_path):  # a FIFO or a link loop there is refused, not skipped
             self._load_index(index_path)
         else:
             self._scan()
@@ -351,8 +413,7 @@ class ProbFolder:
 
     def _load_index(self, index_path: str) -> None:
         try:
-            with open(index_path, encoding='utf-8') as f:
-                index = json.load(f)
+            index = read_json(index_path, 'probability index')
             if not isinstance(index, dict):
                 raise ValueError(f'a JSON {type(index).__name__}, expected an object')
             if index.get('format') != INDEX_FORMAT:
@@ -361,11 +422,19 @@ class ProbFolder:
             self.task = index['task']
             self.dtype = index.get('dtype')
             self.source = index.get('source', {})
+            if not isinstance(self.classes, tuple) or not all(
+                    isinstance(c, str) for c in self.classes):
+                raise TypeError('classes must be a list of names')
             for i, e in enumerate(index['images']):
                 where = f'{index_path}: images[{i}]'
+                img_path, ori_shape = e.get('img_path'), e.get('ori_shape')
+                if img_path is not None and not isinstance(img_path, str):
+                    raise TypeError(f'images[{i}].img_path is not text')
+                if ori_shape is not None:
+                    ori_shape = checked_size(ori_shape, f'{where}.ori_shape')
                 self._add(data_relpath(e['key'], f'{where}.key', self.root),
                           data_relpath(e['file'], f'{where}.file', self.root),
-                          e.get('img_path'), e.get('ori_shape'))
+                          img_path, ori_shape)
         except DataError:
             raise
         except (OSError, ValueError, KeyError, TypeError, IndexError, AttributeError) as exc:
@@ -415,7 +484,25 @@ class ProbFolder:
             raise ProbFileError(f'{path}: {problem}')
         if meta.key != key:
             raise ProbFileError(f'{path}: holds image {meta.img_path}, expected {key}')
+        self._check_agreement(key, path, meta)
         return probs, meta
+
+    def _check_agreement(self, key: str, path: str, meta: ProbMeta) -> None:
+        """The image path and size are stored twice, in ``index.json`` and in the file;
+        every read through the folder requires both copies to agree, so no reader can
+        use one copy while a check used the other."""
+        _, name, ori_shape = self._entries[key]
+        if ori_shape is not None and tuple(ori_shape) != tuple(meta.ori_shape):
+            raise ProbFileError(
+                f'{path}: records a {meta.ori_shape[0]}x{meta.ori_shape[1]} image (H x W), '
+                f'but {osp.join(self.root, INDEX_NAME)} says {ori_shape[0]}x'
+                f'{ori_shape[1]} for {key}')
+        if name is not None:
+            derived, text = name
+            img_path = key + text if derived else text
+            if img_path != meta.img_path:
+                raise ProbFileError(f'{path}: holds image {meta.img_path}, but '
+                                    f'{osp.join(self.root, INDEX_NAME)} says {img_path}')
 
     def info(self, key: str) -> Tuple[str, Tuple[int, int]]:
         """``(img_path, ori_shape)`` of an image (from the index when it has them)."""

@@ -44,6 +44,11 @@ __all__ = [
 
 Runs = Tuple[np.ndarray, np.ndarray]
 
+#: Digits an RLE value may have: 18 keep every start + length inside int64.
+_MAX_DIGITS = 18
+#: 5-bit groups a compressed COCO count may have: 12 (60 bits) stay inside int64.
+_MAX_GROUPS = 12
+
 
 class RLEError(DataError):
     """An RLE string that is not valid under the requested convention."""
@@ -251,7 +256,11 @@ def parse_rle(text: str, size: Optional[int] = None, *, index_base: int = 1,
         raise RLEError(f'RLE token {bad!r} is not a non-negative integer')
     if len(tokens) % 2:
         raise RLEError(f'RLE has an odd number of values ({len(tokens)})')
-    values = np.array(tokens, dtype=np.int64)
+    huge = next((t for t in tokens if len(t.lstrip('0')) > _MAX_DIGITS), None)
+    if huge is not None:  # int64 would overflow; no image has 10**18 pixels anyway
+        shown = huge if len(huge) <= 30 else huge[:12] + '...' + huge[-6:]
+        raise RLEError(f'RLE value {shown} is too large (more than {_MAX_DIGITS} digits)')
+    values = np.array([t.lstrip('0') or '0' for t in tokens], dtype=np.int64)
     starts = values[0::2] - index_base
     lengths = values[1::2]
     if starts.size and starts.min() < 0:
@@ -348,13 +357,20 @@ def coco_string_to_counts(counts: Union[bytes, str]) -> np.ndarray:
         ``(M,)`` int64 run lengths, alternating zeros/ones, starting with zeros.
     """
     if isinstance(counts, str):
+        if not counts.isascii():
+            raise RLEError('COCO RLE counts string holds characters that are not ASCII')
         counts = counts.encode('ascii')
     if not counts:
         return np.zeros(0, np.int64)
     chars = np.frombuffer(counts, np.uint8).astype(np.int64) - 48
+    if chars.min() < 0 or chars.max() > 63:
+        raise RLEError('COCO RLE counts string holds characters outside "0".."o"')
     last = (chars & 0x20) == 0                       # last 5-bit group of a number
     first = np.concatenate(([True], last[:-1]))
     starts = np.flatnonzero(first)
+    if np.diff(np.append(starts, len(chars))).max() > _MAX_GROUPS:
+        raise RLEError(f'COCO RLE counts string holds a number of more than {_MAX_GROUPS} '
+                       '5-bit groups (beyond int64)')
     group = np.cumsum(first) - 1                     # number index of every character
     shift = 5 * (np.arange(len(chars)) - starts[group])
     values = np.bincount(group, weights=(chars & 0x1f) << shift).astype(np.int64)

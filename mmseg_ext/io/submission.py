@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import json
 import os.path as osp
 from dataclasses import dataclass
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple
@@ -29,6 +28,7 @@ import numpy as np
 
 from ..utils.class_names import HAND_BONE_CLASSES, PORT_CLASSES, TRASH_CLASSES
 from ..utils.errors import DataError, InvalidArgumentError
+from ..utils.readers import check_regular_file, loads_json, read_json, read_text
 from .atomic import atomic_open
 from .probs import ProbFolder
 from .rle import HANDBONE_RLE, PORT_RLE, RLEConvention
@@ -166,8 +166,10 @@ def iter_csv(path: str) -> Iterator[Tuple[int, List[str]]]:
     field size limit is raised to 2**31 - 1 for the process.
     """
     csv.field_size_limit(2 ** 31 - 1)
+    check_regular_file(path, 'CSV file')  # a FIFO is never opened
     try:
-        with open(path, newline='', encoding='utf-8') as f:
+        # utf-8-sig: a byte-order mark (spreadsheet programs write one) is not text
+        with open(path, newline='', encoding='utf-8-sig') as f:
             reader = csv.reader(f)
             for fields in reader:
                 yield reader.line_num, fields
@@ -178,6 +180,8 @@ def iter_csv(path: str) -> Iterator[Tuple[int, List[str]]]:
                         ) from None
     except csv.Error as exc:
         raise DataError(f'{path}: not a readable CSV ({exc})') from None
+    except OSError as exc:
+        raise DataError(f'{path}: cannot read the CSV ({exc.strerror})') from None
 
 
 def read_rle_csv(path: str, fmt: SubmissionFormat,
@@ -239,13 +243,12 @@ def _few(names: Sequence[str], n: int = 4) -> str:
 
 def read_test_json(path: str) -> List[str]:
     """``file_name`` of every image of a COCO json, in file order."""
+    data = read_json(path, 'COCO json')
     try:
-        with open(path) as f:
-            data = json.load(f)
         names = [img['file_name'] for img in data['images']]
-    except FileNotFoundError:
-        raise DataError(f'{path}: file not found') from None
-    except (OSError, json.JSONDecodeError, KeyError, TypeError) as exc:
+        if not all(isinstance(n, str) for n in names):
+            raise TypeError('a file_name is not text')
+    except (KeyError, TypeError) as exc:
         raise DataError(f'{path}: not a COCO json with images[].file_name ({exc})') from None
     if len(set(names)) != len(names):
         raise DataError(f'{path}: duplicated file_name in images')
@@ -270,7 +273,7 @@ def class_from_sample(value: str, classes: Sequence[str], where: str) -> int:
     """Class index of a sample file's class field (a class name or an index)."""
     if value in classes:
         return classes.index(value)
-    if value.isdigit() and int(value) < len(classes):
+    if value.isascii() and value.isdigit() and len(value) < 10 and int(value) < len(classes):
         return int(value)
     raise DataError(f'{where}: unknown class {value!r} (classes: {list(classes)})')
 
@@ -280,15 +283,11 @@ def read_class_list(spec: str) -> Tuple[str, ...]:
     a JSON list of names) or comma-separated names."""
     if osp.isdir(spec):
         return ProbFolder(spec).classes
-    if osp.isfile(spec):
-        try:
-            with open(spec, encoding='utf-8') as f:
-                text = f.read()
-        except (OSError, UnicodeDecodeError) as exc:
-            raise DataError(f'{spec}: cannot read the class list ({exc})') from None
-        try:
-            names = json.loads(text)
-        except json.JSONDecodeError:
+    if osp.lexists(spec) and not osp.isdir(spec):
+        text = read_text(spec, 'class list')  # a BOM is dropped, as in every text file
+        if text.lstrip().startswith('['):
+            names = loads_json(text, spec)
+        else:
             names = [line.strip() for line in text.splitlines() if line.strip()]
         if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
             raise DataError(f'{spec}: expected one class name a line or a JSON list of names')

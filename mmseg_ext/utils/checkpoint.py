@@ -142,8 +142,10 @@ def load_from_local(filename: str, map_location: Optional[Any] = None) -> Any:
             file is empty, truncated or not a torch checkpoint.
     """
     filename = osp.expanduser(filename)
-    if not osp.isfile(filename):
+    if not osp.exists(filename):
         raise CheckpointNotFoundError(filename)
+    if not osp.isfile(filename):  # a folder, or a FIFO that would block torch.load
+        raise CheckpointError(f'{filename}: not a regular file (a checkpoint is a file)')
     try:
         return torch.load(filename, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as exc:
@@ -151,7 +153,10 @@ def load_from_local(filename: str, map_location: Optional[Any] = None) -> Any:
             f'{filename}: refused to load: {refusal_reason(exc)} (a checkpoint may only '
             'hold tensors, containers and what mmengine writes; loading anything else '
             'could run code)') from None
-    except (RuntimeError, EOFError, KeyError, ValueError, OSError) as exc:
+    except MemoryError:
+        raise
+    except Exception as exc:  # noqa: BLE001  (the boundary: torch's unpickler raises
+        # IndexError, KeyError, AttributeError... on bytes that are not a checkpoint)
         first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ''
         detail = f'{type(exc).__name__}: {first}' if first else type(exc).__name__
         raise CheckpointError(f'{filename}: not a complete torch checkpoint ({detail})'

@@ -23,9 +23,10 @@ import errno
 import functools
 import logging
 import os
+import os.path as osp
 import signal
 import sys
-from typing import Callable, Dict, NoReturn, Optional, TypeVar
+from typing import Callable, Dict, List, NoReturn, Optional, Set, Tuple, TypeVar
 
 from .errors import (
     EnvironmentCheckError,
@@ -36,13 +37,20 @@ from .errors import (
     OutputExistsError,
     UsageError,
 )
+from .path_roles import (
+    OUTPUT_ROLES,
+    ROLES,
+    config_data_inputs,
+    conflict_text,
+    output_conflict,
+)
 
 F = TypeVar('F', bound=Callable)
 
 #: OSError numbers that mean "this output cannot be written/read here", not a bug.
 _FILE_ERRNOS = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT,
                 errno.ENOENT, errno.ENOTDIR, errno.EISDIR, errno.EEXIST, errno.ENAMETOOLONG,
-                errno.EXDEV, errno.EIO}
+                errno.EXDEV, errno.EIO, errno.EFBIG}
 
 
 def flag_of(argument: str, flags: Optional[Dict[str, str]] = None) -> str:
@@ -122,18 +130,188 @@ def cfg_options_action():
     return CfgOptionsAction
 
 
+def nonempty_text(value: str) -> str:
+    """The ``type`` of every text and path option: an empty or blank value is a
+    command-line error, never "not given" (``--work-dir ""`` would mean the current
+    folder, ``--group-regex ""`` the default)."""
+    if not value.strip():
+        raise argparse.ArgumentTypeError(f'empty value {value!r} (give a value or leave '
+                                         'the option out)')
+    return value
+
+
+nonempty_text.__name__ = 'str'
+
+#: actions that take no value (flags): no empty check, no role
+_FLAG_ACTIONS = (argparse._StoreConstAction, argparse._AppendConstAction,
+                 argparse._CountAction, argparse._HelpAction, argparse._VersionAction)
+_TRACKED: Dict[type, type] = {}
+
+
+def _tracked(cls: type) -> type:
+    """``cls`` that also records, on the parser that parses, that it was given."""
+    if cls not in _TRACKED:
+        def __call__(self, parser, namespace, values, option_string=None):
+            given = getattr(parser, '_given', None)
+            if given is not None:
+                given.add(self)
+            cls.__call__(self, parser, namespace, values, option_string)
+
+        _TRACKED[cls] = type(cls.__name__, (cls,), {'__call__': __call__})
+    return _TRACKED[cls]
+
+
+def option_label(action: argparse.Action) -> str:
+    """How the user spells ``action``: its long flag, or the positional's name."""
+    if action.option_strings:
+        longs = [o for o in action.option_strings if o.startswith('--')]
+        return (longs or action.option_strings)[0]
+    return action.metavar if isinstance(action.metavar, str) else action.dest
+
+
+def _values(value) -> List[str]:
+    """The text values an option holds (one, or a list of them)."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, (list, tuple)):
+        return [v for v in value if isinstance(v, str)]
+    return []
+
+
+def _url_path(url: str) -> Optional[str]:
+    """The local file a ``file://`` URL names, else None."""
+    from urllib.parse import unquote, urlparse
+    parts = urlparse(url)
+    return unquote(parts.path) if parts.scheme == 'file' and parts.path else None
+
+
 class ToolParser(argparse.ArgumentParser):
-    """``argparse`` with one-line errors (``error: <prog>: <problem> (see --help)``, exit
-    2) instead of the usage block, like every other error of the tools; and ``--debug``
-    on every tool."""
+    """``argparse`` with the rules every tool's command line follows, checked here once
+    after parsing and before the tool reads or writes anything (docs/tool_guarantees.md):
 
-    def __init__(self, *args, **kwargs):
+    * errors are one line (``error: <prog>: <problem> (see --help)``, exit 2) instead of
+      the usage block, like every other error of the tools; ``--debug`` on every tool;
+    * an empty or blank value of a text or path option is refused (``empty_ok=True``
+      on an option where empty means something);
+    * every text option declares its ``role`` (:data:`~.path_roles.ROLES`): an output
+      (``output``, ``work-dir``) equal to an input (``input``, ``config`` with the data
+      it names, ``input-or-value`` naming a file, a ``file://`` ``url``), inside an input
+      folder, or holding an input (``work-dir`` may) is refused naming both
+      (``error: --out: t.json is also an input (--thresholds); ...``), ``--force`` or not;
+    * partner rules declared with :meth:`requires`, :meth:`requires_one_of` and
+      :meth:`conflicts`: an option given without the one it needs, or with one it
+      excludes, is refused instead of being ignored.
+    """
+
+    def __init__(self, *args, debug: bool = True, **kwargs):
+        self._given: Set[argparse.Action] = set()
+        self._rules: List[Tuple[str, str, Tuple[str, ...], str]] = []
         super().__init__(*args, **kwargs)
-        add_debug_flag(self)
+        if debug:
+            add_debug_flag(self)
 
+    # ------------------------------------------------------------ declaring
+    def add_argument(self, *args, role: Optional[str] = None, empty_ok: bool = False,
+                     **kwargs) -> argparse.Action:
+        """``argparse``'s ``add_argument`` plus ``role`` (what a text value is: one of
+        :data:`~.path_roles.ROLES`) and ``empty_ok`` (an empty value means something)."""
+        if role is not None and role not in ROLES:
+            raise ValueError(f'role {role!r} is not one of {ROLES}')
+        cls = self._registry_get('action', kwargs.get('action'), kwargs.get('action'))
+        if isinstance(cls, type):
+            takes_values = not issubclass(cls, _FLAG_ACTIONS) and kwargs.get('nargs') != 0
+            if takes_values and kwargs.get('type') in (None, str) and not empty_ok:
+                kwargs['type'] = nonempty_text
+            kwargs['action'] = _tracked(cls)
+        action = super().add_argument(*args, **kwargs)
+        action.role = role  # type: ignore[attr-defined]
+        action.empty_ok = empty_ok  # type: ignore[attr-defined]
+        return action
+
+    def requires(self, option: str, *needed: str, why: str = '') -> None:
+        """``option`` (a flag, a positional's name, or ``--flag=value``) needs every one
+        of ``needed``; without them it would be ignored."""
+        self._declare('requires', option, needed, why)
+
+    def requires_one_of(self, option: str, *needed: str, why: str = '') -> None:
+        """``option`` needs at least one of ``needed``."""
+        self._declare('requires_one_of', option, needed, why)
+
+    def conflicts(self, option: str, *others: str, why: str = '') -> None:
+        """``option`` does not go with any of ``others`` (one of them would be ignored)."""
+        self._declare('conflicts', option, others, why)
+
+    def _declare(self, kind: str, option: str, others: Tuple[str, ...], why: str) -> None:
+        for name in (option, *others):
+            self._find(name)  # a misspelt rule fails when the parser is built
+        self._rules.append((kind, option, tuple(others), why))
+
+    def _find(self, name: str) -> argparse.Action:
+        flag = name.split('=', 1)[0]
+        for action in self._actions:
+            if flag in action.option_strings or (not action.option_strings and flag in (
+                    action.dest, action.metavar)):
+                return action
+        raise ValueError(f'{self.prog}: a rule names {name!r}, which is no option')
+
+    @property
+    def rules(self) -> List[Tuple[str, str, Tuple[str, ...], str]]:
+        """The declared partner rules: ``(kind, option, others, why)``."""
+        return list(self._rules)
+
+    # ------------------------------------------------------------ checking
     def error(self, message: str) -> None:  # type: ignore[override]
         sys.stderr.write(f'error: {self.prog}: {message} (see --help)\n')
         sys.exit(2)
+
+    def fail(self, option: str, problem: str) -> NoReturn:
+        """One line naming the option, exit 2 (a command line that cannot run)."""
+        sys.stderr.write(f'error: {option}: {problem}\n')
+        sys.exit(2)
+
+    def parse_args(self, args=None, namespace=None):  # type: ignore[override]
+        for parser in _all_parsers(self):
+            parser._given = set()
+        ns = super().parse_args(args, namespace)
+        chain = _chosen_parsers(self, ns)
+        _check_path_roles(self, chain, ns)  # first: the one that can lose files
+        for parser in chain:
+            parser._check_rules(ns)
+        return ns
+
+    def _is_given(self, name: str, ns: argparse.Namespace) -> bool:
+        action = self._find(name)
+        value = getattr(ns, action.dest, None)
+        if '=' in name:
+            return str(value) == name.split('=', 1)[1]
+        if action.option_strings:
+            return action in self._given
+        return value not in (None, [], ())
+
+    def _label(self, name: str) -> str:
+        flag, _, value = name.partition('=')
+        label = option_label(self._find(flag))
+        return f'{label} {value}' if value else label
+
+    def _check_rules(self, ns: argparse.Namespace) -> None:
+        """Conflicts first (the sharper message: one option excludes another), then
+        what each option needs."""
+        order = sorted(self._rules, key=lambda rule: rule[0] != 'conflicts')
+        for kind, option, others, why in order:
+            if not self._is_given(option, ns):
+                continue
+            given = [o for o in others if self._is_given(o, ns)]
+            reason = f' ({why})' if why else ''
+            if kind == 'requires' and len(given) < len(others):
+                missing = [o for o in others if o not in given]
+                self.fail(self._label(option), 'needs ' + ' and '.join(
+                    self._label(o) for o in missing) + reason)
+            if kind == 'requires_one_of' and not given:
+                self.fail(self._label(option), 'needs ' + ' or '.join(
+                    self._label(o) for o in others) + reason)
+            if kind == 'conflicts' and given:
+                self.fail(self._label(option), f'does not go with {self._label(given[0])}'
+                          + reason)
 
     def add_pseudo_label_flags(self) -> None:
         """The confidence filters of pseudo-labels (``tools/pseudo_label.py`` and
@@ -154,6 +332,70 @@ class ToolParser(argparse.ArgumentParser):
         ``--no-progress``, which every tool that writes files has."""
         self.add_argument('--force', action='store_true', help=force_help)
         self.add_argument('--no-progress', action='store_true', help='no progress bar')
+
+
+def _subparser_actions(parser: argparse.ArgumentParser):
+    return [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+
+
+def _all_parsers(parser: argparse.ArgumentParser) -> List[argparse.ArgumentParser]:
+    """``parser`` and every sub-command's parser under it."""
+    found = [parser]
+    for action in _subparser_actions(parser):
+        for sub in action.choices.values():
+            found += _all_parsers(sub)
+    return found
+
+
+def _chosen_parsers(parser: argparse.ArgumentParser, ns: argparse.Namespace
+                    ) -> List[argparse.ArgumentParser]:
+    """``parser`` and the sub-command parsers the command line chose."""
+    chain = [parser]
+    for action in _subparser_actions(parser):
+        name = getattr(ns, action.dest, None) if action.dest != argparse.SUPPRESS else None
+        if name in action.choices:
+            chain += _chosen_parsers(action.choices[name], ns)
+    return chain
+
+
+def _declared_paths(chain: List[argparse.ArgumentParser], ns: argparse.Namespace
+                    ) -> Tuple[List[Tuple[str, str, str]], List[Tuple[str, argparse.Action]]]:
+    """The inputs ``(path, option, source)`` and outputs ``(path, action)`` the command
+    line names, by the roles its options declare."""
+    inputs: List[Tuple[str, str, str]] = []
+    outputs: List[Tuple[str, argparse.Action]] = []
+    for parser in chain:
+        for action in parser._actions:
+            role = getattr(action, 'role', None)
+            values = _values(getattr(ns, action.dest, None))
+            label = option_label(action)
+            for value in values:
+                if role in ('input', 'config'):
+                    inputs.append((value, label, ''))
+                elif role == 'input-or-value' and osp.exists(value):
+                    inputs.append((value, label, ''))
+                elif role == 'url' and _url_path(value):
+                    inputs.append((_url_path(value), label, ''))
+                elif role in OUTPUT_ROLES:
+                    outputs.append((value, action))
+                if role == 'config':
+                    options = getattr(ns, 'cfg_options', None)
+                    inputs += [(root, label, f'data of {value}')
+                               for root in config_data_inputs(value, options)]
+    return inputs, outputs
+
+
+def _check_path_roles(parser: ToolParser, chain: List[argparse.ArgumentParser],
+                      ns: argparse.Namespace) -> None:
+    """Refuse an output that is an input, lies in an input folder or holds an input
+    (:func:`~.path_roles.output_conflict`), naming the output's option and the input."""
+    inputs, outputs = _declared_paths(chain, ns)
+    for out, action in outputs:
+        for src, label, source in inputs:
+            reason = output_conflict(out, src, holds_inputs=action.role == 'work-dir')
+            if reason:
+                where = source or (label if reason == 'also an input' else '')
+                parser.fail(option_label(action), conflict_text(out, src, reason, where))
 
 
 def number_in_range(kind: Callable = float, lo: Optional[float] = None,

@@ -9,7 +9,6 @@ list of the data they apply to.
 """
 from __future__ import annotations
 
-import json
 import math
 import os.path as osp
 from collections.abc import Mapping
@@ -17,6 +16,7 @@ from numbers import Number
 from typing import Any, Callable, Dict, Sequence, Union
 
 from .errors import ConfigError, DataError, InvalidArgumentError, MmsegExtError
+from .readers import read_json  # strict: duplicate keys, NaN, huge numbers refused
 
 #: What :func:`per_class_option` takes.
 PerClassSpec = Union[None, float, int, str, Mapping]
@@ -134,13 +134,9 @@ def _number_or_none(text: Any):
 
 
 def _read_json_object(path: str, what: str) -> dict:
-    if not osp.isfile(path):
+    if not osp.lexists(path):
         raise DataError(f'{path}: {what} file not found (expected a number or a JSON file)')
-    try:
-        with open(path) as f:
-            data = json.load(f)
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise DataError(f'{path}: not a JSON file ({exc})') from None
+    data = read_json(path, f'{what} file')
     if not isinstance(data, dict):
         raise DataError(f'{path}: expected a JSON object {{class name: {what}}}')
     return data

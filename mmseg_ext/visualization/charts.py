@@ -2,13 +2,13 @@
 confusion matrix, written as PNG files of an exact pixel size."""
 from __future__ import annotations
 
-import json
 from typing import Dict, Optional, Sequence, Tuple
 
 import numpy as np
 
 from ..io.atomic import atomic_open
 from ..utils.errors import DataError
+from ..utils.readers import loads_json, read_text
 
 #: Bar colours (matplotlib hex), one per metric in the order drawn.
 BAR_COLOURS = ('#1f77b4', '#ff7f0e', '#2ca02c', '#d62728')
@@ -30,18 +30,12 @@ def read_class_metrics(path: str) -> Dict[str, Dict[str, float]]:
     mmengine ``scalars.json`` (one JSON object per line; the last line holding such keys
     is used). Values in [0, 100] stay as written.
     """
+    text = read_text(path, 'metrics file')
     try:
-        with open(path) as f:
-            text = f.read()
-    except OSError as exc:
-        raise DataError(f'{path}: cannot read ({exc.strerror})') from None
-    try:
-        records = [json.loads(text)]
-    except json.JSONDecodeError:
-        try:
-            records = [json.loads(line) for line in text.splitlines() if line.strip()]
-        except json.JSONDecodeError as exc:
-            raise DataError(f'{path}: not JSON ({exc})') from None
+        records = [loads_json(text, path)]
+    except DataError:
+        records = [loads_json(line, f'{path}:{lineno}')
+                   for lineno, line in enumerate(text.splitlines(), 1) if line.strip()]
     for record in reversed(records):
         out: Dict[str, Dict[str, float]] = {}
         if not isinstance(record, dict):

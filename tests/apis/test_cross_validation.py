@@ -282,6 +282,17 @@ def test_run_commands_runs_folds_in_slots_and_names_a_failed_fold(tmp_path):
     seen = [open(tmp_path / f'{k}.out').read().split() for k in range(3)]
     assert {s[0] for s in seen[:2]} == {'0', '1'}       # two at once, one GPU each
     assert all(s[1] == str(29500 + int(s[0])) for s in seen)
+    # the launch scripts a fold command starts run this interpreter, not python from
+    # PATH (an environment that is not activated), whatever PYTHON the caller had
+    script_env = ('import os, sys; open(sys.argv[1], "w").write(os.environ["PYTHON"])')
+    os.environ['PYTHON'] = '/usr/bin/not-this-python'
+    try:
+        run_commands([FoldCommand(0, [sys.executable, '-c', script_env,
+                                      str(tmp_path / 'py.out')], str(tmp_path / 'py.log'))],
+                     gpus=0, log=lambda m: None)
+    finally:
+        del os.environ['PYTHON']
+    assert open(tmp_path / 'py.out').read() == sys.executable
     bad = [FoldCommand(0, [sys.executable, '-c', script, str(tmp_path / 'x'), '3'],
                        str(tmp_path / 'x.log'))]
     with pytest.raises(StageError, match=r'fold 0: training failed \(exit status 3\); its '

@@ -185,7 +185,7 @@ def test_testing_a_checkpoint_does_not_need_the_backbone_weights(tmp_path):
     torch.save({'state_dict': {'backbone.cls_token': torch.zeros(1, 1, 768)}}, ckpt)
     proc = run_tool('tools/test.py', 'custom_configs/upernet_beit.py', str(ckpt),
                     '--work-dir', str(tmp_path / 'w'), '--cfg-options',
-                    f'test_dataloader.dataset.data_root={tmp_path}')
+                    f'test_dataloader.dataset.data_root={tmp_path / "data"}')
     errors = [line for line in proc.stderr.splitlines() if line.startswith('error')]
     assert proc.returncode == 1 and 'Traceback' not in proc.stderr, proc.stderr[-2000:]
     assert 'get_weights' not in proc.stderr

@@ -167,7 +167,7 @@ def test_config_with_a_syntax_error(tmp_path):
     config.write_text('model = dict(type="EncoderDecoder"\n')
     torch.save({'state_dict': {}}, tmp_path / 'c.pth')
     proc = run_tool('tools/inference.py', str(config), str(tmp_path / 'c.pth'),
-                    '--img-dir', str(tmp_path), '--out-dir', str(tmp_path / 'o'))
+                    '--img-dir', str(tmp_path / 'imgs'), '--out-dir', str(tmp_path / 'o'))
     assert assert_one_line(proc).startswith(f'error: {config}: invalid Python in the config')
 
 

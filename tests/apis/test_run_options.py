@@ -89,7 +89,7 @@ def test_device_is_checked(device, message):
     with pytest.raises(InvalidArgumentError, match=message):
         resolve_device(device)
     assert resolve_device('cpu') == 'cpu'
-    code, lines = run_tool_main('inference.py', [SHAPES, 'none.pth', '--img-dir', '.',
+    code, lines = run_tool_main('inference.py', [SHAPES, 'none.pth', '--img-dir', 'no_such_dir',
                                                  '--out-dir', 'o', '--device', device])
     assert code == 2 and len(lines) == 1, lines
     assert lines[0].startswith('error: --device: ') and message in lines[0], lines

@@ -160,17 +160,23 @@ def test_bad_student_config_fails_before_the_teacher_trains(tmp_path, shapes_roo
     assert not (tmp_path / 'w' / 'teacher').exists()
 
 
-def test_earlier_run_in_the_work_dir_is_refused_before_training(tmp_path, shapes_root):
+@pytest.mark.parametrize('force', [[], ['--force']], ids=['plain', 'force'])
+def test_a_work_dir_this_tool_did_not_make_is_refused_before_training(tmp_path, shapes_root,
+                                                                      force):
+    """Results without the tool's manifest (an older run, or a user's folder) are not
+    the tool's: refused with and without --force, and left as they were."""
     work = tmp_path / 'w'
     (work / 'round1' / 'pseudo').mkdir(parents=True)
     (work / 'round1' / 'pseudo' / 'keep.png').write_bytes(b'earlier result')
     proc = run_tool('tools/self_train.py', SHAPES, SHAPES, '--unlabelled',
-                    f'{shapes_root}/images/val', '--img-suffix', '.png', '--work-dir', str(work))
+                    f'{shapes_root}/images/val', '--img-suffix', '.png', '--work-dir',
+                    str(work), *force)
     assert proc.returncode == 1
     assert proc.stderr.strip().splitlines()[-1] == (
-        f'error: {work}/round1/pseudo: exists from an earlier self-training run in this '
-        'work directory (use --force to replace it)')
-    assert not (work / 'teacher').exists()
+        f'error: {work}: holds files this tool did not write (no .mmseg_ext_manifest.json, '
+        'e.g. round1); refusing to use it as the work directory: choose a new or empty '
+        'folder')
+    assert sorted(os.listdir(work)) == ['round1']          # no lock file, no manifest
     assert (work / 'round1' / 'pseudo' / 'keep.png').read_bytes() == b'earlier result'
 
 

@@ -115,7 +115,7 @@ def test_inputs_are_checked_before_the_output_is_opened(tmp_path):
     with pytest.raises(MmsegExtError, match=f'{bad}:2: no probabilities for image not_there'):
         make_submission(folder, 'port', str(out), sample=str(bad), progress=False)
     (tmp_path / 'sample_dir').mkdir()
-    with pytest.raises(OSError, match='sample_dir'):
+    with pytest.raises(MmsegExtError, match=r'sample_dir: not a regular file \(a folder\)'):
         make_submission(folder, 'port', str(tmp_path / 'o.csv'),
                         sample=str(tmp_path / 'sample_dir'), progress=False)
     assert out.read_text() == 'kept\n' and not (tmp_path / 'o.csv').exists()

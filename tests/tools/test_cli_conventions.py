@@ -146,10 +146,11 @@ def test_ranges_the_library_checks_exit_2_naming_the_flag(tmp_path, two_folders)
     --search 0.9 0.1; and an --out-size that would allocate a terabyte."""
     tools = osp.join(REPO, 'tools')
     out = str(tmp_path / 'out')
+    imgs = str(tmp_path / 'imgs')  # not the output: that is refused first, by role
     cases = [
-        ('inference.py', ['cfg.py', 'ck.pth', '--img-dir', out, '--out-dir', out,
+        ('inference.py', ['cfg.py', 'ck.pth', '--img-dir', imgs, '--out-dir', out,
                           '--out-size', '0,0'], '--out-size'),
-        ('inference.py', ['cfg.py', 'ck.pth', '--img-dir', out, '--out-dir', out,
+        ('inference.py', ['cfg.py', 'ck.pth', '--img-dir', imgs, '--out-dir', out,
                           '--out-size', '100000,100000'], '--out-size'),
         ('make_submission.py', [two_folders[0], '--format', 'handbone', '--out',
                                 out + '.csv', '--min-area', '-5'], '--min-area'),

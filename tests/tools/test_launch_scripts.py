@@ -13,7 +13,7 @@ CONFIG = 'custom_configs/demo/fcn_r18-tiny_shapes-64x80.py'
 
 
 def script(*args, env=None):
-    full = dict(os.environ, PYTHON=sys.executable, **(env or {}))
+    full = {**os.environ, 'PYTHON': sys.executable, **(env or {})}
     return subprocess.run(['bash', *args], cwd=REPO, env=full, capture_output=True,
                           text=True, timeout=120)
 
@@ -104,3 +104,26 @@ def test_filter_keeps_the_ranks_words_and_drops_torchruns_report():
         '  File "tools/train.py", line 3, in <module>',
         'ZeroDivisionError: division by zero',
         'after', 'error: interrupted', 'end']
+
+
+def test_the_interpreter_is_python_from_the_environment(tmp_path):
+    """PYTHON names the interpreter that checks the port and starts torchrun (tools/cv.py
+    passes its own); a PYTHON that does not exist is one line before anything starts."""
+    log = tmp_path / 'calls.txt'
+    fake = tmp_path / 'mypython'
+    fake.write_text(f'#!/bin/sh\necho "$@" >> {log}\ncat > /dev/null\nexit 0\n')
+    fake.chmod(0o755)
+    proc = script('tools/dist_train.sh', CONFIG, '1', '--work-dir', str(tmp_path / 'w'),
+                  env={'PYTHON': str(fake), 'PATH': '/usr/bin:/bin'})
+    assert proc.returncode == 0, proc.stderr
+    calls = log.read_text().splitlines()
+    assert calls[0].startswith('- ')                    # the port check, on stdin
+    # then torchrun and the filter of its stderr, at once
+    (run,) = [c for c in calls[1:] if c.startswith('-m torch.distributed.run ')]
+    assert run.endswith(f'tools/train.py {CONFIG} --launcher pytorch --work-dir '
+                        f'{tmp_path}/w')
+    assert [c for c in calls[1:] if c != run] == [f'{REPO}/tools/_torchrun_filter.py']
+    proc = script('tools/dist_train.sh', CONFIG, '1', env={'PYTHON': str(tmp_path / 'no')})
+    assert (proc.returncode, proc.stderr.strip()) == (
+        2, f'error: PYTHON={tmp_path}/no: no such interpreter (name the python to run the '
+        'ranks)')

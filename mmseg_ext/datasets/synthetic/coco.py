@@ -22,6 +22,8 @@ from typing import Dict, List, Tuple
 import cv2
 import numpy as np
 
+from ...io.atomic import atomic_write_text
+from ...io.image_write import write_image
 from ...utils.class_names import TRASH_CLASSES
 
 #: category id of each class name: id 0, gaps, not in class order.
@@ -97,7 +99,7 @@ def make_trash_coco(root: str, num_train: int = 6, num_val: int = 3, num_test: i
                      for _, polys in objects]
             order = sorted(range(len(objects)), key=lambda j: -areas[j])
             img = _image(rng, h, w, [objects[j] for j in order])
-            cv2.imwrite(osp.join(root, file_name), img, [cv2.IMWRITE_JPEG_QUALITY, 95])
+            write_image(osp.join(root, file_name), img, [cv2.IMWRITE_JPEG_QUALITY, 95])
             images.append(dict(id=image_id, file_name=file_name, height=h, width=w,
                                license=0, flickr_url=None, coco_url=None,
                                date_captured=None))
@@ -119,6 +121,5 @@ def make_trash_coco(root: str, num_train: int = 6, num_val: int = 3, num_test: i
                     licenses=[dict(id=0, name='CC0')], images=images,
                     annotations=annotations, categories=categories)
         paths[split] = osp.join(root, f'{split}.json')
-        with open(paths[split], 'w', encoding='utf-8') as f:
-            json.dump(coco, f)
+        atomic_write_text(paths[split], json.dumps(coco), force=True)
     return paths

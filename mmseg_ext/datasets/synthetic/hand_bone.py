@@ -28,6 +28,7 @@ import cv2
 import numpy as np
 
 from ...io.hand_bone_json import hand_bone_document, write_hand_bone_json
+from ...io.image_write import write_image
 from ...utils.class_names import HAND_BONE_CLASSES
 from ...utils.errors import InvalidArgumentError
 
@@ -234,11 +235,7 @@ class SyntheticHandBone:
 
 
 def _write_png(path: str, img: np.ndarray) -> None:
-    ok, buf = cv2.imencode('.png', img)
-    if not ok:
-        raise OSError(f'{path}: PNG encoding failed')
-    with open(path, 'wb') as f:
-        f.write(buf.tobytes())
+    write_image(path, img)
 
 
 def handbone_plan(num_patients: int, images_per_patient: int, num_test_patients: int,

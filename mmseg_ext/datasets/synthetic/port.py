@@ -19,6 +19,8 @@ from typing import Dict, Tuple
 import cv2
 import numpy as np
 
+from ...io.image_write import write_image
+
 _COLOURS = {1: (40, 200, 40), 2: (200, 60, 40), 3: (40, 60, 220), 4: (200, 200, 60)}
 
 
@@ -70,11 +72,11 @@ def make_port_dataset(root: str, num_labeled: int = 6, num_unlabeled: int = 4,
     jpeg = [cv2.IMWRITE_JPEG_QUALITY, 95]
     for i in range(num_labeled):
         img, label = _draw(rng, size)
-        cv2.imwrite(osp.join(dirs['labeled_images'], f'{i:04d}.jpg'), img, jpeg)
-        cv2.imwrite(osp.join(dirs['labels'], f'{i:04d}.png'), label)
+        write_image(osp.join(dirs['labeled_images'], f'{i:04d}.jpg'), img, jpeg)
+        write_image(osp.join(dirs['labels'], f'{i:04d}.png'), label)
     for key, count, offset in (('unlabeled_images', num_unlabeled, 1000),
                                ('test_images', num_test, 2000)):
         for i in range(count):
             img, _ = _draw(rng, size)
-            cv2.imwrite(osp.join(dirs[key], f'{offset + i:04d}.jpg'), img, jpeg)
+            write_image(osp.join(dirs[key], f'{offset + i:04d}.jpg'), img, jpeg)
     return dirs

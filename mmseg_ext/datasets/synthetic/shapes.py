@@ -16,6 +16,8 @@ from typing import Tuple
 import cv2
 import numpy as np
 
+from ...io.image_write import write_image
+
 SHAPES_CLASSES = ('background', 'disc', 'square', 'triangle')
 _COLOURS = {1: (40, 200, 40), 2: (200, 60, 40), 3: (40, 60, 220)}  # BGR, per class
 
@@ -60,6 +62,6 @@ def make_shapes_dataset(root: str, num_train: int = 24, num_val: int = 8,
         os.makedirs(osp.join(root, 'labels', split), exist_ok=True)
         for i in range(count):
             img, label = _draw_sample(rng, size)
-            cv2.imwrite(osp.join(root, 'images', split, f'{i:04d}.png'), img)
-            cv2.imwrite(osp.join(root, 'labels', split, f'{i:04d}.png'), label)
+            write_image(osp.join(root, 'images', split, f'{i:04d}.png'), img)
+            write_image(osp.join(root, 'labels', split, f'{i:04d}.png'), label)
     return root

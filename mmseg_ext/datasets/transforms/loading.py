@@ -7,6 +7,7 @@ depth their data uses instead of ``value >> 8``.
 """
 from __future__ import annotations
 
+import os.path as osp
 from typing import Optional
 
 import mmcv
@@ -15,8 +16,9 @@ import numpy as np
 from mmcv.transforms import LoadImageFromFile
 from mmseg.registry import TRANSFORMS
 
-from ...io.images import decode_image, stores_high_bit_depth
+from ...io.images import decode_image, header_size, stores_high_bit_depth
 from ...utils.errors import ConfigError, DataFileError
+from ...utils.readers import check_pixels, check_regular_file
 
 
 @TRANSFORMS.register_module()
@@ -32,7 +34,10 @@ class LoadImageFromFileChecked(LoadImageFromFile):
     still returns None as stock does), and 16-bit PNG/TIFF images are scaled by
     :func:`mmseg_ext.io.images.to_uint8`: ``round(value * 255 / (2**b - 1))`` with ``b``
     the smallest of 8, 10, 12, 14, 16 bits that holds the image's maximum, or
-    ``bit_depth`` when given. 8-bit images load exactly as stock loads them.
+    ``bit_depth`` when given. 8-bit images load exactly as stock loads them. A FIFO or
+    other special file is refused before it is opened, and an image with more pixels
+    than :func:`mmseg_ext.utils.readers.max_pixels` (or a side of 0) is refused from its
+    header, before decoding.
 
     Args:
         bit_depth: the bit depth of the 16-bit data (e.g. 12); None: per image, as
@@ -52,8 +57,14 @@ class LoadImageFromFileChecked(LoadImageFromFile):
 
     def transform(self, results: dict) -> Optional[dict]:
         path = results['img_path']
+        local = '://' not in str(path)
+        if local and osp.lexists(path):
+            check_regular_file(path, 'image file')  # a FIFO would block the read
         try:
             data = fileio.get(path, backend_args=self.backend_args)
+            size = header_size(data)
+            if size is not None:
+                check_pixels(path, *size)  # before decoding
             if stores_high_bit_depth(data):
                 img = decode_image(data, self.bit_depth)
             else:
@@ -63,6 +74,8 @@ class LoadImageFromFileChecked(LoadImageFromFile):
             if self.ignore_empty:
                 return None
             raise DataFileError(f'{path}: image file not found') from None
+        except DataFileError:
+            raise
         except Exception as exc:  # noqa: BLE001  (cv2.error, AssertionError, ...)
             if self.ignore_empty:
                 return None
@@ -73,6 +86,7 @@ class LoadImageFromFileChecked(LoadImageFromFile):
             if self.ignore_empty:
                 return None
             raise DataFileError(f'{path}: cannot decode image')
+        check_pixels(path, *img.shape[:2])
         if self.to_float32:
             img = img.astype(np.float32)
         results['img'] = img

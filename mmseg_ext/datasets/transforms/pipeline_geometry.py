@@ -12,9 +12,10 @@ Shapes are ``(H, W)`` in pixels; a view is one path through ``TestTimeAug``'s br
 """
 from __future__ import annotations
 
+import contextlib
 import itertools
 from dataclasses import dataclass
-from typing import Iterable, List, Optional, Sequence, Tuple
+from typing import Iterable, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -140,3 +141,35 @@ def tta_scale_mismatch(test_pipeline: Sequence, tta_pipeline: Sequence,
                     'pipeline does before TestTimeAug (docs/multilabel_models.md, '
                     '"Test-time augmentation")')
     return None
+
+
+#: an image whose long side is this many times its short side is "narrow": a keep-ratio
+#: resize to a usual scale rounds its short side to 0 pixels
+NARROW_RATIO = 256
+
+
+@contextlib.contextmanager
+def pipeline_errors(img_path: str) -> Iterator[None]:
+    """Run a data pipeline on one image with its failures named: an OpenCV error (a
+    keep-ratio ``Resize`` of a 1xN or Nx1 image rounds a side to 0 and ``cv2.resize``
+    fails), or any other exception of a transform that is not a domain error, becomes
+    one :class:`~mmseg_ext.utils.errors.DataFileError` naming the image and its size."""
+    from ...io.images import image_size
+    from ...utils.errors import DataFileError, MmsegExtError
+    try:
+        yield
+    except (MmsegExtError, MemoryError):
+        raise
+    except Exception as exc:  # noqa: BLE001  (cv2.error, AssertionError, ValueError, ...)
+        lines = str(exc).strip().splitlines()
+        detail = f'{type(exc).__name__}: {lines[-1][:200]}' if lines else type(exc).__name__
+        try:
+            h, w = image_size(img_path)
+        except MmsegExtError:
+            raise DataFileError(f'{img_path}: the pipeline failed ({detail})') from None
+        hint = ''
+        if max(h, w) >= NARROW_RATIO * min(h, w):
+            hint = ('; a keep-ratio resize rounds the short side of an image this narrow '
+                    'to 0 pixels: crop or pad it to a less extreme aspect ratio')
+        raise DataFileError(f'{img_path}: the pipeline cannot process this {h}x{w} (H x W) '
+                            f'image ({detail}){hint}') from None

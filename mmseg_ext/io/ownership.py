@@ -1,0 +1,414 @@
+"""What a multi-stage tool owns in its work directory, and who is using it.
+
+A tool that writes many outputs into one work directory and replaces them on request
+(``tools/cv.py``, ``tools/self_train.py``) deletes or replaces only what it recorded as
+its own:
+
+* the work directory holds a **manifest** (:data:`MANIFEST`, JSON) listing every file
+  and folder the tool created there, each file with the identity it had when written
+  (size and ``st_mtime_ns``). The manifest is rewritten atomically after each stage, so
+  it never lists less than what the finished stages wrote;
+* a folder that exists with content but without a manifest, or with another tool's
+  manifest, is not the tool's: it is refused (with and without ``force``);
+* ``force`` removes the listed paths whose identity still matches. A listed file that
+  changed since (the user replaced it under the same name) is not the tool's any more:
+  nothing is removed and the error names it. Files the tool did not list (a user's file
+  dropped into the work directory) are kept;
+* a path is replaced by a stage only when it is absent or listed and unchanged.
+
+A work directory in use is **locked** (:class:`WorkDirLock`, ``fcntl.flock`` on
+:data:`LOCK` inside it, non-blocking): a second run is refused with
+``<work_dir>: in use by another run (pid N)``. The kernel drops the lock when its
+process ends, however it ends, so the lock file a killed run leaves blocks nothing.
+"""
+from __future__ import annotations
+
+import contextlib
+import errno
+import json
+import os
+import os.path as osp
+from typing import Dict, Iterator, List, Optional
+
+from ..utils.errors import OutputError
+from ..utils.readers import read_json
+from .atomic import atomic_write_text, output_error
+
+#: the ownership record in a work directory
+MANIFEST = '.mmseg_ext_manifest.json'
+#: the file a running tool holds an exclusive ``flock`` on
+LOCK = '.mmseg_ext.lock'
+#: names that do not make a folder "hold content" (the tool's own bookkeeping)
+_BOOKKEEPING = (MANIFEST, LOCK)
+
+Entry = Dict[str, object]
+
+
+def file_identity(path: str) -> Entry:
+    """``{'type': 'file', 'size': bytes, 'mtime_ns': int}`` of ``path`` (not followed
+    through a symbolic link: a link is recorded as itself)."""
+    st = os.lstat(path)
+    return {'type': 'file', 'size': st.st_size, 'mtime_ns': st.st_mtime_ns}
+
+
+def _walk(path: str) -> Iterator[str]:
+    """``path`` and everything under it (folders before their content), links not
+    followed."""
+    yield path
+    if osp.isdir(path) and not osp.islink(path):
+        for dirpath, dirs, files in os.walk(path):
+            for name in sorted(dirs):
+                yield osp.join(dirpath, name)
+            for name in sorted(files):
+                yield osp.join(dirpath, name)
+
+
+class WorkDirLock:
+    """An exclusive, non-blocking lock of a work directory for one run.
+
+    Use as a context manager (or :meth:`acquire` / :meth:`release`); the work directory
+    is created when missing. SIGINT/SIGTERM unwind through ``__exit__``; a process
+    killed outright loses its ``flock`` with its file descriptors.
+
+    Raises:
+        OutputError: another process holds the lock
+            (``<work_dir>: in use by another run (pid N)``), or the lock file cannot
+            be made.
+    """
+
+    def __init__(self, work_dir: str):
+        self.work_dir = work_dir
+        self.path = osp.join(work_dir, LOCK)
+        self._fd: Optional[int] = None
+
+    def acquire(self) -> WorkDirLock:
+        import fcntl
+        try:
+            os.makedirs(self.work_dir, exist_ok=True)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise output_error(self.work_dir, exc) from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            holder = _read_pid(fd)
+            os.close(fd)
+            if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                raise OutputError(f'{self.work_dir}: in use by another run'
+                                  f'{f" (pid {holder})" if holder else ""}') from None
+            raise output_error(self.work_dir, exc) from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f'{os.getpid()}\n'.encode())
+        self._fd = fd
+        return self
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # closing drops the flock
+            self._fd = None
+
+    def __enter__(self) -> WorkDirLock:
+        return self.acquire()
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self.release()
+
+
+def _read_pid(fd: int) -> str:
+    with contextlib.suppress(OSError, ValueError):
+        text = os.pread(fd, 32, 0).decode('ascii').strip()
+        if text.isdigit():
+            return text
+    return ''
+
+
+class Manifest:
+    """The paths a tool created in ``work_dir`` (relative, ``/``-separated) with their
+    identities; see the module doc.
+
+    Build it with :meth:`claim`, under the work directory's :class:`WorkDirLock`.
+    """
+
+    def __init__(self, work_dir: str, tool: str, entries: Optional[Dict[str, Entry]] = None):
+        self.work_dir = work_dir
+        self.tool = tool
+        self.entries: Dict[str, Entry] = dict(entries or {})
+
+    # ------------------------------------------------------------ reading and claiming
+    @property
+    def path(self) -> str:
+        return osp.join(self.work_dir, MANIFEST)
+
+    @classmethod
+    def read(cls, work_dir: str) -> Optional[Manifest]:
+        """The manifest in ``work_dir``; None when there is none.
+
+        Raises:
+            OutputError: a manifest that is not one (the folder cannot be proven ours).
+        """
+        path = osp.join(work_dir, MANIFEST)
+        if not osp.lexists(path):
+            return None
+        try:
+            data = read_json(path, 'manifest')
+            tool, entries = data['tool'], data['entries']
+            if not isinstance(tool, str) or not isinstance(entries, dict) or not all(
+                    isinstance(e, dict) and e.get('type') in ('file', 'dir')
+                    for e in entries.values()):
+                raise TypeError
+        except (OSError, ValueError, KeyError, TypeError):
+            raise OutputError(f'{path}: not a manifest of mmseg_ext (unreadable or '
+                              f'malformed); cannot tell what in {work_dir} is this '
+                              'tool\'s') from None
+        return cls(work_dir, tool, entries)
+
+    @classmethod
+    def check_claimable(cls, work_dir: str, tool: str) -> Optional[Manifest]:
+        """Refuse a work directory the tool did not make, before anything is written.
+
+        Returns:
+            Its manifest, or None for a new or empty folder.
+
+        Raises:
+            OutputError: ``work_dir`` is not a folder; holds content but no manifest;
+                or holds another tool's manifest.
+        """
+        if not osp.lexists(work_dir):
+            return None
+        if not osp.isdir(work_dir):
+            raise OutputError(f'{work_dir}: exists and is not a folder')
+        manifest = cls.read(work_dir)
+        if manifest is None:
+            content = [n for n in os.listdir(work_dir) if n not in _BOOKKEEPING]
+            if content:
+                raise OutputError(
+                    f'{work_dir}: holds files this tool did not write (no {MANIFEST}, '
+                    f'e.g. {sorted(content)[0]}); refusing to use it as the work '
+                    'directory: choose a new or empty folder')
+            return None
+        if manifest.tool != tool:
+            raise OutputError(f'{work_dir}: is the work directory of {manifest.tool}, not '
+                              f'of {tool}; choose another folder')
+        return manifest
+
+    @classmethod
+    def claim(cls, work_dir: str, tool: str) -> Manifest:
+        """:meth:`check_claimable`, then the manifest to record into (written at once
+        for a new work directory)."""
+        manifest = cls.check_claimable(work_dir, tool)
+        if manifest is None:
+            manifest = cls(work_dir, tool)
+            manifest.save()
+        return manifest
+
+    def save(self) -> None:
+        """Write the manifest (atomically: temp file, then rename)."""
+        atomic_write_text(self.path, json.dumps(dict(tool=self.tool, entries=self.entries),
+                                                indent=0, sort_keys=True) + '\n',
+                          force=True)
+
+    # --------------------------------------------------------------------- ownership
+    def rel(self, path: str) -> str:
+        rel = osp.relpath(osp.abspath(path), osp.abspath(self.work_dir))
+        if rel == '.' or rel == '..' or rel.startswith('..' + os.sep):
+            raise ValueError(f'{path} is not inside {self.work_dir}')  # a caller's bug
+        return rel.replace(os.sep, '/')
+
+    def _full(self, rel: str) -> str:
+        return osp.join(self.work_dir, *rel.split('/'))
+
+    def owns(self, path: str) -> bool:
+        """Whether ``path`` is listed and unchanged since (a folder: listed)."""
+        entry = self.entries.get(self.rel(path))
+        if entry is None or not osp.lexists(path):
+            return False
+        if entry['type'] == 'dir':
+            return osp.isdir(path) and not osp.islink(path)
+        return (osp.islink(path) or not osp.isdir(path)) and file_identity(path) == entry
+
+    def foreign(self, path: str) -> Optional[str]:
+        """The first path at or under ``path`` that is not the tool's (unlisted, or
+        changed since it was listed); None when everything there is."""
+        if not osp.lexists(path):
+            return None
+        for item in _walk(path):
+            if not self.owns(item):
+                return item
+        return None
+
+    def check_replaceable(self, path: str) -> None:
+        """Refuse to replace ``path`` (a file, or a folder and all it holds) unless it is
+        absent or entirely the tool's.
+
+        Raises:
+            OutputError: naming the first file that is not the tool's.
+        """
+        other = self.foreign(path)
+        if other is not None:
+            raise OutputError(f'{other}: {self._why(other)}; not replacing it (move it '
+                              'away, or use another work directory)')
+
+    def _why(self, path: str) -> str:
+        if self.entries.get(self.rel(path)) is None:
+            return 'was not written by this tool'
+        return 'changed since this tool wrote it'
+
+    def record(self, path: str, save: bool = True) -> None:
+        """List ``path`` and everything under it as the tool's, with their identities
+        now."""
+        for item in _walk(path):
+            if osp.isdir(item) and not osp.islink(item):
+                self.entries[self.rel(item)] = {'type': 'dir'}
+            elif osp.lexists(item):
+                self.entries[self.rel(item)] = file_identity(item)
+        for parent in self._parents(path):
+            self.entries.setdefault(parent, {'type': 'dir'})
+        if save:
+            self.save()
+
+    def _parents(self, path: str) -> List[str]:
+        parts = self.rel(path).split('/')[:-1]
+        return ['/'.join(parts[:i + 1]) for i in range(len(parts))]
+
+    @contextlib.contextmanager
+    def recording(self, path: str, replace: bool = False) -> Iterator[None]:
+        """List what the block creates at or under ``path`` (also when it fails or is
+        interrupted): new paths, and listed files it changed. Paths that were there
+        before, unlisted, stay unlisted (not the tool's).
+
+        Args:
+            replace: the block may replace ``path`` whole (a published folder or file):
+                refused first unless everything there is the tool's
+                (:meth:`check_replaceable`).
+        """
+        if replace:
+            self.check_replaceable(path)
+        before = {item: self.entries.get(self.rel(item)) is not None
+                  for item in _walk(path)} if osp.lexists(path) else {}
+        try:
+            yield
+        finally:
+            for item in (_walk(path) if osp.lexists(path) else ()):
+                if before.get(item, True):  # new, or listed before
+                    if osp.isdir(item) and not osp.islink(item):
+                        self.entries[self.rel(item)] = {'type': 'dir'}
+                    else:
+                        self.entries[self.rel(item)] = file_identity(item)
+            if osp.lexists(path):
+                for parent in self._parents(path):
+                    self.entries.setdefault(parent, {'type': 'dir'})
+            for rel in [r for r in self.entries if self._under(r, path)]:
+                if not osp.lexists(self._full(rel)):
+                    del self.entries[rel]  # replaced or removed by the block
+            self.save()
+
+    def _under(self, rel: str, path: str) -> bool:
+        top = self.rel(path)
+        return rel == top or rel.startswith(top + '/')
+
+    # --------------------------------------------------------------------- removing
+    def remove_all(self) -> List[str]:
+        """Remove every listed path (``force``): first check that every listed file
+        that still exists is unchanged, then remove the files, then the listed folders
+        left empty. Unlisted files (and the folders holding them) stay.
+
+        Returns:
+            The paths removed.
+
+        Raises:
+            OutputError: a listed file changed since it was written (nothing removed).
+        """
+        files = sorted((r for r, e in self.entries.items() if e['type'] == 'file'),
+                       key=lambda r: (-r.count('/'), r))
+        for rel in files:
+            full = self._full(rel)
+            if osp.lexists(full) and (osp.isdir(full) and not osp.islink(full)
+                                      or file_identity(full) != self.entries[rel]):
+                raise OutputError(f'{full}: changed since this tool wrote it, so it is not '
+                                  'the tool\'s to remove; move it away and run again')
+        removed = []
+        for rel in files:
+            full = self._full(rel)
+            with contextlib.suppress(FileNotFoundError):
+                try:
+                    os.remove(full)
+                except OSError as exc:
+                    self.save_remaining()
+                    raise output_error(full, exc) from None
+                removed.append(full)
+            del self.entries[rel]
+        dirs = sorted((r for r, e in self.entries.items() if e['type'] == 'dir'),
+                      key=lambda r: (-r.count('/'), r))
+        for rel in dirs:
+            full = self._full(rel)
+            try:
+                os.rmdir(full)
+                removed.append(full)
+            except FileNotFoundError:
+                pass
+            except OSError:
+                continue  # holds files that are not the tool's: the folder stays listed
+            del self.entries[rel]
+        self.save()
+        return removed
+
+    def save_remaining(self) -> None:
+        """Forget the listed paths that are gone, then save."""
+        self.entries = {r: e for r, e in self.entries.items() if osp.lexists(self._full(r))}
+        self.save()
+
+
+@contextlib.contextmanager
+def owned_work_dir(work_dir: str, tool: str) -> Iterator[Manifest]:
+    """Lock ``work_dir`` for this run and give its manifest (see the module doc).
+
+    The ownership check runs before the lock file is made, so a folder that is refused
+    is left exactly as it was.
+
+    Raises:
+        OutputError: a folder the tool did not make, another tool's, or in use.
+    """
+    Manifest.check_claimable(work_dir, tool)
+    with WorkDirLock(work_dir):
+        yield Manifest.claim(work_dir, tool)
+
+
+# ------------------------------------------------------------------ content identities
+#: bytes hashed at each end of a file by :func:`fingerprint`
+FINGERPRINT_BYTES = 1 << 20
+
+
+def fingerprint(path: str) -> str:
+    """``'<size>-<mtime_ns>-<sha256 of the first and last MiB, 16 hex>'`` of a file.
+
+    Cheap for checkpoints of any size (2 MiB read), and it changes when the file is
+    rewritten (mtime), replaced by another of the same size (the hashed ends hold the
+    archive's directory and the first tensors), or copied over with its time kept.
+
+    Raises:
+        OSError: the file cannot be read.
+    """
+    import hashlib
+    st = os.stat(path)
+    digest = hashlib.sha256()
+    with open(path, 'rb') as f:
+        digest.update(f.read(FINGERPRINT_BYTES))
+        if st.st_size > FINGERPRINT_BYTES:
+            f.seek(max(st.st_size - FINGERPRINT_BYTES, FINGERPRINT_BYTES))
+            digest.update(f.read())
+    return f'{st.st_size}-{st.st_mtime_ns}-{digest.hexdigest()[:16]}'
+
+
+def files_stamp(root: str, names: List[str]) -> str:
+    """One hash (16 hex) of the names, sizes and modification times of the files
+    ``names`` under ``root``: a file replaced in place under the same name changes it.
+
+    Raises:
+        OSError: a file is gone.
+    """
+    import hashlib
+    digest = hashlib.sha256()
+    for name in names:
+        st = os.stat(osp.join(root, name))
+        digest.update(f'{name}\t{st.st_size}\t{st.st_mtime_ns}\n'.encode())
+    return digest.hexdigest()[:16]

@@ -1,0 +1,134 @@
+"""The one rule of where an output may go relative to the inputs, and the inputs a
+config names.
+
+An output must not be an input, lie inside an input folder, or hold an input
+(replacing or clearing it would delete the input). Paths are compared after
+``realpath``: ``a/../a/t.json``, a symbolic link to a parent folder and a relative
+spelling all name the same file. :func:`output_conflict` states the rule;
+:class:`mmseg_ext.utils.cli.ToolParser` applies it to every tool's command line
+(the roles its path options declare) and
+:func:`mmseg_ext.io.paths.check_output_apart` to library calls.
+
+:func:`config_data_inputs` lists the data a config reads (each data set's
+``data_root``, or its ``data_prefix`` folders and ``ann_file`` where it has no root),
+so the tools that take a config count those as inputs too.
+"""
+from __future__ import annotations
+
+import os
+import os.path as osp
+from typing import Any, Iterator, List, Optional
+
+#: what a path option is (``ToolParser.add_argument(..., role=...)``):
+#:
+#: * ``input``: a file or folder the tool reads;
+#: * ``config``: a config file; it and the data it names (:func:`config_data_inputs`,
+#:   after the tool's ``--cfg-options``) are inputs;
+#: * ``input-or-value``: a number or text, or a file read when it names an existing one
+#:   (per-class values: ``--thresholds 0.5`` or ``--thresholds th.json``);
+#: * ``url``: a URL; a ``file://`` one names an input file;
+#: * ``output``: a file or folder the tool writes or replaces: never an input, inside an
+#:   input folder or holding an input;
+#: * ``work-dir``: a folder the tool only adds to (a training run's logs and
+#:   checkpoints): never an input nor inside an input folder, but it may hold inputs
+#:   (the checkpoint a run resumes from, a config kept beside it);
+#: * ``text``: not a path (a regex, a device, a suffix, names).
+ROLES = ('input', 'config', 'input-or-value', 'url', 'output', 'work-dir', 'text')
+INPUT_ROLES = ('input', 'config', 'input-or-value', 'url')
+OUTPUT_ROLES = ('output', 'work-dir')
+
+
+def real(path: str) -> str:
+    """``path`` with symbolic links, ``..`` and ``.`` resolved (it need not exist)."""
+    return osp.realpath(osp.expanduser(path))
+
+
+def inside(path: str, folder: str) -> bool:
+    """``path`` is ``folder`` or lies under it (both already :func:`real`)."""
+    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
+
+
+def output_conflict(out: str, src: str, holds_inputs: bool = False) -> Optional[str]:
+    """Why writing ``out`` would touch the input ``src``, or None when it would not.
+
+    Args:
+        out: the output path as the user gave it.
+        src: an input path as the user gave it (or as read from a config).
+        holds_inputs: ``out`` is a folder that is only added to, so it may hold
+            ``src`` (but still not be it nor lie inside it).
+
+    Returns:
+        ``'also an input'``, ``'inside the input folder'`` or ``'holds the input'``.
+    """
+    real_out, real_in = real(out), real(src)
+    if real_out == real_in:
+        return 'also an input'
+    if osp.isdir(real_in) and inside(real_out, real_in):
+        return 'inside the input folder'
+    if not holds_inputs and inside(real_in, real_out):
+        return 'holds the input'
+    return None
+
+
+def conflict_text(out: str, src: str, reason: str, source: str = '') -> str:
+    """The problem part of the one error line: ``out``, why, and the input.
+
+    ``source`` says where the input came from: the option that named it (given when
+    ``out`` is that very input, whose path then says nothing new) or the config whose
+    data it is.
+    """
+    where = f' ({source})' if source else ''
+    if reason == 'also an input':
+        return f'{out} is also an input{where}; write outputs elsewhere'
+    verb = '' if reason.startswith('holds') else 'is '
+    return f'{out} {verb}{reason} {src}{where}; write outputs elsewhere'
+
+
+def _datasets(node: Any) -> Iterator[dict]:
+    """Every data set dict under a dataloader's ``dataset`` (wrappers included)."""
+    if isinstance(node, dict):
+        if 'data_root' in node or 'data_prefix' in node or 'ann_file' in node:
+            yield node
+        for key in ('dataset', 'datasets'):
+            if key in node:
+                yield from _datasets(node[key])
+    elif isinstance(node, (list, tuple)):
+        for item in node:
+            yield from _datasets(item)
+
+
+def dataset_inputs(dataset: dict) -> List[str]:
+    """The folders and files a data set dict reads: its ``data_root`` when it has one,
+    else its ``data_prefix`` folders and ``ann_file`` (relative to the working folder)."""
+    root = dataset.get('data_root') or ''
+    if isinstance(root, str) and root.strip():
+        return [root]
+    found = []
+    prefix = dataset.get('data_prefix') or {}
+    values = list(prefix.values()) if isinstance(prefix, dict) else []
+    for value in values + [dataset.get('ann_file')]:
+        if isinstance(value, str) and value.strip():
+            found.append(value)
+    return found
+
+
+def config_data_inputs(config: str, cfg_options: Optional[dict] = None) -> List[str]:
+    """The data roots (or data folders) of every dataloader of ``config`` after
+    ``cfg_options``; ``[]`` when the file cannot be read (the tool that reads it later
+    reports that in its own words)."""
+    if not osp.isfile(config):
+        return []
+    try:
+        from mmengine.config import Config
+        cfg = Config.fromfile(config, import_custom_modules=False)
+        if cfg_options:
+            cfg.merge_from_dict(cfg_options)
+    except Exception:  # noqa: BLE001  (reported by the tool when it loads the config)
+        return []
+    found: List[str] = []
+    for key in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        loader = cfg.get(key, None)
+        if isinstance(loader, dict):
+            for dataset in _datasets(loader.get('dataset')):
+                found += [p for p in dataset_inputs(dataset) if p not in found]
+    return found

@@ -1,0 +1,199 @@
+"""Ownership: a multi-stage tool deletes or replaces only what it recorded as its own.
+
+Cells: a folder of user files (with ``test/`` and ``submission.csv``, the names cv
+writes) under cv's and self_train's ``--force``; a work dir that is, holds or lies in an
+input; a finished run under ``--force`` with a user's file dropped in and with one of
+its outputs replaced by the user. Each asserts the exit status, the one ``error:``
+line and a file-by-file snapshot; the manifest itself is tested in between.
+"""
+import json
+import os
+import os.path as osp
+import shutil
+
+import pytest
+
+from mmseg_ext.io.ownership import LOCK, MANIFEST, Manifest, owned_work_dir
+from mmseg_ext.utils.errors import OutputError
+
+from .cv_fakes import SHAPES, model_checkpoint, run_cv, shapes_cfg_options
+from .test_bad_inputs import assert_refused, run_main, snapshot
+
+
+@pytest.fixture(scope='module')
+def shapes(tmp_path_factory):
+    """4 train + 2 val shapes images (32x40) and a checkpoint of the shapes model."""
+    from mmseg_ext.datasets.synthetic import make_shapes_dataset
+    root = tmp_path_factory.mktemp('own')
+    data = make_shapes_dataset(str(root / 'shapes'), num_train=4, num_val=2,
+                               size=(32, 40), seed=1)
+    return dict(root=data, ckpt=model_checkpoint(SHAPES, root / 'shapes.pth'))
+
+
+def cli_options(root):
+    return ['--cfg-options', *(f'{s}_dataloader.dataset.data_root={root}'
+                               for s in ('train', 'val', 'test')),
+            'model.data_preprocessor.size=(32,40)', 'log_level=WARNING']
+
+
+def user_folder(path):
+    """A user's folder holding what cv would call its outputs."""
+    os.makedirs(osp.join(path, 'test'))
+    os.makedirs(osp.join(path, 'fold0', 'val_probs'))
+    for rel, text in (('test/0001.png', 'image'), ('submission.csv', 'a,b\n'),
+                      ('fold0/last_checkpoint', 'mine'), ('fold0/val_probs/x', 'x'),
+                      ('summary.json', '{}')):
+        with open(osp.join(path, rel), 'w') as f:
+            f.write(text)
+    return str(path)
+
+
+# ------------------------------------------------------------------ the manifest
+def test_force_removes_only_listed_unchanged_files(tmp_path):
+    work = str(tmp_path / 'w')
+    manifest = Manifest.claim(work, 'tools/x.py')
+    with manifest.recording(osp.join(work, 'out')):
+        os.makedirs(osp.join(work, 'out', 'sub'))
+        for rel in ('out/a.txt', 'out/sub/b.txt'):
+            with open(osp.join(work, rel), 'w') as f:
+                f.write(rel)
+    with manifest.recording(osp.join(work, 'r.json')):
+        with open(osp.join(work, 'r.json'), 'w') as f:
+            f.write('{}')
+    for rel in ('notes.txt', 'out/mine.txt'):            # the user's, dropped in later
+        with open(osp.join(work, rel), 'w') as f:
+            f.write('keep')
+    listed = json.load(open(osp.join(work, MANIFEST)))
+    assert listed['tool'] == 'tools/x.py'
+    assert sorted(listed['entries']) == ['out', 'out/a.txt', 'out/sub', 'out/sub/b.txt',
+                                         'r.json']
+    # a new manifest instance reads what was written (the record survives the process)
+    removed = Manifest.read(work).remove_all()
+    assert sorted(osp.relpath(p, work) for p in removed) == [
+        'out/a.txt', 'out/sub', 'out/sub/b.txt', 'r.json']
+    left = sorted(osp.relpath(osp.join(d, f), work) for d, _, fs in os.walk(work)
+                  for f in fs)
+    assert left == [MANIFEST, 'notes.txt', 'out/mine.txt']
+    assert sorted(json.load(open(osp.join(work, MANIFEST)))['entries']) == ['out']
+
+
+def test_a_listed_file_the_user_replaced_is_not_removed(tmp_path):
+    work = str(tmp_path / 'w')
+    manifest = Manifest.claim(work, 'tools/x.py')
+    for name in ('a.txt', 'b.txt'):
+        with manifest.recording(osp.join(work, name)):
+            with open(osp.join(work, name), 'w') as f:
+                f.write('tool')
+    os.replace(osp.join(work, 'b.txt'), osp.join(work, 'old'))
+    with open(osp.join(work, 'b.txt'), 'w') as f:         # same name, the user's now
+        f.write('user')
+    before = snapshot(work)
+    with pytest.raises(OutputError, match=f'^{work}/b.txt: changed since this tool wrote '
+                       'it, so it is not the tool\'s to remove'):
+        Manifest.read(work).remove_all()
+    assert snapshot(work) == before                       # nothing removed, not even a.txt
+    with pytest.raises(OutputError, match=f'^{work}/b.txt: changed since this tool wrote'):
+        manifest.check_replaceable(osp.join(work, 'b.txt'))
+    with pytest.raises(OutputError, match=f'^{work}/old: was not written by this tool'):
+        manifest.check_replaceable(osp.join(work, 'old'))
+
+
+def test_claiming_refuses_folders_the_tool_did_not_make(tmp_path):
+    assert Manifest.check_claimable(str(tmp_path / 'new'), 'tools/x.py') is None
+    (tmp_path / 'empty').mkdir()
+    assert Manifest.check_claimable(str(tmp_path / 'empty'), 'tools/x.py') is None
+    user = user_folder(tmp_path / 'user')
+    before = snapshot(user)
+    with pytest.raises(OutputError, match=f'^{user}: holds files this tool did not write'):
+        with owned_work_dir(user, 'tools/x.py'):
+            pass
+    assert snapshot(user) == before and not osp.exists(osp.join(user, LOCK))
+    other = str(tmp_path / 'other')
+    Manifest.claim(other, 'tools/self_train.py')
+    with pytest.raises(OutputError, match=f'^{other}: is the work directory of '
+                       'tools/self_train.py, not of tools/cv.py'):
+        Manifest.check_claimable(other, 'tools/cv.py')
+    with open(osp.join(other, MANIFEST), 'w') as f:
+        f.write('[1, 2]')
+    with pytest.raises(OutputError, match='not a manifest of mmseg_ext'):
+        Manifest.check_claimable(other, 'tools/self_train.py')
+
+
+# ------------------------------------------------------------------ the tools
+@pytest.mark.parametrize('tool', ['cv.py', 'self_train.py'])
+@pytest.mark.parametrize('force', [True, False], ids=['force', 'plain'])
+def test_a_folder_of_user_files_is_refused_and_left_as_it_was(tool, force, shapes, tmp_path):
+    user = user_folder(tmp_path / 'user')
+    before = snapshot(user, shapes['root'])
+    if tool == 'cv.py':
+        argv = [SHAPES, '-k', '2', '--work-dir', user, *cli_options(shapes['root'])]
+    else:
+        argv = [SHAPES, SHAPES, '--unlabelled', f'{shapes["root"]}/images/val',
+                '--img-suffix', '.png', '--work-dir', user, *cli_options(shapes['root'])]
+    code, lines = run_main(tool, argv + (['--force'] if force else []))
+    assert_refused(code, lines, 1, f'error: {user}: holds files this tool did not write '
+                   f'(no {MANIFEST}, e.g. fold0); refusing to use it as the work directory')
+    assert snapshot(user, shapes['root']) == before
+
+
+def data_copy(shapes, tmp_path):
+    return shutil.copytree(shapes['root'], str(tmp_path / 'data'))
+
+
+@pytest.mark.parametrize('where', ['data_root', 'image_folder', 'config_folder'])
+@pytest.mark.parametrize('force', [True, False], ids=['force', 'plain'])
+def test_cv_work_dir_that_is_holds_or_lies_in_an_input_is_refused(where, force, shapes,
+                                                                  tmp_path):
+    data = data_copy(shapes, tmp_path)
+    config = SHAPES
+    work = {'data_root': data, 'image_folder': f'{data}/images/train/cv'}.get(where)
+    # the data root is the work dir itself (and holds the images)
+    expected = {'data_root': f'--work-dir: {data} ',
+                'image_folder': f'--work-dir: {work} is inside the input folder '}.get(where)
+    if where == 'config_folder':
+        folder = tmp_path / 'mine'
+        folder.mkdir()
+        config = shutil.copy(SHAPES, folder / 'shapes.py')
+        work = str(folder)
+        expected = f'--work-dir: {work} holds the input {config}'
+    before = snapshot(str(tmp_path))
+    code, lines = run_main('cv.py', [config, '-k', '2', '--work-dir', work,
+                                     *cli_options(data)] + (['--force'] if force else []))
+    assert_refused(code, lines, 2, 'error: ' + expected, 'input')
+    assert snapshot(str(tmp_path)) == before
+
+
+def test_self_train_work_dir_holding_its_unlabelled_images_is_refused(shapes, tmp_path):
+    unlabelled = shutil.copytree(f'{shapes["root"]}/images/val', str(tmp_path / 'u' / 'val'))
+    before = snapshot(str(tmp_path), shapes['root'])
+    code, lines = run_main('self_train.py', [
+        SHAPES, SHAPES, '--unlabelled', unlabelled, '--img-suffix', '.png',
+        '--work-dir', str(tmp_path / 'u'), '--force', *cli_options(shapes['root'])])
+    assert_refused(code, lines, 2, f'error: --work-dir: {tmp_path}/u holds the input '
+                   f'{unlabelled}')
+    assert snapshot(str(tmp_path), shapes['root']) == before
+
+
+def test_force_after_a_run_removes_only_its_own_outputs(shapes, tmp_path):
+    """A finished run, a user's files dropped into its work dir, then --force on a
+    partial run (fold 0 only): every output of the first run is gone (fold 1, the OOF
+    folder), the user's files stay; an output the user replaced stops the next --force
+    before anything is removed."""
+    work = tmp_path / 'w'
+    options = shapes_cfg_options(shapes['root'])
+    run_cv(SHAPES, work, shapes['ckpt'], options)
+    assert osp.isdir(work / 'fold1' / 'val_probs') and osp.isdir(work / 'oof_probs')
+    (work / 'notes.txt').write_text('mine')
+    (work / 'fold0' / 'mine.txt').write_text('mine too')
+    run_cv(SHAPES, work, shapes['ckpt'], options, folds=[0], force=True)
+    assert not osp.exists(work / 'fold1') and not osp.exists(work / 'oof_probs')
+    assert (work / 'notes.txt').read_text() == 'mine'
+    assert (work / 'fold0' / 'mine.txt').read_text() == 'mine too'
+    assert osp.isfile(work / 'fold0' / 'val_probs' / 'index.json')
+    # the user edits a split file the tool wrote: it is theirs now
+    split = work / 'splits' / 'val_fold0.txt'
+    split.write_text(split.read_text() + '# checked by hand\n')
+    before = snapshot(str(work))
+    with pytest.raises(OutputError, match=f'^{split}: changed since this tool wrote it'):
+        run_cv(SHAPES, work, shapes['ckpt'], options, force=True)
+    assert snapshot(str(work)) == before
