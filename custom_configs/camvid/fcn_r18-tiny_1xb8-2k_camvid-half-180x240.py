@@ -39,16 +39,9 @@ test_pipeline = [
     dict(type='LoadAnnotations'),
     dict(type='PackSegInputs'),
 ]
-# TTA views at 0.75/1.0/1.25 times the test scale (the test pipeline keeps the size)
-tta_pipeline = [
-    dict(type='LoadImageFromFileChecked'),
-    dict(type='TestTimeAug', transforms=[
-        [dict(type='Resize', scale_factor=r, keep_ratio=True) for r in (0.75, 1.0, 1.25)],
-        [dict(type='RandomFlip', prob=0., direction='horizontal'),
-         dict(type='RandomFlip', prob=1., direction='horizontal')],
-        [dict(type='LoadAnnotations')],
-        [dict(type='PackSegInputs')]])
-]
+# TTA views built from test_pipeline by the tools (mmseg_ext.apis.tta): default scales
+# inside the training range, flips only where training flips
+tta_views = dict()
 train_dataloader = dict(
     batch_size=8, num_workers=1, persistent_workers=True,
     dataset=dict(data_root=data_root, pipeline=train_pipeline))

@@ -50,18 +50,10 @@ test_pipeline = [
     dict(type='LoadHandBoneAnnotations'),
     dict(type='PackMultiLabelSegInputs'),
 ]
-# TTA views at 0.75/1.0/1.25 times the test scale (128), flipped and not
-tta_pipeline = [
-    dict(type='LoadImageFromFileChecked'),
-    dict(type='Resize', scale=crop_size, keep_ratio=True),
-    dict(type='TestTimeAug', transforms=[
-        [dict(type='Resize', scale_factor=r, keep_ratio=True) for r in (0.75, 1.0, 1.25)],
-        [dict(type='RandomFlip', prob=0., direction='horizontal'),
-         dict(type='RandomFlip', prob=1., direction='horizontal')],
-        [dict(type='LoadHandBoneAnnotations')],
-        [dict(type='PackMultiLabelSegInputs')]])
-]
 tta_model = dict(type='MultiLabelSegTTAModel')
+# TTA views built from test_pipeline by the tools (mmseg_ext.apis.tta): default scales
+# inside the training range, flips only where training flips
+tta_views = dict()
 train_dataloader = dict(
     batch_size=4, num_workers=0, persistent_workers=False,
     dataset=dict(data_root=data_root + '/train', num_folds=4, pipeline=train_pipeline))

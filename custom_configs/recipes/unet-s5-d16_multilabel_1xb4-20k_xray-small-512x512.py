@@ -86,16 +86,10 @@ test_pipeline = [
     dict(type='LoadHandBoneAnnotations'),
     dict(type='PackMultiLabelSegInputs'),
 ]
-tta_pipeline = [
-    dict(type='LoadImageFromFileChecked'),
-    dict(type='Resize', scale=img_scale, keep_ratio=True),
-    dict(type='TestTimeAug', transforms=[
-        [dict(type='Resize', scale_factor=r, keep_ratio=True) for r in (0.75, 1.0, 1.25)],
-        [dict(type='RandomFlip', prob=0., direction='horizontal'),
-         dict(type='RandomFlip', prob=1., direction='horizontal')],
-        [dict(type='LoadHandBoneAnnotations')],
-        [dict(type='PackMultiLabelSegInputs')]])
-]
+# Test-time augmentation views, as ratios of the test scale: inside the training
+# range (0.9-1.1); the tools build the view pipeline from test_pipeline, and the
+# flip (with the lateral classes swapped back) only because training flips.
+tta_views = dict(scales=(0.9, 1.0, 1.1), flip=True)
 tta_model = dict(type='MultiLabelSegTTAModel')
 train_dataloader = dict(
     batch_size=4, num_workers=4,

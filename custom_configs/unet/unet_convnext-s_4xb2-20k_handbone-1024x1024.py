@@ -27,17 +27,6 @@ test_pipeline = [
     dict(type='LoadHandBoneAnnotations'),
     dict(type='PackMultiLabelSegInputs'),
 ]
-tta_pipeline = [
-    dict(type='LoadImageFromFileChecked'),
-    dict(type='Resize', scale=crop_size, keep_ratio=True),
-    dict(type='TestTimeAug', transforms=[
-        [dict(type='Resize', scale_factor=r, keep_ratio=True) for r in (0.75, 1.0, 1.25)],
-        [dict(type='RandomFlip', prob=0.0, direction='horizontal'),
-         dict(type='RandomFlip', prob=1.0, direction='horizontal')],
-        [dict(type='LoadHandBoneAnnotations')],
-        [dict(type='PackMultiLabelSegInputs')],
-    ]),
-]
 train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
 val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
 test_dataloader = val_dataloader

@@ -22,7 +22,7 @@ from mmengine.logging import print_log
 from ..io.checkpoint_backend import ATOMIC_LOCAL_BACKEND
 from ..utils.compiled_ops import HOW_TO_GET_OPS, has_compiled_ops, missing_ops
 from ..utils.errors import CheckpointNotFoundError, ConfigError, InvalidArgumentError
-from .tta import check_tta_config, lateral_flip_problem
+from .tta import check_tta_config, lateral_flip_problem, training_flip_problem
 from .weights import check_weights_exist
 
 
@@ -67,9 +67,9 @@ def load_config(path: str, cfg_options: Optional[dict] = None,
             raise InvalidArgumentError('cfg_options', f'cannot apply {cfg_options} to '
                                        f'{path} ({exc})') from None
     check_run_settings(cfg, path, cfg_options or {})
-    problem = lateral_flip_problem(cfg)
-    if problem:
-        print_log(f'{path}: {problem}', logger='current', level=logging.WARNING)
+    for problem in (lateral_flip_problem(cfg), training_flip_problem(cfg)):
+        if problem:
+            print_log(f'{path}: {problem}', logger='current', level=logging.WARNING)
     if work_dir is not None:
         cfg.work_dir = work_dir
     elif cfg.get('work_dir', None) is None:

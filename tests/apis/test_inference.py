@@ -75,11 +75,11 @@ def test_cli_bad_inputs(trained, tmp_path):
     assert proc.returncode == 1
     assert proc.stderr.strip().splitlines()[-1] == \
         f'error: {tmp_path}/none: image folder not found'
-    no_tta = derived_config(tmp_path, 'tta_pipeline = None\n')
+    no_tta = derived_config(tmp_path, 'tta_model = None\n')
     proc = run_tool('tools/inference.py', no_tta, ckpt, '--img-dir', data, '--out-dir',
                     str(tmp_path / 'o'), '--tta')
     assert proc.returncode == 1
-    assert 'needs tta_model and tta_pipeline' in proc.stderr
+    assert 'needs tta_model' in proc.stderr
     assert not (tmp_path / 'o').exists()
 
 

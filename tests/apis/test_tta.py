@@ -1,6 +1,5 @@
 """Test-time augmentation from the configs: views at the test scale, the right merge, and
 ``tools/test.py --tta`` loading a checkpoint for every config family."""
-import copy
 import glob
 import logging
 import os.path as osp
@@ -15,7 +14,7 @@ from mmengine.config import Config
 from mmengine.logging import MMLogger
 from mmengine.registry import init_default_scope
 
-from mmseg_ext.apis.tta import check_tta_config, config_test_pipeline
+from mmseg_ext.apis.tta import check_tta_config, config_test_pipeline, config_tta_pipeline
 from mmseg_ext.datasets.transforms.pipeline_geometry import (
     resized_shape,
     tta_ratios,
@@ -49,22 +48,23 @@ def _scope():
 
 
 def test_upernet_beit_views_are_ratios_of_the_512_test_scale(tmp_path):
-    """The real pipeline on a real 2048x2048 file: views 384, 512, 640 (0.75/1/1.25 x 512),
-    each flipped and not."""
+    """The real pipeline on a real 2048x2048 file: views 410, 512, 640 (0.8/1/1.25 x 512:
+    the default ratios kept inside the training range 0.8-1.25), each flipped and not."""
     from mmengine.dataset import Compose
     cfg = Config.fromfile(osp.join(REPO, 'custom_configs', 'upernet_beit.py'))
     img = str(tmp_path / 'ID001' / 'image1.png')
     osp.isdir(osp.dirname(img)) or __import__('os').makedirs(osp.dirname(img))
     cv2.imwrite(img, np.full((2048, 2048), 90, np.uint8))
-    data = Compose(cfg.tta_pipeline)(dict(img_path=img))
+    tta = config_tta_pipeline(cfg, 'upernet_beit.py')
+    data = Compose(tta)(dict(img_path=img))
     shapes = sorted((tuple(s.img_shape), bool(s.flip)) for s in data['data_samples'])
-    assert shapes == [((384, 384), False), ((384, 384), True), ((512, 512), False),
+    assert shapes == [((410, 410), False), ((410, 410), True), ((512, 512), False),
                       ((512, 512), True), ((640, 640), False), ((640, 640), True)]
     assert all(tuple(s.ori_shape) == (2048, 2048) for s in data['data_samples'])
     # the simulation (no image decoded) agrees with the real pipeline
     assert resized_shape(config_test_pipeline(cfg), (2048, 2048)) == (512, 512)
-    assert sorted(v.shape for v in tta_views(cfg.tta_pipeline, (2048, 2048))) == \
-        [(384, 384)] * 2 + [(512, 512)] * 2 + [(640, 640)] * 2
+    assert sorted(v.shape for v in tta_views(tta, (2048, 2048))) == \
+        [(410, 410)] * 2 + [(512, 512)] * 2 + [(640, 640)] * 2
 
 
 def test_stock_tta_pattern_is_reported_with_the_sizes():
@@ -101,8 +101,9 @@ def test_every_shipped_config_has_tta_views_at_its_test_scale():
     checked = 0
     for path in SHIPPED:
         cfg = Config.fromfile(path)
-        assert 'tta_pipeline' in cfg and 'tta_model' in cfg, path
-        assert tta_scale_mismatch(config_test_pipeline(cfg), cfg.tta_pipeline) is None, path
+        assert 'tta_model' in cfg and 'tta_pipeline' not in cfg, path  # built, not written
+        assert tta_scale_mismatch(config_test_pipeline(cfg),
+                                  config_tta_pipeline(cfg, path)) is None, path
         checked += 1
     assert checked == len(SHIPPED) >= 20
 
@@ -148,9 +149,14 @@ def test_softmax_model_with_multilabel_merge_is_refused():
     cfg.tta_model = dict(type='MultiLabelSegTTAModel')
     with pytest.raises(ConfigError, match='softmax segmentor'):
         check_tta_config(cfg, path)
-    cfg = Config(cfg.to_dict() | {'tta_pipeline': None})
-    cfg._cfg_dict.pop('tta_pipeline')
-    with pytest.raises(ConfigError, match='needs tta_model and tta_pipeline'):
+    cfg = Config.fromfile(path)
+    cfg.tta_model = None
+    with pytest.raises(ConfigError, match='needs tta_model'):
+        check_tta_config(cfg, path)
+    cfg = Config.fromfile(path)
+    for key in ('test_pipeline', 'test_dataloader'):
+        cfg._cfg_dict.pop(key)
+    with pytest.raises(ConfigError, match='needs a test pipeline'):
         check_tta_config(cfg, path)
 
 
@@ -159,10 +165,10 @@ def test_misplaced_views_warn_at_start(log_capture):
     cfg = Config.fromfile(path)
     check_tta_config(cfg, path)
     assert _warnings(log_capture) == []
-    del cfg.tta_pipeline[1]  # the stock pattern: no resize before TestTimeAug
+    del cfg.tta_pipeline[1]  # (built by the check) the stock pattern: no resize before
     check_tta_config(cfg, path)
     msgs = _warnings(log_capture)
-    assert len(msgs) == 1 and 'the TTA views are' in msgs[0] and '1536x1536' in msgs[0]
+    assert len(msgs) == 1 and 'the TTA views are' in msgs[0] and '1638x1638' in msgs[0]
 
 
 # --- tools/test.py --tta for each config family, with a checkpoint of its model ------
@@ -210,8 +216,6 @@ def _family_options(family, root):
         if scale:
             opts[f'{loader}.dataset.pipeline.1.scale'] = scale
         opts.update({f'{loader}.num_workers': 0, f'{loader}.persistent_workers': False})
-    if scale:
-        opts['tta_pipeline.1.scale'] = scale
     opts['log_level'] = 'WARNING'
     return osp.join(REPO, 'custom_configs', config), opts
 
@@ -250,16 +254,6 @@ def test_tools_test_tta_runs_upernet_beit(family_data, tmp_path):
     assert 'the TTA views are' not in proc.stderr + proc.stdout
 
 
-def _one_view(tta_pipeline):
-    """The config's TTA pipeline with one view: scale 1.0, not flipped."""
-    out = copy.deepcopy(tta_pipeline)
-    tta = [t for t in out if t['type'] == 'TestTimeAug'][0]
-    branches = tta['transforms']
-    branches[0] = [t for t in branches[0] if t.get('scale_factor') == 1.0]
-    branches[1] = [t for t in branches[1] if t.get('prob') == 0.0]
-    return out
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize('family', ['handbone', 'demo', 'trash', 'folders'])
 def test_tta_loads_the_checkpoint_for_each_family(family, family_data, tmp_path, fast_cpu):
@@ -279,9 +273,7 @@ def test_tta_loads_the_checkpoint_for_each_family(family, family_data, tmp_path,
         return test_checkpoint(cfg, ckpt, config=config)
 
     plain = run(False)
-    cfg = Config.fromfile(config)
-    cfg.merge_from_dict(opts)
-    single = run(True, tta_pipeline=_one_view(cfg.tta_pipeline))
+    single = run(True, tta_views=dict(scales=(1.0,), flip=False))
     full = run(True)
     key = 'mDice' if family in ('handbone', 'demo') else 'mIoU'
     assert single[key] == pytest.approx(plain[key], abs=1e-6)
@@ -291,8 +283,9 @@ def test_tta_loads_the_checkpoint_for_each_family(family, family_data, tmp_path,
 @pytest.mark.slow
 def test_inference_tta_stores_probabilities_at_the_test_scale(family_data, tmp_path,
                                                                fast_cpu):
-    """``tools/inference.py --tta`` with ``--out-size native``: the views are 0.75-1.25x
-    the test scale, the stored probabilities are at the test scale (as without TTA)."""
+    """``tools/inference.py --tta`` with ``--out-size native``: the views are 0.9-1.1x
+    the test scale (the demo's training range; no flip, as training never flips), the
+    stored probabilities are at the test scale (as without TTA)."""
     from mmseg_ext.apis.inference import build_predictor
     config, opts = _family_options('demo', family_data['demo'])
     ckpt = _save_checkpoint(config, opts, str(tmp_path / 'model.pth'))
@@ -302,5 +295,5 @@ def test_inference_tta_stores_probabilities_at_the_test_scale(family_data, tmp_p
     assert ori == ori_tta == (64, 80)
     # 64x80 (H, W) at scale 48 keeping the ratio: 38x48
     assert plain.shape == tta.shape == (29, 38, 48)
-    assert not np.allclose(plain, tta)  # six views averaged, not the plain view
+    assert not np.allclose(plain, tta)  # three views averaged, not the plain view
     assert tta.min() >= 0.0 and tta.max() <= 1.0

@@ -48,17 +48,17 @@ def _views(pipeline, img):
 def test_odd_sized_image_predicts_at_its_size(config, odd_image, fast_cpu):
     import mmseg_ext  # noqa: F401
     from mmseg_ext.apis.inference import build_bare_model
-    from mmseg_ext.apis.tta import config_test_pipeline
+    from mmseg_ext.apis.tta import config_test_pipeline, config_tta_pipeline
     init_default_scope('mmseg')
     cfg = Config.fromfile(osp.join(REPO, 'custom_configs', config))
     cfg.merge_from_dict(SHRINK[CONFIGS[config]])
     test = config_test_pipeline(cfg)
-    tta = cfg.tta_pipeline
     if CONFIGS[config] != 'none':  # shrunk backbones: test at the image's own scale
-        for pipeline in (test, tta):
-            for step in pipeline:
-                if step['type'] == 'Resize':
-                    step['scale'] = (W, H)
+        train = cfg.train_dataloader.dataset.get('pipeline') or []
+        for step in [*test, *train]:  # training too: the TTA views keep to its range
+            if step['type'] in ('Resize', 'RandomResize'):
+                step['scale'] = (W, H)
+    tta = config_tta_pipeline(cfg, config)  # its views built from that test pipeline
     model = build_bare_model(cfg).eval()
     test_view = _views(test, odd_image)
     smallest = min(_views(tta, odd_image), key=lambda v: v[1].img_shape[0])

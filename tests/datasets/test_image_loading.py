@@ -24,7 +24,9 @@ def _pipelines(cfg):
         for ds in dataset.get('datasets', [dataset]):  # ConcatDataset configs
             if ds.get('pipeline'):
                 yield f'{key}.dataset.pipeline', ds['pipeline']
-    for key in ('tta_pipeline', 'infer_pipeline', 'unlabelled_pipeline'):
+    from mmseg_ext.apis.tta import config_tta_pipeline
+    yield 'the TTA pipeline', config_tta_pipeline(cfg, 'config')
+    for key in ('infer_pipeline', 'unlabelled_pipeline'):
         if cfg.get(key):
             yield key, cfg[key]
 

@@ -67,17 +67,19 @@ def main(argv=None):
 
     from mmseg_ext import register_all_modules
     register_all_modules()
+    from mmseg_ext.apis.tta import config_tta_pipeline
     from mmseg_ext.datasets.transforms.pipeline_geometry import tta_views
     work_dir = args.work_dir or tempfile.mkdtemp(prefix='bench_tta_')
     cfg = Config.fromfile(args.config)
-    views = len(tta_views(cfg.tta_pipeline, (512, 512)))
+    cfg.merge_from_dict(args.cfg_options)
+    tta_pipeline = config_tta_pipeline(cfg, args.config)
+    views = len(tta_views(tta_pipeline, (512, 512)))
     print(f'config: {args.config}\ncheckpoint: {args.checkpoint}\n'
           f'torch threads: {torch.get_num_threads()}', flush=True)
-    cfg.merge_from_dict(args.cfg_options)
     modes = [('plain', False, {}), ('TTA', True, {})]
     if args.stock_views:
-        first = next(i for i, t in enumerate(cfg.tta_pipeline) if t['type'] == 'TestTimeAug')
-        stock = [t for i, t in enumerate(cfg.tta_pipeline)
+        first = next(i for i, t in enumerate(tta_pipeline) if t['type'] == 'TestTimeAug')
+        stock = [t for i, t in enumerate(tta_pipeline)
                  if i >= first or 'resize' not in t['type'].lower()]
         modes.append(('TTA, stock views (ratios of the original image)', True,
                       {'tta_pipeline': stock}))

@@ -37,22 +37,11 @@ test_pipeline = [
     dict(type='LoadHandBoneAnnotations'),
     dict(type='PackMultiLabelSegInputs'),
 ]
-# TTA views at img_ratios times the *test* scale: resize first exactly as test_pipeline
-# does, then a Resize(scale_factor=r) scales that image (not the original) by r. A config
-# that changes test_pipeline's scale changes this Resize too; tools/test.py --tta and
-# tools/inference.py --tta warn when the views miss the test scale.
-img_ratios = [0.75, 1.0, 1.25]
-tta_pipeline = [
-    dict(type='LoadImageFromFileChecked'),
-    dict(type='Resize', scale=crop_size, keep_ratio=True),
-    dict(type='TestTimeAug', transforms=[
-        [dict(type='Resize', scale_factor=r, keep_ratio=True) for r in img_ratios],
-        [dict(type='RandomFlip', prob=0.0, direction='horizontal'),
-         dict(type='RandomFlip', prob=1.0, direction='horizontal')],
-        [dict(type='LoadHandBoneAnnotations')],
-        [dict(type='PackMultiLabelSegInputs')],
-    ]),
-]
+# Test-time augmentation: the tools build the views from test_pipeline, so a view
+# is exactly its ratio times the test scale (mmseg_ext.apis.tta); scales default to
+# 0.75/1.0/1.25 kept inside the training scale range, flips to whether training
+# flips. Name others with tta_views = dict(scales=(...), flip=True/False).
+tta_views = dict()
 train_dataloader = dict(
     batch_size=2, num_workers=4, persistent_workers=True,
     sampler=dict(type='InfiniteSampler', shuffle=True),

@@ -26,18 +26,11 @@ test_pipeline = [
     dict(type='LoadAnnotations'),
     dict(type='PackSegInputs'),
 ]
-# TTA views at 0.75/1.0/1.25 times the *test* scale: resize as test_pipeline does, then
-# scale that image by each ratio (docs/multilabel_models.md, "Test-time augmentation")
-tta_pipeline = [
-    dict(type='LoadImageFromFileChecked'),
-    dict(type='Resize', scale=img_scale, keep_ratio=True),
-    dict(type='TestTimeAug', transforms=[
-        [dict(type='Resize', scale_factor=r, keep_ratio=True) for r in (0.75, 1.0, 1.25)],
-        [dict(type='RandomFlip', prob=0., direction='horizontal'),
-         dict(type='RandomFlip', prob=1., direction='horizontal')],
-        [dict(type='LoadAnnotations')],
-        [dict(type='PackSegInputs')]])
-]
+# Test-time augmentation: the tools build the views from test_pipeline, so a view
+# is exactly its ratio times the test scale (mmseg_ext.apis.tta); scales default to
+# 0.75/1.0/1.25 kept inside the training scale range, flips to whether training
+# flips. Name others with tta_views = dict(scales=(...), flip=True/False).
+tta_views = dict()
 infer_pipeline = [
     dict(type='LoadImageFromFileChecked'),
     dict(type='Resize', scale=img_scale, keep_ratio=True),

@@ -42,18 +42,11 @@ infer_pipeline = [
     dict(type='Resize', scale=img_scale, keep_ratio=True),
     dict(type='PackSegInputs'),
 ]
-# TTA views at 0.75/1.0/1.25 times the *test* scale: resize as test_pipeline does first
-tta_pipeline = [
-    dict(type='LoadImageFromFileChecked', backend_args=None),
-    dict(type='Resize', scale=img_scale, keep_ratio=True),
-    dict(type='TestTimeAug', transforms=[
-        [dict(type='Resize', scale_factor=r, keep_ratio=True)
-         for r in (0.75, 1.0, 1.25)],
-        [dict(type='RandomFlip', prob=0., direction='horizontal'),
-         dict(type='RandomFlip', prob=1., direction='horizontal')],
-        [dict(type='LoadCocoAnnotations')],
-        [dict(type='PackSegInputs')]])
-]
+# Test-time augmentation: the tools build the views from test_pipeline, so a view
+# is exactly its ratio times the test scale (mmseg_ext.apis.tta); scales default to
+# 0.75/1.0/1.25 kept inside the training scale range, flips to whether training
+# flips. Name others with tta_views = dict(scales=(...), flip=True/False).
+tta_views = dict()
 _dataset = dict(
     type=dataset_type, data_root=data_root, data_prefix=dict(img_path=''),
     metainfo=dict(classes=classes, palette=palette), background_name='Background',
