@@ -416,3 +416,12 @@ def skip_pretrained(model_cfg: dict) -> None:
 def set_local_rank(local_rank: int) -> None:
     """torch.distributed.launch passes ``--local-rank``; torchrun sets ``LOCAL_RANK``."""
     os.environ.setdefault('LOCAL_RANK', str(local_rank))
+
+
+def config_hash(cfg: Config) -> str:
+    """A short hash of a config's resolved settings: two runs of "the same" config file
+    whose content (or ``--cfg-options``) changed in between are different runs."""
+    import hashlib
+    import json
+    text = json.dumps(cfg.to_dict(), sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]

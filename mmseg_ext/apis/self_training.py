@@ -57,7 +57,7 @@ from ..utils.errors import (
 from ..utils.readers import read_lines
 from .inference import build_bare_model, build_predictor, infer_folder
 from .pseudo_label import pseudo_label_folder, read_pseudo_summary
-from .runner_config import load_config, train_config
+from .runner_config import config_hash, load_config, train_config
 from .stages import (
     check_run_record,
     last_checkpoint,
@@ -193,8 +193,10 @@ TOOL = 'tools/self_train.py'
 def run_record(teacher_config: str, student_config: str, unlabelled_dir: str,
                images: Sequence[str], teacher_checkpoint: Optional[str], rounds: int,
                pixel_conf: float, max_uncertain: float, min_mean_conf: float,
-               student_init: str, img_suffix: str, cfg_options: Optional[dict]) -> dict:
-    """What makes two self-training commands the same run (JSON-able)."""
+               student_init: str, img_suffix: str, cfg_options: Optional[dict],
+               config_hashes: Sequence[str] = ()) -> dict:
+    """What makes two self-training commands the same run (JSON-able): also the
+    content of both configs (``config_hashes``), so an edited config is another run."""
     import hashlib
     absolute = osp.abspath
     return dict(
@@ -204,7 +206,8 @@ def run_record(teacher_config: str, student_config: str, unlabelled_dir: str,
         teacher_checkpoint=absolute(teacher_checkpoint) if teacher_checkpoint else None,
         rounds=rounds, pixel_conf=pixel_conf, max_uncertain=max_uncertain,
         min_mean_conf=min_mean_conf, student_init=student_init, img_suffix=img_suffix,
-        cfg_options=json.loads(json.dumps(cfg_options or {}, sort_keys=True, default=str)))
+        cfg_options=json.loads(json.dumps(cfg_options or {}, sort_keys=True, default=str)),
+        config_hashes=list(config_hashes))
 
 
 def check_earlier_run(work_dir: str, record: dict, rounds: int, force: bool) -> bool:
@@ -299,7 +302,9 @@ def self_train(teacher_config: str, student_config: str, unlabelled_dir: str, wo
                                             teacher_checkpoint), 'work_dir')
     record = run_record(teacher_config, student_config, unlabelled_dir, images,
                         teacher_checkpoint, rounds, pixel_conf, max_uncertain,
-                        min_mean_conf, student_init, img_suffix, cfg_options)
+                        min_mean_conf, student_init, img_suffix, cfg_options,
+                        (config_hash(load_config(teacher_config, cfg_options)),
+                         config_hash(student_cfg)))
     with owned_work_dir(work_dir, TOOL) as manifest:
         resume = check_earlier_run(work_dir, record, rounds, force)
         if resume:

@@ -227,6 +227,10 @@ def test_the_same_command_resumes_a_run_that_stopped(tmp_path, shapes_root, monk
 
     monkeypatch.setattr(st, 'train_and_validate', flaky)
     work = str(tmp_path / 'w')
+    config = tmp_path / 'shapes.py'  # a copy the user edits at the end
+    config.write_text(open(SHAPES).read().replace(
+        "'../_base_/", f"'{osp.join(REPO, 'custom_configs', '_base_')}/"))
+    config = str(config)
     options = {f'{s}_dataloader.dataset.data_root': shapes_root
                for s in ('train', 'val', 'test')}
     options.update({'train_cfg.max_iters': 2, 'train_cfg.val_interval': 2,
@@ -236,16 +240,21 @@ def test_the_same_command_resumes_a_run_that_stopped(tmp_path, shapes_root, monk
                   img_suffix='.png', pixel_conf=0.0, cfg_options=options, progress=False,
                   log=lambda m: None)
     with pytest.raises(RuntimeError, match='went away'):
-        st.self_train(SHAPES, SHAPES, **kwargs)
+        st.self_train(config, config, **kwargs)
     index = osp.join(work, 'round1', 'probs', 'index.json')
     stamp = os.stat(index).st_mtime_ns
     assert [osp.basename(c) for c in calls] == ['teacher', 'student']
 
-    summary = st.self_train(SHAPES, SHAPES, **kwargs)
+    summary = st.self_train(config, config, **kwargs)
     assert [osp.basename(c) for c in calls] == ['teacher', 'student', 'student']
     assert os.stat(index).st_mtime_ns == stamp          # not predicted again
     assert summary.rounds[0].accepted == 3
     assert summary.rounds[0].student_checkpoint == osp.join(work, 'round1', 'student',
                                                             'iter_2.pth')
     with pytest.raises(OutputExistsError, match='it differs in pixel_conf'):
-        st.self_train(SHAPES, SHAPES, **{**kwargs, 'pixel_conf': 0.5})
+        st.self_train(config, config, **{**kwargs, 'pixel_conf': 0.5})
+    # the same file, edited: another run, not "finished earlier"
+    with open(config, 'a') as f:
+        f.write("\noptim_wrapper = dict(optimizer=dict(lr=0.3))\n")
+    with pytest.raises(OutputExistsError, match='it differs in config_hashes'):
+        st.self_train(config, config, **kwargs)
