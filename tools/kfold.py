@@ -8,8 +8,11 @@
     python tools/kfold.py handbone ROOT --out DIR [-k 5] [--seed 0] [--force]
 
 Outputs in DIR: ``train_fold{j}`` / ``val_fold{j}`` for j < k (``.json`` COCO files for
-``coco``; ``.txt`` lists otherwise) and ``folds.csv`` (name, group, fold). Existing
-split files are never overwritten without ``--force``. See docs/coco_and_folders.md.
+``coco``; ``.txt`` lists otherwise) and ``folds.csv`` (name, group, fold), recorded in
+DIR/.mmseg_ext_manifest.json. Existing split files are never overwritten without
+``--force``; ``--force`` replaces only split files this tool wrote (unchanged since) and
+removes its files of an earlier run that this run does not write; a DIR holding files
+this tool did not write is refused. See docs/coco_and_folders.md.
 """
 import os.path as _osp
 import sys as _sys
@@ -29,7 +32,7 @@ def parse_args(argv=None):
                         help='number of folds, >= 2 (default 5)')
     common.add_argument('--seed', type=number_in_range(int, 0, 2**32 - 1), default=0,
                         help='seed in [0, 2^32-1] (same seed, same folds)')
-    common.add_argument('--force', action='store_true', help='overwrite split files')
+    common.add_argument('--force', action='store_true', help='replace the split files of an earlier run of this tool')
 
     coco = sub.add_parser('coco', parents=[common],
                           help='COCO file: stratified by category presence')

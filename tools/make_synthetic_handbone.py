@@ -5,8 +5,12 @@
         [--force]
 
 Writes DIR/train/DCM/IDxxx/*.png + DIR/train/outputs_json/IDxxx/*.json and
-DIR/test/DCM/IDxxx/*.png (see docs/handbone.md). A non-empty DIR is refused unless
---force, which replaces DIR/train and DIR/test and leaves anything else in DIR alone.
+DIR/test/DCM/IDxxx/*.png (see docs/handbone.md), recorded in
+DIR/.mmseg_ext_manifest.json. --size is at most the pixel cap (MMSEG_EXT_MAX_PIXELS,
+default 2^28 pixels). A non-empty DIR is refused unless --force, which replaces
+DIR/train and DIR/test only when everything in them is what this tool wrote (a DIR
+without the manifest, or a file of yours in train/ or test/, is refused) and leaves
+anything else in DIR alone.
 """
 import argparse
 import os.path as _osp
@@ -22,11 +26,17 @@ from mmseg_ext.utils.cli import ToolParser, cli_main, number_in_range
 
 def size_arg(text: str):
     """``'HxW'`` or ``'N'`` (square) -> ``(H, W)``."""
+    from mmseg_ext.apis.synthetic import MIN_SIDE, check_size
     from mmseg_ext.io.images import parse_size
+    from mmseg_ext.utils.errors import MmsegExtError
     values = parse_size(text)
-    if values is None or min(values) < 16:
-        raise argparse.ArgumentTypeError(f'must be HxW (or N), each >= 16, got '
+    if values is None or min(values) < MIN_SIDE:
+        raise argparse.ArgumentTypeError(f'must be HxW (or N), each >= {MIN_SIDE}, got '
                                          f'{text!r}')
+    try:
+        check_size(tuple(values))  # at most max_pixels() pixels per image
+    except MmsegExtError as exc:
+        raise argparse.ArgumentTypeError(str(exc).split(': ', 1)[-1]) from None
     return tuple(values)
 
 
@@ -38,7 +48,8 @@ def parse_args(argv=None):
     parser.add_argument('--images-per-patient', type=number_in_range(int, 1), default=2,
                         help='>= 1 (default 2)')
     parser.add_argument('--size', type=size_arg, default=(256, 256),
-                        help='image size HxW in pixels (default 256x256)')
+                        help='image size HxW in pixels, each >= 16, H*W at most the pixel cap '
+                        '(default 256x256)')
     parser.add_argument('--test-patients', type=number_in_range(int, 0), default=1,
                         help='>= 0 (default 1)')
     parser.add_argument('--seed', type=number_in_range(int, 0, 2**32 - 1), default=0,

@@ -17,7 +17,6 @@ Checks, by format:
 """
 from __future__ import annotations
 
-import os.path as osp
 import re
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -36,7 +35,8 @@ from ..io.submission import (
     read_sample_pairs,
     read_test_json,
 )
-from ..utils.errors import DataError, InvalidArgumentError
+from ..utils.errors import InvalidArgumentError
+from ..utils.readers import check_regular_file
 
 _INT_LIST = re.compile(r'\d+(?: \d+)*')
 
@@ -85,8 +85,7 @@ def check_submission(path: str, fmt_name: str, img_dir: Optional[str] = None,
     """
     fmt = get_format(fmt_name)
     check_row_sources(fmt, test_json, sample)
-    if not osp.isfile(path):
-        raise DataError(f'{path}: file not found')
+    check_regular_file(path, 'CSV file')  # a folder or FIFO is named as what it is
     if fmt.rle is None:
         if test_json is not None:
             expected = read_test_json(test_json)

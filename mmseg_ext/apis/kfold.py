@@ -8,6 +8,12 @@ written all-or-none through :func:`mmseg_ext.io.atomic.atomic_write_files`.
 Outputs in ``out_dir``: ``train_fold{j}`` / ``val_fold{j}`` for every fold (``.json``
 COCO files for COCO sources, ``.txt`` lists otherwise) and ``folds.csv``
 (``name,group,fold``).
+
+The drivers (:func:`kfold_coco`, :func:`kfold_folder`, :func:`kfold_handbone`) own
+``out_dir`` through its manifest (:func:`mmseg_ext.io.ownership.write_owned_files`):
+``force`` replaces only split files this tool wrote and nobody changed since, removes
+its stale files of an earlier run (another ``k``, another format) in the same commit,
+and a folder holding files it did not write is refused.
 """
 from __future__ import annotations
 
@@ -22,6 +28,7 @@ from ..datasets.coco_index import load_coco_json
 from ..datasets.splits import fold_summary, make_folds, select_fold
 from ..io.atomic import atomic_write_files
 from ..io.images import list_images, read_label_map
+from ..io.ownership import write_owned_files
 from ..utils.errors import DataError, InvalidArgumentError
 
 # --------------------------------------------------------------------------------------
@@ -102,6 +109,20 @@ def handbone_images(root: str) -> Tuple[List[str], List[str]]:
 # split files
 # --------------------------------------------------------------------------------------
 
+#: the owner name recorded in the manifest of a split folder the drivers write
+TOOL = 'kfold'
+
+
+def _publish(out_dir: str, texts: Dict[str, str], force: bool,
+             owner: Optional[str]) -> List[str]:
+    """All-or-none publish of ``texts``; with ``owner``, as that tool's files of
+    ``out_dir`` (:func:`~mmseg_ext.io.ownership.write_owned_files`), else plainly
+    (for a caller that owns ``out_dir`` itself, e.g. the cv work directory)."""
+    if owner is not None:
+        return write_owned_files(out_dir, owner, texts, force)
+    return atomic_write_files(texts, force)
+
+
 def split_paths(out_dir: str, num_folds: int, ext: str) -> List[str]:
     """``train_fold{j}{ext}`` and ``val_fold{j}{ext}`` for every fold, then ``folds.csv``."""
     paths = []
@@ -126,9 +147,11 @@ def _csv(value: str) -> str:
 
 def write_list_splits(out_dir: str, names: Sequence[str], folds: np.ndarray,
                       groups: Optional[Sequence[Hashable]] = None,
-                      force: bool = False, num_folds: Optional[int] = None) -> List[str]:
+                      force: bool = False, num_folds: Optional[int] = None,
+                      owner: Optional[str] = None) -> List[str]:
     """Write ``train_fold{j}.txt``/``val_fold{j}.txt`` (one name per line) + folds.csv
-    for ``num_folds`` folds (default: the largest fold number + 1)."""
+    for ``num_folds`` folds (default: the largest fold number + 1); ``owner``: see
+    :func:`_publish`."""
     num_folds = int(folds.max()) + 1 if num_folds is None else num_folds
     paths = split_paths(out_dir, num_folds, '.txt')
     texts: Dict[str, str] = {}
@@ -136,12 +159,13 @@ def write_list_splits(out_dir: str, names: Sequence[str], folds: np.ndarray,
         for subset, path in (('train', paths[2 * j]), ('val', paths[2 * j + 1])):
             texts[path] = ''.join(f'{names[i]}\n' for i in select_fold(folds, j, subset))
     texts[paths[-1]] = folds_csv(names, folds, groups)
-    return atomic_write_files(texts, force)
+    return _publish(out_dir, texts, force, owner)
 
 
 def write_coco_splits(out_dir: str, coco: dict, folds: np.ndarray,
                       groups: Optional[Sequence[Hashable]] = None,
-                      force: bool = False, lists: bool = False) -> List[str]:
+                      force: bool = False, lists: bool = False,
+                      owner: Optional[str] = None) -> List[str]:
     """Write ``train_fold{j}.json``/``val_fold{j}.json``: complete COCO files (info,
     licenses, categories kept; images and their annotations in file order) + folds.csv.
 
@@ -165,7 +189,7 @@ def write_coco_splits(out_dir: str, coco: dict, folds: np.ndarray,
                 texts[txt[2 * j + offset]] = ''.join(
                     f"{img['file_name']}\n" for img in part['images'])
     texts[paths[-1]] = folds_csv(names, folds, groups)
-    return atomic_write_files(texts, force)
+    return _publish(out_dir, texts, force, owner)
 
 
 # --------------------------------------------------------------------------------------
@@ -186,7 +210,8 @@ def kfold_coco(ann_file: str, out_dir: str, num_folds: int = 5, seed: int = 0,
         raise DataError(f'{ann_file}: no images')
     groups = groups_from_regex(names, group_regex) if group_regex else None
     folds = _folds(ann_file, len(names), num_folds, seed, presence, groups)
-    paths = write_coco_splits(out_dir, coco, folds, groups, force=force, lists=lists)
+    paths = write_coco_splits(out_dir, coco, folds, groups, force=force, lists=lists,
+                              owner=TOOL)
     return paths, fold_summary(presence, folds, class_names)
 
 
@@ -211,7 +236,7 @@ def kfold_folder(img_dir: str, out_dir: str, num_folds: int = 5, seed: int = 0,
         class_names = [f'class {v}' for v in values]
     groups = groups_from_regex(names, group_regex) if group_regex else None
     folds = _folds(img_dir, len(stems), num_folds, seed, presence, groups)
-    paths = write_list_splits(out_dir, stems, folds, groups, force=force)
+    paths = write_list_splits(out_dir, stems, folds, groups, force=force, owner=TOOL)
     shown = presence if presence is not None else np.zeros((len(stems), 0), bool)
     return paths, fold_summary(shown, folds, class_names)
 
@@ -224,7 +249,7 @@ def kfold_handbone(root: str, out_dir: str, num_folds: int = 5, seed: int = 0,
     nothing to stratify)."""
     stems, groups = handbone_images(root)
     folds = _folds(root, len(stems), num_folds, seed, None, groups)
-    paths = write_list_splits(out_dir, stems, folds, groups, force=force)
+    paths = write_list_splits(out_dir, stems, folds, groups, force=force, owner=TOOL)
     return paths, fold_summary(np.zeros((len(stems), 0), bool), folds, [])
 
 

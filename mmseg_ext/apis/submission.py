@@ -25,7 +25,7 @@ from tqdm import tqdm
 
 from ..io.images import image_size, list_images
 from ..io.paths import check_output_apart
-from ..io.probs import ProbFolder, image_key
+from ..io.probs import ProbFolder, check_same_size, image_key
 from ..io.submission import (
     SubmissionFormat,
     SubmissionWriter,
@@ -40,6 +40,7 @@ from ..io.submission import (
 )
 from ..utils.errors import DataError
 from ..utils.per_class import PerClassSpec, per_class_option
+from ..utils.readers import stat_problem
 from .components import ComponentFilter
 from .probmaps import cropped_class_mask, label_map
 
@@ -294,13 +295,13 @@ def _match_img_dir(folder: ProbFolder, img_dir: str, by: str) -> None:
         raise DataError(f'{folder.root}: no probabilities for {len(missing)} image(s) of '
                         f'{img_dir}, e.g. {images[missing[0]]}')
     if extra:
+        where = osp.join(img_dir, folder.info(names[extra[0]])[0])
+        problem = stat_problem(where)
+        if problem and problem != 'file not found':
+            raise DataError(f'{where}: {problem}, expected the image that '
+                            f'{folder.path(names[extra[0]])} is for')
         raise DataError(f'{folder.root}: holds {len(extra)} image(s) that are not in '
                         f'{img_dir}, e.g. {extra[0]}')
     for name, key in names.items():
         path = osp.join(img_dir, images[name])
-        actual = image_size(path)
-        recorded = tuple(folder.info(key)[1])
-        if actual != recorded:
-            raise DataError(f'{folder.path(key)}: probabilities are for a {recorded[0]}x'
-                            f'{recorded[1]} image (H x W), but {path} is {actual[0]}x'
-                            f'{actual[1]}; were they made from other copies of the images?')
+        check_same_size(folder.path(key), folder.info(key)[1], path, image_size(path))

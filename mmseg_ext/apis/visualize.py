@@ -15,12 +15,13 @@ import numpy as np
 from ..io.atomic import StagedDir, atomic_write_text
 from ..io.ground_truth import GroundTruth
 from ..io.image_write import write_image
-from ..io.images import read_image, read_label_map
+from ..io.images import read_image
 from ..io.paths import check_output_apart
-from ..io.probs import ProbFolder
+from ..io.probs import ProbFolder, check_same_size
 from ..utils.class_names import HAND_BONE_CLASSES, HAND_BONE_PALETTE
 from ..utils.errors import DataError
 from ..utils.per_class import PerClassSpec, per_class_option
+from ..utils.readers import check_folder
 from ..visualization.charts import confusion_matrix
 from ..visualization.overlay import default_palette, label_to_masks, overlay_masks, side_by_side
 from .probmaps import class_mask, label_map
@@ -80,6 +81,7 @@ def visualize_folder(img_dir: str, probs_dir: str, out_dir: str,
     from tqdm import tqdm
 
     check_output_apart(out_dir, [img_dir, probs_dir, gt_root], 'out_dir')
+    check_folder(img_dir, 'image folder')
     folder = ProbFolder(probs_dir)
     classes = folder.classes
     thresholds = per_class_option(thresholds, classes, 'thresholds', float, 0.0, 1.0)
@@ -94,6 +96,7 @@ def visualize_folder(img_dir: str, probs_dir: str, out_dir: str,
             img_path = osp.join(img_dir, meta.img_path)
             image = read_image(img_path)
             size = image.shape[:2]
+            check_same_size(folder.path(key), meta.ori_shape, img_path, size)
             pred = overlay_masks(image, pred_masks(probs, folder.task, size, ts), palette,
                                  alpha, outline_px)
             panels, titles = [pred], ['prediction']
@@ -127,8 +130,9 @@ def confusion_from_probs(probs_dir: str, gt_dir: str, ignore_index: int = 255,
         path = gt.find(key)
         if path is None:
             raise DataError(f'{gt_dir}: no label PNG for image {key}')
-        label = read_label_map(path)
-        probs, _ = folder.read(key)
+        label = gt.read_label(path, ignore_index)
+        probs, meta = folder.read(key)
+        check_same_size(folder.path(key), meta.ori_shape, path, label.shape)
         pred = label_map(probs, label.shape)
         cm += confusion_matrix(label, pred, n, ignore_index)
     return cm, folder.classes

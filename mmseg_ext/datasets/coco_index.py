@@ -38,7 +38,7 @@ import numpy as np
 
 from ..utils.errors import DataError, DataFileError
 from ..utils.readers import read_json, read_lines
-from .coco_rle import DegeneratePolygonError, encode_segmentation, rle_to_spans
+from .coco_rle import DegeneratePolygonError, check_image_size, encode_segmentation, rle_to_spans
 
 DRAW_ORDERS = ('file', 'area_desc', 'polygon_length')
 ISCROWD_MODES = ('paint', 'ignore', 'skip')
@@ -172,6 +172,11 @@ def _image_records(coco: dict, source: str) -> Tuple[List[dict], Dict[Any, dict]
         if height is None or width is None:
             raise CocoFormatError(f"{source}: image '{img['file_name']}' (id {img['id']}) "
                                   'has no positive integer "height" and "width"')
+        try:
+            check_image_size(height, width)
+        except DataError as exc:
+            raise CocoFormatError(f"{source}: image '{img['file_name']}' (id {img['id']}): "
+                                  f'{exc}') from None
         record = dict(image_id=img['id'], file_name=img['file_name'], height=height,
                       width=width, coco_anns=[])
         records.append(record)
@@ -228,7 +233,10 @@ def index_coco(coco: dict, classes: Sequence[str], source: str = '<coco>', *,
         record = by_id[ann['image_id']]
         where = (f"{source}: image '{record['file_name']}' (id {record['image_id']}), "
                  f'annotation {ann_id}')
-        crowd = bool(ann.get('iscrowd', 0))
+        crowd = ann.get('iscrowd', 0)
+        if type(crowd) is not int or crowd not in (0, 1):  # noqa: E721 (True is no 1)
+            bad('bad iscrowd', f'{where}: iscrowd is {crowd!r}, expected 0 or 1')
+            continue
         if crowd and iscrowd == 'skip':
             continue
         category = ann.get('category_id')

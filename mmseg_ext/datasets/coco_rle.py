@@ -23,6 +23,17 @@ from pycocotools import mask as mask_utils
 
 from ..io.rle import coco_string_to_counts
 from ..utils.errors import DataError
+from ..utils.readers import MAX_PIXELS_ENV, max_pixels
+
+#: How far outside the image a polygon coordinate may lie, in image sides (a polygon is
+#: clipped to the image; coordinates far beyond it are a broken file, and pycocotools
+#: overflows its 32-bit integers or exhausts memory on them).
+POLYGON_MARGIN = 4
+#: The largest coordinate magnitude pycocotools' ``rleFrPoly`` handles exactly (it scales
+#: coordinates by 5 into a C ``int``).
+_COORD_LIMIT = 2 ** 26
+#: The side a small image's margin is computed from (pixels).
+_MIN_SIDE = 256
 
 
 class DegeneratePolygonError(DataError):
@@ -54,6 +65,7 @@ def encode_segmentation(segmentation: Any, height: int, width: int,
         ValueError: with a one-line description of the problem (the caller names the
             file, image and annotation).
     """
+    check_image_size(height, width)
     if isinstance(segmentation, dict):
         return _encode_rle(segmentation, height, width), 0
     if not isinstance(segmentation, list):
@@ -74,12 +86,41 @@ def encode_segmentation(segmentation: Any, height: int, width: int,
             raise DegeneratePolygonError(
                 f'degenerate polygon {i}: {len(poly)} coordinates, a polygon needs an even '
                 'number >= 6 (3 points)')
-        polygons.append([float(v) for v in poly])
+        polygons.append(_checked_polygon(poly, i, height, width))
     if not polygons:
         return b'', dropped
     rles = mask_utils.frPyObjects(polygons, height, width)
     rle = rles[0] if len(rles) == 1 else mask_utils.merge(rles)
     return rle['counts'], dropped
+
+
+def check_image_size(height: int, width: int) -> None:
+    """Refuse an image size that is not two whole numbers >= 1 or has more pixels than
+    the cap (:func:`~mmseg_ext.utils.readers.max_pixels`), before pycocotools allocates
+    anything for it."""
+    if not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= 1
+               for v in (height, width)):
+        raise DataError(f'image size {height}x{width} (H x W) is not two whole numbers >= 1')
+    cap = max_pixels()
+    if int(height) * int(width) > cap:
+        raise DataError(f'the image is {height}x{width} (H x W), {int(height) * int(width)} '
+                        f'pixels, more than the limit of {cap} (set {MAX_PIXELS_ENV} to '
+                        'raise it)')
+
+
+def _checked_polygon(poly: Sequence[float], i: int, height: int, width: int) -> List[float]:
+    """Polygon ``i`` as floats, refused when a coordinate's magnitude exceeds
+    :data:`POLYGON_MARGIN` times the image's longer side (at least :data:`_MIN_SIDE`
+    pixels, so small images keep a generous margin), in pixels."""
+    out = [float(v) for v in poly]
+    limit = min(POLYGON_MARGIN * max(height, width, _MIN_SIDE), _COORD_LIMIT)
+    for axis, name in ((0, 'x'), (1, 'y')):
+        values = out[axis::2]
+        worst = max(values, key=abs)
+        if abs(worst) > limit:
+            raise DataError(f'polygon {i}: {name} coordinate {worst:g} is far outside the '
+                            f'{height}x{width} (H x W) image (allowed: |{name}| <= {limit})')
+    return out
 
 
 def _encode_rle(rle: dict, height: int, width: int) -> bytes:
@@ -100,7 +141,12 @@ def _encode_rle(rle: dict, height: int, width: int) -> bytes:
     else:
         raise DataError('RLE "counts" is neither a string (compressed) nor a list of '
                          'integers (uncompressed)')
-    if (runs < 0).any() or int(runs.sum()) != height * width:
+    if runs.ndim != 1:
+        raise DataError('RLE "counts" is not a flat list of run lengths')
+    if (runs < 0).any():
+        raise DataError(f'RLE counts hold the negative run length {int(runs[runs < 0][0])} '
+                        '(run lengths are >= 0)')
+    if int(runs.sum()) != height * width:
         raise DataError(f'RLE counts sum to {int(runs.sum())} pixels, the image has '
                          f'{height * width} ({height}x{width})')
     if encoded is None:

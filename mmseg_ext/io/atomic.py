@@ -31,6 +31,14 @@ Two rules keep the hidden names out of the user's way:
   in the staging folder) becomes an :class:`~mmseg_ext.utils.errors.OutputError` naming
   the output. Python ignores ``SIGXFSZ``, so a write past ``ulimit -f`` is such an
   error, not the end of the process.
+
+Publishing is **signal-atomic**: the few renames that replace an earlier output
+(:meth:`StagedDir.commit`, :func:`publish_file`, the publish loop of
+:func:`atomic_write_files`, :func:`replace_folders`) run with SIGINT/SIGTERM blocked
+(:func:`signals_deferred`); a signal that arrives meanwhile is delivered when the
+commit is complete and consistent (the new output in place and the earlier one gone,
+or the earlier one restored), so an interruption never hides the earlier output in a
+hidden ``.<name>.old-*`` folder. An error in the middle restores what was there.
 """
 from __future__ import annotations
 
@@ -40,10 +48,61 @@ import hashlib
 import os
 import os.path as osp
 import shutil
+import signal
 import tempfile
-from typing import Dict, Iterator, List, Optional, Tuple
+import threading
+from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 from ..utils.errors import OutputError, OutputExistsError
+
+#: the signals a commit defers (the ones the tools turn into ``Interrupted``)
+DEFERRED_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM})
+
+
+@contextlib.contextmanager
+def signals_deferred() -> Iterator[None]:
+    """Defer SIGINT and SIGTERM to the end of the block (main thread only): a signal
+    sent meanwhile is delivered when the block ends, after its last statement.
+
+    For the critical section of a commit (renames that replace an earlier output): the
+    handler's ``Interrupted`` is raised only once the commit has completed or been
+    rolled back. Two layers: the signals are blocked in this thread
+    (``signal.pthread_sigmask``), and since the kernel may hand a process-directed
+    signal to another thread (torch's, tqdm's), the Python handlers are swapped for
+    one that only records the signal; on exit the mask and handlers are restored and
+    a recorded signal is raised again (``signal.raise_signal``). Re-entrant: a nested
+    block leaves the deferral to the outer one. Elsewhere than in the main thread
+    (where Python runs the handlers) the block runs as is.
+    """
+    if threading.current_thread() is not threading.main_thread() or _DEFERRING:
+        yield
+        return
+    pending: List[int] = []
+
+    def record(signum: int, frame) -> None:  # noqa: ARG001
+        if signum not in pending:
+            pending.append(signum)
+
+    previous = {}
+    for signum in DEFERRED_SIGNALS:
+        handler = signal.getsignal(signum)
+        if handler is not None:  # None: installed outside Python, cannot be restored
+            previous[signum] = signal.signal(signum, record)
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, DEFERRED_SIGNALS)
+    _DEFERRING.append(1)
+    try:
+        yield
+    finally:
+        _DEFERRING.pop()
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)  # a blocked one: recorded now
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        for signum in pending:
+            signal.raise_signal(signum)
+
+
+#: non-empty while a :func:`signals_deferred` block runs (nested blocks defer nothing)
+_DEFERRING: List[int] = []
 
 
 def check_new_output(path: str, force: bool) -> None:
@@ -244,7 +303,8 @@ def publish_file(tmp: str, path: str, force: bool) -> None:
         OutputError: the rename or link failed (named as ``path``, not ``tmp``).
     """
     try:
-        _publish_file(tmp, path, force)
+        with signals_deferred():  # the link-then-unlink (or claim-then-rename) pair
+            _publish_file(tmp, path, force)
     except OSError as exc:
         if isinstance(exc, OutputError):
             raise
@@ -337,12 +397,24 @@ def atomic_write_bytes(path: str, data: bytes, force: bool = False) -> None:
         f.write(data)
 
 
-def atomic_write_files(texts: Dict[str, str], force: bool = False) -> List[str]:
+def atomic_write_files(texts: Dict[str, str], force: bool = False,
+                       remove: Sequence[str] = (),
+                       after_publish: Optional[Callable[[], None]] = None) -> List[str]:
     """Write several text files (UTF-8) that belong together, all or none.
 
     Every file is checked first (none is written when one exists and ``force`` is
     off), then written under a temporary name; only when all are written are they
     published, so an error or an interruption while writing leaves no file behind.
+    Publishing (:func:`_publish_together`) is signal-atomic and all-or-nothing: the
+    earlier versions of replaced files (and the files in ``remove``) are kept aside
+    under hidden names until every file is published, and put back on an error.
+
+    Args:
+        texts: path -> text, in publishing order.
+        force: replace existing files.
+        remove: files to remove in the same commit (an earlier run's stale outputs).
+        after_publish: called once all are published, still inside the commit (e.g. to
+            save a manifest of them); an error there rolls everything back.
 
     Returns:
         The paths, in the order given.
@@ -357,19 +429,153 @@ def atomic_write_files(texts: Dict[str, str], force: bool = False) -> List[str]:
             staged.append((tmp, current))
             with open(fd, 'w', encoding='utf-8', newline='') as f:
                 f.write(text)
-        while staged:
-            tmp, current = staged[0]
-            publish_file(tmp, current, force)
-            staged.pop(0)
+        current = next(iter(texts), '')
+        _publish_together(staged, force, list(remove), after_publish)
+        staged = []
     except OSError as exc:
         if isinstance(exc, OutputError):
             raise
-        raise output_error(current, exc) from None
+        raise output_error(exc.filename if exc.filename in texts else current,
+                           exc) from None
     finally:
         for tmp, _ in staged:
             with contextlib.suppress(OSError):
                 os.remove(tmp)
     return list(texts)
+
+
+def _set_aside(path: str) -> Optional[str]:
+    """Keep the file at ``path`` under a new hidden name beside it (a hard link, so
+    ``path`` itself stays in place; a rename where links are not supported); None when
+    there is no file."""
+    if not osp.lexists(path) or (osp.isdir(path) and not osp.islink(path)):
+        return None
+    folder, base = osp.split(osp.abspath(path))
+    for _ in range(100):
+        aside = osp.join(folder, hidden_name(base, '.old-' + os.urandom(4).hex(), folder))
+        try:
+            os.link(path, aside, follow_symlinks=False)
+            return aside
+        except FileExistsError:
+            continue
+        except OSError as exc:
+            if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP,
+                                 errno.EMLINK):
+                raise
+        if not osp.lexists(aside):
+            os.rename(path, aside)
+            return aside
+    raise FileExistsError(errno.EEXIST, 'no free hidden name', path)
+
+
+def _publish_together(staged: List[Tuple[str, str]], force: bool, remove: List[str],
+                      after_publish: Optional[Callable[[], None]]) -> None:
+    """Publish ``(tmp, path)`` pairs and remove ``remove`` as one commit, with
+    SIGINT/SIGTERM deferred; on an error put every earlier file back and raise.
+    The published temporaries are taken out of ``staged``."""
+    kept: List[Tuple[Optional[str], str]] = []  # (earlier version aside or None, path)
+    done: List[str] = []
+    with signals_deferred():
+        try:
+            for path in remove:
+                aside = _set_aside(path)
+                kept.append((aside, path))
+                if aside is not None and osp.lexists(path):
+                    os.remove(path)
+            while staged:
+                tmp, path = staged[0]
+                kept.append((_set_aside(path) if force else None, path))
+                done.append(path)
+                publish_file(tmp, path, force)
+                staged.pop(0)
+            if after_publish is not None:
+                after_publish()
+        except BaseException:
+            for aside, path in reversed(kept):
+                with contextlib.suppress(OSError):
+                    if aside is not None:
+                        _restore(aside, path)
+                    elif path in done and not staged_has(staged, path):
+                        os.remove(path)
+            raise
+        for aside, _ in kept:
+            if aside is not None:
+                with contextlib.suppress(OSError):
+                    os.remove(aside)
+
+
+def _restore(aside: str, path: str) -> None:
+    """Put the earlier file ``aside`` back at ``path`` (a rename between two links of
+    one file does nothing, so a link of the file still in place is just removed)."""
+    if osp.lexists(path) and _same_file(aside, path):
+        os.remove(aside)
+    else:
+        os.replace(aside, path)
+
+
+def _same_file(a: str, b: str) -> bool:
+    sa, sb = os.lstat(a), os.lstat(b)
+    return (sa.st_dev, sa.st_ino) == (sb.st_dev, sb.st_ino)
+
+
+def staged_has(staged: List[Tuple[str, str]], path: str) -> bool:
+    """Whether ``path`` is still waiting (not published) in ``staged``."""
+    return any(p == path for _, p in staged)
+
+
+def replace_folders(pairs: Sequence[Tuple[str, str]],
+                    after_publish: Optional[Callable[[], None]] = None) -> None:
+    """Move each finished folder ``new`` to ``target`` (replacing a ``target`` folder or
+    file), all or none, with SIGINT/SIGTERM deferred (:func:`signals_deferred`).
+
+    The earlier ``target`` is renamed aside to a hidden ``.<name>.old-*`` sibling until
+    every folder is in place and ``after_publish`` (still inside the commit) returned,
+    then removed; on any error each earlier ``target`` is put back.
+
+    Raises:
+        OutputError: a rename failed (named as the target).
+    """
+    moved: List[Tuple[Optional[str], str, str]] = []  # (earlier aside, target, new)
+    with signals_deferred():
+        try:
+            for new, target in pairs:
+                aside = None
+                if osp.lexists(target):
+                    folder, base = osp.split(osp.abspath(target))
+                    aside = tempfile.mkdtemp(prefix=_temp_prefix(base, 'old-', '', folder),
+                                             dir=folder)
+                    os.rmdir(aside)  # the name, free for the rename
+                    try:
+                        os.rename(target, aside)
+                    except OSError as exc:
+                        raise output_error(target, exc) from None
+                moved.append((aside, target, new))
+                try:
+                    os.rename(new, target)
+                except OSError as exc:
+                    moved[-1] = (aside, target, '')
+                    raise output_error(target, exc) from None
+            if after_publish is not None:
+                after_publish()
+        except BaseException:
+            for aside, target, new in reversed(moved):
+                with contextlib.suppress(OSError):
+                    if new:  # published: move it back to where it was built
+                        os.rename(target, new)
+                    if aside is not None:
+                        os.rename(aside, target)
+            raise
+        for aside, _, _ in moved:
+            if aside is not None:
+                _remove_tree(aside)
+
+
+def _remove_tree(path: str) -> None:
+    if osp.isdir(path) and not osp.islink(path):
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        with contextlib.suppress(OSError):
+            os.remove(path)
 
 
 class StagedDir:
@@ -435,37 +641,70 @@ class StagedDir:
     def commit(self) -> str:
         """Rename the temporary folder to the final name; return the final path.
 
+        With ``force`` an existing folder is renamed aside (``.<name>.old-*``), the new
+        one renamed in, and the earlier one removed, all with SIGINT/SIGTERM deferred
+        (:func:`signals_deferred`): a signal meanwhile is delivered once the new folder
+        is in place and the earlier one gone. On an error the earlier folder is put
+        back. When another run publishes the same folder in between (two ``force``
+        runs at once), this run leaves the other's output in place, removes its own
+        copies and raises :class:`OutputExistsError`.
+
         Raises:
             OutputExistsError: without ``force``, a non-empty folder appeared at the
-                final name while this one was built.
+                final name while this one was built; with it, another run published
+                the folder during this commit.
         """
         self._check_target()
-        old: Optional[str] = None
-        if self.force and osp.exists(self.path):
-            try:  # an empty hidden folder, which the rename below replaces
-                old = tempfile.mkdtemp(prefix=_temp_prefix(
-                    osp.basename(self.path), 'old-', '', osp.dirname(self.path)),
-                    dir=osp.dirname(self.path))
-                os.rename(self.path, old)
+        with signals_deferred():
+            old = self._move_aside() if self.force else None
+            try:
+                os.rename(self.tmp, self.path)  # fails onto a non-empty folder
             except OSError as exc:
+                raced = exc.errno in (errno.ENOTEMPTY, errno.EEXIST, errno.ENOTDIR)
                 if old is not None:
-                    with contextlib.suppress(OSError):
-                        os.rmdir(old)
+                    self._put_back(old)
+                if raced:
+                    raise OutputExistsError(
+                        self.path, 'appeared while this run was writing it') from None
                 raise output_error(self.path, exc) from None
-        try:
-            os.rename(self.tmp, self.path)  # fails onto a non-empty folder
-        except OSError as exc:
+            release_staging(self.tmp)
+            self.committed = True
             if old is not None:
-                os.rename(old, self.path)
-            if exc.errno in (errno.ENOTEMPTY, errno.EEXIST, errno.ENOTDIR):
-                raise OutputExistsError(
-                    self.path, 'appeared while this run was writing it') from None
-            raise output_error(self.path, exc) from None
-        release_staging(self.tmp)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-        self.committed = True
+                _remove_tree(old)
         return self.path
+
+    def _move_aside(self) -> Optional[str]:
+        """Rename the existing final folder to a new hidden ``.<name>.old-*`` sibling;
+        None when there is none (also when another run moved it away just now)."""
+        if not osp.lexists(self.path):
+            return None
+        folder = osp.dirname(self.path)
+        try:
+            old = tempfile.mkdtemp(prefix=_temp_prefix(
+                osp.basename(self.path), 'old-', '', folder), dir=folder)
+        except OSError as exc:
+            raise output_error(self.path, exc) from None
+        try:
+            os.rename(self.path, old)  # replaces the empty `old`
+        except FileNotFoundError:  # another run moved it aside first
+            with contextlib.suppress(OSError):
+                os.rmdir(old)
+            return None
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                os.rmdir(old)
+            raise output_error(self.path, exc) from None
+        return old
+
+    def _put_back(self, old: str) -> None:
+        """Restore the earlier folder ``old`` after a failed publish; when another run
+        has published the folder meanwhile (its output replaces the earlier one, as
+        with ``force``), remove ``old`` instead of leaving a hidden copy behind."""
+        try:
+            os.rename(old, self.path)
+        except OSError as exc:
+            if exc.errno in (errno.ENOTEMPTY, errno.EEXIST) and osp.isdir(self.path):
+                _remove_tree(old)  # another run's complete output is in place
 
     def abort(self) -> None:
         """Remove the temporary folder (nothing is published)."""

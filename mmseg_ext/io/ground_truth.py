@@ -12,9 +12,42 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from ..utils.errors import DataError
-from ..utils.readers import check_regular_file, reading
+from ..utils.readers import check_folder, check_regular_file, reading
 from .hand_bone_json import read_masks
 from .images import read_label_map
+
+#: The label value of pixels that belong to no class (not scored, not drawn).
+IGNORE_INDEX = 255
+
+
+def check_label_values(label: np.ndarray, num_classes: int, path: str,
+                       ignore_index: Optional[int] = IGNORE_INDEX) -> None:
+    """Refuse a label map ``(H, W)`` holding a value that is neither a class index
+    ``0 <= v < num_classes`` nor ``ignore_index``. One class counts as two values (0
+    background, 1 foreground; a 0/255 mask is also foreground where non-zero)."""
+    if label.dtype.kind not in 'biu':
+        raise DataError(f'{path}: label values are {label.dtype}, expected whole numbers')
+    allowed = max(num_classes, 2)
+    bad = (label >= allowed) | (label < 0)
+    if ignore_index is not None:
+        bad &= label != ignore_index
+    if bad.any():
+        value = int(label[bad].flat[0])
+        extra = f' or the ignore index {ignore_index}' if ignore_index is not None else ''
+        raise DataError(f'{path}: holds the label value {value}, but there are '
+                        f'{num_classes} classes (values 0..{allowed - 1}{extra})')
+
+
+def check_mask_values(arr: np.ndarray, path: str) -> None:
+    """Refuse a mask array that is not ``bool`` or whole numbers 0/1."""
+    if arr.dtype.kind not in 'biu':
+        raise DataError(f'{path}: mask values are {arr.dtype}, expected bool or whole '
+                        'numbers 0/1')
+    if arr.dtype.kind != 'b':
+        bad = (arr != 0) & (arr != 1)
+        if bad.any():
+            raise DataError(f'{path}: holds the mask value {int(arr[bad].flat[0])}, '
+                            'expected 0 or 1')
 
 
 class GroundTruth:
@@ -31,8 +64,7 @@ class GroundTruth:
     """
 
     def __init__(self, root: str, classes: Sequence[str], json_dir: Optional[str] = None):
-        if not osp.isdir(root):
-            raise DataError(f'{root}: ground-truth folder not found')
+        check_folder(root, 'ground-truth folder')
         self.root = root
         self.classes = tuple(classes)
         json_dir = json_dir or osp.join(root, 'outputs_json')
@@ -91,10 +123,19 @@ class GroundTruth:
             arr = arr[None]
         if arr.ndim != 3 or arr.shape[0] != len(self.classes):
             raise DataError(f'{path}: shape {arr.shape}, expected ({len(self.classes)}, H, W)')
+        check_mask_values(arr, path)
         return arr != 0
 
-    def _load_png(self, path: str) -> np.ndarray:
+    def read_label(self, path: str, ignore_index: Optional[int] = IGNORE_INDEX
+                   ) -> np.ndarray:
+        """A label PNG ``(H, W)``, its values checked against the classes
+        (:func:`check_label_values`)."""
         label = read_label_map(path)
+        check_label_values(label, len(self.classes), path, ignore_index)
+        return label
+
+    def _load_png(self, path: str) -> np.ndarray:
+        label = self.read_label(path)
         if len(self.classes) == 1:
             return (label != 0)[None]
         return label[None] == np.arange(len(self.classes))[:, None, None]

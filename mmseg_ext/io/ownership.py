@@ -28,11 +28,13 @@ import errno
 import json
 import os
 import os.path as osp
+import stat
 from typing import Dict, Iterator, List, Optional
 
-from ..utils.errors import OutputError
+from ..utils.errors import OutputError, OutputExistsError
 from ..utils.readers import read_json
-from .atomic import atomic_write_text, output_error
+from .atomic import atomic_write_files, atomic_write_text, output_error
+from .paths import data_relpath
 
 #: the ownership record in a work directory
 MANIFEST = '.mmseg_ext_manifest.json'
@@ -85,9 +87,19 @@ class WorkDirLock:
         import fcntl
         try:
             os.makedirs(self.work_dir, exist_ok=True)
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, 'O_NOFOLLOW', 0)
+                         | getattr(os, 'O_NONBLOCK', 0), 0o644)
         except OSError as exc:
+            if exc.errno == errno.ELOOP:  # a symbolic link in its place: never followed
+                raise OutputError(f'{self.path}: a symbolic link, not the lock file this '
+                                  'tool makes; remove it and run again') from None
             raise output_error(self.work_dir, exc) from None
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_nlink != 1:
+            os.close(fd)  # a FIFO, or a hard link to some other file: never written to
+            raise OutputError(f'{self.path}: not the lock file this tool makes (a '
+                              f'{"hard link" if stat.S_ISREG(st.st_mode) else "special file"}'
+                              '); remove it and run again')
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as exc:
@@ -156,6 +168,9 @@ class Manifest:
                     isinstance(e, dict) and e.get('type') in ('file', 'dir')
                     for e in entries.values()):
                 raise TypeError
+            for rel in entries:  # only plain relative paths inside the work dir
+                if data_relpath(rel, f'{path}: entry') != rel or rel == MANIFEST:
+                    raise ValueError
         except (OSError, ValueError, KeyError, TypeError):
             raise OutputError(f'{path}: not a manifest of mmseg_ext (unreadable or '
                               f'malformed); cannot tell what in {work_dir} is this '
@@ -217,10 +232,22 @@ class Manifest:
     def _full(self, rel: str) -> str:
         return osp.join(self.work_dir, *rel.split('/'))
 
+    def linked_parent(self, rel: str) -> Optional[str]:
+        """The first folder between the work dir and ``rel`` that is now a symbolic
+        link (a listed folder replaced by a link leads outside: never the tool's)."""
+        parts = rel.split('/')[:-1]
+        for i in range(1, len(parts) + 1):
+            folder = self._full('/'.join(parts[:i]))
+            if osp.islink(folder):
+                return folder
+        return None
+
     def owns(self, path: str) -> bool:
-        """Whether ``path`` is listed and unchanged since (a folder: listed)."""
-        entry = self.entries.get(self.rel(path))
-        if entry is None or not osp.lexists(path):
+        """Whether ``path`` is listed and unchanged since (a folder: listed), with no
+        folder on the way replaced by a symbolic link."""
+        rel = self.rel(path)
+        entry = self.entries.get(rel)
+        if entry is None or not osp.lexists(path) or self.linked_parent(rel):
             return False
         if entry['type'] == 'dir':
             return osp.isdir(path) and not osp.islink(path)
@@ -320,6 +347,14 @@ class Manifest:
         """
         files = sorted((r for r, e in self.entries.items() if e['type'] == 'file'),
                        key=lambda r: (-r.count('/'), r))
+        for rel in self.entries:
+            link = self.linked_parent(rel) or (
+                self._full(rel) if self.entries[rel]['type'] == 'dir' and
+                osp.islink(self._full(rel)) else None)
+            if link:
+                raise OutputError(f'{link}: a symbolic link where this tool wrote a folder, '
+                                  'so what it leads to is not the tool\'s to remove; '
+                                  'remove the link and run again')
         for rel in files:
             full = self._full(rel)
             if osp.lexists(full) and (osp.isdir(full) and not osp.islink(full)
@@ -371,6 +406,65 @@ def owned_work_dir(work_dir: str, tool: str) -> Iterator[Manifest]:
     Manifest.check_claimable(work_dir, tool)
     with WorkDirLock(work_dir):
         yield Manifest.claim(work_dir, tool)
+
+
+# ------------------------------------------------------------------ owned output files
+def write_owned_files(out_dir: str, tool: str, texts: Dict[str, str],
+                      force: bool = False) -> List[str]:
+    """Write a tool's set of text files into ``out_dir`` as one commit, recording them
+    in the folder's manifest (see the module doc), for tools whose output is a set of
+    files in a folder the user names (``tools/kfold.py``).
+
+    * a folder with content but no manifest (or another tool's) is refused;
+    * a file to write that exists and is not the tool's (unlisted, or changed since
+      the tool wrote it) is refused, with and without ``force``;
+    * the tool's files of an earlier run that this run does not write (another number
+      of folds, another format) are stale: ``force`` removes them in the same commit
+      (refused when changed since); without ``force`` any file of an earlier run, or
+      any existing target, is an :class:`OutputExistsError`;
+    * files and manifest are published together (:func:`atomic_write_files`): all or
+      none, signal-atomic; files in ``out_dir`` the tool never listed are kept.
+
+    Args:
+        texts: path (inside ``out_dir``) -> UTF-8 text.
+
+    Returns:
+        The paths written, in the order given.
+
+    Raises:
+        OutputError: the folder or a file in the way is not the tool's.
+        OutputExistsError: an earlier output is there and ``force`` is off.
+    """
+    existed = osp.isdir(out_dir)
+    manifest = Manifest.check_claimable(out_dir, tool) or Manifest(out_dir, tool)
+    for path in texts:
+        if osp.lexists(path):
+            manifest.check_replaceable(path)
+    targets = {osp.abspath(p) for p in texts}
+    stale = [manifest._full(rel) for rel, entry in sorted(manifest.entries.items())
+             if entry['type'] == 'file' and osp.lexists(manifest._full(rel))
+             and osp.abspath(manifest._full(rel)) not in targets]
+    for path in stale:
+        manifest.check_replaceable(path)
+    if not force:
+        earlier = [p for p in texts if osp.lexists(p)] + stale
+        if earlier:
+            raise OutputExistsError(earlier[0])
+
+    def save_manifest() -> None:
+        for path in stale:
+            manifest.entries.pop(manifest.rel(path), None)
+        for path in texts:
+            manifest.record(path, save=False)
+        manifest.save()
+
+    try:
+        return atomic_write_files(texts, force, remove=stale, after_publish=save_manifest)
+    except BaseException:
+        if not existed:  # made by this run: leave no empty folder
+            with contextlib.suppress(OSError):
+                os.rmdir(out_dir)
+        raise
 
 
 # ------------------------------------------------------------------ content identities

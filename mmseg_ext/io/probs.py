@@ -57,6 +57,7 @@ from typing import Deque, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
+from ..utils.class_names import check_class_names
 from ..utils.errors import DataError, InvalidArgumentError
 from ..utils.readers import (
     MAX_PIXELS_ENV,
@@ -67,7 +68,7 @@ from ..utils.readers import (
     reading,
 )
 from .atomic import StagedDir, atomic_open
-from .paths import data_relpath
+from .paths import data_relpath, resolve_under
 from .rle import mask_bbox
 
 PROBS_FORMAT = 'mmseg_ext.probs'
@@ -117,16 +118,14 @@ class ProbMeta:
         if d.get('format') != PROBS_FORMAT:
             raise ProbFileError(f'{where}: not a probability file (format '
                                 f'{d.get("format")!r})')
-        if d.get('version') != PROBS_VERSION:
-            raise ProbFileError(f'{where}: unsupported version {d.get("version")!r} '
-                                f'(this code reads {PROBS_VERSION})')
+        check_version(d.get('version'), where)
         try:
-            if not isinstance(d['img_path'], str) or not all(
-                    isinstance(c, str) for c in d['classes']):
-                raise TypeError('img_path and classes must be text')
+            if not isinstance(d['img_path'], str):
+                raise TypeError('img_path must be text')
+            classes = checked_classes(d['classes'], where)
             return cls(img_path=d['img_path'],
                        ori_shape=checked_size(d['ori_shape'], f'{where}: ori_shape'),
-                       classes=tuple(d['classes']), task=d['task'],
+                       classes=classes, task=d['task'],
                        source=d.get('source', {}))
         except (KeyError, TypeError, ValueError, IndexError) as exc:
             if isinstance(exc, DataError):
@@ -136,6 +135,41 @@ class ProbMeta:
 
 def _whole(value) -> bool:
     return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
+def check_version(value, where: str) -> None:
+    """Refuse a ``version`` that is not the whole number :data:`PROBS_VERSION` (``true``
+    and ``1.0`` compare equal to 1 in Python, but are not this format's version)."""
+    if not (_whole(value) and value == PROBS_VERSION):
+        raise ProbFileError(f'{where}: unsupported version {value!r} (this code reads '
+                            f'{PROBS_VERSION})')
+
+
+def checked_classes(value, where: str) -> Tuple[str, ...]:
+    """A file's class list, by the one rule for class names
+    (:func:`~mmseg_ext.utils.class_names.check_class_names`)."""
+    try:
+        return check_class_names(value, f'{where}: classes')
+    except DataError as exc:
+        raise ProbFileError(str(exc)) from None
+
+
+def checked_dtype(value, where: str) -> Optional[str]:
+    """An index's ``dtype``: absent (None) or one of :data:`DTYPES`."""
+    if value is not None and not (isinstance(value, str) and value in DTYPES):
+        raise ProbFileError(f'{where}: dtype {value!r} is not one of {DTYPES}')
+    return value
+
+
+def check_same_size(prob_path: str, recorded: Sequence[int], other_path: str,
+                    actual: Sequence[int]) -> None:
+    """Refuse probabilities recorded for an ``(H, W)`` original image other than the
+    ``(H, W)`` of the image or label they are used with (the one size rule of every tool
+    that puts probabilities next to images or labels)."""
+    if tuple(int(v) for v in recorded) != tuple(int(v) for v in actual):
+        raise ProbFileError(f'{prob_path}: probabilities are for a {recorded[0]}x'
+                            f'{recorded[1]} image (H x W), but {other_path} is {actual[0]}x'
+                            f'{actual[1]}; were they made from other copies of the images?')
 
 
 def checked_size(value, where: str) -> Tuple[int, int]:
@@ -418,29 +452,50 @@ class ProbFolder:
                 raise ValueError(f'a JSON {type(index).__name__}, expected an object')
             if index.get('format') != INDEX_FORMAT:
                 raise ValueError(f'format {index.get("format")!r}')
-            self.classes = tuple(index['classes'])
+            if 'version' in index:
+                check_version(index['version'], index_path)
+            self.classes = checked_classes(index['classes'], index_path)
             self.task = index['task']
-            self.dtype = index.get('dtype')
+            self.dtype = checked_dtype(index.get('dtype'), index_path)
             self.source = index.get('source', {})
-            if not isinstance(self.classes, tuple) or not all(
-                    isinstance(c, str) for c in self.classes):
-                raise TypeError('classes must be a list of names')
-            for i, e in enumerate(index['images']):
-                where = f'{index_path}: images[{i}]'
-                img_path, ori_shape = e.get('img_path'), e.get('ori_shape')
-                if img_path is not None and not isinstance(img_path, str):
-                    raise TypeError(f'images[{i}].img_path is not text')
-                if ori_shape is not None:
-                    ori_shape = checked_size(ori_shape, f'{where}.ori_shape')
-                self._add(data_relpath(e['key'], f'{where}.key', self.root),
-                          data_relpath(e['file'], f'{where}.file', self.root),
-                          img_path, ori_shape)
+            images = index['images']
+            if not isinstance(images, list):
+                raise TypeError('images is not a list')
+            for i, e in enumerate(images):
+                self._add_entry(index_path, i, e)
+            self._check_count(index_path, index.get('num_images'), len(images))
         except DataError:
             raise
         except (OSError, ValueError, KeyError, TypeError, IndexError, AttributeError) as exc:
             raise ProbFileError(f'{index_path}: not a valid index ({exc})') from None
         if self.task not in TASKS:
             raise ProbFileError(f'{index_path}: unknown task {self.task!r}')
+
+    def _add_entry(self, index_path: str, i: int, e) -> None:
+        """Add ``images[i]`` of the index: a key seen before is refused (the later entry
+        would hide the earlier image), and the file must stay inside the folder, links
+        included (:func:`~mmseg_ext.io.paths.resolve_under`)."""
+        where = f'{index_path}: images[{i}]'
+        if not isinstance(e, dict):
+            raise TypeError(f'images[{i}] is not an object')
+        img_path, ori_shape = e.get('img_path'), e.get('ori_shape')
+        if img_path is not None and not isinstance(img_path, str):
+            raise TypeError(f'images[{i}].img_path is not text')
+        if ori_shape is not None:
+            ori_shape = checked_size(ori_shape, f'{where}.ori_shape')
+        key = data_relpath(e['key'], f'{where}.key', self.root)
+        if key in self._entries:
+            raise ProbFileError(f'{where}: image {key} is listed twice (each image once)')
+        resolve_under(self.root, e['file'], f'{where}.file')
+        self._add(key, data_relpath(e['file'], f'{where}.file', self.root), img_path,
+                  ori_shape)
+
+    @staticmethod
+    def _check_count(index_path: str, num_images, listed: int) -> None:
+        """``num_images`` of the index, when present, must count its entries."""
+        if num_images is not None and not (_whole(num_images) and num_images == listed):
+            raise ProbFileError(f'{index_path}: num_images is {num_images!r}, but images '
+                                f'lists {listed}')
 
     def _scan(self) -> None:
         for dirpath, dirs, files in os.walk(self.root):
@@ -449,6 +504,7 @@ class ProbFolder:
                 if name.endswith(SUFFIX) and not name.startswith('.'):
                     rel = osp.relpath(osp.join(dirpath, name), self.root)
                     rel = rel.replace(os.sep, '/')
+                    resolve_under(self.root, rel, osp.join(dirpath, name))
                     self._add(rel[:-len(SUFFIX)], rel, None, None)
         if not self._entries:
             raise ProbFileError(f'{self.root}: no probability files (*.npz) and no '
@@ -540,9 +596,9 @@ class ProbFolderWriter:
             raise InvalidArgumentError('dtype', f'must be one of {DTYPES}, got {dtype!r}')
         if task not in TASKS:
             raise InvalidArgumentError('task', f'must be one of {TASKS}, got {task!r}')
+        self.classes = check_class_names(tuple(classes), f'{out_dir}: classes')
         self.stage = StagedDir(out_dir, force=force, marker=INDEX_NAME)
         self.out_dir = out_dir
-        self.classes = tuple(classes)
         self.task = task
         self.dtype = dtype
         self.source = source or {}

@@ -26,7 +26,7 @@ from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 import cv2
 import numpy as np
 
-from ..utils.class_names import HAND_BONE_CLASSES, PORT_CLASSES, TRASH_CLASSES
+from ..utils.class_names import HAND_BONE_CLASSES, PORT_CLASSES, TRASH_CLASSES, check_class_names
 from ..utils.errors import DataError, InvalidArgumentError
 from ..utils.readers import check_regular_file, loads_json, read_json, read_text
 from .atomic import atomic_open
@@ -69,10 +69,7 @@ class SubmissionFormat:
         """The same layout for another class list (every class gets its rows)."""
         if not self.any_classes:
             raise DataError(f'the {self.name} format has a fixed class list')
-        classes = tuple(classes)
-        if not classes or len(set(classes)) != len(classes):
-            raise DataError(f'{self.name}: a class list must be non-empty and without '
-                            f'duplicates, got {list(classes)}')
+        classes = check_class_names(tuple(classes), f'{self.name} format')
         return dataclasses.replace(self, classes=classes, row_classes=classes)
 
 
@@ -293,7 +290,4 @@ def read_class_list(spec: str) -> Tuple[str, ...]:
             raise DataError(f'{spec}: expected one class name a line or a JSON list of names')
     else:
         names = [n.strip() for n in spec.split(',') if n.strip()]
-    if not names or len(set(names)) != len(names):
-        raise DataError(f'{spec}: the class list must be non-empty without duplicates, got '
-                        f'{names}')
-    return tuple(names)
+    return check_class_names(names, spec)

@@ -7,7 +7,8 @@ files stay readable on their own); ``tests/utils/test_class_names.py`` keeps the
 """
 from __future__ import annotations
 
-from typing import List, Tuple
+import unicodedata
+from typing import Any, List, Tuple
 
 import numpy as np
 
@@ -40,6 +41,47 @@ PORT_CLASSES: Tuple[str, ...] = (
     'background', 'container_truck', 'forklift', 'reach_stacker', 'ship')
 PORT_PALETTE: List[List[int]] = [
     [0, 0, 0], [230, 25, 75], [60, 180, 75], [255, 225, 25], [0, 130, 200]]
+
+
+# ------------------------------------------------------------------ the rule for names
+def class_name_problem(name: Any) -> str:
+    """Why ``name`` cannot be a class name, in words (``''`` when it can): a class name
+    is non-empty text without control characters (a line break would split a CSV row)
+    and without leading or trailing white space (a CSV reader strips it)."""
+    if not isinstance(name, str):
+        return f'{name!r} is not text'
+    if not name:
+        return 'a class name is empty'
+    if any(unicodedata.category(ch) in ('Cc', 'Cf', 'Zl', 'Zp') for ch in name):
+        return f'{name!r} holds a control character'
+    if name != name.strip():
+        return f'{name!r} starts or ends with white space'
+    return ''
+
+
+def check_class_names(names: Any, where: str) -> Tuple[str, ...]:
+    """``names`` as a tuple, refused unless it is a non-empty list of distinct class
+    names (:func:`class_name_problem`). The one rule for every class list that enters:
+    probability files and folders, their writer, and class-list options and files.
+
+    Raises:
+        DataError: ``'<where>: <problem>'``.
+    """
+    if isinstance(names, (str, bytes)) or not isinstance(names, (list, tuple)):
+        raise DataError(f'{where}: the classes are not a list of names (got '
+                        f'{type(names).__name__})')
+    if not names:
+        raise DataError(f'{where}: the class list is empty')
+    seen = set()
+    for i, name in enumerate(names):
+        problem = class_name_problem(name)
+        if problem:
+            raise DataError(f'{where}: class {i}: {problem}')
+        if name in seen:
+            raise DataError(f'{where}: class {name!r} appears twice (class names must be '
+                            'distinct)')
+        seen.add(name)
+    return tuple(names)
 
 
 # ------------------------------------------------------------------ left and right

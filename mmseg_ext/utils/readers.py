@@ -84,6 +84,25 @@ def check_regular_file(path: str, what: str = 'file') -> None:
         raise DataFileError(f'{path}: {problem}')
 
 
+def check_folder(path: str, what: str = 'folder') -> None:
+    """Raise :class:`DataFileError` unless ``path`` is an existing folder (a file, FIFO or
+    dangling link there is named as what it is).
+
+    Args:
+        what: the kind of folder in the message (``'image folder'``).
+    """
+    if os.path.isdir(path):
+        return
+    problem = stat_problem(path)
+    if problem == 'file not found':
+        raise DataFileError(f'{path}: {what} not found')
+    if not problem:
+        problem = 'a regular file'
+    elif problem.startswith('not a regular file ('):
+        problem = problem[len('not a regular file ('):-1]
+    raise DataFileError(f'{path}: not a folder ({problem}); expected the {what}')
+
+
 def read_bytes(path: str, what: str = 'file') -> bytes:
     """The content of a regular file.
 

@@ -209,4 +209,5 @@ def test_kfold_handbone_keeps_patients_together(tmp_path):
         assert r['group'] == r['name'].split('/')[0]
         assert fold_of_patient.setdefault(r['group'], r['fold']) == r['fold']
     assert sorted(os.listdir(out)) == sorted(
-        [f'{s}_fold{j}.txt' for s in ('train', 'val') for j in range(3)] + ['folds.csv'])
+        [f'{s}_fold{j}.txt' for s in ('train', 'val') for j in range(3)] + ['folds.csv',
+                                                                         '.mmseg_ext_manifest.json'])

@@ -104,7 +104,7 @@ def test_cli_refuses_non_empty_and_force_replaces(tmp_path):
     first = run_tool(*args)
     assert first.returncode == 0, first.stderr
     assert 'wrote 4 train images (2 patients, 116 polygons) and 2 test images' in first.stdout
-    assert len(files(str(out))) == 4 + 4 + 2
+    assert len(files(str(out))) == 4 + 4 + 2 + 1  # + the manifest
     (out / 'keep.txt').write_text('mine')
     refused = run_tool(*args)
     assert refused.returncode == 1

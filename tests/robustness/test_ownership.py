@@ -197,3 +197,64 @@ def test_force_after_a_run_removes_only_its_own_outputs(shapes, tmp_path):
     with pytest.raises(OutputError, match=f'^{split}: changed since this tool wrote it'):
         run_cv(SHAPES, work, shapes['ckpt'], options, force=True)
     assert snapshot(str(work)) == before
+
+
+# ------------------------------------------------------------------ hostile round A
+def _finished_work_dir(root):
+    """A work dir whose manifest lists ``fold0/`` and ``fold0/model.pth``."""
+    work = str(root / 'w')
+    with owned_work_dir(work, 'tools/cv.py') as manifest:
+        os.makedirs(osp.join(work, 'fold0'))
+        with open(osp.join(work, 'fold0', 'model.pth'), 'w') as f:
+            f.write('weights')
+        manifest.record(osp.join(work, 'fold0'))
+    return work
+
+
+@pytest.mark.parametrize('entry', ['../victim.txt', '/tmp/victim.txt', '', 'a/../../v'])
+def test_a_manifest_entry_outside_the_work_dir_is_refused(tmp_path, entry):
+    """An edited manifest must not make --force delete a file outside the work dir."""
+    work = _finished_work_dir(tmp_path)
+    victim = tmp_path / 'victim.txt'
+    victim.write_text('precious')
+    path = osp.join(work, MANIFEST)
+    data = json.load(open(path))
+    st = os.lstat(victim)
+    data['entries'][entry] = {'type': 'file', 'size': st.st_size, 'mtime_ns': st.st_mtime_ns}
+    with open(path, 'w') as f:
+        json.dump(data, f)
+    before = snapshot(tmp_path)
+    with pytest.raises(OutputError, match='not a manifest of mmseg_ext'):
+        Manifest.read(work).remove_all()
+    assert snapshot(tmp_path) == before and victim.read_text() == 'precious'
+
+
+def test_a_listed_folder_replaced_by_a_link_is_not_followed(tmp_path):
+    """The user moved fold0 away (times kept, as ``cp -a`` does) and linked it back:
+    --force must not empty the user's copy through the link."""
+    work = _finished_work_dir(tmp_path)
+    backup = tmp_path / 'backup_fold0'
+    shutil.copytree(osp.join(work, 'fold0'), backup)  # copy2: sizes and times kept
+    shutil.rmtree(osp.join(work, 'fold0'))
+    os.symlink(backup, osp.join(work, 'fold0'))
+    before = snapshot(tmp_path)
+    manifest = Manifest.read(work)
+    assert not manifest.owns(osp.join(work, 'fold0', 'model.pth'))
+    with pytest.raises(OutputError, match='a symbolic link where this tool wrote a folder'):
+        manifest.remove_all()
+    assert snapshot(tmp_path) == before and (backup / 'model.pth').read_text() == 'weights'
+
+
+@pytest.mark.parametrize('kind', ['symlink', 'hardlink'])
+def test_a_lock_file_that_is_a_link_is_never_written(tmp_path, kind):
+    work = _finished_work_dir(tmp_path)
+    user = tmp_path / 'userfile.txt'
+    user.write_text('my notes')
+    lock = osp.join(work, LOCK)
+    os.remove(lock)
+    (os.symlink if kind == 'symlink' else os.link)(user, lock)
+    with pytest.raises(OutputError, match='not the lock file this tool makes|a symbolic '
+                       'link, not the lock file'):
+        with owned_work_dir(work, 'tools/cv.py'):
+            pass
+    assert user.read_text() == 'my notes'
