@@ -283,6 +283,12 @@ def write_probs(path: str, probs: Union[np.ndarray, CroppedProbs], meta: ProbMet
         probs = np.asarray(probs)
         if probs.ndim != 3:
             raise DataError(f'{path}: expected (C, h, w) probabilities, got {probs.shape}')
+        if probs.dtype.kind == 'f' and not np.isfinite(probs).all():
+            # a broken checkpoint (NaN weights) or an overflow: clipping would store 0
+            # (or NaN) without a word, and every later step would trust it
+            raise DataError(f'{meta.img_path or path}: the model produced non-finite '
+                            f'probabilities (NaN or inf) for this image; the checkpoint '
+                            'or its input is broken')
         probs = CroppedProbs.from_dense(quantize(probs, dtype))
     elif probs.dtype != np.dtype(dtype):
         raise DataError(f'{path}: cropped probabilities are {probs.dtype}, not {dtype}')

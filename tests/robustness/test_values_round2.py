@@ -310,3 +310,22 @@ def test_a_folder_named_like_an_image_is_named_as_a_folder(world):
                                           osp.join(world['root'], 's.csv'), '--img-dir',
                                           world['imgs'], '--no-progress'],
             1, 'imgs/ID1/a.png', 'a folder')
+
+
+@pytest.mark.parametrize('bad', [float('nan'), float('inf'), -float('inf')])
+@pytest.mark.parametrize('dtype', ['uint8', 'float16'])
+def test_non_finite_model_output_is_refused_not_stored(tmp_path, bad, dtype):
+    """Hostile round A, cases 10/11: a NaN checkpoint's output was stored as all-0 uint8
+    (or NaN float16) with exit 0, and self-training trained a student on it."""
+    import numpy as np
+
+    from mmseg_ext.io.probs import ProbFolderWriter
+    from mmseg_ext.utils.errors import DataError
+    probs = np.full((2, 4, 4), 0.5, np.float32)
+    probs[1, 2, 3] = bad
+    with pytest.raises(DataError, match='ID1/a.png: the model produced non-finite'):
+        with ProbFolderWriter(str(tmp_path / 'p'), ['A', 'B'], 'multi-label',
+                              dtype=dtype) as writer:
+            writer.write(probs, 'ID1/a.png', (4, 4))
+            writer.commit()
+    assert not (tmp_path / 'p').exists() and [p.name for p in tmp_path.iterdir()] == []
