@@ -13,7 +13,8 @@ import pytest
 from mmseg_ext.io import atomic
 from mmseg_ext.io.atomic import StagedDir, atomic_write_files
 from mmseg_ext.utils.errors import Interrupted, OutputError, OutputExistsError
-from tests.robustness.test_bad_inputs import snapshot
+
+from .test_bad_inputs import snapshot
 
 
 @pytest.fixture

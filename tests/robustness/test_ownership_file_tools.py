@@ -6,7 +6,7 @@ import os.path as osp
 
 import pytest
 
-from tests.robustness.test_bad_inputs import assert_refused, run_main, snapshot
+from .test_bad_inputs import assert_refused, run_main, snapshot
 
 
 @pytest.fixture
