@@ -5,6 +5,7 @@
 """
 
 import os.path as _osp
+import sys
 import sys as _sys
 
 _sys.path.insert(0, _osp.dirname(_osp.abspath(__file__)))  # python -I leaves it off
@@ -38,6 +39,7 @@ def main(argv=None):
     register_all_modules()  # environment check first: one line when it cannot work
     from mmengine.runner import Runner
 
+    from mmseg_ext.apis.oof_decisions import collapsed_class_warning
     from mmseg_ext.apis.runner_config import finish_distributed, set_local_rank, train_config
     from mmseg_ext.utils.cli import exit_now
     set_local_rank(args.local_rank)
@@ -46,6 +48,9 @@ def main(argv=None):
                        launcher=args.launcher)
     runner = Runner.from_cfg(cfg)
     runner.train()
+    warning = collapsed_class_warning(runner.message_hub)
+    if warning and runner.rank == 0:
+        print(f'warning: {warning}', file=sys.stderr, flush=True)
     del runner  # its DDP wrapper holds the process group
     if finish_distributed():  # a CPU rank: leave before interpreter shutdown
         exit_now(0)

@@ -67,6 +67,8 @@ from ..utils.errors import (
 )
 from ..utils.readers import read_lines
 from .component_tuning import ComponentSearch
+from .cv_decisions import CANDIDATE_DIR
+from .oof_decisions import OOFDecisions, decision_lines
 from .probmaps import cropped_class_mask, label_map, level_threshold, threshold_level
 from .stages import (
     check_run_record,
@@ -493,6 +495,7 @@ class FoldSummary:
     checkpoint: str
     val_probs: str
     score: float = float('nan')
+    collapsed: List[str] = field(default_factory=list)
 
 
 @dataclass
@@ -510,13 +513,15 @@ class CVSummary:
     keep_largest: Dict[str, int] = field(default_factory=dict)
     files: Dict[str, str] = field(default_factory=dict)
     seconds: float = 0.0
+    decisions: Optional[OOFDecisions] = None
 
     def table(self) -> str:
         """The per-fold and per-class scores as text."""
         lines = [f'{"fold":<6} {"train":>6} {"val":>5}  {self.metric}@default']
         for f in self.folds:
             score = '-' if np.isnan(f.score) else f'{f.score:.4f}'
-            lines.append(f'{f.fold:<6} {f.train_images:>6} {f.val_images:>5}  {score}')
+            lines.append(f'{f.fold:<6} {f.train_images:>6} {f.val_images:>5}  {score}' +
+                         (f'  collapsed: {", ".join(f.collapsed)}' if f.collapsed else ''))
         if self.oof_before:
             after = 'tuned' if self.metric == 'Dice' else ''
             width = max(12, max(len(c) for c in self.oof_before))
@@ -535,6 +540,8 @@ class CVSummary:
             if after:
                 row += f'  {_mean(self.oof_after.values()):>{5 + len(self.metric) + len(after)}.4f}'
             lines.append(row)
+        if self.decisions is not None and decision_lines(self.decisions):
+            lines += [''] + decision_lines(self.decisions)
         if self.files:
             lines.append('')
             width = max(len(k) for k in self.files)
@@ -803,9 +810,13 @@ def cross_validate(config: str, num_folds: int, work_dir: str,
     requested_gpus = gpus
     cfg = load_config(config, cfg_options)
     check_val_split(cfg, config)
+    plan = None
     if tta:
         from .tta import check_tta_config
         check_tta_config(copy.deepcopy(cfg), config)
+        if config_task(cfg) == 'multi-label':  # TTA chosen per class on OOF evidence
+            from .tta_choice import cv_view_plan
+            plan = cv_view_plan(cfg, config)
     pool = read_pool(cfg, config, group_regex, progress)
     source_name = splits or config
     fold_of_image = (read_pool_folds(pool, splits, num_folds) if splits else
@@ -856,7 +867,7 @@ def cross_validate(config: str, num_folds: int, work_dir: str,
         elif force:
             clear_earlier_run(manifest, log)
         run = _Run(config, cfg_options, pool, fold_of_image, num_folds, chosen, work_dir,
-                   manifest, resume, force, device, tta, progress, log)
+                   manifest, resume, force, device, tta, progress, log, plan)
         done = {k: run.finished(k) for k in chosen}  # proofs checked before any write
         write_run_record(work_dir, RUN_RECORD, record, manifest)
         return run.stages(start, done, subprocesses, gpus, ranks_per_fold, fold_command,
@@ -880,6 +891,7 @@ class _Run:
     tta: bool
     progress: bool
     log: Log
+    plan: Optional[object] = None  # a tta_choice.ViewPlan: TTA chosen per class
 
     def fold_dir(self, k: int) -> str:
         return osp.join(self.work_dir, f'fold{k}')
@@ -960,7 +972,7 @@ class _Run:
         self.train(todo, split_dir, subprocesses, gpus, ranks_per_fold, fold_command)
 
         # ---- out-of-fold probabilities
-        summaries = []
+        summaries, sources = [], []
         for k in chosen:
             fold_dir = self.fold_dir(k)
             ckpt = stage_result(fold_dir, fold_claims(pool, fold_of_image, k, num_folds))[0]
@@ -968,8 +980,15 @@ class _Run:
             out = osp.join(fold_dir, 'val_probs')
             source = prediction_source(config, ckpt, pool.img_dir, val_rel, self.tta, fold=k)
             log(f'fold {k}: predicting its {len(val_rel)} validation images')
-            _predict(config, ckpt, pool.img_dir, val_rel, out, source, self.device, self.tta,
-                     self.cfg_options, self.progress, log, manifest)
+            if self.plan is not None:
+                from .cv_decisions import predict_oof_candidates
+                predict_oof_candidates(config, ckpt, fold_dir, pool.img_dir, val_rel,
+                                       self.plan, source, self.device, self.cfg_options,
+                                       self.progress, log, manifest)
+                sources.append(source)
+            else:
+                _predict(config, ckpt, pool.img_dir, val_rel, out, source, self.device,
+                         self.tta, self.cfg_options, self.progress, log, manifest)
             summaries.append(FoldSummary(k, int((fold_of_image != k).sum()), len(val_rel),
                                          fold_dir, ckpt, out))
         summary = CVSummary(work_dir, config, num_folds, 'Dice', summaries)
@@ -982,15 +1001,33 @@ class _Run:
 
         # ---- OOF folder, scores, tuning
         oof_dir = osp.join(work_dir, 'oof_probs')
+        fold_of = {key: int(fold_of_image[i]) for i, key in enumerate(pool.keys)}
+        gt, choice, scores = None, None, None
+        if config_task(cfg) == 'multi-label':
+            from ..io.ground_truth import GroundTruth
+            gt = GroundTruth(pool.dataset.get('data_root') or osp.dirname(pool.img_dir),
+                             ProbFolder(summaries[0].val_probs if self.plan is None else
+                                        osp.join(summaries[0].work_dir, CANDIDATE_DIR, 'none')
+                                        ).classes, json_dir=pool.seg_dir)
+        if self.plan is not None:
+            from .cv_decisions import choose_oof_tta
+            choice, scores = choose_oof_tta([self.fold_dir(k) for k in chosen], self.plan,
+                                            gt, fold_of, num_folds, sources, self.progress,
+                                            log, manifest)
         with owned_output(manifest, oof_dir):
             oof = merge_oof([self.fold_dir(k) + '/val_probs' for k in chosen], oof_dir,
                             pool.keys, self.progress)
         summary.oof_probs = oof_dir
-        fold_of = {key: int(fold_of_image[i]) for i, key in enumerate(pool.keys)}
         if oof.task == 'multi-label':
-            from ..io.ground_truth import GroundTruth
-            gt = GroundTruth(pool.dataset.get('data_root') or osp.dirname(pool.img_dir),
-                             oof.classes, json_dir=pool.seg_dir)
+            from .cv_decisions import collapsed_names, oof_decisions
+            summary.decisions = oof_decisions(oof_dir, gt, fold_of, num_folds, self.plan,
+                                              scores, self.progress)
+            for f in summary.folds:
+                f.collapsed = collapsed_names(summary.decisions, f.fold)
+                if f.collapsed:
+                    log(f'fold {f.fold}: collapsed on {", ".join(f.collapsed)} (Dice < '
+                        '0.05 where its validation images contain it, the other folds '
+                        '> 0.5): left out of that class\'s test-time fold vote')
             result = tune_multilabel(oof, gt, fold_of, num_folds, progress=self.progress)
             tuned = osp.join(work_dir, 'tuned')
             result.files = {
@@ -1018,7 +1055,8 @@ class _Run:
             write_run_record(work_dir, TEST_RECORD, test_settings, manifest)
             summary.files.update(_test_stage(
                 config, summary, test_dir, test_images, fmt, test_json, sample, result,
-                self.device, self.tta, self.cfg_options, self.progress, log, manifest))
+                self.device, self.tta, self.cfg_options, self.progress, log, manifest,
+                self.plan, choice))
         summary.seconds = time.perf_counter() - start
         return _finish(summary, manifest)
 
@@ -1027,9 +1065,10 @@ def _test_stage(config: str, summary: CVSummary, test_dir: str, images: Sequence
                 fmt: str, test_json: Optional[str], sample: Optional[str],
                 result: TuningResult, device: Optional[str], tta: bool,
                 cfg_options: Optional[dict], progress: bool, log: Log,
-                manifest: Optional[Manifest] = None) -> Dict[str, str]:
+                manifest: Optional[Manifest] = None, plan=None,
+                choice: Optional[Dict[str, str]] = None) -> Dict[str, str]:
     from .check import check_submission
-    from .ensemble import soft_vote
+    from .cv_decisions import fold_vote, predict_test_fold
     from .submission import make_submission
     test_root = osp.join(summary.work_dir, 'test')
     prob_dirs = []
@@ -1038,13 +1077,16 @@ def _test_stage(config: str, summary: CVSummary, test_dir: str, images: Sequence
         source = prediction_source(config, f.checkpoint, test_dir, images, tta,
                                    test_dir=osp.abspath(test_dir))
         log(f'fold {f.fold}: predicting {len(images)} test images')
-        _predict(config, f.checkpoint, test_dir, images, out, source, device, tta,
-                 cfg_options, progress, log, manifest)
+        if plan is not None and choice:
+            predict_test_fold(config, f.checkpoint, test_dir, images, out, source, plan,
+                              choice, device, cfg_options, progress, log, manifest)
+        else:
+            _predict(config, f.checkpoint, test_dir, images, out, source, device, tta,
+                     cfg_options, progress, log, manifest)
         prob_dirs.append(out)
     ensemble = osp.join(test_root, 'ensemble')
     log(f'averaging the {len(prob_dirs)} fold models\' probabilities into {ensemble}')
-    with owned_output(manifest, ensemble):
-        soft_vote(prob_dirs, ensemble, force=True, progress=progress)
+    fold_vote(prob_dirs, ensemble, summary.decisions, progress, log, manifest)
     csv = osp.join(summary.work_dir, 'submission.csv')
     files = result.files
     with owned_output(manifest, csv):

@@ -177,23 +177,29 @@ class ProbabilityPredictor:
                             f'{len(self.classes)} classes {list(self.classes)}')
         return probs
 
-    @torch.no_grad()
-    def predict(self, img_path: str, out_size: OutSize = 'native'
-                ) -> Tuple[np.ndarray, Tuple[int, int]]:
-        """``((C, h, w) float32 probabilities, original (H, W))`` of one image file."""
-        views = self._views(img_path)
+    def _target(self, img_path: str, views, out_size: OutSize) -> Tuple[int, int]:
         ori_shape = tuple(int(v) for v in views[0][1].ori_shape[:2])
         if out_size == 'original':
-            target = ori_shape
-        elif out_size == 'native' and self.tta and self.test_pipeline:
+            return ori_shape
+        if out_size == 'native' and self.tta and self.test_pipeline:
             with pipeline_errors(img_path):
-                target = resized_shape(self.test_pipeline, ori_shape)
-        elif out_size == 'native':
+                return resized_shape(self.test_pipeline, ori_shape)
+        if out_size == 'native':
             shapes = [tuple(int(v) for v in s.img_shape[:2]) for _, s in views]
-            target = max(shapes, key=lambda s: s[0] * s[1])
-        else:
-            target = (int(out_size[0]), int(out_size[1]))
-        acc = None
+            return max(shapes, key=lambda s: s[0] * s[1])
+        return int(out_size[0]), int(out_size[1])
+
+    @torch.no_grad()
+    def predict_views(self, img_path: str, out_size: OutSize = 'native'
+                      ) -> Tuple[List[torch.Tensor], List[dict], Tuple[int, int]]:
+        """Each view's ``(C, h, w)`` probabilities (flips undone, lateral channels
+        swapped back), in the order the pipeline yields the views (``TestTimeAug``: the
+        product of its branches, the first branch varying slowest), with each view's
+        metainfo and the image's original ``(H, W)``."""
+        views = self._views(img_path)
+        ori_shape = tuple(int(v) for v in views[0][1].ori_shape[:2])
+        target = self._target(img_path, views, out_size)
+        out, metas = [], []
         for inputs, sample in views:
             sample.set_metainfo({'ori_shape': target})
             result = self.model.test_step(dict(inputs=[inputs], data_samples=[sample]))[0]
@@ -207,7 +213,17 @@ class ProbabilityPredictor:
             if self.flip_swap_pairs:
                 probs = unswap_flipped(probs, {**sample.metainfo,
                                                'flip_swap_pairs': self.flip_swap_pairs})
-            acc = probs if acc is None else acc + probs
+            out.append(probs)
+            metas.append(dict(sample.metainfo))
+        return out, metas, ori_shape
+
+    def predict(self, img_path: str, out_size: OutSize = 'native'
+                ) -> Tuple[np.ndarray, Tuple[int, int]]:
+        """``((C, h, w) float32 probabilities, original (H, W))`` of one image file."""
+        views, _, ori_shape = self.predict_views(img_path, out_size)
+        acc = views[0].clone()
+        for probs in views[1:]:
+            acc += probs
         acc /= len(views)
         return acc.cpu().numpy(), ori_shape
 
@@ -264,15 +280,18 @@ def build_bare_model(cfg: Config) -> torch.nn.Module:
 
 
 def build_predictor(config: str, checkpoint: str, device: str = 'cpu',
-                    cfg_options: Optional[dict] = None, tta: bool = False
-                    ) -> ProbabilityPredictor:
-    """Build the segmentor of ``config``, load ``checkpoint`` and the test pipeline."""
+                    cfg_options: Optional[dict] = None, tta: bool = False,
+                    tta_pipeline: Optional[Sequence[dict]] = None) -> ProbabilityPredictor:
+    """Build the segmentor of ``config``, load ``checkpoint`` and the test pipeline.
+
+    ``tta_pipeline`` (with ``tta``): these views instead of the config's TTA pipeline
+    (the caller built them from the test pipeline and checked the config)."""
     from ..utils.checkpoint import load_into_model
     from .runner_config import load_config
     if not osp.isfile(checkpoint):
         raise CheckpointNotFoundError(checkpoint)
     cfg = load_config(config, cfg_options)
-    if tta:
+    if tta and tta_pipeline is None:
         check_tta_config(cfg, config)
     model = build_bare_model(cfg)
     ckpt = load_into_model(model, checkpoint, config)
@@ -284,7 +303,8 @@ def build_predictor(config: str, checkpoint: str, device: str = 'cpu',
     if not test_pipeline and not tta:
         raise ConfigError(f'{config}: no test pipeline (test_dataloader.dataset.pipeline '
                           'or test_pipeline)')
-    pipeline = cfg.tta_pipeline if tta else test_pipeline
+    pipeline = (list(tta_pipeline) if tta_pipeline is not None else cfg.tta_pipeline) \
+        if tta else test_pipeline
     return ProbabilityPredictor(model, pipeline, classes, tta=tta,
                                 test_pipeline=test_pipeline,
                                 flip_swap_pairs=flip_swap_pairs_of(cfg, classes, config))

@@ -118,6 +118,10 @@ def config_data_inputs(config: str, cfg_options: Optional[dict] = None) -> List[
     reports that in its own words)."""
     if not osp.isfile(config):
         return []
+    # reading a config imports mmengine: check first that this environment can (one
+    # line naming the fix, instead of a mixed stack's traceback or import noise)
+    from .env_check import check_environment
+    check_environment()
     try:
         from mmengine.config import Config
         cfg = Config.fromfile(config, import_custom_modules=False)
