@@ -801,8 +801,10 @@ def cross_validate(config: str, num_folds: int, work_dir: str,
     start = time.perf_counter()
     if num_folds < 2:
         raise InvalidArgumentError('num_folds', f'must be >= 2, got {num_folds}')
-    chosen = sorted(set(range(num_folds) if folds is None else folds))
-    bad = [k for k in chosen if not 0 <= k < num_folds]
+    # every fold is listed only once the pool has shown that K folds fit (a huge K must
+    # be one line, not a list of K fold numbers)
+    chosen = None if folds is None else sorted(set(folds))
+    bad = [k for k in chosen or () if not 0 <= k < num_folds]
     if bad:
         raise InvalidArgumentError('folds', f'{bad[0]} is not a fold of 0..{num_folds - 1}')
     if ranks_per_fold < 0 or gpus < 0:
@@ -866,6 +868,8 @@ def cross_validate(config: str, num_folds: int, work_dir: str,
             log(f'resuming the cross-validation run in {work_dir}: finished folds are kept')
         elif force:
             clear_earlier_run(manifest, log)
+        if chosen is None:
+            chosen = list(range(num_folds))
         run = _Run(config, cfg_options, pool, fold_of_image, num_folds, chosen, work_dir,
                    manifest, resume, force, device, tta, progress, log, plan)
         done = {k: run.finished(k) for k in chosen}  # proofs checked before any write

@@ -258,3 +258,14 @@ def test_a_lock_file_that_is_a_link_is_never_written(tmp_path, kind):
         with owned_work_dir(work, 'tools/cv.py'):
             pass
     assert user.read_text() == 'my notes'
+
+
+def test_a_huge_fold_count_is_one_line_before_anything_is_allocated(shapes, tmp_path):
+    """Hostile round A, case 12: ``-k 10**20`` listed every fold number before the pool
+    could refuse it (the machine ran out of memory)."""
+    work = tmp_path / 'w'
+    code, lines = run_main('cv.py', [SHAPES, '-k', str(10 ** 20), '--work-dir', str(work),
+                                     '--no-progress', *cli_options(shapes['root'])])
+    assert code == 1 and len(lines) == 1, lines
+    assert f'{10 ** 20} folds need at least {10 ** 20} images' in lines[0], lines
+    assert not work.exists()
