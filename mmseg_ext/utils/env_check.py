@@ -48,7 +48,7 @@ MODULES = ('mmengine', 'mmcv', 'mmseg')
 #: upstream mmsegmentation 1.2.2 asserts ``mmcv>=2.0.0rc4,<2.2.0``.
 MMCV_MIN = (2, 0, 0)
 MMCV_MAX_EXCLUSIVE = (2, 2, 0)
-#: The commands that install a consistent stack (see README, "Install").
+#: The commands that install a consistent stack (see docs/install.md).
 INSTALL_CMD = 'bash tools/install.sh'
 UPSTREAM_INSTALL_CMD = 'STACK=openmmlab bash tools/install.sh'
 
