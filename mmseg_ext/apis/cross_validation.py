@@ -792,7 +792,8 @@ def cross_validate(config: str, num_folds: int, work_dir: str,
         DataError: a fold's ``done.json`` that does not prove its fold, training list
             and checkpoint content.
     """
-    from .runner_config import load_config
+    from .runner_config import check_runner_path, load_config
+    check_runner_path(work_dir, 'work_dir')
     if log is None:
         from mmengine.logging import print_log
 
@@ -809,6 +810,8 @@ def cross_validate(config: str, num_folds: int, work_dir: str,
         raise InvalidArgumentError('folds', f'{bad[0]} is not a fold of 0..{num_folds - 1}')
     if ranks_per_fold < 0 or gpus < 0:
         raise InvalidArgumentError('gpus' if gpus < 0 else 'ranks_per_fold', 'must be >= 0')
+    cuda = _cuda_count()
+    check_ranks_per_fold(ranks_per_fold, gpus, cuda)
     requested_gpus = gpus
     cfg = load_config(config, cfg_options)
     check_val_split(cfg, config)
@@ -837,11 +840,6 @@ def cross_validate(config: str, num_folds: int, work_dir: str,
     # (test/, submission.csv) would land among them
     check_output_apart(work_dir, run_inputs(config, cfg, pool, splits, test_dir, test_json,
                                             sample), 'work_dir')
-    cuda = _cuda_count()
-    if cuda and ranks_per_fold > max(min(gpus, cuda), 1):
-        raise InvalidArgumentError('ranks_per_fold', f'{ranks_per_fold} ranks per fold need '
-                                   f'as many GPUs; {min(gpus, cuda) or 1} are given '
-                                   f'({cuda} visible)')
     gpus = min(gpus, cuda)
     subprocesses = ranks_per_fold > 0 or gpus > 1
     if gpus <= 1 and not subprocesses and cuda < 2 and requested_gpus > 1:
@@ -864,15 +862,20 @@ def cross_validate(config: str, num_folds: int, work_dir: str,
             # the same test settings resume, others are refused (the submission of
             # another test set is not overwritten unasked)
             check_run_record(work_dir, TEST_RECORD, test_settings, force, 'test-stage')
-        if resume:
-            log(f'resuming the cross-validation run in {work_dir}: finished folds are kept')
-        elif force:
-            clear_earlier_run(manifest, log)
         if chosen is None:
             chosen = list(range(num_folds))
         run = _Run(config, cfg_options, pool, fold_of_image, num_folds, chosen, work_dir,
                    manifest, resume, force, device, tta, progress, log, plan)
         done = {k: run.finished(k) for k in chosen}  # proofs checked before any write
+        for k in chosen:  # folds to train hold only the tool's files (before clearing)
+            if not done[k]:
+                manifest.check_in_place(run.fold_dir(k), unlisted_only=force)
+                if not force:
+                    run.can_resume(k)  # a resume checkpoint this run wrote, or refused
+        if resume:
+            log(f'resuming the cross-validation run in {work_dir}: finished folds are kept')
+        elif force:
+            clear_earlier_run(manifest, log)
         write_run_record(work_dir, RUN_RECORD, record, manifest)
         return run.stages(start, done, subprocesses, gpus, ranks_per_fold, fold_command,
                           test_dir, test_images, test_settings, fmt, test_json, sample, cfg)
@@ -912,7 +915,8 @@ class _Run:
                         self.manifest)
 
     def can_resume(self, k: int) -> bool:
-        return not self.force and osp.isdir(self.fold_dir(k)) and resumable(self.fold_dir(k))
+        return not self.force and osp.isdir(self.fold_dir(k)) and \
+            resumable(self.fold_dir(k), self.manifest)
 
     def train(self, todo: List[int], split_dir: str, subprocesses: bool, gpus: int,
               ranks_per_fold: int, fold_command) -> None:
@@ -1106,6 +1110,28 @@ def _test_stage(config: str, summary: CVSummary, test_dir: str, images: Sequence
                         f'{report.errors[0]}')
     log(f'{csv}: checked, {fmt} format')
     return dict(test_ensemble=ensemble, submission=csv)
+
+
+def check_ranks_per_fold(ranks_per_fold: int, gpus: int, cuda: int) -> None:
+    """Refuse more ranks per fold than the machine has, before anything runs: with CUDA,
+    at most the GPUs given (``gpus``, at least 1) and visible (``cuda``); without, at
+    most the CPUs (``os.cpu_count()``), one process each.
+
+    Raises:
+        InvalidArgumentError: of ``ranks_per_fold``, naming the range.
+    """
+    if cuda:
+        most = max(min(gpus, cuda), 1)
+        if ranks_per_fold > most:
+            raise InvalidArgumentError('ranks_per_fold', f'{ranks_per_fold} is outside '
+                                       f'[0, {most}]: ranks per fold need as many GPUs; '
+                                       f'{min(gpus, cuda) or 1} are given ({cuda} visible)')
+        return
+    cpus = os.cpu_count() or 1
+    if ranks_per_fold > cpus:
+        raise InvalidArgumentError('ranks_per_fold', f'{ranks_per_fold} is outside '
+                                   f'[0, {cpus}]: without CUDA each rank is a CPU process '
+                                   f'and this machine has {cpus} CPUs')
 
 
 def _cuda_count() -> int:

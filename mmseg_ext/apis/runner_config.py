@@ -49,6 +49,31 @@ def read_config(path: str) -> Config:
                           f'{": " + detail if detail else ""})') from None
 
 
+def check_runner_path(path: Optional[str], argument: str) -> None:
+    """Refuse an output path mmengine would write under that is not valid UTF-8.
+
+    A name made of bytes that are not UTF-8 reaches Python with surrogate escapes
+    (``'w\\udce9'``); mmengine writes such paths as text (``last_checkpoint``, the
+    config dump, the logs) and fails with a ``UnicodeEncodeError`` after training,
+    leaving an empty pointer behind. Checked before anything is written.
+
+    Args:
+        path: the work dir (or ``--out``, ``--show-dir``); None passes.
+        argument: the parameter name for the message (``'work_dir'``).
+
+    Raises:
+        InvalidArgumentError: ``<argument>: b'w\\xe9' is not valid UTF-8 ...``.
+    """
+    if path is None:
+        return
+    try:
+        os.fsdecode(os.fsencode(path)).encode('utf-8')
+    except (UnicodeError, ValueError, TypeError):
+        raise InvalidArgumentError(argument, f'{os.fsencode(path)!r} is not valid UTF-8 '
+                                   '(mmengine writes the names of its outputs as UTF-8 '
+                                   'text); choose a UTF-8 name') from None
+
+
 def load_config(path: str, cfg_options: Optional[dict] = None,
                 launcher: str = 'none', work_dir: Optional[str] = None) -> Config:
     """Read a config file, apply ``--cfg-options`` and pick the work dir.
@@ -74,6 +99,7 @@ def load_config(path: str, cfg_options: Optional[dict] = None,
         cfg.work_dir = work_dir
     elif cfg.get('work_dir', None) is None:
         cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(path))[0])
+    check_runner_path(cfg.work_dir if isinstance(cfg.work_dir, str) else None, 'work_dir')
     check_compiled_ops(cfg, path)
     return cfg
 
@@ -373,6 +399,8 @@ def test_config(path: str, checkpoint: str, work_dir: Optional[str] = None,
     """
     if '://' not in checkpoint and not osp.isfile(checkpoint):
         raise CheckpointNotFoundError(checkpoint)
+    check_runner_path(out, 'out')
+    check_runner_path(show_dir, 'show_dir')
     cfg = load_config(path, cfg_options, launcher, work_dir)
     cfg.load_from = None
     skip_pretrained(cfg.model)

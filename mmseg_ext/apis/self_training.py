@@ -57,7 +57,7 @@ from ..utils.errors import (
 from ..utils.readers import read_lines
 from .inference import build_bare_model, build_predictor, infer_folder
 from .pseudo_label import pseudo_label_folder, read_pseudo_summary
-from .runner_config import config_hash, load_config, train_config
+from .runner_config import check_runner_path, config_hash, load_config, train_config
 from .stages import (
     check_run_record,
     last_checkpoint,
@@ -234,6 +234,14 @@ def run_inputs(teacher_config: str, student_config: str, student_cfg: Config,
     return [i for i in inputs if i]
 
 
+def training_dirs(work_dir: str, rounds: int, teacher_checkpoint: Optional[str]
+                  ) -> List[str]:
+    """The folders the run's trainings write in place: the teacher's (unless given
+    ``teacher_checkpoint``) and each round's student."""
+    dirs = [] if teacher_checkpoint else [osp.join(work_dir, 'teacher')]
+    return dirs + [osp.join(work_dir, f'round{k}', 'student') for k in range(1, rounds + 1)]
+
+
 def _list_hash(names: Sequence[str]) -> str:
     return hashlib.sha256('\n'.join(names).encode()).hexdigest()[:16]
 
@@ -278,6 +286,7 @@ def self_train(teacher_config: str, student_config: str, unlabelled_dir: str, wo
         raise InvalidArgumentError('student_init', f"must be 'scratch' or 'teacher', got "
                                    f'{student_init!r}')
     start = time.perf_counter()
+    check_runner_path(work_dir, 'work_dir')
     from ..io.images import list_images, read_image_list, skipped_note
     from ..io.paths import check_output_apart
     check_output_apart(work_dir, [unlabelled_dir, unlabelled_list, teacher_config,
@@ -310,6 +319,10 @@ def self_train(teacher_config: str, student_config: str, unlabelled_dir: str, wo
         if resume:
             log(f'resuming the self-training run in {work_dir}: finished stages are kept')
         elif force:
+            # the training folders hold nothing but the tool's files once its listed
+            # ones are removed: checked before removing anything
+            for stage_dir in training_dirs(work_dir, rounds, teacher_checkpoint):
+                manifest.check_in_place(stage_dir, unlisted_only=True)
             removed = manifest.remove_all()
             if removed:
                 log(f'{work_dir}: removed {len(removed)} outputs of the earlier run')

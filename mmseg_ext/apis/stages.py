@@ -15,7 +15,12 @@ The commands that chain trainings and predictions (``tools/self_train.py``,
   content changed, or other claims is refused (:class:`DataError` naming the marker),
   never taken as the stage's model. A marker whose checkpoint is gone: trained again;
 * an unfinished stage resumes from its ``last_checkpoint`` only when that names a file
-  inside the stage folder;
+  this run wrote for the stage: inside the stage folder and listed in the work
+  directory's manifest with its identity unchanged (a checkpoint copied in from another
+  fold is refused);
+* where a stage reads or writes its bookkeeping (``last_checkpoint``, ``done.json``,
+  the run record), a special file (FIFO, socket, device) or a folder is refused by name,
+  never opened (:func:`check_bookkeeping_file`);
 * checkpoints are the last ones a run wrote (never chosen on a validation set);
 * the work directory is locked and its outputs are listed as the tool's
   (:mod:`mmseg_ext.io.ownership`).
@@ -32,16 +37,38 @@ from mmengine.config import Config
 
 from ..io.atomic import atomic_write_text
 from ..io.ownership import Manifest, fingerprint
-from ..utils.errors import DataError, OutputExistsError
-from ..utils.readers import read_json, read_text
+from ..utils.errors import DataError, OutputError, OutputExistsError
+from ..utils.readers import read_json, read_text, stat_problem
 
 #: written in a stage folder once its training finished
 STAGE_DONE = 'done.json'
 
 
+def check_bookkeeping_file(path: str, what: str) -> bool:
+    """Whether the stage file ``path`` (``last_checkpoint``, ``done.json``, a run
+    record) exists; refuse one that is not a regular file without opening it (a FIFO
+    would block the reader and hang mmengine's writer).
+
+    Args:
+        what: the file's role, for the message (``'run record'``).
+
+    Raises:
+        OutputError: ``<path>: not a regular file (a FIFO (named pipe)), where this tool
+            keeps its <what>; ...``.
+    """
+    if not osp.lexists(path):
+        return False
+    problem = stat_problem(path)
+    if problem and problem != 'file not found':
+        raise OutputError(f'{path}: {problem}, where this tool keeps its {what}; remove '
+                          'it and run again')
+    return True
+
+
 def last_checkpoint(work_dir: str) -> str:
     """The checkpoint mmengine's runner wrote last in ``work_dir``."""
     marker = osp.join(work_dir, 'last_checkpoint')
+    check_bookkeeping_file(marker, 'last_checkpoint pointer')
     if not osp.isfile(marker):
         raise DataError(f'{work_dir}: no last_checkpoint (the training saved nothing)')
     path = read_text(marker, 'last_checkpoint file').strip()
@@ -131,7 +158,7 @@ def stage_result(stage_dir: str, claims: Optional[dict] = None
             training list).
     """
     path = osp.join(stage_dir, STAGE_DONE)
-    if not osp.lexists(path):
+    if not check_bookkeeping_file(path, 'stage record'):
         return None
     try:
         done = read_json(path, 'stage record')
@@ -159,15 +186,19 @@ def stage_result(stage_dir: str, claims: Optional[dict] = None
     return checkpoint, metrics
 
 
-def resumable(stage_dir: str) -> bool:
+def resumable(stage_dir: str, manifest: Optional[Manifest] = None) -> bool:
     """Whether an unfinished stage left a checkpoint to resume from: its
-    ``last_checkpoint`` names a file inside ``stage_dir``.
+    ``last_checkpoint`` names a file inside ``stage_dir`` that this run wrote (listed in
+    ``manifest`` and unchanged since).
 
     Raises:
-        DataError: ``last_checkpoint`` names a file outside ``stage_dir``.
+        DataError: ``last_checkpoint`` names a file outside ``stage_dir``, or one the
+            manifest does not list as the tool's (copied in, or changed since).
+        OutputError: ``last_checkpoint`` is a special file or a folder.
     """
     marker = osp.join(stage_dir, 'last_checkpoint')
-    if not osp.isfile(marker):
+    if not check_bookkeeping_file(marker, 'last_checkpoint pointer') \
+            or not osp.isfile(marker):
         return False
     try:
         path = read_text(marker, 'last_checkpoint file').strip()
@@ -178,6 +209,11 @@ def resumable(stage_dir: str) -> bool:
     if not _inside(path, stage_dir):
         raise DataError(f'{marker}: names {path}, which is not in {stage_dir} (another '
                         'stage\'s checkpoint); refusing to resume from it')
+    if manifest is not None and not (manifest.owns(marker) and manifest.owns(path)):
+        which = path if not manifest.owns(path) else marker
+        raise DataError(f'{marker}: names {path}, which this run did not write for this '
+                        f'stage ({which} is not listed as the tool\'s, or changed since); '
+                        'refusing to resume from it')
     return True
 
 
@@ -196,9 +232,10 @@ def check_run_record(work_dir: str, record_name: str, record: dict, force: bool,
         OutputExistsError: without ``force``, the work dir holds a run of another
             command (the message names the parameters that differ), or outputs of a
             run without a record.
+        OutputError: the record's path holds a folder or a special file.
     """
     path = osp.join(work_dir, record_name)
-    if osp.isfile(path):
+    if check_bookkeeping_file(path, 'run record'):
         try:
             earlier = read_json(path, 'run record')
         except (OSError, ValueError):

@@ -7,13 +7,16 @@ Every file or folder the project writes goes through here:
   when the ``with`` block ends without error;
 * :class:`StagedDir` does the same for a whole output folder (one file per image plus an
   index): everything goes into a hidden sibling folder that :meth:`StagedDir.commit`
-  renames to the target.
+  renames to the target, with a hidden manifest of what it staged
+  (:mod:`mmseg_ext.io.folder_manifest`).
 
 Publishing is exclusive unless ``force`` is given: a file is published with a hard link
 (which fails when the name exists) and a folder with a rename (which fails onto a
 non-empty folder), so when two runs write the same new output, the second to finish
 gets :class:`~mmseg_ext.utils.errors.OutputExistsError` instead of silently replacing
-the first one's result. Any exception, including the ``Interrupted`` that the tools raise
+the first one's result. ``force`` replaces an existing folder only when everything in
+it is listed, unchanged, in its manifest (a file the user added or edited there, a folder
+without a manifest, or a symbolic link at the target is refused, named). Any exception, including the ``Interrupted`` that the tools raise
 on SIGINT/SIGTERM, removes the temporary file or folder. A folder that cannot be written
 (permissions, read-only disk, disk full) is an
 :class:`~mmseg_ext.utils.errors.OutputError` naming the path.
@@ -54,6 +57,7 @@ import threading
 from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 from ..utils.errors import OutputError, OutputExistsError
+from .folder_manifest import MANIFEST, check_replaceable_folder, write_folder_manifest
 
 #: the signals a commit defers (the ones the tools turn into ``Interrupted``)
 DEFERRED_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM})
@@ -581,21 +585,33 @@ def _remove_tree(path: str) -> None:
 class StagedDir:
     """Build an output folder under a hidden temporary name; publish it whole.
 
+    :meth:`commit` records what was staged in a hidden manifest inside the folder
+    (:mod:`mmseg_ext.io.folder_manifest`: every file with its size and ``mtime_ns``), so a
+    later ``force`` run can tell the tool's files from the user's.
+
     Args:
         path: the final folder.
         force: allow replacing an existing ``path``; it is replaced only when it is
-            empty or holds ``marker`` (so a folder this project wrote), never a folder of
-            unrelated files.
-        marker: file name that identifies a folder this tool family wrote.
+            empty or everything in it is listed, unchanged, in its manifest of the same
+            ``marker`` (:func:`~mmseg_ext.io.folder_manifest.check_replaceable_folder`):
+            never a folder with a file the tool did not write or one edited since, nor
+            a folder without a manifest (someone's, or an older version's output).
+        marker: file name that identifies a folder this tool family wrote (the tools
+            writing the same marker, such as inference and ensemble, may replace each
+            other's folders).
 
     Use as a context manager: an exception removes the temporary folder; call
     :meth:`commit` at the end of the block to publish.
+
+    Errors name the folder as given (``path``), not its absolute form.
     """
 
     def __init__(self, path: str, force: bool = False, marker: str = 'index.json'):
         self.path = osp.abspath(path)
+        self.shown = path
         self.force = force
         self.marker = marker
+        self.tool = f'mmseg_ext output folder ({marker})'
         self._check_target()
         make_parent(self.path)
         try:
@@ -606,18 +622,35 @@ class StagedDir:
         self.committed = False
 
     def _check_target(self) -> None:
-        path = self.path
+        """Refuse an existing ``path`` this run may not replace (see the class doc).
+
+        Raises:
+            OutputError: ``path`` is a symbolic link or not a folder (with or without
+                ``force``: never replaced), or, with ``force``, holds something that is
+                not the tool's (named).
+            OutputExistsError: a non-empty folder and no ``force``.
+        """
+        path, shown = self.path, self.shown
         if not osp.lexists(path):
             return
-        if not osp.isdir(path) or osp.islink(path):
-            raise OutputExistsError(path, 'exists and is not a folder')
-        if not os.listdir(path):
-            return
-        if not self.force:
-            raise OutputExistsError(path)
-        if not osp.isfile(osp.join(path, self.marker)):
-            raise OutputError(f'{path}: exists and holds files this tool did not write '
-                              f'(no {self.marker}); refusing to replace it')
+        if osp.islink(path):
+            raise OutputError(f'{shown}: is a symbolic link (to {os.readlink(path)}), not a '
+                              'folder; an output folder is not written through a link: '
+                              'remove the link or choose another output folder')
+        if not osp.isdir(path):
+            raise OutputError(f'{shown}: exists and is not a folder; not replacing it: '
+                              'remove it or choose another output folder')
+        try:
+            if not os.listdir(path):
+                return
+            if not self.force:
+                raise OutputExistsError(shown)
+            check_replaceable_folder(path, shown, self.tool, self.marker)
+        except OSError as exc:
+            if isinstance(exc, OutputError):
+                raise
+            raise OutputError(f'{user_path(exc.filename or path)}: cannot be read to tell '
+                              f'whether it is this tool\'s ({_reason(exc)})') from None
 
     def file(self, relpath: str) -> str:
         """Path inside the temporary folder for ``relpath`` (parent folders created).
@@ -641,7 +674,9 @@ class StagedDir:
     def commit(self) -> str:
         """Rename the temporary folder to the final name; return the final path.
 
-        With ``force`` an existing folder is renamed aside (``.<name>.old-*``), the new
+        The manifest of what was staged is written first (the folder's last file).
+        With ``force`` an existing folder (checked again: entirely the tool's) is renamed
+        aside (``.<name>.old-*``), the new
         one renamed in, and the earlier one removed, all with SIGINT/SIGTERM deferred
         (:func:`signals_deferred`): a signal meanwhile is delivered once the new folder
         is in place and the earlier one gone. On an error the earlier folder is put
@@ -654,6 +689,7 @@ class StagedDir:
                 final name while this one was built; with it, another run published
                 the folder during this commit.
         """
+        self._record()
         self._check_target()
         with signals_deferred():
             old = self._move_aside() if self.force else None
@@ -665,13 +701,24 @@ class StagedDir:
                     self._put_back(old)
                 if raced:
                     raise OutputExistsError(
-                        self.path, 'appeared while this run was writing it') from None
+                        self.shown, 'appeared while this run was writing it') from None
                 raise output_error(self.path, exc) from None
             release_staging(self.tmp)
             self.committed = True
             if old is not None:
                 _remove_tree(old)
         return self.path
+
+    def _record(self) -> None:
+        """Write the manifest of everything staged (the last file of the folder).
+
+        Raises:
+            OutputError: it cannot be written (named inside the output).
+        """
+        try:
+            write_folder_manifest(self.tmp, self.tool)
+        except OSError as exc:
+            raise output_error(osp.join(self.tmp, MANIFEST), exc) from None
 
     def _move_aside(self) -> Optional[str]:
         """Rename the existing final folder to a new hidden ``.<name>.old-*`` sibling;

@@ -14,7 +14,11 @@ its own:
   changed since (the user replaced it under the same name) is not the tool's any more:
   nothing is removed and the error names it. Files the tool did not list (a user's file
   dropped into the work directory) are kept;
-* a path is replaced by a stage only when it is absent or listed and unchanged.
+* a path is replaced by a stage only when it is absent or listed and unchanged; a
+  stage that writes in place in its folder (training: mmengine writes
+  ``last_checkpoint`` and the config dump in place) starts only when everything
+  already there is listed, unchanged, a regular file or folder, and not hard-linked
+  elsewhere (:meth:`Manifest.check_in_place`).
 
 A work directory in use is **locked** (:class:`WorkDirLock`, ``fcntl.flock`` on
 :data:`LOCK` inside it, non-blocking): a second run is refused with
@@ -275,6 +279,57 @@ class Manifest:
             raise OutputError(f'{other}: {self._why(other)}; not replacing it (move it '
                               'away, or use another work directory)')
 
+    def in_place_problem(self, path: str, unlisted_only: bool = False) -> str:
+        """Why a stage may not write in place at ``path`` (``''`` when it may): a
+        special file (FIFO, socket, device: never opened), a path the tool did not list
+        or that changed since, or a file hard-linked elsewhere (``st_nlink > 1``: a
+        snapshot such as ``cp -al`` shares its bytes, and an in-place write would change
+        the snapshot too).
+
+        Args:
+            unlisted_only: judge only what stays after ``force`` removed the tool's
+                listed files (special and unlisted paths).
+        """
+        from ..utils.readers import file_kind
+        try:
+            st = os.lstat(path)
+        except FileNotFoundError:
+            return ''
+        if not (stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode)
+                or stat.S_ISLNK(st.st_mode)):
+            return f'not a regular file ({file_kind(st.st_mode)})'
+        if self.entries.get(self.rel(path)) is None:
+            return 'was not written by this tool'
+        if unlisted_only:
+            return ''
+        if not self.owns(path):
+            return 'changed since this tool wrote it'
+        if stat.S_ISREG(st.st_mode) and st.st_nlink > 1:
+            return (f'hard-linked elsewhere ({st.st_nlink} names: a copy such as '
+                    '`cp -al` shares it, and writing in place would change that copy too)')
+        return ''
+
+    def check_in_place(self, path: str, unlisted_only: bool = False) -> None:
+        """Refuse to let a block write in place in the folder ``path`` (a training
+        stage: mmengine writes ``last_checkpoint``, the config dump and the logs in
+        place) unless everything already there is the tool's, unchanged and not shared
+        with a hard link (:meth:`in_place_problem`). The folder itself may be a new or
+        empty one the user made.
+
+        Raises:
+            OutputError: naming the first path that is not the tool's.
+        """
+        if not osp.lexists(path):
+            return
+        for item in _walk(path):
+            if item == path and osp.isdir(path) and not osp.islink(path) \
+                    and self.linked_parent(self.rel(path)) is None:
+                continue
+            problem = self.in_place_problem(item, unlisted_only)
+            if problem:
+                raise OutputError(f'{item}: {problem}; not writing over it (move it away, '
+                                  'or use another work directory)')
+
     def _why(self, path: str) -> str:
         if self.entries.get(self.rel(path)) is None:
             return 'was not written by this tool'
@@ -306,10 +361,18 @@ class Manifest:
         Args:
             replace: the block may replace ``path`` whole (a published folder or file):
                 refused first unless everything there is the tool's
-                (:meth:`check_replaceable`).
+                (:meth:`check_replaceable`). Otherwise the block writes in place in the
+                folder ``path`` (a training stage): refused first unless everything
+                already there is the tool's, unchanged and not hard-linked elsewhere
+                (:meth:`check_in_place`).
+
+        Raises:
+            OutputError: naming the first path in the way that is not the tool's.
         """
         if replace:
             self.check_replaceable(path)
+        else:
+            self.check_in_place(path)
         before = {item: self.entries.get(self.rel(item)) is not None
                   for item in _walk(path)} if osp.lexists(path) else {}
         try:
@@ -387,6 +450,23 @@ class Manifest:
         self.save()
         return removed
 
+    def refresh_logs(self) -> None:
+        """Record again the identity of the listed log files (:data:`_LOG_SUFFIXES`)
+        that are still plain files of this folder: the run itself appended to them after
+        they were listed, and a later ``--force`` must not take that for a user's edit."""
+        changed = False
+        for rel, entry in self.entries.items():
+            full = self._full(rel)
+            if entry['type'] != 'file' or not rel.endswith(_LOG_SUFFIXES) or \
+                    self.linked_parent(rel) or not osp.isfile(full) or osp.islink(full):
+                continue
+            now = file_identity(full)
+            if now != entry and os.lstat(full).st_nlink == 1:
+                self.entries[rel] = now
+                changed = True
+        if changed:
+            self.save()
+
     def save_remaining(self) -> None:
         """Forget the listed paths that are gone, then save."""
         self.entries = {r: e for r, e in self.entries.items() if osp.lexists(self._full(r))}
@@ -405,7 +485,16 @@ def owned_work_dir(work_dir: str, tool: str) -> Iterator[Manifest]:
     """
     Manifest.check_claimable(work_dir, tool)
     with WorkDirLock(work_dir):
-        yield Manifest.claim(work_dir, tool)
+        manifest = Manifest.claim(work_dir, tool)
+        try:
+            yield manifest
+        finally:
+            manifest.refresh_logs()
+
+
+#: files the tool goes on appending to after it listed them: mmengine's text log of a
+#: stage, which also receives the run's later log lines (its logger stays "current")
+_LOG_SUFFIXES = ('.log',)
 
 
 # ------------------------------------------------------------------ owned output files

@@ -185,10 +185,18 @@ def test_force_after_a_run_removes_only_its_own_outputs(shapes, tmp_path):
     assert osp.isdir(work / 'fold1' / 'val_probs') and osp.isdir(work / 'oof_probs')
     (work / 'notes.txt').write_text('mine')
     (work / 'fold0' / 'mine.txt').write_text('mine too')
+    # a fold folder to train again holds a user's file: refused before anything is
+    # removed (training writes in place there; hostile round A, case 3)
+    before = snapshot(str(work))
+    with pytest.raises(OutputError, match=f'^{work}/fold0/mine.txt: was not written by '
+                       'this tool; not writing over it'):
+        run_cv(SHAPES, work, shapes['ckpt'], options, folds=[0], force=True)
+    assert snapshot(str(work)) == before
+    os.replace(work / 'fold0' / 'mine.txt', work / 'mine.txt')
     run_cv(SHAPES, work, shapes['ckpt'], options, folds=[0], force=True)
     assert not osp.exists(work / 'fold1') and not osp.exists(work / 'oof_probs')
     assert (work / 'notes.txt').read_text() == 'mine'
-    assert (work / 'fold0' / 'mine.txt').read_text() == 'mine too'
+    assert (work / 'mine.txt').read_text() == 'mine too'
     assert osp.isfile(work / 'fold0' / 'val_probs' / 'index.json')
     # the user edits a split file the tool wrote: it is theirs now
     split = work / 'splits' / 'val_fold0.txt'
@@ -269,3 +277,22 @@ def test_a_huge_fold_count_is_one_line_before_anything_is_allocated(shapes, tmp_
     assert code == 1 and len(lines) == 1, lines
     assert f'{10 ** 20} folds need at least {10 ** 20} images' in lines[0], lines
     assert not work.exists()
+
+
+def test_force_after_a_real_run_is_not_refused_for_its_own_logs(shapes, tmp_path):
+    """mmengine's text log of a stage keeps receiving the run's later log lines after the
+    stage was listed; a later --force must not take that for a user's edit. A new
+    interpreter each run, as a user runs it (in-process, earlier tests' loggers would
+    take the lines)."""
+    from conftest import run_tool
+    work = str(tmp_path / 'w')
+    options = [o for o in cli_options(shapes['root']) if not o.startswith('log_level')]
+    argv = [SHAPES, '-k', '2', '--work-dir', work, '--no-progress',
+            *options, 'train_cfg.max_iters=2', 'train_cfg.val_interval=2',
+            'default_hooks.checkpoint.interval=2', 'train_dataloader.batch_size=2']
+    for extra in ([], ['--force']):
+        proc = run_tool('tools/cv.py', *argv[:5], *extra, *argv[5:], subprocess_run=True,
+                        env={'OMP_NUM_THREADS': '1'})
+        assert proc.returncode == 0, proc.stderr[-2000:]
+    logs = [rel for rel in Manifest.read(work).entries if rel.endswith('.log')]
+    assert logs  # the stages' logs are listed, with their final identities

@@ -203,7 +203,8 @@ def test_an_output_folder_with_a_250_character_name_is_written_and_replaced(
     status, lines = run_main('visualize.py', [*argv, '--force'])  # the .old- name too
     assert status == 0, lines
     assert os.listdir(tmp_path) == [name]
-    assert sorted(os.listdir(tmp_path / name)) == ['ID1', 'visualize.txt']
+    assert sorted(os.listdir(tmp_path / name)) == [
+        '.mmseg_ext_manifest.json', 'ID1', 'visualize.txt']  # the folder's record
 
 
 def test_a_long_output_name_is_named_in_a_write_error(world, tmp_path):

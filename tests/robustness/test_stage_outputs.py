@@ -1,0 +1,260 @@
+"""Stage folders: a training stage writes in place (mmengine's ``last_checkpoint``,
+config dump, logs), so it starts or resumes only in a folder that holds nothing but
+the tool's own unchanged, unshared files (hostile round A, cases 3, 4, 5, 8, 13, 14,
+15, 17).
+
+Each cell runs ``tools/cv.py``'s (``self_train.py``'s, ``train.py``'s, ``test.py``'s)
+``main`` in-process; cv's folds "train" by copying a checkpoint (``cv_fakes``). It
+asserts the exit status, the one ``error:`` line naming the file, and a file-by-file
+snapshot showing the work dir (and any hard-linked copy) unchanged.
+"""
+import json
+import os
+import os.path as osp
+import shutil
+import signal
+
+import pytest
+
+from mmseg_ext.apis import cross_validation
+from mmseg_ext.apis.stages import resumable
+from mmseg_ext.io.ownership import Manifest, owned_work_dir
+from mmseg_ext.utils.errors import DataError
+
+from .cv_fakes import SHAPES, fake_fold_command, model_checkpoint
+from .test_bad_inputs import assert_refused, run_main, snapshot
+from .test_ownership import cli_options
+
+UNDECODABLE = os.fsdecode(b'w\xe9')  # a name that is not UTF-8
+
+
+@pytest.fixture(scope='module')
+def shapes(tmp_path_factory):
+    from mmseg_ext.datasets.synthetic import make_shapes_dataset
+    root = tmp_path_factory.mktemp('stage')
+    data = make_shapes_dataset(str(root / 'shapes'), num_train=4, num_val=2,
+                               size=(32, 40), seed=1)
+    return dict(root=data, ckpt=model_checkpoint(SHAPES, root / 'shapes.pth'))
+
+
+@pytest.fixture
+def fake_folds(shapes, monkeypatch):
+    """cv.py's folds train by copying the shapes checkpoint (``--ranks-per-fold 1``)."""
+    real = cross_validation.cross_validate
+
+    def cross_validate(*args, **kwargs):
+        kwargs['fold_command'] = fake_fold_command(shapes['ckpt'])
+        return real(*args, **kwargs)
+    monkeypatch.setattr(cross_validation, 'cross_validate', cross_validate)
+
+
+@pytest.fixture
+def no_hang():
+    """Fail instead of hanging when a FIFO is opened."""
+    def stop(*_):
+        raise AssertionError('the tool blocked on a special file')
+    old = signal.signal(signal.SIGALRM, stop)
+    signal.alarm(60)
+    yield
+    signal.alarm(0)
+    signal.signal(signal.SIGALRM, old)
+
+
+def special_safe_snapshot(root):
+    """:func:`snapshot`, with special files recorded by kind, never opened."""
+    import hashlib
+    import stat
+    seen = {}
+    for dirpath, _dirs, files in os.walk(root):
+        seen[dirpath] = None
+        for name in files:
+            path = osp.join(dirpath, name)
+            if stat.S_ISREG(os.lstat(path).st_mode):
+                with open(path, 'rb') as f:
+                    seen[path] = hashlib.sha1(f.read()).hexdigest()
+            else:
+                seen[path] = 'special'
+    return seen
+
+
+def cv(shapes, work, *extra):
+    return run_main('cv.py', [SHAPES, '-k', '2', '--work-dir', str(work), '--no-progress',
+                              '--ranks-per-fold', '1', *extra,
+                              *cli_options(shapes['root'])])
+
+
+def fold0_unfinished(shapes, work):
+    """A cv run whose fold 0 trained but was stopped before its ``done.json``."""
+    code, lines = cv(shapes, work, '--folds', '0')
+    assert code == 0, lines
+    os.remove(work / 'fold0' / 'done.json')
+    return work / 'fold0'
+
+
+# ------------------------------------------------------------------ 3: unlisted files
+@pytest.mark.parametrize('force', [False, True], ids=['plain', 'force'])
+@pytest.mark.parametrize('name', ['iter_2.pth', 'last_checkpoint'])
+def test_a_user_file_in_a_fold_folder_is_refused(shapes, fake_folds, tmp_path, force,
+                                                 name):
+    work = tmp_path / 'w'
+    code, lines = cv(shapes, work, '--folds', '0')
+    assert code == 0, lines
+    (work / 'fold1').mkdir()
+    (work / 'fold1' / name).write_text('mine')
+    before = snapshot(str(work))
+    code, lines = cv(shapes, work, *(['--force'] if force else []))
+    path = work / 'fold1' / name
+    assert_refused(code, lines, 1, f'error: {path}: was not written by this tool; not '
+                   'writing over it (move it away, or use another work directory)')
+    assert snapshot(str(work)) == before and path.read_text() == 'mine'
+
+
+# ------------------------------------------------------------------ 4: replaced files
+@pytest.mark.parametrize('name', ['python.txt', 'last_checkpoint'])
+def test_a_listed_file_the_user_replaced_is_refused_on_resume(shapes, fake_folds,
+                                                              tmp_path, name):
+    fold = fold0_unfinished(shapes, tmp_path / 'w')
+    (fold / name).write_text('MINE')
+    before = snapshot(str(tmp_path))
+    code, lines = cv(shapes, tmp_path / 'w', '--folds', '0')
+    assert_refused(code, lines, 1, f'error: {fold / name}: changed since this tool wrote '
+                   'it; not writing over it')
+    assert snapshot(str(tmp_path)) == before
+
+
+# ------------------------------------------------------------------ 5: hard links
+def test_a_hard_linked_snapshot_is_not_written_through(shapes, fake_folds, tmp_path):
+    fold = fold0_unfinished(shapes, tmp_path / 'w')
+    copy = tmp_path / 'snap'
+    copy.mkdir()
+    os.link(fold / 'iter_1.pth', copy / 'iter_1.pth')   # what `cp -al` makes
+    before = snapshot(str(tmp_path))
+    code, lines = cv(shapes, tmp_path / 'w', '--folds', '0')
+    assert_refused(code, lines, 1, f'error: {fold}/iter_1.pth: hard-linked elsewhere '
+                   '(2 names:')
+    assert snapshot(str(tmp_path)) == before
+
+
+# ------------------------------------------------------------------ 8: resume proofs
+def test_a_fold_never_resumes_from_a_checkpoint_copied_in(shapes, fake_folds, tmp_path):
+    work = tmp_path / 'w'
+    code, lines = cv(shapes, work, '--folds', '0')
+    assert code == 0, lines
+    (work / 'fold1').mkdir()
+    shutil.copy2(work / 'fold0' / 'iter_1.pth', work / 'fold1' / 'iter_1.pth')
+    (work / 'fold1' / 'last_checkpoint').write_text(str(work / 'fold1' / 'iter_1.pth'))
+    before = snapshot(str(work))
+    code, lines = cv(shapes, work)
+    assert_refused(code, lines, 1, f'error: {work}/fold1/iter_1.pth: was not written by '
+                   'this tool')
+    assert snapshot(str(work)) == before
+
+
+def test_resumable_needs_a_checkpoint_the_manifest_lists(tmp_path):
+    work = str(tmp_path / 'w')
+    stage = osp.join(work, 'fold1')
+    with owned_work_dir(work, 'tools/cv.py') as manifest:
+        with manifest.recording(stage, replace=False):
+            os.makedirs(stage)
+            with open(osp.join(stage, 'iter_1.pth'), 'w') as f:
+                f.write('weights')
+            with open(osp.join(stage, 'last_checkpoint'), 'w') as f:
+                f.write(osp.join(stage, 'iter_1.pth'))
+    assert resumable(stage, Manifest.read(work))
+    with open(osp.join(stage, 'other.pth'), 'w') as f:   # not the tool's
+        f.write('weights')
+    with open(osp.join(stage, 'last_checkpoint'), 'w') as f:
+        f.write(osp.join(stage, 'other.pth'))
+    manifest = Manifest.read(work)
+    manifest.record(osp.join(stage, 'last_checkpoint'))
+    with pytest.raises(DataError) as err:
+        resumable(stage, manifest)
+    assert str(err.value) == (
+        f'{stage}/last_checkpoint: names {stage}/other.pth, which this run did not write '
+        f'for this stage ({stage}/other.pth is not listed as the tool\'s, or changed '
+        'since); refusing to resume from it')
+
+
+# ------------------------------------------------------------------ 13: rank counts
+def test_more_ranks_per_fold_than_the_machine_has_is_a_range_error(shapes, tmp_path):
+    import torch
+    work = tmp_path / 'w'
+    most = (max(min(0, torch.cuda.device_count()), 1) if torch.cuda.is_available()
+            else os.cpu_count())
+    code, lines = run_main('cv.py', [SHAPES, '-k', '2', '--work-dir', str(work),
+                                     '--ranks-per-fold', str(10 ** 20), '--no-progress',
+                                     *cli_options(shapes['root'])])
+    assert_refused(code, lines, 2, f'error: --ranks-per-fold: {10 ** 20} is outside '
+                   f'[0, {most}]')
+    assert not work.exists()
+
+
+# ------------------------------------------------------------------ 14: names
+@pytest.mark.parametrize('tool', ['cv.py', 'self_train.py', 'train.py', 'test.py',
+                                  'test.py --out'])
+def test_a_work_dir_name_that_is_not_utf8_is_refused(shapes, tmp_path, tool, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    root = shapes['root']
+    opts = cli_options(root)
+    flag = '--out' if tool.endswith('--out') else '--work-dir'
+    argv = {
+        'cv.py': [SHAPES, '-k', '2', '--work-dir', UNDECODABLE, '--no-progress', *opts],
+        'self_train.py': [SHAPES, SHAPES, '--unlabelled', f'{root}/images/val',
+                          '--img-suffix', '.png', '--work-dir', UNDECODABLE, *opts],
+        'train.py': [SHAPES, '--work-dir', UNDECODABLE, *opts],
+        'test.py': [SHAPES, shapes['ckpt'], '--work-dir', UNDECODABLE, *opts],
+        'test.py --out': [SHAPES, shapes['ckpt'], '--work-dir', 'wd', '--out',
+                          UNDECODABLE, *opts],
+    }[tool]
+    before = snapshot(str(tmp_path), root)
+    code, lines = run_main(tool.split()[0], argv)
+    assert_refused(code, lines, 2, f"error: {flag}: b'w\\xe9' is not valid UTF-8")
+    assert snapshot(str(tmp_path), root) == before
+
+
+# ------------------------------------------------------------------ 15, 17: special files
+@pytest.mark.parametrize('where', ['fold0/last_checkpoint', 'fold0/done.json', 'cv.json'])
+def test_a_fifo_where_a_stage_keeps_its_bookkeeping_is_refused(shapes, fake_folds, tmp_path,
+                                                                no_hang, where):
+    work = tmp_path / 'w'
+    fold0_unfinished(shapes, work)
+    os.remove(work / where) if osp.lexists(work / where) else None
+    os.mkfifo(work / where)
+    before = special_safe_snapshot(str(work))
+    code, lines = cv(shapes, work, '--folds', '0')
+    assert_refused(code, lines, 1, f'error: {work / where}: not a regular file (a FIFO')
+    assert special_safe_snapshot(str(work)) == before
+
+
+def test_a_run_record_that_is_a_folder_is_named(shapes, fake_folds, tmp_path):
+    work = tmp_path / 'w'
+    code, lines = cv(shapes, work, '--folds', '0')
+    assert code == 0, lines
+    os.remove(work / 'cv.json')
+    (work / 'cv.json').mkdir()
+    before = snapshot(str(work))
+    code, lines = cv(shapes, work, '--folds', '0')
+    assert_refused(code, lines, 1, f'error: {work}/cv.json: not a regular file (a folder), '
+                   'where this tool keeps its run record; remove it and run again')
+    assert snapshot(str(work)) == before
+
+
+# ------------------------------------------------------------------ self_train --force
+def test_self_train_force_refuses_a_user_file_in_a_training_folder(shapes, tmp_path):
+    """Checked before --force removes anything: the teacher would train over it."""
+    work = str(tmp_path / 'w')
+    with owned_work_dir(work, 'tools/self_train.py') as manifest:
+        with manifest.recording(osp.join(work, 'teacher'), replace=False):
+            os.makedirs(osp.join(work, 'teacher'))
+            with open(osp.join(work, 'teacher', 'iter_1.pth'), 'w') as f:
+                f.write('tool')
+    with open(osp.join(work, 'teacher', 'iter_2.pth'), 'w') as f:
+        f.write('mine')
+    before = snapshot(work, shapes['root'])
+    code, lines = run_main('self_train.py', [
+        SHAPES, SHAPES, '--unlabelled', f'{shapes["root"]}/images/val', '--img-suffix',
+        '.png', '--work-dir', work, '--force', *cli_options(shapes['root'])])
+    assert_refused(code, lines, 1, f'error: {work}/teacher/iter_2.pth: was not written by '
+                   'this tool; not writing over it')
+    assert snapshot(work, shapes['root']) == before
+    assert json.load(open(osp.join(work, '.mmseg_ext_manifest.json')))['entries']
