@@ -693,6 +693,12 @@ class StagedDir:
         self._check_target()
         with signals_deferred():
             old = self._move_aside() if self.force else None
+            if old is not None:  # checked again once no one else can write into it
+                try:
+                    check_replaceable_folder(old, self.shown, self.tool, self.marker)
+                except OutputError as exc:
+                    self._put_back(old)
+                    raise OutputError(str(exc).replace(old, self.shown)) from None
             try:
                 os.rename(self.tmp, self.path)  # fails onto a non-empty folder
             except OSError as exc:

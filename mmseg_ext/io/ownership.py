@@ -165,6 +165,9 @@ class Manifest:
         path = osp.join(work_dir, MANIFEST)
         if not osp.lexists(path):
             return None
+        if osp.islink(path):  # a record borrowed from another folder proves nothing here
+            raise OutputError(f'{path}: a symbolic link, not a manifest this tool wrote; '
+                              f'cannot tell what in {work_dir} is this tool\'s')
         try:
             data = read_json(path, 'manifest')
             tool, entries = data['tool'], data['entries']
@@ -424,15 +427,27 @@ class Manifest:
                                       or file_identity(full) != self.entries[rel]):
                 raise OutputError(f'{full}: changed since this tool wrote it, so it is not '
                                   'the tool\'s to remove; move it away and run again')
+        for rel, entry in self.entries.items():
+            # a file of the user's inside a listed folder would stop the run later, after
+            # the earlier outputs were gone: refuse now, with nothing removed
+            full = self._full(rel)
+            if entry['type'] == 'dir' and osp.isdir(full) and not osp.islink(full):
+                other = self.foreign(full)
+                if other is not None:
+                    raise OutputError(f'{other}: {self._why(other)}, inside a folder of the '
+                                      'earlier run; nothing was removed (move it away and '
+                                      'run again)')
         removed = []
         for rel in files:
             full = self._full(rel)
-            with contextlib.suppress(FileNotFoundError):
-                try:
-                    os.remove(full)
-                except OSError as exc:
-                    self.save_remaining()
-                    raise output_error(full, exc) from None
+            try:
+                os.remove(full)
+            except FileNotFoundError:
+                pass  # deleted since it was listed: nothing to remove
+            except OSError as exc:
+                self.save_remaining()
+                raise output_error(full, exc) from None
+            else:
                 removed.append(full)
             del self.entries[rel]
         dirs = sorted((r for r, e in self.entries.items() if e['type'] == 'dir'),

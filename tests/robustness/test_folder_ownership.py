@@ -189,3 +189,35 @@ def test_manifest_is_the_work_dir_format(tmp_path):
     assert manifest.entries == {'sub': {'type': 'dir'},
                                 'sub/a.txt': file_identity(osp.join(out, 'sub/a.txt'))}
     assert manifest.foreign(osp.join(out, 'sub')) is None
+
+
+def test_a_file_created_while_the_commit_runs_is_never_deleted(tmp_path, monkeypatch):
+    """Hostile round B2: a user file created in the output between the ownership check
+    and the move aside went with the old folder (exit 0). The old folder is checked again
+    once it is aside; then it is put back and the run refused."""
+    import mmseg_ext.io.atomic as atomic
+    from mmseg_ext.utils.errors import OutputError
+    out = str(tmp_path / 'out')
+    for _ in range(2):  # an earlier output, then the run that races the user
+        with atomic.StagedDir(out, force=True, marker='index.json') as staged:
+            with open(staged.file('index.json'), 'w') as f:
+                f.write('{}')
+            if _ == 1:
+                real = atomic.StagedDir._move_aside
+
+                def move_aside_after_the_user(self, real=real):
+                    with open(osp.join(out, 'my_notes.txt'), 'w') as f:
+                        f.write('mine')  # lands after the first check
+                    return real(self)
+
+                monkeypatch.setattr(atomic.StagedDir, '_move_aside',
+                                    move_aside_after_the_user)
+                with pytest.raises(OutputError, match='my_notes.txt: was not written by '
+                                   'this tool'):
+                    staged.commit()
+            else:
+                staged.commit()
+    assert open(osp.join(out, 'my_notes.txt')).read() == 'mine'
+    assert sorted(os.listdir(out)) == ['.mmseg_ext_manifest.json', 'index.json',
+                                       'my_notes.txt']
+    assert [n for n in os.listdir(tmp_path) if n.startswith('.')] == []

@@ -67,14 +67,21 @@ def test_force_removes_only_listed_unchanged_files(tmp_path):
     assert listed['tool'] == 'tools/x.py'
     assert sorted(listed['entries']) == ['out', 'out/a.txt', 'out/sub', 'out/sub/b.txt',
                                          'r.json']
+    # a user's file inside a listed folder: refused, nothing removed (the run would
+    # otherwise stop later, after the earlier outputs were gone)
+    before = snapshot(str(tmp_path))
+    with pytest.raises(OutputError, match='out/mine.txt: was not written by this tool'):
+        Manifest.read(work).remove_all()
+    assert snapshot(str(tmp_path)) == before
+    os.rename(osp.join(work, 'out', 'mine.txt'), osp.join(work, 'mine.txt'))
     # a new manifest instance reads what was written (the record survives the process)
     removed = Manifest.read(work).remove_all()
     assert sorted(osp.relpath(p, work) for p in removed) == [
-        'out/a.txt', 'out/sub', 'out/sub/b.txt', 'r.json']
+        'out', 'out/a.txt', 'out/sub', 'out/sub/b.txt', 'r.json']
     left = sorted(osp.relpath(osp.join(d, f), work) for d, _, fs in os.walk(work)
                   for f in fs)
-    assert left == [MANIFEST, 'notes.txt', 'out/mine.txt']
-    assert sorted(json.load(open(osp.join(work, MANIFEST)))['entries']) == ['out']
+    assert left == [MANIFEST, 'mine.txt', 'notes.txt']  # the user's files, outside
+    assert json.load(open(osp.join(work, MANIFEST)))['entries'] == {}
 
 
 def test_a_listed_file_the_user_replaced_is_not_removed(tmp_path):
@@ -296,3 +303,32 @@ def test_force_after_a_real_run_is_not_refused_for_its_own_logs(shapes, tmp_path
         assert proc.returncode == 0, proc.stderr[-2000:]
     logs = [rel for rel in Manifest.read(work).entries if rel.endswith('.log')]
     assert logs  # the stages' logs are listed, with their final identities
+
+
+# ------------------------------------------------------------------ hostile round A2/B2
+def test_force_with_a_user_file_inside_a_listed_folder_removes_nothing(tmp_path):
+    """A file of the user's inside a folder of the earlier run would stop the new run
+    later, after the earlier outputs were gone: --force refuses before removing."""
+    work = _finished_work_dir(tmp_path)
+    (tmp_path / 'w' / 'fold0' / 'notes.txt').write_text('mine')
+    before = snapshot(tmp_path)
+    with pytest.raises(OutputError, match='fold0/notes.txt: was not written by this tool, '
+                       'inside a folder of the earlier run; nothing was removed'):
+        Manifest.read(work).remove_all()
+    assert snapshot(tmp_path) == before
+
+
+def test_force_skips_a_listed_file_deleted_since(tmp_path):
+    work = _finished_work_dir(tmp_path)
+    os.remove(osp.join(work, 'fold0', 'model.pth'))
+    removed = Manifest.read(work).remove_all()
+    assert removed == [osp.join(work, 'fold0')] and not osp.exists(osp.join(work, 'fold0'))
+
+
+def test_a_manifest_that_is_a_link_is_refused(tmp_path):
+    work = _finished_work_dir(tmp_path)
+    other = tmp_path / 'other'
+    other.mkdir()
+    os.symlink(osp.join(work, MANIFEST), other / MANIFEST)
+    with pytest.raises(OutputError, match='a symbolic link, not a manifest this tool wrote'):
+        Manifest.read(str(other))
