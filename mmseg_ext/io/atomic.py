@@ -121,6 +121,31 @@ WRITE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
 #: hidden staging folder (absolute) -> the output folder it becomes
 _STAGING: Dict[str, str] = {}
 
+#: work directories whose lock this process holds (:class:`~.ownership.WorkDirLock`):
+#: only their tool writes the output folders their manifest lists
+HELD_WORK_DIRS: set = set()
+
+
+def _owning_work_dir(path: str) -> Optional[str]:
+    """The closest folder above ``path`` whose manifest lists ``path`` (a work dir of
+    a multi-stage tool: cv's ``oof_probs``, a fold's ``val_probs``), or None."""
+    from ..utils.readers import read_json
+    full = osp.abspath(path)
+    folder = osp.dirname(full)
+    while True:
+        record = osp.join(folder, MANIFEST)
+        if osp.isfile(record) and not osp.islink(record):
+            try:
+                entries = read_json(record, 'manifest').get('entries') or {}
+            except (OSError, ValueError, AttributeError):
+                entries = {}
+            if osp.relpath(full, folder).replace(os.sep, '/') in entries:
+                return folder
+        parent = osp.dirname(folder)
+        if parent == folder:
+            return None
+        folder = parent
+
 
 def user_path(path: str) -> str:
     """``path`` as the user knows it: a path inside a hidden staging folder
@@ -633,6 +658,11 @@ class StagedDir:
         path, shown = self.path, self.shown
         if not osp.lexists(path):
             return
+        owner = _owning_work_dir(path)
+        if owner is not None and osp.abspath(owner) not in HELD_WORK_DIRS:
+            raise OutputError(f'{shown}: an output of the multi-stage run in {owner} (its '
+                              'manifest lists it); only that run replaces it: write '
+                              'elsewhere, or run that tool again')
         if osp.islink(path):
             raise OutputError(f'{shown}: is a symbolic link (to {os.readlink(path)}), not a '
                               'folder; an output folder is not written through a link: '

@@ -37,7 +37,7 @@ from typing import Dict, Iterator, List, Optional
 
 from ..utils.errors import OutputError, OutputExistsError
 from ..utils.readers import read_json
-from .atomic import atomic_write_files, atomic_write_text, output_error
+from .atomic import HELD_WORK_DIRS, atomic_write_files, atomic_write_text, output_error
 from .paths import data_relpath
 
 #: the ownership record in a work directory
@@ -116,12 +116,14 @@ class WorkDirLock:
         os.ftruncate(fd, 0)
         os.write(fd, f'{os.getpid()}\n'.encode())
         self._fd = fd
+        HELD_WORK_DIRS.add(osp.abspath(self.work_dir))
         return self
 
     def release(self) -> None:
         if self._fd is not None:
             os.close(self._fd)  # closing drops the flock
             self._fd = None
+            HELD_WORK_DIRS.discard(osp.abspath(self.work_dir))
 
     def __enter__(self) -> WorkDirLock:
         return self.acquire()

@@ -221,3 +221,36 @@ def test_a_file_created_while_the_commit_runs_is_never_deleted(tmp_path, monkeyp
     assert sorted(os.listdir(out)) == ['.mmseg_ext_manifest.json', 'index.json',
                                        'my_notes.txt']
     assert [n for n in os.listdir(tmp_path) if n.startswith('.')] == []
+
+
+def test_an_output_folder_of_a_cv_run_is_replaced_only_by_that_run(tmp_path):
+    """Hostile round A2: ``inference --force`` into ``W/oof_probs`` of a cv run replaced
+    it (the folder's own manifest names its format, not its owner). A folder that a work
+    dir's manifest lists is replaced only by the run that holds that work dir's lock."""
+    import mmseg_ext.io.atomic as atomic
+    from mmseg_ext.io.ownership import owned_work_dir
+    from mmseg_ext.utils.errors import OutputError
+    work = str(tmp_path / 'w')
+    probs = osp.join(work, 'oof_probs')
+
+    def publish(text):
+        with atomic.StagedDir(probs, force=True, marker='index.json') as staged:
+            with open(staged.file('index.json'), 'w') as f:
+                f.write(text)
+            staged.commit()
+
+    with owned_work_dir(work, 'tools/cv.py') as manifest:
+        publish('{"run": 1}')
+        manifest.record(probs)
+        publish('{"run": 2}')  # the run itself may replace it
+        manifest.record(probs)
+    before = snapshot(str(tmp_path))
+    with pytest.raises(OutputError, match='an output of the multi-stage run in'):
+        publish('{"other": 1}')  # another tool, not holding the lock
+    assert snapshot(str(tmp_path)) == before
+    assert open(osp.join(probs, 'index.json')).read() == '{"run": 2}'
+    publish_elsewhere = osp.join(work, 'mine')  # a new folder in the work dir is fine
+    with atomic.StagedDir(publish_elsewhere, marker='index.json') as staged:
+        with open(staged.file('index.json'), 'w') as f:
+            f.write('{}')
+        staged.commit()
