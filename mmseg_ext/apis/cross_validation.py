@@ -549,11 +549,6 @@ class CVSummary:
         return '\n'.join(lines)
 
 
-def _config_hash(cfg: Config) -> str:
-    text = json.dumps(cfg.to_dict(), sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
 def prediction_source(config: str, checkpoint: str, img_dir: str,
                       images: Sequence[str], tta: bool, **extra) -> dict:
     """What a probability folder is the prediction of: the config, the checkpoint and
@@ -792,7 +787,7 @@ def cross_validate(config: str, num_folds: int, work_dir: str,
         DataError: a fold's ``done.json`` that does not prove its fold, training list
             and checkpoint content.
     """
-    from .runner_config import check_runner_path, load_config
+    from .runner_config import check_runner_path, config_hash, load_config
     check_runner_path(work_dir, 'work_dir')
     if log is None:
         from mmengine.logging import print_log
@@ -849,7 +844,7 @@ def cross_validate(config: str, num_folds: int, work_dir: str,
         raise InvalidArgumentError('fold_command', 'training folds in other processes '
                                    'needs the command that trains one')
 
-    record = dict(config=osp.abspath(config), config_hash=_config_hash(cfg),
+    record = dict(config=osp.abspath(config), config_hash=config_hash(cfg),
                   num_folds=num_folds, seed=seed, group_regex=group_regex,
                   splits=hashlib.sha256(json.dumps(fold_of_image.tolist()).encode())
                   .hexdigest()[:16])

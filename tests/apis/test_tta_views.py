@@ -17,6 +17,7 @@ from mmengine.config import Config
 from mmengine.dataset import Compose
 from mmengine.logging import MMLogger
 from mmengine.registry import init_default_scope
+from test_tta import _Capture
 
 from mmseg_ext.apis.tta import (
     HFLIP_NATURAL_KEY,
@@ -44,19 +45,10 @@ def _scope():
     init_default_scope('mmseg')
 
 
-class _Capture(logging.Handler):
-    def __init__(self):
-        super().__init__()
-        self.records = []
-
-    def emit(self, record):
-        self.records.append(record)
-
-
 @pytest.fixture
 def warnings_seen():
     logger = MMLogger.get_current_instance()
-    handler = _Capture()
+    handler = _Capture()  # the handler of test_tta.py's log capture
     logger.addHandler(handler)
     yield lambda: [r.getMessage() for r in handler.records if r.levelno >= logging.WARNING]
     logger.removeHandler(handler)
