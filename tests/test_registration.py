@@ -103,10 +103,10 @@ HEAVY = "print(*(m in sys.modules for m in ('torch', 'mmseg', 'mmcv', 'mmengine.
 LIGHT = ['mmseg_ext', 'mmseg_ext.io.rle', 'mmseg_ext.io.probs', 'mmseg_ext.io.submission',
          'mmseg_ext.io.atomic', 'mmseg_ext.io.hand_bone_json', 'mmseg_ext.io.ground_truth',
          'mmseg_ext.utils.per_class', 'mmseg_ext.datasets.splits',
-         'mmseg_ext.datasets.coco_index', 'mmseg_ext.apis.submission', 'mmseg_ext.apis.check',
-         'mmseg_ext.apis.ensemble', 'mmseg_ext.apis.kfold', 'mmseg_ext.apis.thresholds',
-         'mmseg_ext.apis.visualize', 'mmseg_ext.apis.coco_to_masks',
-         'mmseg_ext.apis.pseudo_label', 'mmseg_ext.apis.synthetic']
+         'mmseg_ext.datasets.coco_index', 'mmseg_ext.submission.make', 'mmseg_ext.submission.check',
+         'mmseg_ext.ensembling.ensemble', 'mmseg_ext.preparation.kfold', 'mmseg_ext.postprocessing.thresholds',
+         'mmseg_ext.workflows.visualize', 'mmseg_ext.preparation.coco_to_masks',
+         'mmseg_ext.workflows.pseudo_label', 'mmseg_ext.preparation.synthetic']
 
 
 def run_side_by_side(codes):

@@ -39,7 +39,7 @@ def parse_args(argv=None):
 
 @cli_main
 def main(argv=None):
-    from mmseg_ext.apis.coco_to_masks import coco_to_masks
+    from mmseg_ext.preparation.coco_to_masks import coco_to_masks
     args = parse_args(argv)
     classes = [c.strip() for c in args.classes.split(',')] if args.classes else None
     summary = coco_to_masks(

@@ -100,7 +100,7 @@ def fold_command(config: str, work_dir: str, ranks: int, resume: bool):
 def main(argv=None):
     args = parse_args(argv)
     register_all_modules()  # environment check first: one line when it cannot work
-    from mmseg_ext.apis.cross_validation import cross_validate
+    from mmseg_ext.workflows.cross_validation import cross_validate
     s = cross_validate(args.config, args.num_folds, args.work_dir, folds=args.folds,
                        splits=args.splits, seed=args.seed, group_regex=args.group_regex,
                        tta=args.tta, test_dir=args.test_dir, fmt=args.fmt,

@@ -26,7 +26,7 @@ def main(argv=None):
                         help='training iterations (default: the config, 1500)')
     args = parser.parse_args(argv)
     register_all_modules()  # environment check first: one line when it cannot work
-    from mmseg_ext.apis.demo import run_demo
+    from mmseg_ext.workflows.demo import run_demo
     result = run_demo(args.work_dir, max_iters=args.max_iters)
     print('\n=== demo finished ===')
     print(f'work dir    : {result.work_dir}  (logs, config, data/)')

@@ -51,7 +51,7 @@ def parse_args(argv=None):
 
 @cli_main(flags={'prob_dirs': 'probs'})
 def main(argv=None):
-    from mmseg_ext.apis.ensemble import hard_vote_csv, soft_vote
+    from mmseg_ext.ensembling.ensemble import hard_vote_csv, soft_vote
     args = parse_args(argv)
     progress = not args.no_progress
     if args.csv:  # the parser's rules: --csv goes with --out, not with folders

@@ -46,7 +46,8 @@ def parse_args(argv=None):
 def main(argv=None):
     import os.path as osp
 
-    from mmseg_ext.apis.weights import WEIGHTS, fetch_weights, resolve_names
+    from mmseg_ext.models.weights_catalog import WEIGHTS
+    from mmseg_ext.training.weights import fetch_weights, resolve_names
     args = parse_args(argv)
     if args.list:
         for w in WEIGHTS.values():

@@ -54,7 +54,7 @@ def main(argv=None):
     import os.path as osp
     args = parse_args(argv)
     register_all_modules()  # environment check first: one line when it cannot work
-    from mmseg_ext.apis.inference import (
+    from mmseg_ext.inference.predictor import (
         build_predictor,
         infer_folder,
         parse_out_size,

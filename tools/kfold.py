@@ -65,7 +65,7 @@ def parse_args(argv=None):
 
 @cli_main
 def main(argv=None):
-    from mmseg_ext.apis import kfold
+    from mmseg_ext.preparation import kfold
     args = parse_args(argv)
     common = dict(num_folds=args.num_folds, seed=args.seed, force=args.force)
     if args.source == 'coco':

@@ -67,8 +67,8 @@ def parse_args(argv=None):
 
 
 def run_check(args) -> int:
-    from mmseg_ext.apis.check import check_submission
     from mmseg_ext.io.submission import get_format, read_class_list
+    from mmseg_ext.submission.check import check_submission
     classes = read_class_list(args.classes) if args.classes else None
     if args.competition_classes:
         classes = get_format(args.format).classes
@@ -93,8 +93,8 @@ def main(argv=None):
         return run_check(args)
     if not args.probs or not args.out:
         raise UsageError('give PROBS and --out (or --check CSV)')
-    from mmseg_ext.apis.submission import make_submission
     from mmseg_ext.io.submission import get_format
+    from mmseg_ext.submission.make import make_submission
     fmt = get_format(args.format)
     s = make_submission(args.probs, args.format, args.out, thresholds=args.thresholds,
                         default_threshold=args.threshold, img_dir=args.img_dir,

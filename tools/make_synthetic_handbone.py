@@ -26,8 +26,8 @@ from mmseg_ext.utils.cli import ToolParser, cli_main, number_in_range
 
 def size_arg(text: str):
     """``'HxW'`` or ``'N'`` (square) -> ``(H, W)``."""
-    from mmseg_ext.apis.synthetic import MIN_SIDE, check_size
     from mmseg_ext.io.images import parse_size
+    from mmseg_ext.preparation.synthetic import MIN_SIDE, check_size
     from mmseg_ext.utils.errors import MmsegExtError
     values = parse_size(text)
     if values is None or min(values) < MIN_SIDE:
@@ -62,7 +62,7 @@ def parse_args(argv=None):
 @cli_main
 def main(argv=None):
     args = parse_args(argv)
-    from mmseg_ext.apis.synthetic import write_synthetic_handbone
+    from mmseg_ext.preparation.synthetic import write_synthetic_handbone
     start = time.time()
     info = write_synthetic_handbone(
         args.out, num_patients=args.patients, images_per_patient=args.images_per_patient,

@@ -40,7 +40,7 @@ def parse_args(argv=None):
 
 @cli_main(flags={'fmt': '--format'})
 def main(argv=None):
-    from mmseg_ext.apis.pseudo_label import pseudo_label_folder
+    from mmseg_ext.workflows.pseudo_label import pseudo_label_folder
     args = parse_args(argv)
     s = pseudo_label_folder(args.probs, args.out_dir, fmt=args.format, thresholds=args.thresholds,
                             pixel_conf=args.pixel_conf, max_uncertain=args.max_uncertain,

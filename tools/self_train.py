@@ -62,7 +62,7 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     register_all_modules()  # environment check first: one line when it cannot work
-    from mmseg_ext.apis.self_training import metrics_text, self_train
+    from mmseg_ext.workflows.self_training import metrics_text, self_train
     s = self_train(args.teacher_config, args.student_config, args.unlabelled, args.work_dir,
                    unlabelled_list=args.unlabelled_list, img_suffix=args.img_suffix,
                    teacher_checkpoint=args.teacher_checkpoint, rounds=args.rounds,

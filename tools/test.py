@@ -65,8 +65,12 @@ def main(argv=None):
     register_all_modules()  # environment check first: one line when it cannot work
     from mmengine.dist import is_main_process
 
-    from mmseg_ext.apis.evaluate import test_checkpoint
-    from mmseg_ext.apis.runner_config import finish_distributed, set_local_rank, test_config
+    from mmseg_ext.training.runner import (
+        finish_distributed,
+        set_local_rank,
+        test_checkpoint,
+        test_config,
+    )
     from mmseg_ext.utils.cli import exit_now
     set_local_rank(args.local_rank)
     cfg = test_config(args.config, args.checkpoint, work_dir=args.work_dir,

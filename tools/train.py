@@ -39,8 +39,8 @@ def main(argv=None):
     register_all_modules()  # environment check first: one line when it cannot work
     from mmengine.runner import Runner
 
-    from mmseg_ext.apis.oof_decisions import collapsed_class_warning
-    from mmseg_ext.apis.runner_config import finish_distributed, set_local_rank, train_config
+    from mmseg_ext.postprocessing.oof_decisions import collapsed_class_warning
+    from mmseg_ext.training.runner import finish_distributed, set_local_rank, train_config
     from mmseg_ext.utils.cli import exit_now
     set_local_rank(args.local_rank)
     cfg = train_config(args.config, work_dir=args.work_dir, resume=args.resume,

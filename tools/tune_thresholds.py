@@ -34,7 +34,7 @@ def parse_args(argv=None):
 
 @cli_main
 def main(argv=None):
-    from mmseg_ext.apis.thresholds import tune_thresholds
+    from mmseg_ext.postprocessing.thresholds import tune_thresholds
     args = parse_args(argv)
     r = tune_thresholds(args.probs, args.gt, out=args.out, search=tuple(args.search),
                         default=args.default, force=args.force,

@@ -71,7 +71,7 @@ def parse_args(argv=None):
 
 
 def _overlay(args):
-    from mmseg_ext.apis.visualize import visualize_folder
+    from mmseg_ext.workflows.visualize import visualize_folder
     s = visualize_folder(args.img_dir, args.probs, args.out_dir, gt_root=args.gt,
                          thresholds=args.thresholds, palette=args.palette, alpha=args.alpha,
                          outline_px=args.outline, force=args.force,
@@ -108,7 +108,7 @@ def _confusion(args):
             raise UsageError(f'{args.matrix}: {len(cm)} classes, --classes names '
                             f'{len(classes)}')
     elif args.probs and args.gt:
-        from mmseg_ext.apis.visualize import confusion_from_probs
+        from mmseg_ext.workflows.visualize import confusion_from_probs
         cm, classes = confusion_from_probs(args.probs, args.gt, args.ignore_index,
                                            progress=not args.no_progress)
     else:

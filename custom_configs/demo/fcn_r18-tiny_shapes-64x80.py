@@ -28,7 +28,7 @@ test_pipeline = [
 dataset_common = dict(
     type='BaseSegDataset', data_root=data_root, img_suffix='.png',
     seg_map_suffix='.png', metainfo=dict(classes=classes), reduce_zero_label=False)
-# TTA views built from test_pipeline by the tools (mmseg_ext.apis.tta): default scales
+# TTA views built from test_pipeline by the tools (mmseg_ext.config.tta): default scales
 # inside the training range, flips only where training flips
 tta_views = dict()
 train_dataloader = dict(

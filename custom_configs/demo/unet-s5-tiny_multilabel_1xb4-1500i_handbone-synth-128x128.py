@@ -51,7 +51,7 @@ test_pipeline = [
     dict(type='PackMultiLabelSegInputs'),
 ]
 tta_model = dict(type='MultiLabelSegTTAModel')
-# TTA views built from test_pipeline by the tools (mmseg_ext.apis.tta): default scales
+# TTA views built from test_pipeline by the tools (mmseg_ext.config.tta): default scales
 # inside the training range, flips only where training flips
 tta_views = dict()
 train_dataloader = dict(

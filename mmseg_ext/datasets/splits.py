@@ -1,7 +1,7 @@
 """Deterministic k-fold splits: grouped (patients, scenes), stratified by class presence.
 
 The fold algorithms only: used by the datasets (``fold`` / ``num_folds`` arguments) and
-by :mod:`mmseg_ext.apis.kfold` (``tools/kfold.py``), which reads the sources and writes
+by :mod:`mmseg_ext.preparation.kfold` (``tools/kfold.py``), which reads the sources and writes
 the split files the datasets read (``ann_file``).
 """
 from __future__ import annotations

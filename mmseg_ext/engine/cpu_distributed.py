@@ -6,7 +6,7 @@ SyncBN layers, which have no CPU kernel ("SyncBatchNorm layers only work with GP
 modules"). :class:`CPUDistributedDataParallel` is the same wrapper with
 ``device_ids=None`` (the module stays on the CPU) and SyncBN reverted to BatchNorm, as
 mmengine does for a single process: each rank then normalises with its own batch
-statistics. :func:`mmseg_ext.apis.runner_config.prepare_distributed` selects it, and
+statistics. :func:`mmseg_ext.training.runner.prepare_distributed` selects it, and
 starts the ``gloo`` process group, when ``--launcher pytorch`` runs without CUDA.
 """
 from __future__ import annotations

@@ -315,7 +315,7 @@ class ToolParser(argparse.ArgumentParser):
 
     def add_pseudo_label_flags(self) -> None:
         """The confidence filters of pseudo-labels (``tools/pseudo_label.py`` and
-        ``tools/self_train.py``, :func:`mmseg_ext.apis.pseudo_label.pseudo_label_folder`)."""
+        ``tools/self_train.py``, :func:`mmseg_ext.workflows.pseudo_label.pseudo_label_folder`)."""
         self.add_argument('--pixel-conf', type=number_in_range(float, 0, 1), default=0.9,
                           help='per-pixel confidence in [0, 1] (default 0.9); multi-class: '
                           'pixels below it are ignored (255); multi-label: in (0.5, 1], '
@@ -443,7 +443,7 @@ def exit_now(code: int = 0) -> NoReturn:
     """Leave the process with ``code`` at once, without interpreter finalization.
 
     For a CPU rank whose ``gloo`` process group has been destroyed
-    (:func:`mmseg_ext.apis.runner_config.finish_distributed` returned True): objects
+    (:func:`mmseg_ext.training.runner.finish_distributed` returned True): objects
     torch leaves to interpreter shutdown can still abort a rank that has finished its
     work (SIGABRT, exit -6, so torchrun reports the whole run as failed). Logging
     handlers and the standard streams are flushed first, so nothing written is lost.

@@ -36,7 +36,7 @@ def odd_image(tmp_path_factory):
 
 
 def _views(pipeline, img):
-    from mmseg_ext.apis.inference import _drop_annotation_loaders
+    from mmseg_ext.inference.predictor import _drop_annotation_loaders
     data = Compose(_drop_annotation_loaders(pipeline))(dict(img_path=img))
     inputs, samples = data['inputs'], data['data_samples']
     if not isinstance(inputs, list):
@@ -47,8 +47,8 @@ def _views(pipeline, img):
 @pytest.mark.parametrize('config', list(CONFIGS), ids=[osp.basename(c)[:-3] for c in CONFIGS])
 def test_odd_sized_image_predicts_at_its_size(config, odd_image, fast_cpu):
     import mmseg_ext  # noqa: F401
-    from mmseg_ext.apis.inference import build_bare_model
-    from mmseg_ext.apis.tta import config_test_pipeline, config_tta_pipeline
+    from mmseg_ext.config.model import build_bare_model
+    from mmseg_ext.config.tta import config_test_pipeline, config_tta_pipeline
     init_default_scope('mmseg')
     cfg = Config.fromfile(osp.join(REPO, 'custom_configs', config))
     cfg.merge_from_dict(SHRINK[CONFIGS[config]])

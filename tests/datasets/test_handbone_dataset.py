@@ -247,7 +247,7 @@ def test_split_file(synth, tmp_path):
 def test_split_files_of_tools_kfold(synth, tmp_path):
     """The stems written by ``tools/kfold.py handbone`` select the same images as the
     dataset's own ``fold=`` argument (same grouping, same seed)."""
-    from mmseg_ext.apis.kfold import kfold_handbone
+    from mmseg_ext.preparation.kfold import kfold_handbone
     root = osp.join(synth, 'train')
     kfold_handbone(root, str(tmp_path), num_folds=3, seed=1)
     for j in range(3):

@@ -24,7 +24,7 @@ def _pipelines(cfg):
         for ds in dataset.get('datasets', [dataset]):  # ConcatDataset configs
             if ds.get('pipeline'):
                 yield f'{key}.dataset.pipeline', ds['pipeline']
-    from mmseg_ext.apis.tta import config_tta_pipeline
+    from mmseg_ext.config.tta import config_tta_pipeline
     yield 'the TTA pipeline', config_tta_pipeline(cfg, 'config')
     for key in ('infer_pipeline', 'unlabelled_pipeline'):
         if cfg.get(key):

@@ -79,7 +79,7 @@ _FINISH = r"""
 import gc, json, os, sys
 import torch
 from mmengine.config import Config
-from mmseg_ext.apis.runner_config import finish_distributed, prepare_distributed
+from mmseg_ext.training.runner import finish_distributed, prepare_distributed
 from mmseg_ext.engine import CPUDistributedDataParallel
 
 cfg = Config(dict(model_wrapper_cfg=None))

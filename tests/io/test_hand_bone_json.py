@@ -86,8 +86,8 @@ def test_training_tuning_and_overlay_see_the_same_masks(tmp_path):
 def test_pseudo_labels_and_synthetic_data_write_the_format(tmp_path):
     """Both writers produce files the reader accepts, with every key; pseudo-label
     polygons of a mask give that mask back."""
-    from mmseg_ext.apis.pseudo_label import handbone_json
     from mmseg_ext.datasets.synthetic.hand_bone import make_handbone_dataset
+    from mmseg_ext.workflows.pseudo_label import handbone_json
     make_handbone_dataset(str(tmp_path / 'hb'), num_patients=1, images_per_patient=1,
                           size=(64, 64), num_test_patients=0)
     (path,) = glob.glob(str(tmp_path / 'hb' / 'train' / 'outputs_json' / '*' / '*.json'))

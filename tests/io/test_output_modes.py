@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 from probs_helpers import write_prob_folder
 
-from mmseg_ext.apis.weights import PretrainedWeights, fetch_weights
+from mmseg_ext.models.weights_catalog import PretrainedWeights
+from mmseg_ext.training.weights import fetch_weights
 
 
 def _mode(path):
@@ -47,8 +48,8 @@ def _plain(folder):
 def test_each_kind_of_output_has_the_mode_of_a_plain_file(tmp_path, umask):
     import torch
 
-    from mmseg_ext.apis.submission import make_submission
     from mmseg_ext.io.checkpoint_backend import AtomicLocalBackend
+    from mmseg_ext.submission.make import make_submission
     from mmseg_ext.visualization.charts import bar_chart
     out = tmp_path / 'out'
     out.mkdir()
@@ -85,7 +86,7 @@ def test_each_kind_of_output_has_the_mode_of_a_plain_file(tmp_path, umask):
 
 
 def test_synthetic_dataset_folder_is_not_private(tmp_path, umask):
-    from mmseg_ext.apis.synthetic import write_synthetic_handbone
+    from mmseg_ext.preparation.synthetic import write_synthetic_handbone
     plain_dir = tmp_path / 'plain_dir'
     plain_dir.mkdir()
     out = tmp_path / 'data'

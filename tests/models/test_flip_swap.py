@@ -100,7 +100,7 @@ def _chest_config(flip_type='MultiLabelRandomFlip', named=True):
 
 def test_a_flip_without_the_swap_is_warned_about():
     import mmseg_ext  # noqa: F401
-    from mmseg_ext.apis.tta import lateral_flip_problem
+    from mmseg_ext.config.tta import lateral_flip_problem
     assert lateral_flip_problem(_chest_config()) is None
     problem = lateral_flip_problem(_chest_config(named=False))
     assert 'right_lung/left_lung, right_clavicle/left_clavicle' in problem
@@ -134,7 +134,7 @@ def test_dataset_hands_the_pairs_to_every_sample(tmp_path):
 
 def test_inference_reads_the_pairs_from_the_config():
     import mmseg_ext  # noqa: F401
-    from mmseg_ext.apis.inference import flip_swap_pairs_of
+    from mmseg_ext.inference.predictor import flip_swap_pairs_of
     from mmseg_ext.utils.errors import ConfigError
     assert flip_swap_pairs_of(_chest_config(), CHEST) == ((0, 1), (3, 4))
     assert flip_swap_pairs_of(_chest_config(named=False), CHEST) == ()

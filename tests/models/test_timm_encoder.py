@@ -145,8 +145,8 @@ def test_every_timm_config_builds_and_predicts_at_the_input_size(config):
     multiple of 32)."""
     from mmseg.structures import SegDataSample
 
-    from mmseg_ext.apis.inference import build_bare_model
-    from mmseg_ext.apis.runner_config import load_config
+    from mmseg_ext.config.loading import load_config
+    from mmseg_ext.config.model import build_bare_model
     cfg = load_config(config, {'model.backbone.pretrained': False})
     model = build_bare_model(cfg).eval()
     classes = 29 if 'handbone' in config else 11

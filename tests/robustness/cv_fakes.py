@@ -31,7 +31,7 @@ with open(os.path.join(work, 'last_checkpoint'), 'w') as f:
 
 
 def fake_fold_command(checkpoint):
-    """A ``fold_command`` for :func:`~mmseg_ext.apis.cross_validation.cross_validate`
+    """A ``fold_command`` for :func:`~mmseg_ext.workflows.cross_validation.cross_validate`
     whose folds "train" by copying ``checkpoint``."""
     def command(config, work_dir, ranks, resume):
         return [sys.executable, '-c', FAKE_TRAIN, checkpoint, work_dir]
@@ -40,8 +40,8 @@ def fake_fold_command(checkpoint):
 
 def model_checkpoint(config, path, options=None, seed=0):
     """Save a freshly initialised model of ``config`` as a checkpoint at ``path``."""
-    from mmseg_ext.apis.inference import build_bare_model
-    from mmseg_ext.apis.runner_config import load_config
+    from mmseg_ext.config.loading import load_config
+    from mmseg_ext.config.model import build_bare_model
     torch.manual_seed(seed)
     model = build_bare_model(load_config(config, options))
     torch.save({'state_dict': model.state_dict(), 'meta': {}}, str(path))
@@ -65,7 +65,7 @@ def handbone_cfg_options(root):
 
 def run_cv(config, work, checkpoint, options, **kwargs):
     """One cross-validation run in ``work`` with fake fold training (2 folds)."""
-    from mmseg_ext.apis.cross_validation import cross_validate
+    from mmseg_ext.workflows.cross_validation import cross_validate
     kwargs.setdefault('log', lambda message: None)
     return cross_validate(config, kwargs.pop('num_folds', 2), str(work), ranks_per_fold=1,
                           fold_command=fake_fold_command(checkpoint), cfg_options=options,

@@ -80,8 +80,8 @@ def assert_refused(code, lines, expected_code, *words):
 @pytest.fixture(scope='module')
 def world(tmp_path_factory):
     """Valid inputs of every kind the tools read (treated as read-only by the cells)."""
-    from mmseg_ext.apis.inference import build_bare_model
-    from mmseg_ext.apis.runner_config import load_config
+    from mmseg_ext.config.loading import load_config
+    from mmseg_ext.config.model import build_bare_model
     from mmseg_ext.datasets.synthetic import make_shapes_dataset
     from mmseg_ext.datasets.synthetic.coco import make_trash_coco
     root = tmp_path_factory.mktemp('world')

@@ -17,8 +17,9 @@ import time
 
 import pytest
 
-from mmseg_ext.apis.weights import PretrainedWeights, fetch_weights
 from mmseg_ext.io.download import DownloadLimits, download_to
+from mmseg_ext.models.weights_catalog import PretrainedWeights
+from mmseg_ext.training.weights import fetch_weights
 from mmseg_ext.utils.errors import DownloadError, EnvironmentCheckError
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))

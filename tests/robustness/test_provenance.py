@@ -30,7 +30,7 @@ from .test_bad_inputs import snapshot
 def finished(tmp_path_factory):
     """Synthetic hand-bone data (4 patients, 64x64; 1 test patient) and a finished
     2-fold run with a submission."""
-    from mmseg_ext.apis.synthetic import write_synthetic_handbone
+    from mmseg_ext.preparation.synthetic import write_synthetic_handbone
     root = tmp_path_factory.mktemp('prov')
     data = str(root / 'data')
     write_synthetic_handbone(data, num_patients=4, size=(64, 64), num_test_patients=1,

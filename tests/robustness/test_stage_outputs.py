@@ -16,10 +16,10 @@ import signal
 
 import pytest
 
-from mmseg_ext.apis import cross_validation
-from mmseg_ext.apis.stages import resumable
 from mmseg_ext.io.ownership import Manifest, owned_work_dir
+from mmseg_ext.training.stages import resumable
 from mmseg_ext.utils.errors import DataError
+from mmseg_ext.workflows import cross_validation
 
 from .cv_fakes import SHAPES, fake_fold_command, model_checkpoint
 from .test_bad_inputs import assert_refused, run_main, snapshot

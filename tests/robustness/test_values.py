@@ -4,12 +4,12 @@ values it must refuse (NaN, infinities, out of range, beyond int64, duplicate JS
 Formats: the ``.npz`` probability files and ``index.json`` of a probability folder
 (make_submission, ensemble), the thresholds / min-area / keep-largest JSON files
 (make_submission), the RLE numbers of a submission CSV (``make_submission --check`` and
-the scorer, :func:`mmseg_ext.apis.scoring.score_handbone_csv`), and ensemble weights.
+the scorer, :func:`mmseg_ext.submission.scoring.score_handbone_csv`), and ensemble weights.
 Each tool cell asserts the exit status, exactly one ``error:`` line naming the file (no
 traceback) and that every file is unchanged (``snapshot`` of test_bad_inputs).
 The rules live in :mod:`mmseg_ext.utils.readers` (strict JSON), :mod:`mmseg_ext.io.probs`
 (stored values, sizes, the index/file agreement), :mod:`mmseg_ext.io.rle` and
-:mod:`mmseg_ext.apis.ensemble` (weight normalisation).
+:mod:`mmseg_ext.ensembling.ensemble` (weight normalisation).
 """
 import contextlib
 import io
@@ -234,7 +234,7 @@ def test_rle_numbers_in_check(world, case):
 
 @pytest.mark.parametrize('case', sorted(RLE_CASES))
 def test_rle_numbers_in_the_scorer(world, case):
-    from mmseg_ext.apis.scoring import score_handbone_csv
+    from mmseg_ext.submission.scoring import score_handbone_csv
     from mmseg_ext.utils.errors import DataError
     rle, words = RLE_CASES[case]
     csv_path = write_csv(world, rle)
@@ -286,7 +286,7 @@ def test_non_finite_weights_are_refused(world, weights):
 
 
 def test_weight_normalisation_library():
-    from mmseg_ext.apis.ensemble import _weights
+    from mmseg_ext.ensembling.ensemble import _weights
     from mmseg_ext.utils.errors import InvalidArgumentError
     np.testing.assert_allclose(_weights([1e308, 1e308], 2), [0.5, 0.5])
     np.testing.assert_allclose(_weights([1e308, 3e307], 2), [10 / 13, 3 / 13])

@@ -221,7 +221,7 @@ def test_label_png_ignore_index_is_accepted(world):
     label = np.zeros((8, 8), np.uint8)
     label[3, 3] = 255
     cv2.imwrite(osp.join(world['labels'], 'ID1', 'b.png'), label)
-    from mmseg_ext.apis.visualize import confusion_from_probs
+    from mmseg_ext.workflows.visualize import confusion_from_probs
     cm, _ = confusion_from_probs(world['mc'], world['labels'], progress=False)
     assert cm.sum() == 2 * 64 - 1
 

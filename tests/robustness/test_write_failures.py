@@ -259,7 +259,7 @@ def test_get_weights_names_its_target_not_the_temporary_download(tmp_path, monke
     when it writes a path itself) names the weights file."""
     import errno
 
-    from mmseg_ext.apis import weights as weights_api
+    from mmseg_ext.training import weights as weights_api
     from mmseg_ext.utils.errors import OutputError
     real_open = open
 

@@ -3,7 +3,7 @@ they run end to end and print rows whose scores the scorer reproduces from their
 import pytest
 from conftest import call_tool
 
-from mmseg_ext.apis.scoring import score_handbone_csv
+from mmseg_ext.submission.scoring import score_handbone_csv
 
 pytestmark = pytest.mark.slow
 DEMO = 'custom_configs/demo/unet-s5-tiny_multilabel_1xb4-1500i_handbone-synth-128x128.py'

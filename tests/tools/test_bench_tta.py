@@ -11,8 +11,8 @@ CONFIG = osp.join(REPO, 'custom_configs', 'demo', 'fcn_r18-tiny_shapes-64x80.py'
 
 
 def test_bench_tta_prints_plain_tta_and_stock_rows(tmp_path, shapes_root):
-    from mmseg_ext.apis.inference import build_bare_model
-    from mmseg_ext.apis.runner_config import load_config
+    from mmseg_ext.config.loading import load_config
+    from mmseg_ext.config.model import build_bare_model
     torch.manual_seed(0)
     ckpt = str(tmp_path / 'm.pth')
     torch.save({'state_dict': build_bare_model(load_config(CONFIG)).state_dict()}, ckpt)

@@ -145,7 +145,7 @@ class _DiskFullAfterHalf:
 def _train_cfg_backend(tmp_path, options=None):
     from conftest import REPO
 
-    from mmseg_ext.apis.runner_config import train_config
+    from mmseg_ext.training.runner import train_config
     cfg = train_config(os.path.join(REPO, 'custom_configs/demo/fcn_r18-tiny_shapes-64x80.py'),
                        work_dir=str(tmp_path / 'work'), cfg_options=options)
     return cfg.default_hooks.checkpoint.get('backend_args')

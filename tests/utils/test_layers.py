@@ -12,6 +12,11 @@ import pytest
 PACKAGE = osp.join(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))), 'mmseg_ext')
 
 #: package -> the packages it may import (besides itself).
+LOW = {'utils', 'io', 'evaluation', 'engine', 'datasets', 'models', 'visualization'}
+#: The workflow stages, in the order a run meets them: a stage may import the config
+#: floor and the stages before it (it consumes their outputs), never a later one.
+STAGES = ('preparation', 'training', 'inference', 'ensembling', 'postprocessing',
+          'submission')
 ALLOWED = {
     'utils': set(),
     'io': {'utils'},
@@ -20,7 +25,9 @@ ALLOWED = {
     'datasets': {'utils', 'io'},
     'models': {'utils', 'evaluation', 'engine'},
     'visualization': {'utils', 'io', 'evaluation'},
-    'apis': {'utils', 'io', 'evaluation', 'engine', 'datasets', 'models', 'visualization'},
+    'config': LOW,
+    **{stage: LOW | {'config'} | set(STAGES[:i]) for i, stage in enumerate(STAGES)},
+    'workflows': LOW | {'config'} | set(STAGES),
 }
 #: The command-line layer: only tools/ may import it.
 CLI_MODULE = ('utils', 'cli')
@@ -90,11 +97,11 @@ def test_only_tools_use_the_cli_module():
 
 
 def test_the_rule_catches_an_upward_import(tmp_path, monkeypatch):
-    """The checker itself: a datasets module importing apis is reported."""
+    """The checker itself: a datasets module importing a stage is reported."""
     fake = tmp_path / 'mmseg_ext'
     (fake / 'datasets').mkdir(parents=True)
     bad = fake / 'datasets' / 'bad.py'
-    bad.write_text('from ..apis.kfold import kfold_coco\nfrom ..io.images import x\n')
+    bad.write_text('from ..preparation.kfold import kfold_coco\nfrom ..io.images import x\n')
     monkeypatch.setattr(__import__(__name__), 'PACKAGE', str(fake))
-    with pytest.raises(AssertionError, match='line 1: datasets imports apis.kfold'):
+    with pytest.raises(AssertionError, match='line 1: datasets imports preparation.kfold'):
         test_imports_point_down(str(bad))

@@ -31,7 +31,7 @@ def parse_args(argv=None):
 
 @cli_main
 def main(argv=None):
-    from mmseg_ext.apis.pseudo_label import pseudo_label_quality
+    from mmseg_ext.workflows.pseudo_label import pseudo_label_quality
     args = parse_args(argv)
     rows = pseudo_label_quality(args.probs, args.gt, args.pixel_conf,
                                 progress=not args.no_progress)

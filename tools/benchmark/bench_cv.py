@@ -49,11 +49,11 @@ def main(argv=None):
     args = parse_args(argv)
     from mmseg_ext import register_all_modules
     register_all_modules()
-    from mmseg_ext.apis.cross_validation import cross_validate
-    from mmseg_ext.apis.scoring import score_handbone_csv
-    from mmseg_ext.apis.submission import make_submission
-    from mmseg_ext.apis.synthetic import write_synthetic_handbone
-    from mmseg_ext.apis.thresholds import tune_thresholds
+    from mmseg_ext.postprocessing.thresholds import tune_thresholds
+    from mmseg_ext.preparation.synthetic import write_synthetic_handbone
+    from mmseg_ext.submission.make import make_submission
+    from mmseg_ext.submission.scoring import score_handbone_csv
+    from mmseg_ext.workflows.cross_validation import cross_validate
     progress = not args.no_progress
     start = time.time()
     data = osp.join(args.work_dir, 'data')

@@ -82,7 +82,7 @@ def worker(mode, trace, out, dirs):
                 n += 1
         images = n // len(dirs)
     else:
-        from mmseg_ext.apis.ensemble import soft_vote
+        from mmseg_ext.ensembling.ensemble import soft_vote
         images = soft_vote(dirs, out, progress=False).images
     seconds = time.perf_counter() - start
     result = dict(mode=mode, images=images, seconds=seconds, rss=peak_rss_mib())

@@ -8,7 +8,7 @@ Each config trains ``--iters`` iterations on every image under ``--train`` (its
 Each model then predicts the held-back images (``--heldback``/DCM, never seen in
 training), the probabilities become a hand-bone CSV at threshold 0.5 with
 ``tools/make_submission.py``'s writer, and the CSV is scored against the held-back
-polygons with the competition Dice (:mod:`mmseg_ext.apis.scoring`). Printed: one row per
+polygons with the competition Dice (:mod:`mmseg_ext.submission.scoring`). Printed: one row per
 config with its mean Dice and training time. Nothing is tuned and nothing is assumed
 to improve.
 """
@@ -51,11 +51,11 @@ def main(argv=None):
     args = parse_args(argv)
     from mmseg_ext import register_all_modules
     register_all_modules()
-    from mmseg_ext.apis.inference import build_predictor, infer_folder
-    from mmseg_ext.apis.runner_config import train_config
-    from mmseg_ext.apis.scoring import score_handbone_csv
-    from mmseg_ext.apis.stages import last_checkpoint, train_only
-    from mmseg_ext.apis.submission import make_submission
+    from mmseg_ext.inference.predictor import build_predictor, infer_folder
+    from mmseg_ext.submission.make import make_submission
+    from mmseg_ext.submission.scoring import score_handbone_csv
+    from mmseg_ext.training.runner import train_config
+    from mmseg_ext.training.stages import last_checkpoint, train_only
     progress = not args.no_progress
     test_dir = osp.join(args.heldback, 'DCM')
     rows = []

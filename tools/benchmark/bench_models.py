@@ -42,8 +42,8 @@ def parse_args(argv=None):
 def measure(config, size, repeat):
     import torch
 
-    from mmseg_ext.apis.inference import build_bare_model
-    from mmseg_ext.apis.runner_config import load_config
+    from mmseg_ext.config.loading import load_config
+    from mmseg_ext.config.model import build_bare_model
     options = {}
     cfg = load_config(config)
     if cfg.model.get('backbone', {}).get('type') == 'TimmEncoder':

@@ -63,7 +63,7 @@ def worker(mode, trace, probs_dir, out, n):
         tracemalloc.start()
     start = time.perf_counter()
     if mode == 'ours':
-        from mmseg_ext.apis.submission import make_submission
+        from mmseg_ext.submission.make import make_submission
         images = make_submission(probs_dir, 'handbone', out, progress=False).images
     else:
         rows = reference_rows(probs_dir, n)

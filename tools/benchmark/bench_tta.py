@@ -30,9 +30,8 @@ from mmseg_ext.utils.cli import cfg_options_action, number_in_range  # noqa: E40
 def run_mode(config, checkpoint, tta, cfg_options, work_dir, repeat):
     from mmengine.runner import Runner
 
-    from mmseg_ext.apis.evaluate import load_checkpoint_strictly
-    from mmseg_ext.apis.runner_config import test_config
-    from mmseg_ext.apis.stages import own_run_names
+    from mmseg_ext.training.runner import load_checkpoint_strictly, test_config
+    from mmseg_ext.training.stages import own_run_names
     best, metrics, images = None, {}, 0
     for i in range(repeat):
         options = dict(cfg_options or {})
@@ -67,7 +66,7 @@ def main(argv=None):
 
     from mmseg_ext import register_all_modules
     register_all_modules()
-    from mmseg_ext.apis.tta import config_tta_pipeline
+    from mmseg_ext.config.tta import config_tta_pipeline
     from mmseg_ext.datasets.transforms.pipeline_geometry import tta_views
     work_dir = args.work_dir or tempfile.mkdtemp(prefix='bench_tta_')
     cfg = Config.fromfile(args.config)

@@ -123,7 +123,8 @@ def small_pipeline(pipeline, size):
 def train_config(name, data_root, work_dir, args, cuda):
     from mmengine.config import Config
 
-    from mmseg_ext.apis.runner_config import enable_amp, skip_pretrained
+    from mmseg_ext.config.model import skip_pretrained
+    from mmseg_ext.training.runner import enable_amp
     cfg = Config.fromfile(osp.join(REPO, 'custom_configs', name))
     skip_pretrained(cfg.model)
     if needs_timm(cfg):
@@ -157,7 +158,7 @@ def inference_rate(data_root, images, args, cuda):
     """UperNet-BEiT slide-window inference of whole images: images/s, peak memory."""
     from mmengine.config import Config
 
-    from mmseg_ext.apis.runner_config import skip_pretrained
+    from mmseg_ext.config.model import skip_pretrained
     cfg = Config.fromfile(osp.join(REPO, 'custom_configs', 'upernet_beit.py'))
     skip_pretrained(cfg.model)
     if args.tiny:
@@ -175,7 +176,7 @@ def whole_inference_rate(name, images, args, cuda):
     the model's size divisor): images/s, peak memory."""
     from mmengine.config import Config
 
-    from mmseg_ext.apis.runner_config import skip_pretrained
+    from mmseg_ext.config.model import skip_pretrained
     cfg = Config.fromfile(osp.join(REPO, 'custom_configs', name))
     skip_pretrained(cfg.model)
     cfg.model.backbone.pretrained = False
@@ -232,9 +233,9 @@ def main(argv=None):
     import torch
     from mmengine.runner import Runner
 
-    from mmseg_ext.apis.stages import own_run_names
-    from mmseg_ext.apis.synthetic import write_synthetic_handbone
     from mmseg_ext.io.atomic import atomic_write_text
+    from mmseg_ext.preparation.synthetic import write_synthetic_handbone
+    from mmseg_ext.training.stages import own_run_names
     cuda = torch.cuda.is_available() and not args.tiny
     if not cuda and not args.tiny:
         raise UsageError('no CUDA GPU: run on a GPU machine, or --tiny to check the script '

@@ -27,7 +27,7 @@ test_pipeline = [
     dict(type='PackSegInputs'),
 ]
 # Test-time augmentation: the tools build the views from test_pipeline, so a view
-# is exactly its ratio times the test scale (mmseg_ext.apis.tta); scales default to
+# is exactly its ratio times the test scale (mmseg_ext.config.tta); scales default to
 # 0.75/1.0/1.25 kept inside the training scale range, flips to whether training
 # flips. Name others with tta_views = dict(scales=(...), flip=True/False).
 tta_views = dict()

@@ -1,1 +1,0 @@
-"""Importable logic behind the command-line tools in ``tools/``."""

@@ -1,0 +1,251 @@
+"""The checks made on a config before any runner is built: one home for all of them.
+
+Everything that would otherwise fail deep inside mmengine after minutes of set-up, or
+worse run with a wrong meaning and exit 0, is checked here and raised as one domain
+error:
+
+* ``--cfg-options`` that name a missing key or put text where the config has a number
+  (:func:`check_cfg_options`);
+* run settings out of range (iterations, batch size) and components that need compiled
+  ops this install lacks (:func:`check_run_settings`, :func:`check_compiled_ops`);
+* a local pretrained file that does not exist (:func:`check_weights_exist`);
+* a ``load_from`` or resumed checkpoint that does not fit the model
+  (:func:`check_load_from`, :func:`check_resume`, :func:`check_fits_config`): mmengine
+  loads those with ``strict=False`` and would train or test a partly loaded model.
+
+Training (``training.runner``), inference and the workflows import these; this module
+imports only the floors below the stages.
+"""
+from __future__ import annotations
+
+import logging
+import os.path as osp
+from typing import Any, Optional
+
+from mmengine.config import Config
+from mmengine.logging import print_log
+
+from ..models.weights_catalog import pretrained_paths, weights_for_file
+from ..utils.checkpoint import read_fitting_checkpoint
+from ..utils.compiled_ops import HOW_TO_GET_OPS, has_compiled_ops, missing_ops
+from ..utils.errors import (
+    ConfigError,
+    InvalidArgumentError,
+    MissingWeightsError,
+)
+
+
+def check_fits_config(cfg: Config, checkpoint: str, config: str = 'the config',
+                      hint: str = '') -> dict:
+    """Check ``checkpoint`` against the segmentor of ``cfg`` (inside a TTA wrapper when
+    ``cfg.model`` is one) before any runner is built, so that a refusal leaves nothing
+    behind (no work dir, no log). Returns the checkpoint.
+
+    Raises:
+        CheckpointError: as :func:`read_fitting_checkpoint`.
+    """
+    from .model import build_bare_model
+    model_cfg = cfg.model.module if 'module' in cfg.model else cfg.model
+    bare = Config(dict(model=model_cfg, default_scope=cfg.get('default_scope', 'mmseg')))
+    return read_fitting_checkpoint(build_bare_model(bare), checkpoint, config, hint)
+
+
+def check_load_from(cfg: Config, config: str = 'the config') -> None:
+    """Refuse a ``load_from`` checkpoint that does not fit the model, before training.
+
+    mmengine loads ``load_from`` with ``strict=False``: a checkpoint of another model
+    trains from scratch with exit 0 and only mismatch lines in the log. The fit is
+    checked as ``tools/test.py`` checks it; ``load_from_strict=False`` in the config (or
+    ``--cfg-options load_from_strict=False``) takes a partial fit knowingly. Nothing is
+    checked when resuming (the work dir's own checkpoint is loaded then).
+
+    Raises:
+        CheckpointError: the file cannot be loaded or does not fit (what differs).
+    """
+    load_from = cfg.get('load_from')
+    if not load_from or cfg.get('resume') or not cfg.get('load_from_strict', True) \
+            or '://' in str(load_from):  # a URL: mmengine downloads it; not twice here
+        return
+    check_fits_config(cfg, load_from, config,
+                      hint='set load_from_strict=False to load what fits')
+
+
+def check_resume(cfg: Config, config: str = 'the config') -> None:
+    """Refuse ``--resume`` when the work dir's latest checkpoint is of another model
+    (the config changed since): mmengine would resume it partly.
+
+    Raises:
+        CheckpointError: as :func:`read_fitting_checkpoint`.
+    """
+    if not cfg.get('resume') or not cfg.get('work_dir'):
+        return
+    from mmengine.runner import find_latest_checkpoint
+    # what mmengine resumes: load_from when it is set, else the work dir's latest
+    latest = cfg.get('load_from') or find_latest_checkpoint(cfg.work_dir)
+    if latest and '://' not in str(latest):
+        check_fits_config(cfg, latest, config, hint='resume it with the config that wrote '
+                          'it, or train in another work directory')
+
+
+_MISSING = object()
+
+
+def _lookup(node, parts):
+    """Walk ``parts`` of a dotted key through dicts and lists; ``(value, depth reached)``
+    with ``_MISSING`` when a part is absent."""
+    for depth, part in enumerate(parts):
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        elif isinstance(node, (list, tuple)) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        else:
+            return _MISSING, depth
+    return node, len(parts)
+
+
+def check_cfg_options(cfg: Config, options: dict, path: str) -> None:
+    """Refuse ``--cfg-options`` that cannot mean what they say, before the merge.
+
+    * a key whose parent does not exist in the config (``model.backbonee.depth``): one
+      line naming the key and the first missing part;
+    * text where the config has a number, a flag or a list (``num_classes=abc``,
+      ``align_corners=ture``): one line naming the key and both values.
+
+    * a new argument of a registered component that its class does not take
+      (``model.decode_head.num_clases=5``: one line naming the class and argument).
+
+    Another new leaf in an existing dict is allowed (configs often leave optional keys
+    unset) and logged as a warning, since a misspelt leaf (``train_cfg.max_iter``) would
+    otherwise be ignored silently.
+
+    Raises:
+        InvalidArgumentError: of ``cfg_options``.
+    """
+    root = cfg.to_dict()
+    for key, value in options.items():
+        parts = key.split('.')
+        old, depth = _lookup(root, parts)
+        if old is _MISSING and depth < len(parts) - 1:
+            missing = '.'.join(parts[:depth + 1])
+            raise InvalidArgumentError('cfg_options', f'{key}: {path} has no {missing}')
+        if old is _MISSING:
+            parent, _ = _lookup(root, parts[:-1])
+            takes = component_takes(parent, parts[-1]) if isinstance(parent, dict) else None
+            if takes is False:
+                raise InvalidArgumentError('cfg_options', f'{key}: {parent["type"]} has no '
+                                           f'argument {parts[-1]!r}')
+            if takes is None:
+                print_log(f'--cfg-options {key} adds a key that {path} does not set (check '
+                          'the spelling)', logger='current', level=logging.WARNING)
+            continue
+        if old is None or value is None:
+            continue
+        # text where the config has a number, a flag or a list: a typo or a value that
+        # did not parse (num_classes=abc, align_corners=ture)
+        wrong = isinstance(value, str) and isinstance(old, (bool, int, float, list, tuple))
+        if wrong:
+            raise InvalidArgumentError('cfg_options', f'{key}={value!r}: {path} has '
+                                       f'{old!r} there ({type(old).__name__}), got a '
+                                       f'{type(value).__name__}')
+
+
+def component_takes(node: dict, name: str) -> Optional[bool]:
+    """Whether the registered component a config dict builds (``node['type']``) accepts
+    the argument ``name``: its ``__init__`` names it, or passes ``**kwargs`` on to a
+    base class that does. ``None`` when that cannot be told (no or unknown type, or a
+    ``**kwargs`` that goes nowhere we can see)."""
+    import inspect
+
+    from mmengine.registry import DefaultScope
+    kind = node.get('type')
+    if not isinstance(kind, str):
+        return None
+    cls = None
+    from mmseg.registry import DATASETS, HOOKS, METRICS, MODELS, TRANSFORMS
+    with DefaultScope.overwrite_default_scope('mmseg'):
+        for registry in (MODELS, DATASETS, TRANSFORMS, METRICS, HOOKS):
+            try:
+                cls = registry.get(kind)
+            except (KeyError, TypeError):
+                cls = None
+            if cls is not None:
+                break
+    if not inspect.isclass(cls):
+        return None
+    for klass in cls.__mro__:
+        init = klass.__dict__.get('__init__')
+        if init is None:
+            continue
+        try:
+            params = inspect.signature(init).parameters
+        except (TypeError, ValueError):
+            return None
+        if name in params:
+            return True
+        if not any(p.kind == p.VAR_KEYWORD for p in params.values()):
+            return False
+        if klass is object or klass.__module__.startswith('torch.'):
+            return None
+    return None
+
+
+#: run settings that must be positive, and the smallest value each may take
+_POSITIVE = {'train_cfg.max_iters': 1, 'train_cfg.max_epochs': 1,
+             'train_cfg.val_interval': 1, 'train_dataloader.batch_size': 1,
+             'val_dataloader.batch_size': 1, 'test_dataloader.batch_size': 1,
+             'train_dataloader.num_workers': 0, 'val_dataloader.num_workers': 0,
+             'test_dataloader.num_workers': 0}
+
+
+def check_run_settings(cfg: Config, path: str, options: dict) -> None:
+    """Iteration counts, batch sizes and worker counts in range before anything runs
+    (``train_cfg.max_iters=-5`` used to exit 0 with nothing trained).
+
+    Raises:
+        InvalidArgumentError: the bad value came from ``cfg_options``.
+        ConfigError: it is in the config file.
+    """
+    root = cfg.to_dict()
+    for key, lo in _POSITIVE.items():
+        value, _ = _lookup(root, key.split('.'))
+        if value is _MISSING or value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or value < lo:
+            problem = f'{key} is {value!r}; it must be an integer >= {lo}'
+            if key in options:
+                raise InvalidArgumentError('cfg_options', problem)
+            raise ConfigError(f'{path}: {problem}')
+
+
+def check_compiled_ops(cfg: Config, path: str) -> None:
+    """Refuse, in one line, a model that needs mmcv ops this install lacks.
+
+    Raises:
+        ConfigError: naming the first such component, its op and how to get it.
+    """
+    if 'model' not in cfg:
+        return
+    needed = missing_ops(cfg.model)
+    if needed and not has_compiled_ops():
+        where, kind, ops = needed[0]
+        raise ConfigError(f"{path}: {where} ({kind}) needs mmcv's compiled op {ops}, "
+                          f'which this install lacks (mmcv without mmcv._ext). Fix: '
+                          f'{HOW_TO_GET_OPS}')
+
+
+def check_weights_exist(model_cfg: Any, config: str = 'the config') -> None:
+    """Raise :class:`MissingWeightsError` for the first local weights file that is absent.
+
+    The error names the registry entry that fetches the file (when there is one) and
+    the config setting that trains without it.
+    """
+    for where, path in pretrained_paths(model_cfg):
+        if osp.isfile(osp.expanduser(path)):
+            continue
+        known = weights_for_file(path)
+        override = f'{where}=None' if known is None else known.override
+        if known is None and where.endswith('.checkpoint'):
+            override = f'{where.rsplit(".", 1)[0]}=None'
+        if where.endswith('.checkpoint_path'):  # a TimmEncoder
+            override = f'{where.rsplit(".", 1)[0]}.pretrained=False'
+        raise MissingWeightsError(path, known.name if known else '', override)

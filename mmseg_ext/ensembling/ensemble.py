@@ -1,0 +1,256 @@
+"""Ensembling (``tools/ensemble.py``): soft voting of probability folders and hard voting
+of hand-bone submission CSVs.
+
+Soft voting streams one image at a time (the previous one is being written by the
+writer's background thread), so peak memory is about two images' probabilities,
+whatever the number of images. Images are matched by key
+(relative path without extension), never by position.
+"""
+from __future__ import annotations
+
+import os.path as osp
+import time
+from dataclasses import dataclass
+from typing import List, Optional, Sequence, Tuple
+
+import numpy as np
+from tqdm import tqdm
+
+from ..inference.probmaps import resize_channel
+from ..io.paths import check_output_apart
+from ..io.probs import (
+    CroppedProbs,
+    ProbFolder,
+    ProbFolderWriter,
+    ProbMeta,
+    content_mismatch,
+    dequantize,
+)
+from ..io.rle import RLEError, mask_bbox, parse_rle, runs_to_string
+from ..io.submission import FORMATS, SubmissionWriter, read_rle_csv
+from ..utils.errors import DataError, InvalidArgumentError
+
+
+@dataclass
+class EnsembleSummary:
+    out: str
+    images: int
+    models: int
+    seconds: float
+
+
+def _check_compatible(folders: Sequence[ProbFolder]) -> None:
+    first = folders[0]
+    for f in folders[1:]:
+        problem = content_mismatch(f.classes, f.task, first.classes, first.task, first.root)
+        if problem:
+            raise DataError(f'{f.root}: {problem}; they cannot be averaged')
+    keys = set(first.keys())
+    for f in folders[1:]:
+        other = set(f.keys())
+        missing = sorted(keys - other)
+        if missing:
+            raise DataError(f'{f.root}: no probabilities for image {missing[0]} '
+                            f'(present in {first.root}; {len(missing)} missing)')
+        extra = sorted(other - keys)
+        if extra:
+            raise DataError(f'{first.root}: no probabilities for image {extra[0]} '
+                            f'(present in {f.root}; {len(extra)} missing)')
+
+
+def _weights(weights: Optional[Sequence[float]], n: int) -> np.ndarray:
+    if weights is None:
+        return np.full(n, 1.0 / n)
+    if len(weights) != n:
+        raise InvalidArgumentError('weights', f'{len(weights)} value(s) for {n} probability '
+                                   'folders')
+    try:
+        w = np.asarray([float(x) for x in weights], np.float64)
+    except (TypeError, ValueError, OverflowError):
+        w = np.array([np.nan])
+    if np.any(w < 0) or not np.all(np.isfinite(w)) or w.max() <= 0:
+        raise InvalidArgumentError('weights', 'must be finite, non-negative and not all '
+                                   f'zero, got {list(weights)}')
+    # divide by the largest first: 1e308 + 1e308 overflows, 1 + 1 does not
+    w = w / w.max()
+    w = w / w.sum()
+    if not np.all(np.isfinite(w)):  # cannot happen after the scaling; never let it pass
+        raise InvalidArgumentError('weights', f'cannot be normalised: {list(weights)}')
+    return w
+
+
+def _target_size(shapes: List[Tuple[int, int]], ori_shape: Tuple[int, int],
+                 mixed: str) -> Tuple[int, int]:
+    if all(s == shapes[0] for s in shapes):
+        return shapes[0]
+    if mixed == 'original':
+        return ori_shape
+    return max(shapes, key=lambda s: s[0] * s[1])
+
+
+def soft_vote(prob_dirs: Sequence[str], out_dir: str,
+              weights: Optional[Sequence[float]] = None, mixed_size: str = 'original',
+              dtype: Optional[str] = None, force: bool = False, compresslevel: int = 1,
+              progress: bool = True) -> EnsembleSummary:
+    """Weighted mean of the probabilities of several folders, written as a new folder.
+
+    Args:
+        prob_dirs: probability folders (same classes and task, same images).
+        out_dir: output folder (same format; it can be ensembled again).
+        weights: one non-negative weight per folder (normalised to sum 1); default equal.
+        mixed_size: when an image's stored resolutions differ between folders, resize
+            all to ``'original'`` (the image's original size) or ``'largest'`` (the
+            largest stored resolution); equal resolutions are kept as they are.
+        dtype: stored dtype of the output (default: the first folder's, else uint8).
+    """
+    start = time.perf_counter()
+    if len(prob_dirs) < 2:
+        raise InvalidArgumentError('prob_dirs', 'ensembling needs at least two probability '
+                                   'folders')
+    if mixed_size not in ('original', 'largest'):
+        raise InvalidArgumentError('mixed_size', f'must be original or largest, got '
+                                   f'{mixed_size!r}')
+    check_output_apart(out_dir, prob_dirs, 'out_dir')
+    folders = [ProbFolder(d) for d in prob_dirs]
+    _check_compatible(folders)
+    w = _weights(weights, len(folders))
+    first = folders[0]
+    source = dict(ensemble=[dict(probs=osp.abspath(f.root), weight=float(x), source=f.source)
+                            for f, x in zip(folders, w)], mixed_size=mixed_size)
+    keys = first.keys()
+    with ProbFolderWriter(out_dir, first.classes, first.task,
+                          dtype=dtype or first.dtype or 'uint8', source=source,
+                          force=force, compresslevel=compresslevel) as writer:
+        for key in tqdm(keys, desc='ensemble', unit='img', disable=not progress):
+            loaded = [f.read(key, cropped=True) for f in folders]  # one image per model
+            fused, meta = _mean_one(folders, key, loaded, w, mixed_size, writer.dtype)
+            writer.write(fused, meta.img_path, meta.ori_shape)
+        writer.commit()
+    return EnsembleSummary(out_dir, len(keys), len(folders), time.perf_counter() - start)
+
+
+def _mean_one(folders: Sequence[ProbFolder], key: str,
+              loaded: List[Tuple[CroppedProbs, ProbMeta]], w: np.ndarray, mixed: str,
+              dtype: str) -> Tuple[CroppedProbs, ProbMeta]:
+    """Weighted mean of one image over all folders, quantised to ``dtype``.
+
+    Works class by class on the union of the members' boxes (outside it every member is
+    0), so compact objects cost little; members stored at another resolution are
+    resized (bilinear) to the target size first.
+    """
+    meta = loaded[0][1]
+    for f, (_, m) in zip(folders[1:], loaded[1:]):
+        if m.ori_shape != meta.ori_shape:
+            raise DataError(f'{f.path(key)}: original size {m.ori_shape} differs from '
+                            f'{meta.ori_shape} in {folders[0].path(key)}')
+    shapes = [tuple(p.shape[1:]) for p, _ in loaded]
+    size = _target_size(shapes, meta.ori_shape, mixed)
+    same = all(s == size for s in shapes)
+    scales = [np.float32(weight / 255.0 if p.dtype == np.uint8 else weight)
+              for (p, _), weight in zip(loaded, w)]
+    n_cls = len(meta.classes)
+    boxes = np.zeros((n_cls, 4), np.int32)
+    crops = []
+    for c in range(n_cls):
+        member_boxes = [p.box(c) for p, _ in loaded]
+        present = [b for b in member_boxes if b is not None]
+        if not present:
+            crops.append(np.zeros((0, 0), dtype))
+            continue
+        if same:
+            r0, c0 = min(b[0] for b in present), min(b[2] for b in present)
+            r1, c1 = max(b[1] for b in present), max(b[3] for b in present)
+            acc = np.zeros((r1 - r0, c1 - c0), np.float32)
+            for (p, _), b, scale in zip(loaded, member_boxes, scales):
+                if b is not None:  # weight and dequantisation in one multiplication
+                    acc[b[0] - r0:b[1] - r0, b[2] - c0:b[3] - c0] += p.crops[c] * scale
+        else:
+            r0 = c0 = 0
+            acc = np.zeros(size, np.float32)
+            for (p, _), b, weight in zip(loaded, member_boxes, w):
+                if b is not None:
+                    acc += np.float32(weight) * resize_channel(dequantize(p.channel(c)), size)
+        if dtype == 'uint8':  # acc is in [0, 1]: q = round(255 p), in place
+            acc *= 255.0
+            q = np.rint(acc, out=acc).astype(np.uint8)
+        else:
+            q = acc.astype(np.float16)
+        if not same:  # a full-size map: crop it to its non-zero box
+            tight = mask_bbox(q)
+            if tight is None:
+                crops.append(np.zeros((0, 0), dtype))
+                continue
+            t0, t1, u0, u1 = tight
+            r0, c0, q = r0 + t0, c0 + u0, q[t0:t1 + 1, u0:u1 + 1]
+        # (on the union of the members' boxes the box stays that union: a box may have
+        # zero margins, it only has to contain every non-zero value)
+        boxes[c] = (r0, r0 + q.shape[0], c0, c0 + q.shape[1])
+        crops.append(q)
+    return CroppedProbs((n_cls, *size), boxes, crops), meta
+
+
+# -------------------------------------------------------------------- hard voting
+def vote_runs(runs: Sequence[Tuple[np.ndarray, np.ndarray]], min_votes: int
+              ) -> Tuple[np.ndarray, np.ndarray]:
+    """Pixels covered by at least ``min_votes`` of the masks given as 0-indexed runs.
+
+    Works on the runs directly (a sweep over run boundaries), so no mask is decoded and
+    no image size is needed; the result is the same as decoding, summing the masks and
+    re-encoding ``votes >= min_votes``.
+    """
+    starts = [s for s, _ in runs if len(s)]
+    if not starts or min_votes > len(runs):
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    s = np.concatenate(starts)
+    e = np.concatenate([st + ln for st, ln in runs if len(st)])
+    pos, inv = np.unique(np.concatenate([s, e]), return_inverse=True)
+    delta = np.bincount(inv, weights=np.concatenate([np.ones(len(s)), -np.ones(len(e))]),
+                        minlength=len(pos))
+    cover = np.cumsum(delta) >= min_votes  # coverage on [pos[i], pos[i + 1])
+    edges = np.flatnonzero(np.diff(np.concatenate([[False], cover])))
+    begin = pos[edges[0::2]]
+    end = pos[edges[1::2]]
+    return begin.astype(np.int64), (end - begin).astype(np.int64)
+
+
+def hard_vote_csv(csv_paths: Sequence[str], out: str, min_votes: Optional[int] = None,
+                  force: bool = False, progress: bool = True) -> EnsembleSummary:
+    """Hard voting of hand-bone-layout submissions (any class list, the same in every
+    CSV): a pixel is kept when >= ``min_votes`` CSVs mark it (default: a strict
+    majority). Rows follow the first CSV's order."""
+    start = time.perf_counter()
+    fmt = FORMATS['handbone']
+    if len(csv_paths) < 2:
+        raise InvalidArgumentError('csv', 'hard voting needs at least two CSV files')
+    if min_votes is None:
+        min_votes = len(csv_paths) // 2 + 1
+    if not 1 <= min_votes <= len(csv_paths):
+        raise InvalidArgumentError('min_votes', f'must be in 1..{len(csv_paths)}, got '
+                                   f'{min_votes}')
+    check_output_apart(out, csv_paths, 'out')
+    tables = [read_rle_csv(p, fmt, any_class=True) for p in csv_paths]
+    keys = list(tables[0])
+    for path, table in zip(csv_paths[1:], tables[1:]):
+        missing = [k for k in keys if k not in table]
+        if missing:
+            raise DataError(f'{path}: no row for ({missing[0][0]}, {missing[0][1]}) '
+                            f'(present in {csv_paths[0]})')
+        extra = [k for k in table if k not in tables[0]]
+        if extra:
+            raise DataError(f'{csv_paths[0]}: no row for ({extra[0][0]}, {extra[0][1]}) '
+                            f'(present in {path})')
+    conv = fmt.rle
+    with SubmissionWriter(out, fmt, force=force) as writer:
+        for image, cls in tqdm(keys, desc='hard vote', unit='row', disable=not progress):
+            runs = []
+            for path, table in zip(csv_paths, tables):
+                try:
+                    runs.append(parse_rle(table[(image, cls)], index_base=conv.index_base,
+                                          empty=conv.empty))
+                except RLEError as exc:
+                    raise DataError(f'{path}: ({image}, {cls}): {exc}') from None
+            s, n = vote_runs(runs, min_votes)
+            writer.row(image, cls, runs_to_string(s, n, conv.index_base) if len(s)
+                       else conv.empty)
+    return EnsembleSummary(out, len({k[0] for k in keys}), len(csv_paths),
+                           time.perf_counter() - start)

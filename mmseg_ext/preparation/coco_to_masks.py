@@ -1,0 +1,118 @@
+"""COCO annotation file -> label PNGs, with the data set's drawing order (offline)."""
+from __future__ import annotations
+
+import json
+import os.path as osp
+from dataclasses import dataclass
+from typing import List, Optional, Sequence
+
+from tqdm import tqdm
+
+from ..datasets.coco_index import CocoFormatError, SkipReport, index_coco, load_coco_json
+from ..datasets.coco_rle import rasterize
+from ..io.atomic import StagedDir, atomic_write_text
+from ..io.image_write import write_image
+from ..io.paths import check_output_apart, data_relpath
+from ..utils.errors import DataError
+
+#: Written last into the mask folder: what it was made from.
+MARKER = 'masks.json'
+
+
+@dataclass
+class ConversionSummary:
+    """What :func:`coco_to_masks` wrote."""
+
+    images: int
+    annotations: int
+    empty_images: int
+    skipped: SkipReport
+    out_dir: str
+
+    def line(self) -> str:
+        skipped = f', {self.skipped.summary()}' if self.skipped.total else ''
+        return (f'wrote {self.images} label maps ({self.annotations} annotations painted, '
+                f'{self.empty_images} images without annotations{skipped}) to '
+                f'{self.out_dir}')
+
+
+def default_classes(coco: dict, background_name: str = 'Background') -> List[str]:
+    """``[background_name] + category names in category-id order``."""
+    cats = sorted(coco.get('categories', []), key=lambda c: c['id'])
+    return [background_name] + [c['name'] for c in cats if c['name'] != background_name]
+
+
+def mask_path(out_dir: str, file_name: str) -> str:
+    """``out_dir/<file_name without extension>.png`` (sub-folders kept)."""
+    return osp.join(out_dir, osp.splitext(file_name)[0] + '.png')
+
+
+def coco_to_masks(ann_file: str, out_dir: str, classes: Optional[Sequence[str]] = None,
+                  background_name: str = 'Background', draw_order: str = 'area_desc',
+                  iscrowd: str = 'paint', on_bad: str = 'raise',
+                  img_root: Optional[str] = None, force: bool = False,
+                  progress: bool = True) -> ConversionSummary:
+    """Write one uint8 label PNG per image of ``ann_file``.
+
+    The PNG of image ``file_name`` is ``out_dir/<file_name stem>.png``: class indices
+    (by category name through ``classes``; 0 background), 255 for crowd regions with
+    ``iscrowd='ignore'``, painted exactly as ``CocoSemanticDataset`` +
+    ``LoadCocoAnnotations`` paint them. The output is a pure function of the inputs, so
+    rerunning with ``force=True`` rewrites identical files.
+
+    Args:
+        ann_file: COCO JSON.
+        out_dir: output folder (created).
+        classes: class names, background first; default: ``background_name`` then the
+            category names in id order.
+        background_name, draw_order, iscrowd, on_bad: as ``CocoSemanticDataset``.
+        img_root: when given, each image is opened (header only) and its size checked
+            against the JSON.
+        force: replace an ``out_dir`` this function wrote before (it holds
+            ``masks.json``); without it, a non-empty ``out_dir`` is an error. The
+            masks are written into a hidden folder beside ``out_dir`` that becomes
+            ``out_dir`` only when every mask is written.
+        progress: show a progress bar.
+    """
+    check_output_apart(out_dir, [ann_file, img_root], 'out_dir')
+    coco = load_coco_json(ann_file)
+    classes = list(classes) if classes else default_classes(coco, background_name)
+    if classes[0] != background_name:
+        raise DataError(f'{ann_file}: the first class must be the background '
+                        f'{background_name!r}, got {classes[0]!r}')
+    records, report = index_coco(coco, classes, ann_file, draw_order=draw_order,
+                                 iscrowd=iscrowd, on_bad=on_bad)
+    for r in records:  # file names come from data: relative, inside the image root
+        r['file_name'] = data_relpath(r['file_name'], f"{ann_file}: image id "
+                                      f"{r.get('image_id')} file_name", img_root)
+    targets = [mask_path('', r['file_name']) for r in records]
+    if len(set(targets)) != len(targets):
+        raise DataError(f'{ann_file}: two images map to the same mask file '
+                        '(same file name, different extension)')
+    painted = empty = 0
+    with StagedDir(out_dir, force=force, marker=MARKER) as staged:
+        for record, target in tqdm(list(zip(records, targets)), desc='coco -> masks',
+                                   unit='img', disable=not progress):
+            if img_root is not None:
+                _check_size(osp.join(img_root, record['file_name']), record)
+            label = rasterize(record['coco_anns'], record['height'], record['width'])
+            write_image(staged.file(target), label)
+            painted += len(record['coco_anns'])
+            empty += not record['coco_anns']
+        atomic_write_text(staged.file(MARKER), json.dumps(dict(
+            ann_file=ann_file, classes=list(classes), draw_order=draw_order,
+            iscrowd=iscrowd, images=len(records)), indent=1))
+        staged.commit()
+    return ConversionSummary(len(records), painted, empty, report, out_dir)
+
+
+def _check_size(path: str, record: dict) -> None:
+    from PIL import Image
+    if not osp.isfile(path):
+        raise CocoFormatError(f"{path}: image file not found (image id {record['image_id']})")
+    with Image.open(path) as img:
+        width, height = img.size
+    if (height, width) != (record['height'], record['width']):
+        raise CocoFormatError(f"{path}: image is {width}x{height} (width x height) but the "
+                              f"annotation file says {record['width']}x{record['height']} "
+                              f"(image id {record['image_id']})")

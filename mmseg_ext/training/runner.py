@@ -1,0 +1,236 @@
+"""Turn command-line options into a runner config, as mmseg's own tools do.
+
+``tools/train.py`` and ``tools/test.py`` are thin wrappers over :func:`train_config`,
+:func:`test_config` and :func:`test_checkpoint`, so that the same behaviour is
+importable (and tested) without a subprocess. The checks of :mod:`mmseg_ext.config.checks`
+run first; this module adds what only a run has: mixed precision (refused without a
+GPU), the distributed launch (``gloo`` on CPU ranks), checkpoints written atomically,
+and a checkpoint loaded strictly before testing (mmengine's ``load_from`` is
+``strict=False``, so a checkpoint of another model would test partly loaded and report
+a meaningless metric with exit 0).
+"""
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import os.path as osp
+from typing import Callable, Dict, Optional
+
+from mmengine.config import Config
+from mmengine.logging import print_log
+
+from ..config.checks import check_fits_config, check_weights_exist
+from ..config.loading import check_runner_path, load_config
+from ..config.model import bare_segmentor, skip_pretrained
+from ..config.tta import check_tta_config
+from ..io.checkpoint_backend import ATOMIC_LOCAL_BACKEND
+from ..utils.checkpoint import read_fitting_checkpoint
+from ..utils.errors import CheckpointNotFoundError, ConfigError, InvalidArgumentError
+
+
+def load_checkpoint_strictly(runner, checkpoint: str, config: str = 'the config') -> dict:
+    """Load ``checkpoint`` into ``runner.model`` (through the runner, so its hooks see
+    the checkpoint) only when every key and shape fits the segmentor (inside a DDP or
+    TTA wrapper, which mmengine's loader also unwraps); same errors as
+    :func:`read_fitting_checkpoint`."""
+    read_fitting_checkpoint(bare_segmentor(runner.model), checkpoint, config)
+    return runner.load_checkpoint(checkpoint, map_location='cpu', strict=True)
+
+
+def test_checkpoint(cfg: Config, checkpoint: str, config: str = 'the config'
+                    ) -> Dict[str, float]:
+    """Build the runner of ``cfg`` (from :func:`~.runner_config.test_config`), load
+    ``checkpoint`` strictly and run the test loop; return the metrics."""
+    from mmengine.runner import Runner
+    check_fits_config(cfg, checkpoint, config)  # before the runner makes its work dir
+    runner = Runner.from_cfg(cfg)
+    runner.load_checkpoint(checkpoint, map_location='cpu', strict=True)
+    return runner.test() or {}
+
+
+def enable_amp(cfg: Config) -> None:
+    """Switch the optimizer wrapper to mmengine's ``AmpOptimWrapper`` (dynamic scaling).
+
+    Raises:
+        InvalidArgumentError: there is no CUDA device (mmengine's AMP needs one), or
+            the config's optimizer wrapper is neither ``OptimWrapper`` nor AMP already.
+    """
+    import torch
+    if not torch.cuda.is_available():
+        raise InvalidArgumentError('amp', 'automatic mixed precision needs a CUDA GPU, and '
+                                   'torch sees none on this machine')
+    wrapper = cfg.optim_wrapper.get('type', 'OptimWrapper')
+    if wrapper == 'AmpOptimWrapper':
+        print_log('AMP is already enabled in the config.', logger='current',
+                  level=logging.WARNING)
+        return
+    if wrapper != 'OptimWrapper':
+        raise InvalidArgumentError('amp', f'needs optim_wrapper.type OptimWrapper, got '
+                                   f'{wrapper}')
+    cfg.optim_wrapper.type = 'AmpOptimWrapper'
+    cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
+
+
+#: True while a ``gloo`` process group started by :func:`prepare_distributed` is open.
+_STARTED_GLOO = False
+
+
+def finish_distributed() -> bool:
+    """Destroy the ``gloo`` process group that :func:`prepare_distributed` started.
+
+    Call it once the runner is released (``del runner``): the model's DDP wrapper holds
+    the group, so objects still alive in reference cycles are collected first. Destroying
+    the group joins gloo's worker threads while the interpreter is fully alive; left to
+    interpreter shutdown, a rank could abort at exit ("terminate called without an active
+    exception", SIGABRT) after its work had finished.
+
+    Returns:
+        True when this process is such a CPU rank; the tool should then leave without
+        interpreter finalization (:func:`mmseg_ext.utils.cli.exit_now`). False when no
+        process group of ours exists (one process, or GPU ranks under mmengine).
+    """
+    import gc
+
+    import torch.distributed as dist
+    global _STARTED_GLOO
+    if not _STARTED_GLOO:
+        return False
+    _STARTED_GLOO = False
+    gc.collect()
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+    gc.collect()
+    return True
+
+
+def prepare_distributed(cfg: Config, launcher: str) -> None:
+    """Let ``--launcher pytorch`` run on a machine without CUDA.
+
+    mmengine initialises NCCL and pins each rank to ``cuda:LOCAL_RANK``. Without CUDA
+    this starts the ``gloo`` process group from torchrun's environment (mmengine then
+    skips its own ``init_dist``) and wraps the model in
+    :class:`~mmseg_ext.engine.CPUDistributedDataParallel`. With CUDA nothing changes.
+    """
+    import torch
+    import torch.distributed as dist
+    global _STARTED_GLOO
+    if launcher == 'none' or torch.cuda.is_available():
+        return
+    if launcher != 'pytorch':
+        raise InvalidArgumentError('launcher', f'{launcher!r} pins each rank to a GPU and '
+                                   'this machine has none; use pytorch (torchrun) for '
+                                   'CPU ranks')
+    if not dist.is_initialized():
+        dist.init_process_group(backend='gloo')
+        _STARTED_GLOO = True
+        # the tools call finish_distributed() when done; this covers an early exit
+        atexit.register(finish_distributed)
+    wrapper = dict(cfg.get('model_wrapper_cfg') or {})
+    if wrapper.get('type', 'MMDistributedDataParallel') == 'MMDistributedDataParallel':
+        wrapper['type'] = 'CPUDistributedDataParallel'
+    wrapper.setdefault('broadcast_buffers', False)
+    wrapper.setdefault('find_unused_parameters', cfg.get('find_unused_parameters', False))
+    wrapper['device_ids'] = None
+    cfg.model_wrapper_cfg = wrapper
+
+
+def train_config(path: str, work_dir: Optional[str] = None, resume: bool = False,
+                 amp: bool = False, cfg_options: Optional[dict] = None,
+                 launcher: str = 'none',
+                 edit: Optional[Callable[[Config], None]] = None) -> Config:
+    """Config for ``Runner.from_cfg(cfg).train()`` (``tools/train.py``).
+
+    ``edit`` changes the loaded config in place before the checks (e.g. the data sets
+    of a cross-validation fold).
+
+    Raises:
+        CheckpointNotFoundError: a local ``load_from``, ``resume`` checkpoint or
+            pretrained file named by the model does not exist.
+    """
+    cfg = load_config(path, cfg_options, launcher, work_dir)
+    if edit is not None:
+        edit(cfg)
+    if amp:
+        enable_amp(cfg)
+    cfg.resume = resume
+    load_from = cfg.get('load_from')
+    if load_from and '://' not in str(load_from) and not osp.isfile(load_from):
+        raise CheckpointNotFoundError(str(load_from))
+    check_weights_exist(cfg.get('model', {}), path)
+    from ..config.checks import check_load_from, check_resume
+    check_load_from(cfg, path)
+    check_resume(cfg, path)
+    write_checkpoints_atomically(cfg)
+    prepare_distributed(cfg, launcher)
+    return cfg
+
+
+def write_checkpoints_atomically(cfg: Config) -> None:
+    """Let the checkpoint hook write each checkpoint whole or not at all.
+
+    Selects :class:`~mmseg_ext.io.checkpoint_backend.AtomicLocalBackend` for mmengine's
+    ``CheckpointHook`` when the config names no backend of its own and the checkpoints
+    go to a local folder; otherwise the config is left as it is.
+    """
+    hook = cfg.get('default_hooks', {}).get('checkpoint')
+    if not hook or hook.get('type') not in ('CheckpointHook', 'mmengine.CheckpointHook'):
+        return
+    if hook.get('backend_args') is not None or hook.get('file_client_args') is not None:
+        return
+    if '://' in str(hook.get('out_dir') or ''):
+        return
+    hook['backend_args'] = dict(backend=ATOMIC_LOCAL_BACKEND)
+
+
+def test_config(path: str, checkpoint: str, work_dir: Optional[str] = None,
+                out: Optional[str] = None, show: bool = False,
+                show_dir: Optional[str] = None, wait_time: float = 2.0,
+                tta: bool = False, cfg_options: Optional[dict] = None,
+                launcher: str = 'none') -> Config:
+    """Config for ``Runner.from_cfg(cfg).test()`` (``tools/test.py``).
+
+    ``load_from`` stays unset: the tool loads ``checkpoint`` itself, strictly
+    (:func:`mmseg_ext.utils.checkpoint.load_model_weights`), so a checkpoint that does
+    not fit the model is an error instead of a silently wrong metric. The model's
+    pretrained/backbone weights are not needed (the checkpoint replaces them) and are
+    switched off.
+    """
+    if '://' not in checkpoint and not osp.isfile(checkpoint):
+        raise CheckpointNotFoundError(checkpoint)
+    check_runner_path(out, 'out')
+    check_runner_path(show_dir, 'show_dir')
+    cfg = load_config(path, cfg_options, launcher, work_dir)
+    cfg.load_from = None
+    skip_pretrained(cfg.model)
+    if show or show_dir:
+        hooks = cfg.get('default_hooks', {})
+        if 'visualization' not in hooks:
+            raise ConfigError(f'{path}: showing predictions needs a "visualization" entry '
+                              'in default_hooks')
+        hooks['visualization']['draw'] = True
+        if show:
+            hooks['visualization']['show'] = True
+            hooks['visualization']['wait_time'] = wait_time
+        if show_dir:
+            cfg.visualizer['save_dir'] = show_dir
+    if tta:
+        check_tta_config(cfg, path)
+        cfg.test_dataloader.dataset.pipeline = cfg.tta_pipeline
+        cfg.tta_model.module = cfg.model
+        # mmengine's runner hands the config's top-level `data_preprocessor` (mmseg's
+        # model bases define one) to the TTA wrapper, which then replaces the model's
+        # own: another padding rule, size or normalisation than the plain test. An
+        # explicit None keeps the model's preprocessor unless the config sets one.
+        cfg.tta_model.setdefault('data_preprocessor', None)
+        cfg.model = cfg.tta_model
+    if out is not None:
+        cfg.test_evaluator['output_dir'] = out
+        cfg.test_evaluator['keep_results'] = True
+    prepare_distributed(cfg, launcher)
+    return cfg
+
+
+def set_local_rank(local_rank: int) -> None:
+    """torch.distributed.launch passes ``--local-rank``; torchrun sets ``LOCAL_RANK``."""
+    os.environ.setdefault('LOCAL_RANK', str(local_rank))

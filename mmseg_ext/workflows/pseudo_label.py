@@ -1,0 +1,319 @@
+"""Pseudo-labels from a probability folder, written in the data set's own format.
+
+Two output formats:
+
+``handbone-json``
+    ``OUT/outputs_json/<key>.json`` per accepted image in the competition schema (every
+    top-level key the annotation tool writes), one ``poly_seg`` annotation per external
+    contour of each predicted class mask (``p > t_c`` at the original size). Contours
+    come from ``cv2.findContours(RETR_EXTERNAL, CHAIN_APPROX_SIMPLE)`` (optionally
+    simplified by ``cv2.approxPolyDP(epsilon)``); they run through the mask's boundary
+    pixels, so filling them with the project's rasteriser (``cv2.fillPoly``) gives the
+    mask back. **Holes are filled** (the format has no holes; a hole inside one bone
+    becomes foreground), and contours with fewer than 3 distinct points (1-2 pixel
+    specks) are written with repeated points, or dropped with ``min_area``.
+``label-png``
+    ``OUT/<key>.png`` per accepted image: ``uint8`` argmax label map (multi-class
+    probabilities), ``255`` (ignore) where the winning probability is below
+    ``pixel_conf``.
+
+Confidence filtering (``p`` = stored probability, resized to the original size):
+
+* multi-class, per pixel: ``max_c p < pixel_conf`` -> 255 (ignored by the loss).
+* multi-label, per pixel: a pixel is *uncertain* when some class has
+  ``1 - pixel_conf < p < pixel_conf`` (``pixel_conf`` in (0.5, 1]). JSON polygons
+  cannot mark pixels as ignored, so the image is rejected when the uncertain pixels
+  exceed ``max_uncertain`` times the pixels that are foreground or uncertain.
+  ``--format label-png`` is refused for multi-label data.
+* per image: ``mean_conf`` is, multi-class, the mean over pixels of ``max_c p``;
+  multi-label, the mean of ``p_c`` over the predicted pixels of each class (all
+  classes pooled; an image with no predicted pixel has mean confidence 0). Images with
+  ``mean_conf < min_mean_conf`` are rejected.
+
+Every image gets a line in ``OUT/pseudo_labels.json`` (accepted, mean confidence,
+uncertain fraction); ``OUT/accepted.txt`` lists the accepted images relative to the
+inference image dir, one a line, usable as a data set's ``ann_file``.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os.path as osp
+from dataclasses import dataclass
+from typing import Iterable, List, Optional, Sequence, Tuple
+
+import cv2
+import numpy as np
+
+from ..inference.probmaps import resize_channel, resize_probs
+from ..io.atomic import StagedDir, atomic_write_text
+from ..io.hand_bone_json import hand_bone_document, write_hand_bone_json
+from ..io.image_write import write_image
+from ..io.paths import check_output_apart
+from ..io.probs import ProbFolder, dequantize
+from ..utils.errors import DataError, InvalidArgumentError
+from ..utils.per_class import PerClassSpec, per_class_option
+from ..utils.readers import read_json
+
+FORMATS = ('handbone-json', 'label-png')
+REPORT = 'pseudo_labels.json'
+
+
+# ------------------------------------------------------------------ polygons
+def mask_to_polygons(mask: np.ndarray, epsilon: float = 0.0, min_area: int = 0
+                     ) -> List[np.ndarray]:
+    """External contours of a ``(H, W)`` bool mask as ``(N, 2)`` int ``(x, y)`` polygons.
+
+    Args:
+        epsilon: ``cv2.approxPolyDP`` tolerance in pixels (0: keep the
+            ``CHAIN_APPROX_SIMPLE`` vertices, which reproduce the mask when filled).
+        min_area: drop components with fewer pixels than this (counted by filling the
+            contour, holes included).
+
+    Returns:
+        one polygon per external contour, each with at least 3 points (a 1-2 pixel
+        contour repeats its points).
+    """
+    m = np.ascontiguousarray(mask, dtype=np.uint8)
+    contours, _ = cv2.findContours(m, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    out = []
+    for cnt in contours:
+        if min_area > 0:
+            x, y, w, h = cv2.boundingRect(cnt)
+            buf = np.zeros((h, w), np.uint8)
+            cv2.fillPoly(buf, [cnt - np.array([x, y], np.int32)], 1)
+            if int(buf.sum()) < min_area:
+                continue
+        if epsilon > 0 and len(cnt) > 3:
+            approx = cv2.approxPolyDP(cnt, float(epsilon), True)
+            if len(approx) >= 3:
+                cnt = approx
+        pts = cnt.reshape(-1, 2).astype(np.int64)
+        while len(pts) < 3:
+            pts = np.concatenate([pts, pts[-1:]])
+        out.append(pts)
+    return out
+
+
+def _hex(*parts: object, n: int) -> str:
+    return hashlib.sha1('/'.join(map(str, parts)).encode()).hexdigest()[:2 * n]
+
+
+def handbone_json(masks: np.ndarray, classes: Sequence[str], img_path: str,
+                  epsilon: float = 0.0, min_area: int = 0) -> dict:
+    """A hand-bone annotation file for ``(C, H, W)`` bool masks of image ``img_path``
+    (relative, ``ID001/x.png``); ids are derived from the path (deterministic)."""
+    anns = [(name, pts, _hex(img_path, name, k, n=16))
+            for c, name in enumerate(classes)
+            for k, pts in enumerate(mask_to_polygons(masks[c], epsilon, min_area))]
+    parent = osp.dirname(img_path)
+    return hand_bone_document(anns, osp.basename(img_path), '/' + parent if parent else '/',
+                              masks.shape[1:], _hex(img_path, n=8), 'mmseg_ext.pseudo_label')
+
+
+# ------------------------------------------------------------------ confidence
+@dataclass
+class Confidence:
+    """Per-image confidence figures (see the module doc)."""
+    mean_conf: float
+    uncertain_fraction: float
+
+
+def multilabel_confidence(probs: Iterable[np.ndarray], thresholds: Sequence[float],
+                          pixel_conf: float) -> Tuple[np.ndarray, Confidence]:
+    """``(masks, confidence)`` of multi-label probabilities.
+
+    Args:
+        probs: ``(C, H, W)`` float array, or any iterable of ``C`` ``(H, W)`` float maps
+            (a generator keeps one resized class in memory at a time).
+
+    ``masks[c] = probs[c] > thresholds[c]`` (``(C, H, W)`` bool); a pixel is uncertain
+    when any class has ``1 - pixel_conf < p < pixel_conf``; the uncertain fraction is
+    relative to the pixels that are foreground in some class or uncertain (0 when there
+    are none).
+    """
+    masks, uncertain, total, predicted = [], None, 0.0, 0
+    for p, t in zip(probs, thresholds):
+        m = p > t
+        u = (p > 1.0 - pixel_conf) & (p < pixel_conf)
+        uncertain = u if uncertain is None else uncertain | u
+        total += float(p[m].sum(dtype=np.float64))
+        predicted += int(m.sum())
+        masks.append(m)
+    stacked = np.stack(masks)
+    relevant = int((uncertain | stacked.any(0)).sum())
+    fraction = float(uncertain.sum()) / relevant if relevant else 0.0
+    mean = total / predicted if predicted else 0.0
+    return stacked, Confidence(mean_conf=mean, uncertain_fraction=fraction)
+
+
+def multiclass_labels(probs: np.ndarray, pixel_conf: float,
+                      ignore_index: int = 255) -> Tuple[np.ndarray, Confidence]:
+    """``(labels, confidence)``: ``(H, W)`` uint8 argmax of ``(C, H, W)`` float
+    probabilities (first class on ties), ``ignore_index`` where ``max_c p < pixel_conf``."""
+    best = probs.max(0)
+    labels = probs.argmax(0).astype(np.uint8)
+    low = best < pixel_conf
+    labels[low] = ignore_index
+    return labels, Confidence(mean_conf=float(best.mean()),
+                              uncertain_fraction=float(low.mean()))
+
+
+# ------------------------------------------------------------------ folder
+@dataclass
+class PseudoLabelSummary:
+    out_dir: str
+    images: int
+    accepted: int
+    rejected: int
+
+
+def read_pseudo_summary(out_dir: str) -> Optional[PseudoLabelSummary]:
+    """The summary of a pseudo-label folder :func:`pseudo_label_folder` finished (its
+    report is written last and the folder published whole); None when there is none."""
+    try:
+        images = read_json(osp.join(out_dir, REPORT), 'pseudo-label report')['images']
+        accepted = sum(1 for r in images if r['accepted'])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return PseudoLabelSummary(out_dir=out_dir, images=len(images), accepted=accepted,
+                              rejected=len(images) - accepted)
+
+
+def _json_relpath(key: str) -> str:
+    """``outputs_json/<key>.json``; a leading ``DCM/`` (inference run on the data root)
+    is dropped so the layout matches ``DCM/`` <-> ``outputs_json/``."""
+    rel = key[4:] if key.startswith('DCM/') else key
+    return osp.join('outputs_json', rel + '.json')
+
+
+def pseudo_label_folder(probs_dir: str, out_dir: str, fmt: str = 'handbone-json',
+                        thresholds: PerClassSpec = None,
+                        pixel_conf: float = 0.9, max_uncertain: float = 1.0,
+                        min_mean_conf: float = 0.0, epsilon: float = 0.0,
+                        min_area: int = 0, force: bool = False,
+                        progress: bool = True) -> PseudoLabelSummary:
+    """Write pseudo-labels for every image of a probability folder (module doc).
+
+    Args:
+        probs_dir: probability folder written by ``tools/inference.py``.
+        out_dir: new output folder (replaced only with ``force`` and only when it holds
+            ``pseudo_labels.json``).
+        fmt: ``'handbone-json'`` (multi-label) or ``'label-png'`` (multi-class).
+        thresholds: foreground thresholds (multi-label; a number, ``{class: t}`` or a
+            JSON file of it; default 0.5).
+        pixel_conf: per-pixel confidence in [0, 1] (multi-label: in (0.5, 1]).
+        max_uncertain: multi-label: reject an image above this uncertain fraction.
+        min_mean_conf: reject an image whose mean confidence is below this.
+        epsilon, min_area: polygon simplification / speck removal
+            (:func:`mask_to_polygons`).
+    """
+    from tqdm import tqdm
+
+    if fmt not in FORMATS:
+        raise InvalidArgumentError('fmt', f'unknown format {fmt!r} (choose from '
+                                   f'{", ".join(FORMATS)})')
+    check_output_apart(out_dir, [probs_dir], 'out_dir')
+    folder = ProbFolder(probs_dir)
+    if fmt == 'label-png' and folder.task != 'multi-class':
+        raise DataError(f'{probs_dir}: label PNGs need multi-class probabilities; this '
+                        f'folder is {folder.task} (write hand-bone JSON instead)')
+    if fmt == 'handbone-json' and folder.task != 'multi-label':
+        raise DataError(f'{probs_dir}: hand-bone JSON needs multi-label probabilities; '
+                        f'this folder is {folder.task} (write label PNGs instead)')
+    if fmt == 'handbone-json' and not 0.5 < pixel_conf <= 1.0:
+        raise InvalidArgumentError('pixel_conf', f'{pixel_conf} must be in (0.5, 1] for '
+                                   'multi-label data')
+    classes = folder.classes
+    thresholds = per_class_option(thresholds, classes, 'thresholds', float, 0.0, 1.0)
+    ts = [float(thresholds.get(c, 0.5)) for c in classes]
+    report, accepted = [], []
+    with StagedDir(out_dir, force=force, marker=REPORT) as staged:
+        for key in tqdm(folder.keys(), disable=not progress, unit='img', desc='pseudo'):
+            stored, meta = folder.read(key)
+            if fmt == 'handbone-json':
+                channels = (dequantize(resize_channel(ch, meta.ori_shape)) for ch in stored)
+                masks, conf = multilabel_confidence(channels, ts, pixel_conf)
+                ok = conf.uncertain_fraction <= max_uncertain and \
+                    conf.mean_conf >= min_mean_conf
+            else:
+                probs = dequantize(resize_probs(stored, meta.ori_shape))
+                labels, conf = multiclass_labels(probs, pixel_conf)
+                ok = conf.mean_conf >= min_mean_conf
+            if ok:
+                if fmt == 'handbone-json':
+                    content = handbone_json(masks, classes, meta.img_path, epsilon, min_area)
+                    write_hand_bone_json(staged.file(_json_relpath(key)), content)
+                else:
+                    write_image(staged.file(key + '.png'), labels)
+                accepted.append(meta.img_path)
+            report.append(dict(img_path=meta.img_path, accepted=bool(ok),
+                               mean_conf=round(conf.mean_conf, 6),
+                               uncertain_fraction=round(conf.uncertain_fraction, 6)))
+        atomic_write_text(staged.file('accepted.txt'), ''.join(p + '\n' for p in accepted))
+        atomic_write_text(staged.file(REPORT), json.dumps(dict(
+            probs=probs_dir, format=fmt, classes=list(classes), thresholds=ts,
+            pixel_conf=pixel_conf, max_uncertain=max_uncertain,
+            min_mean_conf=min_mean_conf, epsilon=epsilon, min_area=min_area,
+            images=report), indent=1))
+        staged.commit()
+    n = len(report)
+    return PseudoLabelSummary(out_dir=out_dir, images=n, accepted=len(accepted),
+                              rejected=n - len(accepted))
+
+
+# ------------------------------------------------------------------ quality
+@dataclass
+class PseudoLabelQuality:
+    """How good multi-class pseudo-labels at one confidence threshold would be."""
+    pixel_conf: float
+    coverage: float        # fraction of labelled pixels kept (confidence >= pixel_conf)
+    accuracy: float        # of the kept pixels, the fraction whose label is right
+    miou: float            # mean IoU over classes of the kept pixels (against the truth)
+
+
+def pseudo_label_quality(probs_dir: str, gt_dir: str, pixel_confs: Sequence[float],
+                         ignore_index: int = 255, progress: bool = True
+                         ) -> List[PseudoLabelQuality]:
+    """Measure multi-class pseudo-labels against held-back true labels, per threshold.
+
+    For choosing ``pixel_conf`` on images whose labels the training does not use (e.g.
+    the "unlabelled" part of a labelled training set), never on the validation set.
+    ``gt_dir/<key>.png`` holds the true label map of each image of ``probs_dir``.
+    """
+    from tqdm import tqdm
+
+    from ..io.images import read_label_map
+    folder = ProbFolder(probs_dir)
+    if folder.task != 'multi-class':
+        raise DataError(f'{probs_dir}: pseudo-label quality is measured for multi-class '
+                        f'probabilities, this folder is {folder.task}')
+    n = len(folder.classes)
+    confs = sorted(pixel_confs)
+    kept = np.zeros(len(confs), np.int64)
+    right = np.zeros(len(confs), np.int64)
+    inter = np.zeros((len(confs), n), np.int64)
+    union = np.zeros((len(confs), n), np.int64)
+    total = 0
+    for key in tqdm(folder.keys(), disable=not progress, unit='img', desc='quality'):
+        stored, meta = folder.read(key)
+        truth = read_label_map(osp.join(gt_dir, key + '.png'))
+        probs = dequantize(resize_probs(stored, truth.shape))
+        best, pred = probs.max(0), probs.argmax(0)
+        labelled = truth != ignore_index
+        total += int(labelled.sum())
+        for i, c in enumerate(confs):
+            m = labelled & (best >= c)
+            p, t = pred[m], truth[m]
+            kept[i] += m.sum()
+            right[i] += int((p == t).sum())
+            cm = np.bincount(t.astype(np.int64) * n + p, minlength=n * n).reshape(n, n)
+            inter[i] += np.diag(cm)
+            union[i] += cm.sum(0) + cm.sum(1) - np.diag(cm)
+    out = []
+    for i, c in enumerate(confs):
+        present = union[i] > 0
+        iou = inter[i][present] / union[i][present]
+        out.append(PseudoLabelQuality(c, kept[i] / max(total, 1), right[i] / max(kept[i], 1),
+                                      float(iou.mean()) if present.any() else 0.0))
+    return out

@@ -1,0 +1,68 @@
+"""tools/coco_to_masks.py: PNGs equal a pycocotools reference, idempotent, no overwrite."""
+import os.path as osp
+
+import cv2
+import numpy as np
+import pytest
+from coco_reference import load_coco, reference_label_maps
+from conftest import run_tool
+
+from mmseg_ext.datasets.synthetic.coco import make_trash_coco
+from mmseg_ext.preparation.coco_to_masks import coco_to_masks
+from mmseg_ext.utils.class_names import TRASH_CLASSES
+from mmseg_ext.utils.errors import MmsegExtError
+
+
+def reference(ann_file, order):
+    return reference_label_maps(load_coco(ann_file), TRASH_CLASSES, order)
+
+
+@pytest.fixture
+def trash(tmp_path):
+    return make_trash_coco(str(tmp_path / 'trash'), num_train=4, num_val=0, num_test=0,
+                           size=(40, 48), seed=3)['train']
+
+
+def test_tool_writes_reference_masks_refuses_overwrite_and_is_idempotent(trash, tmp_path):
+    out = str(tmp_path / 'masks')
+    classes = ','.join(TRASH_CLASSES)
+    args = ['tools/coco_to_masks.py', trash, out, '--classes', classes, '--no-progress']
+    proc = run_tool(*args)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip().splitlines()[-1].startswith('wrote 4 label maps (')
+    ref = reference(trash, 'area_desc')
+    first = {}
+    for file_name, expected in ref.items():
+        path = osp.join(out, osp.splitext(file_name)[0] + '.png')
+        np.testing.assert_array_equal(cv2.imread(path, cv2.IMREAD_UNCHANGED), expected)
+        first[path] = open(path, 'rb').read()
+    assert sum(m.max() > 0 for m in ref.values()) == 3          # one image has no objects
+
+    proc = run_tool(*args)
+    assert proc.returncode == 1 and proc.stderr.count('\n') == 1
+    assert 'masks: already exists (use --force to replace it)' in proc.stderr
+    proc = run_tool(*args, '--force')
+    assert proc.returncode == 0
+    assert all(open(p, 'rb').read() == data for p, data in first.items())
+
+
+def test_drawing_order_and_default_classes(trash, tmp_path):
+    summary = coco_to_masks(trash, str(tmp_path / 'm'), classes=TRASH_CLASSES,
+                            draw_order='polygon_length', progress=False)
+    assert summary.images == 4 and summary.empty_images == 1
+    for file_name, expected in reference(trash, 'polygon_length').items():
+        got = cv2.imread(osp.join(str(tmp_path / 'm'), osp.splitext(file_name)[0] + '.png'),
+                         cv2.IMREAD_UNCHANGED)
+        np.testing.assert_array_equal(got, expected)
+    # default classes: background + categories in id order ('Paper' has id 0 -> 1)
+    coco_to_masks(trash, str(tmp_path / 'd'), progress=False)
+    with pytest.raises(MmsegExtError, match='first class must be the background'):
+        coco_to_masks(trash, str(tmp_path / 'e'), classes=['Paper', 'Background'])
+
+
+def test_image_size_check(trash, tmp_path):
+    root = osp.dirname(trash)
+    cv2.imwrite(osp.join(root, 'batch_01_vt/0001.jpg'), np.zeros((48, 40, 3), np.uint8))
+    with pytest.raises(MmsegExtError, match=r'0001\.jpg: image is 40x48 .* says 48x40'):
+        coco_to_masks(trash, str(tmp_path / 'm'), classes=TRASH_CLASSES, img_root=root,
+                      progress=False)
