@@ -16,7 +16,7 @@ must put it there before ``import _bootstrap``; ``python -I`` keeps ``site-packa
 
 ``SIGXFSZ`` (a write past ``ulimit -f``) needs nothing here: Python ignores it at start-up,
 so such a write fails with ``OSError(EFBIG)``, which the writers report as one line naming
-the output (:mod:`mmseg_ext.io.atomic`).
+the output (:mod:`mmseg_ext.io.output_errors`).
 """
 import os
 import os.path as osp

@@ -38,6 +38,7 @@ import numpy as np
 
 from ..utils.errors import DataError, DataFileError
 from ..utils.readers import read_json, read_lines
+from ..utils.tally import Tally
 from .coco_rle import DegeneratePolygonError, check_image_size, encode_segmentation, rle_to_spans
 
 DRAW_ORDERS = ('file', 'area_desc', 'polygon_length')
@@ -53,7 +54,7 @@ class CocoFormatError(DataError):
     """
 
 
-class SkipReport:
+class SkipReport(Tally):
     """Counts of what ``on_bad='skip'`` dropped, by reason, with the first message."""
 
     def __init__(self) -> None:
@@ -64,15 +65,11 @@ class SkipReport:
         self.counts[reason] += 1
         self.first.setdefault(reason, message)
 
-    @property
-    def total(self) -> int:
-        return sum(self.counts.values())
-
     def summary(self) -> str:
         """One line, e.g. ``skipped 3: 2 x unknown class, 1 x degenerate polygon``."""
         if not self.counts:
             return 'skipped nothing'
-        parts = ', '.join(f'{n} x {reason}' for reason, n in sorted(self.counts.items()))
+        parts = self.listing(lambda reason, n: f'{n} x {reason}')
         first = '; '.join(f'first {reason}: {msg}' for reason, msg in
                           sorted(self.first.items()))
         return f'skipped {self.total}: {parts} ({first})'
@@ -240,18 +237,13 @@ def index_coco(coco: dict, classes: Sequence[str], source: str = '<coco>', *,
         if crowd and iscrowd == 'skip':
             continue
         category = ann.get('category_id')
-        if category not in name_of:
-            bad('unknown category', f'{where}: category_id {category} is not in '
-                '"categories"')
-            continue
-        if category not in index_of:
-            bad('category not in classes', f"{where}: category '{name_of[category]}' "
-                f'(id {category}) is not in the class list {list(classes)}')
+        problem = _category_problem(category, index_of, name_of, classes, where)
+        if problem:
+            bad(*problem)
             continue
         segmentation = ann.get('segmentation')
         try:
-            rle, dropped = encode_segmentation(segmentation, record['height'],
-                                               record['width'],
+            rle, dropped = encode_segmentation(segmentation, record['height'], record['width'],
                                                drop_degenerate=on_bad == 'skip')
         except ValueError as exc:
             reason = 'degenerate polygon' if isinstance(exc, DegeneratePolygonError) \
@@ -267,11 +259,30 @@ def index_coco(coco: dict, classes: Sequence[str], source: str = '<coco>', *,
         record['coco_anns'].append(dict(id=ann_id, label=label, spans=spans))
         keys[record['image_id']].append(
             (_order_key(draw_order, ann, segmentation, spans), len(keys[record['image_id']])))
+    _sort_in_draw_order(records, keys)
+    return records, report
+
+
+def _category_problem(category: Any, index_of: Dict[Any, int], name_of: Dict[Any, str],
+                      classes: Sequence[str], where: str) -> Optional[Tuple[str, str]]:
+    """``(reason, message)`` when an annotation's ``category`` id is not in the file's
+    ``categories`` or its name is not in ``classes``; None when it names a class."""
+    if category not in name_of:
+        return 'unknown category', f'{where}: category_id {category} is not in "categories"'
+    if category not in index_of:
+        return ('category not in classes', f"{where}: category '{name_of[category]}' "
+                f'(id {category}) is not in the class list {list(classes)}')
+    return None
+
+
+def _sort_in_draw_order(records: List[dict], keys: Dict[Any, List[Tuple[float, int]]]
+                        ) -> None:
+    """Sort each record's ``coco_anns`` (in place) by their ``(order key, file
+    position)`` in ``keys[image_id]``: stable, ties keep the file order."""
     for record in records:
         order = sorted(range(len(record['coco_anns'])),
                        key=lambda i, k=keys[record['image_id']]: k[i])
         record['coco_anns'] = [record['coco_anns'][i] for i in order]
-    return records, report
 
 
 def _order_key(draw_order: str, ann: dict, segmentation: Any, spans: np.ndarray) -> float:

@@ -25,11 +25,11 @@ from .coco_index import (
     read_name_list,
     select_records,
 )
-from .transforms.pipeline_geometry import pipeline_errors
+from .image_named_failures import ImageNamedFailuresMixin
 
 
 @DATASETS.register_module()
-class CocoSemanticDataset(BaseSegDataset):
+class CocoSemanticDataset(ImageNamedFailuresMixin, BaseSegDataset):
     """Images + a COCO annotation file (polygons or RLE) as a semantic data set.
 
     The data list holds, per image, its annotations as small arrays of pixel spans,
@@ -116,13 +116,6 @@ class CocoSemanticDataset(BaseSegDataset):
                              f'background_name is {self.background_name!r}; class 0 must '
                              'be the background')
         return list(classes)
-
-    def prepare_data(self, idx: int):
-        """The pipeline's output for item ``idx``; a transform's failure (a keep-ratio
-        resize of a 1xN image) is one error naming the image
-        (:func:`~mmseg_ext.datasets.transforms.pipeline_geometry.pipeline_errors`)."""
-        with pipeline_errors(self.get_data_info(idx).get('img_path', f'item {idx}')):
-            return super().prepare_data(idx)
 
     def load_data_list(self) -> List[dict]:
         """Index the COCO file (or the image list) into one data info per image."""

@@ -26,8 +26,8 @@ from ..utils.class_names import (
 )
 from ..utils.errors import ConfigError, DataFileError, InvalidArgumentError
 from ..utils.readers import read_lines
+from .image_named_failures import ImageNamedFailuresMixin
 from .splits import group_kfold, select_fold
-from .transforms.pipeline_geometry import pipeline_errors
 
 
 def patient_of(rel_path: str) -> str:
@@ -38,7 +38,7 @@ def patient_of(rel_path: str) -> str:
 
 
 @DATASETS.register_module()
-class HandBoneDataset(BaseSegDataset):
+class HandBoneDataset(ImageNamedFailuresMixin, BaseSegDataset):
     """Multi-label hand-bone data set (29 overlapping classes by default).
 
     Each item's ``data_info``::
@@ -178,13 +178,6 @@ class HandBoneDataset(BaseSegDataset):
     def _ann_path(self, rel: str, ann_dir: str) -> str:
         stem = osp.splitext(rel)[0]
         return osp.join(ann_dir, stem + self.seg_map_suffix)
-
-    def prepare_data(self, idx: int):
-        """The pipeline's output for item ``idx``; a transform's failure (a keep-ratio
-        resize of a 1xN image) is one error naming the image
-        (:func:`~mmseg_ext.datasets.transforms.pipeline_geometry.pipeline_errors`)."""
-        with pipeline_errors(self.get_data_info(idx).get('img_path', f'item {idx}')):
-            return super().prepare_data(idx)
 
     def load_data_list(self) -> List[dict]:
         """List the images (and their JSONs), apply the split file and the fold."""

@@ -12,7 +12,7 @@ from ..io.paths import data_relpath
 from ..utils.class_names import PORT_CLASSES, PORT_PALETTE
 from ..utils.errors import ConfigError, DataError
 from ..utils.readers import read_lines
-from .transforms.pipeline_geometry import pipeline_errors
+from .image_named_failures import ImageNamedFailuresMixin
 
 
 class FolderDataError(DataError):
@@ -20,7 +20,7 @@ class FolderDataError(DataError):
 
 
 @DATASETS.register_module()
-class PortStructuresDataset(BaseSegDataset):
+class PortStructuresDataset(ImageNamedFailuresMixin, BaseSegDataset):
     """Port structures: non-square ``.jpg`` images, 8-bit ``.png`` label maps.
 
     Layout (``data_root``)::
@@ -96,13 +96,6 @@ class PortStructuresDataset(BaseSegDataset):
                         seg_fields=[])
             data_list.append(info)
         return data_list
-
-    def prepare_data(self, idx: int):
-        """The pipeline's output for item ``idx``; a transform's failure (a keep-ratio
-        resize of a 1xN image) is one error naming the image
-        (:func:`~mmseg_ext.datasets.transforms.pipeline_geometry.pipeline_errors`)."""
-        with pipeline_errors(self.get_data_info(idx).get('img_path', f'item {idx}')):
-            return super().prepare_data(idx)
 
     def load_data_list(self) -> List[dict]:
         img_dir = self.data_prefix.get('img_path')

@@ -18,14 +18,9 @@ from tqdm import tqdm
 
 from ..inference.probmaps import resize_channel
 from ..io.paths import check_output_apart
-from ..io.probs import (
-    CroppedProbs,
-    ProbFolder,
-    ProbFolderWriter,
-    ProbMeta,
-    content_mismatch,
-    dequantize,
-)
+from ..io.prob_file import CroppedProbs, dequantize
+from ..io.prob_meta import ProbMeta, content_mismatch
+from ..io.probs import ProbFolder, ProbFolderWriter
 from ..io.rle import RLEError, mask_bbox, parse_rle, runs_to_string
 from ..io.submission import FORMATS, SubmissionWriter, read_rle_csv
 from ..utils.errors import DataError, InvalidArgumentError

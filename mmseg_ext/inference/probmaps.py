@@ -22,7 +22,7 @@ from typing import Tuple
 import cv2
 import numpy as np
 
-from ..io.probs import CroppedProbs
+from ..io.prob_file import CroppedProbs
 
 
 def resize_channel(channel: np.ndarray, size: Tuple[int, int]) -> np.ndarray:

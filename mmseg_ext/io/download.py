@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from typing import Any, BinaryIO, Callable, List, Mapping, Optional, Tuple
 
 from ..utils.errors import DownloadError, EnvironmentCheckError, OutputError
-from .atomic import output_error
+from .output_errors import output_error
 
 #: environment variables that set :class:`DownloadLimits` (see the module doc)
 ENV_STALL = 'MMSEG_EXT_DOWNLOAD_STALL'

@@ -1,12 +1,12 @@
 """The record of what a published output folder holds, so ``force`` replaces only that.
 
-A folder published by :class:`~mmseg_ext.io.atomic.StagedDir` (a probability folder,
-pseudo-labels, drawings, masks) carries a hidden manifest (:data:`MANIFEST`): every file
-and subfolder the tool staged, each file with the identity it had when published (size
-and ``st_mtime_ns``, not following links). It has the name and the JSON format of the
-work-directory manifest of :mod:`mmseg_ext.io.ownership` (``{"tool": ..., "entries":
-{relative path: {"type": "file", "size": ..., "mtime_ns": ...} | {"type": "dir"}}}``),
-so either module recognises the other's folders as not its own.
+A folder published by :class:`~mmseg_ext.io.staged_dir.StagedDir` (a probability folder,
+pseudo-labels, drawings, masks) carries a hidden manifest
+(:data:`~mmseg_ext.io.manifest_records.MANIFEST`): every file and subfolder the tool
+staged, each file with the identity it had when published (size and ``st_mtime_ns``, not
+following links). It has the name and the JSON format of the work-directory manifest of
+:mod:`mmseg_ext.io.ownership` (:mod:`mmseg_ext.io.manifest_records`), so either module
+recognises the other's folders as not its own.
 
 With ``force``, an existing folder is replaced only when :func:`check_replaceable_folder`
 finds it entirely the tool's: its manifest is the same tool's and every file and folder
@@ -14,10 +14,6 @@ in it is listed and unchanged (listed files since deleted do not matter). A file
 dropped in, a listed file edited since, a folder without a manifest (someone else's,
 or an output of an older version that wrote none), or a manifest that does not parse,
 is refused, naming the first such path.
-
-This module sits below :mod:`mmseg_ext.io.atomic` (it imports nothing from
-:mod:`mmseg_ext.io`), which is why it repeats the few lines of
-:func:`mmseg_ext.io.ownership.file_identity` instead of importing them.
 """
 from __future__ import annotations
 
@@ -29,18 +25,7 @@ from typing import Dict, Iterator, Optional, Tuple
 
 from ..utils.errors import MmsegExtError, OutputError
 from ..utils.readers import read_json
-
-#: the record in a published folder (the name of :data:`mmseg_ext.io.ownership.MANIFEST`)
-MANIFEST = '.mmseg_ext_manifest.json'
-
-Entry = Dict[str, object]
-
-
-def file_identity(path: str) -> Entry:
-    """``{'type': 'file', 'size': bytes, 'mtime_ns': int}`` of ``path`` (a symbolic link
-    is recorded as itself); the format of :func:`mmseg_ext.io.ownership.file_identity`."""
-    st = os.lstat(path)
-    return {'type': 'file', 'size': st.st_size, 'mtime_ns': st.st_mtime_ns}
+from .manifest_records import MANIFEST, Entry, file_identity, manifest_fields
 
 
 def _items(root: str, rel: str = '') -> Iterator[Tuple[str, str]]:
@@ -97,12 +82,7 @@ def read_folder_manifest(root: str, shown: str) -> Optional[Tuple[str, Dict[str,
     try:
         if not stat.S_ISREG(os.lstat(path).st_mode):
             raise ValueError
-        data = read_json(path, 'manifest')
-        tool, entries = data['tool'], data['entries']
-        if not isinstance(tool, str) or not isinstance(entries, dict) or not all(
-                isinstance(e, dict) and e.get('type') in ('file', 'dir')
-                for e in entries.values()):
-            raise TypeError
+        tool, entries = manifest_fields(read_json(path, 'manifest'))
     except (MmsegExtError, OSError, ValueError, KeyError, TypeError):
         raise OutputError(f'{osp.join(shown, MANIFEST)}: not a manifest of mmseg_ext '
                           f'(unreadable or malformed), so what in {shown} is this tool\'s '

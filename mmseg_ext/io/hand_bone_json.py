@@ -50,6 +50,7 @@ import cv2
 import numpy as np
 
 from ..utils.errors import DataFileError, InvalidArgumentError
+from ..utils.tally import Tally
 
 #: Top-level keys of an annotation file, as written by the annotation tool.
 HAND_BONE_JSON_KEYS: Tuple[str, ...] = (
@@ -89,7 +90,7 @@ class PolygonSet:
 
 
 @dataclass
-class UnknownLabelCounter:
+class UnknownLabelCounter(Tally):
     """Counts annotations skipped because their label is not in the class list.
 
     ``counts[label]`` is the number of skipped annotations with that label, ``files``
@@ -100,14 +101,10 @@ class UnknownLabelCounter:
     counts: Counter = field(default_factory=Counter)
     files: int = 0
 
-    @property
-    def total(self) -> int:
-        return sum(self.counts.values())
-
     def summary(self) -> str:
         if not self.counts:
             return 'no annotation skipped for an unknown label'
-        labels = ', '.join(f'{k!r} x{v}' for k, v in sorted(self.counts.items()))
+        labels = self.listing(lambda k, v: f'{k!r} x{v}')
         return f'skipped {self.total} annotation(s) with unknown labels in ' \
                f'{self.files} file(s): {labels}'
 

@@ -8,7 +8,7 @@ a caller that does not look at the return value publishes an empty or partial fo
 ``open``, so a write error is the real ``OSError`` (``ENOSPC``, ``EFBIG``, ``EIO``...),
 raised as an :class:`~mmseg_ext.utils.errors.OutputError` that names the user's output
 (a file in a hidden staging folder is named as the output it becomes,
-:func:`mmseg_ext.io.atomic.user_path`).
+:func:`mmseg_ext.io.staging.user_path`).
 """
 from __future__ import annotations
 
@@ -18,7 +18,8 @@ from typing import Sequence
 import numpy as np
 
 from ..utils.errors import OutputError
-from .atomic import output_error, user_path
+from .output_errors import output_error
+from .staging import user_path
 
 
 def encode_image(path: str, image: np.ndarray, params: Sequence[int] = ()) -> bytes:
@@ -50,7 +51,7 @@ def encode_image(path: str, image: np.ndarray, params: Sequence[int] = ()) -> by
 def write_image(path: str, image: np.ndarray, params: Sequence[int] = ()) -> None:
     """Write ``image`` to ``path`` (format from the extension), checking every step.
 
-    The caller stages the file (it is inside a :class:`~mmseg_ext.io.atomic.StagedDir`
+    The caller stages the file (it is inside a :class:`~mmseg_ext.io.staged_dir.StagedDir`
     or a folder published whole); this function only makes sure a failure is never
     silent.
 

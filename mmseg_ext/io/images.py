@@ -132,6 +132,16 @@ def header_size(source: Union[str, bytes]) -> Optional[Tuple[int, int]]:
             Image.MAX_IMAGE_PIXELS = limit
 
 
+def _imread_unchanged(path: str) -> Optional[np.ndarray]:
+    """The file decoded by OpenCV as stored (``IMREAD_UNCHANGED``: its depth and
+    channels), or None when it cannot be decoded."""
+    import cv2
+    try:
+        return cv2.imread(path, cv2.IMREAD_UNCHANGED)
+    except cv2.error:
+        return None
+
+
 def image_size(path: str) -> Tuple[int, int]:
     """``(H, W)`` of an image file, read from its header (Pillow), or decoded (cv2).
 
@@ -143,11 +153,7 @@ def image_size(path: str) -> Tuple[int, int]:
     check_regular_file(path, 'image file')
     size = header_size(path)
     if size is None:
-        import cv2
-        try:
-            img = cv2.imread(path, cv2.IMREAD_UNCHANGED)
-        except cv2.error:
-            img = None
+        img = _imread_unchanged(path)
         if img is None:
             raise DataError(f'{path}: cannot read the image')
         size = int(img.shape[0]), int(img.shape[1])
@@ -242,17 +248,12 @@ def read_label_map(path: str) -> np.ndarray:
     Raises:
         DataError: the file is missing, cannot be decoded, or has several channels.
     """
-    import cv2
-
     from ..utils.readers import check_pixels, check_regular_file
     check_regular_file(path, 'label file')
     size = header_size(path)
     if size is not None:
         check_pixels(path, *size)
-    try:
-        label = cv2.imread(path, cv2.IMREAD_UNCHANGED)
-    except cv2.error:
-        label = None
+    label = _imread_unchanged(path)
     if label is None:
         raise DataError(f'{path}: cannot read the label file')
     if label.ndim != 2:

@@ -1,10 +1,11 @@
-"""What a multi-stage tool owns in its work directory, and who is using it.
+"""What a multi-stage tool owns in its work directory: its manifest (:class:`Manifest`).
 
 A tool that writes many outputs into one work directory and replaces them on request
 (``tools/cv.py``, ``tools/self_train.py``) deletes or replaces only what it recorded as
 its own:
 
-* the work directory holds a **manifest** (:data:`MANIFEST`, JSON) listing every file
+* the work directory holds a **manifest**
+  (:data:`~mmseg_ext.io.manifest_records.MANIFEST`, JSON) listing every file
   and folder the tool created there, each file with the identity it had when written
   (size and ``st_mtime_ns``). The manifest is rewritten atomically after each stage, so
   it never lists less than what the finished stages wrote;
@@ -20,41 +21,30 @@ its own:
   already there is listed, unchanged, a regular file or folder, and not hard-linked
   elsewhere (:meth:`Manifest.check_in_place`).
 
-A work directory in use is **locked** (:class:`WorkDirLock`, ``fcntl.flock`` on
-:data:`LOCK` inside it, non-blocking): a second run is refused with
-``<work_dir>: in use by another run (pid N)``. The kernel drops the lock when its
-process ends, however it ends, so the lock file a killed run leaves blocks nothing.
+A work directory in use is locked (:class:`~mmseg_ext.io.work_dir_lock.WorkDirLock`):
+:func:`owned_work_dir` takes the lock and gives the manifest. The identities of inputs a
+stage depends on (a checkpoint, a list of files) are :func:`fingerprint` and
+:func:`files_stamp`.
 """
 from __future__ import annotations
 
 import contextlib
-import errno
 import json
 import os
 import os.path as osp
 import stat
 from typing import Dict, Iterator, List, Optional
 
-from ..utils.errors import OutputError, OutputExistsError
+from ..utils.errors import OutputError
 from ..utils.readers import read_json
-from .atomic import HELD_WORK_DIRS, atomic_write_files, atomic_write_text, output_error
+from .atomic import atomic_write_text
+from .manifest_records import MANIFEST, Entry, file_identity, manifest_fields
+from .output_errors import output_error
 from .paths import data_relpath
+from .work_dir_lock import LOCK, WorkDirLock
 
-#: the ownership record in a work directory
-MANIFEST = '.mmseg_ext_manifest.json'
-#: the file a running tool holds an exclusive ``flock`` on
-LOCK = '.mmseg_ext.lock'
 #: names that do not make a folder "hold content" (the tool's own bookkeeping)
 _BOOKKEEPING = (MANIFEST, LOCK)
-
-Entry = Dict[str, object]
-
-
-def file_identity(path: str) -> Entry:
-    """``{'type': 'file', 'size': bytes, 'mtime_ns': int}`` of ``path`` (not followed
-    through a symbolic link: a link is recorded as itself)."""
-    st = os.lstat(path)
-    return {'type': 'file', 'size': st.st_size, 'mtime_ns': st.st_mtime_ns}
 
 
 def _walk(path: str) -> Iterator[str]:
@@ -69,82 +59,12 @@ def _walk(path: str) -> Iterator[str]:
                 yield osp.join(dirpath, name)
 
 
-class WorkDirLock:
-    """An exclusive, non-blocking lock of a work directory for one run.
-
-    Use as a context manager (or :meth:`acquire` / :meth:`release`); the work directory
-    is created when missing. SIGINT/SIGTERM unwind through ``__exit__``; a process
-    killed outright loses its ``flock`` with its file descriptors.
-
-    Raises:
-        OutputError: another process holds the lock
-            (``<work_dir>: in use by another run (pid N)``), or the lock file cannot
-            be made.
-    """
-
-    def __init__(self, work_dir: str):
-        self.work_dir = work_dir
-        self.path = osp.join(work_dir, LOCK)
-        self._fd: Optional[int] = None
-
-    def acquire(self) -> WorkDirLock:
-        import fcntl
-        try:
-            os.makedirs(self.work_dir, exist_ok=True)
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, 'O_NOFOLLOW', 0)
-                         | getattr(os, 'O_NONBLOCK', 0), 0o644)
-        except OSError as exc:
-            if exc.errno == errno.ELOOP:  # a symbolic link in its place: never followed
-                raise OutputError(f'{self.path}: a symbolic link, not the lock file this '
-                                  'tool makes; remove it and run again') from None
-            raise output_error(self.work_dir, exc) from None
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode) or st.st_nlink != 1:
-            os.close(fd)  # a FIFO, or a hard link to some other file: never written to
-            raise OutputError(f'{self.path}: not the lock file this tool makes (a '
-                              f'{"hard link" if stat.S_ISREG(st.st_mode) else "special file"}'
-                              '); remove it and run again')
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as exc:
-            holder = _read_pid(fd)
-            os.close(fd)
-            if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
-                raise OutputError(f'{self.work_dir}: in use by another run'
-                                  f'{f" (pid {holder})" if holder else ""}') from None
-            raise output_error(self.work_dir, exc) from None
-        os.ftruncate(fd, 0)
-        os.write(fd, f'{os.getpid()}\n'.encode())
-        self._fd = fd
-        HELD_WORK_DIRS.add(osp.abspath(self.work_dir))
-        return self
-
-    def release(self) -> None:
-        if self._fd is not None:
-            os.close(self._fd)  # closing drops the flock
-            self._fd = None
-            HELD_WORK_DIRS.discard(osp.abspath(self.work_dir))
-
-    def __enter__(self) -> WorkDirLock:
-        return self.acquire()
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        self.release()
-
-
-def _read_pid(fd: int) -> str:
-    with contextlib.suppress(OSError, ValueError):
-        text = os.pread(fd, 32, 0).decode('ascii').strip()
-        if text.isdigit():
-            return text
-    return ''
-
-
 class Manifest:
     """The paths a tool created in ``work_dir`` (relative, ``/``-separated) with their
     identities; see the module doc.
 
-    Build it with :meth:`claim`, under the work directory's :class:`WorkDirLock`.
+    Build it with :meth:`claim`, under the work directory's
+    :class:`~mmseg_ext.io.work_dir_lock.WorkDirLock`.
     """
 
     def __init__(self, work_dir: str, tool: str, entries: Optional[Dict[str, Entry]] = None):
@@ -171,12 +91,7 @@ class Manifest:
             raise OutputError(f'{path}: a symbolic link, not a manifest this tool wrote; '
                               f'cannot tell what in {work_dir} is this tool\'s')
         try:
-            data = read_json(path, 'manifest')
-            tool, entries = data['tool'], data['entries']
-            if not isinstance(tool, str) or not isinstance(entries, dict) or not all(
-                    isinstance(e, dict) and e.get('type') in ('file', 'dir')
-                    for e in entries.values()):
-                raise TypeError
+            tool, entries = manifest_fields(read_json(path, 'manifest'))
             for rel in entries:  # only plain relative paths inside the work dir
                 if data_relpath(rel, f'{path}: entry') != rel or rel == MANIFEST:
                     raise ValueError
@@ -238,7 +153,8 @@ class Manifest:
             raise ValueError(f'{path} is not inside {self.work_dir}')  # a caller's bug
         return rel.replace(os.sep, '/')
 
-    def _full(self, rel: str) -> str:
+    def full_path(self, rel: str) -> str:
+        """The path in the work directory of the listed ``rel``."""
         return osp.join(self.work_dir, *rel.split('/'))
 
     def linked_parent(self, rel: str) -> Optional[str]:
@@ -246,7 +162,7 @@ class Manifest:
         link (a listed folder replaced by a link leads outside: never the tool's)."""
         parts = rel.split('/')[:-1]
         for i in range(1, len(parts) + 1):
-            folder = self._full('/'.join(parts[:i]))
+            folder = self.full_path('/'.join(parts[:i]))
             if osp.islink(folder):
                 return folder
         return None
@@ -393,7 +309,7 @@ class Manifest:
                 for parent in self._parents(path):
                     self.entries.setdefault(parent, {'type': 'dir'})
             for rel in [r for r in self.entries if self._under(r, path)]:
-                if not osp.lexists(self._full(rel)):
+                if not osp.lexists(self.full_path(rel)):
                     del self.entries[rel]  # replaced or removed by the block
             self.save()
 
@@ -417,14 +333,14 @@ class Manifest:
                        key=lambda r: (-r.count('/'), r))
         for rel in self.entries:
             link = self.linked_parent(rel) or (
-                self._full(rel) if self.entries[rel]['type'] == 'dir' and
-                osp.islink(self._full(rel)) else None)
+                self.full_path(rel) if self.entries[rel]['type'] == 'dir' and
+                osp.islink(self.full_path(rel)) else None)
             if link:
                 raise OutputError(f'{link}: a symbolic link where this tool wrote a folder, '
                                   'so what it leads to is not the tool\'s to remove; '
                                   'remove the link and run again')
         for rel in files:
-            full = self._full(rel)
+            full = self.full_path(rel)
             if osp.lexists(full) and (osp.isdir(full) and not osp.islink(full)
                                       or file_identity(full) != self.entries[rel]):
                 raise OutputError(f'{full}: changed since this tool wrote it, so it is not '
@@ -432,7 +348,7 @@ class Manifest:
         for rel, entry in self.entries.items():
             # a file of the user's inside a listed folder would stop the run later, after
             # the earlier outputs were gone: refuse now, with nothing removed
-            full = self._full(rel)
+            full = self.full_path(rel)
             if entry['type'] == 'dir' and osp.isdir(full) and not osp.islink(full):
                 other = self.foreign(full)
                 if other is not None:
@@ -441,7 +357,7 @@ class Manifest:
                                       'run again)')
         removed = []
         for rel in files:
-            full = self._full(rel)
+            full = self.full_path(rel)
             try:
                 os.remove(full)
             except FileNotFoundError:
@@ -455,7 +371,7 @@ class Manifest:
         dirs = sorted((r for r, e in self.entries.items() if e['type'] == 'dir'),
                       key=lambda r: (-r.count('/'), r))
         for rel in dirs:
-            full = self._full(rel)
+            full = self.full_path(rel)
             try:
                 os.rmdir(full)
                 removed.append(full)
@@ -473,7 +389,7 @@ class Manifest:
         they were listed, and a later ``--force`` must not take that for a user's edit."""
         changed = False
         for rel, entry in self.entries.items():
-            full = self._full(rel)
+            full = self.full_path(rel)
             if entry['type'] != 'file' or not rel.endswith(_LOG_SUFFIXES) or \
                     self.linked_parent(rel) or not osp.isfile(full) or osp.islink(full):
                 continue
@@ -486,7 +402,7 @@ class Manifest:
 
     def save_remaining(self) -> None:
         """Forget the listed paths that are gone, then save."""
-        self.entries = {r: e for r, e in self.entries.items() if osp.lexists(self._full(r))}
+        self.entries = {r: e for r, e in self.entries.items() if osp.lexists(self.full_path(r))}
         self.save()
 
 
@@ -512,65 +428,6 @@ def owned_work_dir(work_dir: str, tool: str) -> Iterator[Manifest]:
 #: files the tool goes on appending to after it listed them: mmengine's text log of a
 #: stage, which also receives the run's later log lines (its logger stays "current")
 _LOG_SUFFIXES = ('.log',)
-
-
-# ------------------------------------------------------------------ owned output files
-def write_owned_files(out_dir: str, tool: str, texts: Dict[str, str],
-                      force: bool = False) -> List[str]:
-    """Write a tool's set of text files into ``out_dir`` as one commit, recording them
-    in the folder's manifest (see the module doc), for tools whose output is a set of
-    files in a folder the user names (``tools/kfold.py``).
-
-    * a folder with content but no manifest (or another tool's) is refused;
-    * a file to write that exists and is not the tool's (unlisted, or changed since
-      the tool wrote it) is refused, with and without ``force``;
-    * the tool's files of an earlier run that this run does not write (another number
-      of folds, another format) are stale: ``force`` removes them in the same commit
-      (refused when changed since); without ``force`` any file of an earlier run, or
-      any existing target, is an :class:`OutputExistsError`;
-    * files and manifest are published together (:func:`atomic_write_files`): all or
-      none, signal-atomic; files in ``out_dir`` the tool never listed are kept.
-
-    Args:
-        texts: path (inside ``out_dir``) -> UTF-8 text.
-
-    Returns:
-        The paths written, in the order given.
-
-    Raises:
-        OutputError: the folder or a file in the way is not the tool's.
-        OutputExistsError: an earlier output is there and ``force`` is off.
-    """
-    existed = osp.isdir(out_dir)
-    manifest = Manifest.check_claimable(out_dir, tool) or Manifest(out_dir, tool)
-    for path in texts:
-        if osp.lexists(path):
-            manifest.check_replaceable(path)
-    targets = {osp.abspath(p) for p in texts}
-    stale = [manifest._full(rel) for rel, entry in sorted(manifest.entries.items())
-             if entry['type'] == 'file' and osp.lexists(manifest._full(rel))
-             and osp.abspath(manifest._full(rel)) not in targets]
-    for path in stale:
-        manifest.check_replaceable(path)
-    if not force:
-        earlier = [p for p in texts if osp.lexists(p)] + stale
-        if earlier:
-            raise OutputExistsError(earlier[0])
-
-    def save_manifest() -> None:
-        for path in stale:
-            manifest.entries.pop(manifest.rel(path), None)
-        for path in texts:
-            manifest.record(path, save=False)
-        manifest.save()
-
-    try:
-        return atomic_write_files(texts, force, remove=stale, after_publish=save_manifest)
-    except BaseException:
-        if not existed:  # made by this run: leave no empty folder
-            with contextlib.suppress(OSError):
-                os.rmdir(out_dir)
-        raise
 
 
 # ------------------------------------------------------------------ content identities

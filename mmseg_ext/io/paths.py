@@ -9,11 +9,14 @@ text, :func:`resolve_under` the file it names. Both raise
 offending path, before anything is read or written.
 
 Outputs: a tool writes inside its output folder only (every folder output goes through
-:class:`~mmseg_ext.io.atomic.StagedDir`, whose :meth:`file` applies
+:class:`~mmseg_ext.io.staged_dir.StagedDir`, whose :meth:`file` applies
 :func:`data_relpath` to each name) and never over an input: :func:`check_output_apart`
 refuses an output that is an input, lies inside an input folder, or holds one
 (:func:`mmseg_ext.utils.path_roles.output_conflict`; every tool's command line applies
 the same rule to its options by their declared roles, :class:`~mmseg_ext.utils.cli.ToolParser`).
+
+An image's *key* (:func:`image_key`) is its relative path without extension: tools match
+images across folders (probabilities, labels, drawings) by key.
 """
 from __future__ import annotations
 
@@ -27,6 +30,13 @@ from ..utils.errors import DataError, InvalidArgumentError
 from ..utils.path_roles import conflict_text, output_conflict
 
 _DRIVE = re.compile(r'^[A-Za-z]:[\\/]')
+
+
+def image_key(img_path: str) -> str:
+    """Key of an image: its relative path, ``/``-separated, without the extension
+    (``ID040/image1661319116107``); tools match images across folders by key, never by
+    order."""
+    return osp.splitext(img_path.replace('\\', '/'))[0]
 
 
 def data_relpath(entry, where: str, root: Optional[str] = None) -> str:

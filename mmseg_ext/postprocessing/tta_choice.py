@@ -32,7 +32,8 @@ from tqdm import tqdm
 
 from ..datasets.transforms.pipeline_geometry import tta_ratios
 from ..inference.probmaps import cropped_class_mask, resize_channel
-from ..io.probs import CroppedProbs, ProbFolder, ProbFolderWriter, dequantize
+from ..io.prob_file import CroppedProbs, dequantize
+from ..io.probs import ProbFolder, ProbFolderWriter
 from ..utils.errors import DataError
 from .oof_decisions import CANDIDATES, FoldDice
 

@@ -10,9 +10,10 @@ from tqdm import tqdm
 
 from ..datasets.coco_index import CocoFormatError, SkipReport, index_coco, load_coco_json
 from ..datasets.coco_rle import rasterize
-from ..io.atomic import StagedDir, atomic_write_text
+from ..io.atomic import atomic_write_text
 from ..io.image_write import write_image
 from ..io.paths import check_output_apart, data_relpath
+from ..io.staged_dir import StagedDir
 from ..utils.errors import DataError
 
 #: Written last into the mask folder: what it was made from.

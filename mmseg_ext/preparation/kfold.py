@@ -3,14 +3,14 @@
 Sources: a COCO file (stratified by category presence), an image folder with or without
 label PNGs (stratified by the label values present), a hand-bone root (grouped by
 patient). The fold algorithms are in :mod:`mmseg_ext.datasets.splits`; the files are
-written all-or-none through :func:`mmseg_ext.io.atomic.atomic_write_files`.
+written all-or-none through :func:`mmseg_ext.io.file_sets.atomic_write_files`.
 
 Outputs in ``out_dir``: ``train_fold{j}`` / ``val_fold{j}`` for every fold (``.json``
 COCO files for COCO sources, ``.txt`` lists otherwise) and ``folds.csv``
 (``name,group,fold``).
 
 The drivers (:func:`kfold_coco`, :func:`kfold_folder`, :func:`kfold_handbone`) own
-``out_dir`` through its manifest (:func:`mmseg_ext.io.ownership.write_owned_files`):
+``out_dir`` through its manifest (:func:`mmseg_ext.io.owned_files.write_owned_files`):
 ``force`` replaces only split files this tool wrote and nobody changed since, removes
 its stale files of an earlier run (another ``k``, another format) in the same commit,
 and a folder holding files it did not write is refused.
@@ -26,9 +26,9 @@ import numpy as np
 
 from ..datasets.coco_index import load_coco_json
 from ..datasets.splits import fold_summary, make_folds, select_fold
-from ..io.atomic import atomic_write_files
+from ..io.file_sets import atomic_write_files
 from ..io.images import list_images, read_label_map
-from ..io.ownership import write_owned_files
+from ..io.owned_files import write_owned_files
 from ..utils.errors import DataError, InvalidArgumentError
 
 # --------------------------------------------------------------------------------------
@@ -116,7 +116,7 @@ TOOL = 'kfold'
 def _publish(out_dir: str, texts: Dict[str, str], force: bool,
              owner: Optional[str]) -> List[str]:
     """All-or-none publish of ``texts``; with ``owner``, as that tool's files of
-    ``out_dir`` (:func:`~mmseg_ext.io.ownership.write_owned_files`), else plainly
+    ``out_dir`` (:func:`~mmseg_ext.io.owned_files.write_owned_files`), else plainly
     (for a caller that owns ``out_dir`` itself, e.g. the cv work directory)."""
     if owner is not None:
         return write_owned_files(out_dir, owner, texts, force)

@@ -9,7 +9,7 @@ The output folder is the tool's through its manifest (:mod:`mmseg_ext.io.ownersh
 tool wrote (unchanged since); a user's file there, or a non-empty folder without the
 manifest, is refused and nothing is changed. Files the tool never listed elsewhere in
 the folder are kept. The swap is all-or-none and signal-atomic
-(:func:`mmseg_ext.io.atomic.replace_folders`).
+(:func:`mmseg_ext.io.staged_dir.replace_folders`).
 """
 from __future__ import annotations
 
@@ -19,16 +19,11 @@ import shutil
 from typing import Optional, Tuple
 
 from ..datasets.synthetic import SyntheticHandBone, make_handbone_dataset
-from ..io.atomic import (
-    make_parent,
-    output_error,
-    release_staging,
-    replace_folders,
-    signals_deferred,
-    staging_folder,
-    writing,
-)
+from ..io.deferred_signals import signals_deferred
+from ..io.output_errors import make_parent, output_error, writing
 from ..io.ownership import Manifest
+from ..io.staged_dir import replace_folders
+from ..io.staging import release_staging, staging_folder
 from ..utils.errors import InvalidArgumentError, OutputError, OutputExistsError
 from ..utils.readers import max_pixels
 

@@ -25,8 +25,9 @@ from tqdm import tqdm
 
 from ..inference.probmaps import cropped_class_mask, label_map
 from ..io.images import image_size, list_images
-from ..io.paths import check_output_apart
-from ..io.probs import ProbFolder, check_same_size, image_key
+from ..io.paths import check_output_apart, image_key
+from ..io.prob_meta import check_same_size
+from ..io.probs import ProbFolder
 from ..io.submission import (
     SubmissionFormat,
     SubmissionWriter,

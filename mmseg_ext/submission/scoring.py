@@ -16,7 +16,7 @@ from tqdm import tqdm
 
 from ..io.ground_truth import GroundTruth
 from ..io.images import image_sizes_by_name, list_images
-from ..io.probs import image_key
+from ..io.paths import image_key
 from ..io.rle import RLEError, parse_rle, runs_to_mask
 from ..io.submission import get_format, read_rle_csv
 from ..postprocessing.thresholds import DICE_EPS

@@ -17,8 +17,9 @@ import urllib.error
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator, List, Optional, Sequence, Tuple
 
-from ..io.atomic import make_parent, output_error, publish_file, temp_beside
+from ..io.atomic import publish_file, temp_beside
 from ..io.download import DownloadLimits, Opener, download_to
+from ..io.output_errors import make_parent, output_error
 from ..models.weights_catalog import (
     PRETRAIN_DIR,
     WEIGHTS,

@@ -15,89 +15,26 @@ with the argument of an :class:`InvalidArgumentError` shown as the tool's flag
 file (permission denied, read-only disk, disk full) is one line too. Anything else is a
 bug and keeps its traceback; ``--debug`` (any tool) or ``MMSEG_EXT_DEBUG=1`` shows the
 traceback of expected errors as well.
+
+The error lines and exit codes are :mod:`mmseg_ext.utils.cli_errors`; the check of the
+paths a command line names is :mod:`mmseg_ext.utils.cli_paths`.
 """
 from __future__ import annotations
 
 import argparse
-import errno
 import functools
 import logging
 import os
-import os.path as osp
 import signal
 import sys
 from typing import Callable, Dict, List, NoReturn, Optional, Set, Tuple, TypeVar
 
-from .errors import (
-    EnvironmentCheckError,
-    Interrupted,
-    InvalidArgumentError,
-    MissingWeightsError,
-    MmsegExtError,
-    OutputExistsError,
-    UsageError,
-)
-from .path_roles import (
-    OUTPUT_ROLES,
-    ROLES,
-    config_data_inputs,
-    conflict_text,
-    output_conflict,
-)
+from .cli_errors import exit_code, format_error, is_expected
+from .cli_paths import all_parsers, check_path_roles, chosen_parsers, option_label
+from .errors import Interrupted
+from .path_roles import ROLES
 
 F = TypeVar('F', bound=Callable)
-
-#: OSError numbers that mean "this output cannot be written/read here", not a bug.
-_FILE_ERRNOS = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT,
-                errno.ENOENT, errno.ENOTDIR, errno.EISDIR, errno.EEXIST, errno.ENAMETOOLONG,
-                errno.EXDEV, errno.EIO, errno.EFBIG}
-
-
-def flag_of(argument: str, flags: Optional[Dict[str, str]] = None) -> str:
-    """``'min_votes'`` -> ``'--min-votes'``, unless ``flags`` names it otherwise (a
-    positional argument: ``{'prob_dirs': 'PROBS'}``)."""
-    if flags and argument in flags:
-        return flags[argument]
-    return '--' + argument.replace('_', '-')
-
-
-def format_error(exc: BaseException, flags: Optional[Dict[str, str]] = None) -> str:
-    """The one-line text a tool prints for an expected failure (without ``error: ``)."""
-    if isinstance(exc, InvalidArgumentError):
-        return f'{flag_of(exc.argument, flags)}: {exc.problem}'
-    if isinstance(exc, OutputExistsError):
-        return f'{exc} (use --force to replace it)'
-    if isinstance(exc, MissingWeightsError) and exc.weights:
-        return (f'{exc.path} not found: python tools/get_weights.py {exc.weights} '
-                f'(or --cfg-options {exc.override} to train from scratch)')
-    if isinstance(exc, MmsegExtError):
-        return str(exc)
-    if isinstance(exc, OSError):
-        where = exc.filename if exc.filename is not None else ''
-        reason = exc.strerror or str(exc)
-        return f'{where}: {reason}' if where else reason
-    if isinstance(exc, MemoryError):
-        return 'out of memory (try smaller sizes or fewer images at once)'
-    return str(exc)
-
-
-def is_expected(exc: BaseException) -> bool:
-    """Expected failures are reported in one line; everything else is a bug."""
-    if isinstance(exc, (MmsegExtError, MemoryError)):
-        return True
-    return isinstance(exc, OSError) and exc.errno in _FILE_ERRNOS
-
-
-def exit_code(exc: BaseException) -> int:
-    """The one convention of every tool: 2 for a command line that cannot run (an
-    option out of its range or not fitting the others, found by argparse or by the
-    library) and for a broken environment; 1 for bad data, files and refused requests;
-    128 + the signal for an interruption (130 SIGINT, 143 SIGTERM)."""
-    if isinstance(exc, Interrupted):
-        return 128 + exc.signum
-    if isinstance(exc, (EnvironmentCheckError, InvalidArgumentError, UsageError)):
-        return 2
-    return 1
 
 
 #: the signal that interrupted this process, once one has (see :func:`cli_main`)
@@ -159,30 +96,6 @@ def _tracked(cls: type) -> type:
 
         _TRACKED[cls] = type(cls.__name__, (cls,), {'__call__': __call__})
     return _TRACKED[cls]
-
-
-def option_label(action: argparse.Action) -> str:
-    """How the user spells ``action``: its long flag, or the positional's name."""
-    if action.option_strings:
-        longs = [o for o in action.option_strings if o.startswith('--')]
-        return (longs or action.option_strings)[0]
-    return action.metavar if isinstance(action.metavar, str) else action.dest
-
-
-def _values(value) -> List[str]:
-    """The text values an option holds (one, or a list of them)."""
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, (list, tuple)):
-        return [v for v in value if isinstance(v, str)]
-    return []
-
-
-def _url_path(url: str) -> Optional[str]:
-    """The local file a ``file://`` URL names, else None."""
-    from urllib.parse import unquote, urlparse
-    parts = urlparse(url)
-    return unquote(parts.path) if parts.scheme == 'file' and parts.path else None
 
 
 class ToolParser(argparse.ArgumentParser):
@@ -270,11 +183,11 @@ class ToolParser(argparse.ArgumentParser):
         sys.exit(2)
 
     def parse_args(self, args=None, namespace=None):  # type: ignore[override]
-        for parser in _all_parsers(self):
+        for parser in all_parsers(self):
             parser._given = set()
         ns = super().parse_args(args, namespace)
-        chain = _chosen_parsers(self, ns)
-        _check_path_roles(self, chain, ns)  # first: the one that can lose files
+        chain = chosen_parsers(self, ns)
+        check_path_roles(self, chain, ns)  # first: the one that can lose files
         for parser in chain:
             parser._check_rules(ns)
         return ns
@@ -333,69 +246,6 @@ class ToolParser(argparse.ArgumentParser):
         self.add_argument('--force', action='store_true', help=force_help)
         self.add_argument('--no-progress', action='store_true', help='no progress bar')
 
-
-def _subparser_actions(parser: argparse.ArgumentParser):
-    return [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
-
-
-def _all_parsers(parser: argparse.ArgumentParser) -> List[argparse.ArgumentParser]:
-    """``parser`` and every sub-command's parser under it."""
-    found = [parser]
-    for action in _subparser_actions(parser):
-        for sub in action.choices.values():
-            found += _all_parsers(sub)
-    return found
-
-
-def _chosen_parsers(parser: argparse.ArgumentParser, ns: argparse.Namespace
-                    ) -> List[argparse.ArgumentParser]:
-    """``parser`` and the sub-command parsers the command line chose."""
-    chain = [parser]
-    for action in _subparser_actions(parser):
-        name = getattr(ns, action.dest, None) if action.dest != argparse.SUPPRESS else None
-        if name in action.choices:
-            chain += _chosen_parsers(action.choices[name], ns)
-    return chain
-
-
-def _declared_paths(chain: List[argparse.ArgumentParser], ns: argparse.Namespace
-                    ) -> Tuple[List[Tuple[str, str, str]], List[Tuple[str, argparse.Action]]]:
-    """The inputs ``(path, option, source)`` and outputs ``(path, action)`` the command
-    line names, by the roles its options declare."""
-    inputs: List[Tuple[str, str, str]] = []
-    outputs: List[Tuple[str, argparse.Action]] = []
-    for parser in chain:
-        for action in parser._actions:
-            role = getattr(action, 'role', None)
-            values = _values(getattr(ns, action.dest, None))
-            label = option_label(action)
-            for value in values:
-                if role in ('input', 'config'):
-                    inputs.append((value, label, ''))
-                elif role == 'input-or-value' and osp.exists(value):
-                    inputs.append((value, label, ''))
-                elif role == 'url' and _url_path(value):
-                    inputs.append((_url_path(value), label, ''))
-                elif role in OUTPUT_ROLES:
-                    outputs.append((value, action))
-                if role == 'config':
-                    options = getattr(ns, 'cfg_options', None)
-                    inputs += [(root, label, f'data of {value}')
-                               for root in config_data_inputs(value, options)]
-    return inputs, outputs
-
-
-def _check_path_roles(parser: ToolParser, chain: List[argparse.ArgumentParser],
-                      ns: argparse.Namespace) -> None:
-    """Refuse an output that is an input, lies in an input folder or holds an input
-    (:func:`~.path_roles.output_conflict`), naming the output's option and the input."""
-    inputs, outputs = _declared_paths(chain, ns)
-    for out, action in outputs:
-        for src, label, source in inputs:
-            reason = output_conflict(out, src, holds_inputs=action.role == 'work-dir')
-            if reason:
-                where = source or (label if reason == 'also an input' else '')
-                parser.fail(option_label(action), conflict_text(out, src, reason, where))
 
 
 def number_in_range(kind: Callable = float, lo: Optional[float] = None,

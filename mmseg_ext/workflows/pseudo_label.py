@@ -46,11 +46,13 @@ import cv2
 import numpy as np
 
 from ..inference.probmaps import resize_channel, resize_probs
-from ..io.atomic import StagedDir, atomic_write_text
+from ..io.atomic import atomic_write_text
 from ..io.hand_bone_json import hand_bone_document, write_hand_bone_json
 from ..io.image_write import write_image
 from ..io.paths import check_output_apart
-from ..io.probs import ProbFolder, dequantize
+from ..io.prob_file import dequantize
+from ..io.probs import ProbFolder
+from ..io.staged_dir import StagedDir
 from ..utils.errors import DataError, InvalidArgumentError
 from ..utils.per_class import PerClassSpec, per_class_option
 from ..utils.readers import read_json

@@ -33,23 +33,22 @@ student's marker the teacher's fingerprint and the accepted pseudo-labelled list
 """
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
-import math
 import os.path as osp
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Callable, Dict, List, Optional, Sequence
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from mmengine.config import Config
 from mmengine.logging import print_log
 
 from ..config.loading import check_runner_path, config_hash, load_config
-from ..config.model import build_bare_model
-from ..inference.predictor import build_predictor, infer_folder
+from ..inference.predictor import ProbabilityPredictor, build_predictor, infer_folder
 from ..io.atomic import atomic_write_text
+from ..io.images import list_images, read_image_list, skipped_note
 from ..io.ownership import Manifest, files_stamp, fingerprint, owned_work_dir
+from ..io.paths import check_output_apart
 from ..training.runner import train_config
 from ..training.stages import (
     check_run_record,
@@ -61,14 +60,10 @@ from ..training.stages import (
     train_and_validate,
     write_run_record,
 )
-from ..utils.checkpoint import read_fitting_checkpoint, state_dict_mismatch
-from ..utils.errors import CheckpointNotFoundError, ConfigError, DataError, InvalidArgumentError
+from ..utils.errors import DataError, InvalidArgumentError
 from ..utils.readers import read_lines
-from .pseudo_label import pseudo_label_folder, read_pseudo_summary
-
-#: Data set types whose images and labels are named by ``data_prefix``
-#: (``img_path``/``seg_map_path``) and an ``ann_file`` of stems.
-FOLDER_DATASETS = ('BaseSegDataset', 'CamVidDataset', 'PortStructuresDataset')
+from .pseudo_label import PseudoLabelSummary, pseudo_label_folder, read_pseudo_summary
+from .student_data import add_pseudo_labels, check_student_fits_teacher
 
 
 @dataclass
@@ -95,90 +90,6 @@ class SelfTrainingSummary:
     @property
     def final_checkpoint(self) -> str:
         return self.rounds[-1].student_checkpoint
-
-
-def pseudo_dataset(labelled: dict, unlabelled_dir: str, pseudo_dir: str, task: str,
-                   img_suffix: str, stems_file: str) -> dict:
-    """The config of the pseudo-labelled data set: the labelled data set's type,
-    pipeline and class list, pointed at the unlabelled images and the pseudo-labels."""
-    kind = labelled.get('type', '')
-    keep = {k: v for k, v in labelled.items()
-            if k in ('type', 'pipeline', 'metainfo', 'reduce_zero_label', 'img_suffix',
-                     'ignore_index', 'backend_args')}
-    if task == 'multi-label':
-        if kind != 'HandBoneDataset':
-            raise ConfigError(f'multi-label self-training expects a HandBoneDataset as the '
-                              f'labelled training set, got {kind!r}')
-        return dict(keep, data_root=pseudo_dir, ann_file='accepted.txt',
-                    data_prefix=dict(img_path=osp.abspath(unlabelled_dir),
-                                     seg_map_path='outputs_json'))
-    if kind not in FOLDER_DATASETS:
-        raise ConfigError(f'multi-class self-training expects an image/label-folder data '
-                          f'set ({", ".join(FOLDER_DATASETS)}) as the labelled training '
-                          f'set, got {kind!r}')
-    if kind == 'PortStructuresDataset':  # its folders are fixed; a plain folder set here
-        from ..utils.class_names import PORT_CLASSES, PORT_PALETTE
-        keep['type'] = 'BaseSegDataset'
-        keep['metainfo'] = keep.get('metainfo') or dict(classes=PORT_CLASSES,
-                                                        palette=PORT_PALETTE)
-    return dict(keep, data_root='', ann_file=stems_file, img_suffix=img_suffix,
-                seg_map_suffix='.png',
-                data_prefix=dict(img_path=unlabelled_dir, seg_map_path=pseudo_dir))
-
-
-def check_student_fits_teacher(student_cfg: Config, student_config: str,
-                               teacher_config: str, teacher_checkpoint: Optional[str],
-                               cfg_options: Optional[dict] = None) -> None:
-    """Starting the student from the teacher's weights needs the same architecture.
-
-    mmengine's ``load_from`` is not strict: a student of another architecture would start
-    from a partial copy without a word. Checked before the teacher trains, against the
-    given teacher checkpoint or else against the teacher config's model.
-
-    Raises:
-        CheckpointNotFoundError: the teacher checkpoint does not exist.
-        CheckpointError: the teacher checkpoint does not fit the student's model.
-        ConfigError: the teacher config's model differs from the student's.
-    """
-    if teacher_checkpoint is not None and '://' not in teacher_checkpoint \
-            and not osp.isfile(teacher_checkpoint):
-        raise CheckpointNotFoundError(teacher_checkpoint)
-    student = build_bare_model(student_cfg)
-    if teacher_checkpoint is not None:
-        read_fitting_checkpoint(student, teacher_checkpoint, student_config)
-        return
-    teacher = build_bare_model(load_config(teacher_config, cfg_options))
-    problem = state_dict_mismatch(student, teacher.state_dict())
-    if problem:
-        raise ConfigError(f'{student_config}: starting the student from the teacher needs '
-                          f'the model of {teacher_config} ({problem})')
-
-
-def dataset_length(dataset_cfg: dict) -> int:
-    """Number of samples of a data set config (builds it: lists its files)."""
-    from mmengine.registry import init_default_scope
-    from mmseg.registry import DATASETS
-    init_default_scope('mmseg')
-    return len(DATASETS.build(copy.deepcopy(dataset_cfg)))
-
-
-def add_pseudo_labels(cfg: Config, unlabelled_dir: str, pseudo_dir: str, task: str,
-                      img_suffix: str, stems_file: str, num_pseudo: int) -> None:
-    """Train ``cfg`` on its labelled set plus the pseudo-labelled images (in place); the
-    labelled set is repeated ``ceil(num_pseudo / len(labelled))`` times."""
-    labelled = cfg.train_dataloader.dataset
-    if labelled.get('type') in ('ConcatDataset', 'RepeatDataset', 'ClassBalancedDataset'):
-        raise ConfigError(f'the student\'s train_dataloader.dataset is a '
-                          f'{labelled.get("type")}; self-training adds the pseudo-labelled '
-                          'set itself and needs the plain labelled data set')
-    labelled = copy.deepcopy(labelled.to_dict() if hasattr(labelled, 'to_dict')
-                             else dict(labelled))
-    pseudo = pseudo_dataset(labelled, unlabelled_dir, pseudo_dir, task, img_suffix,
-                            stems_file)
-    times = math.ceil(num_pseudo / max(dataset_length(labelled), 1))
-    if times > 1:
-        labelled = dict(type='RepeatDataset', times=times, dataset=labelled)
-    cfg.train_dataloader.dataset = dict(type='ConcatDataset', datasets=[labelled, pseudo])
 
 
 #: the parameters of the self-training run a work directory holds
@@ -275,8 +186,7 @@ def self_train(teacher_config: str, student_config: str, unlabelled_dir: str, wo
         log: receives one line per stage (default: mmengine's ``print_log``).
     """
     if log is None:
-        def log(message: str) -> None:
-            print_log(message, logger='current')
+        log = _print_log
     if rounds < 1:
         raise InvalidArgumentError('rounds', f'must be >= 1, got {rounds}')
     if student_init not in ('scratch', 'teacher'):
@@ -284,20 +194,9 @@ def self_train(teacher_config: str, student_config: str, unlabelled_dir: str, wo
                                    f'{student_init!r}')
     start = time.perf_counter()
     check_runner_path(work_dir, 'work_dir')
-    from ..io.images import list_images, read_image_list, skipped_note
-    from ..io.paths import check_output_apart
     check_output_apart(work_dir, [unlabelled_dir, unlabelled_list, teacher_config,
                                   student_config], 'work_dir')
-    if unlabelled_list is not None:
-        images = read_image_list(unlabelled_list, img_suffix, root=unlabelled_dir)
-    else:
-        skipped: List[str] = []
-        images = list_images(unlabelled_dir, (img_suffix,), skipped)
-        note = skipped_note(unlabelled_dir, skipped, (img_suffix,))
-        if note:
-            log(note)
-        if not images:
-            raise DataError(f'{unlabelled_dir}: no *{img_suffix} images')
+    images = unlabelled_images(unlabelled_dir, unlabelled_list, img_suffix, log)
     # fail on a bad student config or an earlier run's outputs before hours of training
     student_cfg = load_config(student_config, cfg_options)
     if student_init == 'teacher':
@@ -312,126 +211,264 @@ def self_train(teacher_config: str, student_config: str, unlabelled_dir: str, wo
                         (config_hash(load_config(teacher_config, cfg_options)),
                          config_hash(student_cfg)))
     with owned_work_dir(work_dir, TOOL) as manifest:
-        resume = check_earlier_run(work_dir, record, rounds, force)
-        if resume:
-            log(f'resuming the self-training run in {work_dir}: finished stages are kept')
-        elif force:
-            # the training folders hold nothing but the tool's files once its listed
-            # ones are removed: checked before removing anything
-            for stage_dir in training_dirs(work_dir, rounds, teacher_checkpoint):
-                manifest.check_in_place(stage_dir, unlisted_only=True)
-            removed = manifest.remove_all()
-            if removed:
-                log(f'{work_dir}: removed {len(removed)} outputs of the earlier run')
-        write_run_record(work_dir, RUN_RECORD, record, manifest)
-        return _stages(teacher_config, student_config, unlabelled_dir, work_dir, images,
-                       img_suffix, teacher_checkpoint, rounds, pixel_conf, max_uncertain,
-                       min_mean_conf, student_init, cfg_options, resume, progress, log,
-                       manifest, start)
+        resume = start_or_resume(work_dir, record, rounds, force, teacher_checkpoint,
+                                 manifest, log)
+        run = _Run(teacher_config, student_config, unlabelled_dir, work_dir, images,
+                   img_suffix, pixel_conf, max_uncertain, min_mean_conf, student_init,
+                   cfg_options, resume, progress, log, manifest)
+        return _stages(run, teacher_checkpoint, rounds, start)
 
 
-def _stages(teacher_config: str, student_config: str, unlabelled_dir: str, work_dir: str,
-            images: List[str], img_suffix: str, teacher_checkpoint: Optional[str],
-            rounds: int, pixel_conf: float, max_uncertain: float, min_mean_conf: float,
-            student_init: str, cfg_options: Optional[dict], resume: bool, progress: bool,
-            log: Callable[[str], None], manifest: Manifest,
+def _print_log(message: str) -> None:
+    print_log(message, logger='current')
+
+
+def unlabelled_images(unlabelled_dir: str, unlabelled_list: Optional[str],
+                      img_suffix: str, log: Callable[[str], None]) -> List[str]:
+    """The unlabelled images, relative to ``unlabelled_dir``: those ``unlabelled_list``
+    names, or else every ``img_suffix`` image under it (a note on the files skipped
+    goes to ``log``).
+
+    Raises:
+        DataError: the folder holds no ``img_suffix`` image.
+    """
+    if unlabelled_list is not None:
+        return read_image_list(unlabelled_list, img_suffix, root=unlabelled_dir)
+    skipped: List[str] = []
+    images = list_images(unlabelled_dir, (img_suffix,), skipped)
+    note = skipped_note(unlabelled_dir, skipped, (img_suffix,))
+    if note:
+        log(note)
+    if not images:
+        raise DataError(f'{unlabelled_dir}: no *{img_suffix} images')
+    return images
+
+
+def start_or_resume(work_dir: str, record: dict, rounds: int, force: bool,
+                    teacher_checkpoint: Optional[str], manifest: Manifest,
+                    log: Callable[[str], None]) -> bool:
+    """Whether this run resumes an unfinished run of the same command in the locked
+    ``work_dir``; with ``force`` an earlier run's listed outputs are removed first.
+
+    Resume record: reads the earlier ``self_train.json`` (:func:`check_earlier_run`)
+    and writes this run's ``record`` there.
+    """
+    resume = check_earlier_run(work_dir, record, rounds, force)
+    if resume:
+        log(f'resuming the self-training run in {work_dir}: finished stages are kept')
+    elif force:
+        # the training folders hold nothing but the tool's files once its listed
+        # ones are removed: checked before removing anything
+        for stage_dir in training_dirs(work_dir, rounds, teacher_checkpoint):
+            manifest.check_in_place(stage_dir, unlisted_only=True)
+        removed = manifest.remove_all()
+        if removed:
+            log(f'{work_dir}: removed {len(removed)} outputs of the earlier run')
+    write_run_record(work_dir, RUN_RECORD, record, manifest)
+    return resume
+
+
+@dataclass
+class _Run:
+    """What every stage of one :func:`self_train` call reads: its arguments, the
+    unlabelled images (relative paths), whether it resumes an earlier run of the same
+    command, and the manifest of its locked work dir (every output is listed there)."""
+    teacher_config: str
+    student_config: str
+    unlabelled_dir: str
+    work_dir: str
+    images: List[str]
+    img_suffix: str
+    pixel_conf: float
+    max_uncertain: float
+    min_mean_conf: float
+    student_init: str
+    cfg_options: Optional[dict]
+    resume: bool
+    progress: bool
+    log: Callable[[str], None]
+    manifest: Manifest
+
+
+def _stages(run: _Run, teacher_checkpoint: Optional[str], rounds: int,
             start: float) -> SelfTrainingSummary:
-    """The stages of :func:`self_train` in its locked work dir."""
+    """The stages of :func:`self_train` in its locked work dir: the teacher (unless
+    given its checkpoint), ``rounds`` rounds, then ``summary.json``."""
     teacher_metrics: Dict[str, float] = {}
     if teacher_checkpoint is None:
-        teacher_dir = osp.join(work_dir, 'teacher')
-        finished = resume and stage_result(teacher_dir, dict(stage='teacher'))
-        if finished:
-            teacher_checkpoint, teacher_metrics = finished
-            log(f'[1/3] teacher: finished earlier, {teacher_checkpoint}')
-        else:
-            log(f'[1/3] teacher: training {teacher_config} in {teacher_dir}')
-            with owned_output(manifest, teacher_dir, replace=False):
-                teacher_metrics = train_and_validate(
-                    train_config(teacher_config, work_dir=teacher_dir,
-                                 cfg_options=cfg_options))
-            teacher_checkpoint = last_checkpoint(teacher_dir)
-            mark_stage_done(teacher_dir, teacher_checkpoint, teacher_metrics,
-                            dict(stage='teacher'), manifest)
-        log(f'teacher: {teacher_checkpoint} {metrics_text(teacher_metrics)}')
-    ckpt, config = teacher_checkpoint, teacher_config
+        teacher_checkpoint, teacher_metrics = _teacher_stage(run)
+    inputs = _unlabelled_stamp(run.unlabelled_dir, run.images)
+    ckpt, config = teacher_checkpoint, run.teacher_config
     done: List[RoundSummary] = []
+    for k in range(1, rounds + 1):
+        done.append(_round(run, k, config, ckpt, inputs))
+        ckpt, config = done[-1].student_checkpoint, run.student_config
+    summary = SelfTrainingSummary(run.work_dir, teacher_checkpoint, teacher_metrics, done,
+                                  time.perf_counter() - start)
+    path = osp.join(run.work_dir, 'summary.json')
+    with owned_output(run.manifest, path):
+        atomic_write_text(path, json.dumps(asdict(summary), indent=1), force=True)
+    return summary
+
+
+def _teacher_stage(run: _Run) -> Tuple[str, Dict[str, float]]:
+    """Stage 1: train ``teacher_config`` in ``teacher/``; its checkpoint and metrics.
+
+    Resume record: ``teacher/done.json`` with the claims ``{stage: 'teacher'}``, read
+    when resuming (:func:`~mmseg_ext.training.stages.stage_result`) and written once trained.
+    """
+    teacher_dir = osp.join(run.work_dir, 'teacher')
+    finished = run.resume and stage_result(teacher_dir, dict(stage='teacher'))
+    if finished:
+        checkpoint, metrics = finished
+        run.log(f'[1/3] teacher: finished earlier, {checkpoint}')
+    else:
+        run.log(f'[1/3] teacher: training {run.teacher_config} in {teacher_dir}')
+        with owned_output(run.manifest, teacher_dir, replace=False):
+            metrics = train_and_validate(
+                train_config(run.teacher_config, work_dir=teacher_dir,
+                             cfg_options=run.cfg_options))
+        checkpoint = last_checkpoint(teacher_dir)
+        mark_stage_done(teacher_dir, checkpoint, metrics, dict(stage='teacher'),
+                        run.manifest)
+    run.log(f'teacher: {checkpoint} {metrics_text(metrics)}')
+    return checkpoint, metrics
+
+
+def _unlabelled_stamp(unlabelled_dir: str, images: Sequence[str]) -> dict:
+    """Names, sizes and modification times of the unlabelled images (part of each
+    round's probability source: a changed image makes the round again)."""
     try:
-        inputs = files_stamp(unlabelled_dir, images)
+        return files_stamp(unlabelled_dir, images)
     except OSError as exc:
         raise DataError(f'{exc.filename or unlabelled_dir}: cannot read the image '
                         f'({exc.strerror or exc})') from None
-    for k in range(1, rounds + 1):
-        here = osp.join(work_dir, f'round{k}')
-        probs_dir = osp.join(here, 'probs')
-        pseudo_dir = osp.join(here, 'pseudo')
-        student_dir = osp.join(here, 'student')
-        predictor = build_predictor(config, ckpt, cfg_options=cfg_options)
-        source = dict(config=osp.abspath(config), checkpoint=osp.abspath(ckpt),
-                      checkpoint_stamp=fingerprint(ckpt) if osp.isfile(ckpt) else ckpt,
-                      unlabelled_dir=osp.abspath(unlabelled_dir), inputs=inputs, round=k)
-        kept = resume and same_prob_source(probs_dir, source)
-        with owned_output(manifest, probs_dir):
-            if kept:
-                log(f'[2/3] round {k}: probabilities finished earlier in {probs_dir}')
-            else:
-                log(f'[2/3] round {k}: probabilities of {len(images)} unlabelled images '
-                    f'with {ckpt}')
-                infer_folder(predictor, unlabelled_dir, probs_dir, out_size='original',
-                             images=images, source=source, force=True, progress=progress)
-        fmt = 'handbone-json' if predictor.task == 'multi-label' else 'label-png'
-        earlier = kept and read_pseudo_summary(pseudo_dir)
-        with owned_output(manifest, pseudo_dir):
-            if earlier:
-                pseudo = earlier
-            else:
-                pseudo = pseudo_label_folder(probs_dir, pseudo_dir, fmt=fmt,
-                                             pixel_conf=pixel_conf,
-                                             max_uncertain=max_uncertain,
-                                             min_mean_conf=min_mean_conf, force=True,
-                                             progress=progress)
-        log(f'pseudo-labels: {pseudo.accepted} of {pseudo.images} images accepted -> '
-            f'{pseudo_dir}')
-        if not pseudo.accepted:
-            raise DataError(f'{pseudo_dir}: every image was rejected by the confidence '
-                            'filters; lower them or train a better teacher')
-        stems_file = osp.join(here, 'pseudo_stems.txt')
-        accepted = [line for _, line in read_lines(osp.join(pseudo_dir, 'accepted.txt'),
-                                                    'list of accepted pseudo-labels')]
-        with owned_output(manifest, stems_file):
-            atomic_write_text(stems_file, ''.join(
-                (a[:-len(img_suffix)] if a.endswith(img_suffix) else osp.splitext(a)[0])
-                + '\n' for a in accepted), force=True)
-        claims = dict(stage=f'round{k} student', teacher=source['checkpoint_stamp'],
-                      pseudo=_list_hash(accepted))
-        finished = (resume and kept and earlier) and stage_result(student_dir, claims)
-        if finished:
-            student_ckpt, metrics = finished
-            log(f'[3/3] round {k}: student finished earlier, {student_ckpt}')
+
+
+def _round(run: _Run, k: int, config: str, ckpt: str, inputs: dict) -> RoundSummary:
+    """Round ``k`` in ``round<k>/``: the model ``config``/``ckpt`` (the teacher, or the
+    last round's student) predicts the unlabelled images, its confident predictions
+    become pseudo-labels, and a student trains on them."""
+    here = osp.join(run.work_dir, f'round{k}')
+    probs_dir = osp.join(here, 'probs')
+    predictor = build_predictor(config, ckpt, cfg_options=run.cfg_options)
+    source = dict(config=osp.abspath(config), checkpoint=osp.abspath(ckpt),
+                  checkpoint_stamp=fingerprint(ckpt) if osp.isfile(ckpt) else ckpt,
+                  unlabelled_dir=osp.abspath(run.unlabelled_dir), inputs=inputs, round=k)
+    kept = _probabilities_stage(run, k, predictor, ckpt, source, probs_dir)
+    pseudo = _pseudo_label_stage(run, here, predictor.task, probs_dir, kept)
+    student_dir = osp.join(here, 'student')
+    student_ckpt, metrics = _student_stage(run, k, ckpt, source['checkpoint_stamp'],
+                                           predictor.task, pseudo, student_dir)
+    return RoundSummary(k, ckpt, probs_dir, pseudo.out_dir, pseudo.summary.images,
+                        pseudo.summary.accepted, student_dir, student_ckpt, metrics)
+
+
+def _probabilities_stage(run: _Run, k: int, predictor: ProbabilityPredictor, ckpt: str,
+                         source: dict, probs_dir: str) -> bool:
+    """Stage 2a of round ``k``: the class probabilities of the unlabelled images in
+    ``probs_dir``, predicted with checkpoint ``ckpt``; whether an earlier run's were kept.
+
+    Resume record: ``probs/index.json``'s ``source`` (the model's fingerprint and the
+    images' stamp), compared when resuming (:func:`~mmseg_ext.training.stages.same_prob_source`) and
+    written with the probabilities.
+    """
+    kept = run.resume and same_prob_source(probs_dir, source)
+    with owned_output(run.manifest, probs_dir):
+        if kept:
+            run.log(f'[2/3] round {k}: probabilities finished earlier in {probs_dir}')
         else:
-            cfg = train_config(student_config, work_dir=student_dir,
-                               cfg_options=cfg_options)
-            if student_init == 'teacher':
-                cfg.load_from = ckpt  # fits: checked by check_student_fits_teacher
-            add_pseudo_labels(cfg, unlabelled_dir, pseudo_dir, predictor.task, img_suffix,
-                              stems_file, len(accepted))
-            log(f'[3/3] round {k}: student {student_config} on labelled + {len(accepted)} '
-                f'pseudo-labelled images in {student_dir}')
-            with owned_output(manifest, student_dir, replace=False):
-                metrics = train_and_validate(cfg)
-            student_ckpt = last_checkpoint(student_dir)
-            mark_stage_done(student_dir, student_ckpt, metrics, claims, manifest)
-        ckpt, config = student_ckpt, student_config
-        log(f'student: {ckpt} {metrics_text(metrics)}')
-        done.append(RoundSummary(k, teacher_checkpoint if k == 1 else done[-1].student_checkpoint,
-                                 probs_dir, pseudo_dir, pseudo.images, pseudo.accepted,
-                                 student_dir, ckpt, metrics))
-    summary = SelfTrainingSummary(work_dir, teacher_checkpoint, teacher_metrics, done,
-                                  time.perf_counter() - start)
-    path = osp.join(work_dir, 'summary.json')
-    with owned_output(manifest, path):
-        atomic_write_text(path, json.dumps(asdict(summary), indent=1), force=True)
-    return summary
+            run.log(f'[2/3] round {k}: probabilities of {len(run.images)} unlabelled '
+                    f'images with {ckpt}')
+            infer_folder(predictor, run.unlabelled_dir, probs_dir, out_size='original',
+                         images=run.images, source=source, force=True,
+                         progress=run.progress)
+    return kept
+
+
+@dataclass
+class _PseudoLabels:
+    """A round's pseudo-labels: their folder and summary, whether an earlier run's were
+    kept, and the accepted images (``accepted.txt``) with their stems file."""
+    out_dir: str
+    summary: PseudoLabelSummary
+    kept: bool
+    accepted: List[str]
+    stems_file: str
+
+
+def _pseudo_label_stage(run: _Run, here: str, task: str, probs_dir: str,
+                        probs_kept: bool) -> _PseudoLabels:
+    """Stage 2b: the confident predictions of ``probs_dir`` as pseudo-labels in
+    ``here/pseudo`` (label PNGs, or polygon JSON for a multi-label ``task``), and
+    ``here/pseudo_stems.txt``: the stems of the accepted images (the student's
+    ``ann_file``).
+
+    Resume record: ``pseudo/pseudo_labels.json`` (the report, written last), read when
+    the probabilities were kept (``probs_kept``); else everything is made again.
+
+    Raises:
+        DataError: the filters rejected every image.
+    """
+    pseudo_dir = osp.join(here, 'pseudo')
+    fmt = 'handbone-json' if task == 'multi-label' else 'label-png'
+    earlier = probs_kept and read_pseudo_summary(pseudo_dir)
+    with owned_output(run.manifest, pseudo_dir):
+        if earlier:
+            pseudo = earlier
+        else:
+            pseudo = pseudo_label_folder(probs_dir, pseudo_dir, fmt=fmt,
+                                         pixel_conf=run.pixel_conf,
+                                         max_uncertain=run.max_uncertain,
+                                         min_mean_conf=run.min_mean_conf, force=True,
+                                         progress=run.progress)
+    run.log(f'pseudo-labels: {pseudo.accepted} of {pseudo.images} images accepted -> '
+            f'{pseudo_dir}')
+    if not pseudo.accepted:
+        raise DataError(f'{pseudo_dir}: every image was rejected by the confidence '
+                        'filters; lower them or train a better teacher')
+    stems_file = osp.join(here, 'pseudo_stems.txt')
+    accepted = [line for _, line in read_lines(osp.join(pseudo_dir, 'accepted.txt'),
+                                                'list of accepted pseudo-labels')]
+    suffix = run.img_suffix
+    with owned_output(run.manifest, stems_file):
+        atomic_write_text(stems_file, ''.join(
+            (a[:-len(suffix)] if a.endswith(suffix) else osp.splitext(a)[0])
+            + '\n' for a in accepted), force=True)
+    return _PseudoLabels(pseudo_dir, pseudo, bool(earlier), accepted, stems_file)
+
+
+def _student_stage(run: _Run, k: int, teacher_ckpt: str, teacher_stamp: str, task: str,
+                   pseudo: _PseudoLabels, student_dir: str
+                   ) -> Tuple[str, Dict[str, float]]:
+    """Stage 3 of round ``k``: train ``student_config`` on its labelled set plus the
+    pseudo-labelled images in ``student_dir``; its checkpoint and metrics.
+
+    Resume record: ``student/done.json`` with the claims ``{stage, teacher: the
+    teacher's fingerprint, pseudo: the accepted list's hash}``, read when resuming with
+    kept pseudo-labels and written once trained.
+    """
+    claims = dict(stage=f'round{k} student', teacher=teacher_stamp,
+                  pseudo=_list_hash(pseudo.accepted))
+    finished = (run.resume and pseudo.kept) and stage_result(student_dir, claims)
+    if finished:
+        checkpoint, metrics = finished
+        run.log(f'[3/3] round {k}: student finished earlier, {checkpoint}')
+    else:
+        cfg = train_config(run.student_config, work_dir=student_dir,
+                           cfg_options=run.cfg_options)
+        if run.student_init == 'teacher':
+            cfg.load_from = teacher_ckpt  # fits: checked by check_student_fits_teacher
+        add_pseudo_labels(cfg, run.unlabelled_dir, pseudo.out_dir, task, run.img_suffix,
+                          pseudo.stems_file, len(pseudo.accepted))
+        run.log(f'[3/3] round {k}: student {run.student_config} on labelled + '
+                f'{len(pseudo.accepted)} pseudo-labelled images in {student_dir}')
+        with owned_output(run.manifest, student_dir, replace=False):
+            metrics = train_and_validate(cfg)
+        checkpoint = last_checkpoint(student_dir)
+        mark_stage_done(student_dir, checkpoint, metrics, claims, run.manifest)
+    run.log(f'student: {checkpoint} {metrics_text(metrics)}')
+    return checkpoint, metrics
 
 
 def metrics_text(metrics: Dict[str, float],

@@ -13,12 +13,14 @@ from typing import Optional, Sequence, Tuple, Union
 import numpy as np
 
 from ..inference.probmaps import class_mask, label_map
-from ..io.atomic import StagedDir, atomic_write_text
+from ..io.atomic import atomic_write_text
 from ..io.ground_truth import GroundTruth
 from ..io.image_write import write_image
 from ..io.images import read_image
 from ..io.paths import check_output_apart
-from ..io.probs import ProbFolder, check_same_size
+from ..io.prob_meta import check_same_size
+from ..io.probs import ProbFolder
+from ..io.staged_dir import StagedDir
 from ..utils.class_names import HAND_BONE_CLASSES, HAND_BONE_PALETTE
 from ..utils.errors import DataError
 from ..utils.per_class import PerClassSpec, per_class_option

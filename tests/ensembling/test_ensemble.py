@@ -5,7 +5,8 @@ from conftest import run_tool
 from probs_helpers import write_prob_folder
 
 from mmseg_ext.ensembling.ensemble import hard_vote_csv, soft_vote, vote_runs
-from mmseg_ext.io.probs import ProbFolder, dequantize
+from mmseg_ext.io.prob_file import dequantize
+from mmseg_ext.io.probs import ProbFolder
 from mmseg_ext.io.rle import decode_rle, encode_rle, mask_runs
 from mmseg_ext.utils.class_names import HAND_BONE_CLASSES
 from mmseg_ext.utils.errors import MmsegExtError

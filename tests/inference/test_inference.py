@@ -9,7 +9,8 @@ import pytest
 import torch
 from conftest import CONFIG, REPO, data_options, run_tool
 
-from mmseg_ext.io.probs import ProbFolder, dequantize
+from mmseg_ext.io.prob_file import dequantize
+from mmseg_ext.io.probs import ProbFolder
 
 pytestmark = [pytest.mark.stacks, pytest.mark.slow]
 

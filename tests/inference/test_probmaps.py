@@ -11,7 +11,8 @@ from mmseg_ext.inference.probmaps import (
     threshold_level,
     upsample_class,
 )
-from mmseg_ext.io.probs import CroppedProbs, ProbMeta, read_probs, write_probs
+from mmseg_ext.io.prob_file import CroppedProbs, read_probs, write_probs
+from mmseg_ext.io.prob_meta import ProbMeta
 
 
 def sparse_maps(rng, shape, dtype):

@@ -20,9 +20,9 @@ def _mode(path):
 
 @pytest.fixture(params=[0o022, 0o002])
 def umask(request, monkeypatch):
-    import mmseg_ext.io.atomic as atomic
+    import mmseg_ext.io.staging as staging
     old = os.umask(request.param)
-    monkeypatch.setattr(atomic, '_UMASK', None)  # read again under this umask
+    monkeypatch.setattr(staging, '_UMASK', None)  # read again under this umask
     yield request.param
     os.umask(old)
 

@@ -10,9 +10,9 @@ import pytest
 from conftest import run_tool
 from probs_helpers import write_images, write_prob_folder
 
-from mmseg_ext.io.atomic import StagedDir
 from mmseg_ext.io.images import read_image_list
 from mmseg_ext.io.paths import check_output_apart, data_relpath, resolve_under
+from mmseg_ext.io.staged_dir import StagedDir
 from mmseg_ext.utils.errors import DataError, InvalidArgumentError
 
 BAD_ENTRIES = [('', 'empty path'), ('/etc/passwd', 'absolute path'),

@@ -6,15 +6,9 @@ import numpy as np
 import pytest
 
 from mmseg_ext.io.atomic import atomic_open
-from mmseg_ext.io.probs import (
-    ProbFileError,
-    ProbFolder,
-    ProbFolderWriter,
-    ProbMeta,
-    dequantize,
-    read_probs,
-    write_probs,
-)
+from mmseg_ext.io.prob_file import dequantize, read_probs, write_probs
+from mmseg_ext.io.prob_meta import ProbFileError, ProbMeta
+from mmseg_ext.io.probs import ProbFolder, ProbFolderWriter
 from mmseg_ext.utils.errors import MmsegExtError
 
 CLASSES = ('a', 'b', 'c')
@@ -134,7 +128,7 @@ def test_atomic_open(tmp_path):
 
 
 def test_background_write_errors_surface_and_nothing_is_published(tmp_path):
-    from mmseg_ext.io.probs import CroppedProbs
+    from mmseg_ext.io.prob_file import CroppedProbs
     bad = CroppedProbs.from_dense(np.ones((3, 4, 5), np.float16))  # writer wants uint8
     root = tmp_path / 'probs'
     with pytest.raises(ValueError, match='cropped probabilities are float16, not uint8'):

@@ -19,7 +19,8 @@ from unittest import mock
 
 import pytest
 
-from mmseg_ext.utils.cli import ToolParser, nonempty_text, option_label
+from mmseg_ext.utils.cli import ToolParser, nonempty_text
+from mmseg_ext.utils.cli_paths import option_label
 from mmseg_ext.utils.path_roles import INPUT_ROLES, OUTPUT_ROLES, ROLES
 
 from .test_bad_inputs import REPO, run_main, snapshot

@@ -1,4 +1,4 @@
-"""Commits are signal-atomic and all-or-nothing (mmseg_ext/io/atomic.py).
+"""Commits are signal-atomic and all-or-nothing (mmseg_ext/io/staged_dir.py, file_sets.py).
 
 Signals are sent deterministically (``os.kill`` of this process at the exact point,
 from a patched ``os.rename``/``os.replace``) while SIGTERM raises ``Interrupted`` like
@@ -10,8 +10,9 @@ import signal
 
 import pytest
 
-from mmseg_ext.io import atomic
-from mmseg_ext.io.atomic import StagedDir, atomic_write_files
+from mmseg_ext.io import atomic, staged_dir
+from mmseg_ext.io.file_sets import atomic_write_files
+from mmseg_ext.io.staged_dir import StagedDir
 from mmseg_ext.utils.errors import Interrupted, OutputError, OutputExistsError
 
 from .test_bad_inputs import snapshot
@@ -49,7 +50,7 @@ def test_sigterm_between_the_renames_publishes_whole(tmp_path, monkeypatch,
         calls.append(dst)
         if len(calls) == 1:  # the earlier folder is aside: the worst moment
             os.kill(os.getpid(), signal.SIGTERM)
-    monkeypatch.setattr(atomic.os, 'rename', rename)
+    monkeypatch.setattr(staged_dir.os, 'rename', rename)
     with pytest.raises(Interrupted):
         publish(out, 'new', True)
     assert len(calls) == 2, 'the signal was not deferred to the end of the commit'
@@ -62,12 +63,12 @@ def test_sigterm_during_removal_of_old_leaves_no_half_copy(tmp_path, monkeypatch
                                                            sigterm_raises):
     out = str(tmp_path / 'e')
     publish(out, 'old', False)
-    real = atomic.shutil.rmtree
+    real = staged_dir.shutil.rmtree
 
     def rmtree(path, *a, **k):
         os.kill(os.getpid(), signal.SIGTERM)
         real(path, *a, **k)
-    monkeypatch.setattr(atomic.shutil, 'rmtree', rmtree)
+    monkeypatch.setattr(staged_dir.shutil, 'rmtree', rmtree)
     with pytest.raises(Interrupted):
         publish(out, 'new', True)
     assert open(osp.join(out, 'index.json')).read() == 'new'
@@ -84,7 +85,7 @@ def test_failed_publish_restores_the_earlier_folder(tmp_path, monkeypatch):
         if osp.basename(src).startswith('.e.partial-'):
             raise OSError(5, 'Input/output error')
         real(src, dst)
-    monkeypatch.setattr(atomic.os, 'rename', rename)
+    monkeypatch.setattr(staged_dir.os, 'rename', rename)
     with pytest.raises(OutputError, match=f'{out}: cannot write the output'):
         publish(out, 'new', True)
     assert snapshot(str(tmp_path)) == before
@@ -103,7 +104,7 @@ def test_concurrent_force_publish_is_one_error_and_no_leftovers(tmp_path, monkey
             state['other'] = 1  # the other run: its folder appears now
             os.makedirs(osp.join(out, 'x'))
             open(osp.join(out, 'index.json'), 'w').write('other')
-    monkeypatch.setattr(atomic.os, 'rename', rename)
+    monkeypatch.setattr(staged_dir.os, 'rename', rename)
     with pytest.raises(OutputExistsError, match='appeared while this run'):
         publish(out, 'new', True)
     assert open(osp.join(out, 'index.json')).read() == 'other'

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from mmseg_ext.io.ownership import LOCK, WorkDirLock
+from mmseg_ext.io.work_dir_lock import LOCK, WorkDirLock
 from mmseg_ext.utils.errors import OutputError
 
 from .cv_fakes import SHAPES, model_checkpoint, run_cv, shapes_cfg_options

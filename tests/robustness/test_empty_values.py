@@ -35,7 +35,7 @@ def chain_of(tool, prefix):
 
 
 def by_label(chain, label):
-    from mmseg_ext.utils.cli import option_label
+    from mmseg_ext.utils.cli_paths import option_label
     return next(a for a in actions(chain) if option_label(a) == label)
 
 
@@ -43,7 +43,7 @@ def by_label(chain, label):
 @pytest.mark.parametrize('cell', TEXT, ids=['-'.join([t[:-3], *p, a.dest])
                                             for t, p, a in TEXT])
 def test_an_empty_value_is_refused_naming_the_option(cell, blank, tmp_path):
-    from mmseg_ext.utils.cli import option_label
+    from mmseg_ext.utils.cli_paths import option_label
     tool, prefix, _ = cell
     chain = chain_of(tool, prefix)
     action = by_label(chain, option_label(cell[2]))

@@ -1,6 +1,6 @@
 """``--force`` replaces an output folder only when everything in it is the tool's.
 
-Every tool that publishes a folder through :class:`mmseg_ext.io.atomic.StagedDir`
+Every tool that publishes a folder through :class:`mmseg_ext.io.staged_dir.StagedDir`
 (inference, ensemble, pseudo_label, visualize, coco_to_masks) crossed with folders it
 must not replace: a user's folder holding a file named like the tool's marker; an
 earlier output with a user's file dropped in; an earlier output with one of its files
@@ -15,8 +15,8 @@ import shutil
 
 import pytest
 
-from mmseg_ext.io.folder_manifest import MANIFEST, file_identity
-from mmseg_ext.io.ownership import MANIFEST as WORK_DIR_MANIFEST
+from mmseg_ext.io.manifest_records import MANIFEST, file_identity
+from mmseg_ext.io.manifest_records import MANIFEST as WORK_DIR_MANIFEST  # one name for both
 
 from . import test_bad_inputs as harness
 from .test_bad_inputs import WRITERS, assert_refused, run_main, snapshot
@@ -177,8 +177,8 @@ def test_clean_earlier_output_is_replaced(writer, world, tmp_path, fast_cpu):  #
 def test_manifest_is_the_work_dir_format(tmp_path):
     """One name and one format: a work-directory tool sees a published folder as
     another tool's, not as a folder of unlisted files."""
-    from mmseg_ext.io.atomic import StagedDir
     from mmseg_ext.io.ownership import Manifest
+    from mmseg_ext.io.staged_dir import StagedDir
     assert MANIFEST == WORK_DIR_MANIFEST
     out = str(tmp_path / 'o')
     with StagedDir(out) as staged:
@@ -195,22 +195,22 @@ def test_a_file_created_while_the_commit_runs_is_never_deleted(tmp_path, monkeyp
     """Hostile round B2: a user file created in the output between the ownership check
     and the move aside went with the old folder (exit 0). The old folder is checked again
     once it is aside; then it is put back and the run refused."""
-    import mmseg_ext.io.atomic as atomic
+    import mmseg_ext.io.staged_dir as staged_dir
     from mmseg_ext.utils.errors import OutputError
     out = str(tmp_path / 'out')
     for _ in range(2):  # an earlier output, then the run that races the user
-        with atomic.StagedDir(out, force=True, marker='index.json') as staged:
+        with staged_dir.StagedDir(out, force=True, marker='index.json') as staged:
             with open(staged.file('index.json'), 'w') as f:
                 f.write('{}')
             if _ == 1:
-                real = atomic.StagedDir._move_aside
+                real = staged_dir.StagedDir._move_aside
 
                 def move_aside_after_the_user(self, real=real):
                     with open(osp.join(out, 'my_notes.txt'), 'w') as f:
                         f.write('mine')  # lands after the first check
                     return real(self)
 
-                monkeypatch.setattr(atomic.StagedDir, '_move_aside',
+                monkeypatch.setattr(staged_dir.StagedDir, '_move_aside',
                                     move_aside_after_the_user)
                 with pytest.raises(OutputError, match='my_notes.txt: was not written by '
                                    'this tool'):
@@ -227,14 +227,14 @@ def test_an_output_folder_of_a_cv_run_is_replaced_only_by_that_run(tmp_path):
     """Hostile round A2: ``inference --force`` into ``W/oof_probs`` of a cv run replaced
     it (the folder's own manifest names its format, not its owner). A folder that a work
     dir's manifest lists is replaced only by the run that holds that work dir's lock."""
-    import mmseg_ext.io.atomic as atomic
+    import mmseg_ext.io.staged_dir as staged_dir
     from mmseg_ext.io.ownership import owned_work_dir
     from mmseg_ext.utils.errors import OutputError
     work = str(tmp_path / 'w')
     probs = osp.join(work, 'oof_probs')
 
     def publish(text):
-        with atomic.StagedDir(probs, force=True, marker='index.json') as staged:
+        with staged_dir.StagedDir(probs, force=True, marker='index.json') as staged:
             with open(staged.file('index.json'), 'w') as f:
                 f.write(text)
             staged.commit()
@@ -250,7 +250,7 @@ def test_an_output_folder_of_a_cv_run_is_replaced_only_by_that_run(tmp_path):
     assert snapshot(str(tmp_path)) == before
     assert open(osp.join(probs, 'index.json')).read() == '{"run": 2}'
     publish_elsewhere = osp.join(work, 'mine')  # a new folder in the work dir is fine
-    with atomic.StagedDir(publish_elsewhere, marker='index.json') as staged:
+    with staged_dir.StagedDir(publish_elsewhere, marker='index.json') as staged:
         with open(staged.file('index.json'), 'w') as f:
             f.write('{}')
         staged.commit()

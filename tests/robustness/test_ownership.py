@@ -13,7 +13,9 @@ import shutil
 
 import pytest
 
-from mmseg_ext.io.ownership import LOCK, MANIFEST, Manifest, owned_work_dir
+from mmseg_ext.io.manifest_records import MANIFEST
+from mmseg_ext.io.ownership import Manifest, owned_work_dir
+from mmseg_ext.io.work_dir_lock import LOCK
 from mmseg_ext.utils.errors import OutputError
 
 from .cv_fakes import SHAPES, model_checkpoint, run_cv, shapes_cfg_options

@@ -264,7 +264,8 @@ def test_csv_with_a_bom_is_read_as_without(world):
 # ------------------------------------------------------------------ ensemble weights
 def test_huge_weights_do_not_overflow(world):
     """``--weights 1e308 1e308`` is equal weighting, not all-zero probabilities."""
-    from mmseg_ext.io.probs import ProbFolder, dequantize
+    from mmseg_ext.io.prob_file import dequantize
+    from mmseg_ext.io.probs import ProbFolder
     outs = []
     for weights in (['1e308', '1e308'], ['1', '1']):
         out = osp.join(world['root'], f'ens_{weights[0]}')

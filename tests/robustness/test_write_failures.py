@@ -217,7 +217,7 @@ def test_a_long_output_name_is_named_in_a_write_error(world, tmp_path):
 
 @pytest.mark.parametrize('base', ['x' * 300, 'é' * 200, 'short'])
 def test_hidden_names_fit_the_file_system(tmp_path, base):
-    from mmseg_ext.io.atomic import hidden_name, name_max
+    from mmseg_ext.io.staging import hidden_name, name_max
     limit = name_max(str(tmp_path))
     for tail in ('.partial-12345678', '.old-abcdefgh', '.abcdefgh.tmp'):
         name = hidden_name(base, tail, str(tmp_path))
@@ -236,7 +236,7 @@ def test_a_disk_error_in_a_staged_folder_names_the_output(tmp_path):
     place in it, and never the hidden folder; the staging is removed."""
     import errno
 
-    from mmseg_ext.io.atomic import StagedDir
+    from mmseg_ext.io.staged_dir import StagedDir
     from mmseg_ext.utils.errors import OutputError
     out = str(tmp_path / 'out')
     with pytest.raises(OutputError) as info:

@@ -214,7 +214,8 @@ def test_amp_without_cuda(tmp_path):
 _SLOW_WRITER = '''
 import sys, time
 sys.path.insert(0, {repo!r})
-from mmseg_ext.io.atomic import atomic_open, StagedDir
+from mmseg_ext.io.atomic import atomic_open
+from mmseg_ext.io.staged_dir import StagedDir
 from mmseg_ext.utils.cli import cli_main
 
 @cli_main

@@ -29,8 +29,9 @@ ALLOWED = {
     **{stage: LOW | {'config'} | set(STAGES[:i]) for i, stage in enumerate(STAGES)},
     'workflows': LOW | {'config'} | set(STAGES),
 }
-#: The command-line layer: only tools/ may import it.
-CLI_MODULE = ('utils', 'cli')
+#: The command-line layer: only tools/ may import it (its modules: the parser, the
+#: one-line errors, the path-role check).
+CLI_MODULES = {('utils', 'cli'), ('utils', 'cli_errors'), ('utils', 'cli_paths')}
 
 
 def imports_of(path):
@@ -80,7 +81,7 @@ def test_imports_point_down(path):
     for line, target in imports_of(path):
         if not target:
             continue
-        if tuple(target[:2]) == CLI_MODULE and package != 'utils':
+        if tuple(target[:2]) in CLI_MODULES and package != 'utils':
             wrong.append(f'line {line}: imports the CLI module {".".join(target)}')
         elif target[0] != package and target[0] in ALLOWED \
                 and target[0] not in ALLOWED[package]:
@@ -89,10 +90,12 @@ def test_imports_point_down(path):
 
 
 def test_only_tools_use_the_cli_module():
-    """utils/cli.py itself is the only module of the package that names it."""
+    """The modules of the command-line layer are the only modules of the package that
+    name each other."""
+    layer = {osp.join(*m) + '.py' for m in CLI_MODULES}
     users = [osp.relpath(p, PACKAGE) for p in modules()
-             if any(tuple(t[:2]) == CLI_MODULE for _, t in imports_of(p))
-             and not p.endswith(osp.join('utils', 'cli.py'))]
+             if any(tuple(t[:2]) in CLI_MODULES for _, t in imports_of(p))
+             and osp.relpath(p, PACKAGE) not in layer]
     assert users == []
 
 

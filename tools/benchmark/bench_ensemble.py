@@ -69,7 +69,8 @@ def worker(mode, trace, out, dirs):
     """Run one measurement in this process; print a JSON line."""
     import tracemalloc
 
-    from mmseg_ext.io.probs import ProbFolder, dequantize  # noqa: F401
+    from mmseg_ext.io.prob_file import dequantize  # noqa: F401
+    from mmseg_ext.io.probs import ProbFolder  # noqa: F401
     if trace:
         tracemalloc.start()
     start = time.perf_counter()

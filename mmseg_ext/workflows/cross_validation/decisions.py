@@ -1,16 +1,18 @@
-"""The OOF decisions inside a ``tools/cv.py`` run: where their folders go, what is reused.
+"""The OOF decisions inside a cross-validation run: where their folders go, what is reused.
 
 Layout in the work dir ``W`` (every folder listed in the run's manifest):
 
-* ``W/fold<k>/val_tta/<candidate>/``: with ``--tta`` (multi-label), fold ``k``'s
-  validation images under each TTA candidate (:mod:`.tta_choice`); reused when their
-  recorded source (checkpoint, images, views) is the same;
+* ``W/fold<k>/val_tta/<candidate>/``: with ``tta`` (multi-label), fold ``k``'s
+  validation images under each TTA candidate
+  (:mod:`~mmseg_ext.postprocessing.tta_choice`); reused when their recorded source
+  (checkpoint, images, views) is the same;
 * ``W/fold<k>/val_probs/``: the fold's validation probabilities as the OOF stages use
-  them: with ``--tta`` each class from its chosen candidate (source: ``tta=True`` and
+  them: with ``tta`` each class from its chosen candidate (source: ``tta=True`` and
   ``tta_choice``), else the plain prediction;
-* ``W/test/fold<k>/``: each fold model's test probabilities, with ``--tta`` each class
+* ``W/test/fold<k>/``: each fold model's test probabilities, with ``tta`` each class
   from exactly its chosen candidate's views; ``W/test/ensemble/``: the fold vote, per
-  class without the folds that collapsed on it (:mod:`.oof_decisions`).
+  class without the folds that collapsed on it
+  (:mod:`~mmseg_ext.postprocessing.oof_decisions`).
 """
 from __future__ import annotations
 
@@ -20,10 +22,10 @@ from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ..io.ownership import Manifest
-from ..io.probs import ProbFolder
-from ..postprocessing.oof_decisions import FoldDice, OOFDecisions, decide
-from ..postprocessing.tta_choice import (
+from ...io.ownership import Manifest
+from ...io.probs import ProbFolder
+from ...postprocessing.oof_decisions import FoldDice, OOFDecisions, decide
+from ...postprocessing.tta_choice import (
     ViewPlan,
     class_soft_vote,
     compose_folder,
@@ -33,7 +35,7 @@ from ..postprocessing.tta_choice import (
     score_folder,
     view_predictor,
 )
-from ..training.stages import owned_output, same_prob_source
+from ...training.stages import owned_output, same_prob_source
 
 Log = Callable[[str], None]
 
@@ -53,7 +55,7 @@ def predict_oof_candidates(config: str, checkpoint: str, fold_dir: str, img_dir:
                            manifest: Optional[Manifest] = None) -> Dict[str, str]:
     """Each TTA candidate's probabilities of a fold's validation images (every view
     predicted once per image); finished folders of the same source are kept."""
-    from ..inference.predictor import resolve_device
+    from ...inference.predictor import resolve_device
     dirs = candidate_dirs(fold_dir, plan)
     sources = {n: dict(source, candidate=n, views=[list(v) for v in plan.candidates[n]])
                for n in dirs}
@@ -76,9 +78,10 @@ def choose_oof_tta(fold_dirs: Sequence[str], plan: ViewPlan, gt, fold_of: Mappin
                    manifest: Optional[Manifest] = None
                    ) -> Tuple[Dict[str, str], Dict[str, FoldDice]]:
     """Score every candidate on the OOF images, choose per class
-    (:func:`~.oof_decisions.choose_tta`) and write each fold's ``val_probs`` from the
-    chosen candidates. Returns ``(choice per class, scores per candidate)``."""
-    from ..postprocessing.oof_decisions import choose_tta
+    (:func:`~mmseg_ext.postprocessing.oof_decisions.choose_tta`) and write each fold's
+    ``val_probs`` from the chosen candidates. Returns ``(choice per class, scores per
+    candidate)``."""
+    from ...postprocessing.oof_decisions import choose_tta
     per_fold = [candidate_dirs(d, plan) for d in fold_dirs]
     scores = score_candidates({n: [p[n] for p in per_fold] for n in plan.candidates}, gt,
                               fold_of, num_folds, progress)
@@ -110,7 +113,7 @@ def predict_test_fold(config: str, checkpoint: str, test_dir: str, images: Seque
                       log: Log, manifest: Optional[Manifest] = None) -> None:
     """A fold model's test probabilities, each class from exactly its chosen
     candidate's views (kept when a finished folder of the same source is there)."""
-    from ..inference.predictor import resolve_device
+    from ...inference.predictor import resolve_device
     source = dict(source, tta_choice=dict(choice),
                   views={n: [list(v) for v in plan.candidates[n]]
                          for n in sorted(set(choice.values()))})
@@ -128,8 +131,9 @@ def predict_test_fold(config: str, checkpoint: str, test_dir: str, images: Seque
 def fold_vote(prob_dirs: Sequence[str], out_dir: str, decisions: Optional[OOFDecisions],
               progress: bool, log: Log, manifest: Optional[Manifest] = None) -> None:
     """Average the fold models' test probabilities: equal weights, a collapsed fold
-    left out of its class's channel (:func:`~.oof_decisions.class_fold_weights`)."""
-    from ..ensembling.ensemble import soft_vote
+    left out of its class's channel
+    (:func:`~mmseg_ext.postprocessing.oof_decisions.class_fold_weights`)."""
+    from ...ensembling.ensemble import soft_vote
     with owned_output(manifest, out_dir):
         if decisions is None or not decisions.collapsed:
             soft_vote(prob_dirs, out_dir, force=True, progress=progress)

@@ -1,0 +1,96 @@
+"""Write errors as one line naming the user's output, never the hidden path written.
+
+A folder that cannot be written (permissions, read-only disk, disk full) is an
+:class:`~mmseg_ext.utils.errors.OutputError` naming the path: :func:`output_error` maps
+staging paths back (:func:`~mmseg_ext.io.staging.user_path`), and an ``OSError`` of
+writing inside a staged folder or a :func:`writing` block (``ENOSPC``, ``EDQUOT``,
+``EFBIG`` under ``ulimit -f``, or any error that names a file in the folder being
+written, :func:`is_write_error`) becomes an :class:`~mmseg_ext.utils.errors.OutputError`
+naming the output. Python ignores ``SIGXFSZ``, so a write past ``ulimit -f`` is such an
+error, not the end of the process.
+"""
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import os.path as osp
+from typing import Iterator, Optional
+
+from ..utils.errors import OutputError
+from .staging import user_path
+
+#: write errors that come from the disk or the process's limits, whatever the file
+WRITE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
+
+
+def write_reason(exc: OSError) -> str:
+    """Why a write failed, in words (``'read-only file system'``...)."""
+    if exc.errno == errno.EROFS:
+        return 'read-only file system'
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return 'no space left on the device'
+    if exc.errno == errno.EFBIG:
+        return ('file too large: over the file size limit of this process (ulimit -f) '
+                'or of the file system')
+    if exc.errno is None and not exc.strerror:  # numpy's short write, a failed encoder
+        return f'write failed ({exc})' if str(exc) else 'write failed'
+    return exc.strerror or str(exc)
+
+
+def output_error(path: str, exc: OSError) -> OutputError:
+    """One-line :class:`OutputError` for an ``OSError`` met while writing ``path``
+    (a staging path is named as the output it becomes, :func:`~mmseg_ext.io.staging.user_path`)."""
+    return OutputError(f'{user_path(path)}: cannot write the output ({write_reason(exc)})')
+
+
+def inside(path: Optional[str], folder: str) -> bool:
+    """Whether ``path`` (an error's file name, possibly None) is ``folder`` (absolute)
+    or lies under it."""
+    if not path or not isinstance(path, str):
+        return False
+    full = osp.abspath(path)
+    return full == folder or full.startswith(folder + os.sep)
+
+
+def is_write_error(exc: BaseException, folder: Optional[str] = None) -> bool:
+    """Whether ``exc`` is an ``OSError`` of writing (not yet an :class:`OutputError`):
+    it names a file inside ``folder`` (the folder being written), or its errno is one
+    only writes give (:data:`WRITE_ERRNOS`)."""
+    if not isinstance(exc, OSError) or isinstance(exc, OutputError):
+        return False
+    if folder is not None and (inside(exc.filename, folder) or
+                               inside(exc.filename2, folder)):
+        return True
+    return exc.errno in WRITE_ERRNOS
+
+
+@contextlib.contextmanager
+def writing(path: str, folder: Optional[str] = None) -> Iterator[None]:
+    """Turn a write error in the block into an :class:`OutputError` naming ``path``.
+
+    For code that writes an output with a library call that raises a bare ``OSError``
+    (``np.save``, ``json.dump`` into a file, an image encoder): the error names the
+    user's output, not the hidden file written. ``folder`` is where the block writes
+    (errors naming files there are write errors whatever their errno; default: the
+    folder of ``path``).
+    """
+    try:
+        yield
+    except OSError as exc:
+        where = osp.abspath(folder or osp.dirname(osp.abspath(path)))
+        if not is_write_error(exc, where):
+            raise
+        named = exc.filename if inside(exc.filename, where) else path
+        raise output_error(named, exc) from None
+
+
+def make_parent(path: str) -> str:
+    """Create the folder of ``path`` when missing; return it (as an absolute path)."""
+    folder = osp.dirname(osp.abspath(path))
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError as exc:
+        raise output_error(folder, exc) from None
+    return folder
+
