@@ -130,8 +130,8 @@ def _inside(path: str, folder: str) -> bool:
 def mark_stage_done(stage_dir: str, checkpoint: str, metrics: Dict[str, float],
                     claims: Optional[dict] = None,
                     manifest: Optional[Manifest] = None) -> None:
-    """Write the done marker of a finished stage: its checkpoint (inside ``stage_dir``)
-    with the checkpoint's fingerprint, the metrics, and ``claims`` (JSON-able facts the
+    """Write the done marker of a finished stage: its checkpoint (inside ``stage_dir``,
+    recorded by its name there) with the checkpoint's fingerprint, the metrics, and ``claims`` (JSON-able facts the
     stage's model must have to be reused: ``{'fold': 0, 'train_list': hash}``).
 
     Raises:
@@ -140,10 +140,47 @@ def mark_stage_done(stage_dir: str, checkpoint: str, metrics: Dict[str, float],
     if not _inside(checkpoint, stage_dir):
         raise DataError(f'{checkpoint}: is not inside the stage folder {stage_dir}')
     path = osp.join(stage_dir, STAGE_DONE)
-    done = dict(checkpoint=checkpoint, checkpoint_fingerprint=fingerprint(checkpoint),
+    # the name inside the stage folder, so that a copied or moved work dir still proves
+    # its stages (``cp -a work other``)
+    inside = osp.relpath(osp.realpath(checkpoint), osp.realpath(stage_dir))
+    done = dict(checkpoint=inside, checkpoint_fingerprint=fingerprint(checkpoint),
                 metrics=metrics, claims=json.loads(json.dumps(claims or {})))
     with owned_output(manifest, path):
         atomic_write_text(path, json.dumps(done, indent=1), force=True)
+
+
+def _recorded_checkpoint(record: str, named: str, stage_dir: str, stamp: object
+                         ) -> Optional[str]:
+    """The checkpoint file a stage record names, inside ``stage_dir``; None when it is
+    gone. A relative name is read inside ``stage_dir``. An absolute one (records written
+    before names were relative, or a work dir copied with them) is the file of that name
+    inside ``stage_dir`` when the recorded fingerprint proves it the same file.
+
+    Raises:
+        DataError: the record names a file outside ``stage_dir`` that no file of this
+            stage matches (another stage's model), or a relative name leaving it.
+    """
+    candidate = named if osp.isabs(named) else osp.join(stage_dir, named)
+    if not osp.isabs(named) and not _inside(candidate, stage_dir):
+        raise DataError(f'{record}: names the checkpoint {named}, which is not in '
+                        f'{stage_dir}; refusing to reuse it')
+    if osp.isabs(named) and not _inside(named, stage_dir):
+        copied = osp.join(stage_dir, osp.basename(named))
+        if osp.isfile(copied) and _same_file_content(copied, stamp):
+            return copied
+        if not osp.isfile(named):
+            return None
+        raise DataError(f'{record}: names the checkpoint {named}, which is not in '
+                        f'{stage_dir} (another stage\'s model); refusing to reuse it')
+    return candidate if osp.isfile(candidate) else None
+
+
+def _same_file_content(path: str, stamp: object) -> bool:
+    """Whether ``path`` has the recorded :func:`fingerprint` (size, time, hashed ends)."""
+    try:
+        return stamp == fingerprint(path)
+    except OSError:
+        return False
 
 
 def stage_result(stage_dir: str, claims: Optional[dict] = None
@@ -166,11 +203,9 @@ def stage_result(stage_dir: str, claims: Optional[dict] = None
         recorded, stamp = done.get('claims', {}), done.get('checkpoint_fingerprint')
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         raise DataError(f'{path}: not a stage record (unreadable or malformed)') from None
-    if not osp.isfile(checkpoint):
+    checkpoint = _recorded_checkpoint(path, checkpoint, stage_dir, stamp)
+    if checkpoint is None:
         return None
-    if not _inside(checkpoint, stage_dir):
-        raise DataError(f'{path}: names the checkpoint {checkpoint}, which is not in '
-                        f'{stage_dir} (another stage\'s model); refusing to reuse it')
     if stamp != fingerprint(checkpoint):
         raise DataError(f'{path}: the checkpoint {checkpoint} changed since the stage '
                         'finished (its size, time or content differ from the record); '
@@ -184,6 +219,28 @@ def stage_result(stage_dir: str, claims: Optional[dict] = None
                         f'{wanted[differs[0]]!r} (a model of another stage or training '
                         'set); refusing to reuse it')
     return checkpoint, metrics
+
+
+def _point_inside(marker: str, named: str, stage_dir: str,
+                  manifest: Optional[Manifest]) -> str:
+    """The checkpoint of a copied or moved work dir: mmengine's ``last_checkpoint``
+    holds an absolute path, so in a copy it names the original folder's file. When the
+    file of that name inside ``stage_dir`` is one this run wrote (listed in
+    ``manifest``, unchanged), the pointer is written again to name it, so that mmengine
+    resumes from the copy. Returns that file.
+
+    Raises:
+        DataError: no manifest, or the file inside is not the tool's: the pointer names
+            another stage's checkpoint.
+    """
+    inside = osp.join(stage_dir, osp.basename(named))
+    if manifest is None or not osp.isfile(inside) \
+            or not (manifest.owns(marker) and manifest.owns(inside)):
+        raise DataError(f'{marker}: names {named}, which is not in {stage_dir} (another '
+                        'stage\'s checkpoint); refusing to resume from it')
+    with owned_output(manifest, marker):
+        atomic_write_text(marker, inside, force=True)
+    return inside
 
 
 def resumable(stage_dir: str, manifest: Optional[Manifest] = None) -> bool:
@@ -207,8 +264,7 @@ def resumable(stage_dir: str, manifest: Optional[Manifest] = None) -> bool:
     if not path or not osp.isfile(path):
         return False
     if not _inside(path, stage_dir):
-        raise DataError(f'{marker}: names {path}, which is not in {stage_dir} (another '
-                        'stage\'s checkpoint); refusing to resume from it')
+        path = _point_inside(marker, path, stage_dir, manifest)
     if manifest is not None and not (manifest.owns(marker) and manifest.owns(path)):
         which = path if not manifest.owns(path) else marker
         raise DataError(f'{marker}: names {path}, which this run did not write for this '
