@@ -149,6 +149,17 @@ def mark_stage_done(stage_dir: str, checkpoint: str, metrics: Dict[str, float],
         atomic_write_text(path, json.dumps(done, indent=1), force=True)
 
 
+def _copy_in_stage(named: str, stage_dir: str) -> Optional[str]:
+    """Where ``named`` (a file of a stage folder elsewhere) lies in ``stage_dir`` when
+    ``stage_dir`` is a copy of that folder: the same file name in a stage folder of the
+    same name (``A/fold0/iter_8.pth`` -> ``B/fold0/iter_8.pth``); None for a file of a
+    folder of another name (``fold1``'s checkpoint is never ``fold0``'s)."""
+    if osp.basename(osp.dirname(osp.normpath(named))) != \
+            osp.basename(osp.normpath(stage_dir)):
+        return None
+    return osp.join(stage_dir, osp.basename(named))
+
+
 def _recorded_checkpoint(record: str, named: str, stage_dir: str, stamp: object
                          ) -> Optional[str]:
     """The checkpoint file a stage record names, inside ``stage_dir``; None when it is
@@ -165,8 +176,8 @@ def _recorded_checkpoint(record: str, named: str, stage_dir: str, stamp: object
         raise DataError(f'{record}: names the checkpoint {named}, which is not in '
                         f'{stage_dir}; refusing to reuse it')
     if osp.isabs(named) and not _inside(named, stage_dir):
-        copied = osp.join(stage_dir, osp.basename(named))
-        if osp.isfile(copied) and _same_file_content(copied, stamp):
+        copied = _copy_in_stage(named, stage_dir)
+        if copied and osp.isfile(copied) and _same_file_content(copied, stamp):
             return copied
         if not osp.isfile(named):
             return None
@@ -225,7 +236,7 @@ def _point_inside(marker: str, named: str, stage_dir: str,
                   manifest: Optional[Manifest]) -> str:
     """The checkpoint of a copied or moved work dir: mmengine's ``last_checkpoint``
     holds an absolute path, so in a copy it names the original folder's file. When the
-    file of that name inside ``stage_dir`` is one this run wrote (listed in
+    file of that name inside ``stage_dir`` (:func:`_copy_in_stage`) is one this run wrote (listed in
     ``manifest``, unchanged), the pointer is written again to name it, so that mmengine
     resumes from the copy. Returns that file.
 
@@ -233,8 +244,8 @@ def _point_inside(marker: str, named: str, stage_dir: str,
         DataError: no manifest, or the file inside is not the tool's: the pointer names
             another stage's checkpoint.
     """
-    inside = osp.join(stage_dir, osp.basename(named))
-    if manifest is None or not osp.isfile(inside) \
+    inside = _copy_in_stage(named, stage_dir)
+    if manifest is None or not inside or not osp.isfile(inside) \
             or not (manifest.owns(marker) and manifest.owns(inside)):
         raise DataError(f'{marker}: names {named}, which is not in {stage_dir} (another '
                         'stage\'s checkpoint); refusing to resume from it')

@@ -93,16 +93,24 @@ def test_an_unfinished_fold_of_a_copy_resumes_from_the_copy(finished, tmp_path):
     assert resumable(str(copy / 'fold0'), Manifest.read(str(copy)))
 
 
-def test_a_pointer_to_a_file_the_stage_does_not_own_is_refused(finished, tmp_path):
+@pytest.mark.parametrize('named', ['outside', 'other fold'])
+def test_a_pointer_to_a_file_the_stage_does_not_own_is_refused(finished, tmp_path, named):
+    """A pointer naming a file outside the stage that is not this stage's own file
+    copied: a file elsewhere, or another fold's checkpoint (same file name, another
+    stage folder)."""
     copy = copy_of(finished, tmp_path)
     pointer = copy / 'fold0' / 'last_checkpoint'
-    elsewhere = tmp_path / 'iter_9.pth'
-    shutil.copyfile(finished['ckpt'], elsewhere)
-    pointer.write_text(str(elsewhere))
+    if named == 'outside':
+        target = tmp_path / 'iter_9.pth'
+        shutil.copyfile(finished['ckpt'], target)
+    else:
+        target = copy / 'fold1' / 'iter_1.pth'
+    pointer.write_text(str(target))
     manifest = Manifest.read(str(copy))
     manifest.record(str(pointer))  # even a pointer the run recorded
     with pytest.raises(DataError, match='not in .*another stage'):
         resumable(str(copy / 'fold0'), manifest)
+    assert pointer.read_text() == str(target)
 
 
 def test_a_legacy_absolute_record_is_read_by_content(finished, tmp_path):
