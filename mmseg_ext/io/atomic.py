@@ -27,6 +27,7 @@ from typing import Iterator, Tuple
 from ..utils.errors import OutputError, OutputExistsError
 from .deferred_signals import signals_deferred
 from .output_errors import is_write_error, make_parent, output_error
+from .output_lock import output_lock
 from .staging import file_mode, temp_prefix
 
 
@@ -115,7 +116,18 @@ def atomic_open(path: str, mode: str = 'w', force: bool = False,
         force: replace an existing ``path``; otherwise an existing ``path`` (before or
             after the block) is an :class:`OutputExistsError`.
         open_kwargs: passed to :func:`open` (``newline``, ``encoding``...).
+
+    Raises:
+        OutputError: another run is writing ``path`` now
+            (:func:`~mmseg_ext.io.output_lock.output_lock`).
     """
+    with output_lock(path):
+        with _atomic_open(path, mode, force, **open_kwargs) as f:
+            yield f
+
+
+@contextlib.contextmanager
+def _atomic_open(path: str, mode: str, force: bool, **open_kwargs) -> Iterator:
     check_new_output(path, force)
     if osp.isdir(path):
         raise OutputError(f'{path}: is a folder, expected a file name')

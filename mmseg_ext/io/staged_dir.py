@@ -36,6 +36,7 @@ from .deferred_signals import signals_deferred
 from .folder_manifest import check_replaceable_folder, write_folder_manifest
 from .manifest_records import MANIFEST, owning_work_dir
 from .output_errors import inside, is_write_error, make_parent, output_error, write_reason
+from .output_lock import output_lock
 from .staging import release_staging, staging_folder, temp_prefix, user_path
 from .work_dir_lock import HELD_WORK_DIRS
 
@@ -128,12 +129,20 @@ class StagedDir:
         self.force = force
         self.marker = marker
         self.tool = f'mmseg_ext output folder ({marker})'
-        self._check_target()
-        make_parent(self.path)
+        self._lock = contextlib.ExitStack()  # one writer per output until commit/abort
+        self._lock.enter_context(output_lock(self.path, path))
         try:
+            self._check_target()
+            make_parent(self.path)
             self.tmp = staging_folder(path, 'partial-')
         except OSError as exc:
+            self._lock.close()
+            if isinstance(exc, OutputError):
+                raise
             raise output_error(self.path, exc) from None
+        except BaseException:
+            self._lock.close()
+            raise
         self._made = {self.tmp}
         self.committed = False
 
@@ -210,6 +219,12 @@ class StagedDir:
                 final name while this one was built; with it, another run published
                 the folder during this commit.
         """
+        try:
+            return self._commit()
+        finally:
+            self._lock.close()  # the output is published (or left as it was)
+
+    def _commit(self) -> str:
         self._record()
         self._check_target()
         with signals_deferred():
@@ -284,6 +299,7 @@ class StagedDir:
         """Remove the temporary folder (nothing is published)."""
         shutil.rmtree(self.tmp, ignore_errors=True)
         release_staging(self.tmp)
+        self._lock.close()
 
     def __enter__(self) -> StagedDir:
         return self
