@@ -7,8 +7,8 @@ an output it holds an exclusive ``flock`` keyed by the output's resolved path; a
 run asking for the same output is refused at once, naming the output and the process
 holding it.
 
-The lock files live in a private folder of the temporary directory
-(``$TMPDIR/mmseg_ext-locks-<uid>/``), never beside the output, so nothing is left in the
+The lock files live in a private folder ``/tmp/mmseg_ext-locks-<uid>/`` (the same for
+every job of the machine, whatever its ``$TMPDIR``), never beside the output, so nothing is left in the
 user's folders or in a work dir's manifest. A lock is released when its process ends,
 however it ends. It covers runs on one machine (``flock`` on a network file system
 is not relied upon). Where no lock can be made (no writable temporary directory),
@@ -37,15 +37,34 @@ def _key(path: str) -> str:
     return osp.join(osp.realpath(osp.dirname(full)), osp.basename(full))
 
 
-def _lock_file(key: str) -> Optional[str]:
-    try:  # gettempdir() probes by writing a file: it fails under a tiny `ulimit -f`
-        folder = osp.join(tempfile.gettempdir(), f'mmseg_ext-locks-{os.getuid()}')
-        os.makedirs(folder, mode=0o700, exist_ok=True)
-        st = os.lstat(folder)
-    except OSError:
+#: where the locks live: a fixed folder, not ``$TMPDIR`` (batch schedulers give each
+#: job its own ``$TMPDIR``, and two jobs writing one output must see the same lock)
+LOCK_ROOTS = ('/tmp', '/var/tmp')
+
+
+def _lock_folder() -> Optional[str]:
+    """``<root>/mmseg_ext-locks-<uid>``, made private on first use; None where no root
+    is usable, or the folder is a link or someone else's (not trusted with our locks)."""
+    roots = list(LOCK_ROOTS)
+    with contextlib.suppress(OSError):  # gettempdir() probes with a write (`ulimit -f`)
+        roots.append(tempfile.gettempdir())
+    for root in roots:
+        folder = osp.join(root, f'mmseg_ext-locks-{os.getuid()}')
+        try:
+            os.makedirs(folder, mode=0o700, exist_ok=True)
+            st = os.lstat(folder)
+        except OSError:
+            continue
+        if stat.S_ISDIR(st.st_mode) and st.st_uid == os.getuid():
+            return folder
         return None
-    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid():
-        return None  # a link or someone else's folder: not trusted with our locks
+    return None
+
+
+def _lock_file(key: str) -> Optional[str]:
+    folder = _lock_folder()
+    if folder is None:
+        return None
     name = hashlib.sha256(os.fsencode(key)).hexdigest()[:32]
     return osp.join(folder, f'{name}.lock')
 

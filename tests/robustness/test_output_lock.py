@@ -33,9 +33,10 @@ def held():
     """``hold(path)``: another process holds the writer lock of ``path``."""
     procs = []
 
-    def hold(path):
+    def hold(path, env=None):
         proc = subprocess.Popen([sys.executable, '-c', HOLD, str(path)],
-                                stdout=subprocess.PIPE, text=True)
+                                stdout=subprocess.PIPE, text=True,
+                                env={**os.environ, **(env or {})})
         procs.append(proc)
         assert proc.stdout.readline().strip() == 'held'
         return proc
@@ -67,6 +68,20 @@ def test_the_lock_is_keyed_by_the_resolved_path(held, tmp_path):
             pass
     with output_lock(str(tmp_path / 'a' / 'y.csv')):  # another output: free
         pass
+
+
+def test_runs_with_their_own_tmpdir_share_the_lock(held, tmp_path, monkeypatch):
+    """Batch schedulers give each job its own ``$TMPDIR``; two such jobs writing one
+    output still exclude each other (hostile round s10: both published)."""
+    import tempfile
+    (tmp_path / 'tA').mkdir()
+    (tmp_path / 'tB').mkdir()
+    held(tmp_path / 'o', env={'TMPDIR': str(tmp_path / 'tA')})
+    monkeypatch.setenv('TMPDIR', str(tmp_path / 'tB'))
+    monkeypatch.setattr(tempfile, 'tempdir', None)  # gettempdir() reads TMPDIR again
+    with pytest.raises(OutputError, match='another run is writing'):
+        with output_lock(str(tmp_path / 'o')):
+            pass
 
 
 def test_reentrant_within_a_process(tmp_path):
