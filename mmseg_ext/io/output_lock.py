@@ -43,8 +43,9 @@ LOCK_ROOTS = ('/tmp', '/var/tmp')
 
 
 def _lock_folder() -> Optional[str]:
-    """``<root>/mmseg_ext-locks-<uid>``, made private on first use; None where no root
-    is usable, or the folder is a link or someone else's (not trusted with our locks)."""
+    """``<root>/mmseg_ext-locks-<uid>``, made private on first use, in the first root
+    where it is our own folder (a link or someone else's folder is not trusted with our
+    locks); None where no root is usable."""
     roots = list(LOCK_ROOTS)
     with contextlib.suppress(OSError):  # gettempdir() probes with a write (`ulimit -f`)
         roots.append(tempfile.gettempdir())
@@ -56,8 +57,7 @@ def _lock_folder() -> Optional[str]:
         except OSError:
             continue
         if stat.S_ISDIR(st.st_mode) and st.st_uid == os.getuid():
-            return folder
-        return None
+            return folder  # else a link or someone else's folder: try the next root
     return None
 
 
@@ -101,11 +101,15 @@ def output_lock(path: str, shown: Optional[str] = None) -> Iterator[None]:
     if fd is not None:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
+        except BlockingIOError:  # held by another process
             holder = _holder(fd)
             os.close(fd)
             raise OutputError(f'{shown or path}: another run is writing this output now'
                               f'{holder}; wait for it to finish or choose another') from None
+        except OSError:  # no locks on that file system (ENOLCK): as with no lock folder
+            os.close(fd)
+            fd = None
+    if fd is not None:
         with contextlib.suppress(OSError):
             os.ftruncate(fd, 0)
             os.pwrite(fd, str(os.getpid()).encode(), 0)

@@ -125,3 +125,18 @@ def test_tools_refuse_an_output_another_run_is_writing(held, tmp_path, probs):
         proc.wait()
         code, _ = run_main(tool, argv(out) + ['--force'])
         assert code == 0
+
+
+def test_a_lock_folder_that_is_a_link_is_passed_over(tmp_path, monkeypatch):
+    """A planted link at the lock folder's name (another user's trap) is not followed:
+    the locks go to the next root."""
+    from mmseg_ext.io import output_lock as module
+    first, second, elsewhere = (tmp_path / n for n in ('r1', 'r2', 'elsewhere'))
+    for folder in (first, second, elsewhere):
+        folder.mkdir()
+    name = f'mmseg_ext-locks-{os.getuid()}'
+    os.symlink(elsewhere, first / name)
+    monkeypatch.setattr(module, 'LOCK_ROOTS', (str(first), str(second)))
+    with output_lock(str(tmp_path / 'out')):
+        assert len(os.listdir(second / name)) == 1
+    assert os.listdir(elsewhere) == []
