@@ -208,11 +208,16 @@ def vote_runs(runs: Sequence[Tuple[np.ndarray, np.ndarray]], min_votes: int
     return begin.astype(np.int64), (end - begin).astype(np.int64)
 
 
+#: the owner recorded beside a hard-voted CSV
+HARD_VOTE_OWNER = 'ensemble'
+
+
 def hard_vote_csv(csv_paths: Sequence[str], out: str, min_votes: Optional[int] = None,
                   force: bool = False, progress: bool = True) -> EnsembleSummary:
     """Hard voting of hand-bone-layout submissions (any class list, the same in every
     CSV): a pixel is kept when >= ``min_votes`` CSVs mark it (default: a strict
-    majority). Rows follow the first CSV's order."""
+    majority). Rows follow the first CSV's order. ``force`` replaces ``out`` only when
+    it is this function's own unchanged output (:mod:`mmseg_ext.io.owned_file`)."""
     start = time.perf_counter()
     fmt = FORMATS['handbone']
     if len(csv_paths) < 2:
@@ -235,7 +240,7 @@ def hard_vote_csv(csv_paths: Sequence[str], out: str, min_votes: Optional[int] =
             raise DataError(f'{csv_paths[0]}: no row for ({extra[0][0]}, {extra[0][1]}) '
                             f'(present in {path})')
     conv = fmt.rle
-    with SubmissionWriter(out, fmt, force=force) as writer:
+    with SubmissionWriter(out, fmt, force=force, owner=HARD_VOTE_OWNER) as writer:
         for image, cls in tqdm(keys, desc='hard vote', unit='row', disable=not progress):
             runs = []
             for path, table in zip(csv_paths, tables):

@@ -14,6 +14,10 @@ silently replacing the first one's result. Any exception, including the ``Interr
 that the tools raise on SIGINT/SIGTERM, removes the temporary file, and an error of
 writing names the user's output (:mod:`mmseg_ext.io.output_errors`). Publishing is
 signal-atomic (:func:`~mmseg_ext.io.deferred_signals.signals_deferred`).
+
+A file the user names as a tool's output is written with its ``owner``: ``force`` then
+replaces only that tool's own unchanged file, known by the ownership record published
+beside it (:mod:`mmseg_ext.io.owned_file`).
 """
 from __future__ import annotations
 
@@ -22,12 +26,13 @@ import errno
 import os
 import os.path as osp
 import tempfile
-from typing import Iterator, Tuple
+from typing import Iterator, Optional, Tuple
 
 from ..utils.errors import OutputError, OutputExistsError
 from .deferred_signals import signals_deferred
 from .output_errors import is_write_error, make_parent, output_error
 from .output_lock import output_lock
+from .owned_file import check_replaceable_file, commit_record, discard_record, stage_record
 from .staging import file_mode, temp_prefix
 
 
@@ -48,17 +53,27 @@ def existing_output(path: str) -> str:
 
 
 
-def publish_file(tmp: str, path: str, force: bool) -> None:
+def publish_file(tmp: str, path: str, force: bool, owner: Optional[str] = None) -> None:
     """Move the finished ``tmp`` to ``path``; without ``force`` never replace a file.
+
+    Args:
+        owner: the tool whose user-facing output ``path`` is: ``force`` then replaces
+            only that tool's own unchanged file, and the file is published with its
+            ownership record (:mod:`mmseg_ext.io.owned_file`). None for a file inside a
+            folder whose owner records it otherwise (a work dir's manifest).
 
     Raises:
         OutputExistsError: ``path`` exists (it appeared while ``tmp`` was written) and
             ``force`` is False; ``tmp`` is left for the caller to remove.
-        OutputError: the rename or link failed (named as ``path``, not ``tmp``).
+        OutputError: the rename or link failed (named as ``path``, not ``tmp``); or
+            ``path`` is not ``owner``'s to replace.
     """
     try:
         with signals_deferred():  # the link-then-unlink (or claim-then-rename) pair
-            _publish_file(tmp, path, force)
+            if owner is None:
+                _publish_file(tmp, path, force)
+            else:
+                _publish_owned_file(tmp, path, force, owner)
     except OSError as exc:
         if isinstance(exc, OutputError):
             raise
@@ -86,6 +101,18 @@ def _publish_file(tmp: str, path: str, force: bool) -> None:
     os.unlink(tmp)
 
 
+def _publish_owned_file(tmp: str, path: str, force: bool, owner: str) -> None:
+    """:func:`_publish_file` with the ownership record of ``path`` committed with it."""
+    if force:
+        check_replaceable_file(path, owner)  # again: it may have appeared meanwhile
+    staged = stage_record(tmp, path, owner)
+    try:
+        _publish_file(tmp, path, force)
+        commit_record(staged, path)
+    finally:
+        discard_record(staged)
+
+
 def temp_beside(path: str, suffix: str = '.tmp') -> Tuple[int, str]:
     """A new hidden temporary file in ``path``'s folder (created when missing):
     ``(open file descriptor, its path)``, with the mode of a plain new file
@@ -107,7 +134,7 @@ def temp_beside(path: str, suffix: str = '.tmp') -> Tuple[int, str]:
 
 @contextlib.contextmanager
 def atomic_open(path: str, mode: str = 'w', force: bool = False,
-                **open_kwargs) -> Iterator:
+                owner: Optional[str] = None, **open_kwargs) -> Iterator:
     """Open a temporary file that becomes ``path`` when the block succeeds.
 
     Args:
@@ -115,27 +142,33 @@ def atomic_open(path: str, mode: str = 'w', force: bool = False,
         mode: ``'w'`` (text) or ``'wb'``.
         force: replace an existing ``path``; otherwise an existing ``path`` (before or
             after the block) is an :class:`OutputExistsError`.
+        owner: the tool whose user-facing output ``path`` is (see :func:`publish_file`):
+            checked before the block runs and again when publishing.
         open_kwargs: passed to :func:`open` (``newline``, ``encoding``...).
 
     Raises:
         OutputError: another run is writing ``path`` now
-            (:func:`~mmseg_ext.io.output_lock.output_lock`).
+            (:func:`~mmseg_ext.io.output_lock.output_lock`); or ``path`` is not
+            ``owner``'s to replace.
     """
     with output_lock(path):
-        with _atomic_open(path, mode, force, **open_kwargs) as f:
+        with _atomic_open(path, mode, force, owner, **open_kwargs) as f:
             yield f
 
 
 @contextlib.contextmanager
-def _atomic_open(path: str, mode: str, force: bool, **open_kwargs) -> Iterator:
+def _atomic_open(path: str, mode: str, force: bool, owner: Optional[str],
+                 **open_kwargs) -> Iterator:
     check_new_output(path, force)
+    if owner is not None:
+        check_replaceable_file(path, owner)
     if osp.isdir(path):
         raise OutputError(f'{path}: is a folder, expected a file name')
     fd, tmp = temp_beside(path)
     try:
         with open(fd, mode, **open_kwargs) as f:
             yield f
-        publish_file(tmp, path, force)
+        publish_file(tmp, path, force, owner)
     except OSError as exc:
         with contextlib.suppress(OSError):
             os.remove(tmp)
@@ -151,14 +184,17 @@ def _atomic_open(path: str, mode: str, force: bool, **open_kwargs) -> Iterator:
         raise
 
 
-def atomic_write_text(path: str, text: str, force: bool = False) -> None:
+def atomic_write_text(path: str, text: str, force: bool = False,
+                      owner: Optional[str] = None) -> None:
     """Write ``text`` (UTF-8) to ``path`` through :func:`atomic_open`."""
-    with atomic_open(path, 'w', force=force, encoding='utf-8', newline='') as f:
+    with atomic_open(path, 'w', force=force, owner=owner, encoding='utf-8',
+                     newline='') as f:
         f.write(text)
 
 
-def atomic_write_bytes(path: str, data: bytes, force: bool = False) -> None:
+def atomic_write_bytes(path: str, data: bytes, force: bool = False,
+                       owner: Optional[str] = None) -> None:
     """Write ``data`` to ``path`` through :func:`atomic_open`."""
-    with atomic_open(path, 'wb', force=force) as f:
+    with atomic_open(path, 'wb', force=force, owner=owner) as f:
         f.write(data)
 

@@ -188,6 +188,23 @@ class Manifest:
                 return item
         return None
 
+    def check_no_links(self) -> None:
+        """Refuse a work directory where a folder the tool wrote is now a symbolic link
+        (``rm -r fold0; ln -s ../A/fold0 fold0``): what the link leads to is another
+        run's or the user's, never this tool's, whatever the records in it say.
+
+        Raises:
+            OutputError: naming the first such link.
+        """
+        for rel in sorted(self.entries):
+            full = self.full_path(rel)
+            link = self.linked_parent(rel) or (
+                full if self.entries[rel]['type'] == 'dir' and osp.islink(full) else None)
+            if link:
+                raise OutputError(f'{link}: a symbolic link where this tool wrote a folder, '
+                                  'so what it leads to is not the tool\'s; remove the link '
+                                  '(or put the folder back) and run again')
+
     def check_replaceable(self, path: str) -> None:
         """Refuse to replace ``path`` (a file, or a folder and all it holds) unless it is
         absent or entirely the tool's.
@@ -331,14 +348,7 @@ class Manifest:
         """
         files = sorted((r for r, e in self.entries.items() if e['type'] == 'file'),
                        key=lambda r: (-r.count('/'), r))
-        for rel in self.entries:
-            link = self.linked_parent(rel) or (
-                self.full_path(rel) if self.entries[rel]['type'] == 'dir' and
-                osp.islink(self.full_path(rel)) else None)
-            if link:
-                raise OutputError(f'{link}: a symbolic link where this tool wrote a folder, '
-                                  'so what it leads to is not the tool\'s to remove; '
-                                  'remove the link and run again')
+        self.check_no_links()
         for rel in files:
             full = self.full_path(rel)
             if osp.lexists(full) and (osp.isdir(full) and not osp.islink(full)
@@ -419,6 +429,7 @@ def owned_work_dir(work_dir: str, tool: str) -> Iterator[Manifest]:
     Manifest.check_claimable(work_dir, tool)
     with WorkDirLock(work_dir):
         manifest = Manifest.claim(work_dir, tool)
+        manifest.check_no_links()  # before any record in a linked folder is read
         try:
             yield manifest
         finally:

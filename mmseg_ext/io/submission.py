@@ -116,14 +116,19 @@ class SubmissionWriter:
             w.row('a.png', 'finger-1', '2 2 5 1')
     """
 
-    def __init__(self, path: str, fmt: SubmissionFormat, force: bool = False):
+    def __init__(self, path: str, fmt: SubmissionFormat, force: bool = False,
+                 owner: Optional[str] = None):
+        """``owner``: the tool whose user-facing output ``path`` is, so that ``force``
+        replaces only its own file (:func:`~mmseg_ext.io.atomic.atomic_open`)."""
         self.path = path
         self.fmt = fmt
         self.force = force
+        self.owner = owner
         self.rows = 0
 
     def __enter__(self) -> SubmissionWriter:
-        self._ctx = atomic_open(self.path, 'w', force=self.force, newline='',
+        self._ctx = atomic_open(self.path, 'w', force=self.force, owner=self.owner,
+                                newline='',
                                 encoding='utf-8')
         self._file = self._ctx.__enter__()
         self._csv = csv.writer(self._file, lineterminator='\n')

@@ -27,6 +27,7 @@ from tqdm import tqdm
 from ..inference.probmaps import level_threshold, threshold_level, upsample_class
 from ..io.atomic import atomic_open
 from ..io.ground_truth import GroundTruth
+from ..io.owned_file import check_replaceable_file
 from ..io.paths import check_output_apart
 from ..io.probs import ProbFolder
 from ..io.rle import mask_bbox
@@ -121,6 +122,10 @@ def class_levels(probs, c: int, size: Tuple[int, int]) -> np.ndarray:
     return np.rint(np.clip(up, 0, 1) * 255).astype(np.uint8)
 
 
+#: the owner recorded beside a thresholds file this module writes
+OWNER = 'tune_thresholds'
+
+
 def tune_thresholds(probs_dir: str, gt_root: str, out: Optional[str] = None,
                     search: Tuple[float, float] = (0.05, 0.95), default: float = 0.5,
                     force: bool = False, progress: bool = True) -> TuneResult:
@@ -144,8 +149,10 @@ def tune_thresholds(probs_dir: str, gt_root: str, out: Optional[str] = None,
     if not (0 <= search[0] <= search[1] <= 1) or lo > min(hi, 255):
         raise InvalidArgumentError('search', f'{search[0]} {search[1]}: need 0 <= lo <= hi '
                                    '<= 1')
-    if out is not None and osp.exists(out) and not force:
+    if out is not None and osp.lexists(out) and not force:
         raise OutputExistsError(out)
+    if out is not None and force:
+        check_replaceable_file(out, OWNER)  # before the sweep, not after it
     gt = GroundTruth(gt_root, folder.classes)
     sweep = DiceSweep(folder.classes)
     keys = folder.keys()
@@ -163,7 +170,7 @@ def tune_thresholds(probs_dir: str, gt_root: str, out: Optional[str] = None,
         dice_tuned={c: float(mean[i, b]) for i, (c, b) in enumerate(zip(folder.classes, best))},
         images=len(keys), seconds=time.perf_counter() - start)
     if out is not None:
-        with atomic_open(out, 'w', force=force) as f:
+        with atomic_open(out, 'w', force=force, owner=OWNER) as f:
             json.dump(result.thresholds, f, indent=2)
             f.write('\n')
     return result

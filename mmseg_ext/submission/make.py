@@ -71,13 +71,18 @@ class _Job:
     progress: bool
 
 
+#: the owner recorded beside a submission this module writes
+OWNER = 'make_submission'
+
+
 def make_submission(probs_dir: str, fmt_name: str, out: str,
                     thresholds: PerClassSpec = None,
                     default_threshold: float = 0.5, img_dir: Optional[str] = None,
                     test_json: Optional[str] = None, sample: Optional[str] = None,
                     min_area: PerClassSpec = None, keep_largest: PerClassSpec = None,
                     connectivity: int = 8, force: bool = False, progress: bool = True,
-                    classes: Optional[Sequence[str]] = None) -> SubmissionSummary:
+                    classes: Optional[Sequence[str]] = None,
+                    owner: Optional[str] = OWNER) -> SubmissionSummary:
     """Write the competition CSV ``out`` from the probability folder ``probs_dir``.
 
     The hand-bone layout (``image_name,class,rle``) is written for the classes the
@@ -97,7 +102,10 @@ def make_submission(probs_dir: str, fmt_name: str, out: str,
         min_area, keep_largest, connectivity: component clean-up of every class mask
             before encoding (:class:`~mmseg_ext.postprocessing.components.ComponentFilter`), each
             per class like ``thresholds``.
-        force: overwrite ``out``.
+        force: replace ``out`` when it is ``owner``'s own unchanged file.
+        owner: who owns ``out`` (its ownership record beside it,
+            :mod:`mmseg_ext.io.owned_file`); None for a file inside a work directory
+            whose manifest lists it instead (``tools/cv.py``).
         classes: require exactly this class list (e.g. the 29 competition classes)
             instead of accepting the folder's.
     """
@@ -125,7 +133,7 @@ def make_submission(probs_dir: str, fmt_name: str, out: str,
     job = _Job(folder, fmt, thresholds, default_threshold, components, test_json, sample,
                progress)
     rows = _rows(job)  # reads and checks test_json / sample before any output
-    writer = SubmissionWriter(out, fmt, force=force)
+    writer = SubmissionWriter(out, fmt, force=force, owner=owner)
     images, empty = set(), 0
     with writer:
         for fields, image, is_empty in rows:

@@ -20,6 +20,7 @@ from typing import Any, Callable, Iterator, List, Optional, Sequence, Tuple
 from ..io.atomic import publish_file, temp_beside
 from ..io.download import DownloadLimits, Opener, download_to
 from ..io.output_errors import make_parent, output_error
+from ..io.owned_file import check_replaceable_file
 from ..models.weights_catalog import (
     PRETRAIN_DIR,
     WEIGHTS,
@@ -329,6 +330,10 @@ def backbone_fit_problem(path: str, config: str) -> str:
     return fit_problem(own, state, f'its {len(own)} keys', 'backbone', _RESIZED_KEYS)
 
 
+#: the owner recorded beside a file :func:`fetch_weights` downloads
+OWNER = 'get_weights'
+
+
 def fetch_weights(weights: PretrainedWeights, out_dir: str = PRETRAIN_DIR,
                   urls: Optional[Sequence[str]] = None, force: bool = False,
                   progress: bool = True, opener: Optional[Opener] = None,
@@ -342,7 +347,9 @@ def fetch_weights(weights: PretrainedWeights, out_dir: str = PRETRAIN_DIR,
 
     Args:
         urls: download from these instead of the registry's URLs (a mirror).
-        force: download again even when a valid file is there, and replace it.
+        force: download again even when a valid file is there, and replace it (only a
+            file this function downloaded and that is unchanged since: its ownership
+            record, :mod:`mmseg_ext.io.owned_file`).
         opener: opens a URL and returns a file-like response (for tests); default:
             urllib, watched by :class:`mmseg_ext.io.download.Watchdog`.
         config: the config whose backbone the file must fit before it is published
@@ -365,6 +372,8 @@ def fetch_weights(weights: PretrainedWeights, out_dir: str = PRETRAIN_DIR,
         if ok:
             return FetchResult(weights.name, target, 'present')
         raise OutputExistsError(target, f'exists but is not valid ({why})')
+    if force:  # only a file this tool downloaded, unchanged since
+        check_replaceable_file(target, OWNER)
     folder = make_parent(target)
     errors = []
     for url in urls or weights.urls or hub_urls(weights.hf_hub_id or ''):
@@ -392,17 +401,17 @@ def fetch_weights(weights: PretrainedWeights, out_dir: str = PRETRAIN_DIR,
                                         f'checkpoint ({type(exc).__name__})') from None
                     _write_file(converted, data, target)
                     _verify(converted, weights, url, None)
-                    publish_file(converted, target, force)
+                    publish_file(converted, target, force, OWNER)
                 return FetchResult(weights.name, target, 'downloaded', url, None)
             if weights.converter:
                 with _temp_file(folder, osp.basename(target)) as converted:
                     convert_checkpoint(raw, converted, weights.converter, source=url,
                                        output=target)
                     _verify(converted, weights, url, check)
-                    publish_file(converted, target, force)
+                    publish_file(converted, target, force, OWNER)
             else:
                 _verify(raw, weights, url, check)
-                publish_file(raw, target, force)
+                publish_file(raw, target, force, OWNER)
             return FetchResult(weights.name, target, 'downloaded', url, check)
     raise DownloadError(
         f'{weights.name}: download failed ({"; ".join(errors)}); copy '

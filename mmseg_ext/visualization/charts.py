@@ -129,10 +129,14 @@ def confusion_image(cm: np.ndarray, classes: Sequence[str], out: str, force: boo
     return out
 
 
+#: the owner recorded beside a chart this module writes
+OWNER = 'visualize'
+
+
 def _save(fig, out: str, force: bool, dpi: int) -> None:
     plt = _pyplot()
     try:
-        with atomic_open(out, 'wb', force=force) as f:
+        with atomic_open(out, 'wb', force=force, owner=OWNER) as f:
             fig.savefig(f, format='png', dpi=dpi)
     finally:
         plt.close(fig)

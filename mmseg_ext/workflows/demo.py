@@ -10,11 +10,14 @@
 3. predicts probabilities for the test images, writes the hand-bone submission CSV and
    checks it with the submission validator.
 
-The demo owns its work dir: a rerun regenerates the same data and rewrites its outputs.
+The demo owns its work dir (its manifest, :mod:`mmseg_ext.io.ownership`): a rerun
+removes the outputs the earlier run listed and writes them again. A folder with files the
+demo did not write is refused before anything is touched.
 """
 from __future__ import annotations
 
 import json
+import os
 import os.path as osp
 from dataclasses import dataclass
 from typing import Dict, Optional
@@ -51,6 +54,10 @@ class _LastValidation(Hook):
         self.metrics = dict(metrics or {})
 
 
+#: the owner named in the demo work dir's manifest
+TOOL = 'demo'
+
+
 def _repo_root() -> str:
     return osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
@@ -59,12 +66,46 @@ def run_demo(work_dir: str = 'work_dirs/demo_handbone', config: Optional[str] = 
              max_iters: Optional[int] = None, progress: bool = True) -> DemoResult:
     """Generate data, train, validate, predict the test split and write the submission.
 
+    ``work_dir`` is the demo's own (see the module doc): a new or empty folder, or the
+    work dir of an earlier demo run, whose listed outputs are removed first.
+
     Args:
         work_dir: where data, logs, checkpoint, probabilities and the CSV go.
         config: the demo config (default :data:`DEMO_CONFIG` of this checkout).
         max_iters: override the config's training length (tests use a few iterations).
         progress: show progress bars.
+
+    Raises:
+        OutputError: ``work_dir`` holds files the demo did not write, or an output of
+            the earlier run changed since (nothing is removed then).
     """
+    from ..io.ownership import owned_work_dir
+    from ..utils.errors import OutputError
+    with owned_work_dir(work_dir, TOOL) as manifest:
+        others = [n for n in _not_bookkeeping(work_dir) if n not in manifest.entries]
+        if others:  # checked before the earlier run's outputs are removed
+            raise OutputError(f'{osp.join(work_dir, others[0])}: was not written by the '
+                              'demo; not writing beside it (move it away, or use another '
+                              'work directory)')
+        manifest.remove_all()  # refuses, removing nothing, when one of them changed
+        try:
+            return _run_demo(work_dir, config, max_iters, progress)
+        finally:
+            for name in _not_bookkeeping(work_dir):
+                manifest.record(osp.join(work_dir, name), save=False)
+            manifest.save()
+
+
+def _not_bookkeeping(work_dir: str) -> list:
+    """The names in ``work_dir`` besides its manifest and lock, sorted."""
+    from ..io.manifest_records import MANIFEST
+    from ..io.work_dir_lock import LOCK
+    return sorted(n for n in os.listdir(work_dir) if n not in (MANIFEST, LOCK))
+
+
+def _run_demo(work_dir: str, config: Optional[str], max_iters: Optional[int],
+              progress: bool) -> DemoResult:
+    """:func:`run_demo` in its own work dir (locked and cleared)."""
     from mmengine.runner import Runner
 
     from ..datasets.synthetic.hand_bone import make_handbone_dataset
@@ -91,7 +132,8 @@ def run_demo(work_dir: str = 'work_dirs/demo_handbone', config: Optional[str] = 
                         'default_hooks.checkpoint.interval': max_iters,
                         'param_scheduler.0.end': warmup,
                         'param_scheduler.1.begin': warmup,
-                        'param_scheduler.1.end': max_iters})
+                        # one iteration: warm-up only (the decay must not be empty)
+                        'param_scheduler.1.end': max(max_iters, warmup + 1)})
     cfg = train_config(config, work_dir=work_dir, cfg_options=options)
     runner = Runner.from_cfg(cfg)
     last_val = _LastValidation()
@@ -111,7 +153,7 @@ def run_demo(work_dir: str = 'work_dirs/demo_handbone', config: Optional[str] = 
     infer_folder(predictor, test_images, probs_dir, force=True, progress=progress)
     submission = osp.join(work_dir, 'submission.csv')
     summary = make_submission(probs_dir, 'handbone', submission, img_dir=test_images,
-                              force=True, progress=progress)
+                              force=True, progress=progress, owner=None)  # the manifest
     report = check_submission(submission, 'handbone', img_dir=test_images)
     if not report.ok:
         raise DataError(f'{submission}: the demo wrote an invalid submission: '

@@ -138,3 +138,21 @@ def test_a_relative_record_that_leaves_the_stage_is_refused(finished, tmp_path):
     record.write_text(json.dumps(done))
     with pytest.raises(DataError, match='not in'):
         stage_result(str(copy / 'fold0'))
+
+
+def test_a_stage_folder_replaced_by_a_link_is_named_as_the_link(finished, tmp_path):
+    """``cp -a A B; rm -r B/fold0; ln -s A/fold0 B/fold0``: refused, naming the link
+    (before, the error blamed ``B/fold0/val_probs`` as "changed")."""
+    copy = copy_of(finished, tmp_path)
+    shutil.rmtree(copy / 'fold0')
+    os.symlink(finished['root'] / 'A' / 'fold0', copy / 'fold0')
+    before = sorted(os.listdir(finished['root'] / 'A' / 'fold0'))
+    from mmseg_ext.utils.errors import OutputError
+    from mmseg_ext.workflows.cross_validation import cross_validate
+    with pytest.raises(OutputError) as caught:
+        cross_validate(SHAPES, 2, str(copy), ranks_per_fold=1, fold_command=no_training,
+                       cfg_options=finished['options'], progress=False,
+                       log=lambda message: None)
+    assert str(caught.value).startswith(f'{copy / "fold0"}: a symbolic link where this '
+                                        'tool wrote a folder'), caught.value
+    assert sorted(os.listdir(finished['root'] / 'A' / 'fold0')) == before

@@ -13,6 +13,7 @@ Also here: an image encoder that reports failure (``cv2.imwrite``/``cv2.imencode
 returning False) for the two tools that write images, and outputs whose names are as long
 as the file system allows (a staging name derived from them must still fit).
 """
+import json
 import os
 import os.path as osp
 import resource
@@ -99,10 +100,11 @@ WRITERS = [
 
 def _earlier_output(tool, argv, kind, out):
     """A good output of an earlier run (the downloaded file: any bytes under its name)."""
-    if kind == 'pretrain':
-        os.makedirs(out)
-        with open(osp.join(out, 'hrnetv2_w18-00eb2006.pth'), 'wb') as f:
-            f.write(b'earlier download')
+    if kind == 'pretrain':  # published as get_weights publishes, with its ownership record
+        from mmseg_ext.io.atomic import atomic_write_bytes
+        from mmseg_ext.training.weights import OWNER
+        atomic_write_bytes(osp.join(out, 'hrnetv2_w18-00eb2006.pth'), b'earlier download',
+                           owner=OWNER)
         return
     status, lines = run_main(tool, argv)
     assert status == 0, lines
@@ -184,12 +186,20 @@ def _longest_name(folder, ext):
 
 
 def test_an_output_file_with_a_250_character_name_is_written(world, tmp_path):
+    """... with its ownership record (a derived name, kept within the limit), and
+    replaced by --force."""
     name = _longest_name(str(tmp_path), '.csv')
     assert len(name) >= 250
-    status, lines = run_main('make_submission.py', [
-        world['probs'], '--format', 'handbone', '--out', tmp_path / name, '--no-progress'])
+    argv = [world['probs'], '--format', 'handbone', '--out', tmp_path / name,
+            '--no-progress']
+    status, lines = run_main('make_submission.py', argv)
     assert status == 0, lines
-    assert os.listdir(tmp_path) == [name]
+    status, lines = run_main('make_submission.py', [*argv, '--force'])
+    assert status == 0, lines
+    names = sorted(os.listdir(tmp_path))
+    assert len(names) == 2 and names[1] == name, names
+    assert names[0].startswith('.nnn') and names[0].endswith('.mmseg_ext_owner.json')
+    assert json.load(open(tmp_path / names[0]))['file'] == name
     assert open(tmp_path / name).readline().startswith('image_name,class,rle')
 
 

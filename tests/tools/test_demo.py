@@ -42,3 +42,19 @@ def test_demo_end_to_end(tmp_path):
     for name, _, rle in rows[1:]:
         mask = HANDBONE_RLE.decode(rle, sizes[name])  # raises on malformed or out of bounds
         assert mask.shape == sizes[name]
+
+    # the work dir is the demo's own: a file of the user's in it stops a rerun before
+    # anything is removed; without it, the rerun replaces the demo's own outputs
+    with open(osp.join(work, 'notes.txt'), 'w') as f:
+        f.write('mine\n')
+    before = sorted(os.listdir(work))
+    again = run_tool('tools/demo.py', '--work-dir', work, '--max-iters', '1',
+                     env={'OMP_NUM_THREADS': '1'})
+    assert again.returncode == 1 and 'notes.txt: was not written by the demo' in again.stderr
+    assert sorted(os.listdir(work)) == before
+    os.remove(osp.join(work, 'notes.txt'))
+    again = run_tool('tools/demo.py', '--work-dir', work, '--max-iters', '1',
+                     env={'OMP_NUM_THREADS': '1'})
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert osp.isfile(osp.join(work, 'iter_1.pth'))
+    assert not osp.exists(osp.join(work, 'iter_2.pth'))  # the earlier run's, removed

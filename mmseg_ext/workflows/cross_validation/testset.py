@@ -157,7 +157,7 @@ def _write_submission(run: CVRun, ensemble: str, csv: str, test: SubmissionInput
                         img_dir=test.test_dir, test_json=test.test_json, sample=test.sample,
                         min_area=files.get('min_area'),
                         keep_largest=files.get('keep_largest'), force=True,
-                        progress=run.progress)
+                        progress=run.progress, owner=None)  # the manifest lists it
     report = check_submission(csv, test.fmt, img_dir=test.test_dir, test_json=test.test_json,
                               sample=test.sample)
     if not report.ok:
