@@ -1,0 +1,61 @@
+"""tools/benchmark/bench_semi_room.py: labelled subsets by ID folder, nested per seed,
+never from the validation fold; the room table from the arms' own results (the real
+chest X-rays at smoke-test size; skipped without them)."""
+import json
+import os
+import os.path as osp
+import sys
+
+import numpy as np
+import pytest
+from conftest import REPO, run_tool, shared_data
+
+sys.path.insert(0, osp.join(REPO, 'tools', 'benchmark'))
+import bench_semi_room as bench  # noqa: E402
+
+
+def test_labelled_subsets_are_whole_id_folders_nested_per_seed():
+    pool = [f'ID{i:03d}/{name}' for i in range(16) for name in ('a', 'b')]
+    for seed in (0, 1):
+        subsets = {f: bench.labelled_subset(pool, f, seed) for f in (8, 4, 2, 1)}
+        assert [len(subsets[f]) for f in (8, 4, 2, 1)] == [4, 8, 16, 32]  # 2, 4, 8, 16 IDs
+        for small, big in ((8, 4), (4, 2), (2, 1)):
+            assert set(subsets[small]) <= set(subsets[big])
+        ids = {s.split('/')[0] for s in subsets[4]}
+        assert {s for s in pool if s.split('/')[0] in ids} == set(subsets[4])  # whole IDs
+    assert bench.labelled_subset(pool, 8, 0) != bench.labelled_subset(pool, 8, 1)
+    assert bench.labelled_subset(pool, 100, 0) == [s for s in pool if s.startswith(
+        bench.labelled_subset(pool, 100, 0)[0].split('/')[0] + '/')]  # at least one ID
+
+
+@pytest.mark.slow
+def test_the_room_table_is_computed_from_the_arms(tmp_path):
+    shared_data('jsrt_chest')
+    work = tmp_path / 'w'
+    argv = ['--work-dir', str(work), '--tiny', '--fractions', '8', '1', '--seeds', '0', '1',
+            '--max-val-images', '2']
+    proc = run_tool('tools/benchmark/bench_semi_room.py', *argv, subprocess_run=True,
+                    timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    val = {s.split('/')[0] for s in open(work / 'splits' / 'val.txt').read().split()}
+    results = {}
+    for name in ('1of8_seed0', '1of8_seed1', '1of1_seed0', '1of1_seed1'):
+        stems = open(work / 'splits' / f'{name}.txt').read().split()
+        assert not {s.split('/')[0] for s in stems} & val  # never the validation fold
+        results[name] = json.load(open(work / name / 'result.json'))
+        assert results[name]['images'] == len(stems)
+    assert results['1of1_seed0']['images'] == results['1of1_seed1']['images'] == 98
+    assert results['1of8_seed0']['images'] == 12  # round(49 IDs / 8) = 6 IDs of 2 images
+    dice = {k: r['metrics']['mDice'] for k, r in results.items()}
+    gap = (dice['1of1_seed0'] + dice['1of1_seed1']) / 2 - (
+        dice['1of8_seed0'] + dice['1of8_seed1']) / 2
+    row = next(line for line in proc.stdout.splitlines() if line.startswith('| 1/8 | 12 |'))
+    assert float(row.split('|')[5]) == pytest.approx(gap, abs=6e-5)
+    assert float(row.split('|')[3].split()[0]) == pytest.approx(
+        np.mean([dice['1of8_seed0'], dice['1of8_seed1']]), abs=6e-5)
+    # a second run reuses every finished arm
+    stamp = os.stat(work / '1of8_seed0' / 'result.json').st_mtime_ns
+    again = run_tool('tools/benchmark/bench_semi_room.py', *argv, subprocess_run=True,
+                     timeout=300)
+    assert again.returncode == 0 and '$ ' not in again.stdout
+    assert os.stat(work / '1of8_seed0' / 'result.json').st_mtime_ns == stamp
