@@ -38,12 +38,63 @@ def load_checkpoint_strictly(runner, checkpoint: str, config: str = 'the config'
     return runner.load_checkpoint(checkpoint, map_location='cpu', strict=True)
 
 
+#: the record in a prediction folder written by :func:`test_checkpoint`
+TEST_PREDICTIONS_MARKER = 'test_predictions.txt'
+
+
 def test_checkpoint(cfg: Config, checkpoint: str, config: str = 'the config'
                     ) -> Dict[str, float]:
     """Build the runner of ``cfg`` (from :func:`~.runner_config.test_config`), load
-    ``checkpoint`` strictly and run the test loop; return the metrics."""
-    from mmengine.runner import Runner
+    ``checkpoint`` strictly and run the test loop; return the metrics.
+
+    When the test metric saves predictions (``test_evaluator.output_dir``, set from
+    ``out`` by :func:`test_config`), that folder is an output like any other: a new or
+    empty folder only (an existing one with files is refused before the test runs, so
+    no file of the user's is overwritten by a prediction of the same name), built
+    under a hidden name and published whole at the end
+    (:class:`~mmseg_ext.io.staged_dir.StagedDir`). Under a distributed launcher every
+    rank writes its own images into the folder directly (still refused when not empty).
+    """
     check_fits_config(cfg, checkpoint, config)  # before the runner makes its work dir
+    evaluator = cfg.get('test_evaluator')
+    out = evaluator.get('output_dir') if isinstance(evaluator, dict) else None
+    if not out:
+        return _run_test(cfg, checkpoint)
+    from ..io.staged_dir import StagedDir
+    check_new_folder(out)
+    if cfg.get('launcher', 'none') != 'none':
+        return _run_test(cfg, checkpoint)
+    with StagedDir(out, marker=TEST_PREDICTIONS_MARKER) as staged:
+        evaluator['output_dir'] = staged.tmp
+        try:
+            metrics = _run_test(cfg, checkpoint)
+        finally:
+            evaluator['output_dir'] = out
+        with open(staged.file(TEST_PREDICTIONS_MARKER), 'w', encoding='utf-8') as f:
+            f.write(f'config: {config}\ncheckpoint: {checkpoint}\n')
+        staged.commit()
+    return metrics
+
+
+def check_new_folder(path: str) -> None:
+    """Refuse an existing ``path`` that is not an empty folder (a tool without a
+    ``force``: nothing of the user's is ever replaced).
+
+    Raises:
+        OutputError: ``path`` holds files, or is a file or a link.
+    """
+    from ..utils.errors import OutputError
+    if not osp.lexists(path):
+        return
+    if osp.islink(path) or not osp.isdir(path):
+        raise OutputError(f'{path}: exists and is not a folder; choose a new output folder')
+    if os.listdir(path):
+        raise OutputError(f'{path}: exists and is not empty; the predictions go to a new '
+                          'or empty folder (nothing in it is replaced)')
+
+
+def _run_test(cfg: Config, checkpoint: str) -> Dict[str, float]:
+    from mmengine.runner import Runner
     runner = Runner.from_cfg(cfg)
     runner.load_checkpoint(checkpoint, map_location='cpu', strict=True)
     return runner.test() or {}

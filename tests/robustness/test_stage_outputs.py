@@ -14,6 +14,7 @@ import os.path as osp
 import shutil
 import signal
 
+import cv2
 import pytest
 
 from mmseg_ext.io.ownership import Manifest, owned_work_dir
@@ -258,3 +259,31 @@ def test_self_train_force_refuses_a_user_file_in_a_training_folder(shapes, tmp_p
                    'this tool; not writing over it')
     assert snapshot(work, shapes['root']) == before
     assert json.load(open(osp.join(work, '.mmseg_ext_manifest.json')))['entries']
+
+
+# ------------------------------------------------------------------ test.py --out
+def test_test_out_writes_a_new_folder_whole_and_never_into_the_users(shapes, tmp_path,
+                                                                    monkeypatch):
+    """Before, ``test.py --out DIR`` wrote each prediction PNG into DIR directly,
+    replacing a file of the user's with the same name (exit 0)."""
+    monkeypatch.chdir(tmp_path)
+    argv = [SHAPES, shapes['ckpt'], '--work-dir', 'wd', *cli_options(shapes['root'])]
+    mine = tmp_path / 'mine'
+    mine.mkdir()
+    val_images = sorted(os.listdir(osp.join(shapes['root'], 'images', 'val')))
+    (mine / val_images[0]).write_text('my file\n')
+    code, lines = run_main('test.py', [*argv, '--out', str(mine)])
+    assert_refused(code, lines, 1, f'error: {mine}: exists and is not empty')
+    assert os.listdir(mine) == [val_images[0]]
+    assert (mine / val_images[0]).read_text() == 'my file\n'
+
+    code, lines = run_main('test.py', [*argv, '--out', 'preds'])
+    assert code == 0, lines
+    published = sorted(os.listdir(tmp_path / 'preds'))
+    assert published == sorted(['.mmseg_ext_manifest.json', 'test_predictions.txt',
+                                *val_images])
+    assert not [n for n in os.listdir(tmp_path) if n.startswith('.preds')]  # no staging
+    for name in val_images:  # label maps of the image's size
+        label = cv2.imread(str(tmp_path / 'preds' / name), cv2.IMREAD_UNCHANGED)
+        image = cv2.imread(osp.join(shapes['root'], 'images', 'val', name))
+        assert label.shape == image.shape[:2]
