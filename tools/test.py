@@ -20,11 +20,11 @@ def parse_args(argv=None):
     parser.add_argument('config', role='config', help='config file path')
     parser.add_argument('checkpoint', role='input', help='checkpoint file')
     parser.add_argument('--work-dir', role='work-dir', help='where the metrics json and logs go')
-    parser.add_argument('--out', role='output', help='directory to save the predictions as files '
-                        'for offline evaluation')
+    parser.add_argument('--out', role='output', help='new or empty directory to save the '
+                        'predictions as files for offline evaluation')
     parser.add_argument('--show', action='store_true', help='show predictions')
-    parser.add_argument('--show-dir', role='work-dir',
-                        help='directory for painted predictions')
+    parser.add_argument('--show-dir', role='output',
+                        help='new or empty directory for painted predictions')
     parser.add_argument('--wait-time', type=number_in_range(float, 0), default=2,
                         help='--show interval in seconds, >= 0 (default 2)')
     parser.add_argument('--cfg-options', nargs='+', action=cfg_options_action(), role='text',

@@ -37,16 +37,15 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     register_all_modules()  # environment check first: one line when it cannot work
-    from mmengine.runner import Runner
-
     from mmseg_ext.postprocessing.oof_decisions import collapsed_class_warning
     from mmseg_ext.training.runner import finish_distributed, set_local_rank, train_config
+    from mmseg_ext.training.tool_runner import ToolRunner
     from mmseg_ext.utils.cli import exit_now
     set_local_rank(args.local_rank)
     cfg = train_config(args.config, work_dir=args.work_dir, resume=args.resume,
                        amp=args.amp, cfg_options=args.cfg_options,
                        launcher=args.launcher)
-    runner = Runner.from_cfg(cfg)
+    runner = ToolRunner.from_cfg(cfg)
     runner.train()
     warning = collapsed_class_warning(runner.message_hub)
     if warning and runner.rank == 0:

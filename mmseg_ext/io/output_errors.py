@@ -91,6 +91,28 @@ def make_parent(path: str) -> str:
     try:
         os.makedirs(folder, exist_ok=True)
     except OSError as exc:
+        blocker = _not_a_folder(folder)
+        if blocker:
+            raise OutputError(f'{blocker}; it is on the way to the output {path}') from None
         raise output_error(folder, exc) from None
     return folder
+
+
+def _not_a_folder(folder: str) -> str:
+    """What on the way to ``folder`` is not a folder (a file, a dangling or looping
+    link, a FIFO), in words: ``'<path>: a regular file, not a folder'``; ``''`` when
+    nothing is."""
+    from ..utils.readers import stat_problem
+    parts = osp.abspath(folder).split(os.sep)
+    for i in range(2, len(parts) + 1):
+        step = os.sep.join(parts[:i])
+        if osp.isdir(step):
+            continue
+        if not osp.lexists(step):
+            return ''  # the rest would be created: the error was something else
+        problem = stat_problem(step) or 'a regular file'
+        if problem.startswith('not a regular file ('):
+            problem = problem[len('not a regular file ('):-1]
+        return f'{step}: {problem}, not a folder'
+    return ''
 

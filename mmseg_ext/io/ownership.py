@@ -122,12 +122,12 @@ class Manifest:
             if content:
                 raise OutputError(
                     f'{work_dir}: holds files this tool did not write (no {MANIFEST}, '
-                    f'e.g. {sorted(content)[0]}); refusing to use it as the work '
-                    'directory: choose a new or empty folder')
+                    f'e.g. {sorted(content)[0]}); refusing to write into it: choose a '
+                    'new or empty folder')
             return None
         if manifest.tool != tool:
-            raise OutputError(f'{work_dir}: is the work directory of {manifest.tool}, not '
-                              f'of {tool}; choose another folder')
+            raise OutputError(f'{work_dir}: holds the outputs of {manifest.tool}, not of '
+                              f'{tool}; choose another folder')
         return manifest
 
     @classmethod
@@ -215,7 +215,7 @@ class Manifest:
         other = self.foreign(path)
         if other is not None:
             raise OutputError(f'{other}: {self._why(other)}; not replacing it (move it '
-                              'away, or use another work directory)')
+                              'away, or use another folder)')
 
     def in_place_problem(self, path: str, unlisted_only: bool = False) -> str:
         """Why a stage may not write in place at ``path`` (``''`` when it may): a
@@ -266,7 +266,7 @@ class Manifest:
             problem = self.in_place_problem(item, unlisted_only)
             if problem:
                 raise OutputError(f'{item}: {problem}; not writing over it (move it away, '
-                                  'or use another work directory)')
+                                  'or use another folder)')
 
     def _why(self, path: str) -> str:
         if self.entries.get(self.rel(path)) is None:

@@ -25,8 +25,8 @@ from ..config.loading import check_runner_path, load_config
 from ..config.model import bare_segmentor, skip_pretrained
 from ..config.tta import check_tta_config
 from ..io.checkpoint_backend import ATOMIC_LOCAL_BACKEND
-from ..utils.checkpoint import read_fitting_checkpoint
-from ..utils.errors import CheckpointNotFoundError, ConfigError, InvalidArgumentError
+from ..utils.checkpoint import check_checkpoint_file, read_fitting_checkpoint
+from ..utils.errors import ConfigError, InvalidArgumentError
 
 
 def load_checkpoint_strictly(runner, checkpoint: str, config: str = 'the config') -> dict:
@@ -94,8 +94,8 @@ def check_new_folder(path: str) -> None:
 
 
 def _run_test(cfg: Config, checkpoint: str) -> Dict[str, float]:
-    from mmengine.runner import Runner
-    runner = Runner.from_cfg(cfg)
+    from .tool_runner import ToolRunner
+    runner = ToolRunner.from_cfg(cfg)
     runner.load_checkpoint(checkpoint, map_location='cpu', strict=True)
     return runner.test() or {}
 
@@ -206,8 +206,8 @@ def train_config(path: str, work_dir: Optional[str] = None, resume: bool = False
         enable_amp(cfg)
     cfg.resume = resume
     load_from = cfg.get('load_from')
-    if load_from and '://' not in str(load_from) and not osp.isfile(load_from):
-        raise CheckpointNotFoundError(str(load_from))
+    if load_from:
+        check_checkpoint_file(str(load_from))
     check_weights_exist(cfg.get('model', {}), path)
     from ..config.checks import check_load_from, check_resume
     check_load_from(cfg, path)
@@ -247,8 +247,7 @@ def test_config(path: str, checkpoint: str, work_dir: Optional[str] = None,
     pretrained/backbone weights are not needed (the checkpoint replaces them) and are
     switched off.
     """
-    if '://' not in checkpoint and not osp.isfile(checkpoint):
-        raise CheckpointNotFoundError(checkpoint)
+    check_checkpoint_file(checkpoint)
     check_runner_path(out, 'out')
     check_runner_path(show_dir, 'show_dir')
     cfg = load_config(path, cfg_options, launcher, work_dir)
@@ -263,8 +262,14 @@ def test_config(path: str, checkpoint: str, work_dir: Optional[str] = None,
         if show:
             hooks['visualization']['show'] = True
             hooks['visualization']['wait_time'] = wait_time
-        if show_dir:
+        if show_dir:  # mmengine writes fixed names there (vis_data/config.py, ...)
+            check_new_folder(show_dir)
             cfg.visualizer['save_dir'] = show_dir
+            # mmengine keeps one visualizer per name and process: a new name, so that a
+            # second test in one process draws into its own folder
+            import uuid
+            cfg.visualizer['name'] = f'{cfg.visualizer.get("name", "visualizer")}_' \
+                                     f'{uuid.uuid4().hex[:8]}'
     if tta:
         check_tta_config(cfg, path)
         cfg.test_dataloader.dataset.pipeline = cfg.tta_pipeline

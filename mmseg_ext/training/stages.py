@@ -95,18 +95,18 @@ def own_run_names(cfg: Config) -> None:
 
 def train_and_validate(cfg: Config) -> Dict[str, float]:
     """Train with the stock runner; return the validation metrics of the final model."""
-    from mmengine.runner import Runner
+    from .tool_runner import ToolRunner
     own_run_names(cfg)
-    runner = Runner.from_cfg(cfg)
+    runner = ToolRunner.from_cfg(cfg)
     runner.train()
     return {k: float(v) for k, v in (runner.val() or {}).items()}
 
 
 def train_only(cfg: Config) -> None:
     """Train with the stock runner (validation as the config's loop schedules it)."""
-    from mmengine.runner import Runner
+    from .tool_runner import ToolRunner
     own_run_names(cfg)
-    Runner.from_cfg(cfg).train()
+    ToolRunner.from_cfg(cfg).train()
 
 
 @contextlib.contextmanager

@@ -133,6 +133,24 @@ def refusal_reason(exc: BaseException) -> str:
     return type(exc).__name__
 
 
+def check_checkpoint_file(path: str) -> None:
+    """Refuse a local checkpoint path that is not a readable regular file, naming what
+    it is (a URL, ``scheme://...``, passes: the loader fetches it). Never opens it.
+
+    Raises:
+        CheckpointNotFoundError: nothing is there.
+        CheckpointError: a folder, FIFO, device, dangling or looping link, unreadable.
+    """
+    from .readers import stat_problem
+    if '://' in str(path):
+        return
+    problem = stat_problem(path)
+    if problem == 'file not found':
+        raise CheckpointNotFoundError(path)
+    if problem:
+        raise CheckpointError(f'{path}: {problem}; a checkpoint is a regular file')
+
+
 def load_from_local(filename: str, map_location: Optional[Any] = None) -> Any:
     """Load a checkpoint file with ``weights_only=True``; refuse, never fall back.
 
@@ -142,10 +160,7 @@ def load_from_local(filename: str, map_location: Optional[Any] = None) -> Any:
             file is empty, truncated or not a torch checkpoint.
     """
     filename = osp.expanduser(filename)
-    if not osp.exists(filename):
-        raise CheckpointNotFoundError(filename)
-    if not osp.isfile(filename):  # a folder, or a FIFO that would block torch.load
-        raise CheckpointError(f'{filename}: not a regular file (a checkpoint is a file)')
+    check_checkpoint_file(filename)  # a FIFO would block torch.load
     try:
         return torch.load(filename, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as exc:

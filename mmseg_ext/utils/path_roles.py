@@ -25,6 +25,8 @@ from typing import Any, Iterator, List, Optional
 #: * ``config``: a config file; it and the data it names (:func:`config_data_inputs`,
 #:   after the tool's ``--cfg-options``) are inputs;
 #: * ``input-or-value``: a number or text, or a file read when it names an existing one
+#:   (a value that reads as a number is that number, even where a file of that name
+#:   exists: ``--min-area 5`` is 5 pixels)
 #:   (per-class values: ``--thresholds 0.5`` or ``--thresholds th.json``);
 #: * ``url``: a URL; a ``file://`` one names an input file;
 #: * ``output``: a file or folder the tool writes or replaces: never an input, inside an

@@ -106,14 +106,13 @@ def _not_bookkeeping(work_dir: str) -> list:
 def _run_demo(work_dir: str, config: Optional[str], max_iters: Optional[int],
               progress: bool) -> DemoResult:
     """:func:`run_demo` in its own work dir (locked and cleared)."""
-    from mmengine.runner import Runner
-
     from ..datasets.synthetic.hand_bone import make_handbone_dataset
     from ..inference.predictor import build_predictor, infer_folder
     from ..io.atomic import atomic_write_text
     from ..submission.check import check_submission
     from ..submission.make import make_submission
     from ..training.runner import train_config
+    from ..training.tool_runner import ToolRunner
     from ..utils.errors import DataError
 
     config = config or osp.join(_repo_root(), DEMO_CONFIG)
@@ -135,7 +134,7 @@ def _run_demo(work_dir: str, config: Optional[str], max_iters: Optional[int],
                         # one iteration: warm-up only (the decay must not be empty)
                         'param_scheduler.1.end': max(max_iters, warmup + 1)})
     cfg = train_config(config, work_dir=work_dir, cfg_options=options)
-    runner = Runner.from_cfg(cfg)
+    runner = ToolRunner.from_cfg(cfg)
     last_val = _LastValidation()
     runner.register_hook(last_val)
     runner.train()  # the training loop validates at its last iteration

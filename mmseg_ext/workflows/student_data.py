@@ -16,8 +16,8 @@ from mmengine.config import Config
 
 from ..config.loading import load_config
 from ..config.model import build_bare_model
-from ..utils.checkpoint import read_fitting_checkpoint, state_dict_mismatch
-from ..utils.errors import CheckpointNotFoundError, ConfigError
+from ..utils.checkpoint import check_checkpoint_file, read_fitting_checkpoint, state_dict_mismatch
+from ..utils.errors import ConfigError
 
 #: Data set types whose images and labels are named by ``data_prefix``
 #: (``img_path``/``seg_map_path``) and an ``ann_file`` of stems.
@@ -67,9 +67,8 @@ def check_student_fits_teacher(student_cfg: Config, student_config: str,
         CheckpointError: the teacher checkpoint does not fit the student's model.
         ConfigError: the teacher config's model differs from the student's.
     """
-    if teacher_checkpoint is not None and '://' not in teacher_checkpoint \
-            and not osp.isfile(teacher_checkpoint):
-        raise CheckpointNotFoundError(teacher_checkpoint)
+    if teacher_checkpoint is not None:
+        check_checkpoint_file(teacher_checkpoint)
     student = build_bare_model(student_cfg)
     if teacher_checkpoint is not None:
         read_fitting_checkpoint(student, teacher_checkpoint, student_config)

@@ -119,7 +119,7 @@ def test_claiming_refuses_folders_the_tool_did_not_make(tmp_path):
     assert snapshot(user) == before and not osp.exists(osp.join(user, LOCK))
     other = str(tmp_path / 'other')
     Manifest.claim(other, 'tools/self_train.py')
-    with pytest.raises(OutputError, match=f'^{other}: is the work directory of '
+    with pytest.raises(OutputError, match=f'^{other}: holds the outputs of '
                        'tools/self_train.py, not of tools/cv.py'):
         Manifest.check_claimable(other, 'tools/cv.py')
     with open(osp.join(other, MANIFEST), 'w') as f:
@@ -141,7 +141,7 @@ def test_a_folder_of_user_files_is_refused_and_left_as_it_was(tool, force, shape
                 '--img-suffix', '.png', '--work-dir', user, *cli_options(shapes['root'])]
     code, lines = run_main(tool, argv + (['--force'] if force else []))
     assert_refused(code, lines, 1, f'error: {user}: holds files this tool did not write '
-                   f'(no {MANIFEST}, e.g. fold0); refusing to use it as the work directory')
+                   f'(no {MANIFEST}, e.g. fold0); refusing to write into it')
     assert snapshot(user, shapes['root']) == before
 
 

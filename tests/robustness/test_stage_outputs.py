@@ -106,7 +106,7 @@ def test_a_user_file_in_a_fold_folder_is_refused(shapes, fake_folds, tmp_path, f
     code, lines = cv(shapes, work, *(['--force'] if force else []))
     path = work / 'fold1' / name
     assert_refused(code, lines, 1, f'error: {path}: was not written by this tool; not '
-                   'writing over it (move it away, or use another work directory)')
+                   'writing over it (move it away, or use another folder)')
     assert snapshot(str(work)) == before and path.read_text() == 'mine'
 
 
@@ -287,3 +287,55 @@ def test_test_out_writes_a_new_folder_whole_and_never_into_the_users(shapes, tmp
         label = cv2.imread(str(tmp_path / 'preds' / name), cv2.IMREAD_UNCHANGED)
         image = cv2.imread(osp.join(shapes['root'], 'images', 'val', name))
         assert label.shape == image.shape[:2]
+
+
+# ------------------------------------------------------------------ the runner's config dump
+def test_the_config_dump_keeps_a_users_file_of_that_name(shapes, tmp_path, monkeypatch):
+    """mmengine dumps the config as ``<work_dir>/<config name>``; before, that replaced
+    the config itself when it lived in the work dir, or the user's edited copy."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / 'wd').mkdir()
+    config = tmp_path / 'wd' / 'fcn.py'
+    text = f"_base_ = ['{SHAPES}']\n# my notes\n"
+    config.write_text(text)
+    for tool, argv in (('test.py', [config, shapes['ckpt'], '--work-dir', 'wd']),
+                       ('train.py', [config, '--work-dir', 'wd'])):
+        code, lines = run_main(tool, [*argv, *cli_options(shapes['root']),
+                                      'train_cfg.max_iters=1'])
+        assert code == 0, lines
+        assert config.read_text() == text  # the input config, untouched
+    dumps = sorted((tmp_path / 'wd').glob('*/fcn.py'))  # each run's own log folder
+    assert len(dumps) == 2 and all('max_iters=1' in d.read_text() for d in dumps)
+
+
+def test_the_config_dump_replaces_only_its_own_earlier_dump(shapes, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    argv = [SHAPES, shapes['ckpt'], '--work-dir', 'wd', *cli_options(shapes['root'])]
+    dump = tmp_path / 'wd' / osp.basename(SHAPES)
+    code, lines = run_main('test.py', argv)
+    assert code == 0, lines
+    first = dump.read_text()
+    code, lines = run_main('test.py', [*argv, 'default_hooks.logger.interval=7'])
+    assert code == 0, lines
+    assert dump.read_text() != first and 'interval=7' in dump.read_text()  # replaced
+    dump.write_text('# my edit\n')  # now the user's: kept by the next run
+    code, lines = run_main('test.py', argv)
+    assert code == 0, lines
+    assert dump.read_text() == '# my edit\n'
+
+
+def test_test_show_dir_is_a_new_or_empty_folder(shapes, tmp_path, monkeypatch):
+    """mmengine writes fixed names there (``vis_data/config.py``, the drawings)."""
+    monkeypatch.chdir(tmp_path)
+    argv = [SHAPES, shapes['ckpt'], '--work-dir', 'wd', *cli_options(shapes['root'])]
+    (tmp_path / 'sd' / 'vis_data').mkdir(parents=True)
+    (tmp_path / 'sd' / 'vis_data' / 'config.py').write_text('mine\n')
+    code, lines = run_main('test.py', [*argv, '--show-dir', str(tmp_path / 'sd')])
+    assert_refused(code, lines, 1, f'error: {tmp_path / "sd"}: exists and is not empty')
+    assert (tmp_path / 'sd' / 'vis_data' / 'config.py').read_text() == 'mine\n'
+    # in this process, after other runs: each test draws into its own folder (mmengine
+    # keeps one visualizer per name and process)
+    code, lines = run_main('test.py', [*argv, '--show-dir', str(tmp_path / 'new')])
+    assert code == 0, lines
+    drawn = list((tmp_path / 'new').rglob('*.png'))
+    assert len(drawn) == len(os.listdir(osp.join(shapes['root'], 'images', 'val')))

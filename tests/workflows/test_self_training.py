@@ -174,7 +174,7 @@ def test_a_work_dir_this_tool_did_not_make_is_refused_before_training(tmp_path, 
     assert proc.returncode == 1
     assert proc.stderr.strip().splitlines()[-1] == (
         f'error: {work}: holds files this tool did not write (no .mmseg_ext_manifest.json, '
-        'e.g. round1); refusing to use it as the work directory: choose a new or empty '
+        'e.g. round1); refusing to write into it: choose a new or empty '
         'folder')
     assert sorted(os.listdir(work)) == ['round1']          # no lock file, no manifest
     assert (work / 'round1' / 'pseudo' / 'keep.png').read_bytes() == b'earlier result'
