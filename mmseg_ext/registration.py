@@ -46,6 +46,7 @@ ALL_MODULES = 'mmseg_ext.all_modules'
 REGISTERING_MODULES = (
     'io.checkpoint_backend',
     'datasets.coco_semantic', 'datasets.hand_bone', 'datasets.port_structures',
+    'datasets.samplers', 'datasets.unlabelled',
     'datasets.transforms.albumentations_bridge', 'datasets.transforms.coco_loading',
     'datasets.transforms.hand_bone_loading', 'datasets.transforms.loading',
     'datasets.transforms.multilabel_formatting', 'datasets.transforms.multilabel_geometry',
@@ -57,6 +58,7 @@ REGISTERING_MODULES = (
     'models.losses.multilabel_bce',
     'models.losses.multilabel_dice', 'models.segmentors.encoder_decoder',
     'models.segmentors.mean_teacher', 'models.segmentors.seg_tta',
+    'models.segmentors.weak_strong',
     'visualization.visualizer',
 )
 

@@ -22,11 +22,13 @@ REGISTRIES = {
     'DATASETS': R.DATASETS, 'TRANSFORMS': R.TRANSFORMS, 'MODELS': R.MODELS,
     'METRICS': R.METRICS, 'HOOKS': R.HOOKS, 'VISUALIZERS': R.VISUALIZERS,
     'VISBACKENDS': R.VISBACKENDS, 'MODEL_WRAPPERS': MODEL_WRAPPERS,
+    'DATA_SAMPLERS': R.DATA_SAMPLERS,
 }
 
 #: What the plugin promises to register, by registry. Grows with the plugin.
 EXPECTED = {
-    'DATASETS': ['HandBoneDataset', 'CocoSemanticDataset', 'PortStructuresDataset'],
+    'DATASETS': ['HandBoneDataset', 'CocoSemanticDataset', 'PortStructuresDataset',
+                 'UnlabelledImageDataset'],
     'TRANSFORMS': ['LoadImageFromFileChecked', 'LoadHandBoneAnnotations', 'RasterizePolygons',
                    'MultiLabelPad', 'MultiLabelRandomRotate', 'MultiLabelRandomFlip', 'Albumentations',
                    'PackMultiLabelSegInputs', 'LoadCocoAnnotations'],
@@ -35,9 +37,11 @@ EXPECTED = {
                'MultiLabelEncoderDecoder', 'MultiLabelCascadeEncoderDecoder',
                'MultiLabelSegTTAModel', 'MeanTeacherSegmentor',
                'BatchAugmentSegDataPreProcessor', 'SegCutMix', 'MultiLabelSegformerHead',
-               'UNetHead', 'MultiLabelUNetHead', 'TimmEncoder'],
+               'UNetHead', 'MultiLabelUNetHead', 'TimmEncoder', 'WeakToStrongSegmentor',
+               'MultiLabelWeakToStrongSegmentor'],
     'METRICS': ['MultiLabelDiceMetric', 'PerImageIoUMetric'],
     'MODEL_WRAPPERS': ['CPUDistributedDataParallel'],
+    'DATA_SAMPLERS': ['LabelledRatioBatchSampler'],
     'VISUALIZERS': ['MultiLabelSegLocalVisualizer'],
 }
 

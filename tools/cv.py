@@ -66,12 +66,14 @@ def parse_args(argv=None):
                    help='submission format (default: the data set\'s)')
     p.add_argument('--test-json', role='input', help='trash: COCO test.json giving the row order')
     p.add_argument('--sample', role='input', help='port: sample submission giving rows and their order')
-    p.add_argument('--gpus', type=number_in_range(int, 0), default=0,
-                   help='spread the folds over N GPUs, one fold per GPU at a time '
-                   '(default: one after the other in this process)')
-    p.add_argument('--ranks-per-fold', type=number_in_range(int, 0), default=0,
-                   help='train each fold with tools/dist_train.sh on R ranks (GPUs, or '
-                   'CPU processes without CUDA)')
+    p.add_argument('--gpus', type=number_in_range(int, 0), default=0, metavar='N',
+                   help='spread the folds over N GPUs, N >= 0 (more than torch sees count '
+                   'as those it sees), one fold per GPU at a time (default 0: one after the '
+                   'other in this process)')
+    p.add_argument('--ranks-per-fold', type=number_in_range(int, 0), default=0, metavar='R',
+                   help='train each fold with tools/dist_train.sh on R ranks, R in [0, '
+                   'the GPUs given and visible] (without CUDA: [0, the CPU count], one CPU '
+                   'process each) (default 0: no launcher)')
     p.add_argument('--device', role='text', help='inference device (default: cuda:0 if present, else cpu)')
     p.add_argument('--cfg-options', nargs='+', action=cfg_options_action(), role='text',
                    help='override config entries (data roots, iterations, ...)')

@@ -1,11 +1,13 @@
 """Run a checkpoint over a folder of images and write class probabilities, one file each.
 
-    python tools/inference.py CONFIG CHECKPOINT --img-dir DIR --out-dir PROBS
+    python tools/inference.py CONFIG CHECKPOINT|MODEL.onnx --img-dir DIR --out-dir PROBS
                               [--tta] [--out-size native|original|H,W] [--dtype uint8|float16]
                               [--device cpu|cuda:0] [--suffix .png ...] [--force]
                               [--cfg-options key=value ...]
 
 Images are found recursively (``test/DCM/IDxxx/*.png`` works with ``--img-dir test/DCM``).
+An ``.onnx`` model written by ``tools/export.py`` (its sidecar beside it) runs in
+onnxruntime with the same pipeline, ``--tta`` views and output (docs/export.md).
 File format: docs/submission.md and mmseg_ext/io/probs.py.
 """
 
@@ -22,7 +24,8 @@ from mmseg_ext.utils.cli import ToolParser, cfg_options_action, cli_main
 def parse_args(argv=None):
     p = ToolParser(description='Checkpoint -> per-image probability files')
     p.add_argument('config', role='config', help='model config file')
-    p.add_argument('checkpoint', role='input', help='checkpoint file (.pth)')
+    p.add_argument('checkpoint', role='input', help='checkpoint file (.pth), or a model '
+                   'exported by tools/export.py (.onnx, its .onnx.json sidecar beside it)')
     p.add_argument('--img-dir', required=True, role='input', help='folder of images (searched recursively)')
     p.add_argument('--img-list', role='input', help='only the images this file names (one path or stem '
                    'under --img-dir a line, e.g. a split file of tools/kfold.py)')
@@ -36,7 +39,8 @@ def parse_args(argv=None):
                    help='storage: uint8 = round(255 p), error <= 1/510 (default); '
                    'float16, relative error <= 2^-11')
     p.add_argument('--device', default=None, role='text',
-                   help='torch device (default: cuda:0 when available, else cpu)')
+                   help='torch device (default: cuda:0 when available, else cpu); an .onnx '
+                   'model: cpu or cuda (default: cuda when onnxruntime has it)')
     p.add_argument('--suffix', nargs='+', default=None, role='text',
                    help='image file suffixes (default: .png .jpg .jpeg .bmp .tif .tiff .webp)')
     p.add_argument('--compress-level', type=int, default=1, choices=range(0, 10),
@@ -54,6 +58,7 @@ def main(argv=None):
     import os.path as osp
     args = parse_args(argv)
     register_all_modules()  # environment check first: one line when it cannot work
+    from mmseg_ext.inference.onnx_backend import is_onnx_model
     from mmseg_ext.inference.predictor import (
         build_predictor,
         infer_folder,
@@ -65,7 +70,8 @@ def main(argv=None):
     images = read_image_list(args.img_list, suffixes[0], root=args.img_dir) \
         if args.img_list else None
     out_size = parse_out_size(args.out_size)
-    device = resolve_device(args.device)
+    onnx = is_onnx_model(args.checkpoint)  # onnxruntime picks its own providers
+    device = args.device if onnx else resolve_device(args.device)
     predictor = build_predictor(args.config, args.checkpoint, device=device,
                                 cfg_options=args.cfg_options, tta=args.tta)
     source = dict(config=osp.abspath(args.config), checkpoint=osp.abspath(args.checkpoint),

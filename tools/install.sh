@@ -24,12 +24,14 @@
 #            imports: the installed one, else torchvision 0.(minor+15) without deps;
 #            otherwise skipped with a note (timm needs torchvision; a resolver-chosen
 #            one would replace torch). TIMM=no skips it.
+#        3c. ONNX export and onnxruntime inference (requirements/export.txt, the
+#            `export` extra, about 124 MB); EXPORT=no skips it (docs/export.md)
 #        4. mmseg_ext itself (editable)
 #        5. `import mmseg_ext` runs the environment check
 #
 # Variables: STACK, VENV (default .venv; "none" = use $PYTHON as is), PYTHON (default
 # python3), TORCH (one or more requirement specifiers, e.g. "torch==2.14.1
-# torchvision==0.29.1"), TIMM (auto | no), MMCV_WHEEL_DIR (default ../shared/wheels), MMCV_CACHE
+# torchvision==0.29.1"), TIMM (auto | no), EXPORT (yes | no), MMCV_WHEEL_DIR (default ../shared/wheels), MMCV_CACHE
 # (default ~/.cache/mmseg_ext/mmcv), MAX_JOBS (parallel compile jobs, default nproc).
 set -euo pipefail
 
@@ -40,6 +42,7 @@ VENV=${VENV:-.venv}
 PYTHON=${PYTHON:-python3}
 TORCH=${TORCH:-torch==2.13.0}
 TIMM=${TIMM:-auto}
+EXPORT=${EXPORT:-yes}
 MMCV_VERSION=2.1.0
 MMCV_WHEEL_DIR=${MMCV_WHEEL_DIR:-$ROOT/../shared/wheels}
 MMCV_CACHE=${MMCV_CACHE:-$HOME/.cache/mmseg_ext/mmcv}
@@ -159,6 +162,16 @@ else
         say "      torch needs torchvision from the same index; e.g. TORCH=\"torch==2.14.1"
         say "      torchvision==0.29.1\"). Configs with TimmEncoder need it; the rest works."
     fi
+fi
+
+# 3c. ONNX export --------------------------------------------------------------------
+if [ "$EXPORT" = no ]; then
+    say "export: skipped (EXPORT=no); tools/export.py says how to add it"
+elif "${PIP[@]}" -q -r requirements/export.txt; then
+    say "export: $("$PY" -c 'import onnx, onnxruntime, onnxscript; print("onnx", onnx.__version__, "| onnxruntime", onnxruntime.__version__, "| onnxscript", onnxscript.__version__)' 2>/dev/null || echo 'requirements/export.txt installed')"
+else
+    say "export: pip could not install requirements/export.txt; everything but"
+    say "        tools/export.py and .onnx inference works without it"
 fi
 
 # 4. mmseg_ext itself -----------------------------------------------------------------

@@ -1,11 +1,12 @@
 """Write k-fold split files: stratified by class presence, grouped, deterministic.
 
     python tools/kfold.py coco ANN.json --out DIR [-k 5] [--seed 0] [--group-regex RE]
-                          [--lists] [--force]
+                          [--lists] [--force] [--no-progress]
     python tools/kfold.py folder IMG_DIR --out DIR [--labels LABEL_DIR]
                           [--img-suffix .jpg] [--seg-suffix .png] [--ignore-index 255]
-                          [--group-regex RE] [-k 5] [--seed 0] [--force]
+                          [--group-regex RE] [-k 5] [--seed 0] [--force] [--no-progress]
     python tools/kfold.py handbone ROOT --out DIR [-k 5] [--seed 0] [--force]
+                          [--no-progress]
 
 Outputs in DIR: ``train_fold{j}`` / ``val_fold{j}`` for j < k (``.json`` COCO files for
 ``coco``; ``.txt`` lists otherwise) and ``folds.csv`` (name, group, fold), recorded in
@@ -32,7 +33,7 @@ def parse_args(argv=None):
                         help='number of folds, >= 2 (default 5)')
     common.add_argument('--seed', type=number_in_range(int, 0, 2**32 - 1), default=0,
                         help='seed in [0, 2^32-1] (same seed, same folds)')
-    common.add_argument('--force', action='store_true', help='replace the split files of an earlier run of this tool')
+    common.add_output_flags('replace the split files of an earlier run of this tool')
 
     coco = sub.add_parser('coco', parents=[common],
                           help='COCO file: stratified by category presence')
@@ -75,7 +76,7 @@ def main(argv=None):
         paths, table = kfold.kfold_folder(
             args.img_dir, args.out, seg_dir=args.seg_dir, img_suffix=args.img_suffix,
             seg_suffix=args.seg_suffix, ignore_index=args.ignore_index,
-            group_regex=args.group_regex, **common)
+            group_regex=args.group_regex, progress=not args.no_progress, **common)
     else:
         paths, table = kfold.kfold_handbone(args.root, args.out, **common)
     print(table)

@@ -2,7 +2,7 @@
 
     python tools/make_synthetic_handbone.py --out DIR [--patients 8]
         [--images-per-patient 2] [--size 256x256] [--test-patients 1] [--seed 0]
-        [--force]
+        [--force] [--no-progress]
 
 Writes DIR/train/DCM/IDxxx/*.png + DIR/train/outputs_json/IDxxx/*.json and
 DIR/test/DCM/IDxxx/*.png (see docs/handbone.md), recorded in
@@ -54,8 +54,7 @@ def parse_args(argv=None):
                         help='>= 0 (default 1)')
     parser.add_argument('--seed', type=number_in_range(int, 0, 2**32 - 1), default=0,
                         help='random seed in [0, 2^32-1] (default 0)')
-    parser.add_argument('--force', action='store_true',
-                        help='replace DIR/train and DIR/test in a non-empty DIR')
+    parser.add_output_flags('replace DIR/train and DIR/test in a non-empty DIR')
     return parser.parse_args(argv)
 
 
@@ -67,7 +66,7 @@ def main(argv=None):
     info = write_synthetic_handbone(
         args.out, num_patients=args.patients, images_per_patient=args.images_per_patient,
         size=args.size, num_test_patients=args.test_patients, seed=args.seed,
-        force=args.force)
+        force=args.force, progress=not args.no_progress)
     out = osp.abspath(args.out)
     h, w = args.size
     print(f'wrote {info.train_images} train images ({info.train_patients} patients, '

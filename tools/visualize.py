@@ -50,7 +50,8 @@ def parse_args(argv=None):
     m.add_argument('--out', required=True, role='output', help='PNG to write')
     m.add_argument('--probs', role='input', help='multi-class probability folder')
     m.add_argument('--gt', role='input', help='folder of <key>.png label maps')
-    m.add_argument('--matrix', role='input', help='(C, C) .npy matrix instead of --probs/--gt')
+    m.add_argument('--matrix', role='input', help='(C, C) .npy matrix of pixel counts (whole '
+                   'numbers >= 0, rows = ground truth) instead of --probs/--gt')
     m.add_argument('--classes', nargs='+', role='text', help='class names (with --matrix)')
     m.add_argument('--counts', action='store_true', help='raw counts, not row-normalised')
     m.add_argument('--ignore-index', type=number_in_range(int, 0, 255), default=255,
@@ -93,20 +94,13 @@ def _chart(args):
 
 
 def _confusion(args):
-    import numpy as np
-
-    from mmseg_ext.visualization.charts import confusion_image
+    from mmseg_ext.visualization.charts import (
+        confusion_image,
+        pixel_total,
+        read_confusion_matrix,
+    )
     if args.matrix:
-        try:
-            cm = np.load(args.matrix, allow_pickle=False)
-        except (OSError, ValueError) as exc:
-            raise UsageError(f'{args.matrix}: cannot read ({exc})') from None
-        if cm.ndim != 2 or cm.shape[0] != cm.shape[1]:
-            raise UsageError(f'{args.matrix}: expected a (C, C) matrix, got {cm.shape}')
-        classes = args.classes or [str(i) for i in range(len(cm))]
-        if len(classes) != len(cm):
-            raise UsageError(f'{args.matrix}: {len(cm)} classes, --classes names '
-                            f'{len(classes)}')
+        cm, classes = read_confusion_matrix(args.matrix, args.classes)
     elif args.probs and args.gt:
         from mmseg_ext.workflows.visualize import confusion_from_probs
         cm, classes = confusion_from_probs(args.probs, args.gt, args.ignore_index,
@@ -115,7 +109,7 @@ def _confusion(args):
         raise UsageError('confusion: give --matrix, or --probs and --gt')
     confusion_image(cm, classes, args.out, force=args.force, size_px=tuple(args.size),
                     normalize=not args.counts)
-    print(f'confusion: {len(classes)} classes, {int(cm.sum())} pixels -> {args.out}')
+    print(f'confusion: {len(classes)} classes, {pixel_total(cm)} pixels -> {args.out}')
 
 
 @cli_main

@@ -9,4 +9,6 @@ __getattr__, __dir__, __all__ = lazy_exports(__name__, {
     'CocoSemanticDataset': '.coco_semantic',
     'HandBoneDataset': '.hand_bone',
     'PortStructuresDataset': '.port_structures',
+    'UnlabelledImageDataset': '.unlabelled',
+    'LabelledRatioBatchSampler': '.samplers',
 })

@@ -36,6 +36,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from ..utils.class_names import class_name_problem
 from ..utils.errors import DataError, DataFileError
 from ..utils.readers import read_json, read_lines
 from ..utils.tally import Tally
@@ -113,16 +114,20 @@ def check_label_capacity(classes: Sequence[str], ignore_index: int, source: str)
                         'ignored pixels)')
 
 
-def class_index_of_categories(coco: dict, classes: Sequence[str],
-                              source: str) -> Tuple[Dict[int, int], Dict[int, str]]:
-    """Map category id -> class index by category name.
+def check_categories(coco: dict, source: str, background_name: str) -> Dict[int, str]:
+    """The file's categories as ``{id: name}``, refused unless each has a whole-number
+    id and a usable name, ids and names are distinct, and no category takes the
+    background's name.
 
-    Returns ``(index_of, name_of)``: ``index_of`` holds only the categories whose
-    name is in ``classes``; ``name_of`` every category. Category ids are never taken as
-    class indices (real files have id 0 and gaps).
+    The one rule for category names (``CocoSemanticDataset`` and ``coco_to_masks``):
+    a name follows :func:`~mmseg_ext.utils.class_names.class_name_problem` (non-empty,
+    no control characters, no white space at either end); two categories of one name
+    would silently join one class; a category named ``background_name`` would be
+    painted as class 0, the "no annotation" value, while counted as painted.
+
+    Raises:
+        CocoFormatError: naming ``source``, the category id and name.
     """
-    position = {name: i for i, name in enumerate(classes)}
-    index_of: Dict[int, int] = {}
     name_of: Dict[int, str] = {}
     id_of: Dict[str, int] = {}
     for cat in coco.get('categories', []):
@@ -132,15 +137,38 @@ def class_index_of_categories(coco: dict, classes: Sequence[str],
                 or not isinstance(cat['name'], str):
             raise CocoFormatError(f'{source}: category {cat!r}: "id" must be a whole number '
                                   'and "name" text')
-        if cat['id'] in name_of:
-            raise CocoFormatError(f'{source}: category id {cat["id"]} appears twice')
-        if cat['name'] in id_of:  # its annotations would silently join one class
-            raise CocoFormatError(f'{source}: categories {id_of[cat["name"]]} and '
-                                  f'{cat["id"]} are both named {cat["name"]!r}')
-        id_of[cat['name']] = cat['id']
-        name_of[cat['id']] = cat['name']
-        if cat['name'] in position:
-            index_of[cat['id']] = position[cat['name']]
+        cat_id, name = cat['id'], cat['name']
+        if cat_id in name_of:
+            raise CocoFormatError(f'{source}: category id {cat_id} appears twice')
+        problem = class_name_problem(name)
+        if problem:
+            raise CocoFormatError(f'{source}: category {cat_id}: {problem}')
+        if name in id_of:  # its annotations would silently join one class
+            raise CocoFormatError(f'{source}: categories {id_of[name]} and {cat_id} are both '
+                                  f'named {name!r}')
+        if name == background_name:
+            raise CocoFormatError(
+                f'{source}: category {cat_id} is named {name!r}, the name of the background '
+                '(class 0, where no annotation is): its annotations would be painted as '
+                'background; rename the category or choose another background name')
+        id_of[name] = cat_id
+        name_of[cat_id] = name
+    return name_of
+
+
+def class_index_of_categories(coco: dict, classes: Sequence[str],
+                              source: str) -> Tuple[Dict[int, int], Dict[int, str]]:
+    """Map category id -> class index by category name (the categories checked by
+    :func:`check_categories`, ``classes[0]`` being the background).
+
+    Returns ``(index_of, name_of)``: ``index_of`` holds only the categories whose
+    name is in ``classes``; ``name_of`` every category. Category ids are never taken as
+    class indices (real files have id 0 and gaps).
+    """
+    position = {name: i for i, name in enumerate(classes)}
+    name_of = check_categories(coco, source, classes[0])
+    index_of = {cat_id: position[name] for cat_id, name in name_of.items()
+                if name in position}
     return index_of, name_of
 
 

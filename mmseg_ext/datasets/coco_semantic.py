@@ -11,6 +11,7 @@ from mmseg.datasets import BaseSegDataset
 from mmseg.registry import DATASETS
 
 from ..io.paths import data_relpath
+from ..utils.class_names import class_list_problem
 from ..utils.errors import ConfigError
 from .coco_index import (
     DRAW_ORDERS,
@@ -111,6 +112,9 @@ class CocoSemanticDataset(ImageNamedFailuresMixin, BaseSegDataset):
         if not classes:
             raise ConfigError('CocoSemanticDataset needs metainfo=dict(classes=(...)) with '
                              f"the background first, e.g. ('{self.background_name}', ...)")
+        problem = class_list_problem(list(classes))
+        if problem:
+            raise ConfigError(f'CocoSemanticDataset: metainfo classes: {problem}')
         if classes[0] != self.background_name:
             raise ConfigError(f'CocoSemanticDataset: classes[0] is {classes[0]!r}, but '
                              f'background_name is {self.background_name!r}; class 0 must '

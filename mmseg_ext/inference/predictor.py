@@ -44,7 +44,7 @@ from ..io.images import IMG_SUFFIXES, list_images, parse_size, skipped_note
 from ..io.paths import check_output_apart
 from ..io.probs import ProbFolderWriter
 from ..models.segmentors.seg_tta import unswap_flipped
-from ..utils.errors import CheckpointNotFoundError, ConfigError, DataError, InvalidArgumentError
+from ..utils.errors import ConfigError, DataError, InvalidArgumentError
 
 OutSize = Union[str, Tuple[int, int]]
 
@@ -261,26 +261,34 @@ def flip_swap_pairs_of(cfg: Config, classes: Sequence[str], config: str = 'the c
     return ()
 
 
-def build_predictor(config: str, checkpoint: str, device: str = 'cpu',
+def build_predictor(config: str, checkpoint: str, device: Optional[str] = 'cpu',
                     cfg_options: Optional[dict] = None, tta: bool = False,
                     tta_pipeline: Optional[Sequence[dict]] = None) -> ProbabilityPredictor:
     """Build the segmentor of ``config``, load ``checkpoint`` and the test pipeline.
 
+    ``checkpoint`` may be an exported ``.onnx`` model (with its sidecar beside it,
+    :mod:`.onnx_backend`): onnxruntime then runs it in place of the segmentor, with the
+    same pipeline, views and output (``device`` None: CUDA when this onnxruntime has it).
     ``tta_pipeline`` (with ``tta``): these views instead of the config's TTA pipeline
     (the caller built them from the test pipeline and checked the config)."""
     from ..config.loading import load_config
-    from ..utils.checkpoint import load_into_model
-    if not osp.isfile(checkpoint):
-        raise CheckpointNotFoundError(checkpoint)
+    from ..utils.checkpoint import check_checkpoint_file, load_into_model
+    from .onnx_backend import is_onnx_model, onnx_model_for_config
+    check_checkpoint_file(checkpoint)
     cfg = load_config(config, cfg_options)
     if tta and tta_pipeline is None:
         check_tta_config(cfg, config)
-    model = build_bare_model(cfg)
-    ckpt = load_into_model(model, checkpoint, config)
-    model.cfg = cfg
-    model.to(device)
-    model.eval()
-    classes = _classes_of(model, cfg, ckpt)
+    if is_onnx_model(checkpoint):
+        named = next(filter(None, (dataset_classes(ds)
+                                   for _, ds in config_datasets(cfg, TEST_FIRST))), None)
+        model, classes = onnx_model_for_config(cfg, checkpoint, config, device, named)
+    else:
+        model = build_bare_model(cfg)
+        ckpt = load_into_model(model, checkpoint, config)
+        model.cfg = cfg
+        model.to(device)
+        model.eval()
+        classes = _classes_of(model, cfg, ckpt)
     test_pipeline = config_test_pipeline(cfg)
     if not test_pipeline and not tta:
         raise ConfigError(f'{config}: no test pipeline (test_dataloader.dataset.pipeline '

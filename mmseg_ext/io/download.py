@@ -29,11 +29,13 @@ import os
 import socket
 import threading
 import time
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from typing import Any, BinaryIO, Callable, List, Mapping, Optional, Tuple
 
 from ..utils.errors import DownloadError, EnvironmentCheckError, OutputError
+from ..utils.readers import stat_problem
 from .output_errors import output_error
 
 #: environment variables that set :class:`DownloadLimits` (see the module doc)
@@ -248,6 +250,21 @@ def watched_opener(watch: Watchdog) -> Opener:
     return open_url
 
 
+def file_url_problem(url: str) -> str:
+    """Why the ``file://`` URL ``url`` names no readable regular file, in words (``''``
+    when it does, or when ``url`` is not a ``file://`` URL). Checked without opening the
+    file: a FIFO, socket, device or folder is refused (:func:`stat_problem`)."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme.lower() != 'file':
+        return ''
+    if parts.netloc not in ('', 'localhost'):
+        return f'a file:// URL names a file of this machine, not of {parts.netloc!r}'
+    path = urllib.request.url2pathname(parts.path)
+    if not path:
+        return 'the file:// URL names no file'
+    return stat_problem(path)
+
+
 def download_to(url: str, dst: str, output: str,
                 limits: Optional[DownloadLimits] = None,
                 opener: Optional[Callable[[str], Any]] = None,
@@ -255,7 +272,8 @@ def download_to(url: str, dst: str, output: str,
     """Stream ``url`` into the (hidden, temporary) file ``dst`` within ``limits``.
 
     Args:
-        url: what to download (``http(s)://``, ``file://``).
+        url: what to download (``http(s)://``, ``file://``: a regular file only,
+            :func:`file_url_problem`).
         dst: the file written (created or truncated).
         output: the output ``dst`` becomes, named when writing fails.
         limits: default :meth:`DownloadLimits.from_env`.
@@ -268,11 +286,15 @@ def download_to(url: str, dst: str, output: str,
         ``(SHA-256 hex of the bytes, the response headers or None)``.
 
     Raises:
-        DownloadError: the download stalled or passed its deadline.
+        DownloadError: the download stalled or passed its deadline, or a ``file://``
+            URL names no regular file.
         OutputError: writing ``dst`` failed (disk full, ``EFBIG``...), named as ``output``.
         urllib.error.URLError, http.client.HTTPException, OSError: the transfer failed.
     """
     from tqdm import tqdm
+    problem = file_url_problem(url)
+    if problem:  # before anything is opened: a FIFO would block the read for ever
+        raise DownloadError(f'{url}: {problem}')
     limits = limits or DownloadLimits.from_env()
     digest = hashlib.sha256()
     try:

@@ -39,15 +39,17 @@ def check_label_values(label: np.ndarray, num_classes: int, path: str,
 
 
 def check_mask_values(arr: np.ndarray, path: str) -> None:
-    """Refuse a mask array that is not ``bool`` or whole numbers 0/1."""
-    if arr.dtype.kind not in 'biu':
-        raise DataError(f'{path}: mask values are {arr.dtype}, expected bool or whole '
+    """Refuse a mask array that is not ``bool`` or 0/1: integers, or floats that are
+    exactly 0.0 or 1.0 (a float ``.npy`` of a 0/1 mask); any other value, NaN included,
+    is named."""
+    if arr.dtype.kind not in 'biuf':
+        raise DataError(f'{path}: mask values are {arr.dtype}, expected bool or the '
                         'numbers 0/1')
     if arr.dtype.kind != 'b':
-        bad = (arr != 0) & (arr != 1)
+        bad = ~((arr == 0) | (arr == 1))  # NaN equals neither
         if bad.any():
-            raise DataError(f'{path}: holds the mask value {int(arr[bad].flat[0])}, '
-                            'expected 0 or 1')
+            value = arr[bad].flat[0].item()
+            raise DataError(f'{path}: holds the mask value {value!r}, expected 0 or 1')
 
 
 class GroundTruth:

@@ -8,13 +8,20 @@ from typing import List, Optional, Sequence
 
 from tqdm import tqdm
 
-from ..datasets.coco_index import CocoFormatError, SkipReport, index_coco, load_coco_json
+from ..datasets.coco_index import (
+    CocoFormatError,
+    SkipReport,
+    check_categories,
+    index_coco,
+    load_coco_json,
+)
 from ..datasets.coco_rle import rasterize
 from ..io.atomic import atomic_write_text
 from ..io.image_write import write_image
 from ..io.paths import check_output_apart, data_relpath
 from ..io.staged_dir import StagedDir
-from ..utils.errors import DataError
+from ..utils.class_names import check_class_names_argument, class_name_problem
+from ..utils.errors import DataError, InvalidArgumentError
 
 #: Written last into the mask folder: what it was made from.
 MARKER = 'masks.json'
@@ -37,10 +44,13 @@ class ConversionSummary:
                 f'{self.out_dir}')
 
 
-def default_classes(coco: dict, background_name: str = 'Background') -> List[str]:
-    """``[background_name] + category names in category-id order``."""
-    cats = sorted(coco.get('categories', []), key=lambda c: c['id'])
-    return [background_name] + [c['name'] for c in cats if c['name'] != background_name]
+def default_classes(coco: dict, background_name: str = 'Background',
+                    source: str = '<coco>') -> List[str]:
+    """``[background_name] + category names in category-id order``, the categories
+    checked first (:func:`~mmseg_ext.datasets.coco_index.check_categories`: a category
+    named ``background_name`` is refused, never merged into the background)."""
+    name_of = check_categories(coco, source, background_name)
+    return [background_name] + [name_of[cat_id] for cat_id in sorted(name_of)]
 
 
 def mask_path(out_dir: str, file_name: str) -> str:
@@ -64,8 +74,10 @@ def coco_to_masks(ann_file: str, out_dir: str, classes: Optional[Sequence[str]] 
     Args:
         ann_file: COCO JSON.
         out_dir: output folder (created).
-        classes: class names, background first; default: ``background_name`` then the
-            category names in id order.
+        classes: class names, background first (distinct, non-empty:
+            :func:`~mmseg_ext.utils.class_names.check_class_names`); default:
+            ``background_name`` then the category names in id order. A category named
+            ``background_name`` is refused (it would be painted as background).
         background_name, draw_order, iscrowd, on_bad: as ``CocoSemanticDataset``.
         img_root: when given, each image is opened (header only) and its size checked
             against the JSON.
@@ -76,11 +88,17 @@ def coco_to_masks(ann_file: str, out_dir: str, classes: Optional[Sequence[str]] 
         progress: show a progress bar.
     """
     check_output_apart(out_dir, [ann_file, img_root], 'out_dir')
+    problem = class_name_problem(background_name)
+    if problem:
+        raise InvalidArgumentError('background_name', problem)
+    if classes is not None:
+        classes = list(check_class_names_argument(list(classes), 'classes'))
+        if classes[0] != background_name:
+            raise InvalidArgumentError('classes', f'the first class must be the background '
+                                       f'{background_name!r}, got {classes[0]!r}')
     coco = load_coco_json(ann_file)
-    classes = list(classes) if classes else default_classes(coco, background_name)
-    if classes[0] != background_name:
-        raise DataError(f'{ann_file}: the first class must be the background '
-                        f'{background_name!r}, got {classes[0]!r}')
+    if classes is None:
+        classes = default_classes(coco, background_name, ann_file)
     records, report = index_coco(coco, classes, ann_file, draw_order=draw_order,
                                  iscrowd=iscrowd, on_bad=on_bad)
     for r in records:  # file names come from data: relative, inside the image root

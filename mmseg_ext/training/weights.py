@@ -20,7 +20,7 @@ from typing import Any, Callable, Iterator, List, Optional, Sequence, Tuple
 from ..io.atomic import publish_file, temp_beside
 from ..io.download import DownloadLimits, Opener, download_to
 from ..io.output_errors import make_parent, output_error
-from ..io.owned_file import check_replaceable_file
+from ..io.owned_file import check_replaceable_file, replace_problem
 from ..models.weights_catalog import (
     PRETRAIN_DIR,
     WEIGHTS,
@@ -359,21 +359,46 @@ def fetch_weights(weights: PretrainedWeights, out_dir: str = PRETRAIN_DIR,
             :meth:`~mmseg_ext.io.download.DownloadLimits.from_env` (the defaults or
             ``MMSEG_EXT_DOWNLOAD_STALL`` / ``_MIN_KIB`` / ``_DEADLINE``).
 
+    A folder the run creates for the file (``out_dir``, a ``timm/`` subfolder) is
+    removed again, when still empty, if nothing is published.
+
     Raises:
-        OutputExistsError: a file is there that fails its check, and ``force`` is off.
+        OutputExistsError: a file is there that fails its check, ``force`` is off, and
+            ``force`` would replace it (this function downloaded it, unchanged since).
+        OutputError: a file is there that fails its check and is not this function's
+            own unchanged download (``force`` would not replace it either); or the file
+            cannot be written (disk full, ``EFBIG``): named as the target, whatever
+            temporary file was being written.
         DownloadError: every URL failed (an HTTP error, offline, stalled or past the
-            deadline), or the download fails its checksum.
-        OutputError: the file cannot be written (disk full, ``EFBIG``): named as the
-            target, whatever temporary file was being written.
+            deadline, a ``file://`` URL naming no regular file), or the download fails
+            its checksum.
     """
     target = osp.join(out_dir, weights.filename)
     if osp.isfile(target) and not force:
         ok, why = is_valid(target, weights)
         if ok:
             return FetchResult(weights.name, target, 'present')
+        problem = replace_problem(target, OWNER)
+        if problem:  # not ours to replace, with force or without
+            raise OutputError(f'{target}: exists but is not valid ({why}), and it {problem}; '
+                              'not replacing it: move it away to download the weights')
         raise OutputExistsError(target, f'exists but is not valid ({why})')
     if force:  # only a file this tool downloaded, unchanged since
         check_replaceable_file(target, OWNER)
+    created = _missing_folders(osp.dirname(osp.abspath(target)))
+    try:
+        return _fetch(weights, target, out_dir, urls, force, progress, opener, config, limits)
+    except BaseException:
+        _remove_empty_folders(created)  # a run that publishes nothing leaves no folder
+        raise
+
+
+def _fetch(weights: PretrainedWeights, target: str, out_dir: str,
+           urls: Optional[Sequence[str]], force: bool, progress: bool,
+           opener: Optional[Opener], config: Optional[str],
+           limits: Optional[DownloadLimits]) -> FetchResult:
+    """Try the URLs in turn and publish the first file that passes its checks as
+    ``target`` (:func:`fetch_weights`, after its checks of an existing file)."""
     folder = make_parent(target)
     errors = []
     for url in urls or weights.urls or hub_urls(weights.hf_hub_id or ''):
@@ -417,3 +442,26 @@ def fetch_weights(weights: PretrainedWeights, out_dir: str = PRETRAIN_DIR,
         f'{weights.name}: download failed ({"; ".join(errors)}); copy '
         f'{weights.filename} into {out_dir}/ yourself, or train from scratch with the '
         f'config setting {weights.override}')
+
+
+def _missing_folders(folder: str) -> List[str]:
+    """``folder`` and its parents that do not exist yet, deepest first: what
+    :func:`~mmseg_ext.io.output_errors.make_parent` will create."""
+    missing = []
+    path = osp.abspath(folder)
+    while not osp.lexists(path):
+        missing.append(path)
+        parent = osp.dirname(path)
+        if parent == path:
+            break
+        path = parent
+    return missing
+
+
+def _remove_empty_folders(folders: Sequence[str]) -> None:
+    """Remove ``folders`` (deepest first) that this run created, each only while empty
+    (``rmdir`` refuses a folder that anything was put into meanwhile)."""
+    for path in folders:
+        with contextlib.suppress(OSError):
+            os.rmdir(path)
+

@@ -12,7 +12,7 @@ from typing import Any, List, Tuple
 
 import numpy as np
 
-from .errors import DataError
+from .errors import DataError, InvalidArgumentError
 
 
 def random_palette(n: int, seed: int = 29) -> List[List[int]]:
@@ -59,28 +59,49 @@ def class_name_problem(name: Any) -> str:
     return ''
 
 
+def class_list_problem(names: Any) -> str:
+    """Why ``names`` cannot be a class list, in words (``''`` when it can): a non-empty
+    list of distinct class names (:func:`class_name_problem`)."""
+    if isinstance(names, (str, bytes)) or not isinstance(names, (list, tuple)):
+        return f'the classes are not a list of names (got {type(names).__name__})'
+    if not names:
+        return 'the class list is empty'
+    seen = set()
+    for i, name in enumerate(names):
+        problem = class_name_problem(name)
+        if problem:
+            return f'class {i}: {problem}'
+        if name in seen:
+            return f'class {name!r} appears twice (class names must be distinct)'
+        seen.add(name)
+    return ''
+
+
 def check_class_names(names: Any, where: str) -> Tuple[str, ...]:
     """``names`` as a tuple, refused unless it is a non-empty list of distinct class
-    names (:func:`class_name_problem`). The one rule for every class list that enters:
+    names (:func:`class_list_problem`). The one rule for every class list that enters:
     probability files and folders, their writer, and class-list options and files.
 
     Raises:
         DataError: ``'<where>: <problem>'``.
     """
-    if isinstance(names, (str, bytes)) or not isinstance(names, (list, tuple)):
-        raise DataError(f'{where}: the classes are not a list of names (got '
-                        f'{type(names).__name__})')
-    if not names:
-        raise DataError(f'{where}: the class list is empty')
-    seen = set()
-    for i, name in enumerate(names):
-        problem = class_name_problem(name)
-        if problem:
-            raise DataError(f'{where}: class {i}: {problem}')
-        if name in seen:
-            raise DataError(f'{where}: class {name!r} appears twice (class names must be '
-                            'distinct)')
-        seen.add(name)
+    problem = class_list_problem(names)
+    if problem:
+        raise DataError(f'{where}: {problem}')
+    return tuple(names)
+
+
+def check_class_names_argument(names: Any, argument: str) -> Tuple[str, ...]:
+    """:func:`check_class_names` for a class list a caller passes as a function argument
+    (a tool's class-list option): the problem is an
+    :class:`~mmseg_ext.utils.errors.InvalidArgumentError` of ``argument``.
+
+    Raises:
+        InvalidArgumentError: ``argument`` and the problem.
+    """
+    problem = class_list_problem(names)
+    if problem:
+        raise InvalidArgumentError(argument, problem)
     return tuple(names)
 
 

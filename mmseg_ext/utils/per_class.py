@@ -16,7 +16,10 @@ from numbers import Number
 from typing import Any, Callable, Dict, Sequence, Union
 
 from .errors import ConfigError, DataError, InvalidArgumentError, MmsegExtError
-from .readers import read_json  # strict: duplicate keys, NaN, huge numbers refused
+from .readers import INT64_MAX, read_json  # strict: duplicate keys, NaN, huge numbers refused
+
+#: The smallest whole-number setting (int64, as JSON files are read).
+INT64_MIN = -INT64_MAX - 1
 
 #: What :func:`per_class_option` takes.
 PerClassSpec = Union[None, float, int, str, Mapping]
@@ -37,7 +40,9 @@ def per_class_values(spec: Any, classes: Sequence[str], source: str,
             (``'test_cfg.threshold'``, a JSON file's path).
         what: the value's name in messages.
         lo, hi: the inclusive range of valid values.
-        cast: applied to each value (``float``, ``int``).
+        cast: applied to each value (``float``, ``int``); an ``int`` value must be
+            whole and within int64, whether it came from a file, a config or a
+            command line.
         error: makes the exception raised from its message (:class:`ConfigError` by
             default).
 
@@ -79,8 +84,11 @@ def _value_problem(value: Any, cast: Callable, lo: float, hi: float) -> str:
     """Why ``value`` is not a valid setting (``''`` when it is)."""
     if isinstance(value, bool) or not isinstance(value, Number) or not math.isfinite(value):
         return 'not a finite number'
-    if cast is int and value != int(value):
-        return 'not a whole number'
+    if cast is int:
+        if value != int(value):
+            return 'not a whole number'
+        if not INT64_MIN <= int(value) <= INT64_MAX:  # the rule of JSON files and options
+            return f'beyond int64 (at most {INT64_MAX})'
     if not lo <= cast(value) <= hi:
         return f'outside [{lo:g}, {hi:g}]'
     return ''
@@ -127,10 +135,14 @@ def per_class_option(spec: PerClassSpec, classes: Sequence[str], argument: str,
 
 
 def _number_or_none(text: Any):
-    try:
-        return float(text)
-    except (TypeError, ValueError):
-        return None
+    """The number ``text`` spells (an exact int for whole-number text, so
+    ``9223372036854775807`` is not rounded to ``2**63``), else None."""
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except (TypeError, ValueError):
+            continue
+    return None
 
 
 def _read_json_object(path: str, what: str) -> dict:

@@ -2,13 +2,19 @@
 confusion matrix, written as PNG files of an exact pixel size."""
 from __future__ import annotations
 
+import math
 from typing import Dict, Optional, Sequence, Tuple
 
 import numpy as np
 
 from ..io.atomic import atomic_open
-from ..utils.errors import DataError
-from ..utils.readers import loads_json, read_text
+from ..utils.class_names import check_class_names_argument
+from ..utils.errors import DataError, InvalidArgumentError
+from ..utils.readers import INT64_MAX, check_regular_file, loads_json, read_text, reading
+
+#: The range of a per-class metric value: mmseg writes percentages (IoU 0-100) or
+#: fractions (Dice 0-1).
+METRIC_MIN, METRIC_MAX = 0.0, 100.0
 
 #: Bar colours (matplotlib hex), one per metric in the order drawn.
 BAR_COLOURS = ('#1f77b4', '#ff7f0e', '#2ca02c', '#d62728')
@@ -28,27 +34,40 @@ def read_class_metrics(path: str) -> Dict[str, Dict[str, float]]:
     as :class:`~mmseg_ext.evaluation.MultiLabelDiceMetric` and ``val_metrics.json``
     write; an mmengine scalar prefix such as ``val/`` or ``test/`` is removed), or an
     mmengine ``scalars.json`` (one JSON object per line; the last line holding such keys
-    is used). Values in [0, 100] stay as written.
+    is used). Values stay as written; each must be finite and in [0, 100] (a
+    percentage or a fraction), else :class:`DataError` names the file and the key.
     """
     text = read_text(path, 'metrics file')
     try:
-        records = [loads_json(text, path)]
+        records = [(path, loads_json(text, path))]
     except DataError:
-        records = [loads_json(line, f'{path}:{lineno}')
+        records = [(f'{path}:{lineno}', loads_json(line, f'{path}:{lineno}'))
                    for lineno, line in enumerate(text.splitlines(), 1) if line.strip()]
-    for record in reversed(records):
+    for where, record in reversed(records):
         out: Dict[str, Dict[str, float]] = {}
         if not isinstance(record, dict):
             continue
         for key, value in record.items():
             name = key.split('/', 1)[1] if '/' in key else key
-            if '.' not in name or not isinstance(value, (int, float)):
+            if '.' not in name or isinstance(value, bool) or \
+                    not isinstance(value, (int, float)):
                 continue
             metric, cls = name.split('.', 1)
-            out.setdefault(metric, {})[cls] = float(value)
+            out.setdefault(metric, {})[cls] = _metric_value(value, where, key)
         if out:
             return out
     raise DataError(f'{path}: no per-class metrics (keys like "Dice.<class>")')
+
+
+def _metric_value(value: float, where: str, key: str) -> float:
+    """``value`` as a float when it can be a metric: finite and in
+    ``[METRIC_MIN, METRIC_MAX]`` (mmseg writes IoU as a percentage, Dice as a percentage
+    or a fraction)."""
+    number = float(value)  # loads_json has refused NaN, infinity and overflowing numbers
+    if not (math.isfinite(number) and METRIC_MIN <= number <= METRIC_MAX):
+        raise DataError(f'{where}: {key!r} is {value!r}: a metric is a percentage or a '
+                        f'fraction, in [{METRIC_MIN:g}, {METRIC_MAX:g}]')
+    return number
 
 
 def bar_chart(values: Dict[str, Dict[str, float]], out: str, force: bool = False,
@@ -93,6 +112,66 @@ def confusion_matrix(gt: np.ndarray, pred: np.ndarray, num_classes: int,
         & (pred >= 0) & (pred < num_classes)
     idx = gt[keep] * num_classes + pred[keep]
     return np.bincount(idx, minlength=num_classes ** 2).reshape(num_classes, num_classes)
+
+
+def read_confusion_matrix(path: str, classes: Optional[Sequence[str]] = None
+                          ) -> Tuple[np.ndarray, Tuple[str, ...]]:
+    """A ``(C, C)`` confusion matrix of pixel counts from a ``.npy`` file, and its class
+    names, checked once here before anything is drawn.
+
+    The matrix holds counts (rows = ground truth, as :func:`confusion_matrix` writes
+    them): every value must be a finite whole number in ``[0, 2**63 - 1]`` (int64), of any
+    integer or float dtype. A row-normalised matrix (fractions) is refused: the drawing
+    normalises the counts itself, and ``normalize=False`` shows them as whole numbers.
+
+    Args:
+        path: the ``.npy`` file (no pickled objects).
+        classes: ``C`` class names (distinct, non-empty:
+            :func:`~mmseg_ext.utils.class_names.check_class_names`); ``None`` names them
+            ``'0'``, ``'1'``, ...
+
+    Returns:
+        ``(matrix, classes)``: the matrix as ``(C, C)`` int64 counts.
+
+    Raises:
+        DataError: the file is not such a matrix (naming the file and the first bad cell).
+        InvalidArgumentError: ``classes`` is not a list of ``C`` distinct names.
+    """
+    check_regular_file(path, 'confusion matrix')
+    with reading(path, '.npy matrix'):
+        cm = np.load(path, allow_pickle=False)
+    if not isinstance(cm, np.ndarray):
+        raise DataError(f'{path}: expected one (C, C) array in a .npy file, not an archive')
+    if cm.ndim != 2 or cm.shape[0] != cm.shape[1] or cm.shape[0] == 0:
+        raise DataError(f'{path}: expected a (C, C) matrix with C >= 1, got shape {cm.shape}')
+    if cm.dtype.kind not in 'buif':
+        raise DataError(f'{path}: expected numbers, got dtype {cm.dtype}')
+    problems = [('negative', cm < 0)]
+    if cm.dtype.kind == 'f':
+        problems = [('not finite', ~np.isfinite(cm))] + problems + [
+            ('not a whole number of pixels (give the counts, not a normalised matrix)',
+             np.isfinite(cm) & (cm != np.floor(cm))),
+            ('beyond int64', np.isfinite(cm) & (cm >= 2.0 ** 63))]
+    elif cm.dtype.kind == 'u':
+        problems.append(('beyond int64', cm > INT64_MAX))
+    for problem, mask in problems:
+        if mask.any():
+            i, j = (int(v) for v in np.argwhere(mask)[0])
+            raise DataError(f'{path}: cell ({i}, {j}) is {cm[i, j].item()!r}: {problem}')
+    n = cm.shape[0]
+    if classes is None:
+        names = tuple(str(i) for i in range(n))
+    else:
+        names = check_class_names_argument(list(classes), 'classes')
+        if len(names) != n:
+            raise InvalidArgumentError('classes', f'{len(names)} name(s) for the {n} classes '
+                                       f'of {path}')
+    return cm.astype(np.int64), names
+
+
+def pixel_total(cm: np.ndarray) -> int:
+    """The sum of a count matrix as an exact Python integer (int64 sums wrap around)."""
+    return sum(int(v) for v in np.asarray(cm).ravel())
 
 
 def confusion_image(cm: np.ndarray, classes: Sequence[str], out: str, force: bool = False,

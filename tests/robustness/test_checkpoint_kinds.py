@@ -17,7 +17,7 @@ KINDS = {
 
 
 @pytest.mark.parametrize('kind', KINDS)
-@pytest.mark.parametrize('tool', ['test.py', 'train.py load_from'])
+@pytest.mark.parametrize('tool', ['test.py', 'train.py load_from', 'inference.py'])
 def test_a_checkpoint_that_is_not_a_file_is_named(tmp_path, kind, tool, monkeypatch):
     monkeypatch.chdir(tmp_path)
     make, problem = KINDS[kind]
@@ -26,8 +26,12 @@ def test_a_checkpoint_that_is_not_a_file_is_named(tmp_path, kind, tool, monkeypa
     options = cli_options(str(tmp_path / 'data'))
     if tool == 'test.py':
         argv = [SHAPES, ckpt, '--work-dir', 'wd', *options]
+    elif tool == 'inference.py':
+        os.makedirs('imgs')
+        argv = [SHAPES, ckpt, '--img-dir', 'imgs', '--out-dir', 'out', '--no-progress']
     else:
         argv = [SHAPES, '--work-dir', 'wd', *options, f'load_from={ckpt}']
     code, lines = run_main(tool.split()[0], argv)
     assert_refused(code, lines, 1, f'error: {ckpt}: {problem}')
-    assert sorted(os.listdir(tmp_path)) == ['model.pth']  # no work dir made
+    assert sorted(os.listdir(tmp_path)) == sorted(['model.pth'] + (
+        ['imgs'] if tool == 'inference.py' else []))  # no work dir or output made

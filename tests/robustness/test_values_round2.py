@@ -197,7 +197,8 @@ def test_index_dtype_is_checked_and_blamed_on_the_index(world, dtype, tool):
 
 # ------------------------------------------------------------------ R1 ground truth
 @pytest.mark.parametrize('values,words', [
-    (np.full((2, 8, 8), np.nan), ['float64']), (np.full((2, 8, 8), 0.4), ['float64']),
+    (np.full((2, 8, 8), np.nan), ['mask value nan']),
+    (np.full((2, 8, 8), 0.4), ['mask value 0.4']),
     (np.full((2, 8, 8), -1, np.int8), ['mask value -1']),
     (np.full((2, 8, 8), 2, np.uint8), ['mask value 2']),
     (np.ones((2, 8, 8), np.complex64), ['complex64'])])

@@ -299,6 +299,8 @@ _PATHS = 'tests/tools/test_documented_paths.py'
 _CI = '.ci/run'
 _FLAGS = 'tests/tools/test_documented_flags.py'
 _TINY = 'tiny configs and data, 2-4 iterations'
+_EXPORT = 'tests/export/test_export.py'
+_EXPORT_TUNED = f'{_EXPORT}::test_tuned_postprocessing_goes_into_the_sidecar'
 
 #: documented command key -> the tests that run it: ``tests`` (node ids; ``.ci/run`` for
 #: what CI runs itself), ``note`` (how the test run is reduced), ``untested_flags``
@@ -327,6 +329,9 @@ COVERAGE = {
     'README.md: tools/cv.py --cfg-options --test-dir --tta --work-dir -k': dict(
         tests=[f'{_CV}::test_submission_of_the_fold_ensemble_is_checked_and_complete'],
         note='3 folds x 2 iterations on 64x64 synthetic hand bones'),
+    'README.md: tools/export.py --out --thresholds': dict(tests=[_EXPORT_TUNED]),
+    'README.md: tools/make_submission.py --format --img-dir --out --thresholds': dict(
+        tests=[f'{_CV}::test_scores_agree_with_the_submission_writer_and_scorer']),
     'README.md: tools/inference.py --img-dir --out-dir --tta': dict(
         tests=[f'{_PATHS}::test_inference_img_list_tta_and_out_size'],
         note='a tiny untrained model'),
@@ -405,6 +410,17 @@ COVERAGE = {
     'docs/install.md: TORCH=torch==2.14.1 torchvision==0.29.1 VENV=.venv-timm '
     'tools/install.sh': dict(tests=[_CI]),
     'docs/install.md: MMSEG_EXT_REQUIRE_TIMM=1 pytest -m': dict(tests=[_CI]),
+    'docs/export.md: tools/export.py --out': dict(tests=[_EXPORT_TUNED]),
+    'docs/export.md: tools/export.py --connectivity --keep-largest --min-area --out '
+    '--thresholds': dict(tests=[_EXPORT_TUNED]),
+    'docs/export.md: tools/export.py --cv-dir --out': dict(
+        tests=[_EXPORT_TUNED], note='a work dir holding only tuned/*.json'),
+    'docs/export.md: tools/inference.py --img-dir --out-dir --tta': dict(
+        tests=[f'{_EXPORT}::test_inference_onnx_into_submission_check'],
+        note='the demo U-Net with random weights, 4 synthetic hand images'),
+    'docs/export.md: tools/benchmark/bench_export.py --markdown': dict(
+        tests=['tests/tools/test_export_bench.py::test_rows_give_parity_times_and_reasons'],
+        note='two configs, one 48x64 image'),
     'docs/multilabel_models.md: tools/demo.py --work-dir': dict(
         tests=['tests/tools/test_demo.py::test_demo_end_to_end'], note='2 iterations'),
     'docs/multilabel_models.md: tools/benchmark/bench_tta.py --cfg-options --repeat '
@@ -437,6 +453,23 @@ COVERAGE = {
                f'{_FLAGS}::test_self_train_teacher_checkpoint_unlabelled_list_and_two_rounds',
                f'{_FLAGS}::test_self_train_max_uncertain_min_mean_conf_and_force'],
         note='one or two rounds, 2 iterations; --teacher-checkpoint: an untrained model'),
+    'docs/semi_supervised.md: tools/benchmark/bench_semi_room.py --work-dir': dict(
+        tests=['tests/tools/test_bench_semi_room.py::test_the_room_table_is_computed_from_the_arms'],
+        note='--tiny: 2 iterations an arm, 8 channels, 64 px, 2 validation images'),
+    'docs/semi_supervised.md: tools/train.py --cfg-options --work-dir': dict(
+        tests=['tests/models/test_weak_strong_train.py::'
+               'test_multilabel_hand_bone_layout_trains_and_predicts'],
+        note='the jsrt weak-to-strong config on synthetic hand bones, 64 px, 2 iterations'),
+    'docs/semi_supervised.md: tools/train.py --work-dir': dict(
+        tests=['tests/models/test_weak_strong_train.py::'
+               'test_multiclass_folders_train_and_predict'],
+        note='the camvid weak-to-strong config on the shapes folders (paths and sizes '
+             'by --cfg-options), 2 iterations'),
+    'docs/semi_supervised.md: tools/inference.py --img-dir --out-dir': dict(
+        tests=['tests/models/test_weak_strong_train.py::'
+               'test_multilabel_hand_bone_layout_trains_and_predicts',
+               'tests/models/test_weak_strong_train.py::'
+               'test_multiclass_folders_train_and_predict']),
     'docs/submission.md: tools/inference.py --img-dir --out-dir': dict(
         tests=['tests/inference/test_inference.py::test_cli_multiclass_matches_mmseg']),
     'docs/submission.md: tools/inference.py --img-dir --out-dir --tta': dict(

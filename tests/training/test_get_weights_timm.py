@@ -82,7 +82,8 @@ def test_download_checks_and_publishes_the_file(hub, tmp_path):
     assert open(target, 'rb').read() == open(served, 'rb').read()
     assert proc.stdout.strip() == (f'timm:{MODEL}: {target} (downloaded from {hub.url}/timm/'
                                    f'{MODEL}/resolve/main/model.safetensors)')
-    assert sorted(os.listdir(out / 'timm')) == [f'{MODEL}.safetensors']
+    assert sorted(os.listdir(out / 'timm')) == [  # the file and its ownership record
+        f'.{MODEL}.safetensors.mmseg_ext_owner.json', f'{MODEL}.safetensors']
     again = run_tool('tools/get_weights.py', f'timm:{MODEL}', '--out-dir', str(out), env=env)
     assert again.returncode == 0 and 'already there and valid' in again.stdout
     # the encoder of a config loads exactly these weights from the file

@@ -16,7 +16,7 @@ LOW = {'utils', 'io', 'evaluation', 'engine', 'datasets', 'models', 'visualizati
 #: The workflow stages, in the order a run meets them: a stage may import the config
 #: floor and the stages before it (it consumes their outputs), never a later one.
 STAGES = ('preparation', 'training', 'inference', 'ensembling', 'postprocessing',
-          'submission')
+          'submission', 'export')
 ALLOWED = {
     'utils': set(),
     'io': {'utils'},

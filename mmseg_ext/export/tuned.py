@@ -1,0 +1,83 @@
+"""The tuned post-processing an export carries in its sidecar.
+
+Given as a user gives it to ``tools/make_submission.py`` (per-class thresholds, minimum
+areas, keep-largest counts: a number, ``{class: value}`` or a JSON file of it,
+:func:`~mmseg_ext.utils.per_class.per_class_option`), or as the files ``tools/cv.py``
+writes into its work dir after tuning on the out-of-fold predictions
+(``W/tuned/thresholds.json``, ``min_area.json``, ``keep_largest.json``). The values are
+resolved against the model's classes here, so a file of another class list is refused at
+export, not at deployment.
+"""
+from __future__ import annotations
+
+import os.path as osp
+from typing import Any, Dict, Optional, Sequence
+
+from ..utils.errors import DataError, InvalidArgumentError
+from ..utils.per_class import PerClassSpec, per_class_option
+
+#: where ``tools/cv.py`` writes the tuned files, under its work dir
+CV_TUNED = 'tuned'
+#: the tuned files of a cv work dir, by the parameter they stand for
+CV_FILES = ('thresholds', 'min_area', 'keep_largest')
+#: the threshold of a class the tuned values do not name (``p > 0.5``)
+DEFAULT_THRESHOLD = 0.5
+
+
+def cv_tuned_files(cv_dir: str) -> Dict[str, str]:
+    """``{parameter: file}`` of the tuned files in a ``tools/cv.py`` work dir.
+
+    Raises:
+        DataError: the folder or its ``tuned/`` files are missing (the run has not
+            reached its tuning stage, or tuned a multi-class model, which has none).
+    """
+    if not osp.isdir(cv_dir):
+        raise DataError(f'{cv_dir}: cross-validation work dir not found')
+    files = {name: osp.join(cv_dir, CV_TUNED, f'{name}.json') for name in CV_FILES}
+    missing = [f for f in files.values() if not osp.isfile(f)]
+    if missing:
+        raise DataError(f'{missing[0]}: not found (tools/cv.py writes {CV_TUNED}/'
+                        f'{{{",".join(CV_FILES)}}}.json when it tunes a multi-label model)')
+    return files
+
+
+def tuned_postprocess(classes: Sequence[str], multi_label: bool,
+                      thresholds: PerClassSpec = None, min_area: PerClassSpec = None,
+                      keep_largest: PerClassSpec = None, cv_dir: Optional[str] = None,
+                      connectivity: int = 8) -> Optional[Dict[str, Any]]:
+    """The sidecar's ``postprocess`` entry, or None when nothing was given.
+
+    Returns:
+        ``{'thresholds': {class: t}, 'default_threshold': 0.5, 'min_area': {class: N},
+        'keep_largest': {class: K}, 'connectivity': 8, 'source': {...}}``; classes a
+        value does not name are absent from its mapping (threshold 0.5, no clean-up).
+
+    Raises:
+        InvalidArgumentError: ``cv_dir`` together with one of the explicit values,
+            thresholds for a multi-class model, or a bad value.
+        DataError: a missing or bad JSON file.
+    """
+    explicit = {'thresholds': thresholds, 'min_area': min_area, 'keep_largest': keep_largest}
+    given = [name for name, value in explicit.items() if value is not None]
+    if cv_dir is not None:
+        if given:
+            raise InvalidArgumentError(given[0], 'give the tuned values either one by one '
+                                       'or as a cross-validation work dir, not both')
+        explicit = dict(cv_tuned_files(cv_dir))
+    elif not given:
+        return None
+    if explicit.get('thresholds') is not None and not multi_label:
+        raise InvalidArgumentError('thresholds', 'thresholds apply to a multi-label model; '
+                                   'this one takes the most probable class')
+    values = dict(
+        thresholds=per_class_option(explicit.get('thresholds'), classes, 'thresholds',
+                                    float, 0.0, 1.0),
+        min_area=per_class_option(explicit.get('min_area'), classes, 'min_area', int, 0),
+        keep_largest=per_class_option(explicit.get('keep_largest'), classes,
+                                      'keep_largest', int, 0))
+    source = {name: (osp.abspath(v) if isinstance(v, str) and osp.isfile(v) else v)
+              for name, v in explicit.items() if v is not None}
+    if cv_dir is not None:
+        source['cv_dir'] = osp.abspath(cv_dir)
+    return dict(values, default_threshold=DEFAULT_THRESHOLD, connectivity=int(connectivity),
+                source=source)
