@@ -89,8 +89,10 @@ def test_test_py_show_dir_out_and_tta(tmp_path, shapes_root, fast_cpu):
     assert len(painted) == len(images)
     assert all(sum(name in p for p in painted) == 1 for name in images), painted
     written = [osp.basename(p) for p in glob.glob(f'{out}/**/*', recursive=True)
-               if osp.isfile(p)]
-    assert len(written) == len(images), written
+               if osp.isfile(p) and osp.basename(p) != 'test_predictions.txt']
+    assert len(written) == len(images), written  # and the record naming the run
+    assert open(out / 'test_predictions.txt').read() == (f'config: {CONFIG}\n'
+                                                         f'checkpoint: {ckpt}\n')
     assert all(sum(name[:-4] in w for w in written) == 1 for name in images), written
 
 
