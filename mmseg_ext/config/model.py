@@ -31,13 +31,19 @@ def build_bare_model(cfg: Config) -> torch.nn.Module:
 
     model_cfg = copy.deepcopy(cfg.model)
     skip_pretrained(model_cfg)
-    model_cfg.train_cfg = None
+    inner = model_cfg  # a semi-supervised wrapper holds the segmentor as `segmentor`
+    while isinstance(inner.get('segmentor'), dict):
+        inner = inner['segmentor']
+    inner['train_cfg'] = None
     init_default_scope(cfg.get('default_scope', 'mmseg'))
     return MODELS.build(model_cfg)
 
 
 def skip_pretrained(model_cfg: dict) -> None:
-    """Switch off the pretrained weights of a model config (a checkpoint replaces them)."""
+    """Switch off the pretrained weights of a model config (a checkpoint replaces them),
+    also of the segmentor inside a semi-supervised wrapper (``segmentor=dict(...)``)."""
+    if isinstance(model_cfg.get('segmentor'), dict):
+        skip_pretrained(model_cfg['segmentor'])
     if 'pretrained' in model_cfg:
         model_cfg['pretrained'] = None
     backbone = model_cfg.get('backbone')

@@ -4,6 +4,7 @@ import os
 import os.path as osp
 
 import numpy as np
+import pytest
 import torch
 import torch.nn.functional as F
 from mmengine.config import Config
@@ -179,3 +180,17 @@ def test_camvid_configs_parse_and_build():
     model = MODELS.build(mt.model)
     assert model.predict_with == 'teacher' and model.conf_thresh == 0.9
     assert mt.model.segmentor == base.model
+
+
+@pytest.mark.parametrize('config', [
+    'custom_configs/camvid/meanteacher_fcn_r18-tiny_1xb8-2k_camvid-half-1of8-180x240.py',
+    'custom_configs/jsrt/unimatch_unet-s5-tiny_multilabel_1xb4-1k_jsrt-chest-256x256.py'])
+def test_the_bare_model_of_a_semi_supervised_config_builds(config):
+    """What inference and test build before loading a checkpoint (before: the mean
+    teacher refused the ``train_cfg`` set on the wrapper, a TypeError)."""
+    from mmseg_ext.config.loading import load_config
+    from mmseg_ext.config.model import build_bare_model
+    repo = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+    cfg = load_config(osp.join(repo, config))
+    model = build_bare_model(cfg)
+    assert type(model).__name__ == cfg.model.type
