@@ -28,7 +28,11 @@ class AtomicLocalBackend(LocalBackend):
     """``LocalBackend`` whose writes publish a complete file or nothing.
 
     A write replaces an existing file of the same name, as mmengine's own backend does
-    (a checkpoint hook rewrites ``best_*.pth`` and a rerun rewrites ``iter_N.pth``).
+    (a checkpoint hook rewrites ``best_*.pth`` and a rerun rewrites ``iter_N.pth``), but
+    only a checkpoint a training run wrote and that is unchanged since: each one is
+    published with an ownership record (:data:`CHECKPOINT_OWNER`,
+    :mod:`mmseg_ext.io.owned_file`), and a file of the user's with that name (a copy of
+    a checkpoint kept in the work dir, the run's own ``load_from``) is refused.
 
     Raises:
         OutputError: the folder cannot be written (permission, read-only disk, disk
@@ -37,7 +41,7 @@ class AtomicLocalBackend(LocalBackend):
     """
 
     def put(self, obj: bytes, filepath: Union[str, Path]) -> None:
-        with atomic_open(str(filepath), 'wb', force=True) as f:
+        with atomic_open(str(filepath), 'wb', force=True, owner=CHECKPOINT_OWNER) as f:
             f.write(obj)
 
     def put_text(self, obj: str, filepath: Union[str, Path],
@@ -45,5 +49,8 @@ class AtomicLocalBackend(LocalBackend):
         with atomic_open(str(filepath), 'w', force=True, encoding=encoding) as f:
             f.write(obj)
 
+
+#: the owner recorded beside a checkpoint written through this backend
+CHECKPOINT_OWNER = 'training checkpoint'
 
 register_backend(ATOMIC_LOCAL_BACKEND, AtomicLocalBackend, force=True)

@@ -26,11 +26,53 @@ from ..io.owned_file import replace_problem
 CONFIG_DUMP_OWNER = 'config dump'
 
 
+def check_checkpoint_pointer(work_dir: str, resume: bool) -> None:
+    """Refuse to start a training whose ``<work_dir>/last_checkpoint`` mmengine would
+    overwrite although it is not a pointer a training run wrote.
+
+    mmengine writes that one-line file directly (``open(..., 'w')``), following a
+    symbolic link. So it must be a regular file, and, unless the run resumes from it,
+    name a checkpoint written through the tools' checkpoint backend (its ownership
+    record, :data:`~mmseg_ext.io.checkpoint_backend.CHECKPOINT_OWNER`).
+
+    Raises:
+        OutputError: naming the file and why.
+    """
+    from ..io.checkpoint_backend import CHECKPOINT_OWNER
+    from ..utils.errors import OutputError
+    from ..utils.readers import stat_problem
+    pointer = osp.join(work_dir, 'last_checkpoint')
+    if not osp.lexists(pointer):
+        return
+    if osp.islink(pointer) or stat_problem(pointer):
+        why = 'a symbolic link' if osp.islink(pointer) else stat_problem(pointer)
+        raise OutputError(f'{pointer}: {why}; training writes this pointer there and '
+                          'would write through it: remove it, or use another work dir')
+    if resume:
+        return
+    try:
+        with open(pointer, encoding='utf-8', errors='replace') as f:
+            target = f.read(4096).strip()
+    except OSError:
+        target = ''
+    if not target or replace_problem(target, CHECKPOINT_OWNER):
+        raise OutputError(f'{pointer}: not a pointer a training run wrote (it names '
+                          f'{target[:80]!r}); training would replace it: move it away, '
+                          'or use another work dir')
+
+
 class ToolRunner(Runner):
     """mmengine's ``Runner`` whose :meth:`dump_config` never replaces a user file.
 
-    Build it as the runner itself: ``ToolRunner.from_cfg(cfg)``.
+    Build it as the runner itself: ``ToolRunner.from_cfg(cfg)``. :meth:`train` first
+    checks the ``last_checkpoint`` pointer mmengine will write
+    (:func:`check_checkpoint_pointer`).
     """
+
+    def train(self):
+        if self.rank == 0:
+            check_checkpoint_pointer(self.work_dir, bool(self._resume))
+        return super().train()
 
     @master_only
     def dump_config(self) -> None:

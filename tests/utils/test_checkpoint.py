@@ -178,7 +178,8 @@ def test_training_writes_checkpoints_whole_or_not_at_all(tmp_path, monkeypatch):
     with pytest.raises(OutputError, match='no space left'):
         save_checkpoint(mmengine_like_checkpoint(), path, backend_args=dict(backend_args))
     monkeypatch.undo()
-    assert os.listdir(folder) == ['iter_4.pth']
+    assert sorted(os.listdir(folder)) == [  # the checkpoint and its ownership record
+        '.iter_4.pth.mmseg_ext_owner.json', 'iter_4.pth']
     assert open(path, 'rb').read() == before
 
     # mmengine's own backend under the same failure leaves a truncated file behind
