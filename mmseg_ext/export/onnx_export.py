@@ -22,11 +22,12 @@ import os.path as osp
 import tempfile
 import time
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
 
+from ..datasets.transforms.pipeline_geometry import first_resize
 from ..inference.onnx_backend import (
     INPUT_NAME,
     LOGITS_NAME,
@@ -90,17 +91,6 @@ def _check_shape(shape: Optional[Sequence[int]], divisor: int) -> Optional[Tuple
         raise InvalidArgumentError('shape', f'{h} {w}: the model pads test images to a '
                                    f'multiple of {divisor}; give sides divisible by it')
     return h, w
-
-
-def _resize_scale(pipeline: Sequence) -> Optional[Dict[str, Any]]:
-    """The first resize step of the test pipeline as ``{scale, keep_ratio}`` (or
-    ``scale_factor``), None when it does not resize."""
-    from ..datasets.transforms.pipeline_geometry import is_resize_step
-    for step in pipeline or []:
-        if isinstance(step, dict) and is_resize_step(step):
-            keep = {k: step[k] for k in ('scale', 'scale_factor', 'keep_ratio') if k in step}
-            return dict(type=step.get('type'), **keep)
-    return None
 
 
 def _plain(value):
@@ -305,7 +295,7 @@ def export_onnx(config: str, checkpoint: str, out: str,
                  LOGITS_NAME: 'float32 (N, C, H, W) before the activation'},
         preprocess=preprocess,
         test_pipeline=_plain(predictor.test_pipeline or []),
-        test_resize=_plain(_resize_scale(predictor.test_pipeline)),
+        test_resize=_plain(first_resize(predictor.test_pipeline)),
         flip_swap_classes=[[classes[a], classes[b]] for a, b in predictor.flip_swap_pairs],
         postprocess=postprocess,
         export=dict(config=osp.abspath(config), checkpoint=osp.abspath(checkpoint),

@@ -304,9 +304,13 @@ def _same(a, b) -> bool:
 
 
 def check_sidecar_fits(sidecar: Dict[str, Any], classes: Sequence[str], multi_label: bool,
-                       preprocess: Dict[str, Any], onnx_path: str, config: str) -> None:
+                       preprocess: Dict[str, Any], onnx_path: str, config: str,
+                       test_resize: Optional[Dict[str, Any]] = None) -> None:
     """Refuse a model exported from another config than ``config``: other class names,
-    another task, or other input preprocessing.
+    another task, other input preprocessing (normalisation, channel order, pad value), or
+    another test resize (``test_resize``: the config's first resize step,
+    :func:`~mmseg_ext.datasets.transforms.pipeline_geometry.first_resize`), the scale the
+    export was verified at.
 
     Raises:
         CheckpointError: naming the first difference.
@@ -318,11 +322,17 @@ def check_sidecar_fits(sidecar: Dict[str, Any], classes: Sequence[str], multi_la
     if bool(sidecar['multi_label']) != bool(multi_label):
         raise CheckpointError(f'{where} (multi-label {sidecar["multi_label"]}, the config '
                               f'{multi_label})')
-    for key in ('mean', 'std', 'bgr_to_rgb', 'rgb_to_bgr'):
+    for key in ('mean', 'std', 'bgr_to_rgb', 'rgb_to_bgr', 'pad_val'):
         if not _same(sidecar['preprocess'].get(key), preprocess.get(key)):
             raise CheckpointError(f'{where} (data_preprocessor {key} '
                                   f'{sidecar["preprocess"].get(key)} against '
                                   f'{preprocess.get(key)})')
+    exported = sidecar.get('test_resize')
+    if not _same(exported, test_resize):
+        raise CheckpointError(f'{where} (test resize {json.dumps(exported, default=str)} '
+                              f'at export, the config {json.dumps(test_resize, default=str)})'
+                              '; export it again from this config, or infer with the '
+                              'config it was exported from')
 
 
 def preprocess_of(data_preprocessor) -> Dict[str, Any]:
@@ -375,12 +385,13 @@ def load_onnx_segmentor(onnx_path: str, device: Optional[str] = None, threads: i
 
 def onnx_model_for_config(cfg, onnx_path: str, config: str = 'the config',
                           device: Optional[str] = None,
-                          config_classes: Optional[Sequence[str]] = None
+                          config_classes: Optional[Sequence[str]] = None,
+                          test_pipeline: Optional[Sequence[dict]] = None
                           ) -> Tuple[OnnxSegmentor, Tuple[str, ...]]:
     """The exported model at ``onnx_path`` and its class names, refused when it was
     exported from another config than ``cfg`` (:func:`check_sidecar_fits`: the class
-    names ``config_classes`` the config's data sets give, when they give any, the task
-    and the input preprocessing).
+    names ``config_classes`` the config's data sets give, when they give any, the task,
+    the input preprocessing and the first resize of ``test_pipeline``, the config's).
 
     Raises:
         CheckpointError: exported from another config.
@@ -395,6 +406,8 @@ def onnx_model_for_config(cfg, onnx_path: str, config: str = 'the config',
     init_default_scope(cfg.get('default_scope', 'mmseg'))
     dp_cfg = cfg.model.get('data_preprocessor') or cfg.get('data_preprocessor')
     preprocess = preprocess_of(MODELS.build(dp_cfg)) if dp_cfg else {}
+    from ..datasets.transforms.pipeline_geometry import first_resize
     check_sidecar_fits(sidecar, config_classes or sidecar['classes'],
-                       is_multi_label_config(cfg.model), preprocess, onnx_path, config)
+                       is_multi_label_config(cfg.model), preprocess, onnx_path, config,
+                       first_resize(test_pipeline))
     return model, tuple(str(c) for c in sidecar['classes'])

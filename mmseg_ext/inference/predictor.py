@@ -278,10 +278,12 @@ def build_predictor(config: str, checkpoint: str, device: Optional[str] = 'cpu',
     cfg = load_config(config, cfg_options)
     if tta and tta_pipeline is None:
         check_tta_config(cfg, config)
+    test_pipeline = config_test_pipeline(cfg)
     if is_onnx_model(checkpoint):
         named = next(filter(None, (dataset_classes(ds)
                                    for _, ds in config_datasets(cfg, TEST_FIRST))), None)
-        model, classes = onnx_model_for_config(cfg, checkpoint, config, device, named)
+        model, classes = onnx_model_for_config(cfg, checkpoint, config, device, named,
+                                               test_pipeline)
     else:
         model = build_bare_model(cfg)
         ckpt = load_into_model(model, checkpoint, config)
@@ -289,7 +291,6 @@ def build_predictor(config: str, checkpoint: str, device: Optional[str] = 'cpu',
         model.to(device)
         model.eval()
         classes = _classes_of(model, cfg, ckpt)
-    test_pipeline = config_test_pipeline(cfg)
     if not test_pipeline and not tta:
         raise ConfigError(f'{config}: no test pipeline (test_dataloader.dataset.pipeline '
                           'or test_pipeline)')

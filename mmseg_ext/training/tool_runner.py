@@ -9,11 +9,20 @@ existing file of that name only when it is a dump a tool run wrote and is unchan
 since (a resumed run, a second test of one model). Any other file stays as it is; this
 run's config is then dumped into its own log folder (``<work_dir>/<timestamp>/``) and
 the log says where.
+
+A work dir holds one run at a time: rank 0 of a :class:`ToolRunner` takes the work
+dir's :class:`~mmseg_ext.io.work_dir_lock.WorkDirLock` before mmengine writes anything
+there (its log folder, checkpoints, the ``last_checkpoint`` pointer) and gives it back
+when ``train``/``val``/``test`` return. A second run in that work dir is refused with
+``<work_dir>: in use by another run (pid N)``. A work dir this process already holds
+(``tools/cv.py``'s own) is not locked twice.
 """
 from __future__ import annotations
 
 import logging
+import os
 import os.path as osp
+from typing import Optional
 
 from mmengine.dist import master_only
 from mmengine.logging import print_log
@@ -21,9 +30,37 @@ from mmengine.runner import Runner
 
 from ..io.atomic import atomic_write_text
 from ..io.owned_file import replace_problem
+from ..io.work_dir_lock import HELD_WORK_DIRS, WorkDirLock
 
 #: the owner recorded beside a config dump
 CONFIG_DUMP_OWNER = 'config dump'
+
+#: where each launcher puts the process's global rank before ``init_process_group``
+_RANK_VARIABLES = {'pytorch': 'RANK', 'slurm': 'SLURM_PROCID', 'mpi': 'OMPI_COMM_WORLD_RANK'}
+
+
+def launch_rank(launcher: str) -> int:
+    """The global rank this process will have under ``launcher`` (0 without one), read
+    from the launcher's environment before the process group exists."""
+    variable = _RANK_VARIABLES.get(launcher)
+    value = os.environ.get(variable, '0') if variable else '0'
+    return int(value) if value.strip().isdigit() else 0
+
+
+def lock_work_dir(work_dir: Optional[str], launcher: str) -> Optional[WorkDirLock]:
+    """Take ``work_dir``'s lock on rank 0, unless this process holds it already.
+
+    Returns:
+        The lock to release, or None (another rank, or held by this process).
+
+    Raises:
+        OutputError: another run holds the work dir, or its lock file cannot be made.
+    """
+    if not work_dir or launch_rank(launcher) != 0:
+        return None
+    if osp.abspath(work_dir) in HELD_WORK_DIRS:
+        return None
+    return WorkDirLock(work_dir).acquire()
 
 
 def check_checkpoint_pointer(work_dir: str, resume: bool) -> None:
@@ -69,10 +106,58 @@ class ToolRunner(Runner):
     (:func:`check_checkpoint_pointer`).
     """
 
+    def __init__(self, *args, **kwargs):
+        work_dir = kwargs['work_dir'] if 'work_dir' in kwargs else args[1]
+        self._work_dir_lock = lock_work_dir(work_dir, kwargs.get('launcher', 'none'))
+        try:
+            super().__init__(*args, **kwargs)
+        except BaseException:
+            self.release_work_dir()
+            raise
+
+    def release_work_dir(self) -> None:
+        """Give the work dir's lock back (no-op when this runner holds none)."""
+        lock, self._work_dir_lock = getattr(self, '_work_dir_lock', None), None
+        if lock is not None:
+            lock.release()
+
     def train(self):
-        if self.rank == 0:
-            check_checkpoint_pointer(self.work_dir, bool(self._resume))
-        return super().train()
+        try:
+            if self.rank == 0:
+                check_checkpoint_pointer(self.work_dir, bool(self._resume))
+            return super().train()
+        finally:
+            self.release_work_dir()
+
+    def resume(self, filename: str, *args, **kwargs) -> None:
+        """mmengine's ``resume``; a checkpoint without the training state it reads
+        (``meta``, ``message_hub``: a bare ``state_dict`` saved by hand, a model of
+        ``get_weights``) is named instead of a ``KeyError``.
+
+        Raises:
+            CheckpointError: naming ``filename`` and the missing entry.
+        """
+        from ..utils.errors import CheckpointError
+        try:
+            super().resume(filename, *args, **kwargs)
+        except (KeyError, TypeError) as exc:
+            missing = f' (no {exc.args[0]!r})' if isinstance(exc, KeyError) else ''
+            raise CheckpointError(
+                f'{filename}: not a checkpoint a training run saved{missing}, so there '
+                'is nothing to resume from it; start a new training, or load it as '
+                'weights (load_from)') from None
+
+    def val(self):
+        try:
+            return super().val()
+        finally:
+            self.release_work_dir()
+
+    def test(self):
+        try:
+            return super().test()
+        finally:
+            self.release_work_dir()
 
     @master_only
     def dump_config(self) -> None:

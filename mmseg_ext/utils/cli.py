@@ -27,7 +27,7 @@ import logging
 import os
 import signal
 import sys
-from typing import Callable, Dict, List, NoReturn, Optional, Set, Tuple, TypeVar
+from typing import Any, Callable, Dict, List, NoReturn, Optional, Set, Tuple, TypeVar
 
 from .cli_errors import exit_code, format_error, is_expected
 from .cli_paths import all_parsers, check_path_roles, chosen_parsers, option_label
@@ -136,6 +136,7 @@ class ToolParser(argparse.ArgumentParser):
             if takes_values and kwargs.get('type') in (None, str) and not empty_ok:
                 kwargs['type'] = nonempty_text
             kwargs['action'] = _tracked(cls)
+        kwargs['help'] = with_range(kwargs.get('help'), kwargs.get('type'))
         action = super().add_argument(*args, **kwargs)
         action.role = role  # type: ignore[attr-defined]
         action.empty_ok = empty_ok  # type: ignore[attr-defined]
@@ -248,6 +249,24 @@ class ToolParser(argparse.ArgumentParser):
 
 
 
+def with_range(help_text: Optional[str], kind: Any) -> Optional[str]:
+    """``help_text`` stating the range of a :func:`number_in_range` type: unchanged when
+    it states it already (``>= 1`` or ``[1, inf]``) or is suppressed, else with
+    ``(range: >= 1)`` added before a closing ``(default ...)``."""
+    wanted = getattr(kind, 'help_text', None)
+    if not wanted or help_text == argparse.SUPPRESS:
+        return help_text
+    text = help_text or ''
+    flat = ' '.join(text.split())
+    if wanted in flat or kind.range_text in flat:
+        return help_text
+    note = wanted
+    head, sep, tail = text.rpartition('(default')
+    if sep and head.strip():
+        return f'{head.rstrip()} ({note}) {sep}{tail}'
+    return f'{text} ({note})' if text else note
+
+
 def number_in_range(kind: Callable = float, lo: Optional[float] = None,
                     hi: Optional[float] = None, lo_open: bool = False,
                     hi_open: bool = False) -> Callable[[str], float]:
@@ -255,11 +274,18 @@ def number_in_range(kind: Callable = float, lo: Optional[float] = None,
 
     Example: ``number_in_range(float, 0, 1)`` for ``[0, 1]``; ``number_in_range(int, 1)``
     for ``>= 1``; ``number_in_range(float, 0.5, 1, lo_open=True)`` for ``(0.5, 1]``.
-    The range is also in the function's ``range_text`` for the help text.
+    The range is also in the function's ``range_text`` (``[1, inf]``) and, as the help
+    of a :class:`ToolParser` states it, ``help_text`` (``>= 1``, ``in [0, 1]``).
     """
     left = '(' if lo_open else '['
     right = ')' if hi_open else ']'
     text = f'{left}{"-inf" if lo is None else f"{lo:g}"}, {"inf" if hi is None else f"{hi:g}"}{right}'
+    if lo is not None and hi is None:
+        help_text = f'{">" if lo_open else ">="} {lo:g}'
+    elif hi is not None and lo is None:
+        help_text = f'{"<" if hi_open else "<="} {hi:g}'
+    else:
+        help_text = f'in {text}'
 
     def parse(value: str):
         try:
@@ -274,6 +300,7 @@ def number_in_range(kind: Callable = float, lo: Optional[float] = None,
 
     parse.__name__ = kind.__name__
     parse.range_text = text  # type: ignore[attr-defined]
+    parse.help_text = help_text  # type: ignore[attr-defined]
     parse.bounds = (lo, hi, lo_open, hi_open)  # type: ignore[attr-defined]
     return parse
 

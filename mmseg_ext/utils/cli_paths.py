@@ -5,6 +5,8 @@ Every text option of a :class:`~mmseg_ext.utils.cli.ToolParser` declares its ``r
 and outputs the chosen parsers' options name (:func:`chosen_parsers`: the parser and the
 sub-commands the command line chose) and refuses an output that is an input, lies inside
 an input folder, or holds an input (:func:`~mmseg_ext.utils.path_roles.output_conflict`),
+and two outputs where one would write over the other (the same path, or one inside an
+output that is not a work dir: :func:`~mmseg_ext.utils.path_roles.outputs_conflict`),
 naming both options.
 """
 from __future__ import annotations
@@ -13,7 +15,13 @@ import argparse
 import os.path as osp
 from typing import List, Optional, Tuple
 
-from .path_roles import OUTPUT_ROLES, config_data_inputs, conflict_text, output_conflict
+from .path_roles import (
+    OUTPUT_ROLES,
+    config_data_inputs,
+    conflict_text,
+    output_conflict,
+    outputs_conflict,
+)
 
 
 def option_label(action: argparse.Action) -> str:
@@ -103,4 +111,12 @@ def check_path_roles(parser: argparse.ArgumentParser, chain: List[argparse.Argum
             if reason:
                 where = source or (label if reason == 'also an input' else '')
                 parser.fail(option_label(action), conflict_text(out, src, reason, where))
+    for i, (out, action) in enumerate(outputs):
+        for other, other_action in outputs[i + 1:]:
+            reason = outputs_conflict(out, other, action.role == 'work-dir',
+                                      other_action.role == 'work-dir')
+            if reason:
+                parser.fail(option_label(action),
+                            f'{out} is {reason} {other} ({option_label(other_action)}); '
+                            'give each output its own place')
 

@@ -72,6 +72,29 @@ def output_conflict(out: str, src: str, holds_inputs: bool = False) -> Optional[
     return None
 
 
+def outputs_conflict(first: str, second: str, first_holds: bool = False,
+                     second_holds: bool = False) -> Optional[str]:
+    """Why two outputs of one command would write over each other, or None.
+
+    Args:
+        first, second: the outputs as the user gave them.
+        first_holds, second_holds: that output is a folder only added to (a work dir),
+            which may hold the other output (but not be it).
+
+    Returns:
+        ``'the same path as'``, ``'inside'`` (``first`` in ``second``) or
+        ``'a folder holding'`` (``second`` in ``first``).
+    """
+    a, b = real(first), real(second)
+    if a == b:
+        return 'the same path as'
+    if inside(a, b) and not second_holds:
+        return 'inside'
+    if inside(b, a) and not first_holds:
+        return 'a folder holding'
+    return None
+
+
 def conflict_text(out: str, src: str, reason: str, source: str = '') -> str:
     """The problem part of the one error line: ``out``, why, and the input.
 

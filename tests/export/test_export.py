@@ -332,6 +332,16 @@ def test_inference_refuses_a_broken_export_and_publishes_nothing(models, tmp_pat
     _one_error(infer(model), 'not the file exported with its sidecar')
     model = fresh()
     _one_error(infer(model, fcn_config), 'exported from another config than')
+    # the same model at another test scale than it was exported and verified at
+    rescaled = tmp_path / 'rescaled.py'
+    rescaled.write_text(f"_base_ = ['{config}']\n"
+                        "test_dataloader = dict(dataset=dict(pipeline=[\n"
+                        "    dict(type='LoadImageFromFileChecked'),\n"
+                        "    dict(type='Resize', scale=(96, 96), keep_ratio=True),\n"
+                        "    dict(type='LoadHandBoneAnnotations'),\n"
+                        "    dict(type='PackMultiLabelSegInputs')]))\n")
+    _one_error(infer(model, str(rescaled)), 'exported from another config than',
+               'test resize', '[96, 96]')
 
 
 def test_unsupported_operator_names_the_module():

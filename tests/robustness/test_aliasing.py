@@ -255,3 +255,49 @@ def test_the_reported_cases(world):
     assert code == 2 and lines == [f'error: --work-dir: {work} holds the input {data_root} '
                                    f'(data of {config}); write outputs elsewhere'], lines
     assert unchanged
+
+
+OUTPUT_PAIRS = []
+for _tool in TOOLS:
+    for _prefix, _chain in walk(capture_parser(_tool)):
+        _outs = [a for a in actions(_chain) if getattr(a, 'role', None) in OUTPUT_ROLES]
+        for _i, _first in enumerate(_outs):
+            for _second in _outs[_i + 1:]:
+                OUTPUT_PAIRS.append((_tool, _prefix, option_label(_first),
+                                     option_label(_second)))
+
+
+@pytest.mark.parametrize('kind', ['same', 'inside', 'holds'])
+@pytest.mark.parametrize('pair', OUTPUT_PAIRS, ids=['-'.join([c[0][:-3], *c[1], c[2], c[3]])
+                                                    for c in OUTPUT_PAIRS])
+def test_two_outputs_writing_over_each_other_are_refused(pair, kind, world):
+    """Before, ``test.py --out X --show-dir X/vis`` ran until the second output was
+    written and was refused there, with a ``--force`` hint. same: both outputs one
+    path; inside: the second inside the first; holds: the first inside the second. A
+    work dir may hold another output (it is only added to), never be it."""
+    tool, prefix, first_label, second_label = pair
+    chain = next(c for p, c in walk(capture_parser(tool)) if p == prefix)
+    first, second = _find(chain, first_label), _find(chain, second_label)
+    outer = str(world / 'scratch' / 'out')
+    nested = osp.join(outer, 'sub')
+    paths = {'same': (outer, outer), 'inside': (outer, nested), 'holds': (nested, outer)}
+    first_path, second_path = paths[kind]
+    holder = first if kind == 'inside' else second
+    if kind != 'same' and holder.role == 'work-dir':
+        pytest.skip('a work dir may hold another output')
+    argv = build_argv(chain, prefix, {first: [first_path] * value_count(first),
+                                      second: [second_path] * value_count(second)},
+                      str(world / 'scratch'))
+    code, lines, unchanged = run_cell(world, [tool] + argv)
+    errors = [line for line in lines if line.startswith('error:')]
+    assert code == 2, (argv, lines)
+    assert len(errors) == 1 and not any('Traceback' in x for x in lines), lines
+    reason = {'same': 'the same path as', 'inside': 'a folder holding',
+              'holds': 'inside'}[kind]
+    assert errors[0] == (f'error: {first_label}: {first_path} is {reason} {second_path} '
+                         f'({second_label}); give each output its own place'), errors[0]
+    assert unchanged
+
+
+def test_there_are_output_pairs_to_check():
+    assert {'test.py', 'ensemble.py'} <= {p[0] for p in OUTPUT_PAIRS}, OUTPUT_PAIRS

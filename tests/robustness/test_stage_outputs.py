@@ -379,3 +379,46 @@ def test_train_writes_over_its_own_checkpoints_but_never_a_users(shapes, tmp_pat
     code, lines = _train(shapes, linked)
     assert_refused(code, lines, 1, f'error: {linked}/last_checkpoint: a symbolic link')
     assert (tmp_path / 'outside.txt').read_text() == 'precious'
+
+
+def test_a_second_training_in_a_busy_work_dir_is_refused(shapes, tmp_path):
+    """Before, two ``train.py`` runs in one work dir both ran, interleaving their
+    checkpoints and ``last_checkpoint`` (both exit 0)."""
+    import subprocess
+    import sys
+    work = tmp_path / 'w'
+    work.mkdir()
+    holder = subprocess.Popen(  # another run: holds the work dir's lock
+        [sys.executable, '-c',
+         'import fcntl, os, sys, time\n'
+         f'fd = os.open({str(work / ".mmseg_ext.lock")!r}, os.O_RDWR | os.O_CREAT)\n'
+         'fcntl.flock(fd, fcntl.LOCK_EX)\nos.write(fd, str(os.getpid()).encode())\n'
+         'print("held", flush=True)\ntime.sleep(120)\n'],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == 'held'
+        code, lines = _train(shapes, work)
+        assert_refused(code, lines, 1, f'error: {work}: in use by another run '
+                       f'(pid {holder.pid})')
+        assert sorted(os.listdir(work)) == ['.mmseg_ext.lock']  # nothing written
+    finally:
+        holder.kill()
+        holder.wait()
+    code, lines = _train(shapes, work)  # the lock ends with its process
+    assert code == 0, lines
+    assert (work / 'iter_2.pth').is_file()
+
+
+def test_resume_from_a_bare_checkpoint_is_named(shapes, tmp_path):
+    """Before: ``--resume`` with ``last_checkpoint`` naming a bare ``state_dict`` (no
+    ``meta``) ended in a ``KeyError`` traceback."""
+    import torch
+    work = tmp_path / 'w'
+    work.mkdir()
+    bare = tmp_path / 'bare.pth'
+    torch.save({'state_dict': torch.load(shapes['ckpt'], weights_only=False)['state_dict']},
+               bare)
+    (work / 'last_checkpoint').write_text(str(bare))
+    code, lines = _train(shapes, work, '--resume')
+    assert_refused(code, lines, 1, f"error: {bare}: not a checkpoint a training run saved "
+                   "(no 'meta')")

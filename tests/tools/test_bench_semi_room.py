@@ -59,3 +59,39 @@ def test_the_room_table_is_computed_from_the_arms(tmp_path):
                      timeout=300)
     assert again.returncode == 0 and '$ ' not in again.stdout
     assert os.stat(work / '1of8_seed0' / 'result.json').st_mtime_ns == stamp
+
+
+@pytest.mark.slow
+def test_the_methods_train_on_the_rooms_labelled_images_and_report_their_share(tmp_path):
+    """bench_semi_methods.py: each method at the room's fraction sees exactly that arm's
+    labelled images, the rest of the pool unlabelled, and the share of the room in its
+    table is (method - labelled-only) / (all - labelled-only) of the arms' results."""
+    shared_data('jsrt_chest')
+    room_dir, work = tmp_path / 'room', tmp_path / 'methods'
+    proc = run_tool('tools/benchmark/bench_semi_room.py', '--work-dir', str(room_dir),
+                    '--tiny', '--fractions', '8', '1', '--seeds', '0',
+                    '--max-val-images', '2', subprocess_run=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    proc = run_tool('tools/benchmark/bench_semi_methods.py', '--room-dir', str(room_dir),
+                    '--fraction', '8', '--work-dir', str(work), '--seeds', '0', '--tiny',
+                    '--max-val-images', '2', subprocess_run=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    labelled = open(room_dir / 'splits' / '1of8_seed0.txt').read().split()
+    pool = open(room_dir / 'splits' / '1of1_seed0.txt').read().split()
+    assert open(work / 'splits' / '1of8_seed0_labelled.txt').read().split() == labelled
+    unlabelled = open(work / 'splits' / '1of8_seed0_unlabelled.txt').read().split()
+    assert sorted(unlabelled + labelled) == sorted(pool) and not set(unlabelled) & set(labelled)
+    dice = {name: json.load(open(path / 'result.json'))['metrics']['mDice'] for name, path in (
+        ('low', room_dir / '1of8_seed0'), ('high', room_dir / '1of1_seed0'),
+        ('unimatch', work / 'unimatch_1of8_seed0'), ('selftrain', work / 'selftrain_1of8_seed0'))}
+    for method in ('unimatch', 'selftrain'):
+        row = next(line for line in proc.stdout.splitlines()
+                   if line.startswith(f'| {method} |'))
+        if dice['high'] != dice['low']:
+            share = 100 * (dice[method] - dice['low']) / (dice['high'] - dice['low'])
+            assert float(row.split('|')[5].strip().rstrip('%')) == pytest.approx(share, abs=0.51)
+        assert float(row.split('|')[2]) == pytest.approx(dice[method], abs=6e-5)
+    # the pseudo-labels of self-training: one JSON per unlabelled image, none for another
+    pseudo = work / 'selftrain_1of8_seed0' / 'round1' / 'pseudo' / 'outputs_json'
+    named = sorted(str(p.relative_to(pseudo).with_suffix('')) for p in pseudo.rglob('*.json'))
+    assert named == sorted(unlabelled)

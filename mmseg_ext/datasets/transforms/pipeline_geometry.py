@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 from dataclasses import dataclass
-from typing import Iterable, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -37,6 +37,17 @@ def is_resize_step(step) -> bool:
     """Whether a pipeline step changes the image size (``Resize``, ``RandomResize``,
     ``ResizeShortestEdge``, ``ResizeToMultiple``, ...)."""
     return 'resize' in _type_name(step).lower()
+
+
+def first_resize(pipeline: Optional[Sequence]) -> Optional[Dict[str, Any]]:
+    """The first resize step of a test pipeline as ``{type, scale, keep_ratio}`` (or
+    ``scale_factor``; values as the config gives them), None when it does not resize.
+    What an exported model's sidecar records and inference compares."""
+    for step in pipeline or []:
+        if isinstance(step, dict) and is_resize_step(step):
+            keep = {k: step[k] for k in ('scale', 'scale_factor', 'keep_ratio') if k in step}
+            return dict(type=_type_name(step), **keep)
+    return None
 
 
 def _apply_resizes(steps: Iterable, results: dict) -> dict:
