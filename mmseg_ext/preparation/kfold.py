@@ -76,7 +76,8 @@ def label_presence(seg_paths: Sequence[str], ignore_index: int = 255,
 
 def groups_from_regex(names: Sequence[str], pattern: str) -> List[str]:
     """Group key per name: the first capture group of ``pattern`` (or the whole match),
-    searched in the name. A name it does not match is an error."""
+    searched in the name. A name it does not match, or matches with an empty key, is an
+    error (an empty key would put every such image into one group)."""
     try:
         regex = re.compile(pattern)
     except re.error as exc:
@@ -87,7 +88,11 @@ def groups_from_regex(names: Sequence[str], pattern: str) -> List[str]:
         match = regex.search(name)
         if match is None:
             raise DataError(f'{name}: does not match the group pattern {pattern!r}')
-        keys.append(match.group(1) if regex.groups else match.group(0))
+        key = match.group(1) if regex.groups else match.group(0)
+        if not key:  # an optional group that took no part, or an empty match
+            raise DataError(f'{name}: the group pattern {pattern!r} matches it with an '
+                            'empty group key; make the pattern capture the group name')
+        keys.append(key)
     return keys
 
 

@@ -211,3 +211,16 @@ def test_kfold_handbone_keeps_patients_together(tmp_path):
     assert sorted(os.listdir(out)) == sorted(
         [f'{s}_fold{j}.txt' for s in ('train', 'val') for j in range(3)] + ['folds.csv',
                                                                          '.mmseg_ext_manifest.json'])
+
+
+def test_group_keys_from_a_regex_are_never_empty():
+    """A name the pattern does not match, or matches with an empty key (an optional
+    group that took no part), is named; before, the empty keys made one silent group."""
+    from mmseg_ext.preparation.kfold import groups_from_regex
+    from mmseg_ext.utils.errors import DataError
+    assert groups_from_regex(['p1_a', 'p12_b', 'p1_c'], r'^(p\d+)_') == ['p1', 'p12', 'p1']
+    assert groups_from_regex(['ab12', 'cd3'], r'\d+') == ['12', '3']  # the whole match
+    with pytest.raises(DataError, match=r"^x_z: the group pattern .* empty group key"):
+        groups_from_regex(['p1_a', 'x_z'], r'^(p\d+)?')
+    with pytest.raises(DataError, match=r"^q: does not match the group pattern"):
+        groups_from_regex(['p1_a', 'q'], r'^(p\d+)_')

@@ -28,15 +28,24 @@ def test_labelled_subsets_are_whole_id_folders_nested_per_seed():
         bench.labelled_subset(pool, 100, 0)[0].split('/')[0] + '/')]  # at least one ID
 
 
-@pytest.mark.slow
-def test_the_room_table_is_computed_from_the_arms(tmp_path):
+ROOM_ARGV = ['--tiny', '--fractions', '8', '1', '--seeds', '0', '1', '--max-val-images', '2']
+
+
+@pytest.fixture(scope='module')
+def tiny_room(tmp_path_factory):
+    """The room's smoke-test run: ``(work dir, its process)``."""
     shared_data('jsrt_chest')
-    work = tmp_path / 'w'
-    argv = ['--work-dir', str(work), '--tiny', '--fractions', '8', '1', '--seeds', '0', '1',
-            '--max-val-images', '2']
-    proc = run_tool('tools/benchmark/bench_semi_room.py', *argv, subprocess_run=True,
-                    timeout=600)
+    work = tmp_path_factory.mktemp('room') / 'w'
+    proc = run_tool('tools/benchmark/bench_semi_room.py', '--work-dir', str(work),
+                    *ROOM_ARGV, subprocess_run=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
+    return work, proc
+
+
+@pytest.mark.slow
+def test_the_room_table_is_computed_from_the_arms(tiny_room):
+    work, proc = tiny_room
+    argv = ['--work-dir', str(work), *ROOM_ARGV]
     val = {s.split('/')[0] for s in open(work / 'splits' / 'val.txt').read().split()}
     results = {}
     for name in ('1of8_seed0', '1of8_seed1', '1of1_seed0', '1of1_seed1'):
@@ -62,34 +71,34 @@ def test_the_room_table_is_computed_from_the_arms(tmp_path):
 
 
 @pytest.mark.slow
-def test_the_methods_train_on_the_rooms_labelled_images_and_report_their_share(tmp_path):
+def test_the_methods_train_on_the_rooms_labelled_images_and_report_their_share(
+        tiny_room, tmp_path):
     """bench_semi_methods.py: each method at the room's fraction sees exactly that arm's
-    labelled images, the rest of the pool unlabelled, and the share of the room in its
-    table is (method - labelled-only) / (all - labelled-only) of the arms' results."""
-    shared_data('jsrt_chest')
-    room_dir, work = tmp_path / 'room', tmp_path / 'methods'
-    proc = run_tool('tools/benchmark/bench_semi_room.py', '--work-dir', str(room_dir),
-                    '--tiny', '--fractions', '8', '1', '--seeds', '0',
-                    '--max-val-images', '2', subprocess_run=True, timeout=600)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    labelled images, the rest of the pool unlabelled (here its first 6), and the share of
+    the room in its table is (method - labelled-only) / (all - labelled-only) of the
+    arms' results."""
+    room_dir, work = tiny_room[0], tmp_path / 'methods'
     proc = run_tool('tools/benchmark/bench_semi_methods.py', '--room-dir', str(room_dir),
                     '--fraction', '8', '--work-dir', str(work), '--seeds', '0', '--tiny',
-                    '--max-val-images', '2', subprocess_run=True, timeout=900)
+                    '--max-val-images', '2', '--max-unlabelled', '6', subprocess_run=True,
+                    timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
     labelled = open(room_dir / 'splits' / '1of8_seed0.txt').read().split()
     pool = open(room_dir / 'splits' / '1of1_seed0.txt').read().split()
     assert open(work / 'splits' / '1of8_seed0_labelled.txt').read().split() == labelled
     unlabelled = open(work / 'splits' / '1of8_seed0_unlabelled.txt').read().split()
-    assert sorted(unlabelled + labelled) == sorted(pool) and not set(unlabelled) & set(labelled)
+    assert unlabelled == [s for s in pool if s not in labelled][:6]
     dice = {name: json.load(open(path / 'result.json'))['metrics']['mDice'] for name, path in (
         ('low', room_dir / '1of8_seed0'), ('high', room_dir / '1of1_seed0'),
         ('unimatch', work / 'unimatch_1of8_seed0'), ('selftrain', work / 'selftrain_1of8_seed0'))}
     for method in ('unimatch', 'selftrain'):
         row = next(line for line in proc.stdout.splitlines()
                    if line.startswith(f'| {method} |'))
-        if dice['high'] != dice['low']:
+        if dice['high'] > dice['low']:
             share = 100 * (dice[method] - dice['low']) / (dice['high'] - dice['low'])
             assert float(row.split('|')[5].strip().rstrip('%')) == pytest.approx(share, abs=0.51)
+        else:  # 2 iterations: all labels may score below the fraction
+            assert row.split('|')[5].strip() == 'no room'
         assert float(row.split('|')[2]) == pytest.approx(dice[method], abs=6e-5)
     # the pseudo-labels of self-training: one JSON per unlabelled image, none for another
     pseudo = work / 'selftrain_1of8_seed0' / 'round1' / 'pseudo' / 'outputs_json'

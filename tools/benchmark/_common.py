@@ -78,3 +78,28 @@ def bench_work_dir(work_dir, keep: bool, prefix: str):
     finally:
         if not keep and not work_dir:
             shutil.rmtree(work, ignore_errors=True)
+
+
+def real_data_absent(data: str) -> bool:
+    """Print why and return True when the real-data set ``data`` (a folder with
+    ``train/``) is absent: the real-data benchmarks then exit 0."""
+    if osp.isdir(osp.join(data, 'train')):
+        return False
+    print(f'skipped: the real-data set is absent ({data}/train not found)')
+    return True
+
+
+def run_measured(cmd, cwd: str = ROOT) -> dict:
+    """Run ``cmd`` (output to the terminal's stderr only); return its CPU and wall
+    minutes (children's user + system time). A failure exits naming the command."""
+    import subprocess
+    import time
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=cwd, stdout=subprocess.DEVNULL)
+    if proc.returncode != 0:
+        raise SystemExit(f'{osp.basename(cmd[1])} failed (exit status {proc.returncode}): '
+                         + ' '.join(cmd))
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return dict(cpu_minutes=cpu / 60, wall_minutes=(time.perf_counter() - start) / 60)

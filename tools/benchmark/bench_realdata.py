@@ -115,8 +115,7 @@ def report(summary: dict) -> str:
 
 def main(argv=None):
     args = parse_args(argv)
-    if not osp.isdir(osp.join(args.data, 'train')):
-        print(f'skipped: the real-data set is absent ({args.data}/train not found)')
+    if _common.real_data_absent(args.data):
         return 0
     cmd = cv_command(args)
     print('$ ' + ' '.join(cmd), flush=True)

@@ -25,17 +25,18 @@ The table gives per-class and mean Dice per arm and seed, the iterations and CPU
 minutes, and per method the share of the room recovered:
 ``(method - labelled-only) / (all labels - labelled-only)`` of the seed means, with
 the seed-to-seed spread beside it. A method that finished (``result.json``) is not
-trained again. ``--tiny`` is the smoke test's size (as the room's). Without the data
-set it prints why and exits 0.
+trained again. The room's ``--cfg-options`` (recorded in its arms' ``result.json``)
+apply to every method too (``model.*`` as ``model.segmentor.*`` in the UniMatch
+wrapper), so a loss or learning-rate change is measured on both sides of the
+comparison. ``--tiny`` is the smoke test's size (as the room's; with
+``--max-val-images`` and ``--max-unlabelled``). Without the data set it prints why and
+exits 0.
 """
 import argparse
 import json
 import os
 import os.path as osp
-import resource
-import subprocess
 import sys
-import time
 from typing import Dict, List
 
 import _common  # noqa: F401  (import path)
@@ -62,6 +63,8 @@ def parse_args(argv=None):
     p.add_argument('--tiny', action='store_true', help='smoke-test size')
     p.add_argument('--max-val-images', type=number_in_range(int, 1), default=None,
                    help='score on the first N validation images only (the smoke test)')
+    p.add_argument('--max-unlabelled', type=number_in_range(int, 1), default=None,
+                   help='use the first N unlabelled images only (the smoke test)')
     return p.parse_args(argv)
 
 
@@ -103,7 +106,7 @@ def validation_options(args) -> List[str]:
 
 
 def unimatch_command(args, arm_dir: str, labelled: str, unlabelled: str, seed: int,
-                     iters: int) -> List[str]:
+                     iters: int, room_options: List[str]) -> List[str]:
     images = f'{args.data}/train/DCM'
     options = [
         f'train_dataloader.dataset.datasets.0.ann_file={labelled}',
@@ -125,12 +128,16 @@ def unimatch_command(args, arm_dir: str, labelled: str, unlabelled: str, seed: i
             'train_dataloader.dataset.datasets.1.pipeline.3.size=(64,64)',
             'val_dataloader.dataset.pipeline.1.scale=(64,64)', 'param_scheduler=[]']
         options = [o for o in options if not o.startswith('param_scheduler.')]
+    # the room's own overrides: the UniMatch wrapper holds the room's model as `segmentor`
+    options += [o.replace('model.', 'model.segmentor.', 1) if o.startswith('model.') else o
+                for o in room_options]
     return [sys.executable, osp.join(ROOT, 'tools', 'train.py'), UNIMATCH,
             '--work-dir', arm_dir, '--cfg-options', *options]
 
 
 def selftrain_command(args, arm_dir: str, labelled: str, unlabelled: str, seed: int,
-                      iters: int, teacher: str, config: str) -> List[str]:
+                      iters: int, teacher: str, config: str,
+                      room_options: List[str]) -> List[str]:
     options = [*room.data_options(args.data),
                f'train_dataloader.dataset.ann_file={labelled}',
                'train_dataloader.dataset.fold=None', f'randomness.seed={seed}',
@@ -140,6 +147,7 @@ def selftrain_command(args, arm_dir: str, labelled: str, unlabelled: str, seed: 
                                 f'train_cfg.val_interval={iters}']
     else:
         options += schedule(iters)
+    options += room_options  # the room's own overrides
     return [sys.executable, osp.join(ROOT, 'tools', 'self_train.py'), config, config,
             '--unlabelled', f'{args.data}/train/DCM', '--unlabelled-list', unlabelled,
             '--img-suffix', '.png', '--work-dir', arm_dir, '--teacher-checkpoint', teacher,
@@ -157,31 +165,24 @@ def run_method(args, method: str, seed: int, pool: List[str]) -> dict:
     base_name = f'1of{args.fraction}_seed{seed}'
     base = room_result(args.room_dir, base_name)
     stems = read_list(osp.join(args.room_dir, 'splits', f'{base_name}.txt'))
-    rest = [s for s in pool if s not in set(stems)]
+    rest = [s for s in pool if s not in set(stems)][:args.max_unlabelled]
     labelled = write_list(osp.join(args.work_dir, 'splits', f'{base_name}_labelled.txt'),
                           stems)
     unlabelled = write_list(osp.join(args.work_dir, 'splits',
                                      f'{base_name}_unlabelled.txt'), rest)
     iters = base['iters']
     if method == 'unimatch':
-        cmd = unimatch_command(args, arm_dir, labelled, unlabelled, seed, iters)
+        cmd = unimatch_command(args, arm_dir, labelled, unlabelled, seed, iters,
+                               base.get('options', []))
     else:
         teacher = osp.join(args.room_dir, base_name, f'iter_{iters}.pth')
         cmd = selftrain_command(args, arm_dir, labelled, unlabelled, seed, iters,
-                                teacher, room.CONFIG)
+                                teacher, room.CONFIG, base.get('options', []))
     print('$ ' + ' '.join(cmd), flush=True)
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    start = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=ROOT, stdout=subprocess.DEVNULL)
-    if proc.returncode != 0:
-        raise SystemExit(f'{name}: the command failed (exit status {proc.returncode})')
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    cost = _common.run_measured(cmd)
     scored = arm_dir if method == 'unimatch' else osp.join(arm_dir, 'round1', 'student')
     result = dict(name=name, method=method, images=len(stems), unlabelled=len(rest),
-                  seed=seed, iters=iters, cpu_minutes=cpu / 60,
-                  wall_minutes=(time.perf_counter() - start) / 60,
-                  metrics=room.last_validation(scored))
+                  seed=seed, iters=iters, **cost, metrics=room.last_validation(scored))
     with open(result_file, 'w') as f:
         json.dump(result, f, indent=1)
     return result
@@ -201,17 +202,17 @@ def share_table(base: List[dict], full: List[dict], methods: Dict[str, List[dict
              f'| labelled-only | {low:.4f} | {low_spread:.4f} | - | - |']
     for method, rows in methods.items():
         mean, spread = dice(rows)
-        share = (mean - low) / room_size if room_size > 0 else float('nan')
+        # no room (all labels no better than the fraction): a share has no meaning
+        share = f'{100 * (mean - low) / room_size:.0f}%' if room_size > 0 else 'no room'
         lines.append(f'| {method} | {mean:.4f} | {spread:.4f} | {mean - low:+.4f} | '
-                     f'{100 * share:.0f}% |')
+                     f'{share} |')
     lines.append(f'| all labels | {high:.4f} | {high_spread:.4f} | {room_size:+.4f} | 100% |')
     return '\n'.join(lines)
 
 
 def main(argv=None):
     args = parse_args(argv)
-    if not osp.isdir(osp.join(args.data, 'train')):
-        print(f'skipped: the real-data set is absent ({args.data}/train not found)')
+    if _common.real_data_absent(args.data):
         return 0
     config = room.CONFIG
     options = room.data_options(args.data)

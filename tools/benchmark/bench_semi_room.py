@@ -24,10 +24,7 @@ import argparse
 import json
 import os
 import os.path as osp
-import resource
-import subprocess
 import sys
-import time
 from typing import Dict, List
 
 import _common  # noqa: F401  (import path)
@@ -59,6 +56,10 @@ def parse_args(argv=None):
     p.add_argument('--tiny', action='store_true', help='smoke-test size')
     p.add_argument('--max-val-images', type=number_in_range(int, 1), default=None,
                    help='score on the first N validation images only (the smoke test)')
+    p.add_argument('--cfg-options', nargs='+', default=[], metavar='KEY=VALUE',
+                   help='config overrides for every arm, after the benchmark\'s own (a '
+                        'loss or learning-rate change under test); recorded in each '
+                        "arm's result.json, and a work dir's arms must share them")
     return p.parse_args(argv)
 
 
@@ -125,7 +126,12 @@ def run_arm(args, name: str, stems: List[str], seed: int) -> dict:
     arm_dir = osp.join(args.work_dir, name)
     result_file = osp.join(arm_dir, 'result.json')
     if osp.isfile(result_file):
-        return json.load(open(result_file))
+        result = json.load(open(result_file))
+        if result.get('options', []) != args.cfg_options:
+            raise SystemExit(f'{result_file}: trained with --cfg-options '
+                             f'{result.get("options", [])}, not {args.cfg_options}; '
+                             'give these options their own --work-dir')
+        return result
     os.makedirs(arm_dir, exist_ok=True)
     split = osp.join(args.work_dir, 'splits', f'{name}.txt')
     os.makedirs(osp.dirname(split), exist_ok=True)
@@ -147,19 +153,13 @@ def run_arm(args, name: str, stems: List[str], seed: int) -> dict:
                     'val_dataloader.dataset.fold=None']
     if args.tiny:
         options += TINY
+    options += args.cfg_options
     cmd = [sys.executable, osp.join(ROOT, 'tools', 'train.py'), args.config,
            '--work-dir', arm_dir, '--cfg-options', *options]
     print('$ ' + ' '.join(cmd), flush=True)
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    start = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=ROOT, stdout=subprocess.DEVNULL)
-    if proc.returncode != 0:
-        raise SystemExit(f'{name}: tools/train.py failed (exit status {proc.returncode})')
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    cost = _common.run_measured(cmd)
     result = dict(name=name, images=len(stems), ids=len({s.split('/')[0] for s in stems}),
-                  seed=seed, iters=iters, cpu_minutes=cpu / 60,
-                  wall_minutes=(time.perf_counter() - start) / 60,
+                  seed=seed, iters=iters, options=args.cfg_options, **cost,
                   metrics=last_validation(arm_dir))
     with open(result_file, 'w') as f:
         json.dump(result, f, indent=1)
@@ -210,8 +210,7 @@ def arm_table(rows: List[dict], classes: List[str]) -> str:
 
 def main(argv=None):
     args = parse_args(argv)
-    if not osp.isdir(osp.join(args.data, 'train')):
-        print(f'skipped: the real-data set is absent ({args.data}/train not found)')
+    if _common.real_data_absent(args.data):
         return 0
     split = pool_and_val(args.config, data_options(args.data))
     print(f'pool: {len(split["pool"])} images; fixed validation: {len(split["val"])} '
