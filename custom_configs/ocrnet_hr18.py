@@ -2,14 +2,9 @@
 # Pretrained weights (ImageNet, open-mmlab://msra/hrnetv2_w18) as a local file:
 #   python tools/get_weights.py hrnetv2-w18
 # Without them: --cfg-options model.pretrained=None
-_base_ = [
-    'mmseg::_base_/models/ocrnet_hr18.py', '_base_/models/multilabel.py',
-    '_base_/datasets/hand_bone.py', 'mmseg::_base_/default_runtime.py',
-    '_base_/schedules/schedule_20k_dice.py',
-]
-custom_imports = dict(imports=['mmseg_ext'], allow_failed_imports=False)
-
-num_classes = 29
+_base_ = ['mmseg::_base_/models/ocrnet_hr18.py', '_base_/handbone_multilabel_20k.py',
+          '_base_/schedules/adamw_poly_20k.py']
+num_classes = _base_.num_classes
 crop_size = (512, 512)
 norm_cfg = dict(type='SyncBN', requires_grad=True)
 model = dict(
@@ -28,4 +23,3 @@ model = dict(
              loss_decode={{_base_.multilabel_losses}}),
     ],
     test_cfg=dict(mode='whole', threshold=0.5))
-tta_model = dict(type='MultiLabelSegTTAModel')

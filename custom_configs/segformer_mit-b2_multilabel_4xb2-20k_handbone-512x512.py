@@ -3,14 +3,9 @@
 # the same mixin as every other multi-label head) and segmentor.
 # Weights (MiT-B2 ImageNet, mmseg keys): python tools/get_weights.py mit-b2
 # (without them: --cfg-options model.backbone.init_cfg=None)
-_base_ = [
-    'mmseg::_base_/models/segformer_mit-b0.py', '_base_/models/multilabel.py',
-    '_base_/datasets/hand_bone.py', 'mmseg::_base_/default_runtime.py',
-    '_base_/schedules/iter_20k_mdice.py', '_base_/schedules/adamw_poly_20k.py',
-]
-custom_imports = dict(imports=['mmseg_ext'], allow_failed_imports=False)
-
-num_classes = 29
+_base_ = ['mmseg::_base_/models/segformer_mit-b0.py', '_base_/handbone_multilabel_20k.py',
+          '_base_/schedules/adamw_poly_20k.py']
+num_classes = _base_.num_classes
 crop_size = (512, 512)
 norm_cfg = dict(type='BN', requires_grad=True)  # SyncBN needs a process group
 model = dict(
@@ -23,7 +18,6 @@ model = dict(
                      channels=256, norm_cfg=norm_cfg, num_classes=num_classes,
                      loss_decode={{_base_.multilabel_losses}}),
     test_cfg=dict(mode='whole', threshold=0.5))
-tta_model = dict(type='MultiLabelSegTTAModel')
 # SegFormer's recipe: AdamW 6e-5, the decoder at 10x
 optim_wrapper = dict(
     optimizer=dict(lr=6e-5),

@@ -5,14 +5,9 @@
 # pretrain/beit_base_patch16_224_pt22k_ft22k.pth:  python tools/get_weights.py beit-base
 # (downloads the official checkpoint and converts it with mmseg's beit2mmseg). Without
 # them (smoke runs, CPU tests): --cfg-options model.pretrained=None
-_base_ = [
-    '_base_/models/upernet_beit-b_512.py', '_base_/models/multilabel.py',
-    '_base_/datasets/hand_bone.py', 'mmseg::_base_/default_runtime.py',
-    '_base_/schedules/iter_20k_mdice.py', '_base_/schedules/adamw_beit-layer-decay_20k.py',
-]
-custom_imports = dict(imports=['mmseg_ext'], allow_failed_imports=False)
-
-num_classes = 29
+_base_ = ['_base_/models/upernet_beit-b_512.py', '_base_/handbone_multilabel_20k.py',
+          '_base_/schedules/adamw_beit-layer-decay_20k.py']
+num_classes = _base_.num_classes
 model = dict(
     type='MultiLabelEncoderDecoder',
     decode_head=dict(type='MultiLabelUPerHead', num_classes=num_classes,
@@ -21,4 +16,3 @@ model = dict(
                         loss_decode={{_base_.aux_losses}}),
     # threshold: 0.5, a list of 29 values, or {class_name: t} (others keep 0.5)
     test_cfg=dict(threshold=0.5))
-tta_model = dict(type='MultiLabelSegTTAModel')

@@ -1,14 +1,9 @@
 # UperNet + Swin-B (window 7, ImageNet-22k), multi-label hand bones, 512x512 crops.
 # Pretrained weights: python tools/get_weights.py swin-base (into pretrain/). Without
 # them: --cfg-options model.backbone.init_cfg=None
-_base_ = [
-    '_base_/models/upernet_swin-b-w7-in22k.py', '_base_/models/multilabel.py',
-    '_base_/datasets/hand_bone.py', 'mmseg::_base_/default_runtime.py',
-    '_base_/schedules/iter_20k_mdice.py', '_base_/schedules/adamw_swin_20k.py',
-]
-custom_imports = dict(imports=['mmseg_ext'], allow_failed_imports=False)
-
-num_classes = 29
+_base_ = ['_base_/models/upernet_swin-b-w7-in22k.py', '_base_/handbone_multilabel_20k.py',
+          '_base_/schedules/adamw_swin_20k.py']
+num_classes = _base_.num_classes
 model = dict(
     type='MultiLabelEncoderDecoder',
     decode_head=dict(type='MultiLabelUPerHead', num_classes=num_classes,
@@ -16,4 +11,3 @@ model = dict(
     auxiliary_head=dict(type='MultiLabelFCNHead', num_classes=num_classes,
                         loss_decode={{_base_.aux_losses}}),
     test_cfg=dict(mode='whole', threshold=0.5))
-tta_model = dict(type='MultiLabelSegTTAModel')

@@ -25,3 +25,17 @@ def write_images(root, sizes):
         os.makedirs(osp.dirname(path), exist_ok=True)
         cv2.imwrite(path, np.full((h, w, 3), 100, np.uint8))
     return str(root)
+
+
+def two_image_world(tmp_path, classes, prob_folders=('probs',)):
+    """Two 8x8 images of one ID folder (``ID1/a.png``, ``ID1/b.png``) with constant
+    probabilities 0.8 and 0.3 in 2 classes: ``dict(root=..., imgs=..., <folder>=...)``
+    with one probability folder per name in ``prob_folders``."""
+    probs = {'ID1/a.png': (np.full((2, 8, 8), 0.8, np.float32), (8, 8)),
+             'ID1/b.png': (np.full((2, 8, 8), 0.3, np.float32), (8, 8))}
+    w = dict(root=str(tmp_path))
+    for name in prob_folders:
+        w[name] = write_prob_folder(tmp_path / name, probs, classes)
+    w['imgs'] = write_images(tmp_path / 'imgs', {k: (8, 8) for k in probs})
+    w['probs_by_image'] = probs
+    return w

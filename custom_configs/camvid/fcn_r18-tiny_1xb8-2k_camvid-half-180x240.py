@@ -25,22 +25,12 @@ model = dict(
         align_corners=False,
         loss_decode=dict(type='CrossEntropyLoss', use_sigmoid=False, loss_weight=0.4)))
 
-train_pipeline = [
-    dict(type='LoadImageFromFileChecked'),
-    dict(type='LoadAnnotations'),
-    dict(type='RandomResize', scale=img_scale, ratio_range=(0.75, 1.5), keep_ratio=True),
-    dict(type='RandomCrop', crop_size=crop_size),
-    dict(type='RandomFlip', prob=0.5),
-    dict(type='PhotoMetricDistortion'),
-    dict(type='PackSegInputs'),
-]
-test_pipeline = [
-    dict(type='LoadImageFromFileChecked'),
-    dict(type='LoadAnnotations'),
-    dict(type='PackSegInputs'),
-]
-# TTA views built from test_pipeline by the tools (mmseg_ext.config.tta): default scales
-# inside the training range, flips only where training flips
+# camvid_folders.py's pipelines at this size; the images are tested at their own size
+train_pipeline = _base_.train_pipeline
+train_pipeline[2].scale = img_scale
+train_pipeline[3].crop_size = crop_size
+test_pipeline = _base_.test_pipeline
+del test_pipeline[1]  # Resize
 tta_views = dict()
 train_dataloader = dict(
     batch_size=8, num_workers=1, persistent_workers=True,

@@ -2,38 +2,20 @@
 # data (tools/make_synthetic_handbone.py writes it in the competition layout).
 # Same components as the full configs (HandBoneDataset, polygon rasterisation after the
 # resize, MultiLabel* head/segmentor, BCE + Dice, MultiLabelDiceMetric), small sizes.
-_base_ = ['../_base_/datasets/hand_bone.py', 'mmseg::_base_/default_runtime.py']
+_base_ = ['../_base_/models/unet-s5-d16_multilabel.py', '../_base_/datasets/hand_bone.py',
+          'mmseg::_base_/default_runtime.py']
 custom_imports = dict(imports=['mmseg_ext'], allow_failed_imports=False)
 
 data_root = 'work_dirs/demo_handbone/data'
 num_classes = 29
 crop_size = (128, 128)
 max_iters = 1500
-norm_cfg = dict(type='BN', requires_grad=True)
 
+# the UNet at a quarter of its width (16 base channels), no dropout
 model = dict(
-    type='MultiLabelEncoderDecoder',
-    data_preprocessor=dict(
-        type='SegDataPreProcessor', mean=[123.675, 116.28, 103.53],
-        std=[58.395, 57.12, 57.375], bgr_to_rgb=True, pad_val=0, seg_pad_val=255,
-        # the UNet halves its input 4 times: test images (any size, any TTA view) are
-        # padded to a multiple of 16, and the padding is removed from the prediction
-        size=crop_size, test_cfg=dict(size_divisor=16)),
-    backbone=dict(
-        # 5 stages (bottleneck at 1/16): the context tells neighbouring finger bones apart
-        type='UNet', in_channels=3, base_channels=16, num_stages=5,
-        strides=(1, 1, 1, 1, 1), enc_num_convs=(2, 2, 2, 2, 2), dec_num_convs=(2, 2, 2, 2),
-        downsamples=(True, True, True, True), enc_dilations=(1, 1, 1, 1, 1),
-        dec_dilations=(1, 1, 1, 1), norm_cfg=norm_cfg, act_cfg=dict(type='ReLU'),
-        upsample_cfg=dict(type='InterpConv'), norm_eval=False),
-    decode_head=dict(
-        type='MultiLabelFCNHead', in_channels=16, in_index=4, channels=16, num_convs=1,
-        concat_input=False, dropout_ratio=0.0, num_classes=num_classes,
-        norm_cfg=norm_cfg, align_corners=False,
-        loss_decode=[dict(type='MultiLabelBCELoss', loss_weight=1.0),
-                     dict(type='MultiLabelDiceLoss', loss_weight=1.0)]),
-    train_cfg=dict(),
-    test_cfg=dict(mode='whole', threshold=0.5))
+    data_preprocessor=dict(size=crop_size), backbone=dict(base_channels=16),
+    decode_head=dict(in_channels=16, channels=16, dropout_ratio=0.0,
+                     num_classes=num_classes))
 
 train_pipeline = [
     dict(type='LoadImageFromFileChecked'),
@@ -44,12 +26,9 @@ train_pipeline = [
     dict(type='MultiLabelPad', size=crop_size),
     dict(type='PackMultiLabelSegInputs'),
 ]
-test_pipeline = [
-    dict(type='LoadImageFromFileChecked'),
-    dict(type='Resize', scale=crop_size, keep_ratio=True),
-    dict(type='LoadHandBoneAnnotations'),
-    dict(type='PackMultiLabelSegInputs'),
-]
+# hand_bone.py's test pipeline at this size
+test_pipeline = _base_.test_pipeline
+test_pipeline[1].scale = crop_size
 tta_model = dict(type='MultiLabelSegTTAModel')
 # TTA views built from test_pipeline by the tools (mmseg_ext.config.tta): default scales
 # inside the training range, flips only where training flips

@@ -13,27 +13,11 @@ crop_size = (512, 512)
 max_iters = 2000
 
 model = dict(data_preprocessor=dict(size=crop_size))
-train_pipeline = [
-    dict(type='LoadImageFromFileChecked'),
-    dict(type='LoadHandBoneAnnotations', rasterize=False),
-    dict(type='RandomResize', scale=img_scale, ratio_range=(0.9, 1.1), keep_ratio=True),
-    dict(type='RasterizePolygons'),
-    dict(type='RandomCrop', crop_size=crop_size),
-    dict(type='MultiLabelRandomFlip', prob=0.5),          # swaps flip_swap_classes
-    dict(type='Albumentations', transforms=[
-        dict(type='CLAHE', clip_limit=(1.0, 3.0), p=0.5),
-        dict(type='RandomBrightnessContrast', brightness_limit=0.2, contrast_limit=0.2,
-             p=0.5),
-    ]),
-    dict(type='MultiLabelPad', size=crop_size),
-    dict(type='PackMultiLabelSegInputs'),
-]
-test_pipeline = [
-    dict(type='LoadImageFromFileChecked'),
-    dict(type='Resize', scale=img_scale, keep_ratio=True),
-    dict(type='LoadHandBoneAnnotations'),
-    dict(type='PackMultiLabelSegInputs'),
-]
+# the recipe's pipeline at 512 px
+train_pipeline = _base_.train_pipeline
+train_pipeline[2].scale = img_scale
+test_pipeline = _base_.test_pipeline
+test_pipeline[1].scale = img_scale
 train_dataloader = dict(dataset=dict(data_root=data_root + '/train', pipeline=train_pipeline))
 val_dataloader = dict(dataset=dict(data_root=data_root + '/train', pipeline=test_pipeline))
 test_dataloader = val_dataloader

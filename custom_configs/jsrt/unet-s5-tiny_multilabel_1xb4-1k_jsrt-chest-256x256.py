@@ -17,26 +17,12 @@ max_iters = 1000
 
 model = dict(data_preprocessor=dict(size=crop_size),
              decode_head=dict(num_classes=len(classes)))
-train_pipeline = [
-    dict(type='LoadImageFromFileChecked'),
-    dict(type='LoadHandBoneAnnotations', rasterize=False),
-    dict(type='RandomResize', scale=crop_size, ratio_range=(0.9, 1.1), keep_ratio=True),
-    dict(type='RasterizePolygons'),
-    dict(type='RandomCrop', crop_size=crop_size),
-    dict(type='Albumentations', transforms=[
-        dict(type='CLAHE', clip_limit=(1.0, 3.0), p=0.5),
-        dict(type='RandomBrightnessContrast', brightness_limit=0.2, contrast_limit=0.2,
-             p=0.5),
-    ]),
-    dict(type='MultiLabelPad', size=crop_size),
-    dict(type='PackMultiLabelSegInputs'),
-]
-test_pipeline = [
-    dict(type='LoadImageFromFileChecked'),
-    dict(type='Resize', scale=crop_size, keep_ratio=True),
-    dict(type='LoadHandBoneAnnotations'),
-    dict(type='PackMultiLabelSegInputs'),
-]
+# the demo's steps at 256 px, with the exposure steps after the crop
+train_pipeline = _base_.train_pipeline
+train_pipeline[2].scale = train_pipeline[4].crop_size = train_pipeline[5].size = crop_size
+train_pipeline.insert(5, _base_.xray_exposure)
+test_pipeline = _base_.test_pipeline
+test_pipeline[1].scale = crop_size
 # validation: fold 0 of a 5-fold split by ID folder (patient); training: the other folds
 train_dataloader = dict(dataset=dict(data_root=data_root + '/train', metainfo=metainfo,
                                      fold=0, num_folds=5, pipeline=train_pipeline))

@@ -26,11 +26,9 @@
 #       train_dataloader.dataset.datasets.1.ann_file=UNLABELLED.txt
 _base_ = ['./unet-s5-tiny_multilabel_1xb4-1k_jsrt-chest-256x256.py']
 
-data_root = '../shared/data/jsrt_chest'
-classes = ('right_lung', 'left_lung', 'heart', 'right_clavicle', 'left_clavicle')
-flip_swap_classes = [('right_lung', 'left_lung'), ('right_clavicle', 'left_clavicle')]
-metainfo = dict(classes=classes, flip_swap_classes=flip_swap_classes)
-crop_size = (256, 256)
+data_root = _base_.data_root
+metainfo = _base_.metainfo
+crop_size = _base_.crop_size
 
 student = {{_base_.model}}
 model = dict(

@@ -22,14 +22,15 @@
 #   (scale 0.75-1.33, rotation +-15) cost 0.094. Flip and the exposure transforms stay
 #   for what synthetic data cannot show: real X-ray machines differ in exposure, and a
 #   swapped flip shows each lateral structure on both sides. Turn rotation on (the
-#   commented line below) when your images vary in rotation more than the training set.
+#   note above train_pipeline) when your images vary in rotation more than the training set.
 # - loss: BCE + Dice, weight 1 each (Dice for the small structures, BCE for stable
 #   early training); per-class pos_weight is left at 1.
 # - schedule: 20k iterations of batch 4 (about 270-800 epochs of 100-300 images),
 #   AdamW 1e-3 with 500 warm-up iterations, poly decay; validation every 2k.
 # - post-processing: none here; tools/cv.py tunes per-class thresholds and component
 #   clean-up (keep the K largest, minimum area) on the out-of-fold predictions.
-_base_ = ['../_base_/datasets/hand_bone.py', 'mmseg::_base_/default_runtime.py']
+_base_ = ['../_base_/models/unet-s5-d16_multilabel.py', '../_base_/datasets/hand_bone.py',
+          'mmseg::_base_/default_runtime.py']
 custom_imports = dict(imports=['mmseg_ext'], allow_failed_imports=False)
 
 data_root = 'data/xray'
@@ -41,51 +42,19 @@ num_classes = len(classes)
 img_scale = (1024, 1024)
 crop_size = (512, 512)
 max_iters = 20000
-norm_cfg = dict(type='BN', requires_grad=True)
 
-model = dict(
-    type='MultiLabelEncoderDecoder',
-    data_preprocessor=dict(
-        type='SegDataPreProcessor', mean=[123.675, 116.28, 103.53],
-        std=[58.395, 57.12, 57.375], bgr_to_rgb=True, pad_val=0, seg_pad_val=255,
-        size=crop_size, test_cfg=dict(size_divisor=16)),
-    backbone=dict(
-        type='UNet', in_channels=3, base_channels=64, num_stages=5,
-        strides=(1, 1, 1, 1, 1), enc_num_convs=(2, 2, 2, 2, 2), dec_num_convs=(2, 2, 2, 2),
-        downsamples=(True, True, True, True), enc_dilations=(1, 1, 1, 1, 1),
-        dec_dilations=(1, 1, 1, 1), norm_cfg=norm_cfg, act_cfg=dict(type='ReLU'),
-        upsample_cfg=dict(type='InterpConv'), norm_eval=False),
-    decode_head=dict(
-        type='MultiLabelFCNHead', in_channels=64, in_index=4, channels=64, num_convs=1,
-        concat_input=False, dropout_ratio=0.1, num_classes=num_classes,
-        norm_cfg=norm_cfg, align_corners=False,
-        loss_decode=[dict(type='MultiLabelBCELoss', loss_weight=1.0),
-                     dict(type='MultiLabelDiceLoss', loss_weight=1.0)]),
-    train_cfg=dict(),
-    test_cfg=dict(mode='whole', threshold=0.5))
+model = dict(data_preprocessor=dict(size=crop_size),
+             decode_head=dict(num_classes=num_classes))
 
-train_pipeline = [
-    dict(type='LoadImageFromFileChecked'),
-    dict(type='LoadHandBoneAnnotations', rasterize=False),
-    dict(type='RandomResize', scale=img_scale, ratio_range=(0.9, 1.1), keep_ratio=True),
-    dict(type='RasterizePolygons'),
-    dict(type='RandomCrop', crop_size=crop_size),
-    dict(type='MultiLabelRandomFlip', prob=0.5),          # swaps flip_swap_classes
-    # dict(type='MultiLabelRandomRotate', prob=0.5, degree=10),  # rotation-varied data
-    dict(type='Albumentations', transforms=[
-        dict(type='CLAHE', clip_limit=(1.0, 3.0), p=0.5),
-        dict(type='RandomBrightnessContrast', brightness_limit=0.2, contrast_limit=0.2,
-             p=0.5),
-    ]),
-    dict(type='MultiLabelPad', size=crop_size),
-    dict(type='PackMultiLabelSegInputs'),
-]
-test_pipeline = [
-    dict(type='LoadImageFromFileChecked'),
-    dict(type='Resize', scale=img_scale, keep_ratio=True),
-    dict(type='LoadHandBoneAnnotations'),
-    dict(type='PackMultiLabelSegInputs'),
-]
+# hand_bone.py's pipeline with the recipe's augmentation: load, resize to img_scale
+# x 0.9-1.1, rasterise, crop, flip (swapping flip_swap_classes), exposure (CLAHE,
+# brightness/contrast), pad, pack. For images that vary in rotation more than the
+# training set, put _base_.small_rotation (+-10 degrees) after the flip.
+train_pipeline = _base_.train_pipeline
+train_pipeline[2].update(scale=img_scale, ratio_range=(0.9, 1.1))
+train_pipeline[6:8] = [_base_.xray_exposure]
+test_pipeline = _base_.test_pipeline
+test_pipeline[1].scale = img_scale
 # Test-time augmentation views, as ratios of the test scale: inside the training
 # range (0.9-1.1); the tools build the view pipeline from test_pipeline, and the
 # flip (with the lateral classes swapped back) only because training flips.

@@ -22,6 +22,7 @@ SNAPSHOTS = osp.join(REPO, 'tests', 'configs', 'data', 'resolved_configs')
 #: a shared optimizer, sizes and class counts copied into the model and pipelines); the
 #: runner reads none of them.
 HELPER_KEYS = {'multilabel_losses', 'aux_losses', 'optimizer', 'data_preprocessor',
+               'lateral_flip', 'small_rotation', 'xray_exposure',
                'num_classes', 'crop_size', 'checkpoint_file', 'norm_cfg'}
 
 pytestmark = pytest.mark.stacks

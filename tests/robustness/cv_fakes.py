@@ -48,6 +48,16 @@ def model_checkpoint(config, path, options=None, seed=0):
     return str(path)
 
 
+def shapes_world(tmp_path_factory, name: str) -> dict:
+    """4 train + 2 val shapes images (32x40) under a new temporary folder ``name``, and
+    a checkpoint of the shapes model: ``dict(root=..., ckpt=...)``."""
+    from mmseg_ext.datasets.synthetic import make_shapes_dataset
+    root = tmp_path_factory.mktemp(name)
+    data = make_shapes_dataset(str(root / 'shapes'), num_train=4, num_val=2,
+                               size=(32, 40), seed=1)
+    return dict(root=data, ckpt=model_checkpoint(SHAPES, root / 'shapes.pth'))
+
+
 def shapes_cfg_options(root):
     """``cfg_options`` pointing the shapes config at ``root`` (32x40 images)."""
     options = {f'{s}_dataloader.dataset.data_root': str(root)

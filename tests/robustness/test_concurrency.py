@@ -11,7 +11,7 @@ import pytest
 from mmseg_ext.io.work_dir_lock import LOCK, WorkDirLock
 from mmseg_ext.utils.errors import OutputError
 
-from .cv_fakes import SHAPES, model_checkpoint, run_cv, shapes_cfg_options
+from .cv_fakes import SHAPES, run_cv, shapes_cfg_options, shapes_world
 from .test_bad_inputs import assert_refused, run_main, snapshot
 
 HOLD = '''
@@ -35,11 +35,7 @@ def hold_lock(work):
 
 @pytest.fixture(scope='module')
 def shapes(tmp_path_factory):
-    from mmseg_ext.datasets.synthetic import make_shapes_dataset
-    root = tmp_path_factory.mktemp('conc')
-    data = make_shapes_dataset(str(root / 'shapes'), num_train=4, num_val=2,
-                               size=(32, 40), seed=1)
-    return dict(root=data, ckpt=model_checkpoint(SHAPES, root / 'shapes.pth'))
+    return shapes_world(tmp_path_factory, 'conc')
 
 
 def cli_argv(shapes, work):

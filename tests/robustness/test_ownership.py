@@ -18,18 +18,13 @@ from mmseg_ext.io.ownership import Manifest, owned_work_dir
 from mmseg_ext.io.work_dir_lock import LOCK
 from mmseg_ext.utils.errors import OutputError
 
-from .cv_fakes import SHAPES, model_checkpoint, run_cv, shapes_cfg_options
+from .cv_fakes import SHAPES, run_cv, shapes_cfg_options, shapes_world
 from .test_bad_inputs import assert_refused, run_main, snapshot
 
 
 @pytest.fixture(scope='module')
 def shapes(tmp_path_factory):
-    """4 train + 2 val shapes images (32x40) and a checkpoint of the shapes model."""
-    from mmseg_ext.datasets.synthetic import make_shapes_dataset
-    root = tmp_path_factory.mktemp('own')
-    data = make_shapes_dataset(str(root / 'shapes'), num_train=4, num_val=2,
-                               size=(32, 40), seed=1)
-    return dict(root=data, ckpt=model_checkpoint(SHAPES, root / 'shapes.pth'))
+    return shapes_world(tmp_path_factory, 'own')
 
 
 def cli_options(root):

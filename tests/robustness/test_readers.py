@@ -24,7 +24,7 @@ TESTS = osp.dirname(osp.dirname(osp.abspath(__file__)))
 if TESTS not in sys.path:
     sys.path.insert(0, TESTS)
 
-from probs_helpers import write_images, write_prob_folder  # noqa: E402
+from probs_helpers import two_image_world, write_images  # noqa: E402
 
 from mmseg_ext.utils.errors import MmsegExtError  # noqa: E402
 from robustness.test_bad_inputs import CLASSES, assert_refused, run_main  # noqa: E402
@@ -95,12 +95,7 @@ BAD = {  # name -> (maker, words of the error)
 
 @pytest.fixture
 def world(tmp_path):
-    probs = {'ID1/a.png': (np.full((2, 8, 8), 0.8, np.float32), (8, 8)),
-             'ID1/b.png': (np.full((2, 8, 8), 0.3, np.float32), (8, 8))}
-    w = dict(root=str(tmp_path))
-    w['probs'] = write_prob_folder(tmp_path / 'probs', probs, CLASSES)
-    w['imgs'] = write_images(tmp_path / 'imgs', {k: (8, 8) for k in probs})
-    return w
+    return two_image_world(tmp_path, CLASSES)
 
 
 def submission(w, *extra):

@@ -22,7 +22,7 @@ from mmseg_ext.training.stages import resumable
 from mmseg_ext.utils.errors import DataError
 from mmseg_ext.workflows import cross_validation
 
-from .cv_fakes import SHAPES, fake_fold_command, model_checkpoint
+from .cv_fakes import SHAPES, fake_fold_command, shapes_world
 from .test_bad_inputs import assert_refused, run_main, snapshot
 from .test_ownership import cli_options
 
@@ -31,11 +31,7 @@ UNDECODABLE = os.fsdecode(b'w\xe9')  # a name that is not UTF-8
 
 @pytest.fixture(scope='module')
 def shapes(tmp_path_factory):
-    from mmseg_ext.datasets.synthetic import make_shapes_dataset
-    root = tmp_path_factory.mktemp('stage')
-    data = make_shapes_dataset(str(root / 'shapes'), num_train=4, num_val=2,
-                               size=(32, 40), seed=1)
-    return dict(root=data, ckpt=model_checkpoint(SHAPES, root / 'shapes.pth'))
+    return shapes_world(tmp_path_factory, 'stage')
 
 
 @pytest.fixture

@@ -23,7 +23,7 @@ TESTS = osp.dirname(osp.dirname(osp.abspath(__file__)))
 if TESTS not in sys.path:
     sys.path.insert(0, TESTS)
 
-from probs_helpers import write_images, write_prob_folder  # noqa: E402
+from probs_helpers import two_image_world, write_images, write_prob_folder  # noqa: E402
 
 from robustness.test_bad_inputs import (  # noqa: E402
     CLASSES,
@@ -36,13 +36,9 @@ from robustness.test_values import rewrite_npz  # noqa: E402
 
 @pytest.fixture
 def world(tmp_path):
-    probs = {'ID1/a.png': (np.full((2, 8, 8), 0.8, np.float32), (8, 8)),
-             'ID1/b.png': (np.full((2, 8, 8), 0.3, np.float32), (8, 8))}
-    w = dict(root=str(tmp_path))
-    w['probs'] = write_prob_folder(tmp_path / 'probs', probs, CLASSES)
-    w['probs2'] = write_prob_folder(tmp_path / 'probs2', probs, CLASSES)
-    w['imgs'] = write_images(tmp_path / 'imgs', {k: (8, 8) for k in probs})
-    w['mc'] = write_prob_folder(tmp_path / 'mc', probs, ['bg', 'fg'], task='multi-class')
+    w = two_image_world(tmp_path, CLASSES, ('probs', 'probs2'))
+    w['mc'] = write_prob_folder(tmp_path / 'mc', w['probs_by_image'], ['bg', 'fg'],
+                                task='multi-class')
     w['labels'] = str(tmp_path / 'labels')
     os.makedirs(osp.join(w['labels'], 'ID1'))
     for name in ('a', 'b'):

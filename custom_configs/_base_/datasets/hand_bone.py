@@ -9,6 +9,21 @@ fold = 0
 num_folds = 5
 crop_size = (512, 512)
 
+# Named augmentation steps of the multi-label X-ray configs. A config that inherits this
+# file takes its base's train_pipeline and puts the steps it wants after the crop
+# (index 5), so it states only what differs, e.g.
+#     train_pipeline = _base_.train_pipeline
+#     train_pipeline[5:5] = [_base_.lateral_flip, _base_.xray_exposure]
+# lateral_flip swaps the channels of the lateral pairs when it flips, if the data set
+# names them in metainfo flip_swap_classes (the hand-bone classes have none)
+lateral_flip = dict(type='MultiLabelRandomFlip', prob=0.5)
+small_rotation = dict(type='MultiLabelRandomRotate', prob=0.5, degree=10)
+# exposure differences between X-ray machines: CLAHE and brightness/contrast
+xray_exposure = dict(type='Albumentations', transforms=[
+    dict(type='CLAHE', clip_limit=(1.0, 3.0), p=0.5),
+    dict(type='RandomBrightnessContrast', brightness_limit=0.2, contrast_limit=0.2, p=0.5),
+])
+
 train_pipeline = [
     dict(type='LoadImageFromFileChecked'),
     # keep the polygons, rasterise after the resize: same mask as resizing a full-size
@@ -17,10 +32,8 @@ train_pipeline = [
     dict(type='RandomResize', scale=crop_size, ratio_range=(0.8, 1.25), keep_ratio=True),
     dict(type='RasterizePolygons'),
     dict(type='RandomCrop', crop_size=crop_size),
-    # swaps the channels of lateral pairs when it flips, if the data set names them in
-    # metainfo flip_swap_classes (the hand-bone classes have none)
-    dict(type='MultiLabelRandomFlip', prob=0.5),
-    dict(type='MultiLabelRandomRotate', prob=0.5, degree=10),
+    lateral_flip,
+    small_rotation,
     dict(type='Albumentations', transforms=[
         dict(type='CLAHE', clip_limit=(2.0, 2.0), p=0.5),
         dict(type='RandomBrightnessContrast', brightness_limit=0.1, contrast_limit=0.1,

@@ -29,6 +29,7 @@ from mmseg.registry import MODELS
 from torch import Tensor, nn
 
 from ...utils.errors import ConfigError, InvalidArgumentError
+from .delegating import PredictorDelegatingSegmentor
 
 
 @torch.no_grad()
@@ -97,7 +98,7 @@ def strong_augment(x: Tensor, brightness: float = 0.4, contrast: float = 0.4,
 
 
 @MODELS.register_module()
-class MeanTeacherSegmentor(BaseSegmentor):
+class MeanTeacherSegmentor(PredictorDelegatingSegmentor):
     """Mean teacher around an ``EncoderDecoder``-like multi-class student.
 
     Loss: the student's own losses on the labelled samples of the batch, plus
@@ -200,17 +201,6 @@ class MeanTeacherSegmentor(BaseSegmentor):
 
     # --- inference ------------------------------------------------------------------
     @property
-    def predictor(self):
+    def predictor(self) -> BaseSegmentor:
         return self.teacher if self.predict_with == 'teacher' else self.student
 
-    def predict(self, inputs: Tensor, data_samples: Optional[List] = None) -> List:
-        return self.predictor.predict(inputs, data_samples)
-
-    def _forward(self, inputs: Tensor, data_samples: Optional[List] = None):
-        return self.predictor._forward(inputs, data_samples)
-
-    def extract_feat(self, inputs: Tensor):
-        return self.predictor.extract_feat(inputs)
-
-    def encode_decode(self, inputs: Tensor, batch_img_metas: List[dict]) -> Tensor:
-        return self.predictor.encode_decode(inputs, batch_img_metas)

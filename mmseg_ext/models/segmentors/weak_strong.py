@@ -47,6 +47,7 @@ from torch import Tensor
 
 from ...utils.errors import CheckpointError, ConfigError
 from ..data_preprocessors.batch_augments import SegCutMix
+from .delegating import PredictorDelegatingSegmentor
 from .mean_teacher import masked_cross_entropy, pseudo_labels, strong_augment
 
 Box = Tuple[int, int, int, int]  # top, bottom, left, right
@@ -123,7 +124,7 @@ def student_state_dict(state_dict: Mapping[str, Tensor]) -> Dict[str, Tensor]:
 
 
 @MODELS.register_module()
-class WeakToStrongSegmentor(BaseSegmentor):
+class WeakToStrongSegmentor(PredictorDelegatingSegmentor):
     """Weak-to-strong consistency around a multi-class (softmax) ``EncoderDecoder``-like
     student. :class:`MultiLabelWeakToStrongSegmentor` is the sigmoid counterpart.
 
@@ -322,17 +323,9 @@ class WeakToStrongSegmentor(BaseSegmentor):
     def dataset_meta(self, meta: Optional[dict]) -> None:
         self.student.dataset_meta = meta
 
-    def predict(self, inputs: Tensor, data_samples: Optional[List] = None) -> List:
-        return self.student.predict(inputs, data_samples)
-
-    def _forward(self, inputs: Tensor, data_samples: Optional[List] = None):
-        return self.student._forward(inputs, data_samples)
-
-    def extract_feat(self, inputs: Tensor):
-        return self.student.extract_feat(inputs)
-
-    def encode_decode(self, inputs: Tensor, batch_img_metas: List[dict]) -> Tensor:
-        return self.student.encode_decode(inputs, batch_img_metas)
+    @property
+    def predictor(self) -> BaseSegmentor:
+        return self.student
 
 
 @MODELS.register_module()
