@@ -315,5 +315,6 @@ def collapsed_class_warning(message_hub) -> Optional[str]:
         return None
     return (f'the last validation gives class{"es" if len(names) > 1 else ""} '
             f'{", ".join(names)} a Dice below {COLLAPSE_DICE}: the model (almost) never '
-            'predicts them where the validation images contain them (a collapsed class; '
-            'train longer, with another seed, or check their labels)')
+            'predicts them where the validation images contain them at the 0.5 threshold '
+            '(a collapsed class, or one still learning with probabilities below 0.5: '
+            'train longer, with another seed, tune its threshold, or check its labels)')

@@ -28,7 +28,8 @@ def test_labelled_subsets_are_whole_id_folders_nested_per_seed():
         bench.labelled_subset(pool, 100, 0)[0].split('/')[0] + '/')]  # at least one ID
 
 
-ROOM_ARGV = ['--tiny', '--fractions', '8', '1', '--seeds', '0', '1', '--max-val-images', '2']
+ROOM_ARGV = ['--tiny', '--iters', '3', '--fractions', '8', '1', '--seeds', '0', '1',
+             '--max-val-images', '2']
 
 
 @pytest.fixture(scope='module')
@@ -52,6 +53,8 @@ def test_the_room_table_is_computed_from_the_arms(tiny_room):
         stems = open(work / 'splits' / f'{name}.txt').read().split()
         assert not {s.split('/')[0] for s in stems} & val  # never the validation fold
         results[name] = json.load(open(work / name / 'result.json'))
+        assert results[name]['iters'] == 3  # --iters, not --tiny's default of 2
+        assert osp.isfile(work / name / 'iter_3.pth')
         assert results[name]['images'] == len(stems)
     assert results['1of1_seed0']['images'] == results['1of1_seed1']['images'] == 98
     assert results['1of8_seed0']['images'] == 12  # round(49 IDs / 8) = 6 IDs of 2 images
@@ -67,6 +70,11 @@ def test_the_room_table_is_computed_from_the_arms(tiny_room):
     again = run_tool('tools/benchmark/bench_semi_room.py', *argv, subprocess_run=True,
                      timeout=300)
     assert again.returncode == 0 and '$ ' not in again.stdout
+    assert os.stat(work / '1of8_seed0' / 'result.json').st_mtime_ns == stamp
+    # ... and refuses arms trained for another budget
+    other = run_tool('tools/benchmark/bench_semi_room.py', *argv, '--iters', '4',
+                     subprocess_run=True, timeout=300)
+    assert other.returncode != 0 and 'trained for 3 iterations, not 4' in other.stderr
     assert os.stat(work / '1of8_seed0' / 'result.json').st_mtime_ns == stamp
 
 

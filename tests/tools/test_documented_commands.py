@@ -453,9 +453,20 @@ COVERAGE = {
                f'{_FLAGS}::test_self_train_teacher_checkpoint_unlabelled_list_and_two_rounds',
                f'{_FLAGS}::test_self_train_max_uncertain_min_mean_conf_and_force'],
         note='one or two rounds, 2 iterations; --teacher-checkpoint: an untrained model'),
-    'docs/semi_supervised.md: tools/benchmark/bench_semi_room.py --work-dir': dict(
+    'docs/semi_supervised.md: tools/benchmark/bench_semi_room.py --fractions --iters --seeds '
+    '--work-dir': dict(
         tests=['tests/tools/test_bench_semi_room.py::test_the_room_table_is_computed_from_the_arms'],
-        note='--tiny: 2 iterations an arm, 8 channels, 64 px, 2 validation images'),
+        note='--tiny: 3 iterations an arm, 8 channels, 64 px, 2 validation images'),
+    'docs/semi_supervised.md: tools/benchmark/bench_semi_room.py --fractions --seeds '
+    '--work-dir': dict(
+        tests=['tests/tools/test_bench_semi_room.py::test_the_room_table_is_computed_from_the_arms'],
+        note='--tiny: 3 iterations an arm, 8 channels, 64 px, 2 validation images'),
+    'docs/semi_supervised.md: tools/inference.py --img-dir --img-list --out-dir --out-size': dict(
+        tests=[f'{_PATHS}::test_inference_img_list_tta_and_out_size'],
+        note='a tiny untrained model'),
+    'docs/semi_supervised.md: tools/tune_thresholds.py --gt': dict(
+        tests=['tests/postprocessing/test_thresholds.py::test_cli_missing_ground_truth',
+               f'{_FLAGS}::test_tune_thresholds_writes_the_brute_force_best_threshold']),
     'docs/semi_supervised.md: tools/train.py --cfg-options --work-dir': dict(
         tests=['tests/models/test_weak_strong_train.py::'
                'test_multilabel_hand_bone_layout_trains_and_predicts'],

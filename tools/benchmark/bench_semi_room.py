@@ -50,7 +50,9 @@ def parse_args(argv=None):
     p.add_argument('--fractions', nargs='+', type=number_in_range(int, 1),
                    default=[8, 4, 2, 1], help='f of the labelled fractions 1/f')
     p.add_argument('--seeds', nargs='+', type=number_in_range(int, 0), default=[0, 1])
-    p.add_argument('--iters', type=number_in_range(int, 1), default=1000)
+    p.add_argument('--iters', type=number_in_range(int, 1), default=None,
+                   help='training iterations an arm (>= 1; default 1000, the config\'s '
+                   'schedule; 2 with --tiny)')
     p.add_argument('--config', default=CONFIG)
     p.add_argument('--data', default=DATA, help='the JSRT chest set (hand-bone layout)')
     p.add_argument('--tiny', action='store_true', help='smoke-test size')
@@ -121,6 +123,13 @@ def last_validation(work_dir: str) -> Dict[str, float]:
     return {k: float(v) for k, v in found.items() if k.startswith(('Dice.', 'mDice'))}
 
 
+def arm_iters(args) -> int:
+    """Training iterations of an arm: ``--iters``, else 2 with ``--tiny``, else 1000."""
+    if args.iters is not None:
+        return args.iters
+    return 2 if args.tiny else 1000
+
+
 def run_arm(args, name: str, stems: List[str], seed: int) -> dict:
     """Train one arm (unless its ``result.json`` exists) and return its result."""
     arm_dir = osp.join(args.work_dir, name)
@@ -131,13 +140,16 @@ def run_arm(args, name: str, stems: List[str], seed: int) -> dict:
             raise SystemExit(f'{result_file}: trained with --cfg-options '
                              f'{result.get("options", [])}, not {args.cfg_options}; '
                              'give these options their own --work-dir')
+        if result.get('iters') != arm_iters(args):
+            raise SystemExit(f'{result_file}: trained for {result.get("iters")} iterations, '
+                             f'not {arm_iters(args)}; give this budget its own --work-dir')
         return result
     os.makedirs(arm_dir, exist_ok=True)
     split = osp.join(args.work_dir, 'splits', f'{name}.txt')
     os.makedirs(osp.dirname(split), exist_ok=True)
     with open(split, 'w') as f:
         f.write(''.join(s + '\n' for s in stems))
-    iters = 2 if args.tiny else args.iters
+    iters = arm_iters(args)
     options = data_options(args.data) + [
         f'train_dataloader.dataset.ann_file={osp.abspath(split)}',
         'train_dataloader.dataset.fold=None', f'randomness.seed={seed}',
