@@ -18,7 +18,7 @@ _sys.path.insert(0, _osp.dirname(_osp.abspath(__file__)))  # python -I leaves it
 import _bootstrap  # noqa: F401,E402  (makes the checkout importable)
 
 from mmseg_ext import register_all_modules
-from mmseg_ext.utils.cli import ToolParser, cfg_options_action, cli_main
+from mmseg_ext.utils.cli import ToolParser, cfg_options_action, cli_main, file_suffix
 
 
 def parse_args(argv=None):
@@ -41,7 +41,7 @@ def parse_args(argv=None):
     p.add_argument('--device', default=None, role='text',
                    help='torch device (default: cuda:0 when available, else cpu); an .onnx '
                    'model: cpu or cuda (default: cuda when onnxruntime has it)')
-    p.add_argument('--suffix', nargs='+', default=None, role='text',
+    p.add_argument('--suffix', nargs='+', default=None, role='text', type=file_suffix,
                    help='image file suffixes (default: .png .jpg .jpeg .bmp .tif .tiff .webp)')
     p.add_argument('--compress-level', type=int, default=1, choices=range(0, 10),
                    metavar='0-9', help='zlib level of the .npz files (default 1)')

@@ -21,7 +21,7 @@ import sys as _sys
 _sys.path.insert(0, _osp.dirname(_osp.abspath(__file__)))  # python -I leaves it off
 import _bootstrap  # noqa: F401,E402  (makes the checkout importable)
 
-from mmseg_ext.utils.cli import ToolParser, cli_main, number_in_range
+from mmseg_ext.utils.cli import ToolParser, cli_main, file_suffix, number_in_range
 
 
 def parse_args(argv=None):
@@ -47,9 +47,9 @@ def parse_args(argv=None):
                             help='image folder (+ label folder: stratified by classes)')
     folder.add_argument('img_dir', role='input', help='image folder (searched recursively)')
     folder.add_argument('--labels', dest='seg_dir', role='input', help='label-PNG folder (same stems)')
-    folder.add_argument('--img-suffix', default='.jpg', role='text',
+    folder.add_argument('--img-suffix', default='.jpg', role='text', type=file_suffix,
                         help='image file suffix (default .jpg)')
-    folder.add_argument('--seg-suffix', default='.png', role='text',
+    folder.add_argument('--seg-suffix', default='.png', role='text', type=file_suffix,
                         help='label file suffix (default .png)')
     folder.add_argument('--ignore-index', type=number_in_range(int, 0, 255), default=255,
                         help='label value that is not a class, in [0, 255] (default 255)')

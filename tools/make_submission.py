@@ -14,6 +14,7 @@ when there is an error (warnings alone exit 0).
 """
 
 import os.path as _osp
+import sys
 import sys as _sys
 
 _sys.path.insert(0, _osp.dirname(_osp.abspath(__file__)))  # python -I leaves it off
@@ -63,7 +64,21 @@ def parse_args(argv=None):
     p.requires('--out', 'probs', why='the probabilities to write it from')
     p.requires_one_of('--connectivity', '--min-area', '--keep-largest',
                       why='it defines the components they remove')
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if (args.thresholds is not None and not _osp.lexists(args.thresholds)
+            and _is_number(args.thresholds) and p.is_given('--threshold', args)):
+        p.fail('--threshold', f'does not go with --thresholds {args.thresholds}, a number '
+               'that already sets every class (give one of them, or a JSON file for '
+               '--thresholds)')
+    return args
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def run_check(args) -> int:
@@ -105,6 +120,10 @@ def main(argv=None):
                         classes=fmt.classes if args.competition_classes else None)
     print(f'submission: {s.images} images, {s.rows} rows ({s.empty} empty masks) -> '
           f'{s.out} in {s.seconds:.1f} s')
+    if s.full_read_as_empty:
+        print(f'warning: {s.full_read_as_empty} row(s) predict a class on every pixel of '
+              f'the image; the {args.format} format writes that as its empty mask '
+              f'({fmt.rle.empty}), so the scorer reads them as empty', file=sys.stderr)
 
 
 if __name__ == '__main__':

@@ -58,7 +58,7 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
-@cli_main
+@cli_main(flags={'num_patients': '--patients', 'num_test_patients': '--test-patients'})
 def main(argv=None):
     args = parse_args(argv)
     from mmseg_ext.preparation.synthetic import write_synthetic_handbone

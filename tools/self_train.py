@@ -24,7 +24,13 @@ _sys.path.insert(0, _osp.dirname(_osp.abspath(__file__)))  # python -I leaves it
 import _bootstrap  # noqa: F401,E402  (makes the checkout importable)
 
 from mmseg_ext import register_all_modules
-from mmseg_ext.utils.cli import ToolParser, cfg_options_action, cli_main, number_in_range
+from mmseg_ext.utils.cli import (
+    ToolParser,
+    cfg_options_action,
+    cli_main,
+    file_suffix,
+    number_in_range,
+)
 
 
 def parse_args(argv=None):
@@ -37,7 +43,7 @@ def parse_args(argv=None):
     p.add_argument('--unlabelled-list', metavar='LIST', role='input',
                    help='file naming the unlabelled images under IMG_DIR (one stem or path '
                    'a line, e.g. a train_fold file of tools/kfold.py); default: all')
-    p.add_argument('--img-suffix', default='.jpg', role='text',
+    p.add_argument('--img-suffix', default='.jpg', role='text', type=file_suffix,
                    help='suffix of the unlabelled images (default .jpg)')
     p.add_argument('--work-dir', required=True, role='output', help='where every stage writes')
     p.add_argument('--teacher-checkpoint', metavar='CKPT', role='input',

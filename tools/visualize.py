@@ -40,14 +40,14 @@ def parse_args(argv=None):
                    'random colours (the same rule)')
     c = sub.add_parser('chart', help='per-class bar chart from a metrics JSON')
     c.add_argument('metrics', role='input', help='val_metrics.json or mmengine scalars.json')
-    c.add_argument('--out', required=True, role='output', help='PNG to write')
+    c.add_argument('--out', required=True, role='output', help='chart to write: .png (or no suffix), .jpg, .pdf or .svg')
     c.add_argument('--metrics', nargs='+', dest='names', role='text',
                    help='metrics to draw (default: all with per-class keys)')
     c.add_argument('--size', nargs=2, type=number_in_range(int, 100, 8000),
                    default=(1200, 500), metavar=('W', 'H'),
                    help='picture size in pixels, each 100-8000 (default 1200 500)')
     m = sub.add_parser('confusion', help='confusion-matrix heat map (multi-class)')
-    m.add_argument('--out', required=True, role='output', help='PNG to write')
+    m.add_argument('--out', required=True, role='output', help='chart to write: .png (or no suffix), .jpg, .pdf or .svg')
     m.add_argument('--probs', role='input', help='multi-class probability folder')
     m.add_argument('--gt', role='input', help='folder of <key>.png label maps')
     m.add_argument('--matrix', role='input', help='(C, C) .npy matrix of pixel counts (whole '
@@ -81,7 +81,8 @@ def _overlay(args):
 
 
 def _chart(args):
-    from mmseg_ext.visualization.charts import bar_chart, read_class_metrics
+    from mmseg_ext.visualization.charts import bar_chart, chart_format, read_class_metrics
+    chart_format(args.out)  # before reading anything
     values = read_class_metrics(args.metrics)
     if args.names:
         unknown = [n for n in args.names if n not in values]
@@ -94,6 +95,8 @@ def _chart(args):
 
 
 def _confusion(args):
+    from mmseg_ext.visualization.charts import chart_format
+    chart_format(args.out)  # before the counts are made
     from mmseg_ext.visualization.charts import (
         confusion_image,
         pixel_total,

@@ -49,3 +49,14 @@ def skip_pretrained(model_cfg: dict) -> None:
     backbone = model_cfg.get('backbone')
     if isinstance(backbone, dict) and backbone.get('init_cfg') is not None:
         backbone['init_cfg'] = None
+
+
+def config_task(cfg: Config) -> str:
+    """``'multi-label'`` when the config's segmentor is a multi-label one (sigmoid, one
+    channel per class), else ``'multi-class'``."""
+    from mmseg.registry import MODELS
+    try:
+        cls = MODELS.get(cfg.model.get('type'))
+    except (KeyError, TypeError, AttributeError):
+        cls = None
+    return 'multi-label' if getattr(cls, 'multi_label', False) else 'multi-class'

@@ -32,7 +32,13 @@ from ..utils.errors import OutputError, OutputExistsError
 from .deferred_signals import signals_deferred
 from .output_errors import is_write_error, make_parent, output_error
 from .output_lock import output_lock
-from .owned_file import check_replaceable_file, commit_record, discard_record, stage_record
+from .owned_file import (
+    check_record_slot,
+    check_replaceable_file,
+    commit_record,
+    discard_record,
+    stage_record,
+)
 from .staging import file_mode, temp_prefix
 
 
@@ -105,6 +111,8 @@ def _publish_owned_file(tmp: str, path: str, force: bool, owner: str) -> None:
     """:func:`_publish_file` with the ownership record of ``path`` committed with it."""
     if force:
         check_replaceable_file(path, owner)  # again: it may have appeared meanwhile
+    else:
+        check_record_slot(path)
     staged = stage_record(tmp, path, owner)
     try:
         _publish_file(tmp, path, force)
@@ -159,6 +167,9 @@ def atomic_open(path: str, mode: str = 'w', force: bool = False,
 @contextlib.contextmanager
 def _atomic_open(path: str, mode: str, force: bool, owner: Optional[str],
                  **open_kwargs) -> Iterator:
+    if str(path).endswith(('/', os.sep)):
+        raise OutputError(f'{path}: ends with a slash, which names a folder; expected a '
+                          'file name')
     check_new_output(path, force)
     if owner is not None:
         check_replaceable_file(path, owner)

@@ -74,7 +74,7 @@ class GroundTruth:
             self.kind, base, exts = 'json', json_dir, ('.json',)
         else:
             self.kind, base, exts = 'mask', root, ('.npy', '.png')
-        self.by_key: Dict[str, str] = {}
+        self.by_key: Dict[str, List[str]] = {}
         self.by_stem: Dict[str, List[str]] = {}
         for dirpath, dirs, files in os.walk(base):
             dirs[:] = sorted(dirs)
@@ -84,7 +84,7 @@ class GroundTruth:
                     continue
                 path = osp.join(dirpath, name)
                 key = osp.splitext(osp.relpath(path, base))[0].replace(os.sep, '/')
-                self.by_key.setdefault(key, path)
+                self.by_key.setdefault(key, []).append(path)
                 self.by_stem.setdefault(stem, []).append(path)
         if not self.by_key:
             raise DataError(f'{root}: no ground truth found ({"/".join(exts)} files'
@@ -93,7 +93,11 @@ class GroundTruth:
     def find(self, key: str) -> Optional[str]:
         for k in (key, key[4:] if key.startswith('DCM/') else None):
             if k is not None and k in self.by_key:
-                return self.by_key[k]
+                paths = self.by_key[k]
+                if len(paths) > 1:  # k.npy beside k.png: which one is meant is unknown
+                    raise DataError(f'{self.root}: several ground-truth files for {key}: '
+                                    f'{paths[0]}, {paths[1]} (keep one)')
+                return paths[0]
         paths = self.by_stem.get(osp.basename(key), [])
         if len(paths) > 1:
             raise DataError(f'{self.root}: several ground-truth files for {key}: '

@@ -125,11 +125,49 @@ def header_size(source: Union[str, bytes]) -> Optional[Tuple[int, int]]:
             with Image.open(io.BytesIO(source) if isinstance(source, bytes) else source) \
                     as img:
                 w, h = img.size
+                if _exif_orientation(img) in TRANSPOSING_ORIENTATIONS:
+                    w, h = h, w  # the decoders turn it upright (see decode_image)
             return int(h), int(w)
         except Exception:  # noqa: BLE001  (not an image Pillow knows: let cv2 try)
             return None
         finally:
             Image.MAX_IMAGE_PIXELS = limit
+
+
+#: EXIF orientations (tag 0x0112) that turn the image by 90 degrees: height and width
+#: swap when the image is turned upright
+TRANSPOSING_ORIENTATIONS = (5, 6, 7, 8)
+
+
+def _exif_orientation(img) -> int:
+    """The EXIF orientation (1-8) of an open Pillow image; 1 when it has none."""
+    try:
+        value = img.getexif().get(0x0112, 1)
+    except Exception:  # noqa: BLE001  (a broken EXIF block: as stored)
+        return 1
+    return value if isinstance(value, int) and 1 <= value <= 8 else 1
+
+
+def exif_orientation(data: bytes) -> int:
+    """The EXIF orientation (1-8) of encoded image bytes; 1 when none or unreadable."""
+    from PIL import Image
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            return _exif_orientation(img)
+    except Exception:  # noqa: BLE001  (not an image Pillow knows)
+        return 1
+
+
+def apply_orientation(image: np.ndarray, orientation: int) -> np.ndarray:
+    """``image`` (as stored, ``(H, W[, C])``) turned upright for an EXIF orientation
+    1-8, as OpenCV's colour decoding does it."""
+    import cv2
+    turns = {2: lambda a: cv2.flip(a, 1), 3: lambda a: cv2.rotate(a, cv2.ROTATE_180),
+             4: lambda a: cv2.flip(a, 0), 5: lambda a: cv2.transpose(a),
+             6: lambda a: cv2.rotate(a, cv2.ROTATE_90_CLOCKWISE),
+             7: lambda a: cv2.rotate(cv2.flip(a, 1), cv2.ROTATE_90_CLOCKWISE),
+             8: lambda a: cv2.rotate(a, cv2.ROTATE_90_COUNTERCLOCKWISE)}
+    return turns[orientation](image) if orientation in turns else image
 
 
 def _imread_unchanged(path: str) -> Optional[np.ndarray]:
@@ -202,16 +240,18 @@ def decode_image(data: bytes, bit_depth: Optional[int] = None) -> Optional[np.nd
 
     8-bit images decode as OpenCV's colour decoding gives them (EXIF orientation
     applied, grey repeated over three channels). 16-bit PNG/TIFF data is scaled to 8
-    bits by :func:`to_uint8` instead of OpenCV's ``value >> 8``.
+    bits by :func:`to_uint8` instead of OpenCV's ``value >> 8``, and turned upright by
+    its EXIF orientation too, so every image has the size :func:`header_size` reads.
     """
     import cv2
     buf = np.frombuffer(data, np.uint8)
     if not stores_high_bit_depth(data):
         return cv2.imdecode(buf, cv2.IMREAD_COLOR)
-    image = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
+    image = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED | cv2.IMREAD_IGNORE_ORIENTATION)
     if image is None:
         return None
-    image = to_uint8(image, bit_depth)
+    # upright, as the 8-bit colour decoding above and header_size make it
+    image = apply_orientation(to_uint8(image, bit_depth), exif_orientation(data))
     if image.ndim == 2:
         return cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
     if image.shape[2] == 4:
@@ -242,6 +282,25 @@ def read_image(path: str, bit_depth: Optional[int] = None) -> np.ndarray:
     return image
 
 
+def _palette_indices(path: str) -> Optional[np.ndarray]:
+    """The ``(H, W)`` ``uint8`` colour indices of a palette (``P`` mode) image, which
+    are its labels (VOC-style label PNGs, as mmseg reads them through Pillow); None for
+    any other image (OpenCV would expand the palette to colours)."""
+    from PIL import Image
+
+    from ..utils.readers import reading
+    with _PIL_LOCK:
+        try:
+            img = Image.open(path)
+        except Exception:  # noqa: BLE001  (not an image Pillow knows: let cv2 try)
+            return None
+    with img:
+        if img.mode != 'P':
+            return None
+        with reading(path, 'label file'):
+            return np.array(img, dtype=np.uint8)
+
+
 def read_label_map(path: str) -> np.ndarray:
     """A label PNG as an ``(H, W)`` integer map (its stored dtype, ``uint8`` usually).
 
@@ -253,7 +312,9 @@ def read_label_map(path: str) -> np.ndarray:
     size = header_size(path)
     if size is not None:
         check_pixels(path, *size)
-    label = _imread_unchanged(path)
+    label = _palette_indices(path)
+    if label is None:
+        label = _imread_unchanged(path)
     if label is None:
         raise DataError(f'{path}: cannot read the label file')
     if label.ndim != 2:

@@ -12,7 +12,8 @@ With ``force``, an existing file is replaced only when :func:`check_replaceable_
 finds its record: the same tool, the same file name, and the file unchanged since
 (size and ``st_mtime_ns``, not following links). A file without a record (the user's,
 or an output of an older version), a record of another tool, or a file edited since is
-refused, naming the file. A record whose file is gone is stale and is simply rewritten.
+refused, naming the file. A record whose file is gone is stale and is simply rewritten;
+a file in the record's place that is not a record (the user's) is never written over.
 """
 from __future__ import annotations
 
@@ -75,16 +76,33 @@ def check_replaceable_file(path: str, tool: str) -> None:
     Raises:
         OutputError: naming ``path`` (or its record) and why.
     """
-    record = record_path(path)
-    if osp.lexists(record) and (osp.islink(record) or not osp.isfile(record)):
-        raise OutputError(f'{record}: the ownership record of {path} is not a regular '
-                          'file; move it away')
+    check_record_slot(path)
     if not osp.lexists(path):
         return
     problem = replace_problem(path, tool)
     if problem:
         raise OutputError(f'{path}: {problem}; not replacing it (move it away, or write '
                           'the output elsewhere)')
+
+
+def check_record_slot(path: str) -> None:
+    """Refuse when the name of ``path``'s record is taken by anything but a record: a
+    folder, a link, or a file of the user's that does not parse as one (it would be
+    written over).
+
+    Raises:
+        OutputError: naming the record's path.
+    """
+    record = record_path(path)
+    if not osp.lexists(record):
+        return
+    if osp.islink(record) or not osp.isfile(record):
+        raise OutputError(f'{record}: the ownership record of {path} is not a regular '
+                          'file; move it away')
+    if not read_record(path):
+        raise OutputError(f'{record}: a file with the name of the ownership record of '
+                          f'{path} that is not such a record; not replacing it (move it '
+                          'away)')
 
 
 def stage_record(tmp: str, path: str, tool: str) -> str:

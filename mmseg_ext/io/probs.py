@@ -135,6 +135,8 @@ class ProbFolder:
             for i, e in enumerate(images):
                 self._add_entry(index_path, i, e)
             self._check_count(index_path, index.get('num_images'), len(images))
+            if not images:  # nothing any tool could do with it; a wrong folder, likely
+                raise ProbFileError(f'{index_path}: lists no images')
         except DataError:
             raise
         except (OSError, ValueError, KeyError, TypeError, IndexError, AttributeError) as exc:

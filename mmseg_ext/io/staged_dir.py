@@ -61,12 +61,13 @@ def replace_folders(pairs: Sequence[Tuple[str, str]],
                 aside = None
                 if osp.lexists(target):
                     folder, base = osp.split(osp.abspath(target))
-                    aside = tempfile.mkdtemp(prefix=temp_prefix(base, 'old-', '', folder),
-                                             dir=folder)
-                    os.rmdir(aside)  # the name, free for the rename
                     try:
+                        aside = tempfile.mkdtemp(
+                            prefix=temp_prefix(base, 'old-', '', folder), dir=folder)
+                        os.rmdir(aside)  # the name, free for the rename
                         os.rename(target, aside)
                     except OSError as exc:
+                        aside = None  # nothing was moved
                         raise output_error(target, exc) from None
                 moved.append((aside, target, new))
                 try:

@@ -146,10 +146,13 @@ class SubmissionWriter:
 
 
 def rle_row(fmt: SubmissionFormat, image: str, cls: str, mask: np.ndarray
-            ) -> Tuple[Tuple[str, str, str], bool]:
-    """The ``(image, class, RLE)`` row of an ``(H, W)`` bool mask, and whether it is empty."""
+            ) -> Tuple[Tuple[str, str, str], bool, bool]:
+    """The ``(image, class, RLE)`` row of an ``(H, W)`` bool mask, whether the mask is
+    empty, and whether it is not but reads as empty: a mask covering the whole image in
+    a format whose empty token is the run of every pixel (port: ``0 H*W``)."""
     rle = fmt.rle.encode(mask)
-    return (image, cls, rle), rle == fmt.rle.empty_token(mask.shape)
+    is_empty = not mask.any()
+    return (image, cls, rle), is_empty, not is_empty and rle == fmt.rle.empty_token(mask.shape)
 
 
 def label_string_row(image: str, labels: np.ndarray) -> Tuple[Tuple[str, str], bool]:
@@ -245,7 +248,28 @@ def _few(names: Sequence[str], n: int = 4) -> str:
 
 def read_test_json(path: str) -> List[str]:
     """``file_name`` of every image of a COCO json, in file order."""
+    return list(read_test_json_sizes(path))
+
+
+def read_test_json_sizes(path: str) -> Dict[str, Optional[Tuple[int, int]]]:
+    """``{file_name: (height, width)}`` of every image of a COCO json, in file order
+    (``None`` where an image states no size; a stated size must be two integers >= 1)."""
     data = read_json(path, 'COCO json')
+    names = _test_json_names(path, data)
+    sizes: Dict[str, Optional[Tuple[int, int]]] = {}
+    for i, (img, name) in enumerate(zip(data['images'], names)):
+        h, w = img.get('height'), img.get('width')
+        if h is None and w is None:
+            sizes[name] = None
+            continue
+        if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in (h, w)):
+            raise DataError(f'{path}: images[{i}] ({name}): height and width must be '
+                            f'integers >= 1, got {h!r} and {w!r}')
+        sizes[name] = (h, w)
+    return sizes
+
+
+def _test_json_names(path: str, data) -> List[str]:
     try:
         names = [img['file_name'] for img in data['images']]
         if not all(isinstance(n, str) for n in names):
@@ -260,11 +284,17 @@ def read_test_json(path: str) -> List[str]:
 def read_sample_pairs(path: str, fmt: SubmissionFormat) -> List[Tuple[int, str, str]]:
     """``(line, file_name, class)`` rows of a sample submission (first two columns)."""
     pairs = []
+    seen: Dict[Tuple[str, str], int] = {}
     for line, fields in iter_csv(path):
         if line == 1 and fields and fields[0] == fmt.header[0]:
             continue
         if len(fields) < 2:
             raise DataError(f'{path}:{line}: {len(fields)} field(s), expected at least 2')
+        key = (fields[0], fields[1])
+        if key in seen:
+            raise DataError(f'{path}:{line}: ({key[0]}, {key[1]}) already on line '
+                            f'{seen[key]}; a submission has one row per image and class')
+        seen[key] = line
         pairs.append((line, fields[0], fields[1]))
     if not pairs:
         raise DataError(f'{path}: no rows')

@@ -101,13 +101,23 @@ def coco_to_masks(ann_file: str, out_dir: str, classes: Optional[Sequence[str]] 
         classes = default_classes(coco, background_name, ann_file)
     records, report = index_coco(coco, classes, ann_file, draw_order=draw_order,
                                  iscrowd=iscrowd, on_bad=on_bad)
+    if not records:
+        raise CocoFormatError(f'{ann_file}: lists no images; nothing to convert')
     for r in records:  # file names come from data: relative, inside the image root
         r['file_name'] = data_relpath(r['file_name'], f"{ann_file}: image id "
                                       f"{r.get('image_id')} file_name", img_root)
     targets = [mask_path('', r['file_name']) for r in records]
-    if len(set(targets)) != len(targets):
-        raise DataError(f'{ann_file}: two images map to the same mask file '
-                        '(same file name, different extension)')
+    first: dict = {}
+    for r, target in zip(records, targets):
+        if target in first:
+            other = first[target]
+            same = other['file_name'] == r['file_name']
+            raise DataError(
+                f"{ann_file}: images {other.get('image_id')} ({other['file_name']}) and "
+                f"{r.get('image_id')} ({r['file_name']}) "
+                + ('have the same file_name' if same else
+                   f'map to the same mask file {target} (same name, other extension)'))
+        first[target] = r
     painted = empty = 0
     with StagedDir(out_dir, force=force, marker=MARKER) as staged:
         for record, target in tqdm(list(zip(records, targets)), desc='coco -> masks',
@@ -126,12 +136,12 @@ def coco_to_masks(ann_file: str, out_dir: str, classes: Optional[Sequence[str]] 
 
 
 def _check_size(path: str, record: dict) -> None:
-    from PIL import Image
-    if not osp.isfile(path):
+    from ..io.images import image_size
+    if not osp.lexists(path):
         raise CocoFormatError(f"{path}: image file not found (image id {record['image_id']})")
-    with Image.open(path) as img:
-        width, height = img.size
+    height, width = image_size(path)  # upright, as the loader decodes it
     if (height, width) != (record['height'], record['width']):
-        raise CocoFormatError(f"{path}: image is {width}x{height} (width x height) but the "
+        raise CocoFormatError(f"{path}: image is {width}x{height} (width x height, "
+                              "after its EXIF orientation if any) but the "
                               f"annotation file says {record['width']}x{record['height']} "
                               f"(image id {record['image_id']})")

@@ -37,7 +37,7 @@ from ..io.submission import (
     get_format,
     label_string_row,
     read_sample_pairs,
-    read_test_json,
+    read_test_json_sizes,
     rle_row,
 )
 from ..postprocessing.components import ComponentFilter
@@ -45,8 +45,8 @@ from ..utils.errors import DataError
 from ..utils.per_class import PerClassSpec, per_class_option
 from ..utils.readers import stat_problem
 
-#: ``(CSV fields, image name, the row's mask is empty)``.
-Row = Tuple[Tuple[str, ...], str, bool]
+#: ``(CSV fields, image name, the row's mask is empty, it is not but reads as empty)``.
+Row = Tuple[Tuple[str, ...], str, bool, bool]
 
 
 @dataclass
@@ -56,6 +56,8 @@ class SubmissionSummary:
     rows: int
     empty: int
     seconds: float
+    #: rows whose mask covers the whole image but whose RLE is the format's empty token
+    full_read_as_empty: int = 0
 
 
 @dataclass
@@ -134,14 +136,15 @@ def make_submission(probs_dir: str, fmt_name: str, out: str,
                progress)
     rows = _rows(job)  # reads and checks test_json / sample before any output
     writer = SubmissionWriter(out, fmt, force=force, owner=owner)
-    images, empty = set(), 0
+    images, empty, ambiguous = set(), 0, 0
     with writer:
-        for fields, image, is_empty in rows:
+        for fields, image, is_empty, reads_empty in rows:
             writer.row(*fields)
             images.add(image)
             empty += is_empty
+            ambiguous += reads_empty
     return SubmissionSummary(writer.path, len(images), writer.rows, empty,
-                             time.perf_counter() - start)
+                             time.perf_counter() - start, ambiguous)
 
 
 def _format_for(fmt: SubmissionFormat, folder: ProbFolder,
@@ -202,8 +205,8 @@ def _rows_by_image(job: _Job, keys) -> Iterator[Row]:
     for key in tqdm(keys, desc=f'{job.fmt.name} csv', unit='img', disable=not job.progress):
         for img_path, cls, mask in _class_masks(job, key):
             name = osp.basename(img_path)
-            fields, is_empty = rle_row(job.fmt, name, cls, mask)
-            yield fields, name, is_empty
+            fields, is_empty, reads_empty = rle_row(job.fmt, name, cls, mask)
+            yield fields, name, is_empty, reads_empty
 
 
 def _rle_rows_by_sample(job: _Job) -> Iterator[Row]:
@@ -220,6 +223,12 @@ def _rle_rows_by_sample(job: _Job) -> Iterator[Row]:
             raise DataError(f'{sample}:{line}: no probabilities for image {name} in '
                             f'{folder.root}')
     classes = [class_from_sample(c, folder.classes, f'{sample}:{line}') for line, _, c in pairs]
+    row_classes = set(job.fmt.row_classes)
+    for (line, _, field), c in zip(pairs, classes):
+        if not job.fmt.any_classes and folder.classes[c] not in row_classes:
+            raise DataError(f'{sample}:{line}: class {field!r} ({folder.classes[c]}) has no '
+                            f'rows in a {job.fmt.name} submission (its classes: '
+                            f'{list(job.fmt.row_classes)})')
     return _rows_by_sample(job, pairs, classes, by_name)
 
 
@@ -242,8 +251,9 @@ def _rows_by_sample(job: _Job, pairs, classes, by_name) -> Iterator[Row]:
         else:
             cname = folder.classes[c]
             mask = cache == c
-        fields, is_empty = rle_row(job.fmt, name, cls_field, job.components(mask, cname))
-        yield fields, name, is_empty
+        fields, is_empty, reads_empty = rle_row(job.fmt, name, cls_field,
+                                                job.components(mask, cname))
+        yield fields, name, is_empty, reads_empty
 
 
 def _label_rows(job: _Job) -> Iterator[Row]:
@@ -251,12 +261,25 @@ def _label_rows(job: _Job) -> Iterator[Row]:
     folder = job.folder
     by_path = {folder.info(k)[0]: k for k in folder.keys()}
     if job.test_json is not None:
-        order = read_test_json(job.test_json)
+        sizes = read_test_json_sizes(job.test_json)
+        order = list(sizes)
         missing = [f for f in order if f not in by_path and image_key(f) not in folder]
         if missing:
             raise DataError(f'{folder.root}: no probabilities for {len(missing)} image(s) '
                             f'of {job.test_json}, e.g. {missing[0]}')
         keys = [by_path[f] if f in by_path else image_key(f) for f in order]
+        extra = sorted(set(folder.keys()) - set(keys))
+        if extra:
+            raise DataError(f'{folder.root}: {len(extra)} image(s) with probabilities are '
+                            f'not in {job.test_json}, e.g. {folder.info(extra[0])[0]} (is '
+                            'it the test set of this file?)')
+        for name, key in zip(order, keys):
+            ori_shape = tuple(folder.info(key)[1])
+            if sizes[name] is not None and sizes[name] != ori_shape:
+                raise DataError(f'{job.test_json}: image {name} is {sizes[name][0]}x'
+                                f'{sizes[name][1]} (H x W), but its probabilities in '
+                                f'{folder.root} are for a {ori_shape[0]}x{ori_shape[1]} '
+                                'image (made from another copy of the image?)')
     else:
         order = sorted(by_path)
         keys = [by_path[f] for f in order]
@@ -274,7 +297,7 @@ def _rows_of_labels(job: _Job, order, keys) -> Iterator[Row]:
                 keep = job.components(labels == c, name)
                 labels[(labels == c) & ~keep] = 0
         fields, is_empty = label_string_row(file_name, labels)
-        yield fields, file_name, is_empty
+        yield fields, file_name, is_empty, False
 
 
 # ------------------------------------------------------------------ test images

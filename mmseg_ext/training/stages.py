@@ -38,7 +38,7 @@ from mmengine.config import Config
 from ..io.atomic import atomic_write_text
 from ..io.ownership import Manifest, fingerprint
 from ..utils.errors import DataError, OutputError, OutputExistsError
-from ..utils.readers import read_json, read_text, stat_problem
+from ..utils.readers import dumps_json, read_json, read_text, stat_problem
 
 #: written in a stage folder once its training finished
 STAGE_DONE = 'done.json'
@@ -146,7 +146,7 @@ def mark_stage_done(stage_dir: str, checkpoint: str, metrics: Dict[str, float],
     done = dict(checkpoint=inside, checkpoint_fingerprint=fingerprint(checkpoint),
                 metrics=metrics, claims=json.loads(json.dumps(claims or {})))
     with owned_output(manifest, path):
-        atomic_write_text(path, json.dumps(done, indent=1), force=True)
+        atomic_write_text(path, dumps_json(done, indent=1), force=True)
 
 
 def _copy_in_stage(named: str, stage_dir: str) -> Optional[str]:
@@ -341,4 +341,4 @@ def write_run_record(work_dir: str, record_name: str, record: dict,
     """Write the run record (listed in ``manifest`` as the tool's)."""
     path = osp.join(work_dir, record_name)
     with owned_output(manifest, path):
-        atomic_write_text(path, json.dumps(record, indent=1), force=True)
+        atomic_write_text(path, dumps_json(record, indent=1), force=True)

@@ -151,6 +151,24 @@ def check_checkpoint_file(path: str) -> None:
         raise CheckpointError(f'{path}: {problem}; a checkpoint is a regular file')
 
 
+def check_checkpoint_bytes(path: str) -> None:
+    """Refuse a file that cannot be a torch checkpoint from its first bytes: torch
+    writes a zip archive (``PK``), older versions a pickle (protocol byte ``0x80``).
+    A text file, an image or an empty file is named as such instead of reaching the
+    unpickler, whose complaint (an 'unsupported operand') would mislead.
+
+    Raises:
+        CheckpointError: naming ``path`` and what it starts with.
+    """
+    from .readers import read_head
+    head = read_head(path, 4, 'checkpoint')
+    if head.startswith(b'PK') or head.startswith(b'\x80'):
+        return
+    what = 'is empty' if not head else f'starts with {head!r}'
+    raise CheckpointError(f'{path}: not a torch checkpoint (it {what}; torch writes a '
+                          'zip archive or, in old versions, a pickle)')
+
+
 def load_from_local(filename: str, map_location: Optional[Any] = None) -> Any:
     """Load a checkpoint file with ``weights_only=True``; refuse, never fall back.
 
@@ -161,6 +179,7 @@ def load_from_local(filename: str, map_location: Optional[Any] = None) -> Any:
     """
     filename = osp.expanduser(filename)
     check_checkpoint_file(filename)  # a FIFO would block torch.load
+    check_checkpoint_bytes(filename)
     try:
         return torch.load(filename, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as exc:

@@ -193,6 +193,11 @@ class ToolParser(argparse.ArgumentParser):
             parser._check_rules(ns)
         return ns
 
+    def is_given(self, name: str, ns: argparse.Namespace) -> bool:
+        """Whether the option ``name`` (``'--x'``, or ``'--x=value'``: given that value)
+        was on the command line of the last :meth:`parse_args`, not just defaulted."""
+        return self._is_given(name, ns)
+
     def _is_given(self, name: str, ns: argparse.Namespace) -> bool:
         action = self._find(name)
         value = getattr(ns, action.dest, None)
@@ -265,6 +270,20 @@ def with_range(help_text: Optional[str], kind: Any) -> Optional[str]:
     if sep and head.strip():
         return f'{head.rstrip()} ({note}) {sep}{tail}'
     return f'{text} ({note})' if text else note
+
+
+def file_suffix(value: str) -> str:
+    """An argparse ``type`` for the end of a file name (``.jpg``, ``_leftImg8bit.png``):
+    it must hold the extension's dot, so that ``jpg`` is not taken for ``.jpg`` and
+    leave every stem ending in a dot."""
+    if '.' not in value or value.endswith('.'):
+        raise argparse.ArgumentTypeError(
+            f'{value!r} is not a file suffix: give the end of the file names with the '
+            f'extension\'s dot (.{value.strip(".")} or _mask.{value.strip(".")}, ...)')
+    return value
+
+
+file_suffix.__name__ = 'suffix'
 
 
 def number_in_range(kind: Callable = float, lo: Optional[float] = None,

@@ -12,6 +12,7 @@ One reader per kind of content, each turning *any* failure into one
 * :func:`read_json` / :func:`loads_json` -- strict JSON: duplicate keys, ``NaN`` and
   ``Infinity``, numbers that overflow to infinity and integers beyond int64 are refused
   (Python's ``json`` takes them all, the last duplicate silently winning);
+  :func:`dumps_json` writes what they read back (a non-finite float as ``null``);
 * :func:`reading` -- a context manager for third-party readers (numpy, torch, PIL): an
   exception that is not already a domain error becomes a ``DataFileError`` naming the file;
 * :func:`max_pixels` / :func:`check_pixels` -- the cap on decoded image pixels
@@ -109,6 +110,12 @@ def read_bytes(path: str, what: str = 'file') -> bytes:
     The file is opened non-blocking and checked again on the open descriptor, so a FIFO
     put in place between the check and the open cannot block either.
     """
+    return read_head(path, -1, what)
+
+
+def read_head(path: str, size: int, what: str = 'file') -> bytes:
+    """The first ``size`` bytes of a regular file (all of it for ``size=-1``), read as
+    :func:`read_bytes` reads."""
     check_regular_file(path, what)
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, 'O_NONBLOCK', 0))
@@ -119,7 +126,7 @@ def read_bytes(path: str, what: str = 'file') -> bytes:
         if not stat.S_ISREG(st.st_mode):
             raise DataFileError(f'{path}: not a regular file ({file_kind(st.st_mode)})')
         with os.fdopen(fd, 'rb', closefd=False) as f:
-            return f.read()
+            return f.read(size)
     except OSError as exc:
         raise DataFileError(f'{path}: cannot read the {what} ({exc.strerror})') from None
     finally:
@@ -205,6 +212,25 @@ def loads_json(text: str, where: str) -> Any:
 def read_json(path: str, what: str = 'JSON file') -> Any:
     """A strict JSON file (UTF-8, a BOM allowed)."""
     return loads_json(read_text(path, what), path)
+
+
+def dumps_json(value: Any, **kwargs) -> str:
+    """JSON text that :func:`loads_json` reads back: a float that is not finite (a score
+    that was not measured) becomes ``null``, since ``NaN`` and ``Infinity`` are not JSON.
+    ``kwargs`` go to :func:`json.dumps` (``indent``, ``default``...)."""
+    return json.dumps(_finite_or_null(value), allow_nan=False, **kwargs)
+
+
+def _finite_or_null(value: Any) -> Any:
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite_or_null(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite_or_null(v) for v in value]
+    if type(value).__module__ == 'numpy' and hasattr(value, 'tolist'):
+        return _finite_or_null(value.tolist())  # a numpy scalar or array
+    return value
 
 
 # ------------------------------------------------------------------ other readers

@@ -3,6 +3,7 @@ confusion matrix, written as PNG files of an exact pixel size."""
 from __future__ import annotations
 
 import math
+import os.path as osp
 from typing import Dict, Optional, Sequence, Tuple
 
 import numpy as np
@@ -43,20 +44,32 @@ def read_class_metrics(path: str) -> Dict[str, Dict[str, float]]:
     except DataError:
         records = [(f'{path}:{lineno}', loads_json(line, f'{path}:{lineno}'))
                    for lineno, line in enumerate(text.splitlines(), 1) if line.strip()]
+    not_numbers = []
     for where, record in reversed(records):
         out: Dict[str, Dict[str, float]] = {}
         if not isinstance(record, dict):
             continue
+        skipped = []
         for key, value in record.items():
             name = key.split('/', 1)[1] if '/' in key else key
-            if '.' not in name or isinstance(value, bool) or \
-                    not isinstance(value, (int, float)):
+            if '.' not in name:
+                continue
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                skipped.append((key, value))
                 continue
             metric, cls = name.split('.', 1)
             out.setdefault(metric, {})[cls] = _metric_value(value, where, key)
+        for key, value in skipped:  # a class of a charted metric must have a number
+            name = key.split('/', 1)[1] if '/' in key else key
+            if name.split('.', 1)[0] in out:
+                raise DataError(f'{where}: {key!r} is {value!r}, not a number')
         if out:
             return out
-    raise DataError(f'{path}: no per-class metrics (keys like "Dice.<class>")')
+        not_numbers += skipped
+    hint = (f'; {not_numbers[0][0]!r} is {not_numbers[0][1]!r}, not a number'
+            if not_numbers else '')
+    raise DataError(f'{path}: no per-class metrics (keys like "Dice.<class>" with numbers'
+                    f'{hint})')
 
 
 def _metric_value(value: float, where: str, key: str) -> float:
@@ -212,10 +225,33 @@ def confusion_image(cm: np.ndarray, classes: Sequence[str], out: str, force: boo
 OWNER = 'visualize'
 
 
+#: chart file formats by name suffix (lower case); a name without a suffix gets PNG
+CHART_FORMATS = {'.png': 'png', '.jpg': 'jpeg', '.jpeg': 'jpeg', '.pdf': 'pdf',
+                 '.svg': 'svg'}
+
+
+def chart_format(out: str) -> str:
+    """The file format a chart written to ``out`` gets, from its suffix (PNG without
+    one).
+
+    Raises:
+        DataError: a suffix of another format (a ``.txt`` or ``.csv`` name would get
+            image bytes).
+    """
+    suffix = osp.splitext(out)[1].lower()
+    if not suffix:
+        return 'png'
+    if suffix not in CHART_FORMATS:
+        raise DataError(f'{out}: a chart is written as an image; name it with one of '
+                        f'{", ".join(CHART_FORMATS)}')
+    return CHART_FORMATS[suffix]
+
+
 def _save(fig, out: str, force: bool, dpi: int) -> None:
     plt = _pyplot()
     try:
+        fmt = chart_format(out)
         with atomic_open(out, 'wb', force=force, owner=OWNER) as f:
-            fig.savefig(f, format='png', dpi=dpi)
+            fig.savefig(f, format=fmt, dpi=dpi)
     finally:
         plt.close(fig)

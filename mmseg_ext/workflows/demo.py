@@ -16,7 +16,6 @@ demo did not write is refused before anything is touched.
 """
 from __future__ import annotations
 
-import json
 import os
 import os.path as osp
 from dataclasses import dataclass
@@ -114,6 +113,7 @@ def _run_demo(work_dir: str, config: Optional[str], max_iters: Optional[int],
     from ..training.runner import train_config
     from ..training.tool_runner import ToolRunner
     from ..utils.errors import DataError
+    from ..utils.readers import dumps_json
 
     config = config or osp.join(_repo_root(), DEMO_CONFIG)
     data_root = osp.join(work_dir, 'data')
@@ -144,7 +144,7 @@ def _run_demo(work_dir: str, config: Optional[str], max_iters: Optional[int],
     metrics = {k: float(v) for k, v in last_val.metrics.items()}
     checkpoint = osp.join(work_dir, f'iter_{cfg.train_cfg.max_iters}.pth')
     metrics_file = osp.join(work_dir, 'val_metrics.json')
-    atomic_write_text(metrics_file, json.dumps(metrics, indent=2), force=True)
+    atomic_write_text(metrics_file, dumps_json(metrics, indent=2), force=True)
 
     test_images = osp.join(data_root, 'test', 'DCM')
     probs_dir = osp.join(work_dir, 'test_probs')

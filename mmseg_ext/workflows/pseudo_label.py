@@ -37,7 +37,6 @@ inference image dir, one a line, usable as a data set's ``ann_file``.
 from __future__ import annotations
 
 import hashlib
-import json
 import os.path as osp
 from dataclasses import dataclass
 from typing import Iterable, List, Optional, Sequence, Tuple
@@ -55,7 +54,7 @@ from ..io.probs import ProbFolder
 from ..io.staged_dir import StagedDir
 from ..utils.errors import DataError, InvalidArgumentError
 from ..utils.per_class import PerClassSpec, per_class_option
-from ..utils.readers import read_json
+from ..utils.readers import dumps_json, read_json
 
 FORMATS = ('handbone-json', 'label-png')
 REPORT = 'pseudo_labels.json'
@@ -253,7 +252,7 @@ def pseudo_label_folder(probs_dir: str, out_dir: str, fmt: str = 'handbone-json'
                                mean_conf=round(conf.mean_conf, 6),
                                uncertain_fraction=round(conf.uncertain_fraction, 6)))
         atomic_write_text(staged.file('accepted.txt'), ''.join(p + '\n' for p in accepted))
-        atomic_write_text(staged.file(REPORT), json.dumps(dict(
+        atomic_write_text(staged.file(REPORT), dumps_json(dict(
             probs=probs_dir, format=fmt, classes=list(classes), thresholds=ts,
             pixel_conf=pixel_conf, max_uncertain=max_uncertain,
             min_mean_conf=min_mean_conf, epsilon=epsilon, min_area=min_area,

@@ -44,6 +44,7 @@ from mmengine.config import Config
 from mmengine.logging import print_log
 
 from ..config.loading import check_runner_path, config_hash, load_config
+from ..config.model import config_task
 from ..inference.predictor import ProbabilityPredictor, build_predictor, infer_folder
 from ..io.atomic import atomic_write_text
 from ..io.images import list_images, read_image_list, skipped_note
@@ -60,8 +61,8 @@ from ..training.stages import (
     train_and_validate,
     write_run_record,
 )
-from ..utils.errors import DataError, InvalidArgumentError
-from ..utils.readers import read_lines
+from ..utils.errors import DataError, InvalidArgumentError, OutputExistsError
+from ..utils.readers import dumps_json, read_lines
 from .pseudo_label import PseudoLabelSummary, pseudo_label_folder, read_pseudo_summary
 from .student_data import add_pseudo_labels, check_student_fits_teacher
 
@@ -196,6 +197,10 @@ def self_train(teacher_config: str, student_config: str, unlabelled_dir: str, wo
     check_runner_path(work_dir, 'work_dir')
     check_output_apart(work_dir, [unlabelled_dir, unlabelled_list, teacher_config,
                                   student_config], 'work_dir')
+    if teacher_checkpoint and '://' not in teacher_checkpoint:
+        from ..utils.checkpoint import check_checkpoint_bytes, check_checkpoint_file
+        check_checkpoint_file(teacher_checkpoint)  # named now, not after the record
+        check_checkpoint_bytes(teacher_checkpoint)
     images = unlabelled_images(unlabelled_dir, unlabelled_list, img_suffix, log)
     # fail on a bad student config or an earlier run's outputs before hours of training
     student_cfg = load_config(student_config, cfg_options)
@@ -205,11 +210,16 @@ def self_train(teacher_config: str, student_config: str, unlabelled_dir: str, wo
     check_output_apart(work_dir, run_inputs(teacher_config, student_config, student_cfg,
                                             unlabelled_dir, unlabelled_list,
                                             teacher_checkpoint), 'work_dir')
+    teacher_cfg = load_config(teacher_config, cfg_options)
+    if config_task(teacher_cfg) == 'multi-label' and not 0.5 < pixel_conf <= 1.0:
+        # pseudo_label_folder's own check, made before the teacher trains or predicts
+        raise InvalidArgumentError('pixel_conf', f'{pixel_conf} must be in (0.5, 1] for '
+                                   'a multi-label teacher (p and 1 - p are both '
+                                   'confidences)')
     record = run_record(teacher_config, student_config, unlabelled_dir, images,
                         teacher_checkpoint, rounds, pixel_conf, max_uncertain,
                         min_mean_conf, student_init, img_suffix, cfg_options,
-                        (config_hash(load_config(teacher_config, cfg_options)),
-                         config_hash(student_cfg)))
+                        (config_hash(teacher_cfg), config_hash(student_cfg)))
     with owned_work_dir(work_dir, TOOL) as manifest:
         resume = start_or_resume(work_dir, record, rounds, force, teacher_checkpoint,
                                  manifest, log)
@@ -244,6 +254,21 @@ def unlabelled_images(unlabelled_dir: str, unlabelled_list: Optional[str],
     return images
 
 
+#: the records of finished stages (each written last by its stage), relative to the
+#: work dir
+FINISHED_STAGE_RECORDS = ('teacher/done.json', 'round*/probs/index.json',
+                          'round*/pseudo/pseudo_labels.json', 'round*/student/done.json',
+                          'summary.json')
+
+
+def finished_stages(work_dir: str) -> List[str]:
+    """The finished-stage records an earlier run left in ``work_dir``."""
+    import glob
+    root = glob.escape(work_dir)
+    return sorted(p for pattern in FINISHED_STAGE_RECORDS
+                  for p in glob.glob(osp.join(root, pattern)))
+
+
 def start_or_resume(work_dir: str, record: dict, rounds: int, force: bool,
                     teacher_checkpoint: Optional[str], manifest: Manifest,
                     log: Callable[[str], None]) -> bool:
@@ -253,7 +278,15 @@ def start_or_resume(work_dir: str, record: dict, rounds: int, force: bool,
     Resume record: reads the earlier ``self_train.json`` (:func:`check_earlier_run`)
     and writes this run's ``record`` there.
     """
-    resume = check_earlier_run(work_dir, record, rounds, force)
+    try:
+        resume = check_earlier_run(work_dir, record, rounds, force)
+    except OutputExistsError:
+        if finished_stages(work_dir):
+            raise
+        # an earlier run that failed before it finished any stage: nothing of it is
+        # worth keeping, so a corrected command replaces its (listed) outputs
+        log(f'{work_dir}: the earlier run finished no stage; replacing what it left')
+        force, resume = True, check_earlier_run(work_dir, record, rounds, True)
     if resume:
         log(f'resuming the self-training run in {work_dir}: finished stages are kept')
     elif force:
@@ -307,7 +340,7 @@ def _stages(run: _Run, teacher_checkpoint: Optional[str], rounds: int,
                                   time.perf_counter() - start)
     path = osp.join(run.work_dir, 'summary.json')
     with owned_output(run.manifest, path):
-        atomic_write_text(path, json.dumps(asdict(summary), indent=1), force=True)
+        atomic_write_text(path, dumps_json(asdict(summary), indent=1), force=True)
     return summary
 
 

@@ -78,6 +78,8 @@ def valid_value(action):
         lo, hi = bounds[0], bounds[1]
         return str(lo + 1 if lo is not None and (hi is None or lo + 1 <= hi) else
                    (lo if lo is not None else hi))
+    if getattr(action.type, '__name__', '') == 'suffix':  # cli.file_suffix
+        return '.x'
     return 'x'
 
 

@@ -69,8 +69,8 @@ RUNNABLE = [w for w in FILE_WRITERS if w[0] != 'get_weights']
 
 def _paths(tmp_path, name):
     """``(path given to the tool, the file it writes)``."""
-    if name is None:
-        out = str(tmp_path / 'out' / 'result.out')
+    if name is None:  # a name every writer takes (a chart's must say an image format)
+        out = str(tmp_path / 'out' / 'result.png')
         return out, out
     return str(tmp_path / 'out' / 'x'), str(tmp_path / 'out' / name)
 

@@ -162,8 +162,8 @@ def test_coco_to_masks_img_root_reads_and_checks_the_images_there(tmp_path):
     proc = coco_to_masks(ann, tmp_path / 'm2', '--img-root', wrong)
     assert proc.returncode == 1
     assert proc.stderr.strip().splitlines() == [
-        f'error: {wrong}/b.jpg: image is 10x12 (width x height) but the annotation file '
-        'says 12x10 (image id 2)']
+        f'error: {wrong}/b.jpg: image is 10x12 (width x height, after its EXIF orientation '
+        'if any) but the annotation file says 12x10 (image id 2)']
     assert not (tmp_path / 'm2').exists()
     os.remove(osp.join(right, 'c.jpg'))
     proc = coco_to_masks(ann, tmp_path / 'm3', '--img-root', right)

@@ -279,6 +279,9 @@ def make_handbone_dataset(root: str, num_patients: int = 8, images_per_patient: 
     if num_patients < 0 or num_test_patients < 0 or images_per_patient < 1:
         raise InvalidArgumentError('num_patients', 'need num_patients >= 0, '
                                    'num_test_patients >= 0 and images_per_patient >= 1')
+    if num_patients + num_test_patients == 0:
+        raise InvalidArgumentError('num_patients', 'no patients to make (training and '
+                                   'test patients are both 0)')
     from tqdm import tqdm
 
     plan = handbone_plan(num_patients, images_per_patient, num_test_patients, seed)

@@ -11,6 +11,7 @@ from typing import List, Optional
 import numpy as np
 from mmengine.config import Config
 
+from ...config.model import config_task  # noqa: F401  (re-exported: cross_validation.config_task)
 from ...io.paths import image_key
 from ...utils.errors import ConfigError, DataError
 
@@ -77,16 +78,6 @@ def check_val_split(cfg: Config, config: str) -> None:
         raise ConfigError(f'{config}: no val split (val_dataloader with a dataset pipeline, '
                           'val_evaluator and val_cfg); cross-validation validates each '
                           'fold with them')
-
-
-def config_task(cfg: Config) -> str:
-    """``'multi-label'`` when the config's segmentor is a multi-label one."""
-    from mmseg.registry import MODELS
-    try:
-        cls = MODELS.get(cfg.model.get('type'))
-    except (KeyError, TypeError):
-        cls = None
-    return 'multi-label' if getattr(cls, 'multi_label', False) else 'multi-class'
 
 
 def build_dataset(dataset: dict):

@@ -2,7 +2,6 @@
 written, as a table and as ``summary.json`` (rewritten at the end of every run)."""
 from __future__ import annotations
 
-import json
 import os.path as osp
 import time
 from dataclasses import asdict, dataclass, field
@@ -14,6 +13,7 @@ from ...io.atomic import atomic_write_text
 from ...io.ownership import Manifest
 from ...postprocessing.oof_decisions import OOFDecisions, decision_lines
 from ...training.stages import owned_output
+from ...utils.readers import dumps_json
 
 
 def nan_mean(values: Iterable[float]) -> float:
@@ -101,6 +101,6 @@ def finish(summary: CVSummary, start: float, manifest: Optional[Manifest] = None
     path = osp.join(summary.work_dir, 'summary.json')
     summary.files['summary'] = path
     with owned_output(manifest, path):
-        atomic_write_text(path, json.dumps(asdict(summary), indent=1, default=float) + '\n',
+        atomic_write_text(path, dumps_json(asdict(summary), indent=1, default=float) + '\n',
                           force=True)
     return summary

@@ -11,7 +11,6 @@ reads); this stage is cheap and redone every run.
 from __future__ import annotations
 
 import copy
-import json
 import os
 import os.path as osp
 from dataclasses import dataclass, field
@@ -29,6 +28,7 @@ from ...postprocessing.component_tuning import ComponentSearch
 from ...postprocessing.thresholds import DiceSweep, class_levels
 from ...training.stages import owned_output
 from ...utils.errors import ConfigError, DataError
+from ...utils.readers import dumps_json
 from .decisions import CANDIDATE_DIR, choose_oof_tta, collapsed_names, oof_decisions
 from .pool import build_dataset, config_task, plain_dict
 from .run import CVRun
@@ -138,7 +138,7 @@ def dataset_gt_maps(dataset_cfg: dict, pipeline: Sequence[dict], img_dir: str
 
 def _write_json(path: str, value, manifest: Optional[Manifest] = None) -> str:
     with owned_output(manifest, path):
-        atomic_write_text(path, json.dumps(value, indent=2) + '\n', force=True)
+        atomic_write_text(path, dumps_json(value, indent=2) + '\n', force=True)
     return path
 
 
