@@ -34,9 +34,9 @@ def parse_args(argv=None):
     p.add_argument('--thresholds', role='input-or-value', help='tuned multi-label thresholds '
                    'for the sidecar: a number or JSON {class: threshold}')
     p.add_argument('--min-area', role='input-or-value', help='tuned minimum component area '
-                   'for the sidecar: a number or JSON {class: N}')
+                   'for the sidecar: a number or JSON {class: N}, >= 0 (0: none)')
     p.add_argument('--keep-largest', role='input-or-value', help='tuned largest-components '
-                   'count for the sidecar: a number or JSON {class: K}')
+                   'count for the sidecar: a number or JSON {class: K}, >= 0 (0: no limit)')
     p.add_argument('--connectivity', type=int, default=8, choices=[4, 8],
                    help='component connectivity of the clean-up (default 8)')
     p.add_argument('--cv-dir', role='input', help='a tools/cv.py work dir: its tuned/*.json '

@@ -40,9 +40,9 @@ def parse_args(argv=None):
     p.add_argument('--test-json', role='input', help='trash: COCO test.json giving the row order')
     p.add_argument('--sample', role='input', help='port: sample submission giving rows and their order')
     p.add_argument('--min-area', role='input-or-value', help='drop connected components smaller than N pixels '
-                   '(a number, or JSON {class: N})')
+                   '(a number, or JSON {class: N}; >= 0, 0: none)')
     p.add_argument('--keep-largest', role='input-or-value', help='keep only the K largest components per class '
-                   '(a number, or JSON {class: K})')
+                   '(a number, or JSON {class: K}; >= 0, 0: no limit)')
     p.add_argument('--connectivity', type=int, default=8, choices=[4, 8],
                    help='component connectivity (default 8)')
     p.add_argument('--competition-classes', action='store_true',

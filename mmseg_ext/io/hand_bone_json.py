@@ -231,6 +231,10 @@ def parse_hand_bone_json(path: str,
                 counter.counts[label] += 1
             skipped_here += 1
             continue
+        kind = ann.get('type', 'poly_seg')
+        if kind != 'poly_seg':  # a bbox's 2 points are not a polygon: say what it is
+            raise DataFileError(f'{where}: annotation type {kind!r}; the hand-bone format '
+                                "has polygons ('poly_seg') only")
         try:
             pts = np.asarray(ann['points'], dtype=np.float64)
         except (TypeError, ValueError):

@@ -401,3 +401,13 @@ def test_self_training_checks_a_multilabel_pixel_conf_before_anything_runs(tmp_p
             [cfg, cfg, '--unlabelled', imgs, '--img-suffix', '.png', '--work-dir',
              tmp_path / 'st', '--pixel-conf', '0.4', '--no-progress'], 2,
             '--pixel-conf', '(0.5, 1]')
+
+
+def test_a_hand_bone_annotation_of_another_type_is_named_by_its_type(tmp_path):
+    from mmseg_ext.io.hand_bone_json import read_masks
+    from mmseg_ext.utils.errors import DataError
+    path = tmp_path / 'a.json'
+    path.write_text(json.dumps(dict(annotations=[dict(
+        id='b', type='bbox', label='Trapezium', points=[[1, 1], [5, 5]])])))
+    with pytest.raises(DataError, match="annotation type 'bbox'.*'poly_seg'"):
+        read_masks(str(path), CLASSES, (8, 8))
