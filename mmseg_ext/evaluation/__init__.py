@@ -7,4 +7,6 @@ __getattr__, __dir__, __all__ = lazy_exports(__name__, {
     'COMPETITION_EPS': '.functional',
     'dice_from_counts': '.functional',
     'multilabel_counts': '.functional',
+    'Validation': '.val_history',
+    'validation_history': '.val_history',
 })

@@ -75,6 +75,11 @@ def test_the_room_table_is_computed_from_the_arms(tiny_room):
     other = run_tool('tools/benchmark/bench_semi_room.py', *argv, '--iters', '4',
                      subprocess_run=True, timeout=300)
     assert other.returncode != 0 and 'trained for 3 iterations, not 4' in other.stderr
+    # ... or with other --cfg-options (a loss change under test gets its own work dir)
+    other = run_tool('tools/benchmark/bench_semi_room.py', *argv, '--cfg-options',
+                     'train_cfg.val_interval=1', subprocess_run=True, timeout=300)
+    assert other.returncode != 0 and "trained with --cfg-options [], not " \
+        "['train_cfg.val_interval=1']" in other.stderr
     assert os.stat(work / '1of8_seed0' / 'result.json').st_mtime_ns == stamp
 
 

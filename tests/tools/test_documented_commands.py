@@ -457,6 +457,10 @@ COVERAGE = {
     '--work-dir': dict(
         tests=['tests/tools/test_bench_semi_room.py::test_the_room_table_is_computed_from_the_arms'],
         note='--tiny: 3 iterations an arm, 8 channels, 64 px, 2 validation images'),
+    'docs/semi_supervised.md: tools/benchmark/bench_semi_room.py --cfg-options --fractions '
+    '--iters --seeds --work-dir': dict(
+        tests=['tests/tools/test_bench_semi_room.py::test_the_room_table_is_computed_from_the_arms'],
+        note='--tiny; a rerun with other --cfg-options is refused'),
     'docs/semi_supervised.md: tools/benchmark/bench_semi_room.py --fractions --seeds '
     '--work-dir': dict(
         tests=['tests/tools/test_bench_semi_room.py::test_the_room_table_is_computed_from_the_arms'],
@@ -464,6 +468,8 @@ COVERAGE = {
     'docs/semi_supervised.md: tools/inference.py --img-dir --img-list --out-dir --out-size': dict(
         tests=[f'{_PATHS}::test_inference_img_list_tta_and_out_size'],
         note='a tiny untrained model'),
+    'docs/semi_supervised.md: tools/analysis/val_history.py': dict(
+        tests=['tests/evaluation/test_val_history.py::test_the_table_has_a_row_per_validation']),
     'docs/semi_supervised.md: tools/tune_thresholds.py --gt': dict(
         tests=['tests/postprocessing/test_thresholds.py::test_cli_missing_ground_truth',
                f'{_FLAGS}::test_tune_thresholds_writes_the_brute_force_best_threshold']),

@@ -1,0 +1,72 @@
+"""Every validation of a training run, per class: how each class's metric moved.
+
+mmengine's ``LoggerHook`` writes one JSON object per logged step to
+``<work_dir>/<timestamp>/vis_data/scalars.json``; the lines of a validation hold the
+metric keys (``mDice``, ``Dice.<class>`` for
+:class:`~mmseg_ext.evaluation.MultiLabelDiceMetric`, ``IoU.<class>`` for mmseg's
+``IoUMetric``) and ``step``, the training iteration it followed. This module reads them
+back in order, so a class that is learnt late (its Dice still 0 at the 0.5 threshold
+while the others rose) can be told from one that never moves.
+"""
+from __future__ import annotations
+
+import glob
+import os.path as osp
+from dataclasses import dataclass
+from typing import Dict, List
+
+from ..utils.errors import DataError
+from ..utils.readers import loads_json, read_text
+
+
+@dataclass
+class Validation:
+    """One validation: the iteration it followed and its per-class values."""
+    step: int
+    values: Dict[str, float]
+
+
+def scalars_file(path: str) -> str:
+    """``path`` itself when it is a file, else the newest run's ``scalars.json`` under
+    the work dir ``path`` (``<timestamp>/vis_data/scalars.json``, by timestamp name)."""
+    if osp.isfile(path):
+        return path
+    found = sorted(glob.glob(osp.join(glob.escape(path), '*', 'vis_data', 'scalars.json')))
+    if not found:
+        raise DataError(f'{path}: no <timestamp>/vis_data/scalars.json (a work dir of '
+                        'tools/train.py, or the file itself)')
+    return found[-1]
+
+
+def validation_history(path: str, metric: str = 'Dice') -> List[Validation]:
+    """The validations of ``path`` (a scalars file or a work dir, :func:`scalars_file`),
+    in file order: ``Validation(step, {class: value})`` for every line holding
+    ``<metric>.<class>`` keys.
+
+    Raises:
+        DataError: a line that is not JSON, a value that is not a number, no validation
+            with ``metric`` in the file.
+    """
+    file = scalars_file(path)
+    prefix = metric + '.'
+    history = []
+    for lineno, line in enumerate(read_text(file, 'scalars file').splitlines(), 1):
+        if not line.strip():
+            continue
+        record = loads_json(line, f'{file}:{lineno}')
+        if not isinstance(record, dict):
+            continue
+        values = {}
+        for key, value in record.items():
+            if key.startswith(prefix):
+                if isinstance(value, bool) or not isinstance(value, (int, float)):
+                    raise DataError(f'{file}:{lineno}: {key!r} is {value!r}, not a number')
+                values[key[len(prefix):]] = float(value)
+        if values:
+            step = record.get('step')
+            if isinstance(step, bool) or not isinstance(step, int):
+                raise DataError(f'{file}:{lineno}: a validation without an integer step')
+            history.append(Validation(step, values))
+    if not history:
+        raise DataError(f'{file}: no validation with {metric}.<class> values')
+    return history

@@ -1,0 +1,54 @@
+"""tools/analysis/val_history.py and mmseg_ext.evaluation.val_history: the validations of a
+run read back from a scalars.json written here by hand."""
+import json
+
+import pytest
+from conftest import run_tool
+
+LINES = [
+    {'lr': 0.003, 'loss': 1.2, 'step': 50},
+    {'mDice': 0.4, 'Dice.lung': 0.8, 'Dice.clavicle': 0.0, 'step': 100},
+    {'lr': 0.002, 'loss': 0.6, 'step': 150},
+    {'mDice': 0.7, 'Dice.lung': 0.9, 'Dice.clavicle': 0.5, 'step': 200},
+]
+
+
+def _work_dir(tmp_path, lines=LINES, stamp='20261205_120000'):
+    vis = tmp_path / 'w' / stamp / 'vis_data'
+    vis.mkdir(parents=True)
+    (vis / 'scalars.json').write_text(''.join(json.dumps(x) + '\n' for x in lines))
+    return tmp_path / 'w'
+
+
+def test_every_validation_in_order_with_its_step(tmp_path):
+    from mmseg_ext.evaluation.val_history import validation_history
+    work = _work_dir(tmp_path)
+    _work_dir(tmp_path, LINES[:2], stamp='20261205_110000')  # an older run: not read
+    history = validation_history(str(work))
+    assert [(v.step, v.values) for v in history] == [
+        (100, {'lung': 0.8, 'clavicle': 0.0}), (200, {'lung': 0.9, 'clavicle': 0.5})]
+
+
+def test_the_table_has_a_row_per_validation(tmp_path):
+    proc = run_tool('tools/analysis/val_history.py', str(_work_dir(tmp_path)))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == [
+        '| iteration | lung | clavicle |', '|---|---|---|',
+        '| 100 | 0.800 | 0.000 |', '| 200 | 0.900 | 0.500 |']
+
+
+@pytest.mark.parametrize('lines,words', [
+    ([{'loss': 1.0, 'step': 10}], 'no validation with Dice.<class> values'),
+    ([{'Dice.lung': 'high', 'step': 10}], "'Dice.lung' is 'high', not a number"),
+    ([{'Dice.lung': 0.5}], 'without an integer step'),
+])
+def test_bad_scalars_files_are_one_line(tmp_path, lines, words):
+    proc = run_tool('tools/analysis/val_history.py', str(_work_dir(tmp_path, lines)))
+    assert proc.returncode == 1
+    errors = proc.stderr.strip().splitlines()
+    assert len(errors) == 1 and errors[0].startswith('error: ') and words in errors[0]
+
+
+def test_a_folder_without_a_run_is_named(tmp_path):
+    proc = run_tool('tools/analysis/val_history.py', str(tmp_path))
+    assert proc.returncode == 1 and 'no <timestamp>/vis_data/scalars.json' in proc.stderr
