@@ -113,6 +113,8 @@ def check_replaceable_folder(root: str, shown: str, tool: str, marker: str) -> N
     """
     record = read_folder_manifest(root, shown)
     if record is None:
+        if not any(True for _ in _items(root)):
+            return  # an empty folder: nothing in it can be lost (taken without --force too)
         _refuse_unrecorded(root, shown, marker)
         return
     other, entries = record

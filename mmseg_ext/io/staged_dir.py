@@ -236,6 +236,9 @@ class StagedDir:
                 except OutputError as exc:
                     self._put_back(old)
                     raise OutputError(str(exc).replace(old, self.shown)) from None
+                except BaseException:  # any failure: the folder goes back where it was
+                    self._put_back(old)
+                    raise
             try:
                 os.rename(self.tmp, self.path)  # fails onto a non-empty folder
             except OSError as exc:

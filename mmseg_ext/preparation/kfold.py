@@ -36,21 +36,43 @@ from ..utils.errors import DataError, InvalidArgumentError
 # --------------------------------------------------------------------------------------
 
 
-def coco_presence(coco: dict) -> Tuple[List[str], np.ndarray, List[str]]:
+def coco_presence(coco: dict, where: str = 'COCO json'
+                  ) -> Tuple[List[str], np.ndarray, List[str]]:
     """Image file names (file order), class presence and category names of a COCO dict.
 
-    Classes are the categories in id order; crowd annotations count as presence.
+    Classes are the categories in id order; crowd annotations count as presence. Image
+    ids and file names must be unique, file names relative and inside the image root,
+    and every annotation must name a listed image and category (as ``coco_to_masks``
+    requires), so the folds split the images the data set really has.
 
     Returns:
         ``(file_names, presence (N, C) bool, category_names)``.
+
+    Raises:
+        DataError: naming ``where`` and the first offending entry.
     """
+    from ..io.paths import data_relpath
     categories = sorted(coco.get('categories', []), key=lambda c: c['id'])
     column = {c['id']: j for j, c in enumerate(categories)}
-    row = {img['id']: i for i, img in enumerate(coco['images'])}
+    row: Dict[Hashable, int] = {}
+    seen_names: Dict[str, Hashable] = {}
+    for i, img in enumerate(coco['images']):
+        if img['id'] in row:
+            raise DataError(f'{where}: image id {img["id"]} appears twice')
+        name = data_relpath(img['file_name'], f'{where}: image id {img["id"]} file_name')
+        if name in seen_names:
+            raise DataError(f'{where}: images {seen_names[name]} and {img["id"]} have the '
+                            f'same file_name {name}')
+        row[img['id']], seen_names[name] = i, img['id']
     presence = np.zeros((len(row), len(column)), bool)
     for ann in coco.get('annotations', []):
-        if ann.get('image_id') in row and ann.get('category_id') in column:
-            presence[row[ann['image_id']], column[ann['category_id']]] = True
+        if ann.get('image_id') not in row:
+            raise DataError(f'{where}: annotation {ann.get("id")} names image id '
+                            f'{ann.get("image_id")!r}, which is not in images')
+        if ann.get('category_id') not in column:
+            raise DataError(f'{where}: annotation {ann.get("id")} names category id '
+                            f'{ann.get("category_id")!r}, which is not in categories')
+        presence[row[ann['image_id']], column[ann['category_id']]] = True
     return ([img['file_name'] for img in coco['images']], presence,
             [c['name'] for c in categories])
 
@@ -210,7 +232,7 @@ def kfold_coco(ann_file: str, out_dir: str, num_folds: int = 5, seed: int = 0,
     Returns ``(written paths, summary table)``.
     """
     coco = load_coco_json(ann_file)
-    names, presence, class_names = coco_presence(coco)
+    names, presence, class_names = coco_presence(coco, ann_file)
     if not names:
         raise DataError(f'{ann_file}: no images')
     groups = groups_from_regex(names, group_regex) if group_regex else None

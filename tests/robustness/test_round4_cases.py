@@ -411,3 +411,34 @@ def test_a_hand_bone_annotation_of_another_type_is_named_by_its_type(tmp_path):
         id='b', type='bbox', label='Trapezium', points=[[1, 1], [5, 5]])])))
     with pytest.raises(DataError, match="annotation type 'bbox'.*'poly_seg'"):
         read_masks(str(path), CLASSES, (8, 8))
+
+
+def test_force_onto_an_empty_folder_publishes_and_hides_nothing(world, tmp_path):
+    out = tmp_path / 'empty'
+    os.makedirs(out)
+    status, lines = run_main('ensemble.py', [world['probs'], world['probs'], '--out-dir', out,
+                                             '--force', '--no-progress'])
+    assert status == 0, lines
+    assert (out / 'index.json').is_file()
+    assert not [n for n in os.listdir(tmp_path) if '.old-' in n]
+
+
+@pytest.mark.parametrize('change,words', [
+    (lambda d: d['images'][1].update(id=0), 'image id 0 appears twice'),
+    (lambda d: d['images'][1].update(file_name='a/0.jpg'), 'have the same file_name a/0.jpg'),
+    (lambda d: d['images'][1].update(file_name='../x.jpg'), 'leaves its folder'),
+    (lambda d: d['annotations'][0].update(image_id=999), 'names image id 999'),
+    (lambda d: d['annotations'][0].update(category_id=77), 'names category id 77'),
+])
+def test_kfold_coco_refuses_what_coco_to_masks_refuses(tmp_path, change, words):
+    coco = dict(images=[dict(id=i, file_name=f'{"ab"[i % 2]}/{i}.jpg', height=8, width=8)
+                        for i in range(6)],
+                annotations=[dict(id=i, image_id=i, category_id=1 + i % 2, iscrowd=0,
+                                  area=4, bbox=[1, 1, 2, 2],
+                                  segmentation=[[1, 1, 3, 1, 3, 3]]) for i in range(6)],
+                categories=[dict(id=1, name='a'), dict(id=2, name='b')])
+    change(coco)
+    path = tmp_path / 'c.json'
+    path.write_text(json.dumps(coco))
+    refused(str(tmp_path), 'kfold.py', ['coco', path, '--out', tmp_path / 'k', '-k', '2',
+                                        '--no-progress'], 1, str(path), words)
