@@ -277,9 +277,10 @@ def file_suffix(value: str) -> str:
     it must hold the extension's dot, so that ``jpg`` is not taken for ``.jpg`` and
     leave every stem ending in a dot."""
     if '.' not in value or value.endswith('.'):
+        ext = value.strip('.') or 'png'
         raise argparse.ArgumentTypeError(
             f'{value!r} is not a file suffix: give the end of the file names with the '
-            f'extension\'s dot (.{value.strip(".")} or _mask.{value.strip(".")}, ...)')
+            f'extension\'s dot (.{ext} or _mask.{ext}, ...)')
     return value
 
 

@@ -37,7 +37,8 @@ if TESTS not in sys.path:
 
 from probs_helpers import two_image_world, write_prob_folder  # noqa: E402
 
-from robustness.test_bad_inputs import CLASSES, assert_refused, run_main, snapshot  # noqa: E402
+from robustness.test_bad_inputs import CLASSES, run_main  # noqa: E402
+from robustness.test_hostile_s11 import refused  # noqa: E402
 
 PORT = ['background', 'container_truck', 'forklift', 'reach_stacker', 'ship']
 
@@ -45,13 +46,6 @@ PORT = ['background', 'container_truck', 'forklift', 'reach_stacker', 'ship']
 @pytest.fixture
 def world(tmp_path):
     return two_image_world(tmp_path, CLASSES)
-
-
-def refused(root, tool, argv, code, *words):
-    before = snapshot(root)
-    status, lines = run_main(tool, argv)
-    assert_refused(status, lines, code, *words)
-    assert snapshot(root) == before
 
 
 # ------------------------------------------------------------------ ownership records
