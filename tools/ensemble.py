@@ -8,7 +8,8 @@ Soft voting of probability folders (weighted mean, images matched by name):
 
 Hard voting of hand-bone submission CSVs (pixel kept when >= K files mark it):
 
-    python tools/ensemble.py --csv a.csv b.csv c.csv --out vote.csv [--min-votes K] [--force]
+    python tools/ensemble.py --csv a.csv b.csv c.csv --out vote.csv [--img-dir TEST_IMAGES]
+        [--min-votes K] [--force]
 """
 
 import os.path as _osp
@@ -35,6 +36,8 @@ def parse_args(argv=None):
                    help='storage of the output (default: as the first input)')
     p.add_argument('--csv', nargs='+', role='input', help='hand-bone submission CSVs (hard voting)')
     p.add_argument('--out', role='output', help='output CSV (hard voting)')
+    p.add_argument('--img-dir', role='input', help='test images (hard voting): every run is '
+                   'checked against its image\'s size (without it, sizes are unknown)')
     p.add_argument('--min-votes', type=number_in_range(int, 1),
                    help='votes needed to keep a pixel (default: strict majority)')
     p.add_output_flags('replace an existing output')
@@ -43,6 +46,7 @@ def parse_args(argv=None):
     p.requires('--csv', '--out', why='the voted CSV')
     p.requires('--out', '--csv', why='--out is the voted CSV of hard voting')
     p.requires('--min-votes', '--csv', why='it counts the votes of CSVs')
+    p.requires('--img-dir', '--csv', why='it checks the runs of the CSVs')
     p.requires('probs', '--out-dir', why='the fused probability folder')
     for option in ('--out-dir', '--weights', '--mixed-size', '--dtype'):
         p.requires(option, 'probs', why='soft voting of probability folders')
@@ -56,9 +60,12 @@ def main(argv=None):
     progress = not args.no_progress
     if args.csv:  # the parser's rules: --csv goes with --out, not with folders
         s = hard_vote_csv(args.csv, args.out, min_votes=args.min_votes, force=args.force,
-                          progress=progress)
+                          progress=progress, img_dir=args.img_dir)
         print(f'hard vote: {s.models} CSVs, {s.images} images -> {s.out} '
               f'in {s.seconds:.1f} s')
+        if args.img_dir is None:
+            print('hard vote: note: runs were not checked against image sizes (the CSVs '
+                  'carry none; give --img-dir to check them)')
         return
     if not args.probs or not args.out_dir:
         raise UsageError('give two or more probability folders and --out-dir '

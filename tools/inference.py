@@ -67,7 +67,7 @@ def main(argv=None):
     )
     from mmseg_ext.io.images import IMG_SUFFIXES, read_image_list
     suffixes = tuple(args.suffix) if args.suffix else IMG_SUFFIXES
-    images = read_image_list(args.img_list, suffixes[0], root=args.img_dir) \
+    images = read_image_list(args.img_list, suffixes, root=args.img_dir) \
         if args.img_list else None
     out_size = parse_out_size(args.out_size)
     onnx = is_onnx_model(args.checkpoint)  # onnxruntime picks its own providers

@@ -8,6 +8,7 @@ error:
   (:func:`check_cfg_options`);
 * run settings out of range (iterations, batch size) and components that need compiled
   ops this install lacks (:func:`check_run_settings`, :func:`check_compiled_ops`);
+* pipeline sizes that are not positive (``scale=(0, 0)``, :func:`check_pipeline_sizes`);
 * a local pretrained file that does not exist (:func:`check_weights_exist`);
 * a ``load_from`` or resumed checkpoint that does not fit the model
   (:func:`check_load_from`, :func:`check_resume`, :func:`check_fits_config`): mmengine
@@ -215,6 +216,56 @@ def check_run_settings(cfg: Config, path: str, options: dict) -> None:
             if key in options:
                 raise InvalidArgumentError('cfg_options', problem)
             raise ConfigError(f'{path}: {problem}')
+
+
+#: sizes of pipeline steps that must be positive numbers (one, or a pair/list of them)
+_PIPELINE_SIZES = ('scale', 'scale_factor', 'crop_size', 'size', 'size_divisor',
+                   'ratio_range', 'img_scale')
+
+
+def _pipelines(node, where: str):
+    """Every list of pipeline steps in a config tree: ``(key path, steps)``. A list is
+    a pipeline when it holds dicts with a ``type`` (``TestTimeAug``'s ``transforms`` is
+    a list of such lists)."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            yield from _pipelines(value, f'{where}.{key}' if where else str(key))
+    elif isinstance(node, (list, tuple)):
+        if node and all(isinstance(s, dict) and 'type' in s for s in node):
+            yield where, node
+        for i, value in enumerate(node):
+            yield from _pipelines(value, f'{where}.{i}')
+
+
+def _positive_sizes(value) -> bool:
+    """A positive number, or a non-empty (nested) list of them."""
+    if isinstance(value, (list, tuple)):
+        return bool(value) and all(_positive_sizes(v) for v in value)
+    return not isinstance(value, bool) and isinstance(value, (int, float)) and value > 0
+
+
+def check_pipeline_sizes(cfg: Config, path: str, options: dict) -> None:
+    """Every size a pipeline step is given (``scale``, ``scale_factor``, ``crop_size``,
+    Pad's ``size``, ...) is a positive number or a list of them (``None`` means unset),
+    so a zero or negative scale is named as the config's value, not as a failure of
+    the first image it meets.
+
+    Raises:
+        InvalidArgumentError: the bad value came from ``cfg_options``.
+        ConfigError: it is in the config file.
+    """
+    for where, steps in _pipelines(cfg.to_dict(), ''):
+        for i, step in enumerate(steps):
+            for name in _PIPELINE_SIZES:
+                value = step.get(name)
+                if value is None or _positive_sizes(value):
+                    continue
+                key = f'{where}.{i}.{name}'
+                problem = (f'{key} is {value!r} ({step.get("type")}); it must be a '
+                           'positive number or a list of them')
+                if any(key == k or key.startswith(k + '.') for k in options):
+                    raise InvalidArgumentError('cfg_options', problem)
+                raise ConfigError(f'{path}: {problem}')
 
 
 def check_compiled_ops(cfg: Config, path: str) -> None:

@@ -15,7 +15,12 @@ from mmengine.config import Config
 from mmengine.logging import print_log
 
 from ..utils.errors import ConfigError, InvalidArgumentError
-from .checks import check_cfg_options, check_compiled_ops, check_run_settings
+from .checks import (
+    check_cfg_options,
+    check_compiled_ops,
+    check_pipeline_sizes,
+    check_run_settings,
+)
 from .tta import lateral_flip_problem, training_flip_problem
 
 
@@ -85,6 +90,7 @@ def load_config(path: str, cfg_options: Optional[dict] = None,
             raise InvalidArgumentError('cfg_options', f'cannot apply {cfg_options} to '
                                        f'{path} ({exc})') from None
     check_run_settings(cfg, path, cfg_options or {})
+    check_pipeline_sizes(cfg, path, cfg_options or {})
     for problem in (lateral_flip_problem(cfg), training_flip_problem(cfg)):
         if problem:
             print_log(f'{path}: {problem}', logger='current', level=logging.WARNING)

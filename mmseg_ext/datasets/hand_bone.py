@@ -24,8 +24,8 @@ from ..utils.class_names import (
     class_pair_indices,
     random_palette,
 )
-from ..utils.errors import ConfigError, DataFileError, InvalidArgumentError
-from ..utils.readers import read_lines
+from ..utils.errors import ConfigError, DataError, DataFileError, InvalidArgumentError
+from ..utils.readers import check_folder, read_lines
 from .image_named_failures import ImageNamedFailuresMixin
 from .splits import group_kfold, select_fold
 
@@ -173,7 +173,15 @@ class HandBoneDataset(ImageNamedFailuresMixin, BaseSegDataset):
                                 seed=self.fold_seed)
             return [rels[i] for i in select_fold(folds, self.fold, self.subset)]
         except InvalidArgumentError as exc:  # a value of the config, not of a command line
-            raise ConfigError(f'{type(self).__name__}: {exc.argument} {exc.problem}') from None
+            raise ConfigError(f'{self._where()}: {type(self).__name__} {exc.argument} '
+                              f'{exc.problem}') from None
+        except DataError as exc:  # more folds than patients: name the data it counted
+            raise DataFileError(f'{self._where()}: {exc} (patients of the '
+                                f'{len(rels)} listed images)') from None
+
+    def _where(self) -> str:
+        """The data this data set reads, for messages: its split file, else its images."""
+        return self.ann_file or self._image_dir()
 
     def _ann_path(self, rel: str, ann_dir: str) -> str:
         stem = osp.splitext(rel)[0]
@@ -182,8 +190,7 @@ class HandBoneDataset(ImageNamedFailuresMixin, BaseSegDataset):
     def load_data_list(self) -> List[dict]:
         """List the images (and their JSONs), apply the split file and the fold."""
         img_dir = self._image_dir()
-        if not osp.isdir(img_dir):
-            raise DataFileError(f'{img_dir}: image folder not found')
+        check_folder(img_dir, 'image folder')
         ann_dir = self.data_prefix.get('seg_map_path', '')
         labelled = not self.test_mode and bool(ann_dir) and osp.isdir(ann_dir)
         rels = self._read_split_file(img_dir) if self.ann_file else \

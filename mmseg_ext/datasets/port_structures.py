@@ -11,7 +11,7 @@ from ..io.images import list_images
 from ..io.paths import data_relpath
 from ..utils.class_names import PORT_CLASSES, PORT_PALETTE
 from ..utils.errors import ConfigError, DataError
-from ..utils.readers import read_lines
+from ..utils.readers import check_folder, read_lines
 from .image_named_failures import ImageNamedFailuresMixin
 
 
@@ -99,9 +99,7 @@ class PortStructuresDataset(ImageNamedFailuresMixin, BaseSegDataset):
 
     def load_data_list(self) -> List[dict]:
         img_dir = self.data_prefix.get('img_path')
-        if not osp.isdir(img_dir):
-            raise FolderDataError(f'{img_dir}: image folder not found '
-                                  f'(subset {self.subset!r})')
+        check_folder(img_dir, f'image folder (subset {self.subset!r})', FolderDataError)
         if self.ann_file and not osp.lexists(self.ann_file):
             raise FolderDataError(f'{self.ann_file}: split file not found')
         data_list = self._records(img_dir, self._split_stems() if self.ann_file and not

@@ -24,6 +24,7 @@ from mmseg.registry import DATASETS
 from ..io.images import list_images, read_image_list
 from ..utils.class_names import class_pair_indices
 from ..utils.errors import ConfigError, DataFileError
+from ..utils.readers import check_folder
 from .image_named_failures import ImageNamedFailuresMixin
 
 
@@ -52,10 +53,11 @@ class UnlabelledImageDataset(ImageNamedFailuresMixin, BaseSegDataset):
         **kwargs: ``BaseSegDataset``'s other arguments (``pipeline``, ``metainfo``...).
 
     Raises:
-        DataFileError: the image folder does not exist or holds no image, or a listed
-            image does not exist (the message names it and the list file).
-        DataError: the list file is unreadable, empty, or names a path outside the
-            folder.
+        DataFileError: the image folder does not exist or holds no image.
+        DataError: the list file is unreadable, empty, names a path outside the folder,
+            or an entry that fits no image, two images, or an earlier line's image
+            (:func:`~mmseg_ext.io.images.read_image_list`; the message names the list
+            file and line).
         ConfigError: ``metainfo_from`` is not a data set config, or a
             ``flip_swap_classes`` name is not a class.
     """
@@ -95,14 +97,9 @@ class UnlabelledImageDataset(ImageNamedFailuresMixin, BaseSegDataset):
     def load_data_list(self) -> List[dict]:
         """One record per image: ``img_path`` and mmseg's per-item keys, no label."""
         img_dir = self._image_dir()
-        if not osp.isdir(img_dir):
-            raise DataFileError(f'{img_dir}: image folder not found')
+        check_folder(img_dir, 'image folder')
         if self.ann_file:
             rels = read_image_list(self.ann_file, self.img_suffix, img_dir)
-            for rel in rels:
-                if not osp.isfile(osp.join(img_dir, rel)):
-                    raise DataFileError(f'{osp.join(img_dir, rel)}: image not found '
-                                        f'(listed in {self.ann_file})')
         else:
             rels = list_images(img_dir, (self.img_suffix,))
             if not rels:

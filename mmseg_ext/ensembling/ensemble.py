@@ -17,7 +17,7 @@ import numpy as np
 from tqdm import tqdm
 
 from ..inference.probmaps import resize_channel
-from ..io.paths import check_output_apart
+from ..io.paths import check_output_apart, check_output_format
 from ..io.prob_file import CroppedProbs, dequantize
 from ..io.prob_meta import ProbMeta, content_mismatch
 from ..io.probs import ProbFolder, ProbFolderWriter
@@ -86,7 +86,7 @@ def _target_size(shapes: List[Tuple[int, int]], ori_shape: Tuple[int, int],
 def soft_vote(prob_dirs: Sequence[str], out_dir: str,
               weights: Optional[Sequence[float]] = None, mixed_size: str = 'original',
               dtype: Optional[str] = None, force: bool = False, compresslevel: int = 1,
-              progress: bool = True) -> EnsembleSummary:
+              progress: bool = True, tool: str = 'tools/ensemble.py') -> EnsembleSummary:
     """Weighted mean of the probabilities of several folders, written as a new folder.
 
     Args:
@@ -97,6 +97,8 @@ def soft_vote(prob_dirs: Sequence[str], out_dir: str,
             all to ``'original'`` (the image's original size) or ``'largest'`` (the
             largest stored resolution); equal resolutions are kept as they are.
         dtype: stored dtype of the output (default: the first folder's, else uint8).
+        force: replace ``out_dir`` when it is ``tool``'s own unchanged output.
+        tool: the writer's name, recorded in the folder's manifest.
     """
     start = time.perf_counter()
     if len(prob_dirs) < 2:
@@ -115,7 +117,7 @@ def soft_vote(prob_dirs: Sequence[str], out_dir: str,
     keys = first.keys()
     with ProbFolderWriter(out_dir, first.classes, first.task,
                           dtype=dtype or first.dtype or 'uint8', source=source,
-                          force=force, compresslevel=compresslevel) as writer:
+                          force=force, compresslevel=compresslevel, tool=tool) as writer:
         for key in tqdm(keys, desc='ensemble', unit='img', disable=not progress):
             loaded = [f.read(key, cropped=True) for f in folders]  # one image per model
             fused, meta = _mean_one(folders, key, loaded, w, mixed_size, writer.dtype)
@@ -213,11 +215,16 @@ HARD_VOTE_OWNER = 'ensemble'
 
 
 def hard_vote_csv(csv_paths: Sequence[str], out: str, min_votes: Optional[int] = None,
-                  force: bool = False, progress: bool = True) -> EnsembleSummary:
+                  force: bool = False, progress: bool = True,
+                  img_dir: Optional[str] = None) -> EnsembleSummary:
     """Hard voting of hand-bone-layout submissions (any class list, the same in every
     CSV): a pixel is kept when >= ``min_votes`` CSVs mark it (default: a strict
     majority). Rows follow the first CSV's order. ``force`` replaces ``out`` only when
-    it is this function's own unchanged output (:mod:`mmseg_ext.io.owned_file`)."""
+    it is this function's own unchanged output (:mod:`mmseg_ext.io.owned_file`).
+
+    ``img_dir``: the test images (matched by file name); every image of the CSVs must
+    be there and every run must lie inside it. Without it, a run past an image's end
+    cannot be told (the CSVs carry no sizes) and goes into the vote."""
     start = time.perf_counter()
     fmt = FORMATS['handbone']
     if len(csv_paths) < 2:
@@ -227,9 +234,11 @@ def hard_vote_csv(csv_paths: Sequence[str], out: str, min_votes: Optional[int] =
     if not 1 <= min_votes <= len(csv_paths):
         raise InvalidArgumentError('min_votes', f'must be in 1..{len(csv_paths)}, got '
                                    f'{min_votes}')
+    check_output_format(out, 'CSV', ('.csv', '.txt'))
     check_output_apart(out, csv_paths, 'out')
     tables = [read_rle_csv(p, fmt, any_class=True) for p in csv_paths]
     keys = list(tables[0])
+    sizes = _sizes_of(keys, img_dir, csv_paths[0]) if img_dir is not None else {}
     for path, table in zip(csv_paths[1:], tables[1:]):
         missing = [k for k in keys if k not in table]
         if missing:
@@ -246,7 +255,7 @@ def hard_vote_csv(csv_paths: Sequence[str], out: str, min_votes: Optional[int] =
             for path, table in zip(csv_paths, tables):
                 try:
                     runs.append(parse_rle(table[(image, cls)], index_base=conv.index_base,
-                                          empty=conv.empty))
+                                          empty=conv.empty, shape=sizes.get(image)))
                 except RLEError as exc:
                     raise DataError(f'{path}: ({image}, {cls}): {exc}') from None
             s, n = vote_runs(runs, min_votes)
@@ -254,3 +263,14 @@ def hard_vote_csv(csv_paths: Sequence[str], out: str, min_votes: Optional[int] =
                        else conv.empty)
     return EnsembleSummary(out, len({k[0] for k in keys}), len(csv_paths),
                            time.perf_counter() - start)
+
+
+def _sizes_of(keys: Sequence[Tuple[str, str]], img_dir: str, csv_path: str
+              ) -> dict:
+    """``{image name: (H, W)}`` of the CSV's images, read from ``img_dir``."""
+    from ..io.images import image_sizes_by_name
+    sizes = image_sizes_by_name(img_dir, 'basename')
+    for image, _ in keys:
+        if image not in sizes:
+            raise DataError(f'{csv_path}: image {image} is not in {img_dir}')
+    return sizes

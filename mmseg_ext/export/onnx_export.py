@@ -155,7 +155,6 @@ def publish_files(files: Dict[str, bytes], force: bool = False,
     from ..io.output_errors import output_error
     from ..io.output_lock import output_lock
     from ..io.owned_file import (
-        check_replaceable_file,
         commit_record,
         discard_record,
         stage_record,
@@ -164,9 +163,7 @@ def publish_files(files: Dict[str, bytes], force: bool = False,
         for path in files:
             locks.enter_context(output_lock(path))
         for path in files:
-            check_new_output(path, force)
-            if owner is not None:
-                check_replaceable_file(path, owner)
+            check_new_output(path, force, owner)
         staged: List[Tuple[str, str]] = []
         records: List[Tuple[str, str]] = []
         current = next(iter(files), '')
@@ -239,7 +236,7 @@ def export_onnx(config: str, checkpoint: str, out: str,
         check_output_apart(target, inputs, 'out')
     from ..io.atomic import check_new_output
     for target in (out, side):
-        check_new_output(target, force)
+        check_new_output(target, force, OWNER)
     predictor = build_predictor(config, checkpoint, device='cpu', cfg_options=cfg_options)
     model = predictor.model
     problem = slide_problem(getattr(model, 'test_cfg', None))

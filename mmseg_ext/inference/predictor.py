@@ -314,12 +314,14 @@ def infer_folder(predictor: ProbabilityPredictor, img_dir: str, out_dir: str,
                  out_size: OutSize = 'native', dtype: str = 'uint8', force: bool = False,
                  suffixes: Sequence[str] = IMG_SUFFIXES, source: Optional[Dict] = None,
                  compresslevel: int = 1, progress: bool = True,
-                 images: Optional[Sequence[str]] = None) -> InferenceSummary:
+                 images: Optional[Sequence[str]] = None,
+                 tool: str = 'tools/inference.py') -> InferenceSummary:
     """Write one probability file per image under ``img_dir`` (recursive) to ``out_dir``.
 
     The folder appears only when every image is done (written under a temporary name,
-    then renamed); ``force`` replaces an existing probability folder. ``images`` (paths
-    relative to ``img_dir``) restricts the run to those images.
+    then renamed); ``force`` replaces an existing probability folder that ``tool`` (the
+    name recorded in the folder's manifest) wrote, unchanged. ``images`` (paths relative
+    to ``img_dir``) restricts the run to those images.
     """
     start = time.perf_counter()
     if images is None:
@@ -338,7 +340,8 @@ def infer_folder(predictor: ProbabilityPredictor, img_dir: str, out_dir: str,
         raise DataError(f'{img_dir}: no images ({", ".join(suffixes)})')
     check_output_apart(out_dir, [img_dir], 'out_dir')
     with ProbFolderWriter(out_dir, predictor.classes, predictor.task, dtype=dtype,
-                          source=source, force=force, compresslevel=compresslevel) as w:
+                          source=source, force=force, compresslevel=compresslevel,
+                          tool=tool) as w:
         for rel in tqdm(images, desc='inference', unit='img', disable=not progress):
             probs, ori_shape = predictor.predict(osp.join(img_dir, rel), out_size)
             w.write(probs, rel, ori_shape)

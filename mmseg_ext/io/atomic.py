@@ -42,9 +42,27 @@ from .owned_file import (
 from .staging import file_mode, temp_prefix
 
 
-def check_new_output(path: str, force: bool) -> None:
-    """Raise :class:`OutputExistsError` when ``path`` exists and ``force`` is False."""
-    if osp.lexists(path) and not force:
+def check_new_output(path: str, force: bool, owner: Optional[str] = None) -> None:
+    """Check that the output file ``path`` may be written: absent, or replaceable.
+
+    An existing ``path`` that ``force`` could not replace either is refused with the
+    reason, ``force`` or not, so that no message suggests ``--force`` in vain: a folder
+    (a file is expected), or, with ``owner``, a file that is not ``owner``'s own
+    unchanged output (:func:`~mmseg_ext.io.owned_file.check_replaceable_file`).
+
+    Raises:
+        OutputError: ``path`` cannot be replaced (why, in one line).
+        OutputExistsError: ``path`` exists, could be replaced, and ``force`` is False.
+    """
+    if not osp.lexists(path):
+        if owner is not None:
+            check_record_slot(path)
+        return
+    if owner is not None:
+        check_replaceable_file(path, owner)
+    elif osp.isdir(path) and not osp.islink(path):
+        raise OutputError(f'{path}: is a folder, expected a file name')
+    if not force:
         raise OutputExistsError(path)
 
 
@@ -170,9 +188,7 @@ def _atomic_open(path: str, mode: str, force: bool, owner: Optional[str],
     if str(path).endswith(('/', os.sep)):
         raise OutputError(f'{path}: ends with a slash, which names a folder; expected a '
                           'file name')
-    check_new_output(path, force)
-    if owner is not None:
-        check_replaceable_file(path, owner)
+    check_new_output(path, force, owner)
     if osp.isdir(path):
         raise OutputError(f'{path}: is a folder, expected a file name')
     fd, tmp = temp_beside(path)

@@ -30,8 +30,8 @@ def list_images(img_dir: str, suffixes: Sequence[str] = IMG_SUFFIXES,
             a link that loops or points nowhere; a folder link leads back to a folder
             it is inside (a loop). The message names the entry.
     """
-    if not osp.isdir(img_dir):
-        raise DataError(f'{img_dir}: image folder not found')
+    from ..utils.readers import check_folder
+    check_folder(img_dir, 'image folder', DataError)
     suffixes = tuple(s.lower() for s in suffixes)
     found: List[str] = []
     _walk_images(img_dir, '', suffixes, found, skipped, [_dir_id(img_dir)])
@@ -89,26 +89,77 @@ def skipped_note(img_dir: str, skipped: Sequence[str], suffixes: Sequence[str]) 
             f'{"/".join(suffixes)} images ({shown})')
 
 
-def read_image_list(path: str, suffix: str, root: Optional[str] = None) -> List[str]:
+def read_image_list(path: str, suffixes: Union[str, Sequence[str]],
+                    root: Optional[str] = None) -> List[str]:
     """Image paths named by a list file: one per line, relative to the image folder
-    ``root``, with or without ``suffix`` (the stems ``tools/kfold.py`` writes); blank
-    lines and ``#`` comments are skipped. Entries are normalised and checked
-    (:func:`~mmseg_ext.io.paths.data_relpath`; with ``root``, also
-    :func:`~mmseg_ext.io.paths.resolve_under`): an absolute or escaping entry is a
-    :class:`DataError` naming the file and line."""
+    ``root``, each a full file name or a stem (the stems ``tools/kfold.py`` and mmseg's
+    split files hold, to which an image suffix is added); blank lines and ``#``
+    comments are skipped.
+
+    With ``root``, each entry is resolved against the files there: the candidates are
+    the entry itself when it is a file with one of ``suffixes``, and the entry plus each
+    of ``suffixes`` (the suffix's case as the file has it: ``a`` finds ``a.PNG``).
+    Exactly one candidate must exist. Without ``root``, an entry ending with one of
+    ``suffixes`` is kept and a stem gets the first.
+
+    Entries are normalised and checked (:func:`~mmseg_ext.io.paths.data_relpath`; with
+    ``root``, also :func:`~mmseg_ext.io.paths.resolve_under`).
+
+    Raises:
+        DataError: naming the file and line: an absolute or escaping entry; with
+            ``root``, an entry that names no image or two (``x.png`` when both
+            ``x.png`` and ``x.png.png`` exist), or the image of an earlier line again.
+    """
     from ..utils.readers import read_lines
     from .paths import data_relpath, resolve_under
+    suffixes = (suffixes,) if isinstance(suffixes, str) else tuple(suffixes)
     lines = read_lines(path, 'image list', comments=True)
-    images = []
+    listings: Dict[str, set] = {}
+    images: List[str] = []
+    first_line: Dict[str, int] = {}
     for lineno, line in lines:
-        rel = data_relpath(line, f'{path}:{lineno}', root)
-        rel = rel if rel.lower().endswith(suffix.lower()) else rel + suffix
-        if root is not None and osp.lexists(osp.join(root, rel)):
-            resolve_under(root, rel, f'{path}:{lineno}')
+        where = f'{path}:{lineno}'
+        rel = data_relpath(line, where, root)
+        if root is None:
+            has_suffix = rel.lower().endswith(tuple(x.lower() for x in suffixes))
+            images.append(rel if has_suffix else rel + suffixes[0])
+            continue
+        rel = _listed_image(root, rel, suffixes, listings, where)
+        resolve_under(root, rel, where)
+        if rel in first_line:
+            raise DataError(f'{where}: {line} is the image of line {first_line[rel]} '
+                            f'({rel}) again')
+        first_line[rel] = lineno
         images.append(rel)
     if not images:
         raise DataError(f'{path}: the image list is empty')
     return images
+
+
+def _listed_image(root: str, rel: str, suffixes: Tuple[str, ...],
+                  listings: Dict[str, set], where: str) -> str:
+    """The one image under ``root`` that the list entry ``rel`` names (see
+    :func:`read_image_list`); ``listings`` caches each folder's names."""
+    folder, base = osp.split(rel)
+    if folder not in listings:
+        try:
+            listings[folder] = set(os.listdir(osp.join(root, folder)))
+        except OSError:
+            listings[folder] = set()
+    names = listings[folder]
+    lowered = tuple(x.lower() for x in suffixes)
+    found = [base] if base in names and base.lower().endswith(lowered) else []
+    found += [n for n in sorted(names) if n.startswith(base) and n != base
+              and n[len(base):].lower() in lowered]
+    found = [osp.join(folder, n).replace(os.sep, '/') for n in found]
+    if not found:
+        raise DataError(f'{where}: {rel}: no such image under {root} (looked for '
+                        f'{rel} and {rel}{{{",".join(suffixes)}}})')
+    if len(found) > 1:
+        raise DataError(f'{where}: {rel} names {len(found)} images under {root} '
+                        f'({", ".join(found)}): spell it so that it fits one image only '
+                        '(a stem for the shorter name, the full file name for the longer)')
+    return found[0]
 
 
 _PIL_LOCK = threading.Lock()

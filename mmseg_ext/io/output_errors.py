@@ -40,8 +40,29 @@ def write_reason(exc: OSError) -> str:
 
 def output_error(path: str, exc: OSError) -> OutputError:
     """One-line :class:`OutputError` for an ``OSError`` met while writing ``path``
-    (a staging path is named as the output it becomes, :func:`~mmseg_ext.io.staging.user_path`)."""
-    return OutputError(f'{user_path(path)}: cannot write the output ({write_reason(exc)})')
+    (a staging path is named as the output it becomes, :func:`~mmseg_ext.io.staging.user_path`).
+    A file where a folder of the path must be (``EEXIST``/``ENOTDIR`` from creating
+    folders) is named as such, not as "File exists"."""
+    reason = write_reason(exc)
+    if exc.errno in (errno.EEXIST, errno.ENOTDIR):
+        blocker = file_in_the_way(exc.filename if isinstance(exc.filename, str) else path)
+        if blocker:
+            reason = f'{user_path(blocker)} is a file, not a folder'
+    return OutputError(f'{user_path(path)}: cannot write the output ({reason})')
+
+
+def file_in_the_way(path: str) -> Optional[str]:
+    """The first existing component of ``path`` (from the root down, ``path`` itself
+    included) that is not a folder; None when there is none."""
+    full = osp.abspath(path)
+    parts = full.split(os.sep)
+    for i in range(2, len(parts) + 1):
+        prefix = os.sep.join(parts[:i]) or os.sep
+        if not osp.lexists(prefix):
+            return None
+        if not osp.isdir(prefix):
+            return prefix
+    return None
 
 
 def inside(path: Optional[str], folder: str) -> bool:

@@ -94,3 +94,36 @@ def check_output_apart(out: str, inputs: Iterable[Optional[str]],
         reason = output_conflict(out, src, holds_inputs)
         if reason:
             raise InvalidArgumentError(argument, conflict_text(out, src, reason))
+
+
+#: suffixes that name the format of a file (lower case) -> that format
+_FORMAT_OF_SUFFIX = {
+    **{s: 'image' for s in ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.webp',
+                            '.gif', '.svg', '.pdf')},
+    '.npz': 'NumPy archive', '.npy': 'NumPy array', '.pth': 'checkpoint',
+    '.pt': 'checkpoint', '.onnx': 'ONNX model', '.pkl': 'pickle', '.py': 'Python/config',
+    '.zip': 'zip archive', '.gz': 'gzip archive', '.csv': 'CSV', '.json': 'JSON',
+    '.txt': 'text', '.yaml': 'YAML', '.yml': 'YAML',
+}
+
+
+def check_output_format(path: str, fmt: str, suffixes: Iterable[str]) -> None:
+    """Refuse an output file name whose suffix says another format than the ``fmt``
+    the tool writes (``submission.png`` would get CSV text). A name without a suffix,
+    or with one no format is known by (``sub.v2``), is taken.
+
+    Args:
+        path: the output file.
+        fmt: what is written (``'CSV'``).
+        suffixes: the suffixes that fit ``fmt`` (``('.csv', '.txt')``).
+
+    Raises:
+        OutputError: naming the file, its suffix's format and the suffix to use.
+    """
+    from ..utils.errors import OutputError
+    suffixes = tuple(s.lower() for s in suffixes)
+    suffix = osp.splitext(path)[1].lower()
+    other = _FORMAT_OF_SUFFIX.get(suffix)
+    if other is not None and suffix not in suffixes:
+        raise OutputError(f'{path}: would hold {fmt} under a name of another format '
+                          f'({suffix}: {other}); name it with {" or ".join(suffixes)}')

@@ -60,7 +60,7 @@ import numpy as np
 
 from ..utils.class_names import check_class_names
 from ..utils.errors import DataError, InvalidArgumentError
-from ..utils.readers import read_json
+from ..utils.readers import check_folder, read_json
 from .paths import data_relpath, image_key, resolve_under
 from .prob_file import CroppedProbs, read_cropped, write_probs
 from .prob_meta import (
@@ -92,8 +92,7 @@ class ProbFolder:
     """
 
     def __init__(self, root: str):
-        if not osp.isdir(root):
-            raise ProbFileError(f'{root}: probability folder not found')
+        check_folder(root, 'probability folder', ProbFileError)
         self.root = root
         index_path = osp.join(root, INDEX_NAME)
         # key -> (file, or None for "<key>.npz"; img_path, or only its extension when it
@@ -254,23 +253,26 @@ class ProbFolderWriter:
         classes, task: shared by every image.
         dtype: ``'uint8'`` or ``'float16'``.
         source: provenance stored in the index and in every file.
-        force: replace an existing probability folder.
+        force: replace an existing probability folder that ``tool`` wrote (see
+            :class:`~mmseg_ext.io.staged_dir.StagedDir`).
         compresslevel: zlib level of the files.
         background: quantise, compress and write each file in one background thread
             (zlib and file I/O release the GIL), overlapping with the caller's next
             image; at most two files are pending, so memory stays bounded. Arrays passed
             to :meth:`write` must not be modified afterwards.
+        tool: the writing tool's name, recorded in the folder's manifest.
     """
 
     def __init__(self, out_dir: str, classes: Sequence[str], task: str,
                  dtype: str = 'uint8', source: Optional[Dict] = None, force: bool = False,
-                 compresslevel: int = 1, background: bool = True):
+                 compresslevel: int = 1, background: bool = True,
+                 tool: Optional[str] = None):
         if dtype not in DTYPES:
             raise InvalidArgumentError('dtype', f'must be one of {DTYPES}, got {dtype!r}')
         if task not in TASKS:
             raise InvalidArgumentError('task', f'must be one of {TASKS}, got {task!r}')
         self.classes = check_class_names(tuple(classes), f'{out_dir}: classes')
-        self.stage = StagedDir(out_dir, force=force, marker=INDEX_NAME)
+        self.stage = StagedDir(out_dir, force=force, marker=INDEX_NAME, tool=tool)
         self.out_dir = out_dir
         self.task = task
         self.dtype = dtype

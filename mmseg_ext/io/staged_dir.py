@@ -114,9 +114,14 @@ class StagedDir:
             ``marker`` (:func:`~mmseg_ext.io.folder_manifest.check_replaceable_folder`):
             never a folder with a file the tool did not write or one edited since, nor
             a folder without a manifest (someone's, or an older version's output).
-        marker: file name that identifies a folder this tool family wrote (the tools
-            writing the same marker, such as inference and ensemble, may replace each
-            other's folders).
+        marker: file name that identifies the kind of output folder (``index.json`` of
+            a probability folder), named in the message about a folder without a
+            manifest.
+        tool: the writing tool's name, recorded in the manifest (default: one name
+            per ``marker``, for library callers). ``force`` replaces only a folder whose
+            manifest names the same ``tool``: ``tools/inference.py --force`` does not
+            replace a folder that ``tools/ensemble.py`` wrote, though both write
+            probability folders.
 
     Use as a context manager: an exception removes the temporary folder; call
     :meth:`commit` at the end of the block to publish.
@@ -124,12 +129,13 @@ class StagedDir:
     Errors name the folder as given (``path``), not its absolute form.
     """
 
-    def __init__(self, path: str, force: bool = False, marker: str = 'index.json'):
+    def __init__(self, path: str, force: bool = False, marker: str = 'index.json',
+                 tool: Optional[str] = None):
         self.path = osp.abspath(path)
         self.shown = path
         self.force = force
         self.marker = marker
-        self.tool = f'mmseg_ext output folder ({marker})'
+        self.tool = tool or f'mmseg_ext output folder ({marker})'
         self._lock = contextlib.ExitStack()  # one writer per output until commit/abort
         self._lock.enter_context(output_lock(self.path, path))
         try:

@@ -16,7 +16,6 @@ the threshold closest to 0.5.
 from __future__ import annotations
 
 import json
-import os.path as osp
 import time
 from dataclasses import dataclass
 from typing import Dict, Optional, Sequence, Tuple
@@ -25,13 +24,12 @@ import numpy as np
 from tqdm import tqdm
 
 from ..inference.probmaps import level_threshold, threshold_level, upsample_class
-from ..io.atomic import atomic_open
+from ..io.atomic import atomic_open, check_new_output
 from ..io.ground_truth import GroundTruth
-from ..io.owned_file import check_replaceable_file
-from ..io.paths import check_output_apart
+from ..io.paths import check_output_apart, check_output_format
 from ..io.probs import ProbFolder
 from ..io.rle import mask_bbox
-from ..utils.errors import DataError, InvalidArgumentError, OutputExistsError
+from ..utils.errors import DataError, InvalidArgumentError
 
 DICE_EPS = 1e-4
 LEVELS = 256
@@ -140,6 +138,7 @@ def tune_thresholds(probs_dir: str, gt_root: str, out: Optional[str] = None,
     """
     start = time.perf_counter()
     if out is not None:
+        check_output_format(out, 'JSON', ('.json',))
         check_output_apart(out, [probs_dir, gt_root], 'out')
     folder = ProbFolder(probs_dir)
     if folder.task != 'multi-label':
@@ -149,10 +148,8 @@ def tune_thresholds(probs_dir: str, gt_root: str, out: Optional[str] = None,
     if not (0 <= search[0] <= search[1] <= 1) or lo > min(hi, 255):
         raise InvalidArgumentError('search', f'{search[0]} {search[1]}: need 0 <= lo <= hi '
                                    '<= 1')
-    if out is not None and osp.lexists(out) and not force:
-        raise OutputExistsError(out)
-    if out is not None and force:
-        check_replaceable_file(out, OWNER)  # before the sweep, not after it
+    if out is not None:
+        check_new_output(out, force, OWNER)  # before the sweep, not after it
     gt = GroundTruth(gt_root, folder.classes)
     sweep = DiceSweep(folder.classes)
     keys = folder.keys()

@@ -133,8 +133,8 @@ def mean_views(views: Mapping[View, np.ndarray], members: Sequence[View]) -> np.
 
 
 def predict_candidates(predictor, plan: ViewPlan, img_dir: str, images: Sequence[str],
-                       out_dirs: Mapping[str, str], source: dict, progress: bool = True
-                       ) -> None:
+                       out_dirs: Mapping[str, str], source: dict, progress: bool = True,
+                       tool: Optional[str] = None) -> None:
     """One probability folder per candidate (``out_dirs`` name -> folder), each view
     predicted once per image."""
     names = list(out_dirs)
@@ -144,7 +144,7 @@ def predict_candidates(predictor, plan: ViewPlan, img_dir: str, images: Sequence
         writers = {n: stack.enter_context(ProbFolderWriter(
             out_dirs[n], predictor.classes, predictor.task,
             source=dict(source, candidate=n, views=[list(v) for v in plan.candidates[n]]),
-            force=True)) for n in names}
+            force=True, tool=tool)) for n in names}
         for rel in tqdm(images, desc='TTA views', unit='img', disable=not progress):
             views, ori_shape = predicted_views(predictor, osp.join(img_dir, rel), order)
             for n in names:
@@ -155,7 +155,7 @@ def predict_candidates(predictor, plan: ViewPlan, img_dir: str, images: Sequence
 
 def predict_chosen(predictor, plan: ViewPlan, choice: Mapping[str, str], img_dir: str,
                    images: Sequence[str], out_dir: str, source: dict,
-                   progress: bool = True) -> None:
+                   progress: bool = True, tool: Optional[str] = None) -> None:
     """One probability folder: class ``c`` averaged over exactly the views of its
     chosen candidate ``choice[c]``; each needed view predicted once per image."""
     classes = list(predictor.classes)
@@ -163,7 +163,7 @@ def predict_chosen(predictor, plan: ViewPlan, choice: Mapping[str, str], img_dir
     scales, flip = plan.views_of(names)
     order = view_order(scales, flip)
     with ProbFolderWriter(out_dir, classes, predictor.task, source=source,
-                          force=True) as writer:
+                          force=True, tool=tool) as writer:
         for rel in tqdm(images, desc='TTA (chosen)', unit='img', disable=not progress):
             views, ori_shape = predicted_views(predictor, osp.join(img_dir, rel), order)
             means = {n: mean_views(views, plan.candidates[n]) for n in names}
@@ -204,14 +204,14 @@ def score_folder(prob_dir: str, gt, fold_of: Mapping[str, int], num_folds: int,
 
 
 def compose_folder(candidate_dirs: Mapping[str, str], choice: Mapping[str, str],
-                   out_dir: str, source: dict) -> None:
+                   out_dir: str, source: dict, tool: Optional[str] = None) -> None:
     """A folder whose class ``c`` is the stored channel of candidate ``choice[c]``
     (``candidate_dirs``: name -> folder of the same images)."""
     folders = {n: ProbFolder(d) for n, d in candidate_dirs.items()}
     first = next(iter(folders.values()))
     classes = first.classes
     with ProbFolderWriter(out_dir, classes, first.task, dtype=first.dtype or 'uint8',
-                          source=source, force=True) as writer:
+                          source=source, force=True, tool=tool) as writer:
         for key in first.keys():
             loaded = {n: folders[n].read(key, cropped=True) for n in set(choice.values())}
             meta = next(iter(loaded.values()))[1]
@@ -227,14 +227,15 @@ def compose_folder(candidate_dirs: Mapping[str, str], choice: Mapping[str, str],
 
 
 def class_soft_vote(prob_dirs: Sequence[str], out_dir: str, weights: np.ndarray,
-                    source: dict, progress: bool = True) -> None:
+                    source: dict, progress: bool = True,
+                    tool: Optional[str] = None) -> None:
     """Per-class weighted mean of the folders (``weights`` ``(C, K)``, rows summing to
     1; a weight 0 leaves that folder out of that class). Members stored at another
     resolution than the first are resized to it (bilinear)."""
     folders = [ProbFolder(d) for d in prob_dirs]
     first = folders[0]
     with ProbFolderWriter(out_dir, first.classes, first.task, dtype=first.dtype or 'uint8',
-                          source=source, force=True) as writer:
+                          source=source, force=True, tool=tool) as writer:
         for key in tqdm(first.keys(), desc='ensemble', unit='img', disable=not progress):
             loaded = [f.read(key, cropped=True) for f in folders]
             size = tuple(loaded[0][0].shape[1:])

@@ -30,6 +30,7 @@ from ..io.file_sets import atomic_write_files
 from ..io.images import list_images, read_label_map
 from ..io.owned_files import write_owned_files
 from ..utils.errors import DataError, InvalidArgumentError
+from ..utils.readers import check_folder
 
 # --------------------------------------------------------------------------------------
 # sources
@@ -256,8 +257,7 @@ def kfold_folder(img_dir: str, out_dir: str, num_folds: int = 5, seed: int = 0,
     stems = [n[:-len(img_suffix)] for n in names]
     presence, class_names = None, []
     if seg_dir is not None:
-        if not osp.isdir(seg_dir):
-            raise DataError(f'{seg_dir}: label folder not found')
+        check_folder(seg_dir, 'label folder', DataError)
         presence, values = label_presence(
             [osp.join(seg_dir, s + seg_suffix) for s in stems], ignore_index, progress)
         class_names = [f'class {v}' for v in values]

@@ -25,7 +25,7 @@ from tqdm import tqdm
 
 from ..inference.probmaps import cropped_class_mask, label_map
 from ..io.images import image_size, list_images
-from ..io.paths import check_output_apart, image_key
+from ..io.paths import check_output_apart, check_output_format, image_key
 from ..io.prob_meta import check_same_size
 from ..io.probs import ProbFolder
 from ..io.submission import (
@@ -116,6 +116,7 @@ def make_submission(probs_dir: str, fmt_name: str, out: str,
     check_row_sources(fmt, test_json, sample)
     per_class_files = [v for v in (thresholds, min_area, keep_largest)
                        if isinstance(v, str) and osp.isfile(v)]
+    check_output_format(out, 'CSV', ('.csv', '.txt'))
     check_output_apart(out, [probs_dir, img_dir, test_json, sample, *per_class_files],
                        'out')
     folder = ProbFolder(probs_dir)

@@ -85,23 +85,25 @@ def check_regular_file(path: str, what: str = 'file') -> None:
         raise DataFileError(f'{path}: {problem}')
 
 
-def check_folder(path: str, what: str = 'folder') -> None:
-    """Raise :class:`DataFileError` unless ``path`` is an existing folder (a file, FIFO or
-    dangling link there is named as what it is).
+def check_folder(path: str, what: str = 'folder', error: type = DataFileError) -> None:
+    """Raise ``error`` unless ``path`` is an existing folder; a file, FIFO or dangling
+    link there is named as what it is (never "not found").
 
     Args:
         what: the kind of folder in the message (``'image folder'``).
+        error: the :class:`~mmseg_ext.utils.errors.DataError` subclass to raise (the
+            caller's domain error, such as a data set's).
     """
     if os.path.isdir(path):
         return
     problem = stat_problem(path)
     if problem == 'file not found':
-        raise DataFileError(f'{path}: {what} not found')
+        raise error(f'{path}: {what} not found')
     if not problem:
         problem = 'a regular file'
     elif problem.startswith('not a regular file ('):
         problem = problem[len('not a regular file ('):-1]
-    raise DataFileError(f'{path}: not a folder ({problem}); expected the {what}')
+    raise error(f'{path}: not a folder ({problem}); expected the {what}')
 
 
 def read_bytes(path: str, what: str = 'file') -> bytes:

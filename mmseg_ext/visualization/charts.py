@@ -147,7 +147,8 @@ def read_confusion_matrix(path: str, classes: Optional[Sequence[str]] = None
         ``(matrix, classes)``: the matrix as ``(C, C)`` int64 counts.
 
     Raises:
-        DataError: the file is not such a matrix (naming the file and the first bad cell).
+        DataError: the file is not such a matrix (naming the file and the first bad cell),
+            or it counts no pixel (every cell 0).
         InvalidArgumentError: ``classes`` is not a list of ``C`` distinct names.
     """
     check_regular_file(path, 'confusion matrix')
@@ -171,6 +172,9 @@ def read_confusion_matrix(path: str, classes: Optional[Sequence[str]] = None
         if mask.any():
             i, j = (int(v) for v in np.argwhere(mask)[0])
             raise DataError(f'{path}: cell ({i}, {j}) is {cm[i, j].item()!r}: {problem}')
+    if not cm.any():
+        raise DataError(f'{path}: every cell is 0: the matrix counts no pixel, nothing to '
+                        'draw')
     n = cm.shape[0]
     if classes is None:
         names = tuple(str(i) for i in range(n))

@@ -149,7 +149,8 @@ def _run_demo(work_dir: str, config: Optional[str], max_iters: Optional[int],
     test_images = osp.join(data_root, 'test', 'DCM')
     probs_dir = osp.join(work_dir, 'test_probs')
     predictor = build_predictor(config, checkpoint, cfg_options=options)
-    infer_folder(predictor, test_images, probs_dir, force=True, progress=progress)
+    infer_folder(predictor, test_images, probs_dir, force=True, progress=progress,
+                 tool=TOOL)
     submission = osp.join(work_dir, 'submission.csv')
     summary = make_submission(probs_dir, 'handbone', submission, img_dir=test_images,
                               force=True, progress=progress, owner=None)  # the manifest

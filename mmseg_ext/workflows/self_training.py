@@ -415,7 +415,7 @@ def _probabilities_stage(run: _Run, k: int, predictor: ProbabilityPredictor, ckp
                     f'images with {ckpt}')
             infer_folder(predictor, run.unlabelled_dir, probs_dir, out_size='original',
                          images=run.images, source=source, force=True,
-                         progress=run.progress)
+                         progress=run.progress, tool=TOOL)
     return kept
 
 

@@ -73,9 +73,10 @@ def visualize_folder(img_dir: str, probs_dir: str, out_dir: str,
         out_dir: new folder; ``<key>.png`` per image (replaced only with ``force``).
         gt_root: optional ground truth: a hand-bone root with ``outputs_json/`` or a
             folder of label PNGs / ``.npy`` masks
-            (:class:`mmseg_ext.io.ground_truth.GroundTruth`).
+            (:class:`mmseg_ext.io.ground_truth.GroundTruth`); images without one are drawn
+            without it, but a ``gt_root`` with none of the images is refused.
         thresholds: multi-label thresholds: a number, ``{class: t}`` or a JSON file of it
-            (default 0.5 for unnamed classes).
+            (default 0.5 for unnamed classes); refused for multi-class probabilities.
         palette: ``C`` ``(R, G, B)`` colours, ``'handbone'`` (the hand-bone data set's
             colour of each class, by name) or ``'auto'``/None (:func:`default_palette`,
             the hand-bone palette for 29 classes).
@@ -87,12 +88,18 @@ def visualize_folder(img_dir: str, probs_dir: str, out_dir: str,
     folder = ProbFolder(probs_dir)
     classes = folder.classes
     thresholds = per_class_option(thresholds, classes, 'thresholds', float, 0.0, 1.0)
+    if thresholds and folder.task != 'multi-label':
+        raise DataError(f'{probs_dir}: thresholds apply to multi-label probabilities only '
+                        '(multi-class ones are drawn as their argmax)')
     ts = [float(thresholds.get(c, 0.5)) for c in classes]
     palette = _palette_for(palette, classes, probs_dir)
+    keys = folder.keys()
     gt = GroundTruth(gt_root, classes) if gt_root else None
+    if gt is not None and not any(gt.find(k) is not None for k in keys):
+        raise DataError(f'{gt_root}: no ground truth for any of the {len(keys)} images of '
+                        f'{probs_dir} (e.g. {keys[0]}): not the ground truth of these images')
     with_gt = 0
     with StagedDir(out_dir, force=force, marker=MARKER) as staged:
-        keys = folder.keys()
         for key in tqdm(keys, disable=not progress, unit='img', desc='visualize'):
             probs, meta = folder.read(key)
             img_path = osp.join(img_dir, meta.img_path)
@@ -137,4 +144,7 @@ def confusion_from_probs(probs_dir: str, gt_dir: str, ignore_index: int = 255,
         check_same_size(folder.path(key), meta.ori_shape, path, label.shape)
         pred = label_map(probs, label.shape)
         cm += confusion_matrix(label, pred, n, ignore_index)
+    if not cm.any():
+        raise DataError(f'{gt_dir}: every label pixel is {ignore_index} (ignored): the '
+                        'confusion matrix counts no pixel')
     return cm, folder.classes

@@ -59,7 +59,7 @@ def test_bad_input(port_root, tmp_path):
     os.remove(osp.join(port_root, 'train/labels/0002.png'))
     with pytest.raises(FolderDataError, match=r'0002\.jpg: label file .*0002\.png not found'):
         PortStructuresDataset(data_root=port_root)
-    with pytest.raises(FolderDataError, match='image folder not found'):
+    with pytest.raises(FolderDataError, match=r"image folder \(subset 'test'\) not found"):
         PortStructuresDataset(data_root=str(tmp_path / 'nowhere'), subset='test')
     with pytest.raises(ValueError, match='PortStructuresDataset: subset must be one of'):
         PortStructuresDataset(data_root=port_root, subset='val')

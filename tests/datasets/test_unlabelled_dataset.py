@@ -97,11 +97,11 @@ def test_a_missing_listed_image_is_one_error_naming_it(tmp_path):
     cv2.imwrite(str(img_dir / 'a.png'), np.zeros((8, 8, 3), np.uint8))
     listed = tmp_path / 'list.txt'
     listed.write_text('a\nID002/gone\n')
-    with pytest.raises(DataFileError) as err:
+    with pytest.raises(DataError) as err:
         UnlabelledImageDataset(data_prefix=dict(img_path=str(img_dir)),
                                ann_file=str(listed))
-    assert str(err.value) == (f'{img_dir}/ID002/gone.png: image not found (listed in '
-                              f'{listed})')
+    assert str(err.value) == (f'{listed}:2: ID002/gone: no such image under {img_dir} '
+                              '(looked for ID002/gone and ID002/gone{.png})')
     listed.write_text('../outside\n')
     with pytest.raises(DataError, match='list.txt:1'):
         UnlabelledImageDataset(data_prefix=dict(img_path=str(img_dir)),

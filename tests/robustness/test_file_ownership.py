@@ -69,8 +69,9 @@ RUNNABLE = [w for w in FILE_WRITERS if w[0] != 'get_weights']
 
 def _paths(tmp_path, name):
     """``(path given to the tool, the file it writes)``."""
-    if name is None:  # a name every writer takes (a chart's must say an image format)
-        out = str(tmp_path / 'out' / 'result.png')
+    if name is None:  # a name every writer takes: no suffix (a chart is then a PNG;
+        # a suffix of one format, .png or .csv, is refused by the others)
+        out = str(tmp_path / 'out' / 'result')
         return out, out
     return str(tmp_path / 'out' / 'x'), str(tmp_path / 'out' / name)
 

@@ -517,8 +517,10 @@ COVERAGE = {
     'docs/submission.md: tools/inference.py --img-dir --img-list --out-dir --tta': dict(
         tests=[f'{_PATHS}::test_inference_img_list_tta_and_out_size'],
         note='a tiny untrained model'),
-    'docs/submission.md: tools/ensemble.py --csv --force --min-votes --out': dict(
-        tests=[f'{_PATHS}::test_ensemble_csv_hard_vote']),
+    'docs/submission.md: tools/ensemble.py --csv --force --img-dir --min-votes --out': dict(
+        tests=[f'{_PATHS}::test_ensemble_csv_hard_vote',
+               'tests/robustness/test_round5_cases.py::'
+               'test_hard_vote_output_name_and_run_past_the_image_end']),
     'docs/submission.md: tools/tune_thresholds.py --gt --out --search': dict(
         tests=['tests/postprocessing/test_thresholds.py::test_cli_missing_ground_truth',
                'tests/tools/test_cli_conventions.py::'

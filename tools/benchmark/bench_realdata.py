@@ -22,6 +22,7 @@ data set it prints why and exits 0.
 import argparse
 import json
 import os.path as osp
+import resource
 import subprocess
 import sys
 import time
@@ -125,9 +126,12 @@ def main(argv=None):
         print(f'tools/cv.py failed (exit status {proc.returncode})', file=sys.stderr)
         return proc.returncode
     minutes = (time.perf_counter() - start) / 60
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu_minutes = (usage.ru_utime + usage.ru_stime) / 60
     summary = json.load(open(osp.join(args.work_dir, 'summary.json')))
     print(f'=== real-data benchmark: {summary["num_folds"]} folds, '
-          f'{2 if args.tiny else args.iters} iterations each, {minutes:.1f} min ===')
+          f'{2 if args.tiny else args.iters} iterations each, {minutes:.1f} min wall, '
+          f'{cpu_minutes:.1f} CPU-min (this call; a resumed run counts only its rest) ===')
     print(report(summary))
     return 0
 

@@ -36,6 +36,7 @@ from ...postprocessing.tta_choice import (
     view_predictor,
 )
 from ...training.stages import owned_output, same_prob_source
+from .run import TOOL
 
 Log = Callable[[str], None]
 
@@ -69,7 +70,8 @@ def predict_oof_candidates(config: str, checkpoint: str, fold_dir: str, img_dir:
     with contextlib.ExitStack() as stack:
         for d in todo.values():
             stack.enter_context(owned_output(manifest, d))
-        predict_candidates(predictor, plan, img_dir, images, todo, source, progress)
+        predict_candidates(predictor, plan, img_dir, images, todo, source, progress,
+                           tool=TOOL)
     return dirs
 
 
@@ -93,7 +95,7 @@ def choose_oof_tta(fold_dirs: Sequence[str], plan: ViewPlan, gt, fold_of: Mappin
         composed = dict(source, tta=True, tta_choice=dict(choice))
         with owned_output(manifest, out):
             if not same_prob_source(out, composed):
-                compose_folder(dirs, choice, out, composed)
+                compose_folder(dirs, choice, out, composed, tool=TOOL)
     return choice, scores
 
 
@@ -125,7 +127,8 @@ def predict_test_fold(config: str, checkpoint: str, test_dir: str, images: Seque
         scales, flip = plan.views_of(names)
         predictor = view_predictor(config, checkpoint, resolve_device(device), cfg_options,
                                    scales, flip)
-        predict_chosen(predictor, plan, choice, test_dir, images, out_dir, source, progress)
+        predict_chosen(predictor, plan, choice, test_dir, images, out_dir, source, progress,
+                       tool=TOOL)
 
 
 def fold_vote(prob_dirs: Sequence[str], out_dir: str, decisions: Optional[OOFDecisions],
@@ -136,7 +139,7 @@ def fold_vote(prob_dirs: Sequence[str], out_dir: str, decisions: Optional[OOFDec
     from ...ensembling.ensemble import soft_vote
     with owned_output(manifest, out_dir):
         if decisions is None or not decisions.collapsed:
-            soft_vote(prob_dirs, out_dir, force=True, progress=progress)
+            soft_vote(prob_dirs, out_dir, force=True, progress=progress, tool=TOOL)
             return
         classes = ProbFolder(prob_dirs[0]).classes
         weights = np.array([decisions.fold_weights[c] for c in classes], np.float64)
@@ -146,7 +149,7 @@ def fold_vote(prob_dirs: Sequence[str], out_dir: str, decisions: Optional[OOFDec
         source = dict(ensemble=[dict(probs=osp.abspath(d)) for d in prob_dirs],
                       class_weights={c: decisions.fold_weights[c] for c in classes},
                       collapsed=dict(decisions.collapsed))
-        class_soft_vote(prob_dirs, out_dir, weights, source, progress)
+        class_soft_vote(prob_dirs, out_dir, weights, source, progress, tool=TOOL)
 
 
 def collapsed_names(decisions: Optional[OOFDecisions], fold: int) -> List[str]:

@@ -20,7 +20,7 @@ from ...utils.errors import DataError
 from .decisions import predict_oof_candidates
 from .folds import fold_checkpoint
 from .predict import predict_folder, prediction_source
-from .run import CVRun
+from .run import TOOL, CVRun
 from .summary import CVSummary, FoldSummary
 
 
@@ -85,7 +85,7 @@ def merge_oof(fold_dirs: Sequence[str], out_dir: str, expected: Sequence[str],
     first = folders[0]
     with ProbFolderWriter(out_dir, first.classes, first.task, dtype=first.dtype or 'uint8',
                           source=dict(out_of_fold=[osp.abspath(f.root) for f in folders]),
-                          force=True) as writer:
+                          force=True, tool=TOOL) as writer:
         for folder in folders:
             for key in tqdm(folder.keys(), desc=f'OOF {osp.basename(osp.dirname(folder.root))}',
                             unit='img', disable=not progress):

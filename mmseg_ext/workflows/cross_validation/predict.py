@@ -13,6 +13,7 @@ from typing import Callable, Optional, Sequence
 from ...io.ownership import Manifest, files_stamp, fingerprint
 from ...training.stages import owned_output, same_prob_source
 from ...utils.errors import DataError
+from .run import TOOL
 
 Log = Callable[[str], None]
 
@@ -61,4 +62,4 @@ def predict_folder(config: str, checkpoint: str, img_dir: str, images: Sequence[
         predictor = build_predictor(config, checkpoint, resolve_device(device),
                                     cfg_options=cfg_options, tta=tta)
         infer_folder(predictor, img_dir, out_dir, images=images, source=source,
-                     force=True, progress=progress)
+                     force=True, progress=progress, tool=TOOL)

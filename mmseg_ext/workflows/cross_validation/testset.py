@@ -20,6 +20,7 @@ from mmengine.config import Config
 from ...io.images import IMG_SUFFIXES, list_images, skipped_note
 from ...training.stages import check_run_record, owned_output, write_run_record
 from ...utils.errors import DataError, InvalidArgumentError
+from ...utils.readers import check_folder
 from .decisions import fold_vote, predict_test_fold
 from .pool import Pool, config_task
 from .predict import predict_folder, prediction_source
@@ -89,8 +90,7 @@ def check_test_inputs(cfg: Config, config: str, test_dir: str, fmt: str,
     if spec.task != task:
         raise InvalidArgumentError('fmt', f'the {fmt} format needs {spec.task} '
                                    f'probabilities; {config} predicts {task} ones')
-    if not osp.isdir(test_dir):
-        raise DataError(f'{test_dir}: test image folder not found')
+    check_folder(test_dir, 'test image folder', DataError)
     images = _test_images(test_dir, test_json, log)
     settings = dict(test_dir=osp.abspath(test_dir), fmt=fmt,
                     test_json=osp.abspath(test_json) if test_json else None,

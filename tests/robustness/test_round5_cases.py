@@ -1,0 +1,253 @@
+"""The fifth round of bad inputs (session 14): each class fixed where it lives.
+
+* ownership by tool, not by kind of output: a probability folder one tool wrote is not
+  replaced by another tool's ``--force`` (:class:`mmseg_ext.io.staged_dir.StagedDir`);
+* options that would be ignored or match nothing: ``visualize overlay --gt`` with no
+  ground truth of these images, ``--thresholds`` on multi-class probabilities;
+* list files resolved against the files there (:func:`mmseg_ext.io.images.read_image_list`):
+  every image suffix in any case, an entry that names two images, the same image twice;
+* output names of another format (``submission.png`` would get CSV text);
+* sizes the data gives: a hard-voted run past its image, a confusion matrix of no pixel,
+  a pipeline scale of 0;
+* messages: no ``--force`` suggested where ``--force`` would be refused too, a file
+  where a folder is expected named as such, fold counts naming the data they count.
+
+Each refusal asserts the exit status, one ``error:`` line naming the problem, and that no
+file changed.
+"""
+import os
+import os.path as osp
+import sys
+
+import numpy as np
+import pytest
+
+TESTS = osp.dirname(osp.dirname(osp.abspath(__file__)))
+if TESTS not in sys.path:
+    sys.path.insert(0, TESTS)
+
+from probs_helpers import two_image_world, write_images, write_prob_folder  # noqa: E402
+
+from mmseg_ext.utils.errors import DataError, OutputError  # noqa: E402
+from robustness.test_bad_inputs import CLASSES, run_main, snapshot  # noqa: E402
+from robustness.test_hostile_s11 import refused  # noqa: E402
+
+JSRT = osp.join(osp.dirname(TESTS), 'custom_configs', 'jsrt',
+                'unet-s5-tiny_multilabel_1xb4-1k_jsrt-chest-256x256.py')
+
+
+@pytest.fixture
+def world(tmp_path):
+    return two_image_world(tmp_path, CLASSES, prob_folders=('probs', 'probs2'))
+
+
+class ConstantPredictor:
+    """A stand-in for :class:`~mmseg_ext.inference.ProbabilityPredictor`: 0.6 everywhere."""
+    classes = tuple(CLASSES)
+    task = 'multi-label'
+
+    def predict(self, path, out_size):
+        return np.full((2, 8, 8), 0.6, np.float32), (8, 8)
+
+
+# ------------------------------------------------------------------ ownership by tool
+def test_force_replaces_only_the_same_tools_probability_folder(world, tmp_path):
+    from mmseg_ext.inference.predictor import infer_folder
+    from mmseg_ext.io.probs import ProbFolder
+    fused = tmp_path / 'fused'
+    status, _ = run_main('ensemble.py', [world['probs'], world['probs2'], '--out-dir', fused,
+                                         '--no-progress'])
+    assert status == 0
+    before = snapshot(str(fused))
+    with pytest.raises(OutputError, match=r'another tool \(tools/ensemble.py\)'):
+        infer_folder(ConstantPredictor(), world['imgs'], str(fused), force=True,
+                     progress=False)
+    assert snapshot(str(fused)) == before
+
+    predicted = tmp_path / 'predicted'
+    infer_folder(ConstantPredictor(), world['imgs'], str(predicted), progress=False)
+    refused(world['root'], 'ensemble.py',
+            [world['probs'], world['probs2'], '--out-dir', predicted, '--force',
+             '--no-progress'], 1, 'another tool (tools/inference.py)')
+    # the same tool replaces its own unchanged folder
+    infer_folder(ConstantPredictor(), world['imgs'], str(predicted), force=True,
+                 progress=False)
+    assert ProbFolder(str(predicted)).keys() == ['ID1/a', 'ID1/b']
+
+
+# ------------------------------------------------------------------ options matching nothing
+def test_overlay_ground_truth_of_other_images_is_refused(world, tmp_path):
+    other_gt = write_images(tmp_path / 'gt', {'ID9/zz.png': (8, 8)})
+    refused(world['root'], 'visualize.py',
+            ['overlay', world['probs'], '--img-dir', world['imgs'], '--gt',
+             other_gt, '--out-dir', tmp_path / 'vis', '--no-progress'], 1,
+            'no ground truth for any of the 2 images')
+
+
+def test_overlay_thresholds_on_multiclass_probabilities_are_refused(tmp_path):
+    probs = {'ID1/a.png': (np.full((2, 8, 8), 0.5, np.float32), (8, 8))}
+    folder = write_prob_folder(tmp_path / 'mc', probs, CLASSES, task='multi-class')
+    imgs = write_images(tmp_path / 'imgs', {'ID1/a.png': (8, 8)})
+    refused(str(tmp_path), 'visualize.py',
+            ['overlay', folder, '--img-dir', imgs, '--thresholds', '0.3',
+             '--out-dir', tmp_path / 'vis', '--no-progress'], 1,
+            'thresholds apply to multi-label probabilities only')
+
+
+# ------------------------------------------------------------------ list files
+def _touch(root, names):
+    for name in names:
+        path = osp.join(root, name)
+        os.makedirs(osp.dirname(path), exist_ok=True)
+        with open(path, 'wb') as f:
+            f.write(b'x')
+    return str(root)
+
+
+@pytest.mark.parametrize('entries,expected', [
+    ('a\nsub/b\nc\n', ['a.png', 'sub/b.JPG', 'c.jpeg']),      # any suffix, any case
+    ('a.png\nc.jpeg\n', ['a.png', 'c.jpeg']),                 # full names
+    ('x.png.png\n', ['x.png.png']),                           # the longer name in full
+    ('x\n', ['x.png']),                                       # the stem of the shorter
+])
+def test_list_entries_resolve_to_the_one_image_they_name(tmp_path, entries, expected):
+    from mmseg_ext.io.images import IMG_SUFFIXES, read_image_list
+    root = _touch(tmp_path / 'imgs', ['a.png', 'sub/b.JPG', 'c.jpeg', 'x.png', 'x.png.png'])
+    lst = tmp_path / 'list.txt'
+    lst.write_text(entries)
+    assert read_image_list(str(lst), IMG_SUFFIXES, root=root) == expected
+
+
+@pytest.mark.parametrize('entries,words', [
+    ('x.png\n', ['list.txt:1', 'x.png names 2 images', 'x.png, x.png.png']),
+    ('a\nb\na.png\n', ['list.txt:3', 'a.png is the image of line 1 (a.png) again']),
+    ('a\nnothere\n', ['list.txt:2', 'nothere: no such image', 'nothere{.png,.jpg']),
+])
+def test_list_entries_naming_two_images_one_twice_or_none_are_refused(tmp_path, entries,
+                                                                      words):
+    from mmseg_ext.io.images import IMG_SUFFIXES, read_image_list
+    root = _touch(tmp_path / 'imgs', ['a.png', 'b.png', 'x.png', 'x.png.png'])
+    lst = tmp_path / 'list.txt'
+    lst.write_text(entries)
+    with pytest.raises(DataError) as info:
+        read_image_list(str(lst), IMG_SUFFIXES, root=root)
+    for word in words:
+        assert word in str(info.value)
+
+
+# ------------------------------------------------------------------ output names
+@pytest.mark.parametrize('tool,argv', [
+    ('make_submission.py', lambda w, t: [w['probs'], '--format', 'handbone', '--out',
+                                         t / 'sub.png', '--no-progress']),
+    ('tune_thresholds.py', lambda w, t: [w['probs'], '--gt', w['imgs'], '--out',
+                                         t / 'thr.csv', '--no-progress']),
+])
+def test_an_output_name_of_another_format_is_refused(world, tmp_path, tool, argv):
+    refused(world['root'], tool, argv(world, tmp_path), 1, 'name of another format')
+
+
+def test_hard_vote_output_name_and_run_past_the_image_end(world, tmp_path):
+    rows = ''.join(f'a.png,{c},1 4\n' for c in CLASSES)
+    past = ''.join(f'a.png,{c},60 10\n' for c in CLASSES)  # 60..69 of an 8x8 image
+    a, b, c = (tmp_path / n for n in ('a.csv', 'b.csv', 'c.csv'))
+    a.write_text('image_name,class,rle\n' + rows)
+    b.write_text('image_name,class,rle\n' + rows)
+    c.write_text('image_name,class,rle\n' + past)
+    imgs = write_images(tmp_path / 'test', {'a.png': (8, 8)})
+    refused(world['root'], 'ensemble.py',
+            ['--csv', a, b, '--out', tmp_path / 'vote.png', '--no-progress'], 1,
+            'vote.png', 'name of another format')
+    refused(world['root'], 'ensemble.py',
+            ['--csv', a, b, c, '--img-dir', imgs, '--out', tmp_path / 'vote.csv',
+             '--no-progress'], 1, 'c.csv', 'a.png')
+    status, lines = run_main('ensemble.py', ['--csv', a, b, '--img-dir', imgs, '--out',
+                                             tmp_path / 'ok.csv', '--no-progress'])
+    assert status == 0, lines
+    assert (tmp_path / 'ok.csv').read_text().splitlines()[1] == f'a.png,{CLASSES[0]},1 4'
+
+
+def test_a_confusion_matrix_of_no_pixel_is_refused(tmp_path):
+    matrix = tmp_path / 'cm.npy'
+    np.save(matrix, np.zeros((3, 3), np.int64))
+    refused(str(tmp_path), 'visualize.py', ['confusion', '--matrix', matrix, '--out',
+                                            tmp_path / 'cm.png'], 1, 'every cell is 0')
+
+
+# ------------------------------------------------------------------ --force hints
+def test_no_force_hint_where_force_would_be_refused_too(world, tmp_path):
+    user = tmp_path / 'mine.csv'
+    user.write_text('my notes\n')
+    status, lines = run_main('make_submission.py', [world['probs'], '--format', 'handbone',
+                                                    '--out', user, '--no-progress'])
+    assert status == 1 and len(lines) == 1, lines
+    assert 'was not written by this tool' in lines[0] and '--force' not in lines[0]
+    assert user.read_text() == 'my notes\n'
+    folder = tmp_path / 'a_folder'
+    folder.mkdir()
+    a = tmp_path / 'a.csv'
+    a.write_text('image_name,class,rle\n' + ''.join(f'a.png,{c},1 4\n' for c in CLASSES))
+    status, lines = run_main('ensemble.py', ['--csv', a, a, '--out', folder,
+                                             '--no-progress'])
+    assert status == 1 and len(lines) == 1, lines
+    assert 'is a folder, expected a file name' in lines[0] and '--force' not in lines[0]
+
+
+def test_an_owned_output_without_force_still_suggests_it(world, tmp_path):
+    out = tmp_path / 'sub.csv'
+    argv = [world['probs'], '--format', 'handbone', '--out', out, '--no-progress']
+    assert run_main('make_submission.py', argv)[0] == 0
+    status, lines = run_main('make_submission.py', argv)
+    assert status == 1 and 'already exists (use --force to replace it)' in lines[0]
+    assert run_main('make_submission.py', argv + ['--force'])[0] == 0
+
+
+# ------------------------------------------------------------------ files as folders
+def test_a_file_given_as_a_folder_is_named_as_a_file(world, tmp_path):
+    from mmseg_ext.io.images import list_images
+    from mmseg_ext.io.output_errors import output_error
+    from mmseg_ext.io.probs import ProbFolder
+    a_file = tmp_path / 'a_file'
+    a_file.write_text('x')
+    for call in (lambda: list_images(str(a_file)), lambda: ProbFolder(str(a_file))):
+        with pytest.raises(DataError, match='not a folder .a regular file.; expected the'):
+            call()
+    try:
+        os.makedirs(str(a_file / 'sub'))
+    except OSError as exc:
+        message = str(output_error(str(a_file / 'sub'), exc))
+    assert message.endswith(f'({a_file} is a file, not a folder)'), message
+
+
+def test_more_folds_than_patients_names_the_data(tmp_path):
+    from mmseg_ext.datasets.hand_bone import HandBoneDataset
+    root = tmp_path / 'hb'
+    write_images(root / 'DCM', {'ID1/a.png': (8, 8), 'ID2/b.png': (8, 8)})
+    with pytest.raises(DataError) as info:
+        HandBoneDataset(data_root=str(root), fold=0, num_folds=5, test_mode=True,
+                        lazy_init=False, pipeline=[])
+    message = str(info.value)
+    assert message.startswith(str(root / 'DCM')) and 'num_folds=5' in message \
+        and 'of the 2 listed images' in message
+
+
+# ------------------------------------------------------------------ pipeline sizes
+@pytest.mark.parametrize('scale', ['(0,0)', '(-5,10)', '0'])
+def test_a_pipeline_scale_that_is_not_positive_is_named_as_the_config_value(scale):
+    from mmseg_ext.config.loading import load_config
+    from mmseg_ext.utils.errors import InvalidArgumentError
+    key = 'test_dataloader.dataset.pipeline.1.scale'
+    with pytest.raises(InvalidArgumentError, match=key.replace('.', r'\.') + ' is'):
+        load_config(JSRT, {key: eval(scale)})
+
+
+def test_a_pipeline_scale_in_the_config_file_names_the_file(tmp_path):
+    from mmseg_ext.config.loading import load_config
+    from mmseg_ext.utils.errors import ConfigError
+    cfg = tmp_path / 'bad_scale.py'
+    cfg.write_text(f"_base_ = ['{JSRT}']\n"
+                   "test_dataloader = dict(dataset=dict(pipeline=[\n"
+                   "    dict(type='LoadImageFromFileChecked'),\n"
+                   "    dict(type='Resize', scale=(0, 256), keep_ratio=True),\n"
+                   "    dict(type='PackMultiLabelSegInputs')]))\n")
+    with pytest.raises(ConfigError, match=f'{cfg}: test_dataloader.dataset.pipeline.1.scale'):
+        load_config(str(cfg))
