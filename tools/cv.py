@@ -3,7 +3,8 @@
     python tools/cv.py CONFIG -k K --work-dir W [--folds 0,2] [--splits DIR]
         [--seed 0] [--group-regex RE] [--tta] [--test-dir DIR] [--format FMT]
         [--test-json JSON] [--sample CSV] [--gpus N] [--ranks-per-fold R]
-        [--device DEV] [--cfg-options key=value ...] [--force] [--no-progress]
+        [--device DEV] [--pseudo-labels PL [--pseudo-images DIR]]
+        [--cfg-options key=value ...] [--force] [--no-progress]
 
 1. splits the config's training set into K folds (hand-bone: by patient; COCO and
    label folders: stratified by the classes present), or reads --splits;
@@ -15,6 +16,10 @@
    (W/tuned/*.json, the files tools/make_submission.py reads);
 5. with --test-dir: every fold model predicts the test images, the probabilities are
    averaged, the tuned settings applied, W/submission.csv written and checked.
+
+With --pseudo-labels (a hand-bone JSON folder of tools/pseudo_label.py, its images in
+--pseudo-images, default the test images), every fold also trains on the
+pseudo-labelled images and none validates on them: pseudo-labelling the test set.
 
 Ends with a table of the scores and the paths; W/summary.json holds the same. See
 docs/cross_validation.md.
@@ -75,6 +80,10 @@ def parse_args(argv=None):
                    'the GPUs given and visible] (without CUDA: [0, the CPU count], one CPU '
                    'process each) (default 0: no launcher)')
     p.add_argument('--device', role='text', help='inference device (default: cuda:0 if present, else cpu)')
+    p.add_argument('--pseudo-labels', metavar='PL', role='input', help='hand-bone JSON '
+                   'pseudo-labels of tools/pseudo_label.py: every fold also trains on them')
+    p.add_argument('--pseudo-images', metavar='DIR', role='input', help='the images of '
+                   '--pseudo-labels (default: --test-dir)')
     p.add_argument('--cfg-options', nargs='+', action=cfg_options_action(), role='text',
                    help='override config entries (data roots, iterations, ...)')
     p.add_argument('--force', action='store_true',
@@ -83,6 +92,10 @@ def parse_args(argv=None):
     p.add_argument('--no-progress', action='store_true', help='no progress bars')
     for option in ('--format', '--test-json', '--sample'):
         p.requires(option, '--test-dir', why='the submission is made for the test images')
+    p.requires('--pseudo-images', '--pseudo-labels', why='they are the pseudo-labels\' '
+               'images')
+    p.requires_one_of('--pseudo-labels', '--pseudo-images', '--test-dir',
+                      why='the folder of the pseudo-labelled images')
     p.conflicts('--splits', '--seed', '--group-regex',
                 why='the split files fix the folds; --seed and --group-regex make new ones')
     return p.parse_args(argv)
@@ -109,7 +122,8 @@ def main(argv=None):
                        test_json=args.test_json, sample=args.sample, gpus=args.gpus,
                        ranks_per_fold=args.ranks_per_fold, fold_command=fold_command,
                        device=args.device, cfg_options=args.cfg_options, force=args.force,
-                       progress=not args.no_progress)
+                       progress=not args.no_progress, pseudo_labels=args.pseudo_labels,
+                       pseudo_images=args.pseudo_images)
     print('=== cross-validation finished ===')
     print(s.table())
     print(f'{len(s.folds)} of {s.num_folds} folds in {s.seconds / 60:.1f} min')

@@ -383,6 +383,16 @@ COVERAGE = {
                f'{_FLAGS}::test_bench_coco_masks_reads_data_in_the_draw_order'],
         note='FracAtlas (../shared/data/fracatlas_coco) when present; --data: a hand-made '
              '3-image COCO folder'),
+    'docs/cross_validation.md: tools/cv.py --test-dir --work-dir -k': dict(
+        tests=[f'{_CV}::test_submission_of_the_fold_ensemble_is_checked_and_complete'],
+        note='3 folds x 2 iterations on 64x64 synthetic hand bones (the teacher run)'),
+    'docs/cross_validation.md: tools/pseudo_label.py --max-uncertain --out-dir --pixel-conf':
+        dict(tests=[f'{_CV}::test_pseudo_labelling_the_test_set_composes_with_cv'],
+             note="the teacher run's test ensemble"),
+    'docs/cross_validation.md: tools/cv.py --pseudo-labels --test-dir --work-dir -k': dict(
+        tests=[f'{_CV}::test_pseudo_labelling_the_test_set_composes_with_cv'],
+        note='3 folds x 2 iterations; tests/workflows/test_cv_pseudo_labels.py checks '
+             'the fold data sets'),
     'docs/cross_validation.md: tools/cv.py --cfg-options --test-dir --tta --work-dir -k': dict(
         tests=[f'{_CV}::test_submission_of_the_fold_ensemble_is_checked_and_complete'],
         note='3 folds x 2 iterations on 64x64 synthetic hand bones'),

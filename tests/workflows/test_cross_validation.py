@@ -366,3 +366,32 @@ def test_force_starts_again_without_reusing_the_earlier_folds(handbone, tmp_path
     for k in range(2):
         listed = sorted(open(f'{work}/splits/val_fold{k}.txt').read().split())
         assert _keys(f'{work}/fold{k}/val_probs') == listed
+
+
+def test_pseudo_labelling_the_test_set_composes_with_cv(cv_run, handbone, tmp_path):
+    """docs/cross_validation.md "Pseudo-labelling the test set": the teacher run's test
+    ensemble -> tools/pseudo_label.py -> tools/cv.py --pseudo-labels: a finished student
+    run whose folds trained on the pseudo-labelled test images and whose OOF covers the
+    same labelled images as the teacher's."""
+    work, _ = cv_run
+    pl = tmp_path / 'pl_test'
+    proc = run_tool('tools/pseudo_label.py', str(work / 'test' / 'ensemble'), '--out-dir',
+                    str(pl), '--pixel-conf', '0.9', '--max-uncertain', '1.0',
+                    '--no-progress')
+    assert proc.returncode == 0, proc.stderr
+    accepted = (pl / 'accepted.txt').read_text().split()
+    assert len(accepted) == len(glob.glob(f'{handbone}/test/DCM/*/*.png'))
+    student = tmp_path / 'student'
+    proc = run_tool('tools/cv.py', HANDBONE, '-k', '3', '--work-dir', str(student),
+                    '--test-dir', f'{handbone}/test/DCM', '--pseudo-labels', str(pl),
+                    '--no-progress', *_options(f'{handbone}/train'),
+                    env={'OMP_NUM_THREADS': '1'})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert _keys(student / 'oof_probs') == _keys(work / 'oof_probs') == _images(
+        f'{handbone}/train')
+    for k in range(3):  # the config mmengine dumped for the fold's training
+        dumped, = glob.glob(str(student / f'fold{k}' / '*.py'))
+        text = open(dumped).read()
+        assert 'ConcatDataset' in text and str(pl) in text and 'accepted.txt' in text
+    assert json.load(open(student / 'cv.json'))['extra_train']
+    assert (student / 'submission.csv').is_file()

@@ -38,18 +38,26 @@ def fold_claims(pool: Pool, fold_of_image: np.ndarray, k: int, num_folds: int) -
     """What fold ``k``'s model must have been trained for: the fold, K, and the hash of
     its training list (the pool names outside fold ``k``)."""
     train = [pool.names[i] for i in np.flatnonzero(fold_of_image != k)]
-    return dict(fold=k, num_folds=num_folds,
-                train_list=hashlib.sha256('\n'.join(train).encode()).hexdigest()[:16])
+    claims = dict(fold=k, num_folds=num_folds,
+                  train_list=hashlib.sha256('\n'.join(train).encode()).hexdigest()[:16])
+    if pool.extra:
+        claims['extra_train'] = pool.extra_stamp()
+    return claims
 
 
 def fold_datasets(cfg: Config, pool: Pool, split_dir: str, k: int) -> Tuple[dict, dict]:
-    """The train and val data set configs of fold ``k``."""
-    train = dict(copy.deepcopy(pool.dataset),
-                 pipeline=plain_dict(cfg.train_dataloader.dataset)['pipeline'])
+    """The train and val data set configs of fold ``k``: the pool's other folds (plus
+    the extra training sets, :mod:`.pool`) and fold ``k``."""
+    train_cfg = plain_dict(cfg.train_dataloader.dataset)
+    if train_cfg.get('type') == 'ConcatDataset':  # the pool is its first member
+        train_cfg = train_cfg['datasets'][0]
+    train = dict(copy.deepcopy(pool.dataset), pipeline=train_cfg['pipeline'])
     val = dict(copy.deepcopy(pool.dataset),
                pipeline=plain_dict(cfg.val_dataloader.dataset)['pipeline'])
     train[pool.split_key] = osp.abspath(osp.join(split_dir, f'train_fold{k}.txt'))
     val[pool.split_key] = osp.abspath(osp.join(split_dir, f'val_fold{k}.txt'))
+    if pool.extra:
+        train = dict(type='ConcatDataset', datasets=[train, *copy.deepcopy(pool.extra)])
     return train, val
 
 

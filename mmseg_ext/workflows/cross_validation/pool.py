@@ -1,12 +1,21 @@
 """The labelled pool cross-validation splits: the config's training set, its images and
-what their fold algorithm needs (patients, class presence)."""
+what their fold algorithm needs (patients, class presence).
+
+A training set that is a ``ConcatDataset`` is the pool (its first member, split into
+folds) plus **extra training sets** (the other members: pseudo-labelled test images,
+external data) that every fold trains on and none validates on. Pseudo-labelling the
+test set then composes with cross-validation: ``tools/cv.py`` on the teacher config
+with ``--test-dir``, ``tools/pseudo_label.py`` on its test probabilities, and
+``tools/cv.py`` again on a config whose training set adds the pseudo-label folder
+(docs/cross_validation.md).
+"""
 from __future__ import annotations
 
 import copy
 import os
 import os.path as osp
-from dataclasses import dataclass
-from typing import List, Optional
+from dataclasses import dataclass, field
+from typing import List, Optional, Tuple
 
 import numpy as np
 from mmengine.config import Config
@@ -15,7 +24,8 @@ from ...config.model import config_task  # noqa: F401  (re-exported: cross_valid
 from ...io.paths import image_key
 from ...utils.errors import ConfigError, DataError
 
-#: data set wrappers the pool cannot be (CV splits one plain labelled set)
+#: data set wrappers the pool cannot be (CV splits one plain labelled set); a
+#: ConcatDataset is read as the pool plus extra training sets (module doc)
 WRAPPERS = ('ConcatDataset', 'RepeatDataset', 'ClassBalancedDataset')
 
 
@@ -31,6 +41,8 @@ class Pool:
         names: the split-file line of each image (image stem, or COCO ``file_name``).
         presence: ``(N, C)`` bool, class ``c`` present in image ``i`` (or None).
         split_key: the data set argument a split file goes to.
+        extra: the extra training sets (configs of the ``ConcatDataset``'s other
+            members), trained on by every fold, validated on by none.
     """
     kind: str
     dataset: dict
@@ -42,6 +54,25 @@ class Pool:
     presence: Optional[np.ndarray]
     split_key: str
     seg_dir: Optional[str] = None
+    extra: List[dict] = field(default_factory=list)
+
+    def extra_stamp(self) -> str:
+        """One hash (16 hex) of the extra training sets: their configs and the names,
+        sizes and modification times of every file under their data roots, so a fold
+        trained before a pseudo-label was redone is not taken as trained on it."""
+        import hashlib
+        import json
+
+        from ...io.ownership import files_stamp
+        digest = hashlib.sha256(json.dumps(self.extra, sort_keys=True,
+                                           default=str).encode())
+        for dataset in self.extra:
+            root = dataset.get('data_root')
+            if isinstance(root, str) and osp.isdir(root):
+                names = sorted(osp.relpath(osp.join(d, f), root)
+                               for d, _, files in os.walk(root) for f in files)
+                digest.update(files_stamp(root, names).encode())
+        return digest.hexdigest()[:16]
 
     @property
     def keys(self) -> List[str]:
@@ -53,13 +84,27 @@ def plain_dict(node) -> dict:
     return copy.deepcopy(node.to_dict() if hasattr(node, 'to_dict') else dict(node))
 
 
-def pool_dataset(cfg: Config, config: str) -> dict:
-    """The config's training data set without its fold selection (a plain dict)."""
+def pool_dataset(cfg: Config, config: str) -> Tuple[dict, List[dict]]:
+    """The config's training data set without its fold selection (a plain dict), and
+    the extra training sets (the other members of a ``ConcatDataset``; module doc)."""
     loader = cfg.get('train_dataloader') or {}
     dataset = loader.get('dataset')
     if not dataset:
         raise ConfigError(f'{config}: no train_dataloader.dataset to cross-validate')
     dataset = plain_dict(dataset)
+    extra: List[dict] = []
+    if dataset.get('type') == 'ConcatDataset':
+        members = dataset.get('datasets') or []
+        if len(members) < 2 or not all(isinstance(m, dict) for m in members):
+            raise ConfigError(f'{config}: train_dataloader.dataset is a ConcatDataset of '
+                              f'{len(members)} data set(s); cross-validation reads the '
+                              'first as the pool and the others as extra training sets')
+        wrapped = [m.get('type') for m in members if m.get('type') in WRAPPERS]
+        if wrapped:
+            raise ConfigError(f'{config}: a member of train_dataloader.dataset is a '
+                              f'{wrapped[0]}; the pool and the extra training sets are '
+                              'plain data sets')
+        dataset, extra = members[0], members[1:]
     if dataset.get('type') in WRAPPERS:
         raise ConfigError(f'{config}: train_dataloader.dataset is a {dataset["type"]}; '
                           'cross-validation splits one plain labelled data set')
@@ -67,7 +112,7 @@ def pool_dataset(cfg: Config, config: str) -> dict:
         dataset['fold'] = None
         dataset.pop('subset', None)
     dataset.pop('indices', None)
-    return dataset
+    return dataset, extra
 
 
 def check_val_split(cfg: Config, config: str) -> None:
@@ -106,7 +151,7 @@ def read_pool(cfg: Config, config: str, group_regex: Optional[str] = None,
               progress: bool = True) -> Pool:
     """List the pool's images with what their fold algorithm needs."""
     from ...preparation.kfold import groups_from_regex, label_presence
-    dataset_cfg = pool_dataset(cfg, config)
+    dataset_cfg, extra = pool_dataset(cfg, config)
     kind_name = dataset_cfg.get('type', '')
     dataset = build_dataset(dict(dataset_cfg, pipeline=[]))
     infos = [dataset.get_data_info(i) for i in range(len(dataset))]
@@ -134,7 +179,42 @@ def read_pool(cfg: Config, config: str, group_regex: Optional[str] = None,
     if group_regex:
         groups = groups_from_regex(names, group_regex)
     return Pool(kind, dataset_cfg, kind_name, osp.abspath(img_dir), images, names, groups,
-                presence, split_key, seg_dir)
+                presence, split_key, seg_dir, extra)
+
+
+def add_pseudo_labels(pool: Pool, pseudo_dir: str, img_dir: str) -> None:
+    """Add the pseudo-labelled images of ``tools/pseudo_label.py``'s folder
+    ``pseudo_dir`` (hand-bone JSON, the images under ``img_dir``) to ``pool.extra``: every
+    fold trains on them, none validates on them.
+
+    Raises:
+        DataError: ``pseudo_dir`` is not such a folder, is of another format or class
+            list than the pool, or accepted no image.
+    """
+    from ...utils.readers import check_folder, read_json
+    from ..pseudo_label import REPORT
+    from ..student_data import pseudo_dataset
+    check_folder(pseudo_dir, 'pseudo-label folder', DataError)
+    check_folder(img_dir, 'folder of the pseudo-labelled images', DataError)
+    report = read_json(osp.join(pseudo_dir, REPORT), 'pseudo-label report')
+    if not isinstance(report, dict) or report.get('format') != 'handbone-json':
+        raise DataError(f'{osp.join(pseudo_dir, REPORT)}: not a hand-bone JSON pseudo-label '
+                        f'report of tools/pseudo_label.py (format '
+                        f'{report.get("format") if isinstance(report, dict) else None!r}); '
+                        'multi-class pseudo-labels go in through a config whose training '
+                        'set is a ConcatDataset')
+    if pool.dataset_type != 'HandBoneDataset':
+        raise DataError(f'{pseudo_dir}: hand-bone JSON pseudo-labels need a HandBoneDataset '
+                        f'pool, not {pool.dataset_type}')
+    classes = list(build_dataset(dict(pool.dataset, pipeline=[])).metainfo['classes'])
+    if list(report.get('classes') or []) != classes:
+        raise DataError(f'{osp.join(pseudo_dir, REPORT)}: classes {report.get("classes")} '
+                        f'are not the pool\'s {classes} (in order)')
+    if not any(r.get('accepted') for r in report.get('images') or []):
+        raise DataError(f'{pseudo_dir}: no image was accepted as pseudo-labelled')
+    pool.extra.append(pseudo_dataset(pool.dataset, osp.abspath(img_dir),
+                                     osp.abspath(pseudo_dir), 'multi-label',
+                                     pool.dataset.get('img_suffix', '.png'), ''))
 
 
 def run_inputs(config: str, cfg: Config, pool: Pool, splits: Optional[str],
@@ -148,6 +228,8 @@ def run_inputs(config: str, cfg: Config, pool: Pool, splits: Optional[str],
     for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
         dataset = (cfg.get(loader) or {}).get('dataset') or {}
         roots.append(dataset.get('data_root'))
+    for extra in pool.extra:
+        roots += [extra.get('data_root'), (extra.get('data_prefix') or {}).get('img_path')]
     inputs += [r for r in roots if isinstance(r, str) and r]
     root = pool.dataset.get('data_root') or ''
     for key in ('ann_file', 'split_file'):

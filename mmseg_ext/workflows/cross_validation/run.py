@@ -69,12 +69,17 @@ class CVRun:
 
 
 def run_record(config: str, config_hash: str, num_folds: int, seed: int,
-               group_regex: Optional[str], fold_of_image: np.ndarray) -> dict:
-    """The command a work dir's ``cv.json`` records."""
-    return dict(config=osp.abspath(config), config_hash=config_hash,
-                num_folds=num_folds, seed=seed, group_regex=group_regex,
-                splits=hashlib.sha256(json.dumps(fold_of_image.tolist()).encode())
-                .hexdigest()[:16])
+               group_regex: Optional[str], fold_of_image: np.ndarray,
+               extra_train: Optional[str] = None) -> dict:
+    """The command a work dir's ``cv.json`` records (``extra_train``: the stamp of the
+    extra training sets, :meth:`~.pool.Pool.extra_stamp`, when there are any)."""
+    record = dict(config=osp.abspath(config), config_hash=config_hash,
+                  num_folds=num_folds, seed=seed, group_regex=group_regex,
+                  splits=hashlib.sha256(json.dumps(fold_of_image.tolist()).encode())
+                  .hexdigest()[:16])
+    if extra_train is not None:
+        record['extra_train'] = extra_train
+    return record
 
 
 def check_record(work_dir: str, record: dict, num_folds: int, force: bool) -> bool:

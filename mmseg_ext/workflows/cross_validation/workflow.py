@@ -15,7 +15,7 @@ from ...utils.errors import InvalidArgumentError
 from .commands import FoldCommandFn, check_ranks_per_fold, cuda_count, plan_launch
 from .folds import check_folds, train_folds
 from .oof import merge_stage, predict_validation
-from .pool import check_val_split, config_task, read_pool, run_inputs
+from .pool import add_pseudo_labels, check_val_split, config_task, read_pool, run_inputs
 from .run import TOOL, CVRun, Log, check_record, run_record, start_run
 from .splits import pool_folds, write_splits
 from .summary import CVSummary, finish
@@ -72,7 +72,8 @@ def cross_validate(config: str, num_folds: int, work_dir: str,
                    fold_command: Optional[FoldCommandFn] = None,
                    device: Optional[str] = None, cfg_options: Optional[dict] = None,
                    force: bool = False, progress: bool = True,
-                   log: Optional[Log] = None) -> CVSummary:
+                   log: Optional[Log] = None, pseudo_labels: Optional[str] = None,
+                   pseudo_images: Optional[str] = None) -> CVSummary:
     """Run the stages of :mod:`~mmseg_ext.workflows.cross_validation` on ``config`` (its
     train set is the pool, its val pipeline and evaluator validate the folds) with K =
     ``num_folds`` >= 2 in ``work_dir``; return their scores and outputs.
@@ -89,6 +90,10 @@ def cross_validate(config: str, num_folds: int, work_dir: str,
     ``device``: inference device (default the first GPU, else the CPU). ``force``
     starts again in a work dir of another run, removing the unchanged outputs the
     earlier run listed. ``log`` gets one line per stage (default mmengine's print_log).
+    ``pseudo_labels``: a hand-bone JSON folder of ``tools/pseudo_label.py`` whose images
+    are under ``pseudo_images`` (default ``test_dir``): every fold also trains on them,
+    none validates on them (:func:`~.pool.add_pseudo_labels`); a config whose training
+    set is a ``ConcatDataset`` does the same for any data set type.
 
     Raises:
         OutputError: the work dir is in use by another run, was not made by this tool
@@ -106,6 +111,13 @@ def cross_validate(config: str, num_folds: int, work_dir: str,
     check_ranks_per_fold(ranks_per_fold, gpus, cuda)
     cfg, plan = load_cv_config(config, cfg_options, tta)
     pool = read_pool(cfg, config, group_regex, progress)
+    if pseudo_labels is not None:
+        if (pseudo_images or test_dir) is None:
+            raise InvalidArgumentError('pseudo_images', 'pseudo-labels need the folder of '
+                                       'their images (or the test images)')
+        add_pseudo_labels(pool, pseudo_labels, pseudo_images or test_dir)
+    elif pseudo_images is not None:
+        raise InvalidArgumentError('pseudo_images', 'goes with pseudo_labels')
     fold_of_image = pool_folds(pool, splits, num_folds, seed, config)
     test = read_test_inputs(cfg, config, pool, test_dir, fmt, test_json, sample, log)
     # a work dir never holds inputs: force would remove them, and fixed output names
@@ -113,7 +125,8 @@ def cross_validate(config: str, num_folds: int, work_dir: str,
     check_output_apart(work_dir, run_inputs(config, cfg, pool, splits, test_dir, test_json,
                                             sample), 'work_dir')
     launch = plan_launch(gpus, ranks_per_fold, cuda, fold_command, log)
-    record = run_record(config, config_hash(cfg), num_folds, seed, group_regex, fold_of_image)
+    record = run_record(config, config_hash(cfg), num_folds, seed, group_regex, fold_of_image,
+                        pool.extra_stamp() if pool.extra else None)
     with owned_work_dir(work_dir, TOOL) as manifest:
         resume = check_record(work_dir, record, num_folds, force)
         check_test_record(work_dir, test, force)

@@ -1,0 +1,137 @@
+"""Pseudo-labelling the test set composes with cross-validation (issue 31):
+``tools/cv.py`` on the teacher with ``--test-dir``, ``tools/pseudo_label.py`` on its test
+ensemble, ``tools/cv.py --pseudo-labels`` again. Every fold then trains on its training
+folds plus the accepted pseudo-labelled images and validates on its fold only.
+
+Fold training is faked (a ready checkpoint copied, :mod:`robustness.cv_fakes`); the fold
+configs, data sets, records and refusals are the real code.
+"""
+import json
+import os
+import os.path as osp
+import sys
+
+import pytest
+
+TESTS = osp.dirname(osp.dirname(osp.abspath(__file__)))
+if TESTS not in sys.path:
+    sys.path.insert(0, TESTS)
+
+from robustness.cv_fakes import (  # noqa: E402
+    HANDBONE,
+    handbone_cfg_options,
+    model_checkpoint,
+    run_cv,
+)
+from robustness.test_bad_inputs import run_main, snapshot  # noqa: E402
+
+
+@pytest.fixture(scope='module')
+def teacher(tmp_path_factory):
+    """Synthetic hand bones (4 patients + 1 test patient, 64x64), a finished 2-fold
+    teacher run with a test ensemble, and pseudo-labels of that ensemble."""
+    from mmseg_ext.preparation.synthetic import write_synthetic_handbone
+    from mmseg_ext.workflows.pseudo_label import pseudo_label_folder
+    root = tmp_path_factory.mktemp('cv_pseudo')
+    data = str(root / 'data')
+    write_synthetic_handbone(data, num_patients=4, size=(64, 64), num_test_patients=1,
+                             progress=False)
+    ckpt = model_checkpoint(HANDBONE, root / 'handbone.pth')
+    options = handbone_cfg_options(f'{data}/train')
+    test_dir = f'{data}/test/DCM'
+    s = run_cv(HANDBONE, root / 'teacher', ckpt, options, test_dir=test_dir)
+    pl = str(root / 'pl')
+    # an untrained model is unsure everywhere: accept every image whatever its confidence
+    pseudo_label_folder(s.files['test_ensemble'], pl, pixel_conf=0.9, max_uncertain=1.0,
+                        min_mean_conf=0.0, progress=False)
+    return dict(root=root, data=data, ckpt=ckpt, options=options, test_dir=test_dir, pl=pl)
+
+
+def _images(path):
+    return sum(1 for _, _, files in os.walk(path) for f in files if f.endswith('.png'))
+
+
+def test_every_fold_trains_on_the_pseudo_labels_and_validates_on_its_fold_only(teacher):
+    from mmseg_ext.config.loading import load_config
+    from mmseg_ext.workflows.cross_validation.pool import build_dataset
+    work = teacher['root'] / 'student'
+    run_cv(HANDBONE, work, teacher['ckpt'], teacher['options'], test_dir=teacher['test_dir'],
+           pseudo_labels=teacher['pl'])
+    accepted = open(osp.join(teacher['pl'], 'accepted.txt')).read().split()
+    num_test = _images(teacher['test_dir'])
+    assert len(accepted) == num_test > 0
+    pool = _images(osp.join(teacher['data'], 'train', 'DCM'))
+    for k in (0, 1):
+        cfg = load_config(str(work / 'configs' / f'fold{k}.py'))
+        train = cfg.train_dataloader.dataset.to_dict()
+        assert train['type'] == 'ConcatDataset'
+        labelled, pseudo = train['datasets']
+        assert labelled['ann_file'].endswith(f'train_fold{k}.txt')
+        assert pseudo['data_root'] == osp.abspath(teacher['pl'])
+        val = build_dataset(dict(cfg.val_dataloader.dataset.to_dict(), pipeline=[]))
+        fold_train = build_dataset(dict(labelled, pipeline=[]))
+        pseudo_set = build_dataset(dict(pseudo, pipeline=[]))
+        assert len(fold_train) + len(val) == pool          # the pool, split
+        assert len(pseudo_set) == num_test                  # plus every pseudo-label
+        val_paths = {info['img_path'] for info in val.load_data_list()}
+        assert not val_paths & {i['img_path'] for i in pseudo_set.load_data_list()}
+        assert {osp.basename(i['seg_map_path']) for i in pseudo_set.load_data_list()} \
+            == {osp.splitext(osp.basename(a))[0] + '.json' for a in accepted}
+
+
+def test_changed_pseudo_labels_are_a_new_run(teacher, tmp_path):
+    import shutil
+
+    from mmseg_ext.utils.errors import OutputError
+    pl = shutil.copytree(teacher['pl'], tmp_path / 'pl')
+    work = tmp_path / 'student'
+    kwargs = dict(test_dir=teacher['test_dir'], pseudo_labels=str(pl))
+    run_cv(HANDBONE, work, teacher['ckpt'], teacher['options'], **kwargs)
+    run_cv(HANDBONE, work, teacher['ckpt'], teacher['options'], **kwargs)  # resumes
+    one = next(p for p in pl.rglob('*.json') if 'outputs_json' in str(p))
+    doc = json.loads(one.read_text())
+    doc['annotations'] = doc['annotations'][:1]
+    one.write_text(json.dumps(doc))
+    before = snapshot(str(work))
+    with pytest.raises(OutputError, match=r'another cross-validation run .*extra_train'):
+        run_cv(HANDBONE, work, teacher['ckpt'], teacher['options'], **kwargs)
+    assert snapshot(str(work)) == before
+
+
+@pytest.mark.parametrize('change,words', [
+    ('classes', ['classes', 'are not the pool']),
+    ('format', ['not a hand-bone JSON pseudo-label report']),
+    ('none accepted', ['no image was accepted']),
+])
+def test_pseudo_labels_of_another_kind_are_refused(teacher, tmp_path, change, words):
+    import shutil
+    pl = shutil.copytree(teacher['pl'], tmp_path / 'pl')
+    report_path = pl / 'pseudo_labels.json'
+    report = json.loads(report_path.read_text())
+    if change == 'classes':
+        report['classes'] = list(reversed(report['classes']))
+    elif change == 'format':
+        report['format'] = 'label-png'
+    else:
+        for image in report['images']:
+            image['accepted'] = False
+    report_path.write_text(json.dumps(report))
+    argv = [HANDBONE, '-k', '2', '--work-dir', tmp_path / 'w', '--test-dir',
+            teacher['test_dir'], '--pseudo-labels', pl, '--no-progress', '--cfg-options',
+            *[f'{k}={v}' for k, v in teacher['options'].items()]]
+    before = snapshot(str(tmp_path))
+    status, lines = run_main('cv.py', argv)
+    assert status == 1 and len(lines) == 1 and lines[0].startswith('error:'), lines
+    for word in words:
+        assert word in lines[0], lines
+    assert snapshot(str(tmp_path)) == before
+
+
+def test_pseudo_images_without_pseudo_labels_is_a_usage_error(teacher, tmp_path):
+    status, lines = run_main('cv.py', [HANDBONE, '-k', '2', '--work-dir', tmp_path / 'w',
+                                       '--pseudo-images', teacher['test_dir']])
+    assert status == 2 and '--pseudo-labels' in lines[-1], lines
+    status, lines = run_main('cv.py', [HANDBONE, '-k', '2', '--work-dir', tmp_path / 'w',
+                                       '--pseudo-labels', teacher['pl']])
+    assert status == 2 and '--test-dir' in lines[-1], lines
+    assert not (tmp_path / 'w').exists()
