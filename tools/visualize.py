@@ -83,7 +83,7 @@ def _overlay(args):
 def _chart(args):
     from mmseg_ext.visualization.charts import bar_chart, chart_format, read_class_metrics
     chart_format(args.out)  # before reading anything
-    values = read_class_metrics(args.metrics)
+    values = read_class_metrics(args.metrics, args.names)
     if args.names:
         unknown = [n for n in args.names if n not in values]
         if unknown:

@@ -218,6 +218,33 @@ def check_run_settings(cfg: Config, path: str, options: dict) -> None:
             raise ConfigError(f'{path}: {problem}')
 
 
+#: top-level pipeline variables and the loaders that copy them when a config is read
+_PIPELINE_VARIABLES = {'train_pipeline': ('train_dataloader',),
+                       'val_pipeline': ('val_dataloader',),
+                       'test_pipeline': ('test_dataloader', 'val_dataloader')}
+
+
+def check_pipeline_variable_options(cfg: Config, options: dict) -> None:
+    """Refuse an override of a pipeline variable (``test_pipeline.1.scale=...``) that
+    nothing reads: the loaders copied the variable when the config file was read, so
+    the tools, which run the loaders' pipelines, would ignore it with exit 0.
+
+    Raises:
+        InvalidArgumentError: naming the key and the keys to override instead.
+    """
+    for key in options:
+        var, _, rest = key.partition('.')
+        loaders = [name for name in _PIPELINE_VARIABLES.get(var, ())
+                   if ((cfg.get(name) or {}).get('dataset') or {}).get('pipeline')]
+        if loaders:
+            instead = ' and '.join(f'{name}.dataset.pipeline' + (f'.{rest}' if rest else '')
+                                   for name in loaders)
+            raise InvalidArgumentError(
+                'cfg_options', f'{key}: the config\'s {var} was copied into the data '
+                f'loaders when the config was read, so changing it changes nothing; '
+                f'override {instead} instead')
+
+
 #: sizes of pipeline steps that must be positive numbers (one, or a pair/list of them)
 _PIPELINE_SIZES = ('scale', 'scale_factor', 'crop_size', 'size', 'size_divisor',
                    'ratio_range', 'img_scale')

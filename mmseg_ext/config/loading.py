@@ -19,6 +19,7 @@ from .checks import (
     check_cfg_options,
     check_compiled_ops,
     check_pipeline_sizes,
+    check_pipeline_variable_options,
     check_run_settings,
 )
 from .tta import lateral_flip_problem, training_flip_problem
@@ -84,6 +85,7 @@ def load_config(path: str, cfg_options: Optional[dict] = None,
     cfg.launcher = launcher
     if cfg_options:
         check_cfg_options(cfg, cfg_options, path)
+        check_pipeline_variable_options(cfg, cfg_options)
         try:
             cfg.merge_from_dict(cfg_options)
         except Exception as exc:  # noqa: BLE001

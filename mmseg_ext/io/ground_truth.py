@@ -52,6 +52,14 @@ def check_mask_values(arr: np.ndarray, path: str) -> None:
             raise DataError(f'{path}: holds the mask value {value!r}, expected 0 or 1')
 
 
+def _same_tail(rel: str, key: str) -> bool:
+    """Whether the ``/``-separated keys ``rel`` and ``key`` agree on their common
+    trailing parts (one is the other with leading folders added)."""
+    a, b = rel.split('/'), key.split('/')
+    n = min(len(a), len(b))
+    return a[-n:] == b[-n:]
+
+
 class GroundTruth:
     """Per-image ``(C, H, W)`` bool ground truth, by probability key.
 
@@ -60,7 +68,9 @@ class GroundTruth:
     masks named like the images
     (``<key>.npy`` holding ``(C, H, W)``, or for one class ``(H, W)``; ``<key>.png`` holding
     an ``(H, W)`` label map: value ``c`` is class ``c``, or for one class non-zero =
-    foreground). Files are matched by relative key first, then by file stem.
+    foreground). Files are matched by relative key first, then by file stem where the
+    file's folders and the image's agree as far as both go (``gt/a`` or
+    ``gt/train/ID1/a`` for the image ``ID1/a``, never ``gt/ID2/a``).
     ``json_dir`` names the polygon folder of a hand-bone root when it is not
     ``root/outputs_json``.
     """
@@ -85,7 +95,7 @@ class GroundTruth:
                 path = osp.join(dirpath, name)
                 key = osp.splitext(osp.relpath(path, base))[0].replace(os.sep, '/')
                 self.by_key.setdefault(key, []).append(path)
-                self.by_stem.setdefault(stem, []).append(path)
+                self.by_stem.setdefault(stem, []).append((key, path))
         if not self.by_key:
             raise DataError(f'{root}: no ground truth found ({"/".join(exts)} files'
                             f'{" under outputs_json/" if self.kind == "json" else ""})')
@@ -98,7 +108,10 @@ class GroundTruth:
                     raise DataError(f'{self.root}: several ground-truth files for {key}: '
                                     f'{paths[0]}, {paths[1]} (keep one)')
                 return paths[0]
-        paths = self.by_stem.get(osp.basename(key), [])
+        # by file stem: only a file whose relative key and the image's key end alike
+        # (gt/a for ID1/a, or gt/train/ID1/a): gt/ID2/a is another image's, never ID1/a's
+        paths = [path for rel, path in self.by_stem.get(osp.basename(key), [])
+                 if _same_tail(rel, key)]
         if len(paths) > 1:
             raise DataError(f'{self.root}: several ground-truth files for {key}: '
                             f'{paths[0]}, {paths[1]}')

@@ -282,19 +282,28 @@ def _test_json_names(path: str, data) -> List[str]:
 
 
 def read_sample_pairs(path: str, fmt: SubmissionFormat) -> List[Tuple[int, str, str]]:
-    """``(line, file_name, class)`` rows of a sample submission (first two columns)."""
+    """``(line, file_name, class)`` rows of a sample submission (first two columns).
+
+    A row twice is refused, judged by the class it means: in a format with a fixed class
+    list, ``1``, ``01`` and ``container_truck`` are one class
+    (:func:`class_from_sample`)."""
     pairs = []
-    seen: Dict[Tuple[str, str], int] = {}
+    seen: Dict[Tuple[str, object], Tuple[int, str]] = {}
     for line, fields in iter_csv(path):
         if line == 1 and fields and fields[0] == fmt.header[0]:
             continue
         if len(fields) < 2:
             raise DataError(f'{path}:{line}: {len(fields)} field(s), expected at least 2')
-        key = (fields[0], fields[1])
+        cls: object = fields[1]
+        if not fmt.any_classes:
+            cls = class_from_sample(fields[1], fmt.classes, f'{path}:{line}')
+        key = (fields[0], cls)
         if key in seen:
-            raise DataError(f'{path}:{line}: ({key[0]}, {key[1]}) already on line '
-                            f'{seen[key]}; a submission has one row per image and class')
-        seen[key] = line
+            first, text = seen[key]
+            same = '' if text == fields[1] else f', there as {text!r}'
+            raise DataError(f'{path}:{line}: ({fields[0]}, {fields[1]}) already on line '
+                            f'{first}{same}; a submission has one row per image and class')
+        seen[key] = (line, fields[1])
         pairs.append((line, fields[0], fields[1]))
     if not pairs:
         raise DataError(f'{path}: no rows')
@@ -324,5 +333,5 @@ def read_class_list(spec: str) -> Tuple[str, ...]:
         if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
             raise DataError(f'{spec}: expected one class name a line or a JSON list of names')
     else:
-        names = [n.strip() for n in spec.split(',') if n.strip()]
+        names = [n.strip() for n in spec.split(',')]  # an empty name is refused, not dropped
     return check_class_names(names, spec)

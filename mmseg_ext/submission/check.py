@@ -166,13 +166,15 @@ def image_class_lists(path: str) -> Dict[str, List[str]]:
 
 def carried_classes(path: str) -> Tuple[str, ...]:
     """The class list a hand-bone layout CSV carries: the list of classes (in row order)
-    that most of its images have, the earliest image's on a tie; ``()`` for a CSV
-    without rows. One image with a misspelt class then shows as that image's error."""
+    that most of its images have; on a tie the longest such list (a row left out is
+    likelier than a row made up), then the earliest image's; ``()`` for a CSV without
+    rows. One image with a misspelt or missing class then shows as that image's error."""
     from collections import Counter
     per_image = image_class_lists(path)
     if not per_image:
         return ()
-    return Counter(tuple(c) for c in per_image.values()).most_common(1)[0][0]
+    counts = Counter(tuple(c) for c in per_image.values())  # in order of first image
+    return max(counts, key=lambda lst: (counts[lst], len(lst)))
 
 
 def _check_header(report: CheckReport, fields: List[str], fmt: SubmissionFormat) -> None:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import os.path as osp
 import time
 from dataclasses import dataclass
-from typing import Dict, Iterator, Optional, Sequence, Tuple
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 from tqdm import tqdm
@@ -214,15 +214,25 @@ def _rle_rows_by_sample(job: _Job) -> Iterator[Row]:
     """The (file_name, class) rows of the sample submission, in its order."""
     folder, sample = job.folder, job.sample
     pairs = read_sample_pairs(sample, job.fmt)
-    by_name: Dict[str, str] = {}
+    by_path: Dict[str, str] = {}
+    by_base: Dict[str, List[str]] = {}
     for k in folder.keys():
         img_path = folder.info(k)[0]
-        by_name[img_path] = k
-        by_name.setdefault(osp.basename(img_path), k)
+        by_path[img_path] = k
+        by_base.setdefault(osp.basename(img_path), []).append(k)
+    by_name: Dict[str, str] = {}
     for line, name, _ in pairs:
-        if name not in by_name:
+        if name in by_path:
+            by_name[name] = by_path[name]
+            continue
+        keys = by_base.get(name, [])
+        if not keys:
             raise DataError(f'{sample}:{line}: no probabilities for image {name} in '
                             f'{folder.root}')
+        if len(keys) > 1:
+            raise DataError(f'{sample}:{line}: {folder.root}: two images are named {name} '
+                            f'({keys[0]}, {keys[1]}); the sample names images by base name')
+        by_name[name] = keys[0]
     classes = [class_from_sample(c, folder.classes, f'{sample}:{line}') for line, _, c in pairs]
     row_classes = set(job.fmt.row_classes)
     for (line, _, field), c in zip(pairs, classes):

@@ -28,15 +28,24 @@ def _pyplot():
     return plt
 
 
-def read_class_metrics(path: str) -> Dict[str, Dict[str, float]]:
+def _is_training_record(record: dict) -> bool:
+    """Whether an mmengine ``scalars.json`` line logs training (learning rate, losses:
+    ``decode.loss_bce`` is a loss, not a class of a metric ``decode``)."""
+    return 'lr' in record or any('loss' in str(key).rsplit('.', 1)[-1] for key in record)
+
+
+def read_class_metrics(path: str, metrics: Optional[Sequence[str]] = None
+                       ) -> Dict[str, Dict[str, float]]:
     """Per-class values of a metrics JSON: ``{metric: {class: value}}``.
 
     Accepts a JSON object whose keys look like ``<metric>.<class>`` (``Dice.finger-1``,
     as :class:`~mmseg_ext.evaluation.MultiLabelDiceMetric` and ``val_metrics.json``
     write; an mmengine scalar prefix such as ``val/`` or ``test/`` is removed), or an
-    mmengine ``scalars.json`` (one JSON object per line; the last line holding such keys
-    is used). Values stay as written; each must be finite and in [0, 100] (a
-    percentage or a fraction), else :class:`DataError` names the file and the key.
+    mmengine ``scalars.json`` (one JSON object per line; the last validation line
+    holding such keys is used, and with ``metrics`` the last one holding all of them;
+    training lines, with a learning rate or losses, are never read as metrics). Values
+    stay as written; each must be finite and in [0, 100] (a percentage or a fraction),
+    else :class:`DataError` names the file and the key.
     """
     text = read_text(path, 'metrics file')
     try:
@@ -44,7 +53,10 @@ def read_class_metrics(path: str) -> Dict[str, Dict[str, float]]:
     except DataError:
         records = [(f'{path}:{lineno}', loads_json(line, f'{path}:{lineno}'))
                    for lineno, line in enumerate(text.splitlines(), 1) if line.strip()]
+        records = [(w, r) for w, r in records
+                   if not (isinstance(r, dict) and _is_training_record(r))]
     not_numbers = []
+    latest: Dict[str, Dict[str, float]] = {}
     for where, record in reversed(records):
         out: Dict[str, Dict[str, float]] = {}
         if not isinstance(record, dict):
@@ -63,9 +75,12 @@ def read_class_metrics(path: str) -> Dict[str, Dict[str, float]]:
             name = key.split('/', 1)[1] if '/' in key else key
             if name.split('.', 1)[0] in out:
                 raise DataError(f'{where}: {key!r} is {value!r}, not a number')
-        if out:
+        if out and (not metrics or all(m in out for m in metrics)):
             return out
+        latest = latest or out  # the caller names what it has when none has them all
         not_numbers += skipped
+    if latest:
+        return latest
     hint = (f'; {not_numbers[0][0]!r} is {not_numbers[0][1]!r}, not a number'
             if not_numbers else '')
     raise DataError(f'{path}: no per-class metrics (keys like "Dice.<class>" with numbers'

@@ -32,6 +32,7 @@ from mmseg_ext.utils.errors import DataError, OutputError  # noqa: E402
 from robustness.test_bad_inputs import CLASSES, run_main, snapshot  # noqa: E402
 from robustness.test_hostile_s11 import refused  # noqa: E402
 
+PORT = ['background', 'container_truck', 'forklift', 'reach_stacker', 'ship']
 JSRT = osp.join(osp.dirname(TESTS), 'custom_configs', 'jsrt',
                 'unet-s5-tiny_multilabel_1xb4-1k_jsrt-chest-256x256.py')
 
@@ -251,3 +252,120 @@ def test_a_pipeline_scale_in_the_config_file_names_the_file(tmp_path):
                    "    dict(type='PackMultiLabelSegInputs')]))\n")
     with pytest.raises(ConfigError, match=f'{cfg}: test_dataloader.dataset.pipeline.1.scale'):
         load_config(str(cfg))
+
+
+# ------------------------------------------------------------------ round C (helper)
+def _two_same_named(tmp_path):
+    """Probabilities of ID1/a.png and ID2/a.png (2 classes, 8x8) and ground truth of
+    ID2/a only."""
+    rng = np.random.default_rng(7)
+    pa, pb = (rng.random((2, 8, 8)).astype(np.float32) for _ in range(2))
+    probs = write_prob_folder(tmp_path / 'p', {'ID1/a.png': (pa, (8, 8)),
+                                               'ID2/a.png': (pb, (8, 8))}, CLASSES)
+    imgs = write_images(tmp_path / 'i', {'ID1/a.png': (8, 8), 'ID2/a.png': (8, 8)})
+    os.makedirs(tmp_path / 'gt' / 'ID2')
+    np.save(tmp_path / 'gt' / 'ID2' / 'a.npy', pb > 0.5)
+    return probs, imgs, str(tmp_path / 'gt'), pb
+
+
+def test_ground_truth_of_another_folders_image_is_never_used(tmp_path):
+    from mmseg_ext.io.ground_truth import GroundTruth
+    probs, imgs, gt, _ = _two_same_named(tmp_path)
+    refused(str(tmp_path), 'tune_thresholds.py', [probs, '--gt', gt, '--no-progress'], 1,
+            'no ground truth for image ID1/a')
+    status, _ = run_main('visualize.py', ['overlay', probs, '--img-dir', imgs, '--gt', gt,
+                                          '--out-dir', tmp_path / 'v', '--no-progress'])
+    assert status == 0
+    truth = GroundTruth(gt, CLASSES)
+    assert truth.find('ID1/a') is None and truth.find('ID2/a').endswith('ID2/a.npy')
+    # by file stem still, where the folders agree as far as both go
+    flat = tmp_path / 'flat'
+    flat.mkdir()
+    np.save(flat / 'a.npy', np.zeros((2, 8, 8), bool))
+    nested = tmp_path / 'nested' / 'train' / 'ID1'
+    nested.mkdir(parents=True)
+    np.save(nested / 'a.npy', np.zeros((2, 8, 8), bool))
+    assert GroundTruth(str(flat), CLASSES).find('ID1/a').endswith('flat/a.npy')
+    assert GroundTruth(str(tmp_path / 'nested'), CLASSES).find('ID1/a').endswith(
+        'train/ID1/a.npy')
+
+
+def test_a_port_sample_naming_one_of_two_same_named_images_is_refused(tmp_path):
+    probs = np.zeros((5, 8, 8), np.float32)
+    probs[0] = 1.0
+    folder = write_prob_folder(tmp_path / 'p8', {'ID1/a.png': (probs, (8, 8)),
+                                                 'ID2/a.png': (probs, (8, 8))}, PORT,
+                               task='multi-class')
+    sample = tmp_path / 'sample.csv'
+    sample.write_text('file_name,class,prediction\n' +
+                      ''.join(f'a.png,{c},\n' for c in PORT[1:]))
+    refused(str(tmp_path), 'make_submission.py',
+            [folder, '--format', 'port', '--sample', sample, '--out', tmp_path / 's.csv',
+             '--no-progress'], 1, 'two images are named a.png (ID1/a, ID2/a)')
+
+
+@pytest.mark.parametrize('rows,words', [
+    ('a.png,1,\na.png,container_truck,\n', [':3:', "already on line 2, there as '1'"]),
+    ('a.png,01,\na.png,1,\n', [':3:', "(a.png, 1) already on line 2, there as '01'"]),
+])
+def test_a_port_sample_row_twice_is_judged_by_the_class_it_means(tmp_path, rows, words):
+    probs = np.zeros((5, 8, 8), np.float32)
+    probs[0] = 1.0
+    folder = write_prob_folder(tmp_path / 'p', {'a.png': (probs, (8, 8))}, PORT,
+                               task='multi-class')
+    sample = tmp_path / 'sample.csv'
+    sample.write_text('file_name,class,prediction\n' + rows)
+    refused(str(tmp_path), 'make_submission.py',
+            [folder, '--format', 'port', '--sample', sample, '--out', tmp_path / 's.csv',
+             '--no-progress'], 1, *words)
+
+
+def test_training_lines_of_scalars_json_are_never_charted(tmp_path):
+    from mmseg_ext.visualization.charts import read_class_metrics
+    scalars = tmp_path / 'scalars.json'
+    scalars.write_text(
+        '{"Dice.A": 80.0, "Dice.B": 60.0, "mDice": 70.0, "step": 100}\n'
+        '{"IoU.A": 50.0, "IoU.B": 40.0, "step": 105}\n'
+        '{"lr": 0.001, "loss": 0.5, "decode.loss_bce": 0.3, "decode.loss_dice": 0.2, '
+        '"iter": 110, "step": 110}\n')
+    assert read_class_metrics(str(scalars)) == {'IoU': {'A': 50.0, 'B': 40.0}}
+    assert read_class_metrics(str(scalars), ['Dice']) == {'Dice': {'A': 80.0, 'B': 60.0}}
+    status, lines = run_main('visualize.py', ['chart', scalars, '--metrics', 'Dice', '--out',
+                                              tmp_path / 'c.png'])
+    assert status == 0 and (tmp_path / 'c.png').is_file(), lines
+    refused(str(tmp_path), 'visualize.py', ['chart', scalars, '--metrics', 'Acc', '--out',
+                                            tmp_path / 'd.png'], 2,
+            "no per-class ['Acc'] (has ['IoU'])")
+
+
+def test_an_override_of_a_pipeline_variable_nothing_reads_is_refused():
+    from mmseg_ext.config.loading import load_config
+    from mmseg_ext.utils.errors import InvalidArgumentError
+    with pytest.raises(InvalidArgumentError) as info:
+        load_config(JSRT, {'test_pipeline.1.scale': (128, 128)})
+    message = str(info.value)
+    assert 'test_pipeline.1.scale' in message and \
+        'override test_dataloader.dataset.pipeline.1.scale and ' \
+        'val_dataloader.dataset.pipeline.1.scale instead' in message
+    cfg = load_config(JSRT, {'test_dataloader.dataset.pipeline.1.scale': (128, 128)})
+    assert tuple(cfg.test_dataloader.dataset.pipeline[1].scale) == (128, 128)
+
+
+def test_check_classes_with_an_empty_name_and_a_missing_row(world, tmp_path):
+    out = tmp_path / 'sub.csv'
+    assert run_main('make_submission.py', [world['probs'], '--format', 'handbone', '--out',
+                                           out, '--no-progress'])[0] == 0
+    for spec in ('Trapezium,,Pisiform', 'Trapezium,Pisiform,'):
+        refused(str(tmp_path), 'make_submission.py',
+                ['--check', out, '--format', 'handbone', '--img-dir', world['imgs'],
+                 '--classes', spec, '--no-progress'], 1, 'a class name is empty')
+    lines = out.read_text().splitlines()
+    missing = tmp_path / 'missing.csv'
+    missing.write_text('\n'.join(lines[:1] + lines[2:]) + '\n')  # a.png's first class
+    from conftest import run_tool
+    proc = run_tool('tools/make_submission.py', '--check', str(missing), '--format',
+                    'handbone', '--img-dir', world['imgs'], '--no-progress')
+    text = proc.stdout + proc.stderr
+    assert proc.returncode == 1
+    assert "image a.png: missing classes ['Trapezium']" in text, text
+    assert 'unknown class' not in text, text
