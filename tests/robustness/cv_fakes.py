@@ -73,6 +73,18 @@ def handbone_cfg_options(root):
     return options
 
 
+def handbone_world(root, patients=4):
+    """Synthetic hand bones under ``root/data`` (``patients`` patients and 1 test
+    patient, 64x64) and a checkpoint of the hand-bone demo model:
+    ``dict(data=..., ckpt=..., options=..., test_dir=...)``."""
+    from mmseg_ext.preparation.synthetic import write_synthetic_handbone
+    data = str(root / 'data')
+    write_synthetic_handbone(data, num_patients=patients, size=(64, 64),
+                             num_test_patients=1, progress=False)
+    return dict(data=data, ckpt=model_checkpoint(HANDBONE, root / 'handbone.pth'),
+                options=handbone_cfg_options(f'{data}/train'), test_dir=f'{data}/test/DCM')
+
+
 def run_cv(config, work, checkpoint, options, **kwargs):
     """One cross-validation run in ``work`` with fake fold training (2 folds)."""
     from mmseg_ext.workflows.cross_validation import cross_validate

@@ -22,7 +22,7 @@ import pytest
 from mmseg_ext.io.probs import ProbFolder
 from mmseg_ext.utils.errors import DataError
 
-from .cv_fakes import HANDBONE, handbone_cfg_options, model_checkpoint, run_cv
+from .cv_fakes import HANDBONE, handbone_world, run_cv
 from .test_bad_inputs import snapshot
 
 
@@ -30,18 +30,14 @@ from .test_bad_inputs import snapshot
 def finished(tmp_path_factory):
     """Synthetic hand-bone data (4 patients, 64x64; 1 test patient) and a finished
     2-fold run with a submission."""
-    from mmseg_ext.preparation.synthetic import write_synthetic_handbone
     root = tmp_path_factory.mktemp('prov')
-    data = str(root / 'data')
-    write_synthetic_handbone(data, num_patients=4, size=(64, 64), num_test_patients=1,
-                             progress=False)
-    ckpt = model_checkpoint(HANDBONE, root / 'handbone.pth')
-    options = handbone_cfg_options(f'{data}/train')
+    w = handbone_world(root)
     work = root / 'w'
-    kwargs = dict(test_dir=f'{data}/test/DCM')
-    run_cv(HANDBONE, work, ckpt, options, **kwargs)
+    kwargs = dict(test_dir=w['test_dir'])
+    run_cv(HANDBONE, work, w['ckpt'], w['options'], **kwargs)
     assert osp.isfile(work / 'submission.csv')
-    return dict(data=data, ckpt=ckpt, options=options, work=work, kwargs=kwargs)
+    return dict(data=w['data'], ckpt=w['ckpt'], options=w['options'], work=work,
+                kwargs=kwargs)
 
 
 def again(f, **extra):

@@ -17,23 +17,19 @@ file changed.
 """
 import os
 import os.path as osp
-import sys
 
 import numpy as np
 import pytest
+from conftest import REPO
+from probs_helpers import two_image_world, write_images, write_prob_folder
 
-TESTS = osp.dirname(osp.dirname(osp.abspath(__file__)))
-if TESTS not in sys.path:
-    sys.path.insert(0, TESTS)
+from mmseg_ext.utils.errors import DataError, OutputError
 
-from probs_helpers import two_image_world, write_images, write_prob_folder  # noqa: E402
+from .test_bad_inputs import CLASSES, run_main, snapshot
+from .test_hostile_s11 import refused
+from .test_round4_cases import PORT
 
-from mmseg_ext.utils.errors import DataError, OutputError  # noqa: E402
-from robustness.test_bad_inputs import CLASSES, run_main, snapshot  # noqa: E402
-from robustness.test_hostile_s11 import refused  # noqa: E402
-
-PORT = ['background', 'container_truck', 'forklift', 'reach_stacker', 'ship']
-JSRT = osp.join(osp.dirname(TESTS), 'custom_configs', 'jsrt',
+JSRT = osp.join(REPO, 'custom_configs', 'jsrt',
                 'unet-s5-tiny_multilabel_1xb4-1k_jsrt-chest-256x256.py')
 
 

@@ -9,42 +9,25 @@ configs, data sets, records and refusals are the real code.
 import json
 import os
 import os.path as osp
-import sys
 
 import pytest
-
-TESTS = osp.dirname(osp.dirname(osp.abspath(__file__)))
-if TESTS not in sys.path:
-    sys.path.insert(0, TESTS)
-
-from robustness.cv_fakes import (  # noqa: E402
-    HANDBONE,
-    handbone_cfg_options,
-    model_checkpoint,
-    run_cv,
-)
-from robustness.test_bad_inputs import run_main, snapshot  # noqa: E402
+from robustness.cv_fakes import HANDBONE, handbone_world, run_cv
+from robustness.test_bad_inputs import run_main, snapshot
 
 
 @pytest.fixture(scope='module')
 def teacher(tmp_path_factory):
     """Synthetic hand bones (4 patients + 1 test patient, 64x64), a finished 2-fold
     teacher run with a test ensemble, and pseudo-labels of that ensemble."""
-    from mmseg_ext.preparation.synthetic import write_synthetic_handbone
     from mmseg_ext.workflows.pseudo_label import pseudo_label_folder
     root = tmp_path_factory.mktemp('cv_pseudo')
-    data = str(root / 'data')
-    write_synthetic_handbone(data, num_patients=4, size=(64, 64), num_test_patients=1,
-                             progress=False)
-    ckpt = model_checkpoint(HANDBONE, root / 'handbone.pth')
-    options = handbone_cfg_options(f'{data}/train')
-    test_dir = f'{data}/test/DCM'
-    s = run_cv(HANDBONE, root / 'teacher', ckpt, options, test_dir=test_dir)
+    w = handbone_world(root)
+    s = run_cv(HANDBONE, root / 'teacher', w['ckpt'], w['options'], test_dir=w['test_dir'])
     pl = str(root / 'pl')
     # an untrained model is unsure everywhere: accept every image whatever its confidence
     pseudo_label_folder(s.files['test_ensemble'], pl, pixel_conf=0.9, max_uncertain=1.0,
                         min_mean_conf=0.0, progress=False)
-    return dict(root=root, data=data, ckpt=ckpt, options=options, test_dir=test_dir, pl=pl)
+    return dict(w, root=root, pl=pl)
 
 
 def _images(path):
