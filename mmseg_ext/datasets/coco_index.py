@@ -82,17 +82,60 @@ def check_option(name: str, value: Any, allowed: Sequence[str]) -> None:
         raise DataError(f'{name} must be one of {list(allowed)}, got {value!r}')
 
 
-def load_coco_json(path: str) -> dict:
-    """Load a COCO annotation file; one-line :class:`CocoFormatError` when unusable."""
-    try:
-        coco = read_json(path, 'annotation file')
-    except DataFileError as exc:
-        raise CocoFormatError(str(exc)) from None
+def _is_id(value: Any) -> bool:
+    """A COCO id: a whole number or a text (never a bool, a float, a list...)."""
+    return (isinstance(value, int) and not isinstance(value, bool)) or isinstance(value, str)
+
+
+def check_coco_structure(coco: Any, path: str) -> None:
+    """The shape every reader of a COCO dict relies on, checked once where it is loaded:
+    ``images``, ``annotations`` and ``categories`` are lists of objects; an image has an
+    ``id`` and a text ``file_name``; an annotation names an ``image_id`` and a
+    ``category_id``; a category has an ``id`` and a text ``name``. Ids are whole numbers
+    or text.
+
+    Raises:
+        CocoFormatError: naming the file and the first entry that is not so.
+    """
     if not isinstance(coco, dict) or not isinstance(coco.get('images'), list):
         raise CocoFormatError(f'{path}: not a COCO file (no "images" list)')
     for key in ('annotations', 'categories'):
         if not isinstance(coco.get(key, []), list):
             raise CocoFormatError(f'{path}: "{key}" is not a list')
+    for i, img in enumerate(coco['images']):
+        if not isinstance(img, dict):
+            raise CocoFormatError(f'{path}: images[{i}] is {str(img)[:40]!r}, not an object')
+        if not _is_id(img.get('id')):
+            raise CocoFormatError(f'{path}: images[{i}]: "id" is {img.get("id")!r}; an id is '
+                                  'a whole number or text')
+        if not isinstance(img.get('file_name'), str):
+            raise CocoFormatError(f'{path}: image id {img["id"]}: "file_name" is '
+                                  f'{img.get("file_name")!r}, not text')
+    for i, ann in enumerate(coco.get('annotations', [])):
+        if not isinstance(ann, dict):
+            raise CocoFormatError(f'{path}: annotations[{i}] is {str(ann)[:40]!r}, not an '
+                                  'object')
+        for key in ('image_id', 'category_id'):
+            if not _is_id(ann.get(key)):
+                raise CocoFormatError(f'{path}: annotation {ann.get("id", f"[{i}]")}: '
+                                      f'"{key}" is {ann.get(key)!r}; an id is a whole '
+                                      'number or text')
+    for i, cat in enumerate(coco.get('categories', [])):
+        if not isinstance(cat, dict) or not _is_id(cat.get('id')) \
+                or not isinstance(cat.get('name'), str):
+            raise CocoFormatError(f'{path}: categories[{i}] is {str(cat)[:60]!r}; a '
+                                  'category has an "id" (a whole number or text) and a '
+                                  'text "name"')
+
+
+def load_coco_json(path: str) -> dict:
+    """Load a COCO annotation file (:func:`check_coco_structure`); one-line
+    :class:`CocoFormatError` when unusable."""
+    try:
+        coco = read_json(path, 'annotation file')
+    except DataFileError as exc:
+        raise CocoFormatError(str(exc)) from None
+    check_coco_structure(coco, path)
     return coco
 
 
@@ -114,7 +157,7 @@ def check_label_capacity(classes: Sequence[str], ignore_index: int, source: str)
                         'ignored pixels)')
 
 
-def check_categories(coco: dict, source: str, background_name: str) -> Dict[int, str]:
+def check_categories(coco: dict, source: str, background_name: Optional[str]) -> Dict[int, str]:
     """The file's categories as ``{id: name}``, refused unless each has a whole-number
     id and a usable name, ids and names are distinct, and no category takes the
     background's name.

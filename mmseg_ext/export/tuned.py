@@ -67,6 +67,10 @@ def tuned_postprocess(classes: Sequence[str], multi_label: bool,
     elif not given:
         return None
     if explicit.get('thresholds') is not None and not multi_label:
+        if cv_dir is not None:
+            raise InvalidArgumentError('cv_dir', f'{cv_dir} holds tuned thresholds, which '
+                                       'apply to a multi-label model; this one takes the '
+                                       'most probable class')
         raise InvalidArgumentError('thresholds', 'thresholds apply to a multi-label model; '
                                    'this one takes the most probable class')
     values = dict(

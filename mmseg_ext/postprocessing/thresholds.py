@@ -145,9 +145,14 @@ def tune_thresholds(probs_dir: str, gt_root: str, out: Optional[str] = None,
         raise DataError(f'{probs_dir}: {folder.task} probabilities; thresholds apply to '
                         'multi-label probabilities only')
     lo, hi = threshold_level(search[0]), threshold_level(search[1])
-    if not (0 <= search[0] <= search[1] <= 1) or lo > min(hi, 255):
+    if not (0 <= search[0] <= search[1] <= 1):
         raise InvalidArgumentError('search', f'{search[0]} {search[1]}: need 0 <= lo <= hi '
                                    '<= 1')
+    if lo > min(hi, 255):
+        raise InvalidArgumentError('search', f'{search[0]} {search[1]}: no threshold level '
+                                   'lies in this range (probabilities are stored in steps of '
+                                   '1/255, and a pixel is foreground where p > t: t = 1 '
+                                   'admits none)')
     if out is not None:
         check_new_output(out, force, OWNER)  # before the sweep, not after it
     gt = GroundTruth(gt_root, folder.classes)

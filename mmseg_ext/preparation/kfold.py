@@ -52,8 +52,11 @@ def coco_presence(coco: dict, where: str = 'COCO json'
     Raises:
         DataError: naming ``where`` and the first offending entry.
     """
+    from ..datasets.coco_index import check_categories, check_coco_structure
     from ..io.paths import data_relpath
-    categories = sorted(coco.get('categories', []), key=lambda c: c['id'])
+    check_coco_structure(coco, where)
+    check_categories(coco, where, background_name=None)  # ids and names once each
+    categories = sorted(coco.get('categories', []), key=lambda c: c['id'])  # whole numbers
     column = {c['id']: j for j, c in enumerate(categories)}
     row: Dict[Hashable, int] = {}
     seen_names: Dict[str, Hashable] = {}
@@ -236,6 +239,8 @@ def kfold_coco(ann_file: str, out_dir: str, num_folds: int = 5, seed: int = 0,
     names, presence, class_names = coco_presence(coco, ann_file)
     if not names:
         raise DataError(f'{ann_file}: no images')
+    if lists:  # the file names become lines of the .txt lists
+        check_split_names(names, names, ann_file)
     groups = groups_from_regex(names, group_regex) if group_regex else None
     folds = _folds(ann_file, len(names), num_folds, seed, presence, groups)
     paths = write_coco_splits(out_dir, coco, folds, groups, force=force, lists=lists,
@@ -255,6 +260,7 @@ def kfold_folder(img_dir: str, out_dir: str, num_folds: int = 5, seed: int = 0,
     if not names:
         raise DataError(f'{img_dir}: no *{img_suffix} images')
     stems = [n[:-len(img_suffix)] for n in names]
+    check_split_names(stems, names, img_dir)
     presence, class_names = None, []
     if seg_dir is not None:
         check_folder(seg_dir, 'label folder', DataError)
@@ -275,9 +281,32 @@ def kfold_handbone(root: str, out_dir: str, num_folds: int = 5, seed: int = 0,
     :func:`~mmseg_ext.datasets.splits.group_kfold` (every image shows all classes:
     nothing to stratify)."""
     stems, groups = handbone_images(root)
+    check_split_names(stems, [s + '.png' for s in stems], osp.join(root, 'DCM'))
     folds = _folds(root, len(stems), num_folds, seed, None, groups)
     paths = write_list_splits(out_dir, stems, folds, groups, force=force, owner=TOOL)
     return paths, fold_summary(np.zeros((len(stems), 0), bool), folds, [])
+
+
+def check_split_names(names: Sequence[str], files: Sequence[str], where: str) -> None:
+    """Refuse names that split files cannot hold: two images with one name (``a.jpg``
+    and ``a.JPG`` have the stem ``a``), or a name that does not read back as itself
+    (:func:`~mmseg_ext.utils.readers.list_entry_problem`).
+
+    Raises:
+        DataError: naming ``where`` and the image file(s).
+    """
+    from ..utils.readers import list_entry_problem
+    seen: Dict[str, str] = {}
+    for name, path in zip(names, files):
+        problem = list_entry_problem(name)
+        if problem:
+            raise DataError(f'{where}: image {path!r}: its split name {name!r} {problem}; '
+                            'a split file holds one name a line: rename the image')
+        if name in seen:
+            raise DataError(f'{where}: images {seen[name]} and {path} have one split name '
+                            f'{name!r} (a split file could not tell them apart): rename '
+                            'one')
+        seen[name] = path
 
 
 def _folds(source: str, num: int, num_folds: int, seed: int,

@@ -162,6 +162,20 @@ def read_lines(path: str, what: str = 'text file', comments: bool = False
     return out
 
 
+def list_entry_problem(name: str) -> str:
+    """Why ``name`` cannot be one line of a list file that :func:`read_lines` (with
+    ``comments``) reads back as the same name; ``''`` when it can."""
+    if not name:
+        return 'is empty'
+    if name.splitlines() != [name]:
+        return 'holds a line break'
+    if name != name.strip():
+        return 'begins or ends with white space (list readers strip it)'
+    if name.startswith('#'):
+        return 'begins with # (list readers take the line for a comment)'
+    return ''
+
+
 # ------------------------------------------------------------------ strict JSON
 class _JsonValueError(ValueError):
     """A value strict JSON refuses (raised inside the decoder's hooks)."""

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os.path as osp
 import time
 from dataclasses import asdict, dataclass, field
@@ -216,6 +217,7 @@ def self_train(teacher_config: str, student_config: str, unlabelled_dir: str, wo
         raise InvalidArgumentError('pixel_conf', f'{pixel_conf} must be in (0.5, 1] for '
                                    'a multi-label teacher (p and 1 - p are both '
                                    'confidences)')
+    check_unlabelled_apart(teacher_cfg, teacher_config, unlabelled_dir, images)
     record = run_record(teacher_config, student_config, unlabelled_dir, images,
                         teacher_checkpoint, rounds, pixel_conf, max_uncertain,
                         min_mean_conf, student_init, img_suffix, cfg_options,
@@ -231,6 +233,46 @@ def self_train(teacher_config: str, student_config: str, unlabelled_dir: str, wo
 
 def _print_log(message: str) -> None:
     print_log(message, logger='current')
+
+
+def check_unlabelled_apart(cfg, config: str, unlabelled_dir: str,
+                           images: Sequence[str]) -> None:
+    """Unlabelled images that are the teacher's training images (the same files, by
+    real path) are refused: their pseudo-labels would stand beside their labels.
+    Validation images among them are named in one warning line: the student then trains
+    on pseudo-labels of the images it is scored on, so its validation score is
+    optimistic against the teacher's (legitimate only when the validation images are
+    the test images of a competition, scored elsewhere).
+
+    Raises:
+        DataError: naming the unlabelled image and the training image it is.
+    """
+    unlabelled = {osp.realpath(osp.join(unlabelled_dir, rel)): rel for rel in images}
+    train = [p for p in _dataset_images(cfg, 'train_dataloader')
+             if osp.realpath(p) in unlabelled]
+    if train:
+        rel = unlabelled[osp.realpath(train[0])]
+        raise DataError(f'{osp.join(unlabelled_dir, rel)}: an unlabelled image is a '
+                        f'training image of {config} ({train[0]}; {len(train)} such): '
+                        'leave the labelled images out of the unlabelled ones')
+    val = [p for p in _dataset_images(cfg, 'val_dataloader')
+           if osp.realpath(p) in unlabelled]
+    if val:
+        print_log(f'{unlabelled_dir}: {len(val)} of the {len(images)} unlabelled images are '
+                  f'validation images of {config} (e.g. {val[0]}): the student trains on '
+                  'their pseudo-labels, so its validation score is optimistic against '
+                  "the teacher's", logger='current', level=logging.WARNING)
+
+
+def _dataset_images(cfg, loader: str) -> List[str]:
+    """The image paths of a loader's data set in ``cfg`` (built without a pipeline)."""
+    from .cross_validation.pool import build_dataset
+    dataset = (cfg.get(loader) or {}).get('dataset')
+    if not dataset:
+        return []
+    dataset = dataset.to_dict() if hasattr(dataset, 'to_dict') else dict(dataset)
+    built = build_dataset(dict(dataset, pipeline=[]) if 'pipeline' in dataset else dataset)
+    return [built.get_data_info(i)['img_path'] for i in range(len(built))]
 
 
 def unlabelled_images(unlabelled_dir: str, unlabelled_list: Optional[str],

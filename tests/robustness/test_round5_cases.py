@@ -365,3 +365,109 @@ def test_check_classes_with_an_empty_name_and_a_missing_row(world, tmp_path):
     assert proc.returncode == 1
     assert "image a.png: missing classes ['Trapezium']" in text, text
     assert 'unknown class' not in text, text
+
+
+# ------------------------------------------------------------------ round D (helper)
+def _jpgs(root, names):
+    for name in names:
+        path = osp.join(str(root), name)
+        os.makedirs(osp.dirname(path), exist_ok=True)
+        import cv2
+        cv2.imwrite(path if not path.endswith('.JPG') else path[:-4] + '.tmp.jpg',
+                    np.full((8, 8, 3), 90, np.uint8))
+        if path.endswith('.JPG'):
+            os.rename(path[:-4] + '.tmp.jpg', path)
+    return str(root)
+
+
+@pytest.mark.parametrize('names,suffix,words', [
+    (['a.jpg', 'a.JPG', 'b.jpg', 'c.jpg', 'd.jpg'], '.jpg', ["have one split name 'a'"]),
+    (['a\nb.png', 'a.png', 'b.png', 'c.png'], '.png', ['holds a line break']),
+    ([' e.png', 'a.png', 'b.png', 'c.png'], '.png', ['white space']),
+    (['#1.png', 'a.png', 'b.png', 'c.png'], '.png', ['begins with #']),
+])
+def test_kfold_refuses_names_its_split_files_cannot_hold(tmp_path, names, suffix, words):
+    img = _jpgs(tmp_path / 'img', names)
+    refused(str(tmp_path), 'kfold.py', ['folder', img, '--img-suffix', suffix, '--out',
+                                        tmp_path / 'k', '-k', '2', '--no-progress'], 1,
+            *words)
+
+
+def test_kfold_handbone_refuses_two_images_of_one_stem(tmp_path):
+    from mmseg_ext.preparation.synthetic import write_synthetic_handbone
+    data = str(tmp_path / 'hb')
+    write_synthetic_handbone(data, num_patients=2, size=(32, 32), progress=False)
+    first = sorted(glob_pngs(f'{data}/train/DCM'))[0]
+    os.link(first, first[:-4] + '.PNG')
+    refused(str(tmp_path), 'kfold.py', ['handbone', f'{data}/train', '--out',
+                                        tmp_path / 'k', '-k', '2'], 1, 'one split name')
+
+
+def glob_pngs(root):
+    return [osp.join(d, f) for d, _, files in os.walk(root) for f in files
+            if f.endswith('.png')]
+
+
+def _coco():
+    return dict(images=[dict(id=i, file_name=f'{i}.jpg', height=8, width=8)
+                        for i in range(8)],
+                annotations=[dict(id=i, image_id=i, category_id=1 + i % 2, iscrowd=0,
+                                  area=4, bbox=[1, 1, 2, 2],
+                                  segmentation=[[1, 1, 3, 1, 3, 3]]) for i in range(8)],
+                categories=[dict(id=1, name='a'), dict(id=2, name='b')])
+
+
+@pytest.mark.parametrize('change,words', [
+    (lambda c: c['categories'].append(dict(id=1, name='c')), 'category id 1 appears twice'),
+    (lambda c: c['images'][0].pop('id'), '"id" is None'),
+    (lambda c: c['images'].append('x.jpg'), "images[8] is 'x.jpg', not an object"),
+    (lambda c: c['annotations'].append(5), 'annotations[8] is'),
+    (lambda c: c['categories'].append(3), 'categories[2] is'),
+    (lambda c: c['images'][0].update(id=[1]), '"id" is [1]'),
+    (lambda c: c['annotations'][0].update(image_id=[0]), '"image_id" is [0]'),
+    (lambda c: c['images'][0].update(file_name=5), '"file_name" is 5, not text'),
+])
+@pytest.mark.parametrize('tool', ['kfold', 'coco_to_masks'])
+def test_coco_structure_is_checked_where_the_file_is_read(tmp_path, change, words, tool):
+    import json
+    coco = _coco()
+    change(coco)
+    (tmp_path / 'ann').mkdir()
+    path = tmp_path / 'ann' / 'c.json'
+    path.write_text(json.dumps(coco))
+    argv = (['coco', path, '--out', tmp_path / 'k', '-k', '2', '--no-progress']
+            if tool == 'kfold' else [path, tmp_path / 'm', '--no-progress'])
+    refused(str(tmp_path), f'{tool}.py', argv, 1, str(path), words)
+
+
+def test_kfold_coco_lists_refuse_a_file_name_with_a_line_break(tmp_path):
+    import json
+    coco = _coco()
+    coco['images'][1]['file_name'] = 'b\nc.jpg'
+    path = tmp_path / 'c.json'
+    path.write_text(json.dumps(coco))
+    refused(str(tmp_path), 'kfold.py', ['coco', path, '--out', tmp_path / 'k', '-k', '2',
+                                        '--lists', '--no-progress'], 1,
+            'holds a line break')
+
+
+def test_self_training_refuses_training_images_as_unlabelled(tmp_path):
+    from conftest import run_tool
+
+    from mmseg_ext.datasets.synthetic import make_shapes_dataset
+    root = make_shapes_dataset(str(tmp_path / 'shapes'), num_train=2, num_val=2,
+                               size=(32, 40), seed=1)
+    shapes = osp.join(REPO, 'custom_configs', 'demo', 'fcn_r18-tiny_shapes-64x80.py')
+    options = [f'{s}_dataloader.dataset.data_root={root}' for s in ('train', 'val', 'test')]
+    proc = run_tool('tools/self_train.py', shapes, shapes, '--unlabelled',
+                    f'{root}/images/train', '--img-suffix', '.png', '--work-dir',
+                    str(tmp_path / 'w'), '--cfg-options', *options, 'train_cfg.max_iters=1')
+    assert proc.returncode == 1, proc.stderr
+    assert 'an unlabelled image is a training image' in proc.stderr.strip().splitlines()[-1]
+    assert not (tmp_path / 'w').exists()
+
+
+def test_a_threshold_search_range_that_admits_no_level_says_why(world, tmp_path):
+    refused(world['root'], 'tune_thresholds.py', [world['probs'], '--gt', world['imgs'],
+                                                  '--search', '1', '1', '--no-progress'],
+            2, 'no threshold level lies in this range')

@@ -118,3 +118,43 @@ def test_pseudo_images_without_pseudo_labels_is_a_usage_error(teacher, tmp_path)
                                        '--pseudo-labels', teacher['pl']])
     assert status == 2 and '--test-dir' in lines[-1], lines
     assert not (tmp_path / 'w').exists()
+
+
+def _cv_argv(teacher, tmp_path, pl, *extra):
+    return [HANDBONE, '-k', '2', '--work-dir', tmp_path / 'w', '--pseudo-labels', pl,
+            *extra, '--no-progress', '--cfg-options',
+            *[f'{k}={v}' for k, v in teacher['options'].items()]]
+
+
+@pytest.mark.parametrize('edit,words', [
+    (lambda text: text + text, ['accepted.txt:', 'is the image of line 1']),
+    (lambda text: '', ['accepted.txt: the image list is empty']),
+])
+def test_an_accepted_list_naming_an_image_twice_or_none_is_refused(teacher, tmp_path, edit,
+                                                                   words):
+    import shutil
+    pl = shutil.copytree(teacher['pl'], tmp_path / 'pl')
+    accepted = pl / 'accepted.txt'
+    accepted.write_text(edit(accepted.read_text()))
+    before = snapshot(str(tmp_path))
+    status, lines = run_main('cv.py', _cv_argv(teacher, tmp_path, pl, '--test-dir',
+                                               teacher['test_dir']))
+    assert status == 1 and len(lines) == 1, lines
+    for word in words:
+        assert word in lines[0], lines
+    assert snapshot(str(tmp_path)) == before
+
+
+def test_pseudo_labels_of_pool_images_are_refused(teacher, tmp_path):
+    """Pseudo-labels of the pool's own images (its out-of-fold predictions): each fold
+    would train on pseudo-labels of the images it validates on."""
+    from mmseg_ext.workflows.pseudo_label import pseudo_label_folder
+    pl = str(tmp_path / 'pl_oof')
+    pseudo_label_folder(str(teacher['root'] / 'teacher' / 'oof_probs'), pl, pixel_conf=0.9,
+                        max_uncertain=1.0, progress=False)
+    before = snapshot(str(tmp_path))
+    status, lines = run_main('cv.py', _cv_argv(teacher, tmp_path, pl, '--pseudo-images',
+                                               osp.join(teacher['data'], 'train', 'DCM')))
+    assert status == 1 and len(lines) == 1, lines
+    assert 'a pseudo-labelled image is the pool image' in lines[0], lines
+    assert snapshot(str(tmp_path)) == before

@@ -58,8 +58,9 @@ class Pool:
 
     def extra_stamp(self) -> str:
         """One hash (16 hex) of the extra training sets: their configs and the names,
-        sizes and modification times of every file under their data roots, so a fold
-        trained before a pseudo-label was redone is not taken as trained on it."""
+        sizes and modification times of every file under their data roots and image
+        folders, so a fold trained before a pseudo-label or its image was redone is not
+        taken as trained on it."""
         import hashlib
         import json
 
@@ -67,11 +68,12 @@ class Pool:
         digest = hashlib.sha256(json.dumps(self.extra, sort_keys=True,
                                            default=str).encode())
         for dataset in self.extra:
-            root = dataset.get('data_root')
-            if isinstance(root, str) and osp.isdir(root):
-                names = sorted(osp.relpath(osp.join(d, f), root)
-                               for d, _, files in os.walk(root) for f in files)
-                digest.update(files_stamp(root, names).encode())
+            for root in (dataset.get('data_root'),
+                         (dataset.get('data_prefix') or {}).get('img_path')):
+                if isinstance(root, str) and osp.isdir(root):
+                    names = sorted(osp.relpath(osp.join(d, f), root)
+                                   for d, _, files in os.walk(root) for f in files)
+                    digest.update(files_stamp(root, names).encode())
         return digest.hexdigest()[:16]
 
     @property
@@ -189,7 +191,9 @@ def add_pseudo_labels(pool: Pool, pseudo_dir: str, img_dir: str) -> None:
 
     Raises:
         DataError: ``pseudo_dir`` is not such a folder, is of another format or class
-            list than the pool, or accepted no image.
+            list than the pool, or accepted no image; its ``accepted.txt`` is empty,
+            names an image twice or one that is not under ``img_dir``; or a
+            pseudo-labelled image is one of the pool's (same file, by real path).
     """
     from ...utils.readers import check_folder, read_json
     from ..pseudo_label import REPORT
@@ -212,6 +216,17 @@ def add_pseudo_labels(pool: Pool, pseudo_dir: str, img_dir: str) -> None:
                         f'are not the pool\'s {classes} (in order)')
     if not any(r.get('accepted') for r in report.get('images') or []):
         raise DataError(f'{pseudo_dir}: no image was accepted as pseudo-labelled')
+    # the list the data set reads: every entry one image, once (read_image_list)
+    from ...io.images import read_image_list
+    accepted = read_image_list(osp.join(pseudo_dir, 'accepted.txt'),
+                               pool.dataset.get('img_suffix', '.png'), root=img_dir)
+    pool_files = {osp.realpath(osp.join(pool.img_dir, rel)): rel for rel in pool.images}
+    for rel in accepted:
+        same = pool_files.get(osp.realpath(osp.join(img_dir, rel)))
+        if same is not None:
+            raise DataError(f'{osp.join(img_dir, rel)}: a pseudo-labelled image is the pool '
+                            f'image {same}: its fold would validate on an image it trained '
+                            'on; pseudo-label images outside the labelled pool')
     pool.extra.append(pseudo_dataset(pool.dataset, osp.abspath(img_dir),
                                      osp.abspath(pseudo_dir), 'multi-label',
                                      pool.dataset.get('img_suffix', '.png'), ''))
