@@ -291,6 +291,10 @@ def read_sample_pairs(path: str, fmt: SubmissionFormat) -> List[Tuple[int, str, 
     seen: Dict[Tuple[str, object], Tuple[int, str]] = {}
     for line, fields in iter_csv(path):
         if line == 1 and fields and fields[0] == fmt.header[0]:
+            if list(fields[:2]) != list(fmt.header[:2]):
+                raise DataError(f'{path}:1: the header starts {",".join(fields[:2])}, '
+                                f'expected {",".join(fmt.header[:2])} (the columns are read '
+                                'by position)')
             continue
         if len(fields) < 2:
             raise DataError(f'{path}:{line}: {len(fields)} field(s), expected at least 2')

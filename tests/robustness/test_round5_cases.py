@@ -471,3 +471,16 @@ def test_a_threshold_search_range_that_admits_no_level_says_why(world, tmp_path)
     refused(world['root'], 'tune_thresholds.py', [world['probs'], '--gt', world['imgs'],
                                                   '--search', '1', '1', '--no-progress'],
             2, 'no threshold level lies in this range')
+
+
+def test_a_port_sample_with_its_columns_in_another_order_is_refused(tmp_path):
+    probs = np.zeros((5, 8, 8), np.float32)
+    probs[0] = 1.0
+    folder = write_prob_folder(tmp_path / 'p', {'b.jpg': (probs, (8, 8))}, PORT,
+                               task='multi-class')
+    sample = tmp_path / 'sample.csv'
+    sample.write_text('file_name,prediction,class\nb.jpg,,4\n')
+    refused(str(tmp_path), 'make_submission.py',
+            [folder, '--format', 'port', '--sample', sample, '--out', tmp_path / 's.csv',
+             '--no-progress'], 1, 'the header starts file_name,prediction, expected '
+            'file_name,class')
