@@ -223,7 +223,8 @@ def hard_vote_csv(csv_paths: Sequence[str], out: str, min_votes: Optional[int] =
     it is this function's own unchanged output (:mod:`mmseg_ext.io.owned_file`).
 
     ``img_dir``: the test images (matched by file name); every image of the CSVs must
-    be there and every run must lie inside it. Without it, a run past an image's end
+    be there, every test image must have rows, and every run must lie inside its
+    image. Without it, a run past an image's end
     cannot be told (the CSVs carry no sizes) and goes into the vote."""
     start = time.perf_counter()
     fmt = FORMATS['handbone']
@@ -270,7 +271,12 @@ def _sizes_of(keys: Sequence[Tuple[str, str]], img_dir: str, csv_path: str
     """``{image name: (H, W)}`` of the CSV's images, read from ``img_dir``."""
     from ..io.images import image_sizes_by_name
     sizes = image_sizes_by_name(img_dir, 'basename')
-    for image, _ in keys:
+    named = {image for image, _ in keys}
+    for image in named:
         if image not in sizes:
             raise DataError(f'{csv_path}: image {image} is not in {img_dir}')
+    missing = sorted(set(sizes) - named)
+    if missing:  # a test image without rows: the submission would be incomplete
+        raise DataError(f'{img_dir}: image {missing[0]} has no rows in {csv_path} '
+                        f'({len(missing)} test image(s) without rows)')
     return sizes

@@ -85,6 +85,7 @@ class GroundTruth:
         else:
             self.kind, base, exts = 'mask', root, ('.npy', '.png')
         self.by_key: Dict[str, List[str]] = {}
+        self._by_stem_for: Dict[str, str] = {}  # a file matched by stem -> its image
         self.by_stem: Dict[str, List[str]] = {}
         for dirpath, dirs, files in os.walk(base):
             dirs[:] = sorted(dirs)
@@ -115,7 +116,13 @@ class GroundTruth:
         if len(paths) > 1:
             raise DataError(f'{self.root}: several ground-truth files for {key}: '
                             f'{paths[0]}, {paths[1]}')
-        return paths[0] if paths else None
+        if not paths:
+            return None
+        other = self._by_stem_for.setdefault(paths[0], key)
+        if other != key:  # gt/a.npy would be the mask of ID1/a and of ID2/a
+            raise DataError(f'{paths[0]}: the ground truth of both {other} and {key} by file '
+                            'name: put each image\'s file in its folder (as the images)')
+        return paths[0]
 
     def load(self, key: str, shape: Tuple[int, int]) -> np.ndarray:
         path = self.find(key)

@@ -289,15 +289,21 @@ def kfold_handbone(root: str, out_dir: str, num_folds: int = 5, seed: int = 0,
 
 def check_split_names(names: Sequence[str], files: Sequence[str], where: str) -> None:
     """Refuse names that split files cannot hold: two images with one name (``a.jpg``
-    and ``a.JPG`` have the stem ``a``), or a name that does not read back as itself
-    (:func:`~mmseg_ext.utils.readers.list_entry_problem`).
+    and ``a.JPG`` have the stem ``a``), a name that is another image's file name (the
+    stem ``a.jpg`` of ``a.jpg.jpg`` beside ``a.jpg``), or a name that does not read back
+    as itself (:func:`~mmseg_ext.utils.readers.list_entry_problem`).
 
     Raises:
         DataError: naming ``where`` and the image file(s).
     """
     from ..utils.readers import list_entry_problem
     seen: Dict[str, str] = {}
+    all_files = set(files)
     for name, path in zip(names, files):
+        if name in all_files and name != path:  # a.jpg.jpg's name is the file a.jpg
+            raise DataError(f'{where}: the split name {name!r} of image {path} is the file '
+                            f'name of another image (a list reader could not tell them '
+                            'apart): rename one')
         problem = list_entry_problem(name)
         if problem:
             raise DataError(f'{where}: image {path!r}: its split name {name!r} {problem}; '

@@ -62,6 +62,7 @@ def test_checkpoint(cfg: Config, checkpoint: str, config: str = 'the config'
         return _run_test(cfg, checkpoint)
     from ..io.staged_dir import StagedDir
     check_new_folder(out)
+    check_unique_output_names(cfg, out)
     if cfg.get('launcher', 'none') != 'none':
         return _run_test(cfg, checkpoint)
     with StagedDir(out, marker=TEST_PREDICTIONS_MARKER) as staged:
@@ -74,6 +75,26 @@ def test_checkpoint(cfg: Config, checkpoint: str, config: str = 'the config'
             f.write(f'config: {config}\ncheckpoint: {checkpoint}\n')
         staged.commit()
     return metrics
+
+
+def check_unique_output_names(cfg: Config, out: str) -> None:
+    """mmseg's metrics save each prediction as ``<out>/<image base name>.png``: refuse a
+    test set where two images share a base name (``a/x.png``, ``b/x.png``), whose second
+    prediction would replace the first.
+
+    Raises:
+        DataError: naming both images.
+    """
+    from ..datasets.build import loader_images
+    from ..utils.errors import DataError
+    seen: Dict[str, str] = {}
+    for path in loader_images(cfg, 'test_dataloader'):
+        stem = osp.splitext(osp.basename(path))[0]
+        if stem in seen:
+            raise DataError(f'{out}: the test images {seen[stem]} and {path} would be saved '
+                            f'as one prediction {stem}.png (predictions are named by base '
+                            'name): rename one, or test without --out')
+        seen[stem] = path
 
 
 def check_new_folder(path: str) -> None:

@@ -62,6 +62,7 @@ def read_class_metrics(path: str, metrics: Optional[Sequence[str]] = None
         if not isinstance(record, dict):
             continue
         skipped = []
+        origin: Dict[Tuple[str, str], str] = {}
         for key, value in record.items():
             name = key.split('/', 1)[1] if '/' in key else key
             if '.' not in name:
@@ -70,6 +71,11 @@ def read_class_metrics(path: str, metrics: Optional[Sequence[str]] = None
                 skipped.append((key, value))
                 continue
             metric, cls = name.split('.', 1)
+            if (metric, cls) in origin:  # val/Dice.a beside test/Dice.a, or Dice.a
+                raise DataError(f'{where}: {origin[metric, cls]!r} and {key!r} are both '
+                                f'{metric} of class {cls!r}: keep one (a chart draws one '
+                                'value a class)')
+            origin[metric, cls] = key
             out.setdefault(metric, {})[cls] = _metric_value(value, where, key)
         for key, value in skipped:  # a class of a charted metric must have a number
             name = key.split('/', 1)[1] if '/' in key else key

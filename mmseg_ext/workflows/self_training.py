@@ -248,14 +248,15 @@ def check_unlabelled_apart(cfg, config: str, unlabelled_dir: str,
         DataError: naming the unlabelled image and the training image it is.
     """
     unlabelled = {osp.realpath(osp.join(unlabelled_dir, rel)): rel for rel in images}
-    train = [p for p in _dataset_images(cfg, 'train_dataloader')
+    from ..datasets.build import loader_images
+    train = [p for p in loader_images(cfg, 'train_dataloader')
              if osp.realpath(p) in unlabelled]
     if train:
         rel = unlabelled[osp.realpath(train[0])]
         raise DataError(f'{osp.join(unlabelled_dir, rel)}: an unlabelled image is a '
                         f'training image of {config} ({train[0]}; {len(train)} such): '
                         'leave the labelled images out of the unlabelled ones')
-    val = [p for p in _dataset_images(cfg, 'val_dataloader')
+    val = [p for p in loader_images(cfg, 'val_dataloader')
            if osp.realpath(p) in unlabelled]
     if val:
         print_log(f'{unlabelled_dir}: {len(val)} of the {len(images)} unlabelled images are '
@@ -264,15 +265,7 @@ def check_unlabelled_apart(cfg, config: str, unlabelled_dir: str,
                   "the teacher's", logger='current', level=logging.WARNING)
 
 
-def _dataset_images(cfg, loader: str) -> List[str]:
-    """The image paths of a loader's data set in ``cfg`` (built without a pipeline)."""
-    from .cross_validation.pool import build_dataset
-    dataset = (cfg.get(loader) or {}).get('dataset')
-    if not dataset:
-        return []
-    dataset = dataset.to_dict() if hasattr(dataset, 'to_dict') else dict(dataset)
-    built = build_dataset(dict(dataset, pipeline=[]) if 'pipeline' in dataset else dataset)
-    return [built.get_data_info(i)['img_path'] for i in range(len(built))]
+
 
 
 def unlabelled_images(unlabelled_dir: str, unlabelled_list: Optional[str],

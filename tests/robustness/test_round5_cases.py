@@ -484,3 +484,66 @@ def test_a_port_sample_with_its_columns_in_another_order_is_refused(tmp_path):
             [folder, '--format', 'port', '--sample', sample, '--out', tmp_path / 's.csv',
              '--no-progress'], 1, 'the header starts file_name,prediction, expected '
             'file_name,class')
+
+
+# ------------------------------------------------------------------ round E (helper)
+def test_a_hard_vote_leaving_out_a_test_image_is_refused(tmp_path):
+    imgs = write_images(tmp_path / 'img', {'ID1/a.png': (6, 7), 'ID1/b.png': (6, 7),
+                                          'ID1/c.png': (6, 7)})
+    rows = 'image_name,class,rle\na.png,c1,1 3\nb.png,c1,\n'
+    a, b = tmp_path / 's0.csv', tmp_path / 's1.csv'
+    a.write_text(rows)
+    b.write_text(rows)
+    refused(str(tmp_path), 'ensemble.py', ['--csv', a, b, '--out', tmp_path / 'v.csv',
+                                           '--img-dir', imgs, '--no-progress'], 1,
+            'image c.png has no rows in')
+
+
+def test_one_flat_ground_truth_file_for_two_images_is_refused(tmp_path):
+    g = np.zeros((1, 8, 8), np.float32)
+    g[0, 2:6, 2:6] = 0.9
+    probs = write_prob_folder(tmp_path / 'P', {'ID1/a.png': (g, (8, 8)),
+                                               'ID2/a.png': (1 - g - 0.05, (8, 8))}, ['c1'])
+    (tmp_path / 'gt').mkdir()
+    np.save(tmp_path / 'gt' / 'a.npy', (g > 0.5).astype(np.uint8))
+    refused(str(tmp_path), 'tune_thresholds.py', [probs, '--gt', tmp_path / 'gt',
+                                                  '--no-progress'], 1,
+            'the ground truth of both ID1/a and ID2/a')
+
+
+@pytest.mark.parametrize('record', [
+    '{"val/Dice.a": 10, "val/Dice.b": 20, "test/Dice.a": 90, "test/Dice.b": 80}',
+    '{"Dice.a": 10, "val/Dice.a": 90, "Dice.b": 5, "val/Dice.b": 5}',
+])
+def test_two_keys_of_one_metric_and_class_are_refused(tmp_path, record):
+    metrics = tmp_path / 'm.json'
+    metrics.write_text(record + '\n')
+    refused(str(tmp_path), 'visualize.py', ['chart', metrics, '--out', tmp_path / 'c.svg'],
+            1, "are both Dice of class 'a'")
+
+
+def test_kfold_refuses_a_split_name_that_is_another_images_file_name(tmp_path):
+    img = _jpgs(tmp_path / 'img', ['a.jpg', 'a.jpg.jpg', 'b.jpg', 'c.jpg', 'd.jpg'])
+    refused(str(tmp_path), 'kfold.py', ['folder', img, '--out', tmp_path / 'k', '-k', '2',
+                                        '--no-progress'], 1,
+            "the split name 'a.jpg' of image a.jpg.jpg is the file name of another image")
+
+
+def test_test_out_refuses_two_images_saved_under_one_name(tmp_path):
+    from mmseg_ext.config.loading import load_config
+    from mmseg_ext.datasets.synthetic import make_shapes_dataset
+    from mmseg_ext.training.runner import check_unique_output_names
+    root = make_shapes_dataset(str(tmp_path / 's'), num_train=1, num_val=2, size=(32, 40),
+                               seed=1)
+    sub = tmp_path / 'sub'
+    for kind in ('images', 'labels'):
+        for folder, src in (('a', '0000.png'), ('b', '0001.png')):
+            os.makedirs(sub / kind / 'val' / folder)
+            os.link(osp.join(root, kind, 'val', src), sub / kind / 'val' / folder / 'x.png')
+    shapes = osp.join(REPO, 'custom_configs', 'demo', 'fcn_r18-tiny_shapes-64x80.py')
+    cfg = load_config(shapes, {'test_dataloader.dataset.data_root': str(sub)})
+    with pytest.raises(DataError, match=r'val/a/x.png and .*val/b/x.png would be saved as '
+                                        r'one prediction x.png'):
+        check_unique_output_names(cfg, str(tmp_path / 'out'))
+    check_unique_output_names(load_config(shapes, {
+        'test_dataloader.dataset.data_root': root}), str(tmp_path / 'out'))  # no error

@@ -21,6 +21,7 @@ import numpy as np
 from mmengine.config import Config
 
 from ...config.model import config_task  # noqa: F401  (re-exported: cross_validation.config_task)
+from ...datasets.build import build_dataset  # noqa: F401  (re-exported)
 from ...io.paths import image_key
 from ...utils.errors import ConfigError, DataError
 
@@ -127,12 +128,6 @@ def check_val_split(cfg: Config, config: str) -> None:
                           'fold with them')
 
 
-def build_dataset(dataset: dict):
-    """The mmseg data set of a config dict (in the mmseg scope)."""
-    from mmengine.registry import init_default_scope
-    from mmseg.registry import DATASETS
-    init_default_scope('mmseg')
-    return DATASETS.build(copy.deepcopy(dataset))
 
 
 def _strip_suffix(rel: str, suffix: str) -> str:
