@@ -11,8 +11,10 @@ pytestmark = pytest.mark.slow
 def test_real_data_benchmark_prints_the_oof_dice_of_each_decision(tmp_path):
     shared_data('jsrt_chest')
     work = tmp_path / 'w'
+    config = 'custom_configs/jsrt/unet-s5-d16_multilabel_1xb4-2k_jsrt-chest-512x512.py'
     proc = run_tool('tools/benchmark/bench_realdata.py', '--work-dir', str(work), '-k', '2',
-                    '--tiny', subprocess_run=True, timeout=300)
+                    '--config', config, '--iters', '2', '--tiny', subprocess_run=True,
+                    timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
     summary = json.load(open(work / 'summary.json'))
     classes = list(summary['oof_before'])
@@ -30,3 +32,4 @@ def test_real_data_benchmark_prints_the_oof_dice_of_each_decision(tmp_path):
         assert float(plain) == pytest.approx(summary['decisions']['tta'][cls]['plain'],
                                              abs=6e-5)
     assert out[header + 1 + len(classes)].startswith('mean ')
+    assert any('2 iterations each' in line and 'CPU-min' in line for line in out)

@@ -383,6 +383,14 @@ COVERAGE = {
                f'{_FLAGS}::test_bench_coco_masks_reads_data_in_the_draw_order'],
         note='FracAtlas (../shared/data/fracatlas_coco) when present; --data: a hand-made '
              '3-image COCO folder'),
+    'README.md: tools/benchmark/bench_realdata.py --config --iters --work-dir': dict(
+        tests=['tests/tools/test_bench_realdata.py::'
+               'test_real_data_benchmark_prints_the_oof_dice_of_each_decision'],
+        note='--tiny: 2 folds x 2 iterations of an 8-channel UNet on the real X-rays'),
+    'docs/real_data.md: tools/benchmark/bench_realdata.py --config --iters --work-dir': dict(
+        tests=['tests/tools/test_bench_realdata.py::'
+               'test_real_data_benchmark_prints_the_oof_dice_of_each_decision'],
+        note='--tiny: 2 folds x 2 iterations of an 8-channel UNet on the real X-rays'),
     'docs/cross_validation.md: tools/cv.py --test-dir --work-dir -k': dict(
         tests=[f'{_CV}::test_submission_of_the_fold_ensemble_is_checked_and_complete'],
         note='3 folds x 2 iterations on 64x64 synthetic hand bones (the teacher run)'),
