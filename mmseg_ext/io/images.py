@@ -28,14 +28,24 @@ def list_images(img_dir: str, suffixes: Sequence[str] = IMG_SUFFIXES,
         DataError: ``img_dir`` is not a folder; an entry with an image suffix is not a
             regular file (a FIFO, socket or device: never opened, so nothing blocks) or
             a link that loops or points nowhere; a folder link leads back to a folder
-            it is inside (a loop). The message names the entry.
+            it is inside (a loop); two paths lead to one file (a linked folder beside
+            its target, a hard link). The message names the entry.
     """
     from ..utils.readers import check_folder
     check_folder(img_dir, 'image folder', DataError)
     suffixes = tuple(s.lower() for s in suffixes)
     found: List[str] = []
     _walk_images(img_dir, '', suffixes, found, skipped, [_dir_id(img_dir)])
-    return sorted(found)
+    found.sort()
+    seen: Dict[Tuple[int, int], str] = {}
+    for rel in found:  # one file reached by two paths would count (and split) twice
+        ident = _dir_id(osp.join(img_dir, rel))
+        if ident in seen:
+            raise DataError(f'{img_dir}: {seen[ident]} and {rel} are one file (through a '
+                            'symbolic or hard link): each image must be listed once; '
+                            'remove one of the paths')
+        seen[ident] = rel
+    return found
 
 
 def _dir_id(path: str) -> Tuple[int, int]:
@@ -126,10 +136,11 @@ def read_image_list(path: str, suffixes: Union[str, Sequence[str]],
             continue
         rel = _listed_image(root, rel, suffixes, listings, where)
         resolve_under(root, rel, where)
-        if rel in first_line:
-            raise DataError(f'{where}: {line} is the image of line {first_line[rel]} '
-                            f'({rel}) again')
-        first_line[rel] = lineno
+        ident = osp.realpath(osp.join(root, rel))  # two spellings or links of one file
+        if ident in first_line:
+            raise DataError(f'{where}: {line} is the image of line {first_line[ident]} '
+                            f'({osp.relpath(ident, osp.realpath(root))}) again')
+        first_line[ident] = lineno
         images.append(rel)
     if not images:
         raise DataError(f'{path}: the image list is empty')

@@ -397,8 +397,9 @@ def test_kfold_handbone_refuses_two_images_of_one_stem(tmp_path):
     from mmseg_ext.preparation.synthetic import write_synthetic_handbone
     data = str(tmp_path / 'hb')
     write_synthetic_handbone(data, num_patients=2, size=(32, 32), progress=False)
+    import shutil
     first = sorted(glob_pngs(f'{data}/train/DCM'))[0]
-    os.link(first, first[:-4] + '.PNG')
+    shutil.copyfile(first, first[:-4] + '.PNG')
     refused(str(tmp_path), 'kfold.py', ['handbone', f'{data}/train', '--out',
                                         tmp_path / 'k', '-k', '2'], 1, 'one split name')
 
@@ -547,3 +548,42 @@ def test_test_out_refuses_two_images_saved_under_one_name(tmp_path):
         check_unique_output_names(cfg, str(tmp_path / 'out'))
     check_unique_output_names(load_config(shapes, {
         'test_dataloader.dataset.data_root': root}), str(tmp_path / 'out'))  # no error
+
+
+# ------------------------------------------------------------------ round F (helper)
+def test_one_file_reached_by_two_paths_is_listed_once_or_refused(tmp_path):
+    from mmseg_ext.io.images import IMG_SUFFIXES, list_images, read_image_list
+    img = write_images(tmp_path / 'img', {'sub/x0.png': (8, 8), 'a.png': (8, 8),
+                                          'b.png': (8, 8), 'c.png': (8, 8)})
+    os.symlink('sub', tmp_path / 'img' / 'sublink')
+    with pytest.raises(DataError, match='sub/x0.png and sublink/x0.png are one file'):
+        list_images(img)
+    refused(str(tmp_path), 'kfold.py', ['folder', img, '--img-suffix', '.png', '--out',
+                                        tmp_path / 'k', '-k', '2', '--no-progress'], 1,
+            'are one file')
+    lst = tmp_path / 'list.txt'
+    lst.write_text('sub/x0\nsublink/x0\n')
+    with pytest.raises(DataError, match='list.txt:2: sublink/x0 is the image of line 1'):
+        read_image_list(str(lst), IMG_SUFFIXES, root=img)
+
+
+def test_a_run_of_some_folds_keeps_the_complete_runs_summary(tmp_path):
+    import json
+
+    from .cv_fakes import shapes_cfg_options, shapes_world
+    from .cv_fakes import SHAPES, run_cv
+
+    class Factory:
+        def mktemp(self, name):
+            path = tmp_path / name
+            path.mkdir()
+            return path
+    w = shapes_world(Factory(), 'shapes')
+    options = shapes_cfg_options(w['root'])
+    run_cv(SHAPES, tmp_path / 'cv', w['ckpt'], options)
+    complete = (tmp_path / 'cv' / 'summary.json').read_bytes()
+    assert json.loads(complete)['metric'] == 'IoU'
+    s = run_cv(SHAPES, tmp_path / 'cv', w['ckpt'], options, folds=[1])
+    assert (tmp_path / 'cv' / 'summary.json').read_bytes() == complete
+    partial = json.loads((tmp_path / 'cv' / 'summary_folds.json').read_text())
+    assert partial['metric'] == 'IoU' and s.files['summary'].endswith('summary_folds.json')

@@ -19,6 +19,7 @@ from ...training.stages import owned_output
 from ...utils.errors import DataError
 from .decisions import predict_oof_candidates
 from .folds import fold_checkpoint
+from .pool import config_task
 from .predict import predict_folder, prediction_source
 from .run import TOOL, CVRun
 from .summary import CVSummary, FoldSummary
@@ -48,7 +49,8 @@ def predict_validation(run: CVRun, split_dir: str) -> Tuple[CVSummary, List[dict
     """Every chosen fold's validation probabilities; returns the run's summary so far
     and the folds' prediction sources (a run of some folds stops after this stage)."""
     predicted = [_predict_fold(run, k) for k in run.chosen]
-    summary = CVSummary(run.work_dir, run.config, run.num_folds, 'Dice',
+    metric = 'IoU' if config_task(run.cfg) == 'multi-class' else 'Dice'
+    summary = CVSummary(run.work_dir, run.config, run.num_folds, metric,
                         [f for f, _ in predicted])
     summary.files['splits'] = split_dir
     if not run.complete:

@@ -93,14 +93,31 @@ class CVSummary:
         return lines
 
 
-def finish(summary: CVSummary, start: float, manifest: Optional[Manifest] = None
-           ) -> CVSummary:
+def finish(summary: CVSummary, start: float, manifest: Optional[Manifest] = None,
+           partial: bool = False) -> CVSummary:
     """The summary stage: the run's time (since ``start``, a ``time.perf_counter()``)
-    and ``summary.json``."""
+    and ``summary.json``. A ``partial`` run (some folds) leaves the ``summary.json`` of
+    a complete run in place (its folds were not trained again, and its out-of-fold
+    scores still hold) and records its own in ``summary_folds.json``."""
     summary.seconds = time.perf_counter() - start
     path = osp.join(summary.work_dir, 'summary.json')
+    if partial and _complete_summary(path):
+        path = osp.join(summary.work_dir, 'summary_folds.json')
     summary.files['summary'] = path
     with owned_output(manifest, path):
         atomic_write_text(path, dumps_json(asdict(summary), indent=1, default=float) + '\n',
                           force=True)
     return summary
+
+
+def _complete_summary(path: str) -> bool:
+    """Whether ``path`` is the summary of a complete run (it has out-of-fold scores)."""
+    from ...utils.errors import DataError
+    from ...utils.readers import read_json
+    if not osp.isfile(path):
+        return False
+    try:
+        data = read_json(path, 'cv summary')
+    except DataError:
+        return False
+    return isinstance(data, dict) and bool(data.get('oof_probs')) and bool(data.get('oof_before'))

@@ -139,7 +139,7 @@ def cross_validate(config: str, num_folds: int, work_dir: str,
         train_folds(run, done, split_dir, launch)
         summary, sources = predict_validation(run, split_dir)
         if not run.complete:
-            return finish(summary, start, manifest)
+            return finish(summary, start, manifest, partial=True)
         gt = oof_ground_truth(run, summary.folds[0].work_dir)
         choice, scores = choose_views(run, gt, sources)
         oof = merge_stage(run, summary)
