@@ -248,15 +248,14 @@ def check_unlabelled_apart(cfg, config: str, unlabelled_dir: str,
         DataError: naming the unlabelled image and the training image it is.
     """
     unlabelled = {osp.realpath(osp.join(unlabelled_dir, rel)): rel for rel in images}
-    from ..datasets.build import loader_images
-    train = [p for p in loader_images(cfg, 'train_dataloader')
+    train = [p for p in _listed_images(cfg, 'train_dataloader')
              if osp.realpath(p) in unlabelled]
     if train:
         rel = unlabelled[osp.realpath(train[0])]
         raise DataError(f'{osp.join(unlabelled_dir, rel)}: an unlabelled image is a '
                         f'training image of {config} ({train[0]}; {len(train)} such): '
                         'leave the labelled images out of the unlabelled ones')
-    val = [p for p in loader_images(cfg, 'val_dataloader')
+    val = [p for p in _listed_images(cfg, 'val_dataloader')
            if osp.realpath(p) in unlabelled]
     if val:
         print_log(f'{unlabelled_dir}: {len(val)} of the {len(images)} unlabelled images are '
@@ -266,6 +265,17 @@ def check_unlabelled_apart(cfg, config: str, unlabelled_dir: str,
 
 
 
+
+
+def _listed_images(cfg, loader: str) -> List[str]:
+    """:func:`~mmseg_ext.datasets.build.loader_images`, or ``[]`` when the data set cannot
+    be listed now (a missing folder): the run itself then stops on it, with the data
+    set's own message, where it reads the data."""
+    from ..datasets.build import loader_images
+    try:
+        return loader_images(cfg, loader)
+    except Exception:  # noqa: BLE001  (any data set's failure to list; reported later)
+        return []
 
 
 def unlabelled_images(unlabelled_dir: str, unlabelled_list: Optional[str],
