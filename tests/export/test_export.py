@@ -257,10 +257,11 @@ def test_export_refuses_bad_input_and_publishes_nothing(models, tmp_path):
          ('does not fit the model of', fcn_ckpt)),
         ((unet_cfg, unet_ckpt, '--out', str(cv / 'a.onnx'), '--cv-dir', str(cv)),
          ('--out', 'inside', str(cv))),
+        # files of the user's: refused with the reason, no --force hint (it would not help)
         ((unet_cfg, unet_ckpt, '--out', str(folder / 'old.onnx')),
-         ('old.onnx: already exists (use --force',)),
+         ('old.onnx: was not written by this tool',)),
         ((unet_cfg, unet_ckpt, '--out', str(folder / 'side.onnx')),
-         ('side.onnx.json: already exists (use --force',)),
+         ('side.onnx.json: was not written by this tool',)),
         ((unet_cfg, unet_ckpt, '--out', str(folder / 'old.onnx'), '--force'),
          ('old.onnx: was not written by this tool',)),
         ((unet_cfg, unet_ckpt, '--out', str(folder / 'model.pt')), ('--out', 'ends in .onnx')),

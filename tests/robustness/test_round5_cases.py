@@ -570,8 +570,7 @@ def test_one_file_reached_by_two_paths_is_listed_once_or_refused(tmp_path):
 def test_a_run_of_some_folds_keeps_the_complete_runs_summary(tmp_path):
     import json
 
-    from .cv_fakes import shapes_cfg_options, shapes_world
-    from .cv_fakes import SHAPES, run_cv
+    from .cv_fakes import SHAPES, run_cv, shapes_cfg_options, shapes_world
 
     class Factory:
         def mktemp(self, name):

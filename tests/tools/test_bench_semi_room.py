@@ -93,6 +93,7 @@ def test_the_methods_train_on_the_rooms_labelled_images_and_report_their_share(
     room_dir, work = tiny_room[0], tmp_path / 'methods'
     proc = run_tool('tools/benchmark/bench_semi_methods.py', '--room-dir', str(room_dir),
                     '--fraction', '8', '--work-dir', str(work), '--seeds', '0', '--tiny',
+                    '--methods', 'unimatch', 'selftrain',  # the default, named
                     '--max-val-images', '2', '--max-unlabelled', '6', subprocess_run=True,
                     timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
