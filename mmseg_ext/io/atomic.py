@@ -188,9 +188,7 @@ def _atomic_open(path: str, mode: str, force: bool, owner: Optional[str],
     if str(path).endswith(('/', os.sep)):
         raise OutputError(f'{path}: ends with a slash, which names a folder; expected a '
                           'file name')
-    check_new_output(path, force, owner)
-    if osp.isdir(path):
-        raise OutputError(f'{path}: is a folder, expected a file name')
+    check_new_output(path, force, owner)  # also refuses a folder at path
     fd, tmp = temp_beside(path)
     try:
         with open(fd, mode, **open_kwargs) as f:

@@ -217,12 +217,13 @@ def self_train(teacher_config: str, student_config: str, unlabelled_dir: str, wo
         raise InvalidArgumentError('pixel_conf', f'{pixel_conf} must be in (0.5, 1] for '
                                    'a multi-label teacher (p and 1 - p are both '
                                    'confidences)')
-    check_unlabelled_apart(teacher_cfg, teacher_config, unlabelled_dir, images)
     record = run_record(teacher_config, student_config, unlabelled_dir, images,
                         teacher_checkpoint, rounds, pixel_conf, max_uncertain,
                         min_mean_conf, student_init, img_suffix, cfg_options,
                         (config_hash(teacher_cfg), config_hash(student_cfg)))
     with owned_work_dir(work_dir, TOOL) as manifest:
+        # lists the teacher's data sets: after the lock, so a run in use is named first
+        check_unlabelled_apart(teacher_cfg, teacher_config, unlabelled_dir, images)
         resume = start_or_resume(work_dir, record, rounds, force, teacher_checkpoint,
                                  manifest, log)
         run = _Run(teacher_config, student_config, unlabelled_dir, work_dir, images,
@@ -247,15 +248,16 @@ def check_unlabelled_apart(cfg, config: str, unlabelled_dir: str,
     Raises:
         DataError: naming the unlabelled image and the training image it is.
     """
+    from ..datasets.build import loader_images
     unlabelled = {osp.realpath(osp.join(unlabelled_dir, rel)): rel for rel in images}
-    train = [p for p in _listed_images(cfg, 'train_dataloader')
+    train = [p for p in loader_images(cfg, 'train_dataloader')
              if osp.realpath(p) in unlabelled]
     if train:
         rel = unlabelled[osp.realpath(train[0])]
         raise DataError(f'{osp.join(unlabelled_dir, rel)}: an unlabelled image is a '
                         f'training image of {config} ({train[0]}; {len(train)} such): '
                         'leave the labelled images out of the unlabelled ones')
-    val = [p for p in _listed_images(cfg, 'val_dataloader')
+    val = [p for p in loader_images(cfg, 'val_dataloader')
            if osp.realpath(p) in unlabelled]
     if val:
         print_log(f'{unlabelled_dir}: {len(val)} of the {len(images)} unlabelled images are '
@@ -265,17 +267,6 @@ def check_unlabelled_apart(cfg, config: str, unlabelled_dir: str,
 
 
 
-
-
-def _listed_images(cfg, loader: str) -> List[str]:
-    """:func:`~mmseg_ext.datasets.build.loader_images`, or ``[]`` when the data set cannot
-    be listed now (a missing folder): the run itself then stops on it, with the data
-    set's own message, where it reads the data."""
-    from ..datasets.build import loader_images
-    try:
-        return loader_images(cfg, loader)
-    except Exception:  # noqa: BLE001  (any data set's failure to list; reported later)
-        return []
 
 
 def unlabelled_images(unlabelled_dir: str, unlabelled_list: Optional[str],

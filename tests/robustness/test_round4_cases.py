@@ -366,7 +366,8 @@ def test_a_self_training_run_that_finished_no_stage_does_not_block_the_corrected
 
     from mmseg_ext.datasets.synthetic.hand_bone import make_handbone_dataset
     data = tmp_path / 'hb'
-    make_handbone_dataset(str(data), num_patients=2, images_per_patient=1, size=(32, 32),
+    # 5 patients: the config's 5-fold validation split is listed before anything runs
+    make_handbone_dataset(str(data), num_patients=5, images_per_patient=1, size=(32, 32),
                           num_test_patients=1, progress=False)
     ckpt = tmp_path / 'other.pth'
     torch.save({'state_dict': {'not.this.model': torch.zeros(1)}}, ckpt)

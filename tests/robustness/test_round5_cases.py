@@ -369,14 +369,16 @@ def test_check_classes_with_an_empty_name_and_a_missing_row(world, tmp_path):
 
 # ------------------------------------------------------------------ round D (helper)
 def _jpgs(root, names):
+    """8x8 grey images of any file name (the bytes of the format the suffix says)."""
+    import cv2
     for name in names:
         path = osp.join(str(root), name)
         os.makedirs(osp.dirname(path), exist_ok=True)
-        import cv2
-        cv2.imwrite(path if not path.endswith('.JPG') else path[:-4] + '.tmp.jpg',
-                    np.full((8, 8, 3), 90, np.uint8))
-        if path.endswith('.JPG'):
-            os.rename(path[:-4] + '.tmp.jpg', path)
+        ok, data = cv2.imencode(osp.splitext(name)[1].lower(),
+                                np.full((8, 8, 3), 90, np.uint8))
+        assert ok
+        with open(path, 'wb') as f:
+            f.write(data.tobytes())
     return str(root)
 
 
@@ -465,7 +467,9 @@ def test_self_training_refuses_training_images_as_unlabelled(tmp_path):
                     str(tmp_path / 'w'), '--cfg-options', *options, 'train_cfg.max_iters=1')
     assert proc.returncode == 1, proc.stderr
     assert 'an unlabelled image is a training image' in proc.stderr.strip().splitlines()[-1]
-    assert not (tmp_path / 'w').exists()
+    # refused under the work dir's lock, before any stage: only the lock and the manifest
+    assert sorted(os.listdir(tmp_path / 'w')) == ['.mmseg_ext.lock',
+                                                   '.mmseg_ext_manifest.json']
 
 
 def test_a_threshold_search_range_that_admits_no_level_says_why(world, tmp_path):
@@ -567,17 +571,11 @@ def test_one_file_reached_by_two_paths_is_listed_once_or_refused(tmp_path):
         read_image_list(str(lst), IMG_SUFFIXES, root=img)
 
 
-def test_a_run_of_some_folds_keeps_the_complete_runs_summary(tmp_path):
+def test_a_run_of_some_folds_keeps_the_complete_runs_summary(tmp_path, tmp_path_factory):
     import json
 
     from .cv_fakes import SHAPES, run_cv, shapes_cfg_options, shapes_world
-
-    class Factory:
-        def mktemp(self, name):
-            path = tmp_path / name
-            path.mkdir()
-            return path
-    w = shapes_world(Factory(), 'shapes')
+    w = shapes_world(tmp_path_factory, 'shapes')
     options = shapes_cfg_options(w['root'])
     run_cv(SHAPES, tmp_path / 'cv', w['ckpt'], options)
     complete = (tmp_path / 'cv' / 'summary.json').read_bytes()

@@ -383,14 +383,11 @@ COVERAGE = {
                f'{_FLAGS}::test_bench_coco_masks_reads_data_in_the_draw_order'],
         note='FracAtlas (../shared/data/fracatlas_coco) when present; --data: a hand-made '
              '3-image COCO folder'),
-    'README.md: tools/benchmark/bench_realdata.py --config --iters --work-dir': dict(
+    **{f'{page}: tools/benchmark/bench_realdata.py --config --iters --work-dir': dict(
         tests=['tests/tools/test_bench_realdata.py::'
                'test_real_data_benchmark_prints_the_oof_dice_of_each_decision'],
-        note='--tiny: 2 folds x 2 iterations of an 8-channel UNet on the real X-rays'),
-    'docs/real_data.md: tools/benchmark/bench_realdata.py --config --iters --work-dir': dict(
-        tests=['tests/tools/test_bench_realdata.py::'
-               'test_real_data_benchmark_prints_the_oof_dice_of_each_decision'],
-        note='--tiny: 2 folds x 2 iterations of an 8-channel UNet on the real X-rays'),
+        note='--tiny: 2 folds x 2 iterations of an 8-channel UNet on the real X-rays')
+       for page in ('README.md', 'docs/real_data.md')},
     'docs/semi_supervised.md: tools/benchmark/bench_semi_methods.py --fraction --methods '
     '--room-dir --seeds --work-dir': dict(
         tests=['tests/tools/test_bench_semi_room.py::'
