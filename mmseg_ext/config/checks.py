@@ -265,7 +265,10 @@ def _pipelines(node, where: str):
 
 
 def _positive_sizes(value) -> bool:
-    """A positive number, or a non-empty (nested) list of them."""
+    """A positive number, or a non-empty (nested) list or mapping of them
+    (albumentations' ``Affine(scale={'x': ..., 'y': ...})``)."""
+    if isinstance(value, dict):
+        value = list(value.values())
     if isinstance(value, (list, tuple)):
         return bool(value) and all(_positive_sizes(v) for v in value)
     return not isinstance(value, bool) and isinstance(value, (int, float)) and value > 0

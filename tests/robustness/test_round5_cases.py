@@ -584,3 +584,17 @@ def test_a_run_of_some_folds_keeps_the_complete_runs_summary(tmp_path, tmp_path_
     assert (tmp_path / 'cv' / 'summary.json').read_bytes() == complete
     partial = json.loads((tmp_path / 'cv' / 'summary_folds.json').read_text())
     assert partial['metric'] == 'IoU' and s.files['summary'].endswith('summary_folds.json')
+
+
+def test_pipeline_sizes_in_a_mapping_are_checked_too():
+    from mmengine.config import Config
+
+    from mmseg_ext.config.checks import check_pipeline_sizes
+    from mmseg_ext.utils.errors import ConfigError
+    affine = dict(type='Affine', scale=dict(x=(0.9, 1.1), y=(0.9, 1.1)))
+    check_pipeline_sizes(Config(dict(train_pipeline=[
+        dict(type='Albu', transforms=[affine])])), 'c.py', {})  # valid: no error
+    affine['scale']['y'] = (0.0, 1.1)
+    with pytest.raises(ConfigError, match=r'c.py: train_pipeline.0.transforms.0.scale'):
+        check_pipeline_sizes(Config(dict(train_pipeline=[
+            dict(type='Albu', transforms=[affine])])), 'c.py', {})
