@@ -331,6 +331,40 @@ def test_albumentations_geometry_updates_img_shape_and_keeps_all_channels():
     assert found
 
 
+def test_albumentations_without_seed_repeats_with_numpy_global_seed():
+    """seed=None follows numpy's global generator (the one the runner seeds from
+    ``randomness.seed``): the same global seed gives the same crops, another seed
+    other crops. Drawing from the OS made two runs of one seed train differently."""
+    img, mask = random_sample(40, 30)
+    t = TRANSFORMS.build(dict(type='Albumentations', transforms=[
+        dict(type='RandomCrop', height=10, width=10, p=1.0)]))
+
+    def crops(global_seed):
+        np.random.seed(global_seed)
+        return [t(albu_results(img, mask))['img'] for _ in range(6)]
+
+    first, again, other = crops(3), crops(3), crops(4)
+    for a, b in zip(first, again):
+        np.testing.assert_array_equal(a, b)
+    assert any(not np.array_equal(a, b) for a, b in zip(first, other))
+    # each call draws anew: six 10x10 crops of a 40x30 image are not all one crop
+    assert any(not np.array_equal(first[0], c) for c in first[1:])
+
+
+def test_albumentations_with_seed_is_its_own_stream():
+    """An explicit seed ignores numpy's global generator (albumentations' own stream)."""
+    img, mask = random_sample(40, 30)
+    cfg = dict(type='Albumentations', seed=7, transforms=[
+        dict(type='RandomCrop', height=10, width=10, p=1.0)])
+    outs = []
+    for global_seed in (0, 1):
+        np.random.seed(global_seed)
+        t = TRANSFORMS.build(cfg)
+        outs.append([t(albu_results(img, mask))['img'] for _ in range(3)])
+    for a, b in zip(*outs):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_albumentations_rotate_fills_every_channel_with_ignore():
     img, mask = random_sample(40, 30)
     out = TRANSFORMS.build(dict(type='Albumentations', transforms=[

@@ -79,8 +79,12 @@ class Albumentations(BaseTransform):
         grey_as_single_channel: a 3-channel image whose channels are equal is given
             to albumentations as one ``(H, W)`` channel and copied back to three.
             Disable it for colour-only transforms (e.g. ``HueSaturationValue``).
-        seed: seed of albumentations' own random generator (``Compose(seed=...)``);
-            None draws from the OS.
+        seed: seed of albumentations' own random generator (``Compose(seed=...)``),
+            a fixed stream (the same in every data-loader worker). None (default)
+            draws each call's seed from numpy's global generator, which the runner
+            seeds from ``randomness.seed`` (and mmengine per worker), so a training
+            run repeats with its seed. Before this, None drew from the OS and two
+            runs with one seed augmented differently.
         **compose_kwargs: other ``albumentations.Compose`` arguments.
     """
 
@@ -93,6 +97,7 @@ class Albumentations(BaseTransform):
         self.transforms_cfg = [dict(t) if isinstance(t, dict) else t for t in transforms]
         self.bgr_to_rgb = bgr_to_rgb
         self.grey_as_single_channel = grey_as_single_channel
+        self.seed = seed
         self.pipeline = A.Compose([build_albumentation(t) for t in self.transforms_cfg],
                                   seed=seed, **compose_kwargs)
 
@@ -124,6 +129,8 @@ class Albumentations(BaseTransform):
             data['mask'] = results[keys[0]]
         if len(keys) > 1:
             data['masks'] = [results[k] for k in keys[1:]]
+        if self.seed is None:  # follow the seeded global generator (see Args)
+            self.pipeline.set_random_seed(int(np.random.randint(0, 2**31 - 1)))
         out = self.pipeline(**data)
         new_img = self._from_albu_image(out['image'], how)
         results['img'] = new_img
