@@ -2,7 +2,7 @@
 
     python tools/benchmark/bench_realdata.py --work-dir DIR [-k 5] [--iters 500]
         [--config CONFIG] [--data ../shared/data/jsrt_chest] [--device DEV]
-        [--cfg-options key=value ...] [--tiny]
+        [--cfg-options key=value ...] [--heldback-patients N] [--tiny]
 
 Runs ``tools/cv.py CONFIG -k K --tta`` on ``--data`` (124 real chest X-rays, 5
 overlapping classes; see its README) at the stated budget (``--iters`` per fold model;
@@ -15,19 +15,30 @@ prints, per class, the out-of-fold (OOF) Dice:
 * final: what the submission settings give on the OOF images (= tuned);
 
 and the collapsed folds. Single fold vs K-fold ensemble needs labelled images outside
-the pool: the other half of the set is withheld (scored blind), so that row says n/a.
+the pool, and the other half of the set is withheld (scored blind). So
+``--heldback-patients N`` sets N patients (ID folders, a seeded draw) of ``--data``
+aside: cross-validation runs on the others only (``DIR/cv``; ``DIR/data`` holds the
+two parts as hard links to the data's files), their images are its test set, and the script
+then scores on them, per class with the competition Dice: each fold model alone at 0.5
+(with the TTA views cv chose), the K-fold ensemble at 0.5, and cv's submission (the
+ensemble with the out-of-fold tuned thresholds and clean-up). Without it, that row says
+n/a.
 ``--tiny`` is the smoke test's size (2 iterations, a tiny model, 128 px). Without the
 data set it prints why and exits 0.
 """
 import argparse
 import json
+import os
 import os.path as osp
 import resource
+import shutil
 import subprocess
 import sys
 import time
+from typing import Dict, Optional
 
 import _common  # noqa: F401  (import path)
+import numpy as np  # noqa: E402
 
 from mmseg_ext.utils.cli import number_in_range  # noqa: E402
 
@@ -61,13 +72,72 @@ def parse_args(argv=None):
                    help='more config overrides (a bigger model on a GPU, ...)')
     p.add_argument('--tiny', action='store_true', help='smoke-test size: 2 iterations, '
                    '8-channel UNet')
+    p.add_argument('--heldback-patients', type=number_in_range(int, 1), default=None,
+                   help='set N patients aside as a labelled test set: single fold vs '
+                        'K-fold ensemble on images no fold trained on')
     p.add_argument('--force', action='store_true', help='start the cv run again')
     return p.parse_args(argv)
 
 
-def cv_command(args) -> list:
+HELDBACK_SEED = 1
+
+
+def split_patients(data: str, heldback: int, work_dir: str) -> Dict[str, str]:
+    """Put ``heldback`` ID folders of ``data/train`` (a seeded draw) into
+    ``work_dir/data/heldback/train`` and the others into ``work_dir/data/pool/train``
+    (``DCM/`` and ``outputs_json/`` each) as hard links to the data's files (copies
+    across file systems; the data readers refuse a symbolic link out of a data root);
+    return both roots. A work dir split before with other patients is refused."""
+    images = osp.join(data, 'train', 'DCM')
+    ids = sorted(d for d in os.listdir(images) if osp.isdir(osp.join(images, d)))
+    if heldback >= len(ids):
+        raise SystemExit(f'{images}: --heldback-patients {heldback} leaves no patient of '
+                         f'the {len(ids)} for cross-validation')
+    order = np.random.default_rng(HELDBACK_SEED).permutation(len(ids))
+    held = sorted(ids[i] for i in order[:heldback])
+    roots = {part: osp.join(work_dir, 'data', part, 'train') for part in ('pool', 'heldback')}
+    record = osp.join(work_dir, 'data', 'heldback_ids.txt')
+    if osp.isfile(record):
+        before = open(record).read().split()
+        if before != held:
+            raise SystemExit(f'{record}: this work dir holds back {len(before)} other '
+                             f'patients ({", ".join(before[:3])}, ...); give '
+                             f'--heldback-patients {heldback} its own --work-dir')
+        return roots
+    for part, root in roots.items():
+        for sub in ('DCM', 'outputs_json'):
+            for i in ids:
+                if (i in held) == (part == 'heldback'):
+                    _link_tree(osp.join(data, 'train', sub, i), osp.join(root, sub, i))
+    with open(record, 'w') as f:
+        f.write(''.join(i + '\n' for i in held))
+    return roots
+
+
+def _link_tree(src: str, dst: str) -> None:
+    """The files of ``src`` in ``dst``: hard links, or copies across file systems."""
+    for folder, _, files in os.walk(src):
+        out = osp.join(dst, osp.relpath(folder, src))
+        os.makedirs(out, exist_ok=True)
+        for name in files:
+            target = osp.join(out, name)
+            if osp.lexists(target):
+                continue
+            try:
+                os.link(osp.join(folder, name), target)
+            except OSError:
+                shutil.copy2(osp.join(folder, name), target)
+
+
+def cv_dir(args) -> str:
+    """Where cv writes: the work dir, or ``work_dir/cv`` beside the held-back data."""
+    return osp.join(args.work_dir, 'cv') if args.heldback_patients else args.work_dir
+
+
+def cv_command(args, roots: Optional[Dict[str, str]] = None) -> list:
     iters = 2 if args.tiny else args.iters
-    options = [f'{s}_dataloader.dataset.data_root={args.data}/train'
+    train = roots['pool'] if roots else f'{args.data}/train'
+    options = [f'{s}_dataloader.dataset.data_root={train}'
                for s in ('train', 'val', 'test')]
     # --tiny: no validation inside training (cv predicts every fold's images anyway)
     options += [f'train_cfg.max_iters={iters}',
@@ -77,8 +147,10 @@ def cv_command(args) -> list:
         options += TINY
     options += args.cfg_options
     cmd = [sys.executable, osp.join(ROOT, 'tools', 'cv.py'), args.config,
-           '-k', str(args.num_folds), '--work-dir', args.work_dir, '--tta', '--no-progress',
+           '-k', str(args.num_folds), '--work-dir', cv_dir(args), '--tta', '--no-progress',
            '--cfg-options', *options]
+    if roots:
+        cmd += ['--test-dir', osp.join(roots['heldback'], 'DCM')]
     if args.device:
         cmd += ['--device', args.device]
     if args.force:
@@ -109,8 +181,48 @@ def report(summary: dict) -> str:
                      '(left out of its test-time fold vote)')
     if not d.get('collapsed'):
         lines.append('collapsed folds: none')
-    lines.append('single fold vs K-fold ensemble: n/a (no labelled images outside the '
-                 'pool; the withheld half is scored blind)')
+    return '\n'.join(lines)
+
+
+def heldback_report(summary: dict, cv_work: str, heldback: str, patients: int) -> str:
+    """Per-class competition Dice on the held-back images (``heldback``: a hand-bone
+    root): each fold model at 0.5, the fold ensemble at 0.5, and cv's submission."""
+    from mmseg_ext.submission.make import make_submission
+    from mmseg_ext.submission.scoring import score_handbone_csv
+    classes = list(summary['oof_before'])
+    img_dir = osp.join(heldback, 'DCM')
+    out_dir = osp.join(osp.dirname(cv_work), 'heldback_csv')
+    os.makedirs(out_dir, exist_ok=True)
+    k = summary['num_folds']
+    sources = [(f'fold {f} model, 0.5', osp.join(cv_work, 'test', f'fold{f}'))
+               for f in range(k)]
+    sources.append((f'{k}-fold ensemble, 0.5', osp.join(cv_work, 'test', 'ensemble')))
+    scores = {}
+    for name, probs in sources:
+        csv = osp.join(out_dir, name.split(',')[0].replace(' ', '_') + '.csv')
+        make_submission(probs, 'handbone', csv, img_dir=img_dir, force=True,
+                        progress=False)
+        scores[name] = score_handbone_csv(csv, heldback, img_dir, classes, progress=False)
+    scores[f'{k}-fold ensemble, OOF-tuned (cv submission)'] = score_handbone_csv(
+        osp.join(cv_work, 'submission.csv'), heldback, img_dir, classes, progress=False)
+    singles = [scores[f'fold {f} model, 0.5'] for f in range(k)]
+    n = singles[0].images
+    width = max(len(name) for name in scores)
+    lines = [f'held-back test: {n} images of {patients} patients no fold trained on',
+             f'{"prediction":<{width}} ' + ' '.join(f'{c[:12]:>12}' for c in classes) +
+             f' {"mean":>7}']
+
+    def row(name, per_class, mean):
+        return (f'{name:<{width}} ' + ' '.join(f'{per_class[c]:12.4f}' for c in classes)
+                + f' {mean:7.4f}')
+
+    for name, score in scores.items():
+        lines.append(row(name, score.per_class, score.mean))
+        if name == f'fold {k - 1} model, 0.5':  # the single folds' mean under them
+            mean_single = {c: float(np.mean([s.per_class[c] for s in singles]))
+                           for c in classes}
+            lines.append(row('single fold, mean of the folds', mean_single,
+                             float(np.mean([s.mean for s in singles]))))
     return '\n'.join(lines)
 
 
@@ -118,7 +230,9 @@ def main(argv=None):
     args = parse_args(argv)
     if _common.real_data_absent(args.data):
         return 0
-    cmd = cv_command(args)
+    roots = split_patients(args.data, args.heldback_patients, args.work_dir) \
+        if args.heldback_patients else None
+    cmd = cv_command(args, roots)
     print('$ ' + ' '.join(cmd), flush=True)
     start = time.perf_counter()
     proc = subprocess.run(cmd, cwd=ROOT)
@@ -128,11 +242,17 @@ def main(argv=None):
     minutes = (time.perf_counter() - start) / 60
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu_minutes = (usage.ru_utime + usage.ru_stime) / 60
-    summary = json.load(open(osp.join(args.work_dir, 'summary.json')))
+    summary = json.load(open(osp.join(cv_dir(args), 'summary.json')))
     print(f'=== real-data benchmark: {summary["num_folds"]} folds, '
           f'{2 if args.tiny else args.iters} iterations each, {minutes:.1f} min wall, '
           f'{cpu_minutes:.1f} CPU-min (this call; a resumed run counts only its rest) ===')
     print(report(summary))
+    if roots:
+        print(heldback_report(summary, cv_dir(args), roots['heldback'],
+                              args.heldback_patients))
+    else:
+        print('single fold vs K-fold ensemble: n/a (no labelled images outside the pool; '
+              'the withheld half is scored blind; --heldback-patients sets some aside)')
     return 0
 
 
