@@ -46,6 +46,8 @@ def parse_args(argv=None):
 def main(argv=None):
     import os.path as osp
 
+    from mmseg_ext import register_all_modules
+    register_all_modules()  # the stack's import notices stay off the screen
     from mmseg_ext.models.weights_catalog import WEIGHTS
     from mmseg_ext.training.weights import fetch_weights, resolve_names
     args = parse_args(argv)

@@ -113,11 +113,12 @@ def check_cfg_options(cfg: Config, options: dict, path: str) -> None:
       ``align_corners=ture``): one line naming the key and both values.
 
     * a new argument of a registered component that its class does not take
-      (``model.decode_head.num_clases=5``: one line naming the class and argument).
+      (``model.decode_head.num_clases=5``, ``train_cfg.max_iter=3``,
+      ``optim_wrapper.optimizer.lrr=5``: one line naming the class and argument).
 
     Another new leaf in an existing dict is allowed (configs often leave optional keys
-    unset) and logged as a warning, since a misspelt leaf (``train_cfg.max_iter``) would
-    otherwise be ignored silently.
+    unset) and logged as a warning, since a misspelt leaf of a dict without a known
+    type (``env_cfg.cudnn_benchmarkk``) would otherwise be ignored silently.
 
     Raises:
         InvalidArgumentError: of ``cfg_options``.
@@ -162,9 +163,12 @@ def component_takes(node: dict, name: str) -> Optional[bool]:
     if not isinstance(kind, str):
         return None
     cls = None
-    from mmseg.registry import DATASETS, HOOKS, METRICS, MODELS, TRANSFORMS
+    from mmseg.registry import DATASETS, HOOKS, LOOPS, METRICS, MODELS, OPTIMIZERS, TRANSFORMS
     with DefaultScope.overwrite_default_scope('mmseg'):
-        for registry in (MODELS, DATASETS, TRANSFORMS, METRICS, HOOKS):
+        # loops (train_cfg.max_iter) and optimizers (optim_wrapper.optimizer.lrr) too;
+        # not optimizer wrappers or schedulers, whose builders take keys of their own
+        # (paramwise_cfg, convert_to_iter_based)
+        for registry in (MODELS, DATASETS, TRANSFORMS, METRICS, HOOKS, LOOPS, OPTIMIZERS):
             try:
                 cls = registry.get(kind)
             except (KeyError, TypeError):

@@ -22,6 +22,7 @@ from .checks import (
     check_pipeline_variable_options,
     check_run_settings,
 )
+from .label_loading import use_checked_label_loading
 from .tta import lateral_flip_problem, training_flip_problem
 
 
@@ -79,7 +80,8 @@ def load_config(path: str, cfg_options: Optional[dict] = None,
 
     The work dir is, by priority: ``work_dir`` argument, ``work_dir`` in the file,
     ``./work_dirs/<config name>``. The model is checked for compiled ops this install
-    lacks (:func:`check_compiled_ops`).
+    lacks (:func:`check_compiled_ops`). Label maps load through the checked loader
+    (:func:`~mmseg_ext.config.label_loading.use_checked_label_loading`).
     """
     cfg = read_config(path)
     cfg.launcher = launcher
@@ -93,6 +95,7 @@ def load_config(path: str, cfg_options: Optional[dict] = None,
                                        f'{path} ({exc})') from None
     check_run_settings(cfg, path, cfg_options or {})
     check_pipeline_sizes(cfg, path, cfg_options or {})
+    use_checked_label_loading(cfg)
     for problem in (lateral_flip_problem(cfg), training_flip_problem(cfg)):
         if problem:
             print_log(f'{path}: {problem}', logger='current', level=logging.WARNING)

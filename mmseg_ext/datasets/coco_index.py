@@ -327,11 +327,27 @@ def index_coco(coco: dict, classes: Sequence[str], source: str = '<coco>', *,
             continue
         label = ignore_index if crowd and iscrowd == 'ignore' else index_of[category]
         spans = rle_to_spans(rle, record['height'])
+        if not len(spans):  # e.g. a polygon outside the image: it would paint nothing
+            bad('no pixel', f"{where}: covers no pixel of the {record['width']}x"
+                f"{record['height']} image{_extent(segmentation)}")
+            continue
         record['coco_anns'].append(dict(id=ann_id, label=label, spans=spans))
         keys[record['image_id']].append(
             (_order_key(draw_order, ann, segmentation, spans), len(keys[record['image_id']])))
     _sort_in_draw_order(records, keys)
     return records, report
+
+
+def _extent(segmentation: Any) -> str:
+    """`` (points x a..b, y c..d)`` of a polygon segmentation, else empty."""
+    try:
+        points = np.concatenate([np.asarray(p, float).reshape(-1, 2) for p in segmentation])
+    except (TypeError, ValueError):
+        return ''
+    if not points.size:
+        return ''
+    (x0, y0), (x1, y1) = points.min(0), points.max(0)
+    return f' (points x {x0:g}..{x1:g}, y {y0:g}..{y1:g})'
 
 
 def _category_problem(category: Any, index_of: Dict[Any, int], name_of: Dict[Any, str],

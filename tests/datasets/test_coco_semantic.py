@@ -290,6 +290,20 @@ def test_degenerate_polygons(root):
     assert 'degenerate polygon' in ds.skip_report.summary()
 
 
+def test_an_annotation_that_covers_no_pixel_is_bad(root):
+    """A polygon wholly outside its 7x6 image painted nothing but was counted as
+    painted (round G); now it is a bad annotation: refused, or skipped and counted."""
+    write_coco(root, [ann(70, 5, [[100, 100, 120, 100, 120, 120]], 200.0),
+                      ann(71, 0, [B], 4.0)])
+    with pytest.raises(CocoFormatError, match=r"image 'a\.png' \(id 1\), annotation 70: "
+                       r'covers no pixel of the 7x6 image \(points x 100\.\.120, '
+                       r'y 100\.\.120\)'):
+        build(root)
+    ds = build(root, on_bad='skip')
+    assert ds.skip_report.counts == {'no pixel': 1}
+    assert (ds[0]['gt_seg_map'] != 0).sum() == 4  # B alone (rows 1-2, cols 2-3)
+
+
 def test_unknown_image_and_category_ids(root):
     write_coco(root, [ann(60, 5, [A], 1.0, image_id=99)])
     with pytest.raises(CocoFormatError, match=r'annotation 60: image_id 99 is not in'):

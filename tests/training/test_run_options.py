@@ -50,6 +50,11 @@ def test_cfg_options_syntax_is_a_usage_error(option, message):
     ({'train_cfg.max_iters': -5}, 'train_cfg.max_iters is -5; it must be an integer >= 1'),
     ({'train_dataloader.batch_size': 0}, 'train_dataloader.batch_size is 0'),
     ({'model.decode_head.align_corners': 'ture'}, 'has False there \\(bool\\), got a str'),
+    # loops and optimizers are components too (these ended in a TypeError traceback)
+    ({'train_cfg.max_iter': 3}, "train_cfg.max_iter: IterBasedTrainLoop has no argument "
+     "'max_iter'"),
+    ({'optim_wrapper.optimizer.lrr': 5}, "optim_wrapper.optimizer.lrr: AdamW has no argument "
+     "'lrr'"),
 ])
 def test_cfg_options_that_cannot_mean_what_they_say(options, message):
     with pytest.raises(InvalidArgumentError, match=message):
@@ -63,11 +68,14 @@ def test_a_new_leaf_is_allowed_with_a_warning():
     logger = MMLogger.get_current_instance()
     logger.addHandler(handler)
     try:
-        cfg = load_config(SHAPES, {'train_cfg.max_iter': 7})
+        cfg = load_config(SHAPES, {'env_cfg.cudnn_benchmarkk': True})
     finally:
         logger.removeHandler(handler)
-    assert cfg.train_cfg.max_iter == 7
-    assert any('train_cfg.max_iter adds a key' in r.getMessage() for r in records)
+    assert cfg.env_cfg.cudnn_benchmarkk is True
+    assert any('env_cfg.cudnn_benchmarkk adds a key' in r.getMessage() for r in records)
+    # a wrapper's builder takes keys of its own: not refused
+    cfg = load_config(SHAPES, {'optim_wrapper.paramwise_cfg': {'norm_decay_mult': 0.0}})
+    assert cfg.optim_wrapper.paramwise_cfg == {'norm_decay_mult': 0.0}
 
 
 def test_a_bad_value_in_the_config_file_is_a_config_error(tmp_path):

@@ -7,6 +7,7 @@ __getattr__, __dir__, __all__ = lazy_exports(__name__, {
     'LoadHandBoneAnnotations': '.hand_bone_loading',
     'RasterizePolygons': '.hand_bone_loading',
     'LoadImageFromFileChecked': '.loading',
+    'LoadAnnotationsChecked': '.loading',
     'PackMultiLabelSegInputs': '.multilabel_formatting',
     'MultiLabelPad': '.multilabel_geometry',
     'MultiLabelRandomFlip': '.multilabel_geometry',

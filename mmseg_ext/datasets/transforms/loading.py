@@ -1,9 +1,11 @@
-"""Image loading for every shipped config: one checked reader.
+"""Image and label-map loading for every shipped config: checked readers.
 
 :class:`LoadImageFromFileChecked` replaces mmcv's ``LoadImageFromFile`` in the
 multi-label and the multi-class configs alike (``dict(type='LoadImageFromFileChecked')``
 in a user's config): failures name the file, and 16-bit images are scaled by the bit
-depth their data uses instead of ``value >> 8``.
+depth their data uses instead of ``value >> 8``. :class:`LoadAnnotationsChecked`
+replaces mmseg's ``LoadAnnotations`` of label-map PNGs: channels, size and values are
+checked against the image and the class count.
 """
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ import mmcv
 import mmengine.fileio as fileio
 import numpy as np
 from mmcv.transforms import LoadImageFromFile
+from mmseg.datasets.transforms import LoadAnnotations
 from mmseg.registry import TRANSFORMS
 
 from ...io.images import decode_image, header_size, stores_high_bit_depth
@@ -93,3 +96,114 @@ class LoadImageFromFileChecked(LoadImageFromFile):
         results['img_shape'] = img.shape[:2]
         results['ori_shape'] = img.shape[:2]
         return results
+
+
+@TRANSFORMS.register_module()
+class LoadAnnotationsChecked(LoadAnnotations):
+    """mmseg's ``LoadAnnotations`` for label-map PNGs, checked against the data they
+    describe: the tools load every stock ``LoadAnnotations`` step through it
+    (:func:`mmseg_ext.config.label_loading.check_label_loading`).
+
+    Stock loading takes a colour label (``(H, W, 3)``) into the batch, where it fails as
+    a stacking error; wraps 16-bit values above 255 into other classes; trains on a
+    label of another size than its image (the resize stretches it); and lets a value
+    that is no class reach the loss (``Target 77 is out of bounds``) or drop out of
+    the IoU metric without a word. Here each is a :class:`DataFileError` naming the
+    label file: a missing or undecodable file, more than one channel, a value above
+    255, a size other than the image's (when the image was loaded first), and, with
+    ``num_classes``, a value (after ``reduce_zero_label`` and the data set's
+    ``label_map``) that is neither a class ``0..num_classes-1`` nor ``ignore_index``.
+
+    Args:
+        num_classes: the data set's class count; None checks no values.
+        ignore_index: the label value that marks pixels left out (255).
+        **kwargs: ``LoadAnnotations``'s (``reduce_zero_label``, ``imdecode_backend``,
+            ``backend_args``).
+
+    Output: ``results['gt_seg_map']`` ``(H, W)`` uint8, ``'gt_seg_map'`` in
+    ``seg_fields``.
+    """
+
+    def __init__(self, num_classes: Optional[int] = None, ignore_index: int = 255,
+                 **kwargs) -> None:
+        super().__init__(**kwargs)
+        if num_classes is not None and (isinstance(num_classes, bool) or
+                                        not isinstance(num_classes, int) or
+                                        not 1 <= num_classes <= 255):
+            raise ConfigError(f'{type(self).__name__}: num_classes must be an integer in '
+                              f'1..255, got {num_classes!r}')
+        self.num_classes = num_classes
+        self.ignore_index = ignore_index
+
+    def _read(self, path: str) -> np.ndarray:
+        if '://' not in str(path):
+            if not osp.lexists(path):
+                raise DataFileError(f'{path}: label file not found')
+            check_regular_file(path, 'label file')
+        try:
+            data = fileio.get(path, backend_args=self.backend_args)
+            size = header_size(data)
+            if size is not None:
+                check_pixels(path, *size)
+            seg = mmcv.imfrombytes(data, flag='unchanged', backend=self.imdecode_backend)
+        except DataFileError:
+            raise
+        except Exception as exc:  # noqa: BLE001  (PIL/cv2 errors of a bad file)
+            detail = str(exc).strip().splitlines()[-1] if str(exc).strip() else \
+                type(exc).__name__
+            raise DataFileError(f'{path}: cannot decode label map ({detail})') from None
+        if seg is None:
+            raise DataFileError(f'{path}: cannot decode label map')
+        return seg
+
+    def _load_seg_map(self, results: dict) -> None:
+        path = results['seg_map_path']
+        seg = self._read(path)
+        if seg.ndim == 3 and seg.shape[2] == 1:
+            seg = seg[..., 0]
+        if seg.ndim != 2:
+            raise DataFileError(f'{path}: not a single-channel label map (shape '
+                                f'{tuple(seg.shape)}); write class indices, one channel')
+        if seg.dtype != np.uint8:
+            if seg.size and (seg.min() < 0 or seg.max() > 255):
+                raise DataFileError(f'{path}: holds the label value {int(seg.max())}; label '
+                                    'maps hold 0..255 (classes and the ignore index)')
+            seg = seg.astype(np.uint8)
+        shape = results.get('ori_shape')
+        if shape is not None and tuple(seg.shape) != tuple(shape[:2]):
+            raise DataFileError(f'{path}: label map is {seg.shape[0]}x{seg.shape[1]} '
+                                f'(HxW) but its image {results.get("img_path")} is '
+                                f'{shape[0]}x{shape[1]}')
+        if self.reduce_zero_label is None:
+            self.reduce_zero_label = results['reduce_zero_label']
+        if self.reduce_zero_label != results['reduce_zero_label']:
+            raise ConfigError(f'{type(self).__name__}: reduce_zero_label='
+                              f'{self.reduce_zero_label} but the data set has '
+                              f'{results["reduce_zero_label"]}')
+        seg = _remap(seg, self.reduce_zero_label, results.get('label_map'))
+        if self.num_classes is not None:
+            counts = np.bincount(seg.ravel(), minlength=256)
+            if 0 <= self.ignore_index < 256:
+                counts[self.ignore_index] = 0
+            bad = np.flatnonzero(counts[self.num_classes:])
+            if bad.size:
+                raise DataFileError(
+                    f'{path}: holds the label value {int(bad[0]) + self.num_classes}, but '
+                    f'there are {self.num_classes} classes (values 0..'
+                    f'{self.num_classes - 1} or the ignore index {self.ignore_index})')
+        results['gt_seg_map'] = seg
+        results['seg_fields'].append('gt_seg_map')
+
+
+def _remap(seg: np.ndarray, reduce_zero_label: bool, label_map: Optional[dict]) -> np.ndarray:
+    """``seg`` (uint8) through ``reduce_zero_label`` (0 -> 255, v -> v - 1, 255 stays)
+    and then the data set's ``label_map`` ``{old: new}``, as mmseg defines them."""
+    table = np.arange(256, dtype=np.int64)
+    if reduce_zero_label:
+        table = np.where(table == 0, 255, np.where(table == 255, 255, table - 1))
+    if label_map:
+        after = table.copy()
+        for old, new in label_map.items():
+            after[table == old] = new
+        table = after
+    return table.astype(np.uint8)[seg]
