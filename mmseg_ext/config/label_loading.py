@@ -11,9 +11,11 @@ the file. Configs need not change; a step that is already checked keeps its
 """
 from __future__ import annotations
 
-from typing import Iterator, Optional
+from typing import Iterator
 
 from mmengine.config import Config
+
+from .tta import dataset_classes
 
 #: the step types taken over (mmseg's label-map loader, with or without its scope)
 _STOCK = ('LoadAnnotations', 'mmseg.LoadAnnotations')
@@ -31,26 +33,6 @@ def _datasets(node) -> Iterator[dict]:
         yield from _datasets(inner)
 
 
-def dataset_class_count(dataset: dict) -> Optional[int]:
-    """Classes of a data set config: ``metainfo.classes``, else its registered class's
-    ``METAINFO``; None when neither says."""
-    metainfo = dataset.get('metainfo')
-    if isinstance(metainfo, dict) and metainfo.get('classes') is not None:
-        return len(metainfo['classes'])
-    kind = dataset.get('type')
-    if not isinstance(kind, str):
-        return None
-    from mmengine.registry import DefaultScope
-    from mmseg.registry import DATASETS
-    with DefaultScope.overwrite_default_scope('mmseg'):
-        try:
-            cls = DATASETS.get(kind)
-        except (KeyError, TypeError):
-            return None
-    classes = (getattr(cls, 'METAINFO', None) or {}).get('classes')
-    return len(classes) if classes else None
-
-
 def use_checked_label_loading(cfg: Config) -> None:
     """Replace, in place, every ``LoadAnnotations`` step of the train/val/test data
     loaders' pipelines by ``LoadAnnotationsChecked`` (same arguments) and give it the
@@ -64,7 +46,6 @@ def use_checked_label_loading(cfg: Config) -> None:
                 if not isinstance(step, dict) or step.get('type') not in _STOCK + (CHECKED,):
                     continue
                 step['type'] = CHECKED
-                if step.get('num_classes') is None:
-                    count = dataset_class_count(dataset)
-                    if count is not None and count <= 255:
-                        step['num_classes'] = count
+                count = len(dataset_classes(dataset))
+                if step.get('num_classes') is None and 0 < count <= 255:
+                    step['num_classes'] = count

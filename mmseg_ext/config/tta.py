@@ -145,6 +145,14 @@ def dataset_classes(ds: dict) -> Sequence[str]:
     return tuple(classes or ())
 
 
+def config_classes(cfg: Config, loaders: Sequence[str] = LOADERS) -> Tuple[str, ...]:
+    """The class names of the first data set in ``loaders`` order that names them
+    (``()`` when none does)."""
+    classes = next(filter(None, (dataset_classes(ds) for _, ds in config_datasets(cfg, loaders))),
+                   ())
+    return tuple(str(c) for c in classes)
+
+
 def lateral_flip_problem(cfg: Config) -> Optional[str]:
     """Say which lateral class pairs (``right_lung``/``left_lung``, by name:
     :func:`~mmseg_ext.utils.class_names.lateral_pairs`) a config flips horizontally

@@ -16,6 +16,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 from mmseg.datasets import BaseSegDataset
 from mmseg.registry import DATASETS
 
+from ..io.hand_bone_json import check_annotations_have_images
 from ..io.images import list_images
 from ..io.paths import data_relpath, resolve_under
 from ..utils.class_names import (
@@ -82,7 +83,8 @@ class HandBoneDataset(ImageNamedFailuresMixin, BaseSegDataset):
 
     Raises:
         DataFileError: the image dir does not exist, a labelled image has no JSON (the
-            message names the image), or a split-file line names a missing image.
+            message names the image), a JSON has no image (without a split file), or a
+            split-file line names a missing image.
     """
 
     METAINFO = dict(classes=HAND_BONE_CLASSES, palette=HAND_BONE_PALETTE)
@@ -195,6 +197,9 @@ class HandBoneDataset(ImageNamedFailuresMixin, BaseSegDataset):
         labelled = not self.test_mode and bool(ann_dir) and osp.isdir(ann_dir)
         rels = self._read_split_file(img_dir) if self.ann_file else \
             list_images(img_dir, (self.img_suffix,))
+        if labelled and not self.ann_file:  # every image listed: every JSON must be used
+            check_annotations_have_images(img_dir, ann_dir, self.img_suffix,
+                                          self.seg_map_suffix)
         rels = self._select_fold(rels)
         data_list = []
         for rel in rels:

@@ -38,7 +38,12 @@ from mmengine.logging import print_log
 from tqdm import tqdm
 
 from ..config.model import build_bare_model
-from ..config.tta import check_tta_config, config_datasets, config_test_pipeline, dataset_classes
+from ..config.tta import (
+    check_tta_config,
+    config_classes,
+    config_datasets,
+    config_test_pipeline,
+)
 from ..datasets.transforms.pipeline_geometry import pipeline_errors, resized_shape
 from ..io.images import IMG_SUFFIXES, list_images, parse_size, skipped_note
 from ..io.paths import check_output_apart
@@ -232,8 +237,7 @@ def _classes_of(model, cfg, checkpoint: dict) -> Tuple[str, ...]:
     meta = (checkpoint or {}).get('meta', {}) or {}
     classes = (meta.get('dataset_meta') or {}).get('classes')
     if classes is None:
-        classes = next(filter(None, (dataset_classes(ds)
-                                     for _, ds in config_datasets(cfg, TEST_FIRST))), None)
+        classes = config_classes(cfg, TEST_FIRST) or None
     if classes is None:
         raise DataError('cannot tell the class names: neither the checkpoint meta '
                         '(dataset_meta) nor the config\'s dataset has them')
@@ -280,8 +284,7 @@ def build_predictor(config: str, checkpoint: str, device: Optional[str] = 'cpu',
         check_tta_config(cfg, config)
     test_pipeline = config_test_pipeline(cfg)
     if is_onnx_model(checkpoint):
-        named = next(filter(None, (dataset_classes(ds)
-                                   for _, ds in config_datasets(cfg, TEST_FIRST))), None)
+        named = config_classes(cfg, TEST_FIRST) or None
         model, classes = onnx_model_for_config(cfg, checkpoint, config, device, named,
                                                test_pipeline)
     else:

@@ -129,7 +129,7 @@ class GroundTruth:
         if path is None:
             raise DataError(f'{self.root}: no ground truth for image {key}')
         if self.kind == 'json':
-            gt = read_masks(path, self.classes, shape).astype(np.bool_)
+            gt = read_masks(path, self.classes, shape, image_name=key).astype(np.bool_)
         elif path.endswith('.npy'):
             gt = self._load_npy(path)
         else:

@@ -42,6 +42,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import os.path as osp
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Collection, Dict, List, Optional, Sequence, Tuple
@@ -146,13 +147,29 @@ def json_image_size(data: dict, path: str) -> Optional[Tuple[int, int]]:
     return height, width
 
 
+def _stem(name: str) -> str:
+    return osp.splitext(osp.basename(name.replace('\\', '/')))[0].casefold()
+
+
+def check_json_image_name(data: dict, path: str, image_name: Optional[str]) -> None:
+    """Refuse an annotation file whose ``filename`` names another image than
+    ``image_name`` (stems compared, case aside; nothing to check without either)."""
+    named = data.get('filename') if isinstance(data, dict) else None
+    if image_name is None or not isinstance(named, str) or not named.strip():
+        return
+    if _stem(named) != _stem(image_name):
+        raise DataFileError(f'{path}: written for the image {named!r} (its "filename"), '
+                            f'but read as the annotation of {image_name}')
+
+
 def parse_hand_bone_json(path: str,
                          classes: Sequence[str],
                          image_shape: Optional[Tuple[int, int]] = None,
                          unknown_labels: str = 'error',
                          boundary_tolerance: float = DEFAULT_BOUNDARY_TOLERANCE,
                          counter: Optional[UnknownLabelCounter] = None,
-                         ignored_labels: Collection[str] = ()) -> PolygonSet:
+                         ignored_labels: Collection[str] = (),
+                         image_name: Optional[str] = None) -> PolygonSet:
     """Read and validate one annotation file.
 
     Args:
@@ -173,6 +190,9 @@ def parse_hand_bone_json(path: str,
         counter: where skipped labels are counted (``unknown_labels='skip'``).
         ignored_labels: labels that are valid but not wanted (the classes left out when
             ``classes`` is a subset): their annotations are dropped silently.
+        image_name: the image this file is read for (a path or name). When the JSON
+            names its image (``filename``), the two stems must agree (case aside): a
+            file of another image (two JSONs swapped) is refused.
 
     Returns:
         a :class:`PolygonSet`.
@@ -188,6 +208,7 @@ def parse_hand_bone_json(path: str,
         raise InvalidArgumentError('unknown_labels', f"must be 'error' or 'skip', got "
                                    f'{unknown_labels!r}')
     data = read_json(path)
+    check_json_image_name(data, path, image_name)
     size = json_image_size(data, path)
     if image_shape is not None:
         image_shape = (int(image_shape[0]), int(image_shape[1]))
@@ -434,14 +455,37 @@ def rasterize_scaled(labels: Sequence[int], points: Sequence[np.ndarray],
     return out
 
 
-def read_masks(path: str, classes: Sequence[str], shape: Tuple[int, int]) -> np.ndarray:
+def read_masks(path: str, classes: Sequence[str], shape: Tuple[int, int],
+               image_name: Optional[str] = None) -> np.ndarray:
     """``(C, H, W)`` uint8 {0, 1} masks of an annotation file, as training fills them.
 
     The file is validated by :func:`parse_hand_bone_json` (unknown labels, bad polygons
     and a size that differs from ``shape`` are errors naming the file) and filled by
     :func:`rasterize_full`, so the same polygons give the same masks everywhere.
+    ``image_name``: the image it is read for (its ``filename`` must agree).
     """
-    polys = parse_hand_bone_json(path, classes, image_shape=tuple(shape))
+    polys = parse_hand_bone_json(path, classes, image_shape=tuple(shape),
+                                 image_name=image_name)
     full = rasterize_full(polys.labels, polys.points, (polys.height, polys.width),
                           len(classes))
     return np.ascontiguousarray(full.transpose(2, 0, 1))
+
+
+def check_annotations_have_images(img_dir: str, ann_dir: str, img_suffix: str = '.png',
+                                  ann_suffix: str = '.json') -> None:
+    """Every annotation file under ``ann_dir`` has its image under ``img_dir`` (same
+    relative path and stem): an annotation whose image is missing would be left out
+    of training and scoring without a word.
+
+    Raises:
+        DataFileError: naming the first annotation without an image and the count.
+    """
+    from .images import list_images
+    images = {osp.splitext(rel)[0] for rel in list_images(img_dir, (img_suffix,))}
+    orphans = [rel for rel in list_images(ann_dir, (ann_suffix,))
+               if osp.splitext(rel)[0] not in images]
+    if orphans:
+        first = osp.join(ann_dir, orphans[0])
+        expected = osp.join(img_dir, osp.splitext(orphans[0])[0] + img_suffix)
+        raise DataFileError(f'{first}: annotation without its image (expected {expected}; '
+                            f'{len(orphans)} such file(s) under {ann_dir})')

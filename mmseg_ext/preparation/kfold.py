@@ -27,6 +27,7 @@ import numpy as np
 from ..datasets.coco_index import load_coco_json
 from ..datasets.splits import fold_summary, make_folds, select_fold
 from ..io.file_sets import atomic_write_files
+from ..io.hand_bone_json import check_annotations_have_images
 from ..io.images import list_images, read_label_map
 from ..io.owned_files import write_owned_files
 from ..utils.errors import DataError, InvalidArgumentError
@@ -282,6 +283,8 @@ def kfold_handbone(root: str, out_dir: str, num_folds: int = 5, seed: int = 0,
     nothing to stratify)."""
     stems, groups = handbone_images(root)
     check_split_names(stems, [s + '.png' for s in stems], osp.join(root, 'DCM'))
+    if osp.isdir(osp.join(root, 'outputs_json')):
+        check_annotations_have_images(osp.join(root, 'DCM'), osp.join(root, 'outputs_json'))
     folds = _folds(root, len(stems), num_folds, seed, None, groups)
     paths = write_list_splits(out_dir, stems, folds, groups, force=force, owner=TOOL)
     return paths, fold_summary(np.zeros((len(stems), 0), bool), folds, [])

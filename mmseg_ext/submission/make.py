@@ -233,6 +233,11 @@ def _rle_rows_by_sample(job: _Job) -> Iterator[Row]:
             raise DataError(f'{sample}:{line}: {folder.root}: two images are named {name} '
                             f'({keys[0]}, {keys[1]}); the sample names images by base name')
         by_name[name] = keys[0]
+    extra = sorted(set(folder.keys()) - set(by_name.values()))
+    if extra:  # the sample decides the rows: an image it leaves out would be dropped
+        raise DataError(f'{folder.root}: {len(extra)} image(s) with probabilities are not '
+                        f'in {sample}, e.g. {folder.info(extra[0])[0]} (is it the sample '
+                        'of this test set?)')
     classes = [class_from_sample(c, folder.classes, f'{sample}:{line}') for line, _, c in pairs]
     row_classes = set(job.fmt.row_classes)
     for (line, _, field), c in zip(pairs, classes):

@@ -46,7 +46,7 @@ from mmengine.logging import print_log
 
 from ..config.loading import check_runner_path, config_hash, load_config
 from ..config.model import config_task
-from ..inference.predictor import ProbabilityPredictor, build_predictor, infer_folder
+from ..inference.predictor import TEST_FIRST, ProbabilityPredictor, build_predictor, infer_folder
 from ..io.atomic import atomic_write_text
 from ..io.images import list_images, read_image_list, skipped_note
 from ..io.ownership import Manifest, files_stamp, fingerprint, owned_work_dir
@@ -62,7 +62,7 @@ from ..training.stages import (
     train_and_validate,
     write_run_record,
 )
-from ..utils.errors import DataError, InvalidArgumentError, OutputExistsError
+from ..utils.errors import ConfigError, DataError, InvalidArgumentError, OutputExistsError
 from ..utils.readers import dumps_json, read_lines
 from .pseudo_label import PseudoLabelSummary, pseudo_label_folder, read_pseudo_summary
 from .student_data import add_pseudo_labels, check_student_fits_teacher
@@ -212,6 +212,7 @@ def self_train(teacher_config: str, student_config: str, unlabelled_dir: str, wo
                                             unlabelled_dir, unlabelled_list,
                                             teacher_checkpoint), 'work_dir')
     teacher_cfg = load_config(teacher_config, cfg_options)
+    check_same_classes(teacher_cfg, teacher_config, student_cfg, student_config)
     if config_task(teacher_cfg) == 'multi-label' and not 0.5 < pixel_conf <= 1.0:
         # pseudo_label_folder's own check, made before the teacher trains or predicts
         raise InvalidArgumentError('pixel_conf', f'{pixel_conf} must be in (0.5, 1] for '
@@ -230,6 +231,29 @@ def self_train(teacher_config: str, student_config: str, unlabelled_dir: str, wo
                    img_suffix, pixel_conf, max_uncertain, min_mean_conf, student_init,
                    cfg_options, resume, progress, log, manifest)
         return _stages(run, teacher_checkpoint, rounds, start)
+
+
+def check_same_classes(teacher_cfg: Config, teacher_config: str, student_cfg: Config,
+                       student_config: str) -> None:
+    """The teacher predicts the classes the student learns, in order. Pseudo-labels of
+    fewer classes would teach the student that its other classes are absent from
+    every unlabelled image; of another order, that one class is another.
+
+    Raises:
+        ConfigError: naming both configs and their class lists.
+    """
+    from ..config.tta import config_classes
+    teacher = config_classes(teacher_cfg, TEST_FIRST)  # the classes it predicts
+    student = config_classes(student_cfg, ('train_dataloader',))
+    if teacher and student and teacher != student:
+        at = next((i for i, (a, b) in enumerate(zip(teacher, student)) if a != b),
+                  min(len(teacher), len(student)))
+        first = (f'class {at} is {teacher[at]!r} against {student[at]!r}'
+                 if at < min(len(teacher), len(student)) else 'one list ends first')
+        raise ConfigError(f'{teacher_config}: the teacher predicts {len(teacher)} classes, '
+                          f'the student ({student_config}) learns {len(student)}, and '
+                          f'{first}; give both configs the same classes in the same order '
+                          '(pseudo-labels would mark a missing class absent)')
 
 
 def _print_log(message: str) -> None:

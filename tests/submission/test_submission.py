@@ -101,6 +101,22 @@ def test_port_csv_text(tmp_path):
                                 'x.jpg,ship,4 1 11 1\nx.jpg,1,1 2\n')
 
 
+def test_port_sample_that_leaves_out_an_image_with_probabilities(tmp_path):
+    """The sample decides the rows: an image with probabilities that it does not name
+    would be dropped from the CSV with exit 0 (round H); it is refused, as for trash."""
+    probs = np.full((5, 2, 2), 0.2, np.float32)
+    folder = write_prob_folder(tmp_path / 'p', {'x.jpg': (probs, (2, 2)),
+                                                'y.jpg': (probs, (2, 2))},
+                               PORT_CLASSES, task='multi-class')
+    sample = tmp_path / 'sample.csv'
+    sample.write_text('file_name,class,prediction\nx.jpg,ship,\n')
+    with pytest.raises(MmsegExtError, match=r'p: 1 image\(s\) with probabilities are not '
+                       r'in .*sample\.csv, e\.g\. y\.jpg'):
+        make_submission(folder, 'port', str(tmp_path / 'sub.csv'), sample=str(sample),
+                        progress=False)
+    assert not (tmp_path / 'sub.csv').exists()
+
+
 def test_inputs_are_checked_before_the_output_is_opened(tmp_path):
     """A bad sample is named even when the output exists (no --force); a sample or a
     test.json the format does not use is refused, never silently ignored."""

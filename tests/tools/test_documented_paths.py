@@ -161,6 +161,20 @@ def test_quickstart_installs_then_runs_the_demo(tmp_path):
     assert '[install] ok: mmseg_ext' in proc.stdout
 
 
+@pytest.mark.slow
+def test_quickstart_with_venv_none_runs_the_demo_with_python(tmp_path):
+    """``VENV=none`` (install.sh's "use $PYTHON as is") ran ``none/bin/python`` and
+    ended in a shell error after a good install (round H): the demo runs with
+    ``$PYTHON`` too."""
+    log = tmp_path / 'pip.log'
+    python = _fake_python(str(tmp_path / 'bin' / 'python'), log)
+    proc = _bash('tools/quickstart.sh', {'VENV': 'none', 'PYTHON': python, 'TORCH': 'keep'},
+                 tmp_path)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert log.read_text().splitlines()[-1] == 'demo '
+    assert not osp.exists(osp.join(REPO, 'none'))
+
+
 def test_inference_img_list_tta_and_out_size(tmp_path, shapes_root, fast_cpu):
     """docs/submission.md: ``tools/inference.py CONFIG CKPT --img-dir DIR --img-list FILE
     --out-dir PROBS --tta`` (and ``--out-size H,W``): only the listed images, stored at

@@ -150,6 +150,32 @@ def test_student_init_teacher_refuses_a_student_of_another_architecture(tmp_path
     assert not (work / 'teacher').exists()           # refused before the teacher trains
 
 
+@pytest.mark.parametrize('classes,problem', [
+    ("('background', 'disc', 'square')", 'the student (STUDENT) learns 3, and one list '
+     'ends first'),
+    ("('background', 'square', 'disc', 'triangle')", "the student (STUDENT) learns 4, and "
+     "class 1 is 'disc' against 'square'"),
+])
+def test_a_teacher_of_other_classes_is_refused_before_training(tmp_path, shapes_root,
+                                                               classes, problem):
+    """Pseudo-labels of a teacher with fewer classes (or another order) taught the
+    student that its other classes were absent, with exit 0 (round H)."""
+    student = tmp_path / 'student.py'
+    student.write_text(f"_base_ = ['{REPO}/{SHAPES}']\n"
+                       f"train_dataloader = dict(dataset=dict(metainfo=dict(classes={classes})))\n")
+    work = tmp_path / 'work'
+    roots = [f'{s}_dataloader.dataset.data_root={shapes_root}' for s in ('train', 'val', 'test')]
+    proc = run_tool('tools/self_train.py', SHAPES, str(student), '--unlabelled',
+                    f'{shapes_root}/images/val', '--img-suffix', '.png', '--work-dir',
+                    str(work), '--no-progress', '--cfg-options', *roots)
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines()[-1] == (
+        f'error: {SHAPES}: the teacher predicts 4 classes, '
+        + problem.replace('STUDENT', str(student)) + '; give both configs the same classes '
+        'in the same order (pseudo-labels would mark a missing class absent)')
+    assert not work.exists()                          # refused before anything is written
+
+
 def test_bad_student_config_fails_before_the_teacher_trains(tmp_path, shapes_root):
     proc = run_tool('tools/self_train.py', SHAPES, str(tmp_path / 'missing.py'),
                     '--unlabelled', f'{shapes_root}/images/val', '--img-suffix', '.png',

@@ -119,7 +119,8 @@ class LoadHandBoneAnnotations(BaseTransform):
             path, classes, image_shape=shape[:2] if shape is not None else None,
             unknown_labels=self.unknown_labels,
             boundary_tolerance=self.boundary_tolerance,
-            counter=self.unknown_label_counter, ignored_labels=self.all_labels)
+            counter=self.unknown_label_counter, ignored_labels=self.all_labels,
+            image_name=results.get('img_path'))
         if self.rasterize:
             results['gt_seg_map'] = rasterize_full(
                 polygons.labels, polygons.points, (polygons.height, polygons.width),
