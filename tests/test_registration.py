@@ -29,7 +29,7 @@ REGISTRIES = {
 EXPECTED = {
     'DATASETS': ['HandBoneDataset', 'CocoSemanticDataset', 'PortStructuresDataset',
                  'UnlabelledImageDataset'],
-    'TRANSFORMS': ['LoadImageFromFileChecked', 'LoadHandBoneAnnotations', 'RasterizePolygons',
+    'TRANSFORMS': ['LoadImageFromFileChecked', 'LoadAnnotationsChecked', 'LoadHandBoneAnnotations', 'RasterizePolygons',
                    'MultiLabelPad', 'MultiLabelRandomRotate', 'MultiLabelRandomFlip', 'Albumentations',
                    'PackMultiLabelSegInputs', 'LoadCocoAnnotations'],
     'MODELS': ['MultiLabelUPerHead', 'MultiLabelFCNHead', 'MultiLabelOCRHead',
