@@ -37,8 +37,9 @@ def parse_args(argv=None):
                    'for the sidecar: a number or JSON {class: N}, >= 0 (0: none)')
     p.add_argument('--keep-largest', role='input-or-value', help='tuned largest-components '
                    'count for the sidecar: a number or JSON {class: K}, >= 0 (0: no limit)')
-    p.add_argument('--connectivity', type=int, default=8, choices=[4, 8],
-                   help='component connectivity of the clean-up (default 8)')
+    p.add_argument('--connectivity', type=int, choices=[4, 8],
+                   help='component connectivity of the clean-up (default 8; with --cv-dir '
+                   'the one cv tuned at, 8)')
     p.add_argument('--cv-dir', role='input', help='a tools/cv.py work dir: its tuned/*.json '
                    'give the thresholds and the clean-up')
     p.add_argument('--force', action='store_true',

@@ -81,7 +81,12 @@ def _overlay(args):
 
 
 def _chart(args):
-    from mmseg_ext.visualization.charts import bar_chart, chart_format, read_class_metrics
+    from mmseg_ext.visualization.charts import (
+        bar_chart,
+        chart_classes,
+        chart_format,
+        read_class_metrics,
+    )
     chart_format(args.out)  # before reading anything
     values = read_class_metrics(args.metrics, args.names)
     if args.names:
@@ -90,8 +95,12 @@ def _chart(args):
             raise UsageError(f'{args.metrics}: no per-class {unknown} (has {list(values)})')
         values = {n: values[n] for n in args.names}
     bar_chart(values, args.out, force=args.force, size_px=tuple(args.size))
-    classes = len(next(iter(values.values())))
-    print(f'chart: {", ".join(values)} for {classes} classes -> {args.out}')
+    classes = chart_classes(values)
+    print(f'chart: {", ".join(values)} for {len(classes)} classes -> {args.out}')
+    for metric, per_class in values.items():
+        missing = [c for c in classes if c not in per_class]
+        if missing:
+            print(f'chart: {metric} has no value for {", ".join(missing)} (marked n/a)')
 
 
 def _confusion(args):

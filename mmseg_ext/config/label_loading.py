@@ -15,37 +15,43 @@ from typing import Iterator
 
 from mmengine.config import Config
 
-from .tta import dataset_classes
+from .tta import config_classes, config_datasets, dataset_classes
 
 #: the step types taken over (mmseg's label-map loader, with or without its scope)
 _STOCK = ('LoadAnnotations', 'mmseg.LoadAnnotations')
 CHECKED = 'LoadAnnotationsChecked'
+#: the loaders searched for the classes of the test and TTA pipelines, in this order
+TEST_FIRST = ('test_dataloader', 'val_dataloader', 'train_dataloader')
 
 
-def _datasets(node) -> Iterator[dict]:
-    """A data loader's data set config and those it wraps (``ConcatDataset``'s
-    ``datasets``, ``RepeatDataset``'s ``dataset``)."""
-    if not isinstance(node, dict):
-        return
-    yield node
-    yield from _datasets(node.get('dataset'))
-    for inner in node.get('datasets') or []:
-        yield from _datasets(inner)
+def _steps(pipeline) -> Iterator[dict]:
+    """The steps of a pipeline, those nested in wrapping steps included
+    (``TestTimeAug(transforms=[[...], [...]])``, ``RandomChoice``, ``RandomApply``)."""
+    if isinstance(pipeline, dict):
+        yield pipeline
+        pipeline = pipeline.get('transforms')
+    if isinstance(pipeline, (list, tuple)):
+        for step in pipeline:
+            yield from _steps(step)
+
+
+def _check_steps(pipeline, count: int) -> None:
+    for step in _steps(pipeline):
+        if step.get('type') not in _STOCK + (CHECKED,):
+            continue
+        step['type'] = CHECKED
+        if step.get('num_classes') is None and 0 < count <= 255:
+            step['num_classes'] = count
 
 
 def use_checked_label_loading(cfg: Config) -> None:
-    """Replace, in place, every ``LoadAnnotations`` step of the train/val/test data
-    loaders' pipelines by ``LoadAnnotationsChecked`` (same arguments) and give it the
-    data set's class count as ``num_classes`` where it has none."""
-    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
-        for dataset in _datasets((cfg.get(loader) or {}).get('dataset')):
-            steps = dataset.get('pipeline')
-            if not isinstance(steps, list):
-                continue
-            for step in steps:
-                if not isinstance(step, dict) or step.get('type') not in _STOCK + (CHECKED,):
-                    continue
-                step['type'] = CHECKED
-                count = len(dataset_classes(dataset))
-                if step.get('num_classes') is None and 0 < count <= 255:
-                    step['num_classes'] = count
+    """Replace, in place, every ``LoadAnnotations`` step by ``LoadAnnotationsChecked``
+    (same arguments) and give it the class count as ``num_classes`` where it has none:
+    in the train/val/test data loaders' pipelines (the data set's classes) and in the
+    ``test_pipeline`` and ``tta_pipeline`` that tools put into the test loader (the
+    test set's classes), steps nested in ``TestTimeAug`` included."""
+    for _, dataset in config_datasets(cfg):
+        _check_steps(dataset.get('pipeline'), len(dataset_classes(dataset)))
+    test_classes = len(config_classes(cfg, TEST_FIRST))
+    for name in ('test_pipeline', 'tta_pipeline'):
+        _check_steps(cfg.get(name), test_classes)

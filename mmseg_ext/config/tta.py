@@ -31,6 +31,7 @@ from ..datasets.transforms.pipeline_geometry import (
     tta_ratios,
     tta_scale_mismatch,
 )
+from ..utils.dataset_configs import pipeline_datasets
 from ..utils.errors import ConfigError
 
 MULTI_LABEL_TTA = 'MultiLabelSegTTAModel'
@@ -123,11 +124,12 @@ LOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
 
 
 def config_datasets(cfg: Config, loaders: Sequence[str] = LOADERS):
-    """``(loader name, dataset config)`` of each loader of ``cfg`` in ``loaders`` order,
-    the parts of a ``ConcatDataset`` one by one."""
+    """``(loader name, dataset config)`` of each loader of ``cfg`` in ``loaders`` order:
+    the data sets that read samples, found inside any wrappers
+    (:func:`~mmseg_ext.utils.dataset_configs.pipeline_datasets`: the parts of a
+    ``ConcatDataset`` one by one, what a ``RepeatDataset`` repeats)."""
     for loader in loaders:
-        dataset = (cfg.get(loader) or {}).get('dataset') or {}
-        for ds in dataset.get('datasets', [dataset]):
+        for ds in pipeline_datasets((cfg.get(loader) or {}).get('dataset')):
             if ds:
                 yield loader, ds
 

@@ -17,6 +17,7 @@ from typing import Dict, List
 
 from ..utils.errors import DataError
 from ..utils.readers import loads_json, read_text
+from .metric_keys import metric_value, split_metric_key
 
 
 @dataclass
@@ -44,8 +45,9 @@ def validation_history(path: str, metric: str = 'Dice') -> List[Validation]:
     ``<metric>.<class>`` keys.
 
     Raises:
-        DataError: a line that is not JSON, a value that is not a number, no validation
-            with ``metric`` in the file.
+        DataError: a line that is not JSON, a key naming no class, a value that is not a
+            metric (:func:`~mmseg_ext.evaluation.metric_keys.metric_value`: a finite
+            number in [0, 100]), no validation with ``metric`` in the file.
     """
     file = scalars_file(path)
     prefix = metric + '.'
@@ -59,9 +61,9 @@ def validation_history(path: str, metric: str = 'Dice') -> List[Validation]:
         values = {}
         for key, value in record.items():
             if key.startswith(prefix):
-                if isinstance(value, bool) or not isinstance(value, (int, float)):
-                    raise DataError(f'{file}:{lineno}: {key!r} is {value!r}, not a number')
-                values[key[len(prefix):]] = float(value)
+                where = f'{file}:{lineno}'
+                _, cls = split_metric_key(key, where, metric)
+                values[cls] = metric_value(value, where, key)
         if values:
             step = record.get('step')
             if isinstance(step, bool) or not isinstance(step, int):

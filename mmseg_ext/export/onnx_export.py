@@ -198,7 +198,7 @@ def export_onnx(config: str, checkpoint: str, out: str,
                 shape: Optional[Sequence[int]] = None,
                 thresholds: PerClassSpec = None, min_area: PerClassSpec = None,
                 keep_largest: PerClassSpec = None, cv_dir: Optional[str] = None,
-                connectivity: int = 8, cfg_options: Optional[dict] = None,
+                connectivity: Optional[int] = None, cfg_options: Optional[dict] = None,
                 force: bool = False, opset: int = OPSET) -> ExportSummary:
     """Export the model of ``config`` with the weights of ``checkpoint`` to ``out``.
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os.path as osp
 from typing import Any, Dict, Optional, Sequence
 
+from ..postprocessing.component_tuning import CV_CONNECTIVITY
 from ..utils.errors import DataError, InvalidArgumentError
 from ..utils.per_class import PerClassSpec, per_class_option
 
@@ -44,17 +45,21 @@ def cv_tuned_files(cv_dir: str) -> Dict[str, str]:
 def tuned_postprocess(classes: Sequence[str], multi_label: bool,
                       thresholds: PerClassSpec = None, min_area: PerClassSpec = None,
                       keep_largest: PerClassSpec = None, cv_dir: Optional[str] = None,
-                      connectivity: int = 8) -> Optional[Dict[str, Any]]:
+                      connectivity: Optional[int] = None) -> Optional[Dict[str, Any]]:
     """The sidecar's ``postprocess`` entry, or None when nothing was given.
 
     Returns:
         ``{'thresholds': {class: t}, 'default_threshold': 0.5, 'min_area': {class: N},
         'keep_largest': {class: K}, 'connectivity': 8, 'source': {...}}``; classes a
         value does not name are absent from its mapping (threshold 0.5, no clean-up).
+        ``connectivity`` is 8 when not given; with ``cv_dir`` it is the one cv tuned
+        at (:data:`~mmseg_ext.postprocessing.component_tuning.CV_CONNECTIVITY`), and
+        another is refused: a minimum area or a component count chosen on 8-connected
+        components means something else on 4-connected ones.
 
     Raises:
-        InvalidArgumentError: ``cv_dir`` together with one of the explicit values,
-            thresholds for a multi-class model, or a bad value.
+        InvalidArgumentError: ``cv_dir`` together with one of the explicit values or
+            with a ``connectivity`` other than cv's, thresholds for a multi-class model, or a bad value.
         DataError: a missing or bad JSON file.
     """
     explicit = {'thresholds': thresholds, 'min_area': min_area, 'keep_largest': keep_largest}
@@ -63,6 +68,11 @@ def tuned_postprocess(classes: Sequence[str], multi_label: bool,
         if given:
             raise InvalidArgumentError(given[0], 'give the tuned values either one by one '
                                        'or as a cross-validation work dir, not both')
+        if connectivity is not None and connectivity != CV_CONNECTIVITY:
+            raise InvalidArgumentError('connectivity', f'{cv_dir} tuned its clean-up on '
+                                       f'{CV_CONNECTIVITY}-connected components; its values '
+                                       f'do not hold at {connectivity}')
+        connectivity = CV_CONNECTIVITY
         explicit = dict(cv_tuned_files(cv_dir))
     elif not given:
         return None
@@ -83,5 +93,8 @@ def tuned_postprocess(classes: Sequence[str], multi_label: bool,
               for name, v in explicit.items() if v is not None}
     if cv_dir is not None:
         source['cv_dir'] = osp.abspath(cv_dir)
+    connectivity = 8 if connectivity is None else connectivity
+    if connectivity not in (4, 8):
+        raise InvalidArgumentError('connectivity', f'must be 4 or 8, got {connectivity}')
     return dict(values, default_threshold=DEFAULT_THRESHOLD, connectivity=int(connectivity),
                 source=source)

@@ -86,6 +86,15 @@ def level_threshold(level: int) -> float:
     return (level - 0.5) / 255.0
 
 
+def searched_threshold(level: int, lo: float, hi: float) -> float:
+    """The threshold written for ``level`` found by a search over ``[lo, hi]``: the
+    level's midpoint (:func:`level_threshold`, to 6 decimals), moved into ``[lo, hi]``
+    where it lies outside. Both ends map to their own level, so the value written keeps
+    ``threshold_level(t) == level`` and is never outside the range searched (the level
+    of ``lo = 0.999`` is 255, whose midpoint 0.998039 is below it)."""
+    return min(max(round(level_threshold(level), 6), float(lo)), float(hi))
+
+
 def threshold_map(up: np.ndarray, threshold: float) -> np.ndarray:
     """``(H, W)`` bool ``p > threshold`` of a resized map (``uint8`` levels or float)."""
     if up.dtype == np.uint8:

@@ -31,6 +31,10 @@ import numpy as np
 from ..io.rle import mask_bbox
 from .thresholds import DICE_EPS
 
+#: the connectivity ``tools/cv.py`` tunes its clean-up at (``tuned/min_area.json`` and
+#: ``keep_largest.json`` count components of 8-connected pixels), and so the one an
+#: export of those values must use
+CV_CONNECTIVITY = 8
 #: the ``keep_largest`` values tried (0 = keep every component)
 KEEP_CHOICES = (0, 1, 2, 3)
 #: most minimum areas tried per class

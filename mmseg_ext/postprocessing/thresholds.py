@@ -23,7 +23,7 @@ from typing import Dict, Optional, Sequence, Tuple
 import numpy as np
 from tqdm import tqdm
 
-from ..inference.probmaps import level_threshold, threshold_level, upsample_class
+from ..inference.probmaps import searched_threshold, threshold_level, upsample_class
 from ..io.atomic import atomic_open, check_new_output
 from ..io.ground_truth import GroundTruth
 from ..io.paths import check_output_apart, check_output_format
@@ -167,7 +167,8 @@ def tune_thresholds(probs_dir: str, gt_root: str, out: Optional[str] = None,
     mean = sweep.mean_dice()
     d_level = threshold_level(default)
     result = TuneResult(
-        thresholds={c: round(level_threshold(int(b)), 6) for c, b in zip(folder.classes, best)},
+        thresholds={c: searched_threshold(int(b), *search)
+                    for c, b in zip(folder.classes, best)},
         dice_default={c: float(mean[i, d_level]) for i, c in enumerate(folder.classes)},
         dice_tuned={c: float(mean[i, b]) for i, (c, b) in enumerate(zip(folder.classes, best))},
         images=len(keys), seconds=time.perf_counter() - start)

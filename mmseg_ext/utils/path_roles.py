@@ -19,6 +19,8 @@ import os
 import os.path as osp
 from typing import Any, Iterator, List, Optional
 
+from .dataset_configs import dataset_nodes
+
 #: what a path option is (``ToolParser.add_argument(..., role=...)``):
 #:
 #: * ``input``: a file or folder the tool reads;
@@ -110,16 +112,11 @@ def conflict_text(out: str, src: str, reason: str, source: str = '') -> str:
 
 
 def _datasets(node: Any) -> Iterator[dict]:
-    """Every data set dict under a dataloader's ``dataset`` (wrappers included)."""
-    if isinstance(node, dict):
-        if 'data_root' in node or 'data_prefix' in node or 'ann_file' in node:
-            yield node
-        for key in ('dataset', 'datasets'):
-            if key in node:
-                yield from _datasets(node[key])
-    elif isinstance(node, (list, tuple)):
-        for item in node:
-            yield from _datasets(item)
+    """Every data set dict under a dataloader's ``dataset`` (wrappers included) that
+    names data (a ``data_root``, ``data_prefix`` or ``ann_file``)."""
+    for ds in dataset_nodes(node):
+        if 'data_root' in ds or 'data_prefix' in ds or 'ann_file' in ds:
+            yield ds
 
 
 def dataset_inputs(dataset: dict) -> List[str]:

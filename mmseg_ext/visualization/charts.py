@@ -2,20 +2,16 @@
 confusion matrix, written as PNG files of an exact pixel size."""
 from __future__ import annotations
 
-import math
 import os.path as osp
-from typing import Dict, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from ..evaluation.metric_keys import metric_value, split_metric_key
 from ..io.atomic import atomic_open
 from ..utils.class_names import check_class_names_argument
 from ..utils.errors import DataError, InvalidArgumentError
 from ..utils.readers import INT64_MAX, check_regular_file, loads_json, read_text, reading
-
-#: The range of a per-class metric value: mmseg writes percentages (IoU 0-100) or
-#: fractions (Dice 0-1).
-METRIC_MIN, METRIC_MAX = 0.0, 100.0
 
 #: Bar colours (matplotlib hex), one per metric in the order drawn.
 BAR_COLOURS = ('#1f77b4', '#ff7f0e', '#2ca02c', '#d62728')
@@ -70,13 +66,13 @@ def read_class_metrics(path: str, metrics: Optional[Sequence[str]] = None
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 skipped.append((key, value))
                 continue
-            metric, cls = name.split('.', 1)
+            metric, cls = split_metric_key(name, where)
             if (metric, cls) in origin:  # val/Dice.a beside test/Dice.a, or Dice.a
                 raise DataError(f'{where}: {origin[metric, cls]!r} and {key!r} are both '
                                 f'{metric} of class {cls!r}: keep one (a chart draws one '
                                 'value a class)')
             origin[metric, cls] = key
-            out.setdefault(metric, {})[cls] = _metric_value(value, where, key)
+            out.setdefault(metric, {})[cls] = metric_value(value, where, key)
         for key, value in skipped:  # a class of a charted metric must have a number
             name = key.split('/', 1)[1] if '/' in key else key
             if name.split('.', 1)[0] in out:
@@ -93,15 +89,10 @@ def read_class_metrics(path: str, metrics: Optional[Sequence[str]] = None
                     f'{hint})')
 
 
-def _metric_value(value: float, where: str, key: str) -> float:
-    """``value`` as a float when it can be a metric: finite and in
-    ``[METRIC_MIN, METRIC_MAX]`` (mmseg writes IoU as a percentage, Dice as a percentage
-    or a fraction)."""
-    number = float(value)  # loads_json has refused NaN, infinity and overflowing numbers
-    if not (math.isfinite(number) and METRIC_MIN <= number <= METRIC_MAX):
-        raise DataError(f'{where}: {key!r} is {value!r}: a metric is a percentage or a '
-                        f'fraction, in [{METRIC_MIN:g}, {METRIC_MAX:g}]')
-    return number
+def chart_classes(values: Dict[str, Dict[str, float]]) -> List[str]:
+    """Every class of any metric of ``{metric: {class: value}}``, in the order the
+    classes first appear (the first metric's order, then what later metrics add)."""
+    return list(dict.fromkeys(c for per_class in values.values() for c in per_class))
 
 
 def bar_chart(values: Dict[str, Dict[str, float]], out: str, force: bool = False,
@@ -110,21 +101,27 @@ def bar_chart(values: Dict[str, Dict[str, float]], out: str, force: bool = False
     """Grouped bar chart, one group per class and one bar per metric.
 
     Args:
-        values: ``{metric: {class: value}}`` (classes in the first metric's order).
+        values: ``{metric: {class: value}}``. The groups are every class of any metric,
+            in the order they first appear; a metric without a value for a class gets
+            no bar there but an ``n/a`` mark, so a missing value never reads as 0.
         out: PNG file (never replaced unless ``force``).
         size_px: ``(width, height)`` of the PNG in pixels.
     """
     plt = _pyplot()
     metrics = list(values)
-    classes = list(values[metrics[0]])
+    classes = chart_classes(values)
     x = np.arange(len(classes))
     width = 0.8 / len(metrics)
     fig = plt.figure(figsize=(size_px[0] / dpi, size_px[1] / dpi), dpi=dpi)
     ax = fig.add_subplot(111)
     for i, metric in enumerate(metrics):
+        xs = x + (i - (len(metrics) - 1) / 2) * width
         ys = [values[metric].get(c, np.nan) for c in classes]
-        ax.bar(x + (i - (len(metrics) - 1) / 2) * width, ys, width, label=metric,
-               color=BAR_COLOURS[i % len(BAR_COLOURS)])
+        ax.bar(xs, ys, width, label=metric, color=BAR_COLOURS[i % len(BAR_COLOURS)])
+        for xi, c in zip(xs, classes):
+            if c not in values[metric]:
+                ax.text(xi, 0, 'n/a', rotation=90, ha='center', va='bottom', fontsize=6,
+                        color=BAR_COLOURS[i % len(BAR_COLOURS)])
     ax.set_xticks(x)
     ax.set_xticklabels(classes, rotation=90, fontsize=7)
     ax.set_ylabel('value')

@@ -46,10 +46,12 @@ import numpy as np
 
 from ..inference.probmaps import resize_channel, resize_probs
 from ..io.atomic import atomic_write_text
+from ..io.ground_truth import GroundTruth
 from ..io.hand_bone_json import hand_bone_document, write_hand_bone_json
 from ..io.image_write import write_image
 from ..io.paths import check_output_apart
 from ..io.prob_file import dequantize
+from ..io.prob_meta import check_same_size
 from ..io.probs import ProbFolder
 from ..io.staged_dir import StagedDir
 from ..utils.errors import DataError, InvalidArgumentError
@@ -61,13 +63,31 @@ REPORT = 'pseudo_labels.json'
 
 
 # ------------------------------------------------------------------ polygons
+def _triangle_within(contour: np.ndarray) -> np.ndarray:
+    """Three points of an ``(N, 1, 2)`` contour that ``cv2.approxPolyDP`` shrank to fewer
+    (a component thinner than its tolerance): a point, the contour point farthest from
+    it, and the one farthest from the line through both. Every contour point lies within
+    the tolerance of the first two's segment, and so of the triangle, which therefore
+    honours the tolerance with the fewest points a polygon may have."""
+    pts = contour.reshape(-1, 2).astype(np.float64)
+    a = pts[0]
+    b = pts[int(np.argmax(((pts - a) ** 2).sum(1)))]
+    ab = b - a
+    off_line = np.abs(ab[0] * (pts[:, 1] - a[1]) - ab[1] * (pts[:, 0] - a[0]))
+    f = pts[int(np.argmax(off_line))]
+    return np.array([a, b, f], np.int32).reshape(-1, 1, 2)
+
+
 def mask_to_polygons(mask: np.ndarray, epsilon: float = 0.0, min_area: int = 0
                      ) -> List[np.ndarray]:
     """External contours of a ``(H, W)`` bool mask as ``(N, 2)`` int ``(x, y)`` polygons.
 
     Args:
         epsilon: ``cv2.approxPolyDP`` tolerance in pixels (0: keep the
-            ``CHAIN_APPROX_SIMPLE`` vertices, which reproduce the mask when filled).
+            ``CHAIN_APPROX_SIMPLE`` vertices, which reproduce the mask when filled). A
+            component thinner than the tolerance, which ``approxPolyDP`` shrinks to a
+            line, becomes a triangle of its own contour points (within the tolerance),
+            never its full contour.
         min_area: drop components with fewer pixels than this (counted by filling the
             contour, holes included).
 
@@ -87,8 +107,7 @@ def mask_to_polygons(mask: np.ndarray, epsilon: float = 0.0, min_area: int = 0
                 continue
         if epsilon > 0 and len(cnt) > 3:
             approx = cv2.approxPolyDP(cnt, float(epsilon), True)
-            if len(approx) >= 3:
-                cnt = approx
+            cnt = approx if len(approx) >= 3 else _triangle_within(cnt)
         pts = cnt.reshape(-1, 2).astype(np.int64)
         while len(pts) < 3:
             pts = np.concatenate([pts, pts[-1:]])
@@ -266,11 +285,30 @@ def pseudo_label_folder(probs_dir: str, out_dir: str, fmt: str = 'handbone-json'
 # ------------------------------------------------------------------ quality
 @dataclass
 class PseudoLabelQuality:
-    """How good multi-class pseudo-labels at one confidence threshold would be."""
+    """How good multi-class pseudo-labels at one confidence threshold would be.
+
+    A share is ``None`` where it has no pixels to be a share of: ``coverage`` when no
+    pixel is labelled, ``accuracy`` and ``miou`` when the threshold keeps no pixel.
+    """
     pixel_conf: float
-    coverage: float        # fraction of labelled pixels kept (confidence >= pixel_conf)
-    accuracy: float        # of the kept pixels, the fraction whose label is right
-    miou: float            # mean IoU over classes of the kept pixels (against the truth)
+    coverage: Optional[float]  # fraction of labelled pixels kept (confidence >= pixel_conf)
+    accuracy: Optional[float]  # of the kept pixels, the fraction whose label is right
+    miou: Optional[float]      # mean IoU over classes of the kept pixels (against the truth)
+
+
+def _true_label_map(truth: GroundTruth, folder: ProbFolder, key: str,
+                    ignore_index: int) -> np.ndarray:
+    """The ``(H, W)`` label map of ``key`` from ``truth``: a label PNG whose values are
+    class indices or ``ignore_index`` and whose size is the probabilities' image size."""
+    path = truth.find(key)
+    if path is None:
+        raise DataError(f'{truth.root}: no true label map for image {key} (expected '
+                        f'{key}.png)')
+    if not path.lower().endswith('.png'):
+        raise DataError(f'{path}: a label map PNG is expected (value c = class c)')
+    label = truth.read_label(path, ignore_index)
+    check_same_size(folder.path(key), folder.info(key)[1], path, label.shape)
+    return label
 
 
 def pseudo_label_quality(probs_dir: str, gt_dir: str, pixel_confs: Sequence[float],
@@ -280,15 +318,18 @@ def pseudo_label_quality(probs_dir: str, gt_dir: str, pixel_confs: Sequence[floa
 
     For choosing ``pixel_conf`` on images whose labels the training does not use (e.g.
     the "unlabelled" part of a labelled training set), never on the validation set.
-    ``gt_dir/<key>.png`` holds the true label map of each image of ``probs_dir``.
+    ``gt_dir/<key>.png`` holds the true ``uint8`` label map of each image of
+    ``probs_dir``, at the image's size (:class:`~mmseg_ext.io.ground_truth.GroundTruth`
+    finds it; a value that is neither a class index nor ``ignore_index``, a size other
+    than the probabilities' image, or a missing file is a :class:`DataError`).
     """
     from tqdm import tqdm
 
-    from ..io.images import read_label_map
     folder = ProbFolder(probs_dir)
     if folder.task != 'multi-class':
         raise DataError(f'{probs_dir}: pseudo-label quality is measured for multi-class '
                         f'probabilities, this folder is {folder.task}')
+    truth = GroundTruth(gt_dir, folder.classes)
     n = len(folder.classes)
     confs = sorted(pixel_confs)
     kept = np.zeros(len(confs), np.int64)
@@ -297,24 +338,25 @@ def pseudo_label_quality(probs_dir: str, gt_dir: str, pixel_confs: Sequence[floa
     union = np.zeros((len(confs), n), np.int64)
     total = 0
     for key in tqdm(folder.keys(), disable=not progress, unit='img', desc='quality'):
-        stored, meta = folder.read(key)
-        truth = read_label_map(osp.join(gt_dir, key + '.png'))
-        probs = dequantize(resize_probs(stored, truth.shape))
+        label = _true_label_map(truth, folder, key, ignore_index)
+        stored, _ = folder.read(key)
+        probs = dequantize(resize_probs(stored, label.shape))
         best, pred = probs.max(0), probs.argmax(0)
-        labelled = truth != ignore_index
+        labelled = label != ignore_index
         total += int(labelled.sum())
         for i, c in enumerate(confs):
             m = labelled & (best >= c)
-            p, t = pred[m], truth[m]
+            p, t = pred[m], label[m].astype(np.int64)
             kept[i] += m.sum()
             right[i] += int((p == t).sum())
-            cm = np.bincount(t.astype(np.int64) * n + p, minlength=n * n).reshape(n, n)
+            cm = np.bincount(t * n + p, minlength=n * n).reshape(n, n)
             inter[i] += np.diag(cm)
             union[i] += cm.sum(0) + cm.sum(1) - np.diag(cm)
     out = []
     for i, c in enumerate(confs):
         present = union[i] > 0
-        iou = inter[i][present] / union[i][present]
-        out.append(PseudoLabelQuality(c, kept[i] / max(total, 1), right[i] / max(kept[i], 1),
-                                      float(iou.mean()) if present.any() else 0.0))
+        out.append(PseudoLabelQuality(
+            c, kept[i] / total if total else None,
+            right[i] / kept[i] if kept[i] else None,
+            float((inter[i][present] / union[i][present]).mean()) if kept[i] else None))
     return out

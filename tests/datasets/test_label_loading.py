@@ -98,3 +98,23 @@ def test_every_loader_of_a_config_loads_labels_checked():
     assert first.pipeline == [dict(type='LoadAnnotationsChecked', reduce_zero_label=True,
                                    num_classes=2)]
     assert second.pipeline == [dict(type='LoadAnnotationsChecked', num_classes=9)]
+
+
+def test_wrapped_data_sets_and_the_tta_pipeline_load_labels_checked():
+    """Inside a RepeatDataset of a ConcatDataset (wrappers nest), and in a hand-written
+    ``tta_pipeline`` (its TestTimeAug lists), which tools/test.py --tta puts into the
+    test loader: each stock LoadAnnotations becomes the checked one."""
+    cfg = load_config(SHAPES, {
+        'train_dataloader.dataset': dict(type='RepeatDataset', times=2, dataset=dict(
+            type='ConcatDataset', datasets=[
+                dict(type='BaseSegDataset', metainfo=dict(classes=('a', 'b', 'c')),
+                     pipeline=[dict(type='LoadAnnotations')])])),
+        'tta_pipeline': [
+            dict(type='LoadImageFromFile'),
+            dict(type='TestTimeAug', transforms=[
+                [dict(type='Resize', scale=(80, 64), keep_ratio=True)],
+                [dict(type='LoadAnnotations')], [dict(type='PackSegInputs')]])]})
+    inner = cfg.train_dataloader.dataset.dataset.datasets[0]
+    assert inner.pipeline == [dict(type='LoadAnnotationsChecked', num_classes=3)]
+    loaders = cfg.tta_pipeline[1]['transforms'][1]
+    assert loaders == [dict(type='LoadAnnotationsChecked', num_classes=4)]

@@ -365,6 +365,48 @@ def test_albumentations_with_seed_is_its_own_stream():
         np.testing.assert_array_equal(a, b)
 
 
+class _CropSet:
+    """Six 10x10 crops of one image, each drawn by the transform in the worker that
+    loads it (a data set as the runner builds one: the transform copied per worker)."""
+
+    def __init__(self, transform, img, mask):
+        self.transform, self.img, self.mask = transform, img, mask
+
+    def __len__(self):
+        return 6
+
+    def __getitem__(self, i):
+        return self.transform(albu_results(self.img, self.mask))['img']
+
+
+def test_albumentations_with_seed_gives_each_worker_its_own_stream():
+    """Two data-loader workers with one explicit seed do not draw the same crops (they
+    did: each worker held a copy of one generator), and a second run repeats the first."""
+    import torch.utils.data
+    img, mask = random_sample(40, 30)
+    t = TRANSFORMS.build(dict(type='Albumentations', seed=7, transforms=[
+        dict(type='RandomCrop', height=10, width=10, p=1.0)]))
+
+    def load():
+        loader = torch.utils.data.DataLoader(_CropSet(t, img, mask), batch_size=1,
+                                             num_workers=2)
+        return [batch[0].numpy() for batch in loader]  # worker 0: items 0, 2, 4
+
+    first, again = load(), load()
+    for a, b in zip(first, again):
+        np.testing.assert_array_equal(a, b)
+    worker0, worker1 = first[0::2], first[1::2]
+    assert any(not np.array_equal(a, b) for a, b in zip(worker0, worker1))
+    # one process without workers keeps the seed's own stream
+    ref = A.Compose([A.RandomCrop(height=10, width=10, p=1.0)], seed=7)
+    fresh = TRANSFORMS.build(dict(type='Albumentations', seed=7, transforms=[
+        dict(type='RandomCrop', height=10, width=10, p=1.0)]))
+    rgb = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+    np.testing.assert_array_equal(
+        fresh(albu_results(img, mask))['img'],
+        cv2.cvtColor(ref(image=rgb)['image'], cv2.COLOR_RGB2BGR))
+
+
 def test_albumentations_rotate_fills_every_channel_with_ignore():
     img, mask = random_sample(40, 30)
     out = TRANSFORMS.build(dict(type='Albumentations', transforms=[

@@ -41,6 +41,11 @@ def test_the_table_has_a_row_per_validation(tmp_path):
     ([{'loss': 1.0, 'step': 10}], 'no validation with Dice.<class> values'),
     ([{'Dice.lung': 'high', 'step': 10}], "'Dice.lung' is 'high', not a number"),
     ([{'Dice.lung': 0.5}], 'without an integer step'),
+    # the values a chart refuses (one rule, evaluation/metric_keys.py)
+    ([{'Dice.lung': -40, 'step': 10}], "'Dice.lung' is -40: a metric is a percentage"),
+    ([{'Dice.lung': 1e300, 'step': 10}], "'Dice.lung' is 1e+300: a metric is a percentage"),
+    ([{'Dice.lung': True, 'step': 10}], "'Dice.lung' is True, not a number"),
+    ([{'Dice.': 0.5, 'step': 10}], "the key 'Dice.' names no class"),
 ])
 def test_bad_scalars_files_are_one_line(tmp_path, lines, words):
     proc = run_tool('tools/analysis/val_history.py', str(_work_dir(tmp_path, lines)))
@@ -52,3 +57,17 @@ def test_bad_scalars_files_are_one_line(tmp_path, lines, words):
 def test_a_folder_without_a_run_is_named(tmp_path):
     proc = run_tool('tools/analysis/val_history.py', str(tmp_path))
     assert proc.returncode == 1 and 'no <timestamp>/vis_data/scalars.json' in proc.stderr
+
+
+@pytest.mark.parametrize('record', [{'Dice.lung': -40}, {'Dice.lung': 1e300},
+                                    {'Dice. ': 0.3}])
+def test_history_and_chart_refuse_the_same_values(tmp_path, record):
+    """One rule for a per-class metric: what the chart refuses, the history refuses."""
+    from mmseg_ext.evaluation.val_history import validation_history
+    from mmseg_ext.utils.errors import DataError
+    from mmseg_ext.visualization.charts import read_class_metrics
+    work = _work_dir(tmp_path, [dict(record, step=10)])
+    with pytest.raises(DataError):
+        validation_history(str(work))
+    with pytest.raises(DataError):
+        read_class_metrics(str(next(work.glob('*/vis_data/scalars.json'))))

@@ -222,6 +222,7 @@ def test_tuned_postprocessing_goes_into_the_sidecar(models, tmp_path, fast_cpu):
     assert proc.returncode == 0, proc.stderr[-3000:]
     post = json.load(open(str(out2) + '.json'))['postprocess']
     assert post['thresholds'] == {'Ulna': 0.2} and post['min_area'] == {'Ulna': 5}
+    assert post['connectivity'] == 8  # what cv tuned at
     assert post['source']['cv_dir'] == str(work)
     # --force replaces the tool's own export, both files together
     proc = run_tool('tools/export.py', config, ckpt, '--out', str(out2), '--shape', '96',
@@ -252,6 +253,11 @@ def test_export_refuses_bad_input_and_publishes_nothing(models, tmp_path):
     before = listing(folder)
     cv = tmp_path / 'cv'
     (cv / 'tuned').mkdir(parents=True)
+    tuned_cv = tmp_path / 'cv8'
+    (tuned_cv / 'tuned').mkdir(parents=True)
+    for name, value in (('thresholds', {'Ulna': 0.2}), ('min_area', {'Ulna': 5}),
+                        ('keep_largest', {})):
+        (tuned_cv / 'tuned' / f'{name}.json').write_text(json.dumps(value))
     cases = [
         ((unet_cfg, fcn_ckpt, '--out', str(folder / 'a.onnx')),
          ('does not fit the model of', fcn_ckpt)),
@@ -269,6 +275,9 @@ def test_export_refuses_bad_input_and_publishes_nothing(models, tmp_path):
          ('--thresholds', 'multi-label')),
         ((unet_cfg, unet_ckpt, '--out', str(folder / 'c.onnx'), '--cv-dir',
           str(tmp_path / 'nocv')), ('cross-validation work dir not found',)),
+        # cv tuned its minimum areas on 8-connected components: not valid at 4
+        ((unet_cfg, unet_ckpt, '--out', str(folder / 'd.onnx'), '--cv-dir', str(tuned_cv),
+          '--connectivity', '4'), ('--connectivity', '8-connected', 'do not hold at 4')),
     ]
     for args, parts in cases:
         _one_error(run_tool('tools/export.py', *args), *parts)

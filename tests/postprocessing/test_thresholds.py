@@ -81,6 +81,24 @@ def test_tuner_finds_the_known_optimum(tmp_path):
         tune_thresholds(probs, str(tmp_path / 'gt'), out=str(out), progress=False)
 
 
+@pytest.mark.parametrize('search', [(0.999, 1.0), (0.0, 0.001), (0.3, 0.3), (0.61, 0.62)])
+def test_written_thresholds_stay_in_the_range_searched(tmp_path, search):
+    """A range narrower than a uint8 level still gets thresholds inside it, and each one
+    selects the level the search chose (0.999 is level 255, whose midpoint 0.998 is
+    below the range)."""
+    from mmseg_ext.inference.probmaps import threshold_level
+    images, gts = constructed_example()
+    probs = write_prob_folder(tmp_path / 'p', images, CLASSES)
+    (tmp_path / 'gt' / 'v').mkdir(parents=True)
+    for key, gt in gts.items():
+        np.save(tmp_path / 'gt' / f'{key}.npy', gt.astype(np.uint8))
+    out = tmp_path / 'thr.json'
+    tune_thresholds(probs, str(tmp_path / 'gt'), out=str(out), search=search, progress=False)
+    for c, t in json.loads(out.read_text()).items():
+        assert search[0] <= t <= search[1], (c, t)
+        assert threshold_level(search[0]) <= threshold_level(t) <= threshold_level(search[1])
+
+
 def test_polygon_json_ground_truth(tmp_path):
     ann = {'annotations': [
         {'id': '1', 'type': 'poly_seg', 'attributes': {}, 'label': 'a',

@@ -62,6 +62,11 @@ def test_heldback_patients_score_single_folds_against_the_ensemble(tmp_path):
     summary = json.load(open(work / 'cv' / 'summary.json'))
     classes = list(summary['oof_before'])
     out = proc.stdout.splitlines()
+    files = sum(len(fs) for part in ('pool', 'heldback')
+                for _, _, fs in os.walk(work / 'data' / part))
+    assert (f'bench_realdata: 2 patients held back ({", ".join(held)}) and '
+            f'{len(ids) - 2} in the cv pool under {work / "data"}: {files} files '
+            'hard-linked') in out
     start = next(i for i, line in enumerate(out) if line.startswith('held-back test: '))
     assert out[start].startswith('held-back test: 4 images of 2 patients')
     rows = {line[:line.index('  ')]: line.split()[-len(classes) - 1:]

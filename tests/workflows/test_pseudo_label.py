@@ -78,6 +78,25 @@ def test_mask_to_polygons_holes_specks_and_components():
     assert len(mask_to_polygons(mask, min_area=2)) == 1
 
 
+def test_a_tolerance_wider_than_the_component_gives_a_triangle_within_it():
+    """approxPolyDP shrinks a thin slanted bar to a line at epsilon 6: the polygon is
+    then 3 of its contour points (never its full contour), and every contour point lies
+    within the tolerance of the triangle."""
+    mask = np.zeros((20, 50), np.uint8)
+    cv2.line(mask, (2, 3), (45, 12), 1, thickness=2)
+    (contour,), _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    assert len(contour) > 3 and len(cv2.approxPolyDP(contour, 6.0, True)) < 3
+    (poly,) = mask_to_polygons(mask.astype(bool), epsilon=6.0)
+    assert len(poly) == 3
+    outline = {tuple(p) for p in contour.reshape(-1, 2).tolist()}
+    assert all(tuple(p) in outline for p in poly.tolist())
+    triangle = poly.astype(np.float32).reshape(-1, 1, 2)
+    for x, y in outline:
+        assert abs(cv2.pointPolygonTest(triangle, (float(x), float(y)), True)) <= 6.0
+    # a small tolerance still simplifies as approxPolyDP does
+    assert len(mask_to_polygons(mask.astype(bool), epsilon=0.5)[0]) >= 3
+
+
 def test_multilabel_confidence_hand_made():
     # two classes on a 2x3 image
     p = np.array([[[0.95, 0.50, 0.00], [0.10, 0.85, 0.00]],

@@ -11,8 +11,10 @@ import torch
 from conftest import run_tool
 from probs_helpers import write_prob_folder
 
+from mmseg_ext.utils.errors import DataError
 from mmseg_ext.visualization.charts import (
     bar_chart,
+    chart_classes,
     confusion_image,
     confusion_matrix,
     read_class_metrics,
@@ -80,6 +82,40 @@ def test_bar_chart_from_metrics_json(tmp_path):
     assert _has_colour(img, (0xff, 0x7f, 0x0e))             # IoU bars
     with pytest.raises(Exception, match='already exists'):
         bar_chart(values, out, size_px=(400, 300))
+
+
+def test_chart_draws_every_class_of_every_metric(tmp_path):
+    """A class only the second metric has is a group of its own (IoU bar, Dice n/a), and
+    the tool names what is missing instead of drawing it as 0."""
+    path = tmp_path / 'metrics.json'
+    path.write_text(json.dumps({'Dice.a': 0.8, 'IoU.a': 0.7, 'IoU.b': 0.9}))
+    values = read_class_metrics(str(path))
+    assert chart_classes(values) == ['a', 'b']
+    out = tmp_path / 'chart.png'
+    r = run_tool('tools/visualize.py', 'chart', str(path), '--out', str(out), '--size',
+                 '300', '200')
+    assert r.returncode == 0, r.stderr
+    assert 'Dice, IoU for 2 classes' in r.stdout
+    assert 'chart: Dice has no value for b (marked n/a)' in r.stdout
+    img = cv2.imread(str(out))
+    # orange (IoU): the bars of a and b and the legend's patch (a chart of the first
+    # metric's classes only would have 2)
+    orange = np.abs(img.astype(np.int16) - np.array((0x0e, 0x7f, 0xff))).max(-1) <= 3
+    assert cv2.connectedComponents(orange.astype(np.uint8))[0] - 1 == 3
+
+
+@pytest.mark.parametrize('key, words', [('Dice.', 'names no class'),
+                                        ('.a', 'names no metric'),
+                                        ('val/Dice. ', 'names no class')])
+def test_chart_keys_without_a_metric_or_class_are_refused(tmp_path, key, words):
+    path = tmp_path / 'metrics.json'
+    path.write_text(json.dumps({'Dice.a': 0.8, key: 0.5}))
+    with pytest.raises(DataError, match=words):
+        read_class_metrics(str(path))
+    r = run_tool('tools/visualize.py', 'chart', str(path), '--out', str(tmp_path / 'c.png'))
+    assert r.returncode != 0 and not (tmp_path / 'c.png').exists()
+    assert [x for x in r.stderr.splitlines() if x.startswith('error:')] == \
+        [x for x in r.stderr.splitlines() if x.strip()]
 
 
 def test_read_scalars_with_prefix_takes_last_record(tmp_path):

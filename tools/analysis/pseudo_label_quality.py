@@ -21,8 +21,9 @@ from mmseg_ext.utils.cli import ToolParser, cli_main, number_in_range  # noqa: E
 
 def parse_args(argv=None):
     p = ToolParser(description='Pseudo-label accuracy against held-back labels')
-    p.add_argument('probs', help='multi-class probability folder (tools/inference.py)')
-    p.add_argument('--gt', required=True, help='folder of the true label PNGs')
+    p.add_argument('probs', role='input',
+                   help='multi-class probability folder (tools/inference.py)')
+    p.add_argument('--gt', required=True, role='input', help='folder of the true label PNGs')
     p.add_argument('--pixel-conf', nargs='+', type=number_in_range(float, 0, 1),
                    default=[0.0, 0.5, 0.7, 0.8, 0.9, 0.95], help='thresholds in [0, 1]')
     p.add_argument('--no-progress', action='store_true')
@@ -38,8 +39,13 @@ def main(argv=None):
     print('| pixel_conf | pixels kept | accuracy of kept | mIoU of kept |')
     print('|---|---|---|---|')
     for r in rows:
-        print(f'| {r.pixel_conf:g} | {100 * r.coverage:.1f}% | {100 * r.accuracy:.1f}% | '
-              f'{100 * r.miou:.2f} |')
+        print(f'| {r.pixel_conf:g} | {_share(r.coverage, "{:.1f}%")} | '
+              f'{_share(r.accuracy, "{:.1f}%")} | {_share(r.miou, "{:.2f}")} |')
+
+
+def _share(value, form: str) -> str:
+    """A share in percent, or ``n/a`` where it has nothing to be a share of."""
+    return 'n/a' if value is None else form.format(100 * value)
 
 
 if __name__ == '__main__':

@@ -35,7 +35,7 @@ import shutil
 import subprocess
 import sys
 import time
-from typing import Dict, Optional
+from typing import Dict, Optional, Tuple
 
 import _common  # noqa: F401  (import path)
 import numpy as np  # noqa: E402
@@ -104,18 +104,29 @@ def split_patients(data: str, heldback: int, work_dir: str) -> Dict[str, str]:
                              f'patients ({", ".join(before[:3])}, ...); give '
                              f'--heldback-patients {heldback} its own --work-dir')
         return roots
+    linked = copied = 0
     for part, root in roots.items():
         for sub in ('DCM', 'outputs_json'):
             for i in ids:
                 if (i in held) == (part == 'heldback'):
-                    _link_tree(osp.join(data, 'train', sub, i), osp.join(root, sub, i))
+                    n_link, n_copy = _link_tree(osp.join(data, 'train', sub, i),
+                                                osp.join(root, sub, i))
+                    linked, copied = linked + n_link, copied + n_copy
     with open(record, 'w') as f:
         f.write(''.join(i + '\n' for i in held))
+    how = f'{linked} files hard-linked' + (
+        f', {copied} copied (hard links fail across file systems; copies take disk space)'
+        if copied else '')
+    print(f'bench_realdata: {len(held)} patients held back ({", ".join(held)}) and '
+          f'{len(ids) - len(held)} in the cv pool under {osp.join(work_dir, "data")}: '
+          f'{how}')
     return roots
 
 
-def _link_tree(src: str, dst: str) -> None:
-    """The files of ``src`` in ``dst``: hard links, or copies across file systems."""
+def _link_tree(src: str, dst: str) -> Tuple[int, int]:
+    """The files of ``src`` in ``dst``: hard links, or copies across file systems;
+    returns how many of each were made."""
+    linked = copied = 0
     for folder, _, files in os.walk(src):
         out = osp.join(dst, osp.relpath(folder, src))
         os.makedirs(out, exist_ok=True)
@@ -125,8 +136,11 @@ def _link_tree(src: str, dst: str) -> None:
                 continue
             try:
                 os.link(osp.join(folder, name), target)
+                linked += 1
             except OSError:
                 shutil.copy2(osp.join(folder, name), target)
+                copied += 1
+    return linked, copied
 
 
 def cv_dir(args) -> str:

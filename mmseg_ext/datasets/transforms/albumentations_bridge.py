@@ -23,6 +23,29 @@ from mmseg.registry import TRANSFORMS
 
 from ...utils.errors import ConfigError, DataError
 
+#: ``(rank, worker)`` of one process without data-loader workers
+MAIN_PLACE = (0, None)
+
+
+def _process_place() -> tuple:
+    """``(distributed rank, data-loader worker id or None)`` of the calling process."""
+    import torch.utils.data
+    from mmengine.dist import get_rank
+    worker = torch.utils.data.get_worker_info()
+    return get_rank(), (worker.id if worker is not None else None)
+
+
+def stream_seed(seed: int, place: tuple) -> int:
+    """The seed of the albumentations stream of ``place`` = ``(rank, worker)``:
+    ``seed`` itself for :data:`MAIN_PLACE`, else a value derived from all three by
+    numpy's ``SeedSequence`` (distinct places get independent streams)."""
+    if tuple(place) == MAIN_PLACE:
+        return int(seed)
+    rank, worker = place
+    entropy = [int(seed), int(rank), -1 if worker is None else int(worker)]
+    entropy = [v % 2**32 for v in entropy]
+    return int(np.random.SeedSequence(entropy).generate_state(1)[0] & 0x7FFFFFFF)
+
 
 def build_albumentation(cfg: Any):
     """Build an albumentations transform from ``dict(type='Name', **kwargs)``.
@@ -80,7 +103,10 @@ class Albumentations(BaseTransform):
             to albumentations as one ``(H, W)`` channel and copied back to three.
             Disable it for colour-only transforms (e.g. ``HueSaturationValue``).
         seed: seed of albumentations' own random generator (``Compose(seed=...)``),
-            a fixed stream (the same in every data-loader worker). None (default)
+            a fixed stream. Each data-loader worker and each distributed rank gets
+            its own stream derived from it (:func:`stream_seed`), so that workers never
+            repeat one another's draws; one process without workers uses ``seed``
+            itself. None (default)
             draws each call's seed from numpy's global generator, which the runner
             seeds from ``randomness.seed`` (and mmengine per worker), so a training
             run repeats with its seed. Before this, None drew from the OS and two
@@ -100,6 +126,7 @@ class Albumentations(BaseTransform):
         self.seed = seed
         self.pipeline = A.Compose([build_albumentation(t) for t in self.transforms_cfg],
                                   seed=seed, **compose_kwargs)
+        self._stream_place = MAIN_PLACE  # whose stream the generator holds
 
     def _to_albu_image(self, img: np.ndarray):
         if self.grey_as_single_channel and _is_grey_bgr(img):
@@ -131,6 +158,11 @@ class Albumentations(BaseTransform):
             data['masks'] = [results[k] for k in keys[1:]]
         if self.seed is None:  # follow the seeded global generator (see Args)
             self.pipeline.set_random_seed(int(np.random.randint(0, 2**31 - 1)))
+        else:
+            place = _process_place()
+            if place != self._stream_place:  # a worker's or a rank's copy: its own stream
+                self.pipeline.set_random_seed(stream_seed(self.seed, place))
+                self._stream_place = place
         out = self.pipeline(**data)
         new_img = self._from_albu_image(out['image'], how)
         results['img'] = new_img

@@ -19,12 +19,12 @@ from typing import Callable, Dict, List, Optional, Sequence
 import numpy as np
 from tqdm import tqdm
 
-from ...inference.probmaps import cropped_class_mask, label_map, level_threshold, threshold_level
+from ...inference.probmaps import cropped_class_mask, label_map, searched_threshold, threshold_level
 from ...io.atomic import atomic_write_text
 from ...io.ownership import Manifest
 from ...io.paths import image_key
 from ...io.probs import ProbFolder
-from ...postprocessing.component_tuning import ComponentSearch
+from ...postprocessing.component_tuning import CV_CONNECTIVITY, ComponentSearch
 from ...postprocessing.thresholds import DiceSweep, class_levels
 from ...training.stages import owned_output
 from ...utils.errors import ConfigError, DataError
@@ -33,6 +33,9 @@ from .decisions import CANDIDATE_DIR, choose_oof_tta, collapsed_names, oof_decis
 from .pool import build_dataset, config_task, plain_dict
 from .run import CVRun
 from .summary import CVSummary, nan_mean
+
+#: the range of thresholds cv searches per class
+SEARCH = (0.05, 0.95)
 
 
 @dataclass
@@ -66,8 +69,9 @@ def tune_multilabel(oof: ProbFolder, gt, fold_of: Dict[str, int], num_folds: int
         total.dice_sum += s.dice_sum
         total.images += s.images
     half = threshold_level(0.5)
-    best = total.best_levels(threshold_level(0.05), threshold_level(0.95), prefer=half)
-    thresholds = {c: round(level_threshold(int(b)), 6) for c, b in zip(classes, best)}
+    best = total.best_levels(threshold_level(SEARCH[0]), threshold_level(SEARCH[1]),
+                             prefer=half)
+    thresholds = {c: searched_threshold(int(b), *SEARCH) for c, b in zip(classes, best)}
     before = {c: float(total.mean_dice()[i, half]) for i, c in enumerate(classes)}
     fold_scores = [float(np.mean(s.mean_dice()[:, half])) for s in sweeps]
     search = ComponentSearch(classes, connectivity)
@@ -185,7 +189,8 @@ def _score(run: CVRun, summary: CVSummary, oof: ProbFolder, gt, scores) -> Tunin
         return score_multiclass(oof, gt_maps, run.fold_of, run.num_folds,
                                 int(run.pool.dataset.get('ignore_index', 255)), run.progress)
     _decide(run, summary, gt, scores)
-    result = tune_multilabel(oof, gt, run.fold_of, run.num_folds, progress=run.progress)
+    result = tune_multilabel(oof, gt, run.fold_of, run.num_folds, CV_CONNECTIVITY,
+                            progress=run.progress)
     tuned = osp.join(run.work_dir, 'tuned')
     result.files = {
         name: _write_json(osp.join(tuned, f'{name}.json'), getattr(result, name),

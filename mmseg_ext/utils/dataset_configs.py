@@ -1,0 +1,40 @@
+"""The data set configs under a data loader's ``dataset``: wrappers and what they wrap.
+
+mmengine and mmseg wrap data sets in others: ``ConcatDataset(datasets=[...])``,
+``RepeatDataset(dataset=...)``, ``ClassBalancedDataset(dataset=...)``, mmseg's
+``MultiImageMixDataset(dataset=..., pipeline=...)``; wrappers nest. Every reader of
+a config's data sets (the inputs a config names, the label loading it gets, its
+classes and pipelines for TTA) walks them with :func:`dataset_nodes`, so a wrapper
+hides nothing from any of them.
+"""
+from __future__ import annotations
+
+from typing import Any, Iterator
+
+#: the keys under which a wrapper holds the data sets it wraps
+WRAPPED_KEYS = ('dataset', 'datasets')
+
+
+def dataset_nodes(node: Any) -> Iterator[dict]:
+    """Every data set dict of the tree under ``node`` (a data set dict, or a list of
+    them), outer before inner: wrappers and the data sets they wrap alike."""
+    if isinstance(node, dict):
+        yield node
+        for key in WRAPPED_KEYS:
+            yield from dataset_nodes(node.get(key))
+    elif isinstance(node, (list, tuple)):
+        for item in node:
+            yield from dataset_nodes(item)
+
+
+def is_wrapper(node: dict) -> bool:
+    """Whether a data set dict wraps others (has ``dataset`` or ``datasets``)."""
+    return any(isinstance(node.get(key), (dict, list, tuple)) for key in WRAPPED_KEYS)
+
+
+def pipeline_datasets(node: Any) -> Iterator[dict]:
+    """The data sets under ``node`` that read samples themselves, and the wrappers with a
+    pipeline of their own (``MultiImageMixDataset``), outer before inner."""
+    for ds in dataset_nodes(node):
+        if not is_wrapper(ds) or 'pipeline' in ds:
+            yield ds
