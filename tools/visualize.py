@@ -122,6 +122,9 @@ def _confusion(args):
     confusion_image(cm, classes, args.out, force=args.force, size_px=tuple(args.size),
                     normalize=not args.counts)
     print(f'confusion: {len(classes)} classes, {pixel_total(cm)} pixels -> {args.out}')
+    absent = [c for c, row in zip(classes, cm) if not row.any()]
+    if absent:
+        print(f'confusion: no ground-truth pixel of {", ".join(absent)} (its row: n/a)')
 
 
 @cli_main

@@ -355,7 +355,13 @@ def _category_problem(category: Any, index_of: Dict[Any, int], name_of: Dict[Any
     """``(reason, message)`` when an annotation's ``category`` id is not in the file's
     ``categories`` or its name is not in ``classes``; None when it names a class."""
     if category not in name_of:
-        return 'unknown category', f'{where}: category_id {category} is not in "categories"'
+        alike = [c for c in name_of if str(c) == str(category)]  # "1" for 1, or 1 for "1"
+        kind = {int: 'a number', str: 'text'}
+        hint = (f' (the category id {alike[0]!r} there is '
+                f'{kind.get(type(alike[0]), type(alike[0]).__name__)}, this one '
+                f'{kind.get(type(category), type(category).__name__)})' if alike else '')
+        return 'unknown category', (f'{where}: category_id {category!r} is not in '
+                                    f'"categories"{hint}')
     if category not in index_of:
         return ('category not in classes', f"{where}: category '{name_of[category]}' "
                 f'(id {category}) is not in the class list {list(classes)}')

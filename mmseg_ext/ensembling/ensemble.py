@@ -17,7 +17,7 @@ import numpy as np
 from tqdm import tqdm
 
 from ..inference.probmaps import resize_channel
-from ..io.paths import check_output_apart, check_output_format
+from ..io.paths import check_distinct_inputs, check_output_apart, check_output_format
 from ..io.prob_file import CroppedProbs, dequantize
 from ..io.prob_meta import ProbMeta, content_mismatch
 from ..io.probs import ProbFolder, ProbFolderWriter
@@ -109,6 +109,7 @@ def soft_vote(prob_dirs: Sequence[str], out_dir: str,
                                    f'{mixed_size!r}')
     check_output_apart(out_dir, prob_dirs, 'out_dir')
     folders = [ProbFolder(d) for d in prob_dirs]
+    check_distinct_inputs(prob_dirs, 'probability folder', 'prob_dirs')
     _check_compatible(folders)
     w = _weights(weights, len(folders))
     first = folders[0]
@@ -237,6 +238,7 @@ def hard_vote_csv(csv_paths: Sequence[str], out: str, min_votes: Optional[int] =
                                    f'{min_votes}')
     check_output_format(out, 'CSV', ('.csv', '.txt'))
     check_output_apart(out, csv_paths, 'out')
+    check_distinct_inputs(csv_paths, 'submission', 'csv')
     tables = [read_rle_csv(p, fmt, any_class=True) for p in csv_paths]
     keys = list(tables[0])
     sizes = _sizes_of(keys, img_dir, csv_paths[0]) if img_dir is not None else {}

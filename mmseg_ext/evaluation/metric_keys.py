@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from typing import Optional, Tuple
 
+from ..utils.class_names import class_name_problem
 from ..utils.errors import DataError
 
 #: The range of a per-class metric value: mmseg writes percentages (IoU 0-100) or
@@ -18,7 +19,9 @@ def split_metric_key(name: str, where: str, metric: Optional[str] = None
     """``(metric, class)`` of ``<metric>.<class>`` (``Dice.finger-1``; a class name may hold
     dots; the metric may not, unless it is given as ``metric`` and ``name`` starts with
     ``metric + '.'``). Both parts must be non-empty: ``Dice.`` or ``.x`` names no class
-    or no metric, and is a :class:`DataError` naming ``where``."""
+    or no metric, and is a :class:`DataError` naming ``where``; so is a class that
+    breaks the class-name rule (:func:`~mmseg_ext.utils.class_names.class_name_problem`:
+    ``Dice.a `` beside ``Dice.a`` would chart one class twice)."""
     if metric is not None and name.startswith(metric + '.'):
         cls = name[len(metric) + 1:]
     else:
@@ -27,6 +30,9 @@ def split_metric_key(name: str, where: str, metric: Optional[str] = None
         raise DataError(f'{where}: the key {name!r} names no '
                         f'{"metric" if not metric.strip() else "class"} (keys are '
                         '<metric>.<class>, e.g. "Dice.finger-1")')
+    problem = class_name_problem(cls)  # the class-name rule of every class list
+    if problem:
+        raise DataError(f'{where}: the key {name!r}: {problem}')
     return metric, cls
 
 

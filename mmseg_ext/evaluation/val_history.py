@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Dict, List
 
 from ..utils.errors import DataError
-from ..utils.readers import loads_json, read_text
+from ..utils.readers import check_regular_file, loads_json, read_text
 from .metric_keys import metric_value, split_metric_key
 
 
@@ -30,7 +30,11 @@ class Validation:
 def scalars_file(path: str) -> str:
     """``path`` itself when it is a file, else the newest run's ``scalars.json`` under
     the work dir ``path`` (``<timestamp>/vis_data/scalars.json``, by timestamp name)."""
-    if osp.isfile(path):
+    if not osp.exists(path):
+        raise DataError(f'{path}: not found (a work dir of tools/train.py, or its '
+                        'scalars.json)')
+    if not osp.isdir(path):
+        check_regular_file(path, 'scalars file')  # a FIFO or device is named, not read
         return path
     found = sorted(glob.glob(osp.join(glob.escape(path), '*', 'vis_data', 'scalars.json')))
     if not found:
@@ -72,3 +76,9 @@ def validation_history(path: str, metric: str = 'Dice') -> List[Validation]:
     if not history:
         raise DataError(f'{file}: no validation with {metric}.<class> values')
     return history
+
+
+def history_classes(history: List[Validation]) -> List[str]:
+    """Every class of any validation of ``history``, in the order first seen (a class
+    missing from the last validation keeps its column)."""
+    return list(dict.fromkeys(c for v in history for c in v.values))

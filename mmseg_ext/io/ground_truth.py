@@ -11,7 +11,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ..utils.errors import DataError
+from ..utils.errors import DataError, InvalidArgumentError
 from ..utils.readers import check_folder, check_regular_file, reading
 from .hand_bone_json import read_masks
 from .images import read_label_map
@@ -36,6 +36,16 @@ def check_label_values(label: np.ndarray, num_classes: int, path: str,
         extra = f' or the ignore index {ignore_index}' if ignore_index is not None else ''
         raise DataError(f'{path}: holds the label value {value}, but there are '
                         f'{num_classes} classes (values 0..{allowed - 1}{extra})')
+
+
+def check_ignore_index(ignore_index: Optional[int], classes: Sequence[str]) -> None:
+    """Refuse an ignore index that is a class index (``0 <= i < len(classes)``): the
+    pixels of that class would be left out of every count without a word."""
+    if ignore_index is not None and 0 <= ignore_index < len(classes):
+        raise InvalidArgumentError('ignore_index', f'{ignore_index} is the class '
+                                   f'{classes[ignore_index]!r}; the ignore index marks '
+                                   f'pixels of no class (255 by default, or >= '
+                                   f'{len(classes)})')
 
 
 def check_mask_values(arr: np.ndarray, path: str) -> None:

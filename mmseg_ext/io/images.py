@@ -384,6 +384,29 @@ def read_label_map(path: str) -> np.ndarray:
     return label
 
 
+def check_label_map(label: np.ndarray, path: str, image_shape: Optional[Sequence[int]] = None,
+                    image_path: Optional[str] = None) -> np.ndarray:
+    """A label map ``(H, W)`` as ``uint8``, refused where it cannot be one: a value
+    outside 0..255 (a 16-bit label of 300 would wrap into class 44) and, with
+    ``image_shape``, a size other than its image's (it would be stretched). The one
+    rule of the training loader and the tools that read label folders.
+
+    Raises:
+        DataError: naming ``path`` (and ``image_path``) and the problem.
+    """
+    if label.dtype != np.uint8:
+        if label.size and (label.min() < 0 or label.max() > 255):
+            bad = int(label.max()) if label.max() > 255 else int(label.min())
+            raise DataError(f'{path}: holds the label value {bad}; label maps hold 0..255 '
+                            '(classes and the ignore index)')
+        label = label.astype(np.uint8)
+    if image_shape is not None and tuple(label.shape) != tuple(image_shape[:2]):
+        raise DataError(f'{path}: label map is {label.shape[0]}x{label.shape[1]} (HxW) but '
+                        f'its image {image_path or ""} is {image_shape[0]}x{image_shape[1]}'
+                        .replace('image  is', 'image is'))
+    return label
+
+
 def image_sizes_by_name(img_dir: str, key: str = 'basename'
                         ) -> Dict[str, Tuple[int, int]]:
     """Map each image under ``img_dir`` to its ``(H, W)``.

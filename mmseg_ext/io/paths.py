@@ -20,11 +20,12 @@ images across folders (probabilities, labels, drawings) by key.
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import os.path as osp
 import posixpath
 import re
-from typing import Iterable, Optional
+from typing import Iterable, List, Optional, Sequence
 
 from ..utils.errors import DataError, InvalidArgumentError
 from ..utils.path_roles import conflict_text, output_conflict
@@ -127,3 +128,83 @@ def check_output_format(path: str, fmt: str, suffixes: Iterable[str]) -> None:
     if other is not None and suffix not in suffixes:
         raise OutputError(f'{path}: would hold {fmt} under a name of another format '
                           f'({suffix}: {other}); name it with {" or ".join(suffixes)}')
+
+
+def _content_files(path: str) -> List[str]:
+    """The files of a folder whose content counts, in name order: hidden files (a
+    tool's ownership manifest, which records when the files were written) do not."""
+    found = []
+    for folder, dirs, files in os.walk(path, followlinks=False):
+        dirs[:] = sorted(d for d in dirs if not d.startswith('.'))
+        found += [osp.join(folder, n) for n in sorted(files) if not n.startswith('.')]
+    return found
+
+
+def _content_digest(path: str) -> str:
+    """SHA-256 of a file's bytes, or of a folder's files (relative names and bytes, in
+    name order, hidden files aside); links are followed as the readers follow them."""
+    digest = hashlib.sha256()
+    if osp.isdir(path):
+        for file in _content_files(path):
+            digest.update(osp.relpath(file, path).encode('utf-8', 'surrogateescape'))
+            digest.update(b'\0')
+            _digest_file(file, digest)
+    else:
+        _digest_file(path, digest)
+    return digest.hexdigest()
+
+
+def _digest_file(path: str, digest) -> None:
+    try:
+        with open(path, 'rb') as f:
+            for block in iter(lambda: f.read(1 << 20), b''):
+                digest.update(block)
+    except OSError as exc:
+        raise DataError(f'{path}: cannot be read ({exc.strerror or exc})') from None
+
+
+def check_distinct_inputs(paths: Sequence[str], what: str, argument: str) -> None:
+    """Refuse two entries of ``paths`` that are one input, however each is reached: the
+    same file or folder (``a``, ``a/../a``, a symbolic link to it, a hard link) or a
+    copy of it (the same bytes, file by file; a folder's hidden files, such as the
+    manifest that records when it was written, aside: two runs that wrote the same
+    probabilities are one input too). A vote that counts one input twice
+    outweighs the others without a word.
+
+    Raises:
+        InvalidArgumentError: naming ``argument`` and both entries as given.
+    """
+    seen = {}
+    for path in paths:
+        try:
+            st = os.stat(path)
+        except OSError:
+            continue  # the reader names a missing input
+        key = (st.st_dev, st.st_ino)
+        if key in seen:
+            raise InvalidArgumentError(argument, f'{seen[key]} and {path} are one {what} '
+                                       '(the same path, reached twice); give each once')
+        seen[key] = path
+    by_sizes = {}  # names and sizes first: only inputs alike in those are read
+    for path in seen.values():
+        by_sizes.setdefault(_size_signature(path), []).append(path)
+    for alike in by_sizes.values():
+        groups = {}
+        for path in alike if len(alike) > 1 else ():
+            groups.setdefault(_content_digest(path), []).append(path)
+        for same in groups.values():
+            if len(same) > 1:
+                raise InvalidArgumentError(argument, f'{same[0]} and {same[1]} hold the '
+                                           f'same bytes: one {what} copied; give each once')
+
+
+def _size_signature(path: str) -> tuple:
+    """The relative names and sizes of a folder's files (a file: its size)."""
+    def size(file: str) -> int:
+        try:
+            return os.stat(file).st_size
+        except OSError:  # a dangling link: the reader names it
+            return -1
+    if not osp.isdir(path):
+        return (size(path),)
+    return tuple((osp.relpath(file, path), size(file)) for file in _content_files(path))

@@ -179,6 +179,9 @@ def read_cropped(path: str) -> Tuple[CroppedProbs, ProbMeta]:
     if data.dtype.name not in DTYPES:
         raise ProbFileError(f'{path}: probabilities stored as {data.dtype}, '
                             f'expected one of {DTYPES}')
+    if info.get('dtype') is not None and info['dtype'] != data.dtype.name:
+        raise ProbFileError(f'{path}: its metadata says dtype {info["dtype"]!r}, but the '
+                            f'values are stored as {data.dtype.name}')
     shape, boxes = _checked_layout(path, info, len(meta.classes), data)
     crops, pos = [], 0
     for r0, r1, c0, c1 in boxes:
@@ -224,6 +227,33 @@ def _check_probabilities(path: str, data: np.ndarray) -> None:
         value = data[int(np.flatnonzero(bad)[0])]
         raise ProbFileError(f'{path}: holds the value {float(value)!r}; probabilities '
                             'must be finite and in [0, 1]')
+
+
+#: the largest error of one stored value, by stored dtype (``uint8``: half a level;
+#: ``float16``: 2**-11 relative, at most 2.5e-4 on [0, 1])
+STORED_ERROR = {'uint8': 1 / 510, 'float16': 2.5e-4}
+
+
+def check_class_sums(path: str, probs: CroppedProbs) -> None:
+    """Refuse multi-class (softmax) probabilities whose classes do not sum to 1 at some
+    pixel, beyond what storing each value can change (``C`` times :data:`STORED_ERROR`,
+    plus 1e-3): a folder of 0.9 in every class, or of zeros, is not a softmax output,
+    and its argmax and confidence would mean nothing."""
+    c, h, w = probs.shape
+    total = np.zeros((h, w), np.float32)
+    scale = 255.0 if probs.dtype == np.uint8 else 1.0
+    for crop, box in zip(probs.crops, probs._boxes):
+        if box is not None:
+            r0, r1, c0, c1 = box
+            total[r0:r1, c0:c1] += crop.astype(np.float32) / scale
+    tolerance = c * STORED_ERROR.get(probs.dtype.name, 1 / 510) + 1e-3
+    off = np.abs(total - 1.0) > tolerance
+    if off.any():
+        r, col = (int(v) for v in np.argwhere(off)[0])
+        raise ProbFileError(f'{path}: multi-class probabilities sum to '
+                            f'{float(total[r, col]):.4f} over the classes at pixel ({r}, '
+                            f'{col}) (row, column), not 1: not a softmax output (store '
+                            'independent per-class probabilities as multi-label)')
 
 
 def read_probs(path: str) -> Tuple[np.ndarray, ProbMeta]:

@@ -62,7 +62,7 @@ from ..utils.class_names import check_class_names
 from ..utils.errors import DataError, InvalidArgumentError
 from ..utils.readers import check_folder, read_json
 from .paths import data_relpath, image_key, resolve_under
-from .prob_file import CroppedProbs, read_cropped, write_probs
+from .prob_file import CroppedProbs, check_class_sums, read_cropped, write_probs
 from .prob_meta import (
     DTYPES,
     PROBS_VERSION,
@@ -100,6 +100,8 @@ class ProbFolder:
         self._entries: Dict[str, Tuple[Optional[str], Optional[Tuple[bool, str]],
                                        Optional[Tuple[int, int]]]] = {}
         self.source: Dict = {}
+        # key -> the stored (C, h, w) the index records, where it does
+        self._stored_shapes: Dict[str, Tuple[int, int, int]] = {}
         if osp.lexists(index_path):  # a FIFO or a link loop there is refused, not skipped
             self._load_index(index_path)
         else:
@@ -161,6 +163,13 @@ class ProbFolder:
         resolve_under(self.root, e['file'], f'{where}.file')
         self._add(key, data_relpath(e['file'], f'{where}.file', self.root), img_path,
                   ori_shape)
+        stored = e.get('shape')
+        if stored is not None:
+            if not (isinstance(stored, list) and len(stored) == 3
+                    and all(whole_number(v) and v >= 1 for v in stored)):
+                raise ProbFileError(f'{where}.shape: {stored!r} is not a stored shape '
+                                    '[C, h, w] of whole numbers >= 1')
+            self._stored_shapes[key] = tuple(int(v) for v in stored)
 
     @staticmethod
     def _check_count(index_path: str, num_images, listed: int) -> None:
@@ -204,22 +213,32 @@ class ProbFolder:
         metadata of one image, checked against the folder."""
         path = self.path(key)
         probs, meta = read_cropped(path)
-        if not cropped:
-            probs = probs.dense()
         problem = content_mismatch(meta.classes, meta.task, self.classes, self.task,
                                    'the folder\'s index')
         if problem:
             raise ProbFileError(f'{path}: {problem}')
         if meta.key != key:
             raise ProbFileError(f'{path}: holds image {meta.img_path}, expected {key}')
-        self._check_agreement(key, path, meta)
-        return probs, meta
+        self._check_agreement(key, path, meta, probs.shape, probs.dtype)
+        if meta.task == 'multi-class':
+            check_class_sums(path, probs)
+        return (probs if cropped else probs.dense()), meta
 
-    def _check_agreement(self, key: str, path: str, meta: ProbMeta) -> None:
-        """The image path and size are stored twice, in ``index.json`` and in the file;
+    def _check_agreement(self, key: str, path: str, meta: ProbMeta, probs_shape,
+                         probs_dtype) -> None:
+        """The image path and size, the stored shape and the dtype are stored twice, in
+        ``index.json`` and in the file;
         every read through the folder requires both copies to agree, so no reader can
         use one copy while a check used the other."""
         _, name, ori_shape = self._entries[key]
+        stored = self._stored_shapes.get(key)
+        if stored is not None and stored != tuple(probs_shape):
+            raise ProbFileError(
+                f'{path}: holds probabilities of shape {list(probs_shape)} (C, h, w), but '
+                f'{osp.join(self.root, INDEX_NAME)} says {list(stored)} for {key}')
+        if self.dtype is not None and probs_dtype != np.dtype(self.dtype):
+            raise ProbFileError(f'{path}: stores {probs_dtype} values, but '
+                                f'{osp.join(self.root, INDEX_NAME)} says {self.dtype}')
         if ori_shape is not None and tuple(ori_shape) != tuple(meta.ori_shape):
             raise ProbFileError(
                 f'{path}: records a {meta.ori_shape[0]}x{meta.ori_shape[1]} image (H x W), '

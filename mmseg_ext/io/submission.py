@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import os
 import os.path as osp
 from dataclasses import dataclass
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple
@@ -26,9 +27,15 @@ from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 import cv2
 import numpy as np
 
-from ..utils.class_names import HAND_BONE_CLASSES, PORT_CLASSES, TRASH_CLASSES, check_class_names
+from ..utils.class_names import (
+    HAND_BONE_CLASSES,
+    PORT_CLASSES,
+    TRASH_CLASSES,
+    check_class_names,
+    check_class_names_argument,
+)
 from ..utils.errors import DataError, InvalidArgumentError
-from ..utils.readers import check_regular_file, loads_json, read_json, read_text
+from ..utils.readers import check_regular_file, loads_json, read_json, read_lines, read_text
 from .atomic import atomic_open
 from .probs import ProbFolder
 from .rle import HANDBONE_RLE, PORT_RLE, RLEConvention
@@ -323,19 +330,31 @@ def class_from_sample(value: str, classes: Sequence[str], where: str) -> int:
     raise DataError(f'{where}: unknown class {value!r} (classes: {list(classes)})')
 
 
-def read_class_list(spec: str) -> Tuple[str, ...]:
-    """A class list from a probability folder (its classes), a file (one name a line, or
-    a JSON list of names) or comma-separated names."""
+#: the suffixes of a class-list file: a value ending so names a file, never a class
+CLASS_FILE_SUFFIXES = ('.txt', '.json', '.csv', '.lst')
+
+
+def read_class_list(spec: str, argument: str = 'classes') -> Tuple[str, ...]:
+    """A class list from a probability folder (its classes), a file (one name a line,
+    ``#`` lines being comments as in every list file, or a JSON list of names) or
+    comma-separated names.
+
+    A value that names no file but reads as a path (it holds a ``/`` or ends like a list
+    file) is refused as not found rather than taken for one class; a comma list that
+    breaks the class-name rule is an :class:`InvalidArgumentError` of ``argument``.
+    """
     if osp.isdir(spec):
         return ProbFolder(spec).classes
-    if osp.lexists(spec) and not osp.isdir(spec):
-        text = read_text(spec, 'class list')  # a BOM is dropped, as in every text file
-        if text.lstrip().startswith('['):
-            names = loads_json(text, spec)
-        else:
-            names = [line.strip() for line in text.splitlines() if line.strip()]
+    if osp.lexists(spec):
+        names = [line for _, line in read_lines(spec, 'class list', comments=True)]
+        text = '\n'.join(names)
+        if text.startswith('['):
+            names = loads_json(read_text(spec, 'class list'), spec)
         if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
             raise DataError(f'{spec}: expected one class name a line or a JSON list of names')
-    else:
-        names = [n.strip() for n in spec.split(',')]  # an empty name is refused, not dropped
-    return check_class_names(names, spec)
+        return check_class_names(names, spec)
+    if '/' in spec or os.sep in spec or spec.lower().endswith(CLASS_FILE_SUFFIXES):
+        raise InvalidArgumentError(argument, f'{spec}: no such file or folder (a class '
+                                   'list is a probability folder, a file, or a,b,c)')
+    names = [n.strip() for n in spec.split(',')]  # an empty name is refused, not dropped
+    return check_class_names_argument(names, argument)

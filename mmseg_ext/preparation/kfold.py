@@ -28,7 +28,7 @@ from ..datasets.coco_index import load_coco_json
 from ..datasets.splits import fold_summary, make_folds, select_fold
 from ..io.file_sets import atomic_write_files
 from ..io.hand_bone_json import check_annotations_have_images
-from ..io.images import list_images, read_label_map
+from ..io.images import check_label_map, image_size, list_images, read_label_map
 from ..io.owned_files import write_owned_files
 from ..utils.errors import DataError, InvalidArgumentError
 from ..utils.readers import check_folder
@@ -83,15 +83,23 @@ def coco_presence(coco: dict, where: str = 'COCO json'
 
 
 def label_presence(seg_paths: Sequence[str], ignore_index: int = 255,
-                   progress: bool = False) -> Tuple[np.ndarray, List[int]]:
+                   progress: bool = False, img_paths: Optional[Sequence[str]] = None
+                   ) -> Tuple[np.ndarray, List[int]]:
     """Class presence from label PNGs: ``(N, C)`` bool over the values seen, and them.
 
-    Pixels equal to ``ignore_index`` are not a class.
+    Pixels equal to ``ignore_index`` are not a class. Each label map is checked as the
+    training loader checks it (:func:`~mmseg_ext.io.images.check_label_map`: values in
+    0..255 and, with ``img_paths``, the size of its image), so a split is never
+    stratified by labels that training refuses.
     """
     from tqdm import tqdm
     seen: List[np.ndarray] = []
-    for path in tqdm(seg_paths, desc='reading labels', disable=not progress, unit='img'):
-        values = np.unique(read_label_map(path))
+    img_paths = list(img_paths) if img_paths is not None else [None] * len(seg_paths)
+    for path, img in tqdm(list(zip(seg_paths, img_paths)), desc='reading labels',
+                          disable=not progress, unit='img'):
+        label = check_label_map(read_label_map(path), path,
+                                image_size(img) if img else None, img)
+        values = np.unique(label)
         seen.append(values[values != ignore_index])
     values = sorted({int(v) for vals in seen for v in vals})
     column = {v: j for j, v in enumerate(values)}
@@ -266,7 +274,8 @@ def kfold_folder(img_dir: str, out_dir: str, num_folds: int = 5, seed: int = 0,
     if seg_dir is not None:
         check_folder(seg_dir, 'label folder', DataError)
         presence, values = label_presence(
-            [osp.join(seg_dir, s + seg_suffix) for s in stems], ignore_index, progress)
+            [osp.join(seg_dir, s + seg_suffix) for s in stems], ignore_index, progress,
+            [osp.join(img_dir, n) for n in names])
         class_names = [f'class {v}' for v in values]
     groups = groups_from_regex(names, group_regex) if group_regex else None
     folds = _folds(img_dir, len(stems), num_folds, seed, presence, groups)

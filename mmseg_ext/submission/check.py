@@ -104,7 +104,8 @@ def check_submission(path: str, fmt_name: str, img_dir: Optional[str] = None,
         if classes is None:
             classes = carried_classes(path)
             used = (f'the {len(classes)} classes the CSV carries' if classes else
-                    'no classes (the CSV has no rows)')
+                    f'the {len(fmt.row_classes)} {fmt.name} classes (the CSV has no rows to '
+                    'carry its own)')
         else:
             used = f'{len(classes)} given classes'
         if classes:

@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import functools
 import logging
+import math
 import os
 import signal
 import sys
@@ -33,6 +34,7 @@ from .cli_errors import exit_code, format_error, is_expected
 from .cli_paths import all_parsers, check_path_roles, chosen_parsers, option_label
 from .errors import Interrupted
 from .path_roles import ROLES
+from .readers import INT64_MAX
 
 F = TypeVar('F', bound=Callable)
 
@@ -287,6 +289,32 @@ def file_suffix(value: str) -> str:
 file_suffix.__name__ = 'suffix'
 
 
+def _parse_number(kind: Callable, value: str):
+    """``value`` as ``kind``: a finite float, or a whole number within int64 (written
+    as ``12`` or ``1e3``, as the per-class options take it). Infinity, a fraction for
+    an integer and an integer past int64 are refused with the reason."""
+    try:
+        number = kind(value)
+    except (TypeError, ValueError, OverflowError):
+        number = None
+        if kind is int:  # 1e3 is the whole number 1000
+            try:
+                as_float = float(value)
+            except (TypeError, ValueError):
+                as_float = None
+            if as_float is not None and math.isfinite(as_float) and as_float.is_integer():
+                number = int(as_float)
+        if number is None:
+            what = {'int': 'a whole number', 'float': 'a number'}.get(
+                kind.__name__, f'a {kind.__name__}')
+            raise argparse.ArgumentTypeError(f'{value!r} is not {what}') from None
+    if isinstance(number, float) and math.isinf(number):
+        raise argparse.ArgumentTypeError(f'{value} is not a finite number')
+    if isinstance(number, int) and not -INT64_MAX - 1 <= number <= INT64_MAX:
+        raise argparse.ArgumentTypeError(f'{value} is beyond int64 (at most {INT64_MAX})')
+    return number
+
+
 def number_in_range(kind: Callable = float, lo: Optional[float] = None,
                     hi: Optional[float] = None, lo_open: bool = False,
                     hi_open: bool = False) -> Callable[[str], float]:
@@ -308,10 +336,7 @@ def number_in_range(kind: Callable = float, lo: Optional[float] = None,
         help_text = f'in {text}'
 
     def parse(value: str):
-        try:
-            number = kind(value)
-        except (TypeError, ValueError):
-            raise argparse.ArgumentTypeError(f'{value!r} is not a {kind.__name__}') from None
+        number = _parse_number(kind, value)
         if number != number or \
                 (lo is not None and (number < lo or (lo_open and number == lo))) or \
                 (hi is not None and (number > hi or (hi_open and number == hi))):

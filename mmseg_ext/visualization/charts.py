@@ -209,19 +209,27 @@ def pixel_total(cm: np.ndarray) -> int:
     return sum(int(v) for v in np.asarray(cm).ravel())
 
 
+def row_shares(cm: np.ndarray) -> np.ndarray:
+    """``(C, C)`` float64: each row of a count matrix divided by its sum (rows = ground
+    truth: the diagonal is the recall); a row without pixels is NaN, not 0."""
+    cm = np.asarray(cm, np.float64)
+    rows = cm.sum(1, keepdims=True)
+    return np.divide(cm, rows, out=np.full_like(cm, np.nan), where=rows > 0)
+
+
 def confusion_image(cm: np.ndarray, classes: Sequence[str], out: str, force: bool = False,
                     size_px: Tuple[int, int] = (800, 800), dpi: int = 100,
                     normalize: bool = True, cmap: str = 'Blues') -> str:
     """Draw a ``(C, C)`` confusion matrix (rows = ground truth) as a PNG heat map.
 
-    ``normalize`` divides each row by its sum (rows without pixels stay 0), so the
-    diagonal is the per-class recall; cells are annotated when ``C <= 20``.
+    ``normalize`` divides each row by its sum, so the diagonal is the per-class recall;
+    a row without ground-truth pixels has no recall and is drawn blank and marked
+    ``n/a`` (never as 0). Cells are annotated when ``C <= 20``.
     """
     plt = _pyplot()
     cm = np.asarray(cm, np.float64)
     if normalize:
-        rows = cm.sum(1, keepdims=True)
-        cm = np.divide(cm, rows, out=np.zeros_like(cm), where=rows > 0)
+        cm = row_shares(cm)
     fig = plt.figure(figsize=(size_px[0] / dpi, size_px[1] / dpi), dpi=dpi)
     ax = fig.add_subplot(111)
     im = ax.imshow(cm, cmap=cmap, vmin=0, vmax=1 if normalize else None)
@@ -235,9 +243,12 @@ def confusion_image(cm: np.ndarray, classes: Sequence[str], out: str, force: boo
     if len(classes) <= 20:
         for i in range(len(classes)):
             for j in range(len(classes)):
-                ax.text(j, i, f'{cm[i, j]:.2f}' if normalize else f'{int(cm[i, j])}',
-                        ha='center', va='center', fontsize=6,
-                        color='white' if cm[i, j] > 0.5 * max(cm.max(), 1e-12) else 'black')
+                value = cm[i, j]
+                text = 'n/a' if np.isnan(value) else \
+                    f'{value:.2f}' if normalize else f'{int(value)}'
+                dark = not np.isnan(value) and value > 0.5 * max(np.nanmax(cm), 1e-12)
+                ax.text(j, i, text, ha='center', va='center', fontsize=6,
+                        color='white' if dark else 'black')
     fig.tight_layout()
     _save(fig, out, force, dpi)
     return out

@@ -37,6 +37,7 @@ inference image dir, one a line, usable as a data set's ``ann_file``.
 from __future__ import annotations
 
 import hashlib
+import math
 import os.path as osp
 from dataclasses import dataclass
 from typing import Iterable, List, Optional, Sequence, Tuple
@@ -46,7 +47,7 @@ import numpy as np
 
 from ..inference.probmaps import resize_channel, resize_probs
 from ..io.atomic import atomic_write_text
-from ..io.ground_truth import GroundTruth
+from ..io.ground_truth import GroundTruth, check_ignore_index
 from ..io.hand_bone_json import hand_bone_document, write_hand_bone_json
 from ..io.image_write import write_image
 from ..io.paths import check_output_apart
@@ -95,7 +96,12 @@ def mask_to_polygons(mask: np.ndarray, epsilon: float = 0.0, min_area: int = 0
         one polygon per external contour, each with at least 3 points (a 1-2 pixel
         contour repeats its points).
     """
+    if not (math.isfinite(epsilon) and epsilon >= 0):
+        raise InvalidArgumentError('epsilon', f'must be a finite number >= 0, got {epsilon}')
     m = np.ascontiguousarray(mask, dtype=np.uint8)
+    # a tolerance past the mask's diagonal simplifies as the diagonal does (cv2 refuses
+    # values near float's limit)
+    epsilon = min(float(epsilon), float(np.hypot(*m.shape)) + 1.0)
     contours, _ = cv2.findContours(m, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
     out = []
     for cnt in contours:
@@ -329,6 +335,7 @@ def pseudo_label_quality(probs_dir: str, gt_dir: str, pixel_confs: Sequence[floa
     if folder.task != 'multi-class':
         raise DataError(f'{probs_dir}: pseudo-label quality is measured for multi-class '
                         f'probabilities, this folder is {folder.task}')
+    check_ignore_index(ignore_index, folder.classes)
     truth = GroundTruth(gt_dir, folder.classes)
     n = len(folder.classes)
     confs = sorted(pixel_confs)

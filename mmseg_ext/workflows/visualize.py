@@ -14,7 +14,7 @@ import numpy as np
 
 from ..inference.probmaps import class_mask, label_map
 from ..io.atomic import atomic_write_text
-from ..io.ground_truth import GroundTruth
+from ..io.ground_truth import GroundTruth, check_ignore_index
 from ..io.image_write import write_image
 from ..io.images import read_image
 from ..io.paths import check_output_apart
@@ -132,6 +132,7 @@ def confusion_from_probs(probs_dir: str, gt_dir: str, ignore_index: int = 255,
     if folder.task != 'multi-class':
         raise DataError(f'{probs_dir}: a confusion matrix needs multi-class '
                         f'probabilities, this folder is {folder.task}')
+    check_ignore_index(ignore_index, folder.classes)
     gt = GroundTruth(gt_dir, folder.classes)
     n = len(folder.classes)
     cm = np.zeros((n, n), np.int64)

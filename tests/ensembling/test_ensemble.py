@@ -85,8 +85,10 @@ def test_errors_name_the_folder_and_image(tmp_path):
     with pytest.raises(MmsegExtError, match=f'{d}: multi-class probabilities, but {a} holds '
                        'multi-label'):
         soft_vote([a, d], str(tmp_path / 'F'), progress=False)
+    e = write_prob_folder(tmp_path / 'E', {'x.png': (p / 2, (1, 1)), 'y.png': (p, (1, 1))},
+                          CLASSES)
     with pytest.raises(MmsegExtError, match='^weights: 3 value'):
-        soft_vote([a, a], str(tmp_path / 'F'), weights=[1, 2, 3], progress=False)
+        soft_vote([a, e], str(tmp_path / 'F'), weights=[1, 2, 3], progress=False)
     assert not (tmp_path / 'F').exists()
 
 
@@ -149,9 +151,37 @@ def test_cli_soft_vote_and_errors(tmp_path):
     assert proc.stderr.strip() == (f'error: {b}: no probabilities for image x '
                                    f'(present in {a}; 1 missing)')
     assert not (tmp_path / 'F').exists()
-    proc = run_tool('tools/ensemble.py', a, a, '--out-dir', str(tmp_path / 'F'),
+    c = write_prob_folder(tmp_path / 'C', {'x.png': (two_class([[0.7, 0.3]]), (1, 2))},
+                          CLASSES)
+    proc = run_tool('tools/ensemble.py', a, c, '--out-dir', str(tmp_path / 'F'),
                     '--no-progress')
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip().startswith(f'ensemble: 2 models, 1 images -> {tmp_path}/F')
-    proc = run_tool('tools/ensemble.py', a, a, '--out-dir', str(tmp_path / 'F'))
+    proc = run_tool('tools/ensemble.py', a, c, '--out-dir', str(tmp_path / 'F'))
     assert proc.returncode == 1 and 'already exists (use --force' in proc.stderr
+
+
+def test_one_input_is_never_counted_twice(tmp_path):
+    """The same folder or CSV reached twice (as typed, through ``..``, through a link)
+    or copied is refused: it would outvote the other inputs."""
+    import shutil
+    a = write_prob_folder(tmp_path / 'A', {'x.png': (two_class([[0.5, 0.1]]), (1, 2))},
+                          CLASSES)
+    b = write_prob_folder(tmp_path / 'B', {'x.png': (two_class([[0.7, 0.3]]), (1, 2))},
+                          CLASSES)
+    (tmp_path / 'L').symlink_to(tmp_path / 'A')
+    shutil.copytree(a, tmp_path / 'copy')
+    for twice in (a, f'{a}/../A', str(tmp_path / 'L'), str(tmp_path / 'copy')):
+        proc = run_tool('tools/ensemble.py', a, b, twice, '--out-dir', str(tmp_path / 'F'))
+        lines = proc.stderr.strip().splitlines()
+        assert proc.returncode == 2 and len(lines) == 1, proc.stderr
+        assert lines[0].startswith('error: ') and 'give each once' in lines[0], lines[0]
+        assert not (tmp_path / 'F').exists()
+    csv = tmp_path / 's.csv'
+    csv.write_text('image_name,class,rle\n')
+    shutil.copy(csv, tmp_path / 't.csv')
+    for twice in (str(csv), str(tmp_path / 't.csv')):
+        proc = run_tool('tools/ensemble.py', '--csv', str(csv), twice, '--out',
+                        str(tmp_path / 'v.csv'))
+        assert proc.returncode == 2 and 'give each once' in proc.stderr, proc.stderr
+        assert not (tmp_path / 'v.csv').exists()

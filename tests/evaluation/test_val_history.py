@@ -71,3 +71,21 @@ def test_history_and_chart_refuse_the_same_values(tmp_path, record):
         validation_history(str(work))
     with pytest.raises(DataError):
         read_class_metrics(str(next(work.glob('*/vis_data/scalars.json'))))
+
+
+def test_a_class_missing_from_the_last_validation_keeps_its_column(tmp_path):
+    lines = [{'Dice.a': 50, 'Dice.b': 60, 'step': 10}, {'Dice.a': 70, 'step': 20}]
+    proc = run_tool('tools/analysis/val_history.py', str(_work_dir(tmp_path, lines)))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == ['| iteration | a | b |', '|---|---|---|',
+                                        '| 10 | 50.000 | 60.000 |', '| 20 | 70.000 | - |']
+
+
+def test_a_missing_path_and_a_fifo_are_named_as_what_they_are(tmp_path):
+    import os
+    proc = run_tool('tools/analysis/val_history.py', str(tmp_path / 'nothing'))
+    assert proc.returncode == 1 and 'nothing: not found' in proc.stderr
+    os.mkfifo(tmp_path / 'pipe')
+    proc = run_tool('tools/analysis/val_history.py', str(tmp_path / 'pipe'))
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 1 and len(lines) == 1 and 'FIFO' in lines[0], proc.stderr

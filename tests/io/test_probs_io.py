@@ -137,3 +137,73 @@ def test_background_write_errors_surface_and_nothing_is_published(tmp_path):
             w.write(bad, 'b.png', (4, 5))   # fails in the background thread
             w.commit()
     assert not root.exists() and os.listdir(tmp_path) == []
+
+
+# ------------------------------------------------------------------ round J: one fact, two copies
+def _one_image_folder(tmp_path, probs, task='multi-class', dtype='uint8'):
+    from probs_helpers import write_prob_folder
+    return write_prob_folder(tmp_path / 'p', {'a.png': (probs, probs.shape[1:])},
+                             ('bg', 'x', 'y'), task=task, dtype=dtype)
+
+
+@pytest.mark.parametrize('fill', [0.9, 0.0])
+def test_multi_class_probabilities_must_sum_to_one(tmp_path, fill):
+    """0.9 in every class (sum 2.7) or zeros everywhere is no softmax output: its argmax
+    and confidence would mean nothing. The same values are fine as multi-label."""
+    from mmseg_ext.io.probs import ProbFolder
+    from mmseg_ext.utils.errors import DataError
+    probs = np.full((3, 4, 5), fill, np.float32)
+    folder = ProbFolder(_one_image_folder(tmp_path, probs))
+    total = 3 * round(fill * 255) / 255  # as stored: uint8 levels
+    with pytest.raises(DataError, match=r'a.npz: multi-class probabilities sum to '
+                       rf'{total:.4f} .* at pixel \(0, 0\)'):
+        folder.read('a')
+    ok = ProbFolder(_one_image_folder(tmp_path / 'ml', probs, task='multi-label'))
+    assert ok.read('a')[0].shape == (3, 4, 5)
+
+
+@pytest.mark.parametrize('dtype', ['uint8', 'float16'])
+def test_a_softmax_passes_after_storing(tmp_path, dtype):
+    """Rounding each of many classes to its stored level keeps a real softmax inside
+    the tolerance."""
+    from mmseg_ext.io.probs import ProbFolder
+    rng = np.random.default_rng(0)
+    logits = rng.normal(size=(3, 6, 7)) * 3
+    softmax = np.exp(logits) / np.exp(logits).sum(0)
+    folder = ProbFolder(_one_image_folder(tmp_path, softmax.astype(np.float32), dtype=dtype))
+    stored, _ = folder.read('a')
+    assert stored.shape == (3, 6, 7)
+
+
+def test_index_and_file_must_agree_on_stored_shape_and_dtype(tmp_path):
+    """The index records each image's stored shape and the folder's dtype, the file its
+    own: a disagreement is refused where both are read (they were ignored)."""
+    import json
+    import os.path as osp
+
+    from robustness.test_values import rewrite_npz
+
+    from mmseg_ext.io.probs import ProbFolder
+    from mmseg_ext.utils.errors import DataError
+    probs = np.full((3, 4, 5), 1 / 3, np.float32)
+    root = _one_image_folder(tmp_path, probs)
+    index_path = osp.join(root, 'index.json')
+    index = json.load(open(index_path))
+    assert index['images'][0]['shape'] == [3, 4, 5]
+    index['images'][0]['shape'] = [3, 2, 2]
+    json.dump(index, open(index_path, 'w'))
+    with pytest.raises(DataError, match=r'shape \[3, 4, 5\] \(C, h, w\), but .*index.json '
+                       r'says \[3, 2, 2\]'):
+        ProbFolder(root).read('a')
+    root2 = _one_image_folder(tmp_path / 'd', probs)
+    rewrite_npz(osp.join(root2, 'a.npz'), dtype='float16')   # meta says float16, data uint8
+    with pytest.raises(DataError, match="metadata says dtype 'float16', but the values are "
+                       'stored as uint8'):
+        ProbFolder(root2).read('a')
+    index_path = osp.join(root2, 'index.json')
+    index = json.load(open(index_path))
+    index['dtype'] = 'float16'
+    json.dump(index, open(index_path, 'w'))
+    rewrite_npz(osp.join(root2, 'a.npz'), dtype='uint8')
+    with pytest.raises(DataError, match="stores uint8 values, but .*index.json says float16"):
+        ProbFolder(root2).read('a')

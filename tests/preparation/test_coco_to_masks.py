@@ -66,3 +66,22 @@ def test_image_size_check(trash, tmp_path):
     with pytest.raises(MmsegExtError, match=r'0001\.jpg: image is 40x48 .* says 48x40'):
         coco_to_masks(trash, str(tmp_path / 'm'), classes=TRASH_CLASSES, img_root=root,
                       progress=False)
+
+
+def test_a_category_id_written_as_text_is_named_as_text(trash, tmp_path):
+    """"category_id": "1" where the category's id is the number 1: the message says
+    why it does not match (it read as if category 1 did not exist)."""
+    import json
+    coco = json.load(open(trash))
+    ann = coco['annotations'][0]
+    number = ann['category_id']
+    ann['category_id'] = str(number)
+    path = tmp_path / 'text_id.json'
+    path.write_text(json.dumps(coco))
+    proc = run_tool('tools/coco_to_masks.py', str(path), str(tmp_path / 'masks'),
+                    '--no-progress')
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 1 and len(lines) == 1, proc.stderr
+    assert f"category_id '{number}' is not in \"categories\" (the category id {number} " \
+        'there is a number, this one text)' in lines[0], lines[0]
+    assert not (tmp_path / 'masks').exists()

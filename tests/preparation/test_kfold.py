@@ -4,6 +4,7 @@ import json
 import os
 import os.path as osp
 
+import cv2
 import numpy as np
 import pytest
 from conftest import run_tool
@@ -178,6 +179,27 @@ def test_kfold_folder_with_labels_and_group_regex(tmp_path):
         assert len({s.split('_')[0] for s in val}) == 1 and len(val) == 3
     ds = PortStructuresDataset(data_root=root, ann_file=osp.join(out, 'train_fold0.txt'))
     assert len(ds) == 6
+
+
+@pytest.mark.parametrize('bad, words', [
+    (np.zeros((4, 4), np.uint8), 'label map is 4x4 (HxW) but its image'),   # another size
+    (np.full((24, 40), 300, np.uint16), 'holds the label value 300'),      # 16-bit past 255
+])
+def test_kfold_folder_checks_labels_as_training_does(tmp_path, bad, words):
+    """A label of another size than its image, or a 16-bit value past 255, is refused
+    naming the file (it was counted: "class 300"), as the training loader refuses it."""
+    root = str(tmp_path / 'port')
+    make_port_dataset(root, num_labeled=6, num_unlabeled=0, num_test=0, size=(24, 40))
+    label = osp.join(root, 'train', 'labels', '0002.png')
+    assert cv2.imwrite(label, bad)
+    out = tmp_path / 'folds'
+    proc = run_tool('tools/kfold.py', 'folder', osp.join(root, 'train/labeled_images'),
+                    '--labels', osp.join(root, 'train/labels'), '--out', str(out), '-k', '2',
+                    '--no-progress')
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 1 and len(lines) == 1, proc.stderr
+    assert label in lines[0] and words in lines[0], lines[0]
+    assert not out.exists()
 
 
 def test_kfold_group_regex_too_few_groups_is_one_line(tmp_path):

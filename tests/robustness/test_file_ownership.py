@@ -35,11 +35,13 @@ def extra(world, tmp_path_factory):
         np.save(root / 'gt' / f'{key}.npy', np.ones((2, 8, 8), np.uint8))
     np.save(root / 'matrix.npy', np.array([[3, 1], [0, 4]], np.int64))
     csvs = []
-    for name in ('a.csv', 'b.csv'):
+    for name, threshold in (('a.csv', '0.5'), ('b.csv', '0.2')):  # two runs, not a copy
         status, lines = run_main('make_submission.py', [
-            world['probs'], '--format', 'handbone', '--out', root / name, '--no-progress'])
+            world['probs'], '--format', 'handbone', '--out', root / name, '--thresholds',
+            threshold, '--no-progress'])
         assert status == 0, lines
         csvs.append(str(root / name))
+    assert open(csvs[0]).read() != open(csvs[1]).read()
     blob = root / 'weights.bin'
     blob.write_bytes(os.urandom(4096))
     return dict(gt=str(root / 'gt'), matrix=str(root / 'matrix.npy'), csvs=csvs,

@@ -100,14 +100,16 @@ def probs(tmp_path_factory):
     rng = np.random.default_rng(0)
     images = {f'ID00{i}/img{i}.png': (rng.random((len(HAND_BONE_CLASSES), 8, 8)), (8, 8))
               for i in range(2)}
-    root = tmp_path_factory.mktemp('lock') / 'probs'
-    return dict(dir=write_prob_folder(root, images, list(HAND_BONE_CLASSES)))
+    root = tmp_path_factory.mktemp('lock')
+    return dict(dir=write_prob_folder(root / 'probs', images, list(HAND_BONE_CLASSES)),
+                dir2=write_prob_folder(root / 'probs2', images, list(HAND_BONE_CLASSES),
+                                       dtype='float16'))
 
 
 def test_tools_refuse_an_output_another_run_is_writing(held, tmp_path, probs):
     """A folder output (ensemble's soft vote) and a file output (make_submission's CSV),
     each written once, then again with --force while another run holds it."""
-    cases = [('ensemble.py', lambda out: [probs['dir'], probs['dir'], '--out-dir', out]),
+    cases = [('ensemble.py', lambda out: [probs['dir'], probs['dir2'], '--out-dir', out]),
              ('make_submission.py', lambda out: [probs['dir'], '--format', 'handbone',
                                                  '--out', out])]
     for tool, argv in cases:

@@ -276,10 +276,15 @@ def test_a_huge_fold_count_is_one_line_before_anything_is_allocated(shapes, tmp_
     """Hostile round A, case 12: ``-k 10**20`` listed every fold number before the pool
     could refuse it (the machine ran out of memory)."""
     work = tmp_path / 'w'
-    code, lines = run_main('cv.py', [SHAPES, '-k', str(10 ** 20), '--work-dir', str(work),
+    code, lines = run_main('cv.py', [SHAPES, '-k', str(10 ** 15), '--work-dir', str(work),
                                      '--no-progress', *cli_options(shapes['root'])])
     assert code == 1 and len(lines) == 1, lines
-    assert f'{10 ** 20} folds need at least {10 ** 20} images' in lines[0], lines
+    assert f'{10 ** 15} folds need at least {10 ** 15} images' in lines[0], lines
+    assert not work.exists()
+    # past int64 the option itself is refused (every whole-number option)
+    code, lines = run_main('cv.py', [SHAPES, '-k', str(10 ** 20), '--work-dir', str(work),
+                                     '--no-progress', *cli_options(shapes['root'])])
+    assert code == 2 and len(lines) == 1 and 'beyond int64' in lines[0], lines
     assert not work.exists()
 
 

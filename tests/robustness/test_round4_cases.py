@@ -45,7 +45,7 @@ PORT = ['background', 'container_truck', 'forklift', 'reach_stacker', 'ship']
 
 @pytest.fixture
 def world(tmp_path):
-    return two_image_world(tmp_path, CLASSES)
+    return two_image_world(tmp_path, CLASSES, ('probs', 'probs2'))
 
 
 # ------------------------------------------------------------------ ownership records
@@ -411,7 +411,7 @@ def test_a_hand_bone_annotation_of_another_type_is_named_by_its_type(tmp_path):
 def test_force_onto_an_empty_folder_publishes_and_hides_nothing(world, tmp_path):
     out = tmp_path / 'empty'
     os.makedirs(out)
-    status, lines = run_main('ensemble.py', [world['probs'], world['probs'], '--out-dir', out,
+    status, lines = run_main('ensemble.py', [world['probs'], world['probs2'], '--out-dir', out,
                                              '--force', '--no-progress'])
     assert status == 0, lines
     assert (out / 'index.json').is_file()

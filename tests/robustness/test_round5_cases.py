@@ -148,7 +148,7 @@ def test_hard_vote_output_name_and_run_past_the_image_end(world, tmp_path):
     past = ''.join(f'a.png,{c},60 10\n' for c in CLASSES)  # 60..69 of an 8x8 image
     a, b, c = (tmp_path / n for n in ('a.csv', 'b.csv', 'c.csv'))
     a.write_text('image_name,class,rle\n' + rows)
-    b.write_text('image_name,class,rle\n' + rows)
+    b.write_text('image_name,class,rle\n' + ''.join(reversed(rows.splitlines(True))))
     c.write_text('image_name,class,rle\n' + past)
     imgs = write_images(tmp_path / 'test', {'a.png': (8, 8)})
     refused(world['root'], 'ensemble.py',
@@ -181,9 +181,11 @@ def test_no_force_hint_where_force_would_be_refused_too(world, tmp_path):
     assert user.read_text() == 'my notes\n'
     folder = tmp_path / 'a_folder'
     folder.mkdir()
-    a = tmp_path / 'a.csv'
-    a.write_text('image_name,class,rle\n' + ''.join(f'a.png,{c},1 4\n' for c in CLASSES))
-    status, lines = run_main('ensemble.py', ['--csv', a, a, '--out', folder,
+    a, b = tmp_path / 'a.csv', tmp_path / 'b.csv'
+    rows = [f'a.png,{c},1 4\n' for c in CLASSES]
+    a.write_text('image_name,class,rle\n' + ''.join(rows))
+    b.write_text('image_name,class,rle\n' + ''.join(reversed(rows)))
+    status, lines = run_main('ensemble.py', ['--csv', a, b, '--out', folder,
                                              '--no-progress'])
     assert status == 1 and len(lines) == 1, lines
     assert 'is a folder, expected a file name' in lines[0] and '--force' not in lines[0]
@@ -354,7 +356,7 @@ def test_check_classes_with_an_empty_name_and_a_missing_row(world, tmp_path):
     for spec in ('Trapezium,,Pisiform', 'Trapezium,Pisiform,'):
         refused(str(tmp_path), 'make_submission.py',
                 ['--check', out, '--format', 'handbone', '--img-dir', world['imgs'],
-                 '--classes', spec, '--no-progress'], 1, 'a class name is empty')
+                 '--classes', spec, '--no-progress'], 2, 'a class name is empty')
     lines = out.read_text().splitlines()
     missing = tmp_path / 'missing.csv'
     missing.write_text('\n'.join(lines[:1] + lines[2:]) + '\n')  # a.png's first class
@@ -498,7 +500,7 @@ def test_a_hard_vote_leaving_out_a_test_image_is_refused(tmp_path):
     rows = 'image_name,class,rle\na.png,c1,1 3\nb.png,c1,\n'
     a, b = tmp_path / 's0.csv', tmp_path / 's1.csv'
     a.write_text(rows)
-    b.write_text(rows)
+    b.write_text('image_name,class,rle\nb.png,c1,\na.png,c1,1 3\n')
     refused(str(tmp_path), 'ensemble.py', ['--csv', a, b, '--out', tmp_path / 'v.csv',
                                            '--img-dir', imgs, '--no-progress'], 1,
             'image c.png has no rows in')

@@ -37,8 +37,9 @@ from robustness.test_values import rewrite_npz  # noqa: E402
 @pytest.fixture
 def world(tmp_path):
     w = two_image_world(tmp_path, CLASSES, ('probs', 'probs2'))
-    w['mc'] = write_prob_folder(tmp_path / 'mc', w['probs_by_image'], ['bg', 'fg'],
-                                task='multi-class')
+    softmax = {k: (np.stack([1 - p[1], p[1]]), size)  # classes sum to 1
+               for k, (p, size) in w['probs_by_image'].items()}
+    w['mc'] = write_prob_folder(tmp_path / 'mc', softmax, ['bg', 'fg'], task='multi-class')
     w['labels'] = str(tmp_path / 'labels')
     os.makedirs(osp.join(w['labels'], 'ID1'))
     for name in ('a', 'b'):

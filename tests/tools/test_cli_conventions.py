@@ -111,15 +111,18 @@ def test_every_option_out_of_range_exits_2_naming_it(path, monkeypatch):
             if action.type in (int, float) and not action.choices:
                 pytest.fail(f'{path}: {action.option_strings[0]} is numeric without a '
                             'range (use number_in_range)')
-            bad = bad_value(action)
-            if bad is None:
-                continue
-            count = action.nargs if isinstance(action.nargs, int) else 1
-            code, err = parse_exit(sub, base + [action.option_strings[0]] + [bad] * count)
-            lines = err.strip().splitlines()
-            assert code == 2, (path, action.option_strings, err)
-            assert len(lines) == 1 and lines[0].startswith('error: '), err
-            assert any(o in lines[0] for o in action.option_strings), lines[0]
+            bads = [bad_value(action)]
+            if getattr(action.type, 'bounds', None) is not None:
+                # past any range: infinity for a float, past int64 for an integer
+                bads.append('inf' if action.type.__name__ == 'float'
+                            else '9223372036854775808')
+            for bad in filter(None, bads):
+                count = action.nargs if isinstance(action.nargs, int) else 1
+                code, err = parse_exit(sub, base + [action.option_strings[0]] + [bad] * count)
+                lines = err.strip().splitlines()
+                assert code == 2, (path, action.option_strings, bad, err)
+                assert len(lines) == 1 and lines[0].startswith('error: '), err
+                assert any(o in lines[0] for o in action.option_strings), lines[0]
 
 
 @pytest.mark.parametrize('path', TOOLS, ids=[osp.basename(p) for p in TOOLS])
@@ -155,7 +158,8 @@ def run_main(path, argv):
 @pytest.fixture
 def two_folders(tmp_path):
     images = {'a.png': (np.full((2, 4, 4), 0.5, np.float32), (4, 4))}
-    return [write_prob_folder(tmp_path / f'p{i}', images, ['x', 'y']) for i in range(2)]
+    return [write_prob_folder(tmp_path / f'p{i}', images, ['x', 'y'], dtype=dtype)
+            for i, dtype in enumerate(('uint8', 'float16'))]  # two runs, not one copied
 
 
 def test_ranges_the_library_checks_exit_2_naming_the_flag(tmp_path, two_folders):
@@ -191,3 +195,21 @@ def test_bad_data_exits_1(tmp_path):
                            [str(tmp_path / 'none'), '--format', 'handbone', '--out',
                             str(tmp_path / 's.csv')])
     assert code == 1 and len(lines) == 1 and lines[0].startswith('error: '), lines
+
+
+def test_numbers_are_finite_whole_where_needed_and_within_int64():
+    """``1e3`` is the whole number 1000 (as the per-class options take it); infinity,
+    fractions for an integer and integers past int64 are refused with the reason."""
+    import argparse
+
+    from mmseg_ext.utils.cli import number_in_range
+    whole, real = number_in_range(int, 0), number_in_range(float, 0)
+    assert whole('1e3') == 1000 and whole('12') == 12 and real('1e300') == 1e300
+    for parse, value, words in ((whole, '1.5', 'not a whole number'),
+                                (whole, '9223372036854775808', 'beyond int64'),
+                                (whole, '1e30', 'beyond int64'),
+                                (real, 'inf', 'not a finite number'),
+                                (real, '-inf', 'not a finite number'),
+                                (real, 'nan', 'outside')):
+        with pytest.raises(argparse.ArgumentTypeError, match=words):
+            parse(value)

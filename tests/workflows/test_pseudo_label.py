@@ -93,6 +93,11 @@ def test_a_tolerance_wider_than_the_component_gives_a_triangle_within_it():
     triangle = poly.astype(np.float32).reshape(-1, 1, 2)
     for x, y in outline:
         assert abs(cv2.pointPolygonTest(triangle, (float(x), float(y)), True)) <= 6.0
+    # a tolerance past float's practical range is the diagonal's (cv2 refused 1e300)
+    for huge in (1e300, 1e20):
+        assert len(mask_to_polygons(mask.astype(bool), epsilon=huge)[0]) == 3
+    with pytest.raises(MmsegExtError, match='finite'):
+        mask_to_polygons(mask.astype(bool), epsilon=float('inf'))
     # a small tolerance still simplifies as approxPolyDP does
     assert len(mask_to_polygons(mask.astype(bool), epsilon=0.5)[0]) >= 3
 
@@ -127,7 +132,7 @@ def test_rejection_overwrite_and_label_png_cli(tmp_path):
     sure[0], sure[1, :2] = 1.0, 1.0
     sure[0, :2] = 0.0
     unsure = np.full((2, 4, 4), 0.5, np.float32)
-    unsure[1, 0, 0] = 0.45
+    unsure[:, 0, 0] = 0.55, 0.45  # a softmax output: the classes sum to 1
     folder = write_prob_folder(tmp_path / 'p', {'s.png': (sure, (4, 4)),
                                                 'u.png': (unsure, (4, 4))},
                                classes, task='multi-class')

@@ -11,7 +11,7 @@ import torch
 from conftest import run_tool
 from probs_helpers import write_prob_folder
 
-from mmseg_ext.utils.errors import DataError
+from mmseg_ext.utils.errors import DataError, MmsegExtError
 from mmseg_ext.visualization.charts import (
     bar_chart,
     chart_classes,
@@ -106,7 +106,9 @@ def test_chart_draws_every_class_of_every_metric(tmp_path):
 
 @pytest.mark.parametrize('key, words', [('Dice.', 'names no class'),
                                         ('.a', 'names no metric'),
-                                        ('val/Dice. ', 'names no class')])
+                                        ('val/Dice. ', 'names no class'),
+                                        ('Dice.a ', 'ends with white space'),
+                                        ('Dice.a\tb', 'control character')])
 def test_chart_keys_without_a_metric_or_class_are_refused(tmp_path, key, words):
     path = tmp_path / 'metrics.json'
     path.write_text(json.dumps({'Dice.a': 0.8, key: 0.5}))
@@ -147,6 +149,39 @@ def test_confusion_matrix_and_image(tmp_path):
     import matplotlib
     darkest = np.rint(np.array(matplotlib.colormaps['Blues'](1.0)[:3]) * 255).astype(int)
     assert _has_colour(img, darkest)                        # the 1.0 cell (b, b)
+
+
+def test_a_class_without_ground_truth_has_no_recall(tmp_path):
+    """Its row is NaN (drawn n/a), never 0.00, and the tool names it."""
+    from mmseg_ext.visualization.charts import row_shares
+    shares = row_shares(np.array([[5, 1], [0, 0]]))
+    assert shares[0].tolist() == [5 / 6, 1 / 6] and np.isnan(shares[1]).all()
+    matrix = tmp_path / 'cm.npy'
+    np.save(matrix, np.array([[5, 1], [0, 0]], np.int64))
+    r = run_tool('tools/visualize.py', 'confusion', '--matrix', str(matrix), '--classes',
+                 'a', 'b', '--out', str(tmp_path / 'cm.png'))
+    assert r.returncode == 0, r.stderr
+    assert 'confusion: no ground-truth pixel of b (its row: n/a)' in r.stdout
+
+
+def test_an_ignore_index_that_is_a_class_is_refused(tmp_path):
+    """--ignore-index 1 with classes bg, x, y would drop every pixel of x from the
+    counts (and from the pseudo-label quality) without a word."""
+    probs = np.stack([np.full((4, 4), 0.6), np.full((4, 4), 0.3), np.full((4, 4), 0.1)])
+    folder = write_prob_folder(tmp_path / 'p', {'a.png': (probs, (4, 4))},
+                               ('bg', 'x', 'y'), task='multi-class')
+    (tmp_path / 'gt').mkdir()
+    cv2.imwrite(str(tmp_path / 'gt' / 'a.png'), np.ones((4, 4), np.uint8))
+    r = run_tool('tools/visualize.py', 'confusion', '--probs', folder, '--gt',
+                 str(tmp_path / 'gt'), '--ignore-index', '1', '--out', str(tmp_path / 'c.png'))
+    lines = r.stderr.strip().splitlines()
+    assert r.returncode == 2 and len(lines) == 1, r.stderr
+    assert "--ignore-index: 1 is the class 'x'" in lines[0]
+    assert not (tmp_path / 'c.png').exists()
+    from mmseg_ext.workflows.pseudo_label import pseudo_label_quality
+    with pytest.raises(MmsegExtError, match="1 is the class 'x'"):
+        pseudo_label_quality(folder, str(tmp_path / 'gt'), [0.5], ignore_index=1,
+                             progress=False)
 
 
 def test_overlay_folder_cli_with_handbone_gt(tmp_path):

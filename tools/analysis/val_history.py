@@ -29,10 +29,10 @@ def parse_args(argv=None):
 
 @cli_main
 def main(argv=None):
-    from mmseg_ext.evaluation.val_history import validation_history
+    from mmseg_ext.evaluation.val_history import history_classes, validation_history
     args = parse_args(argv)
     history = validation_history(args.path, args.metric)
-    classes = list(history[-1].values)
+    classes = history_classes(history)
     print('| iteration | ' + ' | '.join(classes) + ' |')
     print('|---' * (len(classes) + 1) + '|')
     for v in history:

@@ -19,8 +19,8 @@ from mmcv.transforms import LoadImageFromFile
 from mmseg.datasets.transforms import LoadAnnotations
 from mmseg.registry import TRANSFORMS
 
-from ...io.images import decode_image, header_size, stores_high_bit_depth
-from ...utils.errors import ConfigError, DataFileError
+from ...io.images import check_label_map, decode_image, header_size, stores_high_bit_depth
+from ...utils.errors import ConfigError, DataError, DataFileError
 from ...utils.readers import check_pixels, check_regular_file
 
 
@@ -164,16 +164,10 @@ class LoadAnnotationsChecked(LoadAnnotations):
         if seg.ndim != 2:
             raise DataFileError(f'{path}: not a single-channel label map (shape '
                                 f'{tuple(seg.shape)}); write class indices, one channel')
-        if seg.dtype != np.uint8:
-            if seg.size and (seg.min() < 0 or seg.max() > 255):
-                raise DataFileError(f'{path}: holds the label value {int(seg.max())}; label '
-                                    'maps hold 0..255 (classes and the ignore index)')
-            seg = seg.astype(np.uint8)
-        shape = results.get('ori_shape')
-        if shape is not None and tuple(seg.shape) != tuple(shape[:2]):
-            raise DataFileError(f'{path}: label map is {seg.shape[0]}x{seg.shape[1]} '
-                                f'(HxW) but its image {results.get("img_path")} is '
-                                f'{shape[0]}x{shape[1]}')
+        try:  # the one label-map rule (values 0..255, the image's size)
+            seg = check_label_map(seg, path, results.get('ori_shape'), results.get('img_path'))
+        except DataError as exc:
+            raise DataFileError(str(exc)) from None
         if self.reduce_zero_label is None:
             self.reduce_zero_label = results['reduce_zero_label']
         if self.reduce_zero_label != results['reduce_zero_label']:
