@@ -154,7 +154,8 @@ def test_unwritable_output_folder(tmp_path, where, tool):
         proc = run_tool('tools/make_submission.py', probs, '--format', 'handbone', '--out',
                         out, '--no-progress')
     else:
-        other = write_prob_folder(tmp_path / 'p2', probs_for(['a.png'], (4, 5)), CLASSES)
+        other = write_prob_folder(tmp_path / 'p2', probs_for(['a.png'], (4, 5)), CLASSES,
+                                  dtype='float16')  # another run's files, not a copy
         out = osp.join(folder, 'ens')
         proc = run_tool('tools/ensemble.py', probs, other, '--out-dir', out, '--no-progress')
     line = assert_one_line(proc)
