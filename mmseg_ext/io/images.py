@@ -401,9 +401,9 @@ def check_label_map(label: np.ndarray, path: str, image_shape: Optional[Sequence
                             '(classes and the ignore index)')
         label = label.astype(np.uint8)
     if image_shape is not None and tuple(label.shape) != tuple(image_shape[:2]):
+        image = f'its image {image_path}' if image_path else 'its image'
         raise DataError(f'{path}: label map is {label.shape[0]}x{label.shape[1]} (HxW) but '
-                        f'its image {image_path or ""} is {image_shape[0]}x{image_shape[1]}'
-                        .replace('image  is', 'image is'))
+                        f'{image} is {image_shape[0]}x{image_shape[1]}')
     return label
 
 
