@@ -78,6 +78,15 @@ class DiceSweep:
         """``(C, 257)`` mean per-image Dice at each level."""
         return self.dice_sum / np.maximum(self.images, 1)[:, None]
 
+    @classmethod
+    def merged(cls, sweeps: Sequence[DiceSweep]) -> DiceSweep:
+        """One sweep holding the images of every sweep in ``sweeps`` (same classes)."""
+        out = cls(sweeps[0].classes)
+        for s in sweeps:
+            out.dice_sum += s.dice_sum
+            out.images += s.images
+        return out
+
     def best_levels(self, lo: int = 1, hi: int = 255, prefer: int = 128) -> np.ndarray:
         """Best level per class within ``[lo, hi]``; ties go to the level nearest ``prefer``."""
         mean = self.mean_dice()[:, lo:hi + 1]
@@ -88,6 +97,30 @@ class DiceSweep:
             candidates = levels[np.isclose(mean[c], top, rtol=0, atol=1e-12)]
             best[c] = candidates[np.argmin(np.abs(candidates - prefer))]
         return best
+
+
+def held_out_gains(sweeps: Sequence[DiceSweep], lo: int, hi: int, prefer: int
+                   ) -> np.ndarray:
+    """``(C, K)`` Dice gains of thresholds tuned without each fold, on that fold.
+
+    ``sweeps`` holds one :class:`DiceSweep` per fold (its OOF images). For fold ``k`` the
+    best level per class within ``[lo, hi]`` is searched on the other folds' images and
+    fold ``k``'s mean Dice at that level minus its mean Dice at ``prefer`` (the default
+    level) is entry ``[c, k]``; NaN where fold ``k`` has no images of the class.
+    """
+    num = len(sweeps)
+    gains = np.full((len(sweeps[0].classes), num), np.nan)
+    for k in range(num):
+        others = [s for j, s in enumerate(sweeps) if j != k]
+        if not others:
+            continue
+        levels = DiceSweep.merged(others).best_levels(lo, hi, prefer)
+        own = sweeps[k]
+        for c, level in enumerate(levels):
+            if own.images[c] > 0:
+                gains[c, k] = (own.dice_sum[c, level] - own.dice_sum[c, prefer]) / \
+                    own.images[c]
+    return gains
 
 
 # ------------------------------------------------------------------ the search

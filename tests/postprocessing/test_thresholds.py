@@ -134,3 +134,29 @@ def test_cli_missing_ground_truth(tmp_path):
     assert proc.stderr.strip().splitlines()[-1] == (
         f'error: {tmp_path}/gt: no ground truth for image v/0')
     assert not (tmp_path / 't.json').exists()
+
+
+def _sweep(values):
+    """A one-class sweep of one image whose Dice per level is given ({level: Dice},
+    0.8 elsewhere)."""
+    from mmseg_ext.postprocessing.thresholds import LEVELS
+    s = DiceSweep(('a',))
+    s.dice_sum[0] = 0.8
+    for level, v in values.items():
+        s.dice_sum[0, level] = v
+    s.images[0] = 1
+    assert s.dice_sum.shape == (1, LEVELS + 1)
+    return s
+
+
+def test_held_out_gains_tune_without_the_fold_and_score_on_it():
+    """Hand-worked: folds 0 and 1 peak at level 60, fold 2 at 128 (and is worse at 60)."""
+    from mmseg_ext.postprocessing.thresholds import held_out_gains
+    sweeps = [_sweep({60: 0.9}), _sweep({60: 0.9}), _sweep({60: 0.7, 128: 0.85})]
+    gains = held_out_gains(sweeps, 13, 242, 128)
+    # without fold 0: folds 1+2 give 1.6 at 60 and 1.65 at 128 -> 128: gain 0
+    # without fold 2: folds 0+1 give 1.8 at 60 -> fold 2 scores 0.7 instead of 0.85
+    assert gains.shape == (1, 3)
+    np.testing.assert_allclose(gains[0], [0.0, 0.0, 0.7 - 0.85], atol=1e-12)
+    merged = DiceSweep.merged(sweeps)
+    assert merged.images[0] == 3 and merged.dice_sum[0, 60] == pytest.approx(2.5)

@@ -100,6 +100,18 @@ def test_scores_agree_with_the_submission_writer_and_scorer(cv_run, handbone):
     # among the settings tried)
     for cls in summary['oof_before']:
         assert summary['oof_after'][cls] >= summary['oof_before'][cls] - 1e-12
+    # each tuned setting is used exactly where its transfer evidence keeps it
+    thresholds = json.load(open(work / 'tuned' / 'thresholds.json'))
+    min_area = json.load(open(work / 'tuned' / 'min_area.json'))
+    evidence = summary['decisions']
+    assert set(evidence['thresholds']) == set(evidence['clean_up']) == set(thresholds)
+    for cls, e in evidence['thresholds'].items():
+        assert len(e['gains']) == 3
+        assert thresholds[cls] == (e['tuned'] if e['kept'] else 0.5)
+        if e['kept']:
+            assert min(g for g in e['gains'] if g is not None) >= 0
+    for cls, e in evidence['clean_up'].items():
+        assert min_area.get(cls, 0) == (e['tuned']['min_area'] if e['kept'] else 0)
 
 
 @pytest.mark.slow
