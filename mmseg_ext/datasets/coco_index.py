@@ -36,6 +36,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from ..io.images import check_label_capacity
 from ..utils.class_names import class_name_problem
 from ..utils.errors import DataError, DataFileError
 from ..utils.readers import read_json, read_lines
@@ -137,24 +138,6 @@ def load_coco_json(path: str) -> dict:
         raise CocoFormatError(str(exc)) from None
     check_coco_structure(coco, path)
     return coco
-
-
-#: The label maps made from COCO files are ``uint8`` (:func:`~.coco_rle.rasterize`).
-LABEL_DTYPE_MAX = 255
-
-
-def check_label_capacity(classes: Sequence[str], ignore_index: int, source: str) -> None:
-    """Refuse a class list that the ``uint8`` label maps cannot hold: class indices
-    ``0..len(classes)-1`` must be below 256 and must not reach ``ignore_index``."""
-    top = LABEL_DTYPE_MAX if not 0 <= ignore_index <= LABEL_DTYPE_MAX else ignore_index
-    if not isinstance(ignore_index, int) or isinstance(ignore_index, bool) \
-            or not 0 <= ignore_index <= LABEL_DTYPE_MAX:
-        raise DataError(f'{source}: ignore_index {ignore_index!r} is not a uint8 label '
-                        f'value (0..{LABEL_DTYPE_MAX})')
-    if len(classes) > top:
-        raise DataError(f'{source}: {len(classes)} classes, but the uint8 label maps hold '
-                        f'at most {top} (class indices 0..{top - 1}; {ignore_index} marks '
-                        'ignored pixels)')
 
 
 def check_categories(coco: dict, source: str, background_name: Optional[str]) -> Dict[int, str]:

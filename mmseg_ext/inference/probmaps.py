@@ -126,10 +126,21 @@ def cropped_class_mask(probs: CroppedProbs, c: int, size: Tuple[int, int],
     return out
 
 
+def label_dtype(num_classes: int) -> np.dtype:
+    """The smallest unsigned integer dtype holding class indices ``0..num_classes-1``
+    (``uint8`` up to 256 classes, then ``uint16``, then ``uint32``)."""
+    for dtype in (np.uint8, np.uint16):
+        if num_classes <= np.iinfo(dtype).max + 1:
+            return np.dtype(dtype)
+    return np.dtype(np.uint32)
+
+
 def label_map(probs: np.ndarray, size: Tuple[int, int]) -> np.ndarray:
-    """``(H, W)`` ``uint8`` argmax of ``(C, h, w)`` probabilities resized to ``size``."""
+    """``(H, W)`` argmax of ``(C, h, w)`` probabilities resized to ``size``: ``uint8``
+    up to 256 classes, a wider unsigned dtype beyond (:func:`label_dtype`), so a class
+    index never wraps."""
     best = resize_channel(probs[0], size).copy()  # updated in place below
-    labels = np.zeros(best.shape, np.uint8)
+    labels = np.zeros(best.shape, label_dtype(probs.shape[0]))
     for c in range(1, probs.shape[0]):
         up = resize_channel(probs[c], size)
         better = up > best

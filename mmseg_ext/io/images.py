@@ -384,6 +384,28 @@ def read_label_map(path: str) -> np.ndarray:
     return label
 
 
+#: label PNGs (``mmseg``'s, COCO-made, pseudo-labels) are ``uint8``: class indices and
+#: the ignore index must fit
+LABEL_DTYPE_MAX = 255
+
+
+def check_label_capacity(classes: Sequence[str], ignore_index: int, source: str) -> None:
+    """Refuse a class list that ``uint8`` label maps cannot hold: class indices
+    ``0..len(classes)-1`` must be below 256 and must not reach ``ignore_index``.
+
+    Raises:
+        DataError: naming ``source`` (the file or folder the classes come from).
+    """
+    if not isinstance(ignore_index, int) or isinstance(ignore_index, bool) \
+            or not 0 <= ignore_index <= LABEL_DTYPE_MAX:
+        raise DataError(f'{source}: ignore_index {ignore_index!r} is not a uint8 label '
+                        f'value (0..{LABEL_DTYPE_MAX})')
+    if len(classes) > ignore_index:
+        raise DataError(f'{source}: {len(classes)} classes, but uint8 label maps hold '
+                        f'at most {ignore_index} (class indices 0..{ignore_index - 1}; '
+                        f'{ignore_index} marks ignored pixels)')
+
+
 def check_label_map(label: np.ndarray, path: str, image_shape: Optional[Sequence[int]] = None,
                     image_path: Optional[str] = None) -> np.ndarray:
     """A label map ``(H, W)`` as ``uint8``, refused where it cannot be one: a value

@@ -56,6 +56,9 @@ def replace_problem(path: str, tool: str) -> str:
     """Why ``tool`` may not replace the existing ``path`` (``''`` when it may)."""
     if osp.isdir(path) and not osp.islink(path):
         return 'is a folder, expected a file name'
+    if osp.exists(path) and not osp.isfile(path):
+        from ..utils.readers import file_kind
+        return f'is {file_kind(os.stat(path).st_mode)}, not a file this tool can replace'
     record = read_record(path)
     if not record or record['file'] != osp.basename(path):
         return 'was not written by this tool (no ownership record beside it)'

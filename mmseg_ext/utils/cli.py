@@ -315,6 +315,15 @@ def _parse_number(kind: Callable, value: str):
     return number
 
 
+def bound_text(value: float) -> str:
+    """A range bound as the user should read it: whole numbers exactly (``4294967295``,
+    not ``4.29497e+09``), other numbers in their shortest form (``0.5``, ``1e-06``)."""
+    if isinstance(value, int) or (isinstance(value, float) and value.is_integer()
+                                  and abs(value) < 2 ** 53):
+        return str(int(value))
+    return repr(float(value)) if 'e' not in f'{value:g}' else f'{value:g}'
+
+
 def number_in_range(kind: Callable = float, lo: Optional[float] = None,
                     hi: Optional[float] = None, lo_open: bool = False,
                     hi_open: bool = False) -> Callable[[str], float]:
@@ -327,11 +336,12 @@ def number_in_range(kind: Callable = float, lo: Optional[float] = None,
     """
     left = '(' if lo_open else '['
     right = ')' if hi_open else ']'
-    text = f'{left}{"-inf" if lo is None else f"{lo:g}"}, {"inf" if hi is None else f"{hi:g}"}{right}'
+    text = (f'{left}{"-inf" if lo is None else bound_text(lo)}, '
+            f'{"inf" if hi is None else bound_text(hi)}{right}')
     if lo is not None and hi is None:
-        help_text = f'{">" if lo_open else ">="} {lo:g}'
+        help_text = f'{">" if lo_open else ">="} {bound_text(lo)}'
     elif hi is not None and lo is None:
-        help_text = f'{"<" if hi_open else "<="} {hi:g}'
+        help_text = f'{"<" if hi_open else "<="} {bound_text(hi)}'
     else:
         help_text = f'in {text}'
 

@@ -20,6 +20,7 @@ from .path_roles import (
     config_data_inputs,
     conflict_text,
     output_conflict,
+    output_place_problem,
     outputs_conflict,
 )
 
@@ -105,6 +106,10 @@ def check_path_roles(parser: argparse.ArgumentParser, chain: List[argparse.Argum
     (:func:`~.path_roles.output_conflict`), naming the output's option and the input
     (through ``parser.fail``: ``parser`` is a :class:`~mmseg_ext.utils.cli.ToolParser`)."""
     inputs, outputs = _declared_paths(chain, ns)
+    for out, action in outputs:
+        problem = output_place_problem(out)
+        if problem:
+            parser.fail(option_label(action), problem)
     for out, action in outputs:
         for src, label, source in inputs:
             reason = output_conflict(out, src, holds_inputs=action.role == 'work-dir')

@@ -42,6 +42,25 @@ INPUT_ROLES = ('input', 'config', 'input-or-value', 'url')
 OUTPUT_ROLES = ('output', 'work-dir')
 
 
+def output_place_problem(path: str) -> Optional[str]:
+    """Why ``path`` cannot be an output place (``None`` when it can): ``-`` (which many
+    tools read as standard output; these tools write files), or an existing device,
+    FIFO or socket (an output is written beside and renamed over, which such a path
+    cannot take)."""
+    import stat
+
+    from .readers import file_kind
+    if path == '-':
+        return "'-' (standard output) is not supported; give a file or folder name"
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return None
+    if stat.S_ISREG(mode) or stat.S_ISDIR(mode):
+        return None
+    return f'{path} is {file_kind(mode)}, not a file or folder to write'
+
+
 def real(path: str) -> str:
     """``path`` with symbolic links, ``..`` and ``.`` resolved (it need not exist)."""
     return osp.realpath(osp.expanduser(path))

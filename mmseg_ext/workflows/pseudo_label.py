@@ -50,6 +50,7 @@ from ..io.atomic import atomic_write_text
 from ..io.ground_truth import GroundTruth, check_ignore_index
 from ..io.hand_bone_json import hand_bone_document, write_hand_bone_json
 from ..io.image_write import write_image
+from ..io.images import check_label_capacity
 from ..io.paths import check_output_apart
 from ..io.prob_file import dequantize
 from ..io.prob_meta import check_same_size
@@ -176,7 +177,13 @@ def multilabel_confidence(probs: Iterable[np.ndarray], thresholds: Sequence[floa
 def multiclass_labels(probs: np.ndarray, pixel_conf: float,
                       ignore_index: int = 255) -> Tuple[np.ndarray, Confidence]:
     """``(labels, confidence)``: ``(H, W)`` uint8 argmax of ``(C, H, W)`` float
-    probabilities (first class on ties), ``ignore_index`` where ``max_c p < pixel_conf``."""
+    probabilities (first class on ties), ``ignore_index`` where ``max_c p < pixel_conf``.
+
+    Raises:
+        DataError: when the class indices do not fit below ``ignore_index`` in uint8
+            (:func:`~mmseg_ext.io.images.check_label_capacity`).
+    """
+    check_label_capacity(range(probs.shape[0]), ignore_index, 'probabilities')
     best = probs.max(0)
     labels = probs.argmax(0).astype(np.uint8)
     low = best < pixel_conf
@@ -244,6 +251,8 @@ def pseudo_label_folder(probs_dir: str, out_dir: str, fmt: str = 'handbone-json'
     if fmt == 'label-png' and folder.task != 'multi-class':
         raise DataError(f'{probs_dir}: label PNGs need multi-class probabilities; this '
                         f'folder is {folder.task} (write hand-bone JSON instead)')
+    if fmt == 'label-png':
+        check_label_capacity(folder.classes, 255, probs_dir)
     if fmt == 'handbone-json' and folder.task != 'multi-label':
         raise DataError(f'{probs_dir}: hand-bone JSON needs multi-label probabilities; '
                         f'this folder is {folder.task} (write label PNGs instead)')

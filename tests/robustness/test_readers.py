@@ -315,7 +315,8 @@ def test_two_coco_categories_with_one_name(world):
 
 
 def test_class_list_longer_than_uint8_labels(world):
-    from mmseg_ext.datasets.coco_index import check_label_capacity, index_coco
+    from mmseg_ext.datasets.coco_index import index_coco
+    from mmseg_ext.io.images import check_label_capacity
     refused_by_library(lambda: check_label_capacity([f'c{i}' for i in range(256)], 255, 'x'),
                        'x: 256 classes', 'at most 255')
     check_label_capacity([f'c{i}' for i in range(255)], 255, 'x')

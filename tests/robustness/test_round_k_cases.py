@@ -1,0 +1,129 @@
+"""Round K of hostile inputs (issue 28), each case by its class:
+
+* class indices that do not fit a label map: a multi-class folder with 256 or more
+  classes wrote class 255 as the ignore index and class 299 as 43 (``299 % 256``) into
+  pseudo-label PNGs with exit 0; every argmax label map now has a dtype that holds its
+  classes (:func:`mmseg_ext.inference.probmaps.label_dtype`), and every ``uint8`` label
+  PNG writer checks the capacity (:func:`mmseg_ext.io.images.check_label_capacity`);
+* range bounds printed in ``%g`` (``[0, 4.29497e+09]``, which reads as larger than the
+  refused 4294967296): whole bounds are printed exactly, in errors and in ``--help``;
+* an output place that cannot be one: a device (``/dev/full`` was called "not written
+  by this tool; move it away") or ``-`` (which wrote a file named ``-``). The one CLI
+  layer refuses both for every output option of every tool.
+"""
+import os.path as osp
+import sys
+
+import cv2
+import numpy as np
+import pytest
+
+TESTS = osp.dirname(osp.dirname(osp.abspath(__file__)))
+if TESTS not in sys.path:
+    sys.path.insert(0, TESTS)
+
+from probs_helpers import write_images, write_prob_folder  # noqa: E402
+
+from robustness.test_bad_inputs import assert_refused, run_main, snapshot  # noqa: E402
+
+
+def _many_classes(root, n, winner):
+    """A multi-class folder of ``n`` classes, one 4x4 image where class ``winner`` has
+    p = 0.5 and the others share the rest (the probabilities sum to 1)."""
+    p = np.full((n, 4, 4), 0.5 / (n - 1), np.float32)
+    p[winner] = 0.5
+    return write_prob_folder(root, {'ID1/a.png': (p, (4, 4))},
+                             ['Background'] + [f'c{i}' for i in range(1, n)],
+                             task='multi-class', dtype='float16')
+
+
+@pytest.mark.parametrize('n', [256, 300])
+def test_pseudo_label_pngs_refuse_classes_a_uint8_map_cannot_hold(tmp_path, n):
+    probs = _many_classes(tmp_path / 'probs', n, n - 1)
+    before = snapshot(str(tmp_path))
+    code, lines = run_main('pseudo_label.py', [probs, '--out-dir', tmp_path / 'out',
+                                               '--format', 'label-png', '--pixel-conf',
+                                               '0.1', '--no-progress'])
+    assert_refused(code, lines, 1, probs, f'{n} classes', 'at most 255')
+    assert snapshot(str(tmp_path)) == before and not osp.exists(tmp_path / 'out')
+
+
+def test_pseudo_label_png_holds_the_last_class_that_fits(tmp_path):
+    """255 classes: class 254 is the largest index below the ignore value."""
+    probs = _many_classes(tmp_path / 'probs', 255, 254)
+    code, _ = run_main('pseudo_label.py', [probs, '--out-dir', tmp_path / 'out',
+                                           '--format', 'label-png', '--pixel-conf', '0.1',
+                                           '--no-progress'])
+    assert code == 0
+    label = cv2.imread(str(tmp_path / 'out' / 'ID1' / 'a.png'), cv2.IMREAD_UNCHANGED)
+    assert label.dtype == np.uint8 and (label == 254).all()
+
+
+@pytest.mark.parametrize('n,winner,dtype', [(256, 255, np.uint8), (300, 299, np.uint16),
+                                            (2, 1, np.uint8)])
+def test_argmax_label_maps_never_wrap(n, winner, dtype):
+    from mmseg_ext.inference.probmaps import label_map
+    p = np.full((n, 3, 5), 0.1 / (n - 1), np.float32)
+    p[winner] = 0.9
+    labels = label_map(p, (6, 10))
+    assert labels.dtype == dtype and labels.shape == (6, 10) and (labels == winner).all()
+
+
+def test_submission_of_many_classes_names_the_right_class(tmp_path):
+    """The multi-class submission path masks ``labels == c``: with 300 classes the pixels
+    of class 299 must land in its own rows, not in class 43's."""
+    from mmseg_ext.inference.probmaps import label_map
+    p = np.full((300, 4, 4), 0.5 / 299, np.float32)
+    p[299, :2] = 0.5
+    p[43, 2:] = 0.5
+    labels = label_map(p, (4, 4))
+    assert (labels[:2] == 299).all() and (labels[2:] == 43).all()
+
+
+def test_whole_range_bounds_are_printed_exactly(tmp_path):
+    write_images(tmp_path / 'imgs', {f'P{i}/x.png': (8, 8) for i in range(4)})
+    code, lines = run_main('kfold.py', ['folder', tmp_path / 'imgs', '--out',
+                                        tmp_path / 'splits', '--seed', '4294967296',
+                                        '--no-progress'])
+    assert_refused(code, lines, 2, '4294967296 is outside [0, 4294967295]')
+    from mmseg_ext.utils.cli import bound_text
+    assert [bound_text(v) for v in (0, 1.0, 0.5, 2 ** 32 - 1, 1e-6, 1e300)] == \
+        ['0', '1', '0.5', '4294967295', '1e-06', '1e+300']
+
+
+@pytest.fixture
+def probs(tmp_path):
+    p = np.zeros((2, 4, 4), np.float32)
+    p[0, 1:3, 1:3] = 0.9
+    return write_prob_folder(tmp_path / 'probs', {'ID1/a.png': (p, (4, 4))},
+                             ['finger-1', 'finger-2'])
+
+
+@pytest.mark.skipif(not osp.exists('/dev/full'), reason='needs /dev/full')
+@pytest.mark.parametrize('tool,option', [('make_submission.py', '--out'),
+                                         ('ensemble.py', '--out-dir'),
+                                         ('pseudo_label.py', '--out-dir')])
+def test_a_device_or_dash_is_no_output_place(tmp_path, probs, monkeypatch, tool, option):
+    monkeypatch.chdir(tmp_path)
+    p = np.zeros((2, 4, 4), np.float32)
+    p[0, 1:3, 1:3] = 0.8  # a second run of the model, stored in float16
+    second = write_prob_folder(tmp_path / 'probs2', {'ID1/a.png': (p, (4, 4))},
+                               ['finger-1', 'finger-2'], dtype='float16')
+    inputs = {'make_submission.py': [probs, '--format', 'handbone'],
+              'ensemble.py': [probs, second],
+              'pseudo_label.py': [probs, '--format', 'handbone-json']}[tool]
+    before = snapshot(str(tmp_path))
+    for out, words in (('/dev/full', ['/dev/full is a character device']),
+                       ('-', ["'-' (standard output) is not supported"])):
+        code, lines = run_main(tool, inputs + [option, out, '--no-progress'])
+        assert_refused(code, lines, 2, option, *words)
+        assert snapshot(str(tmp_path)) == before
+        assert not osp.lexists(tmp_path / '-')
+
+
+@pytest.mark.skipif(not osp.exists('/dev/null'), reason='needs /dev/null')
+def test_the_library_names_a_device_in_place_of_an_output_file():
+    from mmseg_ext.io.owned_file import check_replaceable_file
+    from mmseg_ext.utils.errors import OutputError
+    with pytest.raises(OutputError, match='/dev/null: is a character device, not a file'):
+        check_replaceable_file('/dev/null', 'make_submission')
