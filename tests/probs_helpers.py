@@ -31,13 +31,15 @@ def two_image_world(tmp_path, classes, prob_folders=('probs',)):
     """Two 8x8 images of one ID folder (``ID1/a.png``, ``ID1/b.png``) with constant
     probabilities 0.8 and 0.3 in 2 classes: ``dict(root=..., imgs=..., <folder>=...)``
     with one probability folder per name in ``prob_folders`` (the first stored as
-    ``uint8``, the others as ``float16``: equal values, other files, as two models'
-    outputs are; an ensemble refuses one folder twice)."""
+    ``uint8`` with those values, each later one as ``float16`` with values 0.1 lower per
+    step: other values and other files, as two models' outputs are; an ensemble refuses
+    one model's predictions given twice)."""
     probs = {'ID1/a.png': (np.full((2, 8, 8), 0.8, np.float32), (8, 8)),
              'ID1/b.png': (np.full((2, 8, 8), 0.3, np.float32), (8, 8))}
     w = dict(root=str(tmp_path))
     for i, name in enumerate(prob_folders):  # stored apart: two runs, never one copied
-        w[name] = write_prob_folder(tmp_path / name, probs, classes,
+        own = {k: (p - np.float32(0.1 * i), size) for k, (p, size) in probs.items()}
+        w[name] = write_prob_folder(tmp_path / name, own, classes,
                                     dtype='uint8' if i == 0 else 'float16')
     w['imgs'] = write_images(tmp_path / 'imgs', {k: (8, 8) for k in probs})
     w['probs_by_image'] = probs

@@ -86,7 +86,8 @@ def _target_size(shapes: List[Tuple[int, int]], ori_shape: Tuple[int, int],
 def soft_vote(prob_dirs: Sequence[str], out_dir: str,
               weights: Optional[Sequence[float]] = None, mixed_size: str = 'original',
               dtype: Optional[str] = None, force: bool = False, compresslevel: int = 1,
-              progress: bool = True, tool: str = 'tools/ensemble.py') -> EnsembleSummary:
+              progress: bool = True, tool: str = 'tools/ensemble.py',
+              distinct_models: bool = True) -> EnsembleSummary:
     """Weighted mean of the probabilities of several folders, written as a new folder.
 
     Args:
@@ -99,6 +100,10 @@ def soft_vote(prob_dirs: Sequence[str], out_dir: str,
         dtype: stored dtype of the output (default: the first folder's, else uint8).
         force: replace ``out_dir`` when it is ``tool``'s own unchanged output.
         tool: the writer's name, recorded in the folder's manifest.
+        distinct_models: refuse two folders that hold the same probabilities on every
+            image, whatever their stored dtype (:class:`SameValues`); a caller whose
+            members are proven distinct by their records (``tools/cv.py``'s fold
+            models) passes False.
     """
     start = time.perf_counter()
     if len(prob_dirs) < 2:
@@ -119,12 +124,67 @@ def soft_vote(prob_dirs: Sequence[str], out_dir: str,
     with ProbFolderWriter(out_dir, first.classes, first.task,
                           dtype=dtype or first.dtype or 'uint8', source=source,
                           force=force, compresslevel=compresslevel, tool=tool) as writer:
+        alike = SameValues(len(folders))
         for key in tqdm(keys, desc='ensemble', unit='img', disable=not progress):
             loaded = [f.read(key, cropped=True) for f in folders]  # one image per model
+            alike.update([p for p, _ in loaded])
             fused, meta = _mean_one(folders, key, loaded, w, mixed_size, writer.dtype)
             writer.write(fused, meta.img_path, meta.ori_shape)
+        if distinct_models:
+            alike.check(folders)
         writer.commit()
     return EnsembleSummary(out_dir, len(keys), len(folders), time.perf_counter() - start)
+
+
+class SameValues:
+    """The pairs of member folders whose probabilities agreed on every image so far,
+    within one ``uint8`` level whatever the stored dtype: one model's predictions given
+    twice (one folder and a ``float16`` re-write of it, say), which byte comparison
+    (:func:`~mmseg_ext.io.paths.check_distinct_inputs`) cannot see. A pair is dropped at
+    its first difference, so distinct models cost one image's comparison; a pair that
+    never predicted anything (every level below 2) is not called alike.
+    """
+
+    def __init__(self, count: int):
+        self.pairs = {(i, j) for i in range(count) for j in range(i + 1, count)}
+        self.with_content: set = set()
+
+    def update(self, probs: Sequence[CroppedProbs]) -> None:
+        """Compare one image's ``(C, h, w)`` stored probabilities of every member."""
+        levels: dict = {}
+
+        def level(i: int, c: int) -> np.ndarray:
+            if (i, c) not in levels:
+                levels[i, c] = np.rint(dequantize(probs[i].channel(c)) * 255.0
+                                       ).astype(np.int16)
+            return levels[i, c]
+
+        for i, j in sorted(self.pairs):
+            if probs[i].shape != probs[j].shape:
+                self.pairs.discard((i, j))
+                continue
+            for c in range(probs[i].shape[0]):
+                if probs[i].box(c) is None and probs[j].box(c) is None:
+                    continue
+                a, b = level(i, c), level(j, c)
+                if int(np.abs(a - b).max()) > 1:
+                    self.pairs.discard((i, j))
+                    break
+                if int(max(a.max(), b.max())) >= 2:
+                    self.with_content.add((i, j))
+
+    def check(self, folders: Sequence[ProbFolder]) -> None:
+        """Refuse a pair alike on every image.
+
+        Raises:
+            InvalidArgumentError: of ``prob_dirs``, naming both folders.
+        """
+        for i, j in sorted(self.pairs & self.with_content):
+            raise InvalidArgumentError(
+                'prob_dirs', f'{folders[i].root} and {folders[j].root} hold the same '
+                'probabilities on every image (within one uint8 level; stored as '
+                f'{folders[i].dtype} and {folders[j].dtype}): one model\'s predictions '
+                'given twice; give each once')
 
 
 def _mean_one(folders: Sequence[ProbFolder], key: str,

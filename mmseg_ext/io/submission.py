@@ -339,9 +339,11 @@ def read_class_list(spec: str, argument: str = 'classes') -> Tuple[str, ...]:
     ``#`` lines being comments as in every list file, or a JSON list of names) or
     comma-separated names.
 
-    A value that names no file but reads as a path (it holds a ``/`` or ends like a list
-    file) is refused as not found rather than taken for one class; a comma list that
-    breaks the class-name rule is an :class:`InvalidArgumentError` of ``argument``.
+    A value without a comma that names no file but reads as a path (it holds a ``/`` or
+    ends like a list file) is refused as not found rather than taken for one class; a
+    value with a comma that names no file is a comma list, so class names may hold
+    ``/`` (``lung/left,lung/right``). A comma list that breaks the class-name rule is an
+    :class:`InvalidArgumentError` of ``argument``.
     """
     if osp.isdir(spec):
         return ProbFolder(spec).classes
@@ -353,7 +355,8 @@ def read_class_list(spec: str, argument: str = 'classes') -> Tuple[str, ...]:
         if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
             raise DataError(f'{spec}: expected one class name a line or a JSON list of names')
         return check_class_names(names, spec)
-    if '/' in spec or os.sep in spec or spec.lower().endswith(CLASS_FILE_SUFFIXES):
+    if ',' not in spec and ('/' in spec or os.sep in spec or
+                            spec.lower().endswith(CLASS_FILE_SUFFIXES)):
         raise InvalidArgumentError(argument, f'{spec}: no such file or folder (a class '
                                    'list is a probability folder, a file, or a,b,c)')
     names = [n.strip() for n in spec.split(',')]  # an empty name is refused, not dropped

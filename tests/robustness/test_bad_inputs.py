@@ -89,7 +89,8 @@ def world(tmp_path_factory):
              for n, p in (('a', 0.8), ('b', 0.3))}
     w = dict(root=str(root))
     w['probs'] = write_prob_folder(root / 'probs', probs, CLASSES)
-    w['probs2'] = write_prob_folder(root / 'probs2', probs, CLASSES, dtype='float16')
+    w['probs2'] = write_prob_folder(root / 'probs2', {k: (p * 0.5, s) for k, (p, s) in
+                                                      probs.items()}, CLASSES, dtype='float16')
     w['imgs'] = write_images(root / 'imgs', {k: (8, 8) for k in probs})
     make_trash_coco(str(root / 'coco'), num_train=2, num_val=1, num_test=0, size=(16, 16))
     w['coco'] = str(root / 'coco' / 'train.json')

@@ -102,8 +102,9 @@ def probs(tmp_path_factory):
               for i in range(2)}
     root = tmp_path_factory.mktemp('lock')
     return dict(dir=write_prob_folder(root / 'probs', images, list(HAND_BONE_CLASSES)),
-                dir2=write_prob_folder(root / 'probs2', images, list(HAND_BONE_CLASSES),
-                                       dtype='float16'))
+                dir2=write_prob_folder(root / 'probs2', {k: (p * 0.5, size) for k, (p, size)
+                                                         in images.items()},
+                                       list(HAND_BONE_CLASSES), dtype='float16'))
 
 
 def test_tools_refuse_an_output_another_run_is_writing(held, tmp_path, probs):

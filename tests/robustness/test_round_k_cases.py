@@ -127,3 +127,72 @@ def test_the_library_names_a_device_in_place_of_an_output_file():
     from mmseg_ext.utils.errors import OutputError
     with pytest.raises(OutputError, match='/dev/null: is a character device, not a file'):
         check_replaceable_file('/dev/null', 'make_submission')
+
+
+def test_a_comma_list_may_hold_class_names_with_a_slash(tmp_path, monkeypatch):
+    """Review item: a comma list is a list even when a name holds '/'; a single
+    path-like value that names nothing is still 'not found'."""
+    from mmseg_ext.io.submission import read_class_list
+    from mmseg_ext.utils.errors import InvalidArgumentError
+    monkeypatch.chdir(tmp_path)
+    assert read_class_list('lung/left,lung/right') == ('lung/left', 'lung/right')
+    with pytest.raises(InvalidArgumentError, match='no such file or folder'):
+        read_class_list('lists/classes.txt')
+    with pytest.raises(InvalidArgumentError, match='no such file or folder'):
+        read_class_list('classes.txt')
+    (tmp_path / 'a,b.txt').write_text('x\ny\n')   # an existing file wins, comma or not
+    assert read_class_list('a,b.txt') == ('x', 'y')
+
+
+def _two_runs(tmp_path, second_values):
+    rng = np.random.default_rng(3)
+    first = {f'ID1/{n}.png': (rng.random((2, 6, 6)).astype(np.float32), (6, 6))
+             for n in 'ab'}
+    a = write_prob_folder(tmp_path / 'a', first, ['finger-1', 'finger-2'])
+    b = write_prob_folder(tmp_path / 'b', second_values(first), ['finger-1', 'finger-2'],
+                          dtype='float16')
+    return a, b
+
+
+def test_one_model_stored_in_two_dtypes_is_one_ensemble_input(tmp_path):
+    """Review item: the same probabilities re-written as float16 are other bytes but
+    one model; the vote refuses them and publishes nothing."""
+    a, b = _two_runs(tmp_path, lambda first: first)
+    before = snapshot(str(tmp_path))
+    code, lines = run_main('ensemble.py', [a, b, '--out-dir', tmp_path / 'e',
+                                           '--no-progress'])
+    assert_refused(code, lines, 2, a, b, 'the same probabilities on every image',
+                   'uint8 and float16')
+    assert snapshot(str(tmp_path)) == before and not osp.exists(tmp_path / 'e')
+
+
+def test_models_that_differ_on_one_image_or_predict_nothing_are_voted(tmp_path):
+    def one_image_differs(first):
+        out = dict(first)
+        p, size = first['ID1/b.png']
+        out['ID1/b.png'] = (np.clip(p + 0.05, 0, 1), size)
+        return out
+    a, b = _two_runs(tmp_path, one_image_differs)
+    code, _ = run_main('ensemble.py', [a, b, '--out-dir', tmp_path / 'e', '--no-progress'])
+    assert code == 0
+    empty = {'ID1/a.png': (np.zeros((2, 4, 4), np.float32), (4, 4))}
+    z1 = write_prob_folder(tmp_path / 'z1', empty, ['finger-1', 'finger-2'])
+    z2 = write_prob_folder(tmp_path / 'z2', empty, ['finger-1', 'finger-2'],
+                           dtype='float16')
+    code, _ = run_main('ensemble.py', [z1, z2, '--out-dir', tmp_path / 'ze',
+                                       '--no-progress'])
+    assert code == 0   # two models that found nothing agree without being one model
+
+
+def test_same_values_tracks_pairs_by_uint8_level():
+    from mmseg_ext.ensembling.ensemble import SameValues
+    from mmseg_ext.io.prob_file import CroppedProbs
+
+    def cropped(levels):
+        arr = np.asarray(levels, np.uint8)[None]
+        return CroppedProbs(arr.shape, np.array([[0, arr.shape[1], 0, arr.shape[2]]]),
+                            [arr[0]])
+    alike = SameValues(3)
+    alike.update([cropped([[10, 200]]), cropped([[11, 199]]), cropped([[13, 200]])])
+    # levels within 1 stay alike (0, 1); 3 levels apart drop the pairs with member 2
+    assert alike.pairs == {(0, 1)} and alike.with_content == {(0, 1)}

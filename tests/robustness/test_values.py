@@ -55,7 +55,8 @@ def world(tmp_path):
              'ID1/b.png': (np.full((2, 8, 8), 0.3, np.float32), (8, 8))}
     w = dict(root=str(tmp_path))
     w['probs'] = write_prob_folder(tmp_path / 'probs', probs, CLASSES, dtype='float16')
-    w['probs2'] = write_prob_folder(tmp_path / 'probs2', probs, CLASSES)
+    other = {k: (p - np.float32(0.2), size) for k, (p, size) in probs.items()}  # a 2nd model
+    w['probs2'] = write_prob_folder(tmp_path / 'probs2', other, CLASSES)
     w['imgs'] = write_images(tmp_path / 'imgs', {k: (8, 8) for k in probs})
     return w
 
@@ -263,7 +264,8 @@ def test_csv_with_a_bom_is_read_as_without(world):
 
 # ------------------------------------------------------------------ ensemble weights
 def test_huge_weights_do_not_overflow(world):
-    """``--weights 1e308 1e308`` is equal weighting, not all-zero probabilities."""
+    """``--weights 1e308 1e308`` is equal weighting (the mean of 0.8 and 0.6), not
+    all-zero probabilities."""
     from mmseg_ext.io.prob_file import dequantize
     from mmseg_ext.io.probs import ProbFolder
     outs = []
@@ -273,7 +275,7 @@ def test_huge_weights_do_not_overflow(world):
                                                out, '--weights', *weights, '--no-progress'])
         assert code == 0, lines
         outs.append(dequantize(ProbFolder(out).read('ID1/a')[0]))
-    assert np.abs(outs[0] - 0.8).max() < 0.01
+    assert np.abs(outs[0] - 0.7).max() < 0.01
     np.testing.assert_array_equal(outs[0], outs[1])
 
 

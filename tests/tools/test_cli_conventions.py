@@ -125,6 +125,13 @@ def test_every_option_out_of_range_exits_2_naming_it(path, monkeypatch):
                 assert any(o in lines[0] for o in action.option_strings), lines[0]
 
 
+def _bound(value):
+    """A bound as the help must print it: whole numbers in full (2^32-1 as 4294967295,
+    never 4.29497e+09), others as %g."""
+    return str(int(value)) if float(value).is_integer() and abs(value) < 2 ** 53 \
+        else f'{value:g}'
+
+
 @pytest.mark.parametrize('path', TOOLS, ids=[osp.basename(p) for p in TOOLS])
 def test_every_ranged_option_states_its_range_in_the_help(path, monkeypatch):
     """Before, nine numeric options (demo --max-iters, ensemble --weights, ...) refused
@@ -138,9 +145,10 @@ def test_every_ranged_option_states_its_range_in_the_help(path, monkeypatch):
                 continue
             lo, hi, lo_open, hi_open = bounds
             if hi is None:
-                stated = f'{">" if lo_open else ">="} {lo:g}'
+                stated = f'{">" if lo_open else ">="} {_bound(lo)}'
             else:
-                stated = f'[{lo:g}, {hi:g}]' if not (lo_open or hi_open) else action.type.range_text
+                stated = f'[{_bound(lo)}, {_bound(hi)}]' if not (lo_open or hi_open) \
+                    else action.type.range_text
             flat = ' '.join((action.help or '').split())
             assert stated in flat, (path, action.option_strings, flat)
             assert flat.split('(default')[0].strip() in text  # shown by --help

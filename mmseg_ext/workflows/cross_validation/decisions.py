@@ -139,7 +139,9 @@ def fold_vote(prob_dirs: Sequence[str], out_dir: str, decisions: Optional[OOFDec
     from ...ensembling.ensemble import soft_vote
     with owned_output(manifest, out_dir):
         if decisions is None or not decisions.collapsed:
-            soft_vote(prob_dirs, out_dir, force=True, progress=progress, tool=TOOL)
+            # the members are this run's fold models, each proven by its record
+            soft_vote(prob_dirs, out_dir, force=True, progress=progress, tool=TOOL,
+                      distinct_models=False)
             return
         classes = ProbFolder(prob_dirs[0]).classes
         weights = np.array([decisions.fold_weights[c] for c in classes], np.float64)
