@@ -156,8 +156,9 @@ def read_cropped(path: str) -> Tuple[CroppedProbs, ProbMeta]:
 
     Everything in the file is checked where it enters: the metadata is strict JSON
     (:func:`~mmseg_ext.utils.readers.loads_json`), sizes and boxes are whole numbers inside
-    the stored shape, the boxes account for every stored value, and ``float16`` values
-    are finite and in [0, 1] (``uint8`` ones are by construction).
+    the stored shape, the boxes account for every stored value, ``float16`` values
+    are finite and in [0, 1] (``uint8`` ones are by construction), and multi-class
+    probabilities sum to 1 over the classes (:func:`check_class_sums`).
 
     Raises:
         ProbFileError: anything else than a valid file, naming it.
@@ -190,7 +191,10 @@ def read_cropped(path: str) -> Tuple[CroppedProbs, ProbMeta]:
         pos += n
     if data.dtype == np.float16 and data.size:
         _check_probabilities(path, data)
-    return CroppedProbs(shape, np.asarray(boxes, np.int64).reshape(-1, 4), crops), meta
+    probs = CroppedProbs(shape, np.asarray(boxes, np.int64).reshape(-1, 4), crops)
+    if meta.task == 'multi-class':  # every reader: a softmax output or refused
+        check_class_sums(path, probs)
+    return probs, meta
 
 
 def _checked_layout(path: str, info: Dict, num_classes: int, data: np.ndarray

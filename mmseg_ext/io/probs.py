@@ -62,7 +62,7 @@ from ..utils.class_names import check_class_names
 from ..utils.errors import DataError, InvalidArgumentError
 from ..utils.readers import check_folder, read_json
 from .paths import data_relpath, image_key, resolve_under
-from .prob_file import CroppedProbs, check_class_sums, read_cropped, write_probs
+from .prob_file import CroppedProbs, read_cropped, write_probs
 from .prob_meta import (
     DTYPES,
     PROBS_VERSION,
@@ -220,8 +220,6 @@ class ProbFolder:
         if meta.key != key:
             raise ProbFileError(f'{path}: holds image {meta.img_path}, expected {key}')
         self._check_agreement(key, path, meta, probs.shape, probs.dtype)
-        if meta.task == 'multi-class':
-            check_class_sums(path, probs)
         return (probs if cropped else probs.dense()), meta
 
     def _check_agreement(self, key: str, path: str, meta: ProbMeta, probs_shape,

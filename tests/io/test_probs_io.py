@@ -107,7 +107,7 @@ def test_same_output_name_is_an_error(tmp_path):
 def test_file_checked_against_folder(tmp_path):
     root = tmp_path / 'probs'
     write_folder(root, ['a.png', 'b.png'])
-    write_probs(str(root / 'b.npz'), np.zeros((3, 4, 5)), meta('b.png', task='multi-class'))
+    write_probs(str(root / 'b.npz'), np.full((3, 4, 5), 1 / 3), meta('b.png', task='multi-class'))
     with pytest.raises(ProbFileError, match="b.npz: multi-class probabilities, but the folder's index holds multi-label"):
         ProbFolder(str(root)).read('b')
 

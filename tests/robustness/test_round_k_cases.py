@@ -196,3 +196,20 @@ def test_same_values_tracks_pairs_by_uint8_level():
     alike.update([cropped([[10, 200]]), cropped([[11, 199]]), cropped([[13, 200]])])
     # levels within 1 stay alike (0, 1); 3 levels apart drop the pairs with member 2
     assert alike.pairs == {(0, 1)} and alike.with_content == {(0, 1)}
+
+
+def test_every_reader_of_a_file_checks_multi_class_sums(tmp_path):
+    """Review item: the softmax check lived in ProbFolder.read only; the file readers
+    (read_cropped, read_probs) now refuse a multi-class file whose classes do not sum
+    to 1, naming it."""
+    from mmseg_ext.io.prob_file import read_cropped, read_probs, write_probs
+    from mmseg_ext.io.prob_meta import ProbFileError, ProbMeta
+    path = str(tmp_path / 'a.npz')
+    meta = ProbMeta(classes=('bg', 'fg'), task='multi-class', img_path='a.png',
+                    ori_shape=(4, 5))
+    write_probs(path, np.full((2, 4, 5), 0.2), meta)   # sums to 0.4
+    for reader in (read_cropped, read_probs):
+        with pytest.raises(ProbFileError, match=f'{path}: multi-class probabilities sum'):
+            reader(path)
+    write_probs(path, np.stack([np.full((4, 5), 0.3), np.full((4, 5), 0.7)]), meta)
+    assert read_probs(path)[0].shape == (2, 4, 5)
