@@ -86,8 +86,7 @@ def _target_size(shapes: List[Tuple[int, int]], ori_shape: Tuple[int, int],
 def soft_vote(prob_dirs: Sequence[str], out_dir: str,
               weights: Optional[Sequence[float]] = None, mixed_size: str = 'original',
               dtype: Optional[str] = None, force: bool = False, compresslevel: int = 1,
-              progress: bool = True, tool: str = 'tools/ensemble.py',
-              distinct_models: bool = True) -> EnsembleSummary:
+              progress: bool = True, tool: str = 'tools/ensemble.py') -> EnsembleSummary:
     """Weighted mean of the probabilities of several folders, written as a new folder.
 
     Args:
@@ -100,10 +99,6 @@ def soft_vote(prob_dirs: Sequence[str], out_dir: str,
         dtype: stored dtype of the output (default: the first folder's, else uint8).
         force: replace ``out_dir`` when it is ``tool``'s own unchanged output.
         tool: the writer's name, recorded in the folder's manifest.
-        distinct_models: refuse two folders that hold the same probabilities on every
-            image, whatever their stored dtype (:class:`SameValues`); a caller whose
-            members are proven distinct by their records (``tools/cv.py``'s fold
-            models) passes False.
     """
     start = time.perf_counter()
     if len(prob_dirs) < 2:
@@ -130,8 +125,7 @@ def soft_vote(prob_dirs: Sequence[str], out_dir: str,
             alike.update([p for p, _ in loaded])
             fused, meta = _mean_one(folders, key, loaded, w, mixed_size, writer.dtype)
             writer.write(fused, meta.img_path, meta.ori_shape)
-        if distinct_models:
-            alike.check(folders)
+        alike.check(folders)  # one model given twice, in any dtype: refused
         writer.commit()
     return EnsembleSummary(out_dir, len(keys), len(folders), time.perf_counter() - start)
 

@@ -127,46 +127,16 @@ def choose_setting(per_image: Sequence[ComponentStats],
     return ClassChoice(best[1], best[2], before, best[0])
 
 
-def setting_dice(per_image: Sequence[ComponentStats], min_area: int,
-                 keep_largest: int) -> float:
-    """Mean Dice over ``per_image`` of one setting (NaN without images)."""
-    if not per_image:
-        return float('nan')
-    areas, keeps = np.array([min_area], np.int64), [keep_largest]
-    return float(np.mean([dice_table(s, areas, keeps)[0, 0] for s in per_image]))
-
-
 @dataclass
 class ComponentSearch:
-    """Collects :class:`ComponentStats` per class (each image with its fold);
-    :meth:`choose` picks the settings on every image, :meth:`held_out_gains` tests
-    them on each fold with the setting chosen on the others."""
+    """Collects :class:`ComponentStats` per class; :meth:`choose` picks the settings."""
     classes: Tuple[str, ...]
     connectivity: int = 8
     stats: Dict[str, List[ComponentStats]] = field(default_factory=dict)
-    folds: Dict[str, List[int]] = field(default_factory=dict)
 
-    def update(self, cls: str, mask: np.ndarray, gt: np.ndarray, fold: int = 0) -> None:
+    def update(self, cls: str, mask: np.ndarray, gt: np.ndarray) -> None:
         """Add one image's class ``cls``: ``mask`` and ``gt`` ``(H, W)`` bool."""
         self.stats.setdefault(cls, []).append(component_stats(mask, gt, self.connectivity))
-        self.folds.setdefault(cls, []).append(int(fold))
 
     def choose(self, keep_choices: Sequence[int] = KEEP_CHOICES) -> Dict[str, ClassChoice]:
         return {c: choose_setting(self.stats.get(c, []), keep_choices) for c in self.classes}
-
-    def held_out_gains(self, cls: str, num_folds: int,
-                       keep_choices: Sequence[int] = KEEP_CHOICES) -> List[float]:
-        """Per fold ``k``: the Dice gain on fold ``k``'s images of ``cls`` of the setting
-        chosen on the other folds' images, over no clean-up (NaN: no images)."""
-        stats, folds = self.stats.get(cls, []), self.folds.get(cls, [])
-        gains = []
-        for k in range(num_folds):
-            own = [s for s, f in zip(stats, folds) if f == k]
-            others = [s for s, f in zip(stats, folds) if f != k]
-            if not own or not others:
-                gains.append(float('nan'))
-                continue
-            choice = choose_setting(others, keep_choices)
-            gains.append(setting_dice(own, choice.min_area, choice.keep_largest) -
-                         setting_dice(own, 0, 0))
-        return gains

@@ -99,28 +99,29 @@ class DiceSweep:
         return best
 
 
-def held_out_gains(sweeps: Sequence[DiceSweep], lo: int, hi: int, prefer: int
-                   ) -> np.ndarray:
-    """``(C, K)`` Dice gains of thresholds tuned without each fold, on that fold.
+def calibrate(probs: np.ndarray, threshold: float) -> np.ndarray:
+    """Map probabilities so that ``threshold`` becomes 0.5: ``p(1-t) / (p(1-t) + (1-p)t)``.
 
-    ``sweeps`` holds one :class:`DiceSweep` per fold (its OOF images). For fold ``k`` the
-    best level per class within ``[lo, hi]`` is searched on the other folds' images and
-    fold ``k``'s mean Dice at that level minus its mean Dice at ``prefer`` (the default
-    level) is entry ``[c, k]``; NaN where fold ``k`` has no images of the class.
+    The odds are divided by the threshold's odds (a shift of the logit by
+    ``logit(t)``), so the order of the values is kept, 0 and 1 stay 0 and 1, and a
+    model whose own decision threshold is ``t`` decides at 0.5 afterwards. ``tools/cv.py``
+    calibrates each fold model by its own out-of-fold threshold before the models are
+    averaged (:func:`~mmseg_ext.postprocessing.tta_choice.class_soft_vote`).
+
+    Args:
+        probs: float probabilities in [0, 1], any shape.
+        threshold: in (0, 1).
+
+    Returns:
+        ``float32`` array of the shape of ``probs``.
     """
-    num = len(sweeps)
-    gains = np.full((len(sweeps[0].classes), num), np.nan)
-    for k in range(num):
-        others = [s for j, s in enumerate(sweeps) if j != k]
-        if not others:
-            continue
-        levels = DiceSweep.merged(others).best_levels(lo, hi, prefer)
-        own = sweeps[k]
-        for c, level in enumerate(levels):
-            if own.images[c] > 0:
-                gains[c, k] = (own.dice_sum[c, level] - own.dice_sum[c, prefer]) / \
-                    own.images[c]
-    return gains
+    if not 0.0 < threshold < 1.0:
+        raise ValueError(f'threshold {threshold} is not in (0, 1)')  # a caller's bug
+    p = np.asarray(probs, np.float32)
+    up = p * np.float32(1.0 - threshold)
+    down = up + (np.float32(1.0) - p) * np.float32(threshold)
+    with np.errstate(invalid='ignore', divide='ignore'):
+        return np.where(down > 0, up / np.where(down > 0, down, 1), 0).astype(np.float32)
 
 
 # ------------------------------------------------------------------ the search

@@ -227,11 +227,18 @@ def compose_folder(candidate_dirs: Mapping[str, str], choice: Mapping[str, str],
 
 
 def class_soft_vote(prob_dirs: Sequence[str], out_dir: str, weights: np.ndarray,
-                    source: dict, progress: bool = True,
-                    tool: Optional[str] = None) -> None:
+                    source: dict, progress: bool = True, tool: Optional[str] = None,
+                    thresholds: Optional[np.ndarray] = None) -> None:
     """Per-class weighted mean of the folders (``weights`` ``(C, K)``, rows summing to
     1; a weight 0 leaves that folder out of that class). Members stored at another
-    resolution than the first are resized to it (bilinear)."""
+    resolution than the first are resized to it (bilinear).
+
+    With ``thresholds`` ``(K, C)`` (multi-label: each member's own decision threshold
+    per class), each member's class channel is first calibrated so that its threshold
+    becomes 0.5 (:func:`~mmseg_ext.postprocessing.thresholds.calibrate`); the mean is
+    then decided at 0.5.
+    """
+    from .thresholds import calibrate
     folders = [ProbFolder(d) for d in prob_dirs]
     first = folders[0]
     with ProbFolderWriter(out_dir, first.classes, first.task, dtype=first.dtype or 'uint8',
@@ -241,10 +248,13 @@ def class_soft_vote(prob_dirs: Sequence[str], out_dir: str, weights: np.ndarray,
             size = tuple(loaded[0][0].shape[1:])
             out = np.zeros((len(first.classes), *size), np.float32)
             for c in range(len(first.classes)):
-                for (probs, _), w in zip(loaded, weights[c]):
-                    if w > 0:
-                        out[c] += np.float32(w) * resize_channel(
-                            dequantize(probs.channel(c)), size)
+                for k, ((probs, _), w) in enumerate(zip(loaded, weights[c])):
+                    if w <= 0:
+                        continue
+                    channel = resize_channel(dequantize(probs.channel(c)), size)
+                    if thresholds is not None:
+                        channel = calibrate(channel, float(thresholds[k, c]))
+                    out[c] += np.float32(w) * channel
             meta = loaded[0][1]
             writer.write(out, meta.img_path, meta.ori_shape)
         writer.commit()

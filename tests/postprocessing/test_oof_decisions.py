@@ -24,7 +24,6 @@ from mmseg_ext.postprocessing.oof_decisions import (
     collapsed_val_classes,
     decide,
     decision_lines,
-    transfer_evidence,
 )
 from mmseg_ext.postprocessing.tta_choice import (
     ViewPlan,
@@ -61,26 +60,6 @@ def test_a_fold_that_never_predicts_a_present_class_is_collapsed_and_dropped():
     assert lines == ['collapsed: left_clavicle in fold 1 (Dice 0.0 on the images '
                      'containing it); dropped from its test-time vote, folds 0, 2, 3 '
                      'averaged']
-
-
-def test_a_tuned_setting_is_kept_only_when_no_fold_loses_and_the_mean_gains():
-    steady = [0.010, 0.012, 0.011, 0.009, 0.010]
-    e = transfer_evidence(0.3, False, steady)
-    assert e.kept and e.mean_gain == pytest.approx(0.0104) and e.min_gain == 0.009
-    # a larger mean gain, but one fold loses: not kept (the held-back lesson)
-    assert not transfer_evidence(0.17, False, [0.0155, 0.0027, -0.0108, 0.0128,
-                                               0.0064]).kept
-    # no fold loses, but the mean is within the floor
-    assert not transfer_evidence(0.4, False, [0.001, 0.0, 0.002, 0.001, 0.001]).kept
-    assert transfer_evidence(0.4, False, [0.0, 0.0, 0.0, 0.0, 2.0 * MIN_GAIN * 5]).kept
-    # round-off below zero is no loss
-    assert transfer_evidence(0.4, False, [-1e-15, 0.01, 0.01]).kept
-    # the default itself is never "kept"; fewer than 2 folds with images decide nothing
-    assert not transfer_evidence(0.5, True, steady).kept
-    few = transfer_evidence(0.3, False, [0.05, None, float('nan')])
-    assert not few.kept and few.gains == [0.05, None, None]
-    d = few.to_dict()
-    assert d['tuned'] == 0.3 and d['kept'] is False and d['mean_gain'] == 0.05
 
 
 def test_a_fold_whose_images_lack_the_class_is_not_collapsed():
@@ -303,12 +282,24 @@ def test_a_collapsed_fold_is_named_and_left_out_of_its_class_vote(tmp_path):
     fold1 = ProbFolder(str(work / 'fold1' / 'val_probs'))
     key = fold1.keys()[0]
     assert oof.read(key)[0][0].max() == 0
-    # the test vote of the dead class is fold 0's alone; other classes both folds'
+    # the test vote of the dead class is fold 0's alone; other classes both folds';
+    # each fold's probabilities calibrated first by its own thresholds (odds divided by
+    # the threshold's odds, written out here)
+    thresholds = summary['fold_thresholds']
+    classes = list(summary['oof_before'])
+
+    def calibrated(q, fold, c):
+        p, t = q.astype(np.float64) / 255.0, thresholds[fold][classes[c]]
+        up, down = p * (1 - t), p * (1 - t) + (1 - p) * t
+        return 255.0 * np.divide(up, down, out=np.zeros_like(p), where=down > 0)
+
     ens = ProbFolder(str(work / 'test' / 'ensemble'))
     f0, f1 = ProbFolder(str(work / 'test' / 'fold0')), ProbFolder(str(work / 'test' / 'fold1'))
     for key in ens.keys():
-        e, a, b = (f.read(key)[0].astype(np.float32) for f in (ens, f0, f1))
-        np.testing.assert_array_equal(e[0], a[0])
-        np.testing.assert_allclose(e[1:], (a[1:] + b[1:]) / 2, atol=1.0)
+        e, a, b = (f.read(key)[0] for f in (ens, f0, f1))
+        np.testing.assert_allclose(e[0], calibrated(a[0], 0, 0), atol=1.0)
+        for c in range(1, len(classes)):
+            np.testing.assert_allclose(e[c], (calibrated(a[c], 0, c) +
+                                              calibrated(b[c], 1, c)) / 2, atol=1.0)
     index = json.load(open(work / 'test' / 'fold0' / 'index.json'))
     assert index['source']['tta_choice'] == {c: t['chosen'] for c, t in tta.items()}

@@ -149,14 +149,22 @@ def _sweep(values):
     return s
 
 
-def test_held_out_gains_tune_without_the_fold_and_score_on_it():
-    """Hand-worked: folds 0 and 1 peak at level 60, fold 2 at 128 (and is worse at 60)."""
-    from mmseg_ext.postprocessing.thresholds import held_out_gains
+def test_merged_sweep_holds_every_fold():
     sweeps = [_sweep({60: 0.9}), _sweep({60: 0.9}), _sweep({60: 0.7, 128: 0.85})]
-    gains = held_out_gains(sweeps, 13, 242, 128)
-    # without fold 0: folds 1+2 give 1.6 at 60 and 1.65 at 128 -> 128: gain 0
-    # without fold 2: folds 0+1 give 1.8 at 60 -> fold 2 scores 0.7 instead of 0.85
-    assert gains.shape == (1, 3)
-    np.testing.assert_allclose(gains[0], [0.0, 0.0, 0.7 - 0.85], atol=1e-12)
     merged = DiceSweep.merged(sweeps)
     assert merged.images[0] == 3 and merged.dice_sum[0, 60] == pytest.approx(2.5)
+    assert merged.best_levels(13, 242, 128)[0] == 60           # 2.5 against 2.45
+
+
+def test_calibration_moves_a_models_threshold_to_one_half():
+    """Hand-worked: t = 0.2 has odds 1/4, so p = 0.2 -> 0.5, p = 0.5 -> 0.8 (odds 1 / (1/4)
+    = 4), p = 0.05 -> 0.1739... (odds (1/19) * 4 = 4/19); 0 and 1 stay; order kept."""
+    from mmseg_ext.postprocessing.thresholds import calibrate
+    p = np.array([0.0, 0.05, 0.2, 0.5, 1.0], np.float32)
+    out = calibrate(p, 0.2)
+    np.testing.assert_allclose(out, [0.0, 4 / 23, 0.5, 0.8, 1.0], atol=1e-6)
+    assert out.dtype == np.float32
+    np.testing.assert_allclose(calibrate(p, 0.5), p, atol=1e-7)   # 0.5 changes nothing
+    assert calibrate(np.array([0.7]), 0.7)[0] == pytest.approx(0.5)
+    with pytest.raises(ValueError):
+        calibrate(p, 0.0)

@@ -17,22 +17,25 @@ def _rows(stdout, header):
     return [line for line in lines[start + 1:] if line.strip()]
 
 
-def test_bench_cv_prints_the_four_submissions(tmp_path):
+def test_bench_cv_prints_the_five_submissions(tmp_path):
     work = tmp_path / 'w'
     proc = call_tool('tools/benchmark/bench_cv.py', '--work-dir', str(work), '-k', '2',
                      '--iters', '2', '--patients', '4', '--heldback-patients', '2',
                      '--size', '64', '--no-progress')
     assert proc.returncode == 0, proc.stderr[-3000:]
-    rows = _rows(proc.stdout, 'submission ')[:4]
+    rows = _rows(proc.stdout, 'submission ')[:5]
     assert [r.split('  ')[0] for r in rows] == [
         'fold 0 model, threshold 0.5', 'fold 0 model, thresholds tuned on fold 0 val',
-        '2-fold ensemble, threshold 0.5',
-        '2-fold ensemble, OOF-tuned thresholds + components (tools/cv.py submission)']
-    # the last row is tools/cv.py's own submission, scored again here
-    score = score_handbone_csv(str(work / 'cv' / 'submission.csv'),
-                               str(work / 'heldback' / 'train'),
-                               str(work / 'heldback' / 'train' / 'DCM'), progress=False)
-    assert rows[3].split()[-1] == f'{score.mean:.4f}'
+        '2-fold ensemble (plain mean), threshold 0.5',
+        '2-fold ensemble, each model calibrated by its own OOF thresholds',
+        '2-fold ensemble, calibrated + OOF-tuned components (tools/cv.py submission)']
+    # every row scored again here from the CSV it names; the last is cv's own
+    held = str(work / 'heldback' / 'train')
+    for row, csv in zip(rows, ['fold_0_model_05', 'fold_0_model_tuned', '2-fold_ensemble_05',
+                               '2-fold_ensemble_calibrated', 'cv/submission']):
+        score = score_handbone_csv(str(work / f'{csv}.csv'), held, held + '/DCM',
+                                   progress=False)
+        assert row.split()[-1] == f'{score.mean:.4f}', row
 
 
 def test_bench_heldback_scores_each_config(tmp_path):

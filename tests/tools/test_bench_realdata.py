@@ -70,12 +70,15 @@ def test_heldback_patients_score_single_folds_against_the_ensemble(tmp_path):
     start = next(i for i, line in enumerate(out) if line.startswith('held-back test: '))
     assert out[start].startswith('held-back test: 4 images of 2 patients')
     rows = {line[:line.index('  ')]: line.split()[-len(classes) - 1:]
-            for line in out[start + 2:start + 7]}
+            for line in out[start + 2:start + 8]}
     gt = str(work / 'data' / 'heldback' / 'train')
     csvs = {'fold 0 model, 0.5': work / 'heldback_csv' / 'fold_0_model.csv',
             'fold 1 model, 0.5': work / 'heldback_csv' / 'fold_1_model.csv',
-            '2-fold ensemble, 0.5': work / 'heldback_csv' / '2-fold_ensemble.csv',
-            '2-fold ensemble, OOF-tuned (cv submission)': work / 'cv' / 'submission.csv'}
+            '2-fold ensemble (plain mean), 0.5': work / 'heldback_csv' / '2-fold_ensemble.csv',
+            '2-fold ensemble, calibrated by fold thresholds':
+                work / 'heldback_csv' / '2-fold_ensemble_calibrated.csv',
+            '2-fold ensemble, calibrated + clean-up (cv submission)':
+                work / 'cv' / 'submission.csv'}
     means = []
     for name, csv in csvs.items():
         score = score_handbone_csv(str(csv), gt, gt + '/DCM', classes, progress=False)

@@ -76,42 +76,44 @@ def test_oof_folder_covers_every_training_image_once(cv_run, handbone):
 @pytest.mark.slow
 def test_scores_agree_with_the_submission_writer_and_scorer(cv_run, handbone):
     """The OOF Dice before and after tuning, recomputed through another path: CSVs that
-    tools/make_submission.py writes from the OOF folder (at 0.5; with the tuned JSON
-    files) scored against the polygons by the competition rule."""
+    tools/make_submission.py writes (the OOF folder at 0.5; each fold's validation
+    probabilities with that fold's own thresholds and the tuned clean-up, joined) and
+    scored against the polygons by the competition rule."""
     from mmseg_ext.submission.scoring import score_handbone_csv
     work, _ = cv_run
     summary = json.load(open(work / 'summary.json'))
+    fold_thresholds = json.load(open(work / 'tuned' / 'fold_thresholds.json'))
+    assert fold_thresholds == {f'fold{k}': t for k, t in enumerate(summary['fold_thresholds'])}
     train = f'{handbone}/train'
-    for name, flags, expected in (
-            ('plain', [], summary['oof_before']),
-            ('tuned', ['--thresholds', f'{work}/tuned/thresholds.json', '--min-area',
-                       f'{work}/tuned/min_area.json', '--keep-largest',
-                       f'{work}/tuned/keep_largest.json'], summary['oof_after'])):
-        out = work.parent / f'{name}.csv'
-        proc = run_tool('tools/make_submission.py', str(work / 'oof_probs'), '--format',
-                        'handbone', '--out', str(out), '--img-dir', f'{train}/DCM',
-                        '--no-progress', *flags)
+    clean_up = ['--min-area', f'{work}/tuned/min_area.json', '--keep-largest',
+                f'{work}/tuned/keep_largest.json']
+
+    def write(probs, out, *flags):  # a fold's CSV covers its images only: no --img-dir
+        proc = run_tool('tools/make_submission.py', str(probs), '--format', 'handbone',
+                        '--out', str(out), '--no-progress', *flags)
         assert proc.returncode == 0, proc.stderr
-        score = score_handbone_csv(str(out), train, f'{train}/DCM', progress=False)
+        return open(out).read().splitlines()
+
+    plain = work.parent / 'plain.csv'
+    write(work / 'oof_probs', plain)
+    rows = []
+    for k in range(3):
+        thr = work.parent / f'thr{k}.json'
+        thr.write_text(json.dumps(fold_thresholds[f'fold{k}']))
+        lines = write(work / f'fold{k}' / 'val_probs', work.parent / f'fold{k}.csv',
+                      '--thresholds', str(thr), *clean_up)
+        rows += lines[1:] if rows else lines
+    tuned = work.parent / 'tuned.csv'
+    tuned.write_text('\n'.join(rows) + '\n')
+    for csv, expected in ((plain, summary['oof_before']), (tuned, summary['oof_after'])):
+        score = score_handbone_csv(str(csv), train, f'{train}/DCM', progress=False)
         assert score.images == 12
         for cls, value in expected.items():
-            assert score.per_class[cls] == pytest.approx(value, abs=1e-9), (name, cls)
+            assert score.per_class[cls] == pytest.approx(value, abs=1e-9), (csv, cls)
     # tuning on the OOF images cannot lower their score (0.5 and no clean-up are
     # among the settings tried)
     for cls in summary['oof_before']:
         assert summary['oof_after'][cls] >= summary['oof_before'][cls] - 1e-12
-    # each tuned setting is used exactly where its transfer evidence keeps it
-    thresholds = json.load(open(work / 'tuned' / 'thresholds.json'))
-    min_area = json.load(open(work / 'tuned' / 'min_area.json'))
-    evidence = summary['decisions']
-    assert set(evidence['thresholds']) == set(evidence['clean_up']) == set(thresholds)
-    for cls, e in evidence['thresholds'].items():
-        assert len(e['gains']) == 3
-        assert thresholds[cls] == (e['tuned'] if e['kept'] else 0.5)
-        if e['kept']:
-            assert min(g for g in e['gains'] if g is not None) >= 0
-    for cls, e in evidence['clean_up'].items():
-        assert min_area.get(cls, 0) == (e['tuned']['min_area'] if e['kept'] else 0)
 
 
 @pytest.mark.slow
@@ -135,7 +137,8 @@ def test_submission_of_the_fold_ensemble_is_checked_and_complete(cv_run, handbon
     assert len(summary['folds']) == 3
     # the printed table names the per-fold scores, the mean and the outputs
     out = proc.stdout
-    assert '=== cross-validation finished ===' in out and f'submission          {csv_path}' in out
+    assert '=== cross-validation finished ===' in out
+    assert any(line.split() == ['submission', str(csv_path)] for line in out.splitlines())
     assert out.count('\nmean ') == 1
 
 

@@ -103,3 +103,23 @@ def run_measured(cmd, cwd: str = ROOT) -> dict:
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     return dict(cpu_minutes=cpu / 60, wall_minutes=(time.perf_counter() - start) / 60)
+
+
+def plain_fold_vote(cv_work: str, out_dir: str) -> str:
+    """The fold ensemble *without* calibration, for comparison with ``tools/cv.py``'s
+    own vote: the plain per-class mean of ``cv_work/test/fold<k>/`` with cv's fold
+    weights (a collapsed fold left out of its class), decided at 0.5 by whoever reads
+    it. Returns ``out_dir``."""
+    from mmseg_ext.io.probs import ProbFolder
+    from mmseg_ext.postprocessing.tta_choice import class_soft_vote
+    from mmseg_ext.utils.readers import read_json
+    summary = read_json(osp.join(cv_work, 'summary.json'), 'cv summary')
+    prob_dirs = [osp.join(cv_work, 'test', f'fold{k}') for k in range(summary['num_folds'])]
+    classes = ProbFolder(prob_dirs[0]).classes
+    given = (summary.get('decisions') or {}).get('fold_weights') or {}
+    weights = np.array([given.get(c, [1.0 / len(prob_dirs)] * len(prob_dirs))
+                        for c in classes], np.float64)
+    class_soft_vote(prob_dirs, out_dir, weights,
+                    dict(plain_fold_vote=[osp.abspath(d) for d in prob_dirs]),
+                    progress=False, tool='tools/benchmark')
+    return out_dir

@@ -13,9 +13,11 @@
    * fold 0's model at threshold 0.5;
    * fold 0's model with per-class thresholds tuned on fold 0's validation images
      (what a single-model user does with ``tools/tune_thresholds.py``);
-   * the K-fold soft-vote ensemble at 0.5;
-   * the ensemble with the out-of-fold tuned thresholds and component clean-up (the
-     ``submission.csv`` of ``tools/cv.py``).
+   * the K-fold ensemble, the plain mean of the fold models, at 0.5;
+   * the ensemble of ``tools/cv.py``: each fold model calibrated by its own thresholds
+     tuned on its out-of-fold images, averaged, at 0.5;
+   * the same with the out-of-fold tuned component clean-up (the ``submission.csv`` of
+     ``tools/cv.py``).
 
 Every number is computed here from the CSVs and the held-back ground truth; nothing is
 assumed to improve.
@@ -25,6 +27,7 @@ import os.path as osp
 import time
 
 import _common  # noqa: F401  (import path)
+from _common import plain_fold_vote  # noqa: E402
 
 from mmseg_ext.utils.cli import number_in_range  # noqa: E402
 
@@ -83,20 +86,24 @@ def main(argv=None):
     fold0 = summary.folds[0]
     thr0 = osp.join(args.work_dir, 'fold0_thresholds.json')
     tune_thresholds(fold0.val_probs, root, out=thr0, force=True, progress=progress)
+    plain = plain_fold_vote(work, osp.join(args.work_dir, 'plain_ensemble'))
+    k = args.num_folds
     csvs = {}
-    for name, probs, kwargs in (
-            ('fold 0 model, threshold 0.5', osp.join(work, 'test', 'fold0'), {}),
+    for name, probs, kwargs, csv in (
+            ('fold 0 model, threshold 0.5', osp.join(work, 'test', 'fold0'), {},
+             'fold_0_model_05'),
             ('fold 0 model, thresholds tuned on fold 0 val', osp.join(work, 'test', 'fold0'),
-             dict(thresholds=thr0)),
-            (f'{args.num_folds}-fold ensemble, threshold 0.5',
-             osp.join(work, 'test', 'ensemble'), {})):
-        out = osp.join(args.work_dir, name.split(',')[0].replace(' ', '_') +
-                       ('_tuned' if kwargs else '_05') + '.csv')
+             dict(thresholds=thr0), 'fold_0_model_tuned'),
+            (f'{k}-fold ensemble (plain mean), threshold 0.5', plain, {},
+             f'{k}-fold_ensemble_05'),
+            (f'{k}-fold ensemble, each model calibrated by its own OOF thresholds',
+             osp.join(work, 'test', 'ensemble'), {}, f'{k}-fold_ensemble_calibrated')):
+        out = osp.join(args.work_dir, csv + '.csv')
         make_submission(probs, 'handbone', out, img_dir=test_dir, force=True,
                         progress=progress, **kwargs)
         csvs[name] = out
-    csvs[f'{args.num_folds}-fold ensemble, OOF-tuned thresholds + components '
-         '(tools/cv.py submission)'] = summary.files['submission']
+    csvs[f'{k}-fold ensemble, calibrated + OOF-tuned components (tools/cv.py '
+         'submission)'] = summary.files['submission']
     rows = [(name, score_handbone_csv(path, osp.join(held, 'train'), test_dir,
                                       progress=False)) for name, path in csvs.items()]
     width = max(len(name) for name, _ in rows)

@@ -20,9 +20,10 @@ the pool, and the other half of the set is withheld (scored blind). So
 aside: cross-validation runs on the others only (``DIR/cv``; ``DIR/data`` holds the
 two parts as hard links to the data's files), their images are its test set, and the script
 then scores on them, per class with the competition Dice: each fold model alone at 0.5
-(with the TTA views cv chose), the K-fold ensemble at 0.5, and cv's submission (the
-ensemble with the out-of-fold tuned thresholds and clean-up). Without it, that row says
-n/a.
+(with the TTA views cv chose), the K-fold ensemble as the plain mean at 0.5, cv's
+ensemble (each fold model calibrated by its own out-of-fold thresholds, then averaged,
+at 0.5) and cv's submission (that ensemble with the out-of-fold tuned clean-up).
+Without it, that row says n/a.
 ``--tiny`` is the smoke test's size (2 iterations, a tiny model, 128 px). Without the
 data set it prints why and exits 0.
 """
@@ -39,6 +40,7 @@ from typing import Dict, Optional, Tuple
 
 import _common  # noqa: F401  (import path)
 import numpy as np  # noqa: E402
+from _common import plain_fold_vote  # noqa: E402
 
 from mmseg_ext.utils.cli import number_in_range  # noqa: E402
 
@@ -208,16 +210,19 @@ def heldback_report(summary: dict, cv_work: str, heldback: str, patients: int) -
     out_dir = osp.join(osp.dirname(cv_work), 'heldback_csv')
     os.makedirs(out_dir, exist_ok=True)
     k = summary['num_folds']
-    sources = [(f'fold {f} model, 0.5', osp.join(cv_work, 'test', f'fold{f}'))
-               for f in range(k)]
-    sources.append((f'{k}-fold ensemble, 0.5', osp.join(cv_work, 'test', 'ensemble')))
+    sources = [(f'fold {f} model, 0.5', osp.join(cv_work, 'test', f'fold{f}'),
+                f'fold_{f}_model') for f in range(k)]
+    plain = plain_fold_vote(cv_work, osp.join(osp.dirname(cv_work), 'plain_ensemble'))
+    sources += [(f'{k}-fold ensemble (plain mean), 0.5', plain, f'{k}-fold_ensemble'),
+                (f'{k}-fold ensemble, calibrated by fold thresholds',
+                 osp.join(cv_work, 'test', 'ensemble'), f'{k}-fold_ensemble_calibrated')]
     scores = {}
-    for name, probs in sources:
-        csv = osp.join(out_dir, name.split(',')[0].replace(' ', '_') + '.csv')
+    for name, probs, base in sources:
+        csv = osp.join(out_dir, base + '.csv')
         make_submission(probs, 'handbone', csv, img_dir=img_dir, force=True,
                         progress=False)
         scores[name] = score_handbone_csv(csv, heldback, img_dir, classes, progress=False)
-    scores[f'{k}-fold ensemble, OOF-tuned (cv submission)'] = score_handbone_csv(
+    scores[f'{k}-fold ensemble, calibrated + clean-up (cv submission)'] = score_handbone_csv(
         osp.join(cv_work, 'submission.csv'), heldback, img_dir, classes, progress=False)
     singles = [scores[f'fold {f} model, 0.5'] for f in range(k)]
     n = singles[0].images

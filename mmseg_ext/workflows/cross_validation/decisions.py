@@ -11,7 +11,8 @@ Layout in the work dir ``W`` (every folder listed in the run's manifest):
   ``tta_choice``), else the plain prediction;
 * ``W/test/fold<k>/``: each fold model's test probabilities, with ``tta`` each class
   from exactly its chosen candidate's views; ``W/test/ensemble/``: the fold vote, per
-  class without the folds that collapsed on it
+  class without the folds that collapsed on it, each model calibrated by its own
+  thresholds (multi-label; decided at 0.5)
   (:mod:`~mmseg_ext.postprocessing.oof_decisions`).
 """
 from __future__ import annotations
@@ -132,26 +133,34 @@ def predict_test_fold(config: str, checkpoint: str, test_dir: str, images: Seque
 
 
 def fold_vote(prob_dirs: Sequence[str], out_dir: str, decisions: Optional[OOFDecisions],
-              progress: bool, log: Log, manifest: Optional[Manifest] = None) -> None:
+              progress: bool, log: Log, manifest: Optional[Manifest] = None,
+              fold_thresholds: Optional[Sequence[Mapping[str, float]]] = None) -> None:
     """Average the fold models' test probabilities: equal weights, a collapsed fold
     left out of its class's channel
-    (:func:`~mmseg_ext.postprocessing.oof_decisions.class_fold_weights`)."""
-    from ...ensembling.ensemble import soft_vote
-    with owned_output(manifest, out_dir):
-        if decisions is None or not decisions.collapsed:
-            # the members are this run's fold models, each proven by its record
-            soft_vote(prob_dirs, out_dir, force=True, progress=progress, tool=TOOL,
-                      distinct_models=False)
-            return
-        classes = ProbFolder(prob_dirs[0]).classes
+    (:func:`~mmseg_ext.postprocessing.oof_decisions.class_fold_weights`); with
+    ``fold_thresholds`` (multi-label: fold ``k``'s own thresholds per class) each model
+    is first calibrated so that its threshold becomes 0.5, and the vote is decided at
+    0.5."""
+    classes = ProbFolder(prob_dirs[0]).classes
+    if decisions is not None and decisions.fold_weights:
         weights = np.array([decisions.fold_weights[c] for c in classes], np.float64)
         for cls, folds in decisions.collapsed.items():
             log(f'fold vote: class {cls} without fold(s) {", ".join(map(str, folds))} '
                 '(collapsed on it)')
-        source = dict(ensemble=[dict(probs=osp.abspath(d)) for d in prob_dirs],
-                      class_weights={c: decisions.fold_weights[c] for c in classes},
-                      collapsed=dict(decisions.collapsed))
-        class_soft_vote(prob_dirs, out_dir, weights, source, progress, tool=TOOL)
+    else:
+        weights = np.full((len(classes), len(prob_dirs)), 1.0 / len(prob_dirs))
+    thresholds = None
+    if fold_thresholds:
+        thresholds = np.array([[t[c] for c in classes] for t in fold_thresholds],
+                              np.float64)
+    source = dict(ensemble=[dict(probs=osp.abspath(d)) for d in prob_dirs],
+                  class_weights={c: [float(w) for w in weights[i]]
+                                 for i, c in enumerate(classes)},
+                  collapsed=dict(decisions.collapsed) if decisions else {},
+                  fold_thresholds=[dict(t) for t in fold_thresholds or []])
+    with owned_output(manifest, out_dir):
+        class_soft_vote(prob_dirs, out_dir, weights, source, progress, tool=TOOL,
+                        thresholds=thresholds)
 
 
 def collapsed_names(decisions: Optional[OOFDecisions], fold: int) -> List[str]:

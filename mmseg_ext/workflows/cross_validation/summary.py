@@ -49,6 +49,7 @@ class CVSummary:
     oof_before: Dict[str, float] = field(default_factory=dict)
     oof_after: Dict[str, float] = field(default_factory=dict)
     thresholds: Dict[str, float] = field(default_factory=dict)
+    fold_thresholds: List[Dict[str, float]] = field(default_factory=list)
     min_area: Dict[str, int] = field(default_factory=dict)
     keep_largest: Dict[str, int] = field(default_factory=dict)
     files: Dict[str, str] = field(default_factory=dict)
@@ -64,6 +65,8 @@ class CVSummary:
                          (f'  collapsed: {", ".join(f.collapsed)}' if f.collapsed else ''))
         if self.oof_before:
             lines += [''] + self._class_rows()
+        if self.fold_thresholds:
+            lines += [''] + self._fold_threshold_rows()
         if self.decisions is not None and decision_lines(self.decisions):
             lines += [''] + decision_lines(self.decisions)
         if self.files:
@@ -71,6 +74,18 @@ class CVSummary:
             width = max(len(k) for k in self.files)
             lines += [f'{k:<{width}}  {v}' for k, v in self.files.items()]
         return '\n'.join(lines)
+
+    def _fold_threshold_rows(self) -> List[str]:
+        """Per class, each fold model's own threshold (the fold vote's calibration)."""
+        width = max(12, max(len(c) for c in self.fold_thresholds[0]))
+        lines = [f'{"class":<{width}}  ' + '  '.join(
+            f'{"fold " + str(k):>7}' for k in range(len(self.fold_thresholds))) +
+            '  (each fold model\'s threshold on its own OOF images; the fold vote '
+            'calibrates each model by it)']
+        for c in self.fold_thresholds[0]:
+            lines.append(f'{c:<{width}}  ' + '  '.join(
+                f'{t[c]:7.4f}' for t in self.fold_thresholds))
+        return lines
 
     def _class_rows(self) -> List[str]:
         """Per class: OOF score (and, tuned, the score after and the settings); mean."""

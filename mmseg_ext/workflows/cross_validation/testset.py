@@ -153,7 +153,8 @@ def _write_submission(run: CVRun, ensemble: str, csv: str, test: SubmissionInput
     from ...submission.check import check_submission
     from ...submission.make import make_submission
     with owned_output(run.manifest, csv):
-        make_submission(ensemble, test.fmt, csv, thresholds=files.get('thresholds'),
+        # the fold vote calibrated each model by its own thresholds: it decides at 0.5
+        make_submission(ensemble, test.fmt, csv,
                         img_dir=test.test_dir, test_json=test.test_json, sample=test.sample,
                         min_area=files.get('min_area'),
                         keep_largest=files.get('keep_largest'), force=True,
@@ -174,7 +175,8 @@ def run_test_stage(run: CVRun, summary: CVSummary, test: SubmissionInputs, resul
     prob_dirs = _predict_test(run, summary, test, choice)
     ensemble = osp.join(summary.work_dir, 'test', 'ensemble')
     run.log(f'averaging the {len(prob_dirs)} fold models\' probabilities into {ensemble}')
-    fold_vote(prob_dirs, ensemble, summary.decisions, run.progress, run.log, run.manifest)
+    fold_vote(prob_dirs, ensemble, summary.decisions, run.progress, run.log, run.manifest,
+              result.fold_thresholds)
     csv = osp.join(summary.work_dir, 'submission.csv')
     _write_submission(run, ensemble, csv, test, result.files)
     return dict(test_ensemble=ensemble, submission=csv)

@@ -3,9 +3,9 @@ multi-label, per-class thresholds and component clean-up chosen on it.
 
 Multi-label: the competition Dice per class (mean over images) at 0.5, then per-class
 thresholds (:class:`~mmseg_ext.postprocessing.thresholds.DiceSweep`) and component
-clean-up (:mod:`~mmseg_ext.postprocessing.component_tuning`), each used only where it
-transfers to folds it was not tuned on
-(:func:`~mmseg_ext.postprocessing.oof_decisions.transfer_evidence`), with the OOF decisions
+clean-up (:mod:`~mmseg_ext.postprocessing.component_tuning`): each fold model's own
+thresholds (the fold vote calibrates each model by them) and pooled ones (for a single
+model), with the OOF decisions
 (:mod:`.decisions`: TTA per class, collapsed folds). Multi-class: IoU per class from one
 confusion matrix. The settings go to ``tuned/*.json`` (what ``tools/make_submission.py``
 reads); this stage is cheap and redone every run.
@@ -27,8 +27,7 @@ from ...io.ownership import Manifest
 from ...io.paths import image_key
 from ...io.probs import ProbFolder
 from ...postprocessing.component_tuning import CV_CONNECTIVITY, ComponentSearch
-from ...postprocessing.oof_decisions import TransferEvidence, transfer_evidence
-from ...postprocessing.thresholds import DiceSweep, class_levels, held_out_gains
+from ...postprocessing.thresholds import DiceSweep, class_levels
 from ...training.stages import owned_output
 from ...utils.errors import ConfigError, DataError
 from ...utils.readers import dumps_json
@@ -45,17 +44,21 @@ SEARCH = (0.05, 0.95)
 class TuningResult:
     """The OOF scores per class before and after tuning, each fold's score, the tuned
     settings per class, the files they are written to (name -> path) and, multi-label,
-    the transfer evidence of each tuned setting (``'thresholds'`` / ``'clean_up'`` ->
-    class -> :class:`~mmseg_ext.postprocessing.oof_decisions.TransferEvidence`)."""
+    each fold's own thresholds (``fold_thresholds[k]``: class -> threshold, with which
+    the fold vote calibrates fold ``k``'s model).
+
+    ``thresholds`` are tuned on every OOF image (for one model's probabilities: what
+    ``tools/export.py --cv-dir`` and a user thresholding a single model take).
+    """
     metric: str
     oof_before: Dict[str, float]
     oof_after: Dict[str, float]
     fold_scores: List[float]
     thresholds: Dict[str, float] = field(default_factory=dict)
+    fold_thresholds: List[Dict[str, float]] = field(default_factory=list)
     min_area: Dict[str, int] = field(default_factory=dict)
     keep_largest: Dict[str, int] = field(default_factory=dict)
     files: Dict[str, str] = field(default_factory=dict)
-    evidence: Dict[str, Dict[str, TransferEvidence]] = field(default_factory=dict)
 
 
 def _threshold_sweeps(oof: ProbFolder, gt, fold_of: Dict[str, int], num_folds: int,
@@ -70,52 +73,41 @@ def _threshold_sweeps(oof: ProbFolder, gt, fold_of: Dict[str, int], num_folds: i
     return sweeps
 
 
-def choose_thresholds(sweeps: Sequence[DiceSweep]) -> Dict[str, TransferEvidence]:
-    """Per class, the threshold tuned on every fold within :data:`SEARCH` (ties to 0.5)
-    with its transfer evidence (kept or 0.5 by
-    :func:`~mmseg_ext.postprocessing.oof_decisions.transfer_evidence`)."""
+def _best_thresholds(sweep: DiceSweep) -> Dict[str, float]:
+    """Per class the threshold of the best mean Dice of ``sweep`` within
+    :data:`SEARCH` (ties to the one nearest 0.5; a class without images: 0.5)."""
     half, lo, hi = threshold_level(0.5), threshold_level(SEARCH[0]), threshold_level(SEARCH[1])
-    best = DiceSweep.merged(sweeps).best_levels(lo, hi, prefer=half)
-    gains = held_out_gains(sweeps, lo, hi, half)
-    return {cls: transfer_evidence(searched_threshold(int(b), *SEARCH), int(b) == half,
-                                   gains[c])
-            for c, (cls, b) in enumerate(zip(sweeps[0].classes, best))}
+    best = sweep.best_levels(lo, hi, prefer=half)
+    return {cls: searched_threshold(int(b), *SEARCH) if sweep.images[c] > 0 else 0.5
+            for c, (cls, b) in enumerate(zip(sweep.classes, best))}
 
 
 def tune_multilabel(oof: ProbFolder, gt, fold_of: Dict[str, int], num_folds: int,
                     connectivity: int = 8, progress: bool = True) -> TuningResult:
-    """Competition Dice of the OOF folder at 0.5, per-class thresholds, then per-class
-    component clean-up at the thresholds used, all chosen on the OOF images; a tuned
-    setting is used only where it transfers to folds it was not tuned on (else the
-    default: 0.5, no clean-up)."""
+    """Competition Dice of the OOF folder at 0.5; per-class thresholds of every fold's
+    model on its own OOF images (and pooled over the folds, for a single model); then
+    per-class component clean-up chosen on the OOF masks at their fold's thresholds."""
     classes = oof.classes
     sweeps = _threshold_sweeps(oof, gt, fold_of, num_folds, progress)
     total = DiceSweep.merged(sweeps)
     half = threshold_level(0.5)
-    chosen = choose_thresholds(sweeps)
-    thresholds = {c: float(e.tuned) if e.kept else 0.5 for c, e in chosen.items()}
+    per_fold = [_best_thresholds(s) for s in sweeps]
     before = {c: float(total.mean_dice()[i, half]) for i, c in enumerate(classes)}
     fold_scores = [float(np.mean(s.mean_dice()[:, half])) for s in sweeps]
     search = ComponentSearch(classes, connectivity)
     for key in tqdm(oof.keys(), desc='OOF components', unit='img', disable=not progress):
         probs, meta = oof.read(key, cropped=True)
         target = gt.load(key, meta.ori_shape)
+        fold = fold_of[key]
         for c, name in enumerate(classes):
-            mask = cropped_class_mask(probs, c, meta.ori_shape, thresholds[name])
-            search.update(name, mask, target[c], fold_of[key])
+            mask = cropped_class_mask(probs, c, meta.ori_shape, per_fold[fold][name])
+            search.update(name, mask, target[c])
     choices = search.choose()
-    clean_up = {c: transfer_evidence(
-        dict(min_area=v.min_area, keep_largest=v.keep_largest),
-        not (v.min_area or v.keep_largest), search.held_out_gains(c, num_folds))
-        for c, v in choices.items()}
-    used = {c: v for c, v in choices.items() if clean_up[c].kept}
     return TuningResult(
-        'Dice', before,
-        {c: used[c].dice_after if c in used else choices[c].dice_before for c in classes},
-        fold_scores, thresholds=thresholds,
-        min_area={c: v.min_area for c, v in used.items() if v.min_area},
-        keep_largest={c: v.keep_largest for c, v in used.items() if v.keep_largest},
-        evidence=dict(thresholds=chosen, clean_up=clean_up))
+        'Dice', before, {c: choices[c].dice_after for c in classes}, fold_scores,
+        thresholds=_best_thresholds(total), fold_thresholds=per_fold,
+        min_area={c: v.min_area for c, v in choices.items() if v.min_area},
+        keep_largest={c: v.keep_largest for c, v in choices.items() if v.keep_largest})
 
 
 def _iou(confusion: np.ndarray) -> np.ndarray:
@@ -220,13 +212,14 @@ def _score(run: CVRun, summary: CVSummary, oof: ProbFolder, gt, scores) -> Tunin
     _decide(run, summary, gt, scores)
     result = tune_multilabel(oof, gt, run.fold_of, run.num_folds, CV_CONNECTIVITY,
                              progress=run.progress)
-    summary.decisions.add_transfer(result.evidence['thresholds'],
-                                   result.evidence['clean_up'])
     tuned = osp.join(run.work_dir, 'tuned')
     result.files = {
         name: _write_json(osp.join(tuned, f'{name}.json'), getattr(result, name),
                           run.manifest)
         for name in ('thresholds', 'min_area', 'keep_largest')}
+    result.files['fold_thresholds'] = _write_json(
+        osp.join(tuned, 'fold_thresholds.json'),
+        {f'fold{k}': t for k, t in enumerate(result.fold_thresholds)}, run.manifest)
     return result
 
 
@@ -236,6 +229,7 @@ def tune_stage(run: CVRun, summary: CVSummary, oof: ProbFolder, gt, scores) -> T
     summary.metric = result.metric
     summary.oof_before, summary.oof_after = result.oof_before, result.oof_after
     summary.thresholds, summary.min_area = result.thresholds, result.min_area
+    summary.fold_thresholds = result.fold_thresholds
     summary.keep_largest = result.keep_largest
     for f, score in zip(summary.folds, result.fold_scores):
         f.score = score
