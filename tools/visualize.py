@@ -54,8 +54,9 @@ def parse_args(argv=None):
                    'numbers >= 0, rows = ground truth) instead of --probs/--gt')
     m.add_argument('--classes', nargs='+', role='text', help='class names (with --matrix)')
     m.add_argument('--counts', action='store_true', help='raw counts, not row-normalised')
-    m.add_argument('--ignore-index', type=number_in_range(int, 0, 255), default=255,
-                   help='label value that is not a class, in [0, 255] (default 255)')
+    m.add_argument('--ignore-index', type=number_in_range(int, 0, 65535), default=255,
+                   help='label value that is not a class (default 255; 16-bit label maps '
+                   'of 256 or more classes need one >= their class count)')
     m.add_argument('--size', nargs=2, type=number_in_range(int, 100, 8000),
                    default=(800, 800), metavar=('W', 'H'),
                    help='picture size in pixels, each 100-8000 (default 800 800)')

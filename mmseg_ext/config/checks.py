@@ -31,6 +31,7 @@ from ..utils.checkpoint import read_fitting_checkpoint
 from ..utils.compiled_ops import HOW_TO_GET_OPS, has_compiled_ops, missing_ops
 from ..utils.errors import (
     ConfigError,
+    DataError,
     InvalidArgumentError,
     MissingWeightsError,
 )
@@ -71,6 +72,57 @@ def check_load_from(cfg: Config, config: str = 'the config') -> None:
                       hint='set load_from_strict=False to load what fits')
 
 
+def check_data_roots(cfg: Config, config: str = 'the config',
+                     loaders: tuple = ('train_dataloader', 'val_dataloader')) -> None:
+    """Refuse a data set whose ``data_root`` is not a folder, before anything is
+    written: the message names the config key, where the data set would fail only
+    once the runner has made its work dir.
+
+    Raises:
+        DataError: ``<config>: train_dataloader.dataset.data_root is <path>, which is not
+            a folder (relative paths start at the current folder, <cwd>)``.
+    """
+    import os
+
+    from ..utils.dataset_configs import dataset_nodes
+    for loader in loaders:
+        node = cfg.get(loader)
+        if not isinstance(node, dict):
+            continue
+        for ds in dataset_nodes(node.get('dataset')):
+            root = ds.get('data_root')
+            if root and isinstance(root, str) and not osp.isdir(root):
+                where = '' if osp.isabs(root) else \
+                    f' (a relative path starts at the current folder, {os.getcwd()})'
+                raise DataError(f'{config}: {loader}.dataset data_root is {root}, which is '
+                                f'not a folder{where}; set it with --cfg-options '
+                                f'{loader}.dataset.data_root=...')
+
+
+def checkpoint_pointer(work_dir: str) -> str:
+    """The checkpoint that ``<work_dir>/last_checkpoint`` names (``''`` without the file),
+    read as mmengine's ``find_latest_checkpoint`` reads it, but checked first: a FIFO,
+    socket, device or folder there is never opened (it would block the reader), and an
+    empty file is named instead of becoming the path ``''``.
+
+    Raises:
+        DataError: naming the pointer file and its problem.
+    """
+    from ..utils.readers import read_text, stat_problem
+    pointer = osp.join(work_dir, 'last_checkpoint')
+    if not osp.lexists(pointer):
+        return ''
+    problem = stat_problem(pointer)
+    if problem:
+        raise DataError(f'{pointer}: {problem}, where training keeps the name of its last '
+                        'checkpoint; remove it, or resume in another work dir')
+    target = read_text(pointer, 'last_checkpoint pointer').strip()
+    if not target:
+        raise DataError(f'{pointer}: empty (names no checkpoint to resume); remove it, or '
+                        'resume in another work dir')
+    return target
+
+
 def check_resume(cfg: Config, config: str = 'the config') -> None:
     """Refuse ``--resume`` when the work dir's latest checkpoint is of another model
     (the config changed since): mmengine would resume it partly.
@@ -80,9 +132,8 @@ def check_resume(cfg: Config, config: str = 'the config') -> None:
     """
     if not cfg.get('resume') or not cfg.get('work_dir'):
         return
-    from mmengine.runner import find_latest_checkpoint
     # what mmengine resumes: load_from when it is set, else the work dir's latest
-    latest = cfg.get('load_from') or find_latest_checkpoint(cfg.work_dir)
+    latest = cfg.get('load_from') or checkpoint_pointer(cfg.work_dir)
     if latest and '://' not in str(latest):
         check_fits_config(cfg, latest, config, hint='resume it with the config that wrote '
                           'it, or train in another work directory')

@@ -44,8 +44,8 @@ def check_ignore_index(ignore_index: Optional[int], classes: Sequence[str]) -> N
     if ignore_index is not None and 0 <= ignore_index < len(classes):
         raise InvalidArgumentError('ignore_index', f'{ignore_index} is the class '
                                    f'{classes[ignore_index]!r}; the ignore index marks '
-                                   f'pixels of no class (255 by default, or >= '
-                                   f'{len(classes)})')
+                                   f'pixels of no class: give one >= {len(classes)} (the '
+                                   'default is 255)')
 
 
 def check_mask_values(arr: np.ndarray, path: str) -> None:

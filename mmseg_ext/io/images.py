@@ -121,12 +121,12 @@ def read_image_list(path: str, suffixes: Union[str, Sequence[str]],
             ``x.png`` and ``x.png.png`` exist), or the image of an earlier line again.
     """
     from ..utils.readers import read_lines
-    from .paths import data_relpath, resolve_under
+    from .paths import data_relpath, file_identity, resolve_under
     suffixes = (suffixes,) if isinstance(suffixes, str) else tuple(suffixes)
     lines = read_lines(path, 'image list', comments=True)
     listings: Dict[str, set] = {}
     images: List[str] = []
-    first_line: Dict[str, int] = {}
+    first_line: Dict[object, Tuple[int, str]] = {}
     for lineno, line in lines:
         where = f'{path}:{lineno}'
         rel = data_relpath(line, where, root)
@@ -136,11 +136,12 @@ def read_image_list(path: str, suffixes: Union[str, Sequence[str]],
             continue
         rel = _listed_image(root, rel, suffixes, listings, where)
         resolve_under(root, rel, where)
-        ident = osp.realpath(osp.join(root, rel))  # two spellings or links of one file
+        ident = file_identity(osp.join(root, rel))  # spellings or links of one file
         if ident in first_line:
-            raise DataError(f'{where}: {line} is the image of line {first_line[ident]} '
-                            f'({osp.relpath(ident, osp.realpath(root))}) again')
-        first_line[ident] = lineno
+            first, earlier = first_line[ident]
+            raise DataError(f'{where}: {line} is the image of line {first} ({earlier}) '
+                            'again')
+        first_line[ident] = (lineno, rel)
         images.append(rel)
     if not images:
         raise DataError(f'{path}: the image list is empty')

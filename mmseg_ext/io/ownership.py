@@ -35,7 +35,7 @@ import os.path as osp
 import stat
 from typing import Dict, Iterator, List, Optional
 
-from ..utils.errors import OutputError
+from ..utils.errors import MmsegExtError, OutputError
 from ..utils.readers import read_json
 from .atomic import atomic_write_text
 from .manifest_records import MANIFEST, Entry, file_identity, manifest_fields
@@ -427,13 +427,37 @@ def owned_work_dir(work_dir: str, tool: str) -> Iterator[Manifest]:
         OutputError: a folder the tool did not make, another tool's, or in use.
     """
     Manifest.check_claimable(work_dir, tool)
-    with WorkDirLock(work_dir):
-        manifest = Manifest.claim(work_dir, tool)
-        manifest.check_no_links()  # before any record in a linked folder is read
-        try:
-            yield manifest
-        finally:
-            manifest.refresh_logs()
+    made = not osp.lexists(work_dir)
+    try:
+        with WorkDirLock(work_dir):
+            manifest = Manifest.claim(work_dir, tool)
+            manifest.check_no_links()  # before any record in a linked folder is read
+            try:
+                yield manifest
+            finally:
+                manifest.refresh_logs()
+    except MmsegExtError:
+        if made:
+            _remove_if_bookkeeping_only(work_dir)
+        raise
+
+
+def _remove_if_bookkeeping_only(work_dir: str) -> None:
+    """A work dir this run made and then refused to use (a domain error before any
+    output): remove it when it holds nothing but the lock and the manifest, so a
+    refusal leaves nothing behind."""
+    try:
+        names = set(os.listdir(work_dir))
+    except OSError:
+        return
+    if not names <= set(_BOOKKEEPING):
+        return
+    try:
+        for name in names:
+            os.remove(osp.join(work_dir, name))
+        os.rmdir(work_dir)
+    except OSError:
+        pass  # left as it is: the next run claims it again
 
 
 #: files the tool goes on appending to after it listed them: mmengine's text log of a

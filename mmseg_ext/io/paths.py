@@ -108,6 +108,17 @@ _FORMAT_OF_SUFFIX = {
 }
 
 
+def file_identity(path: str):
+    """What makes ``path`` one file however it is reached: ``(st_dev, st_ino)`` (a
+    symbolic link, ``..``, another spelling and a hard link of one file are one
+    identity); the real path when the file cannot be stat'ed (the reader names it)."""
+    try:
+        st = os.stat(path)
+    except (OSError, ValueError):
+        return osp.realpath(path)
+    return st.st_dev, st.st_ino
+
+
 def check_output_format(path: str, fmt: str, suffixes: Iterable[str]) -> None:
     """Refuse an output file name whose suffix says another format than the ``fmt``
     the tool writes (``submission.png`` would get CSV text). A name without a suffix,

@@ -174,6 +174,11 @@ def read_cropped(path: str) -> Tuple[CroppedProbs, ProbMeta]:
             meta = ProbMeta.from_dict(info, path)  # format and version first
             if 'data' not in npz.files:
                 raise ProbFileError(f'{path}: not a probability file (no data array)')
+            extra = sorted(set(npz.files) - {'meta', 'data'})
+            if extra:
+                raise ProbFileError(f'{path}: holds the array(s) {", ".join(extra)} besides '
+                                    'data and meta: not a file this writer made (re-saved '
+                                    'by another tool?)')
             data = npz['data']
     except DataError as exc:
         raise exc if isinstance(exc, ProbFileError) else ProbFileError(str(exc)) from None

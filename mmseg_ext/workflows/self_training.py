@@ -262,8 +262,8 @@ def _print_log(message: str) -> None:
 
 def check_unlabelled_apart(cfg, config: str, unlabelled_dir: str,
                            images: Sequence[str]) -> None:
-    """Unlabelled images that are the teacher's training images (the same files, by
-    real path) are refused: their pseudo-labels would stand beside their labels.
+    """Unlabelled images that are the teacher's training images (the same files, reached
+    by any path or link: :func:`~mmseg_ext.io.paths.file_identity`) are refused: their pseudo-labels would stand beside their labels.
     Validation images among them are named in one warning line: the student then trains
     on pseudo-labels of the images it is scored on, so its validation score is
     optimistic against the teacher's (legitimate only when the validation images are
@@ -273,16 +273,17 @@ def check_unlabelled_apart(cfg, config: str, unlabelled_dir: str,
         DataError: naming the unlabelled image and the training image it is.
     """
     from ..datasets.build import loader_images
-    unlabelled = {osp.realpath(osp.join(unlabelled_dir, rel)): rel for rel in images}
+    from ..io.paths import file_identity
+    unlabelled = {file_identity(osp.join(unlabelled_dir, rel)): rel for rel in images}
     train = [p for p in loader_images(cfg, 'train_dataloader')
-             if osp.realpath(p) in unlabelled]
+             if file_identity(p) in unlabelled]
     if train:
-        rel = unlabelled[osp.realpath(train[0])]
+        rel = unlabelled[file_identity(train[0])]
         raise DataError(f'{osp.join(unlabelled_dir, rel)}: an unlabelled image is a '
                         f'training image of {config} ({train[0]}; {len(train)} such): '
                         'leave the labelled images out of the unlabelled ones')
     val = [p for p in loader_images(cfg, 'val_dataloader')
-           if osp.realpath(p) in unlabelled]
+           if file_identity(p) in unlabelled]
     if val:
         print_log(f'{unlabelled_dir}: {len(val)} of the {len(images)} unlabelled images are '
                   f'validation images of {config} (e.g. {val[0]}): the student trains on '

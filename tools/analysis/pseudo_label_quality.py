@@ -26,6 +26,9 @@ def parse_args(argv=None):
     p.add_argument('--gt', required=True, role='input', help='folder of the true label PNGs')
     p.add_argument('--pixel-conf', nargs='+', type=number_in_range(float, 0, 1),
                    default=[0.0, 0.5, 0.7, 0.8, 0.9, 0.95], help='thresholds in [0, 1]')
+    p.add_argument('--ignore-index', type=number_in_range(int, 0, 65535), default=255,
+                   help='label value that is not a class (default 255; 16-bit label maps '
+                   'of 256 or more classes need one >= their class count)')
     p.add_argument('--no-progress', action='store_true')
     return p.parse_args(argv)
 
@@ -35,6 +38,7 @@ def main(argv=None):
     from mmseg_ext.workflows.pseudo_label import pseudo_label_quality
     args = parse_args(argv)
     rows = pseudo_label_quality(args.probs, args.gt, args.pixel_conf,
+                                ignore_index=args.ignore_index,
                                 progress=not args.no_progress)
     print('| pixel_conf | pixels kept | accuracy of kept | mIoU of kept |')
     print('|---|---|---|---|')

@@ -215,9 +215,10 @@ def add_pseudo_labels(pool: Pool, pseudo_dir: str, img_dir: str) -> None:
     from ...io.images import read_image_list
     accepted = read_image_list(osp.join(pseudo_dir, 'accepted.txt'),
                                pool.dataset.get('img_suffix', '.png'), root=img_dir)
-    pool_files = {osp.realpath(osp.join(pool.img_dir, rel)): rel for rel in pool.images}
+    from ...io.paths import file_identity
+    pool_files = {file_identity(osp.join(pool.img_dir, rel)): rel for rel in pool.images}
     for rel in accepted:
-        same = pool_files.get(osp.realpath(osp.join(img_dir, rel)))
+        same = pool_files.get(file_identity(osp.join(img_dir, rel)))
         if same is not None:
             raise DataError(f'{osp.join(img_dir, rel)}: a pseudo-labelled image is the pool '
                             f'image {same}: its fold would validate on an image it trained '
