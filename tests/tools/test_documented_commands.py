@@ -408,7 +408,7 @@ COVERAGE = {
         note='3 folds x 2 iterations on 64x64 synthetic hand bones'),
     'docs/cross_validation.md: tools/benchmark/bench_cv.py --heldback-patients --iters '
     '--patients --size --work-dir -k': dict(
-        tests=['tests/tools/test_bench_cv.py::test_bench_cv_prints_the_four_submissions']),
+        tests=['tests/tools/test_bench_cv.py::test_bench_cv_prints_the_five_submissions']),
     'docs/cross_validation.md: tools/benchmark/bench_heldback.py --heldback --iters --train '
     '--work-dir': dict(
         tests=['tests/tools/test_bench_cv.py::test_bench_heldback_scores_each_config']),
