@@ -230,8 +230,7 @@ def train_config(path: str, work_dir: Optional[str] = None, resume: bool = False
     if load_from:
         check_checkpoint_file(str(load_from))
     check_weights_exist(cfg.get('model', {}), path)
-    from ..config.checks import check_data_roots, check_load_from, check_resume
-    check_data_roots(cfg, path)
+    from ..config.checks import check_load_from, check_resume
     check_load_from(cfg, path)
     check_resume(cfg, path)
     write_checkpoints_atomically(cfg)

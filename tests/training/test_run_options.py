@@ -189,6 +189,7 @@ def test_a_bad_component_value_in_the_config_is_not_called_a_flag(tmp_path, shap
     proc = run_tool('tools/train.py', 'custom_configs/demo/fcn_r18-tiny_shapes-64x80.py',
                     '--work-dir', str(tmp_path / 'w'), '--cfg-options',
                     f'train_dataloader.dataset.data_root={shapes_root}',
+                    f'val_dataloader.dataset.data_root={shapes_root}',
                     "train_dataloader.dataset.pipeline.0.bit_depth=20")
     lines = [line for line in proc.stderr.splitlines() if line.startswith('error:')]
     assert proc.returncode == 1, proc.stderr[-2000:]
