@@ -45,6 +45,8 @@ def main(argv=None):
     cfg = train_config(args.config, work_dir=args.work_dir, resume=args.resume,
                        amp=args.amp, cfg_options=args.cfg_options,
                        launcher=args.launcher)
+    from mmseg_ext.config.checks import check_data_roots
+    check_data_roots(cfg, args.config)  # before the runner makes the work dir
     runner = ToolRunner.from_cfg(cfg)
     runner.train()
     warning = collapsed_class_warning(runner.message_hub)

@@ -108,10 +108,6 @@ class ToolRunner(Runner):
 
     def __init__(self, *args, **kwargs):
         work_dir = kwargs['work_dir'] if 'work_dir' in kwargs else args[1]
-        cfg = kwargs.get('cfg')
-        if cfg is not None:  # named before the lock and mmengine make the work dir
-            from ..config.checks import check_data_roots
-            check_data_roots(cfg, getattr(cfg, 'filename', None) or 'the config')
         self._work_dir_lock = lock_work_dir(work_dir, kwargs.get('launcher', 'none'))
         try:
             super().__init__(*args, **kwargs)
