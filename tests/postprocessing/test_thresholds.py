@@ -168,3 +168,13 @@ def test_calibration_moves_a_models_threshold_to_one_half():
     assert calibrate(np.array([0.7]), 0.7)[0] == pytest.approx(0.5)
     with pytest.raises(ValueError):
         calibrate(p, 0.0)
+
+
+def test_a_fold_without_the_class_keeps_one_half_for_it():
+    """cv's per-fold thresholds: images that lack a class say how a model
+    over-predicts, not where it finds the class; such a fold keeps 0.5 for it."""
+    from mmseg_ext.inference.probmaps import searched_threshold
+    from mmseg_ext.workflows.cross_validation.tuning import SEARCH, _best_thresholds
+    sweep = _sweep({200: 0.95})                      # best at level 200 on these images
+    assert _best_thresholds(sweep, np.array([0])) == {'a': 0.5}
+    assert _best_thresholds(sweep, np.array([2])) == {'a': searched_threshold(200, *SEARCH)}

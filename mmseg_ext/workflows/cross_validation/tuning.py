@@ -16,7 +16,7 @@ import copy
 import os
 import os.path as osp
 from dataclasses import dataclass, field
-from typing import Callable, Dict, List, Optional, Sequence
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 from tqdm import tqdm
@@ -62,23 +62,29 @@ class TuningResult:
 
 
 def _threshold_sweeps(oof: ProbFolder, gt, fold_of: Dict[str, int], num_folds: int,
-                      progress: bool) -> List[DiceSweep]:
-    """One :class:`DiceSweep` per fold over its OOF images."""
+                      progress: bool) -> Tuple[List[DiceSweep], np.ndarray]:
+    """One :class:`DiceSweep` per fold over its OOF images, and ``(K, C)`` counts of
+    the fold's images whose ground truth contains each class."""
     sweeps = [DiceSweep(oof.classes) for _ in range(num_folds)]
+    present = np.zeros((num_folds, len(oof.classes)), np.int64)
     for key in tqdm(oof.keys(), desc='OOF thresholds', unit='img', disable=not progress):
         probs, meta = oof.read(key, cropped=True)
         target = gt.load(key, meta.ori_shape)
         for c in range(len(oof.classes)):
             sweeps[fold_of[key]].update(c, class_levels(probs, c, meta.ori_shape), target[c])
-    return sweeps
+            present[fold_of[key], c] += bool(target[c].any())
+    return sweeps, present
 
 
-def _best_thresholds(sweep: DiceSweep) -> Dict[str, float]:
+def _best_thresholds(sweep: DiceSweep, present: np.ndarray) -> Dict[str, float]:
     """Per class the threshold of the best mean Dice of ``sweep`` within
-    :data:`SEARCH` (ties to the one nearest 0.5; a class without images: 0.5)."""
+    :data:`SEARCH` (ties to the one nearest 0.5). A class that none of the images
+    contains (``present[c] == 0``) keeps 0.5: images without it say how a model
+    over-predicts, not where it finds the class, and a threshold raised on them would
+    hide it where it is."""
     half, lo, hi = threshold_level(0.5), threshold_level(SEARCH[0]), threshold_level(SEARCH[1])
     best = sweep.best_levels(lo, hi, prefer=half)
-    return {cls: searched_threshold(int(b), *SEARCH) if sweep.images[c] > 0 else 0.5
+    return {cls: searched_threshold(int(b), *SEARCH) if present[c] > 0 else 0.5
             for c, (cls, b) in enumerate(zip(sweep.classes, best))}
 
 
@@ -88,10 +94,10 @@ def tune_multilabel(oof: ProbFolder, gt, fold_of: Dict[str, int], num_folds: int
     model on its own OOF images (and pooled over the folds, for a single model); then
     per-class component clean-up chosen on the OOF masks at their fold's thresholds."""
     classes = oof.classes
-    sweeps = _threshold_sweeps(oof, gt, fold_of, num_folds, progress)
+    sweeps, present = _threshold_sweeps(oof, gt, fold_of, num_folds, progress)
     total = DiceSweep.merged(sweeps)
     half = threshold_level(0.5)
-    per_fold = [_best_thresholds(s) for s in sweeps]
+    per_fold = [_best_thresholds(s, p) for s, p in zip(sweeps, present)]
     before = {c: float(total.mean_dice()[i, half]) for i, c in enumerate(classes)}
     fold_scores = [float(np.mean(s.mean_dice()[:, half])) for s in sweeps]
     search = ComponentSearch(classes, connectivity)
@@ -105,7 +111,7 @@ def tune_multilabel(oof: ProbFolder, gt, fold_of: Dict[str, int], num_folds: int
     choices = search.choose()
     return TuningResult(
         'Dice', before, {c: choices[c].dice_after for c in classes}, fold_scores,
-        thresholds=_best_thresholds(total), fold_thresholds=per_fold,
+        thresholds=_best_thresholds(total, present.sum(0)), fold_thresholds=per_fold,
         min_area={c: v.min_area for c, v in choices.items() if v.min_area},
         keep_largest={c: v.keep_largest for c, v in choices.items() if v.keep_largest})
 
