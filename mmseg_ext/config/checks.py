@@ -120,6 +120,13 @@ def checkpoint_pointer(work_dir: str) -> str:
     if not target:
         raise DataError(f'{pointer}: empty (names no checkpoint to resume); remove it, or '
                         'resume in another work dir')
+    if len(target.splitlines()) > 1:
+        raise DataError(f'{pointer}: holds {len(target.splitlines())} lines; expected one '
+                        'checkpoint path')
+    if not osp.isfile(target):
+        raise DataError(f'{pointer}: names {target}, which is not a file (deleted or '
+                        'moved?); remove the pointer to train from the start, or resume in '
+                        'another work dir')
     return target
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os.path as osp
 import time
 from dataclasses import dataclass
-from typing import List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 from tqdm import tqdm
@@ -242,6 +242,24 @@ def _mean_one(folders: Sequence[ProbFolder], key: str,
 
 
 # -------------------------------------------------------------------- hard voting
+def _check_distinct_tables(paths: Sequence[str], tables: Sequence[Dict]) -> None:
+    """Refuse two submissions with the same mask on every row: one model's CSV given
+    twice with its rows reordered or its line endings changed (other bytes, so
+    :func:`~mmseg_ext.io.paths.check_distinct_inputs` cannot see it).
+
+    Raises:
+        InvalidArgumentError: of ``csv``, naming both files.
+    """
+    canon = [{k: ' '.join(str(v).split()) for k, v in t.items()} for t in tables]
+    for i in range(len(canon)):
+        for j in range(i + 1, len(canon)):
+            if canon[i] == canon[j]:
+                raise InvalidArgumentError(
+                    'csv', f'{paths[i]} and {paths[j]} hold the same mask on every row '
+                    '(in another row order or line ending): one submission given twice; '
+                    'give each once')
+
+
 def vote_runs(runs: Sequence[Tuple[np.ndarray, np.ndarray]], min_votes: int
               ) -> Tuple[np.ndarray, np.ndarray]:
     """Pixels covered by at least ``min_votes`` of the masks given as 0-indexed runs.
@@ -305,6 +323,7 @@ def hard_vote_csv(csv_paths: Sequence[str], out: str, min_votes: Optional[int] =
         if extra:
             raise DataError(f'{csv_paths[0]}: no row for ({extra[0][0]}, {extra[0][1]}) '
                             f'(present in {path})')
+    _check_distinct_tables(csv_paths, tables)
     conv = fmt.rle
     with SubmissionWriter(out, fmt, force=force, owner=HARD_VOTE_OWNER) as writer:
         for image, cls in tqdm(keys, desc='hard vote', unit='row', disable=not progress):

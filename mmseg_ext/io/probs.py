@@ -83,6 +83,25 @@ INDEX_NAME = 'index.json'
 SUFFIX = '.npz'
 
 
+def check_thresholds_apply(folder: ProbFolder, path: str,
+                           thresholds: Dict[str, float], default: float = 0.5) -> None:
+    """Refuse thresholds other than 0.5 on a folder that is already calibrated: the fold
+    vote of ``tools/cv.py`` moved each fold model's own threshold to 0.5 (its source
+    records ``fold_thresholds``), so thresholding it again applies them twice.
+
+    Raises:
+        DataError: naming the folder.
+    """
+    if not folder.source.get('fold_thresholds'):
+        return
+    used = [t for t in thresholds.values()] + [default]
+    if any(abs(float(t) - 0.5) > 1e-12 for t in used):
+        raise DataError(f'{path}: a calibrated fold vote (each fold model\'s own thresholds '
+                        'already moved to 0.5; index.json source fold_thresholds): decide '
+                        'it at 0.5, without thresholds (cv\'s tuned/thresholds.json is for '
+                        'one model\'s probabilities)')
+
+
 class ProbFolder:
     """Read access to a probability folder, by image key.
 

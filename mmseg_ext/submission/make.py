@@ -27,7 +27,7 @@ from ..inference.probmaps import cropped_class_mask, label_map
 from ..io.images import image_size, list_images
 from ..io.paths import check_output_apart, check_output_format, image_key
 from ..io.prob_meta import check_same_size
-from ..io.probs import ProbFolder
+from ..io.probs import ProbFolder, check_thresholds_apply
 from ..io.submission import (
     SubmissionFormat,
     SubmissionWriter,
@@ -127,6 +127,7 @@ def make_submission(probs_dir: str, fmt_name: str, out: str,
     thresholds = per_class_option(thresholds, folder.classes, 'thresholds', float, 0.0, 1.0)
     if thresholds and folder.task != 'multi-label':
         raise DataError(f'{probs_dir}: thresholds apply to multi-label probabilities only')
+    check_thresholds_apply(folder, probs_dir, thresholds, default_threshold)
     components = ComponentFilter(
         per_class_option(min_area, folder.classes, 'min_area', int, 0),
         per_class_option(keep_largest, folder.classes, 'keep_largest', int, 0),

@@ -54,7 +54,7 @@ from ..io.images import check_label_capacity
 from ..io.paths import check_output_apart
 from ..io.prob_file import dequantize
 from ..io.prob_meta import check_same_size
-from ..io.probs import ProbFolder
+from ..io.probs import ProbFolder, check_thresholds_apply
 from ..io.staged_dir import StagedDir
 from ..utils.errors import DataError, InvalidArgumentError
 from ..utils.per_class import PerClassSpec, per_class_option
@@ -261,6 +261,7 @@ def pseudo_label_folder(probs_dir: str, out_dir: str, fmt: str = 'handbone-json'
                                    'multi-label data')
     classes = folder.classes
     thresholds = per_class_option(thresholds, classes, 'thresholds', float, 0.0, 1.0)
+    check_thresholds_apply(folder, probs_dir, thresholds)
     ts = [float(thresholds.get(c, 0.5)) for c in classes]
     report, accepted = [], []
     with StagedDir(out_dir, force=force, marker=REPORT) as staged:

@@ -19,7 +19,7 @@ from ..io.image_write import write_image
 from ..io.images import read_image
 from ..io.paths import check_output_apart
 from ..io.prob_meta import check_same_size
-from ..io.probs import ProbFolder
+from ..io.probs import ProbFolder, check_thresholds_apply
 from ..io.staged_dir import StagedDir
 from ..utils.class_names import HAND_BONE_CLASSES, HAND_BONE_PALETTE
 from ..utils.errors import DataError
@@ -91,6 +91,7 @@ def visualize_folder(img_dir: str, probs_dir: str, out_dir: str,
     if thresholds and folder.task != 'multi-label':
         raise DataError(f'{probs_dir}: thresholds apply to multi-label probabilities only '
                         '(multi-class ones are drawn as their argmax)')
+    check_thresholds_apply(folder, probs_dir, thresholds)
     ts = [float(thresholds.get(c, 0.5)) for c in classes]
     palette = _palette_for(palette, classes, probs_dir)
     keys = folder.keys()

@@ -23,7 +23,7 @@ from mmseg.utils import SampleList
 from torch import Tensor
 
 from ...evaluation.functional import dice_from_counts, multilabel_counts
-from ...utils.errors import ConfigError
+from ...utils.errors import ConfigError, DataError
 
 #: Loss used when a head's config names none (stock default is softmax cross-entropy).
 DEFAULT_LOSS = dict(type='MultiLabelBCELoss', loss_weight=1.0)
@@ -78,7 +78,18 @@ class MultiLabelDecodeHeadMixin:
         return list(losses) if isinstance(losses, nn.ModuleList) else [losses]
 
     def _stack_multilabel_gt(self, batch_data_samples: SampleList) -> Tensor:
-        """``(N, C, H, W)`` target from the samples' ``gt_sem_seg.data`` (``(C, H, W)``)."""
+        """``(N, C, H, W)`` target from the samples' ``gt_sem_seg.data`` (``(C, H, W)``).
+
+        Raises:
+            DataError: a sample has no ground truth (an image without annotations in a
+                training or validation set), naming its image.
+        """
+        for s in batch_data_samples:
+            if 'gt_sem_seg' not in s:
+                image = s.metainfo.get('img_path', 'an image')
+                raise DataError(f'{image}: no ground truth to learn from (no annotation '
+                                'file was found for it; a training set needs one per '
+                                'image, e.g. outputs_json/ beside DCM/)')
         target = torch.stack([s.gt_sem_seg.data for s in batch_data_samples], dim=0)
         if target.dim() != 4 or target.shape[1] != self.out_channels:
             raise ConfigError(

@@ -1,0 +1,168 @@
+"""Round M of hostile inputs (issue 28), each case by its class:
+
+* thresholds applied twice: cv's fold vote is already calibrated (each fold model's own
+  thresholds moved to 0.5; its source records ``fold_thresholds``); every writer that
+  thresholds refuses other thresholds on it (:func:`mmseg_ext.io.probs.check_thresholds_apply`);
+* one submission given twice to the hard vote with its rows reordered or its line
+  endings changed (other bytes, the same masks);
+* a ``last_checkpoint`` pointer naming a deleted checkpoint, or holding two lines, is
+  named with its problem (with ``--resume`` and without);
+* a training image without ground truth (a hand-bone root without ``outputs_json/``)
+  is one line naming the image, not an ``AttributeError`` from the head.
+"""
+import json
+import os
+import os.path as osp
+import shutil
+import sys
+
+import numpy as np
+import pytest
+
+TESTS = osp.dirname(osp.dirname(osp.abspath(__file__)))
+if TESTS not in sys.path:
+    sys.path.insert(0, TESTS)
+
+from conftest import CONFIG, data_options, run_tool  # noqa: E402
+from probs_helpers import write_images  # noqa: E402
+
+from robustness.test_bad_inputs import assert_refused, run_main, snapshot  # noqa: E402
+
+CLASSES = ['finger-1', 'finger-2']
+
+
+def _folder(root, value, source=None):
+    from mmseg_ext.io.probs import ProbFolderWriter
+    with ProbFolderWriter(str(root), CLASSES, 'multi-label', dtype='uint8',
+                          source=source) as w:
+        for name in ('a', 'b'):
+            p = np.zeros((2, 8, 8), np.float32)
+            p[0, 2:6, 2:6] = value
+            p[1, 1:3, 4:8] = value / 2
+            w.write(p, f'ID1/{name}.png', (8, 8))
+        w.commit()
+    return str(root)
+
+
+@pytest.fixture
+def world(tmp_path):
+    w = dict(root=str(tmp_path))
+    w['calibrated'] = _folder(tmp_path / 'ens', 0.8, source=dict(
+        ensemble=[], fold_thresholds=[{c: 0.3 for c in CLASSES}]))
+    w['thr'] = str(tmp_path / 'thr.json')
+    with open(w['thr'], 'w') as f:
+        json.dump({'finger-1': 0.3, 'finger-2': 0.4}, f)
+    w['imgs'] = write_images(tmp_path / 'imgs', {'ID1/a.png': (8, 8), 'ID1/b.png': (8, 8)})
+    return w
+
+
+@pytest.mark.parametrize('tool,argv', [
+    ('make_submission.py', lambda w: [w['calibrated'], '--format', 'handbone', '--out',
+                                      f'{w["root"]}/s.csv', '--thresholds', w['thr']]),
+    ('make_submission.py', lambda w: [w['calibrated'], '--format', 'handbone', '--out',
+                                      f'{w["root"]}/s.csv', '--threshold', '0.4']),
+    ('pseudo_label.py', lambda w: [w['calibrated'], '--out-dir', f'{w["root"]}/pl',
+                                   '--thresholds', w['thr']]),
+    ('visualize.py', lambda w: ['overlay', w['calibrated'], '--img-dir', w['imgs'],
+                                '--out-dir', f'{w["root"]}/vis',
+                                '--thresholds', w['thr']]),
+])
+def test_thresholds_are_refused_on_a_calibrated_fold_vote(world, tool, argv):
+    before = snapshot(world['root'])
+    code, lines = run_main(tool, argv(world) + ['--no-progress'])
+    assert_refused(code, lines, 1, world['calibrated'], 'a calibrated fold vote',
+                   'without thresholds')
+    assert snapshot(world['root']) == before
+
+
+def test_a_calibrated_fold_vote_is_decided_at_one_half(world):
+    out = f'{world["root"]}/s.csv'
+    code, lines = run_main('make_submission.py', [world['calibrated'], '--format',
+                                                  'handbone', '--out', out, '--no-progress'])
+    assert code == 0, lines
+    import csv
+    rows = {(r['image_name'], r['class']): r['rle'] for r in csv.DictReader(open(out))}
+    for name in ('a.png', 'b.png'):
+        # finger-1 at 0.8 (rows 2-5, columns 2-5 of 8x8, 1-indexed row-major runs of 4);
+        # finger-2 at 0.4, below 0.5: empty
+        assert rows[(name, 'finger-1')] == '19 4 27 4 35 4 43 4'
+        assert rows[(name, 'finger-2')] == ''
+        assert all(v == '' for (n, c), v in rows.items() if n == name and c not in CLASSES)
+
+
+def _csvs(tmp_path):
+    a = _folder(tmp_path / 'pa', 0.8)
+    b = _folder(tmp_path / 'pb', 0.45)   # another model: finger-2 below 0.5 here
+    out = {}
+    for name, probs in (('a', a), ('b', b)):
+        out[name] = str(tmp_path / f'{name}.csv')
+        code, lines = run_main('make_submission.py', [probs, '--format', 'handbone',
+                                                      '--out', out[name], '--no-progress'])
+        assert code == 0, lines
+    return out
+
+
+@pytest.mark.parametrize('variant', ['reordered', 'crlf'])
+def test_one_submission_given_twice_in_other_bytes_is_one_hard_vote_input(tmp_path,
+                                                                           variant):
+    csvs = _csvs(tmp_path)
+    lines = open(csvs['a']).read().splitlines()
+    twin = tmp_path / 'twin.csv'
+    if variant == 'reordered':
+        twin.write_text('\n'.join([lines[0]] + lines[1:][::-1]) + '\n')
+    else:
+        twin.write_bytes(('\r\n'.join(lines) + '\r\n').encode())
+    assert twin.read_bytes() != open(csvs['a'], 'rb').read()
+    before = snapshot(str(tmp_path))
+    code, err = run_main('ensemble.py', ['--csv', csvs['a'], twin, csvs['b'], '--out',
+                                         tmp_path / 'v.csv', '--no-progress'])
+    assert_refused(code, err, 2, '--csv', csvs['a'], str(twin), 'the same mask on every row')
+    assert snapshot(str(tmp_path)) == before
+    code, err = run_main('ensemble.py', ['--csv', csvs['a'], csvs['b'], csvs['a'] + '',
+                                         '--out', tmp_path / 'v.csv', '--no-progress'])
+    assert code == 2                                  # the same file twice, as before
+
+
+def _trained(tmp_path, shapes_root):
+    work = tmp_path / 'w'
+    proc = run_tool('tools/train.py', CONFIG, '--work-dir', str(work),
+                    *data_options(shapes_root, 1))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return work
+
+
+def test_a_pointer_to_a_deleted_checkpoint_is_named(tmp_path, shapes_root):
+    work = _trained(tmp_path, shapes_root)
+    pointer = work / 'last_checkpoint'
+    target = pointer.read_text().strip()
+    os.remove(target)
+    for resume, words in (([], ['no longer exists', 'remove it to train from the start']),
+                          (['--resume'], ['which is not a file'])):
+        proc = run_tool('tools/train.py', CONFIG, '--work-dir', str(work), *resume,
+                        *data_options(shapes_root, 1))
+        last = proc.stderr.strip().splitlines()[-1]
+        assert proc.returncode == 1 and last.startswith(f'error: {pointer}: names {target}')
+        for word in words:
+            assert word in last, last
+    pointer.write_text(f'{tmp_path}/x\n{tmp_path}/y\n')
+    proc = run_tool('tools/train.py', CONFIG, '--work-dir', str(work), '--resume',
+                    *data_options(shapes_root, 1))
+    assert proc.stderr.strip().splitlines()[-1] == \
+        f'error: {pointer}: holds 2 lines; expected one checkpoint path'
+
+
+def test_a_training_image_without_ground_truth_is_named(tmp_path):
+    data = tmp_path / 'data'
+    proc = run_tool('tools/make_synthetic_handbone.py', '--out', str(data), '--patients',
+                    '5', '--size', '64x64', '--test-patients', '1')
+    assert proc.returncode == 0, proc.stderr
+    shutil.rmtree(data / 'train' / 'outputs_json')
+    roots = [f'{s}_dataloader.dataset.data_root={data}/train' for s in ('train', 'val')]
+    proc = run_tool('tools/train.py', 'custom_configs/demo/unet-s5-tiny_multilabel_1xb4-'
+                    '1500i_handbone-synth-128x128.py', '--work-dir', str(tmp_path / 'w'),
+                    '--cfg-options', *roots, 'train_cfg.max_iters=1',
+                    'train_dataloader.batch_size=2')
+    last = proc.stderr.strip().splitlines()[-1]
+    assert proc.returncode == 1 and 'Traceback' not in proc.stderr, proc.stderr[-2000:]
+    assert last.startswith(f'error: {data}/train/DCM/') and \
+        'no ground truth to learn from' in last, last
