@@ -93,9 +93,10 @@ def check_checkpoint_pointer(work_dir: str, resume: bool) -> None:
     except OSError:
         target = ''
     if target and '\n' not in target and not osp.lexists(target):
-        raise OutputError(f'{pointer}: names {target}, which no longer exists; training '
-                          'would replace this pointer: remove it to train from the start, '
-                          'or use another work dir')
+        raise OutputError(f'{pointer}: not a pointer a training run wrote, or one to a '
+                          f'deleted checkpoint (it names {target[:200]!r}, which does not '
+                          'exist); training would replace it: move it away to train from '
+                          'the start, or use another work dir')
     if not target or replace_problem(target, CHECKPOINT_OWNER):
         raise OutputError(f'{pointer}: not a pointer a training run wrote (it names '
                           f'{target[:80]!r}); training would replace it: move it away, '

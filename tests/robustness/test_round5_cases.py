@@ -148,7 +148,8 @@ def test_hard_vote_output_name_and_run_past_the_image_end(world, tmp_path):
     past = ''.join(f'a.png,{c},60 10\n' for c in CLASSES)  # 60..69 of an 8x8 image
     a, b, c = (tmp_path / n for n in ('a.csv', 'b.csv', 'c.csv'))
     a.write_text('image_name,class,rle\n' + rows)
-    b.write_text('image_name,class,rle\n' + ''.join(reversed(rows.splitlines(True))))
+    other = rows.replace(f'a.png,{CLASSES[-1]},1 4', f'a.png,{CLASSES[-1]},2 3')
+    b.write_text('image_name,class,rle\n' + ''.join(reversed(other.splitlines(True))))
     c.write_text('image_name,class,rle\n' + past)
     imgs = write_images(tmp_path / 'test', {'a.png': (8, 8)})
     refused(world['root'], 'ensemble.py',
@@ -184,6 +185,7 @@ def test_no_force_hint_where_force_would_be_refused_too(world, tmp_path):
     a, b = tmp_path / 'a.csv', tmp_path / 'b.csv'
     rows = [f'a.png,{c},1 4\n' for c in CLASSES]
     a.write_text('image_name,class,rle\n' + ''.join(rows))
+    rows[-1] = rows[-1].replace(',1 4', ',2 3')  # another model's last row
     b.write_text('image_name,class,rle\n' + ''.join(reversed(rows)))
     status, lines = run_main('ensemble.py', ['--csv', a, b, '--out', folder,
                                              '--no-progress'])
