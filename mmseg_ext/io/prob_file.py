@@ -64,17 +64,23 @@ class CroppedProbs:
     @classmethod
     def from_dense(cls, stored: np.ndarray) -> CroppedProbs:
         """Crop a ``(C, h, w)`` stored array to each class's non-zero bounding box."""
-        boxes = np.zeros((stored.shape[0], 4), np.int32)
+        return cls.from_channels(stored.shape, iter(stored))
+
+    @classmethod
+    def from_channels(cls, shape: Tuple[int, int, int], channels) -> CroppedProbs:
+        """Crop ``C`` stored ``(h, w)`` channels, given one at a time (an iterable), to
+        each one's non-zero bounding box: the memory of one dense channel, not ``C``."""
+        boxes = np.zeros((shape[0], 4), np.int32)
         crops = []
-        for c in range(stored.shape[0]):
-            box = mask_bbox(stored[c])
+        for c, channel in enumerate(channels):
+            box = mask_bbox(channel)
             if box is None:
-                crops.append(stored[c, :0, :0])
+                crops.append(channel[:0, :0])
                 continue
             r0, r1, c0, c1 = box
             boxes[c] = (r0, r1 + 1, c0, c1 + 1)
-            crops.append(stored[c, r0:r1 + 1, c0:c1 + 1])
-        return cls(stored.shape, boxes, crops)
+            crops.append(channel[r0:r1 + 1, c0:c1 + 1].copy())
+        return cls(tuple(shape), boxes, crops)
 
     def __len__(self) -> int:
         return self.shape[0]

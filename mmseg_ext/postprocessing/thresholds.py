@@ -119,9 +119,7 @@ def calibrate(probs: np.ndarray, threshold: float) -> np.ndarray:
         raise ValueError(f'threshold {threshold} is not in (0, 1)')  # a caller's bug
     p = np.asarray(probs, np.float32)
     up = p * np.float32(1.0 - threshold)
-    down = up + (np.float32(1.0) - p) * np.float32(threshold)
-    with np.errstate(invalid='ignore', divide='ignore'):
-        return np.where(down > 0, up / np.where(down > 0, down, 1), 0).astype(np.float32)
+    return up / (up + (np.float32(1.0) - p) * np.float32(threshold))  # > 0: 0 < t < 1
 
 
 # ------------------------------------------------------------------ the search

@@ -32,7 +32,7 @@ from tqdm import tqdm
 
 from ..datasets.transforms.pipeline_geometry import tta_ratios
 from ..inference.probmaps import cropped_class_mask, resize_channel
-from ..io.prob_file import CroppedProbs, dequantize
+from ..io.prob_file import CroppedProbs, dequantize, quantize
 from ..io.probs import ProbFolder, ProbFolderWriter
 from ..utils.errors import DataError
 from .oof_decisions import CANDIDATES, FoldDice
@@ -226,6 +226,22 @@ def compose_folder(candidate_dirs: Mapping[str, str], choice: Mapping[str, str],
         writer.commit()
 
 
+def _class_mean(members: Sequence[CroppedProbs], c: int, weights: np.ndarray,
+                size: Tuple[int, int], thresholds: Optional[np.ndarray]) -> np.ndarray:
+    """``(h, w)`` float32 weighted mean of class ``c`` over ``members`` (each resized to
+    ``size``; with ``thresholds`` ``(K, C)``, each calibrated by its own first)."""
+    from .thresholds import calibrate
+    acc = np.zeros(size, np.float32)
+    for k, (probs, w) in enumerate(zip(members, weights)):
+        if w <= 0 or probs.box(c) is None:  # an empty channel adds 0 (calibrated too)
+            continue
+        channel = resize_channel(dequantize(probs.channel(c)), size)
+        if thresholds is not None:
+            channel = calibrate(channel, float(thresholds[k, c]))
+        acc += np.float32(w) * channel
+    return acc
+
+
 def class_soft_vote(prob_dirs: Sequence[str], out_dir: str, weights: np.ndarray,
                     source: dict, progress: bool = True, tool: Optional[str] = None,
                     thresholds: Optional[np.ndarray] = None) -> None:
@@ -236,25 +252,20 @@ def class_soft_vote(prob_dirs: Sequence[str], out_dir: str, weights: np.ndarray,
     With ``thresholds`` ``(K, C)`` (multi-label: each member's own decision threshold
     per class), each member's class channel is first calibrated so that its threshold
     becomes 0.5 (:func:`~mmseg_ext.postprocessing.thresholds.calibrate`); the mean is
-    then decided at 0.5.
+    then decided at 0.5. Memory: one dense class channel at a time.
     """
-    from .thresholds import calibrate
     folders = [ProbFolder(d) for d in prob_dirs]
     first = folders[0]
     with ProbFolderWriter(out_dir, first.classes, first.task, dtype=first.dtype or 'uint8',
                           source=source, force=True, tool=tool) as writer:
         for key in tqdm(first.keys(), desc='ensemble', unit='img', disable=not progress):
             loaded = [f.read(key, cropped=True) for f in folders]
-            size = tuple(loaded[0][0].shape[1:])
-            out = np.zeros((len(first.classes), *size), np.float32)
-            for c in range(len(first.classes)):
-                for k, ((probs, _), w) in enumerate(zip(loaded, weights[c])):
-                    if w <= 0:
-                        continue
-                    channel = resize_channel(dequantize(probs.channel(c)), size)
-                    if thresholds is not None:
-                        channel = calibrate(channel, float(thresholds[k, c]))
-                    out[c] += np.float32(w) * channel
+            members = [probs for probs, _ in loaded]
+            size = tuple(members[0].shape[1:])
+            fused = CroppedProbs.from_channels(  # one dense channel at a time
+                (len(first.classes), *size),
+                (quantize(_class_mean(members, c, weights[c], size, thresholds), writer.dtype)
+                 for c in range(len(first.classes))))
             meta = loaded[0][1]
-            writer.write(out, meta.img_path, meta.ori_shape)
+            writer.write(fused, meta.img_path, meta.ori_shape)
         writer.commit()

@@ -69,17 +69,6 @@ def test_argmax_label_maps_never_wrap(n, winner, dtype):
     assert labels.dtype == dtype and labels.shape == (6, 10) and (labels == winner).all()
 
 
-def test_submission_of_many_classes_names_the_right_class(tmp_path):
-    """The multi-class submission path masks ``labels == c``: with 300 classes the pixels
-    of class 299 must land in its own rows, not in class 43's."""
-    from mmseg_ext.inference.probmaps import label_map
-    p = np.full((300, 4, 4), 0.5 / 299, np.float32)
-    p[299, :2] = 0.5
-    p[43, 2:] = 0.5
-    labels = label_map(p, (4, 4))
-    assert (labels[:2] == 299).all() and (labels[2:] == 43).all()
-
-
 def test_whole_range_bounds_are_printed_exactly(tmp_path):
     write_images(tmp_path / 'imgs', {f'P{i}/x.png': (8, 8) for i in range(4)})
     code, lines = run_main('kfold.py', ['folder', tmp_path / 'imgs', '--out',
