@@ -21,7 +21,7 @@ from mmseg_ext.utils.cli import ToolParser, cli_main, number_in_range
 def main(argv=None):
     parser = ToolParser(description=__doc__.splitlines()[0])
     parser.add_argument('--work-dir', default='work_dirs/demo_handbone', role='output',
-                        help='output folder, owned by the demo (rewritten on a rerun)')
+                        help='output folder, owned by the demo (a rerun replaces it once complete)')
     parser.add_argument('--max-iters', type=number_in_range(int, 1), default=None,
                         help='training iterations (default: the config, 1500)')
     args = parser.parse_args(argv)

@@ -43,6 +43,9 @@ from .output_errors import output_error
 from .paths import data_relpath
 from .work_dir_lock import LOCK, WorkDirLock
 
+#: the hidden folder where a rerun keeps the earlier run's outputs (:meth:`Manifest.kept_aside`)
+PREVIOUS = '.previous-run'
+
 #: names that do not make a folder "hold content" (the tool's own bookkeeping)
 _BOOKKEEPING = (MANIFEST, LOCK)
 
@@ -335,10 +338,13 @@ class Manifest:
         return rel == top or rel.startswith(top + '/')
 
     # --------------------------------------------------------------------- removing
-    def remove_all(self) -> List[str]:
+    def remove_all(self, under: Optional[str] = None) -> List[str]:
         """Remove every listed path (``force``): first check that every listed file
         that still exists is unchanged, then remove the files, then the listed folders
         left empty. Unlisted files (and the folders holding them) stay.
+
+        Args:
+            under: only the listed paths at or under this relative path.
 
         Returns:
             The paths removed.
@@ -346,25 +352,7 @@ class Manifest:
         Raises:
             OutputError: a listed file changed since it was written (nothing removed).
         """
-        files = sorted((r for r, e in self.entries.items() if e['type'] == 'file'),
-                       key=lambda r: (-r.count('/'), r))
-        self.check_no_links()
-        for rel in files:
-            full = self.full_path(rel)
-            if osp.lexists(full) and (osp.isdir(full) and not osp.islink(full)
-                                      or file_identity(full) != self.entries[rel]):
-                raise OutputError(f'{full}: changed since this tool wrote it, so it is not '
-                                  'the tool\'s to remove; move it away and run again')
-        for rel, entry in self.entries.items():
-            # a file of the user's inside a listed folder would stop the run later, after
-            # the earlier outputs were gone: refuse now, with nothing removed
-            full = self.full_path(rel)
-            if entry['type'] == 'dir' and osp.isdir(full) and not osp.islink(full):
-                other = self.foreign(full)
-                if other is not None:
-                    raise OutputError(f'{other}: {self._why(other)}, inside a folder of the '
-                                      'earlier run; nothing was removed (move it away and '
-                                      'run again)')
+        files = self.check_removable(under)
         removed = []
         for rel in files:
             full = self.full_path(rel)
@@ -378,7 +366,7 @@ class Manifest:
             else:
                 removed.append(full)
             del self.entries[rel]
-        dirs = sorted((r for r, e in self.entries.items() if e['type'] == 'dir'),
+        dirs = sorted((r for r, e in self._listed(under) if e['type'] == 'dir'),
                       key=lambda r: (-r.count('/'), r))
         for rel in dirs:
             full = self.full_path(rel)
@@ -392,6 +380,131 @@ class Manifest:
             del self.entries[rel]
         self.save()
         return removed
+
+    def _listed(self, under: Optional[str]) -> List[tuple]:
+        """The listed ``(rel, entry)`` pairs at or under ``under`` (all: None)."""
+        return [(r, e) for r, e in self.entries.items()
+                if under is None or r == under or r.startswith(under + '/')]
+
+    def check_removable(self, under: Optional[str] = None) -> List[str]:
+        """Check that :meth:`remove_all` would remove every listed path and nothing
+        else: no listed folder is now a link, every listed file that still exists is
+        unchanged, and no listed folder holds a file that is not the tool's.
+
+        Returns:
+            The listed files, deepest first.
+
+        Raises:
+            OutputError: naming the first path in the way.
+        """
+        files = sorted((r for r, e in self._listed(under) if e['type'] == 'file'),
+                       key=lambda r: (-r.count('/'), r))
+        self.check_no_links()
+        for rel in files:
+            full = self.full_path(rel)
+            if osp.lexists(full) and (osp.isdir(full) and not osp.islink(full)
+                                      or file_identity(full) != self.entries[rel]):
+                raise OutputError(f'{full}: changed since this tool wrote it, so it is not '
+                                  'the tool\'s to remove; move it away and run again')
+        for rel, entry in self._listed(under):
+            # a file of the user's inside a listed folder would stop the run later, after
+            # the earlier outputs were gone: refuse now, with nothing removed
+            full = self.full_path(rel)
+            if entry['type'] == 'dir' and osp.isdir(full) and not osp.islink(full):
+                other = self.foreign(full)
+                if other is not None:
+                    raise OutputError(f'{other}: {self._why(other)}, inside a folder of the '
+                                      'earlier run; nothing was removed (move it away and '
+                                      'run again)')
+        return files
+
+    @contextlib.contextmanager
+    def kept_aside(self) -> Iterator[None]:
+        """Keep the earlier run's listed outputs until the block's are complete: a rerun
+        that rewrites the work dir in place (``tools/demo.py``) must not lose the earlier
+        result when it fails or is interrupted.
+
+        Before the block, every listed top-level output moves into the hidden folder
+        :data:`PREVIOUS` of the work dir (renames, SIGINT/SIGTERM deferred). When the
+        block returns, that folder is removed (:meth:`remove_all` under it). When it
+        raises (an error, SIGINT, SIGTERM), the outputs the block listed are removed and
+        the earlier ones are moved back. A run killed outright leaves :data:`PREVIOUS`,
+        and the next run names it (:meth:`check_no_previous`) instead of guessing.
+
+        The block lists what it writes (:meth:`record`) before it ends, also when it
+        fails.
+
+        Raises:
+            OutputError: the earlier outputs are not all the tool's
+                (:meth:`check_removable`), or a rename failed (nothing moved then).
+        """
+        from .deferred_signals import signals_deferred
+        self.check_no_previous()
+        self.check_removable()
+        tops = sorted({rel.split('/')[0] for rel in self.entries
+                       if osp.lexists(self.full_path(rel.split('/')[0]))})
+        if not tops:
+            yield
+            return
+        aside = osp.join(self.work_dir, PREVIOUS)
+        with signals_deferred():
+            self._move_tops(tops, self.work_dir, aside)
+            self.entries = {f'{PREVIOUS}/{r}': e for r, e in self.entries.items()
+                            if r.split('/')[0] in tops}
+            self.entries[PREVIOUS] = {'type': 'dir'}
+            self.save()
+        try:
+            yield
+        except BaseException:
+            with signals_deferred(), contextlib.suppress(OutputError):
+                # a failure here leaves the earlier outputs in PREVIOUS, named next time
+                new = [r for r in self.entries
+                       if r != PREVIOUS and not r.startswith(PREVIOUS + '/')]
+                for rel in sorted({r.split('/')[0] for r in new}):
+                    self.remove_all(under=rel)
+                self._move_tops(tops, aside, self.work_dir)
+                self.entries = {r[len(PREVIOUS) + 1:]: e for r, e in self.entries.items()
+                                if r.startswith(PREVIOUS + '/')}
+                self.save()
+            raise
+        self.remove_all(under=PREVIOUS)
+
+    def check_no_previous(self) -> None:
+        """Refuse a work dir holding :data:`PREVIOUS`: a rerun was killed outright
+        (SIGKILL, power loss) while it kept the earlier outputs there.
+
+        Raises:
+            OutputError: naming the folder and what to do.
+        """
+        aside = osp.join(self.work_dir, PREVIOUS)
+        if osp.lexists(aside):
+            raise OutputError(
+                f'{aside}: the complete outputs of an earlier run, kept aside by a rerun '
+                'that was killed before it finished (the other files here are that '
+                'rerun\'s partial ones); move its contents back in their place, or '
+                'remove it, or use another work directory')
+
+    @staticmethod
+    def _move_tops(tops: List[str], src: str, dst: str) -> None:
+        """Rename each name of ``tops`` from folder ``src`` into ``dst`` (made when
+        missing, removed when ``src`` is left empty and is not the work dir); on an
+        error, the names moved so far go back."""
+        made = not osp.isdir(dst)
+        if made:
+            os.mkdir(dst)
+        moved: List[str] = []
+        try:
+            for name in tops:
+                os.rename(osp.join(src, name), osp.join(dst, name))
+                moved.append(name)
+        except OSError as exc:
+            for name in reversed(moved):
+                os.rename(osp.join(dst, name), osp.join(src, name))
+            if made:
+                os.rmdir(dst)
+            raise output_error(exc.filename or src, exc) from None
+        if osp.basename(src) == PREVIOUS:
+            os.rmdir(src)
 
     def refresh_logs(self) -> None:
         """Record again the identity of the listed log files (:data:`_LOG_SUFFIXES`)

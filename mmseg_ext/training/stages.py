@@ -254,6 +254,31 @@ def _point_inside(marker: str, named: str, stage_dir: str,
     return inside
 
 
+def discard_stale_pointer(stage_dir: str, manifest: Optional[Manifest]) -> bool:
+    """Remove ``<stage_dir>/last_checkpoint`` when it is this run's own pointer (listed
+    in ``manifest``, unchanged) and the checkpoint it names is gone (the user deleted
+    it to train the stage again): training would otherwise refuse to replace a pointer
+    to a deleted checkpoint. A pointer the manifest does not list stays (training then
+    names it).
+
+    Returns:
+        Whether it was removed.
+    """
+    marker = osp.join(stage_dir, 'last_checkpoint')
+    if manifest is None or not osp.isfile(marker) or osp.islink(marker) \
+            or not manifest.owns(marker):
+        return False
+    try:
+        named = read_text(marker, 'last_checkpoint file').strip()
+    except (OSError, ValueError):
+        return False
+    if not named or '\n' in named or osp.lexists(named):
+        return False
+    with owned_output(manifest, marker):
+        os.remove(marker)
+    return True
+
+
 def resumable(stage_dir: str, manifest: Optional[Manifest] = None) -> bool:
     """Whether an unfinished stage left a checkpoint to resume from: its
     ``last_checkpoint`` names a file inside ``stage_dir`` that this run wrote (listed in
@@ -272,9 +297,16 @@ def resumable(stage_dir: str, manifest: Optional[Manifest] = None) -> bool:
         path = read_text(marker, 'last_checkpoint file').strip()
     except (OSError, ValueError):
         raise DataError(f'{marker}: unreadable') from None
-    if not path or not osp.isfile(path):
+    if not path:
         return False
-    if not _inside(path, stage_dir):
+    if not osp.isfile(path):
+        inside = _copy_in_stage(path, stage_dir)
+        if _inside(path, stage_dir) or not inside or not osp.isfile(inside):
+            discard_stale_pointer(stage_dir, manifest)
+            return False
+        # a moved work dir: the original folder is gone, the copy holds the checkpoint
+        path = _point_inside(marker, path, stage_dir, manifest)
+    elif not _inside(path, stage_dir):
         path = _point_inside(marker, path, stage_dir, manifest)
     if manifest is not None and not (manifest.owns(marker) and manifest.owns(path)):
         which = path if not manifest.owns(path) else marker

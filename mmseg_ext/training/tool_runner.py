@@ -103,6 +103,34 @@ def check_checkpoint_pointer(work_dir: str, resume: bool) -> None:
                           'or use another work dir')
 
 
+def remove_refused_work_dir(work_dir: str, own_names: set) -> bool:
+    """Remove ``work_dir``, made by a run that was then refused, when it holds nothing
+    but ``own_names`` (that run's lock, config dump and log folder); anything else (a
+    checkpoint, a file someone put there meanwhile) keeps the whole folder as it is.
+
+    Returns:
+        Whether the folder was removed.
+    """
+    import shutil
+    try:
+        names = set(os.listdir(work_dir))
+    except OSError:
+        return False
+    if not names <= own_names:
+        return False
+    try:
+        for name in names:
+            path = osp.join(work_dir, name)
+            if osp.isdir(path) and not osp.islink(path):
+                shutil.rmtree(path)
+            else:
+                os.remove(path)
+        os.rmdir(work_dir)
+    except OSError:
+        return False  # what is left stays; the next run claims or names it
+    return True
+
+
 class ToolRunner(Runner):
     """mmengine's ``Runner`` whose :meth:`dump_config` never replaces a user file.
 
@@ -113,11 +141,15 @@ class ToolRunner(Runner):
 
     def __init__(self, *args, **kwargs):
         work_dir = kwargs['work_dir'] if 'work_dir' in kwargs else args[1]
-        self._work_dir_lock = lock_work_dir(work_dir, kwargs.get('launcher', 'none'))
+        launcher = kwargs.get('launcher', 'none')
+        #: the work dir did not exist: this run made it (rank 0), see :meth:`_refused`
+        self._made_work_dir = bool(work_dir) and launch_rank(launcher) == 0 \
+            and not osp.lexists(work_dir)
+        self._work_dir_lock = lock_work_dir(work_dir, launcher)
         try:
             super().__init__(*args, **kwargs)
-        except BaseException:
-            self.release_work_dir()
+        except BaseException as exc:
+            self._refused(exc, work_dir)
             raise
 
     def release_work_dir(self) -> None:
@@ -126,13 +158,43 @@ class ToolRunner(Runner):
         if lock is not None:
             lock.release()
 
+    def _refused(self, exc: BaseException, work_dir: Optional[str] = None) -> None:
+        """Give the lock back; when the run was refused (a domain error) in a work dir
+        it made, before it saved anything but its config dump and log folder, remove
+        that work dir, so a refusal leaves nothing behind."""
+        from ..utils.errors import MmsegExtError
+        work_dir = work_dir or getattr(self, '_work_dir', None)
+        try:
+            if isinstance(exc, MmsegExtError) and self._made_work_dir and work_dir:
+                remove_refused_work_dir(work_dir, self._own_names(work_dir))
+        finally:
+            self.release_work_dir()
+
+    def _own_names(self, work_dir: str) -> set:
+        """What this run writes in its work dir before training: the lock, the config
+        dump with its ownership record, the log folder."""
+        from ..io.owned_file import record_path
+        from ..io.work_dir_lock import LOCK
+        names = {LOCK}
+        log_dir = getattr(self, '_log_dir', None)
+        if log_dir and osp.dirname(osp.abspath(log_dir)) == osp.abspath(work_dir):
+            names.add(osp.basename(log_dir))
+        cfg = getattr(self, 'cfg', None)
+        if cfg is not None and cfg.filename:
+            dump = osp.join(work_dir, osp.basename(cfg.filename))
+            names.update({osp.basename(dump), osp.basename(record_path(dump))})
+        return names
+
     def train(self):
         try:
             if self.rank == 0:
                 check_checkpoint_pointer(self.work_dir, bool(self._resume))
-            return super().train()
-        finally:
-            self.release_work_dir()
+            result = super().train()
+        except BaseException as exc:
+            self._refused(exc)
+            raise
+        self.release_work_dir()
+        return result
 
     def resume(self, filename: str, *args, **kwargs) -> None:
         """mmengine's ``resume``; a checkpoint without the training state it reads
@@ -154,15 +216,21 @@ class ToolRunner(Runner):
 
     def val(self):
         try:
-            return super().val()
-        finally:
-            self.release_work_dir()
+            result = super().val()
+        except BaseException as exc:
+            self._refused(exc)
+            raise
+        self.release_work_dir()
+        return result
 
     def test(self):
         try:
-            return super().test()
-        finally:
-            self.release_work_dir()
+            result = super().test()
+        except BaseException as exc:
+            self._refused(exc)
+            raise
+        self.release_work_dir()
+        return result
 
     @master_only
     def dump_config(self) -> None:

@@ -389,6 +389,18 @@ def exit_now(code: int = 0) -> NoReturn:
     os._exit(code)
 
 
+def _interrupted_while_exiting(signum: int, frame) -> None:  # noqa: ARG001
+    """The handler of SIGINT/SIGTERM once a tool's ``main`` has returned or failed
+    (interpreter teardown: torch and mmengine take a moment). What the tool wrote is
+    complete or already reported; the exit code still says the signal, with its line."""
+    try:
+        print('error: interrupted while exiting (the outputs were already complete or '
+              'reported above)', file=sys.stderr)
+    except (OSError, ValueError):
+        pass
+    exit_now(128 + signum)
+
+
 def cli_main(func: Optional[F] = None, *, flags: Optional[Dict[str, str]] = None):
     """Decorate a tool's ``main`` so expected failures become one line on stderr.
 
@@ -430,7 +442,10 @@ def cli_main(func: Optional[F] = None, *, flags: Optional[Dict[str, str]] = None
             sys.exit(exit_code(exc))
         finally:
             for signum, handler in previous.items():
-                signal.signal(signum, handler)
+                # the tool's own process: the signal stays ours until the interpreter is
+                # gone, so a late one still gets its `error:` line (else SIG_DFL: 143)
+                signal.signal(signum, _interrupted_while_exiting
+                              if func.__module__ == '__main__' else handler)
         sys.exit(code or 0)
 
     return wrapper  # type: ignore[return-value]

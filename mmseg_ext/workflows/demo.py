@@ -11,8 +11,10 @@
    checks it with the submission validator.
 
 The demo owns its work dir (its manifest, :mod:`mmseg_ext.io.ownership`): a rerun
-removes the outputs the earlier run listed and writes them again. A folder with files the
-demo did not write is refused before anything is touched.
+writes the outputs again and keeps the earlier run's, hidden, until the new ones are
+complete (:meth:`~mmseg_ext.io.ownership.Manifest.kept_aside`): a rerun that fails or is
+interrupted puts the earlier demo back. A folder with files the demo did not write is
+refused before anything is touched.
 """
 from __future__ import annotations
 
@@ -66,7 +68,8 @@ def run_demo(work_dir: str = 'work_dirs/demo_handbone', config: Optional[str] = 
     """Generate data, train, validate, predict the test split and write the submission.
 
     ``work_dir`` is the demo's own (see the module doc): a new or empty folder, or the
-    work dir of an earlier demo run, whose listed outputs are removed first.
+    work dir of an earlier demo run, whose listed outputs are replaced once this run
+    is complete.
 
     Args:
         work_dir: where data, logs, checkpoint, probabilities and the CSV go.
@@ -81,25 +84,29 @@ def run_demo(work_dir: str = 'work_dirs/demo_handbone', config: Optional[str] = 
     from ..io.ownership import owned_work_dir
     from ..utils.errors import OutputError
     with owned_work_dir(work_dir, TOOL) as manifest:
+        manifest.check_no_previous()  # a rerun killed outright: its files are not proven
         others = [n for n in _not_bookkeeping(work_dir) if n not in manifest.entries]
-        if others:  # checked before the earlier run's outputs are removed
+        if others:  # checked before the earlier run's outputs are touched
             raise OutputError(f'{osp.join(work_dir, others[0])}: was not written by the '
                               'demo; not writing beside it (move it away, or use another '
                               'work directory)')
-        manifest.remove_all()  # refuses, removing nothing, when one of them changed
-        try:
-            return _run_demo(work_dir, config, max_iters, progress)
-        finally:
-            for name in _not_bookkeeping(work_dir):
-                manifest.record(osp.join(work_dir, name), save=False)
-            manifest.save()
+        # the earlier demo stays (hidden) until this one is complete; refused, with
+        # nothing moved, when one of its outputs changed
+        with manifest.kept_aside():
+            try:
+                return _run_demo(work_dir, config, max_iters, progress)
+            finally:
+                for name in _not_bookkeeping(work_dir):
+                    manifest.record(osp.join(work_dir, name), save=False)
+                manifest.save()
 
 
 def _not_bookkeeping(work_dir: str) -> list:
     """The names in ``work_dir`` besides its manifest and lock, sorted."""
     from ..io.manifest_records import MANIFEST
+    from ..io.ownership import PREVIOUS
     from ..io.work_dir_lock import LOCK
-    return sorted(n for n in os.listdir(work_dir) if n not in (MANIFEST, LOCK))
+    return sorted(n for n in os.listdir(work_dir) if n not in (MANIFEST, LOCK, PREVIOUS))
 
 
 def _run_demo(work_dir: str, config: Optional[str], max_iters: Optional[int],

@@ -54,6 +54,7 @@ from ..io.paths import check_output_apart
 from ..training.runner import train_config
 from ..training.stages import (
     check_run_record,
+    discard_stale_pointer,
     last_checkpoint,
     mark_stage_done,
     owned_output,
@@ -418,6 +419,7 @@ def _teacher_stage(run: _Run) -> Tuple[str, Dict[str, float]]:
         run.log(f'[1/3] teacher: finished earlier, {checkpoint}')
     else:
         run.log(f'[1/3] teacher: training {run.teacher_config} in {teacher_dir}')
+        discard_stale_pointer(teacher_dir, run.manifest)
         with owned_output(run.manifest, teacher_dir, replace=False):
             metrics = train_and_validate(
                 train_config(run.teacher_config, work_dir=teacher_dir,
@@ -557,6 +559,7 @@ def _student_stage(run: _Run, k: int, teacher_ckpt: str, teacher_stamp: str, tas
                           pseudo.stems_file, len(pseudo.accepted))
         run.log(f'[3/3] round {k}: student {run.student_config} on labelled + '
                 f'{len(pseudo.accepted)} pseudo-labelled images in {student_dir}')
+        discard_stale_pointer(student_dir, run.manifest)
         with owned_output(run.manifest, student_dir, replace=False):
             metrics = train_and_validate(cfg)
         checkpoint = last_checkpoint(student_dir)

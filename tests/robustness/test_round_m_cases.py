@@ -23,7 +23,7 @@ TESTS = osp.dirname(osp.dirname(osp.abspath(__file__)))
 if TESTS not in sys.path:
     sys.path.insert(0, TESTS)
 
-from conftest import CONFIG, data_options, run_tool  # noqa: E402
+from conftest import CONFIG, REPO, data_options, run_tool  # noqa: E402
 from probs_helpers import write_images  # noqa: E402
 
 from robustness.test_bad_inputs import assert_refused, run_main, snapshot  # noqa: E402
@@ -167,3 +167,86 @@ def test_a_training_image_without_ground_truth_is_named(tmp_path):
     assert proc.returncode == 1 and 'Traceback' not in proc.stderr, proc.stderr[-2000:]
     assert last.startswith(f'error: {data}/train/DCM/') and \
         'no ground truth to learn from' in last, last
+    assert not (tmp_path / 'w').exists()               # M-6: the refusal left nothing
+
+
+def test_a_refused_training_keeps_a_work_dir_it_did_not_make(tmp_path):
+    """M-6's boundary: only a work dir the refused run made goes; one that held the
+    user's files stays as it was, with this run's log folder beside them."""
+    data = tmp_path / 'data'
+    proc = run_tool('tools/make_synthetic_handbone.py', '--out', str(data), '--patients',
+                    '5', '--size', '64x64', '--test-patients', '1')
+    assert proc.returncode == 0, proc.stderr
+    shutil.rmtree(data / 'train' / 'outputs_json')
+    work = tmp_path / 'mine'
+    work.mkdir()
+    (work / 'notes.txt').write_text('mine\n')
+    roots = [f'{s}_dataloader.dataset.data_root={data}/train' for s in ('train', 'val')]
+    proc = run_tool('tools/train.py', 'custom_configs/demo/unet-s5-tiny_multilabel_1xb4-'
+                    '1500i_handbone-synth-128x128.py', '--work-dir', str(work),
+                    '--cfg-options', *roots, 'train_cfg.max_iters=1',
+                    'train_dataloader.batch_size=2')
+    assert proc.returncode == 1 and 'no ground truth to learn from' in proc.stderr
+    assert (work / 'notes.txt').read_text() == 'mine\n'
+
+
+def test_a_refused_test_run_leaves_no_work_dir(tmp_path, shapes_root):
+    """The same class in ``tools/test.py``: a data error after the runner started, in a
+    work dir the run made, removes that work dir."""
+    work = _trained(tmp_path, shapes_root)
+    checkpoint = (work / 'last_checkpoint').read_text().strip()
+    for name in os.listdir(osp.join(shapes_root, 'labels', 'val')):
+        with open(osp.join(shapes_root, 'labels', 'val', name), 'wb') as f:
+            f.write(b'not a png')
+    fresh = tmp_path / 'fresh'
+    proc = run_tool('tools/test.py', CONFIG, checkpoint, '--work-dir', str(fresh),
+                    *data_options(shapes_root, 1))
+    assert proc.returncode == 1 and 'Traceback' not in proc.stderr, proc.stderr[-2000:]
+    assert proc.stderr.strip().splitlines()[-1].startswith('error: '), proc.stderr[-500:]
+    assert not fresh.exists()
+
+
+def test_a_stale_pointer_of_the_run_itself_is_dropped_and_the_stage_trains_again(
+        tmp_path):
+    """cv's fold (and a self-training stage) whose own ``last_checkpoint`` names a
+    checkpoint the user deleted trains again instead of being refused; a pointer the run
+    did not write stays, named by training."""
+    from mmseg_ext.io.ownership import Manifest
+    from mmseg_ext.training.stages import discard_stale_pointer, resumable
+    work = tmp_path / 'cv'
+    fold = work / 'fold0'
+    work.mkdir()
+    manifest = Manifest.claim(str(work), 'cv')
+    fold.mkdir()
+    pointer = fold / 'last_checkpoint'
+    pointer.write_text(str(fold / 'iter_8.pth'))
+    manifest.record(str(fold))
+    assert resumable(str(fold), manifest) is False
+    assert not pointer.exists() and 'fold0/last_checkpoint' not in manifest.entries
+    pointer.write_text(str(fold / 'iter_8.pth'))        # written by someone else: kept
+    assert discard_stale_pointer(str(fold), manifest) is False and pointer.exists()
+    manifest.record(str(pointer))
+    (fold / 'iter_8.pth').write_bytes(b'x')             # the checkpoint is there: kept
+    assert discard_stale_pointer(str(fold), manifest) is False and pointer.exists()
+
+
+def test_a_signal_while_the_interpreter_exits_still_says_so(tmp_path):
+    """M-8: a SIGTERM after ``main`` returned (torch's teardown) exits 143 with its
+    ``error:`` line, not silently."""
+    import subprocess
+    script = tmp_path / 'late.py'
+    script.write_text(
+        'import atexit, os, signal, sys, time\n'
+        f'sys.path.insert(0, {REPO!r})\n'
+        'from mmseg_ext.utils.cli import cli_main\n'
+        '@cli_main\n'
+        'def main():\n'
+        '    atexit.register(lambda: (os.kill(os.getpid(), signal.SIGTERM), time.sleep(5)))\n'
+        '    print("done", flush=True)\n'
+        'main()\n')
+    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                          timeout=60)
+    assert proc.stdout == 'done\n'
+    assert proc.returncode == 143, (proc.returncode, proc.stderr)
+    assert proc.stderr.strip().splitlines()[-1].startswith(
+        'error: interrupted while exiting'), proc.stderr

@@ -58,3 +58,48 @@ def test_demo_end_to_end(tmp_path):
     assert again.returncode == 0, again.stderr[-3000:]
     assert osp.isfile(osp.join(work, 'iter_1.pth'))
     assert not osp.exists(osp.join(work, 'iter_2.pth'))  # the earlier run's, removed
+
+
+@pytest.mark.slow
+def test_an_interrupted_rerun_keeps_the_earlier_demo(tmp_path):
+    """Round M's M-7: a rerun stopped by SIGTERM once it has set the earlier demo aside
+    puts it back byte for byte (it used to leave only the manifest and the lock)."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from conftest import REPO
+
+    from mmseg_ext.io.ownership import PREVIOUS
+    from mmseg_ext.io.work_dir_lock import LOCK
+    work = str(tmp_path / 'demo')
+    env = dict(os.environ, OMP_NUM_THREADS='1')
+    argv = [sys.executable, osp.join(REPO, 'tools', 'demo.py'), '--work-dir', work,
+            '--max-iters', '1']
+    first = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=600)
+    assert first.returncode == 0, first.stderr[-3000:]
+
+    def contents():
+        seen = {}
+        for dirpath, _dirs, files in os.walk(work):
+            for name in files:
+                if name != LOCK:
+                    with open(osp.join(dirpath, name), 'rb') as f:
+                        seen[osp.join(dirpath, name)] = f.read()
+        return seen
+
+    before = contents()
+    assert osp.join(work, 'submission.csv') in before
+    rerun = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 300
+    while not osp.exists(osp.join(work, PREVIOUS)) and rerun.poll() is None \
+            and time.time() < deadline:
+        time.sleep(0.02)
+    rerun.send_signal(signal.SIGTERM)
+    _, err = rerun.communicate(timeout=300)
+    assert rerun.returncode == 143, err[-3000:]
+    assert err.strip().splitlines()[-1] == 'error: interrupted'
+    assert contents() == before
+    assert not osp.exists(osp.join(work, PREVIOUS))
