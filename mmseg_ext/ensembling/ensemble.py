@@ -21,7 +21,7 @@ from ..io.paths import check_distinct_inputs, check_output_apart, check_output_f
 from ..io.prob_file import CroppedProbs, dequantize
 from ..io.prob_meta import ProbMeta, content_mismatch
 from ..io.probs import ProbFolder, ProbFolderWriter
-from ..io.rle import RLEError, mask_bbox, parse_rle, runs_to_string
+from ..io.rle import RLEError, Runs, mask_bbox, parse_rle, runs_to_string
 from ..io.submission import FORMATS, SubmissionWriter, read_rle_csv
 from ..utils.errors import DataError, InvalidArgumentError
 
@@ -242,22 +242,28 @@ def _mean_one(folders: Sequence[ProbFolder], key: str,
 
 
 # -------------------------------------------------------------------- hard voting
-def _check_distinct_tables(paths: Sequence[str], tables: Sequence[Dict]) -> None:
+def _check_distinct_masks(paths: Sequence[str],
+                          masks: Sequence[Dict[Tuple[str, str], Runs]]) -> None:
     """Refuse two submissions with the same mask on every row: one model's CSV given
-    twice with its rows reordered or its line endings changed (other bytes, so
-    :func:`~mmseg_ext.io.paths.check_distinct_inputs` cannot see it).
+    twice in other bytes (rows reordered, other line endings, a run split in two or
+    runs listed in another order), which :func:`~mmseg_ext.io.paths.check_distinct_inputs`
+    cannot see. Masks are compared as pixel sets (runs sorted and merged).
+
+    Args:
+        masks: per CSV, ``{(image, class): (starts, lengths)}`` (0-indexed runs).
 
     Raises:
         InvalidArgumentError: of ``csv``, naming both files.
     """
-    canon = [{k: ' '.join(str(v).split()) for k, v in t.items()} for t in tables]
+    canon = [{k: tuple(a.tobytes() for a in vote_runs([runs], 1)) for k, runs in m.items()}
+             for m in masks]
     for i in range(len(canon)):
         for j in range(i + 1, len(canon)):
             if canon[i] == canon[j]:
                 raise InvalidArgumentError(
                     'csv', f'{paths[i]} and {paths[j]} hold the same mask on every row '
-                    '(in another row order or line ending): one submission given twice; '
-                    'give each once')
+                    '(written in other bytes: row order, line endings or runs): one '
+                    'submission given twice; give each once')
 
 
 def vote_runs(runs: Sequence[Tuple[np.ndarray, np.ndarray]], min_votes: int
@@ -323,18 +329,21 @@ def hard_vote_csv(csv_paths: Sequence[str], out: str, min_votes: Optional[int] =
         if extra:
             raise DataError(f'{csv_paths[0]}: no row for ({extra[0][0]}, {extra[0][1]}) '
                             f'(present in {path})')
-    _check_distinct_tables(csv_paths, tables)
     conv = fmt.rle
+    masks = []
+    for path, table in zip(csv_paths, tables):
+        masks.append({})
+        for image, cls in keys:
+            try:
+                masks[-1][(image, cls)] = parse_rle(
+                    table[(image, cls)], index_base=conv.index_base, empty=conv.empty,
+                    shape=sizes.get(image))
+            except RLEError as exc:
+                raise DataError(f'{path}: ({image}, {cls}): {exc}') from None
+    _check_distinct_masks(csv_paths, masks)
     with SubmissionWriter(out, fmt, force=force, owner=HARD_VOTE_OWNER) as writer:
         for image, cls in tqdm(keys, desc='hard vote', unit='row', disable=not progress):
-            runs = []
-            for path, table in zip(csv_paths, tables):
-                try:
-                    runs.append(parse_rle(table[(image, cls)], index_base=conv.index_base,
-                                          empty=conv.empty, shape=sizes.get(image)))
-                except RLEError as exc:
-                    raise DataError(f'{path}: ({image}, {cls}): {exc}') from None
-            s, n = vote_runs(runs, min_votes)
+            s, n = vote_runs([m[(image, cls)] for m in masks], min_votes)
             writer.row(image, cls, runs_to_string(s, n, conv.index_base) if len(s)
                        else conv.empty)
     return EnsembleSummary(out, len({k[0] for k in keys}), len(csv_paths),

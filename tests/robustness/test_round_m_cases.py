@@ -102,7 +102,17 @@ def _csvs(tmp_path):
     return out
 
 
-@pytest.mark.parametrize('variant', ['reordered', 'crlf'])
+def _split_runs(line):
+    """A CSV row with each run of 2+ pixels written as two runs (the same mask)."""
+    image, cls, rle = line.rsplit(',', 2)
+    numbers = [int(v) for v in rle.split()]
+    runs = []
+    for start, length in zip(numbers[0::2], numbers[1::2]):
+        runs += [start, 1, start + 1, length - 1] if length > 1 else [start, length]
+    return f'{image},{cls},{" ".join(map(str, runs))}'
+
+
+@pytest.mark.parametrize('variant', ['reordered', 'crlf', 'split-runs'])
 def test_one_submission_given_twice_in_other_bytes_is_one_hard_vote_input(tmp_path,
                                                                            variant):
     csvs = _csvs(tmp_path)
@@ -110,6 +120,8 @@ def test_one_submission_given_twice_in_other_bytes_is_one_hard_vote_input(tmp_pa
     twin = tmp_path / 'twin.csv'
     if variant == 'reordered':
         twin.write_text('\n'.join([lines[0]] + lines[1:][::-1]) + '\n')
+    elif variant == 'split-runs':
+        twin.write_text('\n'.join([lines[0]] + [_split_runs(x) for x in lines[1:]]) + '\n')
     else:
         twin.write_bytes(('\r\n'.join(lines) + '\r\n').encode())
     assert twin.read_bytes() != open(csvs['a'], 'rb').read()
