@@ -137,6 +137,12 @@ class SameValues:
     (:func:`~mmseg_ext.io.paths.check_distinct_inputs`) cannot see. A pair is dropped at
     its first difference, so distinct models cost one image's comparison; a pair that
     never predicted anything (every level below 2) is not called alike.
+
+    One level of tolerance also within one dtype, on purpose: one model predicting the
+    same images twice on a GPU is not bit-identical (non-deterministic kernels move a
+    value across a level boundary), and that is the mistake refused here. Two distinct
+    models within one level of each other on every pixel of every image add nothing
+    to a vote either.
     """
 
     def __init__(self, count: int):
