@@ -185,16 +185,23 @@ class ToolRunner(Runner):
             names.update({osp.basename(dump), osp.basename(record_path(dump))})
         return names
 
-    def train(self):
+    def _released(self, call):
+        """``call()``, then the work dir given back; a refused run's own work dir is
+        removed (:meth:`_refused`)."""
         try:
-            if self.rank == 0:
-                check_checkpoint_pointer(self.work_dir, bool(self._resume))
-            result = super().train()
+            result = call()
         except BaseException as exc:
             self._refused(exc)
             raise
         self.release_work_dir()
         return result
+
+    def train(self):
+        def train():
+            if self.rank == 0:
+                check_checkpoint_pointer(self.work_dir, bool(self._resume))
+            return super(ToolRunner, self).train()
+        return self._released(train)
 
     def resume(self, filename: str, *args, **kwargs) -> None:
         """mmengine's ``resume``; a checkpoint without the training state it reads
@@ -215,22 +222,10 @@ class ToolRunner(Runner):
                 'weights (load_from)') from None
 
     def val(self):
-        try:
-            result = super().val()
-        except BaseException as exc:
-            self._refused(exc)
-            raise
-        self.release_work_dir()
-        return result
+        return self._released(super().val)
 
     def test(self):
-        try:
-            result = super().test()
-        except BaseException as exc:
-            self._refused(exc)
-            raise
-        self.release_work_dir()
-        return result
+        return self._released(super().test)
 
     @master_only
     def dump_config(self) -> None:
