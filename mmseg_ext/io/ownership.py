@@ -467,7 +467,8 @@ class Manifest:
                                 if r.startswith(PREVIOUS + '/')}
                 self.save()
             raise
-        self.remove_all(under=PREVIOUS)
+        with signals_deferred():  # the new outputs are complete: drop the earlier ones
+            self.remove_all(under=PREVIOUS)
 
     def check_no_previous(self) -> None:
         """Refuse a work dir holding :data:`PREVIOUS`: a rerun was killed outright
