@@ -89,17 +89,36 @@ def check_thresholds_apply(folder: ProbFolder, path: str,
     vote of ``tools/cv.py`` moved each fold model's own threshold to 0.5 (its source
     records ``fold_thresholds``), so thresholding it again applies them twice.
 
+    The source is searched at any depth: an ensemble of two fold votes, or of a fold
+    vote and another model, holds calibrated probabilities too (its source nests the
+    vote's).
+
     Raises:
         DataError: naming the folder.
     """
-    if not folder.source.get('fold_thresholds'):
+    if not _holds_calibrated(folder.source):
         return
     used = [t for t in thresholds.values()] + [default]
     if any(abs(float(t) - 0.5) > 1e-12 for t in used):
-        raise DataError(f'{path}: a calibrated fold vote (each fold model\'s own thresholds '
-                        'already moved to 0.5; index.json source fold_thresholds): decide '
-                        'it at 0.5, without thresholds (cv\'s tuned/thresholds.json is for '
-                        'one model\'s probabilities)')
+        raise DataError(f'{path}: holds a calibrated fold vote (each fold model\'s own '
+                        'thresholds already moved to 0.5; index.json source '
+                        'fold_thresholds): decide it at 0.5, without thresholds (cv\'s '
+                        'tuned/thresholds.json is for one model\'s probabilities)')
+
+
+def _holds_calibrated(source: object) -> bool:
+    """Whether a probability folder's ``source`` (JSON) records ``fold_thresholds``
+    anywhere in it (a calibrated fold vote, or something made from one)."""
+    stack = [source]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            if item.get('fold_thresholds'):
+                return True
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
 
 
 class ProbFolder:

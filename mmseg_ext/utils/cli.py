@@ -389,18 +389,6 @@ def exit_now(code: int = 0) -> NoReturn:
     os._exit(code)
 
 
-def _interrupted_while_exiting(signum: int, frame) -> None:  # noqa: ARG001
-    """The handler of SIGINT/SIGTERM once a tool's ``main`` has returned or failed
-    (interpreter teardown: torch and mmengine take a moment). What the tool wrote is
-    complete or already reported; the exit code still says the signal, with its line."""
-    try:
-        print('error: interrupted while exiting (the outputs were already complete or '
-              'reported above)', file=sys.stderr)
-    except (OSError, ValueError):
-        pass
-    exit_now(128 + signum)
-
-
 def cli_main(func: Optional[F] = None, *, flags: Optional[Dict[str, str]] = None):
     """Decorate a tool's ``main`` so expected failures become one line on stderr.
 
@@ -442,9 +430,12 @@ def cli_main(func: Optional[F] = None, *, flags: Optional[Dict[str, str]] = None
             sys.exit(exit_code(exc))
         finally:
             for signum, handler in previous.items():
-                # the tool's own process: the signal stays ours until the interpreter is
-                # gone, so a late one still gets its `error:` line (else SIG_DFL: 143)
-                signal.signal(signum, _interrupted_while_exiting
+                # the tool's own process: its outputs are complete (or its error
+                # printed), and what remains is the interpreter's teardown (torch's takes
+                # a while, and Python restores the default handlers early in it): a late
+                # signal is ignored, so the exit code stays the tool's own, never a
+                # silent 143
+                signal.signal(signum, signal.SIG_IGN
                               if func.__module__ == '__main__' else handler)
         sys.exit(code or 0)
 
