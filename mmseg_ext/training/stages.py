@@ -257,8 +257,9 @@ def _point_inside(marker: str, named: str, stage_dir: str,
 def discard_stale_pointer(stage_dir: str, manifest: Optional[Manifest]) -> bool:
     """Remove ``<stage_dir>/last_checkpoint`` when it is this run's own pointer (listed
     in ``manifest``, unchanged) and the checkpoint it names is gone (the user deleted
-    it to train the stage again): training would otherwise refuse to replace a pointer
-    to a deleted checkpoint. A pointer the manifest does not list stays (training then
+    it to train the stage again), or, in a copied work dir whose pointer names the
+    original folder's checkpoint, the stage's own copy of it is gone: training would
+    otherwise refuse to replace a pointer to a deleted checkpoint. A pointer the manifest does not list stays (training then
     names it).
 
     Returns:
@@ -272,8 +273,14 @@ def discard_stale_pointer(stage_dir: str, manifest: Optional[Manifest]) -> bool:
         named = read_text(marker, 'last_checkpoint file').strip()
     except (OSError, ValueError):
         return False
-    if not named or '\n' in named or osp.lexists(named):
+    if not named or '\n' in named:
         return False
+    if osp.lexists(named):
+        # a copied work dir: the pointer names the original folder's checkpoint, and the
+        # stage's own copy of it is gone
+        copy = None if _inside(named, stage_dir) else _copy_in_stage(named, stage_dir)
+        if copy is None or osp.lexists(copy):
+            return False
     with owned_output(manifest, marker):
         os.remove(marker)
     return True
@@ -307,6 +314,8 @@ def resumable(stage_dir: str, manifest: Optional[Manifest] = None) -> bool:
         # a moved work dir: the original folder is gone, the copy holds the checkpoint
         path = _point_inside(marker, path, stage_dir, manifest)
     elif not _inside(path, stage_dir):
+        if discard_stale_pointer(stage_dir, manifest):  # a copy whose checkpoint is gone
+            return False
         path = _point_inside(marker, path, stage_dir, manifest)
     if manifest is not None and not (manifest.owns(marker) and manifest.owns(path)):
         which = path if not manifest.owns(path) else marker

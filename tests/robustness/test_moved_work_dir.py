@@ -156,3 +156,19 @@ def test_a_stage_folder_replaced_by_a_link_is_named_as_the_link(finished, tmp_pa
     assert str(caught.value).startswith(f'{copy / "fold0"}: a symbolic link where this '
                                         'tool wrote a folder'), caught.value
     assert sorted(os.listdir(finished['root'] / 'A' / 'fold0')) == before
+
+
+def test_a_copy_whose_fold_checkpoint_was_deleted_trains_the_fold_again(finished,
+                                                                        tmp_path):
+    """Round N's N-6: in a copy, the fold's own pointer names the original folder's
+    checkpoint (still there); with the copy's checkpoint deleted, the pointer is stale
+    for this stage and goes (the fold trains again), as in the moved case."""
+    copy = copy_of(finished, tmp_path)
+    os.remove(copy / 'fold0' / STAGE_DONE)
+    os.remove(copy / 'fold0' / 'iter_1.pth')
+    pointer = copy / 'fold0' / 'last_checkpoint'
+    assert osp.isfile(pointer.read_text())              # the original's checkpoint
+    manifest = Manifest.read(str(copy))
+    assert resumable(str(copy / 'fold0'), manifest) is False
+    assert not pointer.exists()
+    assert osp.isfile(finished['root'] / 'A' / 'fold0' / 'iter_1.pth')  # not touched
