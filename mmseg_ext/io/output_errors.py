@@ -47,7 +47,10 @@ def output_error(path: str, exc: OSError) -> OutputError:
     if exc.errno in (errno.EEXIST, errno.ENOTDIR):
         blocker = file_in_the_way(exc.filename if isinstance(exc.filename, str) else path)
         if blocker:
-            reason = f'{user_path(blocker)} is a file, not a folder'
+            kind = _kind_of(blocker)
+            reason = (f'{user_path(blocker)} is a file, not a folder'
+                      if kind == 'a regular file' else
+                      f'{user_path(blocker)} is {kind} (not a folder)')
     return OutputError(f'{user_path(path)}: cannot write the output ({reason})')
 
 
@@ -123,7 +126,6 @@ def _not_a_folder(folder: str) -> str:
     """What on the way to ``folder`` is not a folder (a file, a dangling or looping
     link, a FIFO), in words: ``'<path>: a regular file, not a folder'``; ``''`` when
     nothing is."""
-    from ..utils.readers import stat_problem
     parts = osp.abspath(folder).split(os.sep)
     for i in range(2, len(parts) + 1):
         step = os.sep.join(parts[:i])
@@ -131,9 +133,23 @@ def _not_a_folder(folder: str) -> str:
             continue
         if not osp.lexists(step):
             return ''  # the rest would be created: the error was something else
-        problem = stat_problem(step) or 'a regular file'
-        if problem.startswith('not a regular file ('):
-            problem = problem[len('not a regular file ('):-1]
-        return f'{step}: {problem}, not a folder'
+        return f'{step}: {_kind_of(step)}, not a folder'
     return ''
+
+
+def _kind_of(path: str) -> str:
+    """What ``path`` (existing, or a link) is, in words: ``'a regular file'``,
+    ``'a FIFO (named pipe)'``, ``'a symbolic link to /x, which does not exist'``..."""
+    from ..utils.readers import stat_problem
+    if osp.islink(path):
+        try:
+            os.stat(path)
+        except FileNotFoundError:  # dangling (a loop is stat_problem's)
+            return f'a symbolic link to {os.readlink(path)}, which does not exist'
+        except OSError:
+            pass
+    problem = stat_problem(path) or 'a regular file'
+    if problem.startswith('not a regular file ('):
+        problem = problem[len('not a regular file ('):-1]
+    return problem
 

@@ -64,3 +64,16 @@ def test_a_plain_ensemble_still_takes_thresholds(tmp_path):
                                                   f'{tmp_path}/s.csv', '--threshold',
                                                   '0.7', '--no-progress'])
     assert code == 0, lines
+
+
+def test_a_dangling_link_as_a_work_dir_is_named_as_one(tmp_path, shapes_root):
+    """N-9: it was called "a file, not a folder"."""
+    from conftest import CONFIG, data_options, run_tool
+    link = tmp_path / 'work'
+    os.symlink(tmp_path / 'gone', link)
+    proc = run_tool('tools/train.py', CONFIG, '--work-dir', str(link),
+                    *data_options(shapes_root, 1))
+    last = proc.stderr.strip().splitlines()[-1]
+    assert proc.returncode == 1 and last.startswith(f'error: {link}'), proc.stderr[-1500:]
+    assert f'a symbolic link to {tmp_path / "gone"}, which does not exist' in last, last
+    assert not (tmp_path / 'gone').exists() and osp.islink(link)
