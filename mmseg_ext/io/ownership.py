@@ -35,9 +35,10 @@ import os.path as osp
 import stat
 from typing import Dict, Iterator, List, Optional
 
-from ..utils.errors import MmsegExtError, OutputError
+from ..utils.errors import MmsegExtError, OutputError, StageError
 from ..utils.readers import read_json
 from .atomic import atomic_write_text
+from .made_folders import first_missing, remove_empty_parents
 from .manifest_records import MANIFEST, Entry, file_identity, manifest_fields
 from .output_errors import output_error
 from .paths import data_relpath
@@ -45,6 +46,9 @@ from .work_dir_lock import LOCK, WorkDirLock
 
 #: the hidden folder where a rerun keeps the earlier run's outputs (:meth:`Manifest.kept_aside`)
 PREVIOUS = '.previous-run'
+
+#: files that make a work dir worth keeping after a refusal (a training's checkpoints)
+CHECKPOINT_SUFFIXES = ('.pth', '.pt', '.ckpt')
 
 #: names that do not make a folder "hold content" (the tool's own bookkeeping)
 _BOOKKEEPING = (MANIFEST, LOCK)
@@ -74,6 +78,10 @@ class Manifest:
         self.work_dir = work_dir
         self.tool = tool
         self.entries: Dict[str, Entry] = dict(entries or {})
+        #: set once a stage of this run finished
+        #: (:func:`~mmseg_ext.training.stages.mark_stage_done`): a run refused after it
+        #: keeps what it wrote in a work dir it made (:func:`owned_work_dir`)
+        self.precious = False
 
     # ------------------------------------------------------------ reading and claiming
     @property
@@ -542,36 +550,52 @@ def owned_work_dir(work_dir: str, tool: str) -> Iterator[Manifest]:
     """
     Manifest.check_claimable(work_dir, tool)
     made = not osp.lexists(work_dir)
+    made_top = first_missing(work_dir) if made else None
     try:
         with WorkDirLock(work_dir):
             manifest = Manifest.claim(work_dir, tool)
-            manifest.check_no_links()  # before any record in a linked folder is read
             try:
-                yield manifest
-            finally:
-                manifest.refresh_logs()
+                manifest.check_no_links()  # before any record in a linked folder is read
+                try:
+                    yield manifest
+                finally:
+                    manifest.refresh_logs()
+            except MmsegExtError as exc:
+                if made and not manifest.precious and not isinstance(exc, StageError) \
+                        and not any(rel.endswith(CHECKPOINT_SUFFIXES)
+                                    for rel in manifest.entries):
+                    # refused before any stage finished or saved a checkpoint: what it
+                    # wrote is not worth keeping, and a refusal leaves nothing behind (a
+                    # failed stage's log, named by its error, stays)
+                    with contextlib.suppress(OutputError):
+                        manifest.remove_all()
+                raise
     except MmsegExtError:
-        if made:
-            _remove_if_bookkeeping_only(work_dir)
+        if made and _remove_if_bookkeeping_only(work_dir):
+            remove_empty_parents(work_dir, made_top)
         raise
 
 
-def _remove_if_bookkeeping_only(work_dir: str) -> None:
-    """A work dir this run made and then refused to use (a domain error before any
-    output): remove it when it holds nothing but the lock and the manifest, so a
-    refusal leaves nothing behind."""
+def _remove_if_bookkeeping_only(work_dir: str) -> bool:
+    """A work dir this run made and then refused to use: remove it when it holds
+    nothing but the lock and the manifest, so a refusal leaves nothing behind.
+
+    Returns:
+        Whether it was removed.
+    """
     try:
         names = set(os.listdir(work_dir))
     except OSError:
-        return
+        return False
     if not names <= set(_BOOKKEEPING):
-        return
+        return False
     try:
         for name in names:
             os.remove(osp.join(work_dir, name))
         os.rmdir(work_dir)
     except OSError:
-        pass  # left as it is: the next run claims it again
+        return False  # left as it is: the next run claims it again
+    return True
 
 
 #: files the tool goes on appending to after it listed them: mmengine's text log of a

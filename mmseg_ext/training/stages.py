@@ -147,6 +147,8 @@ def mark_stage_done(stage_dir: str, checkpoint: str, metrics: Dict[str, float],
                 metrics=metrics, claims=json.loads(json.dumps(claims or {})))
     with owned_output(manifest, path):
         atomic_write_text(path, dumps_json(done, indent=1), force=True)
+    if manifest is not None:
+        manifest.precious = True  # a trained stage: never removed by a later refusal
 
 
 def _copy_in_stage(named: str, stage_dir: str) -> Optional[str]:

@@ -29,6 +29,7 @@ from mmengine.logging import print_log
 from mmengine.runner import Runner
 
 from ..io.atomic import atomic_write_text
+from ..io.made_folders import first_missing, remove_empty_parents
 from ..io.owned_file import replace_problem
 from ..io.work_dir_lock import HELD_WORK_DIRS, WorkDirLock
 
@@ -103,10 +104,12 @@ def check_checkpoint_pointer(work_dir: str, resume: bool) -> None:
                           'or use another work dir')
 
 
-def remove_refused_work_dir(work_dir: str, own_names: set) -> bool:
+def remove_refused_work_dir(work_dir: str, own_names: set, log_name: str = '') -> bool:
     """Remove ``work_dir``, made by a run that was then refused, when it holds nothing
-    but ``own_names`` (that run's lock, config dump and log folder); anything else (a
-    checkpoint, a file someone put there meanwhile) keeps the whole folder as it is.
+    but ``own_names`` (that run's lock, config dump and log folder) and its log folder
+    ``log_name`` holds nothing but what mmengine writes there (:func:`_log_files_only`);
+    anything else (a checkpoint, a file someone put there meanwhile) keeps the whole
+    folder as it is.
 
     Returns:
         Whether the folder was removed.
@@ -117,6 +120,8 @@ def remove_refused_work_dir(work_dir: str, own_names: set) -> bool:
     except OSError:
         return False
     if not names <= own_names:
+        return False
+    if log_name in names and not _log_files_only(osp.join(work_dir, log_name), log_name):
         return False
     try:
         for name in names:
@@ -131,6 +136,23 @@ def remove_refused_work_dir(work_dir: str, own_names: set) -> bool:
     return True
 
 
+def _log_files_only(log_dir: str, timestamp: str) -> bool:
+    """Whether the run's log folder ``<work_dir>/<timestamp>`` holds only what mmengine
+    writes there: ``<timestamp>.log`` (one per rank) and ``vis_data/`` with the
+    config, ``<timestamp>.json``, ``scalars.json`` and TensorBoard event files."""
+    import re
+    top = re.compile(rf'^{re.escape(timestamp)}(_rank\d+)?\.log$')
+    vis = re.compile(rf'^(config\.py|scalars\.json|{re.escape(timestamp)}\.json|'
+                     r'events\.out\.tfevents\..*)$')
+    for dirpath, dirs, files in os.walk(log_dir):
+        if osp.abspath(dirpath) == osp.abspath(log_dir):
+            if set(dirs) - {'vis_data'} or not all(top.match(f) for f in files):
+                return False
+        elif dirs or not all(vis.match(f) for f in files):
+            return False
+    return not osp.islink(log_dir)
+
+
 class ToolRunner(Runner):
     """mmengine's ``Runner`` whose :meth:`dump_config` never replaces a user file.
 
@@ -142,9 +164,11 @@ class ToolRunner(Runner):
     def __init__(self, *args, **kwargs):
         work_dir = kwargs['work_dir'] if 'work_dir' in kwargs else args[1]
         launcher = kwargs.get('launcher', 'none')
-        #: the work dir did not exist: this run made it (rank 0), see :meth:`_refused`
+        #: the work dir did not exist: this run made it (rank 0), see :meth:`_refused`;
+        #: and the highest folder on the way that it made
         self._made_work_dir = bool(work_dir) and launch_rank(launcher) == 0 \
             and not osp.lexists(work_dir)
+        self._made_top = first_missing(work_dir) if self._made_work_dir else None
         self._work_dir_lock = lock_work_dir(work_dir, launcher)
         try:
             super().__init__(*args, **kwargs)
@@ -165,8 +189,10 @@ class ToolRunner(Runner):
         from ..utils.errors import MmsegExtError
         work_dir = work_dir or getattr(self, '_work_dir', None)
         try:
-            if isinstance(exc, MmsegExtError) and self._made_work_dir and work_dir:
-                remove_refused_work_dir(work_dir, self._own_names(work_dir))
+            if isinstance(exc, MmsegExtError) and self._made_work_dir and work_dir \
+                    and remove_refused_work_dir(work_dir, self._own_names(work_dir),
+                                                self._log_name(work_dir)):
+                remove_empty_parents(work_dir, self._made_top)
         finally:
             self.release_work_dir()
 
@@ -175,10 +201,7 @@ class ToolRunner(Runner):
         dump with its ownership record, the log folder."""
         from ..io.owned_file import record_path
         from ..io.work_dir_lock import LOCK
-        names = {LOCK}
-        log_dir = getattr(self, '_log_dir', None)
-        if log_dir and osp.dirname(osp.abspath(log_dir)) == osp.abspath(work_dir):
-            names.add(osp.basename(log_dir))
+        names = {LOCK, self._log_name(work_dir)} - {''}
         cfg = getattr(self, 'cfg', None)
         if cfg is not None and cfg.filename:
             dump = osp.join(work_dir, osp.basename(cfg.filename))
@@ -195,6 +218,13 @@ class ToolRunner(Runner):
             raise
         self.release_work_dir()
         return result
+
+    def _log_name(self, work_dir: str) -> str:
+        """The name of this run's log folder in ``work_dir`` (``''``: none yet)."""
+        log_dir = getattr(self, '_log_dir', None)
+        if log_dir and osp.dirname(osp.abspath(log_dir)) == osp.abspath(work_dir):
+            return osp.basename(log_dir)
+        return ''
 
     def train(self):
         def train():

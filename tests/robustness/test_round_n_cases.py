@@ -77,3 +77,72 @@ def test_a_dangling_link_as_a_work_dir_is_named_as_one(tmp_path, shapes_root):
     assert proc.returncode == 1 and last.startswith(f'error: {link}'), proc.stderr[-1500:]
     assert f'a symbolic link to {tmp_path / "gone"}, which does not exist' in last, last
     assert not (tmp_path / 'gone').exists() and osp.islink(link)
+
+
+def _handbone(tmp_path, corrupt=True):
+    """Tiny synthetic hand bones (64x64); one annotation JSON cut short."""
+    from conftest import run_tool
+    data = tmp_path / 'data'
+    proc = run_tool('tools/make_synthetic_handbone.py', '--out', str(data), '--patients',
+                    '4', '--size', '64x64', '--test-patients', '1')
+    assert proc.returncode == 0, proc.stderr
+    if corrupt:
+        first = sorted((data / 'train' / 'outputs_json').rglob('*.json'))[0]
+        first.write_text('{"annotations": [\n')
+    return data
+
+
+HANDBONE = ('custom_configs/demo/unet-s5-tiny_multilabel_1xb4-1500i_handbone-synth-'
+            '128x128.py')
+
+
+def _roots(data):
+    return [f'{s}_dataloader.dataset.data_root={data}/train'
+            for s in ('train', 'val', 'test')]
+
+
+def test_a_refused_run_leaves_neither_its_work_dir_nor_the_parents_it_made(tmp_path):
+    """N-7 and N-8: train.py and cv.py refused on a malformed annotation remove the work
+    dir they made (cv: with its splits and cv.json) and the empty folders they made
+    above it; a parent that existed stays."""
+    from conftest import run_tool
+    data = _handbone(tmp_path)
+    (tmp_path / 'kept').mkdir()
+    options = ['train_cfg.max_iters=2', 'train_cfg.val_interval=2',
+               'default_hooks.checkpoint.interval=2', 'train_dataloader.batch_size=2']
+    runs = {'train': ('tools/train.py', HANDBONE, '--work-dir',
+                      str(tmp_path / 'kept' / 'a' / 'b' / 'w')),
+            'cv': ('tools/cv.py', HANDBONE, '-k', '2', '--no-progress', '--work-dir',
+                   str(tmp_path / 'kept' / 'c' / 'w'))}
+    for name, argv in runs.items():
+        proc = run_tool(*argv, '--cfg-options', *_roots(data), *options)
+        last = proc.stderr.strip().splitlines()[-1]
+        assert proc.returncode == 1 and 'malformed JSON' in last, (name, proc.stderr[-1500:])
+    assert os.listdir(tmp_path / 'kept') == []
+
+
+def test_a_log_folder_holding_a_file_of_someone_else_keeps_the_work_dir(tmp_path):
+    """N-2: the refused run's log folder is removed only when it holds nothing but what
+    mmengine writes there; a file put there during the run keeps everything."""
+    from mmseg_ext.io.work_dir_lock import LOCK
+    from mmseg_ext.training.tool_runner import remove_refused_work_dir
+    stamp = '20261206_120000'
+
+    def made(extra=None):
+        work = tmp_path / f'w{len(os.listdir(tmp_path))}'
+        (work / stamp / 'vis_data').mkdir(parents=True)
+        for rel in (LOCK, 'cfg.py', f'{stamp}/{stamp}.log', f'{stamp}/vis_data/config.py',
+                    f'{stamp}/vis_data/scalars.json', f'{stamp}/vis_data/{stamp}.json'):
+            (work / rel).write_text('x')
+        if extra:
+            (work / extra).write_text('mine')
+        return work
+
+    own = {LOCK, 'cfg.py', stamp}
+    for extra in (f'{stamp}/mine.txt', f'{stamp}/vis_data/mine2.txt'):
+        work = made(extra)
+        before = snapshot(str(work))
+        assert remove_refused_work_dir(str(work), own, stamp) is False
+        assert snapshot(str(work)) == before
+    work = made()
+    assert remove_refused_work_dir(str(work), own, stamp) is True and not work.exists()
