@@ -29,11 +29,13 @@ stage depends on (a checkpoint, a list of files) are :func:`fingerprint` and
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import os.path as osp
+import shutil
 import stat
-from typing import Dict, Iterator, List, Optional
+from typing import Callable, Dict, Iterator, List, Optional
 
 from ..utils.errors import MmsegExtError, OutputError, StageError
 from ..utils.readers import read_json
@@ -478,6 +480,60 @@ class Manifest:
         with signals_deferred():  # the new outputs are complete: drop the earlier ones
             self.remove_all(under=PREVIOUS)
 
+    def recover_previous(self, is_output: Callable[[str], bool]) -> bool:
+        """Undo a rerun killed outright (SIGKILL, power loss) inside :meth:`kept_aside`:
+        remove its partial outputs and put the earlier run's outputs, kept in
+        :data:`PREVIOUS`, back in their place, listed as before.
+
+        The partial outputs were never listed (the run was killed before it could), so
+        they are told by name: every top-level name besides the earlier outputs must be
+        one the tool writes (``is_output``); anything else is refused, named, with
+        nothing touched.
+
+        Returns:
+            Whether there was a killed rerun to undo.
+
+        Raises:
+            OutputError: :data:`PREVIOUS` is not a folder, holds what the earlier run
+                did not list, or the work dir holds a name the tool never writes.
+        """
+        from .deferred_signals import signals_deferred
+        aside = osp.join(self.work_dir, PREVIOUS)
+        if not osp.lexists(aside):
+            return False
+        if osp.islink(aside) or not osp.isdir(aside):
+            raise OutputError(f'{aside}: not the folder where this tool keeps an earlier '
+                              'run\'s outputs; move it away and run again')
+        moved = PREVIOUS in self.entries  # else killed while it set them aside
+        earlier = {r[len(PREVIOUS) + 1:]: e for r, e in self.entries.items()
+                   if r.startswith(PREVIOUS + '/')} if moved else dict(self.entries)
+        earlier_tops = {r.split('/')[0] for r in earlier}
+        kept = sorted(os.listdir(aside))
+        stray = [n for n in kept if n not in earlier_tops]
+        if stray:
+            raise OutputError(f'{osp.join(aside, stray[0])}: not an output of the earlier '
+                              'run this folder keeps; move it away and run again')
+        partial = sorted(n for n in os.listdir(self.work_dir)
+                         if n not in _BOOKKEEPING and n != PREVIOUS
+                         and (moved or n not in earlier_tops))
+        foreign = [n for n in partial if not is_output(n)]
+        if foreign:
+            raise OutputError(
+                f'{osp.join(self.work_dir, foreign[0])}: was not written by this tool, '
+                f'beside the earlier outputs that a killed rerun kept in {aside}; move it '
+                'away and run again (the earlier outputs then come back)')
+        with signals_deferred():
+            for name in partial:
+                path = osp.join(self.work_dir, name)
+                if osp.isdir(path) and not osp.islink(path):
+                    shutil.rmtree(path)
+                else:
+                    os.remove(path)
+            self._move_tops(kept, aside, self.work_dir)
+            self.entries = earlier
+            self.save()
+        return True
+
     def check_no_previous(self) -> None:
         """Refuse a work dir holding :data:`PREVIOUS`: a rerun was killed outright
         (SIGKILL, power loss) while it kept the earlier outputs there.
@@ -504,6 +560,9 @@ class Manifest:
         moved: List[str] = []
         try:
             for name in tops:
+                if osp.lexists(osp.join(dst, name)):  # a rename would replace it
+                    raise FileExistsError(errno.EEXIST, 'in the way of an earlier output',
+                                          osp.join(dst, name))
                 os.rename(osp.join(src, name), osp.join(dst, name))
                 moved.append(name)
         except OSError as exc:

@@ -13,13 +13,16 @@
 The demo owns its work dir (its manifest, :mod:`mmseg_ext.io.ownership`): a rerun
 writes the outputs again and keeps the earlier run's, hidden, until the new ones are
 complete (:meth:`~mmseg_ext.io.ownership.Manifest.kept_aside`): a rerun that fails or is
-interrupted puts the earlier demo back. A folder with files the demo did not write is
-refused before anything is touched.
+interrupted puts the earlier demo back, and one killed outright is undone by the next
+run (:meth:`~mmseg_ext.io.ownership.Manifest.recover_previous`). The demo lists only the
+names it writes (:func:`demo_output_name`); a folder with files the demo did not write
+is refused before anything is touched.
 """
 from __future__ import annotations
 
 import os
 import os.path as osp
+import re
 from dataclasses import dataclass
 from typing import Dict, Optional
 
@@ -83,8 +86,12 @@ def run_demo(work_dir: str = 'work_dirs/demo_handbone', config: Optional[str] = 
     """
     from ..io.ownership import owned_work_dir
     from ..utils.errors import OutputError
+    config = config or osp.join(_repo_root(), DEMO_CONFIG)
+    is_output = demo_output_name(osp.basename(config))
     with owned_work_dir(work_dir, TOOL) as manifest:
-        manifest.check_no_previous()  # a rerun killed outright: its files are not proven
+        # a rerun killed outright (SIGKILL): its partial outputs go, the earlier demo
+        # it kept aside comes back; a name the demo never writes is refused, named
+        manifest.recover_previous(is_output)
         others = [n for n in _not_bookkeeping(work_dir) if n not in manifest.entries]
         if others:  # checked before the earlier run's outputs are touched
             raise OutputError(f'{osp.join(work_dir, others[0])}: was not written by the '
@@ -96,9 +103,26 @@ def run_demo(work_dir: str = 'work_dirs/demo_handbone', config: Optional[str] = 
             try:
                 return _run_demo(work_dir, config, max_iters, progress)
             finally:
+                # only what the demo writes: a file someone put here meanwhile stays
+                # theirs (unlisted: never removed, and named by the next run)
                 for name in _not_bookkeeping(work_dir):
-                    manifest.record(osp.join(work_dir, name), save=False)
+                    if is_output(name):
+                        manifest.record(osp.join(work_dir, name), save=False)
                 manifest.save()
+
+
+def demo_output_name(config_name: str):
+    """The test of a top-level name of the demo's work dir being one the demo writes
+    (its data, probabilities, submission, metrics, the training's checkpoints, pointer,
+    config dump and log folder, their ownership records, and the hidden staging names
+    of these while they are written)."""
+    from ..io.owned_file import RECORD_TAIL
+    outputs = ['data', 'test_probs', r'submission\.csv', r'val_metrics\.json',
+               'last_checkpoint', r'iter_\d+\.pth', re.escape(config_name)]
+    either = '|'.join(outputs)
+    pattern = re.compile(rf'^(({either})|\d{{8}}_\d{{6}}|\.({either})(\..+|'
+                         rf'{re.escape(RECORD_TAIL)}))$')
+    return lambda name: bool(pattern.match(name))
 
 
 def _not_bookkeeping(work_dir: str) -> list:
@@ -122,7 +146,6 @@ def _run_demo(work_dir: str, config: Optional[str], max_iters: Optional[int],
     from ..utils.errors import DataError
     from ..utils.readers import dumps_json
 
-    config = config or osp.join(_repo_root(), DEMO_CONFIG)
     data_root = osp.join(work_dir, 'data')
     make_handbone_dataset(data_root, progress=progress, **DEMO_DATA)
 

@@ -117,3 +117,84 @@ def _rerun_first(work, manifest):
         _write(osp.join(work, 'a.txt'), 'new a\n')
         manifest.record(osp.join(work, 'a.txt'))
         raise DataError('bad')
+
+
+def _is_output(name):
+    return name in ('a.txt', 'c.txt', 'sub') or name.startswith('.a.txt.')
+
+
+def test_a_file_put_in_the_work_dir_during_a_failed_rerun_stays(earlier):
+    """Round N's N-1: the rerun lists only what it wrote, so a failure removes those
+    and leaves a file someone put there meanwhile."""
+    work, manifest = earlier
+    before = _contents(work)
+
+    def add_notes():
+        _write(osp.join(work, 'notes.txt'), 'mine\n')
+        raise DataError('bad')
+    with pytest.raises(DataError):
+        with manifest.kept_aside():
+            try:
+                _write(osp.join(work, 'a.txt'), 'new a\n')
+                add_notes()
+            finally:
+                manifest.record(osp.join(work, 'a.txt'))
+    assert _contents(work) == dict(before, **{'notes.txt': b'mine\n'})
+    assert 'notes.txt' not in Manifest.read(work).entries
+
+
+def _killed_rerun(work, manifest, during_move=False):
+    """What a rerun killed outright leaves: the earlier outputs in PREVIOUS (all, or
+    only ``a.txt`` when it was killed while moving them) and partial new ones."""
+    aside = osp.join(work, PREVIOUS)
+    os.mkdir(aside)
+    os.rename(osp.join(work, 'a.txt'), osp.join(aside, 'a.txt'))
+    if during_move:
+        return  # the manifest still lists the earlier outputs in place
+    os.rename(osp.join(work, 'sub'), osp.join(aside, 'sub'))
+    manifest.entries = {f'{PREVIOUS}/{r}': e for r, e in manifest.entries.items()}
+    manifest.entries[PREVIOUS] = {'type': 'dir'}
+    manifest.save()
+    _write(osp.join(work, 'a.txt'), 'partial a\n')
+    _write(osp.join(work, '.a.txt.partial-x1'), 'staging\n')
+
+
+@pytest.mark.parametrize('during_move', [False, True], ids=['after', 'while-moving'])
+def test_a_rerun_killed_outright_is_undone_by_the_next(earlier, during_move):
+    """N-5: the next run removes the killed rerun's partial outputs (names the tool
+    writes) and puts the earlier outputs back, listed as before."""
+    work, manifest = earlier
+    before = _contents(work)
+    entries = dict(Manifest.read(work).entries)
+    _killed_rerun(work, manifest, during_move)
+    manifest = Manifest.read(work)
+    assert manifest.recover_previous(_is_output) is True
+    assert _contents(work) == before and not osp.exists(osp.join(work, PREVIOUS))
+    assert Manifest.read(work).entries == entries
+    assert manifest.recover_previous(_is_output) is False   # nothing left to undo
+    _rerun(work, manifest)
+    assert _contents(work) == {'a.txt': b'new a\n', 'c.txt': b'new c\n'}
+
+
+def test_a_killed_rerun_beside_a_file_of_someone_else_is_named(earlier):
+    work, manifest = earlier
+    _killed_rerun(work, manifest)
+    _write(osp.join(work, 'notes.txt'), 'mine\n')
+    manifest = Manifest.read(work)
+    before = _contents(work)
+    with pytest.raises(OutputError, match=rf'^{osp.join(work, "notes.txt")}: was not '
+                       'written by this tool, beside the earlier outputs'):
+        manifest.recover_previous(_is_output)
+    assert _contents(work) == before
+
+
+def test_an_earlier_output_is_never_renamed_over_a_file(earlier):
+    """Putting the earlier outputs back refuses to replace what took a name meanwhile
+    (a rename onto a file replaces it without a word); they stay kept aside, named."""
+    work, manifest = earlier
+    with pytest.raises(DataError):
+        with manifest.kept_aside():
+            _write(osp.join(work, 'a.txt'), 'someone else\n')   # unlisted
+            raise DataError('bad')
+    assert open(osp.join(work, 'a.txt')).read() == 'someone else\n'
+    assert open(osp.join(work, PREVIOUS, 'a.txt')).read() == 'earlier a\n'

@@ -103,3 +103,59 @@ def test_an_interrupted_rerun_keeps_the_earlier_demo(tmp_path):
     assert err.strip().splitlines()[-1] == 'error: interrupted'
     assert contents() == before
     assert not osp.exists(osp.join(work, PREVIOUS))
+
+    # round N's N-5: a rerun killed outright leaves the earlier demo in PREVIOUS and
+    # partial outputs beside it; the next run undoes that by itself and completes
+    rerun = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+
+    def partial():  # the earlier demo set aside, and something of the rerun's beside it
+        names = set(os.listdir(work)) - {LOCK, '.mmseg_ext_manifest.json', PREVIOUS}
+        return osp.exists(osp.join(work, PREVIOUS)) and bool(names)
+    while not partial() and rerun.poll() is None and time.time() < deadline:
+        time.sleep(0.005)
+    rerun.kill()
+    assert rerun.wait(timeout=60) == -9
+    assert osp.isdir(osp.join(work, PREVIOUS)), sorted(os.listdir(work))
+    again = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert not osp.exists(osp.join(work, PREVIOUS))
+    assert osp.isfile(osp.join(work, 'submission.csv'))
+
+
+def test_a_file_put_in_the_demo_dir_during_a_rerun_stays_the_user_s(tmp_path, monkeypatch):
+    """Round N's N-1: the demo lists only the names it writes. A file someone puts in
+    its work dir during a rerun survives that rerun's failure, is not listed after a
+    rerun that completes, and the next rerun names it instead of removing it."""
+    import mmseg_ext.workflows.demo as demo
+    from mmseg_ext.utils.errors import DataError, OutputError
+    work = tmp_path / 'demo'
+
+    def fake_run(text, notes=False, fail=False):
+        def run(work_dir, config, max_iters, progress):
+            (work / 'data').mkdir()
+            (work / 'data' / 'x.txt').write_text(text)
+            (work / 'submission.csv').write_text(text)
+            if notes:
+                (work / 'notes.txt').write_text('mine\n')
+            if fail:
+                raise DataError('bad image')
+        return run
+
+    monkeypatch.setattr(demo, '_run_demo', fake_run('first\n'))
+    demo.run_demo(str(work))
+    monkeypatch.setattr(demo, '_run_demo', fake_run('second\n', notes=True, fail=True))
+    with pytest.raises(DataError):
+        demo.run_demo(str(work))
+    assert (work / 'submission.csv').read_text() == 'first\n'     # the earlier demo
+    assert (work / 'notes.txt').read_text() == 'mine\n'           # and the user's file
+    os.remove(work / 'notes.txt')
+    monkeypatch.setattr(demo, '_run_demo', fake_run('third\n', notes=True))
+    demo.run_demo(str(work))
+    assert (work / 'submission.csv').read_text() == 'third\n'
+    monkeypatch.setattr(demo, '_run_demo', fake_run('fourth\n'))
+    with pytest.raises(OutputError, match='notes.txt: was not written by the demo'):
+        demo.run_demo(str(work))
+    assert (work / 'notes.txt').read_text() == 'mine\n'
+    assert (work / 'submission.csv').read_text() == 'third\n'
