@@ -546,8 +546,8 @@ class Manifest:
             raise OutputError(
                 f'{aside}: the complete outputs of an earlier run, kept aside by a rerun '
                 'that was killed before it finished (the other files here are that '
-                'rerun\'s partial ones); move its contents back in their place, or '
-                'remove it, or use another work directory')
+                'rerun\'s partial ones, never listed); copy out what you need of it and '
+                'use another work directory')
 
     @staticmethod
     def _move_tops(tops: List[str], src: str, dst: str) -> None:
