@@ -304,7 +304,8 @@ class Manifest:
         return ['/'.join(parts[:i + 1]) for i in range(len(parts))]
 
     @contextlib.contextmanager
-    def recording(self, path: str, replace: bool = False) -> Iterator[None]:
+    def recording(self, path: str, replace: bool = False,
+                  accept: Optional[Callable[[str, str], bool]] = None) -> Iterator[None]:
         """List what the block creates at or under ``path`` (also when it fails or is
         interrupted): new paths, and listed files it changed. Paths that were there
         before, unlisted, stay unlisted (not the tool's).
@@ -316,6 +317,11 @@ class Manifest:
                 folder ``path`` (a training stage): refused first unless everything
                 already there is the tool's, unchanged and not hard-linked elsewhere
                 (:meth:`check_in_place`).
+            accept: ``accept(path, name)``: whether a new top-level ``name`` in the
+                folder ``path`` is one the block writes (a training stage: mmengine's
+                checkpoints, pointer, config dump and log folder). A new name it does
+                not accept (a file someone put there meanwhile) stays unlisted: never
+                the tool's to remove. None: every new path is the block's.
 
         Raises:
             OutputError: naming the first path in the way that is not the tool's.
@@ -331,6 +337,9 @@ class Manifest:
         finally:
             for item in (_walk(path) if osp.lexists(path) else ()):
                 if before.get(item, True):  # new, or listed before
+                    if item not in before and accept is not None and item != path and \
+                            not accept(path, osp.relpath(item, path).split(os.sep)[0]):
+                        continue  # new, but not a name the block writes
                     if osp.isdir(item) and not osp.islink(item):
                         self.entries[self.rel(item)] = {'type': 'dir'}
                     else:

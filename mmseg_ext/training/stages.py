@@ -31,6 +31,7 @@ import contextlib
 import json
 import os
 import os.path as osp
+import re
 from typing import Dict, Iterable, Iterator, Optional, Tuple
 
 from mmengine.config import Config
@@ -114,12 +115,36 @@ def owned_output(manifest: Optional[Manifest], path: str,
                  replace: bool = True) -> Iterator[None]:
     """Write ``path`` in the block as the tool's (see
     :meth:`~mmseg_ext.io.ownership.Manifest.recording`); without a manifest, just run
-    the block."""
+    the block. ``replace=False``: the block trains a stage in the folder ``path``, and
+    only the names a training writes there are listed (:func:`is_training_output`)."""
     if manifest is None:
         yield
         return
-    with manifest.recording(path, replace=replace):
+    with manifest.recording(path, replace=replace,
+                            accept=None if replace else is_training_output):
         yield
+
+
+#: names a training writes in its work dir: log folders, checkpoints, the pointer, the
+#: subprocess log of a cv fold, the work dir's lock
+_TRAINING_NAMES = re.compile(r'^(\d{8}_\d{6}|(iter|epoch)_\d+\.pth|best_[^/]+\.pth|'
+                             r'last_checkpoint|train\.log|\.mmseg_ext\.lock)$')
+
+
+def is_training_output(folder: str, name: str) -> bool:
+    """Whether the top-level ``name`` of a stage folder is one a training writes there:
+    :data:`_TRAINING_NAMES`, a config dump (a ``.py`` with its ownership record), or a
+    hidden name made of one of these (an ownership record, a file being written)."""
+    from ..io.owned_file import record_path
+    if _TRAINING_NAMES.match(name):
+        return True
+    if name.endswith('.py'):
+        return osp.isfile(record_path(osp.join(folder, name)))
+    if name.startswith('.') and name != '.':
+        base = name[1:]
+        return any(is_training_output(folder, base[:i])
+                   for i, ch in enumerate(base) if ch == '.' and i > 0)
+    return False
 
 
 def _inside(path: str, folder: str) -> bool:

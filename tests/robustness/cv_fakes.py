@@ -23,7 +23,8 @@ src, work = sys.argv[1], sys.argv[2]
 os.makedirs(work, exist_ok=True)
 dst = os.path.join(work, 'iter_1.pth')
 shutil.copyfile(src, dst)
-with open(os.path.join(work, 'python.txt'), 'w') as f:
+os.makedirs(os.path.join(work, '20260101_000000'), exist_ok=True)  # a log folder
+with open(os.path.join(work, '20260101_000000', 'python.txt'), 'w') as f:
     f.write(os.environ.get('PYTHON', ''))
 with open(os.path.join(work, 'last_checkpoint'), 'w') as f:
     f.write(dst)

@@ -146,3 +146,34 @@ def test_a_log_folder_holding_a_file_of_someone_else_keeps_the_work_dir(tmp_path
         assert snapshot(str(work)) == before
     work = made()
     assert remove_refused_work_dir(str(work), own, stamp) is True and not work.exists()
+
+
+def test_a_file_put_in_a_fold_folder_during_training_stays_the_user_s(tmp_path):
+    """N-1's class in cv and self-training: a stage lists only the names a training
+    writes in its folder (``training.stages.is_training_output``); a file someone puts
+    there while it trains is not listed, so ``--force`` refuses it, named, instead of
+    removing it."""
+    from mmseg_ext.datasets.synthetic import make_shapes_dataset
+    from mmseg_ext.io.ownership import Manifest
+    from mmseg_ext.utils.errors import OutputError
+    from mmseg_ext.workflows.cross_validation import cross_validate
+    from robustness.cv_fakes import FAKE_TRAIN, SHAPES, model_checkpoint, shapes_cfg_options
+    data = make_shapes_dataset(str(tmp_path / 'shapes'), num_train=4, num_val=2,
+                               size=(32, 40), seed=1)
+    ckpt = model_checkpoint(SHAPES, tmp_path / 'shapes.pth')
+    user_too = FAKE_TRAIN + ("open(os.path.join(work, 'notes.txt'), 'w').write('mine')\n")
+
+    def command(config, work_dir, ranks, resume):
+        return [sys.executable, '-c', user_too, ckpt, work_dir]
+    work = tmp_path / 'cv'
+    cross_validate(SHAPES, 2, str(work), ranks_per_fold=1, fold_command=command,
+                   cfg_options=shapes_cfg_options(data), progress=False,
+                   log=lambda message: None)
+    listed = Manifest.read(str(work)).entries
+    assert 'fold0/iter_1.pth' in listed and 'fold0/20260101_000000/python.txt' in listed
+    assert 'fold0/notes.txt' not in listed
+    with pytest.raises(OutputError, match='fold0/notes.txt: was not written by this tool'):
+        cross_validate(SHAPES, 2, str(work), ranks_per_fold=1, fold_command=command,
+                       cfg_options=shapes_cfg_options(data), progress=False, force=True,
+                       log=lambda message: None)
+    assert (work / 'fold0' / 'notes.txt').read_text() == 'mine'
