@@ -29,11 +29,9 @@ stage depends on (a checkpoint, a list of files) are :func:`fingerprint` and
 from __future__ import annotations
 
 import contextlib
-import errno
 import json
 import os
 import os.path as osp
-import shutil
 import stat
 from typing import Callable, Dict, Iterator, List, Optional
 
@@ -45,9 +43,6 @@ from .manifest_records import MANIFEST, Entry, file_identity, manifest_fields
 from .output_errors import output_error
 from .paths import data_relpath
 from .work_dir_lock import LOCK, WorkDirLock
-
-#: the hidden folder where a rerun keeps the earlier run's outputs (:meth:`Manifest.kept_aside`)
-PREVIOUS = '.previous-run'
 
 #: files that make a work dir worth keeping after a refusal (a training's checkpoints)
 CHECKPOINT_SUFFIXES = ('.pth', '.pt', '.ckpt')
@@ -66,6 +61,39 @@ def _walk(path: str) -> Iterator[str]:
                 yield osp.join(dirpath, name)
             for name in sorted(files):
                 yield osp.join(dirpath, name)
+
+
+def published_listing(folder: str) -> Optional[set]:
+    """The paths (relative, ``/``-separated) that the folder manifest of a published
+    folder lists (:mod:`~mmseg_ext.io.folder_manifest`: a probability folder, a data
+    set the generator wrote); None for a folder without one. A manifest that cannot be
+    read lists nothing."""
+    path = osp.join(folder, MANIFEST)
+    if not osp.isfile(path) or osp.islink(path):
+        return None
+    try:
+        return set(manifest_fields(read_json(path, 'manifest'))[1])
+    except (OSError, ValueError, KeyError, TypeError):
+        return set()
+
+
+def own_walk(path: str) -> Iterator[str]:
+    """:func:`_walk`, except that inside a published folder (one holding its own
+    manifest) only that manifest and what it lists are yielded: a file someone put in
+    a tool's output folder is never taken for the tool's."""
+    yield path
+    if not osp.isdir(path) or osp.islink(path):
+        return
+    listing = published_listing(path)
+    if listing is not None:
+        yield osp.join(path, MANIFEST)
+        for rel in sorted(listing):
+            full = osp.join(path, *rel.split('/'))
+            if osp.lexists(full):
+                yield full
+        return
+    for name in sorted(os.listdir(path)):
+        yield from own_walk(osp.join(path, name))
 
 
 class Manifest:
@@ -286,10 +314,18 @@ class Manifest:
             return 'was not written by this tool'
         return 'changed since this tool wrote it'
 
-    def record(self, path: str, save: bool = True) -> None:
-        """List ``path`` and everything under it as the tool's, with their identities
-        now."""
-        for item in _walk(path):
+    def record(self, path: str, save: bool = True,
+               accept: Optional[Callable[[str], bool]] = None) -> None:
+        """List ``path`` and what under it is the tool's (:func:`own_walk`), with their
+        identities now.
+
+        Args:
+            accept: ``accept(item path)``: whether an item is one the tool wrote (None:
+                every item :func:`own_walk` yields).
+        """
+        for item in own_walk(path):
+            if accept is not None and not accept(item):
+                continue
             if osp.isdir(item) and not osp.islink(item):
                 self.entries[self.rel(item)] = {'type': 'dir'}
             elif osp.lexists(item):
@@ -317,11 +353,12 @@ class Manifest:
                 folder ``path`` (a training stage): refused first unless everything
                 already there is the tool's, unchanged and not hard-linked elsewhere
                 (:meth:`check_in_place`).
-            accept: ``accept(path, name)``: whether a new top-level ``name`` in the
-                folder ``path`` is one the block writes (a training stage: mmengine's
-                checkpoints, pointer, config dump and log folder). A new name it does
-                not accept (a file someone put there meanwhile) stays unlisted: never
-                the tool's to remove. None: every new path is the block's.
+            accept: ``accept(item path)``: whether a new path at or under ``path`` is
+                one the block writes (a training stage: mmengine's checkpoints,
+                pointer, config dump and log files). A new path it does not accept (a
+                file someone put there meanwhile) stays unlisted: never the tool's to
+                remove. None: every new path is the block's. Inside a published folder
+                only what its own manifest lists is taken (:func:`own_walk`).
 
         Raises:
             OutputError: naming the first path in the way that is not the tool's.
@@ -335,11 +372,11 @@ class Manifest:
         try:
             yield
         finally:
-            for item in (_walk(path) if osp.lexists(path) else ()):
+            for item in (own_walk(path) if osp.lexists(path) else ()):
                 if before.get(item, True):  # new, or listed before
                     if item not in before and accept is not None and item != path and \
-                            not accept(path, osp.relpath(item, path).split(os.sep)[0]):
-                        continue  # new, but not a name the block writes
+                            not accept(item):
+                        continue  # new, but not a path the block writes
                     if osp.isdir(item) and not osp.islink(item):
                         self.entries[self.rel(item)] = {'type': 'dir'}
                     else:
@@ -432,156 +469,10 @@ class Manifest:
             if entry['type'] == 'dir' and osp.isdir(full) and not osp.islink(full):
                 other = self.foreign(full)
                 if other is not None:
-                    raise OutputError(f'{other}: {self._why(other)}, inside a folder of the '
-                                      'earlier run; nothing was removed (move it away and '
+                    raise OutputError(f'{other}: {self._why(other)}, inside a folder this '
+                                      'tool wrote; nothing was removed (move it away and '
                                       'run again)')
         return files
-
-    @contextlib.contextmanager
-    def kept_aside(self) -> Iterator[None]:
-        """Keep the earlier run's listed outputs until the block's are complete: a rerun
-        that rewrites the work dir in place (``tools/demo.py``) must not lose the earlier
-        result when it fails or is interrupted.
-
-        Before the block, every listed top-level output moves into the hidden folder
-        :data:`PREVIOUS` of the work dir (renames, SIGINT/SIGTERM deferred). When the
-        block returns, that folder is removed (:meth:`remove_all` under it). When it
-        raises (an error, SIGINT, SIGTERM), the outputs the block listed are removed and
-        the earlier ones are moved back. A run killed outright leaves :data:`PREVIOUS`,
-        and the next run names it (:meth:`check_no_previous`) instead of guessing.
-
-        The block lists what it writes (:meth:`record`) before it ends, also when it
-        fails.
-
-        Raises:
-            OutputError: the earlier outputs are not all the tool's
-                (:meth:`check_removable`), or a rename failed (nothing moved then).
-        """
-        from .deferred_signals import signals_deferred
-        self.check_no_previous()
-        self.check_removable()
-        tops = sorted({rel.split('/')[0] for rel in self.entries
-                       if osp.lexists(self.full_path(rel.split('/')[0]))})
-        if not tops:
-            yield
-            return
-        aside = osp.join(self.work_dir, PREVIOUS)
-        with signals_deferred():
-            self._move_tops(tops, self.work_dir, aside)
-            self.entries = {f'{PREVIOUS}/{r}': e for r, e in self.entries.items()
-                            if r.split('/')[0] in tops}
-            self.entries[PREVIOUS] = {'type': 'dir'}
-            self.save()
-        try:
-            yield
-        except BaseException:
-            with signals_deferred(), contextlib.suppress(OutputError):
-                # a failure here leaves the earlier outputs in PREVIOUS, named next time
-                new = [r for r in self.entries
-                       if r != PREVIOUS and not r.startswith(PREVIOUS + '/')]
-                for rel in sorted({r.split('/')[0] for r in new}):
-                    self.remove_all(under=rel)
-                self._move_tops(tops, aside, self.work_dir)
-                self.entries = {r[len(PREVIOUS) + 1:]: e for r, e in self.entries.items()
-                                if r.startswith(PREVIOUS + '/')}
-                self.save()
-            raise
-        with signals_deferred():  # the new outputs are complete: drop the earlier ones
-            self.remove_all(under=PREVIOUS)
-
-    def recover_previous(self, is_output: Callable[[str], bool]) -> bool:
-        """Undo a rerun killed outright (SIGKILL, power loss) inside :meth:`kept_aside`:
-        remove its partial outputs and put the earlier run's outputs, kept in
-        :data:`PREVIOUS`, back in their place, listed as before.
-
-        The partial outputs were never listed (the run was killed before it could), so
-        they are told by name: every top-level name besides the earlier outputs must be
-        one the tool writes (``is_output``); anything else is refused, named, with
-        nothing touched.
-
-        Returns:
-            Whether there was a killed rerun to undo.
-
-        Raises:
-            OutputError: :data:`PREVIOUS` is not a folder, holds what the earlier run
-                did not list, or the work dir holds a name the tool never writes.
-        """
-        from .deferred_signals import signals_deferred
-        aside = osp.join(self.work_dir, PREVIOUS)
-        if not osp.lexists(aside):
-            return False
-        if osp.islink(aside) or not osp.isdir(aside):
-            raise OutputError(f'{aside}: not the folder where this tool keeps an earlier '
-                              'run\'s outputs; move it away and run again')
-        moved = PREVIOUS in self.entries  # else killed while it set them aside
-        earlier = {r[len(PREVIOUS) + 1:]: e for r, e in self.entries.items()
-                   if r.startswith(PREVIOUS + '/')} if moved else dict(self.entries)
-        earlier_tops = {r.split('/')[0] for r in earlier}
-        kept = sorted(os.listdir(aside))
-        stray = [n for n in kept if n not in earlier_tops]
-        if stray:
-            raise OutputError(f'{osp.join(aside, stray[0])}: not an output of the earlier '
-                              'run this folder keeps; move it away and run again')
-        partial = sorted(n for n in os.listdir(self.work_dir)
-                         if n not in _BOOKKEEPING and n != PREVIOUS
-                         and (moved or n not in earlier_tops))
-        foreign = [n for n in partial if not is_output(n)]
-        if foreign:
-            raise OutputError(
-                f'{osp.join(self.work_dir, foreign[0])}: was not written by this tool, '
-                f'beside the earlier outputs that a killed rerun kept in {aside}; move it '
-                'away and run again (the earlier outputs then come back)')
-        with signals_deferred():
-            for name in partial:
-                path = osp.join(self.work_dir, name)
-                if osp.isdir(path) and not osp.islink(path):
-                    shutil.rmtree(path)
-                else:
-                    os.remove(path)
-            self._move_tops(kept, aside, self.work_dir)
-            self.entries = earlier
-            self.save()
-        return True
-
-    def check_no_previous(self) -> None:
-        """Refuse a work dir holding :data:`PREVIOUS`: a rerun was killed outright
-        (SIGKILL, power loss) while it kept the earlier outputs there.
-
-        Raises:
-            OutputError: naming the folder and what to do.
-        """
-        aside = osp.join(self.work_dir, PREVIOUS)
-        if osp.lexists(aside):
-            raise OutputError(
-                f'{aside}: the complete outputs of an earlier run, kept aside by a rerun '
-                'that was killed before it finished (the other files here are that '
-                'rerun\'s partial ones, never listed); copy out what you need of it and '
-                'use another work directory')
-
-    @staticmethod
-    def _move_tops(tops: List[str], src: str, dst: str) -> None:
-        """Rename each name of ``tops`` from folder ``src`` into ``dst`` (made when
-        missing, removed when ``src`` is left empty and is not the work dir); on an
-        error, the names moved so far go back."""
-        made = not osp.isdir(dst)
-        if made:
-            os.mkdir(dst)
-        moved: List[str] = []
-        try:
-            for name in tops:
-                if osp.lexists(osp.join(dst, name)):  # a rename would replace it
-                    raise FileExistsError(errno.EEXIST, 'in the way of an earlier output',
-                                          osp.join(dst, name))
-                os.rename(osp.join(src, name), osp.join(dst, name))
-                moved.append(name)
-        except OSError as exc:
-            for name in reversed(moved):
-                os.rename(osp.join(dst, name), osp.join(src, name))
-            if made:
-                os.rmdir(dst)
-            raise output_error(exc.filename or src, exc) from None
-        if osp.basename(src) == PREVIOUS:
-            os.rmdir(src)
 
     def refresh_logs(self) -> None:
         """Record again the identity of the listed log files (:data:`_LOG_SUFFIXES`)

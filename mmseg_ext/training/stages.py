@@ -32,7 +32,7 @@ import json
 import os
 import os.path as osp
 import re
-from typing import Dict, Iterable, Iterator, Optional, Tuple
+from typing import Callable, Dict, Iterable, Iterator, Optional, Tuple
 
 from mmengine.config import Config
 
@@ -111,38 +111,52 @@ def train_only(cfg: Config) -> None:
 
 
 @contextlib.contextmanager
-def owned_output(manifest: Optional[Manifest], path: str,
-                 replace: bool = True) -> Iterator[None]:
+def owned_output(manifest: Optional[Manifest], path: str, replace: bool = True,
+                 accept: Optional[Callable[[str], bool]] = None) -> Iterator[None]:
     """Write ``path`` in the block as the tool's (see
     :meth:`~mmseg_ext.io.ownership.Manifest.recording`); without a manifest, just run
     the block. ``replace=False``: the block trains a stage in the folder ``path``, and
-    only the names a training writes there are listed (:func:`is_training_output`)."""
+    only the paths a training writes there are listed (:func:`is_training_output`).
+    ``accept``: which new paths the block writes (default: every one)."""
     if manifest is None:
         yield
         return
-    with manifest.recording(path, replace=replace,
-                            accept=None if replace else is_training_output):
+    if accept is None and not replace:
+        def accept(item: str) -> bool:
+            return is_training_output(path, item)
+    with manifest.recording(path, replace=replace, accept=accept):
         yield
 
 
-#: names a training writes in its work dir: log folders, checkpoints, the pointer, the
-#: subprocess log of a cv fold, the work dir's lock
-_TRAINING_NAMES = re.compile(r'^(\d{8}_\d{6}|(iter|epoch)_\d+\.pth|best_[^/]+\.pth|'
-                             r'last_checkpoint|train\.log|\.mmseg_ext\.lock)$')
+#: top-level names a training writes in its work dir: checkpoints, the pointer, the
+#: subprocess log of a cv fold, the work dir's lock (log folders and config dumps are
+#: checked by :func:`is_training_output`)
+_TRAINING_NAMES = re.compile(r'^((iter|epoch)_\d+\.pth|best_[^/]+\.pth|last_checkpoint|'
+                             r'train\.log|\.mmseg_ext\.lock)$')
+_LOG_FOLDER = re.compile(r'^\d{8}_\d{6}$')
 
 
-def is_training_output(folder: str, name: str) -> bool:
-    """Whether the top-level ``name`` of a stage folder is one a training writes there:
-    :data:`_TRAINING_NAMES`, a config dump (a ``.py`` with its ownership record), or a
-    hidden name made of one of these (an ownership record, a file being written)."""
+def is_training_output(folder: str, item: str) -> bool:
+    """Whether ``item`` (a path at or under the stage folder ``folder``) is one a
+    training writes there: :data:`_TRAINING_NAMES`, a log folder and mmengine's files in
+    it (:func:`~mmseg_ext.training.tool_runner.is_log_file`), a config dump (a ``.py``
+    with its ownership record), or a hidden name made of one of these (an ownership
+    record, a file being written)."""
     from ..io.owned_file import record_path
-    if _TRAINING_NAMES.match(name):
+    from .tool_runner import is_log_file
+    rel = osp.relpath(item, folder).replace(os.sep, '/')
+    top, _, rest = rel.partition('/')
+    if _LOG_FOLDER.match(top):
+        return not rest or is_log_file(rest, top)
+    if rest:
+        return False
+    if _TRAINING_NAMES.match(top):
         return True
-    if name.endswith('.py'):
-        return osp.isfile(record_path(osp.join(folder, name)))
-    if name.startswith('.') and name != '.':
-        base = name[1:]
-        return any(is_training_output(folder, base[:i])
+    if top.endswith('.py'):
+        return osp.isfile(record_path(osp.join(folder, top)))
+    if top.startswith('.') and top != '.':
+        base = top[1:]
+        return any(is_training_output(folder, osp.join(folder, base[:i]))
                    for i, ch in enumerate(base) if ch == '.' and i > 0)
     return False
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 import os
 import os.path as osp
+import re
 from typing import Optional
 
 from mmengine.dist import master_only
@@ -136,21 +137,27 @@ def remove_refused_work_dir(work_dir: str, own_names: set, log_name: str = '') -
     return True
 
 
+def is_log_file(rel: str, timestamp: str) -> bool:
+    """Whether ``rel`` (a path inside the log folder ``<work_dir>/<timestamp>``) is one
+    mmengine writes there: ``<timestamp>.log`` (one per rank), ``vis_data/`` with the
+    config, ``<timestamp>.json``, ``scalars.json`` and TensorBoard event files."""
+    stamp = re.escape(timestamp)
+    return bool(re.match(rf'^({stamp}(_rank\d+)?\.log|vis_data|vis_data/(config\.py|'
+                         rf'scalars\.json|{stamp}\.json|events\.out\.tfevents\.[^/]+))$',
+                         rel))
+
+
 def _log_files_only(log_dir: str, timestamp: str) -> bool:
     """Whether the run's log folder ``<work_dir>/<timestamp>`` holds only what mmengine
-    writes there: ``<timestamp>.log`` (one per rank) and ``vis_data/`` with the
-    config, ``<timestamp>.json``, ``scalars.json`` and TensorBoard event files."""
-    import re
-    top = re.compile(rf'^{re.escape(timestamp)}(_rank\d+)?\.log$')
-    vis = re.compile(rf'^(config\.py|scalars\.json|{re.escape(timestamp)}\.json|'
-                     r'events\.out\.tfevents\..*)$')
+    writes there (:func:`is_log_file`)."""
+    if osp.islink(log_dir):
+        return False
     for dirpath, dirs, files in os.walk(log_dir):
-        if osp.abspath(dirpath) == osp.abspath(log_dir):
-            if set(dirs) - {'vis_data'} or not all(top.match(f) for f in files):
+        for name in dirs + files:
+            rel = osp.relpath(osp.join(dirpath, name), log_dir).replace(os.sep, '/')
+            if not is_log_file(rel, timestamp):
                 return False
-        elif dirs or not all(vis.match(f) for f in files):
-            return False
-    return not osp.islink(log_dir)
+    return True
 
 
 class ToolRunner(Runner):

@@ -12,11 +12,11 @@
 
 The demo owns its work dir (its manifest, :mod:`mmseg_ext.io.ownership`): a rerun
 writes the outputs again and keeps the earlier run's, hidden, until the new ones are
-complete (:meth:`~mmseg_ext.io.ownership.Manifest.kept_aside`): a rerun that fails or is
-interrupted puts the earlier demo back, and one killed outright is undone by the next
-run (:meth:`~mmseg_ext.io.ownership.Manifest.recover_previous`). The demo lists only the
-names it writes (:func:`demo_output_name`); a folder with files the demo did not write
-is refused before anything is touched.
+complete (:func:`~mmseg_ext.io.rerun_aside.kept_aside`): a rerun that fails or is
+interrupted puts the earlier demo back, and one killed outright is finished or undone by
+the next run (:func:`~mmseg_ext.io.rerun_aside.recover_previous`). The demo lists only
+the paths it writes (:class:`DemoNames`); a folder with files the demo did not write is
+refused before anything is touched.
 """
 from __future__ import annotations
 
@@ -85,13 +85,14 @@ def run_demo(work_dir: str = 'work_dirs/demo_handbone', config: Optional[str] = 
             the earlier run changed since (nothing is removed then).
     """
     from ..io.ownership import owned_work_dir
+    from ..io.rerun_aside import kept_aside, recover_previous
     from ..utils.errors import OutputError
     config = config or osp.join(_repo_root(), DEMO_CONFIG)
-    is_output = demo_output_name(osp.basename(config))
+    names = DemoNames(work_dir, osp.basename(config))
     with owned_work_dir(work_dir, TOOL) as manifest:
-        # a rerun killed outright (SIGKILL): its partial outputs go, the earlier demo
-        # it kept aside comes back; a name the demo never writes is refused, named
-        manifest.recover_previous(is_output)
+        # a rerun killed outright (SIGKILL): finished or undone first; a file the demo
+        # never writes among its partial outputs is refused, named
+        recover_previous(manifest, names.partial)
         others = [n for n in _not_bookkeeping(work_dir) if n not in manifest.entries]
         if others:  # checked before the earlier run's outputs are touched
             raise OutputError(f'{osp.join(work_dir, others[0])}: was not written by the '
@@ -99,46 +100,93 @@ def run_demo(work_dir: str = 'work_dirs/demo_handbone', config: Optional[str] = 
                               'work directory)')
         # the earlier demo stays (hidden) until this one is complete; refused, with
         # nothing moved, when one of its outputs changed
-        with manifest.kept_aside():
+        with kept_aside(manifest):
             try:
-                return _run_demo(work_dir, config, max_iters, progress)
+                return _run_demo(work_dir, config, max_iters, progress, names)
             finally:
-                # only what the demo writes: a file someone put here meanwhile stays
+                # only what this run wrote: a file someone put here meanwhile stays
                 # theirs (unlisted: never removed, and named by the next run)
                 for name in _not_bookkeeping(work_dir):
-                    if is_output(name):
-                        manifest.record(osp.join(work_dir, name), save=False)
+                    manifest.record(osp.join(work_dir, name), save=False,
+                                    accept=names.written)
                 manifest.save()
 
 
-def demo_output_name(config_name: str):
-    """The test of a top-level name of the demo's work dir being one the demo writes
-    (its data, probabilities, submission, metrics, the training's checkpoints, pointer,
-    config dump and log folder, their ownership records, and the hidden staging names
-    of these while they are written)."""
-    from ..io.owned_file import RECORD_TAIL
-    outputs = ['data', 'test_probs', r'submission\.csv', r'val_metrics\.json',
-               'last_checkpoint', r'iter_\d+\.pth', re.escape(config_name)]
-    either = '|'.join(outputs)
-    pattern = re.compile(rf'^(({either})|\d{{8}}_\d{{6}}|\.({either})(\..+|'
-                         rf'{re.escape(RECORD_TAIL)}))$')
-    return lambda name: bool(pattern.match(name))
+#: outputs of the demo at fixed names of its work dir
+_FIXED = ('data', 'test_probs', 'submission.csv', 'val_metrics.json', 'last_checkpoint')
+_CHECKPOINT = re.compile(r'^iter_\d+\.pth$')
+_LOG_FOLDER = re.compile(r'^\d{8}_\d{6}$')
+
+
+class DemoNames:
+    """Which paths of the demo's work dir the demo writes.
+
+    :meth:`written`: exactly this run's (its log folder's timestamp is set by the run),
+    to list at its end. :meth:`partial`: what a killed run can have left (any log
+    folder holding only mmengine's files, any checkpoint, files being written), to
+    remove when undoing it. Inside ``data/`` and ``test_probs/``, published folders,
+    only what their own manifests list is ever considered
+    (:func:`~mmseg_ext.io.ownership.own_walk`).
+    """
+
+    def __init__(self, work_dir: str, config_name: str):
+        self.work_dir = work_dir
+        self.config_name = config_name
+        #: the runner's timestamp: the name of this run's log folder
+        self.timestamp: Optional[str] = None
+        names = '|'.join([re.escape(n) for n in _FIXED + (config_name,)] + [r'iter_\d+\.pth'])
+        #: an ownership record, or a file or folder being written, of one of the outputs
+        self._hidden = re.compile(rf'^\.({names})\.((partial-|old-)?[a-z0-9_]{{8}}(\.tmp)?|'
+                                  r'mmseg_ext_owner\.json)$')
+
+    def _split(self, item: str):
+        rel = osp.relpath(item, self.work_dir).replace(os.sep, '/')
+        top, _, rest = rel.partition('/')
+        return top, rest
+
+    def written(self, item: str) -> bool:
+        from ..io.owned_file import record_path
+        from ..training.tool_runner import is_log_file
+        top, rest = self._split(item)
+        if top in _FIXED:
+            return True
+        if top == self.timestamp:
+            return not rest or is_log_file(rest, top)
+        if rest:
+            return False
+        if top == self.config_name or _CHECKPOINT.match(top):
+            return osp.isfile(record_path(osp.join(self.work_dir, top)))
+        match = self._hidden.match(top)
+        return bool(match) and top.endswith('.mmseg_ext_owner.json') and \
+            self.written(osp.join(self.work_dir, match.group(1)))
+
+    def partial(self, item: str) -> bool:
+        from ..training.tool_runner import is_log_file
+        top, rest = self._split(item)
+        if top in _FIXED or (not rest and (top == self.config_name
+                                           or _CHECKPOINT.match(top))):
+            return True
+        if _LOG_FOLDER.match(top):
+            return not rest or is_log_file(rest, top)
+        match = self._hidden.match(top)
+        # inside a hidden folder being written: the generator's or writer's own
+        return bool(match) and (not rest or match.group(2).startswith(('partial-', 'old-')))
 
 
 def _not_bookkeeping(work_dir: str) -> list:
     """The names in ``work_dir`` besides its manifest and lock, sorted."""
     from ..io.manifest_records import MANIFEST
-    from ..io.ownership import PREVIOUS
+    from ..io.rerun_aside import PREVIOUS
     from ..io.work_dir_lock import LOCK
     return sorted(n for n in os.listdir(work_dir) if n not in (MANIFEST, LOCK, PREVIOUS))
 
 
-def _run_demo(work_dir: str, config: Optional[str], max_iters: Optional[int],
-              progress: bool) -> DemoResult:
+def _run_demo(work_dir: str, config: str, max_iters: Optional[int], progress: bool,
+              names: DemoNames) -> DemoResult:
     """:func:`run_demo` in its own work dir (locked and cleared)."""
-    from ..datasets.synthetic.hand_bone import make_handbone_dataset
     from ..inference.predictor import build_predictor, infer_folder
     from ..io.atomic import atomic_write_text
+    from ..preparation.synthetic import write_synthetic_handbone
     from ..submission.check import check_submission
     from ..submission.make import make_submission
     from ..training.runner import train_config
@@ -147,7 +195,7 @@ def _run_demo(work_dir: str, config: Optional[str], max_iters: Optional[int],
     from ..utils.readers import dumps_json
 
     data_root = osp.join(work_dir, 'data')
-    make_handbone_dataset(data_root, progress=progress, **DEMO_DATA)
+    write_synthetic_handbone(data_root, progress=progress, **DEMO_DATA)  # with its manifest
 
     options = {
         'train_dataloader.dataset.data_root': osp.join(data_root, 'train'),
@@ -165,6 +213,7 @@ def _run_demo(work_dir: str, config: Optional[str], max_iters: Optional[int],
                         'param_scheduler.1.end': max(max_iters, warmup + 1)})
     cfg = train_config(config, work_dir=work_dir, cfg_options=options)
     runner = ToolRunner.from_cfg(cfg)
+    names.timestamp = runner.timestamp  # this run's log folder
     last_val = _LastValidation()
     runner.register_hook(last_val)
     runner.train()  # the training loop validates at its last iteration

@@ -1,13 +1,14 @@
 """A rerun keeps the earlier run's outputs until its own are complete
-(``Manifest.kept_aside``, round M's M-7: an interrupted ``tools/demo.py`` rerun lost the
-earlier demo)."""
+(``io.rerun_aside``; round M's M-7: an interrupted ``tools/demo.py`` rerun lost the
+earlier demo; rounds N and O: files of others, and a SIGKILL at every step)."""
 import os
 import os.path as osp
 import signal
 
 import pytest
 
-from mmseg_ext.io.ownership import PREVIOUS, Manifest
+from mmseg_ext.io.ownership import Manifest
+from mmseg_ext.io.rerun_aside import PREVIOUS, kept_aside, recover_previous
 from mmseg_ext.utils.errors import DataError, Interrupted, OutputError
 
 
@@ -45,7 +46,7 @@ def earlier(tmp_path):
 
 def _rerun(work, manifest, fail=None):
     """A rerun writing ``a.txt`` and ``c.txt`` (and listing them), then ``fail``."""
-    with manifest.kept_aside():
+    with kept_aside(manifest):
         try:
             assert osp.isdir(osp.join(work, PREVIOUS))  # the earlier run is kept meanwhile
             assert not osp.exists(osp.join(work, 'a.txt'))
@@ -83,14 +84,12 @@ def test_a_failed_or_interrupted_rerun_puts_the_earlier_outputs_back(earlier, fa
     assert _contents(work) == {'a.txt': b'new a\n', 'c.txt': b'new c\n'}
 
 
-def test_a_rerun_killed_outright_is_named_not_guessed(earlier):
+def test_a_rerun_that_did_not_finish_must_be_undone_first(earlier):
     work, manifest = earlier
-    os.mkdir(osp.join(work, PREVIOUS))                 # what SIGKILL mid-run leaves
-    os.rename(osp.join(work, 'a.txt'), osp.join(work, PREVIOUS, 'a.txt'))
-    with pytest.raises(OutputError, match=rf'^{osp.join(work, PREVIOUS)}: the complete '
-                       'outputs of an earlier run, kept aside by a rerun that was killed'):
+    os.mkdir(osp.join(work, PREVIOUS))
+    with pytest.raises(OutputError, match=rf'^{osp.join(work, PREVIOUS)}: the outputs of '
+                       'an earlier run kept aside by a rerun that did not finish'):
         _rerun(work, manifest)
-    assert _contents(work)[osp.join(PREVIOUS, 'a.txt')] == b'earlier a\n'
 
 
 def test_an_earlier_output_changed_since_is_refused_before_anything_moves(earlier):
@@ -112,14 +111,15 @@ def test_a_first_run_has_nothing_to_keep(tmp_path):
 
 
 def _rerun_first(work, manifest):
-    with manifest.kept_aside():
+    with kept_aside(manifest):
         assert not osp.exists(osp.join(work, PREVIOUS))
         _write(osp.join(work, 'a.txt'), 'new a\n')
         manifest.record(osp.join(work, 'a.txt'))
         raise DataError('bad')
 
 
-def _is_output(name):
+def _is_output(path):
+    name = osp.basename(path)
     return name in ('a.txt', 'c.txt', 'sub') or name.startswith('.a.txt.')
 
 
@@ -133,7 +133,7 @@ def test_a_file_put_in_the_work_dir_during_a_failed_rerun_stays(earlier):
         _write(osp.join(work, 'notes.txt'), 'mine\n')
         raise DataError('bad')
     with pytest.raises(DataError):
-        with manifest.kept_aside():
+        with kept_aside(manifest):
             try:
                 _write(osp.join(work, 'a.txt'), 'new a\n')
                 add_notes()
@@ -153,7 +153,7 @@ def _killed_rerun(work, manifest, during_move=False):
         return  # the manifest still lists the earlier outputs in place
     os.rename(osp.join(work, 'sub'), osp.join(aside, 'sub'))
     manifest.entries = {f'{PREVIOUS}/{r}': e for r, e in manifest.entries.items()}
-    manifest.entries[PREVIOUS] = {'type': 'dir'}
+    manifest.entries[PREVIOUS] = {'type': 'dir', 'rerun': 'running', 'back': []}
     manifest.save()
     _write(osp.join(work, 'a.txt'), 'partial a\n')
     _write(osp.join(work, '.a.txt.partial-x1'), 'staging\n')
@@ -168,10 +168,10 @@ def test_a_rerun_killed_outright_is_undone_by_the_next(earlier, during_move):
     entries = dict(Manifest.read(work).entries)
     _killed_rerun(work, manifest, during_move)
     manifest = Manifest.read(work)
-    assert manifest.recover_previous(_is_output) is True
+    assert recover_previous(manifest, _is_output) is True
     assert _contents(work) == before and not osp.exists(osp.join(work, PREVIOUS))
     assert Manifest.read(work).entries == entries
-    assert manifest.recover_previous(_is_output) is False   # nothing left to undo
+    assert recover_previous(manifest, _is_output) is False   # nothing left to undo
     _rerun(work, manifest)
     assert _contents(work) == {'a.txt': b'new a\n', 'c.txt': b'new c\n'}
 
@@ -184,7 +184,7 @@ def test_a_killed_rerun_beside_a_file_of_someone_else_is_named(earlier):
     before = _contents(work)
     with pytest.raises(OutputError, match=rf'^{osp.join(work, "notes.txt")}: was not '
                        'written by this tool, beside the earlier outputs'):
-        manifest.recover_previous(_is_output)
+        recover_previous(manifest, _is_output)
     assert _contents(work) == before
 
 
@@ -193,8 +193,119 @@ def test_an_earlier_output_is_never_renamed_over_a_file(earlier):
     (a rename onto a file replaces it without a word); they stay kept aside, named."""
     work, manifest = earlier
     with pytest.raises(DataError):
-        with manifest.kept_aside():
+        with kept_aside(manifest):
             _write(osp.join(work, 'a.txt'), 'someone else\n')   # unlisted
             raise DataError('bad')
     assert open(osp.join(work, 'a.txt')).read() == 'someone else\n'
     assert open(osp.join(work, PREVIOUS, 'a.txt')).read() == 'earlier a\n'
+
+
+def _state(work):
+    return Manifest.read(work).entries.get(PREVIOUS, {}).get('rerun')
+
+
+def test_a_kill_while_the_earlier_outputs_are_dropped_finishes_the_drop(earlier):
+    """Round O's O-6: killed after the rerun completed, while removing PREVIOUS: the
+    next run finishes the removal; the complete rerun stays as it is."""
+    work, manifest = earlier
+    real = Manifest.remove_all
+
+    def killed(self, under=None):
+        if under == PREVIOUS:
+            os.remove(osp.join(work, PREVIOUS, 'a.txt'))   # one file went, then SIGKILL
+            raise SystemExit('killed')
+        return real(self, under)
+    Manifest.remove_all = killed
+    try:
+        with pytest.raises(SystemExit):
+            _rerun(work, manifest)
+    finally:
+        Manifest.remove_all = real
+    assert _state(work) == 'complete'
+    after = {k: v for k, v in _contents(work).items() if not k.startswith(PREVIOUS)}
+    assert recover_previous(Manifest.read(work), _is_output) is True
+    assert _contents(work) == after == {'a.txt': b'new a\n', 'c.txt': b'new c\n'}
+    assert not osp.exists(osp.join(work, PREVIOUS))
+
+
+def test_a_kill_while_the_earlier_outputs_come_back_is_finished_by_the_next(earlier):
+    """O-6: killed while a failed rerun moved the earlier outputs back: the names
+    already back are recorded, so the next run finishes, losing nothing."""
+    work, manifest = earlier
+    before = _contents(work)
+    real = os.rename
+    calls = []
+
+    def rename(src, dst):
+        if osp.basename(osp.dirname(src)) == PREVIOUS and calls:
+            raise SystemExit('killed')                       # the second one back
+        if osp.basename(osp.dirname(src)) == PREVIOUS:
+            calls.append(src)
+        return real(src, dst)
+    with pytest.raises(SystemExit):
+        with kept_aside(manifest):
+            try:
+                _write(osp.join(work, 'c.txt'), 'new c\n')
+                os.rename = rename
+                raise DataError('bad')
+            finally:
+                manifest.record(osp.join(work, 'c.txt'))
+    os.rename = real
+    assert _state(work) == 'restoring'
+    assert recover_previous(Manifest.read(work), _is_output) is True
+    assert _contents(work) == before and not osp.exists(osp.join(work, PREVIOUS))
+
+
+def test_a_file_of_someone_else_inside_a_partial_output_is_named_untouched(earlier):
+    """O-2: a killed rerun's partial folder holding a file the tool never writes is
+    refused, named, with nothing removed or moved."""
+    work, manifest = earlier
+    _killed_rerun(work, manifest)
+    os.makedirs(osp.join(work, 'sub'))
+    _write(osp.join(work, 'sub', 'mine.txt'), 'mine\n')
+
+    def is_output(path):
+        return osp.basename(path) != 'mine.txt' and _is_output(path) or \
+            osp.basename(path) == 'sub'
+    before = _contents(work)
+    with pytest.raises(OutputError, match=rf'^{osp.join(work, "sub", "mine.txt")}: was '
+                       'not written by this tool'):
+        recover_previous(Manifest.read(work), is_output)
+    assert _contents(work) == before
+
+
+def test_a_previous_folder_someone_made_is_named(earlier):
+    """O-7: a ``.previous-run/`` the user made (a copy of an output), with no rerun in
+    the manifest, is named as not the tool's; nothing moves."""
+    work, manifest = earlier
+    os.mkdir(osp.join(work, PREVIOUS))
+    _write(osp.join(work, PREVIOUS, 'a.txt'), 'my backup\n')
+    before = _contents(work)
+    with pytest.raises(OutputError, match=rf'{osp.join(work, PREVIOUS, "a.txt")}: not an '
+                       'output this tool set aside'):
+        recover_previous(Manifest.read(work), _is_output)
+    assert _contents(work) == before
+
+
+def test_a_file_of_someone_else_in_a_new_output_folder_blocks_and_is_kept(earlier):
+    """O-1: the rerun lists only the files it wrote inside its own new folder; when it
+    fails, a file someone put there keeps that folder, and the earlier one stays kept
+    aside, named, until it is moved away."""
+    work, manifest = earlier
+    with pytest.raises(DataError):
+        with kept_aside(manifest):
+            try:
+                _write(osp.join(work, 'sub', 'b.txt'), 'new b\n')
+                _write(osp.join(work, 'sub', 'mine.txt'), 'mine\n')
+                raise DataError('bad')
+            finally:
+                manifest.record(osp.join(work, 'sub'),
+                                accept=lambda p: not p.endswith('mine.txt'))
+    assert open(osp.join(work, 'sub', 'mine.txt')).read() == 'mine\n'
+    assert open(osp.join(work, PREVIOUS, 'sub', 'b.txt')).read() == 'earlier b\n'
+    with pytest.raises(OutputError, match=rf'^{osp.join(work, "sub", "mine.txt")}: was '
+                       'not written by this tool'):
+        recover_previous(Manifest.read(work), _is_output)
+    os.remove(osp.join(work, 'sub', 'mine.txt'))
+    assert recover_previous(Manifest.read(work), _is_output) is True
+    assert open(osp.join(work, 'sub', 'b.txt')).read() == 'earlier b\n'

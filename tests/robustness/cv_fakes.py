@@ -23,8 +23,9 @@ src, work = sys.argv[1], sys.argv[2]
 os.makedirs(work, exist_ok=True)
 dst = os.path.join(work, 'iter_1.pth')
 shutil.copyfile(src, dst)
-os.makedirs(os.path.join(work, '20260101_000000'), exist_ok=True)  # a log folder
-with open(os.path.join(work, '20260101_000000', 'python.txt'), 'w') as f:
+# in a log folder, where mmengine writes its scalars
+os.makedirs(os.path.join(work, '20260101_000000', 'vis_data'), exist_ok=True)
+with open(os.path.join(work, '20260101_000000', 'vis_data', 'scalars.json'), 'w') as f:
     f.write(os.environ.get('PYTHON', ''))
 with open(os.path.join(work, 'last_checkpoint'), 'w') as f:
     f.write(dst)

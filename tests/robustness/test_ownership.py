@@ -315,7 +315,7 @@ def test_force_with_a_user_file_inside_a_listed_folder_removes_nothing(tmp_path)
     (tmp_path / 'w' / 'fold0' / 'notes.txt').write_text('mine')
     before = snapshot(tmp_path)
     with pytest.raises(OutputError, match='fold0/notes.txt: was not written by this tool, '
-                       'inside a folder of the earlier run; nothing was removed'):
+                       'inside a folder this tool wrote; nothing was removed'):
         Manifest.read(work).remove_all()
     assert snapshot(tmp_path) == before
 

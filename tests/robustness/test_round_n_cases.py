@@ -170,10 +170,37 @@ def test_a_file_put_in_a_fold_folder_during_training_stays_the_user_s(tmp_path):
                    cfg_options=shapes_cfg_options(data), progress=False,
                    log=lambda message: None)
     listed = Manifest.read(str(work)).entries
-    assert 'fold0/iter_1.pth' in listed and 'fold0/20260101_000000/python.txt' in listed
+    assert 'fold0/iter_1.pth' in listed and 'fold0/20260101_000000/vis_data/scalars.json' in listed
     assert 'fold0/notes.txt' not in listed
     with pytest.raises(OutputError, match='fold0/notes.txt: was not written by this tool'):
         cross_validate(SHAPES, 2, str(work), ranks_per_fold=1, fold_command=command,
                        cfg_options=shapes_cfg_options(data), progress=False, force=True,
                        log=lambda message: None)
     assert (work / 'fold0' / 'notes.txt').read_text() == 'mine'
+
+
+def test_a_refused_cv_keeps_a_file_of_someone_else_in_a_stage_log_folder(tmp_path):
+    """Round O's O-4: cv refused in a work dir it made removes its outputs, but a file
+    someone put in a fold's log folder is not among them (only mmengine's files of a
+    log folder are listed), so the folder and the work dir stay, the file with them."""
+    from mmseg_ext.datasets.synthetic import make_shapes_dataset
+    from mmseg_ext.utils.errors import DataError
+    from mmseg_ext.workflows.cross_validation import cross_validate
+    from robustness.cv_fakes import SHAPES, shapes_cfg_options
+    data = make_shapes_dataset(str(tmp_path / 'shapes'), num_train=4, num_val=2,
+                               size=(32, 40), seed=1)
+    # a "training" that logs, gets a file of the user's in its log folder, and saves
+    # no checkpoint: cv refuses the fold
+    script = ("import os, sys\nlog = os.path.join(sys.argv[1], '20260101_000000')\n"
+              "os.makedirs(os.path.join(log, 'vis_data'))\n"
+              "open(os.path.join(log, 'vis_data', 'scalars.json'), 'w').write('{}')\n"
+              "open(os.path.join(log, 'mine.txt'), 'w').write('mine')\n")
+
+    def command(config, work_dir, ranks, resume):
+        return [sys.executable, '-c', script, work_dir]
+    work = tmp_path / 'new' / 'cv'
+    with pytest.raises(DataError, match='no last_checkpoint'):
+        cross_validate(SHAPES, 2, str(work), ranks_per_fold=1, fold_command=command,
+                       cfg_options=shapes_cfg_options(data), progress=False,
+                       log=lambda message: None)
+    assert (work / 'fold0' / '20260101_000000' / 'mine.txt').read_text() == 'mine'

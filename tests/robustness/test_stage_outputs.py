@@ -107,7 +107,7 @@ def test_a_user_file_in_a_fold_folder_is_refused(shapes, fake_folds, tmp_path, f
 
 
 # ------------------------------------------------------------------ 4: replaced files
-@pytest.mark.parametrize('name', ['20260101_000000/python.txt', 'last_checkpoint'])
+@pytest.mark.parametrize('name', ['20260101_000000/vis_data/scalars.json', 'last_checkpoint'])
 def test_a_listed_file_the_user_replaced_is_refused_on_resume(shapes, fake_folds,
                                                               tmp_path, name):
     fold = fold0_unfinished(shapes, tmp_path / 'w')

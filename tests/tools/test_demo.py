@@ -71,7 +71,7 @@ def test_an_interrupted_rerun_keeps_the_earlier_demo(tmp_path):
 
     from conftest import REPO
 
-    from mmseg_ext.io.ownership import PREVIOUS
+    from mmseg_ext.io.rerun_aside import PREVIOUS
     from mmseg_ext.io.work_dir_lock import LOCK
     work = str(tmp_path / 'demo')
     env = dict(os.environ, OMP_NUM_THREADS='1')
@@ -133,7 +133,7 @@ def test_a_file_put_in_the_demo_dir_during_a_rerun_stays_the_user_s(tmp_path, mo
     work = tmp_path / 'demo'
 
     def fake_run(text, notes=False, fail=False):
-        def run(work_dir, config, max_iters, progress):
+        def run(work_dir, config, max_iters, progress, names):
             (work / 'data').mkdir()
             (work / 'data' / 'x.txt').write_text(text)
             (work / 'submission.csv').write_text(text)

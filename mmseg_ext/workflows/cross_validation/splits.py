@@ -118,6 +118,10 @@ def write_pool_splits(pool: Pool, folds: np.ndarray, out_dir: str, num_folds: in
 
 def write_splits(run: CVRun) -> str:
     """The splits stage: the run's folds as split files in ``splits/``; returns it."""
-    with owned_output(run.manifest, run.split_dir):
+    from ...preparation.kfold import split_paths
+    ours = {osp.abspath(p) for p in split_paths(run.split_dir, run.num_folds, '.txt')}
+    # only the split files: a file put in splits/ meanwhile is never listed as cv's
+    with owned_output(run.manifest, run.split_dir,
+                      accept=lambda item: osp.abspath(item) in ours):
         write_pool_splits(run.pool, run.fold_of_image, run.split_dir, run.num_folds)
     return run.split_dir

@@ -1,0 +1,241 @@
+"""A rerun that rewrites its work dir in place keeps the earlier run until it is complete.
+
+``tools/demo.py`` writes its outputs at fixed places of its work dir. A rerun must not
+lose the earlier, complete demo when it fails, is interrupted or is killed, so
+:func:`kept_aside` moves the earlier outputs into the hidden folder :data:`PREVIOUS`
+first (renames on one file system) and removes them only once the rerun is complete.
+
+Every step is recorded in the work dir's manifest (:class:`~mmseg_ext.io.ownership.Manifest`),
+in the entry of :data:`PREVIOUS` (key ``rerun``), before or as it happens, so a run
+killed outright at any moment is finished or undone by the next one
+(:func:`recover_previous`), never guessed:
+
+* no entry, the folder there: killed while setting the earlier outputs aside (the
+  manifest still lists them in place): they are moved back;
+* ``running``: the earlier outputs are in :data:`PREVIOUS`, listed there; the rerun's
+  outputs are not listed yet. Its partial outputs are told by the names the tool writes
+  (``is_partial``); anything else there is refused, named, with nothing touched. The
+  partial outputs go and the earlier ones come back;
+* ``complete``: the rerun's outputs are listed; the removal of :data:`PREVIOUS` is
+  finished;
+* ``restoring``: the rerun failed; its listed outputs are being removed and the earlier
+  ones moved back (``back`` names those already back): the next run goes on with it.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import os.path as osp
+from typing import Callable, Iterator, List
+
+from ..utils.errors import OutputError
+from .deferred_signals import signals_deferred
+from .manifest_records import MANIFEST
+from .output_errors import output_error
+from .ownership import Manifest, _walk, own_walk
+from .work_dir_lock import LOCK
+
+#: the hidden folder of a work dir where a rerun keeps the earlier run's outputs
+PREVIOUS = '.previous-run'
+
+
+def _state(manifest: Manifest):
+    entry = manifest.entries.get(PREVIOUS)
+    return entry.get('rerun') if isinstance(entry, dict) else None
+
+
+def _set_state(manifest: Manifest, state: str, back: List[str] = ()) -> None:
+    manifest.entries[PREVIOUS] = dict(type='dir', rerun=state, back=list(back))
+    manifest.save()
+
+
+def _aside(manifest: Manifest) -> str:
+    return osp.join(manifest.work_dir, PREVIOUS)
+
+
+@contextlib.contextmanager
+def kept_aside(manifest: Manifest) -> Iterator[None]:
+    """Run the block (a rerun writing the work dir in place) with the earlier run's
+    listed outputs kept in :data:`PREVIOUS` until it returns (see the module doc).
+
+    The block lists what it writes (``manifest.record``) before it ends, also when it
+    fails. When it raises (an error, SIGINT, SIGTERM), the outputs it listed are removed
+    and the earlier ones are moved back; a file it did not list stays.
+
+    Raises:
+        OutputError: a killed rerun is still to be undone (call
+            :func:`recover_previous` first), an earlier output changed since it was
+            listed, or a rename failed.
+    """
+    if osp.lexists(_aside(manifest)):
+        raise OutputError(f'{_aside(manifest)}: the outputs of an earlier run kept aside '
+                          'by a rerun that did not finish; run the tool again to undo it')
+    manifest.check_removable()
+    work_dir = manifest.work_dir
+    tops = sorted({r.split('/')[0] for r in manifest.entries
+                   if osp.lexists(osp.join(work_dir, r.split('/')[0]))})
+    if not tops:
+        yield
+        return
+    with signals_deferred():
+        _move(tops, work_dir, _aside(manifest))  # killed here: no entry, moved back
+        manifest.entries = {f'{PREVIOUS}/{r}': e for r, e in manifest.entries.items()
+                            if r.split('/')[0] in tops}
+        _set_state(manifest, 'running')
+    try:
+        yield
+    except BaseException:
+        # a failure here leaves the state recorded: the next run goes on with it
+        with signals_deferred(), contextlib.suppress(OutputError, OSError):
+            _restore(manifest)
+        raise
+    with signals_deferred():
+        _set_state(manifest, 'complete')
+        manifest.remove_all(under=PREVIOUS)
+
+
+def recover_previous(manifest: Manifest, is_partial: Callable[[str], bool]) -> bool:
+    """Finish or undo what a rerun killed outright (SIGKILL, power loss) left (see the
+    module doc).
+
+    Args:
+        is_partial: ``is_partial(path)``: whether a path of the work dir (a top-level
+            name or anything under it) is one the tool writes, so an unlisted one is
+            the killed rerun's partial output.
+
+    Returns:
+        Whether there was something to finish or undo.
+
+    Raises:
+        OutputError: :data:`PREVIOUS` is not a folder, holds what the manifest does not
+            explain, or a partial output holds a file the tool never writes (named;
+            nothing touched).
+    """
+    aside = _aside(manifest)
+    if not osp.lexists(aside):
+        if PREVIOUS in manifest.entries:  # removed by hand after it was emptied
+            del manifest.entries[PREVIOUS]
+            manifest.save()
+        return False
+    if osp.islink(aside) or not osp.isdir(aside):
+        raise OutputError(f'{aside}: not the folder where this tool keeps an earlier '
+                          'run\'s outputs; move it away and run again')
+    state = _state(manifest)
+    if state is None:
+        _undo_setting_aside(manifest)
+    elif state == 'complete':
+        with signals_deferred():
+            manifest.remove_all(under=PREVIOUS)
+    elif state == 'running':
+        listed = {r.split('/')[0] for r in manifest.entries}
+        partial = [n for n in sorted(os.listdir(manifest.work_dir))
+                   if n not in (MANIFEST, LOCK, PREVIOUS) and n not in listed]
+        items = _partial_items(manifest.work_dir, partial, is_partial, aside)
+        with signals_deferred():
+            for item in items:
+                if osp.isdir(item) and not osp.islink(item):
+                    os.rmdir(item)
+                else:
+                    os.remove(item)
+            _restore(manifest)
+    else:
+        with signals_deferred():
+            _restore(manifest)
+    return True
+
+
+def _undo_setting_aside(manifest: Manifest) -> None:
+    """Killed while moving the earlier outputs aside: move back what went (only names
+    the manifest lists in place, none in the way)."""
+    aside = _aside(manifest)
+    listed = {r.split('/')[0] for r in manifest.entries}
+    names = sorted(os.listdir(aside))
+    stray = [n for n in names if n not in listed or osp.lexists(
+        osp.join(manifest.work_dir, n))]
+    if stray:
+        raise OutputError(f'{osp.join(aside, stray[0])}: not an output this tool set aside '
+                          f'(the manifest records no rerun, or {stray[0]} is also in the '
+                          f'work dir); move {aside} away and run again')
+    with signals_deferred():
+        _move(names, aside, manifest.work_dir)
+
+
+def _partial_items(work_dir: str, names: List[str], is_partial: Callable[[str], bool],
+                   aside: str) -> List[str]:
+    """Every path under the killed rerun's top-level ``names``, deepest first, after
+    checking that each is one the tool writes.
+
+    Raises:
+        OutputError: naming the first path that is not.
+    """
+    items: List[str] = []
+    for name in names:
+        top = osp.join(work_dir, name)
+        own = set(own_walk(top))
+        for item in _walk(top):
+            if item not in own or not is_partial(item):
+                raise OutputError(f'{item}: was not written by this tool, beside the '
+                                  f'earlier outputs that a killed rerun kept in {aside}; '
+                                  'move it away and run again (the earlier outputs then '
+                                  'come back)')
+            items.append(item)
+    return sorted(items, key=lambda p: (-p.count(os.sep), p))
+
+
+def _restore(manifest: Manifest) -> None:
+    """Remove the rerun's listed outputs and move the earlier ones back, recording each
+    step (state ``restoring``)."""
+    aside = _aside(manifest)
+    back = list(manifest.entries.get(PREVIOUS, {}).get('back') or [])
+    _set_state(manifest, 'restoring', back)
+    new_tops = sorted({r.split('/')[0] for r in manifest.entries
+                       if r != PREVIOUS and not r.startswith(PREVIOUS + '/')} - set(back))
+    for top in new_tops:
+        manifest.remove_all(under=top)  # a file it did not list stays, and blocks below
+    for name in sorted(os.listdir(aside)):
+        target = osp.join(manifest.work_dir, name)
+        if osp.lexists(target):
+            inner = next((p for p in _walk(target) if p != target), target)
+            raise OutputError(f'{inner}: not the tool\'s, in the way of the earlier '
+                              f'output kept in {osp.join(aside, name)}; move it away and '
+                              'run again')
+        try:
+            os.rename(osp.join(aside, name), target)
+        except OSError as exc:
+            raise output_error(target, exc) from None
+        prefix = f'{PREVIOUS}/{name}'
+        manifest.entries = {(r[len(PREVIOUS) + 1:] if r == prefix or
+                             r.startswith(prefix + '/') else r): e
+                            for r, e in manifest.entries.items()}
+        back.append(name)
+        _set_state(manifest, 'restoring', back)
+    os.rmdir(aside)
+    del manifest.entries[PREVIOUS]
+    manifest.save()
+
+
+def _move(names: List[str], src: str, dst: str) -> None:
+    """Rename each of ``names`` from the folder ``src`` into ``dst`` (made when missing;
+    ``src`` removed when it is :data:`PREVIOUS` and left empty), never over a path; on
+    an error, the names moved so far go back."""
+    made = not osp.isdir(dst)
+    if made:
+        os.mkdir(dst)
+    moved: List[str] = []
+    try:
+        for name in names:
+            if osp.lexists(osp.join(dst, name)):
+                raise FileExistsError(0, 'in the way', osp.join(dst, name))
+            os.rename(osp.join(src, name), osp.join(dst, name))
+            moved.append(name)
+    except OSError as exc:
+        for name in reversed(moved):
+            os.rename(osp.join(dst, name), osp.join(src, name))
+        if made:
+            os.rmdir(dst)
+        if isinstance(exc, FileExistsError):
+            raise OutputError(f'{exc.filename}: in the way of an earlier output; move it '
+                              'away and run again') from None
+        raise output_error(exc.filename or src, exc) from None
+    if osp.basename(src) == PREVIOUS:
+        os.rmdir(src)
