@@ -361,7 +361,9 @@ def test_a_self_training_run_that_finished_no_stage_does_not_block_the_corrected
         tmp_path):
     """A checkpoint with the right bytes but another model fails after the run record
     was written; the corrected command (another --pixel-conf) is not refused as
-    'another run', and it fails on the same checkpoint again instead."""
+    'another run', and it fails on the same checkpoint again instead. (Since round N,
+    a run refused before any stage finished in a work dir it made leaves nothing, run
+    record included.)"""
     import torch
 
     from mmseg_ext.datasets.synthetic.hand_bone import make_handbone_dataset
@@ -377,6 +379,9 @@ def test_a_self_training_run_that_finished_no_stage_does_not_block_the_corrected
               '--cfg-options', f'train_dataloader.dataset.data_root={data}/train',
               f'val_dataloader.dataset.data_root={data}/train',
               f'test_dataloader.dataset.data_root={data}/train']
+    first, lines1 = run_main('self_train.py', common)
+    assert first == 1 and not osp.exists(tmp_path / 'st'), lines1
+    os.makedirs(tmp_path / 'st')  # a work dir that stays: the record of the first run
     first, lines1 = run_main('self_train.py', common)
     assert first == 1 and osp.isfile(tmp_path / 'st' / 'self_train.json'), lines1
     second, lines2 = run_main('self_train.py', common + ['--pixel-conf', '0.95'])
