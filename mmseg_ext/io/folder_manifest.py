@@ -62,8 +62,9 @@ def write_folder_manifest(root: str, tool: str) -> str:
         OSError: the manifest cannot be written (the caller names the output).
     """
     path = osp.join(root, MANIFEST)
-    text = json.dumps(dict(tool=tool, entries=folder_entries(root)), indent=0,
-                      sort_keys=True) + '\n'
+    # `published`: a finished output folder, never a work dir a tool may claim
+    text = json.dumps(dict(tool=tool, entries=folder_entries(root), published=True),
+                      indent=0, sort_keys=True) + '\n'
     with open(path, 'w', encoding='utf-8') as f:
         f.write(text)
     return path

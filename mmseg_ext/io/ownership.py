@@ -77,6 +77,24 @@ def published_listing(folder: str) -> Optional[set]:
         return set()
 
 
+def published_folder_problem(folder: str) -> str:
+    """``'<folder>: a published output folder of <tool> ...'`` when ``folder`` holds the
+    manifest of a published output (:mod:`~mmseg_ext.io.folder_manifest`), which no run
+    may take for its work dir; ``''`` otherwise."""
+    path = osp.join(folder, MANIFEST)
+    if not osp.isfile(path) or osp.islink(path):
+        return ''
+    try:
+        data = read_json(path, 'manifest')
+    except (OSError, ValueError):
+        return ''
+    if isinstance(data, dict) and data.get('published'):
+        return (f'{folder}: a published output folder of {data.get("tool")} (a '
+                'probability folder, drawings, labels), not a work directory; choose '
+                'another folder')
+    return ''
+
+
 def own_walk(path: str) -> Iterator[str]:
     """:func:`_walk`, except that inside a published folder (one holding its own
     manifest) only that manifest and what it lists are yielded: a file someone put in
@@ -132,7 +150,8 @@ class Manifest:
             raise OutputError(f'{path}: a symbolic link, not a manifest this tool wrote; '
                               f'cannot tell what in {work_dir} is this tool\'s')
         try:
-            tool, entries = manifest_fields(read_json(path, 'manifest'))
+            data = read_json(path, 'manifest')
+            tool, entries = manifest_fields(data)
             for rel in entries:  # only plain relative paths inside the work dir
                 if data_relpath(rel, f'{path}: entry') != rel or rel == MANIFEST:
                     raise ValueError
@@ -140,6 +159,10 @@ class Manifest:
             raise OutputError(f'{path}: not a manifest of mmseg_ext (unreadable or '
                               f'malformed); cannot tell what in {work_dir} is this '
                               'tool\'s') from None
+        if data.get('published'):
+            raise OutputError(f'{work_dir}: a published output folder of {tool} (a '
+                              'probability folder, drawings, labels), not a work '
+                              'directory; choose another folder')
         return cls(work_dir, tool, entries)
 
     @classmethod

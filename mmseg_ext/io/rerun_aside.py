@@ -13,9 +13,10 @@ killed outright at any moment is finished or undone by the next one
 * no entry, the folder there: killed while setting the earlier outputs aside (the
   manifest still lists them in place): they are moved back;
 * ``running``: the earlier outputs are in :data:`PREVIOUS`, listed there; the rerun's
-  outputs are not listed yet. Its partial outputs are told by the names the tool writes
-  (``is_partial``); anything else there is refused, named, with nothing touched. The
-  partial outputs go and the earlier ones come back;
+  outputs are not listed yet, so nothing proves which of the other files are its partial
+  outputs and which someone put there meanwhile. They are all moved, never deleted, into
+  a hidden folder ``.killed-rerun`` (:data:`KILLED`), the earlier outputs come back, and
+  the run stops naming that folder for the user to look through;
 * ``complete``: the rerun's outputs are listed; the removal of :data:`PREVIOUS` is
   finished;
 * ``restoring``: the rerun failed; its listed outputs are being removed and the earlier
@@ -26,17 +27,20 @@ from __future__ import annotations
 import contextlib
 import os
 import os.path as osp
-from typing import Callable, Iterator, List
+from typing import Iterator, List
 
 from ..utils.errors import OutputError
 from .deferred_signals import signals_deferred
 from .manifest_records import MANIFEST
 from .output_errors import output_error
-from .ownership import Manifest, _walk, own_walk
+from .ownership import Manifest, _walk
 from .work_dir_lock import LOCK
 
 #: the hidden folder of a work dir where a rerun keeps the earlier run's outputs
 PREVIOUS = '.previous-run'
+
+#: where the next run moves what a rerun killed outright left beside the earlier outputs
+KILLED = '.killed-rerun'
 
 
 def _state(manifest: Manifest):
@@ -84,32 +88,32 @@ def kept_aside(manifest: Manifest) -> Iterator[None]:
         _set_state(manifest, 'running')
     try:
         yield
-    except BaseException:
-        # a failure here leaves the state recorded: the next run goes on with it
-        with signals_deferred(), contextlib.suppress(OutputError, OSError):
-            _restore(manifest)
+    except BaseException as exc:
+        # a failure here leaves the state recorded, and the next run goes on with it;
+        # the user reads why (a note under the error line)
+        with signals_deferred():
+            try:
+                _restore(manifest)
+            except (OutputError, OSError) as err:
+                exc.add_note(str(err))
         raise
     with signals_deferred():
         _set_state(manifest, 'complete')
         manifest.remove_all(under=PREVIOUS)
 
 
-def recover_previous(manifest: Manifest, is_partial: Callable[[str], bool]) -> bool:
+def recover_previous(manifest: Manifest) -> bool:
     """Finish or undo what a rerun killed outright (SIGKILL, power loss) left (see the
     module doc).
-
-    Args:
-        is_partial: ``is_partial(path)``: whether a path of the work dir (a top-level
-            name or anything under it) is one the tool writes, so an unlisted one is
-            the killed rerun's partial output.
 
     Returns:
         Whether there was something to finish or undo.
 
     Raises:
-        OutputError: :data:`PREVIOUS` is not a folder, holds what the manifest does not
-            explain, or a partial output holds a file the tool never writes (named;
-            nothing touched).
+        OutputError: :data:`PREVIOUS` is not a folder or holds what the manifest does
+            not explain; an earlier output is blocked (named); or a killed rerun's
+            files were moved into :data:`KILLED` for the user to look through (the
+            earlier outputs are back in place then).
     """
     aside = _aside(manifest)
     if not osp.lexists(aside):
@@ -128,20 +132,32 @@ def recover_previous(manifest: Manifest, is_partial: Callable[[str], bool]) -> b
             manifest.remove_all(under=PREVIOUS)
     elif state == 'running':
         listed = {r.split('/')[0] for r in manifest.entries}
-        partial = [n for n in sorted(os.listdir(manifest.work_dir))
-                   if n not in (MANIFEST, LOCK, PREVIOUS) and n not in listed]
-        items = _partial_items(manifest.work_dir, partial, is_partial, aside)
+        left = [n for n in sorted(os.listdir(manifest.work_dir))
+                if n not in (MANIFEST, LOCK, PREVIOUS) and n not in listed]
+        killed = _free_name(manifest.work_dir, KILLED) if left else ''
         with signals_deferred():
-            for item in items:
-                if osp.isdir(item) and not osp.islink(item):
-                    os.rmdir(item)
-                else:
-                    os.remove(item)
+            if left:
+                _move(left, manifest.work_dir, killed)  # moved, never deleted
             _restore(manifest)
+        if left:
+            raise OutputError(
+                f'{killed}: what a rerun killed outright left in {manifest.work_dir} '
+                '(its partial outputs, and anything put there meanwhile), moved here, '
+                'nothing deleted; the earlier outputs are back in place. Look through '
+                'it, remove it, and run again')
     else:
         with signals_deferred():
             _restore(manifest)
     return True
+
+
+def _free_name(folder: str, name: str) -> str:
+    """``folder/name``, or ``folder/name-2``, ``-3``... the first that does not exist."""
+    path, n = osp.join(folder, name), 1
+    while osp.lexists(path):
+        n += 1
+        path = osp.join(folder, f'{name}-{n}')
+    return path
 
 
 def _undo_setting_aside(manifest: Manifest) -> None:
@@ -160,45 +176,35 @@ def _undo_setting_aside(manifest: Manifest) -> None:
         _move(names, aside, manifest.work_dir)
 
 
-def _partial_items(work_dir: str, names: List[str], is_partial: Callable[[str], bool],
-                   aside: str) -> List[str]:
-    """Every path under the killed rerun's top-level ``names``, deepest first, after
-    checking that each is one the tool writes.
-
-    Raises:
-        OutputError: naming the first path that is not.
-    """
-    items: List[str] = []
-    for name in names:
-        top = osp.join(work_dir, name)
-        own = set(own_walk(top))
-        for item in _walk(top):
-            if item not in own or not is_partial(item):
-                raise OutputError(f'{item}: was not written by this tool, beside the '
-                                  f'earlier outputs that a killed rerun kept in {aside}; '
-                                  'move it away and run again (the earlier outputs then '
-                                  'come back)')
-            items.append(item)
-    return sorted(items, key=lambda p: (-p.count(os.sep), p))
-
-
 def _restore(manifest: Manifest) -> None:
     """Remove the rerun's listed outputs and move the earlier ones back, recording each
-    step (state ``restoring``)."""
+    step (state ``restoring``). What is blocked (a file of someone else's inside a new
+    output, or at an earlier output's place) stays as it is, the rest goes on, and the
+    first block is raised at the end.
+
+    Raises:
+        OutputError: naming the first path in the way (the state stays ``restoring``).
+    """
     aside = _aside(manifest)
     back = list(manifest.entries.get(PREVIOUS, {}).get('back') or [])
     _set_state(manifest, 'restoring', back)
+    blocked: List[OutputError] = []
     new_tops = sorted({r.split('/')[0] for r in manifest.entries
                        if r != PREVIOUS and not r.startswith(PREVIOUS + '/')} - set(back))
     for top in new_tops:
-        manifest.remove_all(under=top)  # a file it did not list stays, and blocks below
+        try:
+            manifest.remove_all(under=top)  # nothing of it removed when it holds another's
+        except OutputError as exc:
+            blocked.append(exc)
     for name in sorted(os.listdir(aside)):
         target = osp.join(manifest.work_dir, name)
         if osp.lexists(target):
-            inner = next((p for p in _walk(target) if p != target), target)
-            raise OutputError(f'{inner}: not the tool\'s, in the way of the earlier '
-                              f'output kept in {osp.join(aside, name)}; move it away and '
-                              'run again')
+            inner = next((p for p in _walk(target) if p != target and
+                          not _listed(manifest, p)), target)
+            blocked.append(OutputError(
+                f'{inner}: not the tool\'s, in the way of the earlier output kept in '
+                f'{osp.join(aside, name)}; move it away and run again'))
+            continue
         try:
             os.rename(osp.join(aside, name), target)
         except OSError as exc:
@@ -209,9 +215,19 @@ def _restore(manifest: Manifest) -> None:
                             for r, e in manifest.entries.items()}
         back.append(name)
         _set_state(manifest, 'restoring', back)
+    if blocked:
+        raise OutputError(f'{blocked[0]} (the earlier outputs not in its way are back; '
+                          f'the rest stay in {aside} until the next run)')
     os.rmdir(aside)
     del manifest.entries[PREVIOUS]
     manifest.save()
+
+
+def _listed(manifest: Manifest, path: str) -> bool:
+    try:
+        return manifest.rel(path) in manifest.entries
+    except ValueError:
+        return False
 
 
 def _move(names: List[str], src: str, dst: str) -> None:

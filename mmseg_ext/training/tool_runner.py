@@ -62,6 +62,11 @@ def lock_work_dir(work_dir: Optional[str], launcher: str) -> Optional[WorkDirLoc
         return None
     if osp.abspath(work_dir) in HELD_WORK_DIRS:
         return None
+    from ..io.ownership import published_folder_problem
+    from ..utils.errors import OutputError
+    problem = published_folder_problem(work_dir)
+    if problem:  # a probability folder: training would write among its files
+        raise OutputError(problem)
     return WorkDirLock(work_dir).acquire()
 
 

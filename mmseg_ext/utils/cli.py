@@ -389,6 +389,13 @@ def exit_now(code: int = 0) -> NoReturn:
     os._exit(code)
 
 
+def _print_notes(exc: BaseException) -> None:
+    """The notes the library added to the error on its way out (what an interrupted or
+    failed run could not undo), one ``note:`` line each."""
+    for note in getattr(exc, '__notes__', ()):
+        print(f'note: {note}', file=sys.stderr)
+
+
 def cli_main(func: Optional[F] = None, *, flags: Optional[Dict[str, str]] = None):
     """Decorate a tool's ``main`` so expected failures become one line on stderr.
 
@@ -411,11 +418,13 @@ def cli_main(func: Optional[F] = None, *, flags: Optional[Dict[str, str]] = None
                 pass
         try:
             code = func(*args, **kwargs)
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as exc:
             print('error: interrupted', file=sys.stderr)
+            _print_notes(exc)
             sys.exit(130)
         except Interrupted as exc:
             print('error: interrupted', file=sys.stderr)
+            _print_notes(exc)
             sys.exit(exit_code(exc))
         except Exception as exc:  # noqa: BLE001
             if _SIGNALLED is not None:
@@ -427,6 +436,7 @@ def cli_main(func: Optional[F] = None, *, flags: Optional[Dict[str, str]] = None
             if debug_requested() or not is_expected(exc):
                 raise
             print(f'error: {format_error(exc, flags)}', file=sys.stderr)
+            _print_notes(exc)
             sys.exit(exit_code(exc))
         finally:
             for signum, handler in previous.items():

@@ -23,10 +23,13 @@ from __future__ import annotations
 import os
 import os.path as osp
 import re
+import time
 from dataclasses import dataclass
 from typing import Dict, Optional
 
 from mmengine.hooks import Hook
+
+from ..io.owned_file import RECORD_TAIL
 
 DEMO_CONFIG = 'custom_configs/demo/unet-s5-tiny_multilabel_1xb4-1500i_handbone-synth-128x128.py'
 #: synthetic data: 12 training patients x 2 hands, 2 test patients, 256x256 images
@@ -90,9 +93,9 @@ def run_demo(work_dir: str = 'work_dirs/demo_handbone', config: Optional[str] = 
     config = config or osp.join(_repo_root(), DEMO_CONFIG)
     names = DemoNames(work_dir, osp.basename(config))
     with owned_work_dir(work_dir, TOOL) as manifest:
-        # a rerun killed outright (SIGKILL): finished or undone first; a file the demo
-        # never writes among its partial outputs is refused, named
-        recover_previous(manifest, names.partial)
+        # a rerun killed outright (SIGKILL): finished or undone first (what it left
+        # beside the earlier demo is moved aside, never deleted, and named)
+        recover_previous(manifest)
         others = [n for n in _not_bookkeeping(work_dir) if n not in manifest.entries]
         if others:  # checked before the earlier run's outputs are touched
             raise OutputError(f'{osp.join(work_dir, others[0])}: was not written by the '
@@ -119,58 +122,41 @@ _LOG_FOLDER = re.compile(r'^\d{8}_\d{6}$')
 
 
 class DemoNames:
-    """Which paths of the demo's work dir the demo writes.
-
-    :meth:`written`: exactly this run's (its log folder's timestamp is set by the run),
-    to list at its end. :meth:`partial`: what a killed run can have left (any log
-    folder holding only mmengine's files, any checkpoint, files being written), to
-    remove when undoing it. Inside ``data/`` and ``test_probs/``, published folders,
-    only what their own manifests list is ever considered
-    (:func:`~mmseg_ext.io.ownership.own_walk`).
+    """Which paths of the demo's work dir this run wrote (:meth:`written`), to list at
+    its end: the fixed outputs, its checkpoints and config dump with their ownership
+    records, and its log folder with only mmengine's files in it. Inside ``data/`` and
+    ``test_probs/``, published folders, only what their own manifests list is ever
+    considered (:func:`~mmseg_ext.io.ownership.own_walk`).
     """
 
     def __init__(self, work_dir: str, config_name: str):
         self.work_dir = work_dir
         self.config_name = config_name
-        #: the runner's timestamp: the name of this run's log folder
+        #: the runner's timestamp, the name of this run's log folder, once known
         self.timestamp: Optional[str] = None
-        names = '|'.join([re.escape(n) for n in _FIXED + (config_name,)] + [r'iter_\d+\.pth'])
-        #: an ownership record, or a file or folder being written, of one of the outputs
-        self._hidden = re.compile(rf'^\.({names})\.((partial-|old-)?[a-z0-9_]{{8}}(\.tmp)?|'
-                                  r'mmseg_ext_owner\.json)$')
-
-    def _split(self, item: str):
-        rel = osp.relpath(item, self.work_dir).replace(os.sep, '/')
-        top, _, rest = rel.partition('/')
-        return top, rest
+        #: a log folder named from this moment on can be this run's (the runner makes it
+        #: before the run learns its name)
+        self.started = time.strftime('%Y%m%d_%H%M%S', time.localtime(time.time() - 1))
 
     def written(self, item: str) -> bool:
         from ..io.owned_file import record_path
         from ..training.tool_runner import is_log_file
-        top, rest = self._split(item)
+        rel = osp.relpath(item, self.work_dir).replace(os.sep, '/')
+        top, _, rest = rel.partition('/')
         if top in _FIXED:
             return True
-        if top == self.timestamp:
+        if top == self.timestamp or (self.timestamp is None and _LOG_FOLDER.match(top)
+                                     and top >= self.started):
             return not rest or is_log_file(rest, top)
         if rest:
             return False
         if top == self.config_name or _CHECKPOINT.match(top):
             return osp.isfile(record_path(osp.join(self.work_dir, top)))
-        match = self._hidden.match(top)
-        return bool(match) and top.endswith('.mmseg_ext_owner.json') and \
-            self.written(osp.join(self.work_dir, match.group(1)))
-
-    def partial(self, item: str) -> bool:
-        from ..training.tool_runner import is_log_file
-        top, rest = self._split(item)
-        if top in _FIXED or (not rest and (top == self.config_name
-                                           or _CHECKPOINT.match(top))):
-            return True
-        if _LOG_FOLDER.match(top):
-            return not rest or is_log_file(rest, top)
-        match = self._hidden.match(top)
-        # inside a hidden folder being written: the generator's or writer's own
-        return bool(match) and (not rest or match.group(2).startswith(('partial-', 'old-')))
+        if top.startswith('.') and top.endswith(RECORD_TAIL):
+            named = top[1:-len(RECORD_TAIL)]
+            return (named == self.config_name or bool(_CHECKPOINT.match(named))) and \
+                osp.isfile(osp.join(self.work_dir, named))
+        return False
 
 
 def _not_bookkeeping(work_dir: str) -> list:

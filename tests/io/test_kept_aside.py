@@ -3,12 +3,13 @@
 earlier demo; rounds N and O: files of others, and a SIGKILL at every step)."""
 import os
 import os.path as osp
+import shutil
 import signal
 
 import pytest
 
 from mmseg_ext.io.ownership import Manifest
-from mmseg_ext.io.rerun_aside import PREVIOUS, kept_aside, recover_previous
+from mmseg_ext.io.rerun_aside import KILLED, PREVIOUS, kept_aside, recover_previous
 from mmseg_ext.utils.errors import DataError, Interrupted, OutputError
 
 
@@ -118,11 +119,6 @@ def _rerun_first(work, manifest):
         raise DataError('bad')
 
 
-def _is_output(path):
-    name = osp.basename(path)
-    return name in ('a.txt', 'c.txt', 'sub') or name.startswith('.a.txt.')
-
-
 def test_a_file_put_in_the_work_dir_during_a_failed_rerun_stays(earlier):
     """Round N's N-1: the rerun lists only what it wrote, so a failure removes those
     and leaves a file someone put there meanwhile."""
@@ -161,31 +157,44 @@ def _killed_rerun(work, manifest, during_move=False):
 
 @pytest.mark.parametrize('during_move', [False, True], ids=['after', 'while-moving'])
 def test_a_rerun_killed_outright_is_undone_by_the_next(earlier, during_move):
-    """N-5: the next run removes the killed rerun's partial outputs (names the tool
-    writes) and puts the earlier outputs back, listed as before."""
+    """N-5 and P-1: the next run puts the earlier outputs back, listed as before. What
+    the killed rerun left beside them cannot be proven its own (a file someone put
+    there meanwhile looks the same), so it is moved into KILLED, never deleted, and
+    the run stops naming it."""
     work, manifest = earlier
     before = _contents(work)
     entries = dict(Manifest.read(work).entries)
     _killed_rerun(work, manifest, during_move)
     manifest = Manifest.read(work)
-    assert recover_previous(manifest, _is_output) is True
+    if during_move:   # nothing of the rerun's yet
+        assert recover_previous(manifest) is True
+    else:
+        with pytest.raises(OutputError, match=rf'^{osp.join(work, KILLED)}: what a rerun '
+                           'killed outright left .* nothing deleted; the earlier outputs '
+                           'are back in place'):
+            recover_previous(manifest)
+        assert _contents(osp.join(work, KILLED)) == {'a.txt': b'partial a\n',
+                                                    '.a.txt.partial-x1': b'staging\n'}
+        shutil.rmtree(osp.join(work, KILLED))
     assert _contents(work) == before and not osp.exists(osp.join(work, PREVIOUS))
     assert Manifest.read(work).entries == entries
-    assert recover_previous(manifest, _is_output) is False   # nothing left to undo
+    assert recover_previous(manifest) is False   # nothing left to undo
     _rerun(work, manifest)
     assert _contents(work) == {'a.txt': b'new a\n', 'c.txt': b'new c\n'}
 
 
-def test_a_killed_rerun_beside_a_file_of_someone_else_is_named(earlier):
+def test_a_killed_rerun_beside_a_file_of_someone_else_deletes_nothing(earlier):
+    """P-1: a file someone put in the work dir during the killed rerun (even one named
+    like an output) is moved with the rerun's partial outputs, never deleted."""
     work, manifest = earlier
     _killed_rerun(work, manifest)
     _write(osp.join(work, 'notes.txt'), 'mine\n')
-    manifest = Manifest.read(work)
-    before = _contents(work)
-    with pytest.raises(OutputError, match=rf'^{osp.join(work, "notes.txt")}: was not '
-                       'written by this tool, beside the earlier outputs'):
-        recover_previous(manifest, _is_output)
-    assert _contents(work) == before
+    _write(osp.join(work, 'sub2', 'mine.txt'), 'mine too\n')
+    with pytest.raises(OutputError, match=KILLED):
+        recover_previous(Manifest.read(work))
+    kept = _contents(osp.join(work, KILLED))
+    assert kept['notes.txt'] == b'mine\n' and kept['sub2/mine.txt'] == b'mine too\n'
+    assert _contents(work)['a.txt'] == b'earlier a\n'
 
 
 def test_an_earlier_output_is_never_renamed_over_a_file(earlier):
@@ -223,7 +232,7 @@ def test_a_kill_while_the_earlier_outputs_are_dropped_finishes_the_drop(earlier)
         Manifest.remove_all = real
     assert _state(work) == 'complete'
     after = {k: v for k, v in _contents(work).items() if not k.startswith(PREVIOUS)}
-    assert recover_previous(Manifest.read(work), _is_output) is True
+    assert recover_previous(Manifest.read(work)) is True
     assert _contents(work) == after == {'a.txt': b'new a\n', 'c.txt': b'new c\n'}
     assert not osp.exists(osp.join(work, PREVIOUS))
 
@@ -252,26 +261,8 @@ def test_a_kill_while_the_earlier_outputs_come_back_is_finished_by_the_next(earl
                 manifest.record(osp.join(work, 'c.txt'))
     os.rename = real
     assert _state(work) == 'restoring'
-    assert recover_previous(Manifest.read(work), _is_output) is True
+    assert recover_previous(Manifest.read(work)) is True
     assert _contents(work) == before and not osp.exists(osp.join(work, PREVIOUS))
-
-
-def test_a_file_of_someone_else_inside_a_partial_output_is_named_untouched(earlier):
-    """O-2: a killed rerun's partial folder holding a file the tool never writes is
-    refused, named, with nothing removed or moved."""
-    work, manifest = earlier
-    _killed_rerun(work, manifest)
-    os.makedirs(osp.join(work, 'sub'))
-    _write(osp.join(work, 'sub', 'mine.txt'), 'mine\n')
-
-    def is_output(path):
-        return osp.basename(path) != 'mine.txt' and _is_output(path) or \
-            osp.basename(path) == 'sub'
-    before = _contents(work)
-    with pytest.raises(OutputError, match=rf'^{osp.join(work, "sub", "mine.txt")}: was '
-                       'not written by this tool'):
-        recover_previous(Manifest.read(work), is_output)
-    assert _contents(work) == before
 
 
 def test_a_previous_folder_someone_made_is_named(earlier):
@@ -283,7 +274,7 @@ def test_a_previous_folder_someone_made_is_named(earlier):
     before = _contents(work)
     with pytest.raises(OutputError, match=rf'{osp.join(work, PREVIOUS, "a.txt")}: not an '
                        'output this tool set aside'):
-        recover_previous(Manifest.read(work), _is_output)
+        recover_previous(Manifest.read(work))
     assert _contents(work) == before
 
 
@@ -292,7 +283,7 @@ def test_a_file_of_someone_else_in_a_new_output_folder_blocks_and_is_kept(earlie
     fails, a file someone put there keeps that folder, and the earlier one stays kept
     aside, named, until it is moved away."""
     work, manifest = earlier
-    with pytest.raises(DataError):
+    with pytest.raises(DataError) as failed:
         with kept_aside(manifest):
             try:
                 _write(osp.join(work, 'sub', 'b.txt'), 'new b\n')
@@ -303,9 +294,14 @@ def test_a_file_of_someone_else_in_a_new_output_folder_blocks_and_is_kept(earlie
                                 accept=lambda p: not p.endswith('mine.txt'))
     assert open(osp.join(work, 'sub', 'mine.txt')).read() == 'mine\n'
     assert open(osp.join(work, PREVIOUS, 'sub', 'b.txt')).read() == 'earlier b\n'
+    # P-3: the error says what could not be put back (a note under its line)
+    assert 'sub/mine.txt' in failed.value.__notes__[0]
+    assert open(osp.join(work, 'a.txt')).read() == 'earlier a\n'   # not blocked: back
     with pytest.raises(OutputError, match=rf'^{osp.join(work, "sub", "mine.txt")}: was '
-                       'not written by this tool'):
-        recover_previous(Manifest.read(work), _is_output)
+                       'not written by this tool.*the earlier outputs not in its way are '
+                       'back'):
+        recover_previous(Manifest.read(work))
+    assert open(osp.join(work, 'a.txt')).read() == 'earlier a\n'   # not blocked: back
     os.remove(osp.join(work, 'sub', 'mine.txt'))
-    assert recover_previous(Manifest.read(work), _is_output) is True
+    assert recover_previous(Manifest.read(work)) is True
     assert open(osp.join(work, 'sub', 'b.txt')).read() == 'earlier b\n'

@@ -204,3 +204,32 @@ def test_a_refused_cv_keeps_a_file_of_someone_else_in_a_stage_log_folder(tmp_pat
                        cfg_options=shapes_cfg_options(data), progress=False,
                        log=lambda message: None)
     assert (work / 'fold0' / '20260101_000000' / 'mine.txt').read_text() == 'mine'
+
+
+@pytest.mark.parametrize('tool', ['demo', 'cv'])
+def test_a_published_folder_is_never_a_work_dir(tmp_path, shapes_root, tool):
+    """Round P's P-4 and P-5: a probability folder a tool published (its manifest
+    names that same tool) was taken by that tool for an earlier work dir, and by
+    train.py for any work dir; each wrote among its files."""
+    from conftest import CONFIG, data_options, run_tool
+
+    from mmseg_ext.io.ownership import Manifest
+    from mmseg_ext.io.probs import ProbFolderWriter
+    from mmseg_ext.utils.errors import OutputError
+    folder = str(tmp_path / 'probs')
+    with ProbFolderWriter(folder, CLASSES, 'multi-label', dtype='uint8', tool=tool) as w:
+        w.write(np.zeros((2, 8, 8), np.float32), 'ID1/a.png', (8, 8))
+        w.commit()
+    before = snapshot(folder)
+    with pytest.raises(OutputError, match=f'^{folder}: a published output folder of '
+                       f'{tool}'):
+        Manifest.check_claimable(folder, tool)
+    if tool == 'demo':
+        code, lines = run_main('demo.py', ['--work-dir', folder, '--max-iters', '1'])
+        assert_refused(code, lines, 1, 'a published output folder of demo')
+    proc = run_tool('tools/train.py', CONFIG, '--work-dir', folder,
+                    *data_options(shapes_root, 1))
+    assert proc.returncode == 1 and proc.stderr.strip().splitlines()[-1] == (
+        f'error: {folder}: a published output folder of {tool} (a probability folder, '
+        'drawings, labels), not a work directory; choose another folder'), proc.stderr
+    assert snapshot(folder) == before

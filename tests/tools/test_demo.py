@@ -4,6 +4,7 @@ import csv
 import json
 import os
 import os.path as osp
+import shutil
 
 import cv2
 import pytest
@@ -71,7 +72,7 @@ def test_an_interrupted_rerun_keeps_the_earlier_demo(tmp_path):
 
     from conftest import REPO
 
-    from mmseg_ext.io.rerun_aside import PREVIOUS
+    from mmseg_ext.io.rerun_aside import KILLED, PREVIOUS
     from mmseg_ext.io.work_dir_lock import LOCK
     work = str(tmp_path / 'demo')
     env = dict(os.environ, OMP_NUM_THREADS='1')
@@ -118,10 +119,51 @@ def test_an_interrupted_rerun_keeps_the_earlier_demo(tmp_path):
     rerun.kill()
     assert rerun.wait(timeout=60) == -9
     assert osp.isdir(osp.join(work, PREVIOUS)), sorted(os.listdir(work))
+    # round P's P-1: what the killed rerun left is moved aside, never deleted (a file
+    # someone put there meanwhile looks the same), the earlier demo comes back, and
+    # the run stops naming the folder
+    again = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=600)
+    killed = osp.join(work, KILLED)
+    assert again.returncode == 1 and again.stderr.strip().splitlines()[-1].startswith(
+        f'error: {killed}: what a rerun killed outright left'), again.stderr[-3000:]
+    assert {k: v for k, v in contents().items() if not k.startswith(killed)} == before
+    shutil.rmtree(killed)
     again = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=600)
     assert again.returncode == 0, again.stderr[-3000:]
     assert not osp.exists(osp.join(work, PREVIOUS))
     assert osp.isfile(osp.join(work, 'submission.csv'))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('signame', ['SIGTERM', 'SIGINT'])
+def test_a_demo_interrupted_as_training_starts_leaves_no_log_folder_it_disowns(
+        tmp_path, signame):
+    """Round P's P-2: interrupted after mmengine made the log folder but before the
+    demo learnt its name, the demo still lists the folder as its own (named from the
+    run's start on, only mmengine's files in it), so the next run replaces it instead
+    of refusing it as "not written by the demo"."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from conftest import REPO
+    work = str(tmp_path / 'demo')
+    env = dict(os.environ, OMP_NUM_THREADS='1')
+    argv = [sys.executable, osp.join(REPO, 'tools', 'demo.py'), '--work-dir', work,
+            '--max-iters', '1']
+    run = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+
+    def log_folder():
+        return osp.isdir(work) and any(n[:1].isdigit() for n in os.listdir(work))
+    while not log_folder() and run.poll() is None and time.time() < deadline:
+        time.sleep(0.005)
+    run.send_signal(getattr(signal, signame))
+    run.wait(timeout=120)
+    again = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr[-3000:]
 
 
 def test_a_file_put_in_the_demo_dir_during_a_rerun_stays_the_user_s(tmp_path, monkeypatch):
