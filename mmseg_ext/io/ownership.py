@@ -130,6 +130,9 @@ class Manifest:
         #: (:func:`~mmseg_ext.training.stages.mark_stage_done`): a run refused after it
         #: keeps what it wrote in a work dir it made (:func:`owned_work_dir`)
         self.precious = False
+        #: the manifest of a published output folder (:mod:`~mmseg_ext.io.folder_manifest`),
+        #: read here as a record; never a work dir to claim (:meth:`check_claimable`)
+        self.published = False
 
     # ------------------------------------------------------------ reading and claiming
     @property
@@ -159,11 +162,9 @@ class Manifest:
             raise OutputError(f'{path}: not a manifest of mmseg_ext (unreadable or '
                               f'malformed); cannot tell what in {work_dir} is this '
                               'tool\'s') from None
-        if data.get('published'):
-            raise OutputError(f'{work_dir}: a published output folder of {tool} (a '
-                              'probability folder, drawings, labels), not a work '
-                              'directory; choose another folder')
-        return cls(work_dir, tool, entries)
+        manifest = cls(work_dir, tool, entries)
+        manifest.published = bool(data.get('published'))
+        return manifest
 
     @classmethod
     def check_claimable(cls, work_dir: str, tool: str) -> Optional[Manifest]:
@@ -189,6 +190,10 @@ class Manifest:
                     f'e.g. {sorted(content)[0]}); refusing to write into it: choose a '
                     'new or empty folder')
             return None
+        if manifest.published:
+            raise OutputError(f'{work_dir}: a published output folder of '
+                              f'{manifest.tool} (a probability folder, drawings, labels), '
+                              'not a work directory; choose another folder')
         if manifest.tool != tool:
             raise OutputError(f'{work_dir}: holds the outputs of {manifest.tool}, not of '
                               f'{tool}; choose another folder')
