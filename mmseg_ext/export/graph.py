@@ -270,5 +270,10 @@ def export_graph(graph: ProbabilityGraph, example: torch.Tensor, path: str, dyna
     except Exception as exc:  # noqa: BLE001  (the converter raises many kinds)
         raise ConfigError(f'{config}: cannot export the model: '
                           f'{conversion_problem(exc, program)}') from None
-    onnx_program.save(path, external_data=False)
+    from ..io.output_errors import output_error
+    from ..io.staging import user_path
+    try:
+        onnx_program.save(path, external_data=False)
+    except OSError as exc:  # a full disk, a file size limit: named as the output
+        raise output_error(user_path(path), exc) from None
     return example.shape[0] != 1

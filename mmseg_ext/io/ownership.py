@@ -42,7 +42,7 @@ from .made_folders import first_missing, remove_empty_parents
 from .manifest_records import MANIFEST, Entry, file_identity, manifest_fields
 from .output_errors import output_error
 from .paths import data_relpath
-from .work_dir_lock import LOCK, WorkDirLock
+from .work_dir_lock import HELD_WORK_DIRS, LOCK, WorkDirLock
 
 #: files that make a work dir worth keeping after a refusal (a training's checkpoints)
 CHECKPOINT_SUFFIXES = ('.pth', '.pt', '.ckpt')
@@ -77,22 +77,38 @@ def published_listing(folder: str) -> Optional[set]:
         return set()
 
 
-def published_folder_problem(folder: str) -> str:
-    """``'<folder>: a published output folder of <tool> ...'`` when ``folder`` holds the
-    manifest of a published output (:mod:`~mmseg_ext.io.folder_manifest`), which no run
-    may take for its work dir; ``''`` otherwise."""
-    path = osp.join(folder, MANIFEST)
-    if not osp.isfile(path) or osp.islink(path):
-        return ''
-    try:
-        data = read_json(path, 'manifest')
-    except (OSError, ValueError):
-        return ''
-    if isinstance(data, dict) and data.get('published'):
-        return (f'{folder}: a published output folder of {data.get("tool")} (a '
-                'probability folder, drawings, labels), not a work directory; choose '
-                'another folder')
-    return ''
+def foreign_place_problem(path: str) -> str:
+    """Why a run may not make ``path`` its work dir (``''`` when it may): ``path`` is,
+    or lies inside, a published output folder, or the work dir of a tool that this
+    process does not hold (:data:`~mmseg_ext.io.work_dir_lock.HELD_WORK_DIRS`; a cv
+    fold trained in another process inherits its parent's through the environment
+    variable ``MMSEG_EXT_HELD_WORK_DIRS``). A training there would write its
+    checkpoints, pointer and config dump over that tool's."""
+    held = set(HELD_WORK_DIRS) | {p for p in os.environ.get(
+        'MMSEG_EXT_HELD_WORK_DIRS', '').split(os.pathsep) if p}
+    folder = osp.abspath(path)
+    while True:
+        record = osp.join(folder, MANIFEST)
+        if osp.lexists(record) and folder not in held:
+            try:
+                data = read_json(record, 'manifest')
+                tool = data['tool'] if isinstance(data, dict) else None
+            except (OSError, ValueError, KeyError):
+                data, tool = None, None
+            where = '' if folder == osp.abspath(path) else f'lies inside {folder}, '
+            if not isinstance(data, dict) or not isinstance(tool, str):
+                return (f'{path}: {where}a folder whose {MANIFEST} cannot be read (a '
+                        'tool\'s output); choose another work dir')
+            if data.get('published'):
+                return (f'{path}: {where}a published output folder of {tool} (a '
+                        'probability folder, drawings, labels), not a work directory; '
+                        'choose another folder')
+            return (f'{path}: {where}the work dir of {tool}; a training there would '
+                    f'write over {tool}\'s checkpoints and records: choose another work dir')
+        parent = osp.dirname(folder)
+        if parent == folder:
+            return ''
+        folder = parent
 
 
 def own_walk(path: str) -> Iterator[str]:

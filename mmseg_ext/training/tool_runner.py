@@ -62,10 +62,10 @@ def lock_work_dir(work_dir: Optional[str], launcher: str) -> Optional[WorkDirLoc
         return None
     if osp.abspath(work_dir) in HELD_WORK_DIRS:
         return None
-    from ..io.ownership import published_folder_problem
+    from ..io.ownership import foreign_place_problem
     from ..utils.errors import OutputError
-    problem = published_folder_problem(work_dir)
-    if problem:  # a probability folder: training would write among its files
+    problem = foreign_place_problem(work_dir)
+    if problem:  # a probability folder, another tool's work dir: never written into
         raise OutputError(problem)
     return WorkDirLock(work_dir).acquire()
 

@@ -389,11 +389,16 @@ def exit_now(code: int = 0) -> NoReturn:
     os._exit(code)
 
 
-def _print_notes(exc: BaseException) -> None:
+def _print_notes(exc: Optional[BaseException]) -> None:
     """The notes the library added to the error on its way out (what an interrupted or
-    failed run could not undo), one ``note:`` line each."""
-    for note in getattr(exc, '__notes__', ()):
-        print(f'note: {note}', file=sys.stderr)
+    failed run could not undo), one ``note:`` line each; also those of the errors it
+    replaced on the way (an interruption a library turned into another error)."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        for note in getattr(exc, '__notes__', ()):
+            print(f'note: {note}', file=sys.stderr)
+        exc = exc.__cause__ or exc.__context__
 
 
 def cli_main(func: Optional[F] = None, *, flags: Optional[Dict[str, str]] = None):
@@ -432,6 +437,7 @@ def cli_main(func: Optional[F] = None, *, flags: Optional[Dict[str, str]] = None
                 # turned into another error (mmengine's Config.pretty_text raises
                 # SyntaxError): the signal still decides the outcome
                 print('error: interrupted', file=sys.stderr)
+                _print_notes(exc)
                 sys.exit(128 + _SIGNALLED)
             if debug_requested() or not is_expected(exc):
                 raise

@@ -88,7 +88,7 @@ def run_demo(work_dir: str = 'work_dirs/demo_handbone', config: Optional[str] = 
             the earlier run changed since (nothing is removed then).
     """
     from ..io.ownership import owned_work_dir
-    from ..io.rerun_aside import kept_aside, recover_previous
+    from ..io.rerun_aside import KILLED, kept_aside, recover_previous
     from ..utils.errors import OutputError
     config = config or osp.join(_repo_root(), DEMO_CONFIG)
     names = DemoNames(work_dir, osp.basename(config))
@@ -97,6 +97,12 @@ def run_demo(work_dir: str = 'work_dirs/demo_handbone', config: Optional[str] = 
         # beside the earlier demo is moved aside, never deleted, and named)
         recover_previous(manifest)
         others = [n for n in _not_bookkeeping(work_dir) if n not in manifest.entries]
+        killed = [n for n in others if n == KILLED or n.startswith(KILLED + '-')]
+        if killed:
+            raise OutputError(f'{osp.join(work_dir, killed[0])}: what a rerun killed '
+                              'outright left (its partial outputs, and anything put in the '
+                              'work dir meanwhile), moved there by a later run; look '
+                              'through it, remove it, and run again')
         if others:  # checked before the earlier run's outputs are touched
             raise OutputError(f'{osp.join(work_dir, others[0])}: was not written by the '
                               'demo; not writing beside it (move it away, or use another '

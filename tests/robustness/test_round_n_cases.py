@@ -233,3 +233,64 @@ def test_a_published_folder_is_never_a_work_dir(tmp_path, shapes_root, tool):
         f'error: {folder}: a published output folder of {tool} (a probability folder, '
         'drawings, labels), not a work directory; choose another folder'), proc.stderr
     assert snapshot(folder) == before
+
+
+def test_training_never_writes_inside_another_tool_s_folder(tmp_path, shapes_root):
+    """Round Q's Q-1 and Q-2: train.py into another tool's work dir (the demo's, a cv
+    fold inside cv's) overwrote that tool's checkpoint, pointer and records; into a
+    new folder inside a published folder it wrote among its files. The work dir and
+    every folder above it are checked."""
+    from conftest import CONFIG, data_options, run_tool
+
+    from mmseg_ext.io.ownership import Manifest
+    from mmseg_ext.io.probs import ProbFolderWriter
+    cv = tmp_path / 'cv'
+    cv.mkdir()
+    Manifest.claim(str(cv), 'cv')
+    (cv / 'fold0').mkdir()
+    probs = str(tmp_path / 'probs')
+    with ProbFolderWriter(probs, CLASSES, 'multi-label', dtype='uint8', tool='demo') as w:
+        w.write(np.zeros((2, 8, 8), np.float32), 'ID1/a.png', (8, 8))
+        w.commit()
+    cases = {str(cv): f'{cv}: the work dir of cv',
+             str(cv / 'fold0'): f'{cv / "fold0"}: lies inside {cv}, the work dir of cv',
+             f'{probs}/new': f'{probs}/new: lies inside {probs}, a published output '
+                             'folder of demo'}
+    before = snapshot(str(tmp_path))
+    for work, words in cases.items():
+        proc = run_tool('tools/train.py', CONFIG, '--work-dir', work,
+                        *data_options(shapes_root, 1))
+        last = proc.stderr.strip().splitlines()[-1]
+        assert proc.returncode == 1 and last.startswith(f'error: {words}'), last
+    assert snapshot(str(tmp_path)) == before
+
+
+def test_notes_of_an_error_and_of_the_errors_it_replaced_are_printed(tmp_path):
+    """Round Q's Q-3: what a failed or interrupted rerun could not put back travels as
+    a note on the error; the note of an error that another replaced on its way out
+    (an interruption a library turned into another error) is printed too."""
+    import subprocess
+    script = tmp_path / 'notes.py'
+    script.write_text(
+        'import sys\n'
+        f'sys.path.insert(0, {osp.dirname(TESTS)!r})\n'
+        'from mmseg_ext.utils.cli import cli_main\n'
+        'from mmseg_ext.utils.errors import DataError\n'
+        '@cli_main\n'
+        'def main():\n'
+        '    try:\n'
+        '        exc = KeyboardInterrupt()\n'
+        '        exc.add_note("W/data/mine.txt is in the way")\n'
+        '        raise exc\n'
+        '    except KeyboardInterrupt:\n'
+        '        if sys.argv[1] == "replaced":\n'
+        '            raise DataError("another error")\n'
+        '        raise\n'
+        'main()\n')
+    for mode, code, first in (('plain', 130, 'error: interrupted'),
+                              ('replaced', 1, 'error: another error')):
+        proc = subprocess.run([sys.executable, str(script), mode], capture_output=True,
+                              text=True, timeout=60)
+        assert proc.returncode == code, proc.stderr
+        assert proc.stderr.strip().splitlines() == [
+            first, 'note: W/data/mine.txt is in the way'], proc.stderr

@@ -127,6 +127,9 @@ def test_an_interrupted_rerun_keeps_the_earlier_demo(tmp_path):
     assert again.returncode == 1 and again.stderr.strip().splitlines()[-1].startswith(
         f'error: {killed}: what a rerun killed outright left'), again.stderr[-3000:]
     assert {k: v for k, v in contents().items() if not k.startswith(killed)} == before
+    again = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 1 and again.stderr.strip().splitlines()[-1].startswith(
+        f'error: {killed}: what a rerun killed outright left'), again.stderr[-3000:]
     shutil.rmtree(killed)
     again = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=600)
     assert again.returncode == 0, again.stderr[-3000:]
