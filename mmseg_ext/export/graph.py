@@ -247,7 +247,7 @@ def trace_program(graph: ProbabilityGraph, example: torch.Tensor, dynamic: bool,
 
 
 def export_graph(graph: ProbabilityGraph, example: torch.Tensor, path: str, dynamic: bool,
-                 config: str, opset: int = OPSET) -> bool:
+                 config: str, opset: int = OPSET, shown: Optional[str] = None) -> bool:
     """Write ``graph`` as an ONNX file at ``path`` (input ``input``, outputs ``probs``
     and ``logits``; the batch symbolic, height and width too when ``dynamic``).
 
@@ -271,9 +271,8 @@ def export_graph(graph: ProbabilityGraph, example: torch.Tensor, path: str, dyna
         raise ConfigError(f'{config}: cannot export the model: '
                           f'{conversion_problem(exc, program)}') from None
     from ..io.output_errors import output_error
-    from ..io.staging import user_path
     try:
         onnx_program.save(path, external_data=False)
-    except OSError as exc:  # a full disk, a file size limit: named as the output
-        raise output_error(user_path(path), exc) from None
+    except OSError as exc:  # a full disk, a file size limit: named as the user's output
+        raise output_error(shown or path, exc) from None
     return example.shape[0] != 1

@@ -41,6 +41,7 @@ from ..inference.onnx_backend import (
     sidecar_path,
     sidecar_text,
 )
+from ..io.output_errors import output_error
 from ..io.paths import check_output_apart
 from ..utils.errors import CheckpointError, ConfigError, InvalidArgumentError, OutputError
 from ..utils.per_class import PerClassSpec
@@ -152,7 +153,6 @@ def publish_files(files: Dict[str, bytes], force: bool = False,
     """
     from ..io.atomic import check_new_output, temp_beside
     from ..io.file_sets import _publish_together
-    from ..io.output_errors import output_error
     from ..io.output_lock import output_lock
     from ..io.owned_file import (
         commit_record,
@@ -265,12 +265,16 @@ def export_onnx(config: str, checkpoint: str, out: str,
     with tempfile.TemporaryDirectory(prefix='mmseg_ext-export-') as tmp:
         raw = osp.join(tmp, 'model.onnx')
         batch_dynamic = export_graph(graph, torch.zeros(trace_shape), raw,
-                                     dynamic=fixed is None, config=config, opset=opset)
+                                     dynamic=fixed is None, config=config, opset=opset,
+                                     shown=out)
         meta = {'mmseg_ext.sidecar': osp.basename(side), 'mmseg_ext.classes':
                 ','.join(classes), 'mmseg_ext.task': predictor.task}
         data = _with_metadata(raw, meta)
-        with open(raw, 'wb') as f:
-            f.write(data)
+        try:
+            with open(raw, 'wb') as f:
+                f.write(data)
+        except OSError as exc:  # the private copy: named as the user's output
+            raise output_error(out, exc) from None
         diff, logit_channels = _verify(raw, graph, check_shape, config)
     if not diff <= EXPORT_TOLERANCE:
         raise ConfigError(f'{config}: the exported graph differs from torch by {diff:.2e} '

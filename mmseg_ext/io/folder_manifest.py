@@ -54,6 +54,31 @@ def folder_entries(root: str) -> Dict[str, Entry]:
     return {rel: _entry(full) for rel, full in _items(root)}
 
 
+def published_above(folder: str) -> str:
+    """``'lies inside <f>, a published output folder of <tool>'`` when ``folder`` or a
+    folder above it (as given, or where a symbolic link leads) is a published output
+    folder: it holds only what its tool wrote, so no other output goes inside it;
+    ``''`` otherwise."""
+    for start in (osp.abspath(folder), osp.realpath(folder)):
+        current = start
+        while True:
+            record = osp.join(current, MANIFEST)
+            if osp.isfile(record) and not osp.islink(record):
+                try:
+                    data = read_json(record, 'manifest')
+                except (OSError, ValueError):
+                    data = None
+                if isinstance(data, dict) and data.get('published'):
+                    return (f'lies inside {current}, a published output folder of '
+                            f'{data.get("tool")}, which holds only what that tool wrote; '
+                            'choose another place')
+            parent = osp.dirname(current)
+            if parent == current:
+                break
+            current = parent
+    return ''
+
+
 def write_folder_manifest(root: str, tool: str) -> str:
     """Record everything under ``root`` (a staging folder, complete) as ``tool``'s, in
     ``root/MANIFEST``; return the manifest's path.

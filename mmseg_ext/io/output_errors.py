@@ -111,7 +111,11 @@ def writing(path: str, folder: Optional[str] = None) -> Iterator[None]:
 
 def make_parent(path: str) -> str:
     """Create the folder of ``path`` when missing; return it (as an absolute path)."""
+    from .folder_manifest import published_above
     folder = osp.dirname(osp.abspath(path))
+    problem = published_above(folder)
+    if problem:  # never an output inside another tool's published folder
+        raise OutputError(f'{user_path(path)}: {problem}')
     try:
         os.makedirs(folder, exist_ok=True)
     except OSError as exc:

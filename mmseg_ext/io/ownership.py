@@ -77,25 +77,59 @@ def published_listing(folder: str) -> Optional[set]:
         return set()
 
 
-def foreign_place_problem(path: str) -> str:
+def foreign_place_problem(path: str, parents_only: bool = False) -> str:
     """Why a run may not make ``path`` its work dir (``''`` when it may): ``path`` is,
     or lies inside, a published output folder, or the work dir of a tool that this
     process does not hold (:data:`~mmseg_ext.io.work_dir_lock.HELD_WORK_DIRS`; a cv
-    fold trained in another process inherits its parent's through the environment
-    variable ``MMSEG_EXT_HELD_WORK_DIRS``). A training there would write its
-    checkpoints, pointer and config dump over that tool's."""
-    held = set(HELD_WORK_DIRS) | {p for p in os.environ.get(
-        'MMSEG_EXT_HELD_WORK_DIRS', '').split(os.pathsep) if p}
-    folder = osp.abspath(path)
+    fold trained in another process inherits its parent's, :data:`HELD_ENV`). A run
+    there would write over that tool's outputs. The folders above the path as given and
+    above where it leads (a symbolic link into another tool's folder) are checked.
+
+    Args:
+        parents_only: check only the folders above ``path`` (a work dir that a tool
+            claims itself is judged by its own manifest, :meth:`Manifest.check_claimable`).
+    """
+    held = {osp.realpath(p) for p in set(HELD_WORK_DIRS) | set(inherited_held_work_dirs())}
+    for start, how in ((osp.abspath(path), 'lies inside'), (osp.realpath(path), 'leads into')):
+        problem = _place_problem(path, osp.dirname(start) if parents_only else start,
+                                 start, how, held)
+        if problem:
+            return problem
+    return ''
+
+
+#: the environment variable through which a tool's subprocesses learn the work dirs
+#: their parent holds (a JSON list)
+HELD_ENV = 'MMSEG_EXT_HELD_WORK_DIRS'
+
+
+def held_work_dirs_env() -> Dict[str, str]:
+    """``{HELD_ENV: json list}`` of the work dirs this process holds, for the
+    environment of a subprocess that trains in one of them (cv's folds)."""
+    return {HELD_ENV: json.dumps(sorted(HELD_WORK_DIRS))}
+
+
+def inherited_held_work_dirs() -> List[str]:
+    """The work dirs the parent process holds (:data:`HELD_ENV`); none when unset or
+    not a JSON list of paths."""
+    try:
+        value = json.loads(os.environ.get(HELD_ENV) or '[]')
+    except ValueError:
+        return []
+    return [p for p in value if isinstance(p, str) and p] if isinstance(value, list) else []
+
+
+def _place_problem(path: str, start: str, own: str, how: str, held: set) -> str:
+    folder = start
     while True:
         record = osp.join(folder, MANIFEST)
-        if osp.lexists(record) and folder not in held:
+        if osp.lexists(record) and osp.realpath(folder) not in held:
             try:
                 data = read_json(record, 'manifest')
                 tool = data['tool'] if isinstance(data, dict) else None
             except (OSError, ValueError, KeyError):
                 data, tool = None, None
-            where = '' if folder == osp.abspath(path) else f'lies inside {folder}, '
+            where = '' if folder == own else f'{how} {folder}, '
             if not isinstance(data, dict) or not isinstance(tool, str):
                 return (f'{path}: {where}a folder whose {MANIFEST} cannot be read (a '
                         'tool\'s output); choose another work dir')
@@ -103,8 +137,8 @@ def foreign_place_problem(path: str) -> str:
                 return (f'{path}: {where}a published output folder of {tool} (a '
                         'probability folder, drawings, labels), not a work directory; '
                         'choose another folder')
-            return (f'{path}: {where}the work dir of {tool}; a training there would '
-                    f'write over {tool}\'s checkpoints and records: choose another work dir')
+            return (f'{path}: {where}the work dir of {tool}; a run there would write '
+                    f'over {tool}\'s outputs: choose another work dir')
         parent = osp.dirname(folder)
         if parent == folder:
             return ''
@@ -551,6 +585,9 @@ def owned_work_dir(work_dir: str, tool: str) -> Iterator[Manifest]:
     Raises:
         OutputError: a folder the tool did not make, another tool's, or in use.
     """
+    problem = foreign_place_problem(work_dir, parents_only=True)
+    if problem:  # inside a published folder or another tool's work dir
+        raise OutputError(problem)
     Manifest.check_claimable(work_dir, tool)
     made = not osp.lexists(work_dir)
     made_top = first_missing(work_dir) if made else None

@@ -294,3 +294,87 @@ def test_notes_of_an_error_and_of_the_errors_it_replaced_are_printed(tmp_path):
         assert proc.returncode == code, proc.stderr
         assert proc.stderr.strip().splitlines() == [
             first, 'note: W/data/mine.txt is in the way'], proc.stderr
+
+
+def test_a_link_into_another_tool_s_folder_is_that_folder(tmp_path, shapes_root):
+    """Round R's R-1: a work dir given as a symbolic link into cv's fold0 (or into a
+    published folder) was judged by the link's own parents, and training replaced cv's
+    checkpoint."""
+    from conftest import CONFIG, data_options, run_tool
+
+    from mmseg_ext.io.ownership import Manifest
+    cv = tmp_path / 'cv'
+    cv.mkdir()
+    Manifest.claim(str(cv), 'cv')
+    (cv / 'fold0').mkdir()
+    (cv / 'fold0' / 'iter_2.pth').write_bytes(b'cv model')
+    link = tmp_path / 'mine'
+    os.symlink(cv / 'fold0', link)
+    proc = run_tool('tools/train.py', CONFIG, '--work-dir', str(link),
+                    *data_options(shapes_root, 1))
+    last = proc.stderr.strip().splitlines()[-1]
+    assert proc.returncode == 1 and last.startswith(
+        f'error: {link}: leads into {cv}, the work dir of cv'), last
+    assert sorted(os.listdir(cv / 'fold0')) == ['iter_2.pth']
+
+
+def test_held_work_dirs_reach_a_subprocess_whatever_their_names(tmp_path, monkeypatch):
+    """R-2: the held work dirs were joined with ':' and a cv work dir named with ':'
+    was cut in two, so its own fold training was refused."""
+    from mmseg_ext.io import ownership
+    from mmseg_ext.io.work_dir_lock import HELD_WORK_DIRS
+    odd = str(tmp_path / 'run:1 two')
+    monkeypatch.setattr(ownership, 'HELD_WORK_DIRS', {odd})
+    env = ownership.held_work_dirs_env()
+    monkeypatch.setenv(ownership.HELD_ENV, env[ownership.HELD_ENV])
+    assert ownership.inherited_held_work_dirs() == [odd]
+    os.makedirs(odd)
+    ownership.Manifest.claim(odd, 'cv')
+    monkeypatch.setattr(ownership, 'HELD_WORK_DIRS', set(HELD_WORK_DIRS))
+    assert ownership.foreign_place_problem(osp.join(odd, 'fold0')) == ''
+    monkeypatch.delenv(ownership.HELD_ENV)
+    assert 'the work dir of cv' in ownership.foreign_place_problem(osp.join(odd, 'fold0'))
+
+
+def test_a_work_dir_tool_never_starts_inside_a_published_folder(tmp_path):
+    """R-4: cv (and the demo, self-training: every owned work dir) inside a published
+    folder wrote its manifest, splits and configs there before a fold failed."""
+    from mmseg_ext.io.ownership import owned_work_dir
+    from mmseg_ext.io.probs import ProbFolderWriter
+    from mmseg_ext.utils.errors import OutputError
+    probs = str(tmp_path / 'probs')
+    with ProbFolderWriter(probs, CLASSES, 'multi-label', dtype='uint8', tool='demo') as w:
+        w.write(np.zeros((2, 8, 8), np.float32), 'ID1/a.png', (8, 8))
+        w.commit()
+    before = snapshot(probs)
+    with pytest.raises(OutputError, match=f'^{probs}/newcv: lies inside {probs}, a '
+                       'published output folder of demo'):
+        with owned_work_dir(f'{probs}/newcv', 'cv'):
+            pass
+    assert snapshot(probs) == before
+
+
+def test_no_output_goes_inside_a_published_folder(tmp_path):
+    """Round R's R-3: inference, ensemble, kfold, export (any output) into a new
+    folder inside another tool's published folder wrote among its files; every
+    writer creates its parent through one helper, which refuses it."""
+    from mmseg_ext.io.atomic import atomic_write_text
+    from mmseg_ext.io.probs import ProbFolderWriter
+    from mmseg_ext.io.staged_dir import StagedDir
+    from mmseg_ext.utils.errors import OutputError
+    probs = str(tmp_path / 'probs')
+    with ProbFolderWriter(probs, CLASSES, 'multi-label', dtype='uint8', tool='demo') as w:
+        w.write(np.zeros((2, 8, 8), np.float32), 'ID1/a.png', (8, 8))
+        w.commit()
+    link = tmp_path / 'into'
+    os.symlink(probs, link)
+    before = snapshot(probs)
+    for out, folder in ((f'{probs}/new/x.csv', probs), (f'{probs}/x.csv', probs),
+                        (f'{link}/y.csv', link)):
+        with pytest.raises(OutputError, match=f'^{out}: lies inside {folder}, a published '
+                           'output folder of demo'):
+            atomic_write_text(out, 'x')
+    with pytest.raises(OutputError, match='a published output folder of demo'):
+        with StagedDir(f'{probs}/sub') as staged:
+            staged.commit()
+    assert snapshot(probs) == before

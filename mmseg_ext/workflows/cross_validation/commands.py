@@ -10,7 +10,7 @@ import time
 from dataclasses import dataclass
 from typing import Callable, List, Optional, Sequence, Tuple
 
-from ...io.work_dir_lock import HELD_WORK_DIRS
+from ...io.ownership import held_work_dirs_env
 from ...utils.errors import InvalidArgumentError, StageError
 
 Log = Callable[[str], None]
@@ -53,8 +53,7 @@ def run_commands(commands: Sequence[FoldCommand], gpus: int, log: Log,
                 # PYTHON: the launch scripts start this interpreter, not python from PATH
                 # the work dirs this process holds: the fold's training may train in
                 # them (ToolRunner checks whose folder it trains in)
-                env = dict(os.environ, PORT=str(port_base + ids[0]),
-                           MMSEG_EXT_HELD_WORK_DIRS=os.pathsep.join(sorted(HELD_WORK_DIRS)),
+                env = dict(os.environ, **held_work_dirs_env(), PORT=str(port_base + ids[0]),
                            PYTHON=sys.executable or os.environ.get('PYTHON', 'python'))
                 if gpus >= 1:
                     env['CUDA_VISIBLE_DEVICES'] = ','.join(map(str, ids))
