@@ -602,11 +602,12 @@ def owned_work_dir(work_dir: str, tool: str) -> Iterator[Manifest]:
                     manifest.refresh_logs()
             except MmsegExtError as exc:
                 if made and not manifest.precious and not isinstance(exc, StageError) \
-                        and not any(rel.endswith(CHECKPOINT_SUFFIXES)
-                                    for rel in manifest.entries):
+                        and not _points_inside(exc, work_dir) and not any(
+                            rel.endswith(CHECKPOINT_SUFFIXES) for rel in manifest.entries):
                     # refused before any stage finished or saved a checkpoint: what it
-                    # wrote is not worth keeping, and a refusal leaves nothing behind (a
-                    # failed stage's log, named by its error, stays)
+                    # wrote is not worth keeping, and a refusal leaves nothing behind
+                    # (what the error points at, a failed stage's log or a rejection
+                    # report, stays)
                     with contextlib.suppress(OutputError):
                         manifest.remove_all()
                 raise
@@ -614,6 +615,14 @@ def owned_work_dir(work_dir: str, tool: str) -> Iterator[Manifest]:
         if made and _remove_if_bookkeeping_only(work_dir):
             remove_empty_parents(work_dir, made_top)
         raise
+
+
+def _points_inside(exc: BaseException, work_dir: str) -> bool:
+    """Whether the error's message names a path inside ``work_dir`` (the user is
+    told to look there: it stays)."""
+    text = str(exc)
+    return any(f'{root.rstrip(os.sep)}{os.sep}' in text
+               for root in {work_dir, osp.abspath(work_dir)})
 
 
 def _remove_if_bookkeeping_only(work_dir: str) -> bool:
