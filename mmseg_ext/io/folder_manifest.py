@@ -68,7 +68,10 @@ def published_above(folder: str) -> str:
                     data = read_json(record, 'manifest')
                 except (OSError, ValueError):
                     data = None
-                if isinstance(data, dict) and data.get('published'):
+                if not isinstance(data, dict):  # damaged: whose it is cannot be told
+                    return (f'lies inside {current}, whose {MANIFEST} cannot be read (a '
+                            'tool\'s output folder); choose another place')
+                if data.get('published'):
                     return (f'lies inside {current}, a published output folder of '
                             f'{data.get("tool")}, which holds only what that tool wrote; '
                             'choose another place')

@@ -252,7 +252,7 @@ def test_a_signal_while_the_interpreter_exits_never_ends_it_silently(tmp_path, s
     output, never a 143 without an ``error:`` line."""
     import subprocess
     script = tmp_path / 'late.py'
-    late = ('os.kill(os.getpid(), signal.{0}); time.sleep(0.5)').format(signame)
+    late = f'os.kill(os.getpid(), signal.{signame}); time.sleep(0.5)'
     hook = (f'atexit.register(lambda: ({late.replace(";", ",")}))' if when == 'atexit' else
             # an object whose finaliser runs in the module teardown, after atexit
             f'class Late:\n    def __del__(self):\n        {late}\nkeep = Late()')

@@ -27,7 +27,7 @@ from robustness.test_round_m_cases import CLASSES, _folder, world  # noqa: E402,
 
 
 @pytest.mark.parametrize('partner', ['other vote', 'fold model'])
-def test_thresholds_are_refused_on_what_a_calibrated_vote_went_into(world, tmp_path,
+def test_thresholds_are_refused_on_what_a_calibrated_vote_went_into(world, tmp_path,  # noqa: F811
                                                                     partner):
     """N-4: an ensemble of two fold votes (or of a vote and one of its own fold models)
     holds calibrated probabilities; thresholds on it apply the fold thresholds twice."""
@@ -378,3 +378,29 @@ def test_no_output_goes_inside_a_published_folder(tmp_path):
         with StagedDir(f'{probs}/sub') as staged:
             staged.commit()
     assert snapshot(probs) == before
+
+
+def test_a_damaged_manifest_above_an_output_is_refused_too(tmp_path):
+    """Round S's S-2: a published folder whose manifest was cut short was taken for a
+    plain folder, and outputs went inside it."""
+    from mmseg_ext.io.atomic import atomic_write_text
+    from mmseg_ext.utils.errors import OutputError
+    folder = tmp_path / 'probs'
+    folder.mkdir()
+    (folder / '.mmseg_ext_manifest.json').write_text('{"tool": "demo", "entr')
+    with pytest.raises(OutputError, match=f'lies inside {folder}, whose '
+                       '.mmseg_ext_manifest.json cannot be read'):
+        atomic_write_text(str(folder / 'new' / 'x.csv'), 'x')
+    assert sorted(os.listdir(folder)) == ['.mmseg_ext_manifest.json']
+
+
+def test_a_fold_trained_in_another_process_says_why_it_failed(tmp_path):
+    """S-3: the fold's own error line is part of cv's error, not only in its log."""
+    from mmseg_ext.utils.errors import StageError
+    from mmseg_ext.workflows.cross_validation.commands import FoldCommand, run_commands
+    log = str(tmp_path / 'train.log')
+    argv = [sys.executable, '-c', 'import sys; print("error: x.json: malformed JSON", '
+            'file=sys.stderr); sys.exit(1)']
+    with pytest.raises(StageError, match=r'^fold 0: training failed \(exit status 1\): '
+                       rf'x.json: malformed JSON; its log is {log}$'):
+        run_commands([FoldCommand(0, argv, log)], 0, lambda message: None)

@@ -88,8 +88,20 @@ def run_commands(commands: Sequence[FoldCommand], gpus: int, log: Log,
             out.close()
     if failed:
         cmd, code = failed[0]
-        raise StageError(f'fold {cmd.fold}: training failed (exit status {code}); its log '
-                         f'is {cmd.log}')
+        reason = _last_error_line(cmd.log)
+        raise StageError(f'fold {cmd.fold}: training failed (exit status {code})'
+                         f'{f": {reason}" if reason else ""}; its log is {cmd.log}')
+
+
+def _last_error_line(log: str) -> str:
+    """The fold's own ``error:`` line (what the training said, without the prefix),
+    the last in its log; ``''`` when there is none or the log cannot be read."""
+    try:
+        with open(log, encoding='utf-8', errors='replace') as f:
+            lines = [line.rstrip('\n') for line in f if line.startswith('error: ')]
+    except OSError:
+        return ''
+    return lines[-1][len('error: '):][:500] if lines else ''
 
 
 def check_ranks_per_fold(ranks_per_fold: int, gpus: int, cuda: int) -> None:
