@@ -54,31 +54,44 @@ def folder_entries(root: str) -> Dict[str, Entry]:
     return {rel: _entry(full) for rel, full in _items(root)}
 
 
-def published_above(folder: str) -> str:
-    """``'lies inside <f>, a published output folder of <tool>'`` when ``folder`` or a
-    folder above it (as given, or where a symbolic link leads) is a published output
-    folder: it holds only what its tool wrote, so no other output goes inside it;
-    ``''`` otherwise."""
-    for start in (osp.abspath(folder), osp.realpath(folder)):
-        current = start
+def manifests_above(path: str, include_self: bool = True
+                    ) -> Iterator[Tuple[str, str, Optional[dict]]]:
+    """``(how, folder, data)`` for each folder at or above ``path`` that holds a
+    manifest (work dir or published folder), nearest first: first up the path as given
+    (``how`` ``'lies inside'``), then up where it leads through symbolic links
+    (``'leads into'``). ``data`` is the parsed manifest, None when it cannot be read.
+
+    Args:
+        include_self: ``path`` itself is one of the folders (else only those above).
+    """
+    for start, how in ((osp.abspath(path), 'lies inside'), (osp.realpath(path), 'leads into')):
+        current = start if include_self else osp.dirname(start)
         while True:
             record = osp.join(current, MANIFEST)
-            if osp.isfile(record) and not osp.islink(record):
+            if osp.lexists(record):
                 try:
                     data = read_json(record, 'manifest')
                 except (OSError, ValueError):
                     data = None
-                if not isinstance(data, dict):  # damaged: whose it is cannot be told
-                    return (f'lies inside {current}, whose {MANIFEST} cannot be read (a '
-                            'tool\'s output folder); choose another place')
-                if data.get('published'):
-                    return (f'lies inside {current}, a published output folder of '
-                            f'{data.get("tool")}, which holds only what that tool wrote; '
-                            'choose another place')
+                yield how, current, data if isinstance(data, dict) else None
             parent = osp.dirname(current)
             if parent == current:
                 break
             current = parent
+
+
+def published_above(folder: str) -> str:
+    """``'lies inside <f>, a published output folder of <tool>...'`` when ``folder`` or
+    a folder above it (as given, or where a symbolic link leads) is a published output
+    folder, or holds a manifest that cannot be read: such a folder holds only what its
+    tool wrote, so no other output goes inside it; ``''`` otherwise."""
+    for how, current, data in manifests_above(folder):
+        if data is None:  # damaged: whose it is cannot be told
+            return (f'{how} {current}, whose {MANIFEST} cannot be read (a tool\'s output '
+                    'folder); choose another place')
+        if data.get('published'):
+            return (f'{how} {current}, a published output folder of {data.get("tool")}, '
+                    'which holds only what that tool wrote; choose another place')
     return ''
 
 

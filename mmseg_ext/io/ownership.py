@@ -38,6 +38,7 @@ from typing import Callable, Dict, Iterator, List, Optional
 from ..utils.errors import MmsegExtError, OutputError, StageError
 from ..utils.readers import read_json
 from .atomic import atomic_write_text
+from .folder_manifest import manifests_above, read_folder_manifest
 from .made_folders import first_missing, remove_empty_parents
 from .manifest_records import MANIFEST, Entry, file_identity, manifest_fields
 from .output_errors import output_error
@@ -64,17 +65,15 @@ def _walk(path: str) -> Iterator[str]:
 
 
 def published_listing(folder: str) -> Optional[set]:
-    """The paths (relative, ``/``-separated) that the folder manifest of a published
-    folder lists (:mod:`~mmseg_ext.io.folder_manifest`: a probability folder, a data
-    set the generator wrote); None for a folder without one. A manifest that cannot be
-    read lists nothing."""
-    path = osp.join(folder, MANIFEST)
-    if not osp.isfile(path) or osp.islink(path):
-        return None
+    """The paths (relative, ``/``-separated) that the manifest of a published folder
+    lists (:mod:`~mmseg_ext.io.folder_manifest`: a probability folder, a data set the
+    generator wrote); None for a folder without one. A manifest that cannot be read
+    lists nothing."""
     try:
-        return set(manifest_fields(read_json(path, 'manifest'))[1])
-    except (OSError, ValueError, KeyError, TypeError):
+        record = read_folder_manifest(folder, folder)
+    except OutputError:
         return set()
+    return None if record is None else set(record[1])
 
 
 def foreign_place_problem(path: str, parents_only: bool = False) -> str:
@@ -90,11 +89,20 @@ def foreign_place_problem(path: str, parents_only: bool = False) -> str:
             claims itself is judged by its own manifest, :meth:`Manifest.check_claimable`).
     """
     held = {osp.realpath(p) for p in set(HELD_WORK_DIRS) | set(inherited_held_work_dirs())}
-    for start, how in ((osp.abspath(path), 'lies inside'), (osp.realpath(path), 'leads into')):
-        problem = _place_problem(path, osp.dirname(start) if parents_only else start,
-                                 start, how, held)
-        if problem:
-            return problem
+    for how, folder, data in manifests_above(path, include_self=not parents_only):
+        if osp.realpath(folder) in held:
+            continue
+        where = '' if folder == osp.abspath(path) else f'{how} {folder}, '
+        if data is None or not isinstance(data.get('tool'), str):
+            return (f'{path}: {where}a folder whose {MANIFEST} cannot be read (a '
+                    'tool\'s output); choose another work dir')
+        tool = data['tool']
+        if data.get('published'):
+            return (f'{path}: {where}a published output folder of {tool} (a probability '
+                    'folder, drawings, labels), not a work directory; choose another '
+                    'folder')
+        return (f'{path}: {where}the work dir of {tool}; a run there would write over '
+                f'{tool}\'s outputs: choose another work dir')
     return ''
 
 
@@ -117,32 +125,6 @@ def inherited_held_work_dirs() -> List[str]:
     except ValueError:
         return []
     return [p for p in value if isinstance(p, str) and p] if isinstance(value, list) else []
-
-
-def _place_problem(path: str, start: str, own: str, how: str, held: set) -> str:
-    folder = start
-    while True:
-        record = osp.join(folder, MANIFEST)
-        if osp.lexists(record) and osp.realpath(folder) not in held:
-            try:
-                data = read_json(record, 'manifest')
-                tool = data['tool'] if isinstance(data, dict) else None
-            except (OSError, ValueError, KeyError):
-                data, tool = None, None
-            where = '' if folder == own else f'{how} {folder}, '
-            if not isinstance(data, dict) or not isinstance(tool, str):
-                return (f'{path}: {where}a folder whose {MANIFEST} cannot be read (a '
-                        'tool\'s output); choose another work dir')
-            if data.get('published'):
-                return (f'{path}: {where}a published output folder of {tool} (a '
-                        'probability folder, drawings, labels), not a work directory; '
-                        'choose another folder')
-            return (f'{path}: {where}the work dir of {tool}; a run there would write '
-                    f'over {tool}\'s outputs: choose another work dir')
-        parent = osp.dirname(folder)
-        if parent == folder:
-            return ''
-        folder = parent
 
 
 def own_walk(path: str) -> Iterator[str]:
@@ -419,7 +401,7 @@ class Manifest:
 
     @contextlib.contextmanager
     def recording(self, path: str, replace: bool = False,
-                  accept: Optional[Callable[[str, str], bool]] = None) -> Iterator[None]:
+                  accept: Optional[Callable[[str], bool]] = None) -> Iterator[None]:
         """List what the block creates at or under ``path`` (also when it fails or is
         interrupted): new paths, and listed files it changed. Paths that were there
         before, unlisted, stay unlisted (not the tool's).

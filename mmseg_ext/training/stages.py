@@ -133,7 +133,6 @@ def owned_output(manifest: Optional[Manifest], path: str, replace: bool = True,
 #: checked by :func:`is_training_output`)
 _TRAINING_NAMES = re.compile(r'^((iter|epoch)_\d+\.pth|best_[^/]+\.pth|last_checkpoint|'
                              r'train\.log|\.mmseg_ext\.lock)$')
-_LOG_FOLDER = re.compile(r'^\d{8}_\d{6}$')
 
 
 def is_training_output(folder: str, item: str) -> bool:
@@ -143,10 +142,10 @@ def is_training_output(folder: str, item: str) -> bool:
     with its ownership record), or a hidden name made of one of these (an ownership
     record, a file being written)."""
     from ..io.owned_file import record_path
-    from .tool_runner import is_log_file
+    from .tool_runner import LOG_FOLDER, is_log_file
     rel = osp.relpath(item, folder).replace(os.sep, '/')
     top, _, rest = rel.partition('/')
-    if _LOG_FOLDER.match(top):
+    if LOG_FOLDER.match(top):
         return not rest or is_log_file(rest, top)
     if rest:
         return False
@@ -300,8 +299,8 @@ def discard_stale_pointer(stage_dir: str, manifest: Optional[Manifest]) -> bool:
     in ``manifest``, unchanged) and the checkpoint it names is gone (the user deleted
     it to train the stage again), or, in a copied work dir whose pointer names the
     original folder's checkpoint, the stage's own copy of it is gone: training would
-    otherwise refuse to replace a pointer to a deleted checkpoint. A pointer the manifest does not list stays (training then
-    names it).
+    otherwise refuse to replace a pointer to a deleted checkpoint. A pointer the
+    manifest does not list stays (training then names it).
 
     Returns:
         Whether it was removed.

@@ -142,6 +142,10 @@ def remove_refused_work_dir(work_dir: str, own_names: set, log_name: str = '') -
     return True
 
 
+#: the name mmengine gives a run's log folder in its work dir (the run's timestamp)
+LOG_FOLDER = re.compile(r'^\d{8}_\d{6}$')
+
+
 def is_log_file(rel: str, timestamp: str) -> bool:
     """Whether ``rel`` (a path inside the log folder ``<work_dir>/<timestamp>``) is one
     mmengine writes there: ``<timestamp>.log`` (one per rank), ``vis_data/`` with the

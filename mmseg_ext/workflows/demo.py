@@ -124,7 +124,6 @@ def run_demo(work_dir: str = 'work_dirs/demo_handbone', config: Optional[str] = 
 #: outputs of the demo at fixed names of its work dir
 _FIXED = ('data', 'test_probs', 'submission.csv', 'val_metrics.json', 'last_checkpoint')
 _CHECKPOINT = re.compile(r'^iter_\d+\.pth$')
-_LOG_FOLDER = re.compile(r'^\d{8}_\d{6}$')
 
 
 class DemoNames:
@@ -146,12 +145,12 @@ class DemoNames:
 
     def written(self, item: str) -> bool:
         from ..io.owned_file import record_path
-        from ..training.tool_runner import is_log_file
+        from ..training.tool_runner import LOG_FOLDER, is_log_file
         rel = osp.relpath(item, self.work_dir).replace(os.sep, '/')
         top, _, rest = rel.partition('/')
         if top in _FIXED:
             return True
-        if top == self.timestamp or (self.timestamp is None and _LOG_FOLDER.match(top)
+        if top == self.timestamp or (self.timestamp is None and LOG_FOLDER.match(top)
                                      and top >= self.started):
             return not rest or is_log_file(rest, top)
         if rest:

@@ -213,7 +213,8 @@ def _state(work):
     return Manifest.read(work).entries.get(PREVIOUS, {}).get('rerun')
 
 
-def test_a_kill_while_the_earlier_outputs_are_dropped_finishes_the_drop(earlier):
+def test_a_kill_while_the_earlier_outputs_are_dropped_finishes_the_drop(earlier,
+                                                                          monkeypatch):
     """Round O's O-6: killed after the rerun completed, while removing PREVIOUS: the
     next run finishes the removal; the complete rerun stays as it is."""
     work, manifest = earlier
@@ -224,12 +225,10 @@ def test_a_kill_while_the_earlier_outputs_are_dropped_finishes_the_drop(earlier)
             os.remove(osp.join(work, PREVIOUS, 'a.txt'))   # one file went, then SIGKILL
             raise SystemExit('killed')
         return real(self, under)
-    Manifest.remove_all = killed
-    try:
-        with pytest.raises(SystemExit):
-            _rerun(work, manifest)
-    finally:
-        Manifest.remove_all = real
+    monkeypatch.setattr(Manifest, 'remove_all', killed)
+    with pytest.raises(SystemExit):
+        _rerun(work, manifest)
+    monkeypatch.undo()
     assert _state(work) == 'complete'
     after = {k: v for k, v in _contents(work).items() if not k.startswith(PREVIOUS)}
     assert recover_previous(Manifest.read(work)) is True
@@ -237,7 +236,8 @@ def test_a_kill_while_the_earlier_outputs_are_dropped_finishes_the_drop(earlier)
     assert not osp.exists(osp.join(work, PREVIOUS))
 
 
-def test_a_kill_while_the_earlier_outputs_come_back_is_finished_by_the_next(earlier):
+def test_a_kill_while_the_earlier_outputs_come_back_is_finished_by_the_next(earlier,
+                                                                            monkeypatch):
     """O-6: killed while a failed rerun moved the earlier outputs back: the names
     already back are recorded, so the next run finishes, losing nothing."""
     work, manifest = earlier
@@ -255,11 +255,11 @@ def test_a_kill_while_the_earlier_outputs_come_back_is_finished_by_the_next(earl
         with kept_aside(manifest):
             try:
                 _write(osp.join(work, 'c.txt'), 'new c\n')
-                os.rename = rename
+                monkeypatch.setattr(os, 'rename', rename)
                 raise DataError('bad')
             finally:
                 manifest.record(osp.join(work, 'c.txt'))
-    os.rename = real
+    monkeypatch.undo()
     assert _state(work) == 'restoring'
     assert recover_previous(Manifest.read(work)) is True
     assert _contents(work) == before and not osp.exists(osp.join(work, PREVIOUS))

@@ -204,3 +204,25 @@ def test_a_file_put_in_the_demo_dir_during_a_rerun_stays_the_user_s(tmp_path, mo
         demo.run_demo(str(work))
     assert (work / 'notes.txt').read_text() == 'mine\n'
     assert (work / 'submission.csv').read_text() == 'third\n'
+
+
+def test_the_demo_lists_a_log_folder_by_its_content_and_time(tmp_path):
+    """P-2's rule without the race: before the demo learns its runner's timestamp, a
+    log folder is its own only when named from the run's start on and holding only
+    mmengine's files; one named earlier, or holding a file of someone else's, is not."""
+    import time
+
+    from mmseg_ext.workflows.demo import DemoNames
+    names = DemoNames(str(tmp_path), 'cfg.py')
+    now = time.strftime('%Y%m%d_%H%M%S')
+    mine = tmp_path / now
+    (mine / 'vis_data').mkdir(parents=True)
+    (mine / f'{now}.log').write_text('x')
+    (mine / 'vis_data' / 'scalars.json').write_text('{}')
+    assert all(names.written(str(p)) for p in (mine, mine / f'{now}.log',
+                                               mine / 'vis_data' / 'scalars.json'))
+    assert not names.written(str(mine / 'notes.txt'))
+    assert not names.written(str(tmp_path / '20200101_000000'))    # before the run
+    names.timestamp = '20261207_999999'                             # known: only that one
+    assert not names.written(str(mine))
+    assert not names.written(str(tmp_path / 'iter_4.pth'))          # no ownership record
