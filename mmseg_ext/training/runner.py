@@ -15,7 +15,7 @@ import atexit
 import logging
 import os
 import os.path as osp
-from typing import Callable, Dict, Optional
+from typing import Callable, Dict, List, Optional, Tuple
 
 from mmengine.config import Config
 from mmengine.logging import print_log
@@ -40,6 +40,28 @@ def load_checkpoint_strictly(runner, checkpoint: str, config: str = 'the config'
 
 #: the record in a prediction folder written by :func:`test_checkpoint`
 TEST_PREDICTIONS_MARKER = 'test_predictions.txt'
+#: the record in a folder of painted predictions (``tools/test.py --show-dir``)
+TEST_DRAWINGS_MARKER = 'test_drawings.txt'
+#: the config key through which :func:`test_config` hands ``show_dir`` to
+#: :func:`test_checkpoint` (mmengine's runner ignores it)
+SHOW_DIR_KEY = 'show_dir'
+
+
+def _output_folders(cfg: Config) -> List[Tuple[str, str, Callable[[str], None]]]:
+    """``(folder, marker, point_at)`` for each folder the test writes files into: the
+    metric's ``output_dir`` (``--out``) and the visualizer's ``save_dir``
+    (``--show-dir``); ``point_at(path)`` makes the run write into ``path``."""
+    folders = []
+    evaluator = cfg.get('test_evaluator')
+    out = evaluator.get('output_dir') if isinstance(evaluator, dict) else None
+    if out:
+        folders.append((out, TEST_PREDICTIONS_MARKER,
+                        lambda p: evaluator.__setitem__('output_dir', p)))
+    show_dir = cfg.get(SHOW_DIR_KEY)
+    if show_dir:
+        folders.append((show_dir, TEST_DRAWINGS_MARKER,
+                        lambda p: cfg.visualizer.__setitem__('save_dir', p)))
+    return folders
 
 
 def test_checkpoint(cfg: Config, checkpoint: str, config: str = 'the config'
@@ -47,33 +69,41 @@ def test_checkpoint(cfg: Config, checkpoint: str, config: str = 'the config'
     """Build the runner of ``cfg`` (from :func:`~.runner_config.test_config`), load
     ``checkpoint`` strictly and run the test loop; return the metrics.
 
-    When the test metric saves predictions (``test_evaluator.output_dir``, set from
-    ``out`` by :func:`test_config`), that folder is an output like any other: a new or
-    empty folder only (an existing one with files is refused before the test runs, so
-    no file of the user's is overwritten by a prediction of the same name), built
-    under a hidden name and published whole at the end
-    (:class:`~mmseg_ext.io.staged_dir.StagedDir`). Under a distributed launcher every
-    rank writes its own images into the folder directly (still refused when not empty).
+    The folders the test writes files into (the metric's ``output_dir``, set from
+    ``out``, and the painted predictions of ``show_dir``) are outputs like any other:
+    new or empty folders only (an existing one with files, or one inside a published
+    output folder, is refused before the test runs, so no file of the user's is
+    overwritten by a prediction of the same name), each built under a hidden name and
+    published whole at the end (:class:`~mmseg_ext.io.staged_dir.StagedDir`), with a
+    record naming the config and checkpoint. Under a distributed launcher every rank
+    writes into the folders directly (still refused when not empty).
     """
     check_fits_config(cfg, checkpoint, config)  # before the runner makes its work dir
-    evaluator = cfg.get('test_evaluator')
-    out = evaluator.get('output_dir') if isinstance(evaluator, dict) else None
-    if not out:
+    folders = _output_folders(cfg)
+    for folder, marker, _ in folders:
+        check_new_folder(folder)
+        if marker == TEST_PREDICTIONS_MARKER:
+            check_unique_output_names(cfg, folder)
+    if not folders or cfg.get('launcher', 'none') != 'none':
         return _run_test(cfg, checkpoint)
+    import contextlib
+
     from ..io.staged_dir import StagedDir
-    check_new_folder(out)
-    check_unique_output_names(cfg, out)
-    if cfg.get('launcher', 'none') != 'none':
-        return _run_test(cfg, checkpoint)
-    with StagedDir(out, marker=TEST_PREDICTIONS_MARKER) as staged:
-        evaluator['output_dir'] = staged.tmp
+    with contextlib.ExitStack() as stack:
+        staged = [(stack.enter_context(StagedDir(folder, marker=marker)), marker, point_at,
+                   folder) for folder, marker, point_at in folders]
+        for stage, _, point_at, _ in staged:
+            point_at(stage.tmp)
         try:
             metrics = _run_test(cfg, checkpoint)
         finally:
-            evaluator['output_dir'] = out
-        with open(staged.file(TEST_PREDICTIONS_MARKER), 'w', encoding='utf-8') as f:
-            f.write(f'config: {config}\ncheckpoint: {checkpoint}\n')
-        staged.commit()
+            for _, _, point_at, folder in staged:
+                point_at(folder)
+        for stage, marker, _, _ in staged:
+            with open(stage.file(marker), 'w', encoding='utf-8') as f:
+                f.write(f'config: {config}\ncheckpoint: {checkpoint}\n')
+        for stage, _, _, _ in staged:
+            stage.commit()
     return metrics
 
 
@@ -99,12 +129,18 @@ def check_unique_output_names(cfg: Config, out: str) -> None:
 
 def check_new_folder(path: str) -> None:
     """Refuse an existing ``path`` that is not an empty folder (a tool without a
-    ``force``: nothing of the user's is ever replaced).
+    ``force``: nothing of the user's is ever replaced), and a ``path`` that is or lies
+    inside a published output folder (which holds only what its tool wrote).
 
     Raises:
-        OutputError: ``path`` holds files, or is a file or a link.
+        OutputError: ``path`` holds files, or is a file or a link, or lies inside a
+            published output folder.
     """
+    from ..io.folder_manifest import published_above
     from ..utils.errors import OutputError
+    problem = published_above(osp.dirname(osp.abspath(path)))
+    if problem:  # the folder itself, when published, is refused below as not empty
+        raise OutputError(f'{path}: {problem}')
     if not osp.lexists(path):
         return
     if osp.islink(path) or not osp.isdir(path):
@@ -286,6 +322,7 @@ def test_config(path: str, checkpoint: str, work_dir: Optional[str] = None,
         if show_dir:  # mmengine writes fixed names there (vis_data/config.py, ...)
             check_new_folder(show_dir)
             cfg.visualizer['save_dir'] = show_dir
+            cfg[SHOW_DIR_KEY] = show_dir  # staged by test_checkpoint
             # mmengine keeps one visualizer per name and process: a new name, so that a
             # second test in one process draws into its own folder
             import uuid

@@ -339,6 +339,45 @@ def test_test_show_dir_is_a_new_or_empty_folder(shapes, tmp_path, monkeypatch):
     assert len(drawn) == len(os.listdir(osp.join(shapes['root'], 'images', 'val')))
 
 
+def test_test_show_dir_is_published_whole_and_never_inside_a_published_folder(
+        shapes, tmp_path, monkeypatch):
+    """Round S's S-1: ``--show-dir`` was handed to mmengine's visualizer as it was, so
+    it could be a new folder inside a published output folder (its files mixed with
+    that tool's), and an interrupted test left a half-drawn folder. It is now staged
+    and published whole, like ``--out``."""
+    from mmseg_ext.io.folder_manifest import write_folder_manifest
+    from mmseg_ext.training import runner as runner_module
+    monkeypatch.chdir(tmp_path)
+    argv = [SHAPES, shapes['ckpt'], '--work-dir', 'wd', *cli_options(shapes['root'])]
+    published = tmp_path / 'probs'
+    published.mkdir()
+    (published / 'a.txt').write_text('theirs\n')
+    write_folder_manifest(str(published), 'tools/inference.py')
+    before = snapshot(str(published))
+    code, lines = run_main('test.py', [*argv, '--show-dir', str(published / 'vis')])
+    assert_refused(code, lines, 1, f'error: {published / "vis"}: lies inside {published}, '
+                   'a published output folder of tools/inference.py')
+    assert snapshot(str(published)) == before
+
+    def interrupted(cfg, checkpoint):  # the test stops after drawing one picture
+        os.makedirs(osp.join(cfg.visualizer['save_dir'], 'vis_image'))
+        open(osp.join(cfg.visualizer['save_dir'], 'vis_image', 'x.png'), 'w').close()
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as patch:
+        patch.setattr(runner_module, '_run_test', interrupted)
+        code, lines = run_main('test.py', [*argv, '--show-dir', 'drawn'])
+    assert code == 130, lines
+    assert not [n for n in os.listdir(tmp_path) if 'drawn' in n]  # nothing half-drawn
+    code, lines = run_main('test.py', [*argv, '--show-dir', 'drawn'])
+    assert code == 0, lines
+    assert (tmp_path / 'drawn' / 'test_drawings.txt').read_text() == (
+        f'config: {SHAPES}\ncheckpoint: {shapes["ckpt"]}\n')
+    assert osp.isfile(tmp_path / 'drawn' / '.mmseg_ext_manifest.json')
+    drawn = list((tmp_path / 'drawn').rglob('*.png'))
+    assert len(drawn) == len(os.listdir(osp.join(shapes['root'], 'images', 'val')))
+
+
 # ------------------------------------------------------------------ train.py checkpoints
 def _train(shapes, work, *extra):
     return run_main('train.py', [SHAPES, '--work-dir', str(work), *cli_options(shapes['root']),

@@ -93,7 +93,7 @@ def test_the_methods_train_on_the_rooms_labelled_images_and_report_their_share(
     room_dir, work = tiny_room[0], tmp_path / 'methods'
     proc = run_tool('tools/benchmark/bench_semi_methods.py', '--room-dir', str(room_dir),
                     '--fraction', '8', '--work-dir', str(work), '--seeds', '0', '--tiny',
-                    '--methods', 'unimatch', 'selftrain',  # the default, named
+                    '--methods', 'unimatch', 'selftrain', 'selftrain-scratch',  # the default
                     '--max-val-images', '2', '--max-unlabelled', '6', subprocess_run=True,
                     timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -104,8 +104,9 @@ def test_the_methods_train_on_the_rooms_labelled_images_and_report_their_share(
     assert unlabelled == [s for s in pool if s not in labelled][:6]
     dice = {name: json.load(open(path / 'result.json'))['metrics']['mDice'] for name, path in (
         ('low', room_dir / '1of8_seed0'), ('high', room_dir / '1of1_seed0'),
-        ('unimatch', work / 'unimatch_1of8_seed0'), ('selftrain', work / 'selftrain_1of8_seed0'))}
-    for method in ('unimatch', 'selftrain'):
+        ('unimatch', work / 'unimatch_1of8_seed0'), ('selftrain', work / 'selftrain_1of8_seed0'),
+        ('selftrain-scratch', work / 'selftrain-scratch_1of8_seed0'))}
+    for method in ('unimatch', 'selftrain', 'selftrain-scratch'):
         row = next(line for line in proc.stdout.splitlines()
                    if line.startswith(f'| {method} |'))
         if dice['high'] > dice['low']:
@@ -114,6 +115,10 @@ def test_the_methods_train_on_the_rooms_labelled_images_and_report_their_share(
         else:  # 2 iterations: all labels may score below the fraction
             assert row.split('|')[5].strip() == 'no room'
         assert float(row.split('|')[2]) == pytest.approx(dice[method], abs=6e-5)
+    # each self-training arm ran with its own student initialisation
+    for method, init in (('selftrain', 'teacher'), ('selftrain-scratch', 'scratch')):
+        record = json.load(open(work / f'{method}_1of8_seed0' / 'self_train.json'))
+        assert record['student_init'] == init
     # the pseudo-labels of self-training: one JSON per unlabelled image, none for another
     pseudo = work / 'selftrain_1of8_seed0' / 'round1' / 'pseudo' / 'outputs_json'
     named = sorted(str(p.relative_to(pseudo).with_suffix('')) for p in pseudo.rglob('*.json'))

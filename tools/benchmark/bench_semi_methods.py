@@ -3,7 +3,7 @@ gap between labelled-only and all labels each method recovers.
 
     python tools/benchmark/bench_semi_methods.py --room-dir work_dirs/semi_room \\
         --fraction 8 --work-dir work_dirs/semi_methods [--seeds 0 1] \\
-        [--methods unimatch selftrain] [--data ../shared/data/jsrt_chest] [--tiny]
+        [--methods unimatch selftrain selftrain-scratch] [--data ../shared/data/jsrt_chest] [--tiny]
 
 ``--room-dir`` is the work dir of ``tools/benchmark/bench_semi_room.py``: its
 labelled-only arms at ``1/fraction`` and with all labels (``1of1``), for the same
@@ -19,7 +19,10 @@ on the same fixed validation fold:
 - ``selftrain``: ``tools/self_train.py``, one round: the room's labelled-only arm is
   the teacher (its last checkpoint), per-class pseudo-labels of the unlabelled images
   at ``--pixel-conf 0.9`` (polygon JSON), the student starts from the teacher's weights
-  and trains the same iterations on the labelled images plus the pseudo-labelled ones.
+  and trains the same iterations on the labelled images plus the pseudo-labelled ones;
+- ``selftrain-scratch``: the same, but the student starts from its own initialisation
+  (``--student-init scratch``, as ST++ does), so it is not pulled back to the
+  teacher's weights, only to its pseudo-labels.
 
 The table gives per-class and mean Dice per arm and seed, the iterations and CPU
 minutes, and per method the share of the room recovered:
@@ -47,7 +50,8 @@ from mmseg_ext.utils.cli import number_in_range  # noqa: E402
 
 ROOT = _common.ROOT
 UNIMATCH = 'custom_configs/jsrt/unimatch_unet-s5-tiny_multilabel_1xb4-1k_jsrt-chest-256x256.py'
-METHODS = ('unimatch', 'selftrain')
+METHODS = ('unimatch', 'selftrain', 'selftrain-scratch')
+STUDENT_INIT = {'selftrain': 'teacher', 'selftrain-scratch': 'scratch'}
 
 
 def parse_args(argv=None):
@@ -137,7 +141,7 @@ def unimatch_command(args, arm_dir: str, labelled: str, unlabelled: str, seed: i
 
 def selftrain_command(args, arm_dir: str, labelled: str, unlabelled: str, seed: int,
                       iters: int, teacher: str, config: str,
-                      room_options: List[str]) -> List[str]:
+                      room_options: List[str], student_init: str = 'teacher') -> List[str]:
     options = [*room.data_options(args.data),
                f'train_dataloader.dataset.ann_file={labelled}',
                'train_dataloader.dataset.fold=None', f'randomness.seed={seed}',
@@ -151,7 +155,7 @@ def selftrain_command(args, arm_dir: str, labelled: str, unlabelled: str, seed: 
     return [sys.executable, osp.join(ROOT, 'tools', 'self_train.py'), config, config,
             '--unlabelled', f'{args.data}/train/DCM', '--unlabelled-list', unlabelled,
             '--img-suffix', '.png', '--work-dir', arm_dir, '--teacher-checkpoint', teacher,
-            '--student-init', 'teacher', '--pixel-conf', '0.9', '--no-progress',
+            '--student-init', student_init, '--pixel-conf', '0.9', '--no-progress',
             '--cfg-options', *options]
 
 
@@ -177,7 +181,8 @@ def run_method(args, method: str, seed: int, pool: List[str]) -> dict:
     else:
         teacher = osp.join(args.room_dir, base_name, f'iter_{iters}.pth')
         cmd = selftrain_command(args, arm_dir, labelled, unlabelled, seed, iters,
-                                teacher, room.CONFIG, base.get('options', []))
+                                teacher, room.CONFIG, base.get('options', []),
+                                student_init=STUDENT_INIT[method])
     print('$ ' + ' '.join(cmd), flush=True)
     cost = _common.run_measured(cmd)
     scored = arm_dir if method == 'unimatch' else osp.join(arm_dir, 'round1', 'student')
