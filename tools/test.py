@@ -26,7 +26,8 @@ def parse_args(argv=None):
     parser.add_argument('--show-dir', role='output',
                         help='new or empty directory for painted predictions')
     parser.add_argument('--wait-time', type=number_in_range(float, 0), default=2,
-                        help='--show interval in seconds, >= 0 (default 2)')
+                        help='--show interval in seconds, >= 0; 0 waits for a key press '
+                        '(default 2)')
     parser.add_argument('--cfg-options', nargs='+', action=cfg_options_action(), role='text',
                         help='override config entries, key=value')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
@@ -35,6 +36,8 @@ def parse_args(argv=None):
                         '(uses tta_model and tta_pipeline from the config)')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
     parser.requires('--wait-time', '--show', why='the interval between shown predictions')
+    parser.conflicts('--show', '--show-dir', why="mmseg's visualization hook shows each "
+                     'picture or saves it, never both: give one')
     return parser.parse_args(argv)
 
 

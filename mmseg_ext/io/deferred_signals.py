@@ -1,4 +1,5 @@
-"""SIGINT/SIGTERM held back over the few renames of a commit, delivered once it is done.
+"""SIGINT/SIGTERM/SIGHUP held back over the few renames of a commit, delivered once it is
+done.
 
 The renames that replace an earlier output (:meth:`~mmseg_ext.io.staged_dir.StagedDir.commit`,
 :func:`~mmseg_ext.io.atomic.publish_file`, the publish loop of
@@ -15,13 +16,16 @@ import signal
 import threading
 from typing import Iterator, List
 
+from ..utils.errors import STOP_SIGNALS
+
 #: the signals a commit defers (the ones the tools turn into ``Interrupted``)
-DEFERRED_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM})
+DEFERRED_SIGNALS = frozenset(STOP_SIGNALS)
 
 
 @contextlib.contextmanager
 def signals_deferred() -> Iterator[None]:
-    """Defer SIGINT and SIGTERM to the end of the block (main thread only): a signal
+    """Defer the stop signals (:data:`STOP_SIGNALS`) to the end of the block (main
+    thread only): a signal
     sent meanwhile is delivered when the block ends, after its last statement.
 
     For the critical section of a commit (renames that replace an earlier output): the

@@ -143,7 +143,11 @@ def check_new_folder(path: str) -> None:
         raise OutputError(f'{path}: {problem}')
     if not osp.lexists(path):
         return
-    if osp.islink(path) or not osp.isdir(path):
+    if osp.islink(path):
+        raise OutputError(f'{path}: is a symbolic link (to {os.readlink(path)}), not a '
+                          'folder; an output folder is not written through a link: remove '
+                          'the link or choose another output folder')
+    if not osp.isdir(path):
         raise OutputError(f'{path}: exists and is not a folder; choose a new output folder')
     if os.listdir(path):
         raise OutputError(f'{path}: exists and is not empty; the predictions go to a new '
@@ -291,6 +295,23 @@ def write_checkpoints_atomically(cfg: Config) -> None:
     hook['backend_args'] = dict(backend=ATOMIC_LOCAL_BACKEND)
 
 
+def check_display() -> None:
+    """Refuse to show pictures where there is no display to show them on: on Linux and
+    the other X11/Wayland systems, neither ``DISPLAY`` nor ``WAYLAND_DISPLAY`` is set
+    (mmengine's window would never open, and a wait for a key press would never end).
+
+    Raises:
+        InvalidArgumentError: for the ``show`` argument.
+    """
+    import sys
+    if sys.platform in ('win32', 'darwin'):
+        return
+    if not (os.environ.get('DISPLAY') or os.environ.get('WAYLAND_DISPLAY')):
+        raise InvalidArgumentError('show', 'no display to show the predictions on '
+                                   '(neither DISPLAY nor WAYLAND_DISPLAY is set); save '
+                                   'the drawings to a folder instead')
+
+
 def test_config(path: str, checkpoint: str, work_dir: Optional[str] = None,
                 out: Optional[str] = None, show: bool = False,
                 show_dir: Optional[str] = None, wait_time: float = 2.0,
@@ -307,6 +328,12 @@ def test_config(path: str, checkpoint: str, work_dir: Optional[str] = None,
     check_checkpoint_file(checkpoint)
     check_runner_path(out, 'out')
     check_runner_path(show_dir, 'show_dir')
+    if show and show_dir:  # mmseg's hook then only shows, and the folder stays empty
+        raise InvalidArgumentError('show_dir', "does not go with show: mmseg's "
+                                   'visualization hook shows each picture or saves it, '
+                                   'never both')
+    if show:
+        check_display()
     cfg = load_config(path, cfg_options, launcher, work_dir)
     cfg.load_from = None
     skip_pretrained(cfg.model)

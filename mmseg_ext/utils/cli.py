@@ -7,11 +7,12 @@ Every tool decorates its ``main`` with :func:`cli_main`. The library raises doma
 
 with the argument of an :class:`InvalidArgumentError` shown as the tool's flag
 (``min_votes`` -> ``--min-votes``) and :class:`OutputExistsError` completed with the
-``--force`` hint. SIGINT and SIGTERM unwind the tool as an
+``--force`` hint. SIGINT, SIGTERM and SIGHUP (unless ``nohup`` ignores it) unwind the
+tool as an
 :class:`~mmseg_ext.utils.errors.Interrupted` (a ``BaseException``, so no
 ``except Exception`` on the way swallows it), and every staged output is removed by its
 ``finally``/``__exit__``; the tool then prints
-``error: interrupted`` and exits 130 (SIGINT) or 143 (SIGTERM). An ``OSError`` about a
+``error: interrupted`` and exits 128 + the signal (130 SIGINT, 143 SIGTERM, 129 SIGHUP). An ``OSError`` about a
 file (permission denied, read-only disk, disk full) is one line too. Anything else is a
 bug and keeps its traceback; ``--debug`` (any tool) or ``MMSEG_EXT_DEBUG=1`` shows the
 traceback of expected errors as well.
@@ -32,7 +33,7 @@ from typing import Any, Callable, Dict, List, NoReturn, Optional, Set, Tuple, Ty
 
 from .cli_errors import exit_code, format_error, is_expected
 from .cli_paths import all_parsers, check_path_roles, chosen_parsers, option_label
-from .errors import Interrupted
+from .errors import STOP_SIGNALS, Interrupted
 from .path_roles import ROLES
 from .readers import INT64_MAX
 
@@ -41,6 +42,9 @@ F = TypeVar('F', bound=Callable)
 
 #: the signal that interrupted this process, once one has (see :func:`cli_main`)
 _SIGNALLED: Optional[int] = None
+#: whether the command line the last :meth:`ToolParser.parse_args` read offers
+#: ``--force`` (None before one was read): the ``--force`` hint of an existing output
+_FORCE_OFFERED: Optional[bool] = None
 
 
 def _raise_interrupted(signum: int, frame) -> None:  # noqa: ARG001
@@ -190,6 +194,9 @@ class ToolParser(argparse.ArgumentParser):
             parser._given = set()
         ns = super().parse_args(args, namespace)
         chain = chosen_parsers(self, ns)
+        global _FORCE_OFFERED
+        _FORCE_OFFERED = any('--force' in action.option_strings
+                             for parser in chain for action in parser._actions)
         check_path_roles(self, chain, ns)  # first: the one that can lose files
         for parser in chain:
             parser._check_rules(ns)
@@ -413,10 +420,14 @@ def cli_main(func: Optional[F] = None, *, flags: Optional[Dict[str, str]] = None
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
-        global _SIGNALLED
+        global _SIGNALLED, _FORCE_OFFERED
         _SIGNALLED = None
+        _FORCE_OFFERED = None
         previous = {}
-        for signum in (signal.SIGINT, signal.SIGTERM):
+        for signum in STOP_SIGNALS:
+            if signum not in (signal.SIGINT, signal.SIGTERM) \
+                    and signal.getsignal(signum) == signal.SIG_IGN:
+                continue  # SIGHUP ignored on purpose (`nohup`): it stays ignored
             try:
                 previous[signum] = signal.signal(signum, _raise_interrupted)
             except ValueError:  # not the main thread: leave the handlers alone
@@ -441,7 +452,7 @@ def cli_main(func: Optional[F] = None, *, flags: Optional[Dict[str, str]] = None
                 sys.exit(128 + _SIGNALLED)
             if debug_requested() or not is_expected(exc):
                 raise
-            print(f'error: {format_error(exc, flags)}', file=sys.stderr)
+            print(f'error: {format_error(exc, flags, _FORCE_OFFERED)}', file=sys.stderr)
             _print_notes(exc)
             sys.exit(exit_code(exc))
         finally:

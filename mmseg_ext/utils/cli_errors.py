@@ -37,11 +37,20 @@ def flag_of(argument: str, flags: Optional[Dict[str, str]] = None) -> str:
     return '--' + argument.replace('_', '-')
 
 
-def format_error(exc: BaseException, flags: Optional[Dict[str, str]] = None) -> str:
-    """The one-line text a tool prints for an expected failure (without ``error: ``)."""
+def format_error(exc: BaseException, flags: Optional[Dict[str, str]] = None,
+                 force_offered: Optional[bool] = None) -> str:
+    """The one-line text a tool prints for an expected failure (without ``error: ``).
+
+    Args:
+        force_offered: whether the tool has a ``--force`` option (None: not known, taken
+            as yes); an existing output gets the ``--force`` hint only from a tool that
+            has one.
+    """
     if isinstance(exc, InvalidArgumentError):
         return f'{flag_of(exc.argument, flags)}: {exc.problem}'
     if isinstance(exc, OutputExistsError):
+        if force_offered is False:
+            return f'{exc}; not replacing it (remove it, or choose another output)'
         return f'{exc} (use --force to replace it)'
     if isinstance(exc, MissingWeightsError) and exc.weights:
         return (f'{exc.path} not found: python tools/get_weights.py {exc.weights} '

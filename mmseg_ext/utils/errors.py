@@ -6,10 +6,12 @@ turn these errors into ``error: <message>`` and an exit status in one place
 (:mod:`mmseg_ext.utils.cli`), which also renders :class:`InvalidArgumentError` with the
 flag of the argument and :class:`OutputExistsError` with the ``--force`` hint.
 
-This module imports nothing, so that the environment check can use it before torch or
-mmseg are known to import.
+This module imports nothing outside the standard library, so that the environment check
+can use it before torch or mmseg are known to import.
 """
 from __future__ import annotations
+
+import signal
 
 
 class MmsegExtError(Exception):
@@ -101,8 +103,16 @@ class UsageError(MmsegExtError):
     """A command line whose options do not go together (raised by the tools only)."""
 
 
+#: the signals that stop a tool (:func:`~mmseg_ext.utils.cli.cli_main` turns them into
+#: :class:`Interrupted`): SIGINT (Ctrl-C), SIGTERM (``kill``, a scheduler) and, where the
+#: platform has it, SIGHUP (a closed terminal or a dropped ssh session)
+STOP_SIGNALS = tuple(s for s in (signal.SIGINT, signal.SIGTERM,
+                                 getattr(signal, 'SIGHUP', None)) if s is not None)
+
+
 class Interrupted(BaseException):
-    """The process was asked to stop (SIGINT or SIGTERM) before it finished.
+    """The process was asked to stop (a signal of :data:`STOP_SIGNALS`) before it
+    finished.
 
     A ``BaseException``, like ``KeyboardInterrupt``: the signal can arrive inside any
     ``try: ... except Exception`` of a library (tqdm starts its monitor thread in one)

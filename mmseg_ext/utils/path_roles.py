@@ -155,8 +155,10 @@ def dataset_inputs(dataset: dict) -> List[str]:
 
 def config_data_inputs(config: str, cfg_options: Optional[dict] = None) -> List[str]:
     """The data roots (or data folders) of every dataloader of ``config`` after
-    ``cfg_options``; ``[]`` when the file cannot be read (the tool that reads it later
-    reports that in its own words)."""
+    ``cfg_options`` that exist; ``[]`` when the file cannot be read (the tool that reads
+    it later reports that in its own words). A root that does not exist holds nothing
+    an output could write over (a test run does not read the config's default training
+    root, which often is not there), so it is no input to compare outputs with."""
     if not osp.isfile(config):
         return []
     # reading a config imports mmengine: check first that this environment can (one
@@ -175,5 +177,6 @@ def config_data_inputs(config: str, cfg_options: Optional[dict] = None) -> List[
         loader = cfg.get(key, None)
         if isinstance(loader, dict):
             for dataset in _datasets(loader.get('dataset')):
-                found += [p for p in dataset_inputs(dataset) if p not in found]
+                found += [p for p in dataset_inputs(dataset)
+                          if p not in found and osp.lexists(p)]
     return found

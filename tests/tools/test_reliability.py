@@ -233,15 +233,33 @@ main()
 '''
 
 
-@pytest.mark.parametrize('sig, code', [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+STOPS = [(signal.SIGTERM, 143), (signal.SIGINT, 130), (signal.SIGHUP, 129)]
+
+
+def _default_hangup():
+    """In a child: SIGHUP as a terminal session gives it (the test runner itself may
+    run under ``nohup``, whose ignored SIGHUP children inherit)."""
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
+
+
+@pytest.fixture
+def default_hangup():
+    previous = signal.signal(signal.SIGHUP, signal.SIG_DFL)
+    yield
+    signal.signal(signal.SIGHUP, previous)
+
+
+@pytest.mark.parametrize('sig, code', STOPS)
 def test_signal_removes_staged_outputs(tmp_path, sig, code):
-    """What every tool does on SIGTERM (kill, schedulers, CI) and SIGINT (Ctrl-C): the
-    staged file and folder are removed, one line, exit 128 + signal."""
+    """What every tool does on SIGTERM (kill, schedulers, CI), SIGINT (Ctrl-C) and
+    SIGHUP (round T's T-1: a closed terminal or a dropped ssh session; before, it
+    killed the tool and left the hidden staging folder): the staged file and folder
+    are removed, one line, exit 128 + signal."""
     script = tmp_path / 'slow.py'
     script.write_text(_SLOW_WRITER.format(repo=REPO, folder=str(tmp_path / 'out_dir'),
                                           file=str(tmp_path / 'out.csv')))
     proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True, preexec_fn=_default_hangup)
     assert proc.stdout.readline().strip() == 'writing'
     hidden = [n for n in os.listdir(tmp_path) if n.startswith('.')]
     assert len(hidden) == 2                       # the staged folder and file exist
@@ -252,8 +270,8 @@ def test_signal_removes_staged_outputs(tmp_path, sig, code):
     assert sorted(os.listdir(tmp_path)) == ['slow.py']
 
 
-@pytest.mark.parametrize('sig, code', [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
-def test_signal_is_not_swallowed_by_a_broad_except(sig, code):
+@pytest.mark.parametrize('sig, code', STOPS)
+def test_signal_is_not_swallowed_by_a_broad_except(sig, code, default_hangup):
     """A signal that arrives inside ``try: ... except Exception`` still stops the tool.
 
     tqdm starts its monitor thread in such a block; a SIGTERM that landed there was
@@ -273,6 +291,29 @@ def test_signal_is_not_swallowed_by_a_broad_except(sig, code):
     with pytest.raises(SystemExit) as stop:
         tool()
     assert stop.value.code == code
+
+
+def test_a_hangup_ignored_by_nohup_stays_ignored():
+    """``nohup`` ignores SIGHUP so that a run outlives its terminal: the tools keep it
+    ignored (SIGINT and SIGTERM are theirs whatever the parent set)."""
+    from mmseg_ext.utils.cli import cli_main
+    seen = {}
+
+    @cli_main
+    def tool():
+        seen['hup'] = signal.getsignal(signal.SIGHUP)
+        os.kill(os.getpid(), signal.SIGHUP)
+        time.sleep(0.2)
+        return 0
+
+    previous = signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    try:
+        with pytest.raises(SystemExit) as stop:
+            tool()
+        assert signal.getsignal(signal.SIGHUP) == signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGHUP, previous)
+    assert stop.value.code == 0 and seen['hup'] == signal.SIG_IGN
 
 
 def test_sigterm_during_a_real_submission(tmp_path):
