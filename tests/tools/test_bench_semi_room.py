@@ -80,6 +80,13 @@ def test_the_room_table_is_computed_from_the_arms(tiny_room):
                      'train_cfg.val_interval=1', subprocess_run=True, timeout=300)
     assert other.returncode != 0 and "trained with --cfg-options [], not " \
         "['train_cfg.val_interval=1']" in other.stderr
+    # ... or with another config (CutMix arms get their own work dir)
+    cutmix = 'custom_configs/jsrt/unet-s5-tiny_multilabel_cutmix_1xb4-1k_jsrt-chest-256x256.py'
+    assert results['1of8_seed0']['config'] == bench.CONFIG
+    other = run_tool('tools/benchmark/bench_semi_room.py', *argv, '--config', cutmix,
+                     subprocess_run=True, timeout=300)
+    assert other.returncode != 0 and f'trained with the config {bench.CONFIG}, not ' \
+        f'{cutmix}' in other.stderr
     assert os.stat(work / '1of8_seed0' / 'result.json').st_mtime_ns == stamp
 
 

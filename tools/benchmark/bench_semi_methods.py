@@ -27,7 +27,9 @@ on the same fixed validation fold:
 The table gives per-class and mean Dice per arm and seed, the iterations and CPU
 minutes, and per method the share of the room recovered:
 ``(method - labelled-only) / (all labels - labelled-only)`` of the seed means, with
-the seed-to-seed spread beside it. A method that finished (``result.json``) is not
+the seed-to-seed spread beside it. Self-training uses the room's config (its
+``--config``, recorded in the arms' ``result.json``) as teacher and student, so a room
+trained with CutMix gives a student with CutMix. A method that finished (``result.json``) is not
 trained again. The room's ``--cfg-options`` (recorded in its arms' ``result.json``)
 apply to every method too (``model.*`` as ``model.segmentor.*`` in the UniMatch
 wrapper), so a loss or learning-rate change is measured on both sides of the
@@ -175,13 +177,17 @@ def run_method(args, method: str, seed: int, pool: List[str]) -> dict:
     unlabelled = write_list(osp.join(args.work_dir, 'splits',
                                      f'{base_name}_unlabelled.txt'), rest)
     iters = base['iters']
+    config = base.get('config', room.CONFIG)  # the room's model and augmentation
     if method == 'unimatch':
+        if config != room.CONFIG:
+            raise SystemExit(f'{args.room_dir}: its arms trained {config}; the UniMatch '
+                             f'config wraps {room.CONFIG} only')
         cmd = unimatch_command(args, arm_dir, labelled, unlabelled, seed, iters,
                                base.get('options', []))
     else:
         teacher = osp.join(args.room_dir, base_name, f'iter_{iters}.pth')
         cmd = selftrain_command(args, arm_dir, labelled, unlabelled, seed, iters,
-                                teacher, room.CONFIG, base.get('options', []),
+                                teacher, config, base.get('options', []),
                                 student_init=STUDENT_INIT[method])
     print('$ ' + ' '.join(cmd), flush=True)
     cost = _common.run_measured(cmd)

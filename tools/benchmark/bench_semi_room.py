@@ -136,6 +136,10 @@ def run_arm(args, name: str, stems: List[str], seed: int) -> dict:
     result_file = osp.join(arm_dir, 'result.json')
     if osp.isfile(result_file):
         result = json.load(open(result_file))
+        if result.get('config', CONFIG) != args.config:
+            raise SystemExit(f'{result_file}: trained with the config '
+                             f'{result.get("config", CONFIG)}, not {args.config}; give '
+                             'this config its own --work-dir')
         if result.get('options', []) != args.cfg_options:
             raise SystemExit(f'{result_file}: trained with --cfg-options '
                              f'{result.get("options", [])}, not {args.cfg_options}; '
@@ -171,7 +175,8 @@ def run_arm(args, name: str, stems: List[str], seed: int) -> dict:
     print('$ ' + ' '.join(cmd), flush=True)
     cost = _common.run_measured(cmd)
     result = dict(name=name, images=len(stems), ids=len({s.split('/')[0] for s in stems}),
-                  seed=seed, iters=iters, options=args.cfg_options, **cost,
+                  seed=seed, iters=iters, config=args.config, options=args.cfg_options,
+                  **cost,
                   metrics=last_validation(arm_dir))
     with open(result_file, 'w') as f:
         json.dump(result, f, indent=1)
