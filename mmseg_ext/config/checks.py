@@ -185,6 +185,12 @@ def check_cfg_options(cfg: Config, options: dict, path: str) -> None:
     for key, value in options.items():
         parts = key.split('.')
         old, depth = _lookup(root, parts)
+        if old is _MISSING and depth == len(parts) - 2 and depth > 0:
+            # a missing dict that its component takes as an argument
+            # (`<loader>.dataset.metainfo.classes=...`): the merge makes it
+            holder, _ = _lookup(root, parts[:depth])
+            if isinstance(holder, dict) and component_takes(holder, parts[depth]):
+                continue
         if old is _MISSING and depth < len(parts) - 1:
             missing = '.'.join(parts[:depth + 1])
             raise InvalidArgumentError('cfg_options', f'{key}: {path} has no {missing}')
@@ -346,18 +352,43 @@ def check_pipeline_sizes(cfg: Config, path: str, options: dict) -> None:
         InvalidArgumentError: the bad value came from ``cfg_options``.
         ConfigError: it is in the config file.
     """
+    from ..utils.readers import MAX_PIXELS_ENV, max_pixels
+    cap = max_pixels()
     for where, steps in _pipelines(cfg.to_dict(), ''):
         for i, step in enumerate(steps):
             for name in _PIPELINE_SIZES:
                 value = step.get(name)
-                if value is None or _positive_sizes(value):
+                if value is None:
                     continue
                 key = f'{where}.{i}.{name}'
-                problem = (f'{key} is {value!r} ({step.get("type")}); it must be a '
-                           'positive number or a list of them')
+                if not _positive_sizes(value):
+                    problem = (f'{key} is {value!r} ({step.get("type")}); it must be a '
+                               'positive number or a list of them')
+                elif name in _OUTPUT_SIZES and _pixels(value) > cap:
+                    # an image of that size would be allocated for every sample
+                    problem = (f'{key} is {value!r} ({step.get("type")}): '
+                               f'{_pixels(value):,} pixels, beyond the cap of {cap:,} '
+                               f'(the environment variable {MAX_PIXELS_ENV} raises it)')
+                else:
+                    continue
                 if any(key == k or key.startswith(k + '.') for k in options):
                     raise InvalidArgumentError('cfg_options', problem)
                 raise ConfigError(f'{path}: {problem}')
+
+
+#: the pipeline sizes that are an output image's size in pixels, (w, h) or (h, w)
+_OUTPUT_SIZES = ('scale', 'crop_size', 'size', 'img_scale')
+
+
+def _pixels(value) -> int:
+    """The most pixels a size (a pair, or a list of pairs) can make: the product of a
+    pair (with ``keep_ratio`` the image fits inside it); 0 for another form."""
+    if isinstance(value, (list, tuple)) and len(value) == 2 \
+            and all(isinstance(v, (int, float)) for v in value):
+        return int(value[0]) * int(value[1])
+    if isinstance(value, (list, tuple)):
+        return max((_pixels(v) for v in value), default=0)
+    return 0
 
 
 def check_compiled_ops(cfg: Config, path: str) -> None:
@@ -392,3 +423,140 @@ def check_weights_exist(model_cfg: Any, config: str = 'the config') -> None:
         if where.endswith('.checkpoint_path'):  # a TimmEncoder
             override = f'{where.rsplit(".", 1)[0]}.pretrained=False'
         raise MissingWeightsError(path, known.name if known else '', override)
+
+
+def _raise(problem: str, keys, options: dict, path: str) -> None:
+    """An :class:`InvalidArgumentError` of ``cfg_options`` when one of ``keys`` (or a
+    key above them) came from ``options``, else a :class:`ConfigError` of the file."""
+    if any(key == k or key.startswith(k + '.') or k.startswith(key + '.')
+           for key in keys for k in options):
+        raise InvalidArgumentError('cfg_options', problem)
+    raise ConfigError(f'{path}: {problem}')
+
+
+def check_dataset_metainfo(cfg: Config, path: str, options: dict) -> None:
+    """Every data set's ``metainfo`` is a dict and its ``classes`` a non-empty list of
+    names, so a value of another type (``metainfo=[1, 2]``) is named as the config's
+    value instead of failing deep in the data set.
+
+    Raises:
+        InvalidArgumentError: the value came from ``cfg_options``.
+        ConfigError: it is in the config file.
+    """
+    from .tta import config_datasets
+    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        for index, (_, ds) in enumerate(config_datasets(cfg, (loader,))):
+            key = f'{loader}.dataset' if index == 0 else f'{loader}.dataset (part {index})'
+            meta = ds.get('metainfo')
+            if meta is None:
+                continue
+            if not isinstance(meta, dict):
+                _raise(f'{key}.metainfo is {meta!r}, not a dict (metainfo=dict(classes=...))',
+                       [f'{loader}.dataset.metainfo'], options, path)
+            classes = meta.get('classes')
+            if classes is None:
+                continue
+            if not isinstance(classes, (list, tuple)) or not classes or not all(
+                    isinstance(c, str) and c.strip() for c in classes):
+                _raise(f'{key}.metainfo.classes is {classes!r}: expected a non-empty list '
+                       'of class names', [f'{loader}.dataset.metainfo'], options, path)
+            if len(set(classes)) != len(classes):
+                twice = sorted({c for c in classes if list(classes).count(c) > 1})
+                _raise(f'{key}.metainfo.classes names {twice} twice',
+                       [f'{loader}.dataset.metainfo'], options, path)
+
+
+def _head_classes(model: Any) -> Optional[int]:
+    """``num_classes`` of the decode head of a model config (inside a wrapper's
+    ``segmentor``/``module``), None when it does not say."""
+    while isinstance(model, dict) and 'decode_head' not in model:
+        model = model.get('segmentor') or model.get('module')
+    head = model.get('decode_head') if isinstance(model, dict) else None
+    if isinstance(head, (list, tuple)):  # a cascade: the last head predicts
+        head = head[-1] if head else None
+    value = head.get('num_classes') if isinstance(head, dict) else None
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def check_class_count(cfg: Config, path: str, options: dict) -> None:
+    """The model predicts as many classes as each data set names (a 2-class subset
+    with a 29-class head would only fail when the metric compares the stacks, after the
+    whole test).
+
+    Raises:
+        InvalidArgumentError: a value from ``cfg_options`` made them differ.
+        ConfigError: the config file does.
+    """
+    from .tta import config_datasets, dataset_classes
+    heads = _head_classes(cfg.get('model'))
+    if heads is None:
+        return
+    for loader, ds in config_datasets(cfg):
+        classes = tuple(dataset_classes(ds))
+        if classes and len(classes) != heads:
+            shown = ', '.join(classes[:6]) + (', ...' if len(classes) > 6 else '')
+            _raise(f'{loader}.dataset has {len(classes)} classes ({shown}), but the model '
+                   f'predicts {heads} (model.decode_head.num_classes)',
+                   [f'{loader}.dataset.metainfo', 'model'], options, path)
+
+
+def check_test_threshold(cfg: Config, path: str, options: dict) -> None:
+    """``model.test_cfg.threshold`` (a number, a list or ``{class: number}``) holds
+    probabilities in [0, 1], checked when the config is read (class names and the
+    list's length are checked when the model is built).
+
+    Raises:
+        InvalidArgumentError: the value came from ``cfg_options``.
+        ConfigError: it is in the config file.
+    """
+    from collections.abc import Mapping
+
+    from ..utils.per_class import per_class_values
+    model = cfg.get('model')
+    while isinstance(model, dict) and 'test_cfg' not in model and (
+            'segmentor' in model or 'module' in model):
+        model = model.get('segmentor') or model.get('module')
+    test_cfg = model.get('test_cfg') if isinstance(model, dict) else None
+    spec = test_cfg.get('threshold') if isinstance(test_cfg, dict) else None
+    if spec is None:
+        return
+    if isinstance(spec, Mapping):
+        names = [str(k) for k in spec]
+    elif isinstance(spec, (list, tuple)):
+        names = [str(i) for i in range(len(spec))]
+    else:
+        names = ['all']
+    try:
+        per_class_values(spec, names, 'model.test_cfg.threshold')
+    except ConfigError as exc:
+        _raise(str(exc), ['model.test_cfg.threshold'], options, path)
+
+
+def check_checkpoint_classes(cfg: Config, checkpoint: dict, config: str,
+                             path: str, loaders=('test_dataloader',)) -> None:
+    """The classes a checkpoint was trained on (``meta.dataset_meta.classes``, which
+    mmengine saves) are the config's data set's, in the same order: otherwise output
+    channel ``k`` would be scored (or named) as another class, with exit 0.
+
+    Raises:
+        ConfigError: naming the first position where they differ.
+    """
+    from .tta import config_classes
+    meta = (checkpoint or {}).get('meta') or {}
+    trained = (meta.get('dataset_meta') or {}).get('classes') if isinstance(meta, dict) \
+        else None
+    ours = config_classes(cfg, loaders)
+    if not trained or not ours:
+        return
+    trained = tuple(str(c) for c in trained)
+    if trained == ours:
+        return
+    if len(trained) != len(ours):
+        raise ConfigError(f'{config}: its data set names {len(ours)} classes, but {path} was '
+                          f'trained on {len(trained)} ({", ".join(trained[:6])}'
+                          f'{", ..." if len(trained) > 6 else ""})')
+    k = next(i for i, (a, b) in enumerate(zip(trained, ours)) if a != b)
+    raise ConfigError(f'{config}: class {k} of its data set is {ours[k]!r}, but {path} was '
+                      f'trained with {trained[k]!r} there (another class order): its '
+                      'channels would be scored as the wrong classes; give the data set '
+                      'the class list in the order the checkpoint was trained with')

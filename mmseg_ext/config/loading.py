@@ -17,10 +17,13 @@ from mmengine.logging import print_log
 from ..utils.errors import ConfigError, InvalidArgumentError
 from .checks import (
     check_cfg_options,
+    check_class_count,
     check_compiled_ops,
+    check_dataset_metainfo,
     check_pipeline_sizes,
     check_pipeline_variable_options,
     check_run_settings,
+    check_test_threshold,
 )
 from .label_loading import use_checked_label_loading
 from .tta import lateral_flip_problem, training_flip_problem
@@ -95,6 +98,9 @@ def load_config(path: str, cfg_options: Optional[dict] = None,
                                        f'{path} ({exc})') from None
     check_run_settings(cfg, path, cfg_options or {})
     check_pipeline_sizes(cfg, path, cfg_options or {})
+    check_dataset_metainfo(cfg, path, cfg_options or {})
+    check_class_count(cfg, path, cfg_options or {})
+    check_test_threshold(cfg, path, cfg_options or {})
     use_checked_label_loading(cfg)
     for problem in (lateral_flip_problem(cfg), training_flip_problem(cfg)):
         if problem:

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -278,8 +278,8 @@ def index_coco(coco: dict, classes: Sequence[str], source: str = '<coco>', *,
         ann_id = ann.get('id') if isinstance(ann, dict) else None
         if not isinstance(ann, dict) or ann.get('image_id') not in by_id:
             image_id = ann.get('image_id') if isinstance(ann, dict) else None
-            bad('unknown image', f'{source}: annotation {ann_id}: image_id {image_id} is '
-                'not in "images"')
+            bad('unknown image', f'{source}: annotation {ann_id}: image_id {image_id!r} is '
+                f'not in "images"{id_type_hint(image_id, by_id, "image")}')
             continue
         record = by_id[ann['image_id']]
         where = (f"{source}: image '{record['file_name']}' (id {record['image_id']}), "
@@ -333,18 +333,30 @@ def _extent(segmentation: Any) -> str:
     return f' (points x {x0:g}..{x1:g}, y {y0:g}..{y1:g})'
 
 
+def id_type_hint(value: Any, known: Iterable[Any], what: str) -> str:
+    """`` (the <what> id 1 there is a number, this one text)`` when ``value``, an id
+    that is not among ``known``, reads as one of them but is of another JSON type (the
+    text ``"1"`` for the number 1, or the reverse); ``''`` otherwise. Every COCO id
+    reference that misses (an annotation's ``image_id`` and ``category_id``) says so,
+    rather than "not in" beside an id that the reader sees there."""
+    if isinstance(value, bool):
+        return ''
+    alike = [k for k in known if not isinstance(k, bool) and str(k) == str(value)]
+    if not alike:
+        return ''
+    kind = {int: 'a number', str: 'text'}
+    return (f' (the {what} id {alike[0]!r} there is '
+            f'{kind.get(type(alike[0]), type(alike[0]).__name__)}, this one '
+            f'{kind.get(type(value), type(value).__name__)})')
+
+
 def _category_problem(category: Any, index_of: Dict[Any, int], name_of: Dict[Any, str],
                       classes: Sequence[str], where: str) -> Optional[Tuple[str, str]]:
     """``(reason, message)`` when an annotation's ``category`` id is not in the file's
     ``categories`` or its name is not in ``classes``; None when it names a class."""
     if category not in name_of:
-        alike = [c for c in name_of if str(c) == str(category)]  # "1" for 1, or 1 for "1"
-        kind = {int: 'a number', str: 'text'}
-        hint = (f' (the category id {alike[0]!r} there is '
-                f'{kind.get(type(alike[0]), type(alike[0]).__name__)}, this one '
-                f'{kind.get(type(category), type(category).__name__)})' if alike else '')
         return 'unknown category', (f'{where}: category_id {category!r} is not in '
-                                    f'"categories"{hint}')
+                                    f'"categories"{id_type_hint(category, name_of, "category")}')
     if category not in index_of:
         return ('category not in classes', f"{where}: category '{name_of[category]}' "
                 f'(id {category}) is not in the class list {list(classes)}')

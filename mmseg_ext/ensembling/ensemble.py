@@ -8,6 +8,7 @@ whatever the number of images. Images are matched by key
 """
 from __future__ import annotations
 
+import json
 import os.path as osp
 import time
 from dataclasses import dataclass
@@ -51,6 +52,42 @@ def _check_compatible(folders: Sequence[ProbFolder]) -> None:
         if extra:
             raise DataError(f'{first.root}: no probabilities for image {extra[0]} '
                             f'(present in {f.root}; {len(extra)} missing)')
+
+
+#: what a probability folder's ``source`` record says of how it was stored, not of the
+#: model and views that predicted it
+_STORAGE_KEYS = ('out_size',)
+
+
+def check_one_model_per_folder(folders: Sequence[ProbFolder]) -> None:
+    """Refuse two folders whose ``source`` records (written by ``tools/inference.py``)
+    name the same config, checkpoint and views and differ only in how they were stored
+    (``out_size``): one model's predictions at two sizes, which :class:`SameValues`
+    cannot compare pixel by pixel.
+
+    Raises:
+        InvalidArgumentError: of ``prob_dirs``, naming both folders.
+    """
+    def model_of(folder: ProbFolder) -> Optional[tuple]:
+        source = folder.source
+        if not isinstance(source, dict) or not source.get('checkpoint'):
+            return None  # an ensemble's, or a folder written by other code
+        return tuple(sorted((k, json.dumps(v, sort_keys=True, default=str))
+                            for k, v in source.items() if k not in _STORAGE_KEYS))
+
+    seen: dict = {}
+    for folder in folders:
+        model = model_of(folder)
+        if model is None:
+            continue
+        if model in seen:
+            earlier = seen[model]
+            raise InvalidArgumentError(
+                'prob_dirs', f'{earlier.root} and {folder.root} were predicted by one model '
+                f'({folder.source["checkpoint"]}, the same config and views), stored at '
+                f'{earlier.source.get("out_size")!r} and {folder.source.get("out_size")!r} '
+                "size: one model's predictions given twice; give each once")
+        seen[model] = folder
 
 
 def _weights(weights: Optional[Sequence[float]], n: int) -> np.ndarray:
@@ -111,6 +148,7 @@ def soft_vote(prob_dirs: Sequence[str], out_dir: str,
     folders = [ProbFolder(d) for d in prob_dirs]
     check_distinct_inputs(prob_dirs, 'probability folder', 'prob_dirs')
     _check_compatible(folders)
+    check_one_model_per_folder(folders)
     w = _weights(weights, len(folders))
     first = folders[0]
     source = dict(ensemble=[dict(probs=osp.abspath(f.root), weight=float(x), source=f.source)

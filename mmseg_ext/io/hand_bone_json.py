@@ -131,13 +131,13 @@ def json_image_size(data: dict, path: str) -> Optional[Tuple[int, int]]:
     if not isinstance(meta, dict) or 'height' not in meta or 'width' not in meta:
         return None
     from ..utils.readers import MAX_PIXELS_ENV, max_pixels
-    try:
-        if isinstance(meta['height'], bool) or isinstance(meta['width'], bool):
-            raise TypeError('a boolean')
-        height, width = int(meta['height']), int(meta['width'])
-    except (TypeError, ValueError, OverflowError):
-        raise DataFileError(f'{path}: metadata height/width are not integers '
-                            f'({meta.get("height")!r}, {meta.get("width")!r})') from None
+    def whole(value) -> bool:  # JSON numbers only: text, booleans and fractions are not
+        return type(value) is int or (type(value) is float and value.is_integer())
+
+    if not (whole(meta['height']) and whole(meta['width'])):
+        raise DataFileError(f'{path}: metadata height/width are not whole numbers '
+                            f'({meta.get("height")!r}, {meta.get("width")!r})')
+    height, width = int(meta['height']), int(meta['width'])
     if height <= 0 or width <= 0:
         raise DataFileError(f'{path}: metadata size {height}x{width} is not positive')
     if height * width > max_pixels():
@@ -145,6 +145,28 @@ def json_image_size(data: dict, path: str) -> Optional[Tuple[int, int]]:
                             f'{max_pixels()} pixels an image may have (set '
                             f'{MAX_PIXELS_ENV} to raise it)')
     return height, width
+
+
+def _non_number(points: Any) -> Optional[str]:
+    """What in a JSON list of ``[x, y]`` points is not a number (text, a boolean,
+    null), described for a message (``"the text '9'"``); None when every coordinate is
+    one. Shapes are checked afterwards."""
+    if not isinstance(points, list):
+        return None
+    for point in points:
+        for value in point if isinstance(point, list) else [point]:
+            if type(value) is int or type(value) is float:
+                continue
+            if isinstance(value, bool):
+                return f'the boolean {json.dumps(value)}'
+            if isinstance(value, str):
+                return f'the text {value!r}'
+            if value is None:
+                return 'null'
+            if isinstance(value, (list, dict)):
+                continue  # a nesting error: reported as a shape
+            return repr(value)
+    return None
 
 
 def _stem(name: str) -> str:
@@ -256,6 +278,9 @@ def parse_hand_bone_json(path: str,
         if kind != 'poly_seg':  # a bbox's 2 points are not a polygon: say what it is
             raise DataFileError(f'{where}: annotation type {kind!r}; the hand-bone format '
                                 "has polygons ('poly_seg') only")
+        odd = _non_number(ann['points'])
+        if odd is not None:  # numpy would read '9' as 9.0 and true as 1.0
+            raise DataFileError(f'{where}: points hold {odd}, not a number')
         try:
             pts = np.asarray(ann['points'], dtype=np.float64)
         except (TypeError, ValueError):

@@ -364,6 +364,32 @@ def _palette_indices(path: str) -> Optional[np.ndarray]:
             return np.array(img, dtype=np.uint8)
 
 
+#: Pillow modes of several channels, in words (what a label map must not be)
+_MODE_WORDS = {'LA': 'gray + alpha', 'La': 'gray + alpha', 'PA': 'palette + alpha',
+               'RGB': 'colour', 'RGBA': 'colour + alpha', 'RGBa': 'colour + alpha',
+               'CMYK': 'CMYK', 'YCbCr': 'YCbCr', 'LAB': 'Lab', 'HSV': 'HSV',
+               'RGBX': 'colour + padding'}
+
+
+def stored_channels(source, decoded_shape: Sequence[int]) -> str:
+    """The channels of an image file as the file stores them, in words, for a message
+    that refuses a label map of several channels: ``'mode LA: gray + alpha, 2
+    channels'``. A decoder may convert before the caller sees the array (OpenCV reads
+    gray + alpha as 4 channels, BGRA), so the file's own mode is read from its header
+    (Pillow); ``source`` is a path or the file's bytes. Where Pillow cannot tell, the
+    decoded array's shape is named as such."""
+    from PIL import Image
+    try:
+        with _PIL_LOCK, Image.open(io.BytesIO(source) if isinstance(source, bytes)
+                                   else source) as img:
+            mode, bands = img.mode, len(img.getbands())
+    except Exception:  # noqa: BLE001  (not an image Pillow knows)
+        return f'decoded as shape {tuple(int(v) for v in decoded_shape)}'
+    words = _MODE_WORDS.get(mode)
+    return (f'mode {mode}: {words + ", " if words else ""}{bands} channel'
+            f'{"s" if bands != 1 else ""}')
+
+
 def read_label_map(path: str) -> np.ndarray:
     """A label PNG as an ``(H, W)`` integer map (its stored dtype, ``uint8`` usually).
 
@@ -380,8 +406,9 @@ def read_label_map(path: str) -> np.ndarray:
         label = _imread_unchanged(path)
     if label is None:
         raise DataError(f'{path}: cannot read the label file')
-    if label.ndim != 2:
-        raise DataError(f'{path}: not a single-channel label map (shape {label.shape})')
+    if label.ndim != 2:  # named as the file stores it, not as OpenCV converted it
+        raise DataError(f'{path}: not a single-channel label map '
+                        f'({stored_channels(path, label.shape)})')
     return label
 
 

@@ -213,8 +213,16 @@ def _checked_layout(path: str, info: Dict, num_classes: int, data: np.ndarray
     """``shape [C, h, w]`` and ``boxes`` of a file's metadata, checked against its class
     count and its stored values (before any array is reshaped)."""
     shape, boxes = info.get('shape'), info.get('boxes')
-    if (not isinstance(shape, list) or len(shape) != 3 or not all(whole_number(v) for v in shape)
-            or shape[0] != num_classes or data.ndim != 1):
+    # each of the three problems in its own words: a dense (C, h, w) array under a
+    # matching shape is not a class-count problem, nor a shape that is no [C, h, w]
+    if data.ndim != 1:
+        raise ProbFileError(f'{path}: data is a {data.ndim}-D array '
+                            f'{list(data.shape)}; the format stores the crops as one flat '
+                            'vector')
+    if (not isinstance(shape, list) or len(shape) != 3
+            or not all(whole_number(v) for v in shape)):
+        raise ProbFileError(f'{path}: shape {shape!r} is not three whole numbers [C, h, w]')
+    if shape[0] != num_classes:
         raise ProbFileError(f'{path}: shape {shape} does not match its {num_classes} '
                             'classes')
     checked_size(shape[1:], f'{path}: shape')

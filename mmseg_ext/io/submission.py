@@ -33,6 +33,7 @@ from ..utils.class_names import (
     TRASH_CLASSES,
     check_class_names,
     check_class_names_argument,
+    class_name_problem,
 )
 from ..utils.errors import DataError, InvalidArgumentError
 from ..utils.readers import check_regular_file, loads_json, read_json, read_lines, read_text
@@ -204,8 +205,9 @@ def read_rle_csv(path: str, fmt: SubmissionFormat,
     list); otherwise only ``fmt.row_classes``.
 
     Raises:
-        DataError: bad header, wrong field count, unknown class or a duplicated
-            (image, class), naming the file and line.
+        DataError: bad header, wrong field count, a class field that breaks the
+            class-name rule (white space at an end, a control character, empty),
+            unknown class or a duplicated (image, class), naming the file and line.
     """
     if fmt.rle is None:
         raise ValueError(f'{fmt.name} has no RLE column')  # a bug of the caller
@@ -222,6 +224,10 @@ def read_rle_csv(path: str, fmt: SubmissionFormat,
         if len(fields) != 3:
             raise DataError(f'{path}:{line}: {len(fields)} fields, expected 3')
         image, cls, rle = fields
+        problem = class_name_problem(cls)
+        if problem:  # named on its line, not later as a row missing for the good name
+            raise DataError(f'{path}:{line}: the class field is empty' if not cls else
+                            f'{path}:{line}: class {problem}')
         if not any_class and cls not in fmt.row_classes:
             raise DataError(f'{path}:{line}: unknown class {cls!r}')
         key = (image, cls)

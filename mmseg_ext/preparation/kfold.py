@@ -53,7 +53,7 @@ def coco_presence(coco: dict, where: str = 'COCO json'
     Raises:
         DataError: naming ``where`` and the first offending entry.
     """
-    from ..datasets.coco_index import check_categories, check_coco_structure
+    from ..datasets.coco_index import check_categories, check_coco_structure, id_type_hint
     from ..io.paths import data_relpath
     check_coco_structure(coco, where)
     check_categories(coco, where, background_name=None)  # ids and names once each
@@ -73,10 +73,12 @@ def coco_presence(coco: dict, where: str = 'COCO json'
     for ann in coco.get('annotations', []):
         if ann.get('image_id') not in row:
             raise DataError(f'{where}: annotation {ann.get("id")} names image id '
-                            f'{ann.get("image_id")!r}, which is not in images')
+                            f'{ann.get("image_id")!r}, which is not in images'
+                            f'{id_type_hint(ann.get("image_id"), row, "image")}')
         if ann.get('category_id') not in column:
             raise DataError(f'{where}: annotation {ann.get("id")} names category id '
-                            f'{ann.get("category_id")!r}, which is not in categories')
+                            f'{ann.get("category_id")!r}, which is not in categories'
+                            f'{id_type_hint(ann.get("category_id"), column, "category")}')
         presence[row[ann['image_id']], column[ann['category_id']]] = True
     return ([img['file_name'] for img in coco['images']], presence,
             [c['name'] for c in categories])

@@ -35,6 +35,7 @@ from ..io.submission import (
     read_sample_pairs,
     read_test_json,
 )
+from ..utils.class_names import class_name_problem
 from ..utils.errors import InvalidArgumentError
 from ..utils.readers import check_regular_file
 
@@ -80,7 +81,11 @@ def check_submission(path: str, fmt_name: str, img_dir: Optional[str] = None,
             competition classes, those of a probability folder, or another list);
             default: the classes the CSV itself carries (:func:`carried_classes`),
             which every image must then have, as the writer writes the probability
-            folder's classes for every image.
+            folder's classes for every image. When that list is not the format's own
+            but shares at least half of its classes (a competition CSV with a class
+            misspelt or rows reordered in every image, rather than a CSV of another
+            class list), a warning names the first line that differs from the
+            format's list.
         progress: show a progress bar over the rows.
     """
     fmt = get_format(fmt_name)
@@ -100,12 +105,14 @@ def check_submission(path: str, fmt_name: str, img_dir: Optional[str] = None,
         raise InvalidArgumentError('img_dir', f'checking a {fmt.name} submission needs the '
                                    'test images (their names and sizes)')
     used = ''
+    own_list_warning: Optional[Tuple[Optional[int], str]] = None
     if fmt.any_classes:
         if classes is None:
-            classes = carried_classes(path)
+            classes = carried_classes(path, prefer=fmt.row_classes)
             used = (f'the {len(classes)} classes the CSV carries' if classes else
                     f'the {len(fmt.row_classes)} {fmt.name} classes (the CSV has no rows to '
                     'carry its own)')
+            own_list_warning = _own_list_difference(path, fmt, classes)
         else:
             used = f'{len(classes)} given classes'
         if classes:
@@ -130,7 +137,44 @@ def check_submission(path: str, fmt_name: str, img_dir: Optional[str] = None,
             return report
     report = _check_rle(path, fmt, sizes, pairs, progress)
     report.classes_used = used
+    if own_list_warning is not None and report.has_header:
+        line, what = own_list_warning
+        report.warn(line, what)
     return report
+
+
+def _own_list_difference(path: str, fmt: SubmissionFormat, carried: Sequence[str]
+                         ) -> Optional[Tuple[Optional[int], str]]:
+    """``(line, warning)`` when the classes a hand-bone layout CSV carries are not the
+    format's own list but share at least half of it (so the CSV is meant for the
+    format's list: a CSV of another class list altogether is checked quietly against
+    its own); ``None`` otherwise. The line is the first row whose class differs from
+    the format's class at that row's place within its image."""
+    own = tuple(fmt.row_classes)
+    if not carried or tuple(carried) == own or 2 * len(set(carried) & set(own)) < len(own):
+        return None
+    tail = (f'(the CSV carries {len(carried)} classes that are not the {len(own)} '
+            f'{fmt.name} classes in order; its rows were checked against its own list)')
+    place: Dict[str, int] = defaultdict(int)
+    last: Dict[str, int] = {}
+    for line, fields in iter_csv(path):
+        if line == 1 or len(fields) < 2:
+            continue
+        k = place[fields[0]]
+        place[fields[0]] += 1
+        last[fields[0]] = line
+        if k >= len(own):
+            return line, (f'image {fields[0]} has more than the {len(own)} {fmt.name} '
+                          f'classes {tail}')
+        if fields[1] != own[k]:
+            return line, f'class {fields[1]!r} where the {fmt.name} format has {own[k]!r} {tail}'
+    # every row agrees with the format's list: the images end early; name the last row
+    # of the first image that does
+    image = next((img for img, n in place.items() if n < len(own)), None)
+    if image is None:
+        return None, f'the rows differ from the {fmt.name} classes {tail}'
+    return last[image], (f'image {image} ends after {place[image]} classes, the '
+                         f'{fmt.name} format has {len(own)} {tail}')
 
 
 def class_list_mismatch(carried: Sequence[str], expected: Sequence[str]) -> str:
@@ -165,17 +209,33 @@ def image_class_lists(path: str) -> Dict[str, List[str]]:
     return per_image
 
 
-def carried_classes(path: str) -> Tuple[str, ...]:
+def carried_classes(path: str, prefer: Sequence[str] = ()) -> Tuple[str, ...]:
     """The class list a hand-bone layout CSV carries: the list of classes (in row order)
-    that most of its images have; on a tie the longest such list (a row left out is
-    likelier than a row made up), then the earliest image's; ``()`` for a CSV without
-    rows. One image with a misspelt or missing class then shows as that image's error."""
+    that most of its images have; ``()`` for a CSV without rows. One image with a
+    misspelt or missing class then shows as that image's error.
+
+    A tie (two images, each with its own list) is broken by evidence outside the
+    image order, never by which image comes first, since a bad first image would
+    otherwise become the reference and the good images be blamed: first the list that
+    is ``prefer`` (the format's own classes in order), then the list with the most
+    classes of ``prefer``, then the one with the fewest names that break the
+    class-name rule, then the longest (a row left out is likelier than a row made up),
+    and only then the earliest image's.
+
+    Names that break the class-name rule (white space at an end, a control character,
+    an empty name) are left out of the list: each row that holds one is an error on
+    its own line, not a list that every other row is measured against."""
     from collections import Counter
     per_image = image_class_lists(path)
     if not per_image:
         return ()
     counts = Counter(tuple(c) for c in per_image.values())  # in order of first image
-    return max(counts, key=lambda lst: (counts[lst], len(lst)))
+    prefer = tuple(prefer)
+    known = set(prefer)
+    chosen = max(counts, key=lambda lst: (
+        counts[lst], lst == prefer, len(known.intersection(lst)),
+        -sum(1 for c in lst if class_name_problem(c)), len(lst)))
+    return tuple(c for c in chosen if not class_name_problem(c))
 
 
 def _check_header(report: CheckReport, fields: List[str], fmt: SubmissionFormat) -> None:
@@ -219,7 +279,11 @@ def _check_rle(path: str, fmt: SubmissionFormat, sizes: Dict[str, Tuple[int, int
     order: Dict[str, List[Tuple[int, str]]] = defaultdict(list)
     for line, (image, cls, rle) in _data_rows(report, fmt, len(expected), progress):
         known = True
-        if cls not in known_classes:
+        problem = class_name_problem(cls)
+        if problem:
+            report.error(line, 'the class field is empty' if not cls else f'class {problem}')
+            known = False
+        elif cls not in known_classes:
             report.error(line, f'unknown class {cls!r}')
             known = False
         if image not in sizes:
@@ -262,7 +326,8 @@ def _check_rle(path: str, fmt: SubmissionFormat, sizes: Dict[str, Tuple[int, int
         rank = {c: i for i, c in enumerate(fmt.row_classes)}
         for image, rows in order.items():
             lines = [ln for ln, _ in rows]
-            ranks = [rank.get(c, -1) for _, c in rows]
+            # an unknown class is an error of its own line, not a row out of order
+            ranks = [rank[c] for _, c in rows if c in rank]
             if lines != list(range(lines[0], lines[0] + len(lines))):
                 report.warn(lines[0], f'rows of image {image} are not consecutive')
             elif ranks != sorted(ranks):

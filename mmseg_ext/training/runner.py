@@ -20,7 +20,7 @@ from typing import Callable, Dict, List, Optional, Tuple
 from mmengine.config import Config
 from mmengine.logging import print_log
 
-from ..config.checks import check_fits_config, check_weights_exist
+from ..config.checks import check_checkpoint_classes, check_fits_config, check_weights_exist
 from ..config.loading import check_runner_path, load_config
 from ..config.model import bare_segmentor, skip_pretrained
 from ..config.tta import check_tta_config
@@ -78,7 +78,9 @@ def test_checkpoint(cfg: Config, checkpoint: str, config: str = 'the config'
     record naming the config and checkpoint. Under a distributed launcher every rank
     writes into the folders directly (still refused when not empty).
     """
-    check_fits_config(cfg, checkpoint, config)  # before the runner makes its work dir
+    # before the runner makes its work dir
+    loaded = check_fits_config(cfg, checkpoint, config)
+    check_checkpoint_classes(cfg, loaded, config, checkpoint)
     folders = _output_folders(cfg)
     for folder, marker, _ in folders:
         check_new_folder(folder)

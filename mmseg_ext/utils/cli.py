@@ -65,6 +65,12 @@ def cfg_options_action():
                 key = kv.split('=', 1)[0].strip()
                 if '=' not in kv or not key:
                     parser.error(f'argument {option_string}: {kv!r} is not key=value')
+                value = kv.split('=', 1)[1].strip()
+                if value.startswith(('dict(', '{')):  # mmengine's parser recurses forever
+                    parser.error(f'argument {option_string}: {key}={value}: a dict cannot '
+                                 'be given on the command line (numbers, text, lists and '
+                                 f'tuples can): set its keys one by one ({key}.<name>=...) '
+                                 'or write it in a config file')
             try:
                 super().__call__(parser, namespace, values, option_string)
             except Exception as exc:  # noqa: BLE001  (mmengine's value parser)

@@ -56,6 +56,9 @@ def per_class_values(spec: Any, classes: Sequence[str], source: str,
     if spec is None:
         return {}
     if isinstance(spec, Number) and not isinstance(spec, bool):
+        problem = _value_problem(spec, cast, lo, hi)
+        if problem:  # one value for every class: no class to name
+            raise error(f'{source}: {what} is {spec!r}, {problem}')
         values = {name: spec for name in classes}
     elif isinstance(spec, Mapping):
         unknown = [k for k in spec if k not in classes]

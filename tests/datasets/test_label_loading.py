@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from conftest import REPO
 from mmseg.datasets.transforms import LoadAnnotations
+from PIL import Image
 
 from mmseg_ext.config.loading import load_config
 from mmseg_ext.datasets.transforms.loading import LoadAnnotationsChecked
@@ -52,7 +53,12 @@ def write(path, array):
 
 @pytest.mark.parametrize('make,message', [
     (lambda p: write(p, np.zeros((6, 5, 3), np.uint8)),
-     'not a single-channel label map (shape (6, 5, 3))'),
+     'not a single-channel label map (mode RGB: colour, 3 channels); write class indices, '
+     'one channel'),
+    # round U, U-12: OpenCV decodes gray + alpha as 4 channels; the file's mode is named
+    (lambda p: Image.new('LA', (5, 6)).save(p) or str(p),
+     'not a single-channel label map (mode LA: gray + alpha, 2 channels); write class '
+     'indices, one channel'),
     (lambda p: write(p, np.zeros((3, 5), np.uint8)),
      'label map is 3x5 (HxW) but its image img.png is 6x5'),
     (lambda p: write(p, np.full((6, 5), 300, np.uint16)),
@@ -87,16 +93,17 @@ def test_every_loader_of_a_config_loads_labels_checked():
     for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
         steps = [s for s in cfg[loader].dataset.pipeline if 'Annotations' in s['type']]
         assert steps == [dict(type='LoadAnnotationsChecked', num_classes=4)], loader
-    # a concatenation: each member with its own class count; an explicit count is kept
+    # a concatenation: each member's class count from its own metainfo (it must be
+    # the model's: config.checks.check_class_count); an explicit count is kept
     cfg = load_config(SHAPES, {'train_dataloader.dataset': dict(
         type='ConcatDataset', datasets=[
-            dict(type='BaseSegDataset', metainfo=dict(classes=('a', 'b')),
+            dict(type='BaseSegDataset', metainfo=dict(classes=('a', 'b', 'c', 'd')),
                  pipeline=[dict(type='LoadAnnotations', reduce_zero_label=True)]),
-            dict(type='BaseSegDataset', metainfo=dict(classes=('a', 'b', 'c')),
+            dict(type='BaseSegDataset', metainfo=dict(classes=('e', 'f', 'g', 'h')),
                  pipeline=[dict(type='LoadAnnotationsChecked', num_classes=9)])])})
     first, second = cfg.train_dataloader.dataset.datasets
     assert first.pipeline == [dict(type='LoadAnnotationsChecked', reduce_zero_label=True,
-                                   num_classes=2)]
+                                   num_classes=4)]
     assert second.pipeline == [dict(type='LoadAnnotationsChecked', num_classes=9)]
 
 
@@ -107,7 +114,7 @@ def test_wrapped_data_sets_and_the_tta_pipeline_load_labels_checked():
     cfg = load_config(SHAPES, {
         'train_dataloader.dataset': dict(type='RepeatDataset', times=2, dataset=dict(
             type='ConcatDataset', datasets=[
-                dict(type='BaseSegDataset', metainfo=dict(classes=('a', 'b', 'c')),
+                dict(type='BaseSegDataset', metainfo=dict(classes=('a', 'b', 'c', 'd')),
                      pipeline=[dict(type='LoadAnnotations')])])),
         'tta_pipeline': [
             dict(type='LoadImageFromFile'),
@@ -115,6 +122,6 @@ def test_wrapped_data_sets_and_the_tta_pipeline_load_labels_checked():
                 [dict(type='Resize', scale=(80, 64), keep_ratio=True)],
                 [dict(type='LoadAnnotations')], [dict(type='PackSegInputs')]])]})
     inner = cfg.train_dataloader.dataset.dataset.datasets[0]
-    assert inner.pipeline == [dict(type='LoadAnnotationsChecked', num_classes=3)]
+    assert inner.pipeline == [dict(type='LoadAnnotationsChecked', num_classes=4)]
     loaders = cfg.tta_pipeline[1]['transforms'][1]
     assert loaders == [dict(type='LoadAnnotationsChecked', num_classes=4)]

@@ -53,6 +53,37 @@ def test_bad_files_name_the_file(tmp_path):
         ProbFolder(str(tmp_path / 'nope'))
 
 
+def test_dense_data_array_is_named_as_such(tmp_path):
+    """A ``data`` array stored dense (C, h, w) instead of the flat vector is said to be
+    that, not a shape that "does not match" a class count it does match (round U, U-8);
+    a shape that is no [C, h, w] and a class-count mismatch keep their own words."""
+    path = str(tmp_path / 'x.npz')
+    write_probs(path, np.full((3, 4, 5), 0.5, np.float32), meta())
+    with np.load(path, allow_pickle=False) as npz:
+        info = json.loads(str(npz['meta']))
+    assert info['shape'] == [3, 4, 5]
+
+    def resave(name, data, **changes):
+        out = str(tmp_path / name)
+        np.savez(out, data=data, meta=np.array(json.dumps({**info, **changes})))
+        return out
+
+    dense = resave('dense.npz', np.full((3, 4, 5), 128, np.uint8))
+    with pytest.raises(ProbFileError) as exc:
+        read_probs(dense)
+    assert str(exc.value) == (f'{dense}: data is a 3-D array [3, 4, 5]; the format stores '
+                              'the crops as one flat vector')
+    flat = np.full(60, 128, np.uint8)
+    two = resave('two.npz', flat, shape=[3, 20])
+    with pytest.raises(ProbFileError) as exc:
+        read_probs(two)
+    assert str(exc.value) == f'{two}: shape [3, 20] is not three whole numbers [C, h, w]'
+    four = resave('four.npz', flat, shape=[4, 4, 5])
+    with pytest.raises(ProbFileError) as exc:
+        read_probs(four)
+    assert str(exc.value) == f'{four}: shape [4, 4, 5] does not match its 3 classes'
+
+
 def write_folder(root, keys, force=False, task='multi-label', fail_after=None):
     with ProbFolderWriter(str(root), CLASSES, task, force=force) as w:
         for i, k in enumerate(keys):

@@ -85,3 +85,31 @@ def test_a_category_id_written_as_text_is_named_as_text(trash, tmp_path):
     assert f"category_id '{number}' is not in \"categories\" (the category id {number} " \
         'there is a number, this one text)' in lines[0], lines[0]
     assert not (tmp_path / 'masks').exists()
+
+
+def test_an_image_id_written_as_text_is_named_as_text(trash, tmp_path):
+    """Round U, U-13: "image_id": "1" where the image's id is the number 1 read as
+    "image_id 1 is not in images"; it gets the category_id explanation, with the value
+    quoted, in coco_to_masks and in kfold coco (the other reader of annotation ids)."""
+    import json
+    coco = json.load(open(trash))
+    ann = coco['annotations'][0]
+    number = ann['image_id']
+    assert isinstance(number, int)
+    ann['image_id'] = str(number)
+    path = tmp_path / 'text_id.json'
+    path.write_text(json.dumps(coco))
+    hint = f'(the image id {number} there is a number, this one text)'
+    proc = run_tool('tools/coco_to_masks.py', str(path), str(tmp_path / 'masks'),
+                    '--no-progress')
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines() == [
+        f"error: {path}: annotation {ann['id']}: image_id '{number}' is not in \"images\" "
+        + hint]
+    assert not (tmp_path / 'masks').exists()
+    proc = run_tool('tools/kfold.py', 'coco', str(path), '-k', '2', '--out',
+                    str(tmp_path / 'folds'), '--no-progress')
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines() == [
+        f"error: {path}: annotation {ann['id']} names image id '{number}', which is not in "
+        'images ' + hint]

@@ -202,6 +202,26 @@ def test_kfold_folder_checks_labels_as_training_does(tmp_path, bad, words):
     assert not out.exists()
 
 
+@pytest.mark.parametrize('mode, words', [
+    ('LA', 'mode LA: gray + alpha, 2 channels'),
+    ('RGBA', 'mode RGBA: colour + alpha, 4 channels'),
+])
+def test_kfold_folder_names_the_labels_own_channels(tmp_path, mode, words):
+    """Round U, U-12: a gray + alpha label PNG was reported as "shape (16, 16, 4)", the
+    4 channels OpenCV converts it to; the message names the file's own mode."""
+    from PIL import Image
+    root = str(tmp_path / 'port')
+    make_port_dataset(root, num_labeled=4, num_unlabeled=0, num_test=0, size=(24, 40))
+    label = osp.join(root, 'train', 'labels', '0001.png')
+    Image.new(mode, (40, 24)).save(label)
+    proc = run_tool('tools/kfold.py', 'folder', osp.join(root, 'train/labeled_images'),
+                    '--labels', osp.join(root, 'train/labels'), '--out',
+                    str(tmp_path / 'folds'), '-k', '2', '--no-progress')
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines() == [
+        f'error: {label}: not a single-channel label map ({words})']
+
+
 def test_kfold_group_regex_too_few_groups_is_one_line(tmp_path):
     root = str(tmp_path / 'port')
     make_port_dataset(root, num_labeled=4, num_unlabeled=0, num_test=0, size=(24, 40))

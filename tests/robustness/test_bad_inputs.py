@@ -100,7 +100,10 @@ def world(tmp_path_factory):
     torch.manual_seed(0)
     w['ckpt'] = str(root / 'shapes.pth')
     torch.save({'state_dict': build_bare_model(cfg).state_dict(), 'meta': {}}, w['ckpt'])
-    other = load_config(SHAPES, {'model.decode_head.num_classes': 7})
+    # a model of 7 classes (its data sets name the 7 too, as a real config would)
+    other = load_config(SHAPES, {'model.decode_head.num_classes': 7, **{
+        f'{s}_dataloader.dataset.metainfo.classes': tuple('abcdefg')
+        for s in ('train', 'val', 'test')}})
     w['foreign'] = str(root / 'foreign.pth')
     torch.save({'state_dict': build_bare_model(other).state_dict(), 'meta': {}},
                w['foreign'])

@@ -10,7 +10,7 @@ import pytest
 
 from mmseg_ext.utils.errors import InvalidArgumentError, OutputError
 
-from .cv_fakes import SHAPES, shapes_world
+from .cv_fakes import HANDBONE, SHAPES, shapes_world
 from .test_bad_inputs import assert_refused, run_main
 from .test_ownership import cli_options
 
@@ -122,3 +122,177 @@ def test_a_link_at_a_new_folder_output_is_named_as_one(tmp_path):
     with pytest.raises(OutputError, match='exists and is not a folder'):
         check_new_folder(str(tmp_path / 'file'))
     assert (tmp_path / 'file').read_text() == 'mine\n'
+
+
+# ------------------------------------------------------------------ round U (my part)
+def _shapes_classes():
+    from mmseg_ext.config.loading import load_config
+    from mmseg_ext.config.tta import config_classes
+    return config_classes(load_config(SHAPES))
+
+
+def test_a_metainfo_that_is_not_a_dict_is_one_line(shapes, tmp_path, monkeypatch):
+    """U-1: ``--cfg-options test_dataloader.dataset.metainfo=[1,2]`` (or ``=abc``) was a
+    traceback from deep in the config checks, in test.py, train.py and inference.py."""
+    monkeypatch.chdir(tmp_path)
+    argv = [SHAPES, shapes['ckpt'], '--work-dir', 'wd', *cli_options(shapes['root'])]
+    for value, shown in (('[1,2]', '[1, 2]'), ('abc', "'abc'")):
+        code, lines = run_main('test.py', [*argv, f'test_dataloader.dataset.metainfo={value}'])
+        assert_refused(code, lines, 2, f'error: --cfg-options: test_dataloader.dataset.'
+                       f'metainfo is {shown}, not a dict')
+        code, lines = run_main('train.py', [SHAPES, '--work-dir', 'wd', '--cfg-options',
+                                            f'train_dataloader.dataset.metainfo={value}'])
+        assert_refused(code, lines, 2, 'error: --cfg-options: train_dataloader.dataset.'
+                       f'metainfo is {shown}, not a dict')
+    assert os.listdir(tmp_path) == []
+
+
+def test_a_class_list_in_another_order_than_the_checkpoint_is_refused(shapes, tmp_path,
+                                                                      monkeypatch):
+    """U-2: test.py scored channel k against another class when the config listed the
+    classes in another order than the checkpoint was trained with (exit 0)."""
+    import torch
+    monkeypatch.chdir(tmp_path)
+    classes = list(_shapes_classes())
+    ckpt = torch.load(shapes['ckpt'], weights_only=False)
+    ckpt['meta'] = {'dataset_meta': {'classes': classes}}
+    trained = str(tmp_path / 'trained.pth')
+    torch.save(ckpt, trained)
+    swapped = [classes[1], classes[0], *classes[2:]]
+    argv = [SHAPES, trained, '--work-dir', 'wd', *cli_options(shapes['root'])]
+    code, lines = run_main('test.py', [*argv, 'test_dataloader.dataset.metainfo.classes='
+                                       + '(' + ','.join(swapped) + ')'])
+    assert_refused(code, lines, 1, f'error: {SHAPES}: class 0 of its data set is '
+                   f'{swapped[0]!r}, but {trained} was trained with {classes[0]!r} there')
+    assert os.listdir(tmp_path) == ['trained.pth']
+    code, lines = run_main('test.py', argv)  # the checkpoint's own order
+    assert code == 0, lines
+
+
+def test_a_class_subset_with_the_full_head_is_named_before_the_test(shapes, tmp_path,
+                                                                    monkeypatch):
+    """U-3: a 2-class data set with a model of more classes ran the whole test, then was
+    blamed on "load the annotations after Resize"."""
+    monkeypatch.chdir(tmp_path)
+    classes = _shapes_classes()
+    argv = [SHAPES, shapes['ckpt'], '--work-dir', 'wd', *cli_options(shapes['root'])]
+    code, lines = run_main('test.py', [*argv, 'test_dataloader.dataset.metainfo.classes='
+                                       f'({classes[0]},{classes[1]})'])
+    assert_refused(code, lines, 2, 'error: --cfg-options: test_dataloader.dataset has 2 '
+                   f'classes ({classes[0]}, {classes[1]}), but the model predicts '
+                   f'{len(classes)} (model.decode_head.num_classes)')
+    assert os.listdir(tmp_path) == []
+
+
+def test_hand_bone_points_and_sizes_are_json_numbers(tmp_path):
+    """U-6: text and boolean coordinates, and a size of "64" or 64.5, were read as
+    numbers (64.5 cut to 64); COCO and threshold files refuse the same values."""
+    import json
+
+    from mmseg_ext.io.hand_bone_json import parse_hand_bone_json
+    from mmseg_ext.utils.errors import DataFileError
+    square = [[1, 1], [9, 1], [9, 9], [1, 9]]
+
+    def write(name, points=square, meta=(16, 16)):
+        path = tmp_path / f'{name}.json'
+        path.write_text(json.dumps({'annotations': [
+            {'id': 'a1', 'type': 'poly_seg', 'label': 'finger-1', 'points': points}],
+            'metadata': {'height': meta[0], 'width': meta[1]}}))
+        return str(path)
+
+    cases = {
+        'text': (write('text', points=[['1', '1'], *square[1:]]), "points hold the text '1'"),
+        'bool': (write('bool', points=[[True, 1], *square[1:]]),
+                 'points hold the boolean true'),
+        'null': (write('null', points=[[None, 1], *square[1:]]), 'points hold null'),
+        'half': (write('half', meta=(16, 16.5)),
+                 'metadata height/width are not whole numbers (16, 16.5)'),
+        'textsize': (write('textsize', meta=('16', 16)),
+                     "metadata height/width are not whole numbers ('16', 16)"),
+    }
+    for path, message in cases.values():
+        with pytest.raises(DataFileError, match=message.replace('(', r'\(').replace(')', r'\)')):
+            parse_hand_bone_json(path, ['finger-1'])
+    # whole numbers written as floats stay fine, and the polygon is read as given
+    polys = parse_hand_bone_json(write('ok', points=[[1.0, 1], *square[1:]], meta=(16.0, 16)),
+                                 ['finger-1'])
+    assert (polys.height, polys.width) == (16, 16)
+    assert polys.points[0].tolist() == [[1, 1], [9, 1], [9, 9], [1, 9]]
+
+
+def test_a_resize_beyond_the_pixel_cap_names_the_config_value(tmp_path, monkeypatch):
+    """U-7: ``scale=(100000,100000)`` allocated 30 GB per image and blamed the image."""
+    from mmseg_ext.config.loading import load_config
+    monkeypatch.chdir(tmp_path)
+    steps = load_config(HANDBONE).test_dataloader.dataset.pipeline
+    i = next(k for k, s in enumerate(steps) if 'scale' in s)
+    key = f'test_dataloader.dataset.pipeline.{i}.scale'
+    code, lines = run_main('train.py', [HANDBONE, '--work-dir', 'wd', '--cfg-options',
+                                        f'{key}=(100000,100000)'])
+    assert_refused(code, lines, 2, f'error: --cfg-options: {key} is (100000, 100000) '
+                   f'({steps[i]["type"]}): 10,000,000,000 pixels, beyond the cap of '
+                   '268,435,456 (the environment variable MMSEG_EXT_MAX_PIXELS raises it)')
+    assert os.listdir(tmp_path) == []
+    load_config(HANDBONE, {key: (16384, 16384)})  # at the cap: allowed
+
+
+def test_a_dict_on_the_command_line_is_one_line_and_its_keys_work(shapes, tmp_path,
+                                                                 monkeypatch):
+    """U-9: ``metainfo=dict(...)`` or ``{...}`` gave "maximum recursion depth exceeded",
+    and ``metainfo.classes=(...)`` was refused because the config sets no metainfo."""
+    monkeypatch.chdir(tmp_path)
+    argv = [SHAPES, shapes['ckpt'], '--work-dir', 'wd', *cli_options(shapes['root'])]
+    for value in ('dict(classes=("a","b"))', "{'classes': ('a', 'b')}"):
+        code, lines = run_main('test.py', [*argv, f'test_dataloader.dataset.metainfo={value}'])
+        assert_refused(code, lines, 2, 'test_dataloader.dataset.metainfo=' + value.strip()
+                       + ': a dict cannot be given on the command line', 'test_dataloader.'
+                       'dataset.metainfo.<name>=...')
+    from mmseg_ext.config.loading import load_config
+    classes = _shapes_classes()
+    cfg = load_config(SHAPES, {'test_dataloader.dataset.metainfo.classes': tuple(classes)})
+    assert tuple(cfg.test_dataloader.dataset.metainfo['classes']) == classes
+    # a dict that the component does not take is still refused, named
+    from mmseg_ext.utils.errors import InvalidArgumentError
+    with pytest.raises(InvalidArgumentError, match='has no test_dataloader.dataset.metainfoo'):
+        load_config(SHAPES, {'test_dataloader.dataset.metainfoo.classes': ('a',)})
+
+
+def test_one_model_stored_at_two_sizes_is_not_an_ensemble(tmp_path):
+    """U-10: the same model's probabilities at ``--out-size native`` and ``original``
+    were averaged as two models (the pixel comparison needs one size)."""
+    import numpy as np
+
+    from mmseg_ext.ensembling.ensemble import soft_vote
+    from mmseg_ext.io.probs import ProbFolderWriter
+    classes = ('a', 'b')
+    rng = np.random.default_rng(0)
+    folders = []
+    for name, size, ckpt in (('native', (8, 8), 'm.pth'), ('original', (16, 16), 'm.pth'),
+                             ('other', (16, 16), 'n.pth')):
+        source = dict(config='c.py', checkpoint=ckpt, tta=False, out_size=name)
+        with ProbFolderWriter(str(tmp_path / name), classes, 'multi-label',
+                              source=source) as w:
+            w.write(rng.random((2, *size)).astype(np.float32), 'x.png', (16, 16))
+            w.commit()
+        folders.append(str(tmp_path / name))
+    with pytest.raises(InvalidArgumentError, match=f"^prob_dirs: {folders[0]} and "
+                       f"{folders[1]} were predicted by one model \\(m.pth, the same config "
+                       "and views\\), stored at 'native' and 'original' size"):
+        soft_vote(folders[:2], str(tmp_path / 'ens'), progress=False)
+    assert not (tmp_path / 'ens').exists()
+    summary = soft_vote(folders[1:], str(tmp_path / 'ens'), progress=False)
+    assert (summary.images, summary.models) == (1, 2)  # two models: averaged
+
+
+def test_one_threshold_out_of_range_names_the_option(shapes, tmp_path, monkeypatch):
+    """U-14: ``model.test_cfg.threshold=7`` said "threshold of '0' is 7" after the model
+    was built (exit 1)."""
+    monkeypatch.chdir(tmp_path)
+    argv = [SHAPES, shapes['ckpt'], '--work-dir', 'wd', *cli_options(shapes['root'])]
+    code, lines = run_main('test.py', [*argv, 'model.test_cfg.threshold=7'])
+    assert_refused(code, lines, 2, 'error: --cfg-options: model.test_cfg.threshold: '
+                   'threshold is 7, outside [0, 1]')
+    code, lines = run_main('test.py', [*argv, 'model.test_cfg.threshold=[0.5,2]'])
+    assert_refused(code, lines, 2, "model.test_cfg.threshold: threshold of '1' is 2, "
+                   'outside [0, 1]')
+    assert os.listdir(tmp_path) == []

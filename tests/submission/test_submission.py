@@ -244,6 +244,80 @@ def test_checker_uses_the_classes_the_file_carries(tmp_path, img_dir):
     assert len(report.errors) == 2
 
 
+def test_checker_bad_class_in_the_first_image_is_not_the_reference(tmp_path, img_dir):
+    """Round U, U-4: two images, the first with finger-99 where finger-2 belongs. Without
+    a class list the tie between the two images' lists goes to the format's own list,
+    so line 3 is the one named (before: line 32, the good row, was blamed)."""
+    lines = good_handbone_lines()
+    lines[2] = 'a.png,finger-99,'
+    report, path = check_lines(tmp_path, img_dir, lines, classes=None)
+    assert report.errors == [f"{path}:3: unknown class 'finger-99'",
+                             f"{path}: image a.png: missing classes ['finger-2']"]
+    assert report.warnings == []
+    assert report.classes_used == 'the 29 classes the CSV carries'
+
+
+def test_checker_warns_when_the_carried_list_is_not_the_formats(tmp_path, img_dir):
+    """Every image with Finger-1 for finger-1, or with its rows reordered: no row error
+    (the CSV is consistent), but one warning naming the first line that differs from
+    the hand-bone list, since the grader expects that list."""
+    lines = good_handbone_lines()
+    lines[1] = 'a.png,Finger-1,'
+    lines[30] = 'b.png,Finger-1,'
+    report, path = check_lines(tmp_path, img_dir, lines, classes=None)
+    tail = ('(the CSV carries 29 classes that are not the 29 handbone classes in order; '
+            'its rows were checked against its own list)')
+    assert report.errors == []
+    assert report.warnings == [
+        f"{path}:2: class 'Finger-1' where the handbone format has 'finger-1' {tail}"]
+    lines = good_handbone_lines()
+    lines = [lines[0]] + [ln for ln in lines[1:] if not ln.endswith(',Ulna,')]
+    report, path = check_lines(tmp_path, img_dir, lines, classes=None)
+    assert report.errors == []
+    assert report.warnings == [
+        f'{path}:29: image a.png ends after 28 classes, the handbone format has 29 '
+        + tail.replace('carries 29', 'carries 28')]
+
+
+@pytest.mark.parametrize('bad,problem', [
+    (' finger-2', "class ' finger-2' starts or ends with white space"),
+    ('finger-2\x00', "class 'finger-2\\x00' holds a control character"),
+    ('', 'the class field is empty'),
+])
+def test_checker_bad_class_field_is_a_row_error(tmp_path, img_dir, bad, problem):
+    """Round U, U-5: a class field that breaks the class-name rule is an error of its
+    line, counted with the others (before: one line naming neither file nor line, and
+    the check stopped)."""
+    lines = good_handbone_lines()
+    lines[2] = f'a.png,{bad},'
+    lines[1] = 'a.png,finger-1,1 x'
+    report, path = check_lines(tmp_path, img_dir, lines, classes=None)
+    assert report.errors == [f"{path}:2: rle: RLE token 'x' is not a non-negative integer",
+                             f'{path}:3: {problem}',
+                             f"{path}: image a.png: missing classes ['finger-2']"]
+    csv = tmp_path / 'bad.csv'
+    csv.write_text('\n'.join(lines) + '\n')
+    proc = run_tool('tools/make_submission.py', '--check', str(csv), '--format', 'handbone',
+                    '--img-dir', img_dir, '--no-progress')
+    assert proc.returncode == 1, proc.stderr
+    assert proc.stderr == ''
+    out = proc.stdout.splitlines()
+    assert f'error: {csv}:3: {problem}' in out
+    assert out[-1] == (f'check FAILED: {csv}: 58 rows, 3 error(s), 0 warning(s) (handbone; '
+                       'checked against the 29 classes the CSV carries)')
+
+
+def test_rle_reader_names_a_bad_class_field(tmp_path):
+    """The reader of ensemble --csv and scoring: the same class field is refused on its
+    line (before: accepted, then 'no row for (a.png, finger-2)')."""
+    from mmseg_ext.io.submission import FORMATS, read_rle_csv
+    csv = tmp_path / 'x.csv'
+    csv.write_text('image_name,class,rle\na.png,finger-1,\na.png, finger-2,\n')
+    with pytest.raises(MmsegExtError) as exc:
+        read_rle_csv(str(csv), FORMATS['handbone'], any_class=True)
+    assert str(exc.value) == f"{csv}:3: class ' finger-2' starts or ends with white space"
+
+
 def test_checker_accepts_a_good_file(tmp_path, img_dir):
     lines = good_handbone_lines()
     lines[1] = 'a.png,finger-1,2 2 5 1 12 1'

@@ -108,7 +108,10 @@ def test_load_from_of_another_model_is_refused(tmp_path, shapes_root, fast_cpu):
     """A checkpoint whose head has another class count: refused before training with
     the keys that differ; load_from_strict=False takes what fits."""
     from mmseg_ext.config.model import build_bare_model
-    cfg = load_config(SHAPES, {'model.decode_head.num_classes': 7})
+    # a model of 7 classes (its data sets name the 7 too, as a real config would)
+    cfg = load_config(SHAPES, {'model.decode_head.num_classes': 7, **{
+        f'{s}_dataloader.dataset.metainfo.classes': tuple('abcdefg')
+        for s in ('train', 'val', 'test')}})
     foreign = str(tmp_path / 'other.pth')
     torch.save({'state_dict': build_bare_model(cfg).state_dict()}, foreign)
     opts = [f'train_dataloader.dataset.data_root={shapes_root}',
@@ -174,6 +177,8 @@ def test_resume_of_another_model_is_refused(tmp_path, shapes_root, fast_cpu):
     code, lines = run_tool_main('train.py', [
         SHAPES, '--work-dir', work, '--resume', '--cfg-options', *opts,
         'model.decode_head.num_classes=5', 'train_cfg.max_iters=2',
+        *(f'{s}_dataloader.dataset.metainfo.classes=(a,b,c,d,e)'
+          for s in ('train', 'val', 'test')),
         f'visualizer.name=r2_{tmp_path.name}'])
     assert code == 1, lines
     assert lines[-1].startswith(f'error: {work}/iter_1.pth: does not fit the model of ')

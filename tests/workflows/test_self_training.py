@@ -161,8 +161,11 @@ def test_a_teacher_of_other_classes_is_refused_before_training(tmp_path, shapes_
     """Pseudo-labels of a teacher with fewer classes (or another order) taught the
     student that its other classes were absent, with exit 0 (round H)."""
     student = tmp_path / 'student.py'
+    # a consistent student: every data set and the head have its classes
     student.write_text(f"_base_ = ['{REPO}/{SHAPES}']\n"
-                       f"train_dataloader = dict(dataset=dict(metainfo=dict(classes={classes})))\n")
+                       + ''.join(f"{s}_dataloader = dict(dataset=dict(metainfo=dict("
+                                 f"classes={classes})))\n" for s in ('train', 'val', 'test'))
+                       + f"model = dict(decode_head=dict(num_classes={len(eval(classes))}))\n")
     work = tmp_path / 'work'
     roots = [f'{s}_dataloader.dataset.data_root={shapes_root}' for s in ('train', 'val', 'test')]
     proc = run_tool('tools/self_train.py', SHAPES, str(student), '--unlabelled',

@@ -19,7 +19,13 @@ from mmcv.transforms import LoadImageFromFile
 from mmseg.datasets.transforms import LoadAnnotations
 from mmseg.registry import TRANSFORMS
 
-from ...io.images import check_label_map, decode_image, header_size, stores_high_bit_depth
+from ...io.images import (
+    check_label_map,
+    decode_image,
+    header_size,
+    stored_channels,
+    stores_high_bit_depth,
+)
 from ...utils.errors import ConfigError, DataError, DataFileError
 from ...utils.readers import check_pixels, check_regular_file
 
@@ -161,9 +167,12 @@ class LoadAnnotationsChecked(LoadAnnotations):
         seg = self._read(path)
         if seg.ndim == 3 and seg.shape[2] == 1:
             seg = seg[..., 0]
-        if seg.ndim != 2:
-            raise DataFileError(f'{path}: not a single-channel label map (shape '
-                                f'{tuple(seg.shape)}); write class indices, one channel')
+        if seg.ndim != 2:  # named as the file stores it (OpenCV reads LA as 4 channels)
+            where = path if '://' not in str(path) else \
+                fileio.get(path, backend_args=self.backend_args)
+            raise DataFileError(f'{path}: not a single-channel label map '
+                                f'({stored_channels(where, seg.shape)}); write class '
+                                'indices, one channel')
         try:  # the one label-map rule (values 0..255, the image's size)
             seg = check_label_map(seg, path, results.get('ori_shape'), results.get('img_path'))
         except DataError as exc:
