@@ -27,8 +27,9 @@ def parse_args(argv=None):
     p.add_argument('checkpoint', role='input', help='checkpoint file (.pth), or a model '
                    'exported by tools/export.py (.onnx, its .onnx.json sidecar beside it)')
     p.add_argument('--img-dir', required=True, role='input', help='folder of images (searched recursively)')
-    p.add_argument('--img-list', role='input', help='only the images this file names (one path or stem '
-                   'under --img-dir a line, e.g. a split file of tools/kfold.py)')
+    p.add_argument('--img-list', role='input', help='only the images this file names (one a '
+                   'line: the path under --img-dir, with or without its suffix, e.g. '
+                   'ID001/img1 from a split file of tools/kfold.py)')
     p.add_argument('--out-dir', required=True, role='output', help='output probability folder')
     p.add_argument('--tta', action='store_true',
                    help='average the probabilities of the views of the config\'s tta_pipeline')

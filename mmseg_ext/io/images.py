@@ -481,6 +481,8 @@ def image_sizes_by_name(img_dir: str, key: str = 'basename'
 def parse_size(text: str) -> Optional[Tuple[int, int]]:
     """``'HxW'``, ``'H,W'`` or ``'N'`` (square) -> ``(H, W)``; None when ``text`` is not
     one of those (the caller checks the range and words the error)."""
+    if not text.isascii() or '_' in text:  # int() reads other digits ('٦٤') and 1_0
+        return None
     parts = text.strip().lower().replace('x', ',').split(',')
     try:
         values = [int(p) for p in parts]

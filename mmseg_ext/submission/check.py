@@ -99,8 +99,10 @@ def check_submission(path: str, fmt_name: str, img_dir: Optional[str] = None,
         else:
             raise InvalidArgumentError('test_json', 'checking a trash submission needs the '
                                        'test COCO json or the test image folder')
-        return _check_trash(path, fmt, expected, ordered=test_json is not None,
-                            progress=progress)
+        report = _check_trash(path, fmt, expected, ordered=test_json is not None,
+                              progress=progress)
+        _file_form_warnings(report, path)
+        return report
     if img_dir is None:
         raise InvalidArgumentError('img_dir', f'checking a {fmt.name} submission needs the '
                                    'test images (their names and sizes)')
@@ -137,6 +139,7 @@ def check_submission(path: str, fmt_name: str, img_dir: Optional[str] = None,
             return report
     report = _check_rle(path, fmt, sizes, pairs, progress)
     report.classes_used = used
+    _file_form_warnings(report, path)
     if own_list_warning is not None and report.has_header:
         line, what = own_list_warning
         report.warn(line, what)
@@ -243,6 +246,32 @@ def _check_header(report: CheckReport, fields: List[str], fmt: SubmissionFormat)
         report.error(1, f'header is {",".join(fields)!r}, expected {",".join(fmt.header)!r}')
 
 
+def _file_form_warnings(report: CheckReport, path: str) -> None:
+    """Warn about a file form that the reader accepts but the writers never produce and
+    a grader may not: a UTF-8 byte-order mark, and line ends that are a lone CR."""
+    with open(path, 'rb') as f:
+        head = f.read(3)
+        f.seek(0)
+        lone_cr = False
+        previous = b''
+        for block in iter(lambda: f.read(1 << 20), b''):
+            text = previous + block
+            # a CR at the end of a block is judged with the next block's first byte
+            body = text[:-1] if text.endswith(b'\r') else text
+            if b'\r' in body.replace(b'\r\n', b''):
+                lone_cr = True
+                break
+            previous = text[-1:] if text.endswith(b'\r') else b''
+        if previous == b'\r':
+            lone_cr = True
+    if head == b'\xef\xbb\xbf':
+        report.warn(1, 'the file starts with a UTF-8 byte-order mark (read the same, but '
+                    'the writers write none and a grader may not accept it)')
+    if lone_cr:
+        report.warn(None, 'lines end with a lone CR (old Mac line ends; read the same, but '
+                    'the writers end lines with LF and a grader may not accept it)')
+
+
 def _data_rows(report: CheckReport, fmt: SubmissionFormat, total: int,
                progress: bool) -> Iterator[Tuple[int, List[str]]]:
     """The rows after the header that have the format's field count. The header, the
@@ -306,6 +335,9 @@ def _check_rle(path: str, fmt: SubmissionFormat, sizes: Dict[str, Tuple[int, int
             continue
         if starts.size > 1 and np.any(starts[1:] == starts[:-1] + lengths[:-1]):
             report.warn(line, 'rle has touching runs (valid, but not what an encoder writes)')
+        if rle != ' '.join(rle.split()):
+            report.warn(line, 'rle has white space other than single spaces between '
+                        'numbers (read the same, but not what an encoder writes)')
     if not report.has_header:
         return report
     missing_by_image: Dict[str, List[str]] = defaultdict(list)

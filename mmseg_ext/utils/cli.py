@@ -305,7 +305,12 @@ file_suffix.__name__ = 'suffix'
 def _parse_number(kind: Callable, value: str):
     """``value`` as ``kind``: a finite float, or a whole number within int64 (written
     as ``12`` or ``1e3``, as the per-class options take it). Infinity, a fraction for
-    an integer and an integer past int64 are refused with the reason."""
+    an integer and an integer past int64 are refused with the reason, and so are
+    digits other than 0-9 (Python's ``int('٦٤')`` is 64) and ``_`` separators, which
+    no data file of the formats takes either."""
+    if isinstance(value, str) and (not value.isascii() or '_' in value):
+        raise argparse.ArgumentTypeError(f'{value!r} is not a number written with the '
+                                         'digits 0-9')
     try:
         number = kind(value)
     except (TypeError, ValueError, OverflowError):

@@ -318,6 +318,32 @@ def test_rle_reader_names_a_bad_class_field(tmp_path):
     assert str(exc.value) == f"{csv}:3: class ' finger-2' starts or ends with white space"
 
 
+def test_checker_warns_about_forms_no_writer_produces(tmp_path, img_dir):
+    """Round U's notes: a BOM, lone-CR line ends and extra white space in an RLE passed
+    ``--check`` without a word; they read the same, but no writer produces them and a
+    grader may refuse them. Warnings, not errors."""
+    lines = good_handbone_lines()
+    lines[1] = 'a.png,finger-1,2  2 5 1'
+    path = tmp_path / 'forms.csv'
+    path.write_bytes(b'\xef\xbb\xbf' + '\r'.join(lines).encode() + b'\r')
+    report = check_submission(str(path), 'handbone', img_dir=img_dir,
+                              classes=HAND_BONE_CLASSES)
+    assert report.ok and report.rows == 58
+    assert report.warnings == [
+        f'{path}:2: rle has white space other than single spaces between numbers (read '
+        'the same, but not what an encoder writes)',
+        f'{path}:1: the file starts with a UTF-8 byte-order mark (read the same, but the '
+        'writers write none and a grader may not accept it)',
+        f'{path}: lines end with a lone CR (old Mac line ends; read the same, but the '
+        'writers end lines with LF and a grader may not accept it)']
+    path.write_bytes('\r\n'.join(lines).encode() + b'\r\n')  # Windows ends: fine
+    report = check_submission(str(path), 'handbone', img_dir=img_dir,
+                              classes=HAND_BONE_CLASSES)
+    assert report.ok and report.warnings == [f'{path}:2: rle has white space other than '
+                                             'single spaces between numbers (read the '
+                                             'same, but not what an encoder writes)']
+
+
 def test_checker_accepts_a_good_file(tmp_path, img_dir):
     lines = good_handbone_lines()
     lines[1] = 'a.png,finger-1,2 2 5 1 12 1'

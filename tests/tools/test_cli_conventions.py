@@ -218,6 +218,19 @@ def test_numbers_are_finite_whole_where_needed_and_within_int64():
                                 (whole, '1e30', 'beyond int64'),
                                 (real, 'inf', 'not a finite number'),
                                 (real, '-inf', 'not a finite number'),
-                                (real, 'nan', 'outside')):
+                                (real, 'nan', 'outside'),
+                                # round U: Python's int() reads other digits and 1_0
+                                (whole, '\u0666\u0664', 'not a number written with the '
+                                 'digits 0-9'),
+                                (whole, '1_000', 'digits 0-9'),
+                                (real, '\uff11.5', 'digits 0-9')):
         with pytest.raises(argparse.ArgumentTypeError, match=words):
             parse(value)
+
+
+def test_sizes_are_written_with_ascii_digits():
+    """Round U: ``make_synthetic_handbone --size ٦٤x٦٤`` was taken as 64x64."""
+    from mmseg_ext.io.images import parse_size
+    assert parse_size('64x32') == (64, 32) and parse_size('16') == (16, 16)
+    for text in ('\u0666\u0664x\u0666\u0664', '6_4x64', '\uff16\uff14'):
+        assert parse_size(text) is None, text
