@@ -48,26 +48,24 @@ def validation_history(path: str, metric: str = 'Dice') -> List[Validation]:
     in file order: ``Validation(step, {class: value})`` for every line holding
     ``<metric>.<class>`` keys.
 
-    A run logs its metric on one scale, fractions (Dice in [0, 1]) or percentages
-    (mmseg's IoU in [0, 100]), and the values alone must tell which. The run is on the
-    percentage scale when some validation has most of its values above 1 (a trained
-    percentage run has one; a fraction run never does); otherwise it is on the fraction
-    scale, and a value above 1 is a percentage (or a wrong number) among fractions and
-    is refused. A run that logs percentages but never gets most classes above 1 % is
-    refused too, as the values cannot tell it from a run of fractions with one bad
-    value; the message names the value that breaks the scale.
+    A record logs its metric on one scale, fractions (Dice in [0, 1]) or percentages
+    (mmseg's IoU in [0, 100]), and the values alone cannot tell a percentage among
+    fractions from an early percentage run (``IoU.sky`` 40, the other classes below 1).
+    Where the record also logs its mean (``m<metric>``, which mmseg's and mmseg_ext's
+    metrics log as the mean of the class values), the class values must give that mean
+    (within 0.011, the rounding of percentages to 2 decimals): a value off the record's
+    scale, or edited, breaks it and is refused by name.
 
     Raises:
         DataError: a line that is not JSON, a key naming no class, a value that is not a
             metric (:func:`~mmseg_ext.evaluation.metric_keys.metric_value`: a finite
-            number in [0, 100]), a value above 1 in a run of fractions (see above), a
-            step that is not an integer >= 0, no validation with ``metric`` in the file.
+            number in [0, 100]), class values that do not give the record's mean (see
+            above), a step that is not an integer >= 0, no validation with ``metric``
+            in the file.
     """
     file = scalars_file(path)
     prefix = metric + '.'
     history = []
-    first_above_one = None  # (line, key, value) of the first value above 1
-    percent_rows = 0  # validations with most of their values above 1
     for lineno, line in enumerate(read_text(file, 'scalars file').splitlines(), 1):
         if not line.strip():
             continue
@@ -80,8 +78,6 @@ def validation_history(path: str, metric: str = 'Dice') -> List[Validation]:
                 where = f'{file}:{lineno}'
                 _, cls = split_metric_key(key, where, metric)
                 values[cls] = metric_value(value, where, key)
-                if values[cls] > 1 and first_above_one is None:
-                    first_above_one = (lineno, key, value)
         if values:
             step = record.get('step')
             if isinstance(step, bool) or not isinstance(step, int):
@@ -89,17 +85,27 @@ def validation_history(path: str, metric: str = 'Dice') -> List[Validation]:
             if step < 0:
                 raise DataError(f'{file}:{lineno}: a validation at step {step}: a step is '
                                 'the training iteration it followed, >= 0')
-            if 2 * sum(1 for v in values.values() if v > 1) > len(values):
-                percent_rows += 1
+            _check_mean(record.get('m' + metric), values, f'{file}:{lineno}', metric)
             history.append(Validation(step, values))
     if not history:
         raise DataError(f'{file}: no validation with {metric}.<class> values')
-    if first_above_one is not None and not percent_rows:
-        lineno, key, value = first_above_one
-        raise DataError(f'{file}:{lineno}: {key!r} is {value!r}, above 1 in a run whose '
-                        f'{metric} values are fractions (no validation has most of its '
-                        'values above 1): a percentage or a wrong value among fractions')
     return history
+
+
+def _check_mean(logged, values: dict, where: str, metric: str) -> None:
+    """Refuse class values that do not give the record's logged mean (when it logs a
+    finite one), naming the value furthest from it."""
+    import math
+    if isinstance(logged, bool) or not isinstance(logged, (int, float)) \
+            or not math.isfinite(logged):
+        return
+    mean = sum(values.values()) / len(values)
+    if abs(mean - logged) <= 0.011:
+        return
+    worst = max(values, key=lambda c: abs(values[c] - logged))
+    raise DataError(f'{where}: the {len(values)} {metric} values average {mean:.4g}, but '
+                    f'the record logs m{metric} {logged:g}: {metric}.{worst} '
+                    f'{values[worst]:g} is off the record\'s scale or edited')
 
 
 def history_classes(history: List[Validation]) -> List[str]:

@@ -56,9 +56,9 @@ def test_bad_scalars_files_are_one_line(tmp_path, lines, words):
 
 def test_a_value_off_the_runs_scale_and_a_negative_step_are_refused(tmp_path):
     """Round U, U-11: a Dice of 5.0 among fractions, and a validation at step -98, were
-    printed as table rows. A run of percentages (most values of a validation above 1)
-    still reads as it is."""
-    lines = [{'mDice': 0.4, 'Dice.lung': 0.8, 'Dice.clavicle': 0.02, 'Dice.heart': 0.1,
+    printed as table rows. The record's own mean tells a value off its scale; an early
+    run of percentages (one class above 1) still reads as it is."""
+    lines = [{'mDice': 0.3067, 'Dice.lung': 0.8, 'Dice.clavicle': 0.02, 'Dice.heart': 0.1,
               'step': 100},
              {'mDice': 0.7, 'Dice.lung': 0.9, 'Dice.clavicle': 5.0, 'Dice.heart': 0.3,
               'step': 200}]
@@ -67,20 +67,28 @@ def test_a_value_off_the_runs_scale_and_a_negative_step_are_refused(tmp_path):
     proc = run_tool('tools/analysis/val_history.py', str(work))
     assert proc.returncode == 1
     assert proc.stderr.strip().splitlines() == [
-        f"error: {scalars}:2: 'Dice.clavicle' is 5.0, above 1 in a run whose Dice values "
-        'are fractions (no validation has most of its values above 1): a percentage or a '
-        'wrong value among fractions']
+        f'error: {scalars}:2: the 3 Dice values average 2.067, but the record logs mDice '
+        '0.7: Dice.clavicle 5 is off the record\'s scale or edited']
     lines[1] = dict(lines[0], step=-98)
     proc = run_tool('tools/analysis/val_history.py', str(_work_dir(tmp_path / 'n', lines)))
     assert proc.returncode == 1
     assert proc.stderr.strip().splitlines() == [
         f"error: {tmp_path / 'n' / 'w' / '20261205_120000' / 'vis_data' / 'scalars.json'}"
         ':2: a validation at step -98: a step is the training iteration it followed, >= 0']
-    percent = [{'Dice.a': 0.5, 'Dice.b': 5.0, 'step': 0},
-               {'Dice.a': 40.0, 'Dice.b': 60.0, 'step': 10}]
-    proc = run_tool('tools/analysis/val_history.py', str(_work_dir(tmp_path / 'p', percent)))
+    # an early percentage run (one class above 1 %, as mmseg's IoU logs it, rounded to
+    # 2 decimals) and a run without means read as they are
+    percent = [{'mIoU': 0.76, 'IoU.a': 0.01, 'IoU.b': 3.03, 'IoU.c': 0.0, 'IoU.d': 0.0,
+                'step': 0},
+               {'mIoU': 25.0, 'IoU.a': 40.0, 'IoU.b': 60.0, 'IoU.c': 0.0, 'IoU.d': 0.0,
+                'step': 10}]
+    proc = run_tool('tools/analysis/val_history.py', str(_work_dir(tmp_path / 'p', percent)),
+                    '--metric', 'IoU')
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.splitlines()[2:] == ['| 0 | 0.500 | 5.000 |', '| 10 | 40.000 | 60.000 |']
+    assert proc.stdout.splitlines()[2:] == ['| 0 | 0.010 | 3.030 | 0.000 | 0.000 |',
+                                            '| 10 | 40.000 | 60.000 | 0.000 | 0.000 |']
+    no_means = [{'Dice.a': 0.5, 'Dice.b': 5.0, 'step': 0}]
+    proc = run_tool('tools/analysis/val_history.py', str(_work_dir(tmp_path / 'q', no_means)))
+    assert proc.returncode == 0, proc.stderr
 
 
 def test_a_folder_without_a_run_is_named(tmp_path):
