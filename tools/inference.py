@@ -56,7 +56,6 @@ def parse_args(argv=None):
 
 @cli_main
 def main(argv=None):
-    import os.path as osp
     args = parse_args(argv)
     register_all_modules()  # environment check first: one line when it cannot work
     from mmseg_ext.inference.onnx_backend import is_onnx_model
@@ -66,6 +65,7 @@ def main(argv=None):
         parse_out_size,
         resolve_device,
     )
+    from mmseg_ext.inference.source import prediction_source
     from mmseg_ext.io.images import IMG_SUFFIXES, read_image_list
     suffixes = tuple(args.suffix) if args.suffix else IMG_SUFFIXES
     images = read_image_list(args.img_list, suffixes, root=args.img_dir) \
@@ -75,8 +75,8 @@ def main(argv=None):
     device = args.device if onnx else resolve_device(args.device)
     predictor = build_predictor(args.config, args.checkpoint, device=device,
                                 cfg_options=args.cfg_options, tta=args.tta)
-    source = dict(config=osp.abspath(args.config), checkpoint=osp.abspath(args.checkpoint),
-                  tta=args.tta, out_size=args.out_size)
+    source = prediction_source(predictor, args.config, args.checkpoint, args.tta,
+                               args.out_size)
     summary = infer_folder(predictor, args.img_dir, args.out_dir, out_size=out_size,
                            dtype=args.dtype, force=args.force,
                            suffixes=suffixes, source=source,

@@ -20,8 +20,10 @@ imports only the floors below the stages.
 from __future__ import annotations
 
 import logging
+import math
 import os.path as osp
-from typing import Any, Optional
+from collections.abc import Mapping
+from typing import Any, Optional, Sequence
 
 from mmengine.config import Config
 from mmengine.logging import print_log
@@ -185,15 +187,17 @@ def check_cfg_options(cfg: Config, options: dict, path: str) -> None:
     for key, value in options.items():
         parts = key.split('.')
         old, depth = _lookup(root, parts)
-        if old is _MISSING and depth == len(parts) - 2 and depth > 0:
-            # a missing dict that its component takes as an argument
-            # (`<loader>.dataset.metainfo.classes=...`): the merge makes it
-            holder, _ = _lookup(root, parts[:depth])
-            if isinstance(holder, dict) and component_takes(holder, parts[depth]):
-                continue
+        if old is _MISSING and depth == len(parts) - 2 and depth > 0 \
+                and _may_add_dict(root, parts[:depth + 1], options):
+            continue  # the merge makes the missing dict
         if old is _MISSING and depth < len(parts) - 1:
             missing = '.'.join(parts[:depth + 1])
-            raise InvalidArgumentError('cfg_options', f'{key}: {path} has no {missing}')
+            hint = ''
+            if depth == len(parts) - 2:
+                hint = (f' (to add it, give its type too: {missing}.type=...; plain '
+                        f'settings dicts {sorted(PLAIN_DICT_ARGUMENTS)} need none)')
+            raise InvalidArgumentError('cfg_options', f'{key}: {path} has no {missing}'
+                                       + hint)
         if old is _MISSING:
             parent, _ = _lookup(root, parts[:-1])
             takes = component_takes(parent, parts[-1]) if isinstance(parent, dict) else None
@@ -213,6 +217,28 @@ def check_cfg_options(cfg: Config, options: dict, path: str) -> None:
             raise InvalidArgumentError('cfg_options', f'{key}={value!r}: {path} has '
                                        f'{old!r} there ({type(old).__name__}), got a '
                                        f'{type(value).__name__}')
+
+
+#: arguments that are plain dicts of settings, not components with a ``type``: one of
+#: their keys may be set on the command line when the config leaves them out
+#: (``optim_wrapper.clip_grad.max_norm=1``, ``<loader>.dataset.metainfo.classes=...``)
+PLAIN_DICT_ARGUMENTS = frozenset({'metainfo', 'data_prefix', 'clip_grad', 'paramwise_cfg',
+                                  'custom_keys'})
+
+
+def _may_add_dict(root: dict, parts: list, options: dict) -> bool:
+    """Whether ``--cfg-options`` may create the missing dict at ``parts`` (its holder
+    exists): a new component whose ``type`` the same options give
+    (``default_hooks.early_stopping.type=EarlyStoppingHook``), or a plain settings dict
+    (:data:`PLAIN_DICT_ARGUMENTS`) that its component does not refuse."""
+    name = '.'.join(parts)
+    holder, _ = _lookup(root, parts[:-1])
+    if not isinstance(holder, dict):
+        return False
+    if f'{name}.type' in options:
+        return component_takes(holder, parts[-1]) is not False
+    return parts[-1] in PLAIN_DICT_ARGUMENTS and component_takes(holder, parts[-1]) \
+        is not False
 
 
 def component_takes(node: dict, name: str) -> Optional[bool]:
@@ -314,7 +340,7 @@ def check_pipeline_variable_options(cfg: Config, options: dict) -> None:
 
 
 #: sizes of pipeline steps that must be positive numbers (one, or a pair/list of them)
-_PIPELINE_SIZES = ('scale', 'scale_factor', 'crop_size', 'size', 'size_divisor',
+_PIPELINE_SIZES = ('scale', 'scales', 'scale_factor', 'crop_size', 'size', 'size_divisor',
                    'ratio_range', 'img_scale')
 
 
@@ -339,7 +365,8 @@ def _positive_sizes(value) -> bool:
         value = list(value.values())
     if isinstance(value, (list, tuple)):
         return bool(value) and all(_positive_sizes(v) for v in value)
-    return not isinstance(value, bool) and isinstance(value, (int, float)) and value > 0
+    return not isinstance(value, bool) and isinstance(value, (int, float)) and value > 0 \
+        and math.isfinite(value)
 
 
 def check_pipeline_sizes(cfg: Config, path: str, options: dict) -> None:
@@ -364,11 +391,15 @@ def check_pipeline_sizes(cfg: Config, path: str, options: dict) -> None:
                 if not _positive_sizes(value):
                     problem = (f'{key} is {value!r} ({step.get("type")}); it must be a '
                                'positive number or a list of them')
-                elif name in _OUTPUT_SIZES and _pixels(value) > cap:
+                elif name in _OUTPUT_SIZES and _step_pixels(step, name) > cap:
                     # an image of that size would be allocated for every sample
-                    problem = (f'{key} is {value!r} ({step.get("type")}): '
-                               f'{_pixels(value):,} pixels, beyond the cap of {cap:,} '
-                               f'(the environment variable {MAX_PIXELS_ENV} raises it)')
+                    problem = (f'{key} is {value!r} ({step.get("type")}'
+                               f'{_ratio_note(step, name)}): {_step_pixels(step, name):,} '
+                               f'pixels, beyond the cap of {cap:,} (the environment '
+                               f'variable {MAX_PIXELS_ENV} raises it)')
+                elif name == 'scale_factor' and _largest(value) > MAX_SCALE_FACTOR:
+                    problem = (f'{key} is {value!r} ({step.get("type")}): a resize by more '
+                               f'than {MAX_SCALE_FACTOR:g} times each side')
                 else:
                     continue
                 if any(key == k or key.startswith(k + '.') for k in options):
@@ -376,19 +407,54 @@ def check_pipeline_sizes(cfg: Config, path: str, options: dict) -> None:
                 raise ConfigError(f'{path}: {problem}')
 
 
-#: the pipeline sizes that are an output image's size in pixels, (w, h) or (h, w)
-_OUTPUT_SIZES = ('scale', 'crop_size', 'size', 'img_scale')
+#: the pipeline sizes that are an output image's size in pixels, (w, h) or (h, w), an
+#: edge ``s`` for ``(s, s)``, or a list of them (``RandomChoiceResize``'s ``scales``)
+_OUTPUT_SIZES = ('scale', 'scales', 'crop_size', 'size', 'img_scale')
+#: the largest ``scale_factor`` a pipeline may resize by (each side): the input's size is
+#: not known when the config is read, so a factor is judged by itself
+MAX_SCALE_FACTOR = 64.0
 
 
 def _pixels(value) -> int:
-    """The most pixels a size (a pair, or a list of pairs) can make: the product of a
-    pair (with ``keep_ratio`` the image fits inside it); 0 for another form."""
+    """The most pixels a size can make: ``w * h`` of a pair (with ``keep_ratio`` the
+    image fits inside it), ``s * s`` of one edge, the largest of a list of sizes."""
+    if isinstance(value, bool):
+        return 0
+    if isinstance(value, (int, float)):
+        return int(value) * int(value)
     if isinstance(value, (list, tuple)) and len(value) == 2 \
-            and all(isinstance(v, (int, float)) for v in value):
+            and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
         return int(value[0]) * int(value[1])
+    if isinstance(value, (list, tuple)) and len(value) == 1:
+        return _pixels(value[0])
     if isinstance(value, (list, tuple)):
         return max((_pixels(v) for v in value), default=0)
     return 0
+
+
+def _largest(value) -> float:
+    """The largest number in a (nested) size."""
+    if isinstance(value, (list, tuple)):
+        return max((_largest(v) for v in value), default=0.0)
+    if isinstance(value, dict):
+        return _largest(list(value.values()))
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) \
+        else 0.0
+
+
+def _step_pixels(step: dict, name: str) -> int:
+    """The most pixels ``step``'s ``name`` size can make, times the square of the
+    largest ``ratio_range`` (``RandomResize``) that scales it."""
+    pixels = _pixels(step.get(name))
+    ratio = step.get('ratio_range') if name == 'scale' else None
+    if ratio is not None and _positive_sizes(ratio):
+        pixels = int(pixels * _largest(ratio) ** 2)
+    return pixels
+
+
+def _ratio_note(step: dict, name: str) -> str:
+    ratio = step.get('ratio_range') if name == 'scale' else None
+    return f', ratio_range {ratio!r}' if ratio is not None and _positive_sizes(ratio) else ''
 
 
 def check_compiled_ops(cfg: Config, path: str) -> None:
@@ -434,76 +500,100 @@ def _raise(problem: str, keys, options: dict, path: str) -> None:
     raise ConfigError(f'{path}: {problem}')
 
 
+def _loader_datasets(cfg: Config):
+    """``(dotted key, data set dict)`` of every data set of the three loaders, wrappers
+    and wrapped alike (``train_dataloader.dataset.datasets.1``)."""
+    from ..utils.dataset_configs import dataset_node_paths
+    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        dataset = (cfg.get(loader) or {}).get('dataset')
+        yield from dataset_node_paths(dataset, f'{loader}.dataset')
+
+
 def check_dataset_metainfo(cfg: Config, path: str, options: dict) -> None:
     """Every data set's ``metainfo`` is a dict and its ``classes`` a non-empty list of
-    names, so a value of another type (``metainfo=[1, 2]``) is named as the config's
-    value instead of failing deep in the data set.
+    distinct names, so a value of another type (``metainfo=[1, 2]``) is named as the
+    config's value instead of failing deep in the data set.
 
     Raises:
         InvalidArgumentError: the value came from ``cfg_options``.
         ConfigError: it is in the config file.
     """
-    from .tta import config_datasets
-    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
-        for index, (_, ds) in enumerate(config_datasets(cfg, (loader,))):
-            key = f'{loader}.dataset' if index == 0 else f'{loader}.dataset (part {index})'
-            meta = ds.get('metainfo')
-            if meta is None:
-                continue
-            if not isinstance(meta, dict):
-                _raise(f'{key}.metainfo is {meta!r}, not a dict (metainfo=dict(classes=...))',
-                       [f'{loader}.dataset.metainfo'], options, path)
-            classes = meta.get('classes')
-            if classes is None:
-                continue
-            if not isinstance(classes, (list, tuple)) or not classes or not all(
-                    isinstance(c, str) and c.strip() for c in classes):
-                _raise(f'{key}.metainfo.classes is {classes!r}: expected a non-empty list '
-                       'of class names', [f'{loader}.dataset.metainfo'], options, path)
-            if len(set(classes)) != len(classes):
-                twice = sorted({c for c in classes if list(classes).count(c) > 1})
-                _raise(f'{key}.metainfo.classes names {twice} twice',
-                       [f'{loader}.dataset.metainfo'], options, path)
+    for key, ds in _loader_datasets(cfg):
+        meta = ds.get('metainfo')
+        if meta is None:
+            continue
+        where = f'{key}.metainfo'
+        if not isinstance(meta, dict):
+            _raise(f'{where} is {meta!r}, not a dict (metainfo=dict(classes=...))',
+                   [where], options, path)
+        classes = meta.get('classes')
+        if classes is None:
+            continue
+        if not isinstance(classes, (list, tuple)) or not classes or not all(
+                isinstance(c, str) and c.strip() for c in classes):
+            _raise(f'{where}.classes is {classes!r}: expected a non-empty list of class '
+                   'names', [where], options, path)
+        if len(set(classes)) != len(classes):
+            twice = sorted({c for c in classes if list(classes).count(c) > 1})
+            _raise(f'{where}.classes names {twice} twice', [where], options, path)
 
 
-def _head_classes(model: Any) -> Optional[int]:
-    """``num_classes`` of the decode head of a model config (inside a wrapper's
-    ``segmentor``/``module``), None when it does not say."""
-    while isinstance(model, dict) and 'decode_head' not in model:
-        model = model.get('segmentor') or model.get('module')
-    head = model.get('decode_head') if isinstance(model, dict) else None
-    if isinstance(head, (list, tuple)):  # a cascade: the last head predicts
-        head = head[-1] if head else None
-    value = head.get('num_classes') if isinstance(head, dict) else None
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
+def _model_heads(model: Any, path: str = 'model'):
+    """``(dotted key, num_classes)`` of every head of a model config that names an int
+    ``num_classes``: each decode head (every stage of a cascade) and auxiliary head,
+    inside a wrapper's ``segmentor``/``module``."""
+    if not isinstance(model, dict):
+        return
+    for inner in ('segmentor', 'module'):
+        if isinstance(model.get(inner), dict):
+            yield from _model_heads(model[inner], f'{path}.{inner}')
+    for name in ('decode_head', 'auxiliary_head'):
+        heads = model.get(name)
+        listed = heads if isinstance(heads, (list, tuple)) else [heads]
+        for i, head in enumerate(listed):
+            value = head.get('num_classes') if isinstance(head, dict) else None
+            if isinstance(value, int) and not isinstance(value, bool):
+                key = f'{path}.{name}' + (f'.{i}' if isinstance(heads, (list, tuple)) else '')
+                yield f'{key}.num_classes', value
 
 
 def check_class_count(cfg: Config, path: str, options: dict) -> None:
-    """The model predicts as many classes as each data set names (a 2-class subset
-    with a 29-class head would only fail when the metric compares the stacks, after the
-    whole test).
+    """Every head of the model (each decode head, every cascade stage, each auxiliary
+    head) predicts as many classes as each data set names: a 2-class subset with a
+    29-class head would only fail when the metric compares the stacks, after the whole
+    test, and an auxiliary head of another count trains on wrong targets.
 
     Raises:
         InvalidArgumentError: a value from ``cfg_options`` made them differ.
         ConfigError: the config file does.
     """
-    from .tta import config_datasets, dataset_classes
-    heads = _head_classes(cfg.get('model'))
-    if heads is None:
+    from .tta import dataset_classes
+    heads = list(_model_heads(cfg.get('model')))
+    if not heads:
         return
-    for loader, ds in config_datasets(cfg):
+    for key, ds in _loader_datasets(cfg):
+        if is_wrapper_only(ds):
+            continue
         classes = tuple(dataset_classes(ds))
-        if classes and len(classes) != heads:
-            shown = ', '.join(classes[:6]) + (', ...' if len(classes) > 6 else '')
-            _raise(f'{loader}.dataset has {len(classes)} classes ({shown}), but the model '
-                   f'predicts {heads} (model.decode_head.num_classes)',
-                   [f'{loader}.dataset.metainfo', 'model'], options, path)
+        for head_key, count in heads:
+            if classes and len(classes) != count:
+                shown = ', '.join(classes[:6]) + (', ...' if len(classes) > 6 else '')
+                _raise(f'{key} has {len(classes)} classes ({shown}), but the model '
+                       f'predicts {count} ({head_key})', [f'{key}.metainfo', head_key],
+                       options, path)
+
+
+def is_wrapper_only(ds: dict) -> bool:
+    """A wrapper without a pipeline of its own: its classes are its members'."""
+    from ..utils.dataset_configs import is_wrapper
+    return is_wrapper(ds) and 'pipeline' not in ds
 
 
 def check_test_threshold(cfg: Config, path: str, options: dict) -> None:
-    """``model.test_cfg.threshold`` (a number, a list or ``{class: number}``) holds
-    probabilities in [0, 1], checked when the config is read (class names and the
-    list's length are checked when the model is built).
+    """``test_cfg.threshold`` of the model (inside a wrapper's ``segmentor``/``module``
+    too: a number, a list or ``{class: number}``) holds probabilities in [0, 1],
+    checked when the config is read (class names and the list's length are checked
+    when the model is built).
 
     Raises:
         InvalidArgumentError: the value came from ``cfg_options``.
@@ -512,24 +602,32 @@ def check_test_threshold(cfg: Config, path: str, options: dict) -> None:
     from collections.abc import Mapping
 
     from ..utils.per_class import per_class_values
-    model = cfg.get('model')
-    while isinstance(model, dict) and 'test_cfg' not in model and (
-            'segmentor' in model or 'module' in model):
-        model = model.get('segmentor') or model.get('module')
-    test_cfg = model.get('test_cfg') if isinstance(model, dict) else None
-    spec = test_cfg.get('threshold') if isinstance(test_cfg, dict) else None
-    if spec is None:
-        return
-    if isinstance(spec, Mapping):
-        names = [str(k) for k in spec]
-    elif isinstance(spec, (list, tuple)):
-        names = [str(i) for i in range(len(spec))]
-    else:
-        names = ['all']
-    try:
-        per_class_values(spec, names, 'model.test_cfg.threshold')
-    except ConfigError as exc:
-        _raise(str(exc), ['model.test_cfg.threshold'], options, path)
+    model, key = cfg.get('model'), 'model'
+    while isinstance(model, dict):
+        test_cfg = model.get('test_cfg')
+        spec = test_cfg.get('threshold') if isinstance(test_cfg, dict) else None
+        if spec is not None:
+            where = f'{key}.test_cfg.threshold'
+            if isinstance(spec, Mapping):
+                odd = next((k for k in spec if not isinstance(k, str)), None)
+                if odd is not None:
+                    _raise(f'{where}: the keys of a threshold dict are class names, got '
+                           f'{odd!r} (a list gives thresholds in class order)', [where],
+                           options, path)
+                names = list(spec)
+            elif isinstance(spec, (list, tuple)):
+                names = [str(i) for i in range(len(spec))]
+            else:
+                names = ['all']
+            try:
+                per_class_values(spec, names, where)
+            except ConfigError as exc:
+                _raise(str(exc), [where], options, path)
+        inner = next((k for k in ('segmentor', 'module') if isinstance(model.get(k), dict)),
+                     None)
+        if inner is None:
+            break
+        model, key = model[inner], f'{key}.{inner}'
 
 
 def check_checkpoint_classes(cfg: Config, checkpoint: dict, config: str,
@@ -542,12 +640,12 @@ def check_checkpoint_classes(cfg: Config, checkpoint: dict, config: str,
         ConfigError: naming the first position where they differ.
     """
     from .tta import config_classes
-    meta = (checkpoint or {}).get('meta') or {}
-    trained = (meta.get('dataset_meta') or {}).get('classes') if isinstance(meta, dict) \
-        else None
+    meta = (checkpoint or {}).get('meta') if isinstance(checkpoint, dict) else None
+    dataset_meta = meta.get('dataset_meta') if isinstance(meta, dict) else None
+    trained = dataset_meta.get('classes') if isinstance(dataset_meta, dict) else None
     ours = config_classes(cfg, loaders)
-    if not trained or not ours:
-        return
+    if not isinstance(trained, (list, tuple)) or not trained or not ours:
+        return  # the checkpoint does not say (another writer's meta): nothing to compare
     trained = tuple(str(c) for c in trained)
     if trained == ours:
         return
@@ -556,7 +654,91 @@ def check_checkpoint_classes(cfg: Config, checkpoint: dict, config: str,
                           f'trained on {len(trained)} ({", ".join(trained[:6])}'
                           f'{", ..." if len(trained) > 6 else ""})')
     k = next(i for i, (a, b) in enumerate(zip(trained, ours)) if a != b)
+    why = 'another class order' if set(trained) == set(ours) else 'another class name'
     raise ConfigError(f'{config}: class {k} of its data set is {ours[k]!r}, but {path} was '
-                      f'trained with {trained[k]!r} there (another class order): its '
-                      'channels would be scored as the wrong classes; give the data set '
-                      'the class list in the order the checkpoint was trained with')
+                      f'trained with {trained[k]!r} there ({why}): its channels would be '
+                      'scored or named as the wrong classes; give the data set the class '
+                      'list the checkpoint was trained with, in its order')
+
+
+def model_test_cfg(model_cfg: Any) -> Optional[Mapping]:
+    """The ``test_cfg`` dict of a model config (inside a wrapper's ``segmentor`` /
+    ``module`` when the wrapper has none), None when there is none."""
+    while isinstance(model_cfg, Mapping) and 'test_cfg' not in model_cfg and (
+            'segmentor' in model_cfg or 'module' in model_cfg):
+        model_cfg = model_cfg.get('segmentor') or model_cfg.get('module')
+    test_cfg = model_cfg.get('test_cfg') if isinstance(model_cfg, Mapping) else None
+    return test_cfg if isinstance(test_cfg, Mapping) else None
+
+
+def check_test_cfg_classes(cfg: Any, config: str, loaders: Sequence[str],
+                           options: Optional[Mapping] = None) -> None:
+    """``model.test_cfg.classes``, when given, is the class list of the config's data set
+    (the first of ``loaders`` that names one), in the same order.
+
+    Raises:
+        InvalidArgumentError: of ``cfg_options``, when an option set either list.
+        ConfigError: naming ``config`` and the first difference.
+    """
+    from ..models.segmentors.postprocess import class_order_problem
+    from .tta import config_classes, config_datasets
+    given = (model_test_cfg(cfg.get('model')) or {}).get('classes')
+    if not given or not isinstance(given, (list, tuple)):
+        return
+    ours = config_classes(cfg, loaders)
+    if not ours:
+        return
+    loader = next(name for name, ds in config_datasets(cfg, loaders)
+                  if config_classes(cfg, (name,)))
+    problem = class_order_problem(given, ours, f'the class list of {loader}.dataset')
+    if not problem:
+        return
+    if any(key == 'model' or 'test_cfg' in key.split('.') or 'metainfo' in key.split('.')
+           or key in (loader, f'{loader}.dataset') for key in options or {}):
+        raise InvalidArgumentError('cfg_options', problem)
+    raise ConfigError(f'{config}: {problem}')
+
+
+#: the arguments of mmengine's gradient clipping (``optim_wrapper.clip_grad``), by type
+_CLIP_KEYS = {'norm': {'type', 'max_norm', 'norm_type', 'error_if_nonfinite', 'foreach'},
+              'value': {'type', 'clip_value', 'foreach'}}
+
+
+def check_clip_grad(cfg: Config, path: str, options: dict) -> None:
+    """``optim_wrapper.clip_grad``, when set, clips by a finite positive amount with the
+    arguments mmengine's clipping takes: a negative ``max_norm`` multiplies every
+    gradient by a negative factor (training climbs the loss), 0 zeroes them, and a
+    misspelt key fails only at the first step.
+
+    Raises:
+        InvalidArgumentError: the value came from ``cfg_options``.
+        ConfigError: it is in the config file.
+    """
+    clip = (cfg.get('optim_wrapper') or {}).get('clip_grad')
+    if clip is None:
+        return
+    key = 'optim_wrapper.clip_grad'
+    if not isinstance(clip, dict):
+        _raise(f'{key} is {clip!r}, not a dict (clip_grad=dict(max_norm=...))', [key],
+               options, path)
+    kind = clip.get('type', 'norm')
+    if kind not in _CLIP_KEYS:
+        _raise(f"{key}.type is {kind!r}: mmengine clips by 'norm' or 'value'", [key],
+               options, path)
+    unknown = sorted(set(clip) - _CLIP_KEYS[kind])
+    if unknown:
+        _raise(f'{key} has {unknown[0]!r}, which clipping by {kind} does not take '
+               f'(it takes {sorted(_CLIP_KEYS[kind] - {"type"})})', [key], options, path)
+    amount = 'max_norm' if kind == 'norm' else 'clip_value'
+    value = clip.get(amount)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) \
+            or not math.isfinite(value) or value <= 0:
+        _raise(f'{key}.{amount} is {value!r}: it must be a finite number > 0 (a negative '
+               'one turns every gradient around, 0 stops training)', [key], options, path)
+    norm_type = clip.get('norm_type', 2)
+    if kind == 'norm' and not (norm_type in ('inf', float('inf')) or (
+            isinstance(norm_type, (int, float)) and not isinstance(norm_type, bool)
+            and math.isfinite(norm_type) and norm_type > 0)):
+        _raise(f"{key}.norm_type is {norm_type!r}: a number > 0 or 'inf'", [key], options,
+               path)
+

@@ -18,6 +18,7 @@ from ..utils.errors import ConfigError, InvalidArgumentError
 from .checks import (
     check_cfg_options,
     check_class_count,
+    check_clip_grad,
     check_compiled_ops,
     check_dataset_metainfo,
     check_pipeline_sizes,
@@ -101,6 +102,7 @@ def load_config(path: str, cfg_options: Optional[dict] = None,
     check_dataset_metainfo(cfg, path, cfg_options or {})
     check_class_count(cfg, path, cfg_options or {})
     check_test_threshold(cfg, path, cfg_options or {})
+    check_clip_grad(cfg, path, cfg_options or {})
     use_checked_label_loading(cfg)
     for problem in (lateral_flip_problem(cfg), training_flip_problem(cfg)):
         if problem:

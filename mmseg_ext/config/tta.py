@@ -138,7 +138,8 @@ def dataset_classes(ds: dict) -> Sequence[str]:
     """The class names a dataset config uses: its metainfo's, else its type's
     ``METAINFO`` (``()`` when neither says)."""
     from mmseg.registry import DATASETS
-    classes = (ds.get('metainfo') or {}).get('classes')
+    meta = ds.get('metainfo')
+    classes = meta.get('classes') if isinstance(meta, dict) else None
     if classes is None and isinstance(ds.get('type'), str):
         try:
             classes = DATASETS.get(ds['type']).METAINFO.get('classes')

@@ -8,7 +8,6 @@ whatever the number of images. Images are matched by key
 """
 from __future__ import annotations
 
-import json
 import os.path as osp
 import time
 from dataclasses import dataclass
@@ -54,16 +53,13 @@ def _check_compatible(folders: Sequence[ProbFolder]) -> None:
                             f'(present in {f.root}; {len(extra)} missing)')
 
 
-#: what a probability folder's ``source`` record says of how it was stored, not of the
-#: model and views that predicted it
-_STORAGE_KEYS = ('out_size',)
-
-
 def check_one_model_per_folder(folders: Sequence[ProbFolder]) -> None:
-    """Refuse two folders whose ``source`` records (written by ``tools/inference.py``)
-    name the same config, checkpoint and views and differ only in how they were stored
-    (``out_size``): one model's predictions at two sizes, which :class:`SameValues`
-    cannot compare pixel by pixel.
+    """Refuse two folders that one model predicted with the same views, whatever their
+    storage (``out_size``, dtype): :class:`SameValues` compares pixels only between
+    folders of one stored size. Told by the ``source`` records
+    (:mod:`~mmseg_ext.inference.source`): the same ``checkpoint_sha256`` and ``views``;
+    for folders written before those were recorded, the same config, checkpoint path
+    and TTA stored at two ``out_size`` (at one size the pixels tell).
 
     Raises:
         InvalidArgumentError: of ``prob_dirs``, naming both folders.
@@ -72,22 +68,26 @@ def check_one_model_per_folder(folders: Sequence[ProbFolder]) -> None:
         source = folder.source
         if not isinstance(source, dict) or not source.get('checkpoint'):
             return None  # an ensemble's, or a folder written by other code
-        return tuple(sorted((k, json.dumps(v, sort_keys=True, default=str))
-                            for k, v in source.items() if k not in _STORAGE_KEYS))
+        if source.get('checkpoint_sha256') and source.get('views'):
+            return ('content', source['checkpoint_sha256'], source['views'])
+        return ('paths', source.get('config'), source['checkpoint'], source.get('tta'))
 
     seen: dict = {}
     for folder in folders:
         model = model_of(folder)
         if model is None:
             continue
-        if model in seen:
-            earlier = seen[model]
+        earlier = seen.get(model)
+        if earlier is not None and (model[0] == 'content' or earlier.source.get('out_size')
+                                    != folder.source.get('out_size')):
+            def stored(f: ProbFolder) -> str:
+                return f'{f.dtype} at {f.source.get("out_size")!r} size'
             raise InvalidArgumentError(
                 'prob_dirs', f'{earlier.root} and {folder.root} were predicted by one model '
-                f'({folder.source["checkpoint"]}, the same config and views), stored at '
-                f'{earlier.source.get("out_size")!r} and {folder.source.get("out_size")!r} '
-                "size: one model's predictions given twice; give each once")
-        seen[model] = folder
+                f'({folder.source["checkpoint"]}) with the same views, stored as '
+                f'{stored(earlier)} and {stored(folder)}: one model\'s predictions given '
+                'twice; give each once')
+        seen.setdefault(model, folder)
 
 
 def _weights(weights: Optional[Sequence[float]], n: int) -> np.ndarray:

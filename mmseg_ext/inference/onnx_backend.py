@@ -38,6 +38,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 import torch
 
+from ..io.paths import file_sha256
 from ..utils.errors import (
     CheckpointError,
     DataError,
@@ -77,15 +78,6 @@ def require_onnxruntime():
         raise EnvironmentCheckError(f'running an ONNX model needs onnxruntime, which does '
                                     f'not import here ({exc}); {EXPORT_HINT}') from None
     return onnxruntime
-
-
-def file_sha256(path: str) -> str:
-    """Hex SHA-256 of a file's bytes (read in 1 MiB blocks)."""
-    digest = hashlib.sha256()
-    with open(path, 'rb') as f:
-        for block in iter(lambda: f.read(1 << 20), b''):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def sidecar_digest(body: Dict[str, Any]) -> str:

@@ -37,6 +37,7 @@ from mmengine.config import Config
 from mmengine.logging import print_log
 from tqdm import tqdm
 
+from ..config.checks import check_test_cfg_classes
 from ..config.model import build_bare_model
 from ..config.tta import (
     check_tta_config,
@@ -48,6 +49,7 @@ from ..datasets.transforms.pipeline_geometry import pipeline_errors, resized_sha
 from ..io.images import IMG_SUFFIXES, list_images, parse_size, skipped_note
 from ..io.paths import check_output_apart
 from ..io.probs import ProbFolderWriter
+from ..models.segmentors.postprocess import set_class_names
 from ..models.segmentors.seg_tta import unswap_flipped
 from ..utils.errors import ConfigError, DataError, InvalidArgumentError
 
@@ -234,11 +236,9 @@ TEST_FIRST = ('test_dataloader', 'val_dataloader', 'train_dataloader')
 
 
 def _classes_of(model, cfg, checkpoint: dict) -> Tuple[str, ...]:
-    meta = (checkpoint or {}).get('meta', {}) or {}
-    classes = (meta.get('dataset_meta') or {}).get('classes')
-    if classes is None:
-        classes = config_classes(cfg, TEST_FIRST) or None
-    if classes is None:
+    from ..utils.checkpoint import checkpoint_class_names
+    classes = checkpoint_class_names(checkpoint) or config_classes(cfg, TEST_FIRST)
+    if not classes:
         raise DataError('cannot tell the class names: neither the checkpoint meta '
                         '(dataset_meta) nor the config\'s dataset has them')
     return tuple(str(c) for c in classes)
@@ -280,6 +280,7 @@ def build_predictor(config: str, checkpoint: str, device: Optional[str] = 'cpu',
     from .onnx_backend import is_onnx_model, onnx_model_for_config
     check_checkpoint_file(checkpoint)
     cfg = load_config(config, cfg_options)
+    check_test_cfg_classes(cfg, config, TEST_FIRST, cfg_options)
     if tta and tta_pipeline is None:
         check_tta_config(cfg, config)
     test_pipeline = config_test_pipeline(cfg)
@@ -294,6 +295,9 @@ def build_predictor(config: str, checkpoint: str, device: Optional[str] = 'cpu',
         model.to(device)
         model.eval()
         classes = _classes_of(model, cfg, ckpt)
+        # as mmseg.apis.init_model: thresholds by class name resolve against the
+        # checkpoint's names (a test_cfg.classes in another order is refused)
+        set_class_names(model, classes, config)
     if not test_pipeline and not tta:
         raise ConfigError(f'{config}: no test pipeline (test_dataloader.dataset.pipeline '
                           'or test_pipeline)')

@@ -165,6 +165,17 @@ def _content_digest(path: str) -> str:
     return digest.hexdigest()
 
 
+def file_sha256(path: str) -> str:
+    """Hex SHA-256 of a file's bytes (read in 1 MiB blocks).
+
+    Raises:
+        DataError: the file cannot be read.
+    """
+    digest = hashlib.sha256()
+    _digest_file(path, digest)
+    return digest.hexdigest()
+
+
 def _digest_file(path: str, digest) -> None:
     try:
         with open(path, 'rb') as f:

@@ -84,8 +84,9 @@ def check_submission(path: str, fmt_name: str, img_dir: Optional[str] = None,
             folder's classes for every image. When that list is not the format's own
             but shares at least half of its classes (a competition CSV with a class
             misspelt or rows reordered in every image, rather than a CSV of another
-            class list), a warning names the first line that differs from the
-            format's list.
+            class list), a name that is not a class of the format is an error
+            (on the first line that has it) and a row-order difference a warning
+            naming the first line that differs from the format's list.
         progress: show a progress bar over the rows.
     """
     fmt = get_format(fmt_name)
@@ -141,21 +142,29 @@ def check_submission(path: str, fmt_name: str, img_dir: Optional[str] = None,
     report.classes_used = used
     _file_form_warnings(report, path)
     if own_list_warning is not None and report.has_header:
-        line, what = own_list_warning
-        report.warn(line, what)
+        line, what, is_error = own_list_warning
+        (report.error if is_error else report.warn)(line, what)
     return report
 
 
 def _own_list_difference(path: str, fmt: SubmissionFormat, carried: Sequence[str]
-                         ) -> Optional[Tuple[Optional[int], str]]:
-    """``(line, warning)`` when the classes a hand-bone layout CSV carries are not the
-    format's own list but share at least half of it (so the CSV is meant for the
-    format's list: a CSV of another class list altogether is checked quietly against
-    its own); ``None`` otherwise. The line is the first row whose class differs from
-    the format's class at that row's place within its image."""
+                         ) -> Optional[Tuple[Optional[int], str, bool]]:
+    """``(line, problem, is_error)`` when the classes a hand-bone layout CSV carries
+    are not the format's own list but share at least half of it (so the CSV is meant
+    for the format's list: a CSV of another class list altogether is checked quietly
+    against its own); ``None`` otherwise.
+
+    A carried name that is not a class of the format (``ulna`` for ``Ulna``) is an
+    error on the first row that has it: a grader expecting the format's list would
+    score that class as missing on every image. Otherwise (the format's classes in
+    another row order, or some of them left out) a warning names the first row whose
+    class differs from the format's class at that row's place within its image."""
     own = tuple(fmt.row_classes)
     if not carried or tuple(carried) == own or 2 * len(set(carried) & set(own)) < len(own):
         return None
+    unknown = [c for c in carried if c not in set(own)]
+    if unknown:
+        return _not_a_format_class(path, fmt, unknown[0])
     tail = (f'(the CSV carries {len(carried)} classes that are not the {len(own)} '
             f'{fmt.name} classes in order; its rows were checked against its own list)')
     place: Dict[str, int] = defaultdict(int)
@@ -168,16 +177,33 @@ def _own_list_difference(path: str, fmt: SubmissionFormat, carried: Sequence[str
         last[fields[0]] = line
         if k >= len(own):
             return line, (f'image {fields[0]} has more than the {len(own)} {fmt.name} '
-                          f'classes {tail}')
+                          f'classes {tail}'), False
         if fields[1] != own[k]:
-            return line, f'class {fields[1]!r} where the {fmt.name} format has {own[k]!r} {tail}'
+            return line, (f'class {fields[1]!r} where the {fmt.name} format has {own[k]!r} '
+                          f'{tail}'), False
     # every row agrees with the format's list: the images end early; name the last row
     # of the first image that does
     image = next((img for img, n in place.items() if n < len(own)), None)
     if image is None:
-        return None, f'the rows differ from the {fmt.name} classes {tail}'
+        return None, f'the rows differ from the {fmt.name} classes {tail}', False
     return last[image], (f'image {image} ends after {place[image]} classes, the '
-                         f'{fmt.name} format has {len(own)} {tail}')
+                         f'{fmt.name} format has {len(own)} {tail}'), False
+
+
+def _not_a_format_class(path: str, fmt: SubmissionFormat, name: str
+                        ) -> Tuple[Optional[int], str, bool]:
+    """The error of a carried class ``name`` that is not a class of ``fmt``, on the
+    first row that has it, with the format's class it most likely means."""
+    import difflib
+    own = tuple(fmt.row_classes)
+    near = [c for c in own if c.lower() == name.lower()] or \
+        difflib.get_close_matches(name, own, n=1)
+    hint = f' (the format has {near[0]!r})' if near else ''
+    line = next((ln for ln, fields in iter_csv(path)
+                 if ln > 1 and len(fields) >= 2 and fields[1] == name), None)
+    return line, (f'class {name!r} is not a {fmt.name} class{hint}: a grader expecting '
+                  f'the {len(own)} {fmt.name} classes would score that class as missing '
+                  'on every image'), True
 
 
 def class_list_mismatch(carried: Sequence[str], expected: Sequence[str]) -> str:

@@ -20,12 +20,22 @@ from typing import Callable, Dict, List, Optional, Tuple
 from mmengine.config import Config
 from mmengine.logging import print_log
 
-from ..config.checks import check_checkpoint_classes, check_fits_config, check_weights_exist
+from ..config.checks import (
+    check_checkpoint_classes,
+    check_fits_config,
+    check_test_cfg_classes,
+    check_weights_exist,
+)
 from ..config.loading import check_runner_path, load_config
 from ..config.model import bare_segmentor, skip_pretrained
-from ..config.tta import check_tta_config
+from ..config.tta import check_tta_config, config_classes
 from ..io.checkpoint_backend import ATOMIC_LOCAL_BACKEND
-from ..utils.checkpoint import check_checkpoint_file, read_fitting_checkpoint
+from ..models.segmentors.postprocess import set_class_names
+from ..utils.checkpoint import (
+    check_checkpoint_file,
+    checkpoint_class_names,
+    read_fitting_checkpoint,
+)
 from ..utils.errors import ConfigError, InvalidArgumentError
 
 
@@ -87,7 +97,7 @@ def test_checkpoint(cfg: Config, checkpoint: str, config: str = 'the config'
         if marker == TEST_PREDICTIONS_MARKER:
             check_unique_output_names(cfg, folder)
     if not folders or cfg.get('launcher', 'none') != 'none':
-        return _run_test(cfg, checkpoint)
+        return _run_test(cfg, checkpoint, config)
     import contextlib
 
     from ..io.staged_dir import StagedDir
@@ -97,7 +107,7 @@ def test_checkpoint(cfg: Config, checkpoint: str, config: str = 'the config'
         for stage, _, point_at, _ in staged:
             point_at(stage.tmp)
         try:
-            metrics = _run_test(cfg, checkpoint)
+            metrics = _run_test(cfg, checkpoint, config)
         finally:
             for _, _, point_at, folder in staged:
                 point_at(folder)
@@ -156,10 +166,13 @@ def check_new_folder(path: str) -> None:
                           'or empty folder (nothing in it is replaced)')
 
 
-def _run_test(cfg: Config, checkpoint: str) -> Dict[str, float]:
+def _run_test(cfg: Config, checkpoint: str, config: str = 'the config') -> Dict[str, float]:
     from .tool_runner import ToolRunner
     runner = ToolRunner.from_cfg(cfg)
-    runner.load_checkpoint(checkpoint, map_location='cpu', strict=True)
+    loaded = runner.load_checkpoint(checkpoint, map_location='cpu', strict=True)
+    classes = checkpoint_class_names(loaded) or config_classes(cfg, ('test_dataloader',))
+    if classes:  # thresholds by class name need no test_cfg.classes
+        set_class_names(bare_segmentor(runner.model), classes, config)
     return runner.test() or {}
 
 
@@ -265,6 +278,7 @@ def train_config(path: str, work_dir: Optional[str] = None, resume: bool = False
     cfg = load_config(path, cfg_options, launcher, work_dir)
     if edit is not None:
         edit(cfg)
+    check_test_cfg_classes(cfg, path, ('val_dataloader', 'train_dataloader'), cfg_options)
     if amp:
         enable_amp(cfg)
     cfg.resume = resume
@@ -337,6 +351,7 @@ def test_config(path: str, checkpoint: str, work_dir: Optional[str] = None,
     if show:
         check_display()
     cfg = load_config(path, cfg_options, launcher, work_dir)
+    check_test_cfg_classes(cfg, path, ('test_dataloader',), cfg_options)
     cfg.load_from = None
     skip_pretrained(cfg.model)
     if show or show_dir:

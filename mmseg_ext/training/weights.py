@@ -7,7 +7,6 @@ What ``tools/get_weights.py`` runs. The catalogue of files is
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import http.client
 import importlib.util
 import io
@@ -21,6 +20,7 @@ from ..io.atomic import publish_file, temp_beside
 from ..io.download import DownloadLimits, Opener, download_to
 from ..io.output_errors import make_parent, output_error
 from ..io.owned_file import check_replaceable_file, replace_problem
+from ..io.paths import file_sha256
 from ..models.weights_catalog import (
     PRETRAIN_DIR,
     WEIGHTS,
@@ -72,14 +72,6 @@ def resolve_names(names: Sequence[str]) -> List[PretrainedWeights]:
     return chosen
 
 
-def sha256_of(path: str, chunk: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
-    with open(path, 'rb') as f:
-        for block in iter(lambda: f.read(chunk), b''):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def is_valid(path: str, weights: PretrainedWeights) -> Tuple[bool, str]:
     """Whether the file at ``path`` is usable as ``weights``, and why not.
 
@@ -90,7 +82,7 @@ def is_valid(path: str, weights: PretrainedWeights) -> Tuple[bool, str]:
         problem = timm_fit_problem(path, weights.timm_model)
         return (False, problem) if problem else (True, '')
     if weights.sha256_prefix and not weights.converter:
-        digest = sha256_of(path)
+        digest = file_sha256(path)
         if not digest.startswith(weights.sha256_prefix):
             return False, (f'SHA-256 {digest[:8]}..., expected {weights.sha256_prefix}... '
                            'as published')

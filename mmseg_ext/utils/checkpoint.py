@@ -290,3 +290,14 @@ def load_into_model(model: torch.nn.Module, checkpoint: str, config: str = 'the 
     load_state_dict(model, {k[len('module.'):] if k.startswith('module.') else k: v
                             for k, v in state.items()}, strict=False, logger='silent')
     return ckpt
+
+
+def checkpoint_class_names(checkpoint: Optional[dict]) -> Tuple[str, ...]:
+    """The classes a checkpoint was trained on (``meta.dataset_meta.classes``, which
+    mmengine saves), ``()`` when it does not say (no meta, or not dicts)."""
+    meta = checkpoint.get('meta') if isinstance(checkpoint, dict) else None
+    dataset_meta = meta.get('dataset_meta') if isinstance(meta, dict) else None
+    classes = dataset_meta.get('classes') if isinstance(dataset_meta, dict) else None
+    if not isinstance(classes, (list, tuple)):
+        return ()
+    return tuple(str(c) for c in classes)

@@ -27,6 +27,18 @@ def dataset_nodes(node: Any) -> Iterator[dict]:
             yield from dataset_nodes(item)
 
 
+def dataset_node_paths(node: Any, path: str) -> Iterator[tuple]:
+    """:func:`dataset_nodes` with the dotted config key of each
+    (``train_dataloader.dataset.datasets.1``), outer before inner."""
+    if isinstance(node, dict):
+        yield path, node
+        for key in WRAPPED_KEYS:
+            yield from dataset_node_paths(node.get(key), f'{path}.{key}')
+    elif isinstance(node, (list, tuple)):
+        for i, item in enumerate(node):
+            yield from dataset_node_paths(item, f'{path}.{i}')
+
+
 def is_wrapper(node: dict) -> bool:
     """Whether a data set dict wraps others (has ``dataset`` or ``datasets``)."""
     return any(isinstance(node.get(key), (dict, list, tuple)) for key in WRAPPED_KEYS)

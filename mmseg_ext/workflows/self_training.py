@@ -214,6 +214,8 @@ def self_train(teacher_config: str, student_config: str, unlabelled_dir: str, wo
                                             teacher_checkpoint), 'work_dir')
     teacher_cfg = load_config(teacher_config, cfg_options)
     check_same_classes(teacher_cfg, teacher_config, student_cfg, student_config)
+    if teacher_checkpoint:
+        check_teacher_checkpoint(teacher_cfg, teacher_config, teacher_checkpoint)
     if config_task(teacher_cfg) == 'multi-label' and not 0.5 < pixel_conf <= 1.0:
         # pseudo_label_folder's own check, made before the teacher trains or predicts
         raise InvalidArgumentError('pixel_conf', f'{pixel_conf} must be in (0.5, 1] for '
@@ -230,7 +232,8 @@ def self_train(teacher_config: str, student_config: str, unlabelled_dir: str, wo
                                  manifest, log)
         run = _Run(teacher_config, student_config, unlabelled_dir, work_dir, images,
                    img_suffix, pixel_conf, max_uncertain, min_mean_conf, student_init,
-                   cfg_options, resume, progress, log, manifest)
+                   cfg_options, resume, progress, log, manifest,
+                   student_classes(student_cfg))
         return _stages(run, teacher_checkpoint, rounds, start)
 
 
@@ -255,6 +258,51 @@ def check_same_classes(teacher_cfg: Config, teacher_config: str, student_cfg: Co
                           f'the student ({student_config}) learns {len(student)}, and '
                           f'{first}; give both configs the same classes in the same order '
                           '(pseudo-labels would mark a missing class absent)')
+
+
+def check_teacher_checkpoint(teacher_cfg: Config, teacher_config: str,
+                             teacher_checkpoint: str) -> None:
+    """The given teacher checkpoint fits the teacher config's model and was trained on
+    its classes in its order (:func:`~mmseg_ext.config.checks.check_checkpoint_classes`,
+    as ``tools/test.py`` checks): its channel ``k`` becomes label ``k`` of the
+    pseudo-labels, which the student learns as the config's class ``k``.
+
+    Raises:
+        CheckpointError: the checkpoint does not fit the model.
+        ConfigError: it was trained on other classes, or in another order.
+    """
+    from ..config.checks import check_checkpoint_classes, check_fits_config
+    loaded = check_fits_config(teacher_cfg, teacher_checkpoint, teacher_config)
+    check_checkpoint_classes(teacher_cfg, loaded, teacher_config, teacher_checkpoint,
+                             loaders=TEST_FIRST)
+
+
+def student_classes(student_cfg: Config) -> Tuple[str, ...]:
+    """The classes the student learns, in order (its training set's)."""
+    from ..config.tta import config_classes
+    return config_classes(student_cfg, ('train_dataloader',))
+
+
+def check_predicts_student_classes(predicted: Sequence[str], learnt: Sequence[str],
+                                   checkpoint: str, student_config: str) -> None:
+    """The model that makes a round's pseudo-labels names its channels (the
+    checkpoint's classes) as the student's classes, in order: label ``k`` of a
+    pseudo-label PNG is channel ``k``, learnt as the student's class ``k``.
+
+    Raises:
+        ConfigError: naming the checkpoint, the student config and the first
+            difference.
+    """
+    predicted, learnt = tuple(predicted), tuple(learnt)
+    if not learnt or predicted == learnt:
+        return
+    if len(predicted) != len(learnt):
+        where = f'it predicts {len(predicted)} classes, the student learns {len(learnt)}'
+    else:
+        k = next(i for i, (a, b) in enumerate(zip(predicted, learnt)) if a != b)
+        where = f'its class {k} is {predicted[k]!r}, the student\'s is {learnt[k]!r}'
+    raise ConfigError(f'{checkpoint}: the pseudo-labels of this checkpoint would teach '
+                      f'the student ({student_config}) one class as another: {where}')
 
 
 def _print_log(message: str) -> None:
@@ -383,6 +431,8 @@ class _Run:
     progress: bool
     log: Callable[[str], None]
     manifest: Manifest
+    #: the classes the student learns, in order (:func:`student_classes`)
+    student_classes: Tuple[str, ...] = ()
 
 
 def _stages(run: _Run, teacher_checkpoint: Optional[str], rounds: int,
@@ -448,6 +498,8 @@ def _round(run: _Run, k: int, config: str, ckpt: str, inputs: dict) -> RoundSumm
     here = osp.join(run.work_dir, f'round{k}')
     probs_dir = osp.join(here, 'probs')
     predictor = build_predictor(config, ckpt, cfg_options=run.cfg_options)
+    check_predicts_student_classes(predictor.classes, run.student_classes, ckpt,
+                                   run.student_config)
     source = dict(config=osp.abspath(config), checkpoint=osp.abspath(ckpt),
                   checkpoint_stamp=fingerprint(ckpt) if osp.isfile(ckpt) else ckpt,
                   unlabelled_dir=osp.abspath(run.unlabelled_dir), inputs=inputs, round=k)

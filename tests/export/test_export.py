@@ -125,7 +125,8 @@ def test_graph_has_dynamic_batch_and_size(models, fast_cpu):
 
 
 def test_sidecar_says_what_inference_needs(models):
-    from mmseg_ext.inference.onnx_backend import file_sha256, sidecar_digest
+    from mmseg_ext.inference.onnx_backend import sidecar_digest
+    from mmseg_ext.io.paths import file_sha256
     config, _, onnx = models[0]['unet']
     side = json.load(open(onnx + '.json'))
     assert side['format'] == 'mmseg_ext.onnx-sidecar' and side['version'] == 1

@@ -296,3 +296,53 @@ def test_inference_tta_stores_probabilities_at_the_test_scale(family_data, tmp_p
     assert plain.shape == tta.shape == (29, 38, 48)
     assert not np.allclose(plain, tta)  # three views averaged, not the plain view
     assert tta.min() >= 0.0 and tta.max() <= 1.0
+
+
+@pytest.mark.slow
+def test_thresholds_by_name_take_the_checkpoints_class_names(family_data, tmp_path,
+                                                              fast_cpu):
+    """Round V-6 and V-2: a threshold given by class name (``test_cfg.threshold=
+    {'finger-1': ...}``) without ``test_cfg.classes`` resolves against the checkpoint's
+    ``meta.dataset_meta.classes`` in inference (before: "the model has no class names")
+    and in tools/test.py's path; a ``test_cfg.classes`` in another order than the data
+    set is refused when the config is read (before: the threshold moved to Ulna)."""
+    from mmseg_ext.inference.predictor import build_predictor
+    from mmseg_ext.training.runner import test_checkpoint, test_config
+    from mmseg_ext.utils.class_names import HAND_BONE_CLASSES
+    config, opts = _family_options('demo', family_data['demo'])
+    ckpt = _save_checkpoint(config, opts, str(tmp_path / 'model.pth'))
+    saved = torch.load(ckpt, map_location='cpu')  # named as mmengine saves a checkpoint
+    saved['meta'] = {'dataset_meta': {'classes': list(HAND_BONE_CLASSES)}}
+    torch.save(saved, ckpt)
+
+    def derived(name, test_cfg):
+        path = tmp_path / name
+        path.write_text(f"_base_ = ['{config}']\nmodel = dict(test_cfg=dict(_delete_=True, "
+                        f"mode='whole', **{test_cfg!r}))\n")
+        return str(path)
+    by_name = derived('by_name.py', dict(threshold={'finger-1': 0.4}))
+    predictor = build_predictor(by_name, ckpt, cfg_options=opts)
+    assert predictor.model.class_thresholds().tolist() == pytest.approx([0.4] + [0.5] * 28)
+
+    def test(path):
+        options = {**opts, 'visualizer.name': f'vis_names_{osp.basename(path)}_{tmp_path.name}'}
+        cfg = test_config(path, ckpt, work_dir=str(tmp_path / 'w'), cfg_options=options)
+        return test_checkpoint(cfg, ckpt, config=path)
+    plain = test(derived('plain.py', {}))
+    never = test(derived('never.py', dict(threshold={'finger-1': 1.0})))  # p > 1 never
+    assert never['Dice.finger-1'] < 1e-4 < plain['Dice.finger-1']  # Dice's smoothing term
+    assert never['Dice.Ulna'] == plain['Dice.Ulna']  # the other channels are unchanged
+
+    reversed_ = derived('reversed.py', dict(threshold={'finger-1': 0.999},
+                                           classes=list(HAND_BONE_CLASSES[::-1])))
+    with pytest.raises(ConfigError) as info:
+        test_config(reversed_, ckpt, work_dir=str(tmp_path / 'w'), cfg_options=opts)
+    assert str(info.value) == (
+        f'{reversed_}: model.test_cfg.classes is not the class list of '
+        "test_dataloader.dataset in order: class 0 is 'Ulna' there but 'finger-1' in the "
+        'class list of test_dataloader.dataset, so a threshold given by name would apply '
+        'to another channel (test_cfg.classes is not needed when the names are known)')
+    with pytest.raises(ConfigError) as info:
+        build_predictor(reversed_, ckpt, cfg_options=opts)
+    assert str(info.value).startswith(f'{reversed_}: model.test_cfg.classes is not the '
+                                      'class list of test_dataloader.dataset in order')

@@ -194,3 +194,38 @@ def test_the_bare_model_of_a_semi_supervised_config_builds(config):
     cfg = load_config(osp.join(repo, config))
     model = build_bare_model(cfg)
     assert type(model).__name__ == cfg.model.type
+
+
+def test_stock_tta_model_merges_the_views_of_a_mean_teacher():
+    """Round V-8: mmseg's SegTTAModel reads ``module.out_channels`` (and
+    ``decode_head``); a mean teacher exposes its predictor's, so ``test.py --tta``
+    merges the views instead of failing after the test loop. The merged prediction is
+    the argmax of the mean softmax of the teacher's logits, computed here by hand."""
+    from mmengine.config import ConfigDict
+    from mmseg.models.segmentors import SegTTAModel
+    torch.manual_seed(0)
+    model = build()
+    model.eval()
+    model.teacher.test_cfg = ConfigDict(mode='whole')  # as a config file gives it
+    model.student.test_cfg = ConfigDict(mode='whole')  # as a config file gives it
+    assert model.out_channels == NUM_CLASSES == model.teacher.out_channels
+    assert model.decode_head is model.teacher.decode_head
+    assert model.align_corners is False and model.num_classes == NUM_CLASSES
+    with torch.no_grad():  # logits that vary over the image
+        torch.nn.init.normal_(model.teacher.decode_head.conv_seg.weight, std=5.0)
+    tta = SegTTAModel(module=model)
+    x = [torch.randn(1, 3, 32, 40), torch.randn(1, 3, 32, 40)]
+    views = []
+    with torch.no_grad():
+        for inputs in x:
+            views.append(model.predict(inputs, [sample(False)])[0])
+            views[-1].set_metainfo(dict(img_path='a.png'))  # the merge copies it
+        merged = tta.merge_preds([views])[0]
+        logits = [model.teacher.encode_decode(inputs, [sample(False).metainfo]) for inputs in x]
+    want = sum(F.softmax(lg[0], dim=0) for lg in logits).argmax(dim=0)
+    assert torch.equal(merged.pred_sem_seg.data, want[None])  # PixelData: (1, H, W)
+    assert len(want.unique()) > 1  # a prediction that varies over the image
+    # the class names a tool sets reach both networks (either may predict)
+    model.dataset_meta = dict(classes=tuple(SHAPES_CLASSES))
+    assert model.teacher.dataset_meta['classes'] == model.student.dataset_meta['classes'] \
+        == tuple(SHAPES_CLASSES)

@@ -114,6 +114,77 @@ def test_threshold_errors():
     assert resolve_thresholds(None, 2) == [0.5, 0.5]
 
 
+def test_test_cfg_classes_in_another_order_than_the_model_is_refused():
+    """Round V-2: ``test_cfg.classes`` reversed against the model's own class list
+    (``dataset_meta``, set from the checkpoint) would move the threshold of 'a' to the
+    channel of 'c': refused, not applied."""
+    inputs = _constant_prob([0.4, 0.55, 0.65])
+    model = _model(dict(mode='whole', threshold={'a': 0.99}, classes=['c', 'b', 'a']))
+    model.dataset_meta = dict(classes=('a', 'b', 'c'))
+    with pytest.raises(ConfigError) as info:
+        model.predict(inputs.clone(), [SegDataSample(metainfo=_meta())])
+    assert str(info.value) == (
+        "model.test_cfg.classes is not the model's class list (dataset_meta) in order: "
+        "class 0 is 'c' there but 'a' in the model's class list (dataset_meta), so a "
+        'threshold given by name would apply to another channel (test_cfg.classes is not '
+        'needed when the names are known)')
+    same = _model(dict(mode='whole', threshold={'a': 0.3}, classes=['a', 'b', 'c']))
+    same.dataset_meta = dict(classes=('a', 'b', 'c'))  # the same order: accepted
+    out = same.predict(inputs.clone(), [SegDataSample(metainfo=_meta())])[0]
+    assert out.pred_sem_seg.data[:, 0, 0].tolist() == [1, 1, 1]  # 0.4 > 0.3
+
+
+def test_set_class_names_resolves_thresholds_by_name_and_names_the_config():
+    """Round V-2/V-6: the tools give the model the checkpoint's class names, so a
+    threshold by name needs no ``test_cfg.classes``; one in another order is refused
+    up front, naming the config."""
+    from mmseg_ext.models.segmentors.postprocess import set_class_names
+    model = _model(dict(mode='whole', threshold={'b': 0.6}))
+    set_class_names(model, ['a', 'b', 'c'], 'cfg.py')
+    assert model.dataset_meta == dict(classes=('a', 'b', 'c'))
+    assert model.class_thresholds().tolist() == pytest.approx([0.5, 0.6, 0.5])
+    reversed_ = _model(dict(mode='whole', threshold={'b': 0.6}, classes=['c', 'b', 'a']))
+    with pytest.raises(ConfigError) as info:
+        set_class_names(reversed_, ['a', 'b', 'c'], 'cfg.py')
+    assert str(info.value).startswith(
+        "cfg.py: model.test_cfg.classes is not the model's class list (dataset_meta) in "
+        "order: class 0 is 'c' there but 'a' in")
+
+
+def test_check_test_cfg_classes_against_the_data_set():
+    """Round V-2: a config whose ``test_cfg.classes`` is not its test data set's class
+    list is refused when read; the same list, or none, passes."""
+    from mmengine.config import Config
+
+    from mmseg_ext.config.checks import check_test_cfg_classes
+    data = dict(dataset=dict(type='BaseSegDataset', metainfo=dict(classes=('a', 'b', 'c'))))
+
+    def cfg(classes):
+        test_cfg = dict(mode='whole', threshold={'a': 0.4})
+        if classes is not None:
+            test_cfg['classes'] = classes
+        return Config(dict(model=dict(type='MultiLabelEncoderDecoder', test_cfg=test_cfg),
+                           test_dataloader=data))
+    with pytest.raises(ConfigError) as info:
+        check_test_cfg_classes(cfg(['a', 'c', 'b']), 'x.py', ('test_dataloader',))
+    assert str(info.value) == (
+        'x.py: model.test_cfg.classes is not the class list of test_dataloader.dataset '
+        "in order: class 1 is 'c' there but 'b' in the class list of "
+        'test_dataloader.dataset, so a threshold given by name would apply to another '
+        'channel (test_cfg.classes is not needed when the names are known)')
+    with pytest.raises(ConfigError, match='^x.py: model.test_cfg.classes names 2 classes, '
+                       'the class list of test_dataloader.dataset 3$'):
+        check_test_cfg_classes(cfg(['a', 'b']), 'x.py', ('test_dataloader',))
+    check_test_cfg_classes(cfg(['a', 'b', 'c']), 'x.py', ('test_dataloader',))
+    check_test_cfg_classes(cfg(None), 'x.py', ('test_dataloader',))
+    from mmseg_ext.utils.errors import InvalidArgumentError
+    with pytest.raises(InvalidArgumentError) as info:  # the list came from --cfg-options
+        check_test_cfg_classes(cfg(['a', 'c', 'b']), 'x.py', ('test_dataloader',),
+                               {'model.test_cfg.classes': ['a', 'c', 'b']})
+    assert str(info.value).startswith('cfg_options: model.test_cfg.classes is not the '
+                                      'class list of test_dataloader.dataset in order')
+
+
 def test_slide_inference_stitches_windows():
     model = _model(dict(mode='slide', crop_size=(16, 16), stride=(8, 8)))
     inputs = torch.randn(1, C, 24, 40)

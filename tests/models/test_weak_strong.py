@@ -252,3 +252,29 @@ def test_prediction_is_the_students_and_weights_load_into_the_plain_student():
     assert model.student.dataset_meta['classes'] == ('a', 'b', 'c', 'd')
     with pytest.raises(CheckpointError, match='student'):
         student_state_dict(plain.state_dict())
+
+
+def test_stock_tta_model_reads_the_students_out_channels():
+    """Round V-8: mmseg's SegTTAModel reads ``module.out_channels``; the weak-to-strong
+    wrapper gives its student's (3 classes), so ``test.py --tta`` merges its views: the
+    argmax of the mean softmax of the student's logits, computed here by hand."""
+    from mmengine.config import ConfigDict
+    from mmseg.models.segmentors import SegTTAModel
+    torch.manual_seed(0)
+    model = build()
+    model.eval()
+    model.student.test_cfg = ConfigDict(mode='whole')  # as a config file gives it
+    assert model.out_channels == 3 and model.decode_head is model.student.decode_head
+    with torch.no_grad():  # logits that vary over the image
+        torch.nn.init.normal_(model.student.decode_head.conv_seg.weight, std=5.0)
+    tta = SegTTAModel(module=model)
+    x = [torch.randn(1, 3, 32, 40), torch.randn(1, 3, 32, 40)]
+    with torch.no_grad():
+        views = [model.predict(i, [sample()])[0] for i in x]
+        for view in views:
+            view.set_metainfo(dict(img_path='a.png'))  # the merge copies it
+        merged = tta.merge_preds([views])[0]
+        logits = [model.student.encode_decode(i, [sample().metainfo]) for i in x]
+    want = sum(torch.softmax(lg[0], dim=0) for lg in logits).argmax(dim=0)
+    assert torch.equal(merged.pred_sem_seg.data, want[None])  # PixelData: (1, H, W)
+    assert len(want.unique()) > 1  # a prediction that varies over the image

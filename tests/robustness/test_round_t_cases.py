@@ -257,31 +257,72 @@ def test_a_dict_on_the_command_line_is_one_line_and_its_keys_work(shapes, tmp_pa
         load_config(SHAPES, {'test_dataloader.dataset.metainfoo.classes': ('a',)})
 
 
-def test_one_model_stored_at_two_sizes_is_not_an_ensemble(tmp_path):
-    """U-10: the same model's probabilities at ``--out-size native`` and ``original``
-    were averaged as two models (the pixel comparison needs one size)."""
+def _prob_folder(root, name, size, source, seed=0):
     import numpy as np
 
-    from mmseg_ext.ensembling.ensemble import soft_vote
     from mmseg_ext.io.probs import ProbFolderWriter
-    classes = ('a', 'b')
-    rng = np.random.default_rng(0)
-    folders = []
-    for name, size, ckpt in (('native', (8, 8), 'm.pth'), ('original', (16, 16), 'm.pth'),
-                             ('other', (16, 16), 'n.pth')):
-        source = dict(config='c.py', checkpoint=ckpt, tta=False, out_size=name)
-        with ProbFolderWriter(str(tmp_path / name), classes, 'multi-label',
-                              source=source) as w:
-            w.write(rng.random((2, *size)).astype(np.float32), 'x.png', (16, 16))
-            w.commit()
-        folders.append(str(tmp_path / name))
-    with pytest.raises(InvalidArgumentError, match=f"^prob_dirs: {folders[0]} and "
-                       f"{folders[1]} were predicted by one model \\(m.pth, the same config "
-                       "and views\\), stored at 'native' and 'original' size"):
-        soft_vote(folders[:2], str(tmp_path / 'ens'), progress=False)
+    rng = np.random.default_rng(seed)
+    with ProbFolderWriter(str(root / name), ('a', 'b'), 'multi-label', source=source) as w:
+        w.write(rng.random((2, *size)).astype(np.float32), 'x.png', (16, 16))
+        w.commit()
+    return str(root / name)
+
+
+def test_one_model_stored_at_two_sizes_is_not_an_ensemble(tmp_path):
+    """U-10: the same model's probabilities at ``--out-size native`` and ``original``
+    were averaged as two models (the pixel comparison needs one size). V-4 and V-5:
+    the rule compares the checkpoint by content and the views by what the predictor
+    ran, so a copy of the checkpoint is the same model and another test scale is not."""
+    from mmseg_ext.ensembling.ensemble import soft_vote
+    old = dict(config='c.py', checkpoint='m.pth', tta=False)  # before the hashes
+    native = _prob_folder(tmp_path, 'native', (8, 8), dict(old, out_size='native'))
+    original = _prob_folder(tmp_path, 'original', (16, 16), dict(old, out_size='original'),
+                            seed=1)
+    with pytest.raises(InvalidArgumentError, match=f"^prob_dirs: {native} and {original} "
+                       r"were predicted by one model \(m.pth\) with the same views, stored "
+                       "as uint8 at 'native' size and uint8 at 'original' size"):
+        soft_vote([native, original], str(tmp_path / 'ens'), progress=False)
     assert not (tmp_path / 'ens').exists()
-    summary = soft_vote(folders[1:], str(tmp_path / 'ens'), progress=False)
-    assert (summary.images, summary.models) == (1, 2)  # two models: averaged
+    # by content: a copy of the checkpoint under another path, at two sizes
+    same = dict(config='c.py', tta=False, checkpoint_sha256='ab' * 32, views='v1')
+    a = _prob_folder(tmp_path, 'a', (8, 8), dict(same, checkpoint='m.pth', out_size='native'))
+    b = _prob_folder(tmp_path, 'b', (16, 16), dict(same, checkpoint='copy.pth',
+                                                     out_size='original'), seed=2)
+    with pytest.raises(InvalidArgumentError, match='predicted by one model'):
+        soft_vote([a, b], str(tmp_path / 'ens'), progress=False)
+    # the same weights with other views (another test scale), and another model: members
+    c = _prob_folder(tmp_path, 'c', (16, 16), dict(same, checkpoint='m.pth', views='v2',
+                                                     out_size='original'), seed=3)
+    d = _prob_folder(tmp_path, 'd', (16, 16), dict(old, checkpoint='n.pth',
+                                                     out_size='original'), seed=4)
+    summary = soft_vote([a, c, d, original], str(tmp_path / 'ens'), progress=False)
+    assert (summary.images, summary.models) == (1, 4)
+
+
+def test_inference_records_the_model_by_content_and_its_views(tmp_path):
+    """The ``source`` record behind that rule: a copied checkpoint hashes the same, and
+    another test scale gives other views."""
+    import shutil
+
+    from mmseg_ext.inference.predictor import build_predictor
+    from mmseg_ext.inference.source import prediction_source
+
+    from .cv_fakes import model_checkpoint
+    ckpt = model_checkpoint(HANDBONE, tmp_path / 'm.pth')
+    shutil.copy(ckpt, tmp_path / 'copy.pth')
+    plain = build_predictor(HANDBONE, ckpt)
+    steps = plain.test_pipeline
+    i = next(k for k, step in enumerate(steps) if 'scale' in step)
+    other = build_predictor(HANDBONE, str(tmp_path / 'copy.pth'), cfg_options={
+        f'test_dataloader.dataset.pipeline.{i}.scale': (96, 96)})
+    first = prediction_source(plain, HANDBONE, ckpt, False, 'native')
+    second = prediction_source(plain, HANDBONE, str(tmp_path / 'copy.pth'), False, 'original')
+    third = prediction_source(other, HANDBONE, str(tmp_path / 'copy.pth'), False, 'native')
+    import hashlib
+    assert first['checkpoint_sha256'] == hashlib.sha256(open(ckpt, 'rb').read()).hexdigest()
+    assert first['checkpoint_sha256'] == second['checkpoint_sha256'] == \
+        third['checkpoint_sha256']
+    assert first['views'] == second['views'] != third['views']
 
 
 def test_one_threshold_out_of_range_names_the_option(shapes, tmp_path, monkeypatch):
@@ -296,3 +337,142 @@ def test_one_threshold_out_of_range_names_the_option(shapes, tmp_path, monkeypat
     assert_refused(code, lines, 2, "model.test_cfg.threshold: threshold of '1' is 2, "
                    'outside [0, 1]')
     assert os.listdir(tmp_path) == []
+
+
+# ------------------------------------------------------------------ round V (config checks)
+def test_settings_dicts_and_new_components_may_be_added_on_the_command_line():
+    """V-3: ``optim_wrapper.clip_grad.max_norm``, ``optim_wrapper.paramwise_cfg.*`` and
+    a new hook were refused as "has no ..."; V-9: a new head or sampler without its
+    ``type`` went through to a KeyError traceback at the build."""
+    from mmseg_ext.config.loading import load_config
+    cfg = load_config(SHAPES, {'optim_wrapper.clip_grad.max_norm': 1.0,
+                               'optim_wrapper.paramwise_cfg.norm_decay_mult': 0.0,
+                               'default_hooks.early_stopping.type': 'EarlyStoppingHook',
+                               'default_hooks.early_stopping.monitor': 'mIoU'})
+    assert cfg.optim_wrapper.clip_grad == dict(max_norm=1.0)
+    assert cfg.optim_wrapper.paramwise_cfg == dict(norm_decay_mult=0.0)
+    assert cfg.default_hooks.early_stopping == dict(type='EarlyStoppingHook', monitor='mIoU')
+    for key in ('model.auxiliary_head.num_classes', 'model.decode_head.sampler.thresh'):
+        missing = key.rsplit('.', 1)[0]
+        with pytest.raises(InvalidArgumentError, match=rf'^cfg_options: {key}: {SHAPES} has '
+                           rf'no {missing} \(to add it, give its type too: '
+                           rf'{missing}.type=\.\.\.'):
+            load_config(SHAPES, {key: 4})
+
+
+@pytest.mark.parametrize('step, value, words', [
+    ('scale', (float('inf'), 128), 'it must be a positive number or a list of them'),
+    ('scale', 20000, '400,000,000 pixels, beyond the cap'),
+    ('scale', (20000,), '400,000,000 pixels, beyond the cap'),
+    ('scale_factor', 1000.0, 'a resize by more than 64 times each side'),
+])
+def test_the_pixel_cap_covers_every_form_of_a_size(tmp_path, step, value, words):
+    """V-10: ``scale=(inf, 128)`` crashed the cap check; V-11: a single-int scale, a
+    huge ``scale_factor``, ``RandomChoiceResize``'s ``scales`` and ``ratio_range``
+    passed it."""
+    from mmseg_ext.config.loading import load_config
+    steps = load_config(HANDBONE).test_dataloader.dataset.pipeline
+    i = next(k for k, s in enumerate(steps) if 'scale' in s)
+    key = f'test_dataloader.dataset.pipeline.{i}.{step}'
+    with pytest.raises(InvalidArgumentError, match=words):
+        load_config(HANDBONE, {key: value})
+
+
+def test_random_resizes_count_their_largest_output(tmp_path):
+    from mmengine.config import Config
+
+    from mmseg_ext.config.checks import check_pipeline_sizes
+    from mmseg_ext.utils.errors import ConfigError
+    for step, pixels in ((dict(type='RandomChoiceResize', scales=[(64, 64), (20000, 20000)]),
+                          '400,000,000'),
+                         (dict(type='RandomResize', scale=(16384, 16384),
+                               ratio_range=(0.5, 2.0)), '1,073,741,824')):
+        cfg = Config(dict(train_pipeline=[dict(type='LoadImageFromFile'), step]))
+        with pytest.raises(ConfigError, match=f'{pixels} pixels, beyond the cap'):
+            check_pipeline_sizes(cfg, 'c.py', {})
+    ok = Config(dict(train_pipeline=[dict(type='RandomResize', scale=(2048, 512),
+                                          ratio_range=(0.5, 2.0))]))
+    check_pipeline_sizes(ok, 'c.py', {})
+
+
+def test_options_under_a_wrapper_are_named_as_typed():
+    """V-12: a bad value under ``model.segmentor`` or ``datasets.1`` was blamed on the
+    shipped config file (exit 1) under a key the user did not type."""
+    from mmseg_ext.config.loading import load_config
+    unimatch = 'custom_configs/jsrt/unimatch_unet-s5-tiny_multilabel_1xb4-1k_jsrt-chest-256x256.py'
+    with pytest.raises(InvalidArgumentError, match=r'^cfg_options: model.segmentor.test_cfg.'
+                       r'threshold: threshold is 1.5, outside \[0, 1\]'):
+        load_config(unimatch, {'model.segmentor.test_cfg.threshold': 1.5})
+    with pytest.raises(InvalidArgumentError, match=r'^cfg_options: train_dataloader.dataset.'
+                       r'datasets.1 has 2 classes \(a, b\), but the model predicts 5'):
+        load_config(unimatch, {'train_dataloader.dataset.datasets.1.metainfo.classes':
+                               ('a', 'b')})
+    from mmseg_ext.config.checks import check_test_threshold
+    from mmseg_ext.utils.errors import ConfigError
+    cfg = load_config(unimatch)
+    cfg.model.segmentor.test_cfg.threshold = {0: 0.4}  # mmengine cannot merge it from options
+    with pytest.raises(ConfigError, match=r'^c.py: model.segmentor.test_cfg.threshold: the '
+                       'keys of a threshold dict are class names, got 0'):
+        check_test_threshold(cfg, 'c.py', {})
+
+
+def test_every_head_predicts_the_data_sets_classes():
+    """V-15: an auxiliary head, or the first stage of a cascade, with another class
+    count trained with exit 0."""
+    from mmseg_ext.config.checks import check_class_count
+    from mmseg_ext.config.loading import load_config
+    from mmseg_ext.utils.errors import ConfigError
+    cfg = load_config(SHAPES)
+    cfg.model.auxiliary_head = dict(type='FCNHead', num_classes=7)
+    with pytest.raises(ConfigError, match=r'has 4 classes \(background, disc, square, '
+                       r'triangle\), but the model predicts 7 \(model.auxiliary_head.'
+                       r'num_classes\)'):
+        check_class_count(cfg, 'c.py', {})
+    cfg.model.auxiliary_head = [dict(type='FCNHead', num_classes=4),
+                                dict(type='FCNHead', num_classes=9)]
+    with pytest.raises(ConfigError, match=r'model.auxiliary_head.1.num_classes'):
+        check_class_count(cfg, 'c.py', {})
+    cfg.model.auxiliary_head = None
+    cfg.model.decode_head = [dict(type='FCNHead', num_classes=6),
+                             dict(type='OCRHead', num_classes=4)]
+    with pytest.raises(ConfigError, match=r'model.decode_head.0.num_classes'):
+        check_class_count(cfg, 'c.py', {})
+
+
+def test_a_checkpoint_meta_of_another_shape_and_a_renamed_class(tmp_path):
+    """V-7: ``meta.dataset_meta`` that is not a dict was a traceback; V-13: a renamed
+    class was called "another class order"."""
+    from mmseg_ext.config.checks import check_checkpoint_classes
+    from mmseg_ext.config.loading import load_config
+    from mmseg_ext.utils.errors import ConfigError
+    cfg = load_config(SHAPES)
+    classes = list(_shapes_classes())
+    for meta in ('abc', None, {'dataset_meta': 'abc'}, {'dataset_meta': {'classes': 'x'}}):
+        check_checkpoint_classes(cfg, {'meta': meta}, SHAPES, 'm.pth')  # nothing to compare
+    renamed = classes[:-1] + ['tri']
+    with pytest.raises(ConfigError, match=rf"class {len(classes) - 1} of its data set is "
+                       rf"'{classes[-1]}', but m.pth was trained with 'tri' there \(another "
+                       r"class name\)"):
+        check_checkpoint_classes(cfg, {'meta': {'dataset_meta': {'classes': renamed}}},
+                                 SHAPES, 'm.pth')
+
+
+@pytest.mark.parametrize('options, words', [
+    ({'optim_wrapper.clip_grad.max_norm': -1}, 'optim_wrapper.clip_grad.max_norm is -1: it '
+     'must be a finite number > 0'),
+    ({'optim_wrapper.clip_grad.max_norm': 0}, 'max_norm is 0'),
+    ({'optim_wrapper.clip_grad.max_normm': 1}, "optim_wrapper.clip_grad has 'max_normm', "
+     'which clipping by norm does not take'),
+    ({'optim_wrapper.clip_grad.norm_type': 2}, 'max_norm is None'),
+    ({'optim_wrapper.clip_grad.max_norm': 1, 'optim_wrapper.clip_grad.norm_type': -2},
+     'norm_type is -2'),
+])
+def test_gradient_clipping_is_checked_when_the_config_is_read(options, words):
+    """Round W's W-3 and W-2: ``clip_grad.max_norm=-1`` trained by gradient ascent with
+    exit 0, 0 zeroed every gradient, and a misspelt key failed at the first step."""
+    from mmseg_ext.config.loading import load_config
+    with pytest.raises(InvalidArgumentError, match=words):
+        load_config(SHAPES, options)
+    cfg = load_config(SHAPES, {'optim_wrapper.clip_grad.max_norm': 1.0,
+                               'optim_wrapper.clip_grad.norm_type': 2})
+    assert cfg.optim_wrapper.clip_grad == dict(max_norm=1.0, norm_type=2)

@@ -359,7 +359,7 @@ def test_test_show_dir_is_published_whole_and_never_inside_a_published_folder(
                    'a published output folder of tools/inference.py')
     assert snapshot(str(published)) == before
 
-    def interrupted(cfg, checkpoint):  # the test stops after drawing one picture
+    def interrupted(cfg, checkpoint, config=None):  # stops after drawing one picture
         os.makedirs(osp.join(cfg.visualizer['save_dir'], 'vis_image'))
         open(osp.join(cfg.visualizer['save_dir'], 'vis_image', 'x.png'), 'w').close()
         raise KeyboardInterrupt

@@ -258,18 +258,18 @@ def test_checker_bad_class_in_the_first_image_is_not_the_reference(tmp_path, img
 
 
 def test_checker_warns_when_the_carried_list_is_not_the_formats(tmp_path, img_dir):
-    """Every image with Finger-1 for finger-1, or with its rows reordered: no row error
-    (the CSV is consistent), but one warning naming the first line that differs from
-    the hand-bone list, since the grader expects that list."""
+    """Every image with its rows reordered (finger-1 and finger-2 swapped), or without
+    Ulna: no row error (the CSV is consistent), but one warning naming the first line
+    that differs from the hand-bone list, since the grader expects that list."""
     lines = good_handbone_lines()
-    lines[1] = 'a.png,Finger-1,'
-    lines[30] = 'b.png,Finger-1,'
+    for first in (1, 30):  # a.png's rows are lines 2..30, b.png's 31..59
+        lines[first], lines[first + 1] = lines[first + 1], lines[first]
     report, path = check_lines(tmp_path, img_dir, lines, classes=None)
     tail = ('(the CSV carries 29 classes that are not the 29 handbone classes in order; '
             'its rows were checked against its own list)')
     assert report.errors == []
     assert report.warnings == [
-        f"{path}:2: class 'Finger-1' where the handbone format has 'finger-1' {tail}"]
+        f"{path}:2: class 'finger-2' where the handbone format has 'finger-1' {tail}"]
     lines = good_handbone_lines()
     lines = [lines[0]] + [ln for ln in lines[1:] if not ln.endswith(',Ulna,')]
     report, path = check_lines(tmp_path, img_dir, lines, classes=None)
@@ -277,6 +277,35 @@ def test_checker_warns_when_the_carried_list_is_not_the_formats(tmp_path, img_di
     assert report.warnings == [
         f'{path}:29: image a.png ends after 28 classes, the handbone format has 29 '
         + tail.replace('carries 29', 'carries 28')]
+
+
+@pytest.mark.parametrize('bad,good,first,hint', [
+    ('ulna', 'Ulna', 30, " (the format has 'Ulna')"),          # the 29th class of a.png
+    ('Finger-1', 'finger-1', 2, " (the format has 'finger-1')"),
+    ('finger-O', 'finger-9', 10, " (the format has 'finger-9')"),
+    ('skull', 'Pisiform', 28, ''),                               # nothing near it
+])
+def test_checker_refuses_a_carried_name_that_is_not_a_handbone_class(tmp_path, img_dir, bad,
+                                                                       good, first, hint):
+    """Round V-16: every image with 'ulna' for 'Ulna' (a consistent misspelling the
+    carried list learns): an error on the first such line, not a warning and "check OK",
+    since a grader expecting 'Ulna' scores it as missing on every image."""
+    lines = [ln.replace(f',{good},', f',{bad},') for ln in good_handbone_lines()]
+    report, path = check_lines(tmp_path, img_dir, lines, classes=None)
+    assert report.errors == [
+        f"{path}:{first}: class {bad!r} is not a handbone class{hint}: a grader expecting "
+        'the 29 handbone classes would score that class as missing on every image']
+    assert report.warnings == []
+    assert not report.ok
+
+
+def test_checker_keeps_a_csv_of_another_class_list_quiet(tmp_path, img_dir):
+    """Round V-16: a CSV of another class list altogether (the 2 chest classes, sharing
+    nothing with the hand-bone list) is still checked against its own list, quietly."""
+    lines = ['image_name,class,rle', 'a.png,heart,', 'a.png,left_lung,', 'b.png,heart,',
+             'b.png,left_lung,']
+    report, _ = check_lines(tmp_path, img_dir, lines, classes=None)
+    assert report.errors == [] and report.warnings == []
 
 
 @pytest.mark.parametrize('bad,problem', [

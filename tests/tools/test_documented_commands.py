@@ -481,6 +481,11 @@ COVERAGE = {
     '--iters --seeds --work-dir': dict(
         tests=['tests/tools/test_bench_semi_room.py::test_the_room_table_is_computed_from_the_arms'],
         note='--tiny; a rerun with other --cfg-options is refused'),
+    'docs/semi_supervised.md: tools/benchmark/bench_semi_room.py --config --fractions '
+    '--seeds --work-dir': dict(
+        tests=['tests/tools/test_bench_semi_room.py::test_the_room_table_is_computed_from_the_arms'],
+        note='--tiny with the default config; the arms record their config, and a rerun '
+             'with another --config is refused'),
     'docs/semi_supervised.md: tools/benchmark/bench_semi_room.py --fractions --seeds '
     '--work-dir': dict(
         tests=['tests/tools/test_bench_semi_room.py::test_the_room_table_is_computed_from_the_arms'],

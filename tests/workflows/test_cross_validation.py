@@ -410,3 +410,26 @@ def test_pseudo_labelling_the_test_set_composes_with_cv(cv_run, handbone, tmp_pa
         assert 'ConcatDataset' in text and str(pl) in text and 'accepted.txt' in text
     assert json.load(open(student / 'cv.json'))['extra_train']
     assert (student / 'submission.csv').is_file()
+
+
+@pytest.mark.parametrize('wrapper', ['ConcatDataset', 'RepeatDataset'])
+def test_a_wrapped_validation_set_is_named_not_called_missing(wrapper):
+    """Round V-14: val_dataloader, val_evaluator and val_cfg are there, but the val set
+    is a ConcatDataset/RepeatDataset: said so, not "no val split"."""
+    from mmengine.config import Config
+
+    from mmseg_ext.utils.errors import ConfigError
+    from mmseg_ext.workflows.cross_validation.pool import check_val_split
+    plain = dict(type='BaseSegDataset', pipeline=[dict(type='PackSegInputs')])
+    wrapped = (dict(type='ConcatDataset', datasets=[plain, plain]) if wrapper == 'ConcatDataset'
+               else dict(type='RepeatDataset', times=2, dataset=plain))
+    cfg = Config(dict(val_dataloader=dict(dataset=wrapped), val_evaluator=dict(type='IoUMetric'),
+                      val_cfg=dict(type='ValLoop')))
+    with pytest.raises(ConfigError) as info:
+        check_val_split(cfg, 'c.py')
+    assert str(info.value) == (f'c.py: val_dataloader.dataset is a {wrapper}; a wrapped '
+                               'validation set is not supported: cross-validation validates '
+                               'each fold with the pipeline of one plain data set')
+    check_val_split(Config(dict(val_dataloader=dict(dataset=plain),
+                                val_evaluator=dict(type='IoUMetric'),
+                                val_cfg=dict(type='ValLoop'))), 'c.py')  # plain: accepted

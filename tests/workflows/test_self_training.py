@@ -179,6 +179,55 @@ def test_a_teacher_of_other_classes_is_refused_before_training(tmp_path, shapes_
     assert not work.exists()                          # refused before anything is written
 
 
+def _shapes_checkpoint(path, classes):
+    """A checkpoint of the shapes model that says it was trained on ``classes`` (as
+    mmengine records ``meta.dataset_meta``)."""
+    import mmseg_ext  # noqa: F401
+    from mmseg_ext.config.model import build_bare_model
+    torch.manual_seed(0)
+    model = build_bare_model(Config.fromfile(osp.join(REPO, SHAPES)))
+    torch.save({'state_dict': model.state_dict(),
+                'meta': {'dataset_meta': {'classes': tuple(classes)}}}, str(path))
+    return str(path)
+
+
+def test_a_teacher_checkpoint_of_another_class_order_is_refused(tmp_path, shapes_root):
+    """Round V-1: a teacher checkpoint trained with square and disc swapped gave
+    pseudo-labels of its channel order, learnt by the student as the config's classes
+    (exit 0). Refused as tools/test.py refuses the pair, before anything is written."""
+    ckpt = _shapes_checkpoint(tmp_path / 'reord.pth',
+                              ('background', 'square', 'disc', 'triangle'))
+    work = tmp_path / 'work'
+    roots = [f'{s}_dataloader.dataset.data_root={shapes_root}' for s in ('train', 'val', 'test')]
+    proc = run_tool('tools/self_train.py', SHAPES, SHAPES, '--unlabelled',
+                    f'{shapes_root}/images/val', '--img-suffix', '.png', '--work-dir',
+                    str(work), '--no-progress', '--teacher-checkpoint', ckpt,
+                    '--cfg-options', *roots)
+    assert proc.returncode == 1, proc.stderr[-2000:]
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"error: {SHAPES}: class 1 of its data set is 'disc', but {ckpt} "
+                           "was trained with 'square' there"), last
+    assert not work.exists()                          # refused before anything is written
+
+
+def test_a_round_model_that_names_its_classes_otherwise_is_refused():
+    """Round V-1, every round: the model making the pseudo-labels (its checkpoint's
+    class names) must name its channels as the student's classes, in order."""
+    from mmseg_ext.utils.errors import ConfigError
+    from mmseg_ext.workflows.self_training import check_predicts_student_classes
+    ours = ('background', 'disc', 'square', 'triangle')
+    check_predicts_student_classes(ours, ours, 'c.pth', 's.py')
+    check_predicts_student_classes(ours, (), 'c.pth', 's.py')   # the student names none
+    with pytest.raises(ConfigError) as info:
+        check_predicts_student_classes(('background', 'square', 'disc', 'triangle'), ours,
+                                       'c.pth', 's.py')
+    assert str(info.value) == ("c.pth: the pseudo-labels of this checkpoint would teach the "
+                               "student (s.py) one class as another: its class 1 is "
+                               "'square', the student's is 'disc'")
+    with pytest.raises(ConfigError, match=r'it predicts 3 classes, the student learns 4$'):
+        check_predicts_student_classes(ours[:3], ours, 'c.pth', 's.py')
+
+
 def test_bad_student_config_fails_before_the_teacher_trains(tmp_path, shapes_root):
     proc = run_tool('tools/self_train.py', SHAPES, str(tmp_path / 'missing.py'),
                     '--unlabelled', f'{shapes_root}/images/val', '--img-suffix', '.png',

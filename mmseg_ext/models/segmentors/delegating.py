@@ -18,6 +18,38 @@ class PredictorDelegatingSegmentor(BaseSegmentor):
     def predictor(self) -> BaseSegmentor:
         raise NotImplementedError
 
+    # --- what tools and TTA models read of a segmentor: the predictor's ----------------
+    # (mmseg's SegTTAModel reads ``module.out_channels`` and, for one channel,
+    # ``module.decode_head.threshold``; tools read ``num_classes``/``align_corners``)
+    @property
+    def out_channels(self) -> int:
+        return self.predictor.out_channels
+
+    @property
+    def num_classes(self) -> int:
+        return self.predictor.num_classes
+
+    @property
+    def align_corners(self) -> bool:
+        return self.predictor.align_corners
+
+    @property
+    def decode_head(self):
+        return self.predictor.decode_head
+
+    @property
+    def dataset_meta(self) -> Optional[dict]:
+        """The predictor's ``dataset_meta`` (class names for per-class thresholds)."""
+        return getattr(self.predictor, 'dataset_meta', None)
+
+    @dataset_meta.setter
+    def dataset_meta(self, meta: Optional[dict]) -> None:
+        # every wrapped segmentor (a mean teacher's student and teacher): either may
+        # be the predictor
+        for module in self.children():
+            if isinstance(module, BaseSegmentor):
+                module.dataset_meta = meta
+
     def predict(self, inputs: Tensor, data_samples: Optional[List] = None) -> List:
         return self.predictor.predict(inputs, data_samples)
 

@@ -58,6 +58,46 @@ def resolve_thresholds(threshold: ThresholdSpec, num_classes: int,
     return [float(values.get(name, DEFAULT_THRESHOLD)) for name in names]
 
 
+def class_order_problem(given: Sequence[str], trained: Sequence[str], what: str) -> str:
+    """``''`` when ``given`` (``test_cfg.classes``) is ``trained`` in the same order,
+    else the first difference in words: a threshold given by name would otherwise be
+    applied to another channel (``what`` names the list ``trained`` is)."""
+    given = tuple(str(c) for c in given)
+    trained = tuple(str(c) for c in trained)
+    if given == trained:
+        return ''
+    if len(given) != len(trained):
+        return (f'model.test_cfg.classes names {len(given)} classes, {what} '
+                f'{len(trained)}')
+    k = next(i for i, (a, b) in enumerate(zip(given, trained)) if a != b)
+    return (f'model.test_cfg.classes is not {what} in order: class {k} is {given[k]!r} '
+            f'there but {trained[k]!r} in {what}, so a threshold given by name would '
+            'apply to another channel (test_cfg.classes is not needed when the names '
+            'are known)')
+
+
+def set_class_names(model: nn.Module, classes: Sequence[str], config: str) -> None:
+    """Give ``model`` (a bare segmentor) the class names of its output channels as
+    ``model.dataset_meta['classes']`` (what ``mmseg.apis.init_model`` sets from the
+    checkpoint), so thresholds given by class name resolve without
+    ``test_cfg.classes``; a multi-label model's thresholds are resolved now, so a
+    ``test_cfg.classes`` in another order is refused before any image is predicted.
+
+    Raises:
+        ConfigError: naming ``config``: the thresholds do not resolve against
+            ``classes`` (another ``test_cfg.classes``, an unknown class name).
+    """
+    meta = getattr(model, 'dataset_meta', None)
+    meta = dict(meta) if isinstance(meta, Mapping) else {}
+    meta['classes'] = tuple(str(c) for c in classes)
+    model.dataset_meta = meta
+    if callable(getattr(model, 'class_thresholds', None)):
+        try:
+            model.class_thresholds()
+        except ConfigError as exc:
+            raise ConfigError(f'{config}: {exc}') from None
+
+
 def logits_to_original(seg_logits: Tensor, img_meta: dict, align_corners: bool) -> Tensor:
     """One image's ``(1, C, H, W)`` logits back to its original geometry, ``(C, H0, W0)``.
 
@@ -121,10 +161,22 @@ class MultiLabelPostProcessMixin:
                                self.test_cfg.get('classes', None))  # fail at build time
 
     def class_names(self) -> Optional[list[str]]:
-        """Class names from ``model.dataset_meta`` or else ``test_cfg.classes``."""
-        meta = getattr(self, 'dataset_meta', None) or {}
-        names = meta.get('classes', None) or self.test_cfg.get('classes', None)
-        return None if names is None else list(names)
+        """Class names from ``model.dataset_meta`` or else ``test_cfg.classes``.
+
+        Raises:
+            ConfigError: both are set and differ (the thresholds would move to other
+                channels).
+        """
+        meta = getattr(self, 'dataset_meta', None)
+        trained = meta.get('classes', None) if isinstance(meta, Mapping) else None
+        given = self.test_cfg.get('classes', None)
+        if trained and given:
+            problem = class_order_problem(given, trained,
+                                          "the model's class list (dataset_meta)")
+            if problem:
+                raise ConfigError(problem)
+        names = trained or given
+        return None if names is None else [str(c) for c in names]
 
     def class_thresholds(self, device: Union[str, torch.device] = 'cpu') -> Tensor:
         """Float ``(C,)`` probability thresholds resolved from ``test_cfg.threshold``."""

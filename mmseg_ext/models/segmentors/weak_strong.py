@@ -315,15 +315,6 @@ class WeakToStrongSegmentor(PredictorDelegatingSegmentor):
 
     # --- inference: the student -----------------------------------------------------
     @property
-    def dataset_meta(self) -> Optional[dict]:
-        """The student's ``dataset_meta`` (class names for per-class thresholds)."""
-        return getattr(self.student, 'dataset_meta', None)
-
-    @dataset_meta.setter
-    def dataset_meta(self, meta: Optional[dict]) -> None:
-        self.student.dataset_meta = meta
-
-    @property
     def predictor(self) -> BaseSegmentor:
         return self.student
 

@@ -119,8 +119,18 @@ def pool_dataset(cfg: Config, config: str) -> Tuple[dict, List[dict]]:
 
 
 def check_val_split(cfg: Config, config: str) -> None:
-    """Each fold validates with the config's val pipeline and evaluator."""
+    """Each fold validates with the config's val pipeline and evaluator (of a plain
+    data set: a ``ConcatDataset``/``RepeatDataset`` validation set is refused by name).
+
+    Raises:
+        ConfigError: no val split, or a wrapped one.
+    """
     loader = cfg.get('val_dataloader') or {}
+    kind = (loader.get('dataset') or {}).get('type')
+    if kind in WRAPPERS:
+        raise ConfigError(f'{config}: val_dataloader.dataset is a {kind}; a wrapped '
+                          'validation set is not supported: cross-validation validates '
+                          'each fold with the pipeline of one plain data set')
     if not (loader.get('dataset') or {}).get('pipeline') or not cfg.get('val_evaluator') \
             or not cfg.get('val_cfg'):
         raise ConfigError(f'{config}: no val split (val_dataloader with a dataset pipeline, '
