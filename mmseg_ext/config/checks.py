@@ -37,6 +37,7 @@ from ..utils.errors import (
     InvalidArgumentError,
     MissingWeightsError,
 )
+from .components import component_takes, find_class, new_component_problem, value_problem
 
 
 def check_fits_config(cfg: Config, checkpoint: str, config: str = 'the config',
@@ -187,13 +188,13 @@ def check_cfg_options(cfg: Config, options: dict, path: str) -> None:
     for key, value in options.items():
         parts = key.split('.')
         old, depth = _lookup(root, parts)
-        if old is _MISSING and depth == len(parts) - 2 and depth > 0 \
-                and _may_add_dict(root, parts[:depth + 1], options):
-            continue  # the merge makes the missing dict
         if old is _MISSING and depth < len(parts) - 1:
-            missing = '.'.join(parts[:depth + 1])
+            level = _first_missing_level(root, parts, depth, options)
+            if level is None:
+                continue  # the merge makes the missing dicts; checked below
+            missing = '.'.join(parts[:level + 1])
             hint = ''
-            if depth == len(parts) - 2:
+            if level == len(parts) - 2:
                 hint = (f' (to add it, give its type too: {missing}.type=...; plain '
                         f'settings dicts {sorted(PLAIN_DICT_ARGUMENTS)} need none)')
             raise InvalidArgumentError('cfg_options', f'{key}: {path} has no {missing}'
@@ -204,9 +205,15 @@ def check_cfg_options(cfg: Config, options: dict, path: str) -> None:
             if takes is False:
                 raise InvalidArgumentError('cfg_options', f'{key}: {parent["type"]} has no '
                                            f'argument {parts[-1]!r}')
-            if takes is None:
+            if takes is None and not _checked_settings(parts):
                 print_log(f'--cfg-options {key} adds a key that {path} does not set (check '
                           'the spelling)', logger='current', level=logging.WARNING)
+            elif parts[-1] != 'type':
+                cls, _ = find_class(parent['type'])
+                problem = value_problem(cls, parts[-1], value)
+                if problem:
+                    raise InvalidArgumentError('cfg_options',
+                                               f'{".".join(parts[:-1])}.{problem}')
             continue
         if old is None or value is None:
             continue
@@ -217,6 +224,7 @@ def check_cfg_options(cfg: Config, options: dict, path: str) -> None:
             raise InvalidArgumentError('cfg_options', f'{key}={value!r}: {path} has '
                                        f'{old!r} there ({type(old).__name__}), got a '
                                        f'{type(value).__name__}')
+    _check_typed_components(root, options)
 
 
 #: arguments that are plain dicts of settings, not components with a ``type``: one of
@@ -226,62 +234,67 @@ PLAIN_DICT_ARGUMENTS = frozenset({'metainfo', 'data_prefix', 'clip_grad', 'param
                                   'custom_keys'})
 
 
-def _may_add_dict(root: dict, parts: list, options: dict) -> bool:
-    """Whether ``--cfg-options`` may create the missing dict at ``parts`` (its holder
-    exists): a new component whose ``type`` the same options give
-    (``default_hooks.early_stopping.type=EarlyStoppingHook``), or a plain settings dict
-    (:data:`PLAIN_DICT_ARGUMENTS`) that its component does not refuse."""
-    name = '.'.join(parts)
-    holder, _ = _lookup(root, parts[:-1])
-    if not isinstance(holder, dict):
-        return False
-    if f'{name}.type' in options:
-        return component_takes(holder, parts[-1]) is not False
-    return parts[-1] in PLAIN_DICT_ARGUMENTS and component_takes(holder, parts[-1]) \
-        is not False
-
-
-def component_takes(node: dict, name: str) -> Optional[bool]:
-    """Whether the registered component a config dict builds (``node['type']``) accepts
-    the argument ``name``: its ``__init__`` names it, or passes ``**kwargs`` on to a
-    base class that does. ``None`` when that cannot be told (no or unknown type, or a
-    ``**kwargs`` that goes nowhere we can see)."""
-    import inspect
-
-    from mmengine.registry import DefaultScope
-    kind = node.get('type')
-    if not isinstance(kind, str):
-        return None
-    cls = None
-    from mmseg.registry import DATASETS, HOOKS, LOOPS, METRICS, MODELS, OPTIMIZERS, TRANSFORMS
-    with DefaultScope.overwrite_default_scope('mmseg'):
-        # loops (train_cfg.max_iter) and optimizers (optim_wrapper.optimizer.lrr) too;
-        # not optimizer wrappers or schedulers, whose builders take keys of their own
-        # (paramwise_cfg, convert_to_iter_based)
-        for registry in (MODELS, DATASETS, TRANSFORMS, METRICS, HOOKS, LOOPS, OPTIMIZERS):
-            try:
-                cls = registry.get(kind)
-            except (KeyError, TypeError):
-                cls = None
-            if cls is not None:
-                break
-    if not inspect.isclass(cls):
-        return None
-    for klass in cls.__mro__:
-        init = klass.__dict__.get('__init__')
-        if init is None:
-            continue
-        try:
-            params = inspect.signature(init).parameters
-        except (TypeError, ValueError):
-            return None
-        if name in params:
-            return True
-        if not any(p.kind == p.VAR_KEYWORD for p in params.values()):
-            return False
-        if klass is object or klass.__module__.startswith('torch.'):
-            return None
+def _first_missing_level(root: dict, parts: list, depth: int,
+                        options: dict) -> Optional[int]:
+    """Where ``--cfg-options`` cannot create the dicts that ``parts`` needs below the
+    existing level ``depth`` (the index of the first part that cannot be made), or None
+    when the merge may make them all. A level may be made when the same options give
+    its ``type`` (a new component, ``default_hooks.early_stopping.type=...``), when it
+    is a plain settings dict (:data:`PLAIN_DICT_ARGUMENTS`) or an entry of
+    ``custom_keys`` (any module name), and its holder does not refuse it."""
+    for k in range(depth, len(parts) - 1):
+        prefix = parts[:k + 1]
+        if k == depth:
+            holder, _ = _lookup(root, prefix[:-1])
+            if not isinstance(holder, dict):
+                return k
+        else:  # made by the same options
+            holder_type = options.get('.'.join(prefix[:-1]) + '.type')
+            holder = {'type': holder_type} if isinstance(holder_type, str) else {}
+        name = prefix[-1]
+        typed = '.'.join(prefix) + '.type' in options
+        if typed or name in PLAIN_DICT_ARGUMENTS:
+            if component_takes(holder, name) is False:
+                return k
+        elif not (k > 0 and prefix[-2] == 'custom_keys'):
+            return k
     return None
+
+
+def _checked_settings(parts: list) -> bool:
+    """Whether a key lies in a settings dict whose keys a check of this module knows
+    (:func:`check_clip_grad`, :func:`check_paramwise_cfg`): no spelling warning there."""
+    return len(parts) > 2 and parts[0] == 'optim_wrapper' \
+        and parts[1] in ('clip_grad', 'paramwise_cfg')
+
+
+def _merged(root: dict, options: dict) -> Optional[dict]:
+    """The config tree as it will be after ``options`` are merged (None when they
+    cannot be: the loader reports that)."""
+    try:
+        merged = Config(root)
+        merged.merge_from_dict(options)
+        return merged.to_dict()
+    except Exception:  # noqa: BLE001
+        return None
+
+
+def _check_typed_components(root: dict, options: dict) -> None:
+    """Check every component whose ``type`` the options set (a new one, or another
+    type for an existing one) as mmengine will build it: registered where it is built,
+    its arguments taken, required ones given, numbers where numbers go."""
+    typed = [key[:-len('.type')] for key in options if key.endswith('.type')]
+    if not typed:
+        return
+    merged = _merged(root, options)
+    if merged is None:
+        return
+    for key in typed:
+        node, _ = _lookup(merged, key.split('.'))
+        if isinstance(node, dict):
+            problem = new_component_problem(key, node)
+            if problem:
+                raise InvalidArgumentError('cfg_options', problem)
 
 
 #: run settings that must be positive, and the smallest value each may take
@@ -405,6 +418,59 @@ def check_pipeline_sizes(cfg: Config, path: str, options: dict) -> None:
                 if any(key == k or key.startswith(k + '.') for k in options):
                     raise InvalidArgumentError('cfg_options', problem)
                 raise ConfigError(f'{path}: {problem}')
+        _check_chained_sizes(where, steps, cap, path, options)
+
+
+def _check_chained_sizes(where: str, steps: list, cap: int, path: str,
+                         options: dict) -> None:
+    """Follow the largest image a pipeline can make from step to step: a step that
+    passes the cap by itself can pass it together with the ones before it (a resize to
+    16384 a side, then a ``scale_factor`` of 64)."""
+    from ..utils.readers import MAX_PIXELS_ENV
+    bound: Optional[int] = None  # unknown: the image as read (capped when it is read)
+    for i, step in enumerate(steps):
+        bound = _pixels_after(step, bound)
+        if bound is not None and bound > cap:
+            chain = ', then '.join(str(s.get('type')) for s in steps[:i + 1])
+            problem = (f'{where}: steps 0-{i} ({chain}) can make images of {bound:,} '
+                       f'pixels together, beyond the cap of {cap:,} (the environment '
+                       f'variable {MAX_PIXELS_ENV} raises it)')
+            keys = [f'{where}.{j}' for j in range(i + 1)]
+            if any(k == key or k.startswith(key + '.') or key.startswith(k + '.')
+                   for k in options for key in keys):
+                raise InvalidArgumentError('cfg_options', problem)
+            raise ConfigError(f'{path}: {problem}')
+
+
+def _pixels_after(step: dict, bound: Optional[int]) -> Optional[int]:
+    """The most pixels an image can have after ``step`` when it has at most ``bound``
+    before (None: not known from the config). A ``scale`` sets the size, a
+    ``scale_factor`` multiplies it, a crop can only shrink it and a pad only grow it;
+    ``TestTimeAug`` takes the largest of each stage's alternatives."""
+    if not isinstance(step, dict):
+        return bound
+    if step.get('type') == 'TestTimeAug' and isinstance(step.get('transforms'), list):
+        for stage in step['transforms']:
+            alternatives = stage if isinstance(stage, list) else [stage]
+            after = [_pixels_after(alt, bound) for alt in alternatives]
+            bound = None if not after or any(a is None for a in after) else max(after)
+        return bound
+    for name in ('scale', 'scales', 'img_scale'):
+        if _positive_sizes(step.get(name)):
+            return _step_pixels(step, name)
+    factor = step.get('scale_factor')
+    if _positive_sizes(factor):
+        if bound is None:
+            return None
+        if isinstance(factor, (list, tuple)) and len(factor) == 2 \
+                and all(isinstance(f, (int, float)) for f in factor):
+            return int(bound * factor[0] * factor[1])
+        return int(bound * _largest(factor) ** 2)
+    if bound is not None and _positive_sizes(step.get('crop_size')):
+        return min(bound, _pixels(step['crop_size']))
+    if bound is not None and _positive_sizes(step.get('size')):
+        return max(bound, _pixels(step['size']))
+    return bound
 
 
 #: the pipeline sizes that are an output image's size in pixels, (w, h) or (h, w), an
@@ -637,16 +703,24 @@ def check_checkpoint_classes(cfg: Config, checkpoint: dict, config: str,
     channel ``k`` would be scored (or named) as another class, with exit 0.
 
     Raises:
+        CheckpointError: the checkpoint's own class list is bad (not distinct names,
+            or another count than the config's model predicts): naming ``path`` and
+            ``meta.dataset_meta.classes``.
         ConfigError: naming the first position where they differ.
     """
+    from ..utils.checkpoint import checkpoint_class_names
+    from ..utils.errors import CheckpointError
     from .tta import config_classes
-    meta = (checkpoint or {}).get('meta') if isinstance(checkpoint, dict) else None
-    dataset_meta = meta.get('dataset_meta') if isinstance(meta, dict) else None
-    trained = dataset_meta.get('classes') if isinstance(dataset_meta, dict) else None
+    trained = checkpoint_class_names(checkpoint, path)  # its own list checked first
+    heads = [(key, n) for key, n in _model_heads(cfg.get('model')) if '.decode_head' in key]
+    if trained and heads and heads[-1][1] != len(trained):  # the weights fit this model
+        raise CheckpointError(f'{path}: meta.dataset_meta.classes names {len(trained)} '
+                              f'classes ({", ".join(trained[:6])}'
+                              f'{", ..." if len(trained) > 6 else ""}), but its weights '
+                              f'predict {heads[-1][1]} ({heads[-1][0]} of {config})')
     ours = config_classes(cfg, loaders)
-    if not isinstance(trained, (list, tuple)) or not trained or not ours:
+    if not trained or not ours:
         return  # the checkpoint does not say (another writer's meta): nothing to compare
-    trained = tuple(str(c) for c in trained)
     if trained == ours:
         return
     if len(trained) != len(ours):
@@ -742,3 +816,69 @@ def check_clip_grad(cfg: Config, path: str, options: dict) -> None:
         _raise(f"{key}.norm_type is {norm_type!r}: a number > 0 or 'inf'", [key], options,
                path)
 
+
+
+#: ``paramwise_cfg`` keys of mmengine's default optimizer-wrapper constructor (and
+#: mmseg's forcing variant); other constructors read keys of their own
+_PARAMWISE_KEYS = frozenset({'custom_keys', 'bias_lr_mult', 'bias_decay_mult',
+                             'norm_decay_mult', 'dwconv_decay_mult', 'flat_decay_mult',
+                             'bypass_duplicate', 'dcn_offset_lr_mult'})
+_DEFAULT_CONSTRUCTORS = (None, 'DefaultOptimWrapperConstructor',
+                         'ForceDefaultOptimWrapperConstructor')
+#: what one ``custom_keys`` entry may set
+_CUSTOM_KEY_KEYS = frozenset({'lr_mult', 'decay_mult'})
+
+
+def _multiplier_problem(key: str, value: Any) -> Optional[str]:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) \
+            or not math.isfinite(value) or value < 0:
+        return f'{key} is {value!r}: a multiplier must be a finite number >= 0'
+    return None
+
+
+def check_paramwise_cfg(cfg: Config, path: str, options: dict) -> None:
+    """``optim_wrapper.paramwise_cfg`` of the default constructor: known keys (mmengine
+    ignores a misspelt one silently), multipliers that are finite numbers >= 0, and
+    ``custom_keys`` entries (any module name) that set only ``lr_mult`` and
+    ``decay_mult``. A config with another ``constructor`` is left to it.
+
+    Raises:
+        InvalidArgumentError: the value came from ``cfg_options``.
+        ConfigError: it is in the config file.
+    """
+    wrapper = cfg.get('optim_wrapper') or {}
+    paramwise = wrapper.get('paramwise_cfg')
+    if paramwise is None or wrapper.get('constructor') not in _DEFAULT_CONSTRUCTORS:
+        return
+    key = 'optim_wrapper.paramwise_cfg'
+    if not isinstance(paramwise, Mapping):
+        _raise(f'{key} is {paramwise!r}, not a dict', [key], options, path)
+    unknown = sorted(set(paramwise) - _PARAMWISE_KEYS)
+    if unknown:
+        _raise(f'{key} has {unknown[0]!r}, which mmengine\'s optimizer-wrapper constructor '
+               f'does not read (it reads {sorted(_PARAMWISE_KEYS)})', [key], options, path)
+    for name, value in paramwise.items():
+        problem = None
+        if name.endswith('_mult'):
+            problem = _multiplier_problem(f'{key}.{name}', value)
+        elif name == 'bypass_duplicate' and not isinstance(value, bool):
+            problem = f'{key}.bypass_duplicate is {value!r}: True or False'
+        if problem:
+            _raise(problem, [f'{key}.{name}'], options, path)
+    custom = paramwise.get('custom_keys') or {}
+    if not isinstance(custom, Mapping):
+        _raise(f'{key}.custom_keys is {custom!r}: a dict of module name to '
+               "dict(lr_mult=..., decay_mult=...)", [key], options, path)
+    for module, entry in custom.items():
+        where = f'{key}.custom_keys.{module}'
+        if not isinstance(entry, Mapping):
+            _raise(f'{where} is {entry!r}, not a dict; set its keys one by one '
+                   f'({where}.lr_mult=..., {where}.decay_mult=...)', [where], options, path)
+        unknown = sorted(set(entry) - _CUSTOM_KEY_KEYS)
+        if unknown:
+            _raise(f'{where} has {unknown[0]!r}; an entry of custom_keys sets '
+                   f'{sorted(_CUSTOM_KEY_KEYS)}', [where], options, path)
+        for name, value in entry.items():
+            problem = _multiplier_problem(f'{where}.{name}', value)
+            if problem:
+                _raise(problem, [where], options, path)

@@ -21,6 +21,7 @@ from .checks import (
     check_clip_grad,
     check_compiled_ops,
     check_dataset_metainfo,
+    check_paramwise_cfg,
     check_pipeline_sizes,
     check_pipeline_variable_options,
     check_run_settings,
@@ -103,6 +104,7 @@ def load_config(path: str, cfg_options: Optional[dict] = None,
     check_class_count(cfg, path, cfg_options or {})
     check_test_threshold(cfg, path, cfg_options or {})
     check_clip_grad(cfg, path, cfg_options or {})
+    check_paramwise_cfg(cfg, path, cfg_options or {})
     use_checked_label_loading(cfg)
     for problem in (lateral_flip_problem(cfg), training_flip_problem(cfg)):
         if problem:

@@ -17,6 +17,7 @@ import numpy as np
 from tqdm import tqdm
 
 from ..inference.probmaps import resize_channel
+from ..inference.source import compact_source, member_models, shown
 from ..io.paths import check_distinct_inputs, check_output_apart, check_output_format
 from ..io.prob_file import CroppedProbs, dequantize
 from ..io.prob_meta import ProbMeta, content_mismatch
@@ -54,40 +55,61 @@ def _check_compatible(folders: Sequence[ProbFolder]) -> None:
 
 
 def check_one_model_per_folder(folders: Sequence[ProbFolder]) -> None:
-    """Refuse two folders that one model predicted with the same views, whatever their
-    storage (``out_size``, dtype): :class:`SameValues` compares pixels only between
-    folders of one stored size. Told by the ``source`` records
+    """Refuse two folders that hold one model's predictions with the same views,
+    whatever their storage (``out_size``, dtype): :class:`SameValues` compares pixels
+    only between folders of one stored size. Told by the ``source`` records
     (:mod:`~mmseg_ext.inference.source`): the same ``checkpoint_sha256`` and ``views``;
     for folders written before those were recorded, the same config, checkpoint path
-    and TTA stored at two ``out_size`` (at one size the pixels tell).
+    and TTA stored at two ``out_size`` (at one size the pixels tell). An ensemble's
+    folder counts as its members (its record nests theirs, followed into nested
+    ensembles within :data:`~mmseg_ext.inference.source.MAX_DEPTH` levels), so an
+    ensemble and one of its own members are refused too. A record whose fields have
+    other types or absurd lengths names no model (:func:`~.source.model_identity`).
 
     Raises:
-        InvalidArgumentError: of ``prob_dirs``, naming both folders.
+        InvalidArgumentError: of ``prob_dirs``, naming both folders (and the member an
+            ensemble holds it through).
     """
-    def model_of(folder: ProbFolder) -> Optional[tuple]:
-        source = folder.source
-        if not isinstance(source, dict) or not source.get('checkpoint'):
-            return None  # an ensemble's, or a folder written by other code
-        if source.get('checkpoint_sha256') and source.get('views'):
-            return ('content', source['checkpoint_sha256'], source['views'])
-        return ('paths', source.get('config'), source['checkpoint'], source.get('tta'))
-
     seen: dict = {}
-    for folder in folders:
-        model = model_of(folder)
-        if model is None:
-            continue
-        earlier = seen.get(model)
-        if earlier is not None and (model[0] == 'content' or earlier.source.get('out_size')
-                                    != folder.source.get('out_size')):
-            def stored(f: ProbFolder) -> str:
-                return f'{f.dtype} at {f.source.get("out_size")!r} size'
-            raise InvalidArgumentError(
-                'prob_dirs', f'{earlier.root} and {folder.root} were predicted by one model '
-                f'({folder.source["checkpoint"]}) with the same views, stored as '
-                f'{stored(earlier)} and {stored(folder)}: one model\'s predictions given '
-                'twice; give each once')
-        seen.setdefault(model, folder)
+    for index, folder in enumerate(folders):
+        for model, via in member_models(folder.source):
+            earlier = seen.get(model.key)
+            if earlier is None:
+                seen[model.key] = (index, folder, model, via)
+                continue
+            if earlier[0] == index:
+                continue  # within one ensemble: made earlier, not this vote's doing
+            _, first, first_model, first_via = earlier
+            if model.by_content or via or first_via or first_model.out_size != model.out_size:
+                raise InvalidArgumentError(
+                    'prob_dirs', _one_model_twice(first, first_model, first_via, folder,
+                                                  model, via))
+
+
+def _one_model_twice(first: ProbFolder, first_model, first_via: Optional[str],
+                     folder: ProbFolder, model, via: Optional[str]) -> str:
+    """The refusal of :func:`check_one_model_per_folder`, values cut for the message."""
+    paths = [p for p in (first_model.checkpoint, model.checkpoint) if p]
+    if len(set(paths)) == 2:
+        named = f'the same checkpoint content: {shown(paths[0])}, {shown(paths[1])}'
+    elif paths:
+        named = shown(paths[0])
+    else:
+        named = f'checkpoint sha256 {model.key[1][:16]}...'
+    if not (first_via or via):
+        def stored(f: ProbFolder, m) -> str:
+            size = repr(shown(m.out_size)) if m.out_size is not None else 'an unrecorded'
+            return f'{f.dtype} at {size} size'
+        return (f'{shown(first.root)} and {shown(folder.root)} were predicted by one model '
+                f'({named}) with the same views, stored as {stored(first, first_model)} '
+                f'and {stored(folder, model)}: one model\'s predictions given twice; give '
+                'each once')
+
+    def held(f: ProbFolder, member: Optional[str]) -> str:
+        return shown(f.root) + (f' (an ensemble holding {shown(member)})' if member else '')
+    return (f'{held(first, first_via)} and {held(folder, via)} both hold the predictions '
+            f'of one model ({named}) with the same views: one model\'s predictions given '
+            'twice; give each once (an ensemble counts as its members)')
 
 
 def _weights(weights: Optional[Sequence[float]], n: int) -> np.ndarray:
@@ -151,7 +173,10 @@ def soft_vote(prob_dirs: Sequence[str], out_dir: str,
     check_one_model_per_folder(folders)
     w = _weights(weights, len(folders))
     first = folders[0]
-    source = dict(ensemble=[dict(probs=osp.abspath(f.root), weight=float(x), source=f.source)
+    # a member's record is copied whole when it is a small JSON object (a foreign or
+    # edited one is cut down to its valid model fields)
+    source = dict(ensemble=[dict(probs=osp.abspath(f.root), weight=float(x),
+                                 source=compact_source(f.source))
                             for f, x in zip(folders, w)], mixed_size=mixed_size)
     keys = first.keys()
     with ProbFolderWriter(out_dir, first.classes, first.task,

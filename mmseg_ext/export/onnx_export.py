@@ -10,7 +10,9 @@ temporary name first, never over an existing file without ``force``.
 The sidecar (:mod:`mmseg_ext.inference.onnx_backend`) records what inference needs: the
 classes, the task, the data preprocessor (mean, std, channel order, test-time padding),
 the test pipeline and the scale of its resize, ``flip_swap_classes``, the tuned
-post-processing when given (:mod:`.tuned`), the digest of the ONNX file and its own.
+post-processing when given (:mod:`.tuned`), the digest of the ONNX file and its own,
+and under ``export`` the source checkpoint's path and sha256 (a folder predicted by the
+export names that checkpoint as its model, :mod:`mmseg_ext.inference.source`).
 """
 from __future__ import annotations
 
@@ -42,7 +44,7 @@ from ..inference.onnx_backend import (
     sidecar_text,
 )
 from ..io.output_errors import output_error
-from ..io.paths import check_output_apart
+from ..io.paths import check_output_apart, file_sha256
 from ..utils.errors import CheckpointError, ConfigError, InvalidArgumentError, OutputError
 from ..utils.per_class import PerClassSpec
 from .graph import OPSET, ProbabilityGraph, export_graph, require_exporter
@@ -238,6 +240,8 @@ def export_onnx(config: str, checkpoint: str, out: str,
     for target in (out, side):
         check_new_output(target, force, OWNER)
     predictor = build_predictor(config, checkpoint, device='cpu', cfg_options=cfg_options)
+    # the model's identity: inference on the export records it (inference.source)
+    checkpoint_sha256 = file_sha256(checkpoint)
     model = predictor.model
     problem = slide_problem(getattr(model, 'test_cfg', None))
     if problem:
@@ -247,6 +251,7 @@ def export_onnx(config: str, checkpoint: str, out: str,
                           'needs an EncoderDecoder segmentor (encode_decode, '
                           'align_corners); a training wrapper is not one')
     classes, multi_label = predictor.classes, predictor.multi_label
+    predict_with = getattr(model, 'predict_with', None)  # a mean teacher's network
     postprocess = tuned_postprocess(classes, multi_label, thresholds, min_area, keep_largest,
                                     cv_dir, connectivity)
     preprocess = preprocess_of(model.data_preprocessor)
@@ -300,6 +305,8 @@ def export_onnx(config: str, checkpoint: str, out: str,
         flip_swap_classes=[[classes[a], classes[b]] for a, b in predictor.flip_swap_pairs],
         postprocess=postprocess,
         export=dict(config=osp.abspath(config), checkpoint=osp.abspath(checkpoint),
+                    checkpoint_sha256=checkpoint_sha256,
+                    predict_with=predict_with if isinstance(predict_with, str) else None,
                     opset=opset, torch=torch.__version__, onnx=onnx.__version__,
                     verified_max_abs_diff=diff, verified_input=list(check_shape)))
     publish_files({out: data, side: sidecar_text(body).encode('utf-8')}, force)

@@ -9,7 +9,10 @@ sidecar ``model.onnx.json`` (:func:`sidecar_path`). This module reads them back 
   preprocessor's mean/std, channel order and padding, the test pipeline and its scale,
   ``flip_swap_classes``, the tuned post-processing when one was given, and two digests:
   ``onnx_sha256`` (the exported file) and ``sidecar_sha256`` (the sidecar's own content,
-  :func:`sidecar_digest`). :func:`read_sidecar` refuses a sidecar that is missing,
+  :func:`sidecar_digest`). Its ``export`` object names the source checkpoint (path and,
+  since it was added, ``checkpoint_sha256``: the model's identity in a probability
+  folder's record, :func:`exported_checkpoint`) and the network a training wrapper
+  predicts with (``predict_with``). :func:`read_sidecar` refuses a sidecar that is missing,
   edited after export, of another format or version, or whose ONNX file was swapped or
   lists another number of classes than the graph outputs;
 * the **graph** takes the data preprocessor's output, ``input``: float32
@@ -133,6 +136,20 @@ def read_sidecar(onnx_path: str) -> Dict[str, Any]:
     return body
 
 
+def exported_checkpoint(sidecar: Dict[str, Any]) -> Tuple[Optional[str], Optional[str]]:
+    """``(path, sha256)`` of the checkpoint a sidecar says the model was exported from;
+    the sha256 is None for a sidecar written before it was recorded (or holding
+    something else than 64 hex digits there), the path None when it is not a string."""
+    export = sidecar.get('export')
+    if not isinstance(export, dict):
+        return None, None
+    path, sha256 = export.get('checkpoint'), export.get('checkpoint_sha256')
+    path = path if isinstance(path, str) and 0 < len(path) <= 4096 else None
+    ok = isinstance(sha256, str) and len(sha256) == 64 and \
+        all(c in '0123456789abcdefABCDEF' for c in sha256)
+    return path, sha256.lower() if ok else None
+
+
 def check_onnx_file(onnx_path: str, sidecar: Dict[str, Any],
                     output_classes: Optional[int]) -> None:
     """Refuse an ONNX file that is not the one its sidecar describes.
@@ -242,6 +259,10 @@ class OnnxSegmentor:
         self.align_corners = bool(sidecar['align_corners'])
         self.logit_channels = int(sidecar['logit_channels'])
         self.data_preprocessor = build_preprocessor(sidecar['preprocess'])
+        export = sidecar.get('export')
+        predict_with = export.get('predict_with') if isinstance(export, dict) else None
+        # the network of a training wrapper that was exported (views_hash reads it)
+        self.predict_with = predict_with if isinstance(predict_with, str) else None
         shape = sidecar['input_shape']  # [N, 3, H, W], None where dynamic
         self.fixed_size = tuple(shape[2:]) if all(isinstance(v, int) for v in shape[2:]) \
             else None

@@ -37,7 +37,7 @@ from mmengine.config import Config
 from mmengine.logging import print_log
 from tqdm import tqdm
 
-from ..config.checks import check_test_cfg_classes
+from ..config.checks import check_checkpoint_classes, check_test_cfg_classes
 from ..config.model import build_bare_model
 from ..config.tta import (
     check_tta_config,
@@ -235,9 +235,13 @@ class ProbabilityPredictor:
 TEST_FIRST = ('test_dataloader', 'val_dataloader', 'train_dataloader')
 
 
-def _classes_of(model, cfg, checkpoint: dict) -> Tuple[str, ...]:
+def _classes_of(model, cfg, checkpoint: dict, path: str = 'the checkpoint'
+                ) -> Tuple[str, ...]:
+    """The checkpoint's class names (its list checked against ``model``), else the
+    config's."""
     from ..utils.checkpoint import checkpoint_class_names
-    classes = checkpoint_class_names(checkpoint) or config_classes(cfg, TEST_FIRST)
+    classes = checkpoint_class_names(checkpoint, path, model) \
+        or config_classes(cfg, TEST_FIRST)
     if not classes:
         raise DataError('cannot tell the class names: neither the checkpoint meta '
                         '(dataset_meta) nor the config\'s dataset has them')
@@ -274,7 +278,13 @@ def build_predictor(config: str, checkpoint: str, device: Optional[str] = 'cpu',
     :mod:`.onnx_backend`): onnxruntime then runs it in place of the segmentor, with the
     same pipeline, views and output (``device`` None: CUDA when this onnxruntime has it).
     ``tta_pipeline`` (with ``tta``): these views instead of the config's TTA pipeline
-    (the caller built them from the test pipeline and checked the config)."""
+    (the caller built them from the test pipeline and checked the config).
+
+    The checkpoint's class list (``meta.dataset_meta.classes``) is checked when it is
+    read (distinct names, one per class of the model: a
+    :class:`~mmseg_ext.utils.errors.CheckpointError` naming the checkpoint) and against
+    the config's data set as ``tools/test.py`` checks it (a
+    :class:`~mmseg_ext.utils.errors.ConfigError`), before any image is predicted."""
     from ..config.loading import load_config
     from ..utils.checkpoint import check_checkpoint_file, load_into_model
     from .onnx_backend import is_onnx_model, onnx_model_for_config
@@ -294,7 +304,10 @@ def build_predictor(config: str, checkpoint: str, device: Optional[str] = 'cpu',
         model.cfg = cfg
         model.to(device)
         model.eval()
-        classes = _classes_of(model, cfg, ckpt)
+        classes = _classes_of(model, cfg, ckpt, checkpoint)
+        # as tools/test.py: the checkpoint's classes are the config's data set's, in
+        # order, when the config names any (else the checkpoint's are trusted)
+        check_checkpoint_classes(cfg, ckpt, config, checkpoint, loaders=TEST_FIRST)
         # as mmseg.apis.init_model: thresholds by class name resolve against the
         # checkpoint's names (a test_cfg.classes in another order is refused)
         set_class_names(model, classes, config)

@@ -18,6 +18,7 @@ import os.path as osp
 from typing import Callable, Dict, List, Optional, Tuple
 
 from mmengine.config import Config
+from mmengine.hooks import Hook
 from mmengine.logging import print_log
 
 from ..config.checks import (
@@ -170,10 +171,69 @@ def _run_test(cfg: Config, checkpoint: str, config: str = 'the config') -> Dict[
     from .tool_runner import ToolRunner
     runner = ToolRunner.from_cfg(cfg)
     loaded = runner.load_checkpoint(checkpoint, map_location='cpu', strict=True)
-    classes = checkpoint_class_names(loaded) or config_classes(cfg, ('test_dataloader',))
+    named = checkpoint_class_names(loaded, checkpoint, bare_segmentor(runner.model))
+    classes = named or config_classes(cfg, ('test_dataloader',))
     if classes:  # thresholds by class name need no test_cfg.classes
         set_class_names(bare_segmentor(runner.model), classes, config)
+    hook = CheckpointClassesHook(named, _checkpoint_palette(loaded), config, checkpoint)
+    runner.register_hook(hook, priority='VERY_HIGH')  # names a test set that has none
     return runner.test() or {}
+
+
+def _checkpoint_palette(checkpoint: dict) -> list:
+    """``meta.dataset_meta.palette`` of a checkpoint (``[]`` when it has none)."""
+    meta = checkpoint.get('meta') if isinstance(checkpoint, dict) else None
+    dataset_meta = meta.get('dataset_meta') if isinstance(meta, dict) else None
+    palette = dataset_meta.get('palette') if isinstance(dataset_meta, dict) else None
+    return list(palette) if isinstance(palette, (list, tuple)) else []
+
+
+class CheckpointClassesHook(Hook):
+    """Give the test's evaluator and visualizer the checkpoint's class names when the
+    test set names none (a plain ``BaseSegDataset`` with ``metainfo=None``), as
+    inference uses them: mmseg's ``IoUMetric`` would otherwise end the whole test in
+    ``KeyError: 'classes'``. When neither names them, a metric that needs the names is
+    refused before the first image.
+
+    Raises:
+        ConfigError: (``before_test``) no class names anywhere, and a metric needs them.
+    """
+
+    def __init__(self, classes, palette, config: str, checkpoint: str):
+        self.classes = tuple(classes)
+        self.palette = list(palette)
+        self.config = config
+        self.checkpoint = checkpoint
+
+    def _palette(self, meta: dict) -> list:
+        from ..utils.class_names import random_palette
+        for palette in (meta.get('palette'), self.palette):
+            if isinstance(palette, (list, tuple)) and len(palette) == len(self.classes) \
+                    and all(isinstance(c, (list, tuple)) and len(c) == 3 for c in palette):
+                return [list(c) for c in palette]
+        return random_palette(len(self.classes))
+
+    def before_test(self, runner) -> None:
+        from mmseg.evaluation.metrics import IoUMetric
+
+        from ..evaluation.per_image_iou import PerImageIoUMetric
+        loop = runner.test_loop
+        meta = getattr(loop.dataloader.dataset, 'metainfo', None)
+        meta = dict(meta) if isinstance(meta, dict) else {}
+        if meta.get('classes'):
+            return
+        if not self.classes:
+            needs = next((type(m).__name__ for m in loop.evaluator.metrics
+                          if isinstance(m, (IoUMetric, PerImageIoUMetric))), None)
+            if needs:
+                raise ConfigError(f'{self.config}: test_dataloader.dataset names no '
+                                  f'classes, and {self.checkpoint} does not either '
+                                  f'(meta.dataset_meta.classes), but {needs} needs them: '
+                                  'set test_dataloader.dataset.metainfo.classes')
+            return
+        meta.update(classes=self.classes, palette=self._palette(meta))
+        loop.evaluator.dataset_meta = meta
+        runner.visualizer.dataset_meta = meta
 
 
 def enable_amp(cfg: Config) -> None:

@@ -292,12 +292,42 @@ def load_into_model(model: torch.nn.Module, checkpoint: str, config: str = 'the 
     return ckpt
 
 
-def checkpoint_class_names(checkpoint: Optional[dict]) -> Tuple[str, ...]:
+def model_class_count(model: Optional[torch.nn.Module]) -> Optional[int]:
+    """How many classes a built segmentor predicts (its ``num_classes``: a stock
+    one-channel binary head counts 2), None when the model does not say."""
+    count = getattr(model, 'num_classes', None) if model is not None else None
+    return count if isinstance(count, int) and not isinstance(count, bool) \
+        and count > 0 else None
+
+
+def checkpoint_class_names(checkpoint: Optional[dict], path: str = 'the checkpoint',
+                           model: Optional[torch.nn.Module] = None) -> Tuple[str, ...]:
     """The classes a checkpoint was trained on (``meta.dataset_meta.classes``, which
-    mmengine saves), ``()`` when it does not say (no meta, or not dicts)."""
+    mmengine saves), ``()`` when it does not say (no meta, not dicts, no list or an
+    empty one: another writer's meta).
+
+    A list it gives is checked when it is read, before any image is predicted: it is a
+    list of distinct class names (:func:`~mmseg_ext.utils.class_names.class_list_problem`:
+    text, no white space at either end), one per class of ``model`` (the segmentor its
+    weights were loaded into) when given. Otherwise the config, an image or the output
+    folder would be blamed for it later, or numbers would name the classes.
+
+    Raises:
+        CheckpointError: ``'<path>: meta.dataset_meta.classes ...'`` and the problem.
+    """
+    from .class_names import class_list_problem
     meta = checkpoint.get('meta') if isinstance(checkpoint, dict) else None
     dataset_meta = meta.get('dataset_meta') if isinstance(meta, dict) else None
     classes = dataset_meta.get('classes') if isinstance(dataset_meta, dict) else None
-    if not isinstance(classes, (list, tuple)):
+    if not isinstance(classes, (list, tuple)) or not classes:
         return ()
-    return tuple(str(c) for c in classes)
+    where = f'{path}: meta.dataset_meta.classes'
+    problem = class_list_problem(list(classes))
+    if problem:
+        raise CheckpointError(f'{where}: {problem}')
+    count = model_class_count(model)
+    if count is not None and count != len(classes):
+        shown = ', '.join(classes[:6]) + (', ...' if len(classes) > 6 else '')
+        raise CheckpointError(f'{where} names {len(classes)} classes ({shown}), but its '
+                              f'weights predict {count}')
+    return tuple(classes)

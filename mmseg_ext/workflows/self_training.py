@@ -254,10 +254,16 @@ def check_same_classes(teacher_cfg: Config, teacher_config: str, student_cfg: Co
                   min(len(teacher), len(student)))
         first = (f'class {at} is {teacher[at]!r} against {student[at]!r}'
                  if at < min(len(teacher), len(student)) else 'one list ends first')
+        if len(teacher) != len(student):
+            why = 'pseudo-labels would mark a missing class absent'
+        else:  # as many classes: another order, or another name
+            kind = 'another class order' if set(teacher) == set(student) \
+                else 'another class name'
+            why = f'{kind}: pseudo-labels would teach the student one class as another'
         raise ConfigError(f'{teacher_config}: the teacher predicts {len(teacher)} classes, '
                           f'the student ({student_config}) learns {len(student)}, and '
                           f'{first}; give both configs the same classes in the same order '
-                          '(pseudo-labels would mark a missing class absent)')
+                          f'({why})')
 
 
 def check_teacher_checkpoint(teacher_cfg: Config, teacher_config: str,

@@ -355,6 +355,58 @@ def test_inference_refuses_a_broken_export_and_publishes_nothing(models, tmp_pat
                'test resize', '[96, 96]')
 
 
+def test_an_export_is_its_checkpoints_model(models, tmp_path, fast_cpu):
+    """W-7: a checkpoint and its own export were two models (the .onnx's sha256 against
+    the .pth's), so the ensemble took them at two stored sizes. The sidecar records the
+    checkpoint's sha256; a folder the export predicted names that as its model (with
+    the .onnx's own sha256 and the checkpoint path beside it), the views hash alike,
+    and the ensemble refuses the pair. A sidecar without the field (written before it
+    was added) still runs, its model named by the .onnx's own sha256."""
+    import hashlib
+
+    from mmseg_ext.ensembling.ensemble import soft_vote
+    from mmseg_ext.inference.onnx_backend import sidecar_text
+    from mmseg_ext.inference.predictor import build_predictor, infer_folder
+    from mmseg_ext.inference.source import prediction_source
+    from mmseg_ext.utils.errors import InvalidArgumentError
+
+    def sha(path):
+        return hashlib.sha256(open(path, 'rb').read()).hexdigest()
+    (config, ckpt, onnx), img_dir = models[0]['unet'], models[1]
+    side = json.load(open(onnx + '.json'))
+    assert side['export']['checkpoint_sha256'] == sha(ckpt)
+    assert side['export']['checkpoint'] == osp.abspath(ckpt)
+    records = {}
+    for tta in (False, True):
+        torch_p = build_predictor(config, ckpt, device='cpu', tta=tta)
+        onnx_p = build_predictor(config, onnx, device='cpu', tta=tta)
+        pt = prediction_source(torch_p, config, ckpt, tta, 'original')
+        ox = prediction_source(onnx_p, config, onnx, tta, 'native')
+        assert (ox['checkpoint_sha256'], ox['views']) == (pt['checkpoint_sha256'],
+                                                          pt['views'])
+        assert ox['checkpoint_sha256'] == sha(ckpt) and ox['onnx_sha256'] == sha(onnx)
+        assert ox['checkpoint'] == osp.abspath(onnx)  # the file that was run
+        assert ox['exported_from'] == osp.abspath(ckpt)
+        records[tta] = (torch_p, onnx_p, pt, ox)
+    assert records[True][2]['views'] != records[False][2]['views']
+    torch_p, onnx_p, pt, ox = records[False]
+    infer_folder(torch_p, img_dir, str(tmp_path / 'pt'), out_size='original', source=pt,
+                 progress=False)
+    infer_folder(onnx_p, img_dir, str(tmp_path / 'onnx'), source=ox, progress=False)
+    with pytest.raises(InvalidArgumentError, match='predicted by one model'):
+        soft_vote([str(tmp_path / 'onnx'), str(tmp_path / 'pt')], str(tmp_path / 'ens'),
+                  progress=False)
+    # a sidecar of before: the .onnx is its own model (accepted as another member)
+    old = _copy_export(models, 'unet', tmp_path)
+    body = json.load(open(old + '.json'))
+    del body['export']['checkpoint_sha256']
+    open(old + '.json', 'w').write(sidecar_text(body))
+    before = prediction_source(build_predictor(config, old, device='cpu'), config, old,
+                               False, 'native')
+    assert before['checkpoint_sha256'] == before['onnx_sha256'] == sha(old)
+    assert 'exported_from' not in before and before['views'] == pt['views']
+
+
 def test_unsupported_operator_names_the_module():
     """An operator without ONNX conversion: one ConfigError line naming the operator
     and the module path and class it sits in."""

@@ -476,3 +476,141 @@ def test_gradient_clipping_is_checked_when_the_config_is_read(options, words):
     cfg = load_config(SHAPES, {'optim_wrapper.clip_grad.max_norm': 1.0,
                                'optim_wrapper.clip_grad.norm_type': 2})
     assert cfg.optim_wrapper.clip_grad == dict(max_norm=1.0, norm_type=2)
+
+
+def _with_classes(src, path, classes):
+    """A copy of checkpoint ``src`` whose meta names ``classes`` (None: no meta)."""
+    import torch
+    ckpt = torch.load(src, weights_only=False)
+    ckpt['meta'] = {} if classes is None else {'dataset_meta': {'classes': classes}}
+    torch.save(ckpt, str(path))
+    return str(path)
+
+
+def _no_classes_config(tmp_path):
+    """The shapes config with ``metainfo=None``: plain data sets that name no classes."""
+    path = tmp_path / 'nometa.py'
+    path.write_text(f'_base_ = [{SHAPES!r}]\n' + ''.join(
+        f'{s}_dataloader = dict(dataset=dict(metainfo=None))\n'
+        for s in ('train', 'val', 'test')))
+    return str(path)
+
+
+def test_inference_refuses_checkpoint_classes_the_config_contradicts(shapes, tmp_path,
+                                                                     monkeypatch):
+    """W-11: inference.py wrote a checkpoint's classes in another order (or numbers as
+    names) into index.json, where test.py refused the same pair; a config that names no
+    classes still trusts the checkpoint."""
+    from mmseg_ext.inference.predictor import build_predictor
+    from mmseg_ext.utils.errors import ConfigError
+    monkeypatch.chdir(tmp_path)
+    classes = list(_shapes_classes())
+    rev = _with_classes(shapes['ckpt'], tmp_path / 'rev.pth', classes[::-1])
+    code, lines = run_main('inference.py', [
+        SHAPES, rev, '--img-dir', osp.join(shapes['root'], 'images', 'val'), '--out-dir',
+        'probs', '--no-progress', '--device', 'cpu', '--cfg-options',
+        'model.data_preprocessor.size=(32,40)'])
+    assert_refused(code, lines, 1, f'error: {SHAPES}: class 0 of its data set is '
+                   f'{classes[0]!r}, but {rev} was trained with {classes[-1]!r} there '
+                   '(another class order)')
+    assert not (tmp_path / 'probs').exists()
+    # the one place every predicting tool builds its model (cv, export, demo, self-training)
+    renamed = _with_classes(shapes['ckpt'], tmp_path / 'renamed.pth', classes[:-1] + ['tri'])
+    with pytest.raises(ConfigError, match=rf"class {len(classes) - 1} of its data set is "
+                       rf"'{classes[-1]}', but {renamed} was trained with 'tri' there "
+                       r'\(another class name\)'):
+        build_predictor(SHAPES, renamed)
+    assert build_predictor(SHAPES, _with_classes(shapes['ckpt'], tmp_path / 'ok.pth',
+                                                 classes)).classes == tuple(classes)
+    # no classes in the config: the checkpoint's are right, in its order
+    assert build_predictor(_no_classes_config(tmp_path), rev).classes == tuple(classes[::-1])
+
+
+@pytest.mark.parametrize('change, problem', [
+    (lambda c: c + ['star'], ' names 5 classes (C0, C1, C2, C3, star), but its weights '
+     'predict 4'),
+    (lambda c: c[:1] + c[:3], ": class 'C0' appears twice (class names must be distinct)"),
+    (lambda c: c[:-1] + [c[-1] + ' '], ": class 3: 'C3 ' starts or ends with white space"),
+    (lambda c: list(range(len(c))), ': class 0: 0 is not text'),
+])
+def test_a_bad_checkpoint_class_list_names_the_checkpoint(shapes, tmp_path, change,
+                                                          problem):
+    """W-12: 5 names for 4 output channels, duplicates, white space or numbers in a
+    checkpoint's class list were blamed on the config, an image or the output folder
+    (or only failed at the first image); refused when the checkpoint is read."""
+    import torch
+
+    from mmseg_ext.config.checks import check_checkpoint_classes
+    from mmseg_ext.config.loading import load_config
+    from mmseg_ext.inference.predictor import build_predictor
+    from mmseg_ext.utils.errors import CheckpointError
+    classes = list(_shapes_classes())
+    for i, name in enumerate(classes):
+        problem = problem.replace(f'C{i}', name)
+    bad = _with_classes(shapes['ckpt'], tmp_path / 'bad.pth', change(classes))
+    for config in (SHAPES, _no_classes_config(tmp_path)):  # whether the config names any
+        with pytest.raises(CheckpointError) as err:
+            build_predictor(config, bad)
+        assert str(err.value) == f'{bad}: meta.dataset_meta.classes{problem}'
+    # tools/test.py's and self-training's check of the pair name it too
+    with pytest.raises(CheckpointError) as err:
+        check_checkpoint_classes(load_config(SHAPES), torch.load(bad, weights_only=False),
+                                 SHAPES, bad)
+    assert str(err.value).startswith(f'{bad}: meta.dataset_meta.classes{problem}')
+
+
+def test_test_py_takes_the_checkpoints_class_names_when_the_data_set_has_none(
+        shapes, tmp_path, monkeypatch):
+    """W-13: test.py on a data set with ``metainfo=None`` ended the whole test in
+    ``KeyError: 'classes'`` (mmseg's IoUMetric), although the checkpoint names them."""
+    from mmseg_ext.training.runner import test_checkpoint, test_config
+
+    from .cv_fakes import shapes_cfg_options
+    monkeypatch.chdir(tmp_path)
+    named = _with_classes(shapes['ckpt'], tmp_path / 'named.pth', list(_shapes_classes()))
+    nometa = _no_classes_config(tmp_path)
+
+    def run(config, work_dir):
+        cfg = test_config(config, named, work_dir=work_dir,
+                          cfg_options=shapes_cfg_options(shapes['root']))
+        return test_checkpoint(cfg, named, config)
+    expected = run(SHAPES, 'named')  # the data set names the classes itself
+    assert 'mIoU' in expected
+    assert run(nometa, 'nometa') == expected
+    # neither names them: one line naming the config key, before the first image
+    bare = _with_classes(shapes['ckpt'], tmp_path / 'bare.pth', None)
+    code, lines = run_main('test.py', [nometa, bare, '--work-dir', 'wd',
+                                       *cli_options(shapes['root'])])
+    assert_refused(code, lines, 1, f'error: {nometa}: test_dataloader.dataset names no '
+                   f'classes, and {bare} does not either (meta.dataset_meta.classes), but '
+                   'IoUMetric needs them: set test_dataloader.dataset.metainfo.classes')
+    assert not (tmp_path / 'wd').exists()
+
+
+@pytest.mark.parametrize('student, words', [
+    (('a', 'b'), "learns 2, and one list ends first; give both configs the same classes in "
+     'the same order (pseudo-labels would mark a missing class absent)'),
+    (('a', 'c', 'b'), "learns 3, and class 1 is 'b' against 'c'; give both configs the same "
+     'classes in the same order (another class order: pseudo-labels would teach the '
+     'student one class as another)'),
+    (('a', 'b', 'd'), "learns 3, and class 2 is 'c' against 'd'; give both configs the same "
+     'classes in the same order (another class name: pseudo-labels would teach the '
+     'student one class as another)'),
+])
+def test_a_student_of_other_classes_is_told_its_own_reason(student, words):
+    """W-15: a student config in another class order was told "(pseudo-labels would mark
+    a missing class absent)", which is the reason of another count only."""
+    from mmengine.config import Config
+
+    from mmseg_ext.utils.errors import ConfigError
+    from mmseg_ext.workflows.self_training import check_same_classes
+
+    def cfg(classes):
+        return Config({f'{s}_dataloader': dict(dataset=dict(
+            type='BaseSegDataset', metainfo=dict(classes=classes)))
+            for s in ('train', 'test')})
+    with pytest.raises(ConfigError) as err:
+        check_same_classes(cfg(('a', 'b', 'c')), 't.py', cfg(student), 's.py')
+    assert str(err.value) == ("t.py: the teacher predicts 3 classes, the student (s.py) "
+                              + words)
+    check_same_classes(cfg(('a', 'b', 'c')), 't.py', cfg(('a', 'b', 'c')), 's.py')

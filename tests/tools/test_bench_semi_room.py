@@ -130,3 +130,38 @@ def test_the_methods_train_on_the_rooms_labelled_images_and_report_their_share(
     pseudo = work / 'selftrain_1of8_seed0' / 'round1' / 'pseudo' / 'outputs_json'
     named = sorted(str(p.relative_to(pseudo).with_suffix('')) for p in pseudo.rglob('*.json'))
     assert named == sorted(unlabelled)
+
+
+@pytest.mark.slow
+def test_the_teacher_is_continued_with_and_without_unlabelled_images(tiny_room, tmp_path):
+    """bench_semi_methods.py's ``unimatch-teacher`` and its control ``finetune-teacher``
+    both start from the room's labelled-only checkpoint of that seed and train
+    ``--finetune-iters`` more; their iterations count the room's too."""
+    from mmengine.config import Config
+    room_dir, work = tiny_room[0], tmp_path / 'continued'
+    proc = run_tool('tools/benchmark/bench_semi_methods.py', '--room-dir', str(room_dir),
+                    '--fraction', '8', '--work-dir', str(work), '--seeds', '0', '--tiny',
+                    '--methods', 'finetune-teacher', 'unimatch-teacher',
+                    '--finetune-iters', '2', '--max-val-images', '2',
+                    '--max-unlabelled', '4', subprocess_run=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    room_iters = json.load(open(room_dir / '1of8_seed0' / 'result.json'))['iters']
+    teacher = osp.join(str(room_dir), '1of8_seed0', f'iter_{room_iters}.pth')
+    for method in ('finetune-teacher', 'unimatch-teacher'):
+        arm = work / f'{method}_1of8_seed0'
+        result = json.load(open(arm / 'result.json'))
+        assert (result['iters'], result['finetune_iters']) == (room_iters + 2, 2)
+        assert (arm / 'iter_2.pth').is_file()  # it trained the 2 iterations itself
+        row = next(line for line in proc.stdout.splitlines()
+                   if line.startswith(f'| {method} |'))
+        assert float(row.split('|')[2]) == pytest.approx(result['metrics']['mDice'],
+                                                         abs=6e-5)
+        dumped = Config.fromfile(str(next(arm.glob('*.py'))))
+        if method == 'finetune-teacher':
+            assert dumped.load_from == teacher
+            assert dumped.train_dataloader.dataset.ann_file == str(
+                work / 'splits' / '1of8_seed0_labelled.txt')
+        else:  # the student of the wrapper starts from the teacher's weights
+            assert dumped.model.segmentor.init_cfg == dict(type='Pretrained',
+                                                           checkpoint=teacher)
+            assert dumped.get('load_from') is None

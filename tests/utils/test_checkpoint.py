@@ -200,3 +200,38 @@ def test_a_config_backend_of_its_own_is_kept(tmp_path):
     remote = _train_cfg_backend(tmp_path, {'default_hooks.checkpoint.out_dir':
                                            's3://bucket/run'})
     assert remote is None
+
+
+def test_a_checkpoint_class_list_is_checked_when_it_is_read():
+    """Round W-12: a checkpoint's own bad class list (duplicates, white space, numbers,
+    another count than its weights) was blamed on the config, an image or the output
+    folder; it names the checkpoint and ``meta.dataset_meta.classes`` now."""
+    from torch import nn
+
+    from mmseg_ext.utils.checkpoint import checkpoint_class_names
+
+    def ckpt(classes):
+        return {'meta': {'dataset_meta': {'classes': classes}}}
+
+    # a meta that does not say: another writer's (nothing to check, nothing to trust)
+    for said in ({}, {'meta': None}, {'meta': {'dataset_meta': 'x'}}, ckpt(None), ckpt(()),
+                 ckpt('finger-1'), None):
+        assert checkpoint_class_names(said, 'm.pth') == ()
+    assert checkpoint_class_names(ckpt(['a', 'b']), 'm.pth') == ('a', 'b')
+    for classes, problem in (
+            (('a', 'a'), "class 'a' appears twice (class names must be distinct)"),
+            (('a', 'b '), "class 1: 'b ' starts or ends with white space"),
+            ((0, 1), 'class 0: 0 is not text'),
+            (('a', None), 'class 1: None is not text'),
+            ((['a'], ['b']), "class 0: ['a'] is not text"),
+            (('a', ''), 'class 1: a class name is empty')):
+        with pytest.raises(CheckpointError) as err:
+            checkpoint_class_names(ckpt(classes), 'm.pth')
+        assert str(err.value) == f'm.pth: meta.dataset_meta.classes: {problem}'
+    model = nn.Module()
+    model.num_classes = 3  # what its weights predict
+    assert checkpoint_class_names(ckpt(('a', 'b', 'c')), 'm.pth', model) == ('a', 'b', 'c')
+    with pytest.raises(CheckpointError) as err:
+        checkpoint_class_names(ckpt(('a', 'b')), 'm.pth', model)
+    assert str(err.value) == ('m.pth: meta.dataset_meta.classes names 2 classes (a, b), '
+                              'but its weights predict 3')

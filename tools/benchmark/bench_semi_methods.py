@@ -3,7 +3,8 @@ gap between labelled-only and all labels each method recovers.
 
     python tools/benchmark/bench_semi_methods.py --room-dir work_dirs/semi_room \\
         --fraction 8 --work-dir work_dirs/semi_methods [--seeds 0 1] \\
-        [--methods unimatch selftrain selftrain-scratch] [--data ../shared/data/jsrt_chest] [--tiny]
+        [--methods unimatch selftrain selftrain-scratch unimatch-teacher finetune-teacher] \\
+        [--finetune-iters 300] [--data ../shared/data/jsrt_chest] [--tiny]
 
 ``--room-dir`` is the work dir of ``tools/benchmark/bench_semi_room.py``: its
 labelled-only arms at ``1/fraction`` and with all labels (``1of1``), for the same
@@ -22,7 +23,14 @@ on the same fixed validation fold:
   and trains the same iterations on the labelled images plus the pseudo-labelled ones;
 - ``selftrain-scratch``: the same, but the student starts from its own initialisation
   (``--student-init scratch``, as ST++ does), so it is not pulled back to the
-  teacher's weights, only to its pseudo-labels.
+  teacher's weights, only to its pseudo-labels;
+- ``unimatch-teacher``: UniMatch continued from the room's labelled-only arm (its last
+  checkpoint as the student's ``init_cfg``) for ``--finetune-iters`` more iterations,
+  so the weak view's pseudo-labels are good from the first step;
+- ``finetune-teacher``: its control, the same arm continued on the labelled images
+  alone for as many iterations (``load_from``), so that what the unlabelled images
+  add is told apart from what the extra iterations add. The table counts both arms'
+  iterations as the room's plus the continuation.
 
 The table gives per-class and mean Dice per arm and seed, the iterations and CPU
 minutes, and per method the share of the room recovered:
@@ -52,7 +60,10 @@ from mmseg_ext.utils.cli import number_in_range  # noqa: E402
 
 ROOT = _common.ROOT
 UNIMATCH = 'custom_configs/jsrt/unimatch_unet-s5-tiny_multilabel_1xb4-1k_jsrt-chest-256x256.py'
-METHODS = ('unimatch', 'selftrain', 'selftrain-scratch')
+METHODS = ('unimatch', 'selftrain', 'selftrain-scratch', 'unimatch-teacher',
+           'finetune-teacher')
+#: methods that continue the room's labelled-only arm (the teacher) for --finetune-iters
+FROM_TEACHER = ('unimatch-teacher', 'finetune-teacher')
 STUDENT_INIT = {'selftrain': 'teacher', 'selftrain-scratch': 'scratch'}
 
 
@@ -66,6 +77,9 @@ def parse_args(argv=None):
     p.add_argument('--seeds', nargs='+', type=number_in_range(int, 0), default=[0, 1])
     p.add_argument('--methods', nargs='+', choices=METHODS, default=list(METHODS))
     p.add_argument('--data', default=room.DATA, help='the JSRT chest set (hand-bone layout)')
+    p.add_argument('--finetune-iters', type=number_in_range(int, 1), default=300,
+                   help='iterations of the methods that continue the labelled-only arm '
+                   '(unimatch-teacher and its control finetune-teacher)')
     p.add_argument('--tiny', action='store_true', help='smoke-test size')
     p.add_argument('--max-val-images', type=number_in_range(int, 1), default=None,
                    help='score on the first N validation images only (the smoke test)')
@@ -161,6 +175,32 @@ def selftrain_command(args, arm_dir: str, labelled: str, unlabelled: str, seed: 
             '--cfg-options', *options]
 
 
+def continue_command(args, method: str, arm_dir: str, labelled: str, unlabelled: str,
+                     seed: int, teacher: str, config: str,
+                     room_options: List[str]) -> List[str]:
+    """``unimatch-teacher`` or its control ``finetune-teacher``: the labelled-only arm
+    ``teacher`` continued for ``--finetune-iters``, with or without unlabelled images."""
+    iters = args.finetune_iters
+    if method == 'unimatch-teacher':
+        cmd = unimatch_command(args, arm_dir, labelled, unlabelled, seed, iters,
+                               room_options)
+        return cmd + ['model.segmentor.init_cfg.type=Pretrained',
+                      f'model.segmentor.init_cfg.checkpoint={teacher}']
+    options = [*room.data_options(args.data),
+               f'train_dataloader.dataset.ann_file={labelled}',
+               'train_dataloader.dataset.fold=None', f'randomness.seed={seed}',
+               'log_level=WARNING', f'load_from={teacher}', *validation_options(args)]
+    if args.tiny:
+        options += room.TINY + [f'train_cfg.max_iters={iters}',
+                                f'train_cfg.val_interval={iters}',
+                                f'default_hooks.checkpoint.interval={iters}']
+    else:
+        options += schedule(iters)
+    options += room_options
+    return [sys.executable, osp.join(ROOT, 'tools', 'train.py'), config,
+            '--work-dir', arm_dir, '--cfg-options', *options]
+
+
 def run_method(args, method: str, seed: int, pool: List[str]) -> dict:
     """Train one method for one seed (unless its ``result.json`` exists)."""
     name = f'{method}_1of{args.fraction}_seed{seed}'
@@ -178,22 +218,31 @@ def run_method(args, method: str, seed: int, pool: List[str]) -> dict:
                                      f'{base_name}_unlabelled.txt'), rest)
     iters = base['iters']
     config = base.get('config', room.CONFIG)  # the room's model and augmentation
-    if method == 'unimatch':
+    teacher = osp.join(args.room_dir, base_name, f'iter_{iters}.pth')
+    if method in FROM_TEACHER:
+        if method == 'unimatch-teacher' and config != room.CONFIG:
+            raise SystemExit(f'{args.room_dir}: its arms trained {config}; the UniMatch '
+                             f'config wraps {room.CONFIG} only')
+        cmd = continue_command(args, method, arm_dir, labelled, unlabelled, seed, teacher,
+                               config, base.get('options', []))
+    elif method == 'unimatch':
         if config != room.CONFIG:
             raise SystemExit(f'{args.room_dir}: its arms trained {config}; the UniMatch '
                              f'config wraps {room.CONFIG} only')
         cmd = unimatch_command(args, arm_dir, labelled, unlabelled, seed, iters,
                                base.get('options', []))
     else:
-        teacher = osp.join(args.room_dir, base_name, f'iter_{iters}.pth')
         cmd = selftrain_command(args, arm_dir, labelled, unlabelled, seed, iters,
                                 teacher, config, base.get('options', []),
                                 student_init=STUDENT_INIT[method])
     print('$ ' + ' '.join(cmd), flush=True)
     cost = _common.run_measured(cmd)
-    scored = arm_dir if method == 'unimatch' else osp.join(arm_dir, 'round1', 'student')
+    selftrain = method in STUDENT_INIT
+    scored = osp.join(arm_dir, 'round1', 'student') if selftrain else arm_dir
+    extra = dict(finetune_iters=args.finetune_iters) if method in FROM_TEACHER else {}
     result = dict(name=name, method=method, images=len(stems), unlabelled=len(rest),
-                  seed=seed, iters=iters, **cost, metrics=room.last_validation(scored))
+                  seed=seed, iters=iters + extra.get('finetune_iters', 0), **extra,
+                  **cost, metrics=room.last_validation(scored))
     with open(result_file, 'w') as f:
         json.dump(result, f, indent=1)
     return result
