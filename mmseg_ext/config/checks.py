@@ -37,7 +37,14 @@ from ..utils.errors import (
     InvalidArgumentError,
     MissingWeightsError,
 )
-from .components import component_takes, find_class, new_component_problem, value_problem
+from .components import (
+    SETTINGS_DICTS,
+    component_takes,
+    find_class,
+    new_component_problem,
+    place_kind,
+    value_problem,
+)
 
 
 def check_fits_config(cfg: Config, checkpoint: str, config: str = 'the config',
@@ -185,9 +192,15 @@ def check_cfg_options(cfg: Config, options: dict, path: str) -> None:
         InvalidArgumentError: of ``cfg_options``.
     """
     root = cfg.to_dict()
+    merged = _merged(root, options)
     for key, value in options.items():
         parts = key.split('.')
+        if '_delete_' in parts:
+            continue  # mmengine's "replace this dict": what it leaves is checked below
         old, depth = _lookup(root, parts)
+        if old is _MISSING and 0 < depth < len(parts) and _lookup(root, parts[:depth])[0] \
+                is None:
+            depth -= 1  # a dict the config leaves None (clip_grad=None) is made anew
         if old is _MISSING and depth < len(parts) - 1:
             level = _first_missing_level(root, parts, depth, options)
             if level is None:
@@ -200,20 +213,7 @@ def check_cfg_options(cfg: Config, options: dict, path: str) -> None:
             raise InvalidArgumentError('cfg_options', f'{key}: {path} has no {missing}'
                                        + hint)
         if old is _MISSING:
-            parent, _ = _lookup(root, parts[:-1])
-            takes = component_takes(parent, parts[-1]) if isinstance(parent, dict) else None
-            if takes is False:
-                raise InvalidArgumentError('cfg_options', f'{key}: {parent["type"]} has no '
-                                           f'argument {parts[-1]!r}')
-            if takes is None and not _checked_settings(parts):
-                print_log(f'--cfg-options {key} adds a key that {path} does not set (check '
-                          'the spelling)', logger='current', level=logging.WARNING)
-            elif parts[-1] != 'type':
-                cls, _ = find_class(parent['type'])
-                problem = value_problem(cls, parts[-1], value)
-                if problem:
-                    raise InvalidArgumentError('cfg_options',
-                                               f'{".".join(parts[:-1])}.{problem}')
+            _check_new_argument(key, value, root, merged, options, path)
             continue
         if old is None or value is None:
             continue
@@ -224,14 +224,39 @@ def check_cfg_options(cfg: Config, options: dict, path: str) -> None:
             raise InvalidArgumentError('cfg_options', f'{key}={value!r}: {path} has '
                                        f'{old!r} there ({type(old).__name__}), got a '
                                        f'{type(value).__name__}')
-    _check_typed_components(root, options)
+    if merged is not None:
+        _check_typed_components(root, merged, options)
+
+
+def _check_new_argument(key: str, value: Any, root: dict, merged: Optional[dict],
+                        options: dict, path: str) -> None:
+    """A key that ``--cfg-options`` adds to an existing dict: an argument the
+    component takes (of the type it will have after the merge, when the options change
+    it), with a value of its kind; elsewhere a warning, since a misspelt key of a dict
+    without a type would be ignored silently."""
+    parts = key.split('.')
+    holder = parts[:-1]
+    parent, _ = _lookup(merged if merged is not None else root, holder)
+    if not isinstance(parent, dict) or place_kind(holder) != 'component':
+        parent = None
+    takes = component_takes(parent, parts[-1]) if parent is not None else None
+    if takes is False:
+        raise InvalidArgumentError('cfg_options', f'{key}: {parent["type"]} has no '
+                                   f'argument {parts[-1]!r}')
+    if takes and parts[-1] != 'type':
+        cls, _ = find_class(parent['type'])
+        problem = value_problem(cls, parts[-1], value)
+        if problem:
+            raise InvalidArgumentError('cfg_options', f'{".".join(holder)}.{problem}')
+    if takes is None and not _checked_settings(parts):
+        print_log(f'--cfg-options {key} adds a key that {path} does not set (check the '
+                  'spelling)', logger='current', level=logging.WARNING)
 
 
 #: arguments that are plain dicts of settings, not components with a ``type``: one of
 #: their keys may be set on the command line when the config leaves them out
 #: (``optim_wrapper.clip_grad.max_norm=1``, ``<loader>.dataset.metainfo.classes=...``)
-PLAIN_DICT_ARGUMENTS = frozenset({'metainfo', 'data_prefix', 'clip_grad', 'paramwise_cfg',
-                                  'custom_keys'})
+PLAIN_DICT_ARGUMENTS = SETTINGS_DICTS
 
 
 def _first_missing_level(root: dict, parts: list, depth: int,
@@ -279,22 +304,30 @@ def _merged(root: dict, options: dict) -> Optional[dict]:
         return None
 
 
-def _check_typed_components(root: dict, options: dict) -> None:
+def _check_typed_components(root: dict, merged: dict, options: dict) -> None:
     """Check every component whose ``type`` the options set (a new one, or another
     type for an existing one) as mmengine will build it: registered where it is built,
-    its arguments taken, required ones given, numbers where numbers go."""
-    typed = [key[:-len('.type')] for key in options if key.endswith('.type')]
-    if not typed:
-        return
-    merged = _merged(root, options)
-    if merged is None:
-        return
-    for key in typed:
-        node, _ = _lookup(merged, key.split('.'))
-        if isinstance(node, dict):
-            problem = new_component_problem(key, node)
-            if problem:
-                raise InvalidArgumentError('cfg_options', problem)
+    its arguments taken (those the config kept from the type it replaces too), required
+    ones given, numbers where numbers go. Settings dicts with a ``type`` of their own
+    (``clip_grad.type=value``) are left to their checks."""
+    for key in options:
+        if not key.endswith('.type'):
+            continue
+        place = key[:-len('.type')]
+        parts = place.split('.')
+        if place_kind(parts) == 'settings':
+            continue
+        node, _ = _lookup(merged, parts)
+        if not isinstance(node, dict):
+            continue
+        before, _ = _lookup(root, parts)
+        replaced = before.get('type') if isinstance(before, dict) and \
+            f'{place}._delete_' not in options else None
+        kept = {k for k in node if f'{place}.{k}' not in options} if replaced else set()
+        problem = new_component_problem(place, node, kept_from=replaced, kept=kept)
+        if problem:
+            raise InvalidArgumentError('cfg_options', problem)
+
 
 
 #: run settings that must be positive, and the smallest value each may take
@@ -804,6 +837,9 @@ def check_clip_grad(cfg: Config, path: str, options: dict) -> None:
         _raise(f'{key} has {unknown[0]!r}, which clipping by {kind} does not take '
                f'(it takes {sorted(_CLIP_KEYS[kind] - {"type"})})', [key], options, path)
     amount = 'max_norm' if kind == 'norm' else 'clip_value'
+    if amount not in clip:
+        _raise(f'{key} has no {amount}: clipping by {kind} needs it ({key}.{amount}=...)',
+               [key], options, path)
     value = clip.get(amount)
     if isinstance(value, bool) or not isinstance(value, (int, float)) \
             or not math.isfinite(value) or value <= 0:
@@ -882,3 +918,92 @@ def check_paramwise_cfg(cfg: Config, path: str, options: dict) -> None:
             problem = _multiplier_problem(f'{where}.{name}', value)
             if problem:
                 _raise(problem, [where], options, path)
+
+
+def _logged_metrics(evaluator: Any) -> Optional[set]:
+    """The metric names the validation logs (``mIoU``, ``Dice.<class>`` as ``Dice.*``),
+    None when an evaluator of another kind makes them unknowable here."""
+    metrics = evaluator if isinstance(evaluator, (list, tuple)) else [evaluator]
+    names: set = set()
+    for metric in metrics:
+        if not isinstance(metric, Mapping):
+            return None
+        kind = metric.get('type')
+        if kind == 'IoUMetric':
+            chosen = metric.get('iou_metrics', ['mIoU'])
+            chosen = [chosen] if isinstance(chosen, str) else list(chosen or [])
+            found = {'aAcc'}
+            for name in chosen:
+                found |= {'mIoU': {'mIoU', 'mAcc'}, 'mDice': {'mDice', 'mAcc'},
+                          'mFscore': {'mFscore', 'mPrecision', 'mRecall'}}.get(name, set())
+        elif kind == 'MultiLabelDiceMetric':
+            found = {'mDice', 'mDice_dataset', 'Dice.*'}
+        elif kind == 'PerImageIoUMetric':
+            found = {'mIoU_per_image'}
+        else:
+            return None
+        prefix = metric.get('prefix')
+        names |= {f'{prefix}/{n}' for n in found} if prefix else found
+    return names
+
+
+def _is_logged(name: str, names: set) -> bool:
+    return name in names or any(n.endswith('.*') and name.startswith(n[:-1]) for n in names)
+
+
+def check_monitored_metrics(cfg: Config, path: str, options: dict) -> None:
+    """``default_hooks.checkpoint.save_best`` and an ``EarlyStoppingHook``'s ``monitor``
+    name a metric the validation logs: a misspelt one (``mIOU``) ends the run in a
+    ``KeyError`` at the first validation, after training, or never stops it early.
+    Checked when the evaluator's names are known (mmseg's ``IoUMetric`` and this
+    project's metrics).
+
+    Raises:
+        InvalidArgumentError: the name came from ``cfg_options``.
+        ConfigError: it is in the config file.
+    """
+    names = _logged_metrics(cfg.get('val_evaluator'))
+    if not names or not cfg.get('val_dataloader'):
+        return
+    watched = []
+    hooks = cfg.get('default_hooks') or {}
+    best = (hooks.get('checkpoint') or {}).get('save_best') if isinstance(hooks, Mapping) \
+        else None
+    for name in ([best] if isinstance(best, str) else best or []):
+        watched.append(('default_hooks.checkpoint.save_best', name))
+    places = [(f'default_hooks.{k}', h) for k, h in hooks.items()] \
+        if isinstance(hooks, Mapping) else []
+    places += [(f'custom_hooks.{i}', h) for i, h in enumerate(cfg.get('custom_hooks') or [])]
+    for where, hook in places:
+        if isinstance(hook, Mapping) and hook.get('type') == 'EarlyStoppingHook':
+            watched.append((f'{where}.monitor', hook.get('monitor')))
+    for key, name in watched:
+        if isinstance(name, str) and name != 'auto' and not _is_logged(name, names):
+            _raise(f'{key} is {name!r}, which the validation does not log (it logs '
+                   f'{", ".join(sorted(names))})', [key], options, path)
+
+
+#: optimizer settings torch refuses below 0 (a traceback when the optimizer is built)
+_NON_NEGATIVE_OPTIMIZER = ('lr', 'weight_decay', 'momentum', 'eps')
+
+
+def check_optimizer_values(cfg: Config, path: str, options: dict) -> None:
+    """The optimizer's learning rate, weight decay, momentum and eps are finite numbers
+    >= 0 (torch refuses a negative one only when training starts).
+
+    Raises:
+        InvalidArgumentError: the value came from ``cfg_options``.
+        ConfigError: it is in the config file.
+    """
+    optimizer = (cfg.get('optim_wrapper') or {}).get('optimizer')
+    if not isinstance(optimizer, Mapping):
+        return
+    for name in _NON_NEGATIVE_OPTIMIZER:
+        value = optimizer.get(name)
+        if value is None:
+            continue
+        key = f'optim_wrapper.optimizer.{name}'
+        if isinstance(value, bool) or not isinstance(value, (int, float)) \
+                or not math.isfinite(value) or value < 0:
+            _raise(f'{key} is {value!r}: it must be a finite number >= 0', [key], options,
+                   path)

@@ -28,10 +28,43 @@ _KIND = {'MODELS': 'model component', 'DATASETS': 'data set', 'TRANSFORMS': 'tra
          'DATA_SAMPLERS': 'data sampler', 'EVALUATOR': 'evaluator',
          'WEIGHT_INITIALIZERS': 'weight initialiser (init_cfg)'}
 
-#: arguments that a registry's builder passes itself, never the config
+#: arguments that a registry's builder passes itself, never the config (the runner
+#: builds loops with itself and their loader, schedulers with the optimizer and, for
+#: the learning-rate and momentum ones, the parameter name)
 _BUILDER_GIVES = {'OPTIMIZERS': {'params'}, 'TASK_UTILS': {'context'},
-                  'PARAM_SCHEDULERS': {'optimizer'}, 'OPTIM_WRAPPERS': {'optimizer'},
-                  'VISBACKENDS': {'save_dir'}, 'DATA_SAMPLERS': {'dataset'}}
+                  'PARAM_SCHEDULERS': {'optimizer', 'param_name'},
+                  'OPTIM_WRAPPERS': {'optimizer'}, 'VISBACKENDS': {'save_dir'},
+                  'DATA_SAMPLERS': {'dataset'},
+                  'LOOPS': {'runner', 'dataloader', 'evaluator'}}
+#: keys a registry's builder takes out before it builds (mmengine's ``initialize``
+#: applies an initialiser's ``override`` itself)
+_BUILDER_TAKES = {'WEIGHT_INITIALIZERS': {'override'}}
+#: arguments given by the runner to a top-level model wrapper (``tta_model``)
+_WRAPPER_GIVES = {'tta_model': {'module'}}
+
+#: dicts with a ``type`` that mmcv's layer builders read (``build_norm_layer`` adds
+#: ``num_features`` and takes ``requires_grad`` out): their arguments are not the
+#: class's own, so only the type is checked
+LAYER_CONFIGS = ('norm_cfg', 'conv_cfg', 'act_cfg', 'upsample_cfg')
+#: settings dicts, not built from a registry: a ``type`` there is a setting of its own
+#: (``clip_grad.type='value'``)
+SETTINGS_DICTS = frozenset({'metainfo', 'data_prefix', 'clip_grad', 'paramwise_cfg',
+                            'custom_keys', 'override'})
+
+
+def place_kind(parts: Sequence[str]) -> str:
+    """What the dict at the dotted key ``parts`` is: ``'settings'`` (a plain settings
+    dict, or an entry of ``custom_keys``), ``'layer'`` (an mmcv layer config,
+    :data:`LAYER_CONFIGS`) or ``'component'`` (built from a registry with its keys as
+    arguments)."""
+    if not parts:
+        return 'settings'
+    last = parts[-1]
+    if last in SETTINGS_DICTS or (len(parts) >= 2 and parts[-2] == 'custom_keys'):
+        return 'settings'
+    if last.endswith(LAYER_CONFIGS):
+        return 'layer'
+    return 'component'
 
 
 def _article(noun: str) -> str:
@@ -159,31 +192,42 @@ def value_problem(cls: Any, name: str, value: Any) -> Optional[str]:
     return None
 
 
-def new_component_problem(key: str, node: dict) -> Optional[str]:
-    """Why the component dict ``node`` that ``--cfg-options`` creates at the dotted
-    ``key`` cannot be built (None when it can, as far as can be told): its ``type`` is
+def new_component_problem(key: str, node: dict, kept_from: Optional[str] = None,
+                          kept: Sequence[str] = ()) -> Optional[str]:
+    """Why the component dict ``node`` at the dotted ``key``, whose ``type`` the command
+    line sets, cannot be built (None when it can, as far as can be told): its ``type`` is
     not in the registry the place builds from, it has an argument its class does not
-    take, or it leaves out a required one."""
+    take, or it leaves out a required one. An mmcv layer config (:func:`place_kind`)
+    has only its type checked.
+
+    Args:
+        kept_from: the type the config had there, when the options replace it.
+        kept: the keys of ``node`` the config kept from ``kept_from``.
+    """
     kind = node.get('type')
     if not isinstance(kind, str) or not kind:
         return f'{key}.type must be the name of a registered class, got {kind!r}'
-    registry = registry_of(key.split('.'))
+    parts = key.split('.')
+    registry = registry_of(parts)
     cls, _ = find_class(kind, registry)
     if cls is None:
         _, elsewhere = find_class(kind)
         what = _KIND.get(registry or '', 'registered component')
         also = f' (it is {_article(_KIND[elsewhere])})' if elsewhere else ''
         return f'{key}.type: {kind!r} is not {_article(what)} mmseg knows{also}'
-    if not inspect.isclass(cls):
+    if not inspect.isclass(cls) or place_kind(parts) == 'layer':
         return None
     params, complete = init_parameters(cls)
-    for name in sorted(set(node) - {'type', '_scope_'}):
+    for name in sorted(set(node) - {'type', '_scope_'} - _BUILDER_TAKES.get(registry or '',
+                                                                          set())):
+        left = (f" (kept from the config's {kept_from}; add {key}._delete_=True to give "
+                f'{kind} only the keys you set)') if name in kept else ''
         if complete and name not in params:
-            return f'{key}: {kind} has no argument {name!r}'
+            return f'{key}: {kind} has no argument {name!r}{left}'
         problem = value_problem(cls, name, node[name])
         if problem:
-            return f'{key}.{problem}'
-    given = _BUILDER_GIVES.get(registry or '', set())
+            return f'{key}.{problem}{left}'
+    given = _BUILDER_GIVES.get(registry or '', set()) | _WRAPPER_GIVES.get(key, set())
     missing = [name for name, p in params.items() if p.default is p.empty
                and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
                and name not in node and name not in given]

@@ -21,6 +21,8 @@ from .checks import (
     check_clip_grad,
     check_compiled_ops,
     check_dataset_metainfo,
+    check_monitored_metrics,
+    check_optimizer_values,
     check_paramwise_cfg,
     check_pipeline_sizes,
     check_pipeline_variable_options,
@@ -79,6 +81,24 @@ def check_runner_path(path: Optional[str], argument: str) -> None:
                                    'text); choose a UTF-8 name') from None
 
 
+def _open_unset_dicts(cfg: Config, options: dict) -> None:
+    """Make an empty dict of each setting the config leaves ``None`` and the options set
+    keys of (``optim_wrapper.clip_grad=None`` in a base, then
+    ``--cfg-options optim_wrapper.clip_grad.max_norm=10``): mmengine's merge refuses to
+    put a dict where its base has ``None``."""
+    from mmengine.config import ConfigDict
+    for key in options:
+        parts = key.split('.')
+        node = cfg._cfg_dict
+        for part in parts[:-1]:
+            if isinstance(node, dict) and part in node:
+                if node[part] is None:
+                    node[part] = ConfigDict()
+                node = node[part]
+            else:
+                break
+
+
 def load_config(path: str, cfg_options: Optional[dict] = None,
                 launcher: str = 'none', work_dir: Optional[str] = None) -> Config:
     """Read a config file, apply ``--cfg-options`` and pick the work dir.
@@ -93,6 +113,7 @@ def load_config(path: str, cfg_options: Optional[dict] = None,
     if cfg_options:
         check_cfg_options(cfg, cfg_options, path)
         check_pipeline_variable_options(cfg, cfg_options)
+        _open_unset_dicts(cfg, cfg_options)
         try:
             cfg.merge_from_dict(cfg_options)
         except Exception as exc:  # noqa: BLE001
@@ -105,6 +126,8 @@ def load_config(path: str, cfg_options: Optional[dict] = None,
     check_test_threshold(cfg, path, cfg_options or {})
     check_clip_grad(cfg, path, cfg_options or {})
     check_paramwise_cfg(cfg, path, cfg_options or {})
+    check_optimizer_values(cfg, path, cfg_options or {})
+    check_monitored_metrics(cfg, path, cfg_options or {})
     use_checked_label_loading(cfg)
     for problem in (lateral_flip_problem(cfg), training_flip_problem(cfg)):
         if problem:

@@ -17,7 +17,7 @@ import numpy as np
 from tqdm import tqdm
 
 from ..inference.probmaps import resize_channel
-from ..inference.source import compact_source, member_models, shown
+from ..inference.source import VIEWS_VERSION, compact_source, member_models, shown
 from ..io.paths import check_distinct_inputs, check_output_apart, check_output_format
 from ..io.prob_file import CroppedProbs, dequantize
 from ..io.prob_meta import ProbMeta, content_mismatch
@@ -65,14 +65,26 @@ def check_one_model_per_folder(folders: Sequence[ProbFolder]) -> None:
     ensembles within :data:`~mmseg_ext.inference.source.MAX_DEPTH` levels), so an
     ensemble and one of its own members are refused too. A record whose fields have
     other types or absurd lengths names no model (:func:`~.source.model_identity`).
+    Two records of one ``checkpoint_sha256`` whose ``views`` were hashed by different
+    versions of the formula (``views_version``: a folder written before the formula
+    changed) cannot tell whether their views differ: refused, the older folder to be
+    predicted again.
 
     Raises:
         InvalidArgumentError: of ``prob_dirs``, naming both folders (and the member an
             ensemble holds it through).
     """
     seen: dict = {}
+    versions: dict = {}  # checkpoint sha256 -> {views_version: its first sighting}
     for index, folder in enumerate(folders):
         for model, via in member_models(folder.source):
+            if model.by_content:
+                known = versions.setdefault(model.key[1], {})
+                for version, other in known.items():
+                    if version != model.views_version and other[0] != index:
+                        raise InvalidArgumentError('prob_dirs', _views_of_two_versions(
+                            *other[1:], folder, model, via))
+                known.setdefault(model.views_version, (index, folder, model, via))
             earlier = seen.get(model.key)
             if earlier is None:
                 seen[model.key] = (index, folder, model, via)
@@ -86,16 +98,46 @@ def check_one_model_per_folder(folders: Sequence[ProbFolder]) -> None:
                                                   model, via))
 
 
+def _checkpoint_named(first_model, model) -> str:
+    paths = [p for p in (first_model.checkpoint, model.checkpoint) if p]
+    if len(set(paths)) == 2:
+        return f'the same checkpoint content: {shown(paths[0])}, {shown(paths[1])}'
+    if paths:
+        return shown(paths[0])
+    return f'checkpoint sha256 {model.key[1][:16]}...'
+
+
+def _held(f: ProbFolder, member: Optional[str]) -> str:
+    return shown(f.root) + (f' (an ensemble holding {shown(member)})' if member else '')
+
+
+def _views_of_two_versions(first: ProbFolder, first_model, first_via: Optional[str],
+                           folder: ProbFolder, model, via: Optional[str]) -> str:
+    """The refusal of one checkpoint's views hashed by two versions of the formula."""
+    (old, old_model, old_via), (new, new_model, new_via) = sorted(
+        [(first, first_model, first_via), (folder, model, via)],
+        key=lambda t: t[1].views_version)
+    named = _checkpoint_named(first_model, model)
+    versions = (f'views hash version {old_model.views_version} and '
+                f'{new_model.views_version}')
+    if new_model.views_version > VIEWS_VERSION:  # written by a later mmseg_ext
+        fix = (f'{shown(new_via or new.root)} was written by a later version of '
+               f'tools/inference.py than this one (version {VIEWS_VERSION}): predict both '
+               'with one version')
+    else:
+        rerun = shown(old_via or old.root)
+        fix = (f'{rerun} was written by an earlier version of tools/inference.py: re-run '
+               f'tools/inference.py for {rerun}'
+               + (' and ensemble again' if old_via else ''))
+    return (f'{_held(old, old_via)} and {_held(new, new_via)} hold predictions of one '
+            f'checkpoint ({named}) whose views cannot be compared ({versions}), so they '
+            f'may be one model\'s predictions given twice; {fix}')
+
+
 def _one_model_twice(first: ProbFolder, first_model, first_via: Optional[str],
                      folder: ProbFolder, model, via: Optional[str]) -> str:
     """The refusal of :func:`check_one_model_per_folder`, values cut for the message."""
-    paths = [p for p in (first_model.checkpoint, model.checkpoint) if p]
-    if len(set(paths)) == 2:
-        named = f'the same checkpoint content: {shown(paths[0])}, {shown(paths[1])}'
-    elif paths:
-        named = shown(paths[0])
-    else:
-        named = f'checkpoint sha256 {model.key[1][:16]}...'
+    named = _checkpoint_named(first_model, model)
     if not (first_via or via):
         def stored(f: ProbFolder, m) -> str:
             size = repr(shown(m.out_size)) if m.out_size is not None else 'an unrecorded'
@@ -104,10 +146,7 @@ def _one_model_twice(first: ProbFolder, first_model, first_via: Optional[str],
                 f'({named}) with the same views, stored as {stored(first, first_model)} '
                 f'and {stored(folder, model)}: one model\'s predictions given twice; give '
                 'each once')
-
-    def held(f: ProbFolder, member: Optional[str]) -> str:
-        return shown(f.root) + (f' (an ensemble holding {shown(member)})' if member else '')
-    return (f'{held(first, first_via)} and {held(folder, via)} both hold the predictions '
+    return (f'{_held(first, first_via)} and {_held(folder, via)} both hold the predictions '
             f'of one model ({named}) with the same views: one model\'s predictions given '
             'twice; give each once (an ensemble counts as its members)')
 
@@ -213,28 +252,44 @@ class SameValues:
         self.with_content: set = set()
 
     def update(self, probs: Sequence[CroppedProbs]) -> None:
-        """Compare one image's ``(C, h, w)`` stored probabilities of every member."""
+        """Compare one image's ``(C, h, w)`` stored probabilities of every member. Two
+        members stored at other sizes are compared after bringing one to the other's
+        size, as the vote itself resizes (``--out-size native`` against ``original``
+        of one model agree within a level that way; another test scale does not)."""
         levels: dict = {}
 
-        def level(i: int, c: int) -> np.ndarray:
-            if (i, c) not in levels:
-                levels[i, c] = np.rint(dequantize(probs[i].channel(c)) * 255.0
-                                       ).astype(np.int16)
-            return levels[i, c]
+        def level(i: int, c: int, shape: Optional[Tuple[int, int]] = None) -> np.ndarray:
+            size = tuple(shape or probs[i].shape[1:])
+            if (i, c, size) not in levels:
+                channel = dequantize(probs[i].channel(c)).astype(np.float32)
+                levels[i, c, size] = np.rint(resize_channel(channel, size) * 255.0
+                                             ).astype(np.int16)
+            return levels[i, c, size]
 
-        for i, j in sorted(self.pairs):
-            if probs[i].shape != probs[j].shape:
-                self.pairs.discard((i, j))
-                continue
+        def within_one(i: int, j: int) -> Optional[bool]:
+            """Whether ``i`` brought to ``j``'s size agrees with ``j`` within one level
+            (None: both empty everywhere)."""
+            shown_any = False
             for c in range(probs[i].shape[0]):
                 if probs[i].box(c) is None and probs[j].box(c) is None:
                     continue
-                a, b = level(i, c), level(j, c)
+                a, b = level(i, c, probs[j].shape[1:]), level(j, c)
                 if int(np.abs(a - b).max()) > 1:
-                    self.pairs.discard((i, j))
-                    break
-                if int(max(a.max(), b.max())) >= 2:
-                    self.with_content.add((i, j))
+                    return False
+                shown_any = shown_any or int(max(a.max(), b.max())) >= 2
+            return True if shown_any else None
+
+        for i, j in sorted(self.pairs):
+            if probs[i].shape[0] != probs[j].shape[0]:
+                self.pairs.discard((i, j))
+                continue
+            results = [within_one(i, j)]
+            if probs[i].shape != probs[j].shape and results[0] is False:
+                results.append(within_one(j, i))
+            if all(r is False for r in results):
+                self.pairs.discard((i, j))
+            elif any(r for r in results):
+                self.with_content.add((i, j))
 
     def check(self, folders: Sequence[ProbFolder]) -> None:
         """Refuse a pair alike on every image.

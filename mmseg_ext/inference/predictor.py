@@ -235,16 +235,22 @@ class ProbabilityPredictor:
 TEST_FIRST = ('test_dataloader', 'val_dataloader', 'train_dataloader')
 
 
-def _classes_of(model, cfg, checkpoint: dict, path: str = 'the checkpoint'
-                ) -> Tuple[str, ...]:
+def _classes_of(model, cfg, checkpoint: dict, path: str = 'the checkpoint',
+                config: str = 'the config') -> Tuple[str, ...]:
     """The checkpoint's class names (its list checked against ``model``), else the
-    config's."""
+    config's.
+
+    Raises:
+        ConfigError: neither names any (the message names ``config`` and ``path``, the
+            checkpoint, and the setting that gives them, as ``tools/test.py`` does)."""
     from ..utils.checkpoint import checkpoint_class_names
     classes = checkpoint_class_names(checkpoint, path, model) \
         or config_classes(cfg, TEST_FIRST)
     if not classes:
-        raise DataError('cannot tell the class names: neither the checkpoint meta '
-                        '(dataset_meta) nor the config\'s dataset has them')
+        raise ConfigError(f'{config}: test_dataloader.dataset names no classes, and '
+                          f'{path} does not either (meta.dataset_meta.classes), so the '
+                          'probabilities cannot be named: set '
+                          'test_dataloader.dataset.metainfo.classes')
     return tuple(str(c) for c in classes)
 
 
@@ -304,7 +310,7 @@ def build_predictor(config: str, checkpoint: str, device: Optional[str] = 'cpu',
         model.cfg = cfg
         model.to(device)
         model.eval()
-        classes = _classes_of(model, cfg, ckpt, checkpoint)
+        classes = _classes_of(model, cfg, ckpt, checkpoint, config)
         # as tools/test.py: the checkpoint's classes are the config's data set's, in
         # order, when the config names any (else the checkpoint's are trusted)
         check_checkpoint_classes(cfg, ckpt, config, checkpoint, loaders=TEST_FIRST)

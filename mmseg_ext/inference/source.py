@@ -4,8 +4,12 @@
 names the model by content (``checkpoint_sha256``: a copy under another path is the same
 model) and the views by what changes the probabilities (``views``,
 :func:`views_hash`: the same model at another test scale or with another input
-normalisation is another member of an ensemble; at another threshold it is not). How
-the probabilities were stored (``out_size``) is recorded apart from both: the ensemble
+normalisation is another member of an ensemble; at another threshold it is not), with
+the version of the formula that hash was made by (``views_version``,
+:data:`VIEWS_VERSION`; a record without it is version 1, written before the formula
+took the data preprocessor in). Two hashes of one checkpoint made by different versions
+cannot be compared: the ensemble refuses them (the older folder is to be predicted
+again). How the probabilities were stored (``out_size``) is recorded apart from both: the ensemble
 refuses one model and views given twice whatever their storage
 (:func:`~mmseg_ext.ensembling.ensemble.check_one_model_per_folder`).
 
@@ -20,8 +24,11 @@ Records are read back by :func:`model_identity` (one model's fields) and
 :func:`member_models` (an ensemble's members, which its record nests). A field is used
 only when it has the expected type and a sane length (a string for ``config``,
 ``checkpoint``, ``views`` and ``out_size``, 64 hex digits for ``checkpoint_sha256``, a
-bool for ``tta``); any other value counts as absent, so a foreign or edited record
-makes the folder's model unknown (never an error). :func:`compact_source` is what an
+bool for ``tta``, a whole number from 1 to :data:`MAX_VIEWS_VERSION` for
+``views_version``); any other value counts as absent, so a foreign or edited record
+makes the folder's model unknown (never an error). A ``views_version`` given with
+another value makes ``views`` count as absent too (a hash of an unknown formula).
+:func:`compact_source` is what an
 ensemble copies of a member's record: the record itself when it is a small JSON object,
 else only its valid fields.
 """
@@ -36,6 +43,13 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from ..io.paths import file_sha256
 
+#: the version of :func:`views_hash`'s formula, recorded as ``views_version``: 1 (no
+#: field) hashed the pipeline and the test_cfg with its threshold, without the data
+#: preprocessor; 2 hashes what :func:`views_hash` says. Raise it whenever the formula
+#: changes, so that folders written before are not taken for other views.
+VIEWS_VERSION = 2
+#: a recorded ``views_version`` above this counts as absent (a foreign or edited record)
+MAX_VIEWS_VERSION = 1_000_000
 #: ``test_cfg`` keys that act after the probabilities: the multi-label thresholds
 #: (``MultiLabelPostProcessMixin``) and the class names they may be given by. Left out
 #: of :func:`views_hash`; every other key is kept.
@@ -56,7 +70,7 @@ SHOWN = 200
 _SHA256 = re.compile(r'[0-9a-fA-F]{64}\Z')
 #: the fields of a model's record kept when the record is not copied whole
 _KEPT = ('config', 'checkpoint', 'tta', 'out_size', 'checkpoint_sha256', 'views',
-         'onnx_sha256', 'exported_from', 'mixed_size')
+         'views_version', 'onnx_sha256', 'exported_from', 'mixed_size')
 
 
 def shown(text: Any, limit: int = SHOWN) -> str:
@@ -118,7 +132,8 @@ def views_hash(predictor: Any) -> str:
     * which network of a training wrapper predicts (a mean teacher's ``predict_with``).
 
     The torch segmentor and its ONNX export (:class:`~.onnx_backend.OnnxSegmentor`,
-    whole-image, its preprocessor rebuilt from the sidecar) hash alike.
+    whole-image, its preprocessor rebuilt from the sidecar) hash alike. This is
+    version :data:`VIEWS_VERSION` of the formula: a change here raises it.
     """
     model = predictor.model
     net = getattr(model, 'predictor', None)  # a wrapper predicts with one segmentor
@@ -145,7 +160,7 @@ def prediction_source(predictor: Any, config: str, checkpoint: str, tta: bool,
     from .onnx_backend import exported_checkpoint, is_onnx_model
     record = dict(config=osp.abspath(config), checkpoint=osp.abspath(checkpoint), tta=tta,
                   out_size=out_size, checkpoint_sha256=file_sha256(checkpoint),
-                  views=views_hash(predictor))
+                  views=views_hash(predictor), views_version=VIEWS_VERSION)
     sidecar = getattr(predictor.model, 'sidecar', None)
     if is_onnx_model(checkpoint) and isinstance(sidecar, dict):
         record['onnx_sha256'] = record['checkpoint_sha256']
@@ -167,18 +182,28 @@ def _sha256(record: dict, key: str) -> Optional[str]:
     return value.lower() if isinstance(value, str) and _SHA256.match(value) else None
 
 
+def _version(record: dict, key: str) -> Optional[int]:
+    value = record.get(key)
+    return value if type(value) is int and 1 <= value <= MAX_VIEWS_VERSION else None
+
+
 def _valid_fields(record: dict) -> Dict[str, Any]:
-    """The fields of :data:`_KEPT` that have their expected type and length."""
+    """The fields of :data:`_KEPT` that have their expected type and length; ``views``
+    only with a valid ``views_version`` or none (version 1)."""
     out: Dict[str, Any] = {}
     for key in _KEPT:
         if key in ('checkpoint_sha256', 'onnx_sha256'):
             value = _sha256(record, key)
         elif key == 'tta':
             value = record.get(key) if isinstance(record.get(key), bool) else None
+        elif key == 'views_version':
+            value = _version(record, key)
         else:
             value = _text(record, key)
         if value is not None:
             out[key] = value
+    if 'views_version' in record and 'views_version' not in out:
+        out.pop('views', None)  # a hash of an unknown formula: cannot be compared
     return out
 
 
@@ -188,10 +213,14 @@ class ModelRecord:
 
     ``key``: ``('content', checkpoint_sha256, views)``, or for records written before
     those were, ``('paths', config, checkpoint, tta)``; ``checkpoint`` and ``out_size``
-    when the record gives them (for messages and the rule of stored sizes)."""
+    when the record gives them (for messages and the rule of stored sizes);
+    ``views_version``: the formula ``views`` was hashed by (:data:`VIEWS_VERSION`; 1
+    for a record without the field, None for a model told by paths). Two ``views`` of
+    different versions do not tell whether the views differ."""
     key: Tuple
     checkpoint: Optional[str]
     out_size: Optional[str]
+    views_version: Optional[int] = None
 
     @property
     def by_content(self) -> bool:
@@ -208,7 +237,7 @@ def model_identity(record: Any) -> Optional[ModelRecord]:
     checkpoint, out_size = fields.get('checkpoint'), fields.get('out_size')
     if 'checkpoint_sha256' in fields and 'views' in fields:
         return ModelRecord(('content', fields['checkpoint_sha256'], fields['views']),
-                           checkpoint, out_size)
+                           checkpoint, out_size, fields.get('views_version', 1))
     # by paths: the checkpoint's, and the config and TTA flag when given; a field given
     # with another type makes the record unknown (it cannot be compared)
     if checkpoint and all(key in fields for key in ('config', 'tta') if key in record

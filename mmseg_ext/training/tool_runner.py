@@ -169,6 +169,64 @@ def _log_files_only(log_dir: str, timestamp: str) -> bool:
     return True
 
 
+def check_custom_keys(cfg, model) -> None:
+    """Each ``optim_wrapper.paramwise_cfg.custom_keys`` entry matches a parameter of
+    ``model``: mmengine applies an entry to the parameters whose name contains it, so a
+    misspelt module name changes nothing, silently.
+
+    Raises:
+        ConfigError: naming the entry and a few of the parameter names.
+    """
+    from ..utils.errors import ConfigError
+    wrapper = cfg.get('optim_wrapper') if cfg is not None else None
+    paramwise = wrapper.get('paramwise_cfg') if isinstance(wrapper, dict) else None
+    custom = paramwise.get('custom_keys') if isinstance(paramwise, dict) else None
+    if not isinstance(custom, dict) or not custom:
+        return
+    module = getattr(model, 'module', model)  # under a distributed wrapper
+    names = [name for name, _ in module.named_parameters()]
+    for key in custom:
+        if not any(str(key) in name for name in names):
+            some = ', '.join(names[:3]) + (', ...' if len(names) > 3 else '')
+            raise ConfigError(f'{cfg.filename or "the config"}: optim_wrapper.paramwise_cfg.'
+                              f'custom_keys.{key} matches no parameter of the model (an '
+                              f'entry applies to parameter names that contain it: {some})')
+
+
+def _built_class(exc: BaseException) -> Optional[str]:
+    """The class whose construction raised ``exc`` inside mmengine's ``build_from_cfg``
+    (the innermost such build on the traceback), None when it was raised elsewhere."""
+    name = None
+    tb = exc.__traceback__
+    while tb is not None:
+        code = tb.tb_frame.f_code
+        if code.co_name == 'build_from_cfg' \
+                and code.co_filename.endswith(osp.join('registry', 'build_functions.py')):
+            built = tb.tb_frame.f_locals.get('obj_cls')
+            name = getattr(built, '__name__', None) or name
+        tb = tb.tb_next
+    return name
+
+
+def component_error(exc: BaseException, config: Optional[str]) -> Optional[Exception]:
+    """A :class:`ConfigError` for an exception that a component's class raised while
+    mmengine built it from the config (inside its registry's ``build_from_cfg``): a
+    value the class refuses (``rule='bigger'``, a negative learning rate, a loss
+    option it asserts against), given in one line naming the config and the class
+    instead of a traceback. None for any other exception."""
+    from ..utils.errors import ConfigError, MmsegExtError
+    if isinstance(exc, MmsegExtError) or not isinstance(
+            exc, (TypeError, ValueError, AssertionError, KeyError)):
+        return None
+    built = _built_class(exc)
+    if built is None:
+        return None
+    text = str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc)
+    line = ' '.join(text.split()) or type(exc).__name__
+    return ConfigError(f'{config or "the config"}: {built} cannot be built from its '
+                       f'settings: {line[:1000]}')
+
+
 class ToolRunner(Runner):
     """mmengine's ``Runner`` whose :meth:`dump_config` never replaces a user file.
 
@@ -189,7 +247,11 @@ class ToolRunner(Runner):
         try:
             super().__init__(*args, **kwargs)
         except BaseException as exc:
-            self._refused(exc, work_dir)
+            config = kwargs.get('cfg')
+            built = component_error(exc, getattr(config, 'filename', None))
+            self._refused(built or exc, work_dir)
+            if built is not None:
+                raise built from None
             raise
 
     def release_work_dir(self) -> None:
@@ -230,7 +292,11 @@ class ToolRunner(Runner):
         try:
             result = call()
         except BaseException as exc:
-            self._refused(exc)
+            built = component_error(exc, getattr(getattr(self, 'cfg', None), 'filename',
+                                                 None))
+            self._refused(built or exc)
+            if built is not None:
+                raise built from None
             raise
         self.release_work_dir()
         return result
@@ -246,6 +312,7 @@ class ToolRunner(Runner):
         def train():
             if self.rank == 0:
                 check_checkpoint_pointer(self.work_dir, bool(self._resume))
+            check_custom_keys(self.cfg, self.model)
             return super(ToolRunner, self).train()
         return self._released(train)
 

@@ -194,3 +194,124 @@ def test_the_refusal_names_both_checkpoints(tmp_path):
             r'predicted by one model \(the same checkpoint content: /w/ck.pth, '
             r'/w/ck_copy.pth\) with the same views')):
         soft_vote([a, b], str(tmp_path / 'out'), progress=False)
+
+
+# ------------------------------------------------- X-6: views hashed by another formula
+def versioned(sha, checkpoint='m.pth', out_size='native', views='v1', version=2, **extra):
+    """A record of today's tools/inference.py (``views_version`` 2)."""
+    return record(sha, checkpoint, out_size, views, views_version=version, **extra)
+
+
+def test_views_of_two_versions_of_one_checkpoint_are_refused(tmp_path):
+    """X-6: a folder written before the views formula changed (no ``views_version``:
+    version 1, hash '5db5...') and a new one of the same checkpoint and views at another
+    size (version 2, hash '13b7...') were averaged as two models, exit 0. Their hashes
+    cannot be compared: refused in one line naming both, the older to be re-run."""
+    old = folder(tmp_path, 'old', record(SHA_A, '/w/ck.pth', 'original',
+                                         '5db52c2a5701513d'), (16, 16), seed=1)
+    new = folder(tmp_path, 'new', versioned(SHA_A, '/w/ck.pth', 'native',
+                                            '13b7d1e86c35bd61'), seed=2)
+    expected = (f'prob_dirs: {old} and {new} hold predictions of one checkpoint '
+                '(/w/ck.pth) whose views cannot be compared (views hash version 1 and 2), '
+                "so they may be one model's predictions given twice; "
+                f'{old} was written by an earlier version of tools/inference.py: '
+                f're-run tools/inference.py for {old}')
+    for order in ([old, new], [new, old]):  # the older is named first either way
+        with pytest.raises(InvalidArgumentError) as caught:
+            soft_vote(order, str(tmp_path / 'out'), progress=False)
+        assert str(caught.value) == expected
+    assert not (tmp_path / 'out').exists()
+    # from the command line: one error line, exit 2
+    proc = run_tool('tools/ensemble.py', old, new, '--out-dir', str(tmp_path / 'cli'),
+                    '--no-progress')
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2 and lines == [f'error: probs: {expected[len("prob_dirs: "):]}']
+    assert not (tmp_path / 'cli').exists()
+    # another checkpoint beside the old folder is no concern
+    other = folder(tmp_path, 'other', versioned(SHA_B, 'n.pth'), seed=3)
+    assert soft_vote([old, other], str(tmp_path / 'ok'), progress=False).models == 2
+
+
+def test_records_of_one_version_compare_as_before(tmp_path):
+    """Two old records (both version 1) or two new ones (both version 2): other views
+    are two members, the same views at two sizes one model given twice."""
+    for name, make in (('old', record), ('new', versioned)):
+        a = folder(tmp_path, f'{name}_a', make(SHA_A), seed=1)
+        b = folder(tmp_path, f'{name}_b', make(SHA_A, views='v2'), seed=2)
+        assert soft_vote([a, b], str(tmp_path / f'{name}_out'), progress=False).models == 2
+        c = folder(tmp_path, f'{name}_c', make(SHA_A, out_size='original'), (16, 16), 3)
+        with pytest.raises(InvalidArgumentError, match=(
+                f'^prob_dirs: {a} and {c} were predicted by one model \\(m.pth\\) with the '
+                'same views')):
+            soft_vote([a, c], str(tmp_path / 'refused'), progress=False)
+    a = folder(tmp_path, 'v2_v2', versioned(SHA_A, version=2))  # version 2 written out
+    b = folder(tmp_path, 'v2_v2b', versioned(SHA_A, views='v2', version=2), seed=4)
+    assert model_identity(record(SHA_A)).views_version == 1
+    assert model_identity(versioned(SHA_A)).views_version == 2
+    assert soft_vote([a, b], str(tmp_path / 'v2_out'), progress=False).models == 2
+
+
+def test_a_later_version_is_not_called_older(tmp_path):
+    """A record of a later formula (version 3) beside today's (2): re-running with this
+    version would not help; the message says so."""
+    today = folder(tmp_path, 'today', versioned(SHA_A), seed=1)
+    later = folder(tmp_path, 'later', versioned(SHA_A, views='v9', version=3), seed=2)
+    with pytest.raises(InvalidArgumentError) as caught:
+        soft_vote([later, today], str(tmp_path / 'out'), progress=False)
+    message = str(caught.value)
+    assert message.startswith(f'prob_dirs: {today} and {later} hold predictions of one '
+                              'checkpoint (m.pth) whose views cannot be compared (views '
+                              'hash version 2 and 3)')
+    assert message.endswith(f'{later} was written by a later version of tools/inference.py '
+                            'than this one (version 2): predict both with one version')
+
+
+def test_an_ensemble_keeps_its_members_views_version(tmp_path):
+    """The ensemble's record nests its members' (copied whole, or cut down to their valid
+    fields): an old member inside an ensemble is still told from a new folder of its
+    checkpoint, and the fix names the member; an ensemble holding both versions of one
+    checkpoint (made earlier) beside another model is not refused."""
+    old = folder(tmp_path, 'old', record(SHA_A), seed=1)
+    b = folder(tmp_path, 'B', versioned(SHA_B, 'n.pth'), seed=2)
+    ens = str(tmp_path / 'E')
+    soft_vote([old, b], ens, progress=False)
+    members = json.load(open(osp.join(ens, 'index.json')))['source']['ensemble']
+    assert 'views_version' not in members[0]['source']
+    assert members[1]['source']['views_version'] == 2
+    new = folder(tmp_path, 'new', versioned(SHA_A, out_size='original'), (16, 16), 3)
+    with pytest.raises(InvalidArgumentError) as caught:
+        soft_vote([new, ens], str(tmp_path / 'out'), progress=False)
+    assert str(caught.value) == (
+        f'prob_dirs: {ens} (an ensemble holding {old}) and {new} hold predictions of one '
+        'checkpoint (m.pth) whose views cannot be compared (views hash version 1 and 2), '
+        "so they may be one model's predictions given twice; "
+        f'{old} was written by an earlier version of tools/inference.py: '
+        f're-run tools/inference.py for {old} and ensemble again')
+    # both versions inside one ensemble (made before this check): not this vote's doing
+    both = dict(ensemble=[dict(probs=old, weight=0.5, source=record(SHA_A)),
+                          dict(probs='new2', weight=0.5, source=versioned(SHA_A, views='v7'))])
+    e2 = folder(tmp_path, 'E2', both, seed=4)
+    c = folder(tmp_path, 'C', versioned(SHA_C, 'o.pth'), seed=5)
+    assert soft_vote([e2, c], str(tmp_path / 'ok'), progress=False).models == 2
+    # an oversized record keeps the version among its valid fields
+    out = compact_source(dict(versioned(SHA_A), junk='x' * 1_000_000))
+    assert out['views_version'] == 2 and 'junk' not in out
+    assert model_identity(out).views_version == 2
+    nested = compact_source(dict(ensemble=[dict(probs='p', weight=1.0, source=dict(
+        versioned(SHA_A), junk='x' * 1_000_000))], junk='y' * 1_000_000))
+    assert [m.views_version for m, _ in member_models(nested)] == [2]
+
+
+@pytest.mark.parametrize('value', ['2', 2.0, True, 0, -1, [2], {'v': 2}, None, 10 ** 7])
+def test_a_foreign_views_version_makes_the_views_unknown(tmp_path, value):
+    """A ``views_version`` that is not a whole number in range: the hash it versions
+    cannot be read, so ``views`` counts as absent (the folder is told by its paths, here
+    another checkpoint path: accepted), never an error; it is not copied."""
+    a = folder(tmp_path, 'A', versioned(SHA_A))
+    b = folder(tmp_path, 'B', versioned(SHA_A, 'copy.pth', 'original'), (16, 16), seed=1)
+    edit_source(b, lambda index: index['source'].__setitem__('views_version', value))
+    model = model_identity(json.load(open(osp.join(b, 'index.json')))['source'])
+    assert model.key == ('paths', 'c.py', 'copy.pth', False)
+    assert soft_vote([a, b], str(tmp_path / 'out'), progress=False).models == 2
+    cut = compact_source(dict(versioned(SHA_A), views_version=value, junk='x' * 1_000_000))
+    assert 'views_version' not in cut and 'views' not in cut

@@ -9,7 +9,9 @@ import torch
 from conftest import REPO
 
 from mmseg_ext.inference.source import (
+    VIEWS_VERSION,
     inference_settings,
+    model_identity,
     prediction_source,
     views_hash,
 )
@@ -99,3 +101,19 @@ def test_real_predictors_threshold_and_mean(handbone):
     assert prediction_source(mean0, HANDBONE, handbone, False, 'native')['views'] != \
         first['views']
     assert 'onnx_sha256' not in first and 'exported_from' not in first
+    # X-6: the record says which formula hashed its views (a record without it is 1)
+    assert first['views_version'] == 2
+    assert model_identity(first).views_version == 2
+    assert model_identity({k: v for k, v in first.items() if k != 'views_version'}
+                          ).views_version == 1
+
+
+def test_the_views_formula_is_version_2():
+    """X-6: a folder's ``views`` compares only with hashes of its own formula
+    (``views_version``). This pins version 2's hash of one predictor (the formula of
+    commit 47a50e2, which also gave round X's folders the hash 13b7d1e86c35bd61 that
+    this code gives them): a change of :func:`views_hash` that moves it must raise
+    ``VIEWS_VERSION`` (and this pin), or old and new folders of one model at two sizes
+    are averaged as two models."""
+    assert VIEWS_VERSION == 2
+    assert views_hash(fake(dict(mode='whole', threshold=0.5))) == 'e66eddf0e448848f'

@@ -463,7 +463,7 @@ def test_a_checkpoint_meta_of_another_shape_and_a_renamed_class(tmp_path):
     ({'optim_wrapper.clip_grad.max_norm': 0}, 'max_norm is 0'),
     ({'optim_wrapper.clip_grad.max_normm': 1}, "optim_wrapper.clip_grad has 'max_normm', "
      'which clipping by norm does not take'),
-    ({'optim_wrapper.clip_grad.norm_type': 2}, 'max_norm is None'),
+    ({'optim_wrapper.clip_grad.norm_type': 2}, r'optim_wrapper.clip_grad has no max_norm: clipping by norm needs it'),
     ({'optim_wrapper.clip_grad.max_norm': 1, 'optim_wrapper.clip_grad.norm_type': -2},
      'norm_type is -2'),
 ])
@@ -585,6 +585,41 @@ def test_test_py_takes_the_checkpoints_class_names_when_the_data_set_has_none(
                    f'classes, and {bare} does not either (meta.dataset_meta.classes), but '
                    'IoUMetric needs them: set test_dataloader.dataset.metainfo.classes')
     assert not (tmp_path / 'wd').exists()
+
+
+def test_inference_without_class_names_names_the_config_and_the_checkpoint(
+        shapes, tmp_path, monkeypatch):
+    """X-11: inference.py on a config whose data sets name no classes and a checkpoint
+    without class meta said "cannot tell the class names: neither the checkpoint meta
+    (dataset_meta) nor the config's dataset has them", naming neither file and no fix.
+    One line as test.py's, from the place every predicting tool builds its model (cv,
+    export, demo, self-training, TTA choice); the setting it names is the fix."""
+    from mmseg_ext.inference.predictor import build_predictor
+    from mmseg_ext.utils.errors import ConfigError
+    monkeypatch.chdir(tmp_path)
+    nometa = _no_classes_config(tmp_path)
+    bare = _with_classes(shapes['ckpt'], tmp_path / 'bare.pth', None)
+    expected = (f'{nometa}: test_dataloader.dataset names no classes, and {bare} does not '
+                'either (meta.dataset_meta.classes), so the probabilities cannot be named: '
+                'set test_dataloader.dataset.metainfo.classes')
+    img_dir = osp.join(shapes['root'], 'images', 'val')
+    argv = [nometa, bare, '--img-dir', img_dir, '--out-dir', 'probs', '--no-progress',
+            '--device', 'cpu']
+    code, lines = run_main('inference.py', argv)
+    assert_refused(code, lines, 1, f'error: {expected}')
+    assert not (tmp_path / 'probs').exists()
+    with pytest.raises(ConfigError) as err:
+        build_predictor(nometa, bare)
+    assert str(err.value) == expected
+    code, lines = run_main('export.py', [nometa, bare, '--out', 'm.onnx'])
+    assert_refused(code, lines, 1, f'error: {expected}')
+    # the fix the message names
+    classes = list(_shapes_classes())
+    code, _ = run_main('inference.py', argv + [
+        '--cfg-options', f'test_dataloader.dataset.metainfo.classes=[{",".join(classes)}]'])
+    assert code in (0, None)
+    import json
+    assert json.load(open(tmp_path / 'probs' / 'index.json'))['classes'] == classes
 
 
 @pytest.mark.parametrize('student, words', [

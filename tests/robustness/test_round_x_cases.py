@@ -1,0 +1,180 @@
+"""Round X of bad inputs (issue 28): common ``--cfg-options`` overrides of the shipped
+configs after round W's component checks, metric names the hooks watch, and values a
+class refuses only when it is built. Each test names the finding it closes."""
+import os.path as osp
+
+import pytest
+import torch
+
+from mmseg_ext.utils.errors import ConfigError, InvalidArgumentError
+
+from .cv_fakes import SHAPES
+from .test_bad_inputs import run_main
+
+CONFIGS = osp.join(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))),
+                   'custom_configs')
+
+
+def load(options, config=SHAPES):
+    from mmseg_ext.config.loading import load_config
+    return load_config(config, options)
+
+
+def test_settings_the_shipped_configs_leave_none_or_set_can_be_extended():
+    """X-1: ``clip_grad.max_norm`` on a config whose base has ``clip_grad=None``, and a
+    key added to an existing ``paramwise_cfg`` or ``custom_keys`` entry, crashed the
+    option check (or were refused by mmengine's merge)."""
+    deeplab = osp.join(CONFIGS, 'deeplabv3_r101.py')
+    cfg = load({'optim_wrapper.clip_grad.max_norm': 10}, deeplab)
+    assert cfg.optim_wrapper.clip_grad == dict(max_norm=10)
+    cfg = load({'optim_wrapper.clip_grad.type': 'value',  # X-5: a setting, not a class
+                'optim_wrapper.clip_grad.clip_value': 0.5}, deeplab)
+    assert cfg.optim_wrapper.clip_grad == dict(type='value', clip_value=0.5)
+    segformer = osp.join(CONFIGS, 'segformer_mit-b2_multilabel_4xb2-20k_handbone-512x512.py')
+    before = load({}, segformer).optim_wrapper.paramwise_cfg.custom_keys.head
+    cfg = load({'optim_wrapper.paramwise_cfg.custom_keys.head.decay_mult': 0.0}, segformer)
+    assert cfg.optim_wrapper.paramwise_cfg.custom_keys.head == dict(before, decay_mult=0.0)
+    beit = osp.join(CONFIGS, 'upernet_beit.py')
+    cfg = load({'optim_wrapper.paramwise_cfg.decay_rate': 0.8}, beit)
+    assert cfg.optim_wrapper.paramwise_cfg.decay_rate == 0.8
+
+
+@pytest.mark.parametrize('options, expected', [
+    # X-2: the added keys are arguments of the new type, not of the one it replaces
+    ({'optim_wrapper.optimizer.type': 'SGD', 'optim_wrapper.optimizer.momentum': 0.9},
+     ('optim_wrapper.optimizer', 'momentum', 0.9)),
+    ({'model.decode_head.norm_cfg.type': 'GN', 'model.decode_head.norm_cfg.num_groups': 8},
+     ('model.decode_head.norm_cfg', 'num_groups', 8)),
+    ({'model.decode_head.loss_decode.type': 'FocalLoss',
+      'model.decode_head.loss_decode.gamma': 2.0},
+     ('model.decode_head.loss_decode', 'gamma', 2.0)),
+    # X-3: a layer config's arguments are its builder's (requires_grad, num_features)
+    ({'model.backbone.norm_cfg.type': 'SyncBN'}, ('model.backbone.norm_cfg', 'type', 'SyncBN')),
+    # X-4: arguments the runner gives (loops, schedulers, the TTA wrapper's module)
+    ({'train_cfg.type': 'IterBasedTrainLoop'}, ('train_cfg', 'type', 'IterBasedTrainLoop')),
+    ({'param_scheduler.0.type': 'PolyLR'}, ('param_scheduler.0', 'type', 'PolyLR')),
+    ({'val_cfg.type': 'ValLoop'}, ('val_cfg', 'type', 'ValLoop')),
+    # X-11: an initialiser's override is taken out by mmengine's initialize
+    ({'model.decode_head.init_cfg.type': 'Normal', 'model.decode_head.init_cfg.std': 0.01,
+      'model.decode_head.init_cfg.override.name': 'conv_seg'},
+     ('model.decode_head.init_cfg', 'override', {'name': 'conv_seg'})),
+])
+def test_common_overrides_of_a_components_type_load(options, expected):
+    from mmseg_ext.config.checks import _lookup
+    place, key, value = expected
+    node, _ = _lookup(load(options).to_dict(), place.split('.'))
+    assert node[key] == value
+
+
+def test_keys_kept_from_the_replaced_type_are_named_as_such():
+    """X-2: mmengine keeps the config's other keys when the type changes; one the new
+    class does not take is named as the config's, with the way to drop them."""
+    with pytest.raises(InvalidArgumentError, match=r"train_cfg: EpochBasedTrainLoop has no "
+                       r"argument 'max_iters' \(kept from the config's IterBasedTrainLoop; "
+                       r'add train_cfg._delete_=True'):
+        load({'train_cfg.type': 'EpochBasedTrainLoop', 'train_cfg.max_epochs': 2})
+    cfg = load({'train_cfg._delete_': True, 'train_cfg.type': 'EpochBasedTrainLoop',
+                'train_cfg.max_epochs': 2, 'train_cfg.val_interval': 1})
+    assert cfg.train_cfg == dict(type='EpochBasedTrainLoop', max_epochs=2, val_interval=1)
+    with pytest.raises(InvalidArgumentError, match="'BNN' is not a model component"):
+        load({'model.backbone.norm_cfg.type': 'BNN'})
+
+
+@pytest.mark.parametrize('options, key', [
+    ({'default_hooks.checkpoint.save_best': 'mIOU'}, 'default_hooks.checkpoint.save_best'),
+    ({'default_hooks.early_stopping.type': 'EarlyStoppingHook',
+      'default_hooks.early_stopping.monitor': 'mIOU'}, 'default_hooks.early_stopping.monitor'),
+])
+def test_a_watched_metric_the_validation_does_not_log_is_refused(options, key):
+    """X-8: ``save_best=mIOU`` ended the run in a KeyError at the first validation;
+    X-9: an early stop watching ``mIOU`` never stopped, exit 0."""
+    with pytest.raises(InvalidArgumentError, match=rf"{key} is 'mIOU', which the validation "
+                       r'does not log \(it logs aAcc, mAcc, mIoU\)'):
+        load(options)
+    assert load({key: 'mIoU', **{k: v for k, v in options.items() if k != key}})
+
+
+def test_the_multi_label_metric_names_count_per_class_entries():
+    from mmengine.config import Config
+
+    from mmseg_ext.config.checks import check_monitored_metrics
+    cfg = Config(dict(val_dataloader=dict(batch_size=1), val_evaluator=dict(type='MultiLabelDiceMetric'),
+                      default_hooks=dict(checkpoint=dict(save_best=['mDice', 'Dice.heart']))))
+    check_monitored_metrics(cfg, 'c.py', {})
+    cfg.default_hooks.checkpoint.save_best = 'mIoU'
+    with pytest.raises(ConfigError, match=r"^c.py: default_hooks.checkpoint.save_best is "
+                       r"'mIoU', which the validation does not log \(it logs Dice.\*, mDice, "
+                       r'mDice_dataset\)'):
+        check_monitored_metrics(cfg, 'c.py', {})
+    cfg.val_evaluator = dict(type='SomeoneElsesMetric')  # names unknown: not judged
+    check_monitored_metrics(cfg, 'c.py', {})
+
+
+def test_values_a_class_refuses_when_built_are_one_line():
+    """X-10: a negative learning rate is refused when the config is read; what only the
+    class can judge (``rule='bigger'``, a loss option it asserts against) is given in
+    one line naming the config and the class, not a traceback."""
+    with pytest.raises(InvalidArgumentError, match=r'optim_wrapper.optimizer.lr is -0.1: it '
+                       r'must be a finite number >= 0'):
+        load({'optim_wrapper.optimizer.lr': -0.1})
+    from mmengine.registry import DefaultScope
+    from mmseg.registry import HOOKS
+
+    from mmseg_ext.training.tool_runner import component_error
+    with DefaultScope.overwrite_default_scope('mmseg'):
+        with pytest.raises(ValueError) as raised:
+            HOOKS.build(dict(type='EarlyStoppingHook', monitor='mIoU', rule='bigger'))
+    error = component_error(raised.value, 'c.py')
+    assert isinstance(error, ConfigError) and str(error).startswith(
+        'c.py: EarlyStoppingHook cannot be built from its settings: `rule` should be')
+    assert component_error(ValueError('raised elsewhere'), 'c.py') is None
+
+
+def test_a_custom_key_that_matches_no_parameter_is_refused():
+    """X-11: ``custom_keys.nosuchmodule.lr_mult`` changed nothing, silently."""
+    from mmengine.config import Config
+
+    from mmseg_ext.training.tool_runner import check_custom_keys
+    model = torch.nn.Sequential()
+    model.add_module('backbone', torch.nn.Conv2d(1, 1, 1))
+    model.add_module('head', torch.nn.Conv2d(1, 1, 1))
+    cfg = Config(dict(optim_wrapper=dict(paramwise_cfg=dict(custom_keys=dict(
+        backbone=dict(lr_mult=0.1), nosuchmodule=dict(lr_mult=0.1))))))
+    with pytest.raises(ConfigError, match=r'^the config: optim_wrapper.paramwise_cfg.custom_keys.'
+                       r'nosuchmodule matches no parameter of the model \(.*backbone.weight, '
+                       r'backbone.bias, head.weight, \.\.\.\)'):
+        check_custom_keys(cfg, model)
+    del cfg.optim_wrapper.paramwise_cfg.custom_keys['nosuchmodule']
+    check_custom_keys(cfg, model)  # 'backbone' is in backbone.weight
+
+
+def test_one_models_probabilities_at_two_stored_sizes_are_refused_by_content(tmp_path):
+    """X-7: settings that do not change the probabilities (``pad_val`` when nothing is
+    padded, a window larger than the image) gave another views hash, and folders
+    stored at two sizes were never compared: one model was voted twice. The pixels
+    are compared after bringing one member to the other's size; another test scale,
+    which does change them, is still voted."""
+    import numpy as np
+    from probs_helpers import write_prob_folder
+
+    from mmseg_ext.inference.probmaps import resize_probs
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[0:16, 0:16] / 15.0
+    native = {f'ID1/{n}.png': (np.stack([np.clip(yy + 0.1 * rng.random((16, 16)), 0, 1),
+                                         np.clip(xx, 0, 1)]).astype(np.float32), (8, 8))
+              for n in 'ab'}
+    classes = ['finger-1', 'finger-2']
+    a = write_prob_folder(tmp_path / 'native', native, classes)
+    # the same model stored at the original size: its maps resized as the vote resizes
+    b = write_prob_folder(tmp_path / 'orig', {k: (resize_probs(p, (8, 8)), s)
+                                              for k, (p, s) in native.items()}, classes)
+    code, lines = run_main('ensemble.py', [a, b, '--out-dir', tmp_path / 'e',
+                                           '--no-progress'])
+    assert code == 2 and 'hold the same probabilities on every image' in lines[-1]
+    assert not osp.exists(tmp_path / 'e')
+    # another scale: the maps differ by more than a level somewhere
+    other = {k: (np.clip(resize_probs(p, (8, 8)) ** 1.3, 0, 1), s)
+             for k, (p, s) in native.items()}
+    c = write_prob_folder(tmp_path / 'other', other, classes)
+    code, _ = run_main('ensemble.py', [a, c, '--out-dir', tmp_path / 'e2', '--no-progress'])
+    assert code == 0
