@@ -207,7 +207,12 @@ def check_cfg_options(cfg: Config, options: dict, path: str) -> None:
                 continue  # the merge makes the missing dicts; checked below
             missing = '.'.join(parts[:level + 1])
             hint = ''
-            if level == len(parts) - 2:
+            if 'custom_keys' in parts[:level]:
+                hint = (' (a custom_keys entry is one name, set key by key: '
+                        f'{".".join(parts[:parts.index("custom_keys") + 2])}.lr_mult=...; '
+                        'a module name with dots cannot be given on the command line, '
+                        'set it in the config)')
+            elif level == len(parts) - 2:
                 hint = (f' (to add it, give its type too: {missing}.type=...; plain '
                         f'settings dicts {sorted(PLAIN_DICT_ARGUMENTS)} need none)')
             raise InvalidArgumentError('cfg_options', f'{key}: {path} has no {missing}'
@@ -338,6 +343,21 @@ _POSITIVE = {'train_cfg.max_iters': 1, 'train_cfg.max_epochs': 1,
              'test_dataloader.num_workers': 0}
 
 
+def _check_loader_workers(cfg: Config, path: str, options: dict) -> None:
+    """``persistent_workers`` and ``prefetch_factor`` need worker processes: torch's
+    DataLoader refuses them with ``num_workers=0`` only when the runner builds it."""
+    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        node = cfg.get(loader)
+        if not isinstance(node, Mapping) or node.get('num_workers', 0) != 0:
+            continue
+        for name in ('persistent_workers', 'prefetch_factor'):
+            if node.get(name):
+                _raise(f'{loader}.{name} is {node[name]!r}, but {loader}.num_workers is 0: '
+                       f'{name} needs worker processes (set num_workers >= 1, or '
+                       f'{name}={"False" if name == "persistent_workers" else "None"})',
+                       [f'{loader}.{name}', f'{loader}.num_workers'], options, path)
+
+
 def check_run_settings(cfg: Config, path: str, options: dict) -> None:
     """Iteration counts, batch sizes and worker counts in range before anything runs
     (``train_cfg.max_iters=-5`` used to exit 0 with nothing trained).
@@ -356,6 +376,7 @@ def check_run_settings(cfg: Config, path: str, options: dict) -> None:
             if key in options:
                 raise InvalidArgumentError('cfg_options', problem)
             raise ConfigError(f'{path}: {problem}')
+    _check_loader_workers(cfg, path, options)
 
 
 #: top-level pipeline variables and the loaders that copy them when a config is read
@@ -889,11 +910,13 @@ def check_paramwise_cfg(cfg: Config, path: str, options: dict) -> None:
     key = 'optim_wrapper.paramwise_cfg'
     if not isinstance(paramwise, Mapping):
         _raise(f'{key} is {paramwise!r}, not a dict', [key], options, path)
-    unknown = sorted(set(paramwise) - _PARAMWISE_KEYS)
+    unknown = sorted(set(paramwise) - _PARAMWISE_KEYS - {'_delete_'})
     if unknown:
         _raise(f'{key} has {unknown[0]!r}, which mmengine\'s optimizer-wrapper constructor '
                f'does not read (it reads {sorted(_PARAMWISE_KEYS)})', [key], options, path)
     for name, value in paramwise.items():
+        if name == '_delete_':
+            continue
         problem = None
         if name.endswith('_mult'):
             problem = _multiplier_problem(f'{key}.{name}', value)
@@ -910,11 +933,13 @@ def check_paramwise_cfg(cfg: Config, path: str, options: dict) -> None:
         if not isinstance(entry, Mapping):
             _raise(f'{where} is {entry!r}, not a dict; set its keys one by one '
                    f'({where}.lr_mult=..., {where}.decay_mult=...)', [where], options, path)
-        unknown = sorted(set(entry) - _CUSTOM_KEY_KEYS)
+        unknown = sorted(set(entry) - _CUSTOM_KEY_KEYS - {'_delete_'})
         if unknown:
             _raise(f'{where} has {unknown[0]!r}; an entry of custom_keys sets '
                    f'{sorted(_CUSTOM_KEY_KEYS)}', [where], options, path)
         for name, value in entry.items():
+            if name == '_delete_':
+                continue
             problem = _multiplier_problem(f'{where}.{name}', value)
             if problem:
                 _raise(problem, [where], options, path)

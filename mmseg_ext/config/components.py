@@ -11,6 +11,7 @@ when the runner builds it (or, for a hook's argument, hours later when it is use
 from __future__ import annotations
 
 import inspect
+import re
 from typing import Any, Dict, Optional, Sequence, Tuple
 
 #: registries by the name a message uses, in the order an unknown place tries them
@@ -38,7 +39,9 @@ _BUILDER_GIVES = {'OPTIMIZERS': {'params'}, 'TASK_UTILS': {'context'},
                   'LOOPS': {'runner', 'dataloader', 'evaluator'}}
 #: keys a registry's builder takes out before it builds (mmengine's ``initialize``
 #: applies an initialiser's ``override`` itself)
-_BUILDER_TAKES = {'WEIGHT_INITIALIZERS': {'override'}}
+_BUILDER_TAKES = {'WEIGHT_INITIALIZERS': {'override'},
+                  # the optimizer-wrapper builder reads these and builds the optimizer
+                  'OPTIM_WRAPPERS': {'constructor', 'paramwise_cfg', 'optimizer'}}
 #: arguments given by the runner to a top-level model wrapper (``tta_model``)
 _WRAPPER_GIVES = {'tta_model': {'module'}}
 
@@ -49,7 +52,11 @@ LAYER_CONFIGS = ('norm_cfg', 'conv_cfg', 'act_cfg', 'upsample_cfg')
 #: settings dicts, not built from a registry: a ``type`` there is a setting of its own
 #: (``clip_grad.type='value'``)
 SETTINGS_DICTS = frozenset({'metainfo', 'data_prefix', 'clip_grad', 'paramwise_cfg',
-                            'custom_keys', 'override'})
+                            'custom_keys', 'override',
+                            # the runner's own settings (a model wrapper's type has a
+                            # default there)
+                            'randomness', 'auto_scale_lr', 'env_cfg', 'mp_cfg',
+                            'dist_cfg', 'model_wrapper_cfg'})
 
 
 def place_kind(parts: Sequence[str]) -> str:
@@ -164,7 +171,7 @@ def component_takes(node: dict, name: str) -> Optional[bool]:
     # (paramwise_cfg, convert_to_iter_based)
     cls = None
     for registry in ('MODELS', 'DATASETS', 'TRANSFORMS', 'METRICS', 'HOOKS', 'LOOPS',
-                     'OPTIMIZERS', 'TASK_UTILS'):
+                     'OPTIMIZERS', 'TASK_UTILS', 'DATA_SAMPLERS'):
         cls, _ = find_class(kind, registry)
         if cls is not None:
             break
@@ -182,14 +189,24 @@ def value_problem(cls: Any, name: str, value: Any) -> Optional[str]:
     (``patience=abc`` would fail only when the hook first compares it)."""
     params, _ = init_parameters(cls)
     p = params.get(name)
-    if p is None or p.default is p.empty or not isinstance(value, str):
+    if p is None or not isinstance(value, str):
         return None
+    if p.default is p.empty:
+        p = p.replace(default=None)  # required: judged by its annotation only
     if isinstance(p.default, bool):
         return f'{name} is a flag (True or False), got the text {value!r}'
     if isinstance(p.default, (int, float)):
         return (f'{name} is a number (default {p.default!r}), got the text '
                 f'{value[:80]!r}')
+    hint = p.annotation
+    text = hint.__name__ if isinstance(hint, type) else str(hint).replace('typing.', '')
+    if _NUMBER_ANNOTATION.match(text):
+        return f'{name} is a number ({text}), got the text {value[:80]!r}'
     return None
+
+
+#: an argument annotated as a number, or an optional one (``seed: Optional[int]``)
+_NUMBER_ANNOTATION = re.compile(r'^(Optional\[)?(int|float)\]?$|^(int|float) \| None$')
 
 
 def new_component_problem(key: str, node: dict, kept_from: Optional[str] = None,

@@ -17,7 +17,7 @@ import numpy as np
 from tqdm import tqdm
 
 from ..inference.probmaps import resize_channel
-from ..inference.source import VIEWS_VERSION, compact_source, member_models, shown
+from ..inference.source import compact_source, member_models, shown
 from ..io.paths import check_distinct_inputs, check_output_apart, check_output_format
 from ..io.prob_file import CroppedProbs, dequantize
 from ..io.prob_meta import ProbMeta, content_mismatch
@@ -56,8 +56,9 @@ def _check_compatible(folders: Sequence[ProbFolder]) -> None:
 
 def check_one_model_per_folder(folders: Sequence[ProbFolder]) -> None:
     """Refuse two folders that hold one model's predictions with the same views,
-    whatever their storage (``out_size``, dtype): :class:`SameValues` compares pixels
-    only between folders of one stored size. Told by the ``source`` records
+    whatever their storage (``out_size``, dtype), as far as the records tell
+    (:class:`SameValues` then compares the pixels, at two stored sizes too). Told by the
+    ``source`` records
     (:mod:`~mmseg_ext.inference.source`): the same ``checkpoint_sha256`` and ``views``;
     for folders written before those were recorded, the same config, checkpoint path
     and TTA stored at two ``out_size`` (at one size the pixels tell). An ensemble's
@@ -67,24 +68,15 @@ def check_one_model_per_folder(folders: Sequence[ProbFolder]) -> None:
     other types or absurd lengths names no model (:func:`~.source.model_identity`).
     Two records of one ``checkpoint_sha256`` whose ``views`` were hashed by different
     versions of the formula (``views_version``: a folder written before the formula
-    changed) cannot tell whether their views differ: refused, the older folder to be
-    predicted again.
+    changed) do not compare by hash: their pixels decide.
 
     Raises:
         InvalidArgumentError: of ``prob_dirs``, naming both folders (and the member an
             ensemble holds it through).
     """
     seen: dict = {}
-    versions: dict = {}  # checkpoint sha256 -> {views_version: its first sighting}
     for index, folder in enumerate(folders):
         for model, via in member_models(folder.source):
-            if model.by_content:
-                known = versions.setdefault(model.key[1], {})
-                for version, other in known.items():
-                    if version != model.views_version and other[0] != index:
-                        raise InvalidArgumentError('prob_dirs', _views_of_two_versions(
-                            *other[1:], folder, model, via))
-                known.setdefault(model.views_version, (index, folder, model, via))
             earlier = seen.get(model.key)
             if earlier is None:
                 seen[model.key] = (index, folder, model, via)
@@ -109,29 +101,6 @@ def _checkpoint_named(first_model, model) -> str:
 
 def _held(f: ProbFolder, member: Optional[str]) -> str:
     return shown(f.root) + (f' (an ensemble holding {shown(member)})' if member else '')
-
-
-def _views_of_two_versions(first: ProbFolder, first_model, first_via: Optional[str],
-                           folder: ProbFolder, model, via: Optional[str]) -> str:
-    """The refusal of one checkpoint's views hashed by two versions of the formula."""
-    (old, old_model, old_via), (new, new_model, new_via) = sorted(
-        [(first, first_model, first_via), (folder, model, via)],
-        key=lambda t: t[1].views_version)
-    named = _checkpoint_named(first_model, model)
-    versions = (f'views hash version {old_model.views_version} and '
-                f'{new_model.views_version}')
-    if new_model.views_version > VIEWS_VERSION:  # written by a later mmseg_ext
-        fix = (f'{shown(new_via or new.root)} was written by a later version of '
-               f'tools/inference.py than this one (version {VIEWS_VERSION}): predict both '
-               'with one version')
-    else:
-        rerun = shown(old_via or old.root)
-        fix = (f'{rerun} was written by an earlier version of tools/inference.py: re-run '
-               f'tools/inference.py for {rerun}'
-               + (' and ensemble again' if old_via else ''))
-    return (f'{_held(old, old_via)} and {_held(new, new_via)} hold predictions of one '
-            f'checkpoint ({named}) whose views cannot be compared ({versions}), so they '
-            f'may be one model\'s predictions given twice; {fix}')
 
 
 def _one_model_twice(first: ProbFolder, first_model, first_via: Optional[str],

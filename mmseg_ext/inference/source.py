@@ -211,12 +211,13 @@ def _valid_fields(record: dict) -> Dict[str, Any]:
 class ModelRecord:
     """One model's identity as a ``source`` record gives it.
 
-    ``key``: ``('content', checkpoint_sha256, views)``, or for records written before
-    those were, ``('paths', config, checkpoint, tta)``; ``checkpoint`` and ``out_size``
+    ``key``: ``('content', checkpoint_sha256, views, views_version)``, or for records
+    written before those were, ``('paths', config, checkpoint, tta)``; ``checkpoint`` and ``out_size``
     when the record gives them (for messages and the rule of stored sizes);
     ``views_version``: the formula ``views`` was hashed by (:data:`VIEWS_VERSION`; 1
     for a record without the field, None for a model told by paths). Two ``views`` of
-    different versions do not tell whether the views differ."""
+    different versions are never equal: the pixels decide
+    (:class:`~mmseg_ext.ensembling.ensemble.SameValues`)."""
     key: Tuple
     checkpoint: Optional[str]
     out_size: Optional[str]
@@ -236,8 +237,9 @@ def model_identity(record: Any) -> Optional[ModelRecord]:
     fields = _valid_fields(record)
     checkpoint, out_size = fields.get('checkpoint'), fields.get('out_size')
     if 'checkpoint_sha256' in fields and 'views' in fields:
-        return ModelRecord(('content', fields['checkpoint_sha256'], fields['views']),
-                           checkpoint, out_size, fields.get('views_version', 1))
+        version = fields.get('views_version', 1)
+        return ModelRecord(('content', fields['checkpoint_sha256'], fields['views'],
+                            version), checkpoint, out_size, version)
     # by paths: the checkpoint's, and the config and TTA flag when given; a field given
     # with another type makes the record unknown (it cannot be compared)
     if checkpoint and all(key in fields for key in ('config', 'tta') if key in record

@@ -142,6 +142,26 @@ def remove_refused_work_dir(work_dir: str, own_names: set, log_name: str = '') -
     return True
 
 
+def remove_refused_log_folder(work_dir: str, log_name: str) -> bool:
+    """Remove a refused run's own log folder ``<work_dir>/<log_name>`` from a work dir
+    it did not make, when the folder holds nothing but what mmengine writes there
+    (:func:`_log_files_only`); the work dir and everything else in it stay.
+
+    Returns:
+        Whether the folder was removed.
+    """
+    import shutil
+    path = osp.join(work_dir, log_name) if log_name else ''
+    if not path or osp.islink(path) or not osp.isdir(path) \
+            or not _log_files_only(path, log_name):
+        return False
+    try:
+        shutil.rmtree(path)
+    except OSError:
+        return False
+    return True
+
+
 #: the name mmengine gives a run's log folder in its work dir (the run's timestamp)
 LOG_FOLDER = re.compile(r'^\d{8}_\d{6}$')
 
@@ -170,14 +190,11 @@ def _log_files_only(log_dir: str, timestamp: str) -> bool:
 
 
 def check_custom_keys(cfg, model) -> None:
-    """Each ``optim_wrapper.paramwise_cfg.custom_keys`` entry matches a parameter of
-    ``model``: mmengine applies an entry to the parameters whose name contains it, so a
-    misspelt module name changes nothing, silently.
-
-    Raises:
-        ConfigError: naming the entry and a few of the parameter names.
-    """
-    from ..utils.errors import ConfigError
+    """Warn, in one line, about each ``optim_wrapper.paramwise_cfg.custom_keys`` entry
+    that matches no parameter of ``model``: mmengine applies an entry to the parameters
+    whose name contains it, so a misspelt module name changes nothing. Not refused:
+    mmseg's own configs carry entries for parameters some settings of a backbone do
+    not make (Swin's ``absolute_pos_embed``)."""
     wrapper = cfg.get('optim_wrapper') if cfg is not None else None
     paramwise = wrapper.get('paramwise_cfg') if isinstance(wrapper, dict) else None
     custom = paramwise.get('custom_keys') if isinstance(paramwise, dict) else None
@@ -185,12 +202,13 @@ def check_custom_keys(cfg, model) -> None:
         return
     module = getattr(model, 'module', model)  # under a distributed wrapper
     names = [name for name, _ in module.named_parameters()]
-    for key in custom:
-        if not any(str(key) in name for name in names):
-            some = ', '.join(names[:3]) + (', ...' if len(names) > 3 else '')
-            raise ConfigError(f'{cfg.filename or "the config"}: optim_wrapper.paramwise_cfg.'
-                              f'custom_keys.{key} matches no parameter of the model (an '
-                              f'entry applies to parameter names that contain it: {some})')
+    unused = [str(key) for key in custom if not any(str(key) in name for name in names)]
+    if unused:
+        some = ', '.join(names[:3]) + (', ...' if len(names) > 3 else '')
+        print_log(f'{cfg.filename or "the config"}: optim_wrapper.paramwise_cfg.custom_keys '
+                  f'{", ".join(unused)} match no parameter of the model and change nothing '
+                  f'(an entry applies to the parameter names that contain it: {some})',
+                  logger='current', level=logging.WARNING)
 
 
 def _built_class(exc: BaseException) -> Optional[str]:
@@ -204,6 +222,8 @@ def _built_class(exc: BaseException) -> Optional[str]:
                 and code.co_filename.endswith(osp.join('registry', 'build_functions.py')):
             built = tb.tb_frame.f_locals.get('obj_cls')
             name = getattr(built, '__name__', None) or name
+        elif name is not None and code.co_name == 'build_dataloader':
+            name = 'a data loader'  # a loop builds its loader, not from a registry
         tb = tb.tb_next
     return name
 
@@ -271,6 +291,8 @@ class ToolRunner(Runner):
                     and remove_refused_work_dir(work_dir, self._own_names(work_dir),
                                                 self._log_name(work_dir)):
                 remove_empty_parents(work_dir, self._made_top)
+            elif isinstance(exc, MmsegExtError) and work_dir:
+                remove_refused_log_folder(work_dir, self._log_name(work_dir))
         finally:
             self.release_work_dir()
 
@@ -327,6 +349,13 @@ class ToolRunner(Runner):
         from ..utils.errors import CheckpointError
         try:
             super().resume(filename, *args, **kwargs)
+        except ValueError as exc:  # torch: the optimizer's parameter groups changed
+            raise CheckpointError(
+                f'{filename}: its optimizer state does not fit this run\'s optimizer '
+                f'({" ".join(str(exc).split())}): the optimizer settings changed since '
+                'it was saved (paramwise_cfg, custom_keys, the optimizer type); resume '
+                'with the settings that saved it, or load it as weights (load_from)'
+            ) from None
         except (KeyError, TypeError) as exc:
             missing = f' (no {exc.args[0]!r})' if isinstance(exc, KeyError) else ''
             raise CheckpointError(

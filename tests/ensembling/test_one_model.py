@@ -92,7 +92,7 @@ def test_nested_members_are_followed_within_bounds():
             source = dict(ensemble=[dict(probs=f'level{k}', weight=1.0, source=source)])
         return source
     assert [(m.key, via) for m, via in member_models(chain(3))] == [
-        (('content', SHA_A, 'v1'), 'level2')]
+        (('content', SHA_A, 'v1', 1), 'level2')]
     assert member_models(chain(MAX_DEPTH)) != []
     assert member_models(chain(MAX_DEPTH + 1)) == []
     wide = dict(ensemble=[dict(probs='p', source=leaf)] * 100_000)
@@ -179,11 +179,11 @@ def test_compact_source_keeps_valid_fields_and_calibration():
     assert out['checkpoint_sha256'] == SHA_A and out['views'] == 'v1'
     assert 'checkpoint' not in out and 'junk' not in out and 'omitted' in out
     assert _holds_calibrated(out)
-    assert model_identity(out).key == ('content', SHA_A, 'v1')
+    assert model_identity(out).key == ('content', SHA_A, 'v1', 1)
     ens = dict(ensemble=[dict(probs='p', weight=0.5, source=big)], junk='y' * 1_000_000)
     out = compact_source(ens)
     assert len(json.dumps(out)) < 5_000
-    assert [m.key for m, _ in member_models(out)] == [('content', SHA_A, 'v1')]
+    assert [m.key for m, _ in member_models(out)] == [('content', SHA_A, 'v1', 1)]
 
 
 def test_the_refusal_names_both_checkpoints(tmp_path):
@@ -202,34 +202,34 @@ def versioned(sha, checkpoint='m.pth', out_size='native', views='v1', version=2,
     return record(sha, checkpoint, out_size, views, views_version=version, **extra)
 
 
-def test_views_of_two_versions_of_one_checkpoint_are_refused(tmp_path):
+def test_views_of_two_versions_of_one_checkpoint_are_told_by_their_pixels(tmp_path):
     """X-6: a folder written before the views formula changed (no ``views_version``:
     version 1, hash '5db5...') and a new one of the same checkpoint and views at another
-    size (version 2, hash '13b7...') were averaged as two models, exit 0. Their hashes
-    cannot be compared: refused in one line naming both, the older to be re-run."""
-    old = folder(tmp_path, 'old', record(SHA_A, '/w/ck.pth', 'original',
-                                         '5db52c2a5701513d'), (16, 16), seed=1)
-    new = folder(tmp_path, 'new', versioned(SHA_A, '/w/ck.pth', 'native',
-                                            '13b7d1e86c35bd61'), seed=2)
-    expected = (f'prob_dirs: {old} and {new} hold predictions of one checkpoint '
-                '(/w/ck.pth) whose views cannot be compared (views hash version 1 and 2), '
-                "so they may be one model's predictions given twice; "
-                f'{old} was written by an earlier version of tools/inference.py: '
-                f're-run tools/inference.py for {old}')
-    for order in ([old, new], [new, old]):  # the older is named first either way
-        with pytest.raises(InvalidArgumentError) as caught:
+    size (version 2, hash '13b7...') were averaged as two models, exit 0. Hashes of two
+    versions are not compared (Y-5: refusing them refused other views too); the pixels
+    are, after bringing one folder to the other's size."""
+    from mmseg_ext.inference.probmaps import resize_probs
+    probs = np.random.default_rng(1).random((2, 8, 8)).astype(np.float32)
+
+    def one_image(name, source, values):
+        with ProbFolderWriter(str(tmp_path / name), ('a', 'b'), 'multi-label',
+                              source=source) as w:
+            w.write(values, 'x.png', (16, 16))
+            w.commit()
+        return str(tmp_path / name)
+    old = one_image('old', record(SHA_A, '/w/ck.pth', 'original', '5db52c2a5701513d'),
+                    resize_probs(probs, (16, 16)))
+    new = one_image('new', versioned(SHA_A, '/w/ck.pth', 'native', '13b7d1e86c35bd61'),
+                    probs)
+    for order in ([old, new], [new, old]):
+        with pytest.raises(InvalidArgumentError, match='hold the same probabilities on '
+                           'every image'):
             soft_vote(order, str(tmp_path / 'out'), progress=False)
-        assert str(caught.value) == expected
     assert not (tmp_path / 'out').exists()
-    # from the command line: one error line, exit 2
-    proc = run_tool('tools/ensemble.py', old, new, '--out-dir', str(tmp_path / 'cli'),
-                    '--no-progress')
-    lines = proc.stderr.strip().splitlines()
-    assert proc.returncode == 2 and lines == [f'error: probs: {expected[len("prob_dirs: "):]}']
-    assert not (tmp_path / 'cli').exists()
-    # another checkpoint beside the old folder is no concern
-    other = folder(tmp_path, 'other', versioned(SHA_B, 'n.pth'), seed=3)
-    assert soft_vote([old, other], str(tmp_path / 'ok'), progress=False).models == 2
+    # other views of the same checkpoint (TTA against none, say): other pixels, voted
+    tta = one_image('tta', dict(versioned(SHA_A, '/w/ck.pth', 'native', 'ffff'), tta=True),
+                    np.clip(probs * 0.5 + 0.25, 0, 1))
+    assert soft_vote([old, tta], str(tmp_path / 'ok'), progress=False).models == 2
 
 
 def test_records_of_one_version_compare_as_before(tmp_path):
@@ -251,26 +251,11 @@ def test_records_of_one_version_compare_as_before(tmp_path):
     assert soft_vote([a, b], str(tmp_path / 'v2_out'), progress=False).models == 2
 
 
-def test_a_later_version_is_not_called_older(tmp_path):
-    """A record of a later formula (version 3) beside today's (2): re-running with this
-    version would not help; the message says so."""
-    today = folder(tmp_path, 'today', versioned(SHA_A), seed=1)
-    later = folder(tmp_path, 'later', versioned(SHA_A, views='v9', version=3), seed=2)
-    with pytest.raises(InvalidArgumentError) as caught:
-        soft_vote([later, today], str(tmp_path / 'out'), progress=False)
-    message = str(caught.value)
-    assert message.startswith(f'prob_dirs: {today} and {later} hold predictions of one '
-                              'checkpoint (m.pth) whose views cannot be compared (views '
-                              'hash version 2 and 3)')
-    assert message.endswith(f'{later} was written by a later version of tools/inference.py '
-                            'than this one (version 2): predict both with one version')
-
-
 def test_an_ensemble_keeps_its_members_views_version(tmp_path):
     """The ensemble's record nests its members' (copied whole, or cut down to their valid
-    fields): an old member inside an ensemble is still told from a new folder of its
-    checkpoint, and the fix names the member; an ensemble holding both versions of one
-    checkpoint (made earlier) beside another model is not refused."""
+    fields) with their versions; a new folder of an old member's checkpoint is told
+    from it by its pixels; an ensemble holding both versions of one checkpoint (made
+    earlier) beside another model is not refused."""
     old = folder(tmp_path, 'old', record(SHA_A), seed=1)
     b = folder(tmp_path, 'B', versioned(SHA_B, 'n.pth'), seed=2)
     ens = str(tmp_path / 'E')
@@ -278,15 +263,10 @@ def test_an_ensemble_keeps_its_members_views_version(tmp_path):
     members = json.load(open(osp.join(ens, 'index.json')))['source']['ensemble']
     assert 'views_version' not in members[0]['source']
     assert members[1]['source']['views_version'] == 2
+    # a new folder of the old member's checkpoint, other pixels: its hash is of another
+    # version, so it is another member (the pixels decide, and they differ)
     new = folder(tmp_path, 'new', versioned(SHA_A, out_size='original'), (16, 16), 3)
-    with pytest.raises(InvalidArgumentError) as caught:
-        soft_vote([new, ens], str(tmp_path / 'out'), progress=False)
-    assert str(caught.value) == (
-        f'prob_dirs: {ens} (an ensemble holding {old}) and {new} hold predictions of one '
-        'checkpoint (m.pth) whose views cannot be compared (views hash version 1 and 2), '
-        "so they may be one model's predictions given twice; "
-        f'{old} was written by an earlier version of tools/inference.py: '
-        f're-run tools/inference.py for {old} and ensemble again')
+    assert soft_vote([new, ens], str(tmp_path / 'voted'), progress=False).models == 2
     # both versions inside one ensemble (made before this check): not this vote's doing
     both = dict(ensemble=[dict(probs=old, weight=0.5, source=record(SHA_A)),
                           dict(probs='new2', weight=0.5, source=versioned(SHA_A, views='v7'))])

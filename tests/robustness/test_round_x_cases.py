@@ -130,9 +130,14 @@ def test_values_a_class_refuses_when_built_are_one_line():
     assert component_error(ValueError('raised elsewhere'), 'c.py') is None
 
 
-def test_a_custom_key_that_matches_no_parameter_is_refused():
-    """X-11: ``custom_keys.nosuchmodule.lr_mult`` changed nothing, silently."""
+def test_a_custom_key_that_matches_no_parameter_is_named():
+    """X-11: ``custom_keys.nosuchmodule.lr_mult`` changed nothing, silently. Y-1: mmseg's
+    own configs carry entries that match nothing for some backbone settings (Swin's
+    ``absolute_pos_embed``), so it is a warning naming the entry, not a refusal."""
+    import logging
+
     from mmengine.config import Config
+    from mmengine.logging import MMLogger
 
     from mmseg_ext.training.tool_runner import check_custom_keys
     model = torch.nn.Sequential()
@@ -140,12 +145,40 @@ def test_a_custom_key_that_matches_no_parameter_is_refused():
     model.add_module('head', torch.nn.Conv2d(1, 1, 1))
     cfg = Config(dict(optim_wrapper=dict(paramwise_cfg=dict(custom_keys=dict(
         backbone=dict(lr_mult=0.1), nosuchmodule=dict(lr_mult=0.1))))))
-    with pytest.raises(ConfigError, match=r'^the config: optim_wrapper.paramwise_cfg.custom_keys.'
-                       r'nosuchmodule matches no parameter of the model \(.*backbone.weight, '
-                       r'backbone.bias, head.weight, \.\.\.\)'):
+    records = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    logger = MMLogger.get_current_instance()
+    logger.addHandler(handler)
+    try:
         check_custom_keys(cfg, model)
-    del cfg.optim_wrapper.paramwise_cfg.custom_keys['nosuchmodule']
-    check_custom_keys(cfg, model)  # 'backbone' is in backbone.weight
+        del cfg.optim_wrapper.paramwise_cfg.custom_keys['nosuchmodule']
+        check_custom_keys(cfg, model)  # 'backbone' is in backbone.weight: no word
+    finally:
+        logger.removeHandler(handler)
+    assert [r.getMessage() for r in records] == [
+        'the config: optim_wrapper.paramwise_cfg.custom_keys nosuchmodule match no '
+        'parameter of the model and change nothing (an entry applies to the parameter '
+        'names that contain it: backbone.weight, backbone.bias, head.weight, ...)']
+
+
+def test_runner_settings_and_wrapper_keys_can_be_set():
+    """Y-2: ``optim_wrapper.type=AmpOptimWrapper`` was refused on configs with a
+    ``constructor`` and ``paramwise_cfg`` (the wrapper's builder reads those); Y-3:
+    ``randomness.seed`` and ``auto_scale_lr`` on configs that leave them out asked for a
+    type; Y-4: ``persistent_workers`` without workers failed as the training loop."""
+    segformer = osp.join(CONFIGS, 'segformer_mit-b2_multilabel_4xb2-20k_handbone-512x512.py')
+    cfg = load({'optim_wrapper.type': 'AmpOptimWrapper'}, segformer)
+    assert cfg.optim_wrapper.type == 'AmpOptimWrapper' and cfg.optim_wrapper.paramwise_cfg
+    cfg = load({'randomness.seed': 3, 'auto_scale_lr.base_batch_size': 16})
+    assert cfg.randomness.seed == 3 and cfg.auto_scale_lr == dict(base_batch_size=16)
+    with pytest.raises(InvalidArgumentError, match=r'train_dataloader.persistent_workers is '
+                       r'True, but train_dataloader.num_workers is 0'):
+        load({'train_dataloader.persistent_workers': True,
+              'train_dataloader.num_workers': 0})
+    with pytest.raises(InvalidArgumentError, match=r'a custom_keys entry is one name, set '
+                       r'key by key: optim_wrapper.paramwise_cfg.custom_keys.backbone.lr_mult'):
+        load({'optim_wrapper.paramwise_cfg.custom_keys.backbone.layer1.lr_mult': 0})
 
 
 def test_one_models_probabilities_at_two_stored_sizes_are_refused_by_content(tmp_path):
@@ -178,3 +211,43 @@ def test_one_models_probabilities_at_two_stored_sizes_are_refused_by_content(tmp
     c = write_prob_folder(tmp_path / 'other', other, classes)
     code, _ = run_main('ensemble.py', [a, c, '--out-dir', tmp_path / 'e2', '--no-progress'])
     assert code == 0
+
+
+def test_resuming_with_other_optimizer_settings_names_the_checkpoint(monkeypatch):
+    """Y-7: ``--resume`` after adding ``custom_keys`` ended in torch's "loaded state dict
+    has a different number of parameter groups" traceback."""
+    from mmengine.runner import Runner
+
+    from mmseg_ext.training.tool_runner import ToolRunner
+    from mmseg_ext.utils.errors import CheckpointError
+
+    def torch_refuses(self, filename, *args, **kwargs):
+        raise ValueError('loaded state dict has a different number of parameter groups')
+    monkeypatch.setattr(Runner, 'resume', torch_refuses)
+    runner = ToolRunner.__new__(ToolRunner)  # resume() needs nothing else of it here
+    with pytest.raises(CheckpointError, match=r"^w/iter_2.pth: its optimizer state does not "
+                       r"fit this run's optimizer \(loaded state dict has a different number "
+                       r'of parameter groups\): the optimizer settings changed'):
+        runner.resume('w/iter_2.pth')
+
+
+def test_a_sampler_seed_is_a_number_and_a_refused_run_keeps_no_log_folder(tmp_path):
+    """Y-8: ``train_dataloader.sampler.seed=abc`` failed at the first iteration (the
+    argument is ``Optional[int]`` with no number default to judge by). Y-9: a run
+    refused in a work dir the user made left its timestamp log folder there."""
+    with pytest.raises(InvalidArgumentError, match=r'train_dataloader.sampler.seed is a '
+                       r"number \(Optional\[int\]\), got the text 'abc'"):
+        load({'train_dataloader.sampler.seed': 'abc'})
+    from mmseg_ext.training.tool_runner import remove_refused_log_folder
+    work = tmp_path / 'wd'
+    (work / '20261207_064816' / 'vis_data').mkdir(parents=True)
+    (work / '20261207_064816' / '20261207_064816.log').write_text('log')
+    (work / '20261207_064816' / 'vis_data' / 'config.py').write_text('cfg')
+    (work / 'notes.txt').write_text('mine')
+    assert remove_refused_log_folder(str(work), '20261207_064816')
+    assert sorted(p.name for p in work.iterdir()) == ['notes.txt']
+    # a log folder holding anything else stays as it is
+    (work / '20261207_070000').mkdir()
+    (work / '20261207_070000' / 'iter_2.pth').write_text('x')
+    assert not remove_refused_log_folder(str(work), '20261207_070000')
+    assert (work / '20261207_070000' / 'iter_2.pth').exists()
