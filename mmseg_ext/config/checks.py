@@ -42,6 +42,7 @@ from .components import (
     component_takes,
     find_class,
     new_component_problem,
+    settings_keys,
     place_kind,
     value_problem,
 )
@@ -253,7 +254,8 @@ def _check_new_argument(key: str, value: Any, root: dict, merged: Optional[dict]
         problem = value_problem(cls, parts[-1], value)
         if problem:
             raise InvalidArgumentError('cfg_options', f'{".".join(holder)}.{problem}')
-    if takes is None and not _checked_settings(parts):
+    if takes is None and not _checked_settings(parts) \
+            and '.'.join(holder) not in settings_keys():  # check_runner_settings
         print_log(f'--cfg-options {key} adds a key that {path} does not set (check the '
                   'spelling)', logger='current', level=logging.WARNING)
 
@@ -1032,3 +1034,29 @@ def check_optimizer_values(cfg: Config, path: str, options: dict) -> None:
                 or not math.isfinite(value) or value < 0:
             _raise(f'{key} is {value!r}: it must be a finite number >= 0', [key], options,
                    path)
+
+
+def check_runner_settings(cfg: Config, path: str, options: dict) -> None:
+    """The runner's settings dicts (``randomness``, ``auto_scale_lr``, ``env_cfg`` and
+    its ``mp_cfg``, ``log_processor``: :func:`~.components.settings_keys`) hold only
+    the keys mmengine reads: a misspelt one is ignored silently
+    (``auto_scale_lr.enabel``) or ends in a ``TypeError`` when the runner starts
+    (``randomness.determinstic``). A ``log_processor`` of another type takes that
+    class's arguments, and is left to its builder.
+
+    Raises:
+        InvalidArgumentError: the key came from ``cfg_options``.
+        ConfigError: it is in the config file.
+    """
+    root = cfg.to_dict()
+    for key, known in settings_keys().items():
+        node, _ = _lookup(root, key.split('.'))
+        if not isinstance(node, Mapping):
+            continue
+        if key == 'log_processor' and node.get('type', 'LogProcessor') not in (
+                'LogProcessor', 'mmengine.LogProcessor'):
+            continue
+        unknown = sorted(str(k) for k in node if k not in known and k != '_delete_')
+        if unknown:
+            _raise(f'{key} has {unknown[0]!r}, which mmengine does not read (it reads '
+                   f'{sorted(known)})', [f'{key}.{unknown[0]}'], options, path)

@@ -10,6 +10,7 @@ when the runner builds it (or, for a hook's argument, hours later when it is use
 """
 from __future__ import annotations
 
+import functools
 import inspect
 import re
 from typing import Any, Dict, Optional, Sequence, Tuple
@@ -18,7 +19,7 @@ from typing import Any, Dict, Optional, Sequence, Tuple
 _REGISTRY_NAMES = ('MODELS', 'DATASETS', 'TRANSFORMS', 'METRICS', 'HOOKS', 'LOOPS',
                    'OPTIMIZERS', 'TASK_UTILS', 'PARAM_SCHEDULERS', 'OPTIM_WRAPPERS',
                    'VISUALIZERS', 'VISBACKENDS', 'DATA_SAMPLERS', 'EVALUATOR',
-                   'WEIGHT_INITIALIZERS')
+                   'WEIGHT_INITIALIZERS', 'LOG_PROCESSORS')
 
 #: what one of each registry's components is called in a message
 _KIND = {'MODELS': 'model component', 'DATASETS': 'data set', 'TRANSFORMS': 'transform',
@@ -27,7 +28,8 @@ _KIND = {'MODELS': 'model component', 'DATASETS': 'data set', 'TRANSFORMS': 'tra
          'parameter scheduler', 'OPTIM_WRAPPERS': 'optimizer wrapper',
          'VISUALIZERS': 'visualizer', 'VISBACKENDS': 'visualisation backend',
          'DATA_SAMPLERS': 'data sampler', 'EVALUATOR': 'evaluator',
-         'WEIGHT_INITIALIZERS': 'weight initialiser (init_cfg)'}
+         'WEIGHT_INITIALIZERS': 'weight initialiser (init_cfg)',
+         'LOG_PROCESSORS': 'log processor'}
 
 #: arguments that a registry's builder passes itself, never the config (the runner
 #: builds loops with itself and their loader, schedulers with the optimizer and, for
@@ -57,6 +59,34 @@ SETTINGS_DICTS = frozenset({'metainfo', 'data_prefix', 'clip_grad', 'paramwise_c
                             # default there)
                             'randomness', 'auto_scale_lr', 'env_cfg', 'mp_cfg',
                             'dist_cfg', 'model_wrapper_cfg'})
+
+
+#: the keys mmengine's runner reads with ``dict.get`` from the settings dicts that no
+#: function signature describes (``Runner.setup_env``, ``Runner.scale_lr``)
+_READ_KEYS = {'auto_scale_lr': {'enable', 'base_batch_size'},
+              'env_cfg': {'cudnn_benchmark', 'mp_cfg', 'dist_cfg', 'resource_limit'}}
+
+
+@functools.lru_cache(maxsize=None)
+def settings_keys() -> Dict[str, frozenset]:
+    """The keys mmengine reads from the runner's settings dicts, by dotted place
+    (``'randomness'``, ``'env_cfg.mp_cfg'``, ...). Those passed on as keyword arguments
+    come from the installed mmengine's signatures (``Runner.set_randomness``,
+    ``set_multi_processing`` less the ``distributed`` the runner gives, the default
+    ``LogProcessor``), so they follow the stack in use."""
+    from mmengine.runner import LogProcessor, Runner
+    from mmengine.utils.dl_utils import set_multi_processing
+
+    def arguments(func, given=()) -> frozenset:
+        names = [name for name, p in inspect.signature(func).parameters.items()
+                 if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+        return frozenset(set(names) - {'self'} - set(given))
+
+    keys = {key: frozenset(known) for key, known in _READ_KEYS.items()}
+    keys['randomness'] = arguments(Runner.set_randomness)
+    keys['env_cfg.mp_cfg'] = arguments(set_multi_processing, given=('distributed',))
+    keys['log_processor'] = arguments(LogProcessor.__init__) | {'type'}
+    return keys
 
 
 def place_kind(parts: Sequence[str]) -> str:
@@ -96,6 +126,8 @@ def registry_of(parts: Sequence[str]) -> Optional[str]:
             'OPTIM_WRAPPERS' if len(parts) == 1 else None)
     if head in ('train_cfg', 'val_cfg', 'test_cfg') and len(parts) == 1:
         return 'LOOPS'
+    if head == 'log_processor' and len(parts) == 1:
+        return 'LOG_PROCESSORS'
     if head in ('val_evaluator', 'test_evaluator'):
         return 'METRICS'
     if any(p.endswith('pipeline') or p == 'transforms' for p in parts[:-1]) \
@@ -171,12 +203,14 @@ def component_takes(node: dict, name: str) -> Optional[bool]:
     # (paramwise_cfg, convert_to_iter_based)
     cls = None
     for registry in ('MODELS', 'DATASETS', 'TRANSFORMS', 'METRICS', 'HOOKS', 'LOOPS',
-                     'OPTIMIZERS', 'TASK_UTILS', 'DATA_SAMPLERS'):
+                     'OPTIMIZERS', 'TASK_UTILS', 'DATA_SAMPLERS', 'OPTIM_WRAPPERS'):
         cls, _ = find_class(kind, registry)
         if cls is not None:
             break
     if not inspect.isclass(cls):
         return None
+    if name in _BUILDER_TAKES.get(registry, set()):
+        return True  # read by the registry's builder (an optimizer wrapper's constructor)
     params, complete = init_parameters(cls)
     if name in params:
         return True

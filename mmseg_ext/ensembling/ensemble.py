@@ -68,15 +68,23 @@ def check_one_model_per_folder(folders: Sequence[ProbFolder]) -> None:
     other types or absurd lengths names no model (:func:`~.source.model_identity`).
     Two records of one ``checkpoint_sha256`` whose ``views`` were hashed by different
     versions of the formula (``views_version``: a folder written before the formula
-    changed) do not compare by hash: their pixels decide.
+    changed) do not compare by hash: their pixels decide, except inside an ensemble,
+    where they are refused unless the records show other views (TTA against none).
 
     Raises:
         InvalidArgumentError: of ``prob_dirs``, naming both folders (and the member an
             ensemble holds it through).
     """
     seen: dict = {}
+    versions: dict = {}  # checkpoint sha256 -> [(index, folder, model, via)]
     for index, folder in enumerate(folders):
         for model, via in member_models(folder.source):
+            if model.by_content:
+                for other in versions.get(model.key[1], []):
+                    if _hidden_versions(other, (index, folder, model, via)):
+                        raise InvalidArgumentError('prob_dirs', _versions_in_ensemble(
+                            other, (folder, model, via)))
+                versions.setdefault(model.key[1], []).append((index, folder, model, via))
             earlier = seen.get(model.key)
             if earlier is None:
                 seen[model.key] = (index, folder, model, via)
@@ -101,6 +109,34 @@ def _checkpoint_named(first_model, model) -> str:
 
 def _held(f: ProbFolder, member: Optional[str]) -> str:
     return shown(f.root) + (f' (an ensemble holding {shown(member)})' if member else '')
+
+
+def _hidden_versions(first: tuple, second: tuple) -> bool:
+    """Whether two sightings ``(index, folder, model, via)`` of one checkpoint have
+    views hashes of two versions (which cannot be compared) while one of them lies
+    inside an ensemble (whose averaged pixels cannot tell either), and their records
+    do not show other views (TTA against none)."""
+    (i, _, a, a_via), (j, _, b, b_via) = first, second
+    if i == j or a.views_version == b.views_version or not (a_via or b_via):
+        return False
+    return not (isinstance(a.tta, bool) and isinstance(b.tta, bool) and a.tta != b.tta)
+
+
+def _versions_in_ensemble(first: tuple, second: tuple) -> str:
+    """The refusal of :func:`_hidden_versions`, naming the older record's folder."""
+    _, f1, m1, v1 = first
+    f2, m2, v2 = second
+
+    def held(f: ProbFolder, member: Optional[str]) -> str:
+        return shown(f.root) + (f' (an ensemble holding {shown(member)})' if member else '')
+    older = (v1 or f1.root) if (m1.views_version or 0) < (m2.views_version or 0) \
+        else (v2 or f2.root)
+    return (f'{held(f1, v1)} and {held(f2, v2)} hold predictions of one checkpoint '
+            f'({shown(m1.checkpoint or m2.checkpoint or "")}) whose views were hashed by '
+            f'two versions of tools/inference.py ({m1.views_version} and '
+            f'{m2.views_version}), and an ensemble\'s averaged pixels cannot tell whether '
+            'they are one model\'s predictions given twice; re-run tools/inference.py for '
+            f'{shown(older)} (and ensemble again)')
 
 
 def _one_model_twice(first: ProbFolder, first_model, first_via: Optional[str],

@@ -215,13 +215,15 @@ class ModelRecord:
     written before those were, ``('paths', config, checkpoint, tta)``; ``checkpoint`` and ``out_size``
     when the record gives them (for messages and the rule of stored sizes);
     ``views_version``: the formula ``views`` was hashed by (:data:`VIEWS_VERSION`; 1
-    for a record without the field, None for a model told by paths). Two ``views`` of
-    different versions are never equal: the pixels decide
-    (:class:`~mmseg_ext.ensembling.ensemble.SameValues`)."""
+    for a record without the field, None for a model told by paths); ``tta`` when the
+    record gives it. Two ``views`` of different versions are never equal: the pixels
+    decide (:class:`~mmseg_ext.ensembling.ensemble.SameValues`), or, inside an ensemble
+    where the pixels are averaged away, the ensemble refuses them."""
     key: Tuple
     checkpoint: Optional[str]
     out_size: Optional[str]
     views_version: Optional[int] = None
+    tta: Optional[bool] = None
 
     @property
     def by_content(self) -> bool:
@@ -239,7 +241,7 @@ def model_identity(record: Any) -> Optional[ModelRecord]:
     if 'checkpoint_sha256' in fields and 'views' in fields:
         version = fields.get('views_version', 1)
         return ModelRecord(('content', fields['checkpoint_sha256'], fields['views'],
-                            version), checkpoint, out_size, version)
+                            version), checkpoint, out_size, version, fields.get('tta'))
     # by paths: the checkpoint's, and the config and TTA flag when given; a field given
     # with another type makes the record unknown (it cannot be compared)
     if checkpoint and all(key in fields for key in ('config', 'tta') if key in record

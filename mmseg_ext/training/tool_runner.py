@@ -19,6 +19,7 @@ when ``train``/``val``/``test`` return. A second run in that work dir is refused
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import os.path as osp
@@ -142,6 +143,18 @@ def remove_refused_work_dir(work_dir: str, own_names: set, log_name: str = '') -
     return True
 
 
+def _wait_for_a_new_log_name(held: set, limit_s: float = 2.0) -> None:
+    """Wait (at most ``limit_s``) until the current second names no folder the work
+    dir already holds: mmengine names the run's log folder by the second it starts and
+    writes into it even when it exists (a folder of the user's, or of a run started in
+    the same second)."""
+    import time
+    deadline = time.monotonic() + limit_s
+    while time.strftime('%Y%m%d_%H%M%S', time.localtime()) in held \
+            and time.monotonic() < deadline:
+        time.sleep(0.1)
+
+
 def remove_refused_log_folder(work_dir: str, log_name: str) -> bool:
     """Remove a refused run's own log folder ``<work_dir>/<log_name>`` from a work dir
     it did not make, when the folder holds nothing but what mmengine writes there
@@ -263,13 +276,18 @@ class ToolRunner(Runner):
         self._made_work_dir = bool(work_dir) and launch_rank(launcher) == 0 \
             and not osp.lexists(work_dir)
         self._made_top = first_missing(work_dir) if self._made_work_dir else None
+        #: what the work dir held before this run: a log folder of the same name (the
+        #: same second) is not this run's to remove
+        self._held_before = set(os.listdir(work_dir)) if work_dir and osp.isdir(work_dir) \
+            else set()
+        _wait_for_a_new_log_name(self._held_before)
         self._work_dir_lock = lock_work_dir(work_dir, launcher)
         try:
             super().__init__(*args, **kwargs)
         except BaseException as exc:
             config = kwargs.get('cfg')
             built = component_error(exc, getattr(config, 'filename', None))
-            self._refused(built or exc, work_dir)
+            self._refused(built or exc, work_dir, constructing=True)
             if built is not None:
                 raise built from None
             raise
@@ -280,21 +298,49 @@ class ToolRunner(Runner):
         if lock is not None:
             lock.release()
 
-    def _refused(self, exc: BaseException, work_dir: Optional[str] = None) -> None:
-        """Give the lock back; when the run was refused (a domain error) in a work dir
-        it made, before it saved anything but its config dump and log folder, remove
-        that work dir, so a refusal leaves nothing behind."""
+    def _refused(self, exc: BaseException, work_dir: Optional[str] = None,
+                 constructing: bool = False) -> None:
+        """Give the lock back; when the run was refused (a domain error, or any error
+        while the runner was being built) before it saved anything but its config dump
+        and log folder, remove what it made: the whole work dir when it made that, else
+        its log folder and config dump when they were not there before it started."""
         from ..utils.errors import MmsegExtError
         work_dir = work_dir or getattr(self, '_work_dir', None)
         try:
-            if isinstance(exc, MmsegExtError) and self._made_work_dir and work_dir \
-                    and remove_refused_work_dir(work_dir, self._own_names(work_dir),
-                                                self._log_name(work_dir)):
-                remove_empty_parents(work_dir, self._made_top)
-            elif isinstance(exc, MmsegExtError) and work_dir:
-                remove_refused_log_folder(work_dir, self._log_name(work_dir))
+            if not (constructing or isinstance(exc, MmsegExtError)) or not work_dir:
+                return
+            if self._made_work_dir:
+                if remove_refused_work_dir(work_dir, self._own_names(work_dir),
+                                           self._log_name(work_dir)):
+                    remove_empty_parents(work_dir, self._made_top)
+                return
+            held = getattr(self, '_held_before', None)
+            if held is not None:
+                self._remove_new_own_files(work_dir, held)
         finally:
             self.release_work_dir()
+
+    def _remove_new_own_files(self, work_dir: str, held: set) -> None:
+        """In a work dir the user had (holding ``held`` when the run started), remove
+        the refused run's log folder and config dump with its ownership record, when
+        they are new and the run added nothing else (no checkpoint: then its config
+        stays beside it). The lock file stays, as after every run."""
+        from ..io.work_dir_lock import LOCK
+        try:
+            new = set(os.listdir(work_dir)) - held
+        except OSError:
+            return
+        own = self._own_names(work_dir) - {LOCK}
+        if not new <= own | {LOCK}:
+            return
+        log_name = self._log_name(work_dir)
+        if log_name in new:
+            remove_refused_log_folder(work_dir, log_name)
+        for name in sorted(new - {LOCK, log_name}):
+            path = osp.join(work_dir, name)
+            if osp.isfile(path) and not osp.islink(path):
+                with contextlib.suppress(OSError):
+                    os.remove(path)
 
     def _own_names(self, work_dir: str) -> set:
         """What this run writes in its work dir before training: the lock, the config

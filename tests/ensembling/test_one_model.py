@@ -253,8 +253,8 @@ def test_records_of_one_version_compare_as_before(tmp_path):
 
 def test_an_ensemble_keeps_its_members_views_version(tmp_path):
     """The ensemble's record nests its members' (copied whole, or cut down to their valid
-    fields) with their versions; a new folder of an old member's checkpoint is told
-    from it by its pixels; an ensemble holding both versions of one checkpoint (made
+    fields) with their versions; a new folder of an old member's checkpoint is refused
+    beside the ensemble (its pixels are averaged away); an ensemble holding both versions of one checkpoint (made
     earlier) beside another model is not refused."""
     old = folder(tmp_path, 'old', record(SHA_A), seed=1)
     b = folder(tmp_path, 'B', versioned(SHA_B, 'n.pth'), seed=2)
@@ -263,10 +263,21 @@ def test_an_ensemble_keeps_its_members_views_version(tmp_path):
     members = json.load(open(osp.join(ens, 'index.json')))['source']['ensemble']
     assert 'views_version' not in members[0]['source']
     assert members[1]['source']['views_version'] == 2
-    # a new folder of the old member's checkpoint, other pixels: its hash is of another
-    # version, so it is another member (the pixels decide, and they differ)
+    # a new folder of the old member's checkpoint: hashes of two versions cannot be
+    # compared, nor can the ensemble's averaged pixels (Z-1: voted the model twice)
     new = folder(tmp_path, 'new', versioned(SHA_A, out_size='original'), (16, 16), 3)
-    assert soft_vote([new, ens], str(tmp_path / 'voted'), progress=False).models == 2
+    with pytest.raises(InvalidArgumentError) as caught:
+        soft_vote([new, ens], str(tmp_path / 'out'), progress=False)
+    assert str(caught.value) == (
+        f'prob_dirs: {new} and {ens} (an ensemble holding {old}) hold predictions of one '
+        'checkpoint (m.pth) whose views were hashed by two versions of '
+        "tools/inference.py (2 and 1), and an ensemble's averaged pixels cannot tell "
+        "whether they are one model's predictions given twice; re-run "
+        f'tools/inference.py for {old} (and ensemble again)')
+    assert not (tmp_path / 'out').exists()
+    # ... unless the records show other views: TTA against none
+    tta = folder(tmp_path, 'tta', dict(versioned(SHA_A, views='v8'), tta=True), seed=6)
+    assert soft_vote([tta, ens], str(tmp_path / 'voted'), progress=False).models == 2
     # both versions inside one ensemble (made before this check): not this vote's doing
     both = dict(ensemble=[dict(probs=old, weight=0.5, source=record(SHA_A)),
                           dict(probs='new2', weight=0.5, source=versioned(SHA_A, views='v7'))])

@@ -251,3 +251,121 @@ def test_a_sampler_seed_is_a_number_and_a_refused_run_keeps_no_log_folder(tmp_pa
     (work / '20261207_070000' / 'iter_2.pth').write_text('x')
     assert not remove_refused_log_folder(str(work), '20261207_070000')
     assert (work / '20261207_070000' / 'iter_2.pth').exists()
+
+
+@pytest.mark.parametrize('held_before', [True, False])
+def test_a_refused_run_removes_only_a_log_folder_it_made(tmp_path, held_before):
+    """Z-2: a folder the user had, named as the run's start second and holding only
+    log-like files, was removed when the run was refused."""
+    from mmseg_ext.training.tool_runner import ToolRunner
+    work = tmp_path / 'wd'
+    log = work / '20261207_064816'
+    (log / 'vis_data').mkdir(parents=True)
+    (log / '20261207_064816.log').write_text('log')
+    runner = ToolRunner.__new__(ToolRunner)
+    runner._made_work_dir, runner._work_dir_lock = False, None
+    runner._held_before = {'20261207_064816'} if held_before else set()
+    runner._log_dir = str(log)
+    runner._refused(ConfigError('refused'), str(work))
+    assert log.exists() == held_before
+
+
+def test_keys_of_the_runner_settings_and_the_amp_wrapper_are_known():
+    """Z-4: ``optim_wrapper.dtype`` after switching to AMP and
+    ``randomness.deterministic`` were called possible misspellings; a misspelt AMP
+    argument is refused."""
+    import logging
+
+    from mmengine.logging import MMLogger
+    records = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    logger = MMLogger.get_current_instance()
+    logger.addHandler(handler)
+    try:
+        cfg = load({'optim_wrapper.type': 'AmpOptimWrapper', 'optim_wrapper.dtype': 'bfloat16',
+                    'randomness.deterministic': True})
+    finally:
+        logger.removeHandler(handler)
+    assert cfg.optim_wrapper.dtype == 'bfloat16' and cfg.randomness.deterministic is True
+    assert not [r for r in records if 'check the spelling' in r.getMessage()]
+    with pytest.raises(InvalidArgumentError, match="AmpOptimWrapper has no argument 'dtyp'"):
+        load({'optim_wrapper.type': 'AmpOptimWrapper', 'optim_wrapper.dtyp': 'bfloat16'})
+
+
+@pytest.mark.parametrize('key,value', [
+    ('auto_scale_lr.enabel', True),
+    ('randomness.determinstic', True),
+    ('log_processor.window', 10),
+    ('env_cfg.mp_cfg.start_method', 'fork'),
+])
+def test_a_misspelt_runner_setting_is_refused(key, value):
+    """AA-2/AA-3: ``auto_scale_lr.enabel`` was ignored without a word (the learning
+    rate stayed unscaled) and ``randomness.determinstic`` ended in a TypeError when the
+    runner started; each is now refused when the config is loaded."""
+    holder, name = key.rsplit('.', 1)
+    with pytest.raises(InvalidArgumentError, match=f"{holder} has '{name}'"):
+        load({key: value})
+
+
+def test_the_keys_mmengine_reads_in_runner_settings_load():
+    """The real keys of the same settings still load with their values."""
+    cfg = load({'auto_scale_lr.enable': True, 'auto_scale_lr.base_batch_size': 8,
+                'randomness.seed': 3, 'log_processor.window_size': 10,
+                'env_cfg.mp_cfg.mp_start_method': 'spawn', 'env_cfg.resource_limit': 8192,
+                'log_processor.type': 'LogProcessor'})
+    assert cfg.auto_scale_lr == {'enable': True, 'base_batch_size': 8}
+    assert cfg.randomness.seed == 3 and cfg.log_processor.window_size == 10
+    assert cfg.env_cfg.mp_cfg.mp_start_method == 'spawn'
+    assert cfg.env_cfg.resource_limit == 8192 and cfg.log_processor.type == 'LogProcessor'
+    with pytest.raises(InvalidArgumentError, match="'LogProcessr' is not a log processor"):
+        load({'log_processor.type': 'LogProcessr'})
+
+
+def test_a_run_does_not_start_in_the_second_of_a_folder_the_work_dir_holds():
+    """AA-1: mmengine names the log folder by the start second and writes into it when
+    it exists; a run that would start in the second of a folder the user had waits for
+    the next second."""
+    import time
+
+    from mmseg_ext.training.tool_runner import _wait_for_a_new_log_name
+    now = time.strftime('%Y%m%d_%H%M%S', time.localtime())
+    _wait_for_a_new_log_name({now})
+    assert time.strftime('%Y%m%d_%H%M%S', time.localtime()) != now
+
+
+def test_a_run_refused_in_training_leaves_a_users_work_dir_as_it_was(tmp_path, shapes_root):
+    """Z-3: a run refused when training starts (here: ``last_checkpoint`` names a
+    deleted checkpoint) in a work dir the user made left its config dump and ownership
+    record there; only the lock file may stay, as after every run."""
+    import sys
+    sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+    from conftest import CONFIG, data_options, run_tool
+    work = tmp_path / 'wd'
+    work.mkdir()
+    (work / 'notes.txt').write_text('mine')
+    (work / 'last_checkpoint').write_text(f'{tmp_path}/gone/iter_9.pth')
+    proc = run_tool('tools/train.py', CONFIG, '--work-dir', str(work),
+                    *data_options(shapes_root, 1))
+    assert proc.returncode == 1 and 'deleted checkpoint' in proc.stderr, proc.stderr[-2000:]
+    assert sorted(p.name for p in work.iterdir()) == \
+        ['.mmseg_ext.lock', 'last_checkpoint', 'notes.txt']
+    assert (work / 'notes.txt').read_text() == 'mine'
+
+
+@pytest.mark.parametrize('constructing', [True, False])
+def test_any_error_while_the_runner_is_built_removes_the_work_dir_it_made(tmp_path,
+                                                                       constructing):
+    """AA-3: a ``TypeError`` from mmengine while the runner was built (not a domain
+    error) left the work dir the run had made, with its lock file; after the runner is
+    built, only a refusal (a domain error) removes it."""
+    from mmseg_ext.training.tool_runner import ToolRunner
+    work = tmp_path / 'a' / 'wd'
+    work.mkdir(parents=True)
+    (work / '.mmseg_ext.lock').write_text('1\n')
+    runner = ToolRunner.__new__(ToolRunner)
+    runner._made_work_dir, runner._made_top, runner._work_dir_lock = True, str(tmp_path / 'a'), None
+    runner._held_before, runner._log_dir = set(), ''
+    runner._refused(TypeError('unexpected keyword'), str(work), constructing=constructing)
+    assert work.exists() != constructing
+    assert (tmp_path / 'a').exists() != constructing

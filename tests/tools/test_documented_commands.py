@@ -393,6 +393,11 @@ COVERAGE = {
         tests=['tests/tools/test_bench_semi_room.py::'
                'test_the_methods_train_on_the_rooms_labelled_images_and_report_their_share'],
         note='--tiny: 3 iterations an arm on the real X-rays'),
+    'docs/semi_supervised.md: tools/benchmark/bench_semi_methods.py --finetune-iters '
+    '--fraction --methods --room-dir --seeds --work-dir': dict(
+        tests=['tests/tools/test_bench_semi_room.py::'
+               'test_the_teacher_is_continued_with_and_without_unlabelled_images'],
+        note='--tiny: the room of 3 iterations an arm continued for 2'),
     'docs/cross_validation.md: tools/cv.py --test-dir --work-dir -k': dict(
         tests=[f'{_CV}::test_submission_of_the_fold_ensemble_is_checked_and_complete'],
         note='3 folds x 2 iterations on 64x64 synthetic hand bones (the teacher run)'),
