@@ -42,8 +42,8 @@ from .components import (
     component_takes,
     find_class,
     new_component_problem,
-    settings_keys,
     place_kind,
+    settings_keys,
     value_problem,
 )
 

@@ -67,7 +67,7 @@ _READ_KEYS = {'auto_scale_lr': {'enable', 'base_batch_size'},
               'env_cfg': {'cudnn_benchmark', 'mp_cfg', 'dist_cfg', 'resource_limit'}}
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def settings_keys() -> Dict[str, frozenset]:
     """The keys mmengine reads from the runner's settings dicts, by dotted place
     (``'randomness'``, ``'env_cfg.mp_cfg'``, ...). Those passed on as keyword arguments
