@@ -1036,13 +1036,63 @@ def check_optimizer_values(cfg: Config, path: str, options: dict) -> None:
                    path)
 
 
+def _flag(value: Any) -> str:
+    return '' if isinstance(value, bool) or (type(value) is int and value in (0, 1)) \
+        else 'must be True or False'
+
+
+def _count(low: int, high: Optional[int] = None):
+    def problem(value: Any) -> str:
+        if type(value) is not int or value < low or (high is not None and value > high):
+            top = f' and <= {high}' if high is not None else ''
+            return f'must be a whole number >= {low}{top}'
+        return ''
+    return problem
+
+
+def _optional(rule):
+    return lambda value: '' if value is None else rule(value)
+
+
+def _start_method(value: Any) -> str:
+    import multiprocessing
+    methods = multiprocessing.get_all_start_methods()
+    return '' if value in methods else f'must be one of {methods}'
+
+
+def _of_type(kind: type, name: str):
+    return lambda value: '' if isinstance(value, kind) else f'must be {name}'
+
+
+#: what each value of the runner's settings dicts must be (mmengine passes them on
+#: unchecked: a text flag counts as true, a negative batch size scales the learning
+#: rate below zero, a seed outside numpy's range fails when the run starts)
+_SETTING_VALUES = {
+    'randomness': {'seed': _optional(_count(0, 2 ** 32 - 1)), 'deterministic': _flag,
+                   'diff_rank_seed': _flag},
+    'auto_scale_lr': {'enable': _flag, 'base_batch_size': _count(1)},
+    'env_cfg': {'cudnn_benchmark': _flag, 'resource_limit': _count(1),
+                'mp_cfg': _of_type(Mapping, 'a dict'),
+                'dist_cfg': _of_type(Mapping, 'a dict')},
+    'env_cfg.mp_cfg': {'mp_start_method': _start_method,
+                       'opencv_num_threads': _count(0)},
+    'log_processor': {'window_size': _count(1), 'by_epoch': _flag, 'num_digits': _count(0),
+                      'log_with_hierarchy': _flag, 'mean_pattern': _of_type(str, 'a text'),
+                      'custom_cfg': _optional(_of_type((list, tuple), 'a list'))},
+}
+#: the settings dicts mmengine accepts as None (it then uses its defaults)
+_SETTINGS_NONE_ALLOWED = ('auto_scale_lr', 'log_processor')
+
+
 def check_runner_settings(cfg: Config, path: str, options: dict) -> None:
     """The runner's settings dicts (``randomness``, ``auto_scale_lr``, ``env_cfg`` and
     its ``mp_cfg``, ``log_processor``: :func:`~.components.settings_keys`) hold only
-    the keys mmengine reads: a misspelt one is ignored silently
-    (``auto_scale_lr.enabel``) or ends in a ``TypeError`` when the runner starts
-    (``randomness.determinstic``). A ``log_processor`` of another type takes that
-    class's arguments, and is left to its builder.
+    the keys mmengine reads, each with a value of its kind (:data:`_SETTING_VALUES`):
+    a misspelt key is ignored silently (``auto_scale_lr.enabel``) or ends in a
+    ``TypeError`` when the runner starts (``randomness.determinstic``), and a value
+    mmengine does not check does its harm later (``auto_scale_lr.enable=no`` scales the
+    learning rate; ``base_batch_size=-4`` makes it negative). A ``log_processor`` of
+    another type takes that class's arguments, and is left to its builder.
 
     Raises:
         InvalidArgumentError: the key came from ``cfg_options``.
@@ -1050,8 +1100,14 @@ def check_runner_settings(cfg: Config, path: str, options: dict) -> None:
     """
     root = cfg.to_dict()
     for key, known in settings_keys().items():
-        node, _ = _lookup(root, key.split('.'))
+        node, depth = _lookup(root, key.split('.'))
+        if node is None and depth == len(key.split('.')) and '.' not in key \
+                and key not in _SETTINGS_NONE_ALLOWED:
+            _raise(f'{key} is None: mmengine needs a dict there (leave it out for its '
+                   'defaults)', [key], options, path)
         if not isinstance(node, Mapping):
+            if node is not _MISSING and node is not None:
+                _raise(f'{key} is {node!r}: it must be a dict', [key], options, path)
             continue
         if key == 'log_processor' and node.get('type', 'LogProcessor') not in (
                 'LogProcessor', 'mmengine.LogProcessor'):
@@ -1060,3 +1116,14 @@ def check_runner_settings(cfg: Config, path: str, options: dict) -> None:
         if unknown:
             _raise(f'{key} has {unknown[0]!r}, which mmengine does not read (it reads '
                    f'{sorted(known)})', [f'{key}.{unknown[0]}'], options, path)
+        for name, rule in _SETTING_VALUES.get(key, {}).items():
+            if name in node:
+                problem = rule(node[name])
+                if problem:
+                    _raise(f'{key}.{name} is {node[name]!r}: it {problem}',
+                           [f'{key}.{name}'], options, path)
+    scale = root.get('auto_scale_lr')
+    if isinstance(scale, Mapping) and scale.get('enable') and 'base_batch_size' not in scale:
+        _raise('auto_scale_lr.enable is True but base_batch_size is missing: the learning '
+               'rate is scaled by the real batch size over base_batch_size',
+               ['auto_scale_lr'], options, path)

@@ -155,10 +155,13 @@ def _wait_for_a_new_log_name(held: set, limit_s: float = 2.0) -> None:
         time.sleep(0.1)
 
 
-def remove_refused_log_folder(work_dir: str, log_name: str) -> bool:
+def remove_refused_log_folder(work_dir: str, log_name: str, extra: set = frozenset()
+                              ) -> bool:
     """Remove a refused run's own log folder ``<work_dir>/<log_name>`` from a work dir
     it did not make, when the folder holds nothing but what mmengine writes there
-    (:func:`_log_files_only`); the work dir and everything else in it stay.
+    (:func:`_log_files_only`) and the names in ``extra`` (relative to the folder: the
+    run's config dump, when a user file had its name in the work dir); the work dir and
+    everything else in it stay.
 
     Returns:
         Whether the folder was removed.
@@ -166,7 +169,7 @@ def remove_refused_log_folder(work_dir: str, log_name: str) -> bool:
     import shutil
     path = osp.join(work_dir, log_name) if log_name else ''
     if not path or osp.islink(path) or not osp.isdir(path) \
-            or not _log_files_only(path, log_name):
+            or not _log_files_only(path, log_name, extra):
         return False
     try:
         shutil.rmtree(path)
@@ -189,15 +192,15 @@ def is_log_file(rel: str, timestamp: str) -> bool:
                          rel))
 
 
-def _log_files_only(log_dir: str, timestamp: str) -> bool:
+def _log_files_only(log_dir: str, timestamp: str, extra: set = frozenset()) -> bool:
     """Whether the run's log folder ``<work_dir>/<timestamp>`` holds only what mmengine
-    writes there (:func:`is_log_file`)."""
+    writes there (:func:`is_log_file`) and the relative names in ``extra``."""
     if osp.islink(log_dir):
         return False
     for dirpath, dirs, files in os.walk(log_dir):
         for name in dirs + files:
             rel = osp.relpath(osp.join(dirpath, name), log_dir).replace(os.sep, '/')
-            if not is_log_file(rel, timestamp):
+            if not is_log_file(rel, timestamp) and rel not in extra:
                 return False
     return True
 
@@ -292,6 +295,23 @@ class ToolRunner(Runner):
                 raise built from None
             raise
 
+    def setup_env(self, env_cfg: dict) -> None:
+        """mmengine's ``setup_env``, which fixes the run's timestamp; a timestamp that
+        names a folder the work dir held before the run (a user's, or another run's
+        started in the same second) is refused, since mmengine would write its log and
+        config into that folder.
+
+        Raises:
+            OutputError: naming the folder.
+        """
+        super().setup_env(env_cfg)
+        if self._timestamp in getattr(self, '_held_before', ()):
+            from ..utils.errors import OutputError
+            raise OutputError(
+                f'{osp.join(self._work_dir, self._timestamp)}: already exists, and this '
+                'run would write its log there (mmengine names a log folder by the '
+                'second the run starts); move it away, or use another work dir')
+
     def release_work_dir(self) -> None:
         """Give the work dir's lock back (no-op when this runner holds none)."""
         lock, self._work_dir_lock = getattr(self, '_work_dir_lock', None), None
@@ -334,13 +354,30 @@ class ToolRunner(Runner):
         if not new <= own | {LOCK}:
             return
         log_name = self._log_name(work_dir)
+        dumped = getattr(self, '_dumped_to', '')
         if log_name in new:
-            remove_refused_log_folder(work_dir, log_name)
+            in_log = {osp.basename(dumped)} if dumped and osp.dirname(dumped) == \
+                osp.join(work_dir, log_name) else set()
+            remove_refused_log_folder(work_dir, log_name, in_log)
         for name in sorted(new - {LOCK, log_name}):
             path = osp.join(work_dir, name)
             if osp.isfile(path) and not osp.islink(path):
                 with contextlib.suppress(OSError):
                     os.remove(path)
+        self._restore_replaced_dump()
+
+    def _restore_replaced_dump(self) -> None:
+        """Put back the earlier run's config dump that this refused run replaced, so
+        the dump beside that run's checkpoints still describes them."""
+        replaced, self._replaced_dump = getattr(self, '_replaced_dump', None), None
+        if replaced is None:
+            return
+        target, text = replaced
+        if replace_problem(target, CONFIG_DUMP_OWNER):
+            return  # changed meanwhile: not this run's to touch
+        from ..utils.errors import MmsegExtError
+        with contextlib.suppress(OSError, MmsegExtError):
+            atomic_write_text(target, text, force=True, owner=CONFIG_DUMP_OWNER)
 
     def _own_names(self, work_dir: str) -> set:
         """What this run writes in its work dir before training: the lock, the config
@@ -431,5 +468,11 @@ class ToolRunner(Runner):
             if osp.lexists(target):  # a log folder is new: not expected, never replaced
                 return
             atomic_write_text(target, self.cfg.dump())
+            self._dumped_to = target
             return
+        if osp.lexists(target):  # an earlier run's dump: put back if this run is refused
+            with contextlib.suppress(OSError, UnicodeDecodeError):
+                with open(target, encoding='utf-8') as f:
+                    self._replaced_dump = (target, f.read())
         atomic_write_text(target, self.cfg.dump(), force=True, owner=CONFIG_DUMP_OWNER)
+        self._dumped_to = target

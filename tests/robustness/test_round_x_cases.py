@@ -1,7 +1,9 @@
 """Round X of bad inputs (issue 28): common ``--cfg-options`` overrides of the shipped
 configs after round W's component checks, metric names the hooks watch, and values a
 class refuses only when it is built. Each test names the finding it closes."""
+import os
 import os.path as osp
+import re
 
 import pytest
 import torch
@@ -369,3 +371,108 @@ def test_any_error_while_the_runner_is_built_removes_the_work_dir_it_made(tmp_pa
     runner._refused(TypeError('unexpected keyword'), str(work), constructing=constructing)
     assert work.exists() != constructing
     assert (tmp_path / 'a').exists() != constructing
+
+
+@pytest.mark.parametrize('options,message', [
+    ({'auto_scale_lr.enable': True, 'auto_scale_lr.base_batch_size': -4},
+     'auto_scale_lr.base_batch_size is -4: it must be a whole number >= 1'),
+    ({'auto_scale_lr.enable': True}, 'base_batch_size is missing'),
+    ({'auto_scale_lr.enable': 'no', 'auto_scale_lr.base_batch_size': 4},
+     "auto_scale_lr.enable is 'no': it must be True or False"),
+    ({'randomness.deterministic': 'maybe'}, "randomness.deterministic is 'maybe'"),
+    ({'randomness.seed': -5}, 'randomness.seed is -5'),
+    ({'env_cfg': None}, 'env_cfg is None: mmengine needs a dict there'),
+    ({'randomness': None}, 'randomness is None'),
+    ({'env_cfg.mp_cfg.mp_start_method': 'bogus'}, "mp_start_method is 'bogus'"),
+    ({'env_cfg.resource_limit': 'abc'}, "env_cfg.resource_limit is 'abc'"),
+    ({'env_cfg.mp_cfg': None}, 'env_cfg.mp_cfg is None: it must be a dict'),
+    ({'log_processor.window_size': 0}, 'log_processor.window_size is 0'),
+])
+def test_a_runner_setting_of_the_wrong_kind_is_refused(options, message):
+    """AB-2, AB-4, AB-5, AB-6: mmengine passes these values on unchecked: a negative
+    ``base_batch_size`` trained with a negative learning rate, ``enable=no`` scaled it,
+    a missing or zero batch size, a None dict or a bad start method ended in a
+    traceback when the run started."""
+    with pytest.raises(InvalidArgumentError, match=re.escape(message)):
+        load(options)
+
+
+def test_runner_settings_mmengine_takes_as_none_or_defaults_load():
+    cfg = load({'auto_scale_lr': None, 'log_processor': None, 'randomness.seed': None,
+                'randomness.diff_rank_seed': False})
+    assert cfg.auto_scale_lr is None and cfg.log_processor is None
+    assert cfg.randomness.seed is None
+
+
+def test_a_timestamp_naming_a_folder_the_work_dir_held_is_refused(tmp_path, monkeypatch):
+    """AB-1: when the wait for a new second ran out, mmengine wrote its log and config
+    into the user's folder of that name; the run is refused before it writes."""
+    from mmengine.runner import Runner
+
+    from mmseg_ext.training.tool_runner import ToolRunner
+    from mmseg_ext.utils.errors import OutputError
+
+    def fixed_second(self, env_cfg):
+        self._timestamp = '20261207_111252'
+    monkeypatch.setattr(Runner, 'setup_env', fixed_second)
+    runner = ToolRunner.__new__(ToolRunner)
+    runner._work_dir = str(tmp_path)
+    runner._held_before = {'20261207_111252', 'notes.txt'}
+    with pytest.raises(OutputError, match=re.escape(
+            f'{tmp_path}/20261207_111252: already exists, and this run would write')):
+        runner.setup_env({})
+    runner._held_before = {'20261207_111251'}
+    runner.setup_env({})                               # another second: no refusal
+
+
+def _train_then_refuse(tmp_path, shapes_root, prepare):
+    import sys
+    sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+    from conftest import CONFIG, data_options, run_tool
+    work = tmp_path / 'wd'
+    prepare(work, lambda *extra: run_tool('tools/train.py', CONFIG, '--work-dir', str(work),
+                                          *data_options(shapes_root, 1), *extra))
+    return work, osp.basename(CONFIG)
+
+
+def test_a_refused_run_puts_back_the_config_dump_it_replaced(tmp_path, shapes_root):
+    """AB-3: a run refused when training started replaced the earlier run's config dump
+    (another learning rate), so the dump beside that run's checkpoint no longer
+    described it; and it left nothing else behind."""
+    from mmseg_ext.io.owned_file import replace_problem
+    from mmseg_ext.training.tool_runner import CONFIG_DUMP_OWNER
+    config = 'fcn_r18-tiny_shapes-64x80.py'
+    state = {}
+
+    def prepare(work, train):
+        first = train()
+        assert first.returncode == 0, first.stderr[-2000:]
+        pointer = (work / 'last_checkpoint').read_text().strip()
+        os.rename(pointer, pointer + '.moved')
+        state['dump'] = (work / config).read_text()
+        state['names'] = sorted(p.name for p in work.iterdir())
+        again = train('optim_wrapper.optimizer.lr=0.5')
+        assert again.returncode == 1 and 'deleted checkpoint' in again.stderr, \
+            again.stderr[-2000:]
+
+    work, name = _train_then_refuse(tmp_path, shapes_root, prepare)
+    assert name == config and 'lr=0.5' not in state['dump']
+    assert (work / config).read_text() == state['dump']
+    assert replace_problem(str(work / config), CONFIG_DUMP_OWNER) == ''
+    assert sorted(p.name for p in work.iterdir()) == state['names']
+
+
+def test_a_refused_run_removes_the_log_folder_holding_its_config(tmp_path, shapes_root):
+    """AB-7: when the user's own file has the config's name, the dump goes into the
+    log folder; a refused run left that folder behind."""
+    def prepare(work, train):
+        work.mkdir()
+        (work / 'fcn_r18-tiny_shapes-64x80.py').write_text('# mine\n')
+        (work / 'last_checkpoint').write_text(f'{work}/gone/iter_9.pth')
+        proc = train()
+        assert proc.returncode == 1 and 'deleted checkpoint' in proc.stderr, \
+            proc.stderr[-2000:]
+    work, config = _train_then_refuse(tmp_path, shapes_root, prepare)
+    assert sorted(p.name for p in work.iterdir()) == \
+        ['.mmseg_ext.lock', config, 'last_checkpoint']
+    assert (work / config).read_text() == '# mine\n'
