@@ -143,6 +143,17 @@ def remove_refused_work_dir(work_dir: str, own_names: set, log_name: str = '') -
     return True
 
 
+def _identities(folder: str, names: set) -> dict:
+    """``{name: (size, mtime_ns, inode)}`` of the entries ``names`` of ``folder``, not
+    following links (an entry that cannot be read is left out)."""
+    found = {}
+    for name in names:
+        with contextlib.suppress(OSError):
+            st = os.lstat(osp.join(folder, name))
+            found[name] = (st.st_size, st.st_mtime_ns, st.st_ino)
+    return found
+
+
 def _wait_for_a_new_log_name(held: set, limit_s: float = 2.0) -> None:
     """Wait (at most ``limit_s``) until the current second names no folder the work
     dir already holds: mmengine names the run's log folder by the second it starts and
@@ -283,6 +294,10 @@ class ToolRunner(Runner):
         #: same second) is not this run's to remove
         self._held_before = set(os.listdir(work_dir)) if work_dir and osp.isdir(work_dir) \
             else set()
+        #: and each entry's identity, to tell what this run changed under a held name
+        #: (a checkpoint saved over an earlier run's ``iter_N.pth``)
+        self._held_identity = _identities(work_dir, self._held_before)
+        self._cleans_up = launch_rank(launcher) == 0
         _wait_for_a_new_log_name(self._held_before)
         self._work_dir_lock = lock_work_dir(work_dir, launcher)
         try:
@@ -320,38 +335,68 @@ class ToolRunner(Runner):
 
     def _refused(self, exc: BaseException, work_dir: Optional[str] = None,
                  constructing: bool = False) -> None:
-        """Give the lock back; when the run was refused (a domain error, or any error
-        while the runner was being built) before it saved anything but its config dump
-        and log folder, remove what it made: the whole work dir when it made that, else
-        its log folder and config dump when they were not there before it started."""
+        """Give the lock back, and undo what the failed run did to its work dir when it
+        changed nothing there but its own config dump and log folder (no checkpoint
+        saved, none replaced: :meth:`_changed_beyond_own`):
+
+        - any failure, an interrupt included, puts back the earlier run's config dump
+          that this run replaced, so it still describes that run's checkpoints;
+        - a refusal (a domain error, or any error while the runner was built) before
+          the first training iteration also removes the run's own new files: the whole
+          work dir when it made that, else its log folder and its unchanged config
+          dump. After training began, its log stays.
+        """
         from ..utils.errors import MmsegExtError
         work_dir = work_dir or getattr(self, '_work_dir', None)
         try:
-            if not (constructing or isinstance(exc, MmsegExtError)) or not work_dir:
+            if not work_dir or not getattr(self, '_cleans_up', True):
                 return
+            refused = (constructing or isinstance(exc, MmsegExtError)) \
+                and not self._trained()
             if self._made_work_dir:
-                if remove_refused_work_dir(work_dir, self._own_names(work_dir),
-                                           self._log_name(work_dir)):
+                if refused and remove_refused_work_dir(
+                        work_dir, self._own_names(work_dir), self._log_name(work_dir)):
                     remove_empty_parents(work_dir, self._made_top)
                 return
-            held = getattr(self, '_held_before', None)
-            if held is not None:
-                self._remove_new_own_files(work_dir, held)
+            if getattr(self, '_held_before', None) is None \
+                    or self._changed_beyond_own(work_dir):
+                return
+            self._restore_replaced_dump()
+            if refused:
+                self._remove_new_own_files(work_dir)
         finally:
             self.release_work_dir()
 
-    def _remove_new_own_files(self, work_dir: str, held: set) -> None:
-        """In a work dir the user had (holding ``held`` when the run started), remove
-        the refused run's log folder and config dump with its ownership record, when
-        they are new and the run added nothing else (no checkpoint: then its config
-        stays beside it). The lock file stays, as after every run."""
+    def _trained(self) -> bool:
+        """Whether the training loop was built and has run an iteration (or resumed
+        from one): from then on the run's log is worth keeping."""
+        loop = self.__dict__.get('_train_loop')
+        return loop is not None and not isinstance(loop, dict) \
+            and bool(getattr(loop, 'iter', 0))
+
+    def _changed_beyond_own(self, work_dir: str) -> bool:
+        """Whether the work dir differs from what it held when the run started other
+        than in this run's own names (lock, config dump and record, log folder): a new
+        entry, a removed one, or one replaced under its name (size, time or inode)."""
+        try:
+            names = set(os.listdir(work_dir))
+        except OSError:
+            return True
+        held = self._held_before
+        before = getattr(self, '_held_identity', {})
+        now = _identities(work_dir, names & held)
+        changed = (names ^ held) | {name for name in names & held
+                                    if now.get(name) != before.get(name)}
+        return bool(changed - self._own_names(work_dir, unchanged_only=False))
+
+    def _remove_new_own_files(self, work_dir: str) -> None:
+        """In a work dir the user had, remove the refused run's new log folder and its
+        new config dump with the ownership record (only while the dump is still what
+        the run wrote). The lock file stays, as after every run."""
         from ..io.work_dir_lock import LOCK
         try:
-            new = set(os.listdir(work_dir)) - held
+            new = set(os.listdir(work_dir)) - self._held_before
         except OSError:
-            return
-        own = self._own_names(work_dir) - {LOCK}
-        if not new <= own | {LOCK}:
             return
         log_name = self._log_name(work_dir)
         dumped = getattr(self, '_dumped_to', '')
@@ -359,12 +404,11 @@ class ToolRunner(Runner):
             in_log = {osp.basename(dumped)} if dumped and osp.dirname(dumped) == \
                 osp.join(work_dir, log_name) else set()
             remove_refused_log_folder(work_dir, log_name, in_log)
-        for name in sorted(new - {LOCK, log_name}):
+        for name in sorted((new & self._own_names(work_dir)) - {LOCK, log_name}):
             path = osp.join(work_dir, name)
             if osp.isfile(path) and not osp.islink(path):
                 with contextlib.suppress(OSError):
                     os.remove(path)
-        self._restore_replaced_dump()
 
     def _restore_replaced_dump(self) -> None:
         """Put back the earlier run's config dump that this refused run replaced, so
@@ -379,16 +423,19 @@ class ToolRunner(Runner):
         with contextlib.suppress(OSError, MmsegExtError):
             atomic_write_text(target, text, force=True, owner=CONFIG_DUMP_OWNER)
 
-    def _own_names(self, work_dir: str) -> set:
+    def _own_names(self, work_dir: str, unchanged_only: bool = True) -> set:
         """What this run writes in its work dir before training: the lock, the config
-        dump with its ownership record, the log folder."""
+        dump with its ownership record (with ``unchanged_only``, only while the dump is
+        what the run wrote: a dump the user edited is theirs), the log folder."""
         from ..io.owned_file import record_path
         from ..io.work_dir_lock import LOCK
         names = {LOCK, self._log_name(work_dir)} - {''}
         cfg = getattr(self, 'cfg', None)
         if cfg is not None and cfg.filename:
             dump = osp.join(work_dir, osp.basename(cfg.filename))
-            names.update({osp.basename(dump), osp.basename(record_path(dump))})
+            if not unchanged_only or not osp.lexists(dump) \
+                    or not replace_problem(dump, CONFIG_DUMP_OWNER):
+                names.update({osp.basename(dump), osp.basename(record_path(dump))})
         return names
 
     def _released(self, call):

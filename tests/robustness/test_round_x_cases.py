@@ -476,3 +476,122 @@ def test_a_refused_run_removes_the_log_folder_holding_its_config(tmp_path, shape
     assert sorted(p.name for p in work.iterdir()) == \
         ['.mmseg_ext.lock', config, 'last_checkpoint']
     assert (work / config).read_text() == '# mine\n'
+
+
+def _bad_val_root(tmp_path, shapes_root):
+    """A copy of the data set whose first validation image cannot be decoded."""
+    import shutil
+    bad = tmp_path / 'valbad'
+    shutil.copytree(shapes_root, bad)
+    first = sorted((bad / 'images' / 'val').iterdir())[0]
+    first.write_bytes(b'not a png')
+    return bad
+
+
+def _options(root, iters, val_root=None, *extra):
+    return ['--cfg-options', f'train_dataloader.dataset.data_root={root}',
+            f'val_dataloader.dataset.data_root={val_root or root}',
+            'train_dataloader.batch_size=2', 'crop_size=(32,40)',
+            'model.data_preprocessor.size=(32,40)', f'train_cfg.max_iters={iters}',
+            f'train_cfg.val_interval={iters}', f'default_hooks.checkpoint.interval={iters}',
+            f'param_scheduler.0.end={iters}', *extra]
+
+
+def test_a_run_failing_after_it_replaced_a_checkpoint_keeps_its_dump_and_log(
+        tmp_path, shapes_root):
+    """AC-1: run B saved ``iter_1.pth`` over run A's and then failed at validation; the
+    clean-up saw no new names, removed B's log and dump and put A's dump back beside
+    B's weights. A run that changed anything beyond its own files is left as it is."""
+    import sys
+    sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+    from conftest import CONFIG, run_tool
+    work = tmp_path / 'wd'
+    first = run_tool('tools/train.py', CONFIG, '--work-dir', str(work),
+                     *_options(shapes_root, 1))
+    assert first.returncode == 0, first.stderr[-2000:]
+    logs_a = {p.name for p in work.iterdir() if p.is_dir()}
+    bad = _bad_val_root(tmp_path, shapes_root)
+    second = run_tool('tools/train.py', CONFIG, '--work-dir', str(work),
+                      *_options(shapes_root, 1, bad, 'optim_wrapper.optimizer.lr=0.5'))
+    assert second.returncode == 1 and 'cannot decode' in second.stderr, \
+        second.stderr[-2000:]
+    dump = (work / osp.basename(CONFIG)).read_text()
+    assert 'lr=0.5' in dump                            # B's, beside B's checkpoint
+    weights = torch.load(work / 'iter_1.pth', map_location='cpu', weights_only=False)
+    assert 'lr=0.5' in weights['meta']['cfg']
+    assert len({p.name for p in work.iterdir() if p.is_dir()} - logs_a) == 1  # B's log
+
+
+def test_a_run_failing_after_training_began_keeps_its_log(tmp_path, shapes_root):
+    """AC-3: a run that trained and then failed at validation, before any checkpoint,
+    lost its whole new work dir with the log of the iterations it had run."""
+    import sys
+    sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+    from conftest import CONFIG, run_tool
+    work = tmp_path / 'wd'
+    bad = _bad_val_root(tmp_path, shapes_root)
+    proc = run_tool('tools/train.py', CONFIG, '--work-dir', str(work),
+                    *_options(shapes_root, 2, bad, 'train_cfg.val_interval=1',
+                              'default_hooks.checkpoint.interval=5'))
+    assert proc.returncode == 1 and 'cannot decode' in proc.stderr, proc.stderr[-2000:]
+    logs = [p for p in work.iterdir() if p.is_dir()]
+    assert len(logs) == 1 and (logs[0] / f'{logs[0].name}.log').is_file()
+    assert not list(work.glob('iter_*.pth'))
+
+
+def _fake_runner(work, held, cfg_name='cfg.py'):
+    from mmengine.config import Config
+
+    from mmseg_ext.training.tool_runner import ToolRunner, _identities
+    runner = ToolRunner.__new__(ToolRunner)
+    runner._made_work_dir, runner._made_top, runner._work_dir_lock = False, None, None
+    runner._cleans_up = True
+    runner._held_before = set(held)
+    runner._held_identity = _identities(str(work), set(held))
+    runner._log_dir = str(work / '20261207_120000')
+    (work.parent / cfg_name).write_text('')           # the config the run was given
+    runner.cfg = Config({}, filename=str(work.parent / cfg_name))
+    return runner
+
+
+def _dump(path, text):
+    from mmseg_ext.io.atomic import atomic_write_text
+    from mmseg_ext.training.tool_runner import CONFIG_DUMP_OWNER
+    atomic_write_text(str(path), text, force=True, owner=CONFIG_DUMP_OWNER)
+
+
+def test_a_dump_the_user_edited_during_the_run_is_not_removed(tmp_path):
+    """AC-2: the user's edit of the refused run's new config dump was deleted with it."""
+    from mmseg_ext.utils.errors import DataError
+    work = tmp_path / 'wd'
+    work.mkdir()
+    (work / 'notes.txt').write_text('mine')
+    runner = _fake_runner(work, {'notes.txt'})
+    (work / '20261207_120000').mkdir()
+    _dump(work / 'cfg.py', 'lr = 0.5\n')
+    with open(work / 'cfg.py', 'a') as f:
+        f.write('# my note\n')
+    runner._refused(DataError('refused'), str(work))
+    assert (work / 'cfg.py').read_text() == 'lr = 0.5\n# my note\n'
+    assert not (work / '20261207_120000').exists()     # its own log folder goes
+
+
+@pytest.mark.parametrize('error', ['interrupt', 'refusal'])
+def test_an_interrupted_or_refused_run_puts_back_the_dump_it_replaced(tmp_path, error):
+    """AC-4: Ctrl-C or SIGTERM after the dump left the earlier run's dump replaced by
+    the interrupted run's settings, beside the earlier run's checkpoints."""
+    from mmseg_ext.utils.errors import DataError, Interrupted
+    work = tmp_path / 'wd'
+    work.mkdir()
+    _dump(work / 'cfg.py', 'lr = 0.003\n')
+    (work / 'iter_2.pth').write_bytes(b'A')
+    held = {p.name for p in work.iterdir()}
+    runner = _fake_runner(work, held)
+    runner._replaced_dump = (str(work / 'cfg.py'), 'lr = 0.003\n')
+    _dump(work / 'cfg.py', 'lr = 0.5\n')
+    (work / '20261207_120000').mkdir()
+    exc = Interrupted(2, 'SIGINT') if error == 'interrupt' else DataError('refused')
+    runner._refused(exc, str(work))
+    assert (work / 'cfg.py').read_text() == 'lr = 0.003\n'
+    # an interrupted run keeps its log; a refused one, before training, does not
+    assert (work / '20261207_120000').exists() == (error == 'interrupt')
