@@ -1127,3 +1127,43 @@ def check_runner_settings(cfg: Config, path: str, options: dict) -> None:
         _raise('auto_scale_lr.enable is True but base_batch_size is missing: the learning '
                'rate is scaled by the real batch size over base_batch_size',
                ['auto_scale_lr'], options, path)
+
+
+def slide_problem(test_cfg: Any) -> str:
+    """What is wrong with a segmentor's ``test_cfg`` for ``mode='slide'`` (``''``:
+    nothing, or not a slide): ``crop_size`` and ``stride`` must each be two whole
+    numbers > 0, and a stride no larger than the crop, else windows skip pixels."""
+    if not isinstance(test_cfg, Mapping) or test_cfg.get('mode') != 'slide':
+        return ''
+    sizes = {}
+    for key in ('crop_size', 'stride'):
+        value = test_cfg.get(key)
+        if not isinstance(value, (list, tuple)) or len(value) != 2 or not all(
+                type(v) is int and v > 0 for v in value):
+            return f'{key} is {value!r}; a slide needs two whole numbers > 0 (height, width)'
+        sizes[key] = value
+    if any(s > c for s, c in zip(sizes['stride'], sizes['crop_size'])):
+        return (f'stride {tuple(sizes["stride"])} is larger than crop_size '
+                f'{tuple(sizes["crop_size"])}: the windows would skip pixels')
+    return ''
+
+
+def check_slide_settings(cfg: Config, path: str, options: dict) -> None:
+    """Every ``test_cfg`` of the model (and of the segmentor a semi-supervised wrapper
+    holds) that slides has window sizes that cover the image (:func:`slide_problem`),
+    named at load instead of an assertion inside mmseg at the first image.
+
+    Raises:
+        InvalidArgumentError: the setting came from ``cfg_options``.
+        ConfigError: it is in the config file.
+    """
+    node, key = cfg.get('model'), 'model'
+    while isinstance(node, Mapping):
+        problem = slide_problem(node.get('test_cfg'))
+        if problem:
+            _raise(f'{key}.test_cfg.{problem}', [f'{key}.test_cfg'], options, path)
+        inner = next((k for k in ('segmentor', 'module') if isinstance(node.get(k), Mapping)),
+                     None)
+        if inner is None:
+            break
+        node, key = node[inner], f'{key}.{inner}'

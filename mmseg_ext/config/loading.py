@@ -28,6 +28,7 @@ from .checks import (
     check_pipeline_variable_options,
     check_run_settings,
     check_runner_settings,
+    check_slide_settings,
     check_test_threshold,
 )
 from .label_loading import use_checked_label_loading
@@ -130,6 +131,7 @@ def load_config(path: str, cfg_options: Optional[dict] = None,
     check_optimizer_values(cfg, path, cfg_options or {})
     check_monitored_metrics(cfg, path, cfg_options or {})
     check_runner_settings(cfg, path, cfg_options or {})
+    check_slide_settings(cfg, path, cfg_options or {})
     use_checked_label_loading(cfg)
     for problem in (lateral_flip_problem(cfg), training_flip_problem(cfg)):
         if problem:

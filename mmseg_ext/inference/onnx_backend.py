@@ -266,6 +266,10 @@ class OnnxSegmentor:
         shape = sidecar['input_shape']  # [N, 3, H, W], None where dynamic
         self.fixed_size = tuple(shape[2:]) if all(isinstance(v, int) for v in shape[2:]) \
             else None
+        #: the config's ``model.test_cfg`` (set by :func:`onnx_model_for_config`):
+        #: ``mode='slide'`` runs the graph on ``crop_size`` windows ``stride`` apart,
+        #: as the torch segmentor does
+        self.test_cfg: Dict[str, Any] = {}
 
     def eval(self) -> OnnxSegmentor:
         return self
@@ -284,6 +288,46 @@ class OnnxSegmentor:
                             f'sidecar expects {self.logit_channels} channels')
         return logits
 
+    def run_slide(self, inputs: np.ndarray) -> np.ndarray:
+        """``(N, C', H, W)`` logits of a preprocessed ``(N, 3, H, W)`` batch from windows
+        of ``test_cfg.crop_size`` every ``test_cfg.stride`` pixels, averaged where they
+        overlap (the windows of mmseg's ``slide_inference``: the last one in each
+        direction ends at the border; a window larger than the image is the image)."""
+        crop, stride = self.test_cfg.get('crop_size'), self.test_cfg.get('stride')
+        h_crop, w_crop = (int(v) for v in crop)
+        h_stride, w_stride = (int(v) for v in stride)
+        n, _, height, width = inputs.shape
+        summed = np.zeros((n, self.logit_channels, height, width), np.float32)
+        count = np.zeros((1, 1, height, width), np.float32)
+        rows = max(height - h_crop + h_stride - 1, 0) // h_stride + 1
+        cols = max(width - w_crop + w_stride - 1, 0) // w_stride + 1
+        for row in range(rows):
+            for col in range(cols):
+                y2 = min(row * h_stride + h_crop, height)
+                x2 = min(col * w_stride + w_crop, width)
+                y1, x1 = max(y2 - h_crop, 0), max(x2 - w_crop, 0)
+                window = self._window_logits(inputs[:, :, y1:y2, x1:x2])
+                summed[:, :, y1:y2, x1:x2] += window
+                count[:, :, y1:y2, x1:x2] += 1
+        return summed / count
+
+    def _window_logits(self, window: np.ndarray) -> np.ndarray:
+        """Logits of one window at its own size (padded with the preprocessor's value
+        to a fixed-size graph's input, then cut back)."""
+        height, width = window.shape[2:]
+        if self.fixed_size is not None and (height, width) != self.fixed_size:
+            padded = np.full(window.shape[:2] + self.fixed_size,
+                             float(getattr(self.data_preprocessor, 'pad_val', 0)),
+                             np.float32)
+            padded[:, :, :height, :width] = window
+            window = padded
+        logits = self.run(np.ascontiguousarray(window))
+        if logits.shape[2:] != window.shape[2:]:
+            logits = torch.nn.functional.interpolate(
+                torch.from_numpy(logits), size=window.shape[2:], mode='bilinear',
+                align_corners=self.align_corners).numpy()
+        return logits[:, :, :height, :width]
+
     @torch.no_grad()
     def test_step(self, data: Dict[str, Any]) -> list:
         """Samples with ``seg_logits`` at each sample's ``ori_shape``, as the torch
@@ -301,7 +345,10 @@ class OnnxSegmentor:
                                     '(export without a fixed shape, or at this size)')
         data = self.data_preprocessor(data, False)
         inputs = data['inputs'].float().contiguous().numpy()
-        logits = torch.from_numpy(self.run(inputs))
+        if self.test_cfg.get('mode', 'whole') == 'slide':
+            logits = torch.from_numpy(self.run_slide(inputs))
+        else:
+            logits = torch.from_numpy(self.run(inputs))
         samples = data['data_samples']
         for i, sample in enumerate(samples):
             out = logits_to_original(logits[i:i + 1], sample.metainfo, self.align_corners)
@@ -423,4 +470,37 @@ def onnx_model_for_config(cfg, onnx_path: str, config: str = 'the config',
     check_sidecar_fits(sidecar, config_classes or sidecar['classes'],
                        is_multi_label_config(cfg.model), preprocess, onnx_path, config,
                        first_resize(test_pipeline))
+    model.test_cfg = _slide_settings(cfg.model, config, model)
     return model, tuple(str(c) for c in sidecar['classes'])
+
+
+def _slide_settings(model_cfg, config: str, model: OnnxSegmentor) -> Dict[str, Any]:
+    """The ``test_cfg`` of the config's segmentor (inside a semi-supervised wrapper:
+    its ``segmentor``'s) as the ONNX model runs it: ``mode`` ``'whole'`` or
+    ``'slide'`` (checked by :func:`~mmseg_ext.config.checks.slide_problem`; a graph of a
+    fixed input size slides only windows of that size).
+
+    Raises:
+        ConfigError: another mode, bad window sizes, or windows of another size than a
+            fixed-shape export's.
+    """
+    from ..config.checks import slide_problem
+    from ..utils.errors import ConfigError
+    inner = model_cfg
+    while isinstance(inner.get('segmentor'), dict):
+        inner = inner['segmentor']
+    settings = dict(inner.get('test_cfg') or {})
+    mode = settings.get('mode', 'whole')
+    if mode not in ('whole', 'slide'):
+        raise ConfigError(f'{config}: model.test_cfg.mode is {mode!r}; an ONNX model runs '
+                          "'whole' or 'slide'")
+    problem = slide_problem(settings)
+    if problem:
+        raise ConfigError(f'{config}: model.test_cfg.{problem}')
+    if mode == 'slide' and model.fixed_size is not None \
+            and tuple(settings['crop_size']) != tuple(model.fixed_size):
+        raise ConfigError(f'{model.path}: exported for {model.fixed_size[0]}x'
+                          f'{model.fixed_size[1]} inputs, so it slides only windows of that '
+                          f'size (the config\'s crop_size is {tuple(settings["crop_size"])}); '
+                          'export without a fixed shape, or at the crop size')
+    return settings

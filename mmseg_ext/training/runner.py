@@ -168,8 +168,8 @@ def check_new_folder(path: str) -> None:
 
 
 def _run_test(cfg: Config, checkpoint: str, config: str = 'the config') -> Dict[str, float]:
-    from .tool_runner import ToolRunner
-    runner = ToolRunner.from_cfg(cfg)
+    from .tool_runner import TestToolRunner
+    runner = TestToolRunner.from_cfg(cfg)
     loaded = runner.load_checkpoint(checkpoint, map_location='cpu', strict=True)
     named = checkpoint_class_names(loaded, checkpoint, bare_segmentor(runner.model))
     classes = named or config_classes(cfg, ('test_dataloader',))

@@ -111,7 +111,8 @@ def check_checkpoint_pointer(work_dir: str, resume: bool) -> None:
                           'or use another work dir')
 
 
-def remove_refused_work_dir(work_dir: str, own_names: set, log_name: str = '') -> bool:
+def remove_refused_work_dir(work_dir: str, own_names: set, log_name: str = '',
+                            log_extra: set = frozenset()) -> bool:
     """Remove ``work_dir``, made by a run that was then refused, when it holds nothing
     but ``own_names`` (that run's lock, config dump and log folder) and its log folder
     ``log_name`` holds nothing but what mmengine writes there (:func:`_log_files_only`);
@@ -128,7 +129,8 @@ def remove_refused_work_dir(work_dir: str, own_names: set, log_name: str = '') -
         return False
     if not names <= own_names:
         return False
-    if log_name in names and not _log_files_only(osp.join(work_dir, log_name), log_name):
+    if log_name in names and not _log_files_only(osp.join(work_dir, log_name), log_name,
+                                                 log_extra):
         return False
     try:
         for name in names:
@@ -141,6 +143,23 @@ def remove_refused_work_dir(work_dir: str, own_names: set, log_name: str = '') -
     except OSError:
         return False  # what is left stays; the next run claims or names it
     return True
+
+
+def _logged_training(log_dir: str, timestamp: str) -> bool:
+    """Whether the log folder holds a training record: a non-empty file of a
+    visualisation backend in ``vis_data`` (``scalars.json``, a TensorBoard event file;
+    not the config) or an ``Iter(train)`` / ``Epoch(train)`` line in the text log."""
+    vis = osp.join(log_dir, 'vis_data')
+    with contextlib.suppress(OSError):
+        for name in os.listdir(vis):
+            path = osp.join(vis, name)
+            if name != 'config.py' and osp.isfile(path) and osp.getsize(path) > 0:
+                return True
+    with contextlib.suppress(OSError):
+        with open(osp.join(log_dir, f'{timestamp}.log'), encoding='utf-8',
+                  errors='replace') as f:
+            return any('Iter(train)' in line or 'Epoch(train)' in line for line in f)
+    return False
 
 
 def _identities(folder: str, names: set) -> dict:
@@ -282,6 +301,11 @@ class ToolRunner(Runner):
     (:func:`check_checkpoint_pointer`).
     """
 
+    #: dump the config into the run's log folder, never as ``<work_dir>/<name>``: a
+    #: run that only tests (``tools/test.py --work-dir`` a training's work dir) must
+    #: not replace the dump that describes the checkpoints there
+    dumps_into_log_folder = False
+
     def __init__(self, *args, **kwargs):
         work_dir = kwargs['work_dir'] if 'work_dir' in kwargs else args[1]
         launcher = kwargs.get('launcher', 'none')
@@ -298,6 +322,9 @@ class ToolRunner(Runner):
         #: (a checkpoint saved over an earlier run's ``iter_N.pth``)
         self._held_identity = _identities(work_dir, self._held_before)
         self._cleans_up = launch_rank(launcher) == 0
+        from ..io.checkpoint_backend import CHANGED_BY_THIS_PROCESS
+        #: where this run's entries in the backend's record of changes begin
+        self._changes_start = len(CHANGED_BY_THIS_PROCESS)
         _wait_for_a_new_log_name(self._held_before)
         self._work_dir_lock = lock_work_dir(work_dir, launcher)
         try:
@@ -329,6 +356,10 @@ class ToolRunner(Runner):
 
     def release_work_dir(self) -> None:
         """Give the work dir's lock back (no-op when this runner holds none)."""
+        from ..io.checkpoint_backend import OWN_HISTORY_DIRS
+        work_dir = getattr(self, '_work_dir', None)
+        if work_dir:
+            OWN_HISTORY_DIRS.discard(osp.abspath(work_dir))
         lock, self._work_dir_lock = getattr(self, '_work_dir_lock', None), None
         if lock is not None:
             lock.release()
@@ -355,11 +386,12 @@ class ToolRunner(Runner):
                 and not self._trained()
             if self._made_work_dir:
                 if refused and remove_refused_work_dir(
-                        work_dir, self._own_names(work_dir), self._log_name(work_dir)):
+                        work_dir, self._own_names(work_dir), self._log_name(work_dir),
+                        self._dump_in_log(work_dir)):
                     remove_empty_parents(work_dir, self._made_top)
                 return
             if getattr(self, '_held_before', None) is None \
-                    or self._changed_beyond_own(work_dir):
+                    or self._checkpoints_changed(work_dir):
                 return
             self._restore_replaced_dump()
             if refused:
@@ -368,26 +400,32 @@ class ToolRunner(Runner):
             self.release_work_dir()
 
     def _trained(self) -> bool:
-        """Whether the training loop was built and has run an iteration (or resumed
-        from one): from then on the run's log is worth keeping."""
+        """Whether the run logged training progress (an ``Iter(train)`` or
+        ``Epoch(train)`` record in its log folder): from then on its log is worth
+        keeping. A run refused at its first iterations, before a record, logged
+        nothing worth keeping; a resume refused before an iteration ran never did."""
+        if getattr(self, '_resume_refused', False):
+            return False  # mmengine set the iteration before the resume failed
         loop = self.__dict__.get('_train_loop')
-        return loop is not None and not isinstance(loop, dict) \
-            and bool(getattr(loop, 'iter', 0))
+        if loop is None or isinstance(loop, dict) or not getattr(loop, 'iter', 0):
+            return False
+        log_dir = getattr(self, '_log_dir', None)
+        return bool(log_dir) and _logged_training(log_dir, osp.basename(log_dir))
 
-    def _changed_beyond_own(self, work_dir: str) -> bool:
-        """Whether the work dir differs from what it held when the run started other
-        than in this run's own names (lock, config dump and record, log folder): a new
-        entry, a removed one, or one replaced under its name (size, time or inode)."""
-        try:
-            names = set(os.listdir(work_dir))
-        except OSError:
+    def _checkpoints_changed(self, work_dir: str) -> bool:
+        """Whether this run saved or removed a checkpoint in its work dir (through the
+        checkpoint backend: :data:`~mmseg_ext.io.checkpoint_backend.CHANGED_BY_THIS_PROCESS`)
+        or its ``last_checkpoint`` pointer changed: then its config dump describes
+        them, and nothing of the run is undone. Files the run did not write (a user's
+        note or checkpoint copy, another tool's staging folder) do not count."""
+        from ..io.checkpoint_backend import CHANGED_BY_THIS_PROCESS
+        folder = osp.abspath(work_dir)
+        start = getattr(self, '_changes_start', 0)
+        if any(osp.dirname(path) == folder for path in CHANGED_BY_THIS_PROCESS[start:]):
             return True
-        held = self._held_before
-        before = getattr(self, '_held_identity', {})
-        now = _identities(work_dir, names & held)
-        changed = (names ^ held) | {name for name in names & held
-                                    if now.get(name) != before.get(name)}
-        return bool(changed - self._own_names(work_dir, unchanged_only=False))
+        pointer = 'last_checkpoint'
+        before = getattr(self, '_held_identity', {}).get(pointer)
+        return _identities(work_dir, {pointer}).get(pointer) != before
 
     def _remove_new_own_files(self, work_dir: str) -> None:
         """In a work dir the user had, remove the refused run's new log folder and its
@@ -399,16 +437,23 @@ class ToolRunner(Runner):
         except OSError:
             return
         log_name = self._log_name(work_dir)
-        dumped = getattr(self, '_dumped_to', '')
         if log_name in new:
-            in_log = {osp.basename(dumped)} if dumped and osp.dirname(dumped) == \
-                osp.join(work_dir, log_name) else set()
-            remove_refused_log_folder(work_dir, log_name, in_log)
+            remove_refused_log_folder(work_dir, log_name, self._dump_in_log(work_dir))
         for name in sorted((new & self._own_names(work_dir)) - {LOCK, log_name}):
             path = osp.join(work_dir, name)
             if osp.isfile(path) and not osp.islink(path):
                 with contextlib.suppress(OSError):
                     os.remove(path)
+
+    def _dump_in_log(self, work_dir: str) -> set:
+        """The config dump's name inside the run's log folder when it was dumped there
+        (a test run; a user's file of that name in the work dir), else nothing."""
+        dumped = getattr(self, '_dumped_to', '')
+        log_name = self._log_name(work_dir)
+        if dumped and log_name and osp.dirname(osp.abspath(dumped)) == \
+                osp.join(osp.abspath(work_dir), log_name):
+            return {osp.basename(dumped)}
+        return set()
 
     def _restore_replaced_dump(self) -> None:
         """Put back the earlier run's config dump that this refused run replaced, so
@@ -476,10 +521,17 @@ class ToolRunner(Runner):
         Raises:
             CheckpointError: naming ``filename`` and the missing entry.
         """
+        from ..io.checkpoint_backend import OWN_HISTORY_DIRS
         from ..utils.errors import CheckpointError
+        work_dir = getattr(self, '_work_dir', None)
+        if work_dir and osp.dirname(osp.abspath(filename)) == osp.abspath(work_dir):
+            # resumed in its own work dir: the checkpoints the hook kept there are this
+            # training's, and max_keep_ckpts may remove them
+            OWN_HISTORY_DIRS.add(osp.abspath(work_dir))
         try:
             super().resume(filename, *args, **kwargs)
         except ValueError as exc:  # torch: the optimizer's parameter groups changed
+            self._resume_refused = True
             raise CheckpointError(
                 f'{filename}: its optimizer state does not fit this run\'s optimizer '
                 f'({" ".join(str(exc).split())}): the optimizer settings changed since '
@@ -487,11 +539,15 @@ class ToolRunner(Runner):
                 'with the settings that saved it, or load it as weights (load_from)'
             ) from None
         except (KeyError, TypeError) as exc:
+            self._resume_refused = True
             missing = f' (no {exc.args[0]!r})' if isinstance(exc, KeyError) else ''
             raise CheckpointError(
                 f'{filename}: not a checkpoint a training run saved{missing}, so there '
                 'is nothing to resume from it; start a new training, or load it as '
                 'weights (load_from)') from None
+        except BaseException:
+            self._resume_refused = True  # no iteration of this run ran
+            raise
 
     def val(self):
         return self._released(super().val)
@@ -502,9 +558,16 @@ class ToolRunner(Runner):
     @master_only
     def dump_config(self) -> None:
         """Dump the config to ``<work_dir>/<config name>`` (see the module doc), or into
-        this run's log folder when a file of that name there is not a tool's dump."""
+        this run's log folder when a file of that name there is not a tool's dump, or
+        when this runner only tests (:attr:`dumps_into_log_folder`)."""
         name = (osp.basename(self.cfg.filename) if self.cfg.filename
                 else f'{self.timestamp}.py')
+        if self.dumps_into_log_folder:
+            target = osp.join(self.log_dir, name)
+            if not osp.lexists(target):  # a log folder is new: never replaced
+                atomic_write_text(target, self.cfg.dump())
+                self._dumped_to = target
+            return
         target = osp.join(self.work_dir, name)
         problem = replace_problem(target, CONFIG_DUMP_OWNER) if osp.lexists(target) else ''
         if problem:
@@ -523,3 +586,10 @@ class ToolRunner(Runner):
                     self._replaced_dump = (target, f.read())
         atomic_write_text(target, self.cfg.dump(), force=True, owner=CONFIG_DUMP_OWNER)
         self._dumped_to = target
+
+
+class TestToolRunner(ToolRunner):
+    """A :class:`ToolRunner` for a run that only tests: its config dump goes into its
+    log folder, so the work dir's dump keeps describing the training there."""
+
+    dumps_into_log_folder = True

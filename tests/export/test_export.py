@@ -97,6 +97,25 @@ def test_onnx_predictor_matches_torch(models, name, out_size, tta, fast_cpu):
             assert got.shape[1:] == shape
 
 
+@pytest.mark.parametrize('name', ['unet', 'fcn'])
+def test_onnx_predictor_slides_as_torch_does(models, name, fast_cpu):
+    """AD-4: ``model.test_cfg.mode='slide'`` was ignored by the ONNX model (the whole
+    image was run, exit 0); its windows now give the torch segmentor's probabilities."""
+    from mmseg_ext.inference.predictor import build_predictor
+    (config, ckpt, onnx), img_dir = models[0][name], models[1]
+    slide = {'model.test_cfg.mode': 'slide', 'model.test_cfg.crop_size': (64, 48),
+             'model.test_cfg.stride': (48, 32)}
+    torch_p = build_predictor(config, ckpt, device='cpu', cfg_options=slide)
+    onnx_p = build_predictor(config, onnx, device='cpu', cfg_options=slide)
+    whole_p = build_predictor(config, onnx, device='cpu')
+    img = _images(img_dir)[0]
+    expected, _ = torch_p.predict(img, 'native')
+    got, _ = onnx_p.predict(img, 'native')
+    whole, _ = whole_p.predict(img, 'native')
+    assert np.abs(got - expected).max() <= TOLERANCE
+    assert np.abs(whole - expected).max() > 100 * TOLERANCE   # the windows matter here
+
+
 def test_graph_has_dynamic_batch_and_size(models, fast_cpu):
     """The exported graph itself against the torch model it wraps, for a batch of 3 at a
     size it was not traced at: probabilities within 1e-4, the activation in the graph

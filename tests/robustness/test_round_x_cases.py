@@ -532,7 +532,8 @@ def test_a_run_failing_after_training_began_keeps_its_log(tmp_path, shapes_root)
     bad = _bad_val_root(tmp_path, shapes_root)
     proc = run_tool('tools/train.py', CONFIG, '--work-dir', str(work),
                     *_options(shapes_root, 2, bad, 'train_cfg.val_interval=1',
-                              'default_hooks.checkpoint.interval=5'))
+                              'default_hooks.checkpoint.interval=5',
+                              'default_hooks.logger.interval=1'))
     assert proc.returncode == 1 and 'cannot decode' in proc.stderr, proc.stderr[-2000:]
     logs = [p for p in work.iterdir() if p.is_dir()]
     assert len(logs) == 1 and (logs[0] / f'{logs[0].name}.log').is_file()
@@ -590,8 +591,145 @@ def test_an_interrupted_or_refused_run_puts_back_the_dump_it_replaced(tmp_path, 
     runner._replaced_dump = (str(work / 'cfg.py'), 'lr = 0.003\n')
     _dump(work / 'cfg.py', 'lr = 0.5\n')
     (work / '20261207_120000').mkdir()
+    # AD-3, AD-1: a file the user added meanwhile, another tool's staging folder
+    (work / 'notes.txt').write_text('mine')
+    (work / '.preds.partial-1').mkdir()
+    (work / 'backup.pth').write_bytes(b'a copy')       # AE-5: the user's, not the run's
     exc = Interrupted(2, 'SIGINT') if error == 'interrupt' else DataError('refused')
     runner._refused(exc, str(work))
     assert (work / 'cfg.py').read_text() == 'lr = 0.003\n'
+    assert (work / 'notes.txt').read_text() == 'mine' and (work / 'iter_2.pth').exists()
     # an interrupted run keeps its log; a refused one, before training, does not
     assert (work / '20261207_120000').exists() == (error == 'interrupt')
+
+
+def test_a_resume_refused_before_an_iteration_counts_as_not_trained(tmp_path):
+    """AD-5: mmengine sets the loop's iteration before a resume fails, so the refused
+    run counted as trained and kept its log folder."""
+    from types import SimpleNamespace
+
+    from mmseg_ext.training.tool_runner import ToolRunner
+    runner = ToolRunner.__new__(ToolRunner)
+    runner._train_loop = SimpleNamespace(iter=8)
+    runner._log_dir = str(tmp_path / '20261207_120000')
+    os.makedirs(osp.join(runner._log_dir, 'vis_data'))
+    assert not runner._trained()                       # no training record yet
+    with open(osp.join(runner._log_dir, 'vis_data', 'scalars.json'), 'w') as f:
+        f.write('{"loss": 1.0, "iter": 8}\n')
+    assert runner._trained()
+    runner._resume_refused = True
+    assert not runner._trained()
+
+
+def test_a_checkpoint_removed_by_the_hook_takes_its_record_with_it(tmp_path):
+    """AD-6: ``max_keep_ckpts`` removed ``iter_8.pth`` and left its ownership record."""
+    from mmseg_ext.io.checkpoint_backend import AtomicLocalBackend
+    from mmseg_ext.io.owned_file import record_path
+    path = str(tmp_path / 'iter_8.pth')
+    backend = AtomicLocalBackend()
+    backend.put(b'weights', path)
+    assert osp.isfile(record_path(path))
+    backend.remove(path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_testing_in_a_training_work_dir_keeps_its_config_dump(tmp_path, shapes_root):
+    """AD-2, AD-1: ``tools/test.py --work-dir`` the training's work dir replaced the
+    training's config dump with the test config (with ``--tta`` a SegTTAModel, which
+    then could not train); a test run's dump goes into its log folder."""
+    import sys
+    sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+    from conftest import CONFIG, run_tool
+    work = tmp_path / 'wd'
+    first = run_tool('tools/train.py', CONFIG, '--work-dir', str(work),
+                     *_options(shapes_root, 1))
+    assert first.returncode == 0, first.stderr[-2000:]
+    name = osp.basename(CONFIG)
+    dump = (work / name).read_bytes()
+    logs = {p.name for p in work.iterdir() if p.is_dir()}
+    proc = run_tool('tools/test.py', CONFIG, str(work / 'iter_1.pth'), '--work-dir',
+                    str(work), '--cfg-options',
+                    f'test_dataloader.dataset.data_root={shapes_root}')
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert (work / name).read_bytes() == dump
+    new = [p for p in work.iterdir() if p.is_dir() and p.name not in logs]
+    assert len(new) == 1 and (new[0] / name).is_file()
+    assert b'test_dataloader' in (new[0] / name).read_bytes()
+
+
+def test_the_checkpoint_hook_removes_only_the_trainings_own_checkpoints(tmp_path):
+    """AE-1, AE-2: a training resumed from another work dir's checkpoint removed that
+    work dir's ``best_*.pth`` (the resumed state names it), and with ``max_keep_ckpts``
+    an earlier run's ``iter_2.pth`` and a user's ``iter_4.pth`` in its own work dir."""
+    from mmseg_ext.io import checkpoint_backend as cb
+    backend = cb.AtomicLocalBackend()
+    other, own = tmp_path / 'other', tmp_path / 'own'
+    other.mkdir()
+    own.mkdir()
+    backend.put(b'best of another run', str(other / 'best_mIoU_iter_2.pth'))
+    backend.put(b'an earlier run', str(own / 'iter_2.pth'))
+    del cb.CHANGED_BY_THIS_PROCESS[-2:]                # as if another process wrote them
+    (own / 'iter_4.pth').write_bytes(b'the user')      # no ownership record
+    backend.put(b'this run', str(own / 'iter_6.pth'))
+    for name in ('other/best_mIoU_iter_2.pth', 'own/iter_2.pth', 'own/iter_4.pth'):
+        backend.remove(str(tmp_path / name))
+        assert (tmp_path / name).exists(), name
+    backend.remove(str(own / 'iter_6.pth'))            # its own: removed, record too
+    assert sorted(p.name for p in own.iterdir() if 'iter_6' in p.name) == []
+    # resumed in its own work dir: its earlier checkpoints there are its history
+    cb.OWN_HISTORY_DIRS.add(str(own))
+    try:
+        backend.remove(str(own / 'iter_2.pth'))
+        backend.remove(str(own / 'iter_4.pth'))        # the user's: still kept
+    finally:
+        cb.OWN_HISTORY_DIRS.discard(str(own))
+    assert sorted(p.name for p in own.iterdir()) == ['iter_4.pth']
+
+
+def test_a_tensorboard_only_log_counts_as_training_progress(tmp_path):
+    """AE-6: a run logging only to TensorBoard (``log_level='WARNING'``) was taken as
+    not trained, and its event file was removed with its log folder."""
+    from mmseg_ext.training.tool_runner import _logged_training
+    log = tmp_path / '20261207_120000'
+    (log / 'vis_data').mkdir(parents=True)
+    (log / 'vis_data' / 'config.py').write_text('lr = 0.1\n')
+    assert not _logged_training(str(log), log.name)
+    (log / 'vis_data' / 'events.out.tfevents.1.host').write_bytes(b'\x00' * 40)
+    assert _logged_training(str(log), log.name)
+
+
+@pytest.mark.parametrize('options,message', [
+    ({'model.test_cfg.mode': 'slide', 'model.test_cfg.crop_size': (32, 32),
+      'model.test_cfg.stride': (48, 16)}, 'is larger than crop_size'),
+    ({'model.test_cfg.mode': 'slide', 'model.test_cfg.crop_size': (32, 32)},
+     'model.test_cfg.stride is None'),
+    ({'model.test_cfg.mode': 'slide', 'model.test_cfg.crop_size': (32, 0),
+      'model.test_cfg.stride': (16, 16)}, 'model.test_cfg.crop_size is (32, 0)'),
+])
+def test_slide_windows_that_skip_pixels_are_refused_at_load(options, message):
+    """AE-7, AE-8: a stride larger than the crop, or none, ended in an assertion
+    inside mmseg (``.pth``) or a 'broken checkpoint' message (``.onnx``)."""
+    with pytest.raises(InvalidArgumentError, match=re.escape(message)):
+        load(options)
+    cfg = load({'model.test_cfg.mode': 'slide', 'model.test_cfg.crop_size': (32, 32),
+                'model.test_cfg.stride': (16, 32)})
+    assert cfg.model.test_cfg.stride == (16, 32)
+
+
+def test_an_onnx_model_slides_with_the_wrapped_segmentors_settings():
+    """AE-3: for a semi-supervised wrapper's config the ONNX model read the wrapper's
+    (absent) ``test_cfg`` and ran whole images; AE-4: a fixed-shape export padded
+    every window to its size, so it is refused unless the crop is that size."""
+    from types import SimpleNamespace
+
+    from mmseg_ext.inference.onnx_backend import _slide_settings
+    slide = dict(mode='slide', crop_size=(64, 64), stride=(32, 32))
+    wrapper = dict(type='MeanTeacher', segmentor=dict(type='EncoderDecoder',
+                                                      test_cfg=slide))
+    dynamic = SimpleNamespace(fixed_size=None, path='m.onnx')
+    assert _slide_settings(wrapper, 'c.py', dynamic) == slide
+    fixed = SimpleNamespace(fixed_size=(128, 128), path='m.onnx')
+    with pytest.raises(ConfigError, match=r'm.onnx: exported for 128x128 inputs'):
+        _slide_settings(wrapper, 'c.py', fixed)
+    assert _slide_settings(dict(test_cfg=dict(slide, crop_size=(128, 128))), 'c.py',
+                           fixed)['crop_size'] == (128, 128)
