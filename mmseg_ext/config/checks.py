@@ -1130,10 +1130,14 @@ def check_runner_settings(cfg: Config, path: str, options: dict) -> None:
 
 
 def slide_problem(test_cfg: Any) -> str:
-    """What is wrong with a segmentor's ``test_cfg`` for ``mode='slide'`` (``''``:
-    nothing, or not a slide): ``crop_size`` and ``stride`` must each be two whole
-    numbers > 0, and a stride no larger than the crop, else windows skip pixels."""
-    if not isinstance(test_cfg, Mapping) or test_cfg.get('mode') != 'slide':
+    """What is wrong with a segmentor's ``test_cfg`` (``''``: nothing): its ``mode`` is
+    ``'whole'`` or ``'slide'``; a slide's ``crop_size`` and ``stride`` are each two whole
+    numbers > 0, and the stride no larger than the crop, else windows skip pixels."""
+    if not isinstance(test_cfg, Mapping) or 'mode' not in test_cfg:
+        return ''
+    if test_cfg['mode'] not in ('whole', 'slide'):
+        return f"mode is {test_cfg['mode']!r}: a segmentor runs 'whole' or 'slide'"
+    if test_cfg['mode'] != 'slide':
         return ''
     sizes = {}
     for key in ('crop_size', 'stride'):

@@ -312,21 +312,22 @@ class OnnxSegmentor:
         return summed / count
 
     def _window_logits(self, window: np.ndarray) -> np.ndarray:
-        """Logits of one window at its own size (padded with the preprocessor's value
-        to a fixed-size graph's input, then cut back)."""
+        """Logits of one window at its own size (a fixed-size graph runs only windows
+        of its size: :func:`_slide_settings` checks the crop, this the image)."""
         height, width = window.shape[2:]
         if self.fixed_size is not None and (height, width) != self.fixed_size:
-            padded = np.full(window.shape[:2] + self.fixed_size,
-                             float(getattr(self.data_preprocessor, 'pad_val', 0)),
-                             np.float32)
-            padded[:, :, :height, :width] = window
-            window = padded
+            # the torch segmentor runs an image smaller than the crop as it is; padding
+            # it to the graph's size would change the probabilities
+            raise DataError(f'{self.path}: exported for {self.fixed_size[0]}x'
+                            f'{self.fixed_size[1]} inputs; an image of {height}x{width} '
+                            'is smaller than the slide window, and the graph cannot run it '
+                            'at its own size (export without a fixed shape)')
         logits = self.run(np.ascontiguousarray(window))
         if logits.shape[2:] != window.shape[2:]:
             logits = torch.nn.functional.interpolate(
                 torch.from_numpy(logits), size=window.shape[2:], mode='bilinear',
                 align_corners=self.align_corners).numpy()
-        return logits[:, :, :height, :width]
+        return logits
 
     @torch.no_grad()
     def test_step(self, data: Dict[str, Any]) -> list:

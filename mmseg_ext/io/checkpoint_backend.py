@@ -22,15 +22,12 @@ from typing import Union
 from mmengine.fileio import LocalBackend, register_backend
 
 from .atomic import atomic_open
+from .owned_file import record_path, replace_problem
 
 #: every checkpoint file this process wrote or removed through the backend, in order
 #: (absolute paths): what a run did to its work dir is the entries after the count it
 #: noted at its start (:class:`~mmseg_ext.training.tool_runner.ToolRunner`)
 CHANGED_BY_THIS_PROCESS: list = []
-#: folders whose checkpoints with an unchanged ownership record belong to the running
-#: training's own history (its work dir when it resumed from a checkpoint there): the
-#: checkpoint hook may remove them (``max_keep_ckpts``)
-OWN_HISTORY_DIRS: set = set()
 
 #: The name the backend is registered under in mmengine's file backends.
 ATOMIC_LOCAL_BACKEND = 'atomic_local'
@@ -59,21 +56,15 @@ class AtomicLocalBackend(LocalBackend):
 
     def remove(self, filepath: Union[str, Path]) -> None:
         """Remove a checkpoint (the hook's ``max_keep_ckpts``, a replaced ``best_*``)
-        with its ownership record, only when it is the running training's own: written
-        by this process, or in a folder of its own history (:data:`OWN_HISTORY_DIRS`),
-        and unchanged since it was written. Anything else is kept, with a warning: a
-        resumed checkpoint names the kept and best checkpoints of the run that saved
-        it, which may be another work dir's or, in this one, a user's files."""
-        from mmengine.logging import print_log
-
-        from .owned_file import record_path, replace_problem
+        with its ownership record, only when this process saved it and it is unchanged
+        since. Anything else is kept, with a warning: a resumed checkpoint names the
+        kept and best checkpoints of the run that saved it, which may be another work
+        dir's files, another run's, or a user's of the same name. (So after a resume,
+        ``max_keep_ckpts`` trims only the checkpoints saved since.)"""
         path = osp.abspath(str(filepath))
-        ours = path in CHANGED_BY_THIS_PROCESS or osp.dirname(path) in OWN_HISTORY_DIRS
         problem = replace_problem(path, CHECKPOINT_OWNER) if osp.lexists(path) else ''
-        if not ours or problem:
-            why = problem or 'not saved by this training'
-            print_log(f'{path}: kept ({why}); the checkpoint hook asked to remove it',
-                      logger='current', level=logging.WARNING)
+        if path not in CHANGED_BY_THIS_PROCESS or problem:
+            _kept(path, problem or 'not saved by this training run')
             return
         super().remove(filepath)
         CHANGED_BY_THIS_PROCESS.append(path)
@@ -81,11 +72,23 @@ class AtomicLocalBackend(LocalBackend):
         if osp.isfile(record) and not osp.islink(record):
             os.remove(record)
 
+    def rmtree(self, dir_path: Union[str, Path]) -> None:
+        """The hook removes a checkpoint saved as a folder with ``rmtree``; this backend
+        saves files, so a folder of that name is never the training's own: kept, with
+        a warning."""
+        _kept(osp.abspath(str(dir_path)), 'a folder this training did not save')
+
     def put_text(self, obj: str, filepath: Union[str, Path],
                  encoding: str = 'utf-8') -> None:
         with atomic_open(str(filepath), 'w', force=True, encoding=encoding) as f:
             f.write(obj)
         CHANGED_BY_THIS_PROCESS.append(osp.abspath(str(filepath)))
+
+
+def _kept(path: str, why: str) -> None:
+    from mmengine.logging import print_log
+    print_log(f'{path}: kept ({why}); the checkpoint hook asked to remove it',
+              logger='current', level=logging.WARNING)
 
 
 #: the owner recorded beside a checkpoint written through this backend

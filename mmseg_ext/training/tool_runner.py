@@ -356,10 +356,6 @@ class ToolRunner(Runner):
 
     def release_work_dir(self) -> None:
         """Give the work dir's lock back (no-op when this runner holds none)."""
-        from ..io.checkpoint_backend import OWN_HISTORY_DIRS
-        work_dir = getattr(self, '_work_dir', None)
-        if work_dir:
-            OWN_HISTORY_DIRS.discard(osp.abspath(work_dir))
         lock, self._work_dir_lock = getattr(self, '_work_dir_lock', None), None
         if lock is not None:
             lock.release()
@@ -521,13 +517,7 @@ class ToolRunner(Runner):
         Raises:
             CheckpointError: naming ``filename`` and the missing entry.
         """
-        from ..io.checkpoint_backend import OWN_HISTORY_DIRS
         from ..utils.errors import CheckpointError
-        work_dir = getattr(self, '_work_dir', None)
-        if work_dir and osp.dirname(osp.abspath(filename)) == osp.abspath(work_dir):
-            # resumed in its own work dir: the checkpoints the hook kept there are this
-            # training's, and max_keep_ckpts may remove them
-            OWN_HISTORY_DIRS.add(osp.abspath(work_dir))
         try:
             super().resume(filename, *args, **kwargs)
         except ValueError as exc:  # torch: the optimizer's parameter groups changed

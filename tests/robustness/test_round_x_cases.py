@@ -658,9 +658,10 @@ def test_testing_in_a_training_work_dir_keeps_its_config_dump(tmp_path, shapes_r
 
 
 def test_the_checkpoint_hook_removes_only_the_trainings_own_checkpoints(tmp_path):
-    """AE-1, AE-2: a training resumed from another work dir's checkpoint removed that
-    work dir's ``best_*.pth`` (the resumed state names it), and with ``max_keep_ckpts``
-    an earlier run's ``iter_2.pth`` and a user's ``iter_4.pth`` in its own work dir."""
+    """AE-1, AE-2, AF-2: a training resumed from another work dir's checkpoint removed
+    that work dir's ``best_*.pth`` (the resumed state names it), and with
+    ``max_keep_ckpts`` an earlier run's ``iter_2.pth`` and a user's ``iter_4.pth`` in
+    its own work dir; only what this process saved is removed."""
     from mmseg_ext.io import checkpoint_backend as cb
     backend = cb.AtomicLocalBackend()
     other, own = tmp_path / 'other', tmp_path / 'own'
@@ -675,15 +676,13 @@ def test_the_checkpoint_hook_removes_only_the_trainings_own_checkpoints(tmp_path
         backend.remove(str(tmp_path / name))
         assert (tmp_path / name).exists(), name
     backend.remove(str(own / 'iter_6.pth'))            # its own: removed, record too
-    assert sorted(p.name for p in own.iterdir() if 'iter_6' in p.name) == []
-    # resumed in its own work dir: its earlier checkpoints there are its history
-    cb.OWN_HISTORY_DIRS.add(str(own))
-    try:
-        backend.remove(str(own / 'iter_2.pth'))
-        backend.remove(str(own / 'iter_4.pth'))        # the user's: still kept
-    finally:
-        cb.OWN_HISTORY_DIRS.discard(str(own))
-    assert sorted(p.name for p in own.iterdir()) == ['iter_4.pth']
+    assert sorted(p.name for p in own.iterdir()) == ['.iter_2.pth.mmseg_ext_owner.json',
+                                                     'iter_2.pth', 'iter_4.pth']
+    # AF-1: a folder of a checkpoint's name is never the training's (it saves files)
+    (own / 'iter_8.pth').mkdir()
+    (own / 'iter_8.pth' / 'mine.txt').write_text('mine')
+    backend.rmtree(str(own / 'iter_8.pth'))
+    assert (own / 'iter_8.pth' / 'mine.txt').read_text() == 'mine'
 
 
 def test_a_tensorboard_only_log_counts_as_training_progress(tmp_path):
@@ -705,6 +704,7 @@ def test_a_tensorboard_only_log_counts_as_training_progress(tmp_path):
      'model.test_cfg.stride is None'),
     ({'model.test_cfg.mode': 'slide', 'model.test_cfg.crop_size': (32, 0),
       'model.test_cfg.stride': (16, 16)}, 'model.test_cfg.crop_size is (32, 0)'),
+    ({'model.test_cfg.mode': 'Slide'}, "model.test_cfg.mode is 'Slide'"),   # AF-6
 ])
 def test_slide_windows_that_skip_pixels_are_refused_at_load(options, message):
     """AE-7, AE-8: a stride larger than the crop, or none, ended in an assertion
@@ -733,3 +733,17 @@ def test_an_onnx_model_slides_with_the_wrapped_segmentors_settings():
         _slide_settings(wrapper, 'c.py', fixed)
     assert _slide_settings(dict(test_cfg=dict(slide, crop_size=(128, 128))), 'c.py',
                            fixed)['crop_size'] == (128, 128)
+
+
+def test_a_fixed_shape_onnx_model_refuses_a_window_smaller_than_its_size():
+    """AF-4: an image smaller than the slide window was padded to a fixed-shape
+    graph's size, which the torch segmentor does not do (probabilities 0.013 apart)."""
+    import numpy as np
+
+    from mmseg_ext.inference.onnx_backend import OnnxSegmentor
+    from mmseg_ext.utils.errors import DataError
+    model = OnnxSegmentor.__new__(OnnxSegmentor)
+    model.fixed_size, model.path = (64, 64), 'm.onnx'
+    with pytest.raises(DataError, match=r'm.onnx: exported for 64x64 inputs; an image of '
+                       r'48x64 is smaller than the slide window'):
+        model._window_logits(np.zeros((1, 3, 48, 64), np.float32))

@@ -306,20 +306,26 @@ def test_the_config_dump_keeps_a_users_file_of_that_name(shapes, tmp_path, monke
     assert 1 <= len(dumps) <= 2 and all('max_iters=1' in d.read_text() for d in dumps)
 
 
-def test_the_config_dump_replaces_only_its_own_earlier_dump(shapes, tmp_path, monkeypatch):
+def test_a_test_run_dumps_its_config_into_its_own_log_folder(shapes, tmp_path, monkeypatch):
+    """A test run never writes ``<work_dir>/<config name>`` (round AD: in a training's
+    work dir it replaced the dump that describes the checkpoints); each run's config
+    goes into its own log folder, and a file of that name stays as it is."""
     monkeypatch.chdir(tmp_path)
     argv = [SHAPES, shapes['ckpt'], '--work-dir', 'wd', *cli_options(shapes['root'])]
-    dump = tmp_path / 'wd' / osp.basename(SHAPES)
+    name = osp.basename(SHAPES)
+    dump = tmp_path / 'wd' / name
     code, lines = run_main('test.py', argv)
     assert code == 0, lines
-    first = dump.read_text()
+    assert not dump.exists()
     code, lines = run_main('test.py', [*argv, 'default_hooks.logger.interval=7'])
     assert code == 0, lines
-    assert dump.read_text() != first and 'interval=7' in dump.read_text()  # replaced
-    dump.write_text('# my edit\n')  # now the user's: kept by the next run
+    dumps = sorted((tmp_path / 'wd').glob(f'*/{name}'))
+    assert len(dumps) == 2 and 'interval=7' in dumps[1].read_text() \
+        and 'interval=7' not in dumps[0].read_text()
+    dump.write_text('# mine\n')
     code, lines = run_main('test.py', argv)
     assert code == 0, lines
-    assert dump.read_text() == '# my edit\n'
+    assert dump.read_text() == '# mine\n'
 
 
 def test_test_show_dir_is_a_new_or_empty_folder(shapes, tmp_path, monkeypatch):
