@@ -203,6 +203,24 @@ def fast_cpu(monkeypatch):
 CONFIG = 'custom_configs/demo/fcn_r18-tiny_shapes-64x80.py'
 
 
+@contextlib.contextmanager
+def logged_messages():
+    """The messages mmengine's current logger emits inside the block, as a list of
+    strings filled while it runs."""
+    import logging
+
+    from mmengine.logging import MMLogger
+    messages = []
+    handler = logging.Handler()
+    handler.emit = lambda record: messages.append(record.getMessage())
+    logger = MMLogger.get_current_instance()
+    logger.addHandler(handler)
+    try:
+        yield messages
+    finally:
+        logger.removeHandler(handler)
+
+
 def data_options(root, iters):
     """``--cfg-options`` that point :data:`CONFIG` at ``root`` and train ``iters``."""
     opts = [f'train_dataloader.dataset.data_root={root}',

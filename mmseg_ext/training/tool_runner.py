@@ -318,9 +318,9 @@ class ToolRunner(Runner):
         #: same second) is not this run's to remove
         self._held_before = set(os.listdir(work_dir)) if work_dir and osp.isdir(work_dir) \
             else set()
-        #: and each entry's identity, to tell what this run changed under a held name
-        #: (a checkpoint saved over an earlier run's ``iter_N.pth``)
-        self._held_identity = _identities(work_dir, self._held_before)
+        #: and the identity of its ``last_checkpoint`` pointer, which mmengine rewrites
+        #: itself when it saves a checkpoint (:meth:`_checkpoints_changed`)
+        self._held_identity = _identities(work_dir, {'last_checkpoint'} & self._held_before)
         self._cleans_up = launch_rank(launcher) == 0
         from ..io.checkpoint_backend import CHANGED_BY_THIS_PROCESS
         #: where this run's entries in the backend's record of changes begin

@@ -7,6 +7,7 @@ import re
 
 import pytest
 import torch
+from conftest import CONFIG, data_options, logged_messages, run_tool
 
 from mmseg_ext.utils.errors import ConfigError, InvalidArgumentError
 
@@ -136,10 +137,8 @@ def test_a_custom_key_that_matches_no_parameter_is_named():
     """X-11: ``custom_keys.nosuchmodule.lr_mult`` changed nothing, silently. Y-1: mmseg's
     own configs carry entries that match nothing for some backbone settings (Swin's
     ``absolute_pos_embed``), so it is a warning naming the entry, not a refusal."""
-    import logging
 
     from mmengine.config import Config
-    from mmengine.logging import MMLogger
 
     from mmseg_ext.training.tool_runner import check_custom_keys
     model = torch.nn.Sequential()
@@ -147,18 +146,11 @@ def test_a_custom_key_that_matches_no_parameter_is_named():
     model.add_module('head', torch.nn.Conv2d(1, 1, 1))
     cfg = Config(dict(optim_wrapper=dict(paramwise_cfg=dict(custom_keys=dict(
         backbone=dict(lr_mult=0.1), nosuchmodule=dict(lr_mult=0.1))))))
-    records = []
-    handler = logging.Handler()
-    handler.emit = records.append
-    logger = MMLogger.get_current_instance()
-    logger.addHandler(handler)
-    try:
+    with logged_messages() as records:
         check_custom_keys(cfg, model)
         del cfg.optim_wrapper.paramwise_cfg.custom_keys['nosuchmodule']
         check_custom_keys(cfg, model)  # 'backbone' is in backbone.weight: no word
-    finally:
-        logger.removeHandler(handler)
-    assert [r.getMessage() for r in records] == [
+    assert records == [
         'the config: optim_wrapper.paramwise_cfg.custom_keys nosuchmodule match no '
         'parameter of the model and change nothing (an entry applies to the parameter '
         'names that contain it: backbone.weight, backbone.bias, head.weight, ...)']
@@ -276,21 +268,12 @@ def test_keys_of_the_runner_settings_and_the_amp_wrapper_are_known():
     """Z-4: ``optim_wrapper.dtype`` after switching to AMP and
     ``randomness.deterministic`` were called possible misspellings; a misspelt AMP
     argument is refused."""
-    import logging
 
-    from mmengine.logging import MMLogger
-    records = []
-    handler = logging.Handler()
-    handler.emit = records.append
-    logger = MMLogger.get_current_instance()
-    logger.addHandler(handler)
-    try:
+    with logged_messages() as records:
         cfg = load({'optim_wrapper.type': 'AmpOptimWrapper', 'optim_wrapper.dtype': 'bfloat16',
                     'randomness.deterministic': True})
-    finally:
-        logger.removeHandler(handler)
     assert cfg.optim_wrapper.dtype == 'bfloat16' and cfg.randomness.deterministic is True
-    assert not [r for r in records if 'check the spelling' in r.getMessage()]
+    assert not [m for m in records if 'check the spelling' in m]
     with pytest.raises(InvalidArgumentError, match="AmpOptimWrapper has no argument 'dtyp'"):
         load({'optim_wrapper.type': 'AmpOptimWrapper', 'optim_wrapper.dtyp': 'bfloat16'})
 
@@ -340,9 +323,6 @@ def test_a_run_refused_in_training_leaves_a_users_work_dir_as_it_was(tmp_path, s
     """Z-3: a run refused when training starts (here: ``last_checkpoint`` names a
     deleted checkpoint) in a work dir the user made left its config dump and ownership
     record there; only the lock file may stay, as after every run."""
-    import sys
-    sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
-    from conftest import CONFIG, data_options, run_tool
     work = tmp_path / 'wd'
     work.mkdir()
     (work / 'notes.txt').write_text('mine')
@@ -426,9 +406,6 @@ def test_a_timestamp_naming_a_folder_the_work_dir_held_is_refused(tmp_path, monk
 
 
 def _train_then_refuse(tmp_path, shapes_root, prepare):
-    import sys
-    sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
-    from conftest import CONFIG, data_options, run_tool
     work = tmp_path / 'wd'
     prepare(work, lambda *extra: run_tool('tools/train.py', CONFIG, '--work-dir', str(work),
                                           *data_options(shapes_root, 1), *extra))
@@ -502,9 +479,6 @@ def test_a_run_failing_after_it_replaced_a_checkpoint_keeps_its_dump_and_log(
     """AC-1: run B saved ``iter_1.pth`` over run A's and then failed at validation; the
     clean-up saw no new names, removed B's log and dump and put A's dump back beside
     B's weights. A run that changed anything beyond its own files is left as it is."""
-    import sys
-    sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
-    from conftest import CONFIG, run_tool
     work = tmp_path / 'wd'
     first = run_tool('tools/train.py', CONFIG, '--work-dir', str(work),
                      *_options(shapes_root, 1))
@@ -525,9 +499,6 @@ def test_a_run_failing_after_it_replaced_a_checkpoint_keeps_its_dump_and_log(
 def test_a_run_failing_after_training_began_keeps_its_log(tmp_path, shapes_root):
     """AC-3: a run that trained and then failed at validation, before any checkpoint,
     lost its whole new work dir with the log of the iterations it had run."""
-    import sys
-    sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
-    from conftest import CONFIG, run_tool
     work = tmp_path / 'wd'
     bad = _bad_val_root(tmp_path, shapes_root)
     proc = run_tool('tools/train.py', CONFIG, '--work-dir', str(work),
@@ -637,9 +608,6 @@ def test_testing_in_a_training_work_dir_keeps_its_config_dump(tmp_path, shapes_r
     """AD-2, AD-1: ``tools/test.py --work-dir`` the training's work dir replaced the
     training's config dump with the test config (with ``--tta`` a SegTTAModel, which
     then could not train); a test run's dump goes into its log folder."""
-    import sys
-    sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
-    from conftest import CONFIG, run_tool
     work = tmp_path / 'wd'
     first = run_tool('tools/train.py', CONFIG, '--work-dir', str(work),
                      *_options(shapes_root, 1))

@@ -3,7 +3,6 @@ parents, iteration counts and batch sizes, --device, a load_from of another mode
 signal caught by a library's bare ``except`` still ends the tool as interrupted."""
 import contextlib
 import io
-import logging
 import os
 import os.path as osp
 import signal
@@ -11,8 +10,7 @@ import time
 
 import pytest
 import torch
-from conftest import REPO
-from mmengine.logging import MMLogger
+from conftest import REPO, logged_messages
 
 from mmseg_ext.config.loading import load_config
 from mmseg_ext.utils.errors import ConfigError, InvalidArgumentError
@@ -62,18 +60,10 @@ def test_cfg_options_that_cannot_mean_what_they_say(options, message):
 
 
 def test_a_new_leaf_is_allowed_with_a_warning():
-    records = []
-    handler = logging.Handler()
-    handler.emit = records.append
-    logger = MMLogger.get_current_instance()
-    logger.addHandler(handler)
-    try:
+    with logged_messages() as records:
         cfg = load_config(SHAPES, {'train_dataloader.dataset.metainfo.note': 'x'})
-    finally:
-        logger.removeHandler(handler)
     assert cfg.train_dataloader.dataset.metainfo.note == 'x'
-    assert any('train_dataloader.dataset.metainfo.note adds a key' in r.getMessage()
-               for r in records)
+    assert any('train_dataloader.dataset.metainfo.note adds a key' in m for m in records)
     # the runner's settings dicts hold only the keys mmengine reads: refused, not warned
     with pytest.raises(InvalidArgumentError, match="env_cfg has 'cudnn_benchmarkk'"):
         load_config(SHAPES, {'env_cfg.cudnn_benchmarkk': True})
