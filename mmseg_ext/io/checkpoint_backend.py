@@ -17,12 +17,12 @@ import logging
 import os
 import os.path as osp
 from pathlib import Path
-from typing import Union
+from typing import Optional, Union
 
 from mmengine.fileio import LocalBackend, register_backend
 
 from .atomic import atomic_open
-from .owned_file import record_path, replace_problem
+from .owned_file import read_record, record_path, replace_problem
 
 #: every checkpoint file this process wrote or removed through the backend, in order
 #: (absolute paths): what a run did to its work dir is the entries after the count it
@@ -43,16 +43,35 @@ class AtomicLocalBackend(LocalBackend):
     :mod:`mmseg_ext.io.owned_file`), and a file of the user's with that name (a copy of
     a checkpoint kept in the work dir, the run's own ``load_from``) is refused.
 
+    Each record names the training run by its work dir (``run``, the real path the
+    tools pass in ``backend_args``: :func:`checkpoint_owner`), so a run never replaces
+    another run's checkpoint either: two work dirs of one base name that share a
+    checkpoint ``out_dir`` write into one folder, and the second is refused instead of
+    replacing the first's ``iter_N.pth``.
+
+    Args:
+        run: the real path of the work dir of the training writing through this
+            backend; ``''`` for a backend built without one (a record then names no
+            run).
+
     Raises:
         OutputError: the folder cannot be written (permission, read-only disk, disk
-            full); the temporary file is removed and an earlier file of the same name
-            is left as it was.
+            full), or the name is taken by a file that is not this run's unchanged
+            checkpoint; the temporary file is removed and an earlier file of the same
+            name is left as it was.
     """
 
+    def __init__(self, run: str = '') -> None:
+        self.run = run
+
     def put(self, obj: bytes, filepath: Union[str, Path]) -> None:
-        with atomic_open(str(filepath), 'wb', force=True, owner=CHECKPOINT_OWNER) as f:
+        path = str(filepath)
+        owner = checkpoint_owner(self.run)
+        if osp.lexists(path) and read_record(path).get('tool') == CHECKPOINT_OWNER:
+            owner = CHECKPOINT_OWNER  # a record of an older version names no run
+        with atomic_open(path, 'wb', force=True, owner=owner) as f:
             f.write(obj)
-        CHANGED_BY_THIS_PROCESS.append(osp.abspath(str(filepath)))
+        CHANGED_BY_THIS_PROCESS.append(osp.abspath(path))
 
     def remove(self, filepath: Union[str, Path]) -> None:
         """Remove a checkpoint (the hook's ``max_keep_ckpts``, a replaced ``best_*``)
@@ -62,7 +81,7 @@ class AtomicLocalBackend(LocalBackend):
         dir's files, another run's, or a user's of the same name. (So after a resume,
         ``max_keep_ckpts`` trims only the checkpoints saved since.)"""
         path = osp.abspath(str(filepath))
-        problem = replace_problem(path, CHECKPOINT_OWNER) if osp.lexists(path) else ''
+        problem = training_checkpoint_problem(path) if osp.lexists(path) else ''
         if path not in CHANGED_BY_THIS_PROCESS or problem:
             _kept(path, problem or 'not saved by this training run')
             return
@@ -91,7 +110,33 @@ def _kept(path: str, why: str) -> None:
               logger='current', level=logging.WARNING)
 
 
-#: the owner recorded beside a checkpoint written through this backend
+#: the owner recorded beside a checkpoint written through this backend (followed by
+#: ``' of <work dir>'``, :func:`checkpoint_owner`)
 CHECKPOINT_OWNER = 'training checkpoint'
+
+
+def checkpoint_owner(run: str) -> str:
+    """The owner a checkpoint of the training run in work dir ``run`` records."""
+    return f'{CHECKPOINT_OWNER} of {run}' if run else CHECKPOINT_OWNER
+
+
+def checkpoint_run(path: str) -> Optional[str]:
+    """The work dir of the training run whose checkpoint ``path`` is, by its record:
+    ``''`` for a training checkpoint whose record names no run, None when ``path`` is
+    not a training checkpoint (no record, another tool's)."""
+    tool = read_record(path).get('tool')
+    if tool == CHECKPOINT_OWNER:
+        return ''
+    prefix = checkpoint_owner('-')[:-1]
+    if isinstance(tool, str) and tool.startswith(prefix) and len(tool) > len(prefix):
+        return tool[len(prefix):]
+    return None
+
+
+def training_checkpoint_problem(path: str) -> str:
+    """Why ``path`` is not a training run's unchanged checkpoint (``''`` when it is),
+    whichever run saved it."""
+    run = checkpoint_run(path)
+    return replace_problem(path, checkpoint_owner(run or ''))
 
 register_backend(ATOMIC_LOCAL_BACKEND, AtomicLocalBackend, force=True)

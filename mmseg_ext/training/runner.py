@@ -359,16 +359,22 @@ def write_checkpoints_atomically(cfg: Config) -> None:
 
     Selects :class:`~mmseg_ext.io.checkpoint_backend.AtomicLocalBackend` for mmengine's
     ``CheckpointHook`` when the config names no backend of its own and the checkpoints
-    go to a local folder; otherwise the config is left as it is.
+    go to a local folder; otherwise the config is left as it is. The backend is told
+    the run's work dir (its real path), which each checkpoint's ownership record names.
     """
     hook = cfg.get('default_hooks', {}).get('checkpoint')
     if not hook or hook.get('type') not in ('CheckpointHook', 'mmengine.CheckpointHook'):
         return
-    if hook.get('backend_args') is not None or hook.get('file_client_args') is not None:
+    run = osp.realpath(str(cfg.work_dir))
+    args = hook.get('backend_args')
+    if isinstance(args, dict) and args.get('backend') == ATOMIC_LOCAL_BACKEND:
+        args['run'] = run  # a dumped config of another work dir names that one
+        return
+    if args is not None or hook.get('file_client_args') is not None:
         return
     if '://' in str(hook.get('out_dir') or ''):
         return
-    hook['backend_args'] = dict(backend=ATOMIC_LOCAL_BACKEND)
+    hook['backend_args'] = dict(backend=ATOMIC_LOCAL_BACKEND, run=run)
 
 
 def check_display() -> None:

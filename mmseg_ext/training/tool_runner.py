@@ -83,7 +83,7 @@ def check_checkpoint_pointer(work_dir: str, resume: bool) -> None:
     Raises:
         OutputError: naming the file and why.
     """
-    from ..io.checkpoint_backend import CHECKPOINT_OWNER
+    from ..io.checkpoint_backend import training_checkpoint_problem
     from ..utils.errors import OutputError
     from ..utils.readers import stat_problem
     pointer = osp.join(work_dir, 'last_checkpoint')
@@ -105,10 +105,46 @@ def check_checkpoint_pointer(work_dir: str, resume: bool) -> None:
                           f'deleted checkpoint (it names {target[:200]!r}, which does not '
                           'exist); training would replace it: move it away to train from '
                           'the start, or use another work dir')
-    if not target or replace_problem(target, CHECKPOINT_OWNER):
+    if not target or training_checkpoint_problem(target):
         raise OutputError(f'{pointer}: not a pointer a training run wrote (it names '
                           f'{target[:80]!r}); training would replace it: move it away, '
                           'or use another work dir')
+
+
+def check_checkpoint_folder(cfg, work_dir: str) -> None:
+    """Refuse to start a training whose checkpoint folder holds another training run's
+    checkpoints: with ``default_hooks.checkpoint.out_dir`` the hook saves into
+    ``<out_dir>/<base name of the work dir>``, which two work dirs of one base name
+    share, and this run would replace the other's ``iter_N.pth`` of the same names.
+    (The checkpoint backend refuses each such write too; this refuses before any
+    training time is spent.)
+
+    Raises:
+        OutputError: naming a checkpoint of another run and that run's work dir.
+    """
+    from ..io.checkpoint_backend import checkpoint_run
+    from ..utils.errors import OutputError
+    hook = (cfg.get('default_hooks') or {}).get('checkpoint') or {}
+    args = hook.get('backend_args') if isinstance(hook, dict) else None
+    if not isinstance(args, dict) or not args.get('run'):
+        return
+    run, out_dir = args['run'], hook.get('out_dir')
+    folder = osp.join(str(out_dir), osp.basename(str(work_dir).rstrip(osp.sep))) \
+        if out_dir else str(work_dir)
+    try:
+        names = sorted(os.listdir(folder))
+    except OSError:
+        return
+    for name in names:
+        path = osp.join(folder, name)
+        other = checkpoint_run(path) if name.endswith('.pth') else None
+        if other and other != run:
+            raise OutputError(
+                f'{path}: a checkpoint of the training run in {other}, in the folder '
+                f'this run saves its checkpoints to ({folder}'
+                f'{", default_hooks.checkpoint.out_dir" if out_dir else ""}); this run '
+                f'(work dir {run}) would replace its files of the same names: '
+                'give the runs work dirs of different names, or another out_dir')
 
 
 def remove_refused_work_dir(work_dir: str, own_names: set, log_name: str = '',
@@ -505,6 +541,7 @@ class ToolRunner(Runner):
         def train():
             if self.rank == 0:
                 check_checkpoint_pointer(self.work_dir, bool(self._resume))
+                check_checkpoint_folder(self.cfg, self.work_dir)
             check_custom_keys(self.cfg, self.model)
             return super(ToolRunner, self).train()
         return self._released(train)

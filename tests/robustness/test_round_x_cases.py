@@ -715,3 +715,71 @@ def test_a_fixed_shape_onnx_model_refuses_a_window_smaller_than_its_size():
     with pytest.raises(DataError, match=r'm.onnx: exported for 64x64 inputs; an image of '
                        r'48x64 is smaller than the slide window'):
         model._window_logits(np.zeros((1, 3, 48, 64), np.float32))
+
+
+def test_two_work_dirs_of_one_name_sharing_a_checkpoint_out_dir(tmp_path, shapes_root):
+    """AF-3: ``a/exp`` and ``b/exp`` with one ``default_hooks.checkpoint.out_dir`` save
+    into ``<out_dir>/exp``; the second run replaced the first's ``iter_1.pth``. Each
+    checkpoint's record names its run's work dir: the second run is refused before it
+    trains, the first's checkpoint is kept byte for byte, and a rerun of the first in
+    its own work dir still replaces its own checkpoint."""
+    out_dir = tmp_path / 'ckpts'
+    shared = ['default_hooks.checkpoint.out_dir=' + str(out_dir)]
+    first = run_tool('tools/train.py', CONFIG, '--work-dir', str(tmp_path / 'a' / 'exp'),
+                     *_options(shapes_root, 1, None, *shared))
+    assert first.returncode == 0, first.stderr[-2000:]
+    saved = out_dir / 'exp' / 'iter_1.pth'
+    before = saved.read_bytes()
+    second = run_tool('tools/train.py', CONFIG, '--work-dir', str(tmp_path / 'b' / 'exp'),
+                      *_options(shapes_root, 1, None, *shared))
+    assert second.returncode != 0
+    errors = [line for line in second.stderr.splitlines() if line.startswith('error:')]
+    assert len(errors) == 1 and str(saved) in errors[0], second.stderr[-2000:]
+    assert str(tmp_path / 'a' / 'exp') in errors[0]
+    assert saved.read_bytes() == before
+    assert not (tmp_path / 'b' / 'exp').exists()   # made by the refused run: removed
+    again = run_tool('tools/train.py', CONFIG, '--work-dir', str(tmp_path / 'a' / 'exp'),
+                     *_options(shapes_root, 1, None, *shared))
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert saved.read_bytes() != before
+
+
+def test_the_checkpoint_backend_refuses_another_runs_checkpoint(tmp_path):
+    """AF-3, at the backend: a write over a checkpoint whose record names another
+    run's work dir is refused and leaves it as it was; one that names this run, or no
+    run (a record of an older version), is replaced; the run a record names is read
+    back as written."""
+    from mmseg_ext.io import checkpoint_backend as cb
+    from mmseg_ext.io.owned_file import record_path
+    from mmseg_ext.utils.errors import OutputError
+    path = str(tmp_path / 'iter_2.pth')
+    cb.AtomicLocalBackend(run='/runs/a/exp').put(b'run a', path)
+    assert cb.checkpoint_run(path) == '/runs/a/exp'
+    with pytest.raises(OutputError, match='training checkpoint of /runs/a/exp'):
+        cb.AtomicLocalBackend(run='/runs/b/exp').put(b'run b', path)
+    assert open(path, 'rb').read() == b'run a'
+    cb.AtomicLocalBackend(run='/runs/a/exp').put(b'run a again', path)
+    assert open(path, 'rb').read() == b'run a again'
+    legacy = str(tmp_path / 'iter_4.pth')
+    cb.AtomicLocalBackend().put(b'an older version', legacy)
+    assert cb.checkpoint_run(legacy) == ''
+    cb.AtomicLocalBackend(run='/runs/b/exp').put(b'run b', legacy)
+    assert open(legacy, 'rb').read() == b'run b'
+    (tmp_path / 'user.pth').write_bytes(b'mine')
+    assert cb.checkpoint_run(str(tmp_path / 'user.pth')) is None
+    assert cb.training_checkpoint_problem(path) == ''
+    with open(record_path(path)) as f:
+        assert '/runs/a/exp' in f.read()
+
+
+def test_a_dumped_config_names_the_run_that_uses_it(tmp_path):
+    """The dump of a run in ``a`` carries ``backend_args.run=a``; training another work
+    dir from that dump must record that work dir, not ``a``."""
+    from mmengine.config import Config
+
+    from mmseg_ext.training.runner import write_checkpoints_atomically
+    cfg = Config(dict(work_dir=str(tmp_path / 'b'), default_hooks=dict(checkpoint=dict(
+        type='CheckpointHook', backend_args=dict(backend='atomic_local',
+                                                 run=str(tmp_path / 'a'))))))
+    write_checkpoints_atomically(cfg)
+    assert cfg.default_hooks.checkpoint.backend_args.run == osp.realpath(tmp_path / 'b')

@@ -159,7 +159,8 @@ def test_training_writes_checkpoints_whole_or_not_at_all(tmp_path, monkeypatch):
     from mmseg_ext.io.checkpoint_backend import AtomicLocalBackend
     from mmseg_ext.utils.errors import OutputError
     backend_args = _train_cfg_backend(tmp_path)
-    assert backend_args == {'backend': 'atomic_local'}
+    assert backend_args == {'backend': 'atomic_local',
+                            'run': os.path.realpath(tmp_path / 'work')}
 
     folder = tmp_path / 'ckpts'
     path = str(folder / 'iter_4.pth')
