@@ -379,6 +379,38 @@ def check_run_settings(cfg: Config, path: str, options: dict) -> None:
                 raise InvalidArgumentError('cfg_options', problem)
             raise ConfigError(f'{path}: {problem}')
     _check_loader_workers(cfg, path, options)
+    _check_log_level_and_scope(cfg, path, options)
+
+
+def _check_log_level_and_scope(cfg: Config, path: str, options: dict) -> None:
+    """``log_level`` is a level of Python's ``logging`` (a name or a number) and
+    ``default_scope`` a registry scope this install can import: mmengine reads both
+    when it builds the runner, and a misspelt one ended in a ``KeyError`` traceback."""
+    import importlib.util
+    import logging
+    problems = {}
+    level = cfg.get('log_level', 'INFO')
+    if isinstance(level, bool) or not isinstance(level, (int, str)) or (
+            isinstance(level, str) and level not in logging.getLevelNamesMapping()):
+        names = ', '.join(n for n in logging.getLevelNamesMapping() if n != 'WARN')
+        problems['log_level'] = f'log_level is {level!r}; it must be one of {names}'
+    scope = cfg.get('default_scope')
+    if scope is not None:
+        known = isinstance(scope, str) and scope and scope.isidentifier() and (
+            scope == 'mmengine' or importlib.util.find_spec(scope) is not None)
+        if known:
+            try:
+                known = importlib.util.find_spec(f'{scope}.registry') is not None
+            except (ImportError, ValueError):
+                known = False
+        if not known:
+            problems['default_scope'] = (f'default_scope is {scope!r}, not a registry '
+                                         'scope this install can import (mmseg, '
+                                         'mmengine, ...)')
+    for key, problem in problems.items():
+        if key in options:
+            raise InvalidArgumentError('cfg_options', problem)
+        raise ConfigError(f'{path}: {problem}')
 
 
 #: top-level pipeline variables and the loaders that copy them when a config is read

@@ -170,6 +170,10 @@ def init_parameters(cls: Any) -> Tuple[Dict[str, inspect.Parameter], bool]:
     params: Dict[str, inspect.Parameter] = {}
     if not inspect.isclass(cls):
         return params, False
+    forwarded = _forwarded_keywords(cls)
+    if forwarded is not None:
+        own, _ = _own_parameters(cls)
+        return {**own, **forwarded}, True
     for klass in cls.__mro__:
         init = klass.__dict__.get('__init__')
         if init is None:
@@ -188,6 +192,35 @@ def init_parameters(cls: Any) -> Tuple[Dict[str, inspect.Parameter], bool]:
         if klass.__module__.startswith('torch.'):
             return params, False  # torch passes **kwargs where this cannot follow
     return params, False
+
+
+def _own_parameters(cls: Any) -> Tuple[Dict[str, inspect.Parameter], bool]:
+    """The named arguments of ``cls.__init__`` alone."""
+    try:
+        own = inspect.signature(cls.__init__).parameters
+    except (TypeError, ValueError):
+        return {}, False
+    return {n: p for n, p in own.items() if n != 'self'
+            and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)}, True
+
+
+def _forwarded_keywords(cls: Any) -> Optional[Dict[str, inspect.Parameter]]:
+    """For a class whose ``**kwargs`` end in a call this can read: the arguments that
+    call takes beyond those the class passes itself; None for any other class.
+
+    mmengine's ``CheckpointHook`` keeps its ``**kwargs`` and passes them to
+    ``Runner.save_checkpoint`` at every save, beside ``filename``, ``meta`` and its own
+    arguments of the same names: a misspelt ``intervall`` would run the whole training
+    and fail at the first save.
+    """
+    from mmengine.hooks import CheckpointHook
+    if not issubclass(cls, CheckpointHook):
+        return None
+    from mmengine.runner import Runner
+    takes, _ = _own_parameters(Runner.save_checkpoint)  # a function: its own names
+    own, _ = _own_parameters(cls)
+    return {n: p for n, p in takes.items() if n not in own and n not in
+            ('filename', 'meta')}
 
 
 def component_takes(node: dict, name: str) -> Optional[bool]:
@@ -223,7 +256,14 @@ def value_problem(cls: Any, name: str, value: Any) -> Optional[str]:
     (``patience=abc`` would fail only when the hook first compares it)."""
     params, _ = init_parameters(cls)
     p = params.get(name)
-    if p is None or not isinstance(value, str):
+    if p is None:
+        return None
+    hint = p.annotation
+    text = hint.__name__ if isinstance(hint, type) else str(hint).replace('typing.', '')
+    if isinstance(value, float) and not value.is_integer() and \
+            _WHOLE_NUMBER_ANNOTATION.match(text):
+        return f'{name} is a whole number ({text}), got {value!r}'
+    if not isinstance(value, str):
         return None
     if p.default is p.empty:
         p = p.replace(default=None)  # required: judged by its annotation only
@@ -232,13 +272,13 @@ def value_problem(cls: Any, name: str, value: Any) -> Optional[str]:
     if isinstance(p.default, (int, float)):
         return (f'{name} is a number (default {p.default!r}), got the text '
                 f'{value[:80]!r}')
-    hint = p.annotation
-    text = hint.__name__ if isinstance(hint, type) else str(hint).replace('typing.', '')
     if _NUMBER_ANNOTATION.match(text):
         return f'{name} is a number ({text}), got the text {value[:80]!r}'
     return None
 
 
+#: an argument annotated as a whole number (``max_keep_ckpts: int``)
+_WHOLE_NUMBER_ANNOTATION = re.compile(r'^(Optional\[)?int\]?$|^int \| None$')
 #: an argument annotated as a number, or an optional one (``seed: Optional[int]``)
 _NUMBER_ANNOTATION = re.compile(r'^(Optional\[)?(int|float)\]?$|^(int|float) \| None$')
 

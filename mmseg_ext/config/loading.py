@@ -32,6 +32,7 @@ from .checks import (
     check_test_threshold,
 )
 from .label_loading import use_checked_label_loading
+from .outputs import check_visualizer_folders
 from .tta import lateral_flip_problem, training_flip_problem
 
 
@@ -132,6 +133,7 @@ def load_config(path: str, cfg_options: Optional[dict] = None,
     check_monitored_metrics(cfg, path, cfg_options or {})
     check_runner_settings(cfg, path, cfg_options or {})
     check_slide_settings(cfg, path, cfg_options or {})
+    check_visualizer_folders(cfg, path)
     use_checked_label_loading(cfg)
     for problem in (lateral_flip_problem(cfg), training_flip_problem(cfg)):
         if problem:

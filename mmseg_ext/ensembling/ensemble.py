@@ -20,7 +20,7 @@ from ..inference.probmaps import resize_channel
 from ..inference.source import compact_source, member_models, shown
 from ..io.paths import check_distinct_inputs, check_output_apart, check_output_format
 from ..io.prob_file import CroppedProbs, dequantize
-from ..io.prob_meta import ProbMeta, content_mismatch
+from ..io.prob_meta import ProbMeta, content_mismatch, same_image_sha256
 from ..io.probs import ProbFolder, ProbFolderWriter
 from ..io.rle import RLEError, Runs, mask_bbox, parse_rle, runs_to_string
 from ..io.submission import FORMATS, SubmissionWriter, read_rle_csv
@@ -231,7 +231,8 @@ def soft_vote(prob_dirs: Sequence[str], out_dir: str,
             loaded = [f.read(key, cropped=True) for f in folders]  # one image per model
             alike.update([p for p, _ in loaded])
             fused, meta = _mean_one(folders, key, loaded, w, mixed_size, writer.dtype)
-            writer.write(fused, meta.img_path, meta.ori_shape)
+            writer.write(fused, meta.img_path, meta.ori_shape, img_sha256=same_image_sha256(
+                [m for _, m in loaded], first.path(key)))
         alike.check(folders)  # one model given twice, in any dtype: refused
         writer.commit()
     return EnsembleSummary(out_dir, len(keys), len(folders), time.perf_counter() - start)

@@ -253,7 +253,7 @@ def export_onnx(config: str, checkpoint: str, out: str,
     classes, multi_label = predictor.classes, predictor.multi_label
     predict_with = getattr(model, 'predict_with', None)  # a mean teacher's network
     postprocess = tuned_postprocess(classes, multi_label, thresholds, min_area, keep_largest,
-                                    cv_dir, connectivity)
+                                    cv_dir, connectivity, checkpoint)
     preprocess = preprocess_of(model.data_preprocessor)
     divisor = int((preprocess.get('test_cfg') or {}).get('size_divisor') or 1)
     fixed = _check_shape(shape, divisor)

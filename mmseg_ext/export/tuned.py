@@ -21,6 +21,8 @@ from ..utils.per_class import PerClassSpec, per_class_option
 CV_TUNED = 'tuned'
 #: the tuned files of a cv work dir, by the parameter they stand for
 CV_FILES = ('thresholds', 'min_area', 'keep_largest')
+#: each fold model's own tuned thresholds, ``{"fold<k>": {class: t}}``
+FOLD_THRESHOLDS = 'fold_thresholds.json'
 #: the threshold of a class the tuned values do not name (``p > 0.5``)
 DEFAULT_THRESHOLD = 0.5
 
@@ -42,16 +44,74 @@ def cv_tuned_files(cv_dir: str) -> Dict[str, str]:
     return files
 
 
+def cv_fold_of(cv_dir: str, checkpoint: str) -> int:
+    """The fold of the ``tools/cv.py`` work dir ``cv_dir`` whose trained model
+    ``checkpoint`` is, by content (the checkpoint each ``fold<k>/`` stage record proves).
+
+    Raises:
+        DataError: ``checkpoint`` is the model of no fold there: cv's tuned values were
+            chosen for those models' probabilities, not for another model's.
+    """
+    import re
+
+    from ..io.paths import file_sha256
+    from ..training.stages import stage_result
+    size, digest = osp.getsize(checkpoint), None
+    folds = sorted((int(m.group(1)), name) for name in _listdir(cv_dir)
+                   for m in [re.fullmatch(r'fold(\d+)', name)] if m)
+    for k, name in folds:
+        try:
+            result = stage_result(osp.join(cv_dir, name))
+        except DataError:
+            continue
+        if result is None or osp.getsize(result[0]) != size:
+            continue
+        digest = digest or file_sha256(checkpoint)
+        if file_sha256(result[0]) == digest:
+            return k
+    raise DataError(f'{checkpoint}: not the model of any fold of {cv_dir} ({len(folds)} '
+                    'fold folder(s)); its tuned values were chosen on the probabilities '
+                    "of those models and do not hold for another's: export one of them, "
+                    'or give the values one by one')
+
+
+def _listdir(folder: str) -> Sequence[str]:
+    import os
+    try:
+        return os.listdir(folder)
+    except OSError:
+        return []
+
+
+def _fold_thresholds(cv_dir: str, fold: int) -> Optional[Dict[str, Any]]:
+    """The fold's own tuned thresholds ``{class: t}`` (``tuned/fold_thresholds.json``,
+    by which cv's fold vote calibrates each model); None for a work dir tuned before
+    cv kept them."""
+    from ..utils.readers import read_json
+    path = osp.join(cv_dir, CV_TUNED, FOLD_THRESHOLDS)
+    if not osp.isfile(path):
+        return None
+    per_fold = read_json(path, 'fold thresholds')
+    own = per_fold.get(f'fold{fold}') if isinstance(per_fold, dict) else None
+    if not isinstance(own, dict):
+        raise DataError(f'{path}: no thresholds for fold{fold}')
+    return own
+
+
 def tuned_postprocess(classes: Sequence[str], multi_label: bool,
                       thresholds: PerClassSpec = None, min_area: PerClassSpec = None,
                       keep_largest: PerClassSpec = None, cv_dir: Optional[str] = None,
-                      connectivity: Optional[int] = None) -> Optional[Dict[str, Any]]:
+                      connectivity: Optional[int] = None,
+                      checkpoint: Optional[str] = None) -> Optional[Dict[str, Any]]:
     """The sidecar's ``postprocess`` entry, or None when nothing was given.
 
     Returns:
         ``{'thresholds': {class: t}, 'default_threshold': 0.5, 'min_area': {class: N},
         'keep_largest': {class: K}, 'connectivity': 8, 'source': {...}}``; classes a
         value does not name are absent from its mapping (threshold 0.5, no clean-up).
+        With ``cv_dir`` and ``checkpoint``, the checkpoint must be one of cv's fold
+        models (:func:`cv_fold_of`), and the thresholds are that fold's own (the ones
+        cv's vote calibrated it by) where cv kept them.
         ``connectivity`` is 8 when not given; with ``cv_dir`` it is the one cv tuned
         at (:data:`~mmseg_ext.postprocessing.component_tuning.CV_CONNECTIVITY`), and
         another is refused: a minimum area or a component count chosen on 8-connected
@@ -74,6 +134,10 @@ def tuned_postprocess(classes: Sequence[str], multi_label: bool,
                                        f'do not hold at {connectivity}')
         connectivity = CV_CONNECTIVITY
         explicit = dict(cv_tuned_files(cv_dir))
+        fold = cv_fold_of(cv_dir, checkpoint) if checkpoint is not None else None
+        own = _fold_thresholds(cv_dir, fold) if fold is not None else None
+        if own is not None:
+            explicit['thresholds'] = own
     elif not given:
         return None
     if explicit.get('thresholds') is not None and not multi_label:
@@ -93,6 +157,10 @@ def tuned_postprocess(classes: Sequence[str], multi_label: bool,
               for name, v in explicit.items() if v is not None}
     if cv_dir is not None:
         source['cv_dir'] = osp.abspath(cv_dir)
+        if fold is not None:
+            source['cv_fold'] = fold
+        if own is not None:
+            source['thresholds'] = osp.abspath(osp.join(cv_dir, CV_TUNED, FOLD_THRESHOLDS))
     connectivity = 8 if connectivity is None else connectivity
     if connectivity not in (4, 8):
         raise InvalidArgumentError('connectivity', f'must be 4 or 8, got {connectivity}')

@@ -47,7 +47,7 @@ from ..config.tta import (
 )
 from ..datasets.transforms.pipeline_geometry import pipeline_errors, resized_shape
 from ..io.images import IMG_SUFFIXES, list_images, parse_size, skipped_note
-from ..io.paths import check_output_apart
+from ..io.paths import check_output_apart, file_sha256
 from ..io.probs import ProbFolderWriter
 from ..models.segmentors.postprocess import set_class_names
 from ..models.segmentors.seg_tta import unswap_flipped
@@ -370,7 +370,7 @@ def infer_folder(predictor: ProbabilityPredictor, img_dir: str, out_dir: str,
                           tool=tool) as w:
         for rel in tqdm(images, desc='inference', unit='img', disable=not progress):
             probs, ori_shape = predictor.predict(osp.join(img_dir, rel), out_size)
-            w.write(probs, rel, ori_shape)
+            w.write(probs, rel, ori_shape, img_sha256=file_sha256(osp.join(img_dir, rel)))
         w.commit()
     return InferenceSummary(out_dir, len(images), len(predictor.classes), predictor.task,
                             time.perf_counter() - start)

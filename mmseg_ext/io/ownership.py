@@ -661,15 +661,17 @@ def fingerprint(path: str) -> str:
 
 
 def files_stamp(root: str, names: List[str]) -> str:
-    """One hash (16 hex) of the names, sizes and modification times of the files
-    ``names`` under ``root``: a file replaced in place under the same name changes it.
+    """One hash (16 hex) of the names and :func:`fingerprint` (size, modification time,
+    the bytes of the first and last MiB) of the files ``names`` under ``root``: a file
+    replaced in place under the same name changes it, also by another file of the same
+    size copied over with its time kept (``cp -p``, ``rsync -a``). An image of up to
+    2 MiB is hashed whole.
 
     Raises:
-        OSError: a file is gone.
+        OSError: a file is gone or cannot be read.
     """
     import hashlib
     digest = hashlib.sha256()
     for name in names:
-        st = os.stat(osp.join(root, name))
-        digest.update(f'{name}\t{st.st_size}\t{st.st_mtime_ns}\n'.encode())
+        digest.update(f'{name}\t{fingerprint(osp.join(root, name))}\n'.encode())
     return digest.hexdigest()[:16]

@@ -172,12 +172,7 @@ def read_cropped(path: str) -> Tuple[CroppedProbs, ProbMeta]:
     check_regular_file(path, 'probability file')  # a FIFO is never opened
     try:
         with reading(path, 'probability file'), np.load(path, allow_pickle=False) as npz:
-            if 'meta' not in npz.files:
-                raise ProbFileError(f'{path}: not a probability file (no meta array)')
-            info = loads_json(str(npz['meta'][()]), f'{path}: metadata')
-            if not isinstance(info, dict):
-                raise ProbFileError(f'{path}: metadata is not a JSON object')
-            meta = ProbMeta.from_dict(info, path)  # format and version first
+            info, meta = _meta_of(npz, path)  # format and version first
             if 'data' not in npz.files:
                 raise ProbFileError(f'{path}: not a probability file (no data array)')
             extra = sorted(set(npz.files) - {'meta', 'data'})
@@ -277,6 +272,30 @@ def check_class_sums(path: str, probs: CroppedProbs) -> None:
                             f'{float(total[r, col]):.4f} over the classes at pixel ({r}, '
                             f'{col}) (row, column), not 1: not a softmax output (store '
                             'independent per-class probabilities as multi-label)')
+
+
+def _meta_of(npz, path: str) -> Tuple[dict, ProbMeta]:
+    """The metadata of an open probability file: its JSON and :class:`ProbMeta`."""
+    if 'meta' not in npz.files:
+        raise ProbFileError(f'{path}: not a probability file (no meta array)')
+    info = loads_json(str(npz['meta'][()]), f'{path}: metadata')
+    if not isinstance(info, dict):
+        raise ProbFileError(f'{path}: metadata is not a JSON object')
+    return info, ProbMeta.from_dict(info, path)
+
+
+def read_meta(path: str) -> ProbMeta:
+    """The metadata of one probability file alone (its probabilities are not read).
+
+    Raises:
+        ProbFileError: not a valid file's metadata, naming it.
+    """
+    check_regular_file(path, 'probability file')
+    try:
+        with reading(path, 'probability file'), np.load(path, allow_pickle=False) as npz:
+            return _meta_of(npz, path)[1]
+    except DataError as exc:
+        raise exc if isinstance(exc, ProbFileError) else ProbFileError(str(exc)) from None
 
 
 def read_probs(path: str) -> Tuple[np.ndarray, ProbMeta]:

@@ -10,6 +10,7 @@ probabilities are used only with an image or label of the size they were made fo
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Dict, Optional, Sequence, Tuple
 
@@ -38,6 +39,9 @@ class ProbMeta:
     classes: Tuple[str, ...]
     task: str
     source: Dict = field(default_factory=dict)
+    #: hex SHA-256 of the image file the probabilities were predicted from (None:
+    #: not recorded, a file of an older version)
+    img_sha256: Optional[str] = None
 
     def __post_init__(self):
         self.ori_shape = (int(self.ori_shape[0]), int(self.ori_shape[1]))
@@ -50,9 +54,12 @@ class ProbMeta:
         return image_key(self.img_path)
 
     def to_dict(self, dtype: str) -> Dict:
-        return dict(format=PROBS_FORMAT, version=PROBS_VERSION, img_path=self.img_path,
-                    ori_shape=list(self.ori_shape), classes=list(self.classes),
-                    task=self.task, dtype=dtype, source=self.source)
+        out = dict(format=PROBS_FORMAT, version=PROBS_VERSION, img_path=self.img_path,
+                   ori_shape=list(self.ori_shape), classes=list(self.classes),
+                   task=self.task, dtype=dtype, source=self.source)
+        if self.img_sha256 is not None:
+            out['img_sha256'] = self.img_sha256
+        return out
 
     @classmethod
     def from_dict(cls, d: Dict, where: str) -> ProbMeta:
@@ -64,10 +71,15 @@ class ProbMeta:
             if not isinstance(d['img_path'], str):
                 raise TypeError('img_path must be text')
             classes = checked_classes(d['classes'], where)
+            digest = d.get('img_sha256')
+            if digest is not None and not (isinstance(digest, str)
+                                           and re.fullmatch('[0-9a-f]{64}', digest)):
+                raise ProbFileError(f'{where}: img_sha256 {str(digest)[:80]!r} is not a '
+                                    'hex SHA-256')
             return cls(img_path=d['img_path'],
                        ori_shape=checked_size(d['ori_shape'], f'{where}: ori_shape'),
                        classes=classes, task=d['task'],
-                       source=d.get('source', {}))
+                       source=d.get('source', {}), img_sha256=digest)
         except (KeyError, TypeError, ValueError, IndexError) as exc:
             if isinstance(exc, DataError):
                 raise
@@ -101,6 +113,37 @@ def checked_dtype(value, where: str) -> Optional[str]:
     if value is not None and not (isinstance(value, str) and value in DTYPES):
         raise ProbFileError(f'{where}: dtype {value!r} is not one of {DTYPES}')
     return value
+
+
+def check_same_image(prob_path: str, meta: ProbMeta, image_path: str) -> None:
+    """Refuse to use the probabilities of ``prob_path`` with the image ``image_path``
+    when the file records the content of the image it was predicted from
+    (``img_sha256``) and this image's differs: another split's image of the same name
+    and size would otherwise get its predictions (drawn over it, written as its
+    submission rows)."""
+    if meta.img_sha256 is None:
+        return
+    from .paths import file_sha256
+    if file_sha256(image_path) != meta.img_sha256:
+        raise ProbFileError(f'{image_path}: not the image {prob_path} was predicted from '
+                            '(same name, other content: another split or an edited '
+                            'copy?); use the images the probabilities were made for')
+
+
+def same_image_sha256(metas: Sequence[ProbMeta], where: str) -> Optional[str]:
+    """The one ``img_sha256`` of the probabilities of one image from several folders
+    (an ensemble's members): None when one does not record it.
+
+    Raises:
+        ProbFileError: two record different images under the image's name.
+    """
+    digests = [m.img_sha256 for m in metas]
+    if any(d is None for d in digests):
+        return None
+    if len(set(digests)) > 1:
+        raise ProbFileError(f'{where}: the folders predicted different images under the '
+                            f'name {metas[0].img_path} (their img_sha256 differ)')
+    return digests[0]
 
 
 def check_same_size(prob_path: str, recorded: Sequence[int], other_path: str,

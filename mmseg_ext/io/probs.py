@@ -23,8 +23,9 @@ default), not necessarily the original image size. Two arrays:
     ``img_path`` (the image relative to the inference ``--img-dir``, ``/``-separated),
     ``ori_shape`` ``[H, W]`` of the original image, ``classes`` (names, in channel order),
     ``task`` (``"multi-label"``: independent sigmoid probabilities; ``"multi-class"``:
-    softmax probabilities that sum to 1 over classes), ``dtype`` and ``source``
-    (provenance: config/checkpoint/tta, or the ensemble members and weights).
+    softmax probabilities that sum to 1 over classes), ``dtype``, ``source``
+    (provenance: config/checkpoint/tta, or the ensemble members and weights) and
+    ``img_sha256`` (hex SHA-256 of the image file predicted; absent in older files).
 
 Storing one box per class keeps files small and fast for compact objects (a hand bone
 covers a few percent of the image; everything else is exactly 0 after quantisation) and
@@ -338,12 +339,15 @@ class ProbFolderWriter:
         self._pending: Deque[Future] = deque()
 
     def write(self, probs: Union[np.ndarray, CroppedProbs], img_path: str,
-              ori_shape: Tuple[int, int], source: Optional[Dict] = None) -> str:
+              ori_shape: Tuple[int, int], source: Optional[Dict] = None,
+              img_sha256: Optional[str] = None) -> str:
         """Write one image's ``(C, h, w)`` probabilities (float in [0, 1], stored dtype, or
-        :class:`CroppedProbs`); return the file's final path."""
+        :class:`CroppedProbs`); return the file's final path. ``img_sha256``: the hex
+        SHA-256 of the image file they were predicted from."""
         meta = ProbMeta(img_path=img_path.replace('\\', '/'), ori_shape=ori_shape,
                         classes=self.classes, task=self.task,
-                        source=source if source is not None else self.source)
+                        source=source if source is not None else self.source,
+                        img_sha256=img_sha256)
         key = meta.key
         if key in self.images:
             raise DataError(f'{img_path}: same output name as '

@@ -32,7 +32,9 @@ from tqdm import tqdm
 
 from ..datasets.transforms.pipeline_geometry import tta_ratios
 from ..inference.probmaps import cropped_class_mask, resize_channel
+from ..io.paths import file_sha256
 from ..io.prob_file import CroppedProbs, dequantize, quantize
+from ..io.prob_meta import same_image_sha256
 from ..io.probs import ProbFolder, ProbFolderWriter
 from ..utils.errors import DataError
 from .oof_decisions import CANDIDATES, FoldDice
@@ -168,7 +170,7 @@ def predict_chosen(predictor, plan: ViewPlan, choice: Mapping[str, str], img_dir
             views, ori_shape = predicted_views(predictor, osp.join(img_dir, rel), order)
             means = {n: mean_views(views, plan.candidates[n]) for n in names}
             out = np.stack([means[choice[c]][i] for i, c in enumerate(classes)])
-            writer.write(out, rel, ori_shape)
+            writer.write(out, rel, ori_shape, img_sha256=file_sha256(osp.join(img_dir, rel)))
         writer.commit()
 
 
@@ -222,7 +224,8 @@ def compose_folder(candidate_dirs: Mapping[str, str], choice: Mapping[str, str],
                 crops.append(probs.crops[c])
             shape = next(iter(loaded.values()))[0].shape
             writer.write(CroppedProbs(shape, np.asarray(boxes), crops), meta.img_path,
-                         meta.ori_shape)
+                         meta.ori_shape, img_sha256=same_image_sha256(
+                             [m for _, m in loaded.values()], first.path(key)))
         writer.commit()
 
 
@@ -267,5 +270,6 @@ def class_soft_vote(prob_dirs: Sequence[str], out_dir: str, weights: np.ndarray,
                 (quantize(_class_mean(members, c, weights[c], size, thresholds), writer.dtype)
                  for c in range(len(first.classes))))
             meta = loaded[0][1]
-            writer.write(fused, meta.img_path, meta.ori_shape)
+            writer.write(fused, meta.img_path, meta.ori_shape, img_sha256=same_image_sha256(
+                [m for _, m in loaded], first.path(key)))
         writer.commit()

@@ -26,7 +26,8 @@ from tqdm import tqdm
 from ..inference.probmaps import cropped_class_mask, label_map
 from ..io.images import image_size, list_images
 from ..io.paths import check_output_apart, check_output_format, image_key
-from ..io.prob_meta import check_same_size
+from ..io.prob_file import read_meta
+from ..io.prob_meta import check_same_image, check_same_size
 from ..io.probs import ProbFolder, check_thresholds_apply
 from ..io.submission import (
     SubmissionFormat,
@@ -354,3 +355,4 @@ def _match_img_dir(folder: ProbFolder, img_dir: str, by: str) -> None:
     for name, key in names.items():
         path = osp.join(img_dir, images[name])
         check_same_size(folder.path(key), folder.info(key)[1], path, image_size(path))
+        check_same_image(folder.path(key), read_meta(folder.path(key)), path)

@@ -62,12 +62,12 @@ def _output_folders(cfg: Config) -> List[Tuple[str, str, Callable[[str], None]]]
     """``(folder, marker, point_at)`` for each folder the test writes files into: the
     metric's ``output_dir`` (``--out``) and the visualizer's ``save_dir``
     (``--show-dir``); ``point_at(path)`` makes the run write into ``path``."""
+    from ..config.outputs import evaluator_metrics
     folders = []
-    evaluator = cfg.get('test_evaluator')
-    out = evaluator.get('output_dir') if isinstance(evaluator, dict) else None
-    if out:
-        folders.append((out, TEST_PREDICTIONS_MARKER,
-                        lambda p: evaluator.__setitem__('output_dir', p)))
+    for _, metric in evaluator_metrics(cfg, 'test_evaluator'):
+        if metric.get('output_dir'):
+            folders.append((metric['output_dir'], TEST_PREDICTIONS_MARKER,
+                            lambda p, metric=metric: metric.__setitem__('output_dir', p)))
     show_dir = cfg.get(SHOW_DIR_KEY)
     if show_dir:
         folders.append((show_dir, TEST_DRAWINGS_MARKER,
@@ -350,6 +350,7 @@ def train_config(path: str, work_dir: Optional[str] = None, resume: bool = False
     check_load_from(cfg, path)
     check_resume(cfg, path)
     write_checkpoints_atomically(cfg)
+    check_training_output_folders(cfg)
     prepare_distributed(cfg, launcher)
     return cfg
 
@@ -449,10 +450,58 @@ def test_config(path: str, checkpoint: str, work_dir: Optional[str] = None,
         cfg.tta_model.setdefault('data_preprocessor', None)
         cfg.model = cfg.tta_model
     if out is not None:
-        cfg.test_evaluator['output_dir'] = out
-        cfg.test_evaluator['keep_results'] = True
+        _write_predictions_to(cfg, path, out)
     prepare_distributed(cfg, launcher)
     return cfg
+
+
+def _write_predictions_to(cfg: Config, path: str, out: str) -> None:
+    """Let the test metric write its predictions into ``out``: the one metric of
+    ``test_evaluator`` (a dict, or the one entry of a list whose metric takes an
+    ``output_dir``: mmseg's ``IoUMetric`` beside a per-image metric).
+
+    Raises:
+        InvalidArgumentError: for ``out``, when no metric or several take an
+            ``output_dir`` (which of them writes is the config's to say).
+    """
+    from ..config.components import component_takes
+    from ..config.outputs import evaluator_metrics
+    metrics = evaluator_metrics(cfg, 'test_evaluator')
+    if len(metrics) > 1:
+        metrics = [m for m in metrics if component_takes(m[1], 'output_dir') is not False]
+    if len(metrics) != 1:
+        raise InvalidArgumentError('out', f'{path}: test_evaluator holds {len(metrics)} '
+                                   'metrics that take an output_dir; which of them '
+                                   "writes the predictions is the config's to say: set "
+                                   'output_dir on that metric in the config (it is '
+                                   'checked as this folder would be)')
+    metrics[0][1]['output_dir'] = out
+    metrics[0][1]['keep_results'] = True
+
+
+def check_training_output_folders(cfg: Config) -> None:
+    """Refuse a training whose config writes into a folder outside its work dir that
+    holds files: a validation metric's ``output_dir`` (it writes one PNG per image,
+    named like the images: over the data's own labels, when that is the folder) and the
+    logger hook's ``out_dir`` target (``config.py``, ``scalars.json`` and logs). Those
+    folders must be new or empty, as every output folder of the tools. (The
+    checkpoint hook's target holds checkpoints with ownership records, checked by
+    :func:`~mmseg_ext.training.tool_runner.check_checkpoint_folder`.)
+
+    Raises:
+        OutputError: naming the folder and the setting.
+    """
+    from ..config.outputs import evaluator_output_dirs, hook_out_folder
+    from ..utils.errors import OutputError
+    named = list(evaluator_output_dirs(cfg, 'val_evaluator'))
+    logger = hook_out_folder(cfg, 'logger')
+    if logger:
+        named.append(logger)
+    for setting, folder in named:
+        try:
+            check_new_folder(folder)
+        except OutputError as exc:
+            raise OutputError(f'{exc} ({setting} of the config)') from None
 
 
 def set_local_rank(local_rank: int) -> None:

@@ -76,7 +76,8 @@ def check_checkpoint_pointer(work_dir: str, resume: bool) -> None:
     overwrite although it is not a pointer a training run wrote.
 
     mmengine writes that one-line file directly (``open(..., 'w')``), following a
-    symbolic link. So it must be a regular file, and, unless the run resumes from it,
+    symbolic link and into every hard link. So it must be a regular file of one name,
+    and, unless the run resumes from it,
     name a checkpoint written through the tools' checkpoint backend (its ownership
     record, :data:`~mmseg_ext.io.checkpoint_backend.CHECKPOINT_OWNER`).
 
@@ -91,6 +92,11 @@ def check_checkpoint_pointer(work_dir: str, resume: bool) -> None:
         return
     if osp.islink(pointer) or stat_problem(pointer):
         why = 'a symbolic link' if osp.islink(pointer) else stat_problem(pointer)
+        raise OutputError(f'{pointer}: {why}; training writes this pointer there and '
+                          'would write through it: remove it, or use another work dir')
+    if os.lstat(pointer).st_nlink > 1:
+        why = (f'hard-linked to {os.lstat(pointer).st_nlink - 1} other name(s) (a '
+               'snapshot of the work dir made with cp -l?)')
         raise OutputError(f'{pointer}: {why}; training writes this pointer there and '
                           'would write through it: remove it, or use another work dir')
     if resume:
@@ -113,7 +119,8 @@ def check_checkpoint_pointer(work_dir: str, resume: bool) -> None:
 
 def check_checkpoint_folder(cfg, work_dir: str) -> None:
     """Refuse to start a training whose checkpoint folder holds another training run's
-    checkpoints: with ``default_hooks.checkpoint.out_dir`` the hook saves into
+    checkpoints (:func:`_check_start_weights_kept`: or its own starting weights under a
+    checkpoint's name): with ``default_hooks.checkpoint.out_dir`` the hook saves into
     ``<out_dir>/<base name of the work dir>``, which two work dirs of one base name
     share, and this run would replace the other's ``iter_N.pth`` of the same names.
     (The checkpoint backend refuses each such write too; this refuses before any
@@ -125,12 +132,16 @@ def check_checkpoint_folder(cfg, work_dir: str) -> None:
     from ..io.checkpoint_backend import checkpoint_run
     from ..utils.errors import OutputError
     hook = (cfg.get('default_hooks') or {}).get('checkpoint') or {}
-    args = hook.get('backend_args') if isinstance(hook, dict) else None
-    if not isinstance(args, dict) or not args.get('run'):
+    if not isinstance(hook, dict) or '://' in str(hook.get('out_dir') or ''):
         return
-    run, out_dir = args['run'], hook.get('out_dir')
+    out_dir = hook.get('out_dir')
     folder = osp.join(str(out_dir), osp.basename(str(work_dir).rstrip(osp.sep))) \
         if out_dir else str(work_dir)
+    _check_start_weights_kept(cfg, folder, hook)
+    args = hook.get('backend_args')
+    if not isinstance(args, dict) or not args.get('run'):
+        return
+    run = args['run']
     try:
         names = sorted(os.listdir(folder))
     except OSError:
@@ -138,13 +149,49 @@ def check_checkpoint_folder(cfg, work_dir: str) -> None:
     for name in names:
         path = osp.join(folder, name)
         other = checkpoint_run(path) if name.endswith('.pth') else None
-        if other and other != run:
+        if other and other != run and out_dir:
             raise OutputError(
                 f'{path}: a checkpoint of the training run in {other}, in the folder '
-                f'this run saves its checkpoints to ({folder}'
-                f'{", default_hooks.checkpoint.out_dir" if out_dir else ""}); this run '
-                f'(work dir {run}) would replace its files of the same names: '
-                'give the runs work dirs of different names, or another out_dir')
+                f'this run saves its checkpoints to ({folder}, '
+                'default_hooks.checkpoint.out_dir); this run (work dir '
+                f'{run}) would replace its files of the same names: give the runs work '
+                'dirs of different names, or another out_dir')
+        if other and other != run:
+            raise OutputError(
+                f'{path}: a checkpoint saved by the training run in {other}, not by a run '
+                f'in this work dir ({run}): the folder was copied or moved from there, '
+                'and this run would replace its checkpoints of the same names; resume '
+                f'or train in {other}, or use a new work dir')
+
+
+def _check_start_weights_kept(cfg, folder: str, hook: dict) -> None:
+    """Refuse a training whose starting weights (``load_from``, not resumed) lie in its
+    checkpoint folder under a name the checkpoint hook writes (``iter_N.pth`` by its
+    ``filename_tmpl``, ``best_*.pth``): a run in the work dir that saved them would
+    replace them with its own checkpoint of that name.
+
+    Raises:
+        OutputError: naming the file.
+    """
+    import re
+
+    from ..utils.errors import OutputError
+    load_from = cfg.get('load_from')
+    if not load_from or cfg.get('resume') or '://' in str(load_from) \
+            or not osp.isfile(str(load_from)):
+        return
+    if osp.realpath(osp.dirname(osp.abspath(str(load_from)))) != osp.realpath(folder):
+        return
+    template = hook.get('filename_tmpl') or None
+    steps = [re.escape(template).replace(re.escape('{}'), r'\d+')] if isinstance(
+        template, str) else [r'(iter|epoch)_\d+\.pth']
+    name = osp.basename(str(load_from))
+    if any(re.fullmatch(step, name) for step in steps + [r'best_.*\.pth']):
+        raise OutputError(f'{load_from}: the starting weights of this run (load_from) '
+                          'lie in the folder it saves its checkpoints to, under a name '
+                          'its checkpoint hook writes, and would be replaced by its own '
+                          'checkpoint: copy them out of the folder and load them from '
+                          'there, or train in a new work dir')
 
 
 def remove_refused_work_dir(work_dir: str, own_names: set, log_name: str = '',

@@ -27,8 +27,8 @@ run uses it, every output listed in its manifest, ``force`` removing only listed
 outputs that are unchanged; a folder the tool did not make, or one that is, holds or
 lies inside an input, is refused. A resumed stage proves what it is
 (:func:`~.stages.stage_result`): the teacher's marker its checkpoint; a round's
-probabilities the model's fingerprint and the unlabelled images' names, sizes and
-modification times (else they, the pseudo-labels and the student are made again); the
+probabilities the model's fingerprint and the unlabelled images' names and
+fingerprints: size, time, content (else they, the pseudo-labels and the student are made again); the
 student's marker the teacher's fingerprint and the accepted pseudo-labelled list.
 """
 from __future__ import annotations
@@ -46,6 +46,7 @@ from mmengine.logging import print_log
 
 from ..config.loading import check_runner_path, config_hash, load_config
 from ..config.model import config_task
+from ..config.outputs import check_no_shared_outputs
 from ..inference.predictor import TEST_FIRST, ProbabilityPredictor, build_predictor, infer_folder
 from ..io.atomic import atomic_write_text
 from ..io.images import list_images, read_image_list, skipped_note
@@ -214,6 +215,10 @@ def self_train(teacher_config: str, student_config: str, unlabelled_dir: str, wo
                                             teacher_checkpoint), 'work_dir')
     teacher_cfg = load_config(teacher_config, cfg_options)
     check_same_classes(teacher_cfg, teacher_config, student_cfg, student_config)
+    check_no_shared_outputs(teacher_cfg, teacher_config, 'the teacher and student '
+                            'trainings')
+    check_no_shared_outputs(student_cfg, student_config, 'the student trainings of '
+                            'each round')
     if teacher_checkpoint:
         check_teacher_checkpoint(teacher_cfg, teacher_config, teacher_checkpoint)
     if config_task(teacher_cfg) == 'multi-label' and not 0.5 < pixel_conf <= 1.0:
@@ -488,7 +493,7 @@ def _teacher_stage(run: _Run) -> Tuple[str, Dict[str, float]]:
 
 
 def _unlabelled_stamp(unlabelled_dir: str, images: Sequence[str]) -> dict:
-    """Names, sizes and modification times of the unlabelled images (part of each
+    """Names and fingerprints (size, time, content) of the unlabelled images (part of each
     round's probability source: a changed image makes the round again)."""
     try:
         return files_stamp(unlabelled_dir, images)

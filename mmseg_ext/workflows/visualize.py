@@ -18,7 +18,7 @@ from ..io.ground_truth import GroundTruth, check_ignore_index
 from ..io.image_write import write_image
 from ..io.images import read_image
 from ..io.paths import check_output_apart
-from ..io.prob_meta import check_same_size
+from ..io.prob_meta import check_same_image, check_same_size
 from ..io.probs import ProbFolder, check_thresholds_apply
 from ..io.staged_dir import StagedDir
 from ..utils.class_names import HAND_BONE_CLASSES, HAND_BONE_PALETTE
@@ -107,6 +107,7 @@ def visualize_folder(img_dir: str, probs_dir: str, out_dir: str,
             image = read_image(img_path)
             size = image.shape[:2]
             check_same_size(folder.path(key), meta.ori_shape, img_path, size)
+            check_same_image(folder.path(key), meta, img_path)
             pred = overlay_masks(image, pred_masks(probs, folder.task, size, ts), palette,
                                  alpha, outline_px)
             panels, titles = [pred], ['prediction']

@@ -104,3 +104,25 @@ def test_small_data_recipe_augments_exactly_as_the_measured_variant():
     assert recipe == _augmentation(RECIPE_MIRROR)
     assert [s['type'] for s in recipe][5:7] == ['MultiLabelRandomFlip', 'Albumentations']
     assert recipe[2]['ratio_range'] == (0.9, 1.1)
+
+
+JSRT_CPU = 'jsrt/unet-s5-tiny_multilabel_1xb4-1k_jsrt-chest-256x256.py'
+
+
+@pytest.mark.parametrize('variant, change', [
+    ('plain', ('remove', 'Albumentations')),
+    ('flip-photo', ('add', 'MultiLabelRandomFlip')),
+    ('rot-photo', ('add', 'MultiLabelRandomRotate')),
+])
+def test_each_real_data_augmentation_variant_changes_one_step(variant, change):
+    """The variants measured on the real X-rays (docs/cross_validation.md) differ from
+    the CPU chest config they compare against in exactly the one step their name says,
+    after the crop; every other step is the same, arguments included."""
+    base = _augmentation(JSRT_CPU)
+    other = _augmentation('jsrt/recipe_aug/unet-s5-tiny_multilabel_recipe-'
+                          f'{variant}-aug_1xb4-1k_jsrt-chest-256x256.py')
+    how, step = change
+    shorter, longer = (other, base) if how == 'remove' else (base, other)
+    assert len(longer) == len(shorter) + 1 and longer[5]['type'] == step
+    assert longer[:5] + longer[6:] == shorter
+    assert [s['type'] for s in longer][4] == 'RandomCrop'

@@ -236,14 +236,30 @@ def test_tuned_postprocessing_goes_into_the_sidecar(models, tmp_path, fast_cpu):
     for name, value in (('thresholds', {'Ulna': 0.2}), ('min_area', {'Ulna': 5}),
                         ('keep_largest', {})):
         (work / 'tuned' / f'{name}.json').write_text(json.dumps(value))
+    from mmseg_ext.training.stages import mark_stage_done
+    for k in (0, 1):  # the checkpoint is fold 1's model (a copy, proven by its record)
+        (work / f'fold{k}').mkdir()
+        own = work / f'fold{k}' / 'iter_2.pth'
+        shutil.copyfile(ckpt if k else models[0]['fcn'][1], own)
+        mark_stage_done(str(work / f'fold{k}'), str(own), {})
+    (work / 'tuned' / 'fold_thresholds.json').write_text(json.dumps(
+        {'fold0': {'Ulna': 0.6}, 'fold1': {'Ulna': 0.35}}))
     out2 = tmp_path / 'm' / 'cv.onnx'
     proc = run_tool('tools/export.py', config, ckpt, '--out', str(out2), '--cv-dir',
                     str(work), '--shape', '96', '128')
     assert proc.returncode == 0, proc.stderr[-3000:]
     post = json.load(open(str(out2) + '.json'))['postprocess']
-    assert post['thresholds'] == {'Ulna': 0.2} and post['min_area'] == {'Ulna': 5}
+    # AG-8: the fold's own thresholds (by which cv's vote calibrated it), not the pooled
+    assert post['thresholds'] == {'Ulna': 0.35} and post['min_area'] == {'Ulna': 5}
     assert post['connectivity'] == 8  # what cv tuned at
-    assert post['source']['cv_dir'] == str(work)
+    assert post['source']['cv_dir'] == str(work) and post['source']['cv_fold'] == 1
+    # AG-8: a checkpoint that is no fold's model does not get the fold models' values
+    shutil.copyfile(ckpt, work / 'fold1' / 'other.pth')
+    (work / 'fold1' / 'iter_2.pth').unlink()
+    proc = run_tool('tools/export.py', config, ckpt, '--out', str(tmp_path / 'n.onnx'),
+                    '--cv-dir', str(work), '--shape', '96', '128')
+    _one_error(proc, 'not the model of any fold of', str(work))
+    assert not (tmp_path / 'n.onnx').exists()
     # --force replaces the tool's own export, both files together
     proc = run_tool('tools/export.py', config, ckpt, '--out', str(out2), '--shape', '96',
                     '128', '--force')

@@ -417,6 +417,10 @@ COVERAGE = {
     'docs/cross_validation.md: tools/benchmark/bench_heldback.py --heldback --iters --train '
     '--work-dir': dict(
         tests=['tests/tools/test_bench_cv.py::test_bench_heldback_scores_each_config']),
+    'docs/cross_validation.md: tools/benchmark/bench_heldback.py --data --heldback-patients '
+    '--iters --work-dir': dict(
+        tests=['tests/tools/test_bench_cv.py::test_bench_heldback_splits_one_set_by_patient'],
+        note='5 synthetic patients, 1 held back, 2 iterations'),
     'docs/handbone.md: tools/make_synthetic_handbone.py --images-per-patient --out '
     '--patients': dict(
         tests=['tests/datasets/test_synthetic_handbone.py::'

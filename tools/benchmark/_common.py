@@ -3,7 +3,9 @@ import contextlib
 import os
 import os.path as osp
 import resource
+import shutil
 import sys
+from typing import Dict, Tuple
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 if ROOT not in sys.path:
@@ -68,9 +70,16 @@ def cpu_note():
 @contextlib.contextmanager
 def bench_work_dir(work_dir, keep: bool, prefix: str):
     """The folder a benchmark writes to: ``work_dir`` (kept), else a temporary folder
-    removed at the end unless ``keep``."""
+    removed at the end unless ``keep``. A ``work_dir`` that exists must be an empty
+    folder: the benchmark writes fixed names there (``model0_10/index.json``) with
+    plain writes, over whatever files of those names it would find."""
     import shutil
     import tempfile
+    if work_dir and osp.lexists(work_dir) and (
+            osp.islink(work_dir) or not osp.isdir(work_dir) or os.listdir(work_dir)):
+        raise SystemExit(f'{work_dir}: exists and is not an empty folder; the benchmark '
+                         'writes its files under fixed names: give a new or empty '
+                         '--work-dir')
     work = work_dir or tempfile.mkdtemp(prefix=prefix)
     os.makedirs(work, exist_ok=True)
     try:
@@ -123,3 +132,70 @@ def plain_fold_vote(cv_work: str, out_dir: str) -> str:
                     dict(plain_fold_vote=[osp.abspath(d) for d in prob_dirs]),
                     progress=False, tool='tools/benchmark')
     return out_dir
+
+
+#: the draw of --heldback-patients (bench_realdata.py, bench_heldback.py)
+HELDBACK_SEED = 1
+
+
+def split_patients(data: str, heldback: int, work_dir: str) -> Dict[str, str]:
+    """Put ``heldback`` ID folders of ``data/train`` (a seeded draw) into
+    ``work_dir/data/heldback/train`` and the others into ``work_dir/data/pool/train``
+    (``DCM/`` and ``outputs_json/`` each) as hard links to the data's files (copies
+    across file systems; the data readers refuse a symbolic link out of a data root);
+    return both roots. A work dir split before with other patients is refused.
+    (``bench_realdata.py`` cross-validates on the pool; ``bench_heldback.py`` trains on
+    it.)"""
+    images = osp.join(data, 'train', 'DCM')
+    ids = sorted(d for d in os.listdir(images) if osp.isdir(osp.join(images, d)))
+    if heldback >= len(ids):
+        raise SystemExit(f'{images}: --heldback-patients {heldback} leaves no patient of '
+                         f'the {len(ids)} to train on')
+    order = np.random.default_rng(HELDBACK_SEED).permutation(len(ids))
+    held = sorted(ids[i] for i in order[:heldback])
+    roots = {part: osp.join(work_dir, 'data', part, 'train') for part in ('pool', 'heldback')}
+    record = osp.join(work_dir, 'data', 'heldback_ids.txt')
+    if osp.isfile(record):
+        before = open(record).read().split()
+        if before != held:
+            raise SystemExit(f'{record}: this work dir holds back {len(before)} other '
+                             f'patients ({", ".join(before[:3])}, ...); give '
+                             f'--heldback-patients {heldback} its own --work-dir')
+        return roots
+    linked = copied = 0
+    for part, root in roots.items():
+        for sub in ('DCM', 'outputs_json'):
+            for i in ids:
+                if (i in held) == (part == 'heldback'):
+                    n_link, n_copy = _link_tree(osp.join(data, 'train', sub, i),
+                                                osp.join(root, sub, i))
+                    linked, copied = linked + n_link, copied + n_copy
+    with open(record, 'w') as f:
+        f.write(''.join(i + '\n' for i in held))
+    how = f'{linked} files hard-linked' + (
+        f', {copied} copied (hard links fail across file systems; copies take disk space)'
+        if copied else '')
+    print(f'{osp.basename(sys.argv[0])}: {len(held)} patients held back ({", ".join(held)}) and '
+          f'{len(ids) - len(held)} in the pool under {osp.join(work_dir, "data")}: '
+          f'{how}')
+    return roots
+
+
+def _link_tree(src: str, dst: str) -> Tuple[int, int]:
+    """The files of ``src`` in ``dst``: hard links, or copies across file systems;
+    returns how many of each were made."""
+    linked = copied = 0
+    for folder, _, files in os.walk(src):
+        out = osp.join(dst, osp.relpath(folder, src))
+        os.makedirs(out, exist_ok=True)
+        for name in files:
+            target = osp.join(out, name)
+            if osp.lexists(target):
+                continue
+            try:
+                os.link(osp.join(folder, name), target)
+                linked += 1
+            except OSError:
+                shutil.copy2(osp.join(folder, name), target)
+                copied += 1
+    return linked, copied

@@ -2,6 +2,8 @@
 
     python tools/benchmark/bench_heldback.py CONFIG [CONFIG ...] --train ROOT
         --heldback ROOT --work-dir DIR [--iters 500] [--cfg-options k=v ...]
+    python tools/benchmark/bench_heldback.py CONFIG [CONFIG ...] --data DATA
+        --heldback-patients N --work-dir DIR [...]
 
 Each config trains ``--iters`` iterations on every image under ``--train`` (its
 ``DCM/`` + ``outputs_json/``), in one process one after the other, with the same seed.
@@ -9,8 +11,13 @@ Each model then predicts the held-back images (``--heldback``/DCM, never seen in
 training), the probabilities become a hand-bone CSV at threshold 0.5 with
 ``tools/make_submission.py``'s writer, and the CSV is scored against the held-back
 polygons with the competition Dice (:mod:`mmseg_ext.submission.scoring`). Printed: one row per
-config with its mean Dice and training time. Nothing is tuned and nothing is assumed
-to improve.
+config with its per-class and mean Dice and training time. Nothing is tuned and
+nothing is assumed to improve.
+
+``--data DATA --heldback-patients N`` instead splits one labelled set by patient: N ID
+folders of ``DATA/train`` (the seeded draw of ``bench_realdata.py``) are held back and
+the configs train on the others (``DIR/data``, hard links to the data's files), for
+the real chest X-rays of ``../shared/data/jsrt_chest``, whose other half is withheld.
 """
 import argparse
 import os.path as osp
@@ -24,15 +31,26 @@ from mmseg_ext.utils.cli import number_in_range  # noqa: E402
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     p.add_argument('configs', nargs='+')
-    p.add_argument('--train', required=True, help='hand-bone root the configs train on')
-    p.add_argument('--heldback', required=True, help='labelled hand-bone root to score on')
+    p.add_argument('--train', help='hand-bone root the configs train on')
+    p.add_argument('--heldback', help='labelled hand-bone root to score on')
+    p.add_argument('--data', help='one labelled hand-bone set to split by patient '
+                   '(with --heldback-patients, instead of --train and --heldback)')
+    p.add_argument('--heldback-patients', type=number_in_range(int, 1),
+                   help='how many patients (ID folders) of --data to hold back')
     p.add_argument('--work-dir', required=True)
     p.add_argument('--iters', type=number_in_range(int, 1), default=500)
     from mmseg_ext.utils.cli import cfg_options_action
     p.add_argument('--cfg-options', nargs='+', action=cfg_options_action(), default={},
                    help='key=value for every config (parsed as tools/train.py does)')
     p.add_argument('--no-progress', action='store_true')
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if (args.data is None) != (args.heldback_patients is None):
+        p.error('--data and --heldback-patients go together')
+    if (args.data is None) == (args.train is None and args.heldback is None):
+        p.error('give --train and --heldback, or --data and --heldback-patients')
+    if args.data is None and (args.train is None or args.heldback is None):
+        p.error('--train and --heldback go together')
+    return args
 
 
 def options_for(root, iters, extra):
@@ -57,6 +75,10 @@ def main(argv=None):
     from mmseg_ext.training.runner import train_config
     from mmseg_ext.training.stages import last_checkpoint, train_only
     progress = not args.no_progress
+    if args.data is not None:
+        from _common import split_patients
+        roots = split_patients(args.data, args.heldback_patients, args.work_dir)
+        args.train, args.heldback = roots['pool'], roots['heldback']
     test_dir = osp.join(args.heldback, 'DCM')
     rows = []
     for i, config in enumerate(args.configs):
@@ -73,7 +95,8 @@ def main(argv=None):
         csv = osp.join(work, 'heldback.csv')
         make_submission(probs, 'handbone', csv, img_dir=test_dir, force=True,
                         progress=progress)
-        score = score_handbone_csv(csv, args.heldback, test_dir, progress=False)
+        score = score_handbone_csv(csv, args.heldback, test_dir, predictor.classes,
+                                   progress=False)
         rows.append((name, score, seconds))
         print(f'{name}: mean Dice {score.mean:.4f} on {score.images} held-back images '
               f'({seconds / 60:.1f} min training)', flush=True)
@@ -81,6 +104,10 @@ def main(argv=None):
     print(f'\n{"config":<{width}}  held-back mean Dice  train min')
     for name, score, seconds in rows:
         print(f'{name:<{width}}  {score.mean:19.4f}  {seconds / 60:9.1f}')
+    print('\nper class: | config | ' + ' | '.join(rows[0][1].per_class) + ' | mean |')
+    for name, score, _ in rows:
+        print(f'| {name} | ' + ' | '.join(f'{v:.4f}' for v in score.per_class.values())
+              + f' | {score.mean:.4f} |')
 
 
 if __name__ == '__main__':

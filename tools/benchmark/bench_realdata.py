@@ -32,15 +32,14 @@ import json
 import os
 import os.path as osp
 import resource
-import shutil
 import subprocess
 import sys
 import time
-from typing import Dict, Optional, Tuple
+from typing import Dict, Optional
 
 import _common  # noqa: F401  (import path)
 import numpy as np  # noqa: E402
-from _common import plain_fold_vote  # noqa: E402
+from _common import plain_fold_vote, split_patients  # noqa: E402
 
 from mmseg_ext.utils.cli import number_in_range  # noqa: E402
 
@@ -79,70 +78,6 @@ def parse_args(argv=None):
                         'K-fold ensemble on images no fold trained on')
     p.add_argument('--force', action='store_true', help='start the cv run again')
     return p.parse_args(argv)
-
-
-HELDBACK_SEED = 1
-
-
-def split_patients(data: str, heldback: int, work_dir: str) -> Dict[str, str]:
-    """Put ``heldback`` ID folders of ``data/train`` (a seeded draw) into
-    ``work_dir/data/heldback/train`` and the others into ``work_dir/data/pool/train``
-    (``DCM/`` and ``outputs_json/`` each) as hard links to the data's files (copies
-    across file systems; the data readers refuse a symbolic link out of a data root);
-    return both roots. A work dir split before with other patients is refused."""
-    images = osp.join(data, 'train', 'DCM')
-    ids = sorted(d for d in os.listdir(images) if osp.isdir(osp.join(images, d)))
-    if heldback >= len(ids):
-        raise SystemExit(f'{images}: --heldback-patients {heldback} leaves no patient of '
-                         f'the {len(ids)} for cross-validation')
-    order = np.random.default_rng(HELDBACK_SEED).permutation(len(ids))
-    held = sorted(ids[i] for i in order[:heldback])
-    roots = {part: osp.join(work_dir, 'data', part, 'train') for part in ('pool', 'heldback')}
-    record = osp.join(work_dir, 'data', 'heldback_ids.txt')
-    if osp.isfile(record):
-        before = open(record).read().split()
-        if before != held:
-            raise SystemExit(f'{record}: this work dir holds back {len(before)} other '
-                             f'patients ({", ".join(before[:3])}, ...); give '
-                             f'--heldback-patients {heldback} its own --work-dir')
-        return roots
-    linked = copied = 0
-    for part, root in roots.items():
-        for sub in ('DCM', 'outputs_json'):
-            for i in ids:
-                if (i in held) == (part == 'heldback'):
-                    n_link, n_copy = _link_tree(osp.join(data, 'train', sub, i),
-                                                osp.join(root, sub, i))
-                    linked, copied = linked + n_link, copied + n_copy
-    with open(record, 'w') as f:
-        f.write(''.join(i + '\n' for i in held))
-    how = f'{linked} files hard-linked' + (
-        f', {copied} copied (hard links fail across file systems; copies take disk space)'
-        if copied else '')
-    print(f'bench_realdata: {len(held)} patients held back ({", ".join(held)}) and '
-          f'{len(ids) - len(held)} in the cv pool under {osp.join(work_dir, "data")}: '
-          f'{how}')
-    return roots
-
-
-def _link_tree(src: str, dst: str) -> Tuple[int, int]:
-    """The files of ``src`` in ``dst``: hard links, or copies across file systems;
-    returns how many of each were made."""
-    linked = copied = 0
-    for folder, _, files in os.walk(src):
-        out = osp.join(dst, osp.relpath(folder, src))
-        os.makedirs(out, exist_ok=True)
-        for name in files:
-            target = osp.join(out, name)
-            if osp.lexists(target):
-                continue
-            try:
-                os.link(osp.join(folder, name), target)
-                linked += 1
-            except OSError:
-                shutil.copy2(osp.join(folder, name), target)
-                copied += 1
-    return linked, copied
 
 
 def cv_dir(args) -> str:

@@ -92,7 +92,8 @@ def merge_oof(fold_dirs: Sequence[str], out_dir: str, expected: Sequence[str],
             for key in tqdm(folder.keys(), desc=f'OOF {osp.basename(osp.dirname(folder.root))}',
                             unit='img', disable=not progress):
                 probs, meta = folder.read(key, cropped=True)
-                writer.write(probs, meta.img_path, meta.ori_shape, source=meta.source)
+                writer.write(probs, meta.img_path, meta.ori_shape, source=meta.source,
+                             img_sha256=meta.img_sha256)
         writer.commit()
     return ProbFolder(out_dir)
 

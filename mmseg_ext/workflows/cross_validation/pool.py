@@ -59,7 +59,7 @@ class Pool:
 
     def extra_stamp(self) -> str:
         """One hash (16 hex) of the extra training sets: their configs and the names,
-        sizes and modification times of every file under their data roots and image
+        fingerprints (size, time, content) of every file under their data roots and image
         folders, so a fold trained before a pseudo-label or its image was redone is not
         taken as trained on it."""
         import hashlib

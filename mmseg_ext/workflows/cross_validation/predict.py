@@ -27,7 +27,7 @@ def checkpoint_stamp(path: str) -> str:
 def prediction_source(config: str, checkpoint: str, img_dir: str,
                       images: Sequence[str], tta: bool, **extra) -> dict:
     """What a probability folder is the prediction of: the config, the checkpoint and
-    its fingerprint, the images' names, sizes and modification times. A folder is
+    its fingerprint, the images' names and fingerprints (size, time, content). A folder is
     reused only for the same source, so an image replaced in place under the same name
     (or a checkpoint rewritten under the same name) is predicted again.
 

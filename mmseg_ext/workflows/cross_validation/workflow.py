@@ -9,6 +9,7 @@ from typing import List, Optional, Sequence, Tuple
 from mmengine.config import Config
 
 from ...config.loading import check_runner_path, config_hash, load_config
+from ...config.outputs import check_no_shared_outputs
 from ...io.ownership import owned_work_dir
 from ...io.paths import check_output_apart
 from ...utils.errors import InvalidArgumentError
@@ -53,6 +54,7 @@ def load_cv_config(config: str, cfg_options: Optional[dict], tta: bool
     the plan of TTA chosen per class on OOF evidence (a ``tta_choice.ViewPlan``)."""
     cfg = load_config(config, cfg_options)
     check_val_split(cfg, config)
+    check_no_shared_outputs(cfg, config, 'the fold trainings')
     plan = None
     if tta:
         from ...config.tta import check_tta_config
