@@ -226,7 +226,7 @@ def data_options(root, iters):
     opts = [f'train_dataloader.dataset.data_root={root}',
             f'val_dataloader.dataset.data_root={root}',
             f'test_dataloader.dataset.data_root={root}',
-            'train_dataloader.batch_size=2', 'crop_size=(32,40)',
+            'train_dataloader.batch_size=2',
             'model.data_preprocessor.size=(32,40)',
             f'train_cfg.max_iters={iters}', f'train_cfg.val_interval={iters}',
             f'default_hooks.checkpoint.interval={iters}',

@@ -382,6 +382,33 @@ def check_run_settings(cfg: Config, path: str, options: dict) -> None:
     _check_log_level_and_scope(cfg, path, options)
 
 
+def check_finite_settings(cfg: Config, path: str, options: dict) -> None:
+    """Every number of the config is finite: a NaN or infinite loss weight, learning
+    rate or scheduler factor trained NaN weights with exit 0. (Made after the checks
+    with a more specific message for the same value, such as the pipeline sizes.)
+
+    Raises:
+        InvalidArgumentError: the value came from ``options``.
+        ConfigError: it is in the config file.
+    """
+    import math
+    stack = [((), cfg.to_dict())]
+    while stack:
+        where, node = stack.pop()
+        items = node.items() if isinstance(node, dict) else enumerate(node) \
+            if isinstance(node, (list, tuple)) else ()
+        for key, value in items:
+            at = (*where, str(key))
+            if isinstance(value, float) and not math.isfinite(value):
+                dotted = '.'.join(at)
+                problem = f'{dotted} is {value}; a setting must be a finite number'
+                if any(dotted == k or dotted.startswith(f'{k}.') for k in options):
+                    raise InvalidArgumentError('cfg_options', problem)
+                raise ConfigError(f'{path}: {problem}')
+            if isinstance(value, (dict, list, tuple)):
+                stack.append((at, value))
+
+
 def _check_log_level_and_scope(cfg: Config, path: str, options: dict) -> None:
     """``log_level`` is a level of Python's ``logging`` (a name or a number) and
     ``default_scope`` a registry scope this install can import: mmengine reads both
@@ -438,6 +465,59 @@ def check_pipeline_variable_options(cfg: Config, options: dict) -> None:
                 'cfg_options', f'{key}: the config\'s {var} was copied into the data '
                 f'loaders when the config was read, so changing it changes nothing; '
                 f'override {instead} instead')
+        if var not in _PIPELINE_VARIABLES and var not in read_top_level_keys() \
+                and var not in cfg:
+            raise InvalidArgumentError(
+                'cfg_options', f'{key}: {var} is not a setting of the config, and '
+                'nothing reads it (check the spelling)')
+        if var not in _PIPELINE_VARIABLES and var not in read_top_level_keys():
+            uses = _settings_holding(cfg, cfg.get(var)) if var in cfg else []
+            instead = (f'; override the settings that took its value instead '
+                       f'({", ".join(uses[:3])}{", ..." if len(uses) > 3 else ""})'
+                       if uses else '')
+            raise InvalidArgumentError(
+                'cfg_options', f'{key}: nothing reads {var} once the config file is '
+                'read (the file used it to write other settings, which keep the value '
+                f'they got), so changing it changes nothing{instead}')
+
+
+#: top-level keys the tools read themselves, besides the runner's arguments
+_TOOL_TOP_LEVEL_KEYS = frozenset({'tta_model', 'tta_pipeline', 'tta_views',
+                                  'find_unused_parameters', 'model_wrapper_cfg',
+                                  'load_from_strict', 'dist_params'})
+
+
+def read_top_level_keys() -> frozenset:
+    """The top-level config keys something reads after the file is read: the arguments
+    of the installed mmengine ``Runner`` (``Runner.from_cfg`` passes each by name) and
+    :data:`_TOOL_TOP_LEVEL_KEYS`. Any other top-level name is a variable the file used
+    while it was read."""
+    import inspect
+
+    from mmengine.runner import Runner
+    return frozenset(inspect.signature(Runner.__init__).parameters) - {'self'} \
+        | _TOOL_TOP_LEVEL_KEYS
+
+
+def _settings_holding(cfg: Config, value) -> list:
+    """Dotted keys of the config whose value is ``value`` or, for text, starts with it
+    (``train_dataloader.dataset.data_root`` for ``data_root``)."""
+    if value is None or isinstance(value, (dict, list)) or value == '':
+        return []
+    found, stack = [], [((), cfg.to_dict())]
+    while stack:
+        where, node = stack.pop()
+        items = node.items() if isinstance(node, dict) else enumerate(node) \
+            if isinstance(node, (list, tuple)) else ()
+        for key, item in items:
+            at = (*where, str(key))
+            same = type(item) is type(value) and item == value
+            if len(at) > 1 and (same or isinstance(value, str) and isinstance(
+                    item, str) and item.startswith(value)):
+                found.append('.'.join(at))
+            elif isinstance(item, (dict, list, tuple)):
+                stack.append((at, item))
+    return sorted(found)
 
 
 #: sizes of pipeline steps that must be positive numbers (one, or a pair/list of them)

@@ -21,6 +21,7 @@ from .checks import (
     check_clip_grad,
     check_compiled_ops,
     check_dataset_metainfo,
+    check_finite_settings,
     check_monitored_metrics,
     check_optimizer_values,
     check_paramwise_cfg,
@@ -32,7 +33,7 @@ from .checks import (
     check_test_threshold,
 )
 from .label_loading import use_checked_label_loading
-from .outputs import check_visualizer_folders
+from .outputs import check_checkpoint_names, check_visualizer_folders
 from .tta import lateral_flip_problem, training_flip_problem
 
 
@@ -134,6 +135,8 @@ def load_config(path: str, cfg_options: Optional[dict] = None,
     check_runner_settings(cfg, path, cfg_options or {})
     check_slide_settings(cfg, path, cfg_options or {})
     check_visualizer_folders(cfg, path)
+    check_checkpoint_names(cfg, path)
+    check_finite_settings(cfg, path, cfg_options or {})
     use_checked_label_loading(cfg)
     for problem in (lateral_flip_problem(cfg), training_flip_problem(cfg)):
         if problem:

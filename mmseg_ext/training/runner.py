@@ -97,6 +97,8 @@ def test_checkpoint(cfg: Config, checkpoint: str, config: str = 'the config'
         check_new_folder(folder)
         if marker == TEST_PREDICTIONS_MARKER:
             check_unique_output_names(cfg, folder)
+    from ..config.outputs import check_output_files_new
+    check_output_files_new(cfg, ('test_evaluator',))
     if not folders or cfg.get('launcher', 'none') != 'none':
         return _run_test(cfg, checkpoint, config)
     import contextlib
@@ -491,7 +493,7 @@ def check_training_output_folders(cfg: Config) -> None:
     Raises:
         OutputError: naming the folder and the setting.
     """
-    from ..config.outputs import evaluator_output_dirs, hook_out_folder
+    from ..config.outputs import check_output_files_new, evaluator_output_dirs, hook_out_folder
     from ..utils.errors import OutputError
     named = list(evaluator_output_dirs(cfg, 'val_evaluator'))
     logger = hook_out_folder(cfg, 'logger')
@@ -502,6 +504,7 @@ def check_training_output_folders(cfg: Config) -> None:
             check_new_folder(folder)
         except OutputError as exc:
             raise OutputError(f'{exc} ({setting} of the config)') from None
+    check_output_files_new(cfg, ('val_evaluator',))
 
 
 def set_local_rank(local_rank: int) -> None:

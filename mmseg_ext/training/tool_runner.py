@@ -419,6 +419,10 @@ class ToolRunner(Runner):
             if built is not None:
                 raise built from None
             raise
+        from ..engine.finite_loss import FiniteLossHook
+        from ..engine.split_overlap import ValidationOverlapHook
+        self.register_hook(FiniteLossHook())
+        self.register_hook(ValidationOverlapHook())
 
     def setup_env(self, env_cfg: dict) -> None:
         """mmengine's ``setup_env``, which fixes the run's timestamp; a timestamp that

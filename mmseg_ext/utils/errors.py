@@ -74,6 +74,11 @@ class StageError(MmsegExtError):
     message names the stage and where its log is."""
 
 
+class TrainingDivergedError(MmsegExtError):
+    """A training whose loss stopped being a finite number (a learning rate far too
+    high, a loss weight out of range): it stops before saving weights that are not."""
+
+
 class OutputError(MmsegExtError, OSError):
     """An output cannot be written (permissions, read-only disk, no space)."""
 

@@ -103,7 +103,7 @@ def test_unet_config_trains_then_tests_and_infers_at_full_resolution(tmp_path):
             'train_dataloader.num_workers=0', 'train_dataloader.persistent_workers=False',
             'val_dataloader.num_workers=0', 'val_dataloader.persistent_workers=False',
             'test_dataloader.num_workers=0', 'test_dataloader.persistent_workers=False',
-            'crop_size=(64,64)', 'model.data_preprocessor.size=(64,64)',
+            'model.data_preprocessor.size=(64,64)',
             'train_dataloader.dataset.pipeline.2.scale=(64,64)',
             'train_dataloader.dataset.pipeline.4.crop_size=(64,64)',
             'train_dataloader.dataset.pipeline.8.size=(64,64)',

@@ -468,7 +468,7 @@ def _bad_val_root(tmp_path, shapes_root):
 def _options(root, iters, val_root=None, *extra):
     return ['--cfg-options', f'train_dataloader.dataset.data_root={root}',
             f'val_dataloader.dataset.data_root={val_root or root}',
-            'train_dataloader.batch_size=2', 'crop_size=(32,40)',
+            'train_dataloader.batch_size=2',
             'model.data_preprocessor.size=(32,40)', f'train_cfg.max_iters={iters}',
             f'train_cfg.val_interval={iters}', f'default_hooks.checkpoint.interval={iters}',
             f'param_scheduler.0.end={iters}', *extra]

@@ -64,8 +64,8 @@ def test_heldback_patients_score_single_folds_against_the_ensemble(tmp_path):
     out = proc.stdout.splitlines()
     files = sum(len(fs) for part in ('pool', 'heldback')
                 for _, _, fs in os.walk(work / 'data' / part))
-    assert (f'bench_realdata: 2 patients held back ({", ".join(held)}) and '
-            f'{len(ids) - 2} in the cv pool under {work / "data"}: {files} files '
+    assert (f'bench_realdata.py: 2 patients held back ({", ".join(held)}) and '
+            f'{len(ids) - 2} in the pool under {work / "data"}: {files} files '
             'hard-linked') in out
     start = next(i for i, line in enumerate(out) if line.startswith('held-back test: '))
     assert out[start].startswith('held-back test: 4 images of 2 patients')

@@ -111,7 +111,7 @@ def test_load_from_of_another_model_is_refused(tmp_path, shapes_root, fast_cpu):
     opts = [f'train_dataloader.dataset.data_root={shapes_root}',
             f'val_dataloader.dataset.data_root={shapes_root}',
             'train_cfg.max_iters=1', 'train_cfg.val_interval=1',
-            'model.data_preprocessor.size=(32,40)', 'crop_size=(32,40)',
+            'model.data_preprocessor.size=(32,40)',
             'default_hooks.checkpoint.interval=1', 'log_level=WARNING',
             f'load_from={foreign}']
     work = str(tmp_path / 'w')
@@ -162,7 +162,7 @@ def test_resume_of_another_model_is_refused(tmp_path, shapes_root, fast_cpu):
     opts = [f'train_dataloader.dataset.data_root={shapes_root}',
             f'val_dataloader.dataset.data_root={shapes_root}',
             'train_cfg.max_iters=1', 'train_cfg.val_interval=1',
-            'model.data_preprocessor.size=(32,40)', 'crop_size=(32,40)',
+            'model.data_preprocessor.size=(32,40)',
             'default_hooks.checkpoint.interval=1', 'log_level=WARNING']
     work = str(tmp_path / 'w')
     code, lines = run_tool_main('train.py', [SHAPES, '--work-dir', work, '--cfg-options',
@@ -214,7 +214,7 @@ def test_one_seed_trains_the_same_weights_twice(tmp_path, shapes_root, fast_cpu)
         opts = [f'train_dataloader.dataset.data_root={shapes_root}',
                 f'val_dataloader.dataset.data_root={shapes_root}',
                 'train_cfg.max_iters=3', 'train_cfg.val_interval=3',
-                'model.data_preprocessor.size=(24,30)', 'crop_size=(24,30)',
+                'model.data_preprocessor.size=(24,30)',
                 'default_hooks.checkpoint.interval=3', 'log_level=WARNING',
                 f'randomness.seed={seed}', f'visualizer.name={name}_{tmp_path.name}']
         code, lines = run_tool_main('train.py', [str(config), '--work-dir', work,

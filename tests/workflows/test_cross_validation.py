@@ -199,7 +199,7 @@ def test_multiclass_folder_data_set_is_scored_by_iou(shapes_root, tmp_path):
     proc = run_tool('tools/cv.py', CONFIG, '-k', '2', '--work-dir', str(work),
                     '--no-progress', '--cfg-options', *opts, 'train_cfg.max_iters=2',
                     'train_cfg.val_interval=2', 'default_hooks.checkpoint.interval=2',
-                    'train_dataloader.batch_size=2', 'crop_size=(32,40)',
+                    'train_dataloader.batch_size=2',
                     'model.data_preprocessor.size=(32,40)', 'log_level=WARNING',
                     env={'OMP_NUM_THREADS': '1'})
     assert proc.returncode == 0, proc.stderr[-3000:]
