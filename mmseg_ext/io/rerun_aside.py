@@ -81,14 +81,20 @@ def kept_aside(manifest: Manifest) -> Iterator[None]:
     if not tops:
         yield
         return
-    with signals_deferred():
-        _move(tops, work_dir, _aside(manifest))  # killed here: no entry, moved back
-        manifest.entries = {f'{PREVIOUS}/{r}': e for r, e in manifest.entries.items()
-                            if r.split('/')[0] in tops}
-        _set_state(manifest, 'running')
+    aside = False
     try:
+        with signals_deferred():
+            _move(tops, work_dir, _aside(manifest))  # killed here: no entry, moved back
+            manifest.entries = {f'{PREVIOUS}/{r}': e for r, e in manifest.entries.items()
+                                if r.split('/')[0] in tops}
+            _set_state(manifest, 'running')
+            aside = True
+        # a SIGINT/SIGTERM deferred while setting aside is raised as the block above
+        # ends, here: it is undone like one that arrives in the rerun itself
         yield
     except BaseException as exc:
+        if not aside:  # the setting aside failed: the next run undoes it
+            raise
         # a failure here leaves the state recorded, and the next run goes on with it;
         # the user reads why (a note under the error line)
         with signals_deferred():

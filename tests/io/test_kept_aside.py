@@ -305,3 +305,35 @@ def test_a_file_of_someone_else_in_a_new_output_folder_blocks_and_is_kept(earlie
     os.remove(osp.join(work, 'sub', 'mine.txt'))
     assert recover_previous(Manifest.read(work)) is True
     assert open(osp.join(work, 'sub', 'b.txt')).read() == 'earlier b\n'
+
+
+def test_a_signal_deferred_while_setting_aside_is_undone_like_any_other(earlier,
+                                                                        monkeypatch):
+    """SIGTERM that arrives while the earlier outputs are being moved aside is deferred
+    and raised as that step ends, before the rerun's own block: it left the earlier
+    demo in the aside folder (found under load by tests/tools/test_demo.py). It is
+    undone like a signal during the rerun: the earlier outputs are back in place."""
+    import contextlib
+
+    import mmseg_ext.io.rerun_aside as rerun_aside
+    work, manifest = earlier
+    before = _contents(work)
+    real = rerun_aside.signals_deferred
+    calls = []
+
+    @contextlib.contextmanager
+    def deferred_then_raised():
+        with real():
+            yield
+        calls.append(1)
+        if len(calls) == 1:  # the first block: setting aside
+            raise Interrupted(signal.SIGTERM, 'SIGTERM')
+
+    monkeypatch.setattr(rerun_aside, 'signals_deferred', deferred_then_raised)
+    ran = []
+    with pytest.raises(Interrupted):
+        with kept_aside(manifest):
+            ran.append(1)
+    assert not ran
+    assert not osp.exists(osp.join(work, PREVIOUS))
+    assert _contents(work) == before
