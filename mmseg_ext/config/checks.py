@@ -23,7 +23,7 @@ import logging
 import math
 import os.path as osp
 from collections.abc import Mapping
-from typing import Any, Optional, Sequence
+from typing import Any, Iterator, Optional, Sequence, Tuple
 
 from mmengine.config import Config
 from mmengine.logging import print_log
@@ -392,19 +392,23 @@ def check_finite_settings(cfg: Config, path: str, options: dict) -> None:
         ConfigError: it is in the config file.
     """
     import math
-    stack = [((), cfg.to_dict())]
+    for dotted, value in _config_entries(cfg.to_dict()):
+        if isinstance(value, float) and not math.isfinite(value):
+            problem = f'{dotted} is {value}; a setting must be a finite number'
+            if any(dotted == k or dotted.startswith(f'{k}.') for k in options):
+                raise InvalidArgumentError('cfg_options', problem)
+            raise ConfigError(f'{path}: {problem}')
+
+
+def _config_entries(root: dict) -> Iterator[Tuple[str, Any]]:
+    """``(dotted key, value)`` of every entry of a config's nested dicts and lists (list
+    items by their index: ``param_scheduler.0.end``)."""
+    stack = [((), root)]
     while stack:
         where, node = stack.pop()
-        items = node.items() if isinstance(node, dict) else enumerate(node) \
-            if isinstance(node, (list, tuple)) else ()
-        for key, value in items:
+        for key, value in (node.items() if isinstance(node, dict) else enumerate(node)):
             at = (*where, str(key))
-            if isinstance(value, float) and not math.isfinite(value):
-                dotted = '.'.join(at)
-                problem = f'{dotted} is {value}; a setting must be a finite number'
-                if any(dotted == k or dotted.startswith(f'{k}.') for k in options):
-                    raise InvalidArgumentError('cfg_options', problem)
-                raise ConfigError(f'{path}: {problem}')
+            yield '.'.join(at), value
             if isinstance(value, (dict, list, tuple)):
                 stack.append((at, value))
 
@@ -504,20 +508,12 @@ def _settings_holding(cfg: Config, value) -> list:
     (``train_dataloader.dataset.data_root`` for ``data_root``)."""
     if value is None or isinstance(value, (dict, list)) or value == '':
         return []
-    found, stack = [], [((), cfg.to_dict())]
-    while stack:
-        where, node = stack.pop()
-        items = node.items() if isinstance(node, dict) else enumerate(node) \
-            if isinstance(node, (list, tuple)) else ()
-        for key, item in items:
-            at = (*where, str(key))
-            same = type(item) is type(value) and item == value
-            if len(at) > 1 and (same or isinstance(value, str) and isinstance(
-                    item, str) and item.startswith(value)):
-                found.append('.'.join(at))
-            elif isinstance(item, (dict, list, tuple)):
-                stack.append((at, item))
-    return sorted(found)
+
+    def holds(item) -> bool:
+        return type(item) is type(value) and item == value or isinstance(
+            value, str) and isinstance(item, str) and item.startswith(value)
+    return sorted(key for key, item in _config_entries(cfg.to_dict())
+                  if '.' in key and holds(item))
 
 
 #: sizes of pipeline steps that must be positive numbers (one, or a pair/list of them)

@@ -150,7 +150,9 @@ def check_visualizer_folders(cfg: Config, path: str) -> None:
     Raises:
         ConfigError: naming the setting and the folder.
     """
-    for setting, folder in visualizer_folders(cfg):
+    named = visualizer_folders(cfg)
+    if named:
+        setting, folder = named[0]
         raise ConfigError(f'{path}: {setting}={folder!r}: the run writes its logs, '
                           'scalars and config dump into its own log folder in the work '
                           'dir, and would write them over files of those names in this '
@@ -179,7 +181,9 @@ def check_no_shared_outputs(cfg: Config, path: str, runs: str) -> None:
     Raises:
         ConfigError: naming the setting and the folder.
     """
-    for setting, folder in single_run_outputs(cfg):
+    shared = single_run_outputs(cfg)
+    if shared:
+        setting, folder = shared[0]
         raise ConfigError(f'{path}: {setting}={folder!r}: {runs} would each write into '
                           'this folder, outside the work dir the workflow owns, over '
                           "each other's files; remove the setting (each run's files stay "
