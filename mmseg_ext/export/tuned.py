@@ -15,7 +15,7 @@ from typing import Any, Dict, Optional, Sequence
 
 from ..postprocessing.component_tuning import CV_CONNECTIVITY
 from ..utils.errors import DataError, InvalidArgumentError
-from ..utils.per_class import PerClassSpec, per_class_option
+from ..utils.per_class import KIND_KEY, PerClassSpec, per_class_option
 
 #: where ``tools/cv.py`` writes the tuned files, under its work dir
 CV_TUNED = 'tuned'
@@ -23,6 +23,8 @@ CV_TUNED = 'tuned'
 CV_FILES = ('thresholds', 'min_area', 'keep_largest')
 #: each fold model's own tuned thresholds, ``{"fold<k>": {class: t}}``
 FOLD_THRESHOLDS = 'fold_thresholds.json'
+#: The setting ``fold_thresholds.json`` names under its ``__kind__``.
+FOLD_KIND = 'fold_thresholds'
 #: the threshold of a class the tuned values do not name (``p > 0.5``)
 DEFAULT_THRESHOLD = 0.5
 
@@ -92,6 +94,10 @@ def _fold_thresholds(cv_dir: str, fold: int) -> Optional[Dict[str, Any]]:
     if not osp.isfile(path):
         return None
     per_fold = read_json(path, 'fold thresholds')
+    kind = per_fold.get(KIND_KEY, FOLD_KIND) if isinstance(per_fold, dict) else FOLD_KIND
+    if kind != FOLD_KIND:
+        raise DataError(f'{path}: holds {kind!r} values (its {KIND_KEY!r}), not '
+                        f'{FOLD_KIND}')
     own = per_fold.get(f'fold{fold}') if isinstance(per_fold, dict) else None
     if not isinstance(own, dict):
         raise DataError(f'{path}: no thresholds for fold{fold}')

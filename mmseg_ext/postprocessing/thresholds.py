@@ -30,6 +30,7 @@ from ..io.paths import check_output_apart, check_output_format
 from ..io.probs import ProbFolder
 from ..io.rle import mask_bbox
 from ..utils.errors import DataError, InvalidArgumentError
+from ..utils.per_class import per_class_document
 
 DICE_EPS = 1e-4
 LEVELS = 256
@@ -206,6 +207,6 @@ def tune_thresholds(probs_dir: str, gt_root: str, out: Optional[str] = None,
         images=len(keys), seconds=time.perf_counter() - start)
     if out is not None:
         with atomic_open(out, 'w', force=force, owner=OWNER) as f:
-            json.dump(result.thresholds, f, indent=2)
+            json.dump(per_class_document(result.thresholds, 'thresholds'), f, indent=2)
             f.write('\n')
     return result

@@ -5,7 +5,13 @@ list of the data they apply to.
 * :func:`per_class_values`: a value from a config (number, list, mapping);
 * :func:`per_class_option`: a value as a user gives it to a tool or an API (the above,
   a number as text, or the path of a JSON file ``{class: value}``), resolved by the API
-  against the class list of the folder it opens.
+  against the class list of the folder it opens;
+* :func:`per_class_document`: the JSON object a tool writes for such a file.
+
+A file written by a tool names what it holds under :data:`KIND_KEY`
+(``{"__kind__": "min_area", "heart": 40, ...}``); a reader given it for another setting
+(minimum areas as component counts, counts as thresholds) refuses it. Hand-written files
+without the key are taken as they are.
 """
 from __future__ import annotations
 
@@ -20,6 +26,10 @@ from .readers import INT64_MAX, read_json  # strict: duplicate keys, NaN, huge n
 
 #: The smallest whole-number setting (int64, as JSON files are read).
 INT64_MIN = -INT64_MAX - 1
+
+#: The key under which a per-class file written by a tool names its setting
+#: (``'thresholds'``, ``'min_area'``, ``'keep_largest'``, ``'fold_thresholds'``).
+KIND_KEY = '__kind__'
 
 #: What :func:`per_class_option` takes.
 PerClassSpec = Union[None, float, int, str, Mapping]
@@ -97,6 +107,24 @@ def _value_problem(value: Any, cast: Callable, lo: float, hi: float) -> str:
     return ''
 
 
+def per_class_document(values: Mapping, kind: str) -> dict:
+    """The JSON object of a per-class file holding ``values`` for the setting ``kind``
+    (its :data:`KIND_KEY` first, then the values in their order)."""
+    return {KIND_KEY: kind, **values}
+
+
+def _without_kind(data: Mapping, kind: str, source: str,
+                  error: Callable[[str], MmsegExtError]) -> dict:
+    """``data`` less its :data:`KIND_KEY`, which must name ``kind`` when present."""
+    if KIND_KEY not in data:
+        return dict(data)
+    found = data[KIND_KEY]
+    if found != kind:
+        raise error(f'{source}: holds {found!r} values (its {KIND_KEY!r}), not {kind}: '
+                    'was another tuned file given in its place?')
+    return {k: v for k, v in data.items() if k != KIND_KEY}
+
+
 def per_class_option(spec: PerClassSpec, classes: Sequence[str], argument: str,
                      cast: Callable = float, lo: float = 0.0, hi: float = float('inf')
                      ) -> Dict[str, Any]:
@@ -114,8 +142,8 @@ def per_class_option(spec: PerClassSpec, classes: Sequence[str], argument: str,
         InvalidArgumentError: a bad number, list or mapping (not finite, not whole for
             ``int``, outside ``[lo, hi]``, an unknown class name, a list of the wrong
             length).
-        DataError: a missing or unreadable JSON file, or a bad value in it, naming the
-            file.
+        DataError: a missing or unreadable JSON file, a bad value in it, or a
+            :data:`KIND_KEY` naming another setting, naming the file.
     """
     what = argument.replace('_', '-').removesuffix('s')  # thresholds -> threshold
     if spec is None:
@@ -125,16 +153,20 @@ def per_class_option(spec: PerClassSpec, classes: Sequence[str], argument: str,
     if isinstance(spec, (Mapping, list, tuple)):
         def argument_error(message: str) -> InvalidArgumentError:
             return InvalidArgumentError(argument, message[len(argument) + 2:])
-        return per_class_values(dict(spec) if isinstance(spec, Mapping) else spec, classes,
-                                argument, what, lo, hi, cast, error=argument_error)
+        if isinstance(spec, Mapping):
+            spec = _without_kind(spec, argument, argument, argument_error)
+        return per_class_values(spec, classes, argument, what, lo, hi, cast,
+                                error=argument_error)
     value = spec if isinstance(spec, Number) else _number_or_none(spec)
     if value is not None:
         problem = _value_problem(value, cast, lo, hi)
         if problem:
             raise InvalidArgumentError(argument, f'{spec} is {problem}')
         return {c: cast(value) for c in classes}
-    return per_class_values(_read_json_object(str(spec), what), classes, str(spec), what,
-                            lo, hi, cast, error=DataError)
+    values = _without_kind(_read_json_object(str(spec), what), argument, str(spec),
+                           DataError)
+    return per_class_values(values, classes, str(spec), what, lo, hi, cast,
+                            error=DataError)
 
 
 def _number_or_none(text: Any):

@@ -31,7 +31,8 @@ Confidence filtering (``p`` = stored probability, resized to the original size):
   ``mean_conf < min_mean_conf`` are rejected.
 
 Every image gets a line in ``OUT/pseudo_labels.json`` (accepted, mean confidence,
-uncertain fraction); ``OUT/accepted.txt`` lists the accepted images relative to the
+uncertain fraction, and the image's SHA-256 where its probability file records it, which
+:func:`check_pseudo_images` compares with the images a training pairs them with); ``OUT/accepted.txt`` lists the accepted images relative to the
 inference image dir, one a line, usable as a data set's ``ann_file``.
 """
 from __future__ import annotations
@@ -213,6 +214,32 @@ def read_pseudo_summary(out_dir: str) -> Optional[PseudoLabelSummary]:
                               rejected=len(images) - accepted)
 
 
+def check_pseudo_images(pseudo_dir: str, img_dir: str) -> None:
+    """Refuse to pair the pseudo-labels of ``pseudo_dir`` with images under ``img_dir``
+    that are not the ones they were made from: each accepted image whose report entry
+    records its content (``img_sha256``, from its probability file) must have it. Other
+    images under the same names (another split, an edited copy) would otherwise train on
+    polygons drawn for different pictures.
+
+    Raises:
+        DataError: an accepted image that is missing or whose content differs, naming it.
+    """
+    from ..io.paths import file_sha256
+    report = read_json(osp.join(pseudo_dir, REPORT), 'pseudo-label report')
+    entries = report.get('images') if isinstance(report, dict) else None
+    for entry in entries if isinstance(entries, list) else []:
+        if not (isinstance(entry, dict) and entry.get('accepted')
+                and isinstance(entry.get('img_sha256'), str)
+                and isinstance(entry.get('img_path'), str)):
+            continue
+        image = osp.join(img_dir, entry['img_path'])
+        if file_sha256(image) != entry['img_sha256']:  # DataError when unreadable
+            raise DataError(f'{image}: not the image the pseudo-labels of {pseudo_dir} were '
+                            'made from (same name, other content: another split or an '
+                            'edited copy?); give the folder of the images they were '
+                            'predicted on')
+
+
 def _json_relpath(key: str) -> str:
     """``outputs_json/<key>.json``; a leading ``DCM/`` (inference run on the data root)
     is dropped so the layout matches ``DCM/`` <-> ``outputs_json/``."""
@@ -283,9 +310,12 @@ def pseudo_label_folder(probs_dir: str, out_dir: str, fmt: str = 'handbone-json'
                 else:
                     write_image(staged.file(key + '.png'), labels)
                 accepted.append(meta.img_path)
-            report.append(dict(img_path=meta.img_path, accepted=bool(ok),
-                               mean_conf=round(conf.mean_conf, 6),
-                               uncertain_fraction=round(conf.uncertain_fraction, 6)))
+            entry = dict(img_path=meta.img_path, accepted=bool(ok),
+                         mean_conf=round(conf.mean_conf, 6),
+                         uncertain_fraction=round(conf.uncertain_fraction, 6))
+            if meta.img_sha256 is not None:  # the image's identity, for whoever pairs them
+                entry['img_sha256'] = meta.img_sha256
+            report.append(entry)
         atomic_write_text(staged.file('accepted.txt'), ''.join(p + '\n' for p in accepted))
         atomic_write_text(staged.file(REPORT), dumps_json(dict(
             probs=probs_dir, format=fmt, classes=list(classes), thresholds=ts,

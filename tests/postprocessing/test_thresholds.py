@@ -66,6 +66,7 @@ def test_tuner_finds_the_known_optimum(tmp_path):
     r = tune_thresholds(probs, str(tmp_path / 'gt'), out=str(out), search=(0.05, 0.95),
                         progress=False)
     thr = json.loads(out.read_text())
+    assert thr.pop('__kind__') == 'thresholds'  # the file names its setting
     assert set(thr) == set(CLASSES)
     assert 0.6 <= thr['a'] < 0.7 and 0.1 <= thr['b'] < 0.2
     assert r.dice_tuned['a'] == pytest.approx(1.0) and r.dice_tuned['b'] == pytest.approx(1.0)
@@ -94,7 +95,9 @@ def test_written_thresholds_stay_in_the_range_searched(tmp_path, search):
         np.save(tmp_path / 'gt' / f'{key}.npy', gt.astype(np.uint8))
     out = tmp_path / 'thr.json'
     tune_thresholds(probs, str(tmp_path / 'gt'), out=str(out), search=search, progress=False)
-    for c, t in json.loads(out.read_text()).items():
+    written = json.loads(out.read_text())
+    assert written.pop('__kind__') == 'thresholds'
+    for c, t in written.items():
         assert search[0] <= t <= search[1], (c, t)
         assert threshold_level(search[0]) <= threshold_level(t) <= threshold_level(search[1])
 

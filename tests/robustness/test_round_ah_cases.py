@@ -105,3 +105,97 @@ def test_validating_on_training_images_is_said(tmp_path, shapes_root):
     clean = run_tool('tools/train.py', CONFIG, '--work-dir', str(tmp_path / 'wd2'),
                      *_options(shapes_root, 1))
     assert clean.returncode == 0 and 'also training images' not in clean.stdout + clean.stderr
+
+
+def test_pseudo_labels_go_only_with_the_images_they_were_made_from(tmp_path):
+    """AH-6: ``cv.py --pseudo-labels PL --pseudo-images OTHER`` trained every fold on
+    other images (same names and sizes) with the polygons drawn for the test images,
+    exit 0: the pseudo-label report kept only each image's path. It now keeps the
+    image's SHA-256 from its probability file, and pairing it with another image is
+    refused naming that image; the right images (or an older report) pass."""
+    import json
+
+    from mmseg_ext.utils.errors import DataError
+    from mmseg_ext.workflows.pseudo_label import check_pseudo_images, pseudo_label_folder
+
+    from .test_round_ag_cases import _probs, _split
+    test, other = _split(tmp_path / 'test', 10), _split(tmp_path / 'other', 200)
+    pl = str(tmp_path / 'pl')
+    pseudo_label_folder(_probs(tmp_path / 'p', test), pl, pixel_conf=0.51, progress=False)
+    report = json.load(open(osp.join(pl, 'pseudo_labels.json')))
+    from mmseg_ext.io.paths import file_sha256
+    assert report['images'][0]['img_sha256'] == file_sha256(osp.join(test, 'a.png'))
+    check_pseudo_images(pl, test)
+    with pytest.raises(DataError, match='other/a.png: not the image the pseudo-labels'):
+        check_pseudo_images(pl, other)
+    old = str(tmp_path / 'pl_old')
+    pseudo_label_folder(_probs(tmp_path / 'p_old', test, with_sha=False), old,
+                        pixel_conf=0.51, progress=False)
+    check_pseudo_images(old, other)  # nothing recorded: nothing to compare
+
+
+@pytest.mark.parametrize('given, option', [('min_area', 'keep_largest'),
+                                           ('keep_largest', 'thresholds'),
+                                           ('thresholds', 'min_area'),
+                                           ('fold_thresholds', 'thresholds')])
+def test_a_tuned_file_is_not_taken_for_another_setting(tmp_path, given, option):
+    """AH-8: cv's ``tuned/min_area.json`` given as ``--keep-largest`` was read as
+    component counts (and ``keep_largest.json`` as thresholds: all defaults), exit 0.
+    A file a tool writes names its setting, and another option refuses it naming the
+    file; the file's own option, a mapping of it, and a hand-written file pass."""
+    import json
+
+    from mmseg_ext.utils.errors import DataError
+    from mmseg_ext.utils.per_class import per_class_document, per_class_option
+    classes = ['Ulna', 'Radius']
+    values = {'Ulna': 0.0, 'Radius': 1.0}
+    path = tmp_path / f'{given}.json'
+    path.write_text(json.dumps(per_class_document(values, given)))
+    cast = float if option == 'thresholds' else int
+    hi = 1.0 if option == 'thresholds' else float('inf')
+    with pytest.raises(DataError, match=f"holds '{given}' values .*not {option}"):
+        per_class_option(str(path), classes, option, cast, 0, hi)
+    with pytest.raises(InvalidArgumentError, match=f"holds '{given}' values"):
+        per_class_option(per_class_document(values, given), classes, option, cast, 0, hi)
+    if given != 'fold_thresholds':
+        own_cast = float if given == 'thresholds' else int
+        assert per_class_option(str(path), classes, given, own_cast, 0, 1.0) == values
+    plain = tmp_path / 'hand.json'
+    plain.write_text(json.dumps(values))
+    assert per_class_option(str(plain), classes, option, cast, 0, hi) == values
+
+
+def test_a_patient_on_both_sides_of_a_training_is_said():
+    """AH-7, beside cv's refusal of such split files: a training whose validation set
+    holds another image of a training patient warns in one line; one patient name in
+    two data roots is two patients."""
+    from types import SimpleNamespace
+
+    from conftest import logged_messages
+
+    from mmseg_ext.engine.split_overlap import ValidationOverlapHook
+
+    class Listed:
+        def __init__(self, *paths):
+            self.infos = [dict(img_path=p, patient=p.split('/')[-2]) for p in paths]
+
+        def __len__(self):
+            return len(self.infos)
+
+        def get_data_info(self, i):
+            return self.infos[i]
+
+    def warnings(train, val):
+        runner = SimpleNamespace(train_dataloader=SimpleNamespace(dataset=train),
+                                 val_loop=SimpleNamespace(
+                                     dataloader=SimpleNamespace(dataset=val)))
+        with logged_messages() as messages:
+            ValidationOverlapHook().before_train(runner)
+        return messages
+
+    train = Listed('/d/DCM/ID001/a.png', '/d/DCM/ID002/a.png')
+    said = warnings(train, Listed('/d/DCM/ID001/b.png', '/d/DCM/ID003/a.png'))
+    assert len(said) == 1 and '1 patient(s) have images in both' in said[0] \
+        and '/d/DCM/ID001/a.png and /d/DCM/ID001/b.png' in said[0]
+    assert warnings(train, Listed('/e/DCM/ID001/b.png')) == []
+    assert warnings(train, Listed('/d/DCM/ID003/a.png')) == []

@@ -83,6 +83,9 @@ def test_scores_agree_with_the_submission_writer_and_scorer(cv_run, handbone):
     work, _ = cv_run
     summary = json.load(open(work / 'summary.json'))
     fold_thresholds = json.load(open(work / 'tuned' / 'fold_thresholds.json'))
+    assert fold_thresholds.pop('__kind__') == 'fold_thresholds'   # each file names its kind
+    for name in ('thresholds', 'min_area', 'keep_largest'):
+        assert json.load(open(work / 'tuned' / f'{name}.json'))['__kind__'] == name
     assert fold_thresholds == {f'fold{k}': t for k, t in enumerate(summary['fold_thresholds'])}
     train = f'{handbone}/train'
     clean_up = ['--min-area', f'{work}/tuned/min_area.json', '--keep-largest',
@@ -233,7 +236,8 @@ def _write(path, text):
 @pytest.mark.slow
 @pytest.mark.parametrize('case', ['k_above_groups', 'no_val_split', 'empty_test_dir',
                                   'fold_out_of_range', 'k_one', 'format_of_other_task',
-                                  'empty_val_split', 'train_split_not_the_rest'])
+                                  'empty_val_split', 'train_split_not_the_rest',
+                                  'patient_split'])
 def test_bad_input_is_one_error_line_and_nothing_trains(case, handbone, tmp_path):
     work = tmp_path / 'w'
     config, k, extra, loaders = HANDBONE, '3', [], ('train', 'val', 'test')
@@ -258,20 +262,26 @@ def test_bad_input_is_one_error_line_and_nothing_trains(case, handbone, tmp_path
                  _write(tmp_path / 'sample.csv', 'file_name,class,prediction\n')]
         expect = ('error: --format: the port format needs multi-class probabilities; '
                   f'{HANDBONE} predicts multi-label ones')
-    elif case in ('empty_val_split', 'train_split_not_the_rest'):
+    elif case in ('empty_val_split', 'train_split_not_the_rest', 'patient_split'):
         splits = tmp_path / 'splits'
         splits.mkdir()
         names = _images(f'{handbone}/train')
         parts = [names[:4], names[4:8], names[8:]]
         if case == 'empty_val_split':
             parts = [names[:6], [], names[6:]]
+        if case == 'patient_split':  # AH-7: the second patient's two images apart
+            assert names[2].split('/')[0] == names[3].split('/')[0]
+            parts = [names[:3], names[3:8], names[8:]]
         for j, part in enumerate(parts):
             _write(splits / f'val_fold{j}.txt', ''.join(n + '\n' for n in part))
         if case == 'train_split_not_the_rest':
             _write(splits / 'train_fold0.txt', ''.join(n + '\n' for n in names[4:-1]))
         extra = ['--splits', str(splits)]
-        expect = (f'error: {splits}/val_fold1.txt: no images' if case == 'empty_val_split'
-                  else f'error: {splits}/train_fold0.txt: {names[-1]} is missing')
+        expect = {'empty_val_split': f'error: {splits}/val_fold1.txt: no images',
+                  'patient_split': f"error: {splits}: patient '{names[3].split('/')[0]}' "
+                                   f'is split between folds: {names[2]} is in val_fold0, '
+                                   f'{names[3]} in val_fold1'}.get(
+            case, f'error: {splits}/train_fold0.txt: {names[-1]} is missing')
     else:
         k = '1'
         expect = 'error: cv.py: argument -k/--num-folds: 1 is outside'

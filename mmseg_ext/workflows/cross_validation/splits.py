@@ -91,11 +91,41 @@ def _check_train_folds(pool: Pool, splits_dir: str, num_folds: int, folds: np.nd
                             f'outside val_fold{j})')
 
 
+def _check_groups_whole(pool: Pool, splits_dir: str, folds: np.ndarray) -> None:
+    """Every group of the pool (a hand-bone patient, a ``group_regex`` match) in one
+    validation fold: a patient with images on both sides of a fold lets its model
+    validate on a near copy of what it trained on, and the OOF scores and the thresholds
+    tuned on them are optimistic."""
+    if pool.groups is None:
+        return
+    first: Dict[str, int] = {}
+    for i, group in enumerate(pool.groups):
+        if not group:  # an image at the top of a hand-bone image dir: no patient folder
+            continue
+        j = first.setdefault(group, i)
+        if folds[j] != folds[i]:
+            what = 'patient' if pool.kind == 'handbone' else 'group'
+            raise DataError(
+                f'{splits_dir}: {what} {group!r} is split between folds: '
+                f'{pool.names[j]} is in val_fold{folds[j]}, {pool.names[i]} in '
+                f'val_fold{folds[i]}; each fold would train on a {what} it validates on '
+                f'(out-of-fold scores and tuned values too optimistic). Keep every '
+                f'{what}\'s images in one fold (tools/kfold.py handbone groups them)')
+
+
 def read_pool_folds(pool: Pool, splits_dir: str, num_folds: int) -> np.ndarray:
     """Folds from ``val_fold{j}.txt`` (or ``.json``) files: every pool image in exactly
-    one validation fold; a ``train_fold{j}`` file, when present, must hold the rest."""
+    one validation fold, the images of a group (patient) in one fold; a
+    ``train_fold{j}`` file, when present, must hold the rest.
+
+    Raises:
+        DataError: a missing, empty or overlapping fold file, an unknown image, an
+            image in no fold, a group split between folds, a train file that is not
+            the complement of its fold.
+    """
     index = {name: i for i, name in enumerate(pool.names)}
     folds = _read_val_folds(pool, splits_dir, num_folds, index)
+    _check_groups_whole(pool, splits_dir, folds)
     _check_train_folds(pool, splits_dir, num_folds, folds, index)
     return folds
 

@@ -30,6 +30,7 @@ from ...postprocessing.component_tuning import CV_CONNECTIVITY, ComponentSearch
 from ...postprocessing.thresholds import DiceSweep, class_levels
 from ...training.stages import owned_output
 from ...utils.errors import ConfigError, DataError
+from ...utils.per_class import per_class_document
 from ...utils.readers import dumps_json
 from .decisions import CANDIDATE_DIR, choose_oof_tta, collapsed_names, oof_decisions
 from .pool import build_dataset, config_task, plain_dict
@@ -219,13 +220,15 @@ def _score(run: CVRun, summary: CVSummary, oof: ProbFolder, gt, scores) -> Tunin
     result = tune_multilabel(oof, gt, run.fold_of, run.num_folds, CV_CONNECTIVITY,
                              progress=run.progress)
     tuned = osp.join(run.work_dir, 'tuned')
+    # each file names its setting, so one is not taken for another (per_class_document)
     result.files = {
-        name: _write_json(osp.join(tuned, f'{name}.json'), getattr(result, name),
-                          run.manifest)
+        name: _write_json(osp.join(tuned, f'{name}.json'),
+                          per_class_document(getattr(result, name), name), run.manifest)
         for name in ('thresholds', 'min_area', 'keep_largest')}
     result.files['fold_thresholds'] = _write_json(
         osp.join(tuned, 'fold_thresholds.json'),
-        {f'fold{k}': t for k, t in enumerate(result.fold_thresholds)}, run.manifest)
+        per_class_document({f'fold{k}': t for k, t in enumerate(result.fold_thresholds)},
+                           'fold_thresholds'), run.manifest)
     return result
 
 
