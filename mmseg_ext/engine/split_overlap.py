@@ -16,6 +16,8 @@ from typing import Any, Dict, Set, Tuple
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
 
+from .dataset_parts import leaf_datasets
+
 
 def _images(dataset: Any) -> Tuple[Set[str], Dict[str, str]]:
     """The real paths of a data set's images (a concatenation's parts too), and the
@@ -23,7 +25,7 @@ def _images(dataset: Any) -> Tuple[Set[str], Dict[str, str]]:
     image}``, a patient named by its folder's real path); empty when the data set does not list them."""
     found: Set[str] = set()
     patients: Dict[str, str] = {}
-    for part in getattr(dataset, 'datasets', None) or [dataset]:
+    for part in leaf_datasets(dataset):
         get = getattr(part, 'get_data_info', None)  # mmengine may serialise data_list
         if get is None:
             continue

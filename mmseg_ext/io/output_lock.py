@@ -26,6 +26,7 @@ import tempfile
 from typing import Dict, Iterator, Optional
 
 from ..utils.errors import OutputError
+from .deferred_signals import signals_deferred
 
 #: resolved output path -> lock file descriptor held by this process (re-entrant)
 _HELD: Dict[str, int] = {}
@@ -91,6 +92,25 @@ def output_lock(path: str, shown: Optional[str] = None) -> Iterator[None]:
     if key in _HELD:
         yield
         return
+    fd = None
+    try:
+        # taking and dropping the lock is one step for the stop signals: a signal
+        # between the flock and its entry in _HELD (or between the two on release)
+        # would leave this process holding a lock it does not know of, and the clean-up
+        # that the signal starts would then refuse itself as "another run"
+        with signals_deferred():
+            fd = _acquire(key, path, shown)
+        yield
+    finally:
+        if fd is not None:
+            with signals_deferred():
+                _HELD.pop(key, None)
+                os.close(fd)  # releases the lock
+
+
+def _acquire(key: str, path: str, shown: Optional[str]) -> Optional[int]:
+    """Take the lock of ``key`` and enter it in :data:`_HELD`; its descriptor, or None
+    where no lock can be made."""
     lock = _lock_file(key)
     fd = None
     if lock is not None:
@@ -114,9 +134,4 @@ def output_lock(path: str, shown: Optional[str] = None) -> Iterator[None]:
             os.ftruncate(fd, 0)
             os.pwrite(fd, str(os.getpid()).encode(), 0)
         _HELD[key] = fd
-    try:
-        yield
-    finally:
-        if fd is not None:
-            _HELD.pop(key, None)
-            os.close(fd)  # releases the lock
+    return fd

@@ -17,6 +17,7 @@ import stat
 from typing import Optional
 
 from ..utils.errors import OutputError
+from .deferred_signals import signals_deferred
 from .output_errors import output_error
 
 #: the file a running tool holds an exclusive ``flock`` on
@@ -46,6 +47,17 @@ class WorkDirLock:
         self._fd: Optional[int] = None
 
     def acquire(self) -> WorkDirLock:
+        # one step for the stop signals: a signal between the flock and ``self._fd``
+        # would leave the lock held by a descriptor no one releases, and the clean-up
+        # it starts would find the work dir "in use by another run"
+        try:
+            with signals_deferred():
+                return self._acquire()
+        except BaseException:  # a signal deferred past the flock: the lock goes with it
+            self.release()
+            raise
+
+    def _acquire(self) -> WorkDirLock:
         import fcntl
         try:
             os.makedirs(self.work_dir, exist_ok=True)
@@ -78,10 +90,11 @@ class WorkDirLock:
         return self
 
     def release(self) -> None:
-        if self._fd is not None:
-            os.close(self._fd)  # closing drops the flock
-            self._fd = None
-            HELD_WORK_DIRS.discard(osp.abspath(self.work_dir))
+        with signals_deferred():  # closed once, and forgotten with it
+            if self._fd is not None:
+                os.close(self._fd)  # closing drops the flock
+                self._fd = None
+                HELD_WORK_DIRS.discard(osp.abspath(self.work_dir))
 
     def __enter__(self) -> WorkDirLock:
         return self.acquire()

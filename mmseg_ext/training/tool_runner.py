@@ -420,9 +420,11 @@ class ToolRunner(Runner):
                 raise built from None
             raise
         from ..engine.finite_loss import FiniteLossHook
+        from ..engine.pseudo_label_images import PseudoLabelImageHook
         from ..engine.split_overlap import ValidationOverlapHook
         self.register_hook(FiniteLossHook())
         self.register_hook(ValidationOverlapHook())
+        self.register_hook(PseudoLabelImageHook())
 
     def setup_env(self, env_cfg: dict) -> None:
         """mmengine's ``setup_env``, which fixes the run's timestamp; a timestamp that

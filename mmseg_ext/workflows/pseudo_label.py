@@ -32,7 +32,8 @@ Confidence filtering (``p`` = stored probability, resized to the original size):
 
 Every image gets a line in ``OUT/pseudo_labels.json`` (accepted, mean confidence,
 uncertain fraction, and the image's SHA-256 where its probability file records it, which
-:func:`check_pseudo_images` compares with the images a training pairs them with); ``OUT/accepted.txt`` lists the accepted images relative to the
+:func:`~mmseg_ext.io.pseudo_report.check_pseudo_images` compares with the images a
+training pairs them with); ``OUT/accepted.txt`` lists the accepted images relative to the
 inference image dir, one a line, usable as a data set's ``ann_file``.
 """
 from __future__ import annotations
@@ -56,13 +57,13 @@ from ..io.paths import check_output_apart
 from ..io.prob_file import dequantize
 from ..io.prob_meta import check_same_size
 from ..io.probs import ProbFolder, check_thresholds_apply
+from ..io.pseudo_report import REPORT
 from ..io.staged_dir import StagedDir
 from ..utils.errors import DataError, InvalidArgumentError
 from ..utils.per_class import PerClassSpec, per_class_option
 from ..utils.readers import dumps_json, read_json
 
 FORMATS = ('handbone-json', 'label-png')
-REPORT = 'pseudo_labels.json'
 
 
 # ------------------------------------------------------------------ polygons
@@ -212,32 +213,6 @@ def read_pseudo_summary(out_dir: str) -> Optional[PseudoLabelSummary]:
         return None
     return PseudoLabelSummary(out_dir=out_dir, images=len(images), accepted=accepted,
                               rejected=len(images) - accepted)
-
-
-def check_pseudo_images(pseudo_dir: str, img_dir: str) -> None:
-    """Refuse to pair the pseudo-labels of ``pseudo_dir`` with images under ``img_dir``
-    that are not the ones they were made from: each accepted image whose report entry
-    records its content (``img_sha256``, from its probability file) must have it. Other
-    images under the same names (another split, an edited copy) would otherwise train on
-    polygons drawn for different pictures.
-
-    Raises:
-        DataError: an accepted image that is missing or whose content differs, naming it.
-    """
-    from ..io.paths import file_sha256
-    report = read_json(osp.join(pseudo_dir, REPORT), 'pseudo-label report')
-    entries = report.get('images') if isinstance(report, dict) else None
-    for entry in entries if isinstance(entries, list) else []:
-        if not (isinstance(entry, dict) and entry.get('accepted')
-                and isinstance(entry.get('img_sha256'), str)
-                and isinstance(entry.get('img_path'), str)):
-            continue
-        image = osp.join(img_dir, entry['img_path'])
-        if file_sha256(image) != entry['img_sha256']:  # DataError when unreadable
-            raise DataError(f'{image}: not the image the pseudo-labels of {pseudo_dir} were '
-                            'made from (same name, other content: another split or an '
-                            'edited copy?); give the folder of the images they were '
-                            'predicted on')
 
 
 def _json_relpath(key: str) -> str:

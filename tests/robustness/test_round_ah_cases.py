@@ -115,8 +115,9 @@ def test_pseudo_labels_go_only_with_the_images_they_were_made_from(tmp_path):
     refused naming that image; the right images (or an older report) pass."""
     import json
 
+    from mmseg_ext.io.pseudo_report import check_pseudo_images
     from mmseg_ext.utils.errors import DataError
-    from mmseg_ext.workflows.pseudo_label import check_pseudo_images, pseudo_label_folder
+    from mmseg_ext.workflows.pseudo_label import pseudo_label_folder
 
     from .test_round_ag_cases import _probs, _split
     test, other = _split(tmp_path / 'test', 10), _split(tmp_path / 'other', 200)
@@ -125,13 +126,14 @@ def test_pseudo_labels_go_only_with_the_images_they_were_made_from(tmp_path):
     report = json.load(open(osp.join(pl, 'pseudo_labels.json')))
     from mmseg_ext.io.paths import file_sha256
     assert report['images'][0]['img_sha256'] == file_sha256(osp.join(test, 'a.png'))
-    check_pseudo_images(pl, test)
+    report_file = osp.join(pl, 'pseudo_labels.json')
+    check_pseudo_images(report_file, test)
     with pytest.raises(DataError, match='other/a.png: not the image the pseudo-labels'):
-        check_pseudo_images(pl, other)
+        check_pseudo_images(report_file, other)
     old = str(tmp_path / 'pl_old')
     pseudo_label_folder(_probs(tmp_path / 'p_old', test, with_sha=False), old,
                         pixel_conf=0.51, progress=False)
-    check_pseudo_images(old, other)  # nothing recorded: nothing to compare
+    check_pseudo_images(osp.join(old, 'pseudo_labels.json'), other)  # nothing recorded
 
 
 @pytest.mark.parametrize('given, option', [('min_area', 'keep_largest'),

@@ -201,8 +201,8 @@ def add_pseudo_labels(pool: Pool, pseudo_dir: str, img_dir: str) -> None:
             pseudo-labelled image is one of the pool's (same file, by real path), or
             not the image its pseudo-labels were made from (by content).
     """
+    from ...io.pseudo_report import REPORT, check_pseudo_images
     from ...utils.readers import check_folder, read_json
-    from ..pseudo_label import REPORT, check_pseudo_images
     from ..student_data import pseudo_dataset
     check_folder(pseudo_dir, 'pseudo-label folder', DataError)
     check_folder(img_dir, 'folder of the pseudo-labelled images', DataError)
@@ -234,7 +234,7 @@ def add_pseudo_labels(pool: Pool, pseudo_dir: str, img_dir: str) -> None:
             raise DataError(f'{osp.join(img_dir, rel)}: a pseudo-labelled image is the pool '
                             f'image {same}: its fold would validate on an image it trained '
                             'on; pseudo-label images outside the labelled pool')
-    check_pseudo_images(pseudo_dir, img_dir)
+    check_pseudo_images(osp.join(pseudo_dir, REPORT), img_dir, accepted)
     pool.extra.append(pseudo_dataset(pool.dataset, osp.abspath(img_dir),
                                      osp.abspath(pseudo_dir), 'multi-label',
                                      pool.dataset.get('img_suffix', '.png'), ''))
