@@ -92,6 +92,12 @@ class GroundTruth:
         json_dir = json_dir or osp.join(root, 'outputs_json')
         if osp.isdir(json_dir):
             self.kind, base, exts = 'json', json_dir, ('.json',)
+        elif osp.isdir(osp.join(root, 'DCM')):  # its images would be read as label maps
+            shown = 'outputs_json' if json_dir == osp.join(root, 'outputs_json') \
+                else json_dir
+            raise DataError(f'{root}: a hand-bone data root (it has DCM/) without '
+                            f'{shown}/: no labels to compare with (give a root with its polygons, or '
+                            'a folder of <key>.png / <key>.npy masks)')
         else:
             self.kind, base, exts = 'mask', root, ('.npy', '.png')
         self.by_key: Dict[str, List[str]] = {}
@@ -134,10 +140,25 @@ class GroundTruth:
                             'name: put each image\'s file in its folder (as the images)')
         return paths[0]
 
-    def load(self, key: str, shape: Tuple[int, int]) -> np.ndarray:
+    def load(self, key: str, shape: Tuple[int, int],
+             image_sha256: Optional[str] = None) -> np.ndarray:
+        """The ``(C, H, W)`` bool ground truth of image ``key`` at ``shape``.
+
+        Args:
+            image_sha256: the SHA-256 of the image's file, where its probabilities
+                record it: a mask file with that content is the image itself (a folder
+                of images given as the labels), and is refused.
+
+        Raises:
+            DataError: no or several files for ``key``, a file that cannot be read or
+                holds values outside the classes, another size than ``shape``, or the
+                image itself.
+        """
         path = self.find(key)
         if path is None:
             raise DataError(f'{self.root}: no ground truth for image {key}')
+        if self.kind == 'mask':
+            self.check_not_image(path, key, image_sha256)
         if self.kind == 'json':
             gt = read_masks(path, self.classes, shape, image_name=key).astype(np.bool_)
         elif path.endswith('.npy'):
@@ -148,6 +169,21 @@ class GroundTruth:
             raise DataError(f'{path}: ground truth is {gt.shape[1]}x{gt.shape[2]}, the '
                             f'image is {shape[0]}x{shape[1]}')
         return gt
+
+    def check_not_image(self, path: str, key: str, image_sha256: Optional[str]) -> None:
+        """Refuse the mask file ``path`` when its content is the image of ``key``
+        (``image_sha256``, where the probabilities record it): a folder of images given
+        as the labels.
+
+        Raises:
+            DataError: naming the file.
+        """
+        if image_sha256 is None:
+            return
+        from .paths import file_sha256
+        if file_sha256(path) == image_sha256:
+            raise DataError(f'{path}: the image {key} itself, not its labels (is '
+                            f'{self.root} the image folder?)')
 
     def _load_npy(self, path: str) -> np.ndarray:
         check_regular_file(path, 'ground-truth file')  # a FIFO is never opened

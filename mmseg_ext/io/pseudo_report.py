@@ -1,54 +1,133 @@
 """The report of a pseudo-label folder (``pseudo_labels.json``) and the image identity
 it records.
 
-``tools/pseudo_label.py`` writes one entry per image it read (``img_path`` relative to
-the image folder it predicted, ``accepted``, and ``img_sha256``, the SHA-256 of the image
+``tools/pseudo_label.py`` writes one entry per image it read: ``img_path`` (relative to
+the image folder it predicted), ``accepted``, ``label`` (the label file it wrote for an
+accepted image, relative to the folder) and ``img_sha256`` (the SHA-256 of the image
 file its probabilities were predicted from, where the probability file recorded it).
-Whoever pairs the pseudo-labels with images again (``tools/cv.py --pseudo-labels``, a
-config whose training set reads the pseudo-label folder) checks with
-:func:`check_pseudo_images` that each image is the one its labels were drawn for: other
-images under the same names (another split, an edited copy, test images replaced in
-place) would train on polygons or label maps of different pictures.
+
+Whoever pairs the pseudo-labels with images again checks that each label goes with the
+image it was drawn for: other images under the same names (another split, an edited
+copy, test images replaced in place) would train on polygons or label maps of different
+pictures. A training reads labels, so the pairing is checked from each label file
+(:func:`check_pseudo_pairs`: found by its path in the folder, whatever part of the
+folder the data set reads); ``tools/cv.py --pseudo-labels`` checks the images it is
+given by name first (:func:`check_pseudo_images`).
 """
 from __future__ import annotations
 
 import os.path as osp
-from typing import Dict, Iterable, Optional
+from typing import Dict, Iterable, Optional, Tuple
 
 from ..utils.errors import DataError
 from ..utils.readers import read_json
+from .paths import image_key
 
 #: The report's file name, at the top of a pseudo-label folder.
 REPORT = 'pseudo_labels.json'
 
 
-def report_of_labels(seg_dir: str) -> Optional[str]:
-    """The report of the pseudo-label folder whose labels are under ``seg_dir``: label
-    PNGs lie at the top of the folder, hand-bone JSON under its ``outputs_json/``;
-    None when ``seg_dir`` is not such a folder."""
-    for folder in (seg_dir, osp.dirname(osp.normpath(seg_dir))):
-        path = osp.join(folder, REPORT)
-        if folder and osp.isfile(path):
-            return path
-    return None
+def label_relpath(img_path: str, fmt: str) -> str:
+    """The label file ``tools/pseudo_label.py`` writes for the image ``img_path``
+    (relative to its pseudo-label folder): ``outputs_json/<key>.json`` for hand-bone JSON
+    (a leading ``DCM/`` dropped, so ``DCM/`` <-> ``outputs_json/``), ``<key>.png`` for
+    label PNGs."""
+    key = image_key(img_path)
+    if fmt == 'handbone-json':
+        return 'outputs_json/' + (key[4:] if key.startswith('DCM/') else key) + '.json'
+    return key + '.png'
 
 
-def recorded_digests(report_path: str) -> Dict[str, str]:
-    """``{img_path: img_sha256}`` of the accepted images whose entry records the digest
-    (an older report records none: nothing to compare)."""
+def pseudo_folder_above(seg_dir: str) -> Optional[Tuple[str, Optional[str]]]:
+    """``(folder, report)`` of the pseudo-label folder at or above ``seg_dir`` (the
+    folder a data set reads its labels from): the nearest folder holding a report, or
+    whose own manifest lists one (then ``report`` is None: it was removed); None when
+    ``seg_dir`` lies in no pseudo-label folder."""
+    from .folder_manifest import read_folder_manifest
+    current = osp.abspath(seg_dir)
+    while True:
+        report = osp.join(current, REPORT)
+        if osp.isfile(report):
+            return current, report
+        try:
+            listed = read_folder_manifest(current, current)
+        except Exception:  # noqa: BLE001 - a damaged manifest is its tool's concern
+            listed = None
+        if listed is not None and REPORT in listed[1]:
+            return current, None
+        parent = osp.dirname(current)
+        if parent == current:
+            return None
+        current = parent
+
+
+def _entries_by_label(report_path: str) -> Dict[str, dict]:
+    """The report's entries by label file (relative to the folder); empty for an
+    older report that records no image digest (nothing to compare)."""
     report = read_json(report_path, 'pseudo-label report')
     entries = report.get('images') if isinstance(report, dict) else None
-    if not isinstance(entries, list):
+    fmt = report.get('format') if isinstance(report, dict) else None
+    if not isinstance(entries, list) or not any(
+            isinstance(e, dict) and isinstance(e.get('img_sha256'), str) for e in entries):
         return {}
-    return {e['img_path']: e['img_sha256'] for e in entries
-            if isinstance(e, dict) and e.get('accepted')
-            and isinstance(e.get('img_path'), str) and isinstance(e.get('img_sha256'), str)}
+    by_label = {}
+    for e in entries:
+        if isinstance(e, dict) and e.get('accepted') and isinstance(e.get('img_path'), str):
+            label = e.get('label') if isinstance(e.get('label'), str) else \
+                label_relpath(e['img_path'], str(fmt))
+            by_label[label] = e
+    return by_label
+
+
+def check_pseudo_pairs(seg_dir: str, pairs: Iterable[Tuple[str, Optional[str]]]) -> None:
+    """Each ``(image, label)`` pair whose label lies in the pseudo-label folder at or
+    above ``seg_dir`` pairs the label with the image it was made from (by content).
+
+    Args:
+        seg_dir: the folder a data set reads its labels from.
+        pairs: ``(image path, label path or None)`` of each sample it reads.
+
+    Raises:
+        DataError: naming the image or label: the folder's report is missing (its
+            manifest lists one), a label the report does not list, or an image whose
+            content is not that of the image its label was made from.
+    """
+    found = pseudo_folder_above(seg_dir)
+    if found is None:
+        return
+    folder, report = found
+    if report is None:
+        raise DataError(f'{folder}: a pseudo-label folder without its {REPORT} (its '
+                        'manifest lists one): which images its labels were made from '
+                        'cannot be checked; make the pseudo-labels again')
+    by_label = _entries_by_label(report)
+    if not by_label:
+        return
+    from .paths import file_sha256
+    for image, label in pairs:
+        if not isinstance(label, str):
+            continue
+        rel = osp.relpath(osp.abspath(label), folder).replace(osp.sep, '/')
+        if rel.startswith('../'):
+            continue
+        entry = by_label.get(rel)
+        if entry is None:
+            raise DataError(f'{label}: a label in the pseudo-label folder {folder} that '
+                            f'its {REPORT} does not list (added or renamed by hand?); '
+                            'make the pseudo-labels again')
+        expected = entry.get('img_sha256')
+        if isinstance(expected, str) and file_sha256(image) != expected:
+            raise DataError(f'{image}: not the image the pseudo-label {label} was made '
+                            f'from ({entry["img_path"]} of the predicted images: same '
+                            'name, other content, or another image paired with it); pair '
+                            'the labels with the images they were predicted on')
 
 
 def check_pseudo_images(report_path: str, img_dir: str,
                         images: Optional[Iterable[str]] = None) -> None:
     """Refuse images under ``img_dir`` that are not the ones the pseudo-labels of the
-    report ``report_path`` were made from (compared by content).
+    report ``report_path`` were made from (compared by content), the images named as
+    the report names them (``tools/cv.py --pseudo-labels``, before it plans folds).
 
     Args:
         report_path: a pseudo-label folder's ``pseudo_labels.json``.
@@ -60,11 +139,12 @@ def check_pseudo_images(report_path: str, img_dir: str,
         DataError: an image that cannot be read or whose content differs, naming it.
     """
     from .paths import file_sha256
-    digests = recorded_digests(report_path)
+    digests = {e['img_path']: e['img_sha256']
+               for e in _entries_by_label(report_path).values()
+               if isinstance(e.get('img_sha256'), str)}
     for rel in (digests if images is None else images):
         rel = rel.replace(osp.sep, '/')
-        # inference run on a hand-bone data root names the images DCM/<...>; their
-        # labels drop that prefix (outputs_json/<...>.json), and so does a data set
+        # inference run on a hand-bone data root names the images DCM/<...>
         expected = digests.get(rel, digests.get('DCM/' + rel))
         if expected is None:
             continue

@@ -193,7 +193,7 @@ def tune_thresholds(probs_dir: str, gt_root: str, out: Optional[str] = None,
     keys = folder.keys()
     for key in tqdm(keys, desc='thresholds', unit='img', disable=not progress):
         probs, meta = folder.read(key, cropped=True)
-        target = gt.load(key, meta.ori_shape)
+        target = gt.load(key, meta.ori_shape, meta.img_sha256)
         for c in range(len(folder.classes)):
             sweep.update(c, class_levels(probs, c, meta.ori_shape), target[c])
     best = sweep.best_levels(lo, min(hi, 255), prefer=threshold_level(default))

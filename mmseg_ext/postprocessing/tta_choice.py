@@ -192,7 +192,7 @@ def score_candidates(fold_dirs: Mapping[str, Sequence[str]], gt, fold_of: Mappin
                                 'in this candidate\'s folders')
             probs, meta = where[n][key].read(key, cropped=True)
             if target is None:
-                target = gt.load(key, meta.ori_shape)
+                target = gt.load(key, meta.ori_shape, meta.img_sha256)
             for c in range(len(classes)):
                 mask = cropped_class_mask(probs, c, meta.ori_shape, 0.5)
                 scores[n].update(fold_of[key], c, mask, target[c])

@@ -8,6 +8,7 @@ relative paths from the test image folder.
 """
 from __future__ import annotations
 
+import os.path as osp
 from dataclasses import dataclass
 from typing import Dict, Optional, Sequence
 
@@ -16,7 +17,7 @@ from tqdm import tqdm
 
 from ..io.ground_truth import GroundTruth
 from ..io.images import image_sizes_by_name, list_images
-from ..io.paths import image_key
+from ..io.paths import file_sha256, image_key
 from ..io.rle import RLEError, parse_rle, runs_to_mask
 from ..io.submission import get_format, read_rle_csv
 from ..postprocessing.thresholds import DICE_EPS
@@ -67,12 +68,16 @@ def score_handbone_csv(csv_path: str, gt_root: str, img_dir: str,
     if stray:
         raise DataError(f'{csv_path}: rows for {stray[0]}, which is not an image of '
                         f'{img_dir}')
-    keys = {name.split('/')[-1]: image_key(name) for name in list_images(img_dir)}
+    listed = list_images(img_dir)
+    keys = {name.split('/')[-1]: image_key(name) for name in listed}
+    files = {name.split('/')[-1]: osp.join(img_dir, name) for name in listed}
     gt = GroundTruth(gt_root, classes)
     conv = fmt.rle
     total = np.zeros(len(classes), np.float64)
     for name in tqdm(sorted(sizes), desc='score', unit='img', disable=not progress):
-        target = gt.load(keys[name], sizes[name])
+        # a folder of masks may be the image folder itself: compared by content
+        image_sha = file_sha256(files[name]) if gt.kind == 'mask' else None
+        target = gt.load(keys[name], sizes[name], image_sha)
         for c, cls in enumerate(classes):
             if (name, cls) not in rows:
                 raise DataError(f'{csv_path}: no row for ({name}, {cls})')

@@ -420,8 +420,8 @@ class ToolRunner(Runner):
                 raise built from None
             raise
         from ..engine.finite_loss import FiniteLossHook
-        from ..engine.pseudo_label_images import PseudoLabelImageHook
         from ..engine.split_overlap import ValidationOverlapHook
+        from .pseudo_label_images import PseudoLabelImageHook
         self.register_hook(FiniteLossHook())
         self.register_hook(ValidationOverlapHook())
         self.register_hook(PseudoLabelImageHook())

@@ -278,16 +278,18 @@ def pseudo_label_folder(probs_dir: str, out_dir: str, fmt: str = 'handbone-json'
                 probs = dequantize(resize_probs(stored, meta.ori_shape))
                 labels, conf = multiclass_labels(probs, pixel_conf)
                 ok = conf.mean_conf >= min_mean_conf
-            if ok:
-                if fmt == 'handbone-json':
-                    content = handbone_json(masks, classes, meta.img_path, epsilon, min_area)
-                    write_hand_bone_json(staged.file(_json_relpath(key)), content)
-                else:
-                    write_image(staged.file(key + '.png'), labels)
-                accepted.append(meta.img_path)
             entry = dict(img_path=meta.img_path, accepted=bool(ok),
                          mean_conf=round(conf.mean_conf, 6),
                          uncertain_fraction=round(conf.uncertain_fraction, 6))
+            if ok:
+                if fmt == 'handbone-json':
+                    content = handbone_json(masks, classes, meta.img_path, epsilon, min_area)
+                    entry['label'] = _json_relpath(key)
+                    write_hand_bone_json(staged.file(entry['label']), content)
+                else:
+                    entry['label'] = key + '.png'
+                    write_image(staged.file(entry['label']), labels)
+                accepted.append(meta.img_path)
             if meta.img_sha256 is not None:  # the image's identity, for whoever pairs them
                 entry['img_sha256'] = meta.img_sha256
             report.append(entry)
@@ -318,7 +320,7 @@ class PseudoLabelQuality:
 
 
 def _true_label_map(truth: GroundTruth, folder: ProbFolder, key: str,
-                    ignore_index: int) -> np.ndarray:
+                    ignore_index: int, image_sha256: Optional[str] = None) -> np.ndarray:
     """The ``(H, W)`` label map of ``key`` from ``truth``: a label PNG whose values are
     class indices or ``ignore_index`` and whose size is the probabilities' image size."""
     path = truth.find(key)
@@ -327,6 +329,7 @@ def _true_label_map(truth: GroundTruth, folder: ProbFolder, key: str,
                         f'{key}.png)')
     if not path.lower().endswith('.png'):
         raise DataError(f'{path}: a label map PNG is expected (value c = class c)')
+    truth.check_not_image(path, key, image_sha256)
     label = truth.read_label(path, ignore_index)
     check_same_size(folder.path(key), folder.info(key)[1], path, label.shape)
     return label
@@ -360,8 +363,8 @@ def pseudo_label_quality(probs_dir: str, gt_dir: str, pixel_confs: Sequence[floa
     union = np.zeros((len(confs), n), np.int64)
     total = 0
     for key in tqdm(folder.keys(), disable=not progress, unit='img', desc='quality'):
-        label = _true_label_map(truth, folder, key, ignore_index)
-        stored, _ = folder.read(key)
+        stored, meta = folder.read(key)
+        label = _true_label_map(truth, folder, key, ignore_index, meta.img_sha256)
         probs = dequantize(resize_probs(stored, label.shape))
         best, pred = probs.max(0), probs.argmax(0)
         labelled = label != ignore_index

@@ -112,7 +112,7 @@ def visualize_folder(img_dir: str, probs_dir: str, out_dir: str,
                                  alpha, outline_px)
             panels, titles = [pred], ['prediction']
             if gt is not None and gt.find(key) is not None:
-                gt_draw = overlay_masks(image, gt.load(key, size), palette, alpha, outline_px)
+                gt_draw = overlay_masks(image, gt.load(key, size, meta.img_sha256), palette, alpha, outline_px)
                 panels, titles = [gt_draw, pred], ['ground truth', 'prediction']
                 with_gt += 1
             write_image(staged.file(key + '.png'), side_by_side(panels, titles))

@@ -159,7 +159,7 @@ class FakeViewPredictor:
 
 
 class FakeGT:
-    def load(self, key, shape):
+    def load(self, key, shape, image_sha256=None):
         return np.stack([HEART, LUNG])
 
 

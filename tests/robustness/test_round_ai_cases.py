@@ -32,7 +32,7 @@ def test_a_config_reading_pseudo_labels_trains_only_on_their_images(tmp_path):
     so do images replaced after an older report that recorded no digest."""
     from mmengine.dataset import ConcatDataset, RepeatDataset
 
-    from mmseg_ext.engine.pseudo_label_images import check_dataset_pseudo_images
+    from mmseg_ext.training.pseudo_label_images import check_dataset_pseudo_images
     from mmseg_ext.workflows.pseudo_label import pseudo_label_folder
     test, other = _split(tmp_path / 'test', 10), _split(tmp_path / 'other', 200)
     pl = str(tmp_path / 'pl')
@@ -42,7 +42,8 @@ def test_a_config_reading_pseudo_labels_trains_only_on_their_images(tmp_path):
     for dataset in (wrong, ConcatDataset([right, wrong]),
                     RepeatDataset(wrong, times=2)):
         with pytest.raises(DataError, match='other/a.png: not the image the '
-                                            'pseudo-labels of .*pl were made from'):
+                                            'pseudo-label .*pl/outputs_json/a.json was '
+                                            'made from'):
             check_dataset_pseudo_images(dataset)
     old = str(tmp_path / 'pl_old')
     pseudo_label_folder(_probs(tmp_path / 'p_old', test, with_sha=False), old,

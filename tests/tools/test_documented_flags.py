@@ -346,7 +346,9 @@ def test_tune_thresholds_writes_the_brute_force_best_threshold(tmp_path):
                         '--out', str(out), *search, '--no-progress')
         assert proc.returncode == 0, proc.stderr[-2000:]
         assert f'written to {out}' in proc.stdout.strip().splitlines()[-1]
-        return json.loads(out.read_text()), proc.stdout
+        written = json.loads(out.read_text())
+        assert written.pop('__kind__') == 'thresholds'  # the file names its setting
+        return written, proc.stdout
 
     found, stdout = tune(tmp_path / 'thr.json')
     assert list(found) == list(classes)

@@ -70,7 +70,7 @@ def _threshold_sweeps(oof: ProbFolder, gt, fold_of: Dict[str, int], num_folds: i
     present = np.zeros((num_folds, len(oof.classes)), np.int64)
     for key in tqdm(oof.keys(), desc='OOF thresholds', unit='img', disable=not progress):
         probs, meta = oof.read(key, cropped=True)
-        target = gt.load(key, meta.ori_shape)
+        target = gt.load(key, meta.ori_shape, meta.img_sha256)
         for c in range(len(oof.classes)):
             sweeps[fold_of[key]].update(c, class_levels(probs, c, meta.ori_shape), target[c])
             present[fold_of[key], c] += bool(target[c].any())
@@ -104,7 +104,7 @@ def tune_multilabel(oof: ProbFolder, gt, fold_of: Dict[str, int], num_folds: int
     search = ComponentSearch(classes, connectivity)
     for key in tqdm(oof.keys(), desc='OOF components', unit='img', disable=not progress):
         probs, meta = oof.read(key, cropped=True)
-        target = gt.load(key, meta.ori_shape)
+        target = gt.load(key, meta.ori_shape, meta.img_sha256)
         fold = fold_of[key]
         for c, name in enumerate(classes):
             mask = cropped_class_mask(probs, c, meta.ori_shape, per_fold[fold][name])

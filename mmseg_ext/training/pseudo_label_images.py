@@ -6,41 +6,36 @@ folder, as the demo's pseudo-label config does), with the images from a folder t
 config names. When the images there are not the ones the labels were drawn for (other
 images under the same names, test images replaced after pseudo-labelling), the model
 learns polygons of different pictures without a word. The folder's report records each
-image's SHA-256 (:mod:`mmseg_ext.io.pseudo_report`); this hook compares them before the
-first iteration.
+label's image and its SHA-256 (:mod:`mmseg_ext.io.pseudo_report`); this hook compares,
+for every label a training set reads from such a folder, the image it is paired with,
+before the first iteration.
 """
 from __future__ import annotations
 
-import os.path as osp
 from typing import Any
 
 from mmengine.hooks import Hook
 
-from ..io.pseudo_report import check_pseudo_images, report_of_labels
-from .dataset_parts import leaf_datasets
+from ..engine.dataset_parts import leaf_datasets
+from ..io.pseudo_report import check_pseudo_pairs
 
 
 def check_dataset_pseudo_images(dataset: Any) -> None:
-    """Each data set under ``dataset`` whose label folder is a pseudo-label folder reads
-    the images its labels were made from.
+    """Each data set under ``dataset`` whose labels lie in a pseudo-label folder pairs
+    them with the images they were made from (:func:`check_pseudo_pairs`).
 
     Raises:
-        DataError: naming the first image whose content differs.
+        DataError: naming the first image or label that does not fit.
     """
     for part in leaf_datasets(dataset):
         prefix = getattr(part, 'data_prefix', None) or {}
-        seg_dir, img_dir = prefix.get('seg_map_path'), prefix.get('img_path')
-        report = report_of_labels(seg_dir) if isinstance(seg_dir, str) and seg_dir \
-            else None
+        seg_dir = prefix.get('seg_map_path')
         get = getattr(part, 'get_data_info', None)
-        if report is None or not isinstance(img_dir, str) or get is None:
+        if not (isinstance(seg_dir, str) and seg_dir) or get is None:
             continue
-        images = []
-        for i in range(len(part)):
-            path = get(i).get('img_path')
-            if isinstance(path, str):
-                images.append(osp.relpath(path, img_dir))
-        check_pseudo_images(report, img_dir, images)
+        infos = (get(i) for i in range(len(part)))
+        check_pseudo_pairs(seg_dir, ((info.get('img_path'), info.get('seg_map_path'))
+                                     for info in infos if isinstance(info, dict)))
 
 
 class PseudoLabelImageHook(Hook):
