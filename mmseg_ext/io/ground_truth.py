@@ -87,6 +87,12 @@ class GroundTruth:
 
     def __init__(self, root: str, classes: Sequence[str], json_dir: Optional[str] = None):
         check_folder(root, 'ground-truth folder')
+        from .pseudo_report import pseudo_folder_above
+        pseudo = pseudo_folder_above(root)
+        if pseudo is not None:  # a model's own output would score it against itself
+            raise DataError(f'{root}: lies in the pseudo-label folder {pseudo[0]} (a '
+                            "model's predictions, not ground truth); give the labels "
+                            'the images were annotated with')
         self.root = root
         self.classes = tuple(classes)
         json_dir = json_dir or osp.join(root, 'outputs_json')

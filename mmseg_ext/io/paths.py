@@ -20,12 +20,13 @@ images across folders (probabilities, labels, drawings) by key.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import os.path as osp
 import posixpath
 import re
-from typing import Iterable, List, Optional, Sequence
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 from ..utils.errors import DataError, InvalidArgumentError
 from ..utils.path_roles import conflict_text, output_conflict
@@ -174,6 +175,37 @@ def file_sha256(path: str) -> str:
     digest = hashlib.sha256()
     _digest_file(path, digest)
     return digest.hexdigest()
+
+
+def same_content(paths: Sequence[str], others: Sequence[str]) -> List[Tuple[str, str]]:
+    """``(path, other)`` for each file of ``paths`` whose content is that of a file of
+    ``others`` (the same file by any path or link, or a byte-identical copy; the first
+    such other). Sizes are compared first; only files of one size are hashed.
+
+    Raises:
+        DataError: a file that cannot be read.
+    """
+    by_size: Dict[int, List[str]] = {}
+    for other in others:
+        with contextlib.suppress(OSError):
+            by_size.setdefault(os.stat(other).st_size, []).append(other)
+    digests: Dict[str, str] = {}
+
+    def digest(path: str) -> str:
+        if path not in digests:
+            digests[path] = file_sha256(path)
+        return digests[path]
+
+    found = []
+    for path in paths:
+        try:
+            size = os.stat(path).st_size
+        except OSError:
+            continue
+        match = next((o for o in by_size.get(size, []) if digest(o) == digest(path)), None)
+        if match is not None:
+            found.append((path, match))
+    return found
 
 
 def _digest_file(path: str, digest) -> None:

@@ -79,37 +79,44 @@ def _entries_by_label(report_path: str) -> Dict[str, dict]:
     return by_label
 
 
-def check_pseudo_pairs(seg_dir: str, pairs: Iterable[Tuple[str, Optional[str]]]) -> None:
-    """Each ``(image, label)`` pair whose label lies in the pseudo-label folder at or
-    above ``seg_dir`` pairs the label with the image it was made from (by content).
+def check_pseudo_pairs(pairs: Iterable[Tuple[str, Optional[str]]]) -> None:
+    """Each ``(image, label)`` pair whose label file lies in a pseudo-label folder
+    (found from the label's own real path, so whatever folder a data set names for its
+    labels, above the pseudo-label folder, inside it or through a link) pairs the label
+    with the image it was made from (by content).
 
     Args:
-        seg_dir: the folder a data set reads its labels from.
-        pairs: ``(image path, label path or None)`` of each sample it reads.
+        pairs: ``(image path, label path or None)`` of each sample a data set reads.
 
     Raises:
         DataError: naming the image or label: the folder's report is missing (its
             manifest lists one), a label the report does not list, or an image whose
             content is not that of the image its label was made from.
     """
-    found = pseudo_folder_above(seg_dir)
-    if found is None:
-        return
-    folder, report = found
-    if report is None:
-        raise DataError(f'{folder}: a pseudo-label folder without its {REPORT} (its '
-                        'manifest lists one): which images its labels were made from '
-                        'cannot be checked; make the pseudo-labels again')
-    by_label = _entries_by_label(report)
-    if not by_label:
-        return
     from .paths import file_sha256
+    folders: Dict[str, Optional[Tuple[str, Optional[str]]]] = {}  # per label folder
+    reports: Dict[str, Dict[str, dict]] = {}
     for image, label in pairs:
-        if not isinstance(label, str):
+        if not isinstance(label, str) or not osp.isfile(label):
             continue
-        rel = osp.relpath(osp.abspath(label), folder).replace(osp.sep, '/')
-        if rel.startswith('../'):
+        real = osp.realpath(label)
+        where = osp.dirname(real)
+        if where not in folders:
+            folders[where] = pseudo_folder_above(where)
+        found = folders[where]
+        if found is None:
             continue
+        folder, report = found
+        if report is None:
+            raise DataError(f'{folder}: a pseudo-label folder without its {REPORT} (its '
+                            'manifest lists one): which images its labels were made from '
+                            'cannot be checked; make the pseudo-labels again')
+        if report not in reports:
+            reports[report] = _entries_by_label(report)
+        by_label = reports[report]
+        if not by_label:  # an older report: no digest to compare
+            continue
+        rel = osp.relpath(real, osp.realpath(folder)).replace(osp.sep, '/')
         entry = by_label.get(rel)
         if entry is None:
             raise DataError(f'{label}: a label in the pseudo-label folder {folder} that '

@@ -149,8 +149,10 @@ def predict_candidates(predictor, plan: ViewPlan, img_dir: str, images: Sequence
             force=True, tool=tool)) for n in names}
         for rel in tqdm(images, desc='TTA views', unit='img', disable=not progress):
             views, ori_shape = predicted_views(predictor, osp.join(img_dir, rel), order)
+            digest = file_sha256(osp.join(img_dir, rel))  # the image each file is of
             for n in names:
-                writers[n].write(mean_views(views, plan.candidates[n]), rel, ori_shape)
+                writers[n].write(mean_views(views, plan.candidates[n]), rel, ori_shape,
+                                 img_sha256=digest)
         for w in writers.values():
             w.commit()
 

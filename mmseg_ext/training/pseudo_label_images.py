@@ -21,21 +21,19 @@ from ..io.pseudo_report import check_pseudo_pairs
 
 
 def check_dataset_pseudo_images(dataset: Any) -> None:
-    """Each data set under ``dataset`` whose labels lie in a pseudo-label folder pairs
-    them with the images they were made from (:func:`check_pseudo_pairs`).
+    """Each data set under ``dataset`` whose label files lie in a pseudo-label folder
+    pairs them with the images they were made from (:func:`check_pseudo_pairs`).
 
     Raises:
         DataError: naming the first image or label that does not fit.
     """
     for part in leaf_datasets(dataset):
-        prefix = getattr(part, 'data_prefix', None) or {}
-        seg_dir = prefix.get('seg_map_path')
         get = getattr(part, 'get_data_info', None)
-        if not (isinstance(seg_dir, str) and seg_dir) or get is None:
+        if get is None:
             continue
         infos = (get(i) for i in range(len(part)))
-        check_pseudo_pairs(seg_dir, ((info.get('img_path'), info.get('seg_map_path'))
-                                     for info in infos if isinstance(info, dict)))
+        check_pseudo_pairs((info.get('img_path'), info.get('seg_map_path'))
+                           for info in infos if isinstance(info, dict))
 
 
 class PseudoLabelImageHook(Hook):

@@ -232,7 +232,7 @@ def self_train(teacher_config: str, student_config: str, unlabelled_dir: str, wo
                         (config_hash(teacher_cfg), config_hash(student_cfg)))
     with owned_work_dir(work_dir, TOOL) as manifest:
         # lists the teacher's data sets: after the lock, so a run in use is named first
-        check_unlabelled_apart(teacher_cfg, teacher_config, unlabelled_dir, images)
+        check_unlabelled_apart(teacher_cfg, teacher_config, unlabelled_dir, images, log)
         resume = start_or_resume(work_dir, record, rounds, force, teacher_checkpoint,
                                  manifest, log)
         run = _Run(teacher_config, student_config, unlabelled_dir, work_dir, images,
@@ -321,9 +321,11 @@ def _print_log(message: str) -> None:
 
 
 def check_unlabelled_apart(cfg, config: str, unlabelled_dir: str,
-                           images: Sequence[str]) -> None:
-    """Unlabelled images that are the teacher's training images (the same files, reached
-    by any path or link: :func:`~mmseg_ext.io.paths.file_identity`) are refused: their pseudo-labels would stand beside their labels.
+                           images: Sequence[str],
+                           log: Optional[Callable[[str], None]] = None) -> None:
+    """Unlabelled images that are the teacher's training images (the same files by any
+    path or link, or byte-identical copies: :func:`~mmseg_ext.io.paths.same_content`)
+    are refused: their pseudo-labels would stand beside their labels.
     Validation images among them are named in one warning line: the student then trains
     on pseudo-labels of the images it is scored on, so its validation score is
     optimistic against the teacher's (legitimate only when the validation images are
@@ -333,22 +335,24 @@ def check_unlabelled_apart(cfg, config: str, unlabelled_dir: str,
         DataError: naming the unlabelled image and the training image it is.
     """
     from ..datasets.build import loader_images
-    from ..io.paths import file_identity
-    unlabelled = {file_identity(osp.join(unlabelled_dir, rel)): rel for rel in images}
-    train = [p for p in loader_images(cfg, 'train_dataloader')
-             if file_identity(p) in unlabelled]
+    from ..io.paths import same_content
+    unlabelled = [osp.join(unlabelled_dir, rel) for rel in images]
+    train = same_content(unlabelled, loader_images(cfg, 'train_dataloader'))
     if train:
-        rel = unlabelled[file_identity(train[0])]
-        raise DataError(f'{osp.join(unlabelled_dir, rel)}: an unlabelled image is a '
-                        f'training image of {config} ({train[0]}; {len(train)} such): '
-                        'leave the labelled images out of the unlabelled ones')
-    val = [p for p in loader_images(cfg, 'val_dataloader')
-           if file_identity(p) in unlabelled]
+        raise DataError(f'{train[0][0]}: an unlabelled image is a training image of '
+                        f'{config} ({train[0][1]}; {len(train)} such): leave the '
+                        'labelled images out of the unlabelled ones')
+    val = [other for _, other in
+           same_content(unlabelled, loader_images(cfg, 'val_dataloader'))]
     if val:
-        print_log(f'{unlabelled_dir}: {len(val)} of the {len(images)} unlabelled images are '
-                  f'validation images of {config} (e.g. {val[0]}): the student trains on '
-                  'their pseudo-labels, so its validation score is optimistic against '
-                  "the teacher's", logger='current', level=logging.WARNING)
+        message = (f'{unlabelled_dir}: {len(val)} of the {len(images)} unlabelled images '
+                   f'are validation images of {config} (e.g. {val[0]}): the student trains '
+                   'on their pseudo-labels, so its validation score is optimistic against '
+                   "the teacher's")
+        if log is None:
+            print_log(message, logger='current', level=logging.WARNING)
+        else:  # the caller's channel (a finished run's logger would write into its log)
+            log(f'warning: {message}')
 
 
 

@@ -197,6 +197,12 @@ def test_flip_is_left_out_where_it_harms_and_kept_where_it_helps(tmp_path):
     # the composed OOF folder: the heart channel of none, the lung channel of flips
     compose_folder(fold_dirs[0], chosen, str(tmp_path / 'composed'), dict(tta=True))
     composed = ProbFolder(str(tmp_path / 'composed'))
+    # every candidate and the composed folder record the image they are of (AK-7: the
+    # candidates recorded none, so no identity check ever ran on cv --tta's folders)
+    from mmseg_ext.io.paths import file_sha256
+    for folder in [ProbFolder(d) for d in fold_dirs[0].values()] + [composed]:
+        for key in folder.keys():
+            assert folder.read(key)[1].img_sha256 == file_sha256(str(img_dir / f'{key}.png'))
     none, flips = ProbFolder(fold_dirs[0]['none']), ProbFolder(fold_dirs[0]['flips'])
     for key in composed.keys():
         got = composed.read(key)[0]

@@ -65,6 +65,42 @@ def options_for(root, iters, extra):
     return options
 
 
+def check_inputs(args, test_dir: str) -> None:
+    """Before any training: the held-back root has labels, and none of its images is a
+    training image (the same file or a copy: the score would not be held back)."""
+    from mmseg_ext.io.ground_truth import GroundTruth
+    from mmseg_ext.io.images import list_images
+    from mmseg_ext.io.paths import same_content
+    from mmseg_ext.utils.errors import MmsegExtError
+    try:
+        GroundTruth(args.heldback, ['any'])  # a root without polygons is named here
+        held = [osp.join(test_dir, r) for r in list_images(test_dir)]
+        train_dir = osp.join(args.train, 'DCM')
+        shared = same_content(held, [osp.join(train_dir, r)
+                                     for r in list_images(train_dir)])
+    except MmsegExtError as exc:
+        raise SystemExit(f'error: {exc}') from None
+    if shared:
+        raise SystemExit(f'error: {shared[0][0]}: a held-back image is the training image '
+                         f'{shared[0][1]} ({len(shared)} such): the score would not be '
+                         'held back; give --heldback images of other patients')
+
+
+def check_work_dir(args) -> None:
+    """A ``--work-dir`` that exists holds only this benchmark's own folders (``data``,
+    ``<i>_<config>``): it writes there under fixed names."""
+    import os
+    ours = {'data'} | {f'{i}_{osp.splitext(osp.basename(c))[0]}'
+                       for i, c in enumerate(args.configs)}
+    if osp.isdir(args.work_dir):
+        foreign = sorted(set(os.listdir(args.work_dir)) - ours)
+        if foreign:
+            raise SystemExit(f'error: {args.work_dir}: holds {foreign[0]}, which this '
+                             'benchmark does not make; give a new or empty --work-dir')
+    elif osp.lexists(args.work_dir):
+        raise SystemExit(f'error: {args.work_dir}: not a folder')
+
+
 def main(argv=None):
     args = parse_args(argv)
     from mmseg_ext import register_all_modules
@@ -74,19 +110,25 @@ def main(argv=None):
     from mmseg_ext.submission.scoring import score_handbone_csv
     from mmseg_ext.training.runner import train_config
     from mmseg_ext.training.stages import last_checkpoint, train_only
+    from mmseg_ext.utils.errors import MmsegExtError
     progress = not args.no_progress
+    check_work_dir(args)
     if args.data is not None:
         from _common import split_patients
         roots = split_patients(args.data, args.heldback_patients, args.work_dir)
         args.train, args.heldback = roots['pool'], roots['heldback']
     test_dir = osp.join(args.heldback, 'DCM')
+    check_inputs(args, test_dir)
     rows = []
     for i, config in enumerate(args.configs):
         name = osp.splitext(osp.basename(config))[0]
         work = osp.join(args.work_dir, f'{i}_{name}')
         options = options_for(args.train, args.iters, args.cfg_options)
         start = time.time()
-        train_only(train_config(config, work_dir=work, cfg_options=options))
+        try:
+            train_only(train_config(config, work_dir=work, cfg_options=options))
+        except MmsegExtError as exc:
+            raise SystemExit(f'error: {exc}') from None
         seconds = time.time() - start
         ckpt = last_checkpoint(work)
         predictor = build_predictor(config, ckpt, cfg_options=options)

@@ -198,7 +198,7 @@ def add_pseudo_labels(pool: Pool, pseudo_dir: str, img_dir: str) -> None:
         DataError: ``pseudo_dir`` is not such a folder, is of another format or class
             list than the pool, or accepted no image; its ``accepted.txt`` is empty,
             names an image twice or one that is not under ``img_dir``; a
-            pseudo-labelled image is one of the pool's (same file, by real path), or
+            pseudo-labelled image is one of the pool's (same content), or
             not the image its pseudo-labels were made from (by content).
     """
     from ...io.pseudo_report import REPORT, check_pseudo_images
@@ -226,14 +226,14 @@ def add_pseudo_labels(pool: Pool, pseudo_dir: str, img_dir: str) -> None:
     from ...io.images import read_image_list
     accepted = read_image_list(osp.join(pseudo_dir, 'accepted.txt'),
                                pool.dataset.get('img_suffix', '.png'), root=img_dir)
-    from ...io.paths import file_identity
-    pool_files = {file_identity(osp.join(pool.img_dir, rel)): rel for rel in pool.images}
-    for rel in accepted:
-        same = pool_files.get(file_identity(osp.join(img_dir, rel)))
-        if same is not None:
-            raise DataError(f'{osp.join(img_dir, rel)}: a pseudo-labelled image is the pool '
-                            f'image {same}: its fold would validate on an image it trained '
-                            'on; pseudo-label images outside the labelled pool')
+    from ...io.paths import same_content
+    same = same_content([osp.join(img_dir, rel) for rel in accepted],
+                        [osp.join(pool.img_dir, rel) for rel in pool.images])
+    if same:  # the same file, or a copy of it: a fold would validate on what it trained on
+        raise DataError(f'{same[0][0]}: a pseudo-labelled image is the pool image '
+                        f'{same[0][1]} (the same content): its fold would validate on an '
+                        'image it trained on; pseudo-label images outside the labelled '
+                        'pool')
     check_pseudo_images(osp.join(pseudo_dir, REPORT), img_dir, accepted)
     pool.extra.append(pseudo_dataset(pool.dataset, osp.abspath(img_dir),
                                      osp.abspath(pseudo_dir), 'multi-label',
