@@ -311,6 +311,52 @@ class SameValues:
                 'given twice; give each once')
 
 
+def _class_sum(loaded: List[Tuple[CroppedProbs, ProbMeta]], c: int, same: bool,
+               size: Tuple[int, int], scales: Sequence[np.float32], w: np.ndarray
+               ) -> Optional[Tuple[np.ndarray, int, int]]:
+    """``(acc, row, column)``: the weighted mean of class ``c`` over the members, a float
+    map on the union of their boxes (at ``(row, column)``), or the full ``size`` when a
+    member is stored at another resolution; None when every member is 0 there."""
+    member_boxes = [p.box(c) for p, _ in loaded]
+    present = [b for b in member_boxes if b is not None]
+    if not present:
+        return None
+    if same:
+        r0, c0 = min(b[0] for b in present), min(b[2] for b in present)
+        r1, c1 = max(b[1] for b in present), max(b[3] for b in present)
+        acc = np.zeros((r1 - r0, c1 - c0), np.float32)
+        for (p, _), b, scale in zip(loaded, member_boxes, scales):
+            if b is not None:  # weight and dequantisation in one multiplication
+                acc[b[0] - r0:b[1] - r0, b[2] - c0:b[3] - c0] += p.crops[c] * scale
+        return acc, r0, c0
+    acc = np.zeros(size, np.float32)
+    for (p, _), b, weight in zip(loaded, member_boxes, w):
+        if b is not None:
+            acc += np.float32(weight) * resize_channel(dequantize(p.channel(c)), size)
+    return acc, 0, 0
+
+
+def _to_unit_sum(sums: List[Optional[Tuple[np.ndarray, int, int]]],
+                 size: Tuple[int, int]) -> None:
+    """Divide multi-class means by their class sum, in place, where it is near 1 (within
+    twice the reader's tolerance): each member was rounded once when stored, and the mean would otherwise be
+    rounded again when this folder is stored, beyond what a reader allows for one
+    rounding (it refuses sums further from 1 as not softmax)."""
+    total = np.zeros(size, np.float32)
+    for found in sums:
+        if found is not None:
+            acc, r0, c0 = found
+            total[r0:r0 + acc.shape[0], c0:c0 + acc.shape[1]] += acc
+    # the members' sums are each within the reader's tolerance of 1 (C/510 + 1e-3)
+    window = max(0.05, len(sums) / 255 + 2e-3)
+    divisor = np.where(np.abs(total - 1.0) <= window, total, np.float32(1.0))
+    for found in sums:
+        if found is not None:
+            acc, r0, c0 = found
+            acc /= divisor[r0:r0 + acc.shape[0], c0:c0 + acc.shape[1]]
+            np.minimum(acc, 1.0, out=acc)
+
+
 def _mean_one(folders: Sequence[ProbFolder], key: str,
               loaded: List[Tuple[CroppedProbs, ProbMeta]], w: np.ndarray, mixed: str,
               dtype: str) -> Tuple[CroppedProbs, ProbMeta]:
@@ -331,27 +377,16 @@ def _mean_one(folders: Sequence[ProbFolder], key: str,
     scales = [np.float32(weight / 255.0 if p.dtype == np.uint8 else weight)
               for (p, _), weight in zip(loaded, w)]
     n_cls = len(meta.classes)
+    sums = [_class_sum(loaded, c, same, size, scales, w) for c in range(n_cls)]
+    if meta.task == 'multi-class':
+        _to_unit_sum(sums, size)
     boxes = np.zeros((n_cls, 4), np.int32)
     crops = []
-    for c in range(n_cls):
-        member_boxes = [p.box(c) for p, _ in loaded]
-        present = [b for b in member_boxes if b is not None]
-        if not present:
+    for c, found in enumerate(sums):
+        if found is None:
             crops.append(np.zeros((0, 0), dtype))
             continue
-        if same:
-            r0, c0 = min(b[0] for b in present), min(b[2] for b in present)
-            r1, c1 = max(b[1] for b in present), max(b[3] for b in present)
-            acc = np.zeros((r1 - r0, c1 - c0), np.float32)
-            for (p, _), b, scale in zip(loaded, member_boxes, scales):
-                if b is not None:  # weight and dequantisation in one multiplication
-                    acc[b[0] - r0:b[1] - r0, b[2] - c0:b[3] - c0] += p.crops[c] * scale
-        else:
-            r0 = c0 = 0
-            acc = np.zeros(size, np.float32)
-            for (p, _), b, weight in zip(loaded, member_boxes, w):
-                if b is not None:
-                    acc += np.float32(weight) * resize_channel(dequantize(p.channel(c)), size)
+        acc, r0, c0 = found
         if dtype == 'uint8':  # acc is in [0, 1]: q = round(255 p), in place
             acc *= 255.0
             q = np.rint(acc, out=acc).astype(np.uint8)

@@ -15,6 +15,7 @@ from ..utils.errors import DataError, InvalidArgumentError
 from ..utils.readers import check_folder, check_regular_file, reading
 from .hand_bone_json import read_masks
 from .images import read_label_map
+from .pseudo_report import REPORT, pseudo_folder_above
 
 #: The label value of pixels that belong to no class (not scored, not drawn).
 IGNORE_INDEX = 255
@@ -87,7 +88,6 @@ class GroundTruth:
 
     def __init__(self, root: str, classes: Sequence[str], json_dir: Optional[str] = None):
         check_folder(root, 'ground-truth folder')
-        from .pseudo_report import pseudo_folder_above
         pseudo = pseudo_folder_above(root)
         if pseudo is not None:  # a model's own output would score it against itself
             raise DataError(f'{root}: lies in the pseudo-label folder {pseudo[0]} (a '
@@ -111,6 +111,10 @@ class GroundTruth:
         self.by_stem: Dict[str, List[str]] = {}
         for dirpath, dirs, files in os.walk(base):
             dirs[:] = sorted(dirs)
+            if REPORT in files:  # a pseudo-label folder inside: predictions, not labels
+                raise DataError(f'{root}: holds the pseudo-label folder {dirpath} (a '
+                                "model's predictions, not ground truth); give the labels "
+                                'the images were annotated with')
             for name in sorted(files):
                 stem, ext = osp.splitext(name)
                 if ext.lower() not in exts:

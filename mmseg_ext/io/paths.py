@@ -196,13 +196,21 @@ def same_content(paths: Sequence[str], others: Sequence[str]) -> List[Tuple[str,
             digests[path] = file_sha256(path)
         return digests[path]
 
+    by_digest: Dict[Tuple[int, str], str] = {}  # (size, sha) -> the first other
+    hashed_sizes: set = set()
     found = []
     for path in paths:
         try:
             size = os.stat(path).st_size
         except OSError:
             continue
-        match = next((o for o in by_size.get(size, []) if digest(o) == digest(path)), None)
+        if size not in by_size:
+            continue
+        if size not in hashed_sizes:  # each other file hashed once, only when needed
+            hashed_sizes.add(size)
+            for other in by_size[size]:
+                by_digest.setdefault((size, digest(other)), other)
+        match = by_digest.get((size, digest(path)))
         if match is not None:
             found.append((path, match))
     return found

@@ -120,8 +120,11 @@ def check_pseudo_pairs(pairs: Iterable[Tuple[str, Optional[str]]]) -> None:
         entry = by_label.get(rel)
         if entry is None:
             raise DataError(f'{label}: a label in the pseudo-label folder {folder} that '
-                            f'its {REPORT} does not list (added or renamed by hand?); '
-                            'make the pseudo-labels again')
+                            f'its {REPORT} does not list: added or renamed by hand, or '
+                            'pseudo-labels copied into a folder of labels with their '
+                            f'report (then the report does not describe that folder: keep '
+                            f'pseudo-labels in their own folder, or remove {REPORT} from '
+                            'it)')
         expected = entry.get('img_sha256')
         if isinstance(expected, str) and file_sha256(image) != expected:
             raise DataError(f'{image}: not the image the pseudo-label {label} was made '

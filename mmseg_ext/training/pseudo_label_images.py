@@ -37,8 +37,26 @@ def check_dataset_pseudo_images(dataset: Any) -> None:
 
 
 class PseudoLabelImageHook(Hook):
-    """Before training, refuse pseudo-labels paired with images they were not made
-    from (:func:`check_dataset_pseudo_images`)."""
+    """Before training, validation and testing, refuse pseudo-labels paired with images
+    they were not made from (:func:`check_dataset_pseudo_images`): a validation or test
+    set that reads a pseudo-label folder with other images would score against labels of
+    different pictures. Each data set is checked once per run."""
+
+    def __init__(self) -> None:
+        self._checked: set = set()
+
+    def _check(self, loader: Any) -> None:
+        dataset = getattr(loader, 'dataset', None)
+        if dataset is None or id(dataset) in self._checked:
+            return
+        check_dataset_pseudo_images(dataset)
+        self._checked.add(id(dataset))
 
     def before_train(self, runner: Any) -> None:
-        check_dataset_pseudo_images(runner.train_dataloader.dataset)
+        self._check(runner.train_dataloader)
+
+    def before_val(self, runner: Any) -> None:
+        self._check(runner.val_dataloader)
+
+    def before_test(self, runner: Any) -> None:
+        self._check(runner.test_dataloader)

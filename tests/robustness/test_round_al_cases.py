@@ -1,0 +1,78 @@
+"""Round AL of bad inputs (issue 28): a multi-class ensemble's own output refused by
+its readers, and validation sets and ground truth that hold pseudo-labels."""
+import numpy as np
+
+
+def _softmax_folder(root, seed, classes):
+    """A multi-class uint8 probability folder of 3 images (random softmax maps)."""
+    from mmseg_ext.io.probs import ProbFolderWriter
+    rng = np.random.default_rng(seed)
+    with ProbFolderWriter(str(root), classes, 'multi-class') as writer:
+        for i in range(3):
+            logits = rng.normal(size=(len(classes), 32, 40)) * 2
+            e = np.exp(logits - logits.max(0))
+            writer.write((e / e.sum(0)).astype(np.float32), f'{i}.png', (32, 40))
+        writer.commit()
+    return str(root)
+
+
+def test_a_multi_class_ensemble_is_readable(tmp_path):
+    """AL-8: ``ensemble.py`` of two multi-class uint8 folders wrote files every reader
+    refused as "sum to 1.0118 ... not a softmax output": the average of two stored
+    folders carries two roundings, the reader allows one. The writer divides a softmax
+    output (or such an average) by its class sum before storing it."""
+    from mmseg_ext.ensembling.ensemble import soft_vote
+    from mmseg_ext.io.probs import ProbFolder
+    classes = ['a', 'b', 'c', 'd', 'e', 'f']
+    one = _softmax_folder(tmp_path / 'one', 0, classes)
+    two = _softmax_folder(tmp_path / 'two', 1, classes)
+    for dtype in ('uint8', 'float16'):
+        out = str(tmp_path / f'ens_{dtype}')
+        soft_vote([one, two], out, dtype=dtype, progress=False)
+        folder = ProbFolder(out)
+        for key in folder.keys():
+            probs, _ = folder.read(key)  # checks the class sums
+            assert np.abs(np.asarray(probs, np.float64).sum(0)
+                          / (255.0 if dtype == 'uint8' else 1.0) - 1).max() < 0.03
+
+
+def test_ground_truth_holding_pseudo_labels_is_refused(tmp_path):
+    """AL-1: a ``--gt`` folder holding a pseudo-label folder one level down was taken as
+    ground truth (the model scored against its own output: 100%)."""
+    import os.path as osp
+
+    import pytest
+
+    from mmseg_ext.io.ground_truth import GroundTruth
+    from mmseg_ext.utils.errors import DataError
+
+    from .test_round_aj_cases import _label_png_pseudo_labels
+    _, pl = _label_png_pseudo_labels(tmp_path)
+    with pytest.raises(DataError, match='holds the pseudo-label folder .*pl'):
+        GroundTruth(osp.dirname(pl), ['sky', 'road'])
+
+
+def test_validation_and_test_sets_are_checked_too(tmp_path):
+    """AL-3: only the training set's pseudo-labels were checked; a validation or test
+    set reading a pseudo-label folder with other images scored silently (mIoU 46.77).
+    The hook checks each loader's data set before its loop, once per run."""
+    from types import SimpleNamespace
+
+    import pytest
+
+    from mmseg_ext.training.pseudo_label_images import PseudoLabelImageHook
+    from mmseg_ext.utils.errors import DataError
+
+    from .test_round_aj_cases import _folder_dataset, _label_png_pseudo_labels
+    images, pl = _label_png_pseudo_labels(tmp_path)
+    import os.path as osp
+    wrong = SimpleNamespace(dataset=_folder_dataset(osp.join(images, 'train'),
+                                                    osp.join(pl, 'val')))
+    right = SimpleNamespace(dataset=_folder_dataset(osp.join(images, 'val'),
+                                                    osp.join(pl, 'val')))
+    for stage in ('val', 'test'):
+        hook = PseudoLabelImageHook()
+        with pytest.raises(DataError, match='not the image the pseudo-label'):
+            getattr(hook, f'before_{stage}')(SimpleNamespace(**{f'{stage}_dataloader': wrong}))
+        getattr(PseudoLabelImageHook(), f'before_{stage}')(
+            SimpleNamespace(**{f'{stage}_dataloader': right}))
