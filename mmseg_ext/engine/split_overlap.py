@@ -22,7 +22,8 @@ from .dataset_parts import leaf_datasets
 def _images(dataset: Any) -> Tuple[Set[str], Dict[str, str]]:
     """The real paths of a data set's images (a concatenation's parts too), and the
     patient of each image whose data info names one (hand-bone data: ``{patient: an
-    image}``, a patient named by its folder's real path); empty when the data set does not list them."""
+    image}``, a patient named by its folder's real path); empty when the data set does
+    not list them."""
     found: Set[str] = set()
     patients: Dict[str, str] = {}
     for part in leaf_datasets(dataset):

@@ -19,7 +19,7 @@ from __future__ import annotations
 import os.path as osp
 from typing import Dict, Iterable, Optional, Tuple
 
-from ..utils.errors import DataError
+from ..utils.errors import DataError, OutputError
 from ..utils.readers import read_json
 from .paths import image_key
 
@@ -27,12 +27,11 @@ from .paths import image_key
 REPORT = 'pseudo_labels.json'
 
 
-def label_relpath(img_path: str, fmt: str) -> str:
-    """The label file ``tools/pseudo_label.py`` writes for the image ``img_path``
-    (relative to its pseudo-label folder): ``outputs_json/<key>.json`` for hand-bone JSON
-    (a leading ``DCM/`` dropped, so ``DCM/`` <-> ``outputs_json/``), ``<key>.png`` for
-    label PNGs."""
-    key = image_key(img_path)
+def label_file(key: str, fmt: str) -> str:
+    """The label file ``tools/pseudo_label.py`` writes for the image of probability key
+    ``key`` (relative to its pseudo-label folder): ``outputs_json/<key>.json`` for
+    hand-bone JSON (a leading ``DCM/`` dropped, so ``DCM/`` <-> ``outputs_json/``),
+    ``<key>.png`` for label PNGs."""
     if fmt == 'handbone-json':
         return 'outputs_json/' + (key[4:] if key.startswith('DCM/') else key) + '.json'
     return key + '.png'
@@ -51,7 +50,7 @@ def pseudo_folder_above(seg_dir: str) -> Optional[Tuple[str, Optional[str]]]:
             return current, report
         try:
             listed = read_folder_manifest(current, current)
-        except Exception:  # noqa: BLE001 - a damaged manifest is its tool's concern
+        except OutputError:  # damaged: whose folder it is cannot be told, not a report
             listed = None
         if listed is not None and REPORT in listed[1]:
             return current, None
@@ -74,7 +73,7 @@ def _entries_by_label(report_path: str) -> Dict[str, dict]:
     for e in entries:
         if isinstance(e, dict) and e.get('accepted') and isinstance(e.get('img_path'), str):
             label = e.get('label') if isinstance(e.get('label'), str) else \
-                label_relpath(e['img_path'], str(fmt))
+                label_file(image_key(e['img_path']), str(fmt))
             by_label[label] = e
     return by_label
 

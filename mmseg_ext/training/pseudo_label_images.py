@@ -7,8 +7,8 @@ config names. When the images there are not the ones the labels were drawn for (
 images under the same names, test images replaced after pseudo-labelling), the model
 learns polygons of different pictures without a word. The folder's report records each
 label's image and its SHA-256 (:mod:`mmseg_ext.io.pseudo_report`); this hook compares,
-for every label a training set reads from such a folder, the image it is paired with,
-before the first iteration.
+for every label a training, validation or test set reads from such a folder, the image
+it is paired with, before that loop's first iteration.
 """
 from __future__ import annotations
 

@@ -57,7 +57,7 @@ from ..io.paths import check_output_apart
 from ..io.prob_file import dequantize
 from ..io.prob_meta import check_same_size
 from ..io.probs import ProbFolder, check_thresholds_apply
-from ..io.pseudo_report import REPORT
+from ..io.pseudo_report import REPORT, label_file
 from ..io.staged_dir import StagedDir
 from ..utils.errors import DataError, InvalidArgumentError
 from ..utils.per_class import PerClassSpec, per_class_option
@@ -215,13 +215,6 @@ def read_pseudo_summary(out_dir: str) -> Optional[PseudoLabelSummary]:
                               rejected=len(images) - accepted)
 
 
-def _json_relpath(key: str) -> str:
-    """``outputs_json/<key>.json``; a leading ``DCM/`` (inference run on the data root)
-    is dropped so the layout matches ``DCM/`` <-> ``outputs_json/``."""
-    rel = key[4:] if key.startswith('DCM/') else key
-    return osp.join('outputs_json', rel + '.json')
-
-
 def pseudo_label_folder(probs_dir: str, out_dir: str, fmt: str = 'handbone-json',
                         thresholds: PerClassSpec = None,
                         pixel_conf: float = 0.9, max_uncertain: float = 1.0,
@@ -282,12 +275,11 @@ def pseudo_label_folder(probs_dir: str, out_dir: str, fmt: str = 'handbone-json'
                          mean_conf=round(conf.mean_conf, 6),
                          uncertain_fraction=round(conf.uncertain_fraction, 6))
             if ok:
+                entry['label'] = label_file(key, fmt)  # the report says which file is whose
                 if fmt == 'handbone-json':
                     content = handbone_json(masks, classes, meta.img_path, epsilon, min_area)
-                    entry['label'] = _json_relpath(key)
                     write_hand_bone_json(staged.file(entry['label']), content)
                 else:
-                    entry['label'] = key + '.png'
                     write_image(staged.file(entry['label']), labels)
                 accepted.append(meta.img_path)
             if meta.img_sha256 is not None:  # the image's identity, for whoever pairs them
