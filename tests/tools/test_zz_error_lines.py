@@ -13,11 +13,13 @@ ADD_ARGUMENT = re.compile(r"add_argument\(\s*((?:'-[^']*',\s*)+)")
 
 
 def tool_flags():
-    """Every option string the tools' parsers define (read from their source), with
+    """Every option string the tools' parsers define (read from their source, the
+    benchmark and analysis scripts included: they print error lines too), with
     ``--help`` and ``--debug`` that every ToolParser has."""
     flags = {'--help', '--debug'}
     for path in glob.glob(osp.join(REPO, 'tools', '*.py')) + \
-            [osp.join(REPO, 'mmseg_ext', 'utils', 'cli.py')]:
+            glob.glob(osp.join(REPO, 'tools', '*', '*.py')) + \
+            [osp.join(REPO, 'mmseg_ext', 'utils', 'cli.py')]:  # benchmarks, analysis too
         for group in ADD_ARGUMENT.findall(open(path).read()):
             flags.update(re.findall(r"'(--[^']+)'", group))
     return flags
