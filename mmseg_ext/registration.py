@@ -16,6 +16,10 @@ when this module is imported   the plugin
                                of mmseg's registries: the first lookup in any of them
                                checks the environment and registers every dataset,
                                transform, model, loss, metric, hook and visualizer
+``yapf_third_party...pygram``  (imported by mmengine's config module) runs under a lock
+                               on yapf's grammar cache, a damaged cache written again,
+                               so ranks starting together do not read a half-written
+                               one (:mod:`mmseg_ext.utils.yapf_grammar`)
 =============================  ==========================================================
 
 A module that is already imported when ``mmseg_ext`` is gets the change at once (and a
@@ -36,7 +40,7 @@ import os
 import sys
 import types
 import warnings
-from typing import Callable, Dict
+from typing import Callable, ContextManager, Dict
 
 #: The module whose import registers every component (an mmseg registry location).
 ALL_MODULES = 'mmseg_ext.all_modules'
@@ -136,18 +140,38 @@ AFTER_IMPORT: Dict[str, Callable[[types.ModuleType], None]] = {
 }
 
 
-class _AfterExecLoader(importlib.abc.Loader):
-    """Run a module's loader, then the plugin's action for it."""
+def _grammar_cache_guard():
+    from .utils.yapf_grammar import grammar_cache_guard
+    return grammar_cache_guard()
 
-    def __init__(self, loader: importlib.abc.Loader, action: Callable) -> None:
+
+#: module name -> a context manager factory its code runs inside.
+AROUND_IMPORT: Dict[str, Callable[[], ContextManager]] = {
+    # mmengine's config module imports yapf; processes starting together must not read
+    # a grammar cache another one is writing (mmseg_ext.utils.yapf_grammar)
+    'yapf_third_party._ylib2to3.pygram': _grammar_cache_guard,
+}
+
+
+def _no_action(module: types.ModuleType) -> None:
+    pass
+
+
+class _AfterExecLoader(importlib.abc.Loader):
+    """Run a module's loader (inside the plugin's context for it), then its action."""
+
+    def __init__(self, loader: importlib.abc.Loader, action: Callable,
+                 around: Callable[[], ContextManager] = contextlib.nullcontext) -> None:
         self._loader = loader
         self._action = action
+        self._around = around
 
     def create_module(self, spec):
         return self._loader.create_module(spec)
 
     def exec_module(self, module: types.ModuleType) -> None:
-        self._loader.exec_module(module)
+        with self._around():
+            self._loader.exec_module(module)
         module.__loader__ = self._loader
         self._action(module)
 
@@ -156,14 +180,16 @@ class _AfterExecLoader(importlib.abc.Loader):
 
 
 class _AfterImportFinder(importlib.abc.MetaPathFinder):
-    """Find the modules of :data:`AFTER_IMPORT` as usual, with the action after their code."""
+    """Find the modules of :data:`AFTER_IMPORT` and :data:`AROUND_IMPORT` as usual, with
+    the action after their code and their code inside the context."""
 
     #: marks every instance, also one made by an earlier copy of this module (a reload)
     mmseg_ext_after_import = True
 
     def find_spec(self, fullname, path, target=None):
         action = AFTER_IMPORT.get(fullname)
-        if action is None:
+        around = AROUND_IMPORT.get(fullname)
+        if action is None and around is None:
             return None
         spec = None
         for finder in sys.meta_path:
@@ -175,7 +201,8 @@ class _AfterImportFinder(importlib.abc.MetaPathFinder):
                 break
         if spec is None or spec.loader is None:
             return spec
-        spec.loader = _AfterExecLoader(spec.loader, action)
+        spec.loader = _AfterExecLoader(spec.loader, action or _no_action,
+                                       around or contextlib.nullcontext)
         return spec
 
 
