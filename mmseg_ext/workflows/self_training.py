@@ -324,8 +324,9 @@ def check_unlabelled_apart(cfg, config: str, unlabelled_dir: str,
                            images: Sequence[str],
                            log: Optional[Callable[[str], None]] = None) -> None:
     """Unlabelled images that are the teacher's training images (the same files by any
-    path or link, or byte-identical copies: :func:`~mmseg_ext.io.paths.same_content`)
-    are refused: their pseudo-labels would stand beside their labels.
+    path or link, byte-identical copies, or the same pixels re-encoded:
+    :func:`~mmseg_ext.io.image_identity.same_images`) are refused: their pseudo-labels
+    would stand beside their labels.
     Validation images among them are named in one warning line: the student then trains
     on pseudo-labels of the images it is scored on, so its validation score is
     optimistic against the teacher's (legitimate only when the validation images are
@@ -335,15 +336,15 @@ def check_unlabelled_apart(cfg, config: str, unlabelled_dir: str,
         DataError: naming the unlabelled image and the training image it is.
     """
     from ..datasets.build import loader_images
-    from ..io.paths import same_content
+    from ..io.image_identity import same_images
     unlabelled = [osp.join(unlabelled_dir, rel) for rel in images]
-    train = same_content(unlabelled, loader_images(cfg, 'train_dataloader'))
+    train = same_images(unlabelled, loader_images(cfg, 'train_dataloader'))
     if train:
         raise DataError(f'{train[0][0]}: an unlabelled image is a training image of '
                         f'{config} ({train[0][1]}; {len(train)} such): leave the '
                         'labelled images out of the unlabelled ones')
     val = [other for _, other in
-           same_content(unlabelled, loader_images(cfg, 'val_dataloader'))]
+           same_images(unlabelled, loader_images(cfg, 'val_dataloader'))]
     if val:
         message = (f'{unlabelled_dir}: {len(val)} of the {len(images)} unlabelled images '
                    f'are validation images of {config} (e.g. {val[0]}): the student trains '

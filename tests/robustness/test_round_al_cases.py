@@ -76,3 +76,67 @@ def test_validation_and_test_sets_are_checked_too(tmp_path):
             getattr(hook, f'before_{stage}')(SimpleNamespace(**{f'{stage}_dataloader': wrong}))
         getattr(PseudoLabelImageHook(), f'before_{stage}')(
             SimpleNamespace(**{f'{stage}_dataloader': right}))
+
+
+def _re_save(src, dst):
+    """``src`` written again at another PNG compression: other bytes, the same pixels."""
+    import cv2
+    image = cv2.imread(str(src), cv2.IMREAD_UNCHANGED)
+    level = 9 if cv2.imencode('.png', image, [cv2.IMWRITE_PNG_COMPRESSION, 9])[1].tobytes() \
+        != open(src, 'rb').read() else 0
+    assert cv2.imwrite(str(dst), image, [cv2.IMWRITE_PNG_COMPRESSION, level])
+    assert open(src, 'rb').read() != open(dst, 'rb').read()
+
+
+def test_re_saved_training_images_are_not_unlabelled_images(tmp_path):
+    """AL-6: a training image re-saved (the same pixels in other bytes) as an
+    "unlabelled" image passed ``self_train.py``: the byte comparison missed it."""
+    import os
+    import os.path as osp
+
+    from conftest import REPO, run_tool
+
+    from mmseg_ext.datasets.synthetic import make_shapes_dataset
+    root = make_shapes_dataset(str(tmp_path / 'shapes'), num_train=2, num_val=2,
+                               size=(32, 40), seed=1)
+    unl = tmp_path / 'unl'
+    unl.mkdir()
+    train = sorted(os.listdir(f'{root}/images/train'))[0]
+    _re_save(f'{root}/images/train/{train}', unl / 'x.png')
+    shapes = osp.join(REPO, 'custom_configs', 'demo', 'fcn_r18-tiny_shapes-64x80.py')
+    options = [f'{s}_dataloader.dataset.data_root={root}' for s in ('train', 'val', 'test')]
+    proc = run_tool('tools/self_train.py', shapes, shapes, '--unlabelled', str(unl),
+                    '--img-suffix', '.png', '--work-dir', str(tmp_path / 'w'),
+                    '--cfg-options', *options, 'train_cfg.max_iters=1')
+    assert proc.returncode == 1, proc.stderr
+    last = proc.stderr.strip().splitlines()[-1]
+    assert f'{unl / "x.png"}: an unlabelled image is a training image' in last
+    assert f'images/train/{train}' in last
+    assert not osp.exists(tmp_path / 'w')
+
+
+def test_re_saved_training_images_are_not_held_back(tmp_path):
+    """AL-6 in the held-back benchmark: the training root with its X-rays re-saved gave
+    a "held-back" score measured on the training images."""
+    import os
+    import shutil
+
+    from conftest import run_tool
+    data = tmp_path / 'data'
+    proc = run_tool('tools/make_synthetic_handbone.py', '--out', str(data), '--patients',
+                    '2', '--size', '64x64')
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    held = shutil.copytree(data / 'train', tmp_path / 'held')
+    for folder, _, files in os.walk(held / 'DCM'):
+        for name in files:
+            _re_save(os.path.join(folder, name), os.path.join(folder, name + '.tmp.png'))
+            os.replace(os.path.join(folder, name + '.tmp.png'), os.path.join(folder, name))
+    config = 'custom_configs/demo/unet-s5-tiny_multilabel_1xb4-1500i_handbone-synth-128x128.py'
+    proc = run_tool('tools/benchmark/bench_heldback.py', config, '--train',
+                    str(data / 'train'), '--heldback', str(held), '--work-dir',
+                    str(tmp_path / 'w'), '--iters', '2', '--no-progress')
+    lines = [line for line in (proc.stdout + proc.stderr).splitlines()
+             if line.startswith('error:')]
+    assert proc.returncode != 0 and len(lines) == 1, proc.stderr[-2000:]
+    assert 'a held-back image is the training image' in lines[0]
+    assert not (tmp_path / 'w').exists()

@@ -158,3 +158,30 @@ def test_pseudo_labels_of_pool_images_are_refused(teacher, tmp_path):
     assert status == 1 and len(lines) == 1, lines
     assert 'a pseudo-labelled image is the pool image' in lines[0], lines
     assert snapshot(str(tmp_path)) == before
+
+
+def test_pseudo_labels_of_re_saved_pool_images_are_refused(teacher, tmp_path):
+    """Round AL (AL-6): the pool's images re-saved (the same pixels in other bytes) as
+    ``--pseudo-images`` were not seen as the pool's: the byte comparison missed them."""
+    import cv2
+
+    from mmseg_ext.workflows.pseudo_label import pseudo_label_folder
+    pl = str(tmp_path / 'pl_oof')
+    pseudo_label_folder(str(teacher['root'] / 'teacher' / 'oof_probs'), pl, pixel_conf=0.9,
+                        max_uncertain=1.0, progress=False)
+    source = osp.join(teacher['data'], 'train', 'DCM')
+    resaved = tmp_path / 'resaved'
+    for folder, _, files in os.walk(source):
+        for name in files:
+            image = cv2.imread(osp.join(folder, name), cv2.IMREAD_UNCHANGED)
+            out = resaved / osp.relpath(folder, source) / name
+            out.parent.mkdir(parents=True, exist_ok=True)
+            assert cv2.imwrite(str(out), image, [cv2.IMWRITE_PNG_COMPRESSION, 0])
+            assert out.read_bytes() != open(osp.join(folder, name), 'rb').read()
+    before = snapshot(str(tmp_path))
+    status, lines = run_main('cv.py', _cv_argv(teacher, tmp_path, pl, '--pseudo-images',
+                                               str(resaved)))
+    assert status == 1 and len(lines) == 1, lines
+    assert 'a pseudo-labelled image is the pool image' in lines[0], lines
+    assert 'the same pixels' in lines[0], lines
+    assert snapshot(str(tmp_path)) == before

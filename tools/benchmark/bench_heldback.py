@@ -67,17 +67,18 @@ def options_for(root, iters, extra):
 
 def check_inputs(args, test_dir: str) -> None:
     """Before any training: the held-back root has labels, and none of its images is a
-    training image (the same file or a copy: the score would not be held back)."""
+    training image (the same file, a copy or the same pixels re-encoded: the score
+    would not be held back)."""
     from mmseg_ext.io.ground_truth import GroundTruth
+    from mmseg_ext.io.image_identity import same_images
     from mmseg_ext.io.images import list_images
-    from mmseg_ext.io.paths import same_content
     from mmseg_ext.utils.errors import MmsegExtError
     try:
         GroundTruth(args.heldback, ['any'])  # a root without polygons is named here
         held = [osp.join(test_dir, r) for r in list_images(test_dir)]
         train_dir = osp.join(args.train, 'DCM')
-        shared = same_content(held, [osp.join(train_dir, r)
-                                     for r in list_images(train_dir)])
+        shared = same_images(held, [osp.join(train_dir, r)
+                                    for r in list_images(train_dir)])
     except MmsegExtError as exc:
         raise SystemExit(f'error: {exc}') from None
     if shared:

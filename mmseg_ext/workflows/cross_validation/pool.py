@@ -226,12 +226,12 @@ def add_pseudo_labels(pool: Pool, pseudo_dir: str, img_dir: str) -> None:
     from ...io.images import read_image_list
     accepted = read_image_list(osp.join(pseudo_dir, 'accepted.txt'),
                                pool.dataset.get('img_suffix', '.png'), root=img_dir)
-    from ...io.paths import same_content
-    same = same_content([osp.join(img_dir, rel) for rel in accepted],
-                        [osp.join(pool.img_dir, rel) for rel in pool.images])
-    if same:  # the same file, or a copy of it: a fold would validate on what it trained on
+    from ...io.image_identity import same_images
+    same = same_images([osp.join(img_dir, rel) for rel in accepted],
+                       [osp.join(pool.img_dir, rel) for rel in pool.images])
+    if same:  # the same file, a copy or the same pixels: a fold would validate on what it trained on
         raise DataError(f'{same[0][0]}: a pseudo-labelled image is the pool image '
-                        f'{same[0][1]} (the same content): its fold would validate on an '
+                        f'{same[0][1]} (the same file, a copy or the same pixels): its fold would validate on an '
                         'image it trained on; pseudo-label images outside the labelled '
                         'pool')
     check_pseudo_images(osp.join(pseudo_dir, REPORT), img_dir, accepted)
