@@ -185,3 +185,49 @@ def test_pseudo_labels_of_re_saved_pool_images_are_refused(teacher, tmp_path):
     assert 'a pseudo-labelled image is the pool image' in lines[0], lines
     assert 'the same pixels' in lines[0], lines
     assert snapshot(str(tmp_path)) == before
+
+
+@pytest.mark.parametrize('through', ['folder', 'link'])
+def test_a_pool_of_pseudo_labels_is_refused_before_any_fold(teacher, tmp_path, through):
+    """Round AL (AL-7): ``cv.py`` on a config whose labelled pool is a pseudo-label
+    folder trained and predicted every fold, then refused the pool at the OOF tuning.
+    Refused now before the first fold, also when the labels are reached through a link
+    (their real path lies in the pseudo-label folder)."""
+    pl = teacher['pl']
+    if through == 'link':
+        root = tmp_path / 'labels'
+        root.mkdir()
+        (root / 'outputs_json').symlink_to(osp.join(pl, 'outputs_json'))
+        (root / 'accepted.txt').write_text(open(osp.join(pl, 'accepted.txt')).read())
+        pl = str(root)
+    options = dict(teacher['options'])
+    for split in ('train', 'val'):
+        options[f'{split}_dataloader.dataset.data_root'] = pl
+        options[f'{split}_dataloader.dataset.ann_file'] = 'accepted.txt'
+        options[f'{split}_dataloader.dataset.data_prefix.img_path'] = teacher['test_dir']
+        options[f'{split}_dataloader.dataset.data_prefix.seg_map_path'] = 'outputs_json'
+    before = snapshot(str(tmp_path))
+    status, lines = run_main('cv.py', [HANDBONE, '-k', '2', '--work-dir', tmp_path / 'w',
+                                       '--no-progress', '--cfg-options',
+                                       *[f'{k}={v}' for k, v in options.items()]])
+    assert status == 1 and len(lines) == 1, lines
+    assert 'lies in the pseudo-label folder' in lines[0], lines
+    assert "a model's predictions, not ground truth" in lines[0], lines
+    assert not (tmp_path / 'w').exists()
+    assert snapshot(str(tmp_path)) == before
+
+
+def test_a_pool_without_polygons_is_refused_before_any_fold(teacher, tmp_path):
+    """A hand-bone pool whose data set reads no polygons (``data_prefix`` given without
+    ``seg_map_path``) has nothing to score the folds against: one line, before any fold."""
+    options = dict(teacher['options'])
+    for split in ('train', 'val'):
+        options[f'{split}_dataloader.dataset.data_prefix.img_path'] = 'DCM'
+    before = snapshot(str(tmp_path))
+    status, lines = run_main('cv.py', [HANDBONE, '-k', '2', '--work-dir', tmp_path / 'w',
+                                       '--no-progress', '--cfg-options',
+                                       *[f'{k}={v}' for k, v in options.items()]])
+    assert status == 1 and len(lines) == 1, lines
+    assert 'without polygons' in lines[0] and 'label folder not set' in lines[0], lines
+    assert not (tmp_path / 'w').exists()
+    assert snapshot(str(tmp_path)) == before

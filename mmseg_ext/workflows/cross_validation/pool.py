@@ -15,7 +15,7 @@ import copy
 import os
 import os.path as osp
 from dataclasses import dataclass, field
-from typing import List, Optional, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 from mmengine.config import Config
@@ -166,9 +166,16 @@ def read_pool(cfg: Config, config: str, group_regex: Optional[str] = None,
         raise DataError(f'{config}: the training data set lists no images')
     img_dir = dataset.data_prefix.get('img_path', '') or dataset.data_root or ''
     images = [osp.relpath(info['img_path'], img_dir).replace(os.sep, '/') for info in infos]
+    check_labels_not_pseudo([info.get('seg_map_path') for info in infos], config)
     presence, groups, seg_dir = None, None, dataset.data_prefix.get('seg_map_path')
     if kind_name == 'HandBoneDataset':
         kind, split_key = 'handbone', 'ann_file'
+        unlabelled = [info['img_path'] for info in infos if not info.get('seg_map_path')]
+        if unlabelled:  # the data set reads no polygons for it (no label folder given)
+            raise DataError(f'{unlabelled[0]}: an image of the pool of {config} without '
+                            f'polygons ({len(unlabelled)} such; label folder '
+                            f'{dataset.data_prefix.get("seg_map_path") or "not set"}): '
+                            'cross-validation scores every fold against the pool\'s labels')
         names = [rel[:-len(dataset.img_suffix)] if rel.endswith(dataset.img_suffix)
                  else image_key(rel) for rel in images]
         groups = [info.get('patient', '') for info in infos]
@@ -187,6 +194,29 @@ def read_pool(cfg: Config, config: str, group_regex: Optional[str] = None,
         groups = groups_from_regex(names, group_regex)
     return Pool(kind, dataset_cfg, kind_name, osp.abspath(img_dir), images, names, groups,
                 presence, split_key, seg_dir, extra)
+
+
+def check_labels_not_pseudo(label_files: Sequence[Optional[str]], config: str) -> None:
+    """Refuse a pool whose label files (by their real paths) lie in a pseudo-label
+    folder: every fold would be scored against a model's predictions.
+
+    Raises:
+        DataError: naming the first such label file and its pseudo-label folder.
+    """
+    from ...io.pseudo_report import pseudo_folder_above
+    seen: Dict[str, Optional[tuple]] = {}
+    for path in label_files:
+        if not isinstance(path, str):
+            continue
+        folder = osp.dirname(osp.realpath(path))
+        if folder not in seen:
+            seen[folder] = pseudo_folder_above(folder)
+        if seen[folder] is not None:
+            raise DataError(f'{path}: a label of the pool of {config} lies in the '
+                            f"pseudo-label folder {seen[folder][0]} (a model's predictions, "
+                            'not ground truth): cross-validation scores every fold against '
+                            "the pool's labels; pseudo-labels train beside the pool as "
+                            'extra data')
 
 
 def add_pseudo_labels(pool: Pool, pseudo_dir: str, img_dir: str) -> None:

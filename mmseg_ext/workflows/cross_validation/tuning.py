@@ -179,11 +179,17 @@ def oof_ground_truth(run: CVRun, first: str):
     with the classes of ``first``, a fold folder; None for a multi-class config."""
     if config_task(run.cfg) != 'multi-label':
         return None
-    from ...io.ground_truth import GroundTruth
     probs = osp.join(first, 'val_probs') if run.plan is None else \
         osp.join(first, CANDIDATE_DIR, 'none')
-    return GroundTruth(run.pool.dataset.get('data_root') or osp.dirname(run.pool.img_dir),
-                       ProbFolder(probs).classes, json_dir=run.pool.seg_dir)
+    return pool_ground_truth(run.pool, ProbFolder(probs).classes)
+
+
+def pool_ground_truth(pool, classes: Sequence[str]):
+    """The pool's labels as :class:`~mmseg_ext.io.ground_truth.GroundTruth` (its checks
+    run here: a root in or holding a pseudo-label folder is refused)."""
+    from ...io.ground_truth import GroundTruth
+    return GroundTruth(pool.dataset.get('data_root') or osp.dirname(pool.img_dir),
+                       classes, json_dir=pool.seg_dir)
 
 
 def choose_views(run: CVRun, gt, sources: Sequence[dict]):

@@ -21,7 +21,7 @@ from .run import TOOL, CVRun, Log, check_record, run_record, start_run
 from .splits import pool_folds, write_splits
 from .summary import CVSummary, finish
 from .testset import check_test_record, read_test_inputs, run_test_stage
-from .tuning import choose_views, oof_ground_truth, tune_stage
+from .tuning import choose_views, oof_ground_truth, pool_ground_truth, tune_stage
 
 
 def _print_log(message: str) -> None:
@@ -113,6 +113,8 @@ def cross_validate(config: str, num_folds: int, work_dir: str,
     check_ranks_per_fold(ranks_per_fold, gpus, cuda)
     cfg, plan = load_cv_config(config, cfg_options, tta)
     pool = read_pool(cfg, config, group_regex, progress)
+    if config_task(cfg) == 'multi-label':  # what the OOF tuning scores against, now
+        pool_ground_truth(pool, ['any'])
     if pseudo_labels is not None:
         if (pseudo_images or test_dir) is None:
             raise InvalidArgumentError('pseudo_images', 'pseudo-labels need the folder of '
