@@ -140,3 +140,45 @@ def test_re_saved_training_images_are_not_held_back(tmp_path):
     assert proc.returncode != 0 and len(lines) == 1, proc.stderr[-2000:]
     assert 'a held-back image is the training image' in lines[0]
     assert not (tmp_path / 'w').exists()
+
+
+def test_the_heldback_benchmark_refuses_unscorable_inputs_before_training(tmp_path):
+    """AL-4, AL-10: a held-back image without its polygons, and a ``--work-dir`` inside
+    the held-back images, were found after training (a traceback, the run's folder left
+    in the user's images). Each is one error line before anything trains or is written."""
+    import os
+    import shutil
+
+    from conftest import run_tool
+    data = tmp_path / 'data'
+    proc = run_tool('tools/make_synthetic_handbone.py', '--out', str(data), '--patients',
+                    '3', '--size', '64x64')
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    train = data / 'train'
+    held = tmp_path / 'held'
+    patient = sorted(os.listdir(train / 'DCM'))[-1]
+    for sub in ('DCM', 'outputs_json'):
+        (held / sub).mkdir(parents=True)
+        shutil.move(str(train / sub / patient), str(held / sub / patient))
+    config = 'custom_configs/demo/unet-s5-tiny_multilabel_1xb4-1500i_handbone-synth-128x128.py'
+
+    def run(work, heldback=held):
+        proc = run_tool('tools/benchmark/bench_heldback.py', config, '--train', str(train),
+                        '--heldback', str(heldback), '--work-dir', str(work), '--iters',
+                        '2', '--no-progress')
+        lines = [line for line in (proc.stdout + proc.stderr).splitlines()
+                 if line.startswith('error:')]
+        assert proc.returncode != 0 and len(lines) == 1, proc.stderr[-2000:]
+        assert 'Traceback' not in proc.stderr
+        return lines[0]
+
+    inside = held / 'DCM' / patient / 'bench'
+    line = run(inside)
+    assert line.startswith('error: --work-dir:') and str(held) in line, line
+    assert not inside.exists()
+
+    first = sorted((held / 'outputs_json' / patient).iterdir())[0]
+    first.unlink()
+    line = run(tmp_path / 'w')
+    assert 'a held-back image without polygons' in line and first.stem in line, line
+    assert not (tmp_path / 'w').exists()

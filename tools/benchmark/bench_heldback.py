@@ -66,16 +66,22 @@ def options_for(root, iters, extra):
 
 
 def check_inputs(args, test_dir: str) -> None:
-    """Before any training: the held-back root has labels, and none of its images is a
-    training image (the same file, a copy or the same pixels re-encoded: the score
-    would not be held back)."""
+    """Before any training: every held-back image has its polygons, none of the held-back
+    images is a training image (the same file, a copy or the same pixels re-encoded: the
+    score would not be held back)."""
     from mmseg_ext.io.ground_truth import GroundTruth
     from mmseg_ext.io.image_identity import same_images
     from mmseg_ext.io.images import list_images
     from mmseg_ext.utils.errors import MmsegExtError
     try:
-        GroundTruth(args.heldback, ['any'])  # a root without polygons is named here
-        held = [osp.join(test_dir, r) for r in list_images(test_dir)]
+        gt = GroundTruth(args.heldback, ['any'])  # a root without polygons is named here
+        rels = list_images(test_dir)
+        missing = [rel for rel in rels if gt.find(osp.splitext(rel)[0]) is None]
+        if missing:
+            raise SystemExit(f'error: {osp.join(test_dir, missing[0])}: a held-back image '
+                             f'without polygons in {gt.root} ({len(missing)} such): it '
+                             'cannot be scored; give a labelled --heldback root')
+        held = [osp.join(test_dir, r) for r in rels]
         train_dir = osp.join(args.train, 'DCM')
         shared = same_images(held, [osp.join(train_dir, r)
                                     for r in list_images(train_dir)])
@@ -89,8 +95,16 @@ def check_inputs(args, test_dir: str) -> None:
 
 def check_work_dir(args) -> None:
     """A ``--work-dir`` that exists holds only this benchmark's own folders (``data``,
-    ``<i>_<config>``): it writes there under fixed names."""
+    ``<i>_<config>``): it writes there under fixed names. It is apart from the data
+    (neither inside nor holding ``--train``, ``--heldback`` or ``--data``)."""
     import os
+
+    from mmseg_ext.io.paths import check_output_apart
+    from mmseg_ext.utils.errors import InvalidArgumentError
+    try:
+        check_output_apart(args.work_dir, [args.data, args.train, args.heldback], 'work_dir')
+    except InvalidArgumentError as exc:
+        raise SystemExit(f'error: --work-dir: {exc.problem}') from None
     ours = {'data'} | {f'{i}_{osp.splitext(osp.basename(c))[0]}'
                        for i, c in enumerate(args.configs)}
     if osp.isdir(args.work_dir):
@@ -128,18 +142,18 @@ def main(argv=None):
         start = time.time()
         try:
             train_only(train_config(config, work_dir=work, cfg_options=options))
+            seconds = time.time() - start
+            ckpt = last_checkpoint(work)
+            predictor = build_predictor(config, ckpt, cfg_options=options)
+            probs = osp.join(work, 'heldback_probs')
+            infer_folder(predictor, test_dir, probs, force=True, progress=progress)
+            csv = osp.join(work, 'heldback.csv')
+            make_submission(probs, 'handbone', csv, img_dir=test_dir, force=True,
+                            progress=progress)
+            score = score_handbone_csv(csv, args.heldback, test_dir, predictor.classes,
+                                       progress=False)
         except MmsegExtError as exc:
             raise SystemExit(f'error: {exc}') from None
-        seconds = time.time() - start
-        ckpt = last_checkpoint(work)
-        predictor = build_predictor(config, ckpt, cfg_options=options)
-        probs = osp.join(work, 'heldback_probs')
-        infer_folder(predictor, test_dir, probs, force=True, progress=progress)
-        csv = osp.join(work, 'heldback.csv')
-        make_submission(probs, 'handbone', csv, img_dir=test_dir, force=True,
-                        progress=progress)
-        score = score_handbone_csv(csv, args.heldback, test_dir, predictor.classes,
-                                   progress=False)
         rows.append((name, score, seconds))
         print(f'{name}: mean Dice {score.mean:.4f} on {score.images} held-back images '
               f'({seconds / 60:.1f} min training)', flush=True)
