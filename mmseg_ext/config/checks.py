@@ -344,6 +344,11 @@ _POSITIVE = {'train_cfg.max_iters': 1, 'train_cfg.max_epochs': 1,
              'train_dataloader.num_workers': 0, 'val_dataloader.num_workers': 0,
              'test_dataloader.num_workers': 0}
 
+#: the largest count a run setting may take (2**31 - 1): mmengine turns the time left
+#: (seconds per iteration times iterations left) into a ``timedelta``, which overflows
+#: for counts near 2**63 after the first iteration; no run counts that far
+_COUNT_LIMIT = 2 ** 31 - 1
+
 
 def _check_loader_workers(cfg: Config, path: str, options: dict) -> None:
     """``persistent_workers`` and ``prefetch_factor`` need worker processes: torch's
@@ -362,7 +367,8 @@ def _check_loader_workers(cfg: Config, path: str, options: dict) -> None:
 
 def check_run_settings(cfg: Config, path: str, options: dict) -> None:
     """Iteration counts, batch sizes and worker counts in range before anything runs
-    (``train_cfg.max_iters=-5`` used to exit 0 with nothing trained).
+    (``train_cfg.max_iters=-5`` used to exit 0 with nothing trained; ``2**63 - 1`` ended
+    in an ``OverflowError`` after the first iteration).
 
     Raises:
         InvalidArgumentError: the bad value came from ``cfg_options``.
@@ -373,8 +379,10 @@ def check_run_settings(cfg: Config, path: str, options: dict) -> None:
         value, _ = _lookup(root, key.split('.'))
         if value is _MISSING or value is None:
             continue
-        if isinstance(value, bool) or not isinstance(value, int) or value < lo:
-            problem = f'{key} is {value!r}; it must be an integer >= {lo}'
+        if isinstance(value, bool) or not isinstance(value, int) or \
+                not lo <= value <= _COUNT_LIMIT:
+            problem = (f'{key} is {value!r}; it must be an integer from {lo} to '
+                       f'{_COUNT_LIMIT}')
             if key in options:
                 raise InvalidArgumentError('cfg_options', problem)
             raise ConfigError(f'{path}: {problem}')

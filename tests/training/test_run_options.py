@@ -45,7 +45,11 @@ def test_cfg_options_syntax_is_a_usage_error(option, message):
     ({'model.backbonee.depth': 18}, 'model.backbonee.depth: .* has no model.backbonee'),
     ({'model.decode_head.num_clases': 5},
      "model.decode_head.num_clases: FCNHead has no argument 'num_clases'"),
-    ({'train_cfg.max_iters': -5}, 'train_cfg.max_iters is -5; it must be an integer >= 1'),
+    ({'train_cfg.max_iters': -5},
+     'train_cfg.max_iters is -5; it must be an integer from 1 to 2147483647'),
+    # round AK (AK-10): mmengine's ETA overflowed after the first iteration, a traceback
+    ({'train_cfg.max_iters': 2 ** 63 - 1}, 'train_cfg.max_iters is 9223372036854775807'),
+    ({'train_cfg.max_iters': 2 ** 31}, 'train_cfg.max_iters is 2147483648; it must be'),
     ({'train_dataloader.batch_size': 0}, 'train_dataloader.batch_size is 0'),
     ({'model.decode_head.align_corners': 'ture'}, 'has False there \\(bool\\), got a str'),
     # loops and optimizers are components too (these ended in a TypeError traceback)
