@@ -457,18 +457,19 @@ class ToolRunner(Runner):
 
         - any failure, an interrupt included, puts back the earlier run's config dump
           that this run replaced, so it still describes that run's checkpoints;
-        - a refusal (a domain error, or any error while the runner was built) before
-          the first training iteration also removes the run's own new files: the whole
+        - a refusal (a domain error, or any error while the runner was built) or an
+          interrupt (a stop signal, Ctrl-C) before the first training record also
+          removes the run's own new files: the whole
           work dir when it made that, else its log folder and its unchanged config
           dump. After training began, its log stays.
         """
-        from ..utils.errors import MmsegExtError
+        from ..utils.errors import Interrupted, MmsegExtError
         work_dir = work_dir or getattr(self, '_work_dir', None)
         try:
             if not work_dir or not getattr(self, '_cleans_up', True):
                 return
-            refused = (constructing or isinstance(exc, MmsegExtError)) \
-                and not self._trained()
+            stopped = isinstance(exc, (MmsegExtError, Interrupted, KeyboardInterrupt))
+            refused = (constructing or stopped) and not self._trained()
             if self._made_work_dir:
                 if refused and remove_refused_work_dir(
                         work_dir, self._own_names(work_dir), self._log_name(work_dir),

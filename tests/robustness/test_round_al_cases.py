@@ -182,3 +182,61 @@ def test_the_heldback_benchmark_refuses_unscorable_inputs_before_training(tmp_pa
     line = run(tmp_path / 'w')
     assert 'a held-back image without polygons' in line and first.stem in line, line
     assert not (tmp_path / 'w').exists()
+
+
+_SIGNAL_HOOK = '''
+import os
+
+from mmengine.hooks import Hook
+from mmseg.registry import HOOKS
+
+
+@HOOKS.register_module()
+class StopSignalBeforeTrainHook(Hook):
+    """Sends the process a stop signal once the runner is built, before an iteration."""
+
+    def __init__(self, signum):
+        self.signum = signum
+
+    def before_train(self, runner):
+        os.kill(os.getpid(), self.signum)
+'''
+
+
+def test_a_run_stopped_before_its_first_iteration_leaves_no_work_dir(tmp_path,
+                                                                      shapes_root):
+    """AK-9: ``train.py`` stopped by SIGINT or SIGTERM after the runner was built but
+    before the first iteration left the new work dir (lock, owner record, config dump,
+    a log folder of nothing trained). It goes now, as after a refusal at that point; a
+    work dir the user had keeps only its own files. The signal is a real one, sent by a
+    hook in ``before_train``."""
+    import os
+    import signal
+
+    from conftest import REPO, run_tool
+    (tmp_path / 'stop_signal_hook.py').write_text(_SIGNAL_HOOK)
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        config = tmp_path / f'stop{signum}.py'
+        config.write_text(
+            f"_base_ = '{REPO}/custom_configs/demo/fcn_r18-tiny_shapes-64x80.py'\n"
+            "custom_imports = dict(imports=['mmseg_ext', 'stop_signal_hook'], "
+            "allow_failed_imports=False)\n"
+            f"custom_hooks = [dict(type='StopSignalBeforeTrainHook', signum={int(signum)})]\n"
+            f"data_root = '{shapes_root}'\n"
+            "train_dataloader = dict(dataset=dict(data_root=data_root))\n"
+            "val_dataloader = dict(dataset=dict(data_root=data_root))\n"
+            "test_dataloader = dict(dataset=dict(data_root=data_root))\n")
+        work = tmp_path / f'new{signum}' / 'w'
+        mine = tmp_path / f'mine{signum}'
+        mine.mkdir()
+        (mine / 'notes.txt').write_text('mine\n')
+        for target in (work, mine):
+            proc = run_tool('tools/train.py', str(config), '--work-dir', str(target),
+                            '--cfg-options', 'train_cfg.max_iters=2',
+                            env={'PYTHONPATH': str(tmp_path)}, subprocess_run=True)
+            assert proc.returncode == 128 + signum, proc.stderr[-2000:]
+            assert proc.stderr.strip().splitlines()[-1] == 'error: interrupted'
+        assert not (tmp_path / f'new{signum}').exists()
+        from mmseg_ext.io.work_dir_lock import LOCK
+        assert sorted(os.listdir(mine)) == sorted(['notes.txt', LOCK])
+        assert (mine / 'notes.txt').read_text() == 'mine\n'

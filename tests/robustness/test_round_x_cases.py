@@ -570,8 +570,9 @@ def test_an_interrupted_or_refused_run_puts_back_the_dump_it_replaced(tmp_path, 
     runner._refused(exc, str(work))
     assert (work / 'cfg.py').read_text() == 'lr = 0.003\n'
     assert (work / 'notes.txt').read_text() == 'mine' and (work / 'iter_2.pth').exists()
-    # an interrupted run keeps its log; a refused one, before training, does not
-    assert (work / '20261207_120000').exists() == (error == 'interrupt')
+    # before a training record, neither an interrupted run nor a refused one keeps its
+    # log folder (round AK, AK-9: a log of nothing trained is clutter either way)
+    assert not (work / '20261207_120000').exists()
 
 
 def test_a_resume_refused_before_an_iteration_counts_as_not_trained(tmp_path):
