@@ -19,7 +19,7 @@ from tqdm import tqdm
 from ..inference.probmaps import resize_channel
 from ..inference.source import compact_source, member_models, shown
 from ..io.paths import check_distinct_inputs, check_output_apart, check_output_format
-from ..io.prob_file import CroppedProbs, dequantize
+from ..io.prob_file import CroppedProbs, dequantize, read_meta
 from ..io.prob_meta import ProbMeta, content_mismatch, same_image_sha256
 from ..io.probs import ProbFolder, ProbFolderWriter
 from ..io.rle import RLEError, Runs, mask_bbox, parse_rle, runs_to_string
@@ -93,6 +93,7 @@ def check_one_model_per_folder(folders: Sequence[ProbFolder]) -> None:
                 continue  # within one ensemble: made earlier, not this vote's doing
             _, first, first_model, first_via = earlier
             if model.by_content or via or first_via or first_model.out_size != model.out_size:
+                _check_same_images(first, folder)  # other images: that is the mistake
                 raise InvalidArgumentError(
                     'prob_dirs', _one_model_twice(first, first_model, first_via, folder,
                                                   model, via))
@@ -137,6 +138,20 @@ def _versions_in_ensemble(first: tuple, second: tuple) -> str:
             f'{m2.views_version}), and an ensemble\'s averaged pixels cannot tell whether '
             'they are one model\'s predictions given twice; re-run tools/inference.py for '
             f'{shown(older)} (and ensemble again)')
+
+
+def _check_same_images(first: ProbFolder, folder: ProbFolder) -> None:
+    """Two folders of one model that predicted other images under one name (the same
+    model run on two image folders) are refused for that, not as one folder given
+    twice: the first image name both hold is compared by its recorded ``img_sha256``.
+
+    Raises:
+        ProbFileError: naming the image (:func:`~mmseg_ext.io.prob_meta.same_image_sha256`).
+    """
+    shared = next((key for key in first.keys() if key in folder), None)
+    if shared is not None:
+        same_image_sha256([read_meta(first.path(shared)), read_meta(folder.path(shared))],
+                          first.path(shared))
 
 
 def _one_model_twice(first: ProbFolder, first_model, first_via: Optional[str],

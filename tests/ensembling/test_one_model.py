@@ -306,3 +306,31 @@ def test_a_foreign_views_version_makes_the_views_unknown(tmp_path, value):
     assert soft_vote([a, b], str(tmp_path / 'out'), progress=False).models == 2
     cut = compact_source(dict(versioned(SHA_A), views_version=value, junk='x' * 1_000_000))
     assert 'views_version' not in cut and 'views' not in cut
+
+
+def test_one_model_on_two_image_folders_is_named_as_other_images(tmp_path):
+    """Round AK (AK-8): one model's predictions of two different image folders (their
+    files record other ``img_sha256`` under one name) were refused as "one model's
+    predictions given twice"; the mistake is the images, and the message says so."""
+    from mmseg_ext.io.prob_file import ProbFileError
+    rng = np.random.default_rng(0)
+    made = []
+    for name, image in (('A', 'd' * 64), ('B', 'e' * 64)):
+        with ProbFolderWriter(str(tmp_path / name), ('a', 'b'), 'multi-label',
+                              source=record(SHA_A)) as w:
+            w.write(rng.random((2, 8, 8)).astype(np.float32), 'x.png', (16, 16),
+                    img_sha256=image)
+            w.commit()
+        made.append(str(tmp_path / name))
+    with pytest.raises(ProbFileError, match='the folders predicted different images under '
+                       'the name x.png'):
+        soft_vote(made, str(tmp_path / 'out'), progress=False)
+    # the same images: still one model given twice
+    with ProbFolderWriter(str(tmp_path / 'C'), ('a', 'b'), 'multi-label',
+                          source=record(SHA_A)) as w:
+        w.write(rng.random((2, 8, 8)).astype(np.float32), 'x.png', (16, 16),
+                img_sha256='d' * 64)
+        w.commit()
+    with pytest.raises(InvalidArgumentError, match="one model's predictions given twice"):
+        soft_vote([made[0], str(tmp_path / 'C')], str(tmp_path / 'out'), progress=False)
+    assert not (tmp_path / 'out').exists()
