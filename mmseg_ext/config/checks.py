@@ -90,24 +90,24 @@ def check_data_roots(cfg: Config, config: str = 'the config',
     once the runner has made its work dir.
 
     Raises:
-        DataError: ``<config>: train_dataloader.dataset.data_root is <path>, which is not
-            a folder (relative paths start at the current folder, <cwd>)``.
+        DataError: ``<config>: train_dataloader.dataset.datasets.1.data_root is <path>,
+            which is not a folder (a relative path starts at the current folder, <cwd>)``:
+            the key of the data set itself, inside any wrapper.
     """
     import os
 
-    from ..utils.dataset_configs import dataset_nodes
+    from ..utils.dataset_configs import dataset_node_paths
     for loader in loaders:
         node = cfg.get(loader)
         if not isinstance(node, dict):
             continue
-        for ds in dataset_nodes(node.get('dataset')):
+        for key, ds in dataset_node_paths(node.get('dataset'), f'{loader}.dataset'):
             root = ds.get('data_root')
             if root and isinstance(root, str) and not osp.isdir(root):
                 where = '' if osp.isabs(root) else \
                     f' (a relative path starts at the current folder, {os.getcwd()})'
-                raise DataError(f'{config}: {loader}.dataset data_root is {root}, which is '
-                                f'not a folder{where}; set it with --cfg-options '
-                                f'{loader}.dataset.data_root=...')
+                raise DataError(f'{config}: {key}.data_root is {root}, which is not a '
+                                f'folder{where}; set {key}.data_root to the data\'s folder')
 
 
 def checkpoint_pointer(work_dir: str) -> str:

@@ -146,6 +146,29 @@ def test_a_missing_data_root_is_named_with_its_key_before_any_work_dir(tmp_path,
     monkeypatch.chdir(tmp_path)
     code, lines = run_main('train.py', [osp.join(REPO, CONFIG), '--work-dir',
                                         tmp_path / 'w'])
-    assert_refused(code, lines, 1, 'train_dataloader.dataset data_root is '
-                   'work_dirs/demo_shapes/data', str(tmp_path), '--cfg-options')
+    assert_refused(code, lines, 1, 'train_dataloader.dataset.data_root is '
+                   'work_dirs/demo_shapes/data', str(tmp_path),
+                   'set train_dataloader.dataset.data_root to')
     assert not osp.exists(tmp_path / 'w') and os.listdir(tmp_path) == []
+
+
+def test_a_missing_data_root_of_a_wrapped_data_set_is_named_with_its_own_key(tmp_path):
+    """Round AK (AK-12): a ``ConcatDataset`` member's missing ``data_root`` (the demo's
+    pseudo-label layout before pseudo_label.py ran) was named with the wrapper's key,
+    and setting that key was refused ("ConcatDataset has no argument 'data_root'"). The
+    message names the member's own key, and setting it works."""
+    from mmengine.config import Config
+
+    from mmseg_ext.config.checks import check_data_roots
+    from mmseg_ext.utils.errors import DataError
+    real = tmp_path / 'real'
+    real.mkdir()
+    cfg = Config(dict(train_dataloader=dict(dataset=dict(type='ConcatDataset', datasets=[
+        dict(type='HandBoneDataset', data_root=str(real)),
+        dict(type='HandBoneDataset', data_root=str(tmp_path / 'missing_pl'))]))))
+    with pytest.raises(DataError, match='train_dataloader.dataset.datasets.1.data_root is '
+                       f'{tmp_path}/missing_pl, which is not a folder; set '
+                       'train_dataloader.dataset.datasets.1.data_root to'):
+        check_data_roots(cfg, 'c.py')
+    cfg.merge_from_dict({'train_dataloader.dataset.datasets.1.data_root': str(real)})
+    check_data_roots(cfg, 'c.py')
