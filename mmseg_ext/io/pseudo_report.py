@@ -37,6 +37,17 @@ def label_file(key: str, fmt: str) -> str:
     return key + '.png'
 
 
+def listed_image(img_path: str, fmt: str) -> str:
+    """The line of ``accepted.txt`` for the image ``img_path`` (as its probabilities
+    record it): for hand-bone JSON, the name its label has under ``outputs_json/`` (a
+    leading ``DCM/`` of inference run on a data root dropped, as :func:`label_file` drops
+    it), so that a data set reading ``accepted.txt`` from the images' ``DCM/`` folder
+    finds each image and its label by one relative name."""
+    if fmt == 'handbone-json' and img_path.startswith('DCM/'):
+        return img_path[4:]
+    return img_path
+
+
 def pseudo_folder_above(seg_dir: str) -> Optional[Tuple[str, Optional[str]]]:
     """``(folder, report)`` of the pseudo-label folder at or above ``seg_dir`` (the
     folder a data set reads its labels from): the nearest folder holding a report, or

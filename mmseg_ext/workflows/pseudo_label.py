@@ -34,7 +34,9 @@ Every image gets a line in ``OUT/pseudo_labels.json`` (accepted, mean confidence
 uncertain fraction, and the image's SHA-256 where its probability file records it, which
 :func:`~mmseg_ext.io.pseudo_report.check_pseudo_images` compares with the images a
 training pairs them with); ``OUT/accepted.txt`` lists the accepted images relative to the
-inference image dir, one a line, usable as a data set's ``ann_file``.
+inference image dir, one a line, usable as a data set's ``ann_file`` (hand-bone JSON from
+inference on a data root: relative to its ``DCM/``, as the labels under ``outputs_json/``
+are, :func:`~mmseg_ext.io.pseudo_report.listed_image`).
 """
 from __future__ import annotations
 
@@ -57,7 +59,7 @@ from ..io.paths import check_output_apart
 from ..io.prob_file import dequantize
 from ..io.prob_meta import check_same_size
 from ..io.probs import ProbFolder, check_thresholds_apply
-from ..io.pseudo_report import REPORT, label_file
+from ..io.pseudo_report import REPORT, label_file, listed_image
 from ..io.staged_dir import StagedDir
 from ..utils.errors import DataError, InvalidArgumentError
 from ..utils.per_class import PerClassSpec, per_class_option
@@ -281,7 +283,7 @@ def pseudo_label_folder(probs_dir: str, out_dir: str, fmt: str = 'handbone-json'
                     write_hand_bone_json(staged.file(entry['label']), content)
                 else:
                     write_image(staged.file(entry['label']), labels)
-                accepted.append(meta.img_path)
+                accepted.append(listed_image(meta.img_path, fmt))
             if meta.img_sha256 is not None:  # the image's identity, for whoever pairs them
                 entry['img_sha256'] = meta.img_sha256
             report.append(entry)

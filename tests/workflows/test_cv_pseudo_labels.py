@@ -231,3 +231,54 @@ def test_a_pool_without_polygons_is_refused_before_any_fold(teacher, tmp_path):
     assert 'without polygons' in lines[0] and 'label folder not set' in lines[0], lines
     assert not (tmp_path / 'w').exists()
     assert snapshot(str(tmp_path)) == before
+
+
+def test_pseudo_labels_of_inference_on_a_data_root_pair_with_its_images(teacher, tmp_path):
+    """Round AK (AK-11): inference on a hand-bone data root names the images
+    ``DCM/ID.../x.png``; pseudo_label.py wrote those names into ``accepted.txt`` but the
+    labels under ``outputs_json/ID.../x.json``, so cv refused the folder whichever image
+    folder it was given. ``accepted.txt`` now names each image as its label is named, and
+    cv reads a hand-bone root's images from its ``DCM/``; swapped images are still
+    refused by content."""
+    import shutil
+
+    from mmseg_ext.config.loading import load_config
+    from mmseg_ext.workflows.cross_validation.pool import (
+        add_pseudo_labels,
+        build_dataset,
+        read_pool,
+    )
+    from mmseg_ext.workflows.pseudo_label import pseudo_label_folder
+    root = osp.dirname(teacher['test_dir'])
+    probs = tmp_path / 'probs_root'
+    status, lines = run_main('inference.py', [
+        HANDBONE, teacher['ckpt'], '--img-dir', root, '--out-dir', probs, '--no-progress',
+        '--cfg-options', *[f'{k}={v}' for k, v in teacher['options'].items()]])
+    assert status in (0, None), lines
+    pl = str(tmp_path / 'pl_root')
+    pseudo_label_folder(str(probs), pl, pixel_conf=0.9, max_uncertain=1.0,
+                        min_mean_conf=0.0, progress=False)
+    accepted = open(osp.join(pl, 'accepted.txt')).read().split()
+    assert accepted and not any(a.startswith('DCM/') for a in accepted)
+    for a in accepted:  # each line names its image under DCM/ and its label alike
+        assert osp.isfile(osp.join(root, 'DCM', a))
+        assert osp.isfile(osp.join(pl, 'outputs_json', osp.splitext(a)[0] + '.json'))
+    cfg = load_config(HANDBONE, teacher['options'])
+    for images in (root, osp.join(root, 'DCM')):
+        pool = read_pool(cfg, HANDBONE, progress=False)
+        add_pseudo_labels(pool, pl, images)
+        infos = build_dataset(dict(pool.extra[-1], pipeline=[])).load_data_list()
+        assert len(infos) == len(accepted)
+        for info in infos:
+            rel = osp.relpath(info['img_path'], osp.join(root, 'DCM'))
+            assert info['seg_map_path'] == osp.join(osp.abspath(pl), 'outputs_json',
+                                                    osp.splitext(rel)[0] + '.json')
+    swapped = shutil.copytree(root, tmp_path / 'swapped')
+    a, b = (swapped / 'DCM' / x for x in accepted[:2])
+    data_a, data_b = a.read_bytes(), b.read_bytes()
+    a.write_bytes(data_b)
+    b.write_bytes(data_a)
+    status, lines = run_main('cv.py', _cv_argv(teacher, tmp_path, pl, '--pseudo-images',
+                                               swapped))
+    assert status == 1 and len(lines) == 1, lines
+    assert 'not the image the pseudo-labels of' in lines[0], lines

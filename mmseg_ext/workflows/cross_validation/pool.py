@@ -221,8 +221,9 @@ def check_labels_not_pseudo(label_files: Sequence[Optional[str]], config: str) -
 
 def add_pseudo_labels(pool: Pool, pseudo_dir: str, img_dir: str) -> None:
     """Add the pseudo-labelled images of ``tools/pseudo_label.py``'s folder
-    ``pseudo_dir`` (hand-bone JSON, the images under ``img_dir``) to ``pool.extra``: every
-    fold trains on them, none validates on them.
+    ``pseudo_dir`` (hand-bone JSON, the images under ``img_dir``, or under its ``DCM/``
+    when it is a hand-bone root) to ``pool.extra``: every fold trains on them, none
+    validates on them.
 
     Raises:
         DataError: ``pseudo_dir`` is not such a folder, is of another format or class
@@ -236,6 +237,8 @@ def add_pseudo_labels(pool: Pool, pseudo_dir: str, img_dir: str) -> None:
     from ..student_data import pseudo_dataset
     check_folder(pseudo_dir, 'pseudo-label folder', DataError)
     check_folder(img_dir, 'folder of the pseudo-labelled images', DataError)
+    if osp.isdir(osp.join(img_dir, 'DCM')):  # a hand-bone root: its images are in DCM/
+        img_dir = osp.join(img_dir, 'DCM')
     report = read_json(osp.join(pseudo_dir, REPORT), 'pseudo-label report')
     if not isinstance(report, dict) or report.get('format') != 'handbone-json':
         raise DataError(f'{osp.join(pseudo_dir, REPORT)}: not a hand-bone JSON pseudo-label '
