@@ -14,10 +14,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from mmengine.hooks import Hook
-
 from ..engine.dataset_parts import leaf_datasets
 from ..io.pseudo_report import check_pseudo_pairs
+from .dataset_check_hook import DatasetCheckHook
 
 
 def check_dataset_pseudo_images(dataset: Any) -> None:
@@ -36,27 +35,10 @@ def check_dataset_pseudo_images(dataset: Any) -> None:
                            for info in infos if isinstance(info, dict))
 
 
-class PseudoLabelImageHook(Hook):
+class PseudoLabelImageHook(DatasetCheckHook):
     """Before training, validation and testing, refuse pseudo-labels paired with images
     they were not made from (:func:`check_dataset_pseudo_images`): a validation or test
     set that reads a pseudo-label folder with other images would score against labels of
-    different pictures. Each data set is checked once per run."""
+    different pictures."""
 
-    def __init__(self) -> None:
-        self._checked: set = set()
-
-    def _check(self, loader: Any) -> None:
-        dataset = getattr(loader, 'dataset', None)
-        if dataset is None or id(dataset) in self._checked:
-            return
-        check_dataset_pseudo_images(dataset)
-        self._checked.add(id(dataset))
-
-    def before_train(self, runner: Any) -> None:
-        self._check(runner.train_dataloader)
-
-    def before_val(self, runner: Any) -> None:
-        self._check(runner.val_dataloader)
-
-    def before_test(self, runner: Any) -> None:
-        self._check(runner.test_dataloader)
+    check = staticmethod(check_dataset_pseudo_images)

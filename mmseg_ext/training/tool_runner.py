@@ -415,16 +415,18 @@ class ToolRunner(Runner):
         except BaseException as exc:
             config = kwargs.get('cfg')
             built = component_error(exc, getattr(config, 'filename', None))
-            self._refused(built or exc, work_dir, constructing=True)
+            self._refused(built or exc, work_dir)
             if built is not None:
                 raise built from None
             raise
         from ..engine.finite_loss import FiniteLossHook
         from ..engine.split_overlap import ValidationOverlapHook
+        from .image_suffix_case import ImageSuffixCaseHook
         from .pseudo_label_images import PseudoLabelImageHook
         self.register_hook(FiniteLossHook())
         self.register_hook(ValidationOverlapHook())
         self.register_hook(PseudoLabelImageHook())
+        self.register_hook(ImageSuffixCaseHook())
 
     def setup_env(self, env_cfg: dict) -> None:
         """mmengine's ``setup_env``, which fixes the run's timestamp; a timestamp that
@@ -449,27 +451,23 @@ class ToolRunner(Runner):
         if lock is not None:
             lock.release()
 
-    def _refused(self, exc: BaseException, work_dir: Optional[str] = None,
-                 constructing: bool = False) -> None:
+    def _refused(self, exc: BaseException, work_dir: Optional[str] = None) -> None:
         """Give the lock back, and undo what the failed run did to its work dir when it
         changed nothing there but its own config dump and log folder (no checkpoint
         saved, none replaced: :meth:`_changed_beyond_own`):
 
         - any failure, an interrupt included, puts back the earlier run's config dump
           that this run replaced, so it still describes that run's checkpoints;
-        - a refusal (a domain error, or any error while the runner was built) or an
-          interrupt (a stop signal, Ctrl-C) before the first training record also
-          removes the run's own new files: the whole
-          work dir when it made that, else its log folder and its unchanged config
-          dump. After training began, its log stays.
+        - any failure before the first training record (a refusal, an error while the
+          runner or its data loaders were built, a stop signal) also removes the run's
+          own new files: the whole work dir when it made that, else its log folder and
+          its unchanged config dump. After training began, its log stays.
         """
-        from ..utils.errors import Interrupted, MmsegExtError
         work_dir = work_dir or getattr(self, '_work_dir', None)
         try:
             if not work_dir or not getattr(self, '_cleans_up', True):
                 return
-            stopped = isinstance(exc, (MmsegExtError, Interrupted, KeyboardInterrupt))
-            refused = (constructing or stopped) and not self._trained()
+            refused = not self._trained()
             if self._made_work_dir:
                 if refused and remove_refused_work_dir(
                         work_dir, self._own_names(work_dir), self._log_name(work_dir),

@@ -335,22 +335,29 @@ def test_a_run_refused_in_training_leaves_a_users_work_dir_as_it_was(tmp_path, s
     assert (work / 'notes.txt').read_text() == 'mine'
 
 
-@pytest.mark.parametrize('constructing', [True, False])
-def test_any_error_while_the_runner_is_built_removes_the_work_dir_it_made(tmp_path,
-                                                                       constructing):
+@pytest.mark.parametrize('trained', [False, True])
+def test_any_error_before_training_removes_the_work_dir_it_made(tmp_path, trained):
     """AA-3: a ``TypeError`` from mmengine while the runner was built (not a domain
-    error) left the work dir the run had made, with its lock file; after the runner is
-    built, only a refusal (a domain error) removes it."""
+    error) left the work dir the run had made, with its lock file. Since round AM
+    (AM-2: a data folder missing when the runner built its loaders), any error before
+    the first training record removes it; a run that logged training keeps its log."""
+    from types import SimpleNamespace
+
     from mmseg_ext.training.tool_runner import ToolRunner
     work = tmp_path / 'a' / 'wd'
-    work.mkdir(parents=True)
+    log = work / '20261207_120000'
+    (log / 'vis_data').mkdir(parents=True)
     (work / '.mmseg_ext.lock').write_text('1\n')
+    (log / '20261207_120000.log').write_text('started\n')
     runner = ToolRunner.__new__(ToolRunner)
     runner._made_work_dir, runner._made_top, runner._work_dir_lock = True, str(tmp_path / 'a'), None
-    runner._held_before, runner._log_dir = set(), ''
-    runner._refused(TypeError('unexpected keyword'), str(work), constructing=constructing)
-    assert work.exists() != constructing
-    assert (tmp_path / 'a').exists() != constructing
+    runner._held_before, runner._log_dir = set(), str(log)
+    if trained:
+        runner._train_loop = SimpleNamespace(iter=1)
+        (log / 'vis_data' / 'scalars.json').write_text('{"loss": 1.0, "iter": 1}\n')
+    runner._refused(TypeError('unexpected keyword'), str(work))
+    assert work.exists() == trained
+    assert (tmp_path / 'a').exists() == trained
 
 
 @pytest.mark.parametrize('options,message', [

@@ -161,6 +161,8 @@ def read_pool(cfg: Config, config: str, group_regex: Optional[str] = None,
     dataset_cfg, extra = pool_dataset(cfg, config)
     kind_name = dataset_cfg.get('type', '')
     dataset = build_dataset(dict(dataset_cfg, pipeline=[]))
+    from ...training.image_suffix_case import check_suffix_case
+    check_suffix_case(dataset)  # an image the data set would leave out of every fold
     infos = [dataset.get_data_info(i) for i in range(len(dataset))]
     if not infos:
         raise DataError(f'{config}: the training data set lists no images')
