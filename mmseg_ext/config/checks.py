@@ -493,6 +493,30 @@ def check_pipeline_variable_options(cfg: Config, options: dict) -> None:
                 f'they got), so changing it changes nothing{instead}')
 
 
+def check_top_level_spelling(cfg: Config, path: str) -> None:
+    """Refuse a top-level name of the config that nothing reads and that is one typo
+    away from a setting something reads (``train_dataloder``, ``val_evaluater``): the
+    runner ignores it, so the run used the base config's value with exit 0. Names of
+    the file's own variables (``crop_size``, ``test_pipeline``) are far from every
+    setting and pass.
+
+    Raises:
+        ConfigError: naming the name and the setting it is close to.
+    """
+    import difflib
+    known = sorted(read_top_level_keys())
+    for key in cfg.keys():
+        if key in known or key in _PIPELINE_VARIABLES or key.startswith('_'):
+            continue
+        close = difflib.get_close_matches(key, known, n=1, cutoff=0.85)
+        if close:
+            raise ConfigError(f'{path}: {key} is not a setting anything reads once the '
+                              f'config is read, and it is one typo away from {close[0]}, '
+                              f'which is: the run would ignore it; rename it to {close[0]} '
+                              '(or give a variable of the file a name further from the '
+                              'settings)')
+
+
 #: top-level keys the tools read themselves, besides the runner's arguments
 _TOOL_TOP_LEVEL_KEYS = frozenset({'tta_model', 'tta_pipeline', 'tta_views',
                                   'find_unused_parameters', 'model_wrapper_cfg',

@@ -31,6 +31,7 @@ from .checks import (
     check_runner_settings,
     check_slide_settings,
     check_test_threshold,
+    check_top_level_spelling,
 )
 from .label_loading import use_checked_label_loading
 from .outputs import check_checkpoint_names, check_visualizer_folders
@@ -113,6 +114,7 @@ def load_config(path: str, cfg_options: Optional[dict] = None,
     (:func:`~mmseg_ext.config.label_loading.use_checked_label_loading`).
     """
     cfg = read_config(path)
+    check_top_level_spelling(cfg, path)
     cfg.launcher = launcher
     if cfg_options:
         check_cfg_options(cfg, cfg_options, path)

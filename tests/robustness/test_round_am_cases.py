@@ -75,3 +75,41 @@ def test_a_training_that_fails_building_its_loaders_leaves_no_work_dir(tmp_path,
     assert proc.returncode == 1, proc.stderr[-2000:]
     assert 'images/trian' in proc.stderr.strip().splitlines()[-1]
     assert not (tmp_path / 'a').exists()  # nor the parent it made
+
+
+@pytest.mark.parametrize('line,close', [
+    ('train_dataloder = dict(batch_size=1)', 'train_dataloader'),
+    ("val_evaluater = dict(type='IoUMetric', iou_metrics=['mDice'])", 'val_evaluator'),
+    ('optim_wraper = dict(optimizer=dict(lr=0.1))', 'optim_wrapper'),
+])
+def test_a_misspelt_setting_in_a_config_file_is_refused(tmp_path, line, close):
+    """AM-1 (silent-wrong): a misspelt top-level setting in a config file was ignored
+    and the run used the base config's value, exit 0 (the same typo in --cfg-options
+    was refused). A name one typo away from a setting is refused, naming both; the
+    file's own variables, far from every setting, pass."""
+    from mmseg_ext.config.loading import load_config
+    from mmseg_ext.utils.errors import ConfigError
+    config = tmp_path / 'typo.py'
+    config.write_text(f"_base_ = ['{SHAPES}']\n{line}\n")
+    with pytest.raises(ConfigError, match=f'typo.py: {line.split()[0]} is not a setting '
+                       f'anything reads .* one typo away from {close}'):
+        load_config(str(config))
+    fine = tmp_path / 'fine.py'
+    fine.write_text(f"_base_ = ['{SHAPES}']\nmy_scale = (64, 80)\n"
+                    "test_pipeline = [dict(type='LoadImageFromFileChecked')]\n")
+    load_config(str(fine))
+
+
+def test_every_shipped_config_passes_the_spelling_check():
+    """The check on every config of custom_configs/ (none holds a near-miss name)."""
+    import glob
+
+    from mmengine.config import Config
+
+    from mmseg_ext.config.checks import check_top_level_spelling
+    configs = sorted(glob.glob(osp.join(REPO, 'custom_configs', '**', '*.py'),
+                               recursive=True))
+    configs = [c for c in configs if '_base_' not in c.split(os.sep)]
+    assert len(configs) > 20
+    for config in configs:
+        check_top_level_spelling(Config.fromfile(config), config)
