@@ -366,17 +366,28 @@ def unlabelled_images(unlabelled_dir: str, unlabelled_list: Optional[str],
     goes to ``log``).
 
     Raises:
-        DataError: the folder holds no ``img_suffix`` image.
+        DataError: the folder holds no ``img_suffix`` image, or an image whose suffix
+            differs from ``img_suffix`` in case (``UPPER.JPG`` for ``.jpg``: the
+            student's data set names each image by its stem and ``img_suffix``, and
+            would look for ``UPPER.jpg``).
     """
     if unlabelled_list is not None:
-        return read_image_list(unlabelled_list, img_suffix, root=unlabelled_dir)
-    skipped: List[str] = []
-    images = list_images(unlabelled_dir, (img_suffix,), skipped)
-    note = skipped_note(unlabelled_dir, skipped, (img_suffix,))
-    if note:
-        log(note)
-    if not images:
-        raise DataError(f'{unlabelled_dir}: no *{img_suffix} images')
+        images = read_image_list(unlabelled_list, img_suffix, root=unlabelled_dir)
+    else:
+        skipped: List[str] = []
+        images = list_images(unlabelled_dir, (img_suffix,), skipped)
+        note = skipped_note(unlabelled_dir, skipped, (img_suffix,))
+        if note:
+            log(note)
+        if not images:
+            raise DataError(f'{unlabelled_dir}: no *{img_suffix} images')
+    other_case = [rel for rel in images if not rel.endswith(img_suffix)]
+    if other_case:
+        raise DataError(f'{osp.join(unlabelled_dir, other_case[0])}: its suffix differs in '
+                        f'case from the image suffix {img_suffix!r} ({len(other_case)} '
+                        'such): the student\'s data set names each image by its stem and '
+                        'that suffix, so it could not read it; rename the images to end in '
+                        f'{img_suffix!r}, or set the image suffix to theirs')
     return images
 
 

@@ -113,3 +113,24 @@ def test_every_shipped_config_passes_the_spelling_check():
     assert len(configs) > 20
     for config in configs:
         check_top_level_spelling(Config.fromfile(config), config)
+
+
+def test_an_unlabelled_image_whose_suffix_differs_in_case_is_named_as_it_is(tmp_path,
+                                                                           shapes_root):
+    """AM-5: ``self_train.py`` listed ``UPPER.PNG`` (the listing ignores case), then failed
+    after the runner was built on ``UPPER.png: cannot be read``, a file that does not
+    exist. Refused before anything runs, naming the real file."""
+    unl = tmp_path / 'unl'
+    unl.mkdir()
+    for i, name in enumerate(('a.png', 'UPPER.PNG')):
+        shutil.copy(osp.join(shapes_root, 'images', 'val', sorted(os.listdir(
+            osp.join(shapes_root, 'images', 'val')))[i]), unl / name)
+    proc = run_tool('tools/self_train.py', SHAPES, SHAPES, '--unlabelled', str(unl),
+                    '--img-suffix', '.png', '--work-dir', str(tmp_path / 'w'),
+                    '--cfg-options', *_options(shapes_root))
+    assert proc.returncode == 1, proc.stderr[-2000:]
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"error: {unl / 'UPPER.PNG'}: its suffix differs in case from "
+                           "the image suffix '.png'"), last
+    assert 'mmengine' not in proc.stderr  # before any runner
+    assert not (tmp_path / 'w').exists()
