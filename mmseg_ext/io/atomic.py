@@ -30,6 +30,7 @@ from typing import Iterator, Optional, Tuple
 
 from ..utils.errors import OutputError, OutputExistsError
 from .deferred_signals import signals_deferred
+from .made_folders import first_missing, remove_empty_parents
 from .output_errors import is_write_error, make_parent, output_error
 from .output_lock import output_lock
 from .owned_file import (
@@ -189,6 +190,7 @@ def _atomic_open(path: str, mode: str, force: bool, owner: Optional[str],
         raise OutputError(f'{path}: ends with a slash, which names a folder; expected a '
                           'file name')
     check_new_output(path, force, owner)  # also refuses a folder at path
+    made_top = first_missing(osp.dirname(osp.abspath(path)))  # removed again on failure
     fd, tmp = temp_beside(path)
     try:
         with open(fd, mode, **open_kwargs) as f:
@@ -197,6 +199,7 @@ def _atomic_open(path: str, mode: str, force: bool, owner: Optional[str],
     except OSError as exc:
         with contextlib.suppress(OSError):
             os.remove(tmp)
+        remove_empty_parents(path, made_top)
         if isinstance(exc, OutputError):
             raise
         folder = osp.dirname(osp.abspath(path))
@@ -206,6 +209,7 @@ def _atomic_open(path: str, mode: str, force: bool, owner: Optional[str],
     except BaseException:
         with contextlib.suppress(OSError):
             os.remove(tmp)
+        remove_empty_parents(path, made_top)
         raise
 
 

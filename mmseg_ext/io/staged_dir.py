@@ -34,6 +34,7 @@ from typing import Callable, List, Optional, Sequence, Tuple
 from ..utils.errors import OutputError, OutputExistsError
 from .deferred_signals import signals_deferred
 from .folder_manifest import check_replaceable_folder, write_folder_manifest
+from .made_folders import first_missing, remove_empty_parents
 from .manifest_records import MANIFEST, owning_work_dir
 from .output_errors import inside, is_write_error, make_parent, output_error, write_reason
 from .output_lock import output_lock
@@ -138,16 +139,22 @@ class StagedDir:
         self.tool = tool or f'mmseg_ext output folder ({marker})'
         self._lock = contextlib.ExitStack()  # one writer per output until commit/abort
         self._lock.enter_context(output_lock(self.path, path))
+        #: the highest folder above ``path`` this run creates: removed again, with
+        #: the others it made, when nothing is published
+        self._made_top = None
         try:
             self._check_target()
+            self._made_top = first_missing(osp.dirname(self.path))
             make_parent(self.path)
             self.tmp = staging_folder(path, 'partial-')
         except OSError as exc:
+            self._drop_made_parents()
             self._lock.close()
             if isinstance(exc, OutputError):
                 raise
             raise output_error(self.path, exc) from None
         except BaseException:
+            self._drop_made_parents()
             self._lock.close()
             raise
         self._made = {self.tmp}
@@ -306,10 +313,16 @@ class StagedDir:
                 remove_tree(old)  # another run's complete output is in place
 
     def abort(self) -> None:
-        """Remove the temporary folder (nothing is published)."""
+        """Remove the temporary folder (nothing is published), and the empty folders
+        this run made above the output."""
         shutil.rmtree(self.tmp, ignore_errors=True)
         release_staging(self.tmp)
+        self._drop_made_parents()
         self._lock.close()
+
+    def _drop_made_parents(self) -> None:
+        if not osp.lexists(self.path):
+            remove_empty_parents(self.path, self._made_top)
 
     def __enter__(self) -> StagedDir:
         return self

@@ -134,3 +134,54 @@ def test_an_unlabelled_image_whose_suffix_differs_in_case_is_named_as_it_is(tmp_
                            "the image suffix '.png'"), last
     assert 'mmengine' not in proc.stderr  # before any runner
     assert not (tmp_path / 'w').exists()
+
+
+def test_a_failed_output_leaves_no_parent_folders_it_made(tmp_path):
+    """AM-6: ``inference.py``, ``pseudo_label.py`` and ``visualize.py overlay`` made the
+    missing parents of ``--out-dir`` (``a1/a2/probs``) and left them, empty, when the run
+    failed. Every staged output folder and every atomically written file removes the
+    empty folders it made above it when nothing is published; a parent that existed, or
+    that holds anything, stays."""
+    from mmseg_ext.io.atomic import atomic_open
+    from mmseg_ext.io.staged_dir import StagedDir
+    (tmp_path / 'kept').mkdir()
+    with pytest.raises(RuntimeError):
+        with StagedDir(str(tmp_path / 'kept' / 'a1' / 'a2' / 'probs')) as staged:
+            open(staged.file('x.txt'), 'w').close()
+            raise RuntimeError('an input turned out bad')
+    with pytest.raises(RuntimeError):
+        with atomic_open(str(tmp_path / 'kept' / 'n1' / 'n2' / 'sub.csv')) as f:
+            f.write('id\n')
+            raise RuntimeError('an input turned out bad')
+    assert os.listdir(tmp_path / 'kept') == []
+    # a made parent that meanwhile holds a file of someone else's stays, with it
+    with pytest.raises(RuntimeError):
+        with StagedDir(str(tmp_path / 'kept' / 'b1' / 'probs')) as staged:
+            (tmp_path / 'kept' / 'b1' / 'notes.txt').write_text('mine')
+            raise RuntimeError('bad')
+    assert os.listdir(tmp_path / 'kept' / 'b1') == ['notes.txt']
+    # published: the parents stay with it
+    with StagedDir(str(tmp_path / 'kept' / 'c1' / 'probs')) as staged:
+        open(staged.file('index.json'), 'w').close()
+        staged.commit()
+    assert os.listdir(tmp_path / 'kept' / 'c1') == ['probs']
+
+
+def test_inference_that_fails_leaves_no_parents(tmp_path, shapes_root):
+    """AM-6 through the tool: a truncated image fails inference after its output folder's
+    parents were made."""
+    images = tmp_path / 'imgs'
+    images.mkdir()
+    src = osp.join(shapes_root, 'images', 'val')
+    shutil.copy(osp.join(src, sorted(os.listdir(src))[0]), images / 'a.png')
+    data = (images / 'a.png').read_bytes()
+    (images / 'b.png').write_bytes(data[:len(data) // 2])
+    proc = run_tool('tools/train.py', SHAPES, '--work-dir', str(tmp_path / 'w'),
+                    '--cfg-options', *_options(shapes_root))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    proc = run_tool('tools/inference.py', SHAPES, str(tmp_path / 'w' / 'iter_1.pth'),
+                    '--img-dir', str(images), '--out-dir', str(tmp_path / 'a1' / 'a2' / 'p'),
+                    '--no-progress', '--cfg-options', *_options(shapes_root))
+    assert proc.returncode == 1 and 'b.png' in proc.stderr.strip().splitlines()[-1], \
+        proc.stderr[-2000:]
+    assert not (tmp_path / 'a1').exists()
