@@ -627,6 +627,35 @@ class ToolRunner(Runner):
         except BaseException:
             self._resume_refused = True  # no iteration of this run ran
             raise
+        self._check_resumed_within_schedule(filename)
+
+    def _check_resumed_within_schedule(self, filename: str) -> None:
+        """A checkpoint saved past the end of this run's schedule trains nothing (mmengine
+        ends at once with exit 0, no validation, no checkpoint): refused, naming both;
+        one saved at the end says so in the log.
+
+        Raises:
+            CheckpointError: the checkpoint's iteration (epoch) is past ``max_iters``
+                (``max_epochs``).
+        """
+        from mmengine.runner import EpochBasedTrainLoop
+
+        from ..utils.errors import CheckpointError
+        loop = self.train_loop
+        unit, done, last = ('epoch', 'epoch', 'max_epochs') \
+            if isinstance(loop, EpochBasedTrainLoop) else ('iteration', 'iter', 'max_iters')
+        now, end = getattr(loop, done, None), getattr(loop, last, None)
+        if isinstance(now, int) and isinstance(end, int):
+            if now > end:
+                self._resume_refused = True
+                raise CheckpointError(
+                    f'{filename}: saved at {unit} {now}, past this run\'s train_cfg.{last}'
+                    f'={end}, so resuming trains nothing; set {last} above {now} to '
+                    'train on, or start a new training from it as weights (load_from)')
+            if now == end:
+                print_log(f'{filename}: saved at {unit} {now}, the end of this run\'s '
+                          f'schedule (train_cfg.{last}={end}): nothing left to train',
+                          logger='current', level=logging.WARNING)
 
     def val(self):
         return self._released(super().val)

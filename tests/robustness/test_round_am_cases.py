@@ -185,3 +185,25 @@ def test_inference_that_fails_leaves_no_parents(tmp_path, shapes_root):
     assert proc.returncode == 1 and 'b.png' in proc.stderr.strip().splitlines()[-1], \
         proc.stderr[-2000:]
     assert not (tmp_path / 'a1').exists()
+
+
+def test_resuming_past_the_end_of_the_schedule_is_refused(tmp_path, shapes_root):
+    """AM-3: ``train.py --resume`` with ``train_cfg.max_iters`` below the checkpoint's
+    iteration ended at once with exit 0: no training, no validation, no word. Refused,
+    naming both numbers; resuming a finished run says there is nothing left."""
+    work = tmp_path / 'w'
+    proc = run_tool('tools/train.py', SHAPES, '--work-dir', str(work), '--cfg-options',
+                    *_options(shapes_root, 2))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    before = sorted(os.listdir(work))
+    proc = run_tool('tools/train.py', SHAPES, '--work-dir', str(work), '--resume',
+                    '--cfg-options', *_options(shapes_root, 1))
+    assert proc.returncode == 1, proc.stderr[-2000:]
+    last = proc.stderr.strip().splitlines()[-1]
+    assert 'iter_2.pth: saved at iteration 2, past this run\'s train_cfg.max_iters=1' \
+        in last, last
+    assert sorted(os.listdir(work)) == before  # the refused run's log folder went
+    proc = run_tool('tools/train.py', SHAPES, '--work-dir', str(work), '--resume',
+                    '--cfg-options', *_options(shapes_root, 2))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert 'nothing left to train' in proc.stdout + proc.stderr
