@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -235,10 +235,32 @@ def _image_records(coco: dict, source: str) -> Tuple[List[dict], Dict[Any, dict]
     return records, by_id
 
 
+def check_recorded_size(path: str, record: dict) -> None:
+    """The image file ``path`` has the size its COCO record says.
+
+    Raises:
+        CocoFormatError: the file is missing, or its size (upright, as the loader decodes
+            it) is not the record's ``width`` x ``height``.
+    """
+    import os.path as osp
+
+    from ..io.images import image_size
+    if not osp.lexists(path):
+        raise CocoFormatError(f"{path}: image file not found (image id {record['image_id']})")
+    height, width = image_size(path)
+    if (height, width) != (record['height'], record['width']):
+        raise CocoFormatError(f"{path}: image is {width}x{height} (width x height, "
+                              "after its EXIF orientation if any) but the "
+                              f"annotation file says {record['width']}x{record['height']} "
+                              f"(image id {record['image_id']})")
+
+
 def index_coco(coco: dict, classes: Sequence[str], source: str = '<coco>', *,
                draw_order: str = 'area_desc', iscrowd: str = 'paint',
                on_bad: str = 'raise',
-               ignore_index: int = 255) -> Tuple[List[dict], SkipReport]:
+               ignore_index: int = 255,
+               check_file: Optional[Callable[[dict], None]] = None
+               ) -> Tuple[List[dict], SkipReport]:
     """Validate a loaded COCO dict and turn it into per-image records (module doc).
 
     Args:
@@ -256,6 +278,10 @@ def index_coco(coco: dict, classes: Sequence[str], source: str = '<coco>', *,
             drops it (degenerate polygons alone are dropped from a multi-polygon
             annotation) and counts it in the returned :class:`SkipReport`.
         ignore_index: pixel value of ignored crowd regions.
+        check_file: called with an image's record before one of its annotations is
+            reported as covering no pixel of it; raises when the image file's size is
+            not the one the file records (:func:`check_recorded_size`), the real cause
+            then (a wrong ``width`` puts every polygon outside the image).
 
     Returns:
         ``(records, report)``.
@@ -311,6 +337,8 @@ def index_coco(coco: dict, classes: Sequence[str], source: str = '<coco>', *,
         label = ignore_index if crowd and iscrowd == 'ignore' else index_of[category]
         spans = rle_to_spans(rle, record['height'])
         if not len(spans):  # e.g. a polygon outside the image: it would paint nothing
+            if check_file is not None:
+                check_file(record)
             bad('no pixel', f"{where}: covers no pixel of the {record['width']}x"
                 f"{record['height']} image{_extent(segmentation)}")
             continue

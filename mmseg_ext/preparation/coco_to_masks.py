@@ -12,6 +12,7 @@ from ..datasets.coco_index import (
     CocoFormatError,
     SkipReport,
     check_categories,
+    check_recorded_size,
     index_coco,
     load_coco_json,
 )
@@ -100,7 +101,8 @@ def coco_to_masks(ann_file: str, out_dir: str, classes: Optional[Sequence[str]] 
     if classes is None:
         classes = default_classes(coco, background_name, ann_file)
     records, report = index_coco(coco, classes, ann_file, draw_order=draw_order,
-                                 iscrowd=iscrowd, on_bad=on_bad)
+                                 iscrowd=iscrowd, on_bad=on_bad,
+                                 check_file=_file_check(ann_file, img_root))
     if not records:
         raise CocoFormatError(f'{ann_file}: lists no images; nothing to convert')
     for r in records:  # file names come from data: relative, inside the image root
@@ -123,7 +125,7 @@ def coco_to_masks(ann_file: str, out_dir: str, classes: Optional[Sequence[str]] 
         for record, target in tqdm(list(zip(records, targets)), desc='coco -> masks',
                                    unit='img', disable=not progress):
             if img_root is not None:
-                _check_size(osp.join(img_root, record['file_name']), record)
+                check_recorded_size(osp.join(img_root, record['file_name']), record)
             label = rasterize(record['coco_anns'], record['height'], record['width'])
             write_image(staged.file(target), label)
             painted += len(record['coco_anns'])
@@ -135,13 +137,15 @@ def coco_to_masks(ann_file: str, out_dir: str, classes: Optional[Sequence[str]] 
     return ConversionSummary(len(records), painted, empty, report, out_dir)
 
 
-def _check_size(path: str, record: dict) -> None:
-    from ..io.images import image_size
-    if not osp.lexists(path):
-        raise CocoFormatError(f"{path}: image file not found (image id {record['image_id']})")
-    height, width = image_size(path)  # upright, as the loader decodes it
-    if (height, width) != (record['height'], record['width']):
-        raise CocoFormatError(f"{path}: image is {width}x{height} (width x height, "
-                              "after its EXIF orientation if any) but the "
-                              f"annotation file says {record['width']}x{record['height']} "
-                              f"(image id {record['image_id']})")
+def _file_check(ann_file: str, img_root: Optional[str]):
+    """The size check of an image's file by its record (None without ``img_root``)."""
+    if img_root is None:
+        return None
+
+    def check(record: dict) -> None:
+        rel = data_relpath(record['file_name'], f"{ann_file}: image id "
+                           f"{record.get('image_id')} file_name", img_root)
+        path = osp.join(img_root, rel)
+        if osp.lexists(path):  # a missing file is named when its mask is drawn
+            check_recorded_size(path, record)
+    return check

@@ -207,3 +207,38 @@ def test_resuming_past_the_end_of_the_schedule_is_refused(tmp_path, shapes_root)
                     '--cfg-options', *_options(shapes_root, 2))
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert 'nothing left to train' in proc.stdout + proc.stderr
+
+
+def test_a_wrong_coco_width_is_named_before_the_annotations_it_puts_outside(tmp_path):
+    """AM-7: a COCO file recording an image 10 px wide (454 real) was refused for an
+    annotation that "covers no pixel of the 10x373 image"; the width is the cause. With
+    the images at hand (``coco_to_masks --img-root``, the data set), the size is named."""
+    import json
+
+    import cv2
+    import numpy as np
+
+    from mmseg_ext.datasets.coco_index import CocoFormatError
+    from mmseg_ext.preparation.coco_to_masks import coco_to_masks
+    images = tmp_path / 'images'
+    images.mkdir()
+    cv2.imwrite(str(images / 'a.png'), np.zeros((37, 45, 3), np.uint8))
+    coco = dict(images=[dict(id=1, file_name='a.png', width=10, height=37)],
+                categories=[dict(id=1, name='thing')],
+                annotations=[dict(id=21, image_id=1, category_id=1, iscrowd=0,
+                                  segmentation=[[30, 5, 40, 5, 40, 20, 30, 20]])])
+    ann = tmp_path / 'ann.json'
+    ann.write_text(json.dumps(coco))
+    with pytest.raises(CocoFormatError, match=r'a.png: image is 45x37 .* but the annotation '
+                       r'file says 10x37 \(image id 1\)'):
+        coco_to_masks(str(ann), str(tmp_path / 'm'), img_root=str(images), progress=False)
+    with pytest.raises(CocoFormatError, match='covers no pixel of the 10x37 image'):
+        coco_to_masks(str(ann), str(tmp_path / 'm'), progress=False)  # no images: as before
+    from mmseg_ext import register_all_modules
+    from mmseg_ext.workflows.cross_validation.pool import build_dataset
+    register_all_modules()
+    with pytest.raises(CocoFormatError, match='image is 45x37'):
+        build_dataset(dict(type='CocoSemanticDataset', ann_file=str(ann),
+                           data_prefix=dict(img_path=str(images)),
+                           metainfo=dict(classes=('Background', 'thing')), pipeline=[]))
+    assert not (tmp_path / 'm').exists()
