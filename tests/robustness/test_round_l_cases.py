@@ -67,14 +67,17 @@ def test_file_identity_sees_links_and_spellings(tmp_path):
     assert file_identity(str(tmp_path / 'b.png')) not in ids
 
 
-def test_self_training_refuses_a_hard_link_of_a_training_image(tmp_path):
+def refused_unlabelled_copy(tmp_path, place):
+    """``self_train.py`` on shapes data with ``unl/x.png`` made by ``place(training
+    image, unl/x.png)``: it is refused as a training image, before a work dir exists.
+    Returns the error line and the training image's name."""
     from mmseg_ext.datasets.synthetic import make_shapes_dataset
     root = make_shapes_dataset(str(tmp_path / 'shapes'), num_train=2, num_val=2,
                                size=(32, 40), seed=1)
     unl = tmp_path / 'unl'
     unl.mkdir()
     train = sorted(os.listdir(f'{root}/images/train'))[0]
-    os.link(f'{root}/images/train/{train}', unl / 'x.png')
+    place(f'{root}/images/train/{train}', unl / 'x.png')
     shapes = osp.join(REPO, 'custom_configs', 'demo', 'fcn_r18-tiny_shapes-64x80.py')
     options = [f'{s}_dataloader.dataset.data_root={root}' for s in ('train', 'val', 'test')]
     proc = run_tool('tools/self_train.py', shapes, shapes, '--unlabelled', str(unl),
@@ -84,6 +87,11 @@ def test_self_training_refuses_a_hard_link_of_a_training_image(tmp_path):
     last = proc.stderr.strip().splitlines()[-1]
     assert f'{unl / "x.png"}: an unlabelled image is a training image' in last
     assert not osp.exists(tmp_path / 'w')
+    return last, train
+
+
+def test_self_training_refuses_a_hard_link_of_a_training_image(tmp_path):
+    refused_unlabelled_copy(tmp_path, os.link)
 
 
 def _label_world(tmp_path, n):
