@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 import os.path as osp
-from typing import Any, Optional
+from typing import Any, Iterator, Optional
 
 from ..engine.dataset_parts import leaf_datasets
 from ..utils.errors import DataError
@@ -28,6 +28,21 @@ def _listing_folder(part: Any) -> Optional[str]:
     prefix = getattr(part, 'data_prefix', None)
     folder = prefix.get('img_path') if isinstance(prefix, dict) else None
     return folder if isinstance(folder, str) and folder and osp.isdir(folder) else None
+
+
+def _files_listed_by_mmengine(folder: str) -> Iterator[str]:
+    """The files mmengine's recursive folder listing considers: not hidden, in every
+    sub-folder (links followed; a folder reached twice by links is read once)."""
+    seen = set()
+    for root, dirs, files in os.walk(folder, followlinks=True):
+        real = osp.realpath(root)
+        if real in seen:
+            dirs[:] = []
+            continue
+        seen.add(real)
+        for name in files:
+            if not name.startswith('.'):
+                yield osp.join(root, name)
 
 
 def check_suffix_case(dataset: Any) -> None:
@@ -46,11 +61,10 @@ def check_suffix_case(dataset: Any) -> None:
         if get is None:
             continue
         listed = {osp.normpath(str(get(i).get('img_path'))) for i in range(len(part))}
-        left_out = sorted(
-            osp.join(root, name) for root, _, files in os.walk(folder, followlinks=True)
-            for name in files
-            if name.lower().endswith(suffix.lower()) and not name.endswith(suffix)
-            and osp.normpath(osp.join(root, name)) not in listed)
+        left_out = sorted(path for path in _files_listed_by_mmengine(folder)
+                          if path.lower().endswith(suffix.lower())
+                          and not path.endswith(suffix)
+                          and osp.normpath(path) not in listed)
         if left_out:
             raise DataError(f'{left_out[0]}: its suffix differs in case from the data '
                             f'set\'s img_suffix {suffix!r}, so the data set would leave '

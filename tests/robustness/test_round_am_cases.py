@@ -242,3 +242,34 @@ def test_a_wrong_coco_width_is_named_before_the_annotations_it_puts_outside(tmp_
                            data_prefix=dict(img_path=str(images)),
                            metainfo=dict(classes=('Background', 'thing')), pipeline=[]))
     assert not (tmp_path / 'm').exists()
+
+
+def test_the_suffix_check_reads_a_folder_with_a_link_loop_once(tmp_path):
+    """The check walks the image folder as mmengine lists it (links followed, hidden
+    files skipped); a link back to the folder is read once, not until the path is too
+    long."""
+    from mmseg_ext.training.image_suffix_case import check_suffix_case
+    from mmseg_ext.utils.errors import DataError
+
+    class Listed:
+        img_suffix, ann_file = '.png', ''
+
+        def __init__(self, folder, names):
+            self.data_prefix = dict(img_path=str(folder))
+            self.names = names
+
+        def __len__(self):
+            return len(self.names)
+
+        def get_data_info(self, i):
+            return dict(img_path=str(tmp_path / 'imgs' / self.names[i]))
+
+    folder = tmp_path / 'imgs'
+    (folder / 'sub').mkdir(parents=True)
+    (folder / 'a.png').write_bytes(b'x')
+    (folder / '.hidden.PNG').write_bytes(b'x')  # mmengine skips hidden files too
+    (folder / 'sub' / 'loop').symlink_to(folder)
+    check_suffix_case(Listed(folder, ['a.png']))
+    (folder / 'sub' / 'b.PNG').write_bytes(b'x')
+    with pytest.raises(DataError, match=r'sub/b.PNG: its suffix differs in case .*\(1 such'):
+        check_suffix_case(Listed(folder, ['a.png']))
