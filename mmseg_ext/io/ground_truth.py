@@ -20,6 +20,11 @@ from .pseudo_report import REPORT, pseudo_folder_above
 #: The label value of pixels that belong to no class (not scored, not drawn).
 IGNORE_INDEX = 255
 
+#: more distinct values than this in a refused label map: the message asks whether the
+#: file is an image (a re-encoded X-ray given as ``--gt`` reads as a label map of
+#: hundreds of values; a label map of more classes than the model's has a few)
+_IMAGE_LIKE_VALUES = 64
+
 
 def check_label_values(label: np.ndarray, num_classes: int, path: str,
                        ignore_index: Optional[int] = IGNORE_INDEX) -> None:
@@ -35,8 +40,11 @@ def check_label_values(label: np.ndarray, num_classes: int, path: str,
     if bad.any():
         value = int(label[bad].flat[0])
         extra = f' or the ignore index {ignore_index}' if ignore_index is not None else ''
+        distinct = len(np.unique(label))
+        looks = (f'; it holds {distinct} distinct values, as a picture does: an image '
+                 'given as the labels?') if distinct > _IMAGE_LIKE_VALUES else ''
         raise DataError(f'{path}: holds the label value {value}, but there are '
-                        f'{num_classes} classes (values 0..{allowed - 1}{extra})')
+                        f'{num_classes} classes (values 0..{allowed - 1}{extra}){looks}')
 
 
 def check_ignore_index(ignore_index: Optional[int], classes: Sequence[str]) -> None:

@@ -273,3 +273,22 @@ def test_the_suffix_check_reads_a_folder_with_a_link_loop_once(tmp_path):
     (folder / 'sub' / 'b.PNG').write_bytes(b'x')
     with pytest.raises(DataError, match=r'sub/b.PNG: its suffix differs in case .*\(1 such'):
         check_suffix_case(Listed(folder, ['a.png']))
+
+
+def test_an_image_given_as_a_label_map_is_called_one(tmp_path):
+    """Round AK (AK-4): a re-encoded copy of the X-rays given as ``--gt`` was refused as
+    "holds the label value 34, but there are 29 classes", and the user hunted a damaged
+    label map. A refused map with as many values as a picture asks whether it is one;
+    a label map of a few classes too many does not."""
+    import numpy as np
+
+    from mmseg_ext.io.ground_truth import check_label_values
+    from mmseg_ext.utils.errors import DataError
+    picture = np.arange(256, dtype=np.uint8).reshape(16, 16)
+    with pytest.raises(DataError, match='holds 256 distinct values, as a picture does: an '
+                       'image given as the labels'):
+        check_label_values(picture, 29, 'x.png')
+    few = np.array([[0, 1, 30, 31]], np.uint8)
+    with pytest.raises(DataError) as info:
+        check_label_values(few, 29, 'y.png')
+    assert 'picture' not in str(info.value)
