@@ -14,6 +14,9 @@ one line too, exit 2, instead of a traceback::
 Under ``python -I`` (or ``-P``) the tool's own folder is not on ``sys.path``, so a tool
 must put it there before ``import _bootstrap``; ``python -I`` keeps ``site-packages``.
 
+A stop signal (SIGINT, SIGTERM, SIGHUP) while the tool still imports is ``error:
+interrupted`` with its status, as later (:func:`_stopped_while_starting`).
+
 ``SIGXFSZ`` (a write past ``ulimit -f``) needs nothing here: Python ignores it at start-up,
 so such a write fails with ``OSError(EFBIG)``, which the writers report as one line naming
 the output (:mod:`mmseg_ext.io.output_errors`).
@@ -64,6 +67,34 @@ def _run_as_tool() -> bool:
     return osp.dirname(osp.abspath(main)) == osp.dirname(osp.abspath(__file__))
 
 
+def _stopped_while_starting(signum, frame) -> None:
+    """A stop signal before the tool's ``cli_main`` is in place (while the tool still
+    imports its modules, the first ~50 ms): nothing is written yet, so the tool ends at
+    once with the line and status every tool gives for it (``error: interrupted``, 128 +
+    the signal), not Python's ``KeyboardInterrupt`` traceback (whose status is 1 when it
+    lands inside an import's exception handling)."""
+    try:
+        sys.stderr.write('error: interrupted\n')
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        pass
+    os._exit(128 + signum)
+
+
+def _handle_early_stops() -> None:
+    """:func:`_stopped_while_starting` for SIGINT, SIGTERM and SIGHUP (one ignored at
+    start, as under ``nohup``, stays ignored); ``cli_main`` replaces them."""
+    import signal
+    for name in ('SIGINT', 'SIGTERM', 'SIGHUP'):
+        signum = getattr(signal, name, None)
+        if signum is None:
+            continue
+        if name != 'SIGINT' and signal.getsignal(signum) == signal.SIG_IGN:
+            continue
+        signal.signal(signum, _stopped_while_starting)
+
+
 _previous_hook = sys.excepthook
 if _run_as_tool():
     sys.excepthook = _excepthook
+    _handle_early_stops()

@@ -303,6 +303,13 @@ def read_sample_pairs(path: str, fmt: SubmissionFormat) -> List[Tuple[int, str, 
     pairs = []
     seen: Dict[Tuple[str, object], Tuple[int, str]] = {}
     for line, fields in iter_csv(path):
+        named = [f.strip() for f in fields]
+        if line == 1 and named and named[0] != fmt.header[0] and \
+                set(named[:len(fmt.header)]) == set(fmt.header[:len(named)]) and \
+                len(named) >= 2:
+            raise DataError(f'{path}:1: the header is {",".join(fields)!r}: the columns '
+                            f'of {",".join(fmt.header)!r} in another order (the columns '
+                            'are read by position)')
         if line == 1 and fields and fields[0] == fmt.header[0]:
             if list(fields[:2]) != list(fmt.header[:2]):
                 raise DataError(f'{path}:1: the header starts {",".join(fields[:2])}, '

@@ -339,7 +339,11 @@ def _check_rle(path: str, fmt: SubmissionFormat, sizes: Dict[str, Tuple[int, int
             report.error(line, 'the class field is empty' if not cls else f'class {problem}')
             known = False
         elif cls not in known_classes:
-            report.error(line, f'unknown class {cls!r}')
+            index = pairs is None and cls.isascii() and cls.isdigit() and len(cls) < 10 \
+                and int(cls) < len(fmt.classes)
+            report.error(line, f'unknown class {cls!r}' + (
+                f' (the index of {fmt.classes[int(cls)]!r}, as a sample submission may '
+                'spell it: check the file against its sample)' if index else ''))
             known = False
         if image not in sizes:
             report.error(line, f'image {image!r} is not a test image')

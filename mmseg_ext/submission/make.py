@@ -16,6 +16,7 @@ opened.
 from __future__ import annotations
 
 import os.path as osp
+import posixpath
 import time
 from dataclasses import dataclass
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple
@@ -25,7 +26,7 @@ from tqdm import tqdm
 
 from ..inference.probmaps import cropped_class_mask, label_map
 from ..io.images import image_size, list_images
-from ..io.paths import check_output_apart, check_output_format, image_key
+from ..io.paths import check_output_apart, check_output_format, data_relpath, image_key
 from ..io.prob_file import read_meta
 from ..io.prob_meta import check_same_image, check_same_size
 from ..io.probs import ProbFolder, check_thresholds_apply
@@ -281,11 +282,7 @@ def _label_rows(job: _Job) -> Iterator[Row]:
     if job.test_json is not None:
         sizes = read_test_json_sizes(job.test_json)
         order = list(sizes)
-        missing = [f for f in order if f not in by_path and image_key(f) not in folder]
-        if missing:
-            raise DataError(f'{folder.root}: no probabilities for {len(missing)} image(s) '
-                            f'of {job.test_json}, e.g. {missing[0]}')
-        keys = [by_path[f] if f in by_path else image_key(f) for f in order]
+        keys = _test_json_keys(folder, order, job.test_json)
         extra = sorted(set(folder.keys()) - set(keys))
         if extra:
             raise DataError(f'{folder.root}: {len(extra)} image(s) with probabilities are '
@@ -302,6 +299,44 @@ def _label_rows(job: _Job) -> Iterator[Row]:
         order = sorted(by_path)
         keys = [by_path[f] for f in order]
     return _rows_of_labels(job, order, keys)
+
+
+def _test_json_keys(folder: ProbFolder, order: Sequence[str], test_json: str) -> List[str]:
+    """The probability key of each ``file_name`` of ``test_json`` (in its order), matched
+    by the normalised relative path (``\\`` read as ``/``, ``./`` dropped:
+    :func:`~mmseg_ext.io.paths.data_relpath`), extension included.
+
+    Raises:
+        DataError: two entries that name one image; an entry whose image was predicted
+            under another extension; entries without probabilities.
+    """
+    seen: Dict[str, Tuple[int, str]] = {}
+    wanted = []
+    for i, name in enumerate(order):
+        path = data_relpath(name, f'{test_json}: images[{i}] file_name')
+        if path in seen:
+            j, first = seen[path]
+            raise DataError(f'{test_json}: images[{j}] {first!r} and images[{i}] {name!r} '
+                            f'name one image ({path}); list each test image once')
+        seen[path] = (i, name)
+        wanted.append(path)
+    by_path = {posixpath.normpath(folder.info(k)[0].replace('\\', '/')): k
+               for k in folder.keys()}
+    by_stem = {image_key(path): path for path in by_path}
+    missing = []
+    for i, path in enumerate(wanted):
+        if path in by_path:
+            continue
+        other = by_stem.get(image_key(path))
+        if other is not None:
+            raise DataError(f'{test_json}: images[{i}] {order[i]!r}: {folder.root} holds the '
+                            f'probabilities of {other}, an image of another extension; '
+                            'predict the images the test set names')
+        missing.append(order[i])
+    if missing:
+        raise DataError(f'{folder.root}: no probabilities for {len(missing)} image(s) '
+                        f'of {test_json}, e.g. {missing[0]}')
+    return [by_path[path] for path in wanted]
 
 
 def _rows_of_labels(job: _Job, order, keys) -> Iterator[Row]:
