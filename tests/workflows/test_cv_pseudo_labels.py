@@ -282,3 +282,20 @@ def test_pseudo_labels_of_inference_on_a_data_root_pair_with_its_images(teacher,
                                                swapped))
     assert status == 1 and len(lines) == 1, lines
     assert 'not the image the pseudo-labels of' in lines[0], lines
+
+
+def test_test_images_that_are_pool_images_are_named_in_one_warning(teacher):
+    """Round AN (observed): ``cv.py --test-dir`` pointed at the training images ran
+    without a word, while self_train warns in the matching case. One warning line now;
+    real test images give none."""
+    from mmseg_ext.config.loading import load_config
+    from mmseg_ext.workflows.cross_validation.pool import read_pool
+    from mmseg_ext.workflows.cross_validation.testset import read_test_inputs
+    cfg = load_config(HANDBONE, teacher['options'])
+    pool = read_pool(cfg, HANDBONE, progress=False)
+    for test_dir, warned in ((osp.join(teacher['data'], 'train', 'DCM'), True),
+                             (teacher['test_dir'], False)):
+        lines = []
+        read_test_inputs(cfg, HANDBONE, pool, test_dir, None, None, None, lines.append)
+        hits = [m for m in lines if 'are images of the labelled pool' in m]
+        assert len(hits) == int(warned), lines

@@ -116,7 +116,22 @@ def read_test_inputs(cfg: Config, config: str, pool: Pool, test_dir: Optional[st
                                    'competition format of its own; name one '
                                    f'({", ".join(sorted(set(FORMAT_OF.values())))})')
     images, settings = check_test_inputs(cfg, config, test_dir, fmt, test_json, sample, log)
+    _warn_pool_images(pool, test_dir, images, log)
     return SubmissionInputs(test_dir, fmt, test_json, sample, images, settings)
+
+
+def _warn_pool_images(pool: Pool, test_dir: str, images: List[str], log: Log) -> None:
+    """One warning line when test images are images of the labelled pool (the same
+    file or a byte copy; sizes compared first, so it costs little): every fold model
+    but one trained on them, so their test predictions and anything made from them
+    (pseudo-labels, a submission) are not those of unseen images."""
+    from ...io.paths import same_content
+    shared = same_content([osp.join(test_dir, rel) for rel in images],
+                         [osp.join(pool.img_dir, rel) for rel in pool.images])
+    if shared:
+        log(f'{test_dir}: {len(shared)} of the {len(images)} test images are images of '
+            f'the labelled pool (e.g. {shared[0][0]} is {shared[0][1]}): the fold models '
+            'trained on them, so their test predictions are not those of unseen images')
 
 
 def check_test_record(work_dir: str, test: Optional[SubmissionInputs], force: bool) -> None:
