@@ -80,6 +80,14 @@ def manifests_above(path: str, include_self: bool = True
             current = parent
 
 
+def published_folder_of(tool) -> str:
+    """``'a published output folder of <tool>'`` for messages; a library caller's
+    default tool name (``mmseg_ext output folder (index.json)``) is not repeated."""
+    if not isinstance(tool, str) or tool.startswith('mmseg_ext output folder'):
+        return 'a published output folder of mmseg_ext'
+    return f'a published output folder of {tool}'
+
+
 def published_above(folder: str) -> str:
     """``'lies inside <f>, a published output folder of <tool>...'`` when ``folder`` or
     a folder above it (as given, or where a symbolic link leads) is a published output
@@ -90,7 +98,7 @@ def published_above(folder: str) -> str:
             return (f'{how} {current}, whose {MANIFEST} cannot be read (a tool\'s output '
                     'folder); choose another place')
         if data.get('published'):
-            return (f'{how} {current}, a published output folder of {data.get("tool")}, '
+            return (f'{how} {current}, {published_folder_of(data.get("tool"))}, '
                     'which holds only what that tool wrote; choose another place')
     return ''
 

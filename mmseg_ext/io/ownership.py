@@ -38,7 +38,7 @@ from typing import Callable, Dict, Iterator, List, Optional
 from ..utils.errors import MmsegExtError, OutputError, StageError
 from ..utils.readers import read_json
 from .atomic import atomic_write_text
-from .folder_manifest import manifests_above, read_folder_manifest
+from .folder_manifest import manifests_above, published_folder_of, read_folder_manifest
 from .made_folders import first_missing, remove_empty_parents
 from .manifest_records import MANIFEST, Entry, file_identity, manifest_fields
 from .output_errors import output_error
@@ -98,7 +98,7 @@ def foreign_place_problem(path: str, parents_only: bool = False) -> str:
                     'tool\'s output); choose another work dir')
         tool = data['tool']
         if data.get('published'):
-            return (f'{path}: {where}a published output folder of {tool} (a probability '
+            return (f'{path}: {where}{published_folder_of(tool)} (a probability '
                     'folder, drawings, labels), not a work directory; choose another '
                     'folder')
         return (f'{path}: {where}the work dir of {tool}; a run there would write over '
@@ -223,8 +223,8 @@ class Manifest:
                     'new or empty folder')
             return None
         if manifest.published:
-            raise OutputError(f'{work_dir}: a published output folder of '
-                              f'{manifest.tool} (a probability folder, drawings, labels), '
+            raise OutputError(f'{work_dir}: {published_folder_of(manifest.tool)} (a '
+                              'probability folder, drawings, labels), '
                               'not a work directory; choose another folder')
         if manifest.tool != tool:
             raise OutputError(f'{work_dir}: holds the outputs of {manifest.tool}, not of '

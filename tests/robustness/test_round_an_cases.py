@@ -122,3 +122,17 @@ def test_a_port_sample_with_its_columns_in_another_order_is_named(tmp_path):
                        'order'):
         make_submission(folder, 'port', str(tmp_path / 'o.csv'), sample=str(sample),
                         progress=False)
+
+
+def test_a_library_writers_folder_is_named_without_repeating_itself(tmp_path):
+    """Round AN (observed): an output inside a folder a library caller published read
+    "a published output folder of mmseg_ext output folder (index.json)"."""
+    from mmseg_ext.io.staged_dir import StagedDir
+    from mmseg_ext.utils.errors import OutputError
+    with StagedDir(str(tmp_path / 'probs')) as staged:
+        open(staged.file('index.json'), 'w').close()
+        staged.commit()
+    with pytest.raises(OutputError) as info:
+        StagedDir(str(tmp_path / 'probs' / 'inner'))
+    assert 'a published output folder of mmseg_ext,' in str(info.value)
+    assert 'output folder of mmseg_ext output folder' not in str(info.value)
