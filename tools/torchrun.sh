@@ -25,6 +25,9 @@ PORT=${PORT:-29500}
 launch_check_ranks "$RANKS"
 command -v "$PYTHON" >/dev/null 2>&1 \
     || launch_die "PYTHON=$PYTHON: no such interpreter (name the python to run the ranks)"
+"$PYTHON" -c 'import importlib.util, sys; sys.exit(importlib.util.find_spec("torch") is None)' \
+    2>/dev/null || launch_die "PYTHON=$PYTHON: has no torch (name the python of the" \
+    "environment mmseg_ext is installed in)"
 [ -n "$TOOL" ] && [ -f "$ROOT/tools/$TOOL" ] || launch_die "no tool tools/$TOOL"
 launch_check_count NNODES "$NNODES"
 [[ "$NODE_RANK" =~ ^[0-9]+$ ]] && [ "$NODE_RANK" -lt "$NNODES" ] \
@@ -44,8 +47,9 @@ PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}" \
     --nproc_per_node="$RANKS" \
     "$ROOT/tools/$TOOL" "${@:3}" 2> >("$PYTHON" "$ROOT/tools/_torchrun_filter.py") &
 child=$!
-trap 'kill -TERM "$child" 2>/dev/null' TERM
-trap 'kill -INT "$child" 2>/dev/null' INT
+stopped=''
+trap 'stopped=143; kill -TERM "$child" 2>/dev/null' TERM
+trap 'stopped=130; kill -INT "$child" 2>/dev/null' INT
 set +e
 while :; do
     wait "$child"
@@ -53,4 +57,5 @@ while :; do
     kill -0 "$child" 2>/dev/null || break  # wait returned for a trapped signal
 done
 wait  # the filter has printed everything
-exit "$code"
+# stopped by a signal: the status every tool gives for it (torchrun's own is 1)
+exit "${stopped:-$code}"

@@ -117,13 +117,85 @@ def test_the_interpreter_is_python_from_the_environment(tmp_path):
                   env={'PYTHON': str(fake), 'PATH': '/usr/bin:/bin'})
     assert proc.returncode == 0, proc.stderr
     calls = log.read_text().splitlines()
-    assert calls[0].startswith('- ')                    # the port check, on stdin
+    assert calls[0].startswith('-c ') and 'find_spec("torch")' in calls[0]  # has torch
+    assert calls[1].startswith('- ')                    # the port check, on stdin
     # then torchrun and the filter of its stderr, at once
-    (run,) = [c for c in calls[1:] if c.startswith('-m torch.distributed.run ')]
+    (run,) = [c for c in calls[2:] if c.startswith('-m torch.distributed.run ')]
     assert run.endswith(f'tools/train.py {CONFIG} --launcher pytorch --work-dir '
                         f'{tmp_path}/w')
-    assert [c for c in calls[1:] if c != run] == [f'{REPO}/tools/_torchrun_filter.py']
+    assert [c for c in calls[2:] if c != run] == [f'{REPO}/tools/_torchrun_filter.py']
     proc = script('tools/dist_train.sh', CONFIG, '1', env={'PYTHON': str(tmp_path / 'no')})
     assert (proc.returncode, proc.stderr.strip()) == (
         2, f'error: PYTHON={tmp_path}/no: no such interpreter (name the python to run the '
         'ranks)')
+
+
+def test_the_stderr_filter_outlives_a_stop_signal_to_the_group():
+    """Round AO (AO-1): a Ctrl-C to the launcher's process group killed the filter of
+    torchrun's stderr first (a KeyboardInterrupt traceback), and the ranks' one line was
+    lost. The filter ignores the stop signals and passes on what follows."""
+    import signal
+    import time
+    proc = subprocess.Popen([sys.executable, osp.join(REPO, 'tools', '_torchrun_filter.py')],
+                            stdin=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc.stdin.write('first\n')
+    proc.stdin.flush()
+    time.sleep(1)  # the filter runs (its handlers are set before it reads)
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        proc.send_signal(signum)
+    time.sleep(0.2)
+    _, err = proc.communicate('error: interrupted\n', timeout=60)
+    assert proc.returncode == 0, err
+    assert err == 'first\nerror: interrupted\n'
+
+
+def test_an_interpreter_without_torch_is_named_before_any_rank(tmp_path):
+    """Round AO (AO-3): ``PYTHON`` naming an interpreter without torch passed the checks,
+    and torchrun's module lookup failed with Python's own message and exit 1."""
+    bare = tmp_path / 'python'
+    bare.write_text(f'#!/bin/sh\nexec {sys.executable} -S "$@"\n')  # no site-packages
+    bare.chmod(0o755)
+    proc = script('tools/dist_train.sh', CONFIG, '1', env={'PYTHON': str(bare)})
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.strip() == (f'error: PYTHON={bare}: has no torch (name the python of '
+                                   'the environment mmseg_ext is installed in)')
+
+
+CHAINED_SIGNALS = """error: interrupted
+Traceback (most recent call last):
+  File "/site-packages/torch/distributed/elastic/agent/server/api.py", line 9, in run
+    time.sleep(monitor_interval)
+  File "/site-packages/torch/distributed/elastic/multiprocessing/api.py", line 86, in _t
+    raise SignalException(f"Process {os.getpid()} got signal: {sigval}", sigval=sigval)
+torch.distributed.elastic.multiprocessing.api.SignalException: Process 7 got signal: 2
+
+During handling of the above exception, another exception occurred:
+
+Traceback (most recent call last):
+  File "/site-packages/torch/distributed/elastic/agent/server/api.py", line 12, in run
+    self._shutdown(e.sigval)
+  File "/site-packages/torch/distributed/elastic/multiprocessing/api.py", line 86, in _t
+torch.distributed.elastic.multiprocessing.api.SignalException: Process 7 got signal: 2
+after
+Traceback (most recent call last):
+  File "tools/train.py", line 3, in <module>
+KeyError: 'x'
+
+The above exception was the direct cause of the following exception:
+
+Traceback (most recent call last):
+  File "tools/train.py", line 5, in <module>
+RuntimeError: a bug
+end
+"""
+
+
+def test_filter_drops_torchruns_chained_signal_tracebacks_whole():
+    """Round AO: a stop signal that reached torchrun twice (from the terminal's group and
+    from the launcher passing it on) gave a chained traceback ("During handling of the
+    above exception ..."), whose second half got through. A chain is one traceback:
+    torchrun's own is dropped whole, a rank's own (a bug) is kept whole."""
+    proc = subprocess.run([sys.executable, osp.join(REPO, 'tools', '_torchrun_filter.py')],
+                          input=CHAINED_SIGNALS, capture_output=True, text=True)
+    kept = CHAINED_SIGNALS.split('after\n')[1]
+    assert proc.stderr == 'error: interrupted\nafter\n' + kept

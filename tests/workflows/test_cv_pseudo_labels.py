@@ -299,3 +299,23 @@ def test_test_images_that_are_pool_images_are_named_in_one_warning(teacher):
         read_test_inputs(cfg, HANDBONE, pool, test_dir, None, None, None, lines.append)
         hits = [m for m in lines if 'are images of the labelled pool' in m]
         assert len(hits) == int(warned), lines
+
+
+def test_test_images_of_one_file_name_are_refused_before_any_fold(teacher, tmp_path):
+    """Round AO (AO-5): two test images with one base name (which a hand-bone submission
+    cannot tell apart) were refused only after every fold had trained and predicted the
+    test set; the same command then met its own test record. Refused before any fold."""
+    import shutil
+    test = tmp_path / 'tdup'
+    shutil.copytree(teacher['test_dir'], test)
+    patient = sorted(os.listdir(test))[0]
+    name = sorted(os.listdir(test / patient))[0]
+    (test / 'ID099').mkdir()
+    shutil.copy(test / patient / name, test / 'ID099' / name)
+    before = snapshot(str(tmp_path))
+    status, lines = run_main('cv.py', [HANDBONE, '-k', '2', '--work-dir', tmp_path / 'w',
+                                       '--test-dir', test, '--no-progress', '--cfg-options',
+                                       *[f'{k}={v}' for k, v in teacher['options'].items()]])
+    assert status == 1 and len(lines) == 1, lines
+    assert f'two images are named {name}' in lines[0], lines
+    assert snapshot(str(tmp_path)) == before

@@ -79,7 +79,8 @@ def check_test_inputs(cfg: Config, config: str, test_dir: str, fmt: str,
 
     Raises:
         InvalidArgumentError: a format for the other task, or row sources it does not use.
-        DataError: no test folder or images; a ``test_json`` image that is not there.
+        DataError: no test folder or images; a ``test_json`` image that is not there;
+            two images of one file name for a format that names images by it.
     The run record of the test stage (:data:`TEST_RECORD`) is checked by
     :func:`check_test_record` once the run holds the work dir.
     """
@@ -92,6 +93,14 @@ def check_test_inputs(cfg: Config, config: str, test_dir: str, fmt: str,
                                    f'probabilities; {config} predicts {task} ones')
     check_folder(test_dir, 'test image folder', DataError)
     images = _test_images(test_dir, test_json, log)
+    if spec.image_by == 'basename':  # its rows name images by file name alone
+        named: dict = {}
+        for rel in images:
+            other = named.setdefault(osp.basename(rel), rel)
+            if other != rel:
+                raise DataError(f'{test_dir}: two images are named {osp.basename(rel)} '
+                                f'({other}, {rel}); the {fmt} submission names each image '
+                                'by its file name alone')
     settings = dict(test_dir=osp.abspath(test_dir), fmt=fmt,
                     test_json=osp.abspath(test_json) if test_json else None,
                     sample=osp.abspath(sample) if sample else None,
