@@ -255,6 +255,23 @@ def check_recorded_size(path: str, record: dict) -> None:
                               f"(image id {record['image_id']})")
 
 
+def recorded_size_check(img_dir: str, source: str) -> Callable[[dict], None]:
+    """``check_file`` for :func:`index_coco`: the file of a record under ``img_dir`` has
+    the size the record says (:func:`check_recorded_size`); a missing file is left to
+    whoever lists the images."""
+    import os.path as osp
+
+    from ..io.paths import data_relpath
+
+    def check(record: dict) -> None:
+        rel = data_relpath(record['file_name'], f"{source}: image id "
+                           f"{record.get('image_id')} file_name", img_dir)
+        path = osp.join(img_dir, rel)
+        if osp.lexists(path):
+            check_recorded_size(path, record)
+    return check
+
+
 def index_coco(coco: dict, classes: Sequence[str], source: str = '<coco>', *,
                draw_order: str = 'area_desc', iscrowd: str = 'paint',
                on_bad: str = 'raise',

@@ -20,11 +20,11 @@ from .coco_index import (
     CocoFormatError,
     SkipReport,
     check_option,
-    check_recorded_size,
     image_only_records,
     index_coco,
     load_coco_json,
     read_name_list,
+    recorded_size_check,
     select_records,
 )
 from .image_named_failures import ImageNamedFailuresMixin
@@ -122,17 +122,6 @@ class CocoSemanticDataset(ImageNamedFailuresMixin, BaseSegDataset):
                              'be the background')
         return list(classes)
 
-    def _file_check(self, img_dir: str):
-        """Each image's file has the size its record says (called by ``index_coco``
-        before it blames an annotation for covering no pixel)."""
-        def check(record: dict) -> None:
-            rel = data_relpath(record['file_name'], f"{self.ann_file}: image id "
-                               f"{record.get('image_id')} file_name", img_dir)
-            path = osp.join(img_dir, rel)
-            if osp.lexists(path):  # a missing file is the data list's to report
-                check_recorded_size(path, record)
-        return check
-
     def load_data_list(self) -> List[dict]:
         """Index the COCO file (or the image list) into one data info per image."""
         classes = self._classes()
@@ -142,7 +131,8 @@ class CocoSemanticDataset(ImageNamedFailuresMixin, BaseSegDataset):
             records, report = index_coco(
                 coco, classes, self.ann_file, draw_order=self.draw_order,
                 iscrowd=self.iscrowd, on_bad=self.on_bad, ignore_index=self.ignore_index,
-                check_file=self._file_check(img_dir) if self.check_files else None)
+                check_file=recorded_size_check(img_dir, self.ann_file)
+                if self.check_files else None)
             if self.split_file:
                 records = select_records(records, read_name_list(self.split_file),
                                          self.ann_file, self.split_file)

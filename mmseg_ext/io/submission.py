@@ -38,6 +38,7 @@ from ..utils.class_names import (
 from ..utils.errors import DataError, InvalidArgumentError
 from ..utils.readers import check_regular_file, loads_json, read_json, read_lines, read_text
 from .atomic import atomic_open
+from .paths import data_relpath
 from .probs import ProbFolder
 from .rle import HANDBONE_RLE, PORT_RLE, RLEConvention
 
@@ -289,8 +290,14 @@ def _test_json_names(path: str, data) -> List[str]:
             raise TypeError('a file_name is not text')
     except (KeyError, TypeError) as exc:
         raise DataError(f'{path}: not a COCO json with images[].file_name ({exc})') from None
-    if len(set(names)) != len(names):
-        raise DataError(f'{path}: duplicated file_name in images')
+    seen: Dict[str, Tuple[int, str]] = {}
+    for i, name in enumerate(names):  # one image however spelt (b\\a.jpg, ./b/a.jpg)
+        norm = data_relpath(name, f'{path}: images[{i}] file_name')
+        if norm in seen:
+            j, first = seen[norm]
+            raise DataError(f'{path}: images[{j}] {first!r} and images[{i}] {name!r} name '
+                            f'one image ({norm}); list each test image once')
+        seen[norm] = (i, name)
     return names
 
 

@@ -15,6 +15,7 @@ from ..datasets.coco_index import (
     check_recorded_size,
     index_coco,
     load_coco_json,
+    recorded_size_check,
 )
 from ..datasets.coco_rle import rasterize
 from ..io.atomic import atomic_write_text
@@ -102,7 +103,8 @@ def coco_to_masks(ann_file: str, out_dir: str, classes: Optional[Sequence[str]] 
         classes = default_classes(coco, background_name, ann_file)
     records, report = index_coco(coco, classes, ann_file, draw_order=draw_order,
                                  iscrowd=iscrowd, on_bad=on_bad,
-                                 check_file=_file_check(ann_file, img_root))
+                                 check_file=recorded_size_check(img_root, ann_file)
+                                 if img_root is not None else None)
     if not records:
         raise CocoFormatError(f'{ann_file}: lists no images; nothing to convert')
     for r in records:  # file names come from data: relative, inside the image root
@@ -135,17 +137,3 @@ def coco_to_masks(ann_file: str, out_dir: str, classes: Optional[Sequence[str]] 
             iscrowd=iscrowd, images=len(records)), indent=1))
         staged.commit()
     return ConversionSummary(len(records), painted, empty, report, out_dir)
-
-
-def _file_check(ann_file: str, img_root: Optional[str]):
-    """The size check of an image's file by its record (None without ``img_root``)."""
-    if img_root is None:
-        return None
-
-    def check(record: dict) -> None:
-        rel = data_relpath(record['file_name'], f"{ann_file}: image id "
-                           f"{record.get('image_id')} file_name", img_root)
-        path = osp.join(img_root, rel)
-        if osp.lexists(path):  # a missing file is named when its mask is drawn
-            check_recorded_size(path, record)
-    return check

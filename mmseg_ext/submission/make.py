@@ -307,19 +307,12 @@ def _test_json_keys(folder: ProbFolder, order: Sequence[str], test_json: str) ->
     :func:`~mmseg_ext.io.paths.data_relpath`), extension included.
 
     Raises:
-        DataError: two entries that name one image; an entry whose image was predicted
-            under another extension; entries without probabilities.
+        DataError: an entry whose image was predicted under another extension; entries
+            without probabilities. (Two entries that name one image are refused when the
+            file is read: :func:`~mmseg_ext.io.submission.read_test_json_sizes`.)
     """
-    seen: Dict[str, Tuple[int, str]] = {}
-    wanted = []
-    for i, name in enumerate(order):
-        path = data_relpath(name, f'{test_json}: images[{i}] file_name')
-        if path in seen:
-            j, first = seen[path]
-            raise DataError(f'{test_json}: images[{j}] {first!r} and images[{i}] {name!r} '
-                            f'name one image ({path}); list each test image once')
-        seen[path] = (i, name)
-        wanted.append(path)
+    wanted = [data_relpath(name, f'{test_json}: images[{i}] file_name')
+              for i, name in enumerate(order)]
     by_path = {posixpath.normpath(folder.info(k)[0].replace('\\', '/')): k
                for k in folder.keys()}
     by_stem = {image_key(path): path for path in by_path}

@@ -37,6 +37,12 @@ def test_trash_test_json_names_match_one_image_each(tmp_path):
         make_submission(folder, 'trash', out, test_json=_test_json(tmp_path, 'b\\a.jpg',
                                                                    'b/a.jpg'),
                         progress=False)
+    # the check reads the test.json the same way (it passed the two-row file)
+    from mmseg_ext.submission.check import check_submission
+    (tmp_path / 'two.csv').write_text('image_id,PredictionString\nb/a.jpg,3\n')
+    with pytest.raises(DataError, match='name one image'):
+        check_submission(str(tmp_path / 'two.csv'), 'trash',
+                         test_json=_test_json(tmp_path, 'b\\a.jpg', 'b/a.jpg'))
     with pytest.raises(DataError, match=r"images\[0\] 'b/a.png': .* holds the probabilities "
                        'of b/a.jpg, an image of another extension'):
         make_submission(folder, 'trash', out, test_json=_test_json(tmp_path, 'b/a.png'),
