@@ -247,13 +247,18 @@ class ToolParser(argparse.ArgumentParser):
                 self.fail(self._label(option), f'does not go with {self._label(given[0])}'
                           + reason)
 
-    def add_pseudo_label_flags(self) -> None:
+    def add_pseudo_label_flags(self, pixel_conf_default: Optional[float] = 0.9,
+                               pixel_conf_default_text: str = '0.9') -> None:
         """The confidence filters of pseudo-labels (``tools/pseudo_label.py`` and
-        ``tools/self_train.py``, :func:`mmseg_ext.workflows.pseudo_label.pseudo_label_folder`)."""
-        self.add_argument('--pixel-conf', type=number_in_range(float, 0, 1), default=0.9,
-                          help='per-pixel confidence in [0, 1] (default 0.9); multi-class: '
-                          'pixels below it are ignored (255); multi-label: in (0.5, 1], '
-                          'p in (1-c, c) is uncertain')
+        ``tools/self_train.py``, :func:`mmseg_ext.workflows.pseudo_label.pseudo_label_folder`);
+        ``pixel_conf_default`` None: the tool picks it (``pixel_conf_default_text``
+        says how)."""
+        self.add_argument('--pixel-conf', type=number_in_range(float, 0, 1),
+                          default=pixel_conf_default,
+                          help=f'per-pixel confidence in [0, 1] (default '
+                          f'{pixel_conf_default_text}); multi-class: pixels below it are '
+                          'ignored (255); multi-label: in (0.5, 1], p in (1-c, c) is '
+                          'uncertain')
         self.add_argument('--max-uncertain', type=number_in_range(float, 0, 1), default=1.0,
                           help='multi-label: leave out an image whose uncertain fraction is '
                           'above this, in [0, 1] (default 1: keep all)')

@@ -18,6 +18,14 @@ What ``tools/self_train.py`` runs (the recipe of ST++, without its image ranking
    ``BatchAugmentSegDataPreProcessor``);
 4. with ``rounds > 1`` the student becomes the next teacher.
 
+``method='unimatch'`` replaces steps 2-4 with one online training: the student config
+wrapped in a weak-to-strong (UniMatch-style) segmentor
+(:func:`~.weak_strong_data.weak_to_strong_config`), trained on the labelled set plus
+the unlabelled images, by default from the teacher's weights. Either method can add a
+**control** (``control=True``): the teacher trained on its labelled images alone for as
+many iterations as the student, from the teacher's weights, so that what the unlabelled
+images add is told apart from what the extra iterations add.
+
 Everything is written under ``work_dir``: ``teacher/``, ``round<k>/probs``,
 ``round<k>/pseudo``, ``round<k>/student``, and ``summary.json`` at the end. Checkpoints
 are the last ones of each run (never chosen on the validation set).
@@ -47,6 +55,7 @@ from mmengine.logging import print_log
 from ..config.loading import check_runner_path, config_hash, load_config
 from ..config.model import config_task
 from ..config.outputs import check_no_shared_outputs
+from ..config.schedule import set_iterations
 from ..inference.predictor import TEST_FIRST, ProbabilityPredictor, build_predictor, infer_folder
 from ..io.atomic import atomic_write_text
 from ..io.images import list_images, read_image_list, skipped_note
@@ -84,15 +93,33 @@ class RoundSummary:
 
 
 @dataclass
+class TrainedStage:
+    """One training of a run: its folder, last checkpoint, iterations and final
+    validation metrics."""
+    work_dir: str
+    checkpoint: str
+    iters: int
+    metrics: Dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
 class SelfTrainingSummary:
     work_dir: str
     teacher_checkpoint: str
     teacher_metrics: Dict[str, float]
     rounds: List[RoundSummary]
     seconds: float
+    #: ``'offline'`` (pseudo-label rounds) or ``'unimatch'`` (one weak-to-strong training)
+    method: str = 'offline'
+    #: the weak-to-strong student (``method='unimatch'``)
+    student: Optional[TrainedStage] = None
+    #: the labelled-only continuation of the teacher (``control=True``)
+    control: Optional[TrainedStage] = None
 
     @property
     def final_checkpoint(self) -> str:
+        if self.student is not None:
+            return self.student.checkpoint
         return self.rounds[-1].student_checkpoint
 
 
@@ -100,13 +127,18 @@ class SelfTrainingSummary:
 RUN_RECORD = 'self_train.json'
 #: the tool named in the work directory's manifest
 TOOL = 'tools/self_train.py'
+#: the semi-supervised methods of :func:`self_train`
+METHODS = ('offline', 'unimatch')
+#: the unlabelled images of a weak-to-strong run, one a line (its data set's ann_file)
+UNLABELLED_LIST = 'unlabelled.txt'
 
 
 def run_record(teacher_config: str, student_config: str, unlabelled_dir: str,
                images: Sequence[str], teacher_checkpoint: Optional[str], rounds: int,
                pixel_conf: float, max_uncertain: float, min_mean_conf: float,
                student_init: str, img_suffix: str, cfg_options: Optional[dict],
-               config_hashes: Sequence[str] = ()) -> dict:
+               config_hashes: Sequence[str] = (), method: str = 'offline',
+               student_iters: Optional[int] = None, control: bool = False) -> dict:
     """What makes two self-training commands the same run (JSON-able): also the
     content of both configs (``config_hashes``), so an edited config is another run."""
     import hashlib
@@ -119,7 +151,8 @@ def run_record(teacher_config: str, student_config: str, unlabelled_dir: str,
         rounds=rounds, pixel_conf=pixel_conf, max_uncertain=max_uncertain,
         min_mean_conf=min_mean_conf, student_init=student_init, img_suffix=img_suffix,
         cfg_options=json.loads(json.dumps(cfg_options or {}, sort_keys=True, default=str)),
-        config_hashes=list(config_hashes))
+        config_hashes=list(config_hashes), method=method, student_iters=student_iters,
+        control=control)
 
 
 def check_earlier_run(work_dir: str, record: dict, rounds: int, force: bool) -> bool:
@@ -146,12 +179,17 @@ def run_inputs(teacher_config: str, student_config: str, student_cfg: Config,
     return [i for i in inputs if i]
 
 
-def training_dirs(work_dir: str, rounds: int, teacher_checkpoint: Optional[str]
-                  ) -> List[str]:
+def training_dirs(work_dir: str, rounds: int, teacher_checkpoint: Optional[str],
+                  method: str = 'offline', control: bool = False) -> List[str]:
     """The folders the run's trainings write in place: the teacher's (unless given
-    ``teacher_checkpoint``) and each round's student."""
+    ``teacher_checkpoint``), each round's student (or the weak-to-strong student) and
+    the control's."""
     dirs = [] if teacher_checkpoint else [osp.join(work_dir, 'teacher')]
-    return dirs + [osp.join(work_dir, f'round{k}', 'student') for k in range(1, rounds + 1)]
+    if method == 'unimatch':
+        dirs.append(osp.join(work_dir, 'student'))
+    else:
+        dirs += [osp.join(work_dir, f'round{k}', 'student') for k in range(1, rounds + 1)]
+    return dirs + ([osp.join(work_dir, 'control')] if control else [])
 
 
 def _list_hash(names: Sequence[str]) -> str:
@@ -162,10 +200,12 @@ def self_train(teacher_config: str, student_config: str, unlabelled_dir: str, wo
                unlabelled_list: Optional[str] = None, img_suffix: str = '.jpg',
                teacher_checkpoint: Optional[str] = None, rounds: int = 1,
                pixel_conf: float = 0.9, max_uncertain: float = 1.0,
-               min_mean_conf: float = 0.0, student_init: str = 'scratch',
+               min_mean_conf: float = 0.0, student_init: Optional[str] = None,
                cfg_options: Optional[dict] = None, force: bool = False,
                progress: bool = True,
-               log: Optional[Callable[[str], None]] = None) -> SelfTrainingSummary:
+               log: Optional[Callable[[str], None]] = None, method: str = 'offline',
+               student_iters: Optional[int] = None,
+               control: bool = False) -> SelfTrainingSummary:
     """Run the recipe of the module doc; return what each stage produced.
 
     Args:
@@ -178,9 +218,13 @@ def self_train(teacher_config: str, student_config: str, unlabelled_dir: str, wo
         img_suffix: suffix of the unlabelled images.
         teacher_checkpoint: skip step 1 and use this checkpoint of ``teacher_config``.
         rounds: self-training rounds (>= 1).
-        pixel_conf, max_uncertain, min_mean_conf: pseudo-label filters.
+        pixel_conf, max_uncertain, min_mean_conf: pseudo-label filters
+            (``method='unimatch'``: ``pixel_conf`` is the confidence a weak-view
+            prediction needs to teach, and the other two stay at their defaults).
         student_init: ``'scratch'`` (the student config's own initialisation, as ST++)
             or ``'teacher'`` (start from the teacher's weights; same architecture).
+            Default: ``'scratch'`` for ``'offline'``, ``'teacher'`` for ``'unimatch'``
+            (the measured recipe, docs/semi_supervised.md).
         cfg_options: overrides applied to both configs (data roots, ...).
         force: start again, replacing what an earlier run left in ``work_dir``. Without
             it, the same command run again resumes an unfinished run (finished stages
@@ -188,14 +232,20 @@ def self_train(teacher_config: str, student_config: str, unlabelled_dir: str, wo
             student; recorded in ``self_train.json``), and a work directory of another
             run is refused before anything trains.
         log: receives one line per stage (default: mmengine's ``print_log``).
+        method: ``'offline'`` (pseudo-label rounds) or ``'unimatch'`` (one
+            weak-to-strong training of ``student_config`` on the labelled set and the
+            unlabelled images; ``rounds`` must be 1).
+        student_iters: train each student (and the control) this many iterations
+            (:func:`~mmseg_ext.config.schedule.set_iterations`); default: the student
+            config's schedule.
+        control: also train the teacher on its labelled images alone, from the
+            teacher's weights, for the student's iterations (needs
+            ``student_init='teacher'``).
     """
     if log is None:
         log = _print_log
-    if rounds < 1:
-        raise InvalidArgumentError('rounds', f'must be >= 1, got {rounds}')
-    if student_init not in ('scratch', 'teacher'):
-        raise InvalidArgumentError('student_init', f"must be 'scratch' or 'teacher', got "
-                                   f'{student_init!r}')
+    student_init = check_method_arguments(method, rounds, student_init, max_uncertain,
+                                          min_mean_conf, student_iters, control)
     start = time.perf_counter()
     check_runner_path(work_dir, 'work_dir')
     check_output_apart(work_dir, [unlabelled_dir, unlabelled_list, teacher_config,
@@ -207,6 +257,8 @@ def self_train(teacher_config: str, student_config: str, unlabelled_dir: str, wo
     images = unlabelled_images(unlabelled_dir, unlabelled_list, img_suffix, log)
     # fail on a bad student config or an earlier run's outputs before hours of training
     student_cfg = load_config(student_config, cfg_options)
+    if student_iters is not None:
+        set_iterations(student_cfg, student_iters, student_config)
     if student_init == 'teacher':
         check_student_fits_teacher(student_cfg, student_config, teacher_config,
                                    teacher_checkpoint, cfg_options)
@@ -226,20 +278,86 @@ def self_train(teacher_config: str, student_config: str, unlabelled_dir: str, wo
         raise InvalidArgumentError('pixel_conf', f'{pixel_conf} must be in (0.5, 1] for '
                                    'a multi-label teacher (p and 1 - p are both '
                                    'confidences)')
+    if method == 'unimatch':  # a config the wrapper refuses is named before training
+        check_weak_to_strong(student_cfg, student_config, unlabelled_dir, img_suffix,
+                             pixel_conf)
     record = run_record(teacher_config, student_config, unlabelled_dir, images,
                         teacher_checkpoint, rounds, pixel_conf, max_uncertain,
                         min_mean_conf, student_init, img_suffix, cfg_options,
-                        (config_hash(teacher_cfg), config_hash(student_cfg)))
+                        (config_hash(teacher_cfg), config_hash(student_cfg)),
+                        method, student_iters, control)
     with owned_work_dir(work_dir, TOOL) as manifest:
         # lists the teacher's data sets: after the lock, so a run in use is named first
         check_unlabelled_apart(teacher_cfg, teacher_config, unlabelled_dir, images, log)
         resume = start_or_resume(work_dir, record, rounds, force, teacher_checkpoint,
-                                 manifest, log)
+                                 manifest, log, method, control)
         run = _Run(teacher_config, student_config, unlabelled_dir, work_dir, images,
                    img_suffix, pixel_conf, max_uncertain, min_mean_conf, student_init,
                    cfg_options, resume, progress, log, manifest,
-                   student_classes(student_cfg))
+                   student_classes(student_cfg), method, student_iters, control,
+                   student_cfg.train_cfg.get('max_iters', 0))
         return _stages(run, teacher_checkpoint, rounds, start)
+
+
+def check_method_arguments(method: str, rounds: int, student_init: Optional[str],
+                           max_uncertain: float, min_mean_conf: float,
+                           student_iters: Optional[int], control: bool) -> str:
+    """The arguments of :func:`self_train` that depend on ``method``; returns the
+    student initialisation (its default is the method's).
+
+    Raises:
+        InvalidArgumentError: naming the argument.
+    """
+    if method not in METHODS:
+        raise InvalidArgumentError('method', f'must be one of {", ".join(METHODS)}, got '
+                                   f'{method!r}')
+    if rounds < 1:
+        raise InvalidArgumentError('rounds', f'must be >= 1, got {rounds}')
+    if student_init is None:
+        student_init = 'teacher' if method == 'unimatch' else 'scratch'
+    if student_init not in ('scratch', 'teacher'):
+        raise InvalidArgumentError('student_init', f"must be 'scratch' or 'teacher', got "
+                                   f'{student_init!r}')
+    if student_iters is not None and not 1 <= student_iters <= 2 ** 31 - 1:
+        raise InvalidArgumentError('student_iters', f'must be in [1, 2**31 - 1], got '
+                                   f'{student_iters}')
+    if control and student_init != 'teacher':
+        raise InvalidArgumentError('control', 'needs a student started from the teacher: '
+                                   'the labelled-only control of a student from scratch is '
+                                   'the teacher itself')
+    if method == 'unimatch':
+        if rounds != 1:
+            raise InvalidArgumentError('rounds', f'the unimatch method trains one student '
+                                       f'(its targets improve while it trains), got {rounds}')
+        for name, value, default in (('max_uncertain', max_uncertain, 1.0),
+                                     ('min_mean_conf', min_mean_conf, 0.0)):
+            if value != default:
+                raise InvalidArgumentError(name, 'filters offline pseudo-label images; the '
+                                           'unimatch method keeps every image and filters '
+                                           'pixels by pixel_conf')
+    return student_init
+
+
+def check_weak_to_strong(student_cfg: Config, student_config: str, unlabelled_dir: str,
+                         img_suffix: str, conf_thresh: float) -> None:
+    """The weak-to-strong config made from ``student_cfg`` builds (its model and weak
+    view), before anything trains.
+
+    Raises:
+        ConfigError: naming ``student_config`` (:func:`~.weak_strong_data.weak_to_strong_config`,
+            or the wrapper's own checks).
+    """
+    import copy
+
+    from ..config.model import build_bare_model
+    from .weak_strong_data import weak_to_strong_config
+    cfg = copy.deepcopy(student_cfg)
+    weak_to_strong_config(cfg, student_config, config_task(student_cfg), unlabelled_dir,
+                          '', img_suffix, conf_thresh, None)
+    try:
+        build_bare_model(cfg)
+    except ConfigError as exc:
+        raise ConfigError(f'{student_config}: as a weak-to-strong training: {exc}') from None
 
 
 def check_same_classes(teacher_cfg: Config, teacher_config: str, student_cfg: Config,
@@ -395,7 +513,7 @@ def unlabelled_images(unlabelled_dir: str, unlabelled_list: Optional[str],
 #: work dir
 FINISHED_STAGE_RECORDS = ('teacher/done.json', 'round*/probs/index.json',
                           'round*/pseudo/pseudo_labels.json', 'round*/student/done.json',
-                          'summary.json')
+                          'student/done.json', 'control/done.json', 'summary.json')
 
 
 def finished_stages(work_dir: str) -> List[str]:
@@ -408,7 +526,8 @@ def finished_stages(work_dir: str) -> List[str]:
 
 def start_or_resume(work_dir: str, record: dict, rounds: int, force: bool,
                     teacher_checkpoint: Optional[str], manifest: Manifest,
-                    log: Callable[[str], None]) -> bool:
+                    log: Callable[[str], None], method: str = 'offline',
+                    control: bool = False) -> bool:
     """Whether this run resumes an unfinished run of the same command in the locked
     ``work_dir``; with ``force`` an earlier run's listed outputs are removed first.
 
@@ -429,7 +548,8 @@ def start_or_resume(work_dir: str, record: dict, rounds: int, force: bool,
     elif force:
         # the training folders hold nothing but the tool's files once its listed
         # ones are removed: checked before removing anything
-        for stage_dir in training_dirs(work_dir, rounds, teacher_checkpoint):
+        for stage_dir in training_dirs(work_dir, rounds, teacher_checkpoint, method,
+                                       control):
             manifest.check_in_place(stage_dir, unlisted_only=True)
         removed = manifest.remove_all()
         if removed:
@@ -460,6 +580,17 @@ class _Run:
     manifest: Manifest
     #: the classes the student learns, in order (:func:`student_classes`)
     student_classes: Tuple[str, ...] = ()
+    method: str = 'offline'
+    #: iterations of each student and of the control, when set (else the student
+    #: config's own schedule: ``student_max_iters``)
+    student_iters: Optional[int] = None
+    control: bool = False
+    student_max_iters: int = 0
+
+    def set_student_iterations(self, cfg: Config) -> None:
+        """Give a student's (or the control's) training ``cfg`` ``student_iters``."""
+        if self.student_iters is not None:
+            set_iterations(cfg, self.student_iters, self.student_config)
 
 
 def _stages(run: _Run, teacher_checkpoint: Optional[str], rounds: int,
@@ -472,11 +603,17 @@ def _stages(run: _Run, teacher_checkpoint: Optional[str], rounds: int,
     inputs = _unlabelled_stamp(run.unlabelled_dir, run.images)
     ckpt, config = teacher_checkpoint, run.teacher_config
     done: List[RoundSummary] = []
-    for k in range(1, rounds + 1):
-        done.append(_round(run, k, config, ckpt, inputs))
-        ckpt, config = done[-1].student_checkpoint, run.student_config
+    student = None
+    if run.method == 'unimatch':
+        student = _weak_to_strong_stage(run, teacher_checkpoint, inputs)
+    else:
+        for k in range(1, rounds + 1):
+            done.append(_round(run, k, config, ckpt, inputs))
+            ckpt, config = done[-1].student_checkpoint, run.student_config
+    control = _control_stage(run, teacher_checkpoint) if run.control else None
     summary = SelfTrainingSummary(run.work_dir, teacher_checkpoint, teacher_metrics, done,
-                                  time.perf_counter() - start)
+                                  time.perf_counter() - start, run.method, student,
+                                  control)
     path = osp.join(run.work_dir, 'summary.json')
     with owned_output(run.manifest, path):
         atomic_write_text(path, dumps_json(asdict(summary), indent=1), force=True)
@@ -496,15 +633,100 @@ def _teacher_stage(run: _Run) -> Tuple[str, Dict[str, float]]:
         run.log(f'[1/3] teacher: finished earlier, {checkpoint}')
     else:
         run.log(f'[1/3] teacher: training {run.teacher_config} in {teacher_dir}')
-        discard_stale_pointer(teacher_dir, run.manifest)
-        with owned_output(run.manifest, teacher_dir, replace=False):
-            metrics = train_and_validate(
-                train_config(run.teacher_config, work_dir=teacher_dir,
-                             cfg_options=run.cfg_options))
-        checkpoint = last_checkpoint(teacher_dir)
-        mark_stage_done(teacher_dir, checkpoint, metrics, dict(stage='teacher'),
-                        run.manifest)
+        checkpoint, metrics = _train_stage(
+            run, teacher_dir, train_config(run.teacher_config, work_dir=teacher_dir,
+                                           cfg_options=run.cfg_options),
+            dict(stage='teacher'))
     run.log(f'teacher: {checkpoint} {metrics_text(metrics)}')
+    return checkpoint, metrics
+
+
+def _model_stamp(checkpoint: str):
+    """The fingerprint of a local checkpoint (its URL otherwise)."""
+    return fingerprint(checkpoint) if osp.isfile(checkpoint) else checkpoint
+
+
+def _weak_to_strong_stage(run: _Run, teacher_ckpt: str, inputs: dict) -> TrainedStage:
+    """``method='unimatch'``: train the student config wrapped in the weak-to-strong
+    segmentor on its labelled set plus the unlabelled images (listed in
+    ``unlabelled.txt``) in ``student/``, from the teacher's weights unless
+    ``student_init='scratch'``.
+
+    Resume record: ``student/done.json`` with the claims ``{stage, teacher: the
+    teacher's fingerprint (or None from scratch), unlabelled: the images' stamp hash}``.
+    """
+    from .weak_strong_data import weak_to_strong_config
+    init = teacher_ckpt if run.student_init == 'teacher' else None
+    claims = dict(stage='weak-to-strong student', teacher=_model_stamp(init) if init else None,
+                  unlabelled=_list_hash([dumps_json(inputs)]))
+
+    def student_config(student_dir: str) -> Config:
+        list_file = osp.join(run.work_dir, UNLABELLED_LIST)
+        with owned_output(run.manifest, list_file):
+            atomic_write_text(list_file, ''.join(rel + '\n' for rel in run.images),
+                              force=True)
+        cfg = train_config(run.student_config, work_dir=student_dir,
+                           cfg_options=run.cfg_options)
+        run.set_student_iterations(cfg)
+        weak_to_strong_config(cfg, run.student_config, config_task(cfg),
+                              osp.abspath(run.unlabelled_dir), osp.abspath(list_file),
+                              run.img_suffix, run.pixel_conf, init)
+        start = 'the teacher' if init else 'its own initialisation'
+        run.log(f'[2/2] student: weak-to-strong training of {run.student_config} from '
+                f'{start}, {run.student_max_iters} iterations on labelled + '
+                f'{len(run.images)} unlabelled images in {student_dir}')
+        return cfg
+
+    return _continuation(run, 'student', claims, student_config)
+
+
+def _control_stage(run: _Run, teacher_ckpt: str) -> TrainedStage:
+    """``control=True``: the student config trained on its labelled set alone, from
+    the teacher's weights, for the student's iterations, in ``control/`` (what the
+    extra iterations add without the unlabelled images).
+
+    Resume record: ``control/done.json`` with the claims ``{stage, teacher: the
+    teacher's fingerprint}``.
+    """
+    def control_config(control_dir: str) -> Config:
+        cfg = train_config(run.student_config, work_dir=control_dir,
+                           cfg_options=run.cfg_options)
+        run.set_student_iterations(cfg)
+        cfg.load_from = teacher_ckpt  # fits: checked by check_student_fits_teacher
+        run.log(f'control: {run.student_config} from the teacher, {run.student_max_iters} '
+                f'iterations on the labelled images alone in {control_dir}')
+        return cfg
+
+    return _continuation(run, 'control', dict(stage='control',
+                                              teacher=_model_stamp(teacher_ckpt)),
+                         control_config)
+
+
+def _continuation(run: _Run, name: str, claims: dict,
+                  make_config: Callable[[str], Config]) -> TrainedStage:
+    """The training ``run.work_dir/name`` of ``run.student_max_iters`` iterations: kept
+    from an earlier run of the same command when its marker proves ``claims``, else
+    trained from ``make_config(stage_dir)``."""
+    stage_dir = osp.join(run.work_dir, name)
+    finished = run.resume and stage_result(stage_dir, claims)
+    if finished:
+        checkpoint, metrics = finished
+        run.log(f'{name}: finished earlier, {checkpoint}')
+    else:
+        checkpoint, metrics = _train_stage(run, stage_dir, make_config(stage_dir), claims)
+    run.log(f'{name}: {checkpoint} {metrics_text(metrics)}')
+    return TrainedStage(stage_dir, checkpoint, run.student_max_iters, metrics)
+
+
+def _train_stage(run: _Run, stage_dir: str, cfg: Config, claims: dict
+                 ) -> Tuple[str, Dict[str, float]]:
+    """Train ``cfg`` in ``stage_dir`` as the run's output and write its done marker
+    with ``claims``; its last checkpoint and final validation metrics."""
+    discard_stale_pointer(stage_dir, run.manifest)
+    with owned_output(run.manifest, stage_dir, replace=False):
+        metrics = train_and_validate(cfg)
+    checkpoint = last_checkpoint(stage_dir)
+    mark_stage_done(stage_dir, checkpoint, metrics, claims, run.manifest)
     return checkpoint, metrics
 
 
@@ -632,17 +854,14 @@ def _student_stage(run: _Run, k: int, teacher_ckpt: str, teacher_stamp: str, tas
     else:
         cfg = train_config(run.student_config, work_dir=student_dir,
                            cfg_options=run.cfg_options)
+        run.set_student_iterations(cfg)
         if run.student_init == 'teacher':
             cfg.load_from = teacher_ckpt  # fits: checked by check_student_fits_teacher
         add_pseudo_labels(cfg, run.unlabelled_dir, pseudo.out_dir, task, run.img_suffix,
                           pseudo.stems_file, len(pseudo.accepted))
         run.log(f'[3/3] round {k}: student {run.student_config} on labelled + '
                 f'{len(pseudo.accepted)} pseudo-labelled images in {student_dir}')
-        discard_stale_pointer(student_dir, run.manifest)
-        with owned_output(run.manifest, student_dir, replace=False):
-            metrics = train_and_validate(cfg)
-        checkpoint = last_checkpoint(student_dir)
-        mark_stage_done(student_dir, checkpoint, metrics, claims, run.manifest)
+        checkpoint, metrics = _train_stage(run, student_dir, cfg, claims)
     run.log(f'student: {checkpoint} {metrics_text(metrics)}')
     return checkpoint, metrics
 
@@ -653,3 +872,58 @@ def metrics_text(metrics: Dict[str, float],
     """``'mIoU=52.68 mIoU_per_image=52.22'``: the ``keys`` that ``metrics`` has."""
     shown = [f'{k}={metrics[k]:.4g}' for k in keys if k in metrics]
     return ' '.join(shown) if shown else ''
+
+
+#: the most per-class columns the final table shows
+MAX_CLASS_COLUMNS = 10
+
+
+def _main_metric(metrics: Dict[str, float]) -> Optional[str]:
+    return next((k for k in ('mDice', 'mIoU') if k in metrics), None)
+
+
+def summary_table(summary: SelfTrainingSummary) -> str:
+    """The run's final table, one row per model (teacher, control, each student):
+    iterations, the main validation metric (``mDice``, else ``mIoU``), the per-class
+    ``Dice.<class>`` values, and the difference from the teacher and the control."""
+    rows: List[Tuple[str, Optional[int], Dict[str, float]]] = [
+        ('teacher', None, summary.teacher_metrics)]
+    if summary.control is not None:
+        rows.append(('control (labelled only)', summary.control.iters,
+                     summary.control.metrics))
+    for r in summary.rounds:
+        rows.append((f'student, round {r.round}', None, r.student_metrics))
+    if summary.student is not None:
+        rows.append(('student (unimatch)', summary.student.iters, summary.student.metrics))
+    key = next((k for k in (_main_metric(m) for _, _, m in rows) if k), None)
+    if key is None:
+        return 'no validation metrics to compare'
+    classes = sorted({k for _, _, m in rows for k in m if k.startswith('Dice.')},
+                     key=lambda k: next(list(m).index(k) for _, _, m in rows if k in m))
+    if len(classes) > MAX_CLASS_COLUMNS:  # summary.json has them all
+        classes = []
+    head = ['model', 'iters', key, *classes, 'vs teacher']
+    base = summary.teacher_metrics.get(key)
+    control = summary.control.metrics.get(key) if summary.control else None
+    if control is not None:
+        head.append('vs control')
+    lines = []
+    for name, iters, m in rows:
+        value = m.get(key)
+        cells = [name, '' if iters is None else str(iters), _cell(value),
+                 *(_cell(m.get(c)) for c in classes),
+                 _delta(value, base) if name != 'teacher' else '']
+        if control is not None:
+            cells.append(_delta(value, control) if name.startswith('student') else '')
+        lines.append(cells)
+    widths = [max(len(str(c)) for c in col) for col in zip(head, *lines)]
+    return '\n'.join('  '.join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip()
+                     for row in [head, *lines])
+
+
+def _cell(value: Optional[float]) -> str:
+    return '-' if value is None else f'{value:.4f}'
+
+
+def _delta(value: Optional[float], base: Optional[float]) -> str:
+    return '-' if value is None or base is None else f'{value - base:+.4f}'

@@ -298,6 +298,7 @@ _CV = 'tests/workflows/test_cross_validation.py'
 _PATHS = 'tests/tools/test_documented_paths.py'
 _CI = '.ci/run'
 _FLAGS = 'tests/tools/test_documented_flags.py'
+_W2S = 'tests/workflows/test_weak_to_strong_self_training.py'
 _TINY = 'tiny configs and data, 2-4 iterations'
 _EXPORT = 'tests/export/test_export.py'
 _EXPORT_TUNED = f'{_EXPORT}::test_tuned_postprocessing_goes_into_the_sidecar'
@@ -482,6 +483,13 @@ COVERAGE = {
                f'{_FLAGS}::test_self_train_teacher_checkpoint_unlabelled_list_and_two_rounds',
                f'{_FLAGS}::test_self_train_max_uncertain_min_mean_conf_and_force'],
         note='one or two rounds, 2 iterations; --teacher-checkpoint: an untrained model'),
+    'docs/semi_supervised.md: tools/self_train.py --cfg-options --control --force '
+    '--img-suffix --method --pixel-conf --student-init --student-iters --teacher-checkpoint '
+    '--unlabelled --unlabelled-list --work-dir': dict(
+        tests=[f'{_W2S}::test_unimatch_multilabel_from_the_teacher_with_its_control',
+               f'{_W2S}::test_unimatch_multiclass_from_scratch',
+               f'{_W2S}::test_unimatch_from_a_given_teacher_on_listed_images_and_force'],
+        note='2-3 iterations on synthetic hand bones and shapes'),
     'docs/semi_supervised.md: tools/benchmark/bench_semi_room.py --fractions --iters --seeds '
     '--work-dir': dict(
         tests=['tests/tools/test_bench_semi_room.py::test_the_room_table_is_computed_from_the_arms'],
