@@ -289,6 +289,9 @@ def self_train(teacher_config: str, student_config: str, unlabelled_dir: str, wo
     with owned_work_dir(work_dir, TOOL) as manifest:
         # lists the teacher's data sets: after the lock, so a run in use is named first
         check_unlabelled_apart(teacher_cfg, teacher_config, unlabelled_dir, images, log)
+        if osp.abspath(student_config) != osp.abspath(teacher_config):
+            # the student's labelled set is its own config's
+            check_unlabelled_apart(student_cfg, student_config, unlabelled_dir, images, log)
         resume = start_or_resume(work_dir, record, rounds, force, teacher_checkpoint,
                                  manifest, log, method, control)
         run = _Run(teacher_config, student_config, unlabelled_dir, work_dir, images,

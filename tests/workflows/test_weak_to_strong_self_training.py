@@ -284,3 +284,23 @@ def test_unimatch_from_a_given_teacher_on_listed_images_and_force(tmp_path, shap
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert 'removed' in proc.stdout + proc.stderr
     assert osp.getmtime(work / 'student' / 'iter_2.pth') > first
+
+
+def test_unlabelled_images_that_the_student_config_trains_on_are_refused(tmp_path,
+                                                                        shapes_root):
+    """The teacher's training set leaves them out, the student's (another config) holds
+    them: refused before anything trains, naming the student's config."""
+    student = tmp_path / 'student.py'
+    student.write_text(f"_base_ = ['{osp.abspath(SHAPES)}']\n"
+                       "train_dataloader = dict(dataset=dict(data_prefix=dict(\n"
+                       "    img_path='images/val', seg_map_path='labels/val')))\n")
+    work = tmp_path / 'work'
+    roots = [f'{s}_dataloader.dataset.data_root={shapes_root}' for s in ('train', 'val', 'test')]
+    proc = run_tool('tools/self_train.py', SHAPES, str(student), '--method', 'unimatch',
+                    '--unlabelled', f'{shapes_root}/images/val', '--img-suffix', '.png',
+                    '--work-dir', str(work), '--cfg-options', *roots)
+    assert proc.returncode != 0
+    (line,) = proc.stderr.strip().splitlines()
+    assert line.startswith(f'error: {shapes_root}/images/val/0000.png: an unlabelled image '
+                           f'is a training image of {student}'), line
+    assert not osp.exists(work / 'teacher')
