@@ -279,8 +279,8 @@ def self_train(teacher_config: str, student_config: str, unlabelled_dir: str, wo
                                    'a multi-label teacher (p and 1 - p are both '
                                    'confidences)')
     if method == 'unimatch':  # a config the wrapper refuses is named before training
-        check_weak_to_strong(student_cfg, student_config, unlabelled_dir, img_suffix,
-                             pixel_conf)
+        check_weak_to_strong(student_cfg, student_config, unlabelled_dir, images,
+                             img_suffix, pixel_conf)
     record = run_record(teacher_config, student_config, unlabelled_dir, images,
                         teacher_checkpoint, rounds, pixel_conf, max_uncertain,
                         min_mean_conf, student_init, img_suffix, cfg_options,
@@ -342,7 +342,7 @@ def check_method_arguments(method: str, rounds: int, student_init: Optional[str]
 
 
 def check_weak_to_strong(student_cfg: Config, student_config: str, unlabelled_dir: str,
-                         img_suffix: str, conf_thresh: float) -> None:
+                         images: Sequence[str], img_suffix: str, conf_thresh: float) -> None:
     """The weak-to-strong config made from ``student_cfg`` builds (its model and weak
     view), before anything trains.
 
@@ -351,14 +351,27 @@ def check_weak_to_strong(student_cfg: Config, student_config: str, unlabelled_di
             or the wrapper's own checks).
     """
     import copy
+    import warnings
 
     from ..config.model import build_bare_model
-    from .weak_strong_data import weak_to_strong_config
+    from ..config.schedule import check_iteration_loop
+    from .weak_strong_data import (
+        check_unlabelled_sizes,
+        check_weak_view,
+        weak_to_strong_config,
+    )
+    check_iteration_loop(student_cfg, student_config, 'the weak-to-strong training (its '
+                         'batches of labelled and unlabelled images never end an epoch)')
     cfg = copy.deepcopy(student_cfg)
     weak_to_strong_config(cfg, student_config, config_task(student_cfg), unlabelled_dir,
                           '', img_suffix, conf_thresh, None)
+    check_weak_view(cfg.train_dataloader.dataset.datasets[1].pipeline, student_config)
+    check_unlabelled_sizes(cfg, student_config,
+                           [osp.join(unlabelled_dir, rel) for rel in images])
     try:
-        build_bare_model(cfg)
+        with warnings.catch_warnings():  # a library's notes would come before the error
+            warnings.simplefilter('ignore')
+            build_bare_model(cfg)
     except ConfigError as exc:
         raise ConfigError(f'{student_config}: as a weak-to-strong training: {exc}') from None
 
@@ -527,6 +540,15 @@ def finished_stages(work_dir: str) -> List[str]:
                   for p in glob.glob(osp.join(root, pattern)))
 
 
+def interrupted_checkpoints(work_dir: str) -> List[str]:
+    """Checkpoints an earlier run saved in a stage it did not finish (a training
+    interrupted after its first save): kept unless ``force``."""
+    import glob
+    root = glob.escape(work_dir)
+    return sorted(p for pattern in ('*/iter_*.pth', 'round*/student/iter_*.pth')
+                  for p in glob.glob(osp.join(root, pattern)))
+
+
 def start_or_resume(work_dir: str, record: dict, rounds: int, force: bool,
                     teacher_checkpoint: Optional[str], manifest: Manifest,
                     log: Callable[[str], None], method: str = 'offline',
@@ -540,10 +562,11 @@ def start_or_resume(work_dir: str, record: dict, rounds: int, force: bool,
     try:
         resume = check_earlier_run(work_dir, record, rounds, force)
     except OutputExistsError:
-        if finished_stages(work_dir):
+        if finished_stages(work_dir) or interrupted_checkpoints(work_dir):
             raise
-        # an earlier run that failed before it finished any stage: nothing of it is
-        # worth keeping, so a corrected command replaces its (listed) outputs
+        # an earlier run that failed before it finished any stage or saved a
+        # checkpoint: nothing of it is worth keeping, so a corrected command replaces
+        # its (listed) outputs
         log(f'{work_dir}: the earlier run finished no stage; replacing what it left')
         force, resume = True, check_earlier_run(work_dir, record, rounds, True)
     if resume:
@@ -590,6 +613,11 @@ class _Run:
     control: bool = False
     student_max_iters: int = 0
 
+    @property
+    def stage_count(self) -> int:
+        """The stages the progress lines count: teacher, student (and pseudo-labels)."""
+        return 2 if self.method == 'unimatch' else 3
+
     def set_student_iterations(self, cfg: Config) -> None:
         """Give a student's (or the control's) training ``cfg`` ``student_iters``."""
         if self.student_iters is not None:
@@ -633,9 +661,10 @@ def _teacher_stage(run: _Run) -> Tuple[str, Dict[str, float]]:
     finished = run.resume and stage_result(teacher_dir, dict(stage='teacher'))
     if finished:
         checkpoint, metrics = finished
-        run.log(f'[1/3] teacher: finished earlier, {checkpoint}')
+        run.log(f'[1/{run.stage_count}] teacher: finished earlier, {checkpoint}')
     else:
-        run.log(f'[1/3] teacher: training {run.teacher_config} in {teacher_dir}')
+        run.log(f'[1/{run.stage_count}] teacher: training {run.teacher_config} in '
+                f'{teacher_dir}')
         checkpoint, metrics = _train_stage(
             run, teacher_dir, train_config(run.teacher_config, work_dir=teacher_dir,
                                            cfg_options=run.cfg_options),
@@ -894,8 +923,11 @@ def summary_table(summary: SelfTrainingSummary) -> str:
     if summary.control is not None:
         rows.append(('control (labelled only)', summary.control.iters,
                      summary.control.metrics))
+    budget = summary.control.iters if summary.control else None
     for r in summary.rounds:
-        rows.append((f'student, round {r.round}', None, r.student_metrics))
+        # round k's student trained k times the student's iterations past the teacher
+        rows.append((f'student, round {r.round}', budget * r.round if budget else None,
+                     r.student_metrics))
     if summary.student is not None:
         rows.append(('student (unimatch)', summary.student.iters, summary.student.metrics))
     key = next((k for k in (_main_metric(m) for _, _, m in rows) if k), None)
@@ -916,8 +948,9 @@ def summary_table(summary: SelfTrainingSummary) -> str:
         cells = [name, '' if iters is None else str(iters), _cell(value),
                  *(_cell(m.get(c)) for c in classes),
                  _delta(value, base) if name != 'teacher' else '']
-        if control is not None:
-            cells.append(_delta(value, control) if name.startswith('student') else '')
+        if control is not None:  # only against a continuation of the same length
+            same = name.startswith('student') and iters == summary.control.iters
+            cells.append(_delta(value, control) if same else '')
         lines.append(cells)
     widths = [max(len(str(c)) for c in col) for col in zip(head, *lines)]
     return '\n'.join('  '.join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip()

@@ -95,6 +95,67 @@ def weak_view_pipeline(train_pipeline: List[dict], config: str) -> List[dict]:
     return weak
 
 
+def check_weak_view(pipeline, config: str) -> None:
+    """The weak view (derived, or a config's ``unlabelled_pipeline``) is a list of
+    registered transforms that ends by packing the sample.
+
+    Raises:
+        ConfigError: naming ``config`` and what is wrong.
+    """
+    from mmseg.registry import TRANSFORMS
+    if not isinstance(pipeline, (list, tuple)) or not pipeline or not all(
+            isinstance(step, dict) and 'type' in step for step in pipeline):
+        raise ConfigError(f'{config}: unlabelled_pipeline must be a non-empty list of '
+                          f'transforms (dicts with a type), got {pipeline!r}')
+    for step in pipeline:
+        try:
+            TRANSFORMS.build(copy.deepcopy(dict(step)))
+        except Exception as exc:  # noqa: BLE001  (any failure of a transform's own checks)
+            raise ConfigError(f'{config}: the weak view of the unlabelled images cannot '
+                              f'build {step.get("type")!r}: {exc}') from None
+    if not str(pipeline[-1].get('type', '')).split('.')[-1].startswith('Pack'):
+        raise ConfigError(f'{config}: the weak view of the unlabelled images must end with '
+                          f'a Pack step (PackSegInputs, PackMultiLabelSegInputs), got '
+                          f'{pipeline[-1].get("type")!r}')
+
+
+#: weak-view steps that bring an image to a size of their own
+SIZING_STEPS = ('RandomCrop', 'Resize', 'RandomResize', 'RandomChoiceResize',
+                'ResizeShortestEdge', 'ResizeToMultiple')
+
+
+def check_unlabelled_sizes(cfg: Config, config: str, paths) -> None:
+    """Unlabelled images that the weak view (of the weak-to-strong ``cfg``) leaves at
+    their own size must fit the batch size the model's data preprocessor pads to:
+    a larger one cannot be stacked with the others.
+
+    Raises:
+        ConfigError: naming the first image that does not fit, its size and the
+            preprocessor's.
+    """
+    from PIL import Image
+    pipeline = cfg.train_dataloader.dataset.datasets[1].pipeline
+    if any(str(s.get('type', '')).split('.')[-1] in SIZING_STEPS for s in pipeline):
+        return
+    pre = cfg.model.get('data_preprocessor') or \
+        cfg.model.segmentor.get('data_preprocessor') or {}
+    size = pre.get('size')
+    if not size:
+        return
+    height, width = size
+    for path in paths:
+        try:
+            with Image.open(path) as im:
+                w, h = im.size
+        except OSError:
+            continue  # an unreadable image is named where it is read
+        if h > height or w > width:
+            raise ConfigError(f'{path}: {w}x{h} pixels, larger than the {width}x{height} '
+                              f'batches of {config} (its data preprocessor size), and its '
+                              'training pipeline neither crops nor resizes: crop or resize '
+                              'in the pipeline, or give smaller images')
+
+
 def weak_to_strong_config(cfg: Config, config: str, task: str, unlabelled_dir: str,
                           unlabelled_list: str, img_suffix: str, conf_thresh: float,
                           init_checkpoint: Optional[str]) -> None:
@@ -134,8 +195,9 @@ def weak_to_strong_config(cfg: Config, config: str, task: str, unlabelled_dir: s
                           'needs the plain labelled data set')
     labelled = copy.deepcopy(labelled.to_dict() if hasattr(labelled, 'to_dict')
                              else dict(labelled))
-    pipeline = cfg.get('unlabelled_pipeline') or weak_view_pipeline(
-        labelled.get('pipeline') or [], config)
+    pipeline = cfg.get('unlabelled_pipeline')  # the config's own weak view, if any
+    if pipeline is None:
+        pipeline = weak_view_pipeline(labelled.get('pipeline') or [], config)
     student = copy.deepcopy(model.to_dict() if hasattr(model, 'to_dict') else dict(model))
     if init_checkpoint is not None:
         student['init_cfg'] = dict(type='Pretrained', checkpoint=init_checkpoint)

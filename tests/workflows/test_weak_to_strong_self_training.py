@@ -43,12 +43,14 @@ def test_a_shorter_schedule_keeps_a_warm_up_of_at_most_a_tenth_and_decays_to_its
     assert [(s.begin, s.end) for s in longer.param_scheduler] == [(0, 50), (50, 4000)]
 
 
-def test_a_schedule_whose_max_iters_was_overridden_alone_is_still_rescaled():
-    # max_iters=2 set without the schedulers: they still end at 50 and 1500
+@pytest.mark.parametrize('iters', [3, 2])
+def test_a_schedule_whose_max_iters_was_overridden_alone_is_still_rescaled(iters):
+    """max_iters=2 set without the schedulers: they still end at 50 and 1500, also
+    when the new length is max_iters itself (round AP)."""
     cfg = _schedule(2, [dict(type='LinearLR', by_epoch=False, begin=0, end=50),
                         dict(type='PolyLR', by_epoch=False, begin=50, end=1500)])
-    set_iterations(cfg, 3, 'c.py')
-    assert [(s.begin, s.end) for s in cfg.param_scheduler] == [(0, 1), (1, 3)]
+    set_iterations(cfg, iters, 'c.py')
+    assert [(s.begin, s.end) for s in cfg.param_scheduler] == [(0, 1), (1, iters)]
 
 
 def test_an_epoch_schedule_is_refused_by_name():
@@ -242,15 +244,22 @@ def test_a_config_that_mixes_batches_is_refused_before_the_teacher_trains(tmp_pa
                       "model = dict(data_preprocessor=dict(\n"
                       "    type='BatchAugmentSegDataPreProcessor',\n"
                       "    batch_augments=[dict(type='SegCutMix', prob=0.5)]))\n")
-    work = tmp_path / 'work'
-    roots = [f'{s}_dataloader.dataset.data_root={shapes_root}' for s in ('train', 'val', 'test')]
-    proc = run_tool('tools/self_train.py', SHAPES, str(cutmix), '--method', 'unimatch',
-                    '--unlabelled', f'{shapes_root}/images/val', '--img-suffix', '.png',
-                    '--work-dir', str(work), '--cfg-options', *roots)
-    assert proc.returncode != 0
-    (line,) = proc.stderr.strip().splitlines()
+    line, work = _refused(tmp_path, shapes_root, SHAPES, str(cutmix))
     assert line.startswith(f'error: {cutmix}: its data preprocessor has batch_augments')
     assert not work.exists()
+
+
+def _refused(tmp_path, shapes_root, teacher, student, unlabelled=None):
+    """The one stderr line of a weak-to-strong self_train on shapes that must fail, and
+    its work dir."""
+    work = tmp_path / 'work'
+    roots = [f'{s}_dataloader.dataset.data_root={shapes_root}' for s in ('train', 'val', 'test')]
+    proc = run_tool('tools/self_train.py', teacher, student, '--method', 'unimatch',
+                    '--unlabelled', unlabelled or f'{shapes_root}/images/val',
+                    '--img-suffix', '.png', '--work-dir', str(work), '--cfg-options', *roots)
+    assert proc.returncode != 0
+    (line,) = proc.stderr.strip().splitlines()  # and no library warning before it
+    return line, work
 
 
 @pytest.mark.slow
@@ -294,13 +303,107 @@ def test_unlabelled_images_that_the_student_config_trains_on_are_refused(tmp_pat
     student.write_text(f"_base_ = ['{osp.abspath(SHAPES)}']\n"
                        "train_dataloader = dict(dataset=dict(data_prefix=dict(\n"
                        "    img_path='images/val', seg_map_path='labels/val')))\n")
-    work = tmp_path / 'work'
-    roots = [f'{s}_dataloader.dataset.data_root={shapes_root}' for s in ('train', 'val', 'test')]
-    proc = run_tool('tools/self_train.py', SHAPES, str(student), '--method', 'unimatch',
-                    '--unlabelled', f'{shapes_root}/images/val', '--img-suffix', '.png',
-                    '--work-dir', str(work), '--cfg-options', *roots)
-    assert proc.returncode != 0
-    (line,) = proc.stderr.strip().splitlines()
+    line, work = _refused(tmp_path, shapes_root, SHAPES, str(student))
     assert line.startswith(f'error: {shapes_root}/images/val/0000.png: an unlabelled image '
                            f'is a training image of {student}'), line
     assert not osp.exists(work / 'teacher')
+
+
+# --- round AP: the cases a hostile-user round found -------------------------------------
+def test_step_and_cosine_schedules_are_scaled_with_the_span():
+    steps = _schedule(120, [dict(type='MultiStepLR', by_epoch=False, begin=0, end=120,
+                                 milestones=[60, 90])])
+    set_iterations(steps, 1000, 'c.py')
+    # worked by hand: 60 and 90 of 120 are 1/2 and 3/4 of the span
+    assert steps.param_scheduler[0].milestones == [500, 750]
+    cosine = _schedule(120, [dict(type='CosineAnnealingLR', by_epoch=False, begin=0,
+                                  end=120, T_max=120)])
+    set_iterations(cosine, 30, 'c.py')
+    assert (cosine.param_scheduler[0].end, cosine.param_scheduler[0].T_max) == (30, 30)
+
+
+def test_a_loop_without_a_type_that_mmengine_runs_by_iteration_is_accepted():
+    cfg = _schedule(120, [dict(type='PolyLR', by_epoch=False, begin=0, end=120)])
+    cfg.train_cfg = dict(by_epoch=False, max_iters=120, val_interval=120)
+    set_iterations(cfg, 60, 'c.py')
+    assert cfg.train_cfg.max_iters == cfg.param_scheduler[0].end == 60
+
+
+@pytest.mark.parametrize('pipeline, message', [
+    ([], 'must be a non-empty list'),
+    (dict(type='PackSegInputs'), 'must be a non-empty list'),
+    ([dict(type='LoadImageFromFileChecked')], 'must end with a Pack step'),
+    ([dict(type='NoSuchTransform'), dict(type='PackSegInputs')], "cannot build "
+                                                                 "'NoSuchTransform'"),
+])
+def test_a_bad_unlabelled_pipeline_is_named(pipeline, message):
+    from mmseg_ext.workflows.weak_strong_data import check_weak_view
+    with pytest.raises(ConfigError, match=f'c.py: .*{message}'):
+        check_weak_view(pipeline, 'c.py')
+
+
+def _write(path, text):
+    path.write_text(text)
+    return str(path)
+
+
+@pytest.mark.parametrize('extra, message', [
+    ("train_cfg = dict(_delete_=True, type='EpochBasedTrainLoop', max_epochs=1)\n",
+     'needs an iteration-based training loop'),
+    ('unlabelled_pipeline = []\n', 'unlabelled_pipeline must be a non-empty list'),
+    ("unlabelled_pipeline = [dict(type='LoadImageFromFileChecked')]\n",
+     'must end with a Pack step'),
+])
+def test_configs_the_method_cannot_train_are_refused_before_the_teacher(tmp_path,
+                                                                       shapes_root,
+                                                                       extra, message):
+    config = _write(tmp_path / 'c.py', f"_base_ = ['{osp.abspath(SHAPES)}']\n{extra}")
+    line, work = _refused(tmp_path, shapes_root, config, config)
+    assert line.startswith(f'error: {config}: ') and message in line, line
+    assert not osp.exists(work / 'teacher')
+
+
+def test_an_unlabelled_image_larger_than_the_batches_is_refused_before_the_teacher(
+        tmp_path, shapes_root):
+    import numpy as np
+    from PIL import Image
+    unlabelled = tmp_path / 'unlabelled'
+    unlabelled.mkdir()
+    Image.fromarray(np.zeros((40, 32, 3), np.uint8)).save(unlabelled / 'small.png')
+    Image.fromarray(np.zeros((200, 300, 3), np.uint8)).save(unlabelled / 'large.png')
+    line, work = _refused(tmp_path, shapes_root, SHAPES, SHAPES, str(unlabelled))
+    # the shapes config pads its batches to 64x80 (data_preprocessor size) and neither
+    # crops nor resizes
+    assert line.startswith(f'error: {unlabelled}/large.png: 300x200 pixels, larger than '
+                           'the 80x64 batches'), line
+    assert not osp.exists(work / 'teacher')
+
+
+def test_an_interrupted_teachers_checkpoints_are_kept_from_another_command(
+        tmp_path, shapes_root, monkeypatch):
+    """The teacher saved a checkpoint, then the run stopped: a changed command is
+    refused (it would replace them) instead of removing them without --force."""
+    import mmseg_ext.workflows.self_training as st
+    from mmseg_ext.utils.errors import OutputExistsError
+    real = st.train_and_validate
+
+    def stopped_after_saving(cfg):
+        real(cfg)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(st, 'train_and_validate', stopped_after_saving)
+    work = str(tmp_path / 'w')
+    options = {f'{s}_dataloader.dataset.data_root': shapes_root for s in ('train', 'val')}
+    options.update({key: 2 for key in ('train_cfg.max_iters', 'train_cfg.val_interval',
+                                       'default_hooks.checkpoint.interval',
+                                       'train_dataloader.batch_size')})
+    kwargs = dict(unlabelled_dir=f'{shapes_root}/images/val', work_dir=work,
+                  img_suffix='.png', cfg_options=options, progress=False,
+                  log=lambda m: None, method='unimatch', student_iters=3)
+    with pytest.raises(KeyboardInterrupt):
+        st.self_train(SHAPES, SHAPES, **kwargs)
+    saved = osp.join(work, 'teacher', 'iter_2.pth')
+    assert osp.isfile(saved)
+    with pytest.raises(OutputExistsError):
+        st.self_train(SHAPES, SHAPES, **kwargs, control=True)
+    assert osp.isfile(saved)
