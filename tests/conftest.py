@@ -4,6 +4,7 @@ import gc
 import importlib.util
 import os
 import os.path as osp
+import signal
 import subprocess
 import sys
 import tempfile
@@ -22,6 +23,16 @@ ERROR_LINES = []
 
 #: Test files that read what the whole session collected: they run last.
 RUN_LAST = ('test_zz_error_lines.py',)
+
+
+def pytest_configure(config):
+    """The suite sends itself and its tools' processes SIGINT (Ctrl-C) on purpose. A
+    run started in the background by a non-interactive shell (`nohup bash .ci/run &`)
+    inherits SIGINT ignored, which Python then keeps (and passes on to every process
+    it starts): the signal tests would see an ignored Ctrl-C instead of the one a user
+    sends. Restore Python's own handling first."""
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def pytest_collection_modifyitems(session, config, items):
