@@ -90,13 +90,10 @@ def main(argv=None):
     args = parse_args(argv)
     register_all_modules()  # environment check first: one line when it cannot work
     from mmseg_ext.workflows.self_training import metrics_text, self_train, summary_table
-    pixel_conf = args.pixel_conf
-    if pixel_conf is None:
-        pixel_conf = 0.95 if args.method == 'unimatch' else 0.9
     s = self_train(args.teacher_config, args.student_config, args.unlabelled, args.work_dir,
                    unlabelled_list=args.unlabelled_list, img_suffix=args.img_suffix,
                    teacher_checkpoint=args.teacher_checkpoint, rounds=args.rounds,
-                   pixel_conf=pixel_conf, max_uncertain=args.max_uncertain,
+                   pixel_conf=args.pixel_conf, max_uncertain=args.max_uncertain,
                    min_mean_conf=args.min_mean_conf, student_init=args.student_init,
                    cfg_options=args.cfg_options, force=args.force,
                    progress=not args.no_progress, method=args.method,

@@ -129,6 +129,9 @@ RUN_RECORD = 'self_train.json'
 TOOL = 'tools/self_train.py'
 #: the semi-supervised methods of :func:`self_train`
 METHODS = ('offline', 'unimatch')
+#: each method's default ``pixel_conf``: offline, chosen on CamVid pseudo-label quality
+#: (docs/semi_supervised.md); unimatch, the paper's threshold
+PIXEL_CONF = {'offline': 0.9, 'unimatch': 0.95}
 #: the unlabelled images of a weak-to-strong run, one a line (its data set's ann_file)
 UNLABELLED_LIST = 'unlabelled.txt'
 
@@ -199,7 +202,7 @@ def _list_hash(names: Sequence[str]) -> str:
 def self_train(teacher_config: str, student_config: str, unlabelled_dir: str, work_dir: str,
                unlabelled_list: Optional[str] = None, img_suffix: str = '.jpg',
                teacher_checkpoint: Optional[str] = None, rounds: int = 1,
-               pixel_conf: float = 0.9, max_uncertain: float = 1.0,
+               pixel_conf: Optional[float] = None, max_uncertain: float = 1.0,
                min_mean_conf: float = 0.0, student_init: Optional[str] = None,
                cfg_options: Optional[dict] = None, force: bool = False,
                progress: bool = True,
@@ -220,7 +223,8 @@ def self_train(teacher_config: str, student_config: str, unlabelled_dir: str, wo
         rounds: self-training rounds (>= 1).
         pixel_conf, max_uncertain, min_mean_conf: pseudo-label filters
             (``method='unimatch'``: ``pixel_conf`` is the confidence a weak-view
-            prediction needs to teach, and the other two stay at their defaults).
+            prediction needs to teach, and the other two stay at their defaults);
+            ``pixel_conf`` None: the method's default (:data:`PIXEL_CONF`).
         student_init: ``'scratch'`` (the student config's own initialisation, as ST++)
             or ``'teacher'`` (start from the teacher's weights; same architecture).
             Default: ``'scratch'`` for ``'offline'``, ``'teacher'`` for ``'unimatch'``
@@ -246,6 +250,8 @@ def self_train(teacher_config: str, student_config: str, unlabelled_dir: str, wo
         log = _print_log
     student_init = check_method_arguments(method, rounds, student_init, max_uncertain,
                                           min_mean_conf, student_iters, control)
+    if pixel_conf is None:
+        pixel_conf = PIXEL_CONF[method]
     start = time.perf_counter()
     check_runner_path(work_dir, 'work_dir')
     check_output_apart(work_dir, [unlabelled_dir, unlabelled_list, teacher_config,
@@ -782,7 +788,7 @@ def _round(run: _Run, k: int, config: str, ckpt: str, inputs: dict) -> RoundSumm
     check_predicts_student_classes(predictor.classes, run.student_classes, ckpt,
                                    run.student_config)
     source = dict(config=osp.abspath(config), checkpoint=osp.abspath(ckpt),
-                  checkpoint_stamp=fingerprint(ckpt) if osp.isfile(ckpt) else ckpt,
+                  checkpoint_stamp=_model_stamp(ckpt),
                   unlabelled_dir=osp.abspath(run.unlabelled_dir), inputs=inputs, round=k)
     kept = _probabilities_stage(run, k, predictor, ckpt, source, probs_dir)
     pseudo = _pseudo_label_stage(run, here, predictor.task, probs_dir, kept)
@@ -933,8 +939,7 @@ def summary_table(summary: SelfTrainingSummary) -> str:
     key = next((k for k in (_main_metric(m) for _, _, m in rows) if k), None)
     if key is None:
         return 'no validation metrics to compare'
-    classes = sorted({k for _, _, m in rows for k in m if k.startswith('Dice.')},
-                     key=lambda k: next(list(m).index(k) for _, _, m in rows if k in m))
+    classes = list(dict.fromkeys(k for _, _, m in rows for k in m if k.startswith('Dice.')))
     if len(classes) > MAX_CLASS_COLUMNS:  # summary.json has them all
         classes = []
     head = ['model', 'iters', key, *classes, 'vs teacher']

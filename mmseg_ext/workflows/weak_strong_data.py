@@ -132,8 +132,9 @@ def check_unlabelled_sizes(cfg: Config, config: str, paths) -> None:
     Raises:
         ConfigError: naming the first image that does not fit, its size and the
             preprocessor's.
+        DataError: an image that cannot be read (:func:`~mmseg_ext.io.images.image_size`).
     """
-    from PIL import Image
+    from ..io.images import image_size
     pipeline = cfg.train_dataloader.dataset.datasets[1].pipeline
     if any(str(s.get('type', '')).split('.')[-1] in SIZING_STEPS for s in pipeline):
         return
@@ -144,11 +145,7 @@ def check_unlabelled_sizes(cfg: Config, config: str, paths) -> None:
         return
     height, width = size
     for path in paths:
-        try:
-            with Image.open(path) as im:
-                w, h = im.size
-        except OSError:
-            continue  # an unreadable image is named where it is read
+        h, w = image_size(path)  # an unreadable one is named now, not after the teacher
         if h > height or w > width:
             raise ConfigError(f'{path}: {w}x{h} pixels, larger than the {width}x{height} '
                               f'batches of {config} (its data preprocessor size), and its '

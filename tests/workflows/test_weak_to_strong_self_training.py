@@ -407,3 +407,12 @@ def test_an_interrupted_teachers_checkpoints_are_kept_from_another_command(
     with pytest.raises(OutputExistsError):
         st.self_train(SHAPES, SHAPES, **kwargs, control=True)
     assert osp.isfile(saved)
+
+
+def test_an_unreadable_unlabelled_image_is_named_before_the_teacher(tmp_path, shapes_root):
+    unlabelled = tmp_path / 'unlabelled'
+    unlabelled.mkdir()
+    (unlabelled / 'broken.png').write_text('not an image')
+    line, work = _refused(tmp_path, shapes_root, SHAPES, SHAPES, str(unlabelled))
+    assert line.startswith(f'error: {unlabelled}/broken.png: '), line
+    assert not osp.exists(work / 'teacher')
